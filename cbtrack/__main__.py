@@ -1,0 +1,3 @@
+from cbtrack.cli import main
+
+main()

@@ -1,0 +1,132 @@
+"""The typer application, global options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from typer.core import TyperGroup
+
+from cbtrack import clock
+from cbtrack.errors import CbtrackError, Refused
+from cbtrack.store import Store
+
+
+def fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+class Group(TyperGroup):
+    """Turns every CbtrackError into `Error: <sentence>` on stderr and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CbtrackError as exc:
+            fail(exc.message, exc.exit_code)
+        except KeyboardInterrupt:
+            fail("Interrupted; nothing was written by the unfinished command.", 130)
+        except BrokenPipeError:
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+
+
+app = typer.Typer(
+    cls=Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Patient callback tracking for small medical practices.\n\n"
+    "Example: cbtrack --store ~/callbacks --as jlee queue",
+)
+
+
+@dataclass
+class State:
+    store_dir: str | None = None
+    user_opt: str | None = None
+    _store: Store | None = field(default=None, repr=False)
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.find(self.store_dir)
+            self._store.on_wait = lambda: typer.echo(
+                "Waiting for another cbtrack command to finish (store lock)...", err=True
+            )
+        return self._store
+
+    @property
+    def user(self) -> str | None:
+        return self.user_opt or os.environ.get("CBTRACK_USER") or None
+
+    def tz(self) -> ZoneInfo:
+        return self.store().policy.tz
+
+    def now(self, tz: ZoneInfo | None = None) -> datetime:
+        """`$CBTRACK_NOW` when set, else the clock; in the practice's time zone."""
+        zone = tz or self.tz()
+        raw = os.environ.get("CBTRACK_NOW", "").strip()
+        if raw:
+            real = datetime.now(zone)
+            try:
+                return clock.parse_when(raw, zone, real).replace(microsecond=0)
+            except Refused:
+                raise Refused(
+                    "CBTRACK_NOW is not an ISO 8601 time; set it like 2026-11-27T09:00:00-05:00."
+                ) from None
+        return datetime.now(zone).replace(microsecond=0)
+
+    def when(self, text: str) -> datetime:
+        return clock.parse_when(text, self.tz(), self.now())
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, State):
+        obj = State()
+        ctx.find_root().obj = obj
+    return obj
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", metavar="DIR", help="The store folder (else $CBTRACK_STORE, "
+                     "else the nearest folder upwards holding cbtrack.yaml)."),
+    ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", metavar="USER", help="Who is acting (else $CBTRACK_USER)."),
+    ] = None,
+) -> None:
+    """Patient callback tracking for small medical practices.
+
+    Example: cbtrack --store ~/callbacks --as jlee queue
+    """
+    ctx.obj = State(store_dir=store, user_opt=as_user)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout and nothing else.")]
+
+
+def warn(messages: list[str]) -> None:
+    for m in messages:
+        typer.echo(f"Warning: {m}", err=True)
+
+
+def color_ok() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def store_path(text: str) -> Path:
+    return Path(text).expanduser()

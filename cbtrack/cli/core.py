@@ -1,0 +1,404 @@
+"""Day-one commands: init, add, attempt, close, reopen, show, queue, validate, and the
+ownership, urgency and dependency commands. Each: parse, call the service, print."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cbtrack import render, service
+from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, warn
+from cbtrack.errors import Refused
+from cbtrack.model import (
+    AttemptMethod,
+    AttemptResult,
+    CloseReason,
+    ContactMethod,
+    DependencyKind,
+    Source,
+    Status,
+    Urgency,
+    VoicemailConsent,
+)
+
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="The callback ID (or the last 5 "
+                                      "characters of an open callback's ID).")]
+
+
+def _print_outcome(st: State, out: service.Outcome, as_json: bool, text: str) -> None:
+    warn(out.warnings)
+    if as_json:
+        typer.echo(render.record_json(out.record))
+    else:
+        typer.echo(text)
+
+
+def _details(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise Refused(f"--detail takes KEY=VALUE, like --detail visit_type=annual; got '{pair[:40]}'.")
+        if key.strip() in out:
+            raise Refused(f"--detail {key.strip()} is given twice; give each detail once.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(metavar="[DIR]", help="Folder for the store.")] = Path("."),
+) -> None:
+    """Create a store: default policy, callbacks/ folders, git repository, merge driver.
+
+    An existing cbtrack.yaml is kept, so init also turns a copied store into a repository.
+
+    Example: cbtrack --as jlee init ~/callbacks
+    """
+    st = state(ctx)
+    directory = directory.expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise Refused(f"{directory} exists and is not a folder; pick another path.")
+    from cbtrack.policy import Policy
+
+    written = service.init_store(directory, st.user, st.now(Policy.default().tz))
+    what = "Created" if written else "Checked"
+    typer.echo(f"{what} cbtrack store in {directory.resolve()}; edit cbtrack.yaml for your practice.")
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    patient: Annotated[str, typer.Option("--patient", help="Patient's name.")],
+    phone: Annotated[str, typer.Option("--phone", help="Phone number, 7 to 15 digits.")],
+    category: Annotated[str, typer.Option("--category", help="A category from the policy.")],
+    reason: Annotated[str, typer.Option("--reason", help="One line, in the patient's terms.")],
+    method: Annotated[ContactMethod, typer.Option("--method", help="Preferred contact method.")] = ContactMethod.phone,
+    voicemail: Annotated[VoicemailConsent, typer.Option("--voicemail", help="Voicemail consent.")] = VoicemailConsent.minimal,
+    window: Annotated[str | None, typer.Option("--window", metavar="HH:MM-HH:MM", help="When the patient asked to be called.")] = None,
+    detail: Annotated[list[str] | None, typer.Option("--detail", metavar="KEY=VALUE", help="A category note field (repeatable).")] = None,
+    urgency: Annotated[Urgency | None, typer.Option("--urgency", help="Urgency (triage may raise it).")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="A role or staff user (default: the category's).")] = None,
+    due: Annotated[str | None, typer.Option("--due", help="Due time: ISO 8601, 15:00, 'tomorrow 9:00'.")] = None,
+    source: Annotated[Source, typer.Option("--source", help="How the request came in.")] = Source.phone,
+    mrn: Annotated[str | None, typer.Option("--mrn", help="Medical record number.")] = None,
+    dob: Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")] = None,
+    language: Annotated[str | None, typer.Option("--language", help="Preferred language.")] = None,
+    next_action: Annotated[str | None, typer.Option("--next", help="What should happen next.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a callback; triage sets owner, urgency and due time from the policy. Prints the ID.
+
+    Example: cbtrack --as jlee add --patient "Ada Example" --phone +15550100123
+    --category scheduling --reason "New patient visit" --detail visit_type=new_patient
+    --detail availability="weekday mornings" --detail provider_preference=any
+    """
+    st = state(ctx)
+    out = service.add(
+        st.store(), st.user, st.now(),
+        patient=patient, phone=phone, category=category, reason=reason, method=method,
+        voicemail=voicemail, window=window, details=_details(detail or []), urgency=urgency,
+        owner=owner, due=st.when(due) if due else None, source=source, mrn=mrn, dob=dob,
+        language=language, next_action=next_action,
+    )
+    _print_outcome(st, out, as_json, out.record.id)
+
+
+@app.command()
+def attempt(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    method: Annotated[AttemptMethod, typer.Option("--method", help="How contact was tried.")],
+    result: Annotated[AttemptResult, typer.Option("--result", help="What happened.")],
+    note: Annotated[str, typer.Option("--note", help="What happened and what comes next, specifically.")],
+    message_left: Annotated[bool | None, typer.Option("--message-left/--no-message-left", help="Whether a message was left (default: from the result).")] = None,
+    response: Annotated[str | None, typer.Option("--response", help="What the patient said.")] = None,
+    next_action: Annotated[str | None, typer.Option("--next", help="The next action, in words.")] = None,
+    script: Annotated[str | None, typer.Option("--script", help="Voicemail script used (default: the one the consent allows).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Pass a policy limit (needs --why).")] = False,
+    why: Annotated[str | None, typer.Option("--why", help="Why a limit must be passed; recorded.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a contact attempt; checks call hours, spacing, limits and voicemail consent.
+
+    Example: cbtrack --as jlee attempt cb-20261127-k7m2q --method phone --result left_voicemail
+    --note "Left voicemail asking patient to call scheduling line; next attempt tomorrow morning"
+    """
+    st = state(ctx)
+    out = service.attempt(
+        st.store(), st.user, st.now(), callback_id, method=method, result=result, note=note,
+        message_left=message_left, response=response, next_action=next_action, script=script,
+        force=force, why=why,
+    )
+    cb = out.record
+    nxt = cb.next_attempt_at
+    text = f"{cb.id}: {result.value}, {len(cb.attempts)} attempt(s), status {cb.status.value}"
+    if nxt:
+        text += f", next attempt {nxt.astimezone(st.tz()):%a %Y-%m-%d %H:%M}"
+    _print_outcome(st, out, as_json, text)
+
+
+@app.command()
+def close(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    reason: Annotated[CloseReason, typer.Option("--reason", help="Why it closes.")],
+    summary: Annotated[str, typer.Option("--summary", help="What was done, for the record.")],
+    to: Annotated[str | None, typer.Option("--to", metavar="ROLE", help="With --reason routed: the role it went to.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Close a callback for a defined reason.
+
+    Example: cbtrack --as jlee close cb-20261127-k7m2q --reason reached
+    --summary "Scheduled follow-up with Dr. Lee for June 10"
+    """
+    st = state(ctx)
+    out = service.close(st.store(), st.user, st.now(), callback_id, reason=reason,
+                        summary=summary, to=to)
+    _print_outcome(st, out, as_json, f"{out.record.id}: closed ({reason.value})")
+
+
+@app.command()
+def reopen(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    why: Annotated[str, typer.Option("--why", help="Why it is reopened.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Reopen a closed callback.
+
+    Example: cbtrack --as jlee reopen cb-20261127-k7m2q --why "Patient called back, still no slot"
+    """
+    st = state(ctx)
+    out = service.reopen(st.store(), st.user, st.now(), callback_id, why=why)
+    _print_outcome(st, out, as_json, f"{out.record.id}: reopened, status {out.record.status.value}")
+
+
+@app.command("urgency")
+def urgency_cmd(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    level: Annotated[Urgency, typer.Argument(metavar="LEVEL", help="The new urgency.")],
+    why: Annotated[str, typer.Option("--why", help="Why it changes.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Change urgency. Anyone may raise it; lowering clinical or emergency needs a clinical role.
+
+    Example: cbtrack --as rnpatel urgency cb-20261127-k7m2q routine --why "Reviewed: routine refill"
+    """
+    st = state(ctx)
+    out = service.set_urgency(st.store(), st.user, st.now(), callback_id, level=level, why=why)
+    _print_outcome(st, out, as_json, f"{out.record.id}: urgency {level.value}")
+
+
+@app.command()
+def assign(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    owner: Annotated[str, typer.Argument(metavar="OWNER", help="A role or staff user.")],
+    note: Annotated[str | None, typer.Option("--note", help="Why, for the record.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a callback a new owner.
+
+    Example: cbtrack --as jlee assign cb-20261127-k7m2q scheduling
+    """
+    st = state(ctx)
+    out = service.assign(st.store(), st.user, st.now(), callback_id, owner=owner, note=note)
+    _print_outcome(st, out, as_json, f"{out.record.id}: owner {owner}")
+
+
+@app.command()
+def block(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    on: Annotated[DependencyKind, typer.Option("--on", help="What it waits on.")],
+    note: Annotated[str, typer.Option("--note", help="What exactly, and from whom.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark a callback as waiting on internal work (status waiting_internal).
+
+    Example: cbtrack --as jlee block cb-20261127-k7m2q --on referral_documents
+    --note "Waiting on cardiology referral packet from referring office"
+    """
+    st = state(ctx)
+    out = service.block(st.store(), st.user, st.now(), callback_id, kind=on, note=note)
+    _print_outcome(st, out, as_json, f"{out.record.id}: waiting on {on.value}")
+
+
+@app.command()
+def unblock(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    on: Annotated[DependencyKind | None, typer.Option("--on", help="Resolve only this kind (default: all).")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="What arrived or was done.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve what a callback waits on.
+
+    Example: cbtrack --as jlee unblock cb-20261127-k7m2q --note "Referral packet received"
+    """
+    st = state(ctx)
+    out = service.unblock(st.store(), st.user, st.now(), callback_id, kind=on, note=note)
+    _print_outcome(st, out, as_json, f"{out.record.id}: unblocked, status {out.record.status.value}")
+
+
+@app.command()
+def route(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    to: Annotated[str, typer.Option("--to", metavar="ROLE", help="The role that takes it.")],
+    note: Annotated[str, typer.Option("--note", help="What the handoff says.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Route a callback to another role (clinical handoff, billing, referrals...).
+
+    Example: cbtrack --as jlee route cb-20261127-k7m2q --to clinical --note "Asks about new rash"
+    """
+    st = state(ctx)
+    out = service.route(st.store(), st.user, st.now(), callback_id, to=to, note=note)
+    _print_outcome(st, out, as_json, f"{out.record.id}: routed to {to}")
+
+
+@app.command()
+def note(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The note.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a note event to a callback (the attempt history is for contact attempts).
+
+    Example: cbtrack --as jlee note cb-20261127-k7m2q "Provider asked to wait for lab results"
+    """
+    st = state(ctx)
+    out = service.add_note(st.store(), st.user, st.now(), callback_id, note=text)
+    _print_outcome(st, out, as_json, f"{out.record.id}: note added")
+
+
+@app.command()
+def show(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> None:
+    """The whole record: who, why, urgency, owner, due, dependencies, attempts and events.
+
+    Example: cbtrack show cb-20261127-k7m2q
+    """
+    st = state(ctx)
+    store = st.store()
+    cb = store.load(callback_id)
+    if as_json:
+        typer.echo(render.record_json(cb))
+    else:
+        typer.echo(render.show_text(store.policy, cb, st.now()))
+
+
+@app.command()
+def queue(
+    ctx: typer.Context,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner (role or user).")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only yours: your user and your roles.")] = False,
+    category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
+    urgency: Annotated[Urgency | None, typer.Option("--urgency", help="Only this urgency.")] = None,
+    status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue callbacks.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The 3-second view: open callbacks ranked by urgency, due time, then age.
+
+    Example: cbtrack queue --mine --overdue
+    """
+    st = state(ctx)
+    store = st.store()
+    policy = store.policy
+    now = st.now()
+    if category:
+        from cbtrack.triage import check_category
+
+        check_category(policy, category)
+    records = service.queue(store, now, service.QueueFilter(
+        owner=owner, category=category, urgency=urgency, status=status, overdue=overdue))
+    if mine:
+        if not st.user:
+            raise Refused("--mine needs to know who you are: use --as USER or set CBTRACK_USER.")
+        owners = set(service.mine_filter(policy, st.user))
+        records = [cb for cb in records if cb.owner in owners]
+    if as_json:
+        typer.echo(render.records_json(records))
+        return
+    if not records:
+        typer.echo("No open callbacks match." if (owner or mine or category or urgency or status
+                   or overdue) else "No open callbacks. The queue is clear.")
+        return
+    for line in render.queue_lines(policy, records, now, color_ok()):
+        typer.echo(line)
+    typer.echo(render.queue_summary(records, now))
+
+
+@app.command()
+def triage(
+    ctx: typer.Context,
+    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID...]", help="Callbacks to triage (default: new ones).")] = None,
+    all_open: Annotated[bool, typer.Option("--all", help="Every open callback, not only new ones.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the changes; write nothing.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply the policy's rules (urgency, routing) to new, named or all open callbacks, and
+    escalate overdue ones.
+
+    Example: cbtrack --as jlee triage --all --dry-run
+    """
+    st = state(ctx)
+    store = st.store()
+    now = st.now()
+    if dry_run:
+        plans = service.plan_triage(store, now, ids or (), all_open)
+    else:
+        plans = service.apply_triage(store, st.user, now, ids or (), all_open)
+    if as_json:
+        from cbtrack.render import to_json
+
+        typer.echo(to_json([
+            {"id": p.callback_id, "changes": [
+                {"event": c.type.value, "note": c.note,
+                 "set": {k: (v.isoformat() if isinstance(v, datetime) else str(v))
+                         for k, v in c.fields.items()}}
+                for c in p.changes]}
+            for p in plans
+        ]))
+        return
+    if not plans:
+        typer.echo("Nothing to change.")
+        return
+    verb = "would change" if dry_run else "changed"
+    for p in plans:
+        for c in p.changes:
+            sets = ", ".join(
+                f"{k}={v.astimezone(store.policy.tz):%Y-%m-%d %H:%M}" if isinstance(v, datetime)
+                else f"{k}={v}" for k, v in c.fields.items()
+            )
+            typer.echo(f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}")
+
+
+@app.command()
+def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Check the policy and every record; list every problem; exit 1 if there is any.
+
+    Example: cbtrack --store ~/callbacks validate
+    """
+    st = state(ctx)
+    store = st.store()
+    problems = service.validate(store)
+    if as_json:
+        typer.echo(render.to_json({"ok": not problems, "problems": problems}))
+    elif problems:
+        for p in problems:
+            typer.echo(p, err=True)
+    else:
+        typer.echo("The policy and every record are valid.")
+    if problems:
+        if not as_json:
+            typer.echo(f"Error: {len(problems)} problem(s) found.", err=True)
+        raise typer.Exit(1)

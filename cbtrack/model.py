@@ -1,0 +1,363 @@
+"""The callback record: pydantic models and enums, the single source of truth.
+
+Every key here is part of the store format (SPEC section 3). Timestamps are
+timezone-aware; free text stays text. State changes are methods on `Callback`;
+rules that need the practice policy live in `triage`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cbtrack.errors import Refused
+
+# Crockford-style alphabet: no i, l, o, u, so IDs read aloud without confusion.
+ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+ID_RE = re.compile(r"^cb-(\d{8})-([0-9a-hjkmnp-tv-z]{5})$")
+ITEM_ID_RE = r"^[0-9a-hjkmnp-tv-z]{6}$"
+WINDOW_RE = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+ItemId = Annotated[str, StringConstraints(pattern=ITEM_ID_RE)]
+
+
+def new_item_id() -> str:
+    """A short random ID for one attempt, event or dependency (unique within a record)."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(6))
+
+
+def new_callback_id(created: datetime) -> str:
+    """`cb-YYYYMMDD-xxxxx`: the creation date, then 25 random bits (no coordination)."""
+    suffix = "".join(secrets.choice(ALPHABET) for _ in range(5))
+    return f"cb-{created:%Y%m%d}-{suffix}"
+
+
+def id_month(callback_id: str) -> str:
+    """The `YYYY-MM` folder of a closed callback, read from its ID."""
+    m = ID_RE.match(callback_id)
+    if not m:
+        raise Refused(
+            f"'{callback_id[:40]}' is not a callback ID; IDs look like cb-20261127-k7m2q."
+        )
+    d = m.group(1)
+    return f"{d[:4]}-{d[4:6]}"
+
+
+class Source(StrEnum):
+    phone = "phone"
+    voicemail = "voicemail"
+    missed_call = "missed_call"
+    front_desk = "front_desk"
+    portal = "portal"
+    provider = "provider"
+    import_ = "import"
+
+
+class ContactMethod(StrEnum):
+    phone = "phone"
+    text = "text"
+    portal = "portal"
+    email = "email"
+
+
+class VoicemailConsent(StrEnum):
+    minimal = "minimal"
+    detailed = "detailed"
+    none = "none"
+
+
+class Urgency(StrEnum):
+    """Lowest to highest; `rank` gives the order."""
+
+    routine = "routine"
+    time_sensitive = "time_sensitive"
+    deadline = "deadline"
+    same_day = "same_day"
+    clinical = "clinical"
+    emergency = "emergency"
+
+    @property
+    def rank(self) -> int:
+        return list(Urgency).index(self)
+
+
+CLINICAL_URGENCIES = (Urgency.clinical, Urgency.emergency)
+
+
+class Status(StrEnum):
+    new = "new"
+    in_progress = "in_progress"
+    waiting_patient = "waiting_patient"
+    waiting_internal = "waiting_internal"
+    escalated = "escalated"
+    closed = "closed"
+
+
+class DependencyKind(StrEnum):
+    referral_documents = "referral_documents"
+    insurance_eligibility = "insurance_eligibility"
+    provider_review = "provider_review"
+    patient_form = "patient_form"
+    other = "other"
+
+
+class AttemptMethod(StrEnum):
+    phone = "phone"
+    text = "text"
+    portal = "portal"
+    email = "email"
+    inbound = "inbound"
+    in_person = "in_person"
+
+    @property
+    def outbound(self) -> bool:
+        return self not in (AttemptMethod.inbound, AttemptMethod.in_person)
+
+
+class AttemptResult(StrEnum):
+    reached = "reached"
+    left_voicemail = "left_voicemail"
+    no_answer = "no_answer"
+    busy = "busy"
+    wrong_number = "wrong_number"
+    message_sent = "message_sent"
+
+
+class EventType(StrEnum):
+    created = "created"
+    triaged = "triaged"
+    assigned = "assigned"
+    urgency_changed = "urgency_changed"
+    blocked = "blocked"
+    unblocked = "unblocked"
+    routed = "routed"
+    escalated = "escalated"
+    rolled_over = "rolled_over"
+    reopened = "reopened"
+    closed = "closed"
+    note = "note"
+
+
+class CloseReason(StrEnum):
+    reached = "reached"
+    resolved = "resolved"
+    routed = "routed"
+    attempts_exhausted = "attempts_exhausted"
+    duplicate = "duplicate"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """The first problem as `field a.b: reason`, never the offending value."""
+    errors = exc.errors(include_input=False, include_url=False)
+    err = errors[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    more = len(errors) - 1
+    extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"field {loc}: {msg}{extra}" if loc else f"{msg}{extra}"
+
+
+def phone_digits(phone: str) -> str:
+    return re.sub(r"\D", "", phone)
+
+
+class Patient(_Strict):
+    name: Text
+    phone: str
+    preferred_method: ContactMethod = ContactMethod.phone
+    contact_window: str | None = Field(default=None, pattern=WINDOW_RE)
+    voicemail: VoicemailConsent = VoicemailConsent.minimal
+    dob: date | None = None
+    mrn: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,30}$")] | None = None
+    language: Text | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        v = v.strip()
+        if not re.fullmatch(r"\+?[0-9 ().-]+", v) or not 7 <= len(phone_digits(v)) <= 15:
+            raise ValueError("a phone number needs 7 to 15 digits (spaces, dashes and + allowed)")
+        return v
+
+
+class Attempt(_Strict):
+    id: ItemId = Field(default_factory=new_item_id)
+    at: AwareDatetime
+    by: Name
+    method: AttemptMethod
+    result: AttemptResult
+    message_left: bool = False
+    patient_response: Text | None = None
+    note: Text
+    next_action: Text | None = None
+    script: Name | None = None
+    forced: Text | None = None
+
+
+class Event(_Strict):
+    id: ItemId = Field(default_factory=new_item_id)
+    at: AwareDatetime
+    by: Name
+    type: EventType
+    note: Text | None = None
+    was: dict[str, str] | None = None
+    set: dict[str, str] | None = None
+
+
+class Dependency(_Strict):
+    id: ItemId = Field(default_factory=new_item_id)
+    kind: DependencyKind
+    note: Text
+    since: AwareDatetime
+    resolved_at: AwareDatetime | None = None
+
+
+class Closure(_Strict):
+    at: AwareDatetime
+    by: Name
+    reason: CloseReason
+    summary: Text
+    to: Name | None = None
+
+
+class Callback(_Strict):
+    id: str = Field(pattern=ID_RE.pattern)
+    created_at: AwareDatetime
+    created_by: Name
+    source: Source = Source.phone
+    patient: Patient
+    category: Name
+    reason: Text
+    details: dict[Name, Text] = Field(default_factory=dict)
+    urgency: Urgency
+    status: Status = Status.new
+    owner: Name
+    due_at: AwareDatetime
+    next_action: Text
+    next_attempt_at: AwareDatetime | None = None
+    depends_on: list[Dependency] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    closure: Closure | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Callback:
+        if (self.status == Status.closed) != (self.closure is not None):
+            raise ValueError("status 'closed' and a closure go together")
+        for name, items in (("attempts", self.attempts), ("events", self.events)):
+            ids = [i.id for i in items]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"{name} have a repeated id")
+        return self
+
+    # --- derived views -------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != Status.closed
+
+    @property
+    def outbound_attempts(self) -> list[Attempt]:
+        return [a for a in self.attempts if a.method.outbound]
+
+    @property
+    def last_attempt(self) -> Attempt | None:
+        return max(self.attempts, key=lambda a: a.at) if self.attempts else None
+
+    @property
+    def open_dependencies(self) -> list[Dependency]:
+        return [d for d in self.depends_on if d.resolved_at is None]
+
+    @property
+    def was_reached(self) -> bool:
+        return any(a.result == AttemptResult.reached for a in self.attempts)
+
+    def first_attempt_at(self) -> datetime | None:
+        return min((a.at for a in self.attempts), default=None)
+
+    # --- state changes (append-only histories) ------------------------------------
+
+    def log(
+        self,
+        at: datetime,
+        by: str,
+        type: EventType,
+        note: str | None = None,
+        was: dict[str, str] | None = None,
+        set: dict[str, str] | None = None,
+    ) -> Event:
+        event = Event(at=at, by=by, type=type, note=note, was=was, set=set)
+        while any(e.id == event.id for e in self.events):
+            event.id = new_item_id()
+        self.events = [*self.events, event]
+        return event
+
+    def change(self, at: datetime, by: str, type: EventType, note: str | None, **new: Any) -> bool:
+        """Set fields and log one event naming old and new values; False if nothing changed."""
+        was: dict[str, str] = {}
+        now_set: dict[str, str] = {}
+        for key, value in new.items():
+            old = getattr(self, key)
+            if old == value:
+                continue
+            was[key] = _text(old)
+            now_set[key] = _text(value)
+            setattr(self, key, value)
+        if not now_set:
+            return False
+        self.log(at, by, type, note=note, was=was, set=now_set)
+        return True
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        if not self.is_open:
+            raise Refused(f"{self.id} is closed; reopen it with 'cbtrack reopen {self.id} --why'.")
+        while any(a.id == attempt.id for a in self.attempts):
+            attempt.id = new_item_id()
+        self.attempts = [*self.attempts, attempt]
+        self.status = self.status_after_attempt(attempt.result)
+
+    def status_after_attempt(self, result: AttemptResult) -> Status:
+        if self.open_dependencies:
+            return Status.waiting_internal
+        if result in (AttemptResult.left_voicemail, AttemptResult.message_sent):
+            return Status.waiting_patient
+        return Status.in_progress
+
+    def resting_status(self) -> Status:
+        """The status an open callback returns to when nothing holds it elsewhere."""
+        if self.open_dependencies:
+            return Status.waiting_internal
+        last = self.last_attempt
+        if last is None:
+            return Status.new
+        return self.status_after_attempt(last.result)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

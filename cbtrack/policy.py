@@ -1,0 +1,413 @@
+"""The practice's rules as data (`cbtrack.yaml`): model, defaults and the calendar.
+
+`Policy.default()` is what `cbtrack init` writes. Everything the tool decides about
+owners, urgency, due times, attempts and scripts comes from here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cached_property
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from cbtrack.clock import BusinessCalendar, parse_duration
+from cbtrack.model import WINDOW_RE, Name, Urgency, phone_digits
+
+Window = Annotated[str, StringConstraints(pattern=WINDOW_RE)]
+Duration = Annotated[str, StringConstraints(pattern=r"^\d{1,5}(m|h|d|bd)$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CLINICAL_ROLE = "clinical"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StaffMember(_Strict):
+    name: Text
+    roles: list[Name] = Field(default_factory=list)
+
+
+class BusinessHours(_Strict):
+    days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    hours: Window = "08:00-17:00"
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: list[str]) -> list[str]:
+        bad = [d for d in v if d not in WEEKDAYS]
+        if bad or not v:
+            raise ValueError(f"days must be a non-empty list of {', '.join(WEEKDAYS)}")
+        return v
+
+
+class UrgencyRule(_Strict):
+    label: Text
+    rank: int = Field(ge=0, le=100)
+    due: Duration
+
+
+class CategoryPolicy(_Strict):
+    label: Text
+    owner: Name
+    urgency: Urgency
+    required_details: list[Name] = Field(default_factory=list)
+    optional_details: list[Name] = Field(default_factory=list)
+    note_template: Text | None = None
+    next_action: Text
+    preventable: Text | None = None
+    opening: Text | None = None
+
+
+class TriageRule(_Strict):
+    name: Name
+    phrases: list[Text] = Field(min_length=1)
+    urgency: Urgency
+    route_to: Name | None = None
+
+
+class VoicemailRules(_Strict):
+    patient_name: str = Field(default="none", pattern=r"^(none|first)$")
+
+
+class AttemptPolicy(_Strict):
+    max: int = Field(default=3, ge=1, le=20)
+    min_spacing: Duration = "4h"
+    voicemail: VoicemailRules = Field(default_factory=VoicemailRules)
+
+
+class Scripts(_Strict):
+    opening: Text
+    voicemail_minimal: Text
+    voicemail_detailed: Text
+    outcomes: dict[Name, Text]
+    clinical_handoff: Text
+    emergency_guidance: Text
+    never_say: list[Text] = Field(default_factory=list)
+
+
+class Policy(_Strict):
+    practice: Text
+    callback_number: str
+    timezone: str = "America/New_York"
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    call_hours: Window = "08:00-20:00"
+    staff: dict[Name, StaffMember] = Field(default_factory=dict)
+    roles: dict[Name, Text]
+    end_of_day_owner: Name
+    escalation_owner: Name
+    holidays: list[date] = Field(default_factory=list)
+    urgencies: dict[Urgency, UrgencyRule]
+    categories: dict[Name, CategoryPolicy]
+    triage: list[TriageRule] = Field(default_factory=list)
+    attempts: AttemptPolicy = Field(default_factory=AttemptPolicy)
+    scripts: Scripts
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone; use a name like America/New_York") from None
+        return v
+
+    @field_validator("callback_number")
+    @classmethod
+    def _number(cls, v: str) -> str:
+        if not 7 <= len(phone_digits(v)) <= 15:
+            raise ValueError("the callback number needs 7 to 15 digits")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        missing = [u.value for u in Urgency if u not in self.urgencies]
+        if missing:
+            raise ValueError(f"urgencies is missing {', '.join(missing)}")
+        for name, cat in self.categories.items():
+            if not self.is_owner(cat.owner):
+                raise ValueError(f"category {name} has owner {cat.owner}, not a role or staff user")
+            clash = set(cat.required_details) & set(cat.optional_details)
+            if clash:
+                raise ValueError(f"category {name} lists {sorted(clash)[0]} as required and optional")
+        for rule in self.triage:
+            if rule.route_to and not self.is_owner(rule.route_to):
+                raise ValueError(f"triage rule {rule.name} routes to unknown role {rule.route_to}")
+        for key in ("end_of_day_owner", "escalation_owner"):
+            if not self.is_owner(getattr(self, key)):
+                raise ValueError(f"{key} is not a role or staff user")
+        for user, member in self.staff.items():
+            unknown = [r for r in member.roles if r not in self.roles]
+            if unknown:
+                raise ValueError(f"staff {user} has unknown role {unknown[0]}")
+        for urgency, rule in self.urgencies.items():
+            parse_duration(rule.due)
+            _ = urgency
+        return self
+
+    # --- lookups -------------------------------------------------------------------
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def calendar(self) -> BusinessCalendar:
+        days = [WEEKDAYS.index(d) for d in self.business_hours.days]
+        return BusinessCalendar(self.tz, days, self.business_hours.hours, self.holidays)
+
+    @property
+    def roster_enforced(self) -> bool:
+        return bool(self.staff)
+
+    def is_owner(self, name: str) -> bool:
+        return name in self.roles or name in self.staff
+
+    def roles_of(self, user: str) -> list[str]:
+        member = self.staff.get(user)
+        return member.roles if member else []
+
+    def is_clinical(self, user: str) -> bool:
+        return CLINICAL_ROLE in self.roles_of(user)
+
+    def rank(self, urgency: Urgency) -> int:
+        return self.urgencies[urgency].rank
+
+    @staticmethod
+    def default() -> Policy:
+        return Policy.model_validate(DEFAULT_POLICY)
+
+
+def _cat(
+    label: str,
+    owner: str,
+    urgency: str,
+    required: list[str],
+    optional: list[str],
+    template: str,
+    next_action: str,
+    preventable: str,
+    opening: str,
+) -> dict[str, object]:
+    return {
+        "label": label,
+        "owner": owner,
+        "urgency": urgency,
+        "required_details": required,
+        "optional_details": optional,
+        "note_template": template,
+        "next_action": next_action,
+        "preventable": preventable,
+        "opening": opening,
+    }
+
+
+DEFAULT_POLICY: dict[str, object] = {
+    "practice": "Your Practice Name",
+    "callback_number": "+15555550100",
+    "timezone": "America/New_York",
+    "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "hours": "08:00-17:00"},
+    "call_hours": "08:00-20:00",
+    "staff": {},
+    "roles": {
+        "front_desk": "Front desk",
+        "front_desk_lead": "Front desk lead",
+        "scheduling": "Scheduling",
+        "referrals": "Referral coordination",
+        "billing": "Billing support",
+        "records": "Medical records",
+        "clinical": "Clinical staff (nurses, providers)",
+    },
+    "end_of_day_owner": "front_desk_lead",
+    "escalation_owner": "front_desk_lead",
+    "holidays": [],
+    "urgencies": {
+        "routine": {"label": "Routine administrative", "rank": 1, "due": "2bd"},
+        "time_sensitive": {"label": "Time-sensitive scheduling", "rank": 2, "due": "1bd"},
+        "deadline": {"label": "Referral or authorization deadline", "rank": 3, "due": "1bd"},
+        "same_day": {"label": "Patient awaiting a same-day response", "rank": 4, "due": "4h"},
+        "clinical": {"label": "Clinical concern route", "rank": 5, "due": "1h"},
+        "emergency": {"label": "Emergency guidance per practice policy", "rank": 6, "due": "0m"},
+    },
+    "categories": {
+        "scheduling": _cat(
+            "Appointment scheduling", "scheduling", "time_sensitive",
+            ["visit_type", "availability", "provider_preference"], ["deadline"],
+            "Visit type; when the patient is available; provider preference; any deadline.",
+            "Call to offer appointment times",
+            "Many scheduling callbacks: make booking rules clearer and ask for preferred "
+            "contact windows when the request comes in.",
+            "I'm calling about your appointment request. I can help confirm the right visit "
+            "type and check available times.",
+        ),
+        "rescheduling": _cat(
+            "Rescheduling", "scheduling", "time_sensitive",
+            ["current_appointment", "availability"], ["provider_preference", "reason_code"],
+            "Which appointment; when the patient is available instead.",
+            "Call to offer new times",
+            "Many reschedules: check whether reminders go out early enough to rebook in time.",
+            "I'm calling about moving your appointment. I can look at other times with you.",
+        ),
+        "cancellation": _cat(
+            "Cancellation", "scheduling", "routine",
+            ["appointment"], ["rebook_wanted"],
+            "Which appointment; whether the patient wants to rebook.",
+            "Confirm the cancellation and offer to rebook",
+            "Many cancellations: offer an easy way to cancel or rebook without a call.",
+            "I'm calling about the appointment you asked to cancel.",
+        ),
+        "referral_status": _cat(
+            "Referral status", "referrals", "deadline",
+            ["receipt_status", "missing_documents", "next_expected_update"], ["referring_office"],
+            "Whether the referral arrived; what documents are missing; when the next update is due.",
+            "Check referral status, then update the patient",
+            "Patients keep asking about referrals: send status updates before they have to call.",
+            "I'm calling with an update on your referral.",
+        ),
+        "insurance": _cat(
+            "Insurance or eligibility question", "billing", "routine",
+            ["plan", "question_type", "verification_needed"], ["member_id_on_file"],
+            "Plan; what the question is about; whether eligibility must be verified.",
+            "Verify eligibility if needed, then call back",
+            "Insurance questions repeat: verify eligibility earlier, before the visit is booked.",
+            "I'm calling about your insurance question.",
+        ),
+        "intake_form": _cat(
+            "Intake form issue", "front_desk", "routine",
+            ["form_name", "problem"], ["sent_via"],
+            "Which form; what the patient could not complete.",
+            "Help the patient complete the form or resend it",
+            "The same form questions come back: revise the form or its instructions.",
+            "I'm calling about one of the forms for your visit.",
+        ),
+        "records_request": _cat(
+            "Records request", "records", "routine",
+            ["records_requested", "destination"], ["authorization_on_file"],
+            "Which records; where they should go; whether an authorization is on file.",
+            "Confirm the request and the release authorization",
+            "Many records calls: publish how to request records and how long it takes.",
+            "I'm calling about your request for records.",
+        ),
+        "billing": _cat(
+            "Billing question", "billing", "routine",
+            ["statement_date", "question_type"], ["amount_in_question"],
+            "Which statement; what the question is about.",
+            "Route to billing support and call back with the answer",
+            "Billing calls repeat: make statements easier to read and list the billing line.",
+            "I'm calling about your billing question.",
+        ),
+        "prescription": _cat(
+            "Prescription message", "clinical", "same_day",
+            ["medication", "pharmacy", "request_type"], ["last_fill"],
+            "Which medication; which pharmacy; refill, question or problem.",
+            "Route to clinical staff for review",
+            "Many refill calls: offer portal refill requests and remind patients earlier.",
+            "I'm calling about your prescription message.",
+        ),
+        "clinical_concern": _cat(
+            "Clinical concern", "clinical", "clinical",
+            ["concern_summary", "onset"], ["current_medications"],
+            "What the patient reports, in their words; when it started.",
+            "Clinical staff to review and call the patient",
+            "Check which clinical questions could be answered in after-visit instructions.",
+            "I'm calling from the clinical team about the message you left.",
+        ),
+        "post_visit": _cat(
+            "Post-visit follow-up", "clinical", "routine",
+            ["visit_date", "follow_up_topic"], ["provider"],
+            "Which visit; what needs following up.",
+            "Follow up on the visit as the provider asked",
+            "Post-visit questions repeat: make after-visit summaries clearer.",
+            "I'm calling to follow up on your recent visit.",
+        ),
+        "missed_call": _cat(
+            "Missed inbound call", "front_desk", "routine",
+            ["call_time"], ["left_message"],
+            "When the call came in; whether a message was left.",
+            "Call back to find out what the patient needs",
+            "Missed calls pile up: look at phone coverage at peak hours and the phone menu.",
+            "I'm returning a call we missed from this number.",
+        ),
+        "general": _cat(
+            "General question", "front_desk", "routine",
+            ["topic"], [],
+            "What the question is about.",
+            "Answer the question or route it to the right team",
+            "Frequent general questions belong in the website FAQ or the phone menu.",
+            "I'm returning your call with an answer to your question.",
+        ),
+    },
+    "triage": [
+        {
+            "name": "emergency_symptoms",
+            "urgency": "emergency",
+            "route_to": "clinical",
+            "phrases": [
+                "chest pain", "chest pressure", "chest tightness", "trouble breathing",
+                "difficulty breathing", "short of breath", "shortness of breath",
+                "can't breathe", "cannot breathe", "severe bleeding", "bleeding heavily",
+                "heavy bleeding", "faint", "fainted", "passed out", "unconscious",
+                "suicide", "suicidal", "self-harm", "self harm", "hurt myself",
+                "kill myself", "overdose", "stroke", "face drooping", "slurred speech",
+                "seizure", "anaphylaxis", "throat swelling",
+            ],
+        },
+        {
+            "name": "clinical_symptoms",
+            "urgency": "clinical",
+            "route_to": "clinical",
+            "phrases": [
+                "new symptom", "worse", "worsening", "getting worse", "fever", "rash",
+                "pain", "swelling", "swollen", "reaction", "side effect", "allergic",
+                "bleeding", "dizzy", "dizziness", "vomiting", "infection", "wound",
+            ],
+        },
+    ],
+    "attempts": {"max": 3, "min_spacing": "4h", "voicemail": {"patient_name": "none"}},
+    "scripts": {
+        "opening": (
+            "Hello, this is {caller} calling from {practice}. Before we go on, please confirm "
+            "your full name and date of birth. {category_opening}"
+        ),
+        "voicemail_minimal": (
+            "Hello, this is {practice} returning a call. Please call us back at "
+            "{callback_number}. Thank you."
+        ),
+        "voicemail_detailed": (
+            "Hello, this is {practice} calling for {patient_first} about your {category_label}. "
+            "Please call us back at {callback_number}. Thank you."
+        ),
+        "outcomes": {
+            "reached_scheduled": "Reached patient; scheduled {what} for {when}.",
+            "reached_missing_info": "Reached patient; needs {missing}; {how_to_send} sent.",
+            "left_voicemail": "Left voicemail with the approved script asking the patient to call "
+            "{callback_number}; next attempt {next_attempt}.",
+            "unable_to_reach": "Unable to reach after {attempts} attempts as the policy defines; "
+            "closing as attempts exhausted.",
+            "routed_clinical": "I am routing this to our clinical team today, and the next update "
+            "will be documented in your record.",
+            "waiting_referral": "We are still waiting on the referral documents; we will call you "
+            "when they arrive or by {next_update}.",
+            "waiting_insurance": "We are checking your insurance information and will call you "
+            "back once it is verified.",
+        },
+        "clinical_handoff": (
+            "I am not able to give medical advice, but I want you to get the right answer. I am "
+            "sending your message to our clinical team now, and a nurse will call you back."
+        ),
+        "emergency_guidance": (
+            "If this is a medical emergency, hang up and call 911 or go to the nearest "
+            "emergency room now. I am also letting our clinical team know right away."
+        ),
+        "never_say": [
+            "We will get this fixed today.",
+            "It is probably nothing.",
+            "The test results are normal.",
+        ],
+    },
+}

@@ -1,0 +1,197 @@
+"""Everything that formats output: the queue's lines, a record at a glance, JSON.
+
+Nothing here decides anything; it only lays out what the domain computed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from tabulate import tabulate
+
+from cbtrack import clock
+from cbtrack.model import AttemptResult, Callback, DependencyKind, Status, Urgency
+from cbtrack.policy import Policy
+
+WIDTH = 100
+
+URGENCY_TAG = {
+    Urgency.emergency: "EMERG",
+    Urgency.clinical: "CLIN",
+    Urgency.same_day: "TODAY",
+    Urgency.deadline: "DEADL",
+    Urgency.time_sensitive: "SOON",
+    Urgency.routine: "rout",
+}
+RESULT_TAG = {
+    AttemptResult.reached: "reached",
+    AttemptResult.left_voicemail: "vm left",
+    AttemptResult.no_answer: "no answer",
+    AttemptResult.busy: "busy",
+    AttemptResult.wrong_number: "wrong #",
+    AttemptResult.message_sent: "msg sent",
+}
+DEP_TAG = {
+    DependencyKind.referral_documents: "referral docs",
+    DependencyKind.insurance_eligibility: "insurance",
+    DependencyKind.provider_review: "provider review",
+    DependencyKind.patient_form: "patient form",
+    DependencyKind.other: "other",
+}
+METHOD_TAG = {"phone": "ph", "text": "txt", "portal": "prt", "email": "eml"}
+
+RED, YELLOW, BOLD, DIM, RESET = "\033[31m", "\033[33m", "\033[1m", "\033[2m", "\033[0m"
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def records_json(records: list[Callback]) -> str:
+    return to_json([cb.model_dump(mode="json", exclude_none=True) for cb in records])
+
+
+def record_json(cb: Callback) -> str:
+    return to_json(cb.model_dump(mode="json", exclude_none=True))
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _tried(cb: Callback, now: datetime) -> str:
+    last = cb.last_attempt
+    if last is None:
+        return "no attempt"
+    return f"{len(cb.attempts)}x {RESULT_TAG[last.result]} {clock.ago(last.at, now).replace(' ago', '')}"
+
+
+def _next(cb: Callback) -> str:
+    deps = cb.open_dependencies
+    if deps:
+        return "WAITS " + ", ".join(DEP_TAG[d.kind] for d in deps)
+    return cb.next_action
+
+
+# id, urgency, due, patient, why, tried, owner, next: widths that sum to 100 with gaps.
+COLUMNS = (("ID", 5), ("URG", 5), ("DUE", 10), ("PATIENT", 15), ("WHY", 22), ("TRIED", 13),
+           ("OWNER", 9), ("NEXT", 14))
+
+
+def queue_lines(policy: Policy, records: list[Callback], now: datetime, color: bool) -> list[str]:
+    """One line per callback, at most 100 columns: who, why, how urgent, when due, what was
+    tried, who owns it, what comes next."""
+    rows: list[list[str]] = []
+    for cb in records:
+        cat = cb.category.replace("_", " ")
+        rows.append([
+            cb.id[-5:],
+            URGENCY_TAG[cb.urgency],
+            clock.relative(cb.due_at, now),
+            f"{cb.patient.name} {METHOD_TAG[cb.patient.preferred_method.value]}",
+            f"{cat}: {cb.reason}",
+            _tried(cb, now),
+            cb.owner,
+            _next(cb),
+        ])
+    lines = [" ".join(name.ljust(w) for name, w in COLUMNS).rstrip()]
+    for cb, row in zip(records, rows, strict=True):
+        cells = []
+        for (name, width), value in zip(COLUMNS, row, strict=True):
+            cell = _cut(value, width).ljust(width)
+            if color:
+                cell = _paint(name, cell, cb, now)
+            cells.append(cell)
+        lines.append(" ".join(cells).rstrip())
+    return lines
+
+
+def _paint(column: str, cell: str, cb: Callback, now: datetime) -> str:
+    if column == "URG" and cb.urgency in (Urgency.emergency, Urgency.clinical):
+        return f"{BOLD}{RED}{cell}{RESET}"
+    if column == "URG" and cb.urgency == Urgency.same_day:
+        return f"{YELLOW}{cell}{RESET}"
+    if column == "DUE" and cb.due_at < now:
+        return f"{RED}{cell}{RESET}"
+    if column == "NEXT" and cb.open_dependencies:
+        return f"{DIM}{cell}{RESET}"
+    return cell
+
+
+def queue_summary(records: list[Callback], now: datetime) -> str:
+    overdue = sum(1 for cb in records if cb.due_at < now)
+    waiting = sum(1 for cb in records if cb.status == Status.waiting_internal)
+    return f"{len(records)} open, {overdue} overdue, {waiting} waiting on internal work"
+
+
+def show_text(policy: Policy, cb: Callback, now: datetime) -> str:
+    """The whole record, at a glance first, then the histories."""
+    tz = policy.tz
+    p = cb.patient
+
+    def t(dt: datetime | None) -> str:
+        return dt.astimezone(tz).strftime("%a %Y-%m-%d %H:%M") if dt else "-"
+
+    cat = policy.categories.get(cb.category)
+    head = [
+        f"{cb.id}  {cb.urgency.value.upper()}  {cb.status.value}",
+        f"Patient:   {p.name}  {p.phone}  prefers {p.preferred_method.value}"
+        + (f", window {p.contact_window}" if p.contact_window else "")
+        + f", voicemail {p.voicemail.value}"
+        + (f", MRN {p.mrn}" if p.mrn else "")
+        + (f", DOB {p.dob}" if p.dob else "")
+        + (f", language {p.language}" if p.language else ""),
+        f"Why:       {cat.label if cat else cb.category}: {cb.reason}",
+        f"Owner:     {cb.owner}",
+        f"Due:       {t(cb.due_at)} ({clock.relative(cb.due_at, now)})",
+        f"Next:      {cb.next_action}"
+        + (f" (next attempt {t(cb.next_attempt_at)})" if cb.next_attempt_at else ""),
+        f"Created:   {t(cb.created_at)} by {cb.created_by} via {cb.source.value}",
+    ]
+    if cb.details:
+        head.append("Details:   " + "; ".join(f"{k}: {v}" for k, v in cb.details.items()))
+    if cb.depends_on:
+        head.append("Waiting on:")
+        for d in cb.depends_on:
+            state = f"resolved {t(d.resolved_at)}" if d.resolved_at else "OPEN"
+            head.append(f"  - {d.kind.value} since {t(d.since)} [{state}]: {d.note}")
+    if cb.closure:
+        c = cb.closure
+        head.append(f"Closed:    {t(c.at)} by {c.by}: {c.reason.value}"
+                    + (f" to {c.to}" if c.to else "") + f". {c.summary}")
+    out = "\n".join(head)
+    if cb.attempts:
+        rows = [
+            [t(a.at), a.by, a.method.value, a.result.value, "yes" if a.message_left else "no",
+             a.note + (f" | patient: {a.patient_response}" if a.patient_response else "")
+             + (f" | next: {a.next_action}" if a.next_action else "")
+             + (f" | script: {a.script}" if a.script else "")
+             + (f" | FORCED: {a.forced}" if a.forced else "")]
+            for a in sorted(cb.attempts, key=lambda a: a.at)
+        ]
+        out += f"\n\nAttempts ({len(cb.attempts)}):\n" + tabulate(
+            rows, headers=["when", "by", "method", "result", "msg", "note"], tablefmt="simple"
+        )
+    else:
+        out += "\n\nAttempts: none yet"
+    out += "\n\nEvents:\n" + events_table(policy, cb)
+    return out
+
+
+def events_table(policy: Policy, cb: Callback) -> str:
+    rows = []
+    for e in sorted(cb.events, key=lambda e: e.at):
+        change = ", ".join(
+            f"{k}: {(e.was or {}).get(k, '') or '-'} -> {v}" if e.was and k in e.was else f"{k}={v}"
+            for k, v in (e.set or {}).items()
+        )
+        rows.append([e.at.astimezone(policy.tz).strftime("%Y-%m-%d %H:%M"), e.by, e.type.value,
+                     change, e.note or ""])
+    return tabulate(rows, headers=["when", "by", "event", "change", "note"], tablefmt="simple")
+
+
+def table(rows: list[list[Any]], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="simple")

@@ -1,0 +1,500 @@
+"""One function per command: load what is needed, apply the domain, save, commit.
+
+Usable without the CLI. Every change holds the store lock from reading the record to
+the git commit, reads only the record it changes, and writes nothing when refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from cbtrack import gitlog, triage
+from cbtrack.errors import Refused
+from cbtrack.model import (
+    Attempt,
+    AttemptMethod,
+    AttemptResult,
+    Callback,
+    Closure,
+    CloseReason,
+    ContactMethod,
+    Dependency,
+    DependencyKind,
+    EventType,
+    Patient,
+    Source,
+    Status,
+    Urgency,
+    VoicemailConsent,
+    describe_validation,
+)
+from cbtrack.policy import Policy
+from cbtrack.store import Store, dump_yaml, init_layout
+
+
+@dataclass
+class Outcome:
+    """What a change did: the record, and warnings to show staff."""
+
+    record: Callback
+    warnings: list[str] = field(default_factory=list)
+
+
+def build(make: Callable[[], Any]) -> Any:
+    """Run a model constructor, turning a validation failure into a one-line refusal."""
+    try:
+        return make()
+    except ValidationError as exc:
+        raise Refused(f"Invalid input, {describe_validation(exc)}.") from None
+
+
+def change(
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_id: str,
+    action: str,
+    apply: Callable[[Policy, Callback, str], list[str] | None],
+) -> Outcome:
+    """The one path for changing a record: lock, load it, apply, save, commit."""
+    policy = store.policy
+    actor = triage.check_user(policy, user)
+    gitlog.require_repo(store.root)
+    with store.lock():
+        cb = store.load(callback_id)
+        warnings = apply(policy, cb, actor) or []
+        paths = store.save(cb)
+        gitlog.commit(store.root, paths, f"{action} {cb.id}", actor, now)
+    return Outcome(cb, warnings)
+
+
+# --- init --------------------------------------------------------------------------
+
+
+def init_store(root: Path, user: str | None, now: datetime) -> list[Path]:
+    """Make `root` a store: default policy (kept if present), folders, git, first commit."""
+    policy_text = (
+        "# cbtrack practice policy: edit to match your practice, then run 'cbtrack validate'.\n"
+        + dump_yaml(Policy.default().model_dump(mode="json", exclude_none=True))
+    )
+    written = init_layout(root, policy_text)
+    gitlog.init_repo(root.resolve())
+    gitlog.commit_all(root.resolve(), "init cbtrack store", user or gitlog.TOOL_USER, now)
+    return written
+
+
+# --- add ---------------------------------------------------------------------------
+
+
+def add(
+    store: Store,
+    user: str | None,
+    now: datetime,
+    *,
+    patient: str,
+    phone: str,
+    category: str,
+    reason: str,
+    method: ContactMethod = ContactMethod.phone,
+    voicemail: VoicemailConsent = VoicemailConsent.minimal,
+    window: str | None = None,
+    details: dict[str, str] | None = None,
+    urgency: Urgency | None = None,
+    owner: str | None = None,
+    due: datetime | None = None,
+    source: Source = Source.phone,
+    mrn: str | None = None,
+    dob: str | None = None,
+    language: str | None = None,
+    next_action: str | None = None,
+) -> Outcome:
+    policy = store.policy
+    actor = triage.check_user(policy, user)
+    details = {k: v for k, v in (details or {}).items()}
+    triage.check_category(policy, category)
+    triage.check_details(policy, category, details)
+    if owner:
+        triage.check_owner(policy, owner)
+    cat = policy.categories[category]
+    person: Patient = build(
+        lambda: Patient(
+            name=patient, phone=phone, preferred_method=method, contact_window=window,
+            voicemail=voicemail, mrn=mrn, dob=dob, language=language,
+        )
+    )
+    created = now.astimezone(policy.tz)
+    rule = triage.matching_rule(policy, triage.triage_texts(reason, details))
+    floor = triage.higher(policy, cat.urgency, rule.urgency) if rule else cat.urgency
+    warnings: list[str] = []
+    chosen = urgency or cat.urgency
+    if policy.rank(chosen) < policy.rank(floor) and not (urgency and policy.is_clinical(actor)):
+        if urgency:
+            warnings.append(
+                f"Triage raised the urgency to {floor.value}; only clinical staff can set it lower."
+            )
+        chosen = floor
+    routed_to = rule.route_to if rule and rule.route_to else None
+    final_owner = owner or cat.owner
+    if routed_to and final_owner != routed_to and routed_to not in policy.roles_of(final_owner):
+        if owner:
+            warnings.append(f"Triage routed this callback to {routed_to}, not {owner}.")
+        final_owner = routed_to
+    rule_due = triage.due_for(policy, chosen, created)
+    due_at = rule_due if due is None else due
+    if due is not None and rule and due > rule_due:
+        warnings.append("Triage moved the due time earlier to match the urgency.")
+        due_at = rule_due
+    gitlog.require_repo(store.root)
+    with store.lock():
+        cb: Callback = build(
+            lambda: Callback(
+                id=store.new_id(created),
+                created_at=created,
+                created_by=actor,
+                source=source,
+                patient=person,
+                category=category,
+                reason=reason,
+                details=details,
+                urgency=chosen,
+                owner=final_owner,
+                due_at=due_at,
+                next_action=next_action or cat.next_action,
+            )
+        )
+        cb.log(created, actor, EventType.created, set={
+            "owner": final_owner, "urgency": chosen.value, "due_at": due_at.isoformat()
+        })
+        if rule and (policy.rank(rule.urgency) > policy.rank(cat.urgency) or routed_to):
+            cb.log(created, actor, EventType.triaged, note=f"Triage by rule {rule.name}",
+                   set={"urgency": chosen.value, "owner": final_owner})
+        paths = store.save(cb)
+        gitlog.commit(store.root, paths, f"add {cb.id}", actor, now)
+    return Outcome(cb, warnings)
+
+
+# --- attempt -----------------------------------------------------------------------
+
+
+def attempt(
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_id: str,
+    *,
+    method: AttemptMethod,
+    result: AttemptResult,
+    note: str,
+    message_left: bool | None = None,
+    response: str | None = None,
+    next_action: str | None = None,
+    script: str | None = None,
+    force: bool = False,
+    why: str | None = None,
+) -> Outcome:
+    if why and not force:
+        raise Refused("--why explains a --force; add --force or leave --why out.")
+    if force and not (why and why.strip()):
+        raise Refused("--force needs --why with the reason the limit must be passed.")
+    leaves_message = result in (AttemptResult.left_voicemail, AttemptResult.message_sent)
+    if message_left is False and leaves_message:
+        raise Refused(f"A {result.value} attempt leaves a message; drop --no-message-left.")
+    if message_left and result != AttemptResult.reached and not leaves_message:
+        raise Refused(
+            f"A {result.value} attempt cannot leave a message; use left_voicemail or message_sent."
+        )
+
+    def apply(policy: Policy, cb: Callback, actor: str) -> list[str]:
+        at = now.astimezone(policy.tz)
+        att: Attempt = build(
+            lambda: Attempt(
+                at=at, by=actor, method=method, result=result,
+                message_left=leaves_message if message_left is None else message_left,
+                patient_response=response, note=note, next_action=next_action,
+            )
+        )
+        check = triage.check_attempt(policy, cb, att, at, script)
+        att.script = check.script
+        if check.limits:
+            if not force:
+                raise Refused(
+                    f"Attempt refused: {'; '.join(check.limits)}; if it must happen now, "
+                    "add --force --why 'reason'."
+                )
+            att.forced = f"{why} (passed: {'; '.join(check.limits)})"
+        cb.add_attempt(att)
+        if next_action:
+            cb.next_action = next_action
+        cb.next_attempt_at = triage.next_attempt_time(policy, cb, at)
+        warnings = list(check.warnings)
+        if triage.attempts_complete(policy, cb) and not cb.was_reached:
+            warnings.append(
+                f"The attempt process is complete ({policy.attempts.max} attempts); close it "
+                "with --reason attempts_exhausted if the patient is still unreachable."
+            )
+        return warnings
+
+    return change(store, user, now, callback_id, f"attempt ({result.value})", apply)
+
+
+# --- close and reopen --------------------------------------------------------------
+
+
+def close(
+    store: Store, user: str | None, now: datetime, callback_id: str, *,
+    reason: CloseReason, summary: str, to: str | None = None,
+) -> Outcome:
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        triage.check_close(policy, cb, reason, to)
+        at = now.astimezone(policy.tz)
+        cb.closure = build(lambda: Closure(at=at, by=actor, reason=reason, summary=summary, to=to))
+        was = {"status": cb.status.value}
+        now_set = {"status": Status.closed.value, "reason": reason.value}
+        if to:
+            was["owner"], now_set["owner"] = cb.owner, to
+            cb.owner = to
+        cb.status = Status.closed
+        cb.next_attempt_at = None
+        cb.log(at, actor, EventType.closed, note=summary, was=was, set=now_set)
+
+    return change(store, user, now, callback_id, f"close ({reason.value})", apply)
+
+
+def reopen(store: Store, user: str | None, now: datetime, callback_id: str, *, why: str) -> Outcome:
+    if not why.strip():
+        raise Refused("Say why the callback is reopened with --why.")
+
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        if cb.is_open:
+            raise Refused(f"{cb.id} is already open.")
+        at = now.astimezone(policy.tz)
+        cb.closure = None
+        cb.status = Status.new
+        status = cb.resting_status()
+        due = triage.due_for(policy, cb.urgency, at)
+        cb.change(at, actor, EventType.reopened, why, status=status, due_at=due)
+
+    return change(store, user, now, callback_id, "reopen", apply)
+
+
+# --- urgency, ownership, dependencies ----------------------------------------------
+
+
+def set_urgency(
+    store: Store, user: str | None, now: datetime, callback_id: str, *, level: Urgency, why: str
+) -> Outcome:
+    if not why.strip():
+        raise Refused("Say why the urgency changes with --why.")
+
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        triage.check_open(cb)
+        if level == cb.urgency:
+            raise Refused(f"{cb.id} is already {level.value}.")
+        triage.check_urgency_change(policy, cb, level, actor)
+        at = now.astimezone(policy.tz)
+        fields: dict[str, object] = {"urgency": level}
+        if policy.rank(level) > policy.rank(cb.urgency):
+            fields["due_at"] = min(cb.due_at, triage.due_for(policy, level, at))
+        cb.change(at, actor, EventType.urgency_changed, why, **fields)
+
+    return change(store, user, now, callback_id, "urgency", apply)
+
+
+def assign(
+    store: Store, user: str | None, now: datetime, callback_id: str, *, owner: str,
+    note: str | None = None,
+) -> Outcome:
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        triage.check_open(cb)
+        triage.check_owner(policy, owner)
+        if cb.owner == owner:
+            raise Refused(f"{cb.id} is already owned by {owner}.")
+        cb.change(now.astimezone(policy.tz), actor, EventType.assigned, note, owner=owner)
+
+    return change(store, user, now, callback_id, "assign", apply)
+
+
+def route(
+    store: Store, user: str | None, now: datetime, callback_id: str, *, to: str, note: str
+) -> Outcome:
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        triage.check_open(cb)
+        triage.check_role(policy, to)
+        if cb.owner == to:
+            raise Refused(f"{cb.id} is already with {to}.")
+        cb.change(now.astimezone(policy.tz), actor, EventType.routed, note, owner=to)
+
+    return change(store, user, now, callback_id, "route", apply)
+
+
+def block(
+    store: Store, user: str | None, now: datetime, callback_id: str, *,
+    kind: DependencyKind, note: str,
+) -> Outcome:
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        triage.check_open(cb)
+        at = now.astimezone(policy.tz)
+        dep: Dependency = build(lambda: Dependency(kind=kind, note=note, since=at))
+        cb.depends_on = [*cb.depends_on, dep]
+        cb.log(at, actor, EventType.blocked, note=note,
+               was={"status": cb.status.value},
+               set={"status": Status.waiting_internal.value, "depends_on": kind.value})
+        cb.status = Status.waiting_internal
+
+    return change(store, user, now, callback_id, f"block ({kind.value})", apply)
+
+
+def unblock(
+    store: Store, user: str | None, now: datetime, callback_id: str, *,
+    kind: DependencyKind | None = None, note: str | None = None,
+) -> Outcome:
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        triage.check_open(cb)
+        targets = [d for d in cb.open_dependencies if kind is None or d.kind == kind]
+        if not targets:
+            what = f" on {kind.value}" if kind else ""
+            raise Refused(f"{cb.id} is not waiting{what}; nothing to unblock.")
+        at = now.astimezone(policy.tz)
+        cb.depends_on = [
+            d.model_copy(update={"resolved_at": at}) if d in targets else d for d in cb.depends_on
+        ]
+        before = cb.status
+        after = cb.resting_status() if before == Status.waiting_internal else before
+        cb.status = after
+        cb.log(at, actor, EventType.unblocked, note=note,
+               was={"status": before.value},
+               set={"status": after.value, "resolved": ", ".join(d.kind.value for d in targets)})
+
+    return change(store, user, now, callback_id, "unblock", apply)
+
+
+def add_note(store: Store, user: str | None, now: datetime, callback_id: str, *, note: str) -> Outcome:
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        triage.check_open(cb)
+        cb.log(now.astimezone(policy.tz), actor, EventType.note, note=note)
+
+    return change(store, user, now, callback_id, "note", apply)
+
+
+# --- triage ------------------------------------------------------------------------
+
+
+@dataclass
+class TriagePlan:
+    callback_id: str
+    changes: list[triage.Change]
+
+
+def plan_triage(
+    store: Store, now: datetime, ids: Iterable[str] = (), everything: bool = False
+) -> list[TriagePlan]:
+    policy = store.policy
+    chosen = list(ids)
+    if chosen:
+        records = [store.load(i) for i in chosen]
+    else:
+        records = store.open_records()
+    plans = []
+    for cb in triage.rank_queue(policy, [r for r in records if r.is_open]):
+        new_only = not chosen and not everything and cb.status != Status.new
+        changes = triage.plan_triage(policy, cb, now)
+        if new_only:
+            changes = [c for c in changes if c.type == EventType.escalated]
+        if changes:
+            plans.append(TriagePlan(cb.id, changes))
+    return plans
+
+
+def apply_triage(
+    store: Store, user: str | None, now: datetime, ids: Iterable[str] = (), everything: bool = False
+) -> list[TriagePlan]:
+    """Plan, then apply each callback's changes as one commit, re-planned under the lock."""
+    policy = store.policy
+    triage.check_user(policy, user)
+    done: list[TriagePlan] = []
+    for plan in plan_triage(store, now, ids, everything):
+
+        def apply(policy: Policy, cb: Callback, actor: str, plan: TriagePlan = plan) -> None:
+            for ch in plan.changes:
+                triage.apply_change(cb, ch, now.astimezone(policy.tz), actor)
+
+        change(store, user, now, plan.callback_id, "triage", apply)
+        done.append(plan)
+    return done
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+@dataclass
+class QueueFilter:
+    owner: str | None = None
+    category: str | None = None
+    urgency: Urgency | None = None
+    status: Status | None = None
+    overdue: bool = False
+
+
+def queue(store: Store, now: datetime, f: QueueFilter | None = None) -> list[Callback]:
+    """The open callbacks, ranked; reads only `callbacks/open/`."""
+    f = f or QueueFilter()
+    policy = store.policy
+    out = []
+    for cb in store.open_records():
+        if f.owner and cb.owner != f.owner and f.owner not in _owners_for(policy, cb.owner):
+            continue
+        if f.category and cb.category != f.category:
+            continue
+        if f.urgency and cb.urgency != f.urgency:
+            continue
+        if f.status and cb.status != f.status:
+            continue
+        if f.overdue and cb.due_at >= now:
+            continue
+        out.append(cb)
+    return triage.rank_queue(policy, out)
+
+
+def _owners_for(policy: Policy, owner: str) -> list[str]:
+    """Users who hold the role `owner` (so `--owner jlee` also shows jlee's roles' work)."""
+    return [u for u, m in policy.staff.items() if owner in m.roles]
+
+
+def mine_filter(policy: Policy, user: str) -> list[str]:
+    """Owners that count as 'mine': the user and each of the user's roles."""
+    return [user, *policy.roles_of(user)]
+
+
+def validate(store: Store) -> list[str]:
+    """Every problem in the policy and the records, one line each."""
+    from cbtrack.errors import CbtrackError
+
+    problems: list[str] = []
+    try:
+        policy = store.policy
+    except CbtrackError as exc:
+        return [exc.message]
+    for path in [*store.open_paths(), *store.closed_paths()]:
+        try:
+            cb = store.load_path(path)
+        except CbtrackError as exc:
+            problems.append(exc.message)
+            continue
+        rel = store.rel(path)
+        if cb.category not in policy.categories:
+            problems.append(f"{rel}: field category names no category in the policy.")
+        elif cb.is_open:
+            missing = [
+                k for k in policy.categories[cb.category].required_details if k not in cb.details
+            ]
+            if missing:
+                problems.append(f"{rel}: field details lacks {', '.join(missing)}.")
+        if not policy.is_owner(cb.owner):
+            problems.append(f"{rel}: field owner is not a role or staff user in the policy.")
+    return problems

@@ -1,0 +1,330 @@
+"""The policy applied to callbacks: new records, urgency floors, routing, escalation,
+attempt limits, closing rules and the queue's ranking. Pure: `now` is passed in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+
+from cbtrack import clock
+from cbtrack.errors import Refused
+from cbtrack.model import (
+    CLINICAL_URGENCIES,
+    Attempt,
+    AttemptMethod,
+    AttemptResult,
+    Callback,
+    CloseReason,
+    EventType,
+    Status,
+    Urgency,
+    VoicemailConsent,
+)
+from cbtrack.policy import Policy, TriageRule
+
+# --- phrase rules --------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _phrase_re(phrase: str) -> re.Pattern[str]:
+    words = r"\s+".join(re.escape(w) for w in phrase.lower().split())
+    return re.compile(rf"(?<![a-z0-9]){words}(?:s|es|ed|ing|ful|y|ness)?(?![a-z0-9])")
+
+
+def matching_rule(policy: Policy, texts: list[str]) -> TriageRule | None:
+    """The highest-urgency rule with a phrase in any of `texts` (case-insensitive)."""
+    blob = "\n".join(t.lower().replace("\u2019", "'") for t in texts)
+    best: TriageRule | None = None
+    for rule in policy.triage:
+        if any(_phrase_re(p).search(blob) for p in rule.phrases) and (
+            best is None or policy.rank(rule.urgency) > policy.rank(best.urgency)
+        ):
+            best = rule
+    return best
+
+
+def triage_texts(reason: str, details: dict[str, str]) -> list[str]:
+    return [reason, *details.values()]
+
+
+def higher(policy: Policy, a: Urgency, b: Urgency) -> Urgency:
+    return a if policy.rank(a) >= policy.rank(b) else b
+
+
+def triage_floor(policy: Policy, cb: Callback) -> tuple[Urgency, TriageRule | None]:
+    """What triage decides: the category's urgency, raised by any matching phrase rule."""
+    cat = policy.categories.get(cb.category)
+    base = cat.urgency if cat else Urgency.routine
+    rule = matching_rule(policy, triage_texts(cb.reason, cb.details))
+    return (higher(policy, base, rule.urgency) if rule else base), rule
+
+
+def due_for(policy: Policy, urgency: Urgency, start: datetime) -> datetime:
+    return policy.calendar.add_duration(start, policy.urgencies[urgency].due)
+
+
+# --- checks shared by commands ------------------------------------------------------
+
+
+def check_category(policy: Policy, category: str) -> None:
+    if category not in policy.categories:
+        names = ", ".join(sorted(policy.categories))
+        raise Refused(f"Unknown category '{category[:40]}'; use one of: {names}.")
+
+
+def check_details(policy: Policy, category: str, details: dict[str, str]) -> None:
+    cat = policy.categories[category]
+    missing = [k for k in cat.required_details if not details.get(k, "").strip()]
+    if missing:
+        flags = " ".join(f"--detail {k}=..." for k in missing)
+        raise Refused(f"A {category} callback needs {', '.join(missing)}; add {flags}.")
+    allowed = set(cat.required_details) | set(cat.optional_details)
+    unknown = sorted(set(details) - allowed)
+    if unknown:
+        raise Refused(
+            f"'{unknown[0][:40]}' is not a detail of {category}; allowed: {', '.join(sorted(allowed))}."
+        )
+
+
+def check_owner(policy: Policy, owner: str) -> None:
+    if not policy.is_owner(owner):
+        raise Refused(
+            f"'{owner[:40]}' is not a role or staff user in the policy; use one of: "
+            f"{', '.join(sorted(set(policy.roles) | set(policy.staff)))}."
+        )
+
+
+def check_role(policy: Policy, role: str) -> None:
+    if role not in policy.roles:
+        raise Refused(
+            f"'{role[:40]}' is not a role in the policy; use one of: {', '.join(sorted(policy.roles))}."
+        )
+
+
+def check_user(policy: Policy, user: str | None) -> str:
+    """The acting user: required for changes, and on the roster where there is one."""
+    if not user:
+        raise Refused("Say who you are with --as USER or by setting CBTRACK_USER.")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", user):
+        raise Refused("A user name may hold only letters, digits, '.', '_' and '-'.")
+    if policy.roster_enforced and user not in policy.staff:
+        raise Refused(
+            f"'{user}' is not on the practice's staff list; ask the lead to add you to "
+            "staff in cbtrack.yaml."
+        )
+    return user
+
+
+def check_open(cb: Callback) -> None:
+    if not cb.is_open:
+        raise Refused(f"{cb.id} is closed; reopen it first with 'cbtrack reopen {cb.id} --why ...'.")
+
+
+# --- urgency -----------------------------------------------------------------------
+
+
+def check_urgency_change(policy: Policy, cb: Callback, level: Urgency, user: str) -> None:
+    """Anyone may raise; lowering clinical or emergency, or below triage, needs a clinical role."""
+    if policy.rank(level) >= policy.rank(cb.urgency) or policy.is_clinical(user):
+        return
+    if cb.urgency in CLINICAL_URGENCIES:
+        raise Refused(
+            f"Only staff with the clinical role can lower {cb.urgency.value} urgency; "
+            "ask a clinician to review it."
+        )
+    floor, _ = triage_floor(policy, cb)
+    if policy.rank(level) < policy.rank(floor):
+        raise Refused(
+            f"Triage set this callback to at least {floor.value}; only staff with the "
+            "clinical role can set it lower."
+        )
+
+
+# --- attempts ----------------------------------------------------------------------
+
+
+@dataclass
+class AttemptCheck:
+    """Limits an attempt passes (allowed only with --force) and warnings to show."""
+
+    limits: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    script: str | None = None
+
+
+SPECIFIC_NOTE_MIN_WORDS = 3
+VAGUE_NOTES = {
+    "called", "call", "tried", "done", "lvm", "vm", "left vm", "left voicemail", "no answer",
+    "na", "n/a", "ok", "busy", "called patient", "called pt", "attempted", "texted", "emailed",
+}
+
+
+VOICEMAIL_SCRIPTS = {
+    VoicemailConsent.minimal: ("voicemail_minimal",),
+    VoicemailConsent.detailed: ("voicemail_detailed", "voicemail_minimal"),
+}
+
+
+def check_attempt(
+    policy: Policy, cb: Callback, attempt: Attempt, now: datetime, script: str | None = None
+) -> AttemptCheck:
+    """Refuse what no force can pass; list the policy limits that --force may pass."""
+    check_open(cb)
+    note = attempt.note.strip().lower().rstrip(".!")
+    if note in VAGUE_NOTES or len(note.split()) < SPECIFIC_NOTE_MIN_WORDS:
+        raise Refused(
+            "The note must say what happened and what comes next (for example 'Left voicemail "
+            "asking patient to call scheduling line; next attempt tomorrow morning')."
+        )
+    result = AttemptResult(attempt.result)
+    method = AttemptMethod(attempt.method)
+    out = AttemptCheck()
+    if result == AttemptResult.left_voicemail:
+        if method != AttemptMethod.phone:
+            raise Refused("A voicemail can only be left on a phone attempt; use --method phone.")
+        if cb.patient.voicemail == VoicemailConsent.none:
+            raise Refused(
+                "This patient has not agreed to voicemail; record the attempt as no_answer "
+                "and try another method."
+            )
+        allowed = VOICEMAIL_SCRIPTS[cb.patient.voicemail]
+        if script and script not in allowed:
+            raise Refused(
+                f"With {cb.patient.voicemail.value} voicemail consent only the "
+                f"{' or '.join(allowed)} script may be left; nothing else goes in the message."
+            )
+        out.script = script or allowed[0]
+    elif script:
+        raise Refused("--script names the voicemail script; use it with --result left_voicemail.")
+    if result == AttemptResult.message_sent and method == AttemptMethod.phone:
+        raise Refused("On a phone attempt a message left is left_voicemail, not message_sent.")
+    if cb.open_dependencies:
+        kinds = ", ".join(d.kind.value for d in cb.open_dependencies)
+        out.warnings.append(f"This callback still waits on {kinds}; the answer may not be ready.")
+    if not method.outbound:
+        return out
+    local = now.astimezone(policy.tz)
+    if not clock.in_window(local, policy.call_hours):
+        out.limits.append(f"it is outside the practice's call hours ({policy.call_hours})")
+    window = cb.patient.contact_window
+    if window and not clock.in_window(local, window):
+        out.limits.append(f"it is outside the patient's contact window ({window})")
+    previous = [a.at for a in cb.outbound_attempts]
+    if previous:
+        spacing = clock.wall_delta(policy.attempts.min_spacing)
+        last = max(previous)
+        if now - last < spacing:
+            out.limits.append(
+                f"the last attempt was less than {policy.attempts.min_spacing} ago"
+            )
+    if len(cb.outbound_attempts) >= policy.attempts.max:
+        out.limits.append(f"the policy's {policy.attempts.max} attempts are already made")
+    return out
+
+
+def next_attempt_time(policy: Policy, cb: Callback, now: datetime) -> datetime | None:
+    """When the callback should next be tried: after the minimum spacing, within call hours
+    and the patient's window; None once reached or the attempt process is complete."""
+    if cb.was_reached or attempts_complete(policy, cb):
+        return None
+    moment = now.astimezone(policy.tz) + clock.wall_delta(policy.attempts.min_spacing)
+    for _ in range(4):
+        moment = clock.next_in_window(moment, policy.call_hours)
+        if cb.patient.contact_window:
+            moment = clock.next_in_window(moment, cb.patient.contact_window)
+        if clock.in_window(moment, policy.call_hours):
+            break
+    return moment
+
+
+def attempts_complete(policy: Policy, cb: Callback) -> bool:
+    return len(cb.outbound_attempts) >= policy.attempts.max
+
+
+# --- closing -----------------------------------------------------------------------
+
+
+def check_close(policy: Policy, cb: Callback, reason: CloseReason, to: str | None) -> None:
+    check_open(cb)
+    if reason == CloseReason.reached and not cb.was_reached:
+        raise Refused(
+            "Close as reached needs an attempt whose result is reached; record it with "
+            "'cbtrack attempt ... --result reached' first."
+        )
+    if reason == CloseReason.attempts_exhausted and not attempts_complete(policy, cb):
+        made = len(cb.outbound_attempts)
+        raise Refused(
+            f"Close as attempts_exhausted needs {policy.attempts.max} outbound attempts and "
+            f"{made} {'is' if made == 1 else 'are'} recorded; keep trying or pick another reason."
+        )
+    if reason == CloseReason.routed:
+        if not to:
+            raise Refused("Close as routed needs the role it went to; add --to ROLE.")
+        check_role(policy, to)
+    elif to:
+        raise Refused("--to is only for --reason routed.")
+
+
+# --- triage of existing callbacks ---------------------------------------------------
+
+
+@dataclass
+class Change:
+    """One planned change to one callback, applied by `apply_change`."""
+
+    type: EventType
+    note: str
+    fields: dict[str, object]
+
+
+def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
+    """Raise urgency and route per the rules; escalate when overdue."""
+    plan: list[Change] = []
+    if not cb.is_open:
+        return plan
+    floor, rule = triage_floor(policy, cb)
+    urgency = cb.urgency
+    fields: dict[str, object] = {}
+    if policy.rank(floor) > policy.rank(cb.urgency):
+        urgency = floor
+        fields["urgency"] = floor
+        fields["due_at"] = min(cb.due_at, due_for(policy, floor, cb.created_at))
+    if rule and rule.route_to and cb.owner != rule.route_to and not _owned_by_role(
+        policy, cb.owner, rule.route_to
+    ):
+        fields["owner"] = rule.route_to
+    if fields:
+        why = f"rule {rule.name}" if rule else f"category {cb.category} default"
+        plan.append(Change(EventType.triaged, f"Triage by {why}", fields))
+    due = fields.get("due_at", cb.due_at)
+    assert isinstance(due, datetime)
+    if cb.status != Status.escalated and due < now:
+        owner = str(fields.get("owner", cb.owner))
+        esc: dict[str, object] = {"status": Status.escalated}
+        if urgency not in CLINICAL_URGENCIES and owner != policy.escalation_owner:
+            esc["owner"] = policy.escalation_owner
+        plan.append(Change(EventType.escalated, f"Overdue since {due.isoformat()}", esc))
+    return plan
+
+
+def _owned_by_role(policy: Policy, owner: str, role: str) -> bool:
+    """A staff user who holds `role` already satisfies routing to that role."""
+    return role in policy.roles_of(owner)
+
+
+def apply_change(cb: Callback, change: Change, now: datetime, user: str) -> None:
+    cb.change(now, user, change.type, change.note, **change.fields)
+
+
+# --- the queue ---------------------------------------------------------------------
+
+
+def queue_key(policy: Policy, cb: Callback) -> tuple[int, datetime, datetime]:
+    """Most urgent first, then soonest due, then oldest."""
+    return (-policy.rank(cb.urgency), cb.due_at, cb.created_at)
+
+
+def rank_queue(policy: Policy, records: list[Callback]) -> list[Callback]:
+    return sorted(records, key=lambda cb: queue_key(policy, cb))
