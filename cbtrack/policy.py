@@ -145,9 +145,17 @@ class Policy(_Strict):
             unknown = [r for r in member.roles if r not in self.roles]
             if unknown:
                 raise ValueError(f"staff {user} has unknown role {unknown[0]}")
-        for urgency, rule in self.urgencies.items():
+        for rule in self.urgencies.values():
             parse_duration(rule.due)
-            _ = urgency
+        from cbtrack.scripts import ALLOWED_FIELDS, fields_of
+
+        for key, allowed in ALLOWED_FIELDS.items():
+            extra = fields_of(getattr(self.scripts, key)) - allowed
+            if extra:
+                raise ValueError(
+                    f"scripts.{key} may not use {{{sorted(extra)[0]}}}; allowed: "
+                    + ", ".join(sorted(allowed))
+                )
         return self
 
     # --- lookups -------------------------------------------------------------------

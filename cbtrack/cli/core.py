@@ -402,3 +402,31 @@ def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         if not as_json:
             typer.echo(f"Error: {len(problems)} problem(s) found.", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> None:
+    """The approved script for a callback: opening with identity check, voicemail at the
+    patient's consent level, outcome phrases, clinical or emergency handoff.
+
+    Example: cbtrack --as jlee script cb-20261127-k7m2q
+    """
+    from cbtrack.scripts import scripts_for
+
+    st = state(ctx)
+    store = st.store()
+    cb = store.load(callback_id)
+    filled = scripts_for(store.policy, cb, st.user or "[your name]", st.now())
+    if as_json:
+        typer.echo(render.to_json(filled.as_dict()))
+        return
+    lines = [
+        f"Opening:\n  {filled.opening}",
+        f"Voicemail ({cb.patient.voicemail.value} consent):\n  {filled.voicemail}",
+        "Outcomes:",
+        *[f"  {name}: {text}" for name, text in filled.outcomes.items()],
+        f"Handoff ({'emergency' if cb.urgency == Urgency.emergency else 'clinical'}):\n  {filled.handoff}",
+        "Avoid saying:",
+        *[f"  - {text}" for text in filled.avoid],
+    ]
+    typer.echo("\n".join(lines))

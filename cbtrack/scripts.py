@@ -1,0 +1,110 @@
+"""Approved scripts from the policy, filled for one callback.
+
+The minimal voicemail may name only the practice and its callback number; the detailed
+one adds the patient's first name (if the policy allows) and a non-clinical topic. Clinical
+callbacks never put their topic in a voicemail.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import datetime
+
+from cbtrack.model import CLINICAL_URGENCIES, Callback, VoicemailConsent
+from cbtrack.policy import CLINICAL_ROLE, Policy
+
+#: Placeholders each template may use; the policy validator checks them.
+ALLOWED_FIELDS = {
+    "opening": {"caller", "practice", "category_opening", "category_label"},
+    "voicemail_minimal": {"practice", "callback_number"},
+    "voicemail_detailed": {"practice", "callback_number", "patient_first", "category_label"},
+    "clinical_handoff": {"practice", "callback_number"},
+    "emergency_guidance": {"practice", "callback_number"},
+}
+
+
+def fields_of(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class _Blanks(dict[str, str]):
+    """Leaves unknown placeholders as [name] for the caller to fill in."""
+
+    def __missing__(self, key: str) -> str:
+        return f"[{key.replace('_', ' ')}]"
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    return " ".join(template.format_map(_Blanks(values)).split())
+
+
+@dataclass
+class FilledScripts:
+    opening: str
+    voicemail: str
+    outcomes: dict[str, str]
+    handoff: str
+    avoid: list[str]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "opening": self.opening,
+            "voicemail": self.voicemail,
+            "outcomes": self.outcomes,
+            "handoff": self.handoff,
+            "avoid": self.avoid,
+        }
+
+
+def is_clinical(policy: Policy, cb: Callback) -> bool:
+    cat = policy.categories.get(cb.category)
+    return cb.urgency in CLINICAL_URGENCIES or (cat is not None and cat.owner == CLINICAL_ROLE)
+
+
+def voicemail_text(policy: Policy, cb: Callback) -> str:
+    s = policy.scripts
+    base = {"practice": policy.practice, "callback_number": policy.callback_number}
+    consent = cb.patient.voicemail
+    if consent == VoicemailConsent.none:
+        return (
+            "Do not leave a voicemail: the patient has not agreed to messages. Hang up, record "
+            f"the attempt, and try {cb.patient.preferred_method.value} or call again later."
+        )
+    if consent == VoicemailConsent.minimal:
+        return fill(s.voicemail_minimal, base)
+    cat = policy.categories.get(cb.category)
+    topic = "recent message" if is_clinical(policy, cb) or cat is None else cat.label.lower()
+    first = cb.patient.name.split()[0] if policy.attempts.voicemail.patient_name == "first" else ""
+    detailed = dict(base, patient_first=first or "you", category_label=topic)
+    return fill(s.voicemail_detailed, detailed)
+
+
+def scripts_for(policy: Policy, cb: Callback, caller: str, now: datetime) -> FilledScripts:
+    s = policy.scripts
+    cat = policy.categories.get(cb.category)
+    member = policy.staff.get(caller)
+    base = {"practice": policy.practice, "callback_number": policy.callback_number}
+    opening = fill(
+        s.opening,
+        dict(
+            base,
+            caller=member.name if member else caller,
+            category_opening=(cat.opening or "") if cat else "",
+            category_label=cat.label.lower() if cat else cb.category,
+        ),
+    )
+    nxt = cb.next_attempt_at
+    outcome_values = dict(
+        base,
+        attempts=str(policy.attempts.max),
+        next_attempt=nxt.astimezone(policy.tz).strftime("%a %H:%M") if nxt else "[next attempt]",
+    )
+    outcomes = {name: fill(text, outcome_values) for name, text in s.outcomes.items()}
+    handoff = fill(
+        s.emergency_guidance + " " + s.clinical_handoff
+        if cb.urgency.value == "emergency"
+        else s.clinical_handoff,
+        base,
+    )
+    return FilledScripts(opening, voicemail_text(policy, cb), outcomes, handoff, list(s.never_say))
