@@ -274,11 +274,15 @@ def reopen(store: Store, user: str | None, now: datetime, callback_id: str, *, w
         if cb.is_open:
             raise Refused(f"{cb.id} is already open.")
         at = now.astimezone(policy.tz)
+        closed_as = cb.closure.reason.value if cb.closure else ""
         cb.closure = None
-        cb.status = Status.new
-        status = cb.resting_status()
+        cb.status = cb.resting_status()
         due = triage.due_for(policy, cb.urgency, at)
-        cb.change(at, actor, EventType.reopened, why, status=status, due_at=due)
+        cb.log(at, actor, EventType.reopened, note=why,
+               was={"status": "closed", "reason": closed_as, "due_at": cb.due_at.isoformat()},
+               set={"status": cb.status.value, "due_at": due.isoformat()})
+        cb.due_at = due
+        cb.next_attempt_at = None if triage.attempts_complete(policy, cb) else at
 
     return change(store, user, now, callback_id, "reopen", apply)
 

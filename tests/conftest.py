@@ -1,0 +1,136 @@
+"""Shared fixtures: an isolated environment, a fresh store, and a CLI runner bound to it."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cbtrack.cli import app
+
+NOW = "2026-11-27T10:00:00-05:00"  # a Friday, inside business and call hours
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    for var in ("CBTRACK_STORE", "CBTRACK_USER", "CBTRACK_NOW", "NO_COLOR", "GIT_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CBTRACK_NOW", NOW)
+    yield
+
+
+class Cli:
+    """Runs cbtrack commands against one store, as staff member `user`."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.runner = CliRunner()
+
+    def __call__(
+        self, *args: str, user: str | None = "jlee", now: str | None = None, store: bool = True
+    ) -> Any:
+        argv: list[str] = []
+        if store:
+            argv += ["--store", str(self.store)]
+        if user:
+            argv += ["--as", user]
+        env = {"CBTRACK_NOW": now} if now else {}
+        return self.runner.invoke(app, [*argv, *args], env=env)
+
+    def ok(self, *args: str, **kw: Any) -> Any:
+        result = self(*args, **kw)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return result
+
+    def refused(self, *args: str, code: int = 1, **kw: Any) -> str:
+        """Run a command that must be refused: exit code, one line on stderr, nothing written."""
+        before = snapshot(self.store)
+        result = self(*args, **kw)
+        assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+        assert snapshot(self.store) == before, "a refused command changed the store"
+        assert "Traceback" not in result.stderr + result.stdout
+        if code != 2:
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+        return str(result.stderr)
+
+    def add(self, *extra: str, category: str = "scheduling", **kw: Any) -> str:
+        base = ["add", "--patient", "Ada Example", "--phone", "+15550100123",
+                "--category", category, "--reason", kw.pop("reason", "New patient visit")]
+        details = {
+            "scheduling": ["visit_type=new_patient", "availability=weekday mornings",
+                           "provider_preference=any"],
+            "general": ["topic=parking"],
+            "referral_status": ["receipt_status=not received", "missing_documents=all",
+                                "next_expected_update=Monday"],
+            "clinical_concern": ["concern_summary=cough", "onset=yesterday"],
+            "billing": ["statement_date=2026-10-01", "question_type=copay"],
+        }.get(category, [])
+        for d in details:
+            base += ["--detail", d]
+        return str(self.ok(*base, *extra, **kw).stdout.strip())
+
+    def record(self, cid: str) -> dict[str, Any]:
+        result = self.ok("show", cid, "--json")
+        import json
+
+        data: dict[str, Any] = json.loads(result.stdout)
+        return data
+
+
+def snapshot(store: Path) -> dict[str, bytes]:
+    """Every file of the store outside .git and .cbtrack, plus the git HEAD."""
+    files = {
+        str(p.relative_to(store)): p.read_bytes()
+        for p in sorted(store.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(store).parts[:1]
+        and ".cbtrack" not in p.relative_to(store).parts[:1]
+    }
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=store, capture_output=True,
+                          text=True, check=False).stdout
+    files["<HEAD>"] = head.encode()
+    return files
+
+
+def set_policy(store: Path, **changes: Any) -> None:
+    """Edit the store's cbtrack.yaml (top-level keys) the way a lead would by hand."""
+    path = store / "cbtrack.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.update(changes)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+STAFF = {
+    "jlee": {"name": "Jamie Lee", "roles": ["front_desk"]},
+    "mkhan": {"name": "Mo Khan", "roles": ["scheduling"]},
+    "rnpatel": {"name": "Riya Patel RN", "roles": ["clinical"]},
+    "lead": {"name": "Lee Lead", "roles": ["front_desk_lead"]},
+}
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    store = tmp_path / "store"
+    result = CliRunner().invoke(app, ["--as", "jlee", "init", str(store)])
+    assert result.exit_code == 0, result.stderr
+    return store
+
+
+@pytest.fixture
+def cli(store_dir: Path) -> Cli:
+    return Cli(store_dir)
+
+
+def git(store: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=store, capture_output=True, text=True,
+                          check=True).stdout
