@@ -1,0 +1,180 @@
+"""Triage: phrase rules raise urgency and route, owners and due times, escalation,
+and who may lower urgency."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import STAFF, Cli, set_policy, snapshot
+
+
+def add_general(cli: Cli, reason: str, **kw: str) -> str:
+    return cli.add(category="general", reason=reason, **kw)
+
+
+def test_emergency_phrases_route_to_clinical(cli: Cli) -> None:
+    for reason in ("Mom has chest pain since this morning", "Trouble breathing after walk",
+                   "Fainted at work", "Says he has thoughts of suicide", "Severe bleeding from cut"):
+        data = cli.record(add_general(cli, reason))
+        assert data["urgency"] == "emergency", reason
+        assert data["owner"] == "clinical", reason
+        assert data["due_at"] == data["created_at"]
+        assert "triaged" in [e["type"] for e in data["events"]]
+
+
+def test_clinical_phrases_route_to_clinical(cli: Cli) -> None:
+    for reason in ("Rash on arm getting bigger", "Fever of 101 since Tuesday",
+                   "Swelling in ankle", "Reaction to the new medicine", "Back pain is worse"):
+        data = cli.record(add_general(cli, reason))
+        assert data["urgency"] == "clinical", reason
+        assert data["owner"] == "clinical", reason
+
+
+def test_phrases_in_details_count_too(cli: Cli) -> None:
+    result = cli.ok("add", "--patient", "Ada Example", "--phone", "5550100123", "--category",
+                    "scheduling", "--reason", "Wants an appointment", "--detail",
+                    "visit_type=sick visit, worsening cough", "--detail", "availability=any",
+                    "--detail", "provider_preference=any")
+    data = cli.record(result.stdout.strip())
+    assert data["urgency"] == "clinical" and data["owner"] == "clinical"
+
+
+def test_no_phrase_keeps_category_defaults(cli: Cli) -> None:
+    data = cli.record(cli.add(category="billing", reason="Question about a statement"))
+    assert data["urgency"] == "routine" and data["owner"] == "billing"
+    # routine: two business days; Friday 10:00 -> Tuesday 10:00
+    assert data["due_at"] == "2026-12-01T10:00:00-05:00"
+
+
+def test_words_inside_other_words_do_not_match(cli: Cli) -> None:
+    data = cli.record(add_general(cli, "Question about painting the waiting room"))
+    assert data["urgency"] == "routine"
+
+
+def test_front_desk_cannot_choose_lower_than_triage(cli: Cli) -> None:
+    result = cli.ok("add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
+                    "--reason", "New rash on face", "--detail", "topic=rash",
+                    "--urgency", "routine", "--owner", "front_desk")
+    data = cli.record(result.stdout.strip())
+    assert data["urgency"] == "clinical" and data["owner"] == "clinical"
+    assert "Triage" in result.stderr
+
+
+def test_explicit_due_and_owner_are_kept_when_no_rule(cli: Cli) -> None:
+    cid = cli.add("--owner", "front_desk", "--due", "2026-11-27T15:00", category="general",
+                  reason="Directions to office")
+    data = cli.record(cid)
+    assert data["owner"] == "front_desk"
+    assert data["due_at"] == "2026-11-27T15:00:00-05:00"
+
+
+def test_friendly_due_forms(cli: Cli) -> None:
+    assert cli.record(cli.add("--due", "tomorrow 9:00", category="general",
+                              reason="Directions"))["due_at"] == "2026-11-28T09:00:00-05:00"
+    assert cli.record(cli.add("--due", "15:30", category="general",
+                              reason="Directions"))["due_at"] == "2026-11-27T15:30:00-05:00"
+    assert cli.record(cli.add("--due", "2026-12-02", category="general",
+                              reason="Directions"))["due_at"] == "2026-12-02T00:00:00-05:00"
+    cli.refused("add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
+                "--reason", "x", "--detail", "topic=x", "--due", "someday")
+
+
+def test_unknown_owner_is_refused(cli: Cli) -> None:
+    err = cli.refused("add", "--patient", "A B", "--phone", "5550100123", "--category",
+                      "general", "--reason", "x", "--detail", "topic=x", "--owner", "janitor")
+    assert "not a role" in err
+
+
+def test_roster_refuses_unknown_users_but_not_readers(cli: Cli, store_dir: Path) -> None:
+    cid = cli.add()
+    set_policy(store_dir, staff=STAFF)
+    cli.refused("assign", cid, "billing", user="stranger")
+    cli.ok("assign", cid, "billing", user="mkhan")
+    assert cli.ok("queue", user=None).exit_code == 0
+    assert cli.ok("show", cid, user="stranger").exit_code == 0
+
+
+def test_urgency_raise_by_anyone_lower_only_clinical(cli: Cli, store_dir: Path) -> None:
+    set_policy(store_dir, staff=STAFF)
+    cid = cli.add(category="general", reason="Parking question", user="jlee")
+    cli.ok("urgency", cid, "clinical", "--why", "Patient mentioned dizziness", user="jlee")
+    data = cli.record(cid)
+    assert data["urgency"] == "clinical"
+    assert data["events"][-1]["type"] == "urgency_changed"
+    assert data["events"][-1]["was"] == {"urgency": "routine", "due_at": data["events"][-1]["was"]["due_at"]}
+    err = cli.refused("urgency", cid, "routine", "--why", "Seems fine", user="jlee")
+    assert "clinical role" in err
+    cli.ok("urgency", cid, "routine", "--why", "Nurse reviewed: not clinical", user="rnpatel")
+    assert cli.record(cid)["urgency"] == "routine"
+
+
+def test_non_clinical_cannot_go_below_triage_floor(cli: Cli, store_dir: Path) -> None:
+    set_policy(store_dir, staff=STAFF)
+    cid = cli.add(category="referral_status", reason="Where is my referral")
+    assert cli.record(cid)["urgency"] == "deadline"
+    cli.ok("urgency", cid, "same_day", "--why", "Procedure is Monday", user="jlee")
+    err = cli.refused("urgency", cid, "routine", "--why", "Not urgent", user="jlee")
+    assert "Triage" in err
+    cli.ok("urgency", cid, "deadline", "--why", "Back to the default", user="jlee")
+
+
+def test_urgency_needs_why_and_a_valid_level(cli: Cli) -> None:
+    cid = cli.add()
+    cli.refused("urgency", cid, "soonish", "--why", "x", code=2)
+    cli.refused("urgency", cid, "deadline", code=2)
+
+
+def test_triage_escalates_overdue(cli: Cli) -> None:
+    cid = cli.add(category="billing", reason="Statement question")
+    later = "2026-12-01T09:00:00-05:00"  # due Tuesday 10:00: not yet overdue
+    assert cli.ok("triage", now=later).stdout.strip() == "Nothing to change."
+    late = "2026-12-01T11:00:00-05:00"
+    dry = cli.ok("triage", "--dry-run", now=late, user=None)
+    assert "would change: escalated" in dry.stdout
+    assert cli.record(cid)["status"] == "new"
+    cli.ok("triage", now=late)
+    data = cli.record(cid)
+    assert data["status"] == "escalated" and data["owner"] == "front_desk_lead"
+    assert data["events"][-1]["type"] == "escalated"
+    assert cli.ok("triage", now=late).stdout.strip() == "Nothing to change."
+
+
+def test_triage_dry_run_writes_nothing(cli: Cli, store_dir: Path) -> None:
+    cli.add(category="billing", reason="Statement question")
+    before = snapshot(store_dir)
+    out = cli.ok("triage", "--dry-run", "--json", now="2026-12-05T10:00:00-05:00")
+    plans = json.loads(out.stdout)
+    assert plans and plans[0]["changes"][0]["event"] == "escalated"
+    assert snapshot(store_dir) == before
+
+
+def test_triage_applies_new_policy_rules_to_open_callbacks(cli: Cli, store_dir: Path) -> None:
+    cid = cli.add(category="general", reason="Asks about insulin pump alarm")
+    assert cli.record(cid)["urgency"] == "routine"
+    path = store_dir / "cbtrack.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["triage"].append({"name": "devices", "phrases": ["pump alarm"], "urgency": "same_day",
+                           "route_to": "clinical"})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert cli.ok("triage", cid).stdout.count("triaged") == 1
+    rec = cli.record(cid)
+    assert rec["urgency"] == "same_day" and rec["owner"] == "clinical"
+
+
+def test_escalation_keeps_clinical_owner(cli: Cli) -> None:
+    cid = add_general(cli, "Fever since yesterday")
+    cli.ok("triage", now="2026-11-30T12:00:00-05:00")
+    data = cli.record(cid)
+    assert data["status"] == "escalated" and data["owner"] == "clinical"
+
+
+def test_due_skips_weekend_and_holidays(cli: Cli, store_dir: Path) -> None:
+    set_policy(store_dir, holidays=["2026-11-30"])
+    data = cli.record(cli.add())
+    assert data["due_at"] == "2026-12-01T10:00:00-05:00"
+    evening = cli.record(cli.add(now="2026-11-27T19:00:00-05:00"))
+    # after hours on Friday: one business day is the whole of Tuesday (Monday is a holiday)
+    assert evening["due_at"] == "2026-12-01T17:00:00-05:00"
