@@ -176,6 +176,10 @@ class Policy(_Strict):
     def is_owner(self, name: str) -> bool:
         return name in self.roles or name in self.staff
 
+    def accepts_owner(self, name: str) -> bool:
+        """A callback may be owned by a role, a rostered user, or any user when no roster."""
+        return self.is_owner(name) or not self.roster_enforced
+
     def roles_of(self, user: str) -> list[str]:
         member = self.staff.get(user)
         return member.roles if member else []

@@ -34,11 +34,18 @@ RESULT_TAG = {
     AttemptResult.message_sent: "msg sent",
 }
 DEP_TAG = {
-    DependencyKind.referral_documents: "referral docs",
+    DependencyKind.referral_documents: "referral",
     DependencyKind.insurance_eligibility: "insurance",
-    DependencyKind.provider_review: "provider review",
-    DependencyKind.patient_form: "patient form",
+    DependencyKind.provider_review: "provider",
+    DependencyKind.patient_form: "form",
     DependencyKind.other: "other",
+}
+CATEGORY_TAG = {
+    "scheduling": "sched", "rescheduling": "resched", "cancellation": "cancel",
+    "referral_status": "referral", "insurance": "insur", "intake_form": "form",
+    "records_request": "records", "billing": "billing", "prescription": "rx",
+    "clinical_concern": "clinical", "post_visit": "post-visit", "missed_call": "missed",
+    "general": "general",
 }
 METHOD_TAG = {"phone": "ph", "text": "txt", "portal": "prt", "email": "eml"}
 
@@ -72,7 +79,7 @@ def _tried(cb: Callback, now: datetime) -> str:
 def _next(cb: Callback) -> str:
     deps = cb.open_dependencies
     if deps:
-        return "WAITS " + ", ".join(DEP_TAG[d.kind] for d in deps)
+        return "WAIT " + ",".join(DEP_TAG[d.kind] for d in deps)
     return cb.next_action
 
 
@@ -81,12 +88,19 @@ COLUMNS = (("ID", 5), ("URG", 5), ("DUE", 10), ("PATIENT", 15), ("WHY", 22), ("T
            ("OWNER", 9), ("NEXT", 14))
 
 
-def queue_lines(policy: Policy, records: list[Callback], now: datetime, color: bool) -> list[str]:
-    """One line per callback, at most 100 columns: who, why, how urgent, when due, what was
-    tried, who owns it, what comes next."""
+def queue_lines(
+    policy: Policy, records: list[Callback], now: datetime, color: bool, width: int = WIDTH
+) -> list[str]:
+    """One line per callback, at most `width` (>= 100) columns: who, why, how urgent, when
+    due, what was tried, who owns it, what comes next. Extra width goes to WHY and NEXT."""
+    extra = max(width, WIDTH) - WIDTH
+    widths = dict(COLUMNS)
+    widths["WHY"] += extra // 2
+    widths["NEXT"] += extra - extra // 2
+    columns = [(name, widths[name]) for name, _ in COLUMNS]
     rows: list[list[str]] = []
     for cb in records:
-        cat = cb.category.replace("_", " ")
+        cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
         rows.append([
             cb.id[-5:],
             URGENCY_TAG[cb.urgency],
@@ -97,11 +111,11 @@ def queue_lines(policy: Policy, records: list[Callback], now: datetime, color: b
             cb.owner,
             _next(cb),
         ])
-    lines = [" ".join(name.ljust(w) for name, w in COLUMNS).rstrip()]
+    lines = [" ".join(name.ljust(w) for name, w in columns).rstrip()]
     for cb, row in zip(records, rows, strict=True):
         cells = []
-        for (name, width), value in zip(COLUMNS, row, strict=True):
-            cell = _cut(value, width).ljust(width)
+        for (name, w), value in zip(columns, row, strict=True):
+            cell = _cut(value, w).ljust(w)
             if color:
                 cell = _paint(name, cell, cb, now)
             cells.append(cell)

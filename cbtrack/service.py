@@ -499,6 +499,6 @@ def validate(store: Store) -> list[str]:
             ]
             if missing:
                 problems.append(f"{rel}: field details lacks {', '.join(missing)}.")
-        if not policy.is_owner(cb.owner):
+        if not policy.accepts_owner(cb.owner):
             problems.append(f"{rel}: field owner is not a role or staff user in the policy.")
     return problems

@@ -89,7 +89,7 @@ def check_details(policy: Policy, category: str, details: dict[str, str]) -> Non
 
 
 def check_owner(policy: Policy, owner: str) -> None:
-    if not policy.is_owner(owner):
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", owner) or not policy.accepts_owner(owner):
         raise Refused(
             f"'{owner[:40]}' is not a role or staff user in the policy; use one of: "
             f"{', '.join(sorted(set(policy.roles) | set(policy.staff)))}."

@@ -84,13 +84,14 @@ def test_friendly_due_forms(cli: Cli) -> None:
 
 def test_unknown_owner_is_refused(cli: Cli) -> None:
     err = cli.refused("add", "--patient", "A B", "--phone", "5550100123", "--category",
-                      "general", "--reason", "x", "--detail", "topic=x", "--owner", "janitor")
+                      "general", "--reason", "x", "--detail", "topic=x", "--owner", "bad name!")
     assert "not a role" in err
 
 
 def test_roster_refuses_unknown_users_but_not_readers(cli: Cli, store_dir: Path) -> None:
     cid = cli.add()
     set_policy(store_dir, staff=STAFF)
+    assert "not a role or staff user" in cli.refused("assign", cid, "janitor")
     cli.refused("assign", cid, "billing", user="stranger")
     cli.ok("assign", cid, "billing", user="mkhan")
     assert cli.ok("queue", user=None).exit_code == 0

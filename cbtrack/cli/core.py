@@ -3,6 +3,8 @@ ownership, urgency and dependency commands. Each: parse, call the service, print
 
 from __future__ import annotations
 
+import shutil
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -332,7 +334,8 @@ def queue(
         typer.echo("No open callbacks match." if (owner or mine or category or urgency or status
                    or overdue) else "No open callbacks. The queue is clear.")
         return
-    for line in render.queue_lines(policy, records, now, color_ok()):
+    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+    for line in render.queue_lines(policy, records, now, color_ok(), width):
         typer.echo(line)
     typer.echo(render.queue_summary(records, now))
 
