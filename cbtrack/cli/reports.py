@@ -1,0 +1,221 @@
+"""The lead's commands: the end-of-day `review` and the period `report`."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cbtrack import clock, render, report, reportfmt, review
+from cbtrack.cli.app import JsonOpt, State, app, color_ok, state
+from cbtrack.errors import Refused, UsageProblem
+from cbtrack.store import write_atomic
+
+
+class Format(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+@app.command("review")
+def review_cmd(
+    ctx: typer.Context,
+    roll: Annotated[
+        bool,
+        typer.Option(
+            "--roll",
+            help="Give every open callback an owner and a next touch for the next business day.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --roll: print the roll-over; write nothing.")
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 1 if anything due today has no attempt; print nothing otherwise (for cron).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """End-of-day review: due today, no attempt, waiting on the patient, waiting on internal
+    work, needing escalation, and closable. --roll hands unresolved callbacks to tomorrow.
+
+    Example: cbtrack --as lead review --roll --dry-run
+    """
+    if dry_run and not roll:
+        raise UsageProblem("--dry-run goes with --roll; add --roll or leave --dry-run out.")
+    if check and (roll or as_json):
+        raise UsageProblem("--check runs on its own; leave out --roll and --json.")
+    st = state(ctx)
+    store = st.store()
+    policy = store.policy
+    now = st.now()
+    if check:
+        missing = review.unattempted_due_today(policy, store.open_records(), now)
+        if missing:
+            n = len(missing)
+            raise Refused(
+                f"{n} callback{'s' if n != 1 else ''} due today {'have' if n != 1 else 'has'} "
+                f"no attempt yet: {', '.join(missing)}; see 'cbtrack review'."
+            )
+        return
+    if roll:
+        _roll(st, now, dry_run, as_json)
+        return
+    records = store.open_records()
+    found = review.buckets(policy, records, now)
+    if as_json:
+        typer.echo(render.to_json({b: [cb.id for cb in found[b]] for b in review.BUCKETS}))
+        return
+    total = len(records)
+    local = now.astimezone(policy.tz)
+    typer.echo(f"End-of-day review, {local:%a %Y-%m-%d %H:%M} ({policy.timezone}): {total} open")
+    lines = render.queue_lines(policy, [], now, False)
+    typer.echo(lines[0])
+    for bucket in review.BUCKETS:
+        typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
+        for line in render.queue_lines(policy, found[bucket], now, color_ok())[1:]:
+            typer.echo(line)
+    if total:
+        typer.echo(
+            "\nNext: 'cbtrack review --roll' gives each open callback an owner and a "
+            "next touch for tomorrow."
+        )
+
+
+def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
+    store = st.store()
+    policy = store.policy
+    if dry_run:
+        rolls = review.plan_roll(policy, store.open_records(), now)
+    else:
+        rolls = review.roll(store, st.user, now)
+    if as_json:
+        typer.echo(render.to_json({"dry_run": dry_run, "rolled": [r.as_json() for r in rolls]}))
+        return
+    if not rolls:
+        typer.echo(
+            "Nothing to roll over: every open callback is already set for the next business day."
+        )
+        return
+    verb = "would roll" if dry_run else "rolled"
+    for r in rolls:
+        owner = r.owner if r.owner == r.was_owner else f"{r.was_owner} -> {r.owner}"
+        typer.echo(
+            f"{r.callback_id} {verb}: owner {owner}, next touch "
+            f"{r.next_touch.astimezone(policy.tz):%a %Y-%m-%d %H:%M}. {r.why}"
+        )
+    day = rolls[0].day
+    typer.echo(f"{len(rolls)} callback(s) {verb} over to {day:%a %Y-%m-%d}.")
+
+
+def _start(st: State, text: str) -> datetime:
+    """A date means its first moment in the practice's time zone."""
+    tz = st.tz()
+    low = text.strip().lower()
+    today = st.now().astimezone(tz).date()
+    if low in ("today", "yesterday"):
+        d = today - timedelta(days=1 if low == "yesterday" else 0)
+        return datetime.combine(d, time(0), tzinfo=tz)
+    if clock.is_date_only(text):
+        return st.when(text.strip())
+    return st.when(text)
+
+
+def _end(st: State, text: str) -> datetime:
+    """A date in --until includes that whole day: the period ends at the next midnight."""
+    low = text.strip().lower()
+    if low in ("today", "yesterday") or clock.is_date_only(text):
+        first = _start(st, text)
+        nxt = first.date() + timedelta(days=1)
+        return datetime.combine(nxt, time(0), tzinfo=st.tz())
+    return st.when(text)
+
+
+@app.command("report")
+def report_cmd(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Start: an ISO "
+            "date or time, 'today' or 'yesterday' (default: 6 days before today).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="WHEN",
+            help="End: an ISO date (the whole day counts) or time (default: now).",
+        ),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            metavar="FILE",
+            help="Write to FILE (atomically, owner-only) instead of stdout; print nothing.",
+        ),
+    ] = None,
+    include_phi: Annotated[
+        bool,
+        typer.Option(
+            "--include-phi",
+            help="Add patient names, phones, "
+            "birth dates, MRNs and reasons (default: de-identified).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Figures for a period: volume, speed, reach, closure reasons, repeat patients,
+    breakdowns by category, urgency, owner and source, and insights. De-identified unless
+    --include-phi.
+
+    Example: cbtrack --store ~/callbacks report --since 2026-11-01 --until 2026-11-30
+    --format html --output november.html
+    """
+    if as_json and fmt not in (Format.text, Format.json):
+        raise UsageProblem("--json is --format json; give only one of them.")
+    chosen = Format.json if as_json else fmt
+    st = state(ctx)
+    store = st.store()
+    policy = store.policy
+    now = st.now()
+    end = _end(st, until) if until else now
+    if since:
+        start = _start(st, since)
+    else:
+        first = now.astimezone(policy.tz).date() - timedelta(days=6)
+        start = datetime.combine(first, time(0), tzinfo=policy.tz)
+    if start >= end:
+        raise Refused("The period is empty: --since must be earlier than --until.")
+    if output is not None and output.is_dir():
+        raise Refused(f"{output} is a folder; give --output a file name.")
+    figures = report.build(
+        policy,
+        report.records_for_period(store, start, end),
+        start,
+        end,
+        now,
+        include_phi=include_phi,
+    )
+    text = reportfmt.render(figures, chosen.value)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        write_atomic(output.expanduser(), text)
+    except OSError as exc:
+        raise Refused(f"Cannot write the report to {output} ({exc.strerror}).") from None

@@ -1,0 +1,447 @@
+"""Figures for a period: pure aggregation of callbacks into plain dicts (JSON-ready).
+
+The period is [start, end). A callback counts as created, closed or attempted in it by
+its `created_at`, `closure.at` or attempt `at`. "Open" and "overdue" are measured at the
+end of the period, or now if the period ends later (`as_of`).
+
+Definitions (hours are decimal hours from `created_at`):
+- first attempt: the earliest recorded attempt of any method; a callback counts in the
+  first-attempt figures when its first attempt falls in the period;
+- on time: that first attempt was at or before the callback's `due_at`;
+- time to close, attempts to close: over callbacks closed in the period; attempts are the
+  outbound ones (the practice's tries, as `attempts.max` counts them);
+- median: the middle value (mean of the two middle ones); p90: nearest rank;
+- repeat patients: patients with two or more callbacks created in the period, one patient
+  being the records that share a phone number (last 10 digits) or an MRN.
+
+De-identified unless `include_phi`: figures carry IDs, categories, owners and counts,
+never a patient's name, phone, date of birth, MRN or free text from the record.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from cbtrack.model import Callback, CloseReason, Source, Urgency, phone_digits
+from cbtrack.policy import Policy
+from cbtrack.store import MAX_RECORD_BYTES, Store, read_text
+
+Block = dict[str, Any]
+
+HISTOGRAM = (
+    ("under 1h", 1.0),
+    ("1-4h", 4.0),
+    ("4-8h", 8.0),
+    ("8-24h", 24.0),
+    ("1-2 days", 48.0),
+    ("2 days+", math.inf),
+)
+
+
+# --- reading what a period needs ------------------------------------------------------
+
+_CLOSURE_AT = re.compile(r"^closure:\n  at: '?([0-9][0-9T:+.Z-]*)'?\n", re.MULTILINE)
+
+
+def month_of(moment: datetime) -> str:
+    return f"{moment:%Y-%m}"
+
+
+def _closed_at(text: str) -> datetime | None:
+    """The closure time read from a record's text, or None when it cannot be read cheaply."""
+    m = _CLOSURE_AT.search(text)
+    if not m:
+        return None
+    try:
+        found = datetime.fromisoformat(m.group(1))
+    except ValueError:
+        return None
+    return found if found.tzinfo else None
+
+
+def records_for_period(store: Store, start: datetime, end: datetime) -> Iterator[Callback]:
+    """Every open callback, and the closed callbacks that can matter to [start, end).
+
+    A closed callback matters only if it was created before `end` and closed at or after
+    `start`. Closed records are filed by month of creation, so month folders after the
+    month of `end` (plus one month of slack for time-zone edges) are never opened; in the
+    others, each file's closure time is read with a text scan, and only the records
+    closed at or after `start` (or whose closure time the scan cannot read) are parsed
+    and validated. A callback created a year before the period and closed in it counts.
+    """
+    yield from store.open_records()
+    last = month_of(end.astimezone(store.policy.tz) + timedelta(days=31))
+    for path in store.closed_paths():
+        if path.parent.name > last:
+            continue
+        when = _closed_at(read_text(path, MAX_RECORD_BYTES, store.rel(path)))
+        if when is None or when >= start:
+            yield store.load_path(path)
+
+
+# --- small statistics ------------------------------------------------------------------
+
+
+def hours(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds() / 3600
+
+
+def median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 2) if values else None
+
+
+def p90(values: list[float]) -> float | None:
+    """Nearest-rank 90th percentile: the smallest value with 90% of values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)], 2)
+
+
+def mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 2) if values else None
+
+
+def rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+# --- one period's view of the records ----------------------------------------------------
+
+
+class Period:
+    """Which callbacks were created, closed, first attempted, open and overdue in a period."""
+
+    def __init__(
+        self, records: Iterable[Callback], start: datetime, end: datetime, now: datetime
+    ) -> None:
+        self.start, self.end = start, end
+        self.as_of = min(end, now)
+        self.records = [cb for cb in records if self.matters(cb)]
+
+    def inside(self, moment: datetime | None) -> bool:
+        return moment is not None and self.start <= moment < self.end
+
+    def created(self, cb: Callback) -> bool:
+        return self.inside(cb.created_at)
+
+    def closed(self, cb: Callback) -> bool:
+        return cb.closure is not None and self.inside(cb.closure.at)
+
+    def first_attempted(self, cb: Callback) -> bool:
+        return self.inside(cb.first_attempt_at())
+
+    def open_at_end(self, cb: Callback) -> bool:
+        closed_before = cb.closure is not None and cb.closure.at < self.as_of
+        return cb.created_at < self.as_of and not closed_before
+
+    def overdue_at_end(self, cb: Callback) -> bool:
+        return self.open_at_end(cb) and cb.due_at < self.as_of
+
+    def attempts(self, cb: Callback) -> int:
+        return sum(1 for a in cb.attempts if self.inside(a.at))
+
+    def matters(self, cb: Callback) -> bool:
+        return self.created(cb) or self.closed(cb) or self.open_at_end(cb) or self.attempts(cb) > 0
+
+    def block(self, records: list[Callback]) -> Block:
+        """The figures of one group of callbacks (a category, urgency, owner, source)."""
+        firsts = [cb for cb in records if self.first_attempted(cb)]
+        closed = [cb for cb in records if self.closed(cb)]
+        to_first = [hours(_first(cb), cb.created_at) for cb in firsts]
+        to_close = [hours(_closure_at(cb), cb.created_at) for cb in closed]
+        on_time = sum(1 for cb in firsts if _first(cb) <= cb.due_at)
+        reached = sum(1 for cb in firsts if _first_result(cb) == "reached")
+        return {
+            "created": sum(1 for cb in records if self.created(cb)),
+            "closed": len(closed),
+            "open": sum(1 for cb in records if self.open_at_end(cb)),
+            "overdue": sum(1 for cb in records if self.overdue_at_end(cb)),
+            "attempts": sum(self.attempts(cb) for cb in records),
+            "first_attempts": len(firsts),
+            "first_attempt_reached": reached,
+            "first_attempt_on_time": on_time,
+            "first_attempt_late": len(firsts) - on_time,
+            "median_hours_to_first_attempt": median(to_first),
+            "p90_hours_to_first_attempt": p90(to_first),
+            "median_hours_to_close": median(to_close),
+            "p90_hours_to_close": p90(to_close),
+            "mean_attempts_to_close": mean([float(len(cb.outbound_attempts)) for cb in closed]),
+        }
+
+    def groups(self, key: Callable[[Callback], str], order: Iterable[str] = ()) -> dict[str, Block]:
+        """Blocks per key value: `order` first (when present), then the rest by volume."""
+        by: dict[str, list[Callback]] = {}
+        for cb in self.records:
+            by.setdefault(key(cb), []).append(cb)
+        known = [k for k in order if k in by]
+        rest = sorted((k for k in by if k not in known), key=lambda k: (-len(by[k]), k))
+        return {k: self.block(by[k]) for k in [*known, *rest]}
+
+
+def _first(cb: Callback) -> datetime:
+    at = cb.first_attempt_at()
+    assert at is not None
+    return at
+
+
+def _first_result(cb: Callback) -> str:
+    return min(cb.attempts, key=lambda a: a.at).result.value
+
+
+def _closure_at(cb: Callback) -> datetime:
+    assert cb.closure is not None
+    return cb.closure.at
+
+
+# --- repeat patients ---------------------------------------------------------------------
+
+
+def patient_keys(cb: Callback) -> list[str]:
+    digits = phone_digits(cb.patient.phone)
+    keys = [f"phone:{digits[-10:]}"]
+    if cb.patient.mrn:
+        keys.append(f"mrn:{cb.patient.mrn.lower()}")
+    return keys
+
+
+def repeat_groups(records: list[Callback]) -> list[list[Callback]]:
+    """Groups of two or more callbacks from one patient (shared phone or MRN)."""
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    seen: dict[str, int] = {}
+    for i, cb in enumerate(records):
+        for key in patient_keys(cb):
+            if key in seen:
+                parent[find(i)] = find(seen[key])
+            else:
+                seen[key] = i
+    groups: dict[int, list[Callback]] = {}
+    for i, cb in enumerate(records):
+        groups.setdefault(find(i), []).append(cb)
+    return [g for g in groups.values() if len(g) >= 2]
+
+
+# --- insights ------------------------------------------------------------------------------
+
+
+def label(policy: Policy, category: str) -> str:
+    cat = policy.categories.get(category)
+    return cat.label if cat else category
+
+
+def insights(policy: Policy, report: dict[str, Any], repeats: list[list[Callback]]) -> list[str]:
+    """Sentences that turn the biggest repeat categories and patterns into upstream fixes."""
+    out: list[str] = []
+    total = report["totals"]["created"]
+    ranked = sorted(
+        ((name, b["created"]) for name, b in report["by_category"].items() if b["created"]),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
+    for i, (name, n) in enumerate(ranked[:3]):
+        share = round(100 * n / total)
+        if i == 0 and n >= 2:
+            head = f"{label(policy, name)} is the biggest repeat category: {n} of {total} new "
+            head += f"callbacks ({share}%)."
+        elif i > 0 and n >= 3 and share >= 20:
+            head = f"{label(policy, name)} is next with {n} new callbacks ({share}%)."
+        else:
+            continue
+        cat = policy.categories.get(name)
+        fix = (
+            cat.preventable
+            if cat and cat.preventable
+            else ("If it cannot be prevented, improve its callback template and ownership rule.")
+        )
+        out.append(f"{head} {fix}")
+    if repeats:
+        cats = Counter(cb.category for group in repeats for cb in group)
+        common = label(policy, cats.most_common(1)[0][0])
+        n = len(repeats)
+        out.append(
+            f"{n} patient{'s' if n != 1 else ''} needed two or more callbacks, most often about "
+            f"{common}; check that the first answer settles the question."
+        )
+    first = report["first_attempts"]
+    if first["count"] >= 3 and first["reach_rate"] is not None and first["reach_rate"] < 0.5:
+        out.append(
+            f"Only {round(100 * first['reach_rate'])}% of first attempts reached the patient; "
+            "ask for a preferred contact window when the request comes in, and tell patients "
+            "which number will call them."
+        )
+    for name, b in report["by_category"].items():
+        tries = b["mean_attempts_to_close"]
+        if b["closed"] >= 2 and tries is not None and tries >= 2:
+            out.append(
+                f"{label(policy, name)} callbacks took {tries:g} attempts each on average to "
+                "close; ask for the patient's best time and method on the first contact."
+            )
+    sla = report["sla"]
+    if sla["first_attempt_late"] >= 2 and sla["first_attempt_late"] > sla["first_attempt_on_time"]:
+        out.append(
+            f"{sla['first_attempt_late']} of {first['count']} first attempts came after the due "
+            "time; look at staffing at peak hours, or at the due rules in the policy."
+        )
+    return out
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def build(
+    policy: Policy,
+    records: Iterable[Callback],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    include_phi: bool = False,
+) -> dict[str, Any]:
+    """Every figure for [start, end) as plain, JSON-ready values."""
+    tz = policy.tz
+    period = Period(records, start, end, now)
+    recs = period.records
+    overall = period.block(recs)
+    created = [cb for cb in recs if period.created(cb)]
+    repeats = repeat_groups(created)
+    by_category = {
+        name: {"label": label(policy, name), **b}
+        for name, b in period.groups(lambda cb: cb.category, policy.categories).items()
+    }
+    volume = sorted((-b["created"], name) for name, b in by_category.items() if b["created"])
+    open_at_end = [cb for cb in recs if period.open_at_end(cb)]
+    oldest = min(open_at_end, key=lambda cb: (cb.created_at, cb.id), default=None)
+    report: dict[str, Any] = {
+        "practice": policy.practice,
+        "generated_at": now.astimezone(tz).isoformat(),
+        "phi_included": include_phi,
+        "period": {
+            "start": start.astimezone(tz).isoformat(),
+            "end": end.astimezone(tz).isoformat(),
+            "as_of": period.as_of.astimezone(tz).isoformat(),
+        },
+        "totals": {k: overall[k] for k in ("created", "closed", "open", "overdue", "attempts")},
+        "overall": {
+            k: v
+            for k, v in overall.items()
+            if k not in ("created", "closed", "open", "overdue", "attempts")
+        },
+        "first_attempts": {
+            "count": overall["first_attempts"],
+            "reached": overall["first_attempt_reached"],
+            "reach_rate": rate(overall["first_attempt_reached"], overall["first_attempts"]),
+        },
+        "sla": {
+            "first_attempt_on_time": overall["first_attempt_on_time"],
+            "first_attempt_late": overall["first_attempt_late"],
+            "on_time_rate": rate(overall["first_attempt_on_time"], overall["first_attempts"]),
+            "overdue_without_attempt": sum(
+                1
+                for cb in open_at_end
+                if cb.due_at < period.as_of and not any(a.at < period.as_of for a in cb.attempts)
+            ),
+        },
+        "by_category": by_category,
+        "by_urgency": period.groups(lambda cb: cb.urgency.value, [u.value for u in Urgency]),
+        "by_owner": period.groups(lambda cb: cb.owner),
+        "by_source": period.groups(lambda cb: cb.source.value, [s.value for s in Source]),
+        "closure_reasons": closure_reasons(period),
+        "repeat_patients": len(repeats),
+        "top_category": volume[0][1] if volume else None,
+        "oldest_open": _oldest(policy, oldest, period.as_of, include_phi),
+        "distribution": {"hours_to_first_attempt": histogram(period)},
+        "insights": [],
+    }
+    report["insights"] = insights(policy, report, repeats)
+    if include_phi:
+        report["patients"] = phi_section(policy, open_at_end, repeats)
+    return report
+
+
+def closure_reasons(period: Period) -> dict[str, int]:
+    counts = Counter(
+        cb.closure.reason.value for cb in period.records if cb.closure and period.closed(cb)
+    )
+    return {r.value: counts.get(r.value, 0) for r in CloseReason}
+
+
+def histogram(period: Period) -> list[dict[str, Any]]:
+    values = [
+        hours(_first(cb), cb.created_at) for cb in period.records if period.first_attempted(cb)
+    ]
+    out: list[dict[str, Any]] = []
+    low = -math.inf
+    for name, high in HISTOGRAM:
+        out.append({"label": name, "count": sum(1 for v in values if low <= v < high)})
+        low = high
+    return out
+
+
+def _oldest(
+    policy: Policy, cb: Callback | None, as_of: datetime, include_phi: bool
+) -> dict[str, Any] | None:
+    if cb is None:
+        return None
+    tz = policy.tz
+    out: dict[str, Any] = {
+        "id": cb.id,
+        "category": cb.category,
+        "urgency": cb.urgency.value,
+        "owner": cb.owner,
+        "status": cb.status.value,
+        "created_at": cb.created_at.astimezone(tz).isoformat(),
+        "due_at": cb.due_at.astimezone(tz).isoformat(),
+        "age_hours": round(hours(as_of, cb.created_at), 2),
+    }
+    if include_phi:
+        out["patient"] = cb.patient.name
+        out["reason"] = cb.reason
+    return out
+
+
+def _person(cb: Callback) -> dict[str, Any]:
+    p = cb.patient
+    return {
+        "name": p.name,
+        "phone": p.phone,
+        "dob": p.dob.isoformat() if isinstance(p.dob, date) else None,
+        "mrn": p.mrn,
+    }
+
+
+def phi_section(
+    policy: Policy, open_at_end: list[Callback], repeats: list[list[Callback]]
+) -> dict[str, Any]:
+    """Only with --include-phi: who is still open at the end, and who needed repeat calls."""
+    ranked = sorted(open_at_end, key=lambda cb: (-policy.rank(cb.urgency), cb.due_at, cb.id))
+    return {
+        "open_at_end": [
+            {
+                "id": cb.id,
+                **_person(cb),
+                "category": cb.category,
+                "reason": cb.reason,
+                "owner": cb.owner,
+                "due_at": cb.due_at.astimezone(policy.tz).isoformat(),
+            }
+            for cb in ranked
+        ],
+        "repeat_patients": [
+            {
+                **_person(min(g, key=lambda cb: cb.created_at)),
+                "callbacks": sorted(cb.id for cb in g),
+            }
+            for g in sorted(repeats, key=lambda g: (-len(g), min(cb.id for cb in g)))
+        ],
+    }

@@ -1,0 +1,236 @@
+"""The end-of-day review: six buckets of open callbacks, and the roll-over to the next
+business day (plan as a pure function, then apply one record at a time).
+
+Owner rule for the roll-over, first match wins:
+1. clinical callbacks (urgency clinical or emergency, or owned by the clinical role or a
+   clinical staff member) stay with clinical staff, since nobody else may judge them;
+2. callbacks waiting on internal work keep their owner, the team chasing the dependency;
+3. callbacks owned by a named staff member on the roster keep that person, who holds the
+   history;
+4. everything else goes to the policy's `end_of_day_owner`, who hands it out next morning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from cbtrack import clock, service, triage
+from cbtrack.errors import Refused
+from cbtrack.model import CLINICAL_URGENCIES, Callback, EventType, Status
+from cbtrack.policy import CLINICAL_ROLE, Policy
+from cbtrack.store import Store
+
+BUCKETS = (
+    "due_today",
+    "no_attempt",
+    "waiting_patient",
+    "waiting_internal",
+    "needs_escalation",
+    "closable",
+)
+TITLES = {
+    "due_today": "Due today (overdue included)",
+    "no_attempt": "No attempt yet",
+    "waiting_patient": "Waiting on the patient",
+    "waiting_internal": "Waiting on internal work",
+    "needs_escalation": "Needs escalation (past due)",
+    "closable": "Can be closed (reached, or attempts complete)",
+}
+
+
+# --- buckets -------------------------------------------------------------------------
+
+
+def closable(policy: Policy, cb: Callback) -> bool:
+    return cb.was_reached or triage.attempts_complete(policy, cb)
+
+
+def in_bucket(policy: Policy, cb: Callback, bucket: str, now: datetime) -> bool:
+    """Whether an open callback belongs in `bucket` at `now` (practice time zone days)."""
+    if bucket == "due_today":
+        return cb.due_at.astimezone(policy.tz).date() <= now.astimezone(policy.tz).date()
+    if bucket == "no_attempt":
+        return not cb.attempts
+    if bucket == "waiting_patient":
+        return cb.status == Status.waiting_patient
+    if bucket == "waiting_internal":
+        return cb.status == Status.waiting_internal or bool(cb.open_dependencies)
+    if bucket == "needs_escalation":
+        return cb.due_at < now
+    if bucket == "closable":
+        return closable(policy, cb)
+    raise ValueError(bucket)
+
+
+def buckets(policy: Policy, records: list[Callback], now: datetime) -> dict[str, list[Callback]]:
+    """Each bucket's open callbacks, ranked as the queue ranks them."""
+    ranked = triage.rank_queue(policy, [cb for cb in records if cb.is_open])
+    return {b: [cb for cb in ranked if in_bucket(policy, cb, b, now)] for b in BUCKETS}
+
+
+def unattempted_due_today(policy: Policy, records: list[Callback], now: datetime) -> list[str]:
+    """IDs due today (or overdue) with no attempt: what `review --check` alerts on."""
+    found = buckets(policy, records, now)
+    missing = {cb.id for cb in found["no_attempt"]}
+    return [cb.id for cb in found["due_today"] if cb.id in missing]
+
+
+# --- the roll-over plan ----------------------------------------------------------------
+
+
+@dataclass
+class Roll:
+    """What the roll-over does to one callback."""
+
+    callback_id: str
+    day: date
+    owner: str
+    was_owner: str
+    next_touch: datetime
+    why: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "id": self.callback_id,
+            "day": self.day.isoformat(),
+            "owner": self.owner,
+            "was_owner": self.was_owner,
+            "next_attempt_at": self.next_touch.isoformat(),
+            "why": self.why,
+        }
+
+
+def is_clinical_owner(policy: Policy, owner: str) -> bool:
+    return owner == CLINICAL_ROLE or policy.is_clinical(owner)
+
+
+def roll_owner(policy: Policy, cb: Callback) -> tuple[str, str]:
+    """The next-day owner and the rule that chose it (see the module docstring)."""
+    if cb.urgency in CLINICAL_URGENCIES or is_clinical_owner(policy, cb.owner):
+        if is_clinical_owner(policy, cb.owner) or CLINICAL_ROLE not in policy.roles:
+            return cb.owner, "clinical callbacks stay with clinical staff"
+        return CLINICAL_ROLE, "clinical callbacks go to clinical staff"
+    if cb.open_dependencies or cb.status == Status.waiting_internal:
+        return cb.owner, "the owner chases the internal work"
+    if cb.owner in policy.staff:
+        return cb.owner, "assigned to a named staff member"
+    return policy.end_of_day_owner, "the end-of-day owner hands it out"
+
+
+def state_of(policy: Policy, cb: Callback, now: datetime) -> str:
+    """Why the callback is still open, in a few words and without patient data."""
+    if cb.was_reached:
+        return "patient reached, ready to close"
+    if triage.attempts_complete(policy, cb):
+        return f"{len(cb.outbound_attempts)} attempts made, ready to close as attempts_exhausted"
+    deps = cb.open_dependencies
+    if deps:
+        return "waiting on " + ", ".join(sorted({d.kind.value for d in deps}))
+    last = cb.last_attempt
+    if last is None:
+        what = "no attempt yet"
+    elif cb.status == Status.waiting_patient:
+        what = f"waiting for the patient after {len(cb.attempts)} attempt(s)"
+    else:
+        what = f"{len(cb.attempts)} attempt(s), last {last.result.value}"
+    if cb.due_at < now:
+        what += ", overdue"
+    return what
+
+
+def next_touch(policy: Policy, cb: Callback, day: date) -> datetime:
+    """The start of `day` in business hours, or the planned next attempt if later; calls
+    are moved into the call hours and the patient's contact window."""
+    cal = policy.calendar
+    moment = datetime.combine(day, cal.open, tzinfo=policy.tz)
+    if cb.next_attempt_at and cb.next_attempt_at > moment:
+        moment = cb.next_attempt_at.astimezone(policy.tz)
+    if closable(policy, cb) or cb.open_dependencies:
+        return moment  # nobody calls: the touch is a close or a check on the dependency
+    for _ in range(4):
+        moment = clock.next_in_window(moment, policy.call_hours)
+        if cb.patient.contact_window:
+            moment = clock.next_in_window(moment, cb.patient.contact_window)
+        if clock.in_window(moment, policy.call_hours):
+            break
+    return moment
+
+
+def already_rolled(cb: Callback, day: date, owner: str, touch: datetime) -> bool:
+    """True when a roll-over for `day` is on record and would change nothing."""
+    rolled = any(
+        e.type == EventType.rolled_over and (e.set or {}).get("day") == day.isoformat()
+        for e in cb.events
+    )
+    return rolled and cb.owner == owner and cb.next_attempt_at == touch
+
+
+def plan_one(policy: Policy, cb: Callback, now: datetime) -> Roll | None:
+    if not cb.is_open:
+        return None
+    day = policy.calendar.next_business_day(now.astimezone(policy.tz).date())
+    owner, rule = roll_owner(policy, cb)
+    touch = next_touch(policy, cb, day)
+    if already_rolled(cb, day, owner, touch):
+        return None
+    why = f"End-of-day review: {state_of(policy, cb, now)}; owner {owner} ({rule})."
+    return Roll(cb.id, day, owner, cb.owner, touch, why)
+
+
+def plan_roll(policy: Policy, records: list[Callback], now: datetime) -> list[Roll]:
+    """Every open callback that the roll-over would change, in queue order."""
+    plans = [plan_one(policy, cb, now) for cb in triage.rank_queue(policy, records)]
+    return [p for p in plans if p is not None]
+
+
+def apply_roll(cb: Callback, roll: Roll, now: datetime, user: str) -> None:
+    """Set owner and next attempt time, and record why in one `rolled_over` event."""
+    was: dict[str, str] = {}
+    if cb.owner != roll.owner:
+        was["owner"] = cb.owner
+    if cb.next_attempt_at != roll.next_touch:
+        was["next_attempt_at"] = cb.next_attempt_at.isoformat() if cb.next_attempt_at else ""
+    cb.owner = roll.owner
+    cb.next_attempt_at = roll.next_touch
+    cb.log(
+        now,
+        user,
+        EventType.rolled_over,
+        note=roll.why,
+        was=was or None,
+        set={
+            "owner": roll.owner,
+            "next_attempt_at": roll.next_touch.isoformat(),
+            "day": roll.day.isoformat(),
+        },
+    )
+
+
+# --- service: apply the roll-over --------------------------------------------------------
+
+
+class _AlreadyRolled(Refused):
+    """Raised inside a change when another command rolled the record first."""
+
+
+def roll(store: Store, user: str | None, now: datetime) -> list[Roll]:
+    """Roll every open callback over; each record is re-planned under the store lock and
+    committed on its own by the acting staff member."""
+    policy = store.policy
+    triage.check_user(policy, user)
+    done: list[Roll] = []
+
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        fresh = plan_one(policy, cb, now)
+        if fresh is None:
+            raise _AlreadyRolled(f"{cb.id} is already rolled over.")
+        apply_roll(cb, fresh, now.astimezone(policy.tz), actor)
+        done.append(fresh)
+
+    for planned in plan_roll(policy, store.open_records(), now):
+        try:
+            service.change(store, user, now, planned.callback_id, "roll-over", apply)
+        except _AlreadyRolled:
+            continue
+    return done
