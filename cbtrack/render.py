@@ -84,8 +84,8 @@ def _next(cb: Callback) -> str:
 
 
 # id, urgency, due, patient, why, tried, owner, next: widths that sum to 100 with gaps.
-COLUMNS = (("ID", 5), ("URG", 5), ("DUE", 10), ("PATIENT", 15), ("WHY", 22), ("TRIED", 13),
-           ("OWNER", 9), ("NEXT", 14))
+COLUMNS = (("ID", 5), ("URG", 5), ("DUE", 11), ("PATIENT", 15), ("WHY", 20), ("TRIED", 13),
+           ("OWNER", 10), ("NEXT", 14))
 
 
 def queue_lines(

@@ -1,0 +1,103 @@
+"""The 3-second view: ranking, relative times, what was tried, 100 columns, filters, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cbtrack.render import queue_lines
+from cbtrack.store import Store
+from tests.conftest import STAFF, Cli, set_policy
+
+
+def fill(cli: Cli) -> dict[str, str]:
+    ids = {
+        "routine": cli.add(category="billing", reason="Copay question on October bill"),
+        "sched": cli.add(),
+        "emergency": cli.add(category="general", reason="Husband has chest pain now"),
+        "clinical": cli.add(category="general", reason="Rash spreading on both arms"),
+    }
+    cli.ok("attempt", ids["sched"], "--method", "phone", "--result", "left_voicemail",
+           "--note", "Left voicemail asking patient to call scheduling line; retry tomorrow")
+    return ids
+
+
+def test_ranked_by_urgency_then_due_then_age(cli: Cli) -> None:
+    ids = fill(cli)
+    older = cli.add(category="billing", reason="Second billing question",
+                    now="2026-11-27T09:00:00-05:00")
+    data = json.loads(cli.ok("queue", "--json").stdout)
+    order = [cb["id"] for cb in data]
+    assert order == [ids["emergency"], ids["clinical"], ids["sched"], older, ids["routine"]]
+
+
+def test_lines_say_who_why_urgency_due_tried_owner_next(cli: Cli) -> None:
+    ids = fill(cli)
+    out = cli.ok("queue", now="2026-11-27T12:00:00-05:00").stdout
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["ID", "URG", "DUE", "PATIENT"]
+    top = lines[1]
+    assert top.startswith(ids["emergency"][-5:]) and "EMERG" in top
+    assert "overdue 2h" in top and "Ada Example ph" in top and "clinical" in top
+    sched = next(line for line in lines if line.startswith(ids["sched"][-5:]))
+    assert "1x vm left 2h" in sched and "sched: New patient" in sched and "scheduling" in sched
+    assert "in 2d" in sched or "in 3d" in sched
+    assert all(len(line) <= 100 for line in lines)
+    assert "\033[" not in out  # no color when not a terminal
+    assert lines[-1].startswith("4 open, ")
+
+
+def test_lines_fit_100_columns_with_long_values(cli: Cli, store_dir: Path) -> None:
+    cli.ok("add", "--patient", "Bartholomew Maximilian Longname-Example", "--phone",
+           "5550100123", "--category", "general", "--reason", "x" * 300, "--detail",
+           "topic=" + "y" * 100, "--next", "z" * 200, "--owner", "front_desk_lead")
+    out = cli.ok("queue").stdout
+    assert all(len(line) <= 100 for line in out.splitlines())
+
+
+def test_color_only_on_a_terminal_without_no_color(cli: Cli, store_dir: Path) -> None:
+    fill(cli)
+    store = Store(store_dir)
+    records = store.open_records()
+    from datetime import datetime
+
+    now = datetime.fromisoformat("2026-11-27T12:00:00-05:00")
+    painted = queue_lines(store.policy, records, now, color=True)
+    assert any("\033[" in line for line in painted)
+    plain = queue_lines(store.policy, records, now, color=False)
+    assert not any("\033[" in line for line in plain)
+
+
+def test_filters(cli: Cli, store_dir: Path) -> None:
+    ids = fill(cli)
+
+    def ids_of(*args: str, user: str | None = "jlee", now: str | None = None) -> list[str]:
+        out = cli.ok("queue", "--json", *args, user=user, now=now).stdout
+        return [cb["id"] for cb in json.loads(out)]
+
+    assert ids_of("--owner", "billing") == [ids["routine"]]
+    assert ids_of("--category", "scheduling") == [ids["sched"]]
+    assert ids_of("--urgency", "emergency") == [ids["emergency"]]
+    assert ids_of("--status", "waiting_patient") == [ids["sched"]]
+    assert ids_of("--overdue") == []
+    later = "2026-11-27T12:00:00-05:00"
+    assert ids_of("--overdue", now=later) == [ids["emergency"], ids["clinical"]]
+    cli.refused("queue", "--category", "nope")
+    cli.refused("queue", "--urgency", "nope", code=2)
+    set_policy(store_dir, staff=STAFF)
+    assert ids_of("--mine", user="mkhan") == [ids["sched"]]
+    assert set(ids_of("--mine", user="rnpatel")) == {ids["emergency"], ids["clinical"]}
+    cli.refused("queue", "--mine", user=None)
+
+
+def test_empty_queue(cli: Cli) -> None:
+    assert "clear" in cli.ok("queue").stdout
+    assert json.loads(cli.ok("queue", "--json").stdout) == []
+
+
+def test_queue_reads_only_open_records(cli: Cli, store_dir: Path) -> None:
+    cid = cli.add()
+    cli.ok("close", cid, "--reason", "duplicate", "--summary", "Same as another request")
+    month = store_dir / "callbacks" / "closed" / "2026-11"
+    (month / "cb-20261127-zzzzz.yaml").write_text("not: [valid")
+    assert cli.ok("queue").exit_code == 0
