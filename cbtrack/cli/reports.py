@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cbtrack import clock, render, report, reportfmt, review
+from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
 from cbtrack.cli.app import JsonOpt, State, app, color_ok, state
 from cbtrack.errors import Refused, UsageProblem
 from cbtrack.store import write_atomic
