@@ -1,0 +1,181 @@
+"""Git commands: sync, log, verify, and the two that git itself calls (merge-driver,
+check-staged). Each: parse, call `cbtrack.sync`, print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cbtrack import gitlog, render, sync
+from cbtrack.cli.app import JsonOpt, app, state, warn
+
+
+@app.command(name="sync")
+def sync_cmd(
+    ctx: typer.Context,
+    remote: Annotated[
+        str, typer.Option("--remote", help="The git remote to share with.")
+    ] = "origin",
+    as_json: JsonOpt = False,
+) -> None:
+    """Share the queue: commit pending changes that validate, fetch, merge, push.
+
+    Records changed on both desks are merged by the record rules (attempts and events are
+    never lost); a remote whose history was rewritten is refused. Never rebases or forces.
+
+    Example: cbtrack --as jlee sync --remote origin
+    """
+    st = state(ctx)
+    store = st.store()
+    out = sync.sync(store, st.user, st.now(), remote)
+    warn([f"left out of the commit: {m}" for m in out.left_out] + out.notes)
+    if as_json:
+        typer.echo(
+            render.to_json(
+                {
+                    "remote": out.remote,
+                    "branch": out.branch,
+                    "committed": out.committed,
+                    "left_out": out.left_out,
+                    "incoming_commits": out.incoming,
+                    "merged_records": out.merged,
+                    "pushed": out.pushed,
+                    "head": out.head,
+                }
+            )
+        )
+        return
+    parts = []
+    if out.committed:
+        parts.append(f"committed {len(out.committed)} pending file(s)")
+    if out.incoming:
+        parts.append(f"took in {out.incoming} commit(s)")
+    if out.merged:
+        parts.append(f"merged {len(out.merged)} record(s) changed on both sides")
+    parts.append("pushed" if out.pushed else "nothing to push")
+    typer.echo(f"Synced with {out.remote}/{out.branch}: {', '.join(parts)}.")
+
+
+@app.command(name="log")
+def log_cmd(
+    ctx: typer.Context,
+    callback_id: Annotated[str, typer.Argument(metavar="ID", help="The callback ID.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A callback's history: every commit that touched it (who, when, what), merged with
+    its attempts and events, oldest first.
+
+    Example: cbtrack log cb-20261127-k7m2q
+    """
+    st = state(ctx)
+    store = st.store()
+    cid, entries = sync.history(store, callback_id)
+    if as_json:
+        typer.echo(render.to_json({"id": cid, "entries": [e.as_dict() for e in entries]}))
+        return
+    tz = store.policy.tz
+    rows = []
+    for e in entries:
+        what = e.what
+        if e.kind == "commit":
+            what += f" [{', '.join(e.changes)}]" if e.changes else ""
+            ref = gitlog.short(e.commit or "")
+        else:
+            what = f"{e.kind} {e.item}: {what}" + (f" - {e.note}" if e.note else "")
+            ref = gitlog.short(e.commit) if e.commit else ""
+        rows.append([f"{e.at.astimezone(tz):%Y-%m-%d %H:%M}", e.by, ref, what])
+    typer.echo(f"History of {cid}:")
+    typer.echo(render.table(rows, ["when", "who", "commit", "what"]))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Walk all history, not only the commits since the last clean verify."
+        ),
+    ] = False,
+    accept: Annotated[
+        bool,
+        typer.Option(
+            "--accept",
+            help="After the lead has reviewed the findings: record the current heads as verified.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Walk the git history: report every attempt or event that a commit changed or
+    removed, and any history rewritten since the last verify; exit 1 on any finding.
+
+    Example: cbtrack verify --json
+    """
+    st = state(ctx)
+    report = sync.verify(st.store(), full=full, accept=accept)
+    if as_json:
+        typer.echo(
+            render.to_json(
+                {
+                    "ok": report.ok,
+                    "head": report.head,
+                    "since": report.since,
+                    "commits_checked": report.commits,
+                    "recorded_as_verified": report.recorded,
+                    "findings": [f.as_dict() for f in report.findings],
+                }
+            )
+        )
+    elif report.ok:
+        typer.echo(
+            f"History verified: {report.commits} commit(s) checked, no attempt or "
+            "event was changed or removed."
+        )
+    else:
+        for f in report.findings:
+            typer.echo(f"{f.kind}: {f.message}")
+    if not report.ok:
+        if not as_json:
+            what = "accepted as reviewed" if report.recorded else "found"
+            typer.echo(f"Error: {len(report.findings)} finding(s) {what} in the history.", err=True)
+        raise typer.Exit(1)
+
+
+@app.command(name="merge-driver", hidden=True)
+def merge_driver(
+    base: Annotated[Path, typer.Argument(metavar="BASE", help="%O: the common version.")],
+    ours: Annotated[Path, typer.Argument(metavar="OURS", help="%A: this side; gets the result.")],
+    theirs: Annotated[Path, typer.Argument(metavar="THEIRS", help="%B: the other side.")],
+    path: Annotated[str, typer.Argument(metavar="PATH", help="%P: the file's path.")] = "record",
+) -> None:
+    """Git's merge driver for callback records (set up by init and by every command that
+    commits): union of attempts and events, other fields by the documented rules.
+
+    Example: git config merge.cbtrack.driver 'python3 -m cbtrack merge-driver %O %A %B %P'
+    """
+    merged = sync.merge_files(base, ours, theirs, path)
+    warn(merged.notes)
+    if merged.conflicts:
+        for c in merged.conflicts:
+            typer.echo(f"cbtrack: {path}: {c}.", err=True)
+        raise typer.Exit(1)
+
+
+@app.command(name="check-staged", hidden=True)
+def check_staged(ctx: typer.Context) -> None:
+    """Validate staged records (the pre-commit hook that init installs runs this).
+
+    Example: cbtrack --store . check-staged
+    """
+    problems = sync.check_staged(state(ctx).store())
+    for p in problems:
+        typer.echo(f"cbtrack: {p}", err=True)
+    if problems:
+        typer.echo(
+            "Error: commit refused; fix the record(s) above, or restore them with "
+            "'git checkout -- FILE'.",
+            err=True,
+        )
+        raise typer.Exit(1)
