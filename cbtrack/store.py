@@ -5,7 +5,18 @@ The only module that touches files. Layout:
     <store>/cbtrack.yaml
     <store>/callbacks/open/<id>.yaml
     <store>/callbacks/closed/<YYYY-MM>/<id>.yaml   (month of creation, read from the ID)
-    <store>/.cbtrack/                              local only: lock, private error log
+    <store>/.cbtrack/                              local only: lock, journal, private logs
+
+What a change promises (proved by tests/test_crash.py and tests/test_concurrency.py):
+- one `flock` on `.cbtrack/lock` is held from reading the record to the git commit;
+- before the first write under the lock, the IDs being changed are noted in the journal
+  `.cbtrack/pending`; the note is removed when the lock is released normally, that is
+  after the commit. A journal found by the next lock holder means its writer died, and
+  `cbtrack.doctor.recover` completes the change (a recovery commit);
+- every file is written to a temp file (`.cbtrack-tmp-*`) in its folder, fsynced, renamed
+  over the target, and the folder fsynced: a reader sees the old file or the new one;
+- when a change fails with an exception under the lock, the files it wrote get their old
+  bytes back (and `on_abort`, armed by `doctor.recover`, brings git's index back in line).
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -34,9 +46,13 @@ POLICY_FILE = "cbtrack.yaml"
 OPEN_DIR = Path("callbacks/open")
 CLOSED_DIR = Path("callbacks/closed")
 LOCAL_DIR = ".cbtrack"
+LOCK_FILE = "lock"
+JOURNAL_FILE = "pending"
 TMP_PREFIX = ".cbtrack-tmp-"
-MAX_RECORD_BYTES = 1_000_000
-MAX_POLICY_BYTES = 1_000_000
+MAX_RECORD_BYTES = 256_000
+MAX_POLICY_BYTES = 256_000
+MAX_DEPTH = 32  # records nest about 4 deep, the policy about 5
+DEFAULT_LOCK_TIMEOUT = 30.0
 GITATTRIBUTES = "callbacks/**/*.yaml merge=cbtrack\n"
 GITIGNORE = ".cbtrack/\n.cbtrack-tmp-*\n"
 
@@ -44,7 +60,15 @@ GITIGNORE = ".cbtrack/\n.cbtrack-tmp-*\n"
 # --- strict YAML ---------------------------------------------------------------------
 
 
-class _StrictLoader(yaml.CBaseLoader):  # type: ignore[misc, name-defined]
+class _YamlProblem(Exception):
+    def __init__(self, what: str, node: Any) -> None:
+        super().__init__(what)
+        self.what = what
+        mark = getattr(node, "start_mark", None)
+        self.line: int | None = mark.line + 1 if mark else None
+
+
+class _StrictLoader(yaml.CBaseLoader):
     """libyaml parser, every scalar kept as text, duplicate keys refused."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -53,22 +77,19 @@ class _StrictLoader(yaml.CBaseLoader):  # type: ignore[misc, name-defined]
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _YamlProblem("a mapping key is not plain text", key_node)
             if key_node.value in seen:
-                raise _YamlProblem(f"the key '{key_node.value[:40]}' appears twice", key_node)
+                # The key is not named: in `details` a key is free text.
+                raise _YamlProblem("a key appears twice in one mapping", key_node)
             seen.add(key_node.value)
-        return super().construct_mapping(node, deep=True)  # type: ignore[no-any-return]
-
-
-class _YamlProblem(Exception):
-    def __init__(self, what: str, node: yaml.Node | yaml.Event | None) -> None:
-        super().__init__(what)
-        self.what = what
-        mark = getattr(node, "start_mark", None)
-        self.line = mark.line + 1 if mark else None
+        return super().construct_mapping(node, deep=True)
 
 
 def parse_yaml(text: str) -> Any:
-    """Safe, strict YAML: no anchors, aliases or tags, no duplicate keys, text scalars."""
+    """Safe, strict YAML: no anchors, aliases or tags, no duplicate keys, text scalars.
+
+    libyaml's event stream is scanned first, so an alias bomb, a tag or deep nesting is
+    refused at its first event, before any object is built."""
     documents = 0
+    depth = 0
     for event in yaml.parse(text, Loader=yaml.CBaseLoader):
         if isinstance(event, yaml.AliasEvent):
             raise _YamlProblem("aliases (*name) are not allowed", event)
@@ -76,7 +97,13 @@ def parse_yaml(text: str) -> Any:
             raise _YamlProblem("anchors (&name) are not allowed", event)
         if getattr(event, "tag", None) and not isinstance(event, yaml.DocumentStartEvent):
             raise _YamlProblem("tags (!name) are not allowed", event)
-        if isinstance(event, yaml.DocumentStartEvent):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", event)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.DocumentStartEvent):
             documents += 1
             if documents > 1:
                 raise _YamlProblem("only one YAML document is allowed per file", event)
@@ -105,24 +132,96 @@ def dump_record(cb: Callback) -> str:
     try:
         Callback.model_validate(data)
     except ValidationError as exc:
-        raise Refused(f"The change would make {cb.id} invalid: {describe_validation(exc)}.") from None
+        problem = describe_validation(exc)
+        raise Refused(f"The change would make {cb.id} invalid: {problem}.") from None
     return dump_yaml(data)
 
 
 def read_text(path: Path, limit: int, rel: str) -> str:
+    """A regular file of at most `limit` bytes, as UTF-8. Never blocks on a FIFO or device,
+    never reads more than `limit` bytes, never quotes the content in an error."""
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise StoreError(f"{rel} is missing.") from None
     except OSError as exc:
         raise StoreError(f"{rel} cannot be read ({exc.strerror}).") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreError(f"{rel} is not a regular file; it cannot be a cbtrack file.")
+        if info.st_size > limit:
+            raise StoreError(f"{rel} is larger than {limit // 1000} KB; it cannot be a valid file.")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise StoreError(f"{rel} cannot be read ({exc.strerror}).") from None
+    finally:
+        os.close(fd)
+    raw = b"".join(chunks)
     if len(raw) > limit:
         raise StoreError(f"{rel} is larger than {limit // 1000} KB; it cannot be a valid file.")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise StoreError(f"{rel} is not valid UTF-8 (byte {exc.start}).") from None
+
+
+def _known_fields(model: type[BaseModel], out: set[str]) -> set[str]:
+    """Every field name in `model` and the models it holds (for error messages)."""
+    for name, info in model.model_fields.items():
+        if name in out:
+            continue
+        out.add(name)
+        for arg in _model_args(info.annotation):
+            _known_fields(arg, out)
+    return out
+
+
+def _model_args(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()):
+        found.extend(_model_args(arg))
+    return found
+
+
+def describe_problem(exc: ValidationError, model: type[BaseModel], names_ok: bool) -> str:
+    """`field a.b: reason` for the first problem, never a value. A key that is not one of
+    the model's own field names (a `details` key, an unknown key) is not repeated, since
+    in a record it may be free text; the policy's keys (`names_ok`) are names and kept."""
+    known = _known_fields(model, set())
+    errors = exc.errors(include_input=False, include_url=False)
+    err = errors[0]
+    parts: list[str] = []
+    hidden = False
+    for part in err["loc"]:
+        text = str(part)
+        if isinstance(part, int) or text in known or (names_ok and _is_name(text)):
+            parts.append(text)
+        else:
+            hidden = True
+            break
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "holds a key that is not allowed here"
+    elif hidden:
+        msg = f"a key in it is not valid ({msg})"
+    more = len(errors) - 1
+    extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    where = ".".join(parts)
+    return f"field {where}: {msg}{extra}" if where else f"{msg}{extra}"
+
+
+def _is_name(text: str) -> bool:
+    return len(text) <= 40 and all(c.isalnum() or c in "_.-" for c in text) and text.isascii()
 
 
 def load_model(model: type[M], path: Path, rel: str, limit: int) -> M:
@@ -136,15 +235,16 @@ def load_model(model: type[M], path: Path, rel: str, limit: int) -> M:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise StoreError(f"{rel}{where}: not valid YAML ({exc.problem or 'syntax error'}).") from None
-    except yaml.YAMLError:
+        raise StoreError(f"{rel}{where}: not valid YAML.") from None
+    except (yaml.YAMLError, RecursionError, MemoryError):
         raise StoreError(f"{rel}: not valid YAML.") from None
     if not isinstance(data, dict):
         raise StoreError(f"{rel}: expected a mapping of keys at the top level.")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise StoreError(f"{rel}: {describe_validation(exc)}.") from None
+        names_ok = model is not Callback
+        raise StoreError(f"{rel}: {describe_problem(exc, model, names_ok)}.") from None
 
 
 # --- atomic writes -------------------------------------------------------------------
@@ -158,15 +258,20 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same folder, fsync, rename over the target, fsync the folder."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Temp file in the same folder (owner-only), write, fsync, rename over the target,
+    fsync the folder. A crash at any point leaves the old file or the new one."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -175,7 +280,25 @@ def write_atomic(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
+def append_private_log(path: Path, text: str) -> None:
+    """Append to an owner-only log file (folders created owner-only too)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, text.encode("utf-8", "replace"))
+    finally:
+        os.close(fd)
+
+
+def remove_file(path: Path) -> None:
+    """Unlink and fsync the folder, so the removal survives a crash."""
+    path.unlink()
+    fsync_dir(path.parent)
+
+
 # --- the store -----------------------------------------------------------------------
+
+Undo = list[tuple[Path, bytes | None]]  # files written under the lock, with their old bytes
 
 
 class Store:
@@ -184,6 +307,12 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.on_wait: Callable[[], None] | None = None  # told when the lock is busy
+        self.on_notice: Callable[[str], None] | None = None  # told what recovery did
+        # Armed by `doctor.recover`: undoes a failed change on disk and in git's index.
+        self.on_abort: Callable[[Store, list[str], Undo], None] | None = None
+        self._lock_fd: int | None = None
+        self._undo: Undo = []
+        self._journal_ids: list[str] = []
 
     # finding ---------------------------------------------------------------------
 
@@ -230,6 +359,14 @@ class Store:
     def closed_dir(self) -> Path:
         return self.root / CLOSED_DIR
 
+    @property
+    def local_dir(self) -> Path:
+        return self.root / LOCAL_DIR
+
+    @property
+    def journal_path(self) -> Path:
+        return self.local_dir / JOURNAL_FILE
+
     def open_path(self, callback_id: str) -> Path:
         return self.open_dir / f"{callback_id}.yaml"
 
@@ -244,7 +381,7 @@ class Store:
         cid = text.strip().lower()
         if ID_RE.match(cid):
             return cid
-        if len(cid) == 5 and all(c.isalnum() for c in cid):
+        if len(cid) == 5 and all(c in "0123456789abcdefghjkmnpqrstvwxyz" for c in cid):
             hits = sorted(self.open_dir.glob(f"cb-*-{cid}.yaml"))
             if len(hits) == 1:
                 return hits[0].stem
@@ -309,16 +446,83 @@ class Store:
 
     def save(self, cb: Callback) -> list[Path]:
         """Write the record where its status puts it; remove a copy left in the other folder.
-        Returns the paths that changed (for the commit)."""
+        Returns the paths that changed (for the commit). Under the lock the change is
+        journalled first and undone if the change fails (see the module docstring)."""
+        text = dump_record(cb)
         target = self.path_of(cb)
         other = self.closed_path(cb.id) if cb.is_open else self.open_path(cb.id)
-        write_atomic(target, dump_record(cb))
-        changed = [target]
-        if other.exists():
-            other.unlink()
-            fsync_dir(other.parent)
-            changed.append(other)
+        try:
+            if self._lock_fd is not None:
+                self._journal(cb.id)
+                self._remember(target)
+                self._remember(other)
+            write_atomic(target, text)
+            changed = [target]
+            if other.exists():
+                remove_file(other)
+                changed.append(other)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.rel(target)} could not be written ({exc.strerror or 'I/O error'}); "
+                "the change was not saved."
+            ) from None
         return changed
+
+    def _remember(self, path: Path) -> None:
+        if any(p == path for p, _ in self._undo):
+            return
+        try:
+            old: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            old = None
+        self._undo.append((path, old))
+
+    def _journal(self, callback_id: str) -> None:
+        if callback_id in self._journal_ids:
+            return
+        self._journal_ids.append(callback_id)
+        write_atomic(self.journal_path, "".join(f"{i}\n" for i in self._journal_ids))
+
+    def journal_ids(self) -> list[str] | None:
+        """IDs named by a journal left behind, or None when there is none. Lines that are
+        not callback IDs are ignored (the file is local, but it is read as untrusted)."""
+        try:
+            text = read_text(self.journal_path, 64_000, self.rel(self.journal_path))
+        except StoreError:
+            if not self.journal_path.exists() and not self.journal_path.is_symlink():
+                return None
+            return []
+        return [line for line in text.split() if ID_RE.match(line)]
+
+    def clear_journal(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            remove_file(self.journal_path)
+
+    def restore(self, undo: Undo) -> None:
+        """Put back the bytes each file had before this change (remove new files)."""
+        for path, old in reversed(undo):
+            if old is None:
+                if path.exists():
+                    remove_file(path)
+            else:
+                write_atomic(path, old)
+
+    def _abort(self) -> None:
+        """A change failed under the lock: put its files back, and let `on_abort` bring
+        git in line. If anything here fails too, the journal stays for the next command."""
+        undo, ids = self._undo, list(self._journal_ids)
+        if self.on_abort is None:
+            with contextlib.suppress(Exception):
+                self.restore(undo)
+            return  # the journal stays: the next `recover` brings the index in line
+        try:
+            self.on_abort(self, ids, undo)
+        except Exception:  # the original failure is the one to report
+            with contextlib.suppress(Exception):
+                self.restore(undo)
+            return
+        with contextlib.suppress(OSError):
+            self.clear_journal()
 
     # locking ---------------------------------------------------------------------
 
@@ -326,28 +530,67 @@ class Store:
     def lock(
         self, timeout: float | None = None, on_wait: Callable[[], None] | None = None
     ) -> Iterator[None]:
-        """The store lock, held for a whole change (read, modify, write, commit)."""
-        if timeout is None:
-            timeout = float(os.environ.get("CBTRACK_LOCK_TIMEOUT", "30"))
-        local = self.root / LOCAL_DIR
-        local.mkdir(exist_ok=True, mode=0o700)
-        fd = os.open(local / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        """The store lock, held for a whole change (read, modify, write, commit).
+
+        A `flock`, so a dead holder never leaves it behind. Re-entrant within one Store.
+        `timeout` defaults to `$CBTRACK_LOCK_TIMEOUT` seconds, else 30."""
+        if self._lock_fd is not None:
+            yield
+            return
+        wait = lock_timeout() if timeout is None else timeout
+        try:
+            self.local_dir.mkdir(exist_ok=True, mode=0o700)
+            fd = os.open(self.local_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"The store lock in {self.rel(self.local_dir)} cannot be opened "
+                f"({exc.strerror}); check the store's permissions."
+            ) from None
         try:
             if not _try_lock(fd):
                 notify = on_wait or self.on_wait
                 if notify:
                     notify()
-                deadline = time.monotonic() + timeout
+                deadline = time.monotonic() + wait
                 while not _try_lock(fd):
                     if time.monotonic() >= deadline:
                         raise LockTimeout(
-                            f"Another cbtrack command held the store lock for {timeout:g}s; "
+                            f"Another cbtrack command held the store lock for {wait:g}s; "
                             "nothing was written, try again in a moment."
                         )
-                    time.sleep(0.05)
-            yield
+                    time.sleep(0.02)
+            self._lock_fd = fd
+            self._undo, self._journal_ids = [], []
+            try:
+                yield
+            except BaseException:
+                if self._journal_ids:
+                    self._abort()
+                raise
+            if self._journal_ids:
+                with contextlib.suppress(OSError):
+                    self.clear_journal()
         finally:
+            self._lock_fd = None
+            self._undo, self._journal_ids = [], []
             os.close(fd)  # closing the descriptor releases the flock
+
+    @property
+    def locked(self) -> bool:
+        return self._lock_fd is not None
+
+
+def lock_timeout() -> float:
+    raw = os.environ.get("CBTRACK_LOCK_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Refused("CBTRACK_LOCK_TIMEOUT must be a number of seconds, like 30.") from None
+    if value != value or value < 0:  # NaN or negative
+        raise Refused("CBTRACK_LOCK_TIMEOUT must be a number of seconds, like 30.")
+    return value
 
 
 def _try_lock(fd: int) -> bool:
