@@ -27,11 +27,11 @@ URGENCY_TAG = {
 }
 RESULT_TAG = {
     AttemptResult.reached: "reached",
-    AttemptResult.left_voicemail: "vm left",
-    AttemptResult.no_answer: "no answer",
+    AttemptResult.left_voicemail: "vm",
+    AttemptResult.no_answer: "no ans",
     AttemptResult.busy: "busy",
-    AttemptResult.wrong_number: "wrong #",
-    AttemptResult.message_sent: "msg sent",
+    AttemptResult.wrong_number: "wrong#",
+    AttemptResult.message_sent: "sent",
 }
 DEP_TAG = {
     DependencyKind.referral_documents: "referral",
@@ -73,7 +73,8 @@ def _tried(cb: Callback, now: datetime) -> str:
     last = cb.last_attempt
     if last is None:
         return "no attempt"
-    return f"{len(cb.attempts)}x {RESULT_TAG[last.result]} {clock.ago(last.at, now).replace(' ago', '')}"
+    when = clock.ago(last.at, now).replace(" ago", "").replace("just now", "now")
+    return f"{len(cb.attempts)} {RESULT_TAG[last.result]} {when}"
 
 
 def _next(cb: Callback) -> str:
@@ -105,7 +106,8 @@ def queue_lines(
             cb.id[-5:],
             URGENCY_TAG[cb.urgency],
             clock.relative(cb.due_at, now),
-            f"{cb.patient.name} {METHOD_TAG[cb.patient.preferred_method.value]}",
+            f"{_cut(cb.patient.name, widths['PATIENT'] - 4)} "
+            f"{METHOD_TAG[cb.patient.preferred_method.value]}",
             f"{cat}: {cb.reason}",
             _tried(cb, now),
             cb.owner,

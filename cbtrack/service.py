@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cbtrack import gitlog, triage
+from cbtrack import doctor, gitlog, triage
 from cbtrack.errors import Refused
 from cbtrack.model import (
     Attempt,
@@ -67,6 +67,7 @@ def change(
     actor = triage.check_user(policy, user)
     gitlog.require_repo(store.root)
     with store.lock():
+        doctor.recover(store, now, actor)
         cb = store.load(callback_id)
         warnings = apply(policy, cb, actor) or []
         paths = store.save(cb)
@@ -152,6 +153,7 @@ def add(
         due_at = rule_due
     gitlog.require_repo(store.root)
     with store.lock():
+        doctor.recover(store, now, actor)
         cb: Callback = build(
             lambda: Callback(
                 id=store.new_id(created),
@@ -165,7 +167,8 @@ def add(
                 urgency=chosen,
                 owner=final_owner,
                 due_at=due_at,
-                next_action=next_action or cat.next_action,
+                next_action=next_action
+                or (rule.next_action if rule and rule.next_action else cat.next_action),
             )
         )
         cb.log(created, actor, EventType.created, set={

@@ -291,6 +291,8 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
         urgency = floor
         fields["urgency"] = floor
         fields["due_at"] = min(cb.due_at, due_for(policy, floor, cb.created_at))
+    if rule and rule.next_action and "urgency" in fields:
+        fields["next_action"] = rule.next_action
     if rule and rule.route_to and cb.owner != rule.route_to and not _owned_by_role(
         policy, cb.owner, rule.route_to
     ):

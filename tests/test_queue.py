@@ -40,7 +40,7 @@ def test_lines_say_who_why_urgency_due_tried_owner_next(cli: Cli) -> None:
     assert top.startswith(ids["emergency"][-5:]) and "EMERG" in top
     assert "overdue 2h" in top and "Ada Example ph" in top and "clinical" in top
     sched = next(line for line in lines if line.startswith(ids["sched"][-5:]))
-    assert "1x vm left 2h" in sched and "sched: New patient" in sched and "scheduling" in sched
+    assert "1 vm 2h" in sched and "sched: New patient" in sched and "scheduling" in sched
     assert "in 2d" in sched or "in 3d" in sched
     assert all(len(line) <= 100 for line in lines)
     assert "\033[" not in out  # no color when not a terminal
