@@ -6,6 +6,7 @@ import os
 
 import cbtrack.cli.reports  # noqa: F401  (registers review and report)
 from cbtrack.cli import core  # noqa: F401  (registers the commands)
+from cbtrack.cli import doctor  # noqa: F401
 from cbtrack.cli import gitcmds  # noqa: F401
 from cbtrack.cli.app import app
 

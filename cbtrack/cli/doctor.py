@@ -1,0 +1,96 @@
+"""`cbtrack doctor`: find what crashes, kills and hand edits leave behind; repair the
+safe part with --repair."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from cbtrack import doctor as doc
+from cbtrack.cli.app import JsonOpt, app, state
+from cbtrack.errors import CbtrackError, Refused
+from cbtrack.store import Store
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Repair what is safe: remove stale temp and git lock files, finish an "
+            "interrupted change, drop the older copy of a record in both folders, move a "
+            "record to the folder its status names, commit valid records left uncommitted.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the store for stale lock and temp files, interrupted changes, records in
+    both folders or the wrong one, file names that differ from IDs, and uncommitted
+    records. Only reports (exit 1 if anything is wrong) unless --repair is given.
+
+    Example: cbtrack --as jlee doctor --repair
+    """
+    st = state(ctx)
+    store = st.store()
+    user = st.user
+    if repair:
+        user = _repair_user(st.user, store)
+    now = st.now(_tz_or_default(store))
+    problems = doc.examine(store, now, user, repair)
+    left = [p for p in problems if not p.repaired]
+    if as_json:
+        payload = {
+            "store": str(store.root),
+            "repair": repair,
+            "healthy": not left,
+            "problems": [p.as_dict() for p in problems],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        for p in problems:
+            if p.repaired:
+                mark = "repaired"
+            elif p.repairable:
+                mark = "repairable with --repair"
+            else:
+                mark = "needs a person"
+            typer.echo(f"{p.kind}: {p.path}: {p.detail} [{mark}]")
+        if not problems:
+            typer.echo("The store is healthy.")
+        elif not left:
+            typer.echo(f"Repaired {len(problems)} problem(s); the store is healthy.")
+        else:
+            typer.echo(f"{len(left)} problem(s) left.")
+    if left:
+        raise typer.Exit(1)
+
+
+def _repair_user(user: str | None, store: Store) -> str:
+    """Repairs commit, so they need someone to act as: on the roster when the policy
+    loads; any well-formed name when it does not (so a broken policy can be looked at)."""
+    from cbtrack import triage
+
+    try:
+        policy = store.policy
+    except CbtrackError:
+        if not user:
+            raise Refused("Say who you are with --as USER or by setting CBTRACK_USER.") from None
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", user):
+            raise Refused("A user name may hold only letters, digits, '.', '_' and '-'.") from None
+        return user
+    return triage.check_user(policy, user)
+
+
+def _tz_or_default(store: Store) -> ZoneInfo:
+    try:
+        return store.policy.tz
+    except CbtrackError:
+        from cbtrack.policy import Policy
+
+        return Policy.default().tz
