@@ -24,7 +24,9 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 class Group(TyperGroup):
-    """Turns every CbtrackError into `Error: <sentence>` on stderr and its exit code."""
+    """Turns every CbtrackError into `Error: <sentence>` on stderr and its exit code.
+    Any other exception is a bug: one line on stderr, and its type, files and line numbers
+    (never its message or variables, which may hold patient data) in a private log."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -36,6 +38,30 @@ class Group(TyperGroup):
         except BrokenPipeError:
             sys.stderr.close()
             raise typer.Exit(0) from None
+        except Exception as exc:
+            from typer.exceptions import Abort, Exit, TyperException
+
+            if isinstance(exc, Exit | Abort | TyperException):
+                raise  # typer's own signals: exits and usage errors
+            self.unexpected(ctx, exc)
+
+    @staticmethod
+    def unexpected(ctx: Any, exc: Exception) -> NoReturn:
+        from cbtrack import doctor
+
+        obj = ctx.find_root().obj
+        root: Path | None = None
+        if isinstance(obj, State):
+            if obj._store is not None:
+                root = obj._store.root
+            else:
+                try:
+                    root = Store.find(obj.store_dir).root
+                except CbtrackError:
+                    root = None
+        path = doctor.log_failure(exc, root, ctx.invoked_subcommand)
+        where = f"details were written to {path}" if path else "no details could be saved"
+        fail(f"unexpected failure ({type(exc).__name__}); {where}.", 1)
 
 
 app = typer.Typer(
