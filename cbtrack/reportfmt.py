@@ -265,14 +265,14 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:10px 14px;min-width:120px}
 .card b{display:block;font-size:22px}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:16px}
 figure{background:#fff;border:1px solid #dde1e7;border-radius:8px;margin:0;padding:12px}
 figcaption{font-weight:600;margin-bottom:6px}
-table{border-collapse:collapse;background:#fff;width:100%;font-size:13px}
+table{border-collapse:collapse;background:#fff;min-width:50%;font-size:13px}
 th,td{border:1px solid #dde1e7;padding:4px 8px;text-align:left}
 th{background:#eef1f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .wrap{overflow-x:auto}.phi{border-left:4px solid #b3261e;padding-left:8px}
-svg text{font:12px system-ui,sans-serif;fill:#1d2430}
+svg{max-width:100%;height:auto}svg text{font:12px system-ui,sans-serif;fill:#1d2430}
 @media print{body{background:#fff}.card,figure{border-color:#999}}
 """
 BAR = "#3b6fb6"
@@ -283,11 +283,11 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
     if not any(n for _, n in items):
         return f"<figure><figcaption>{escape(title)}</figcaption><p>No data.</p></figure>"
     top = max(n for _, n in items)
-    label_w, bar_w, row_h = 150, 230, 24
+    label_w, bar_w, row_h = 170, 200, 24
     height = row_h * len(items) + 8
     width = label_w + bar_w + 50
     parts = [
-        f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
     ]
     for i, (name, n) in enumerate(items):
@@ -326,7 +326,7 @@ def html_table(table: Table) -> str:
 
 
 def _numeric(text: str) -> bool:
-    return text.replace(".", "", 1).replace("%", "").isdigit()
+    return text == "-" or text.replace(".", "", 1).replace("%", "").isdigit()
 
 
 def as_html(report: dict[str, Any]) -> str:
