@@ -146,14 +146,20 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     rel = re.fullmatch(r"(?:\+|in\s+)(\d{1,5}\s*(?:m|h|d))", low)
     if rel:
         return local_now + wall_delta(rel.group(1).replace(" ", ""))
-    day_word = re.fullmatch(r"(today|tomorrow)(?:\s+(?:at\s+)?(\d{1,2}(?::\d{2})?\s*(?:am|pm)?))?", low)
+    day_word = re.fullmatch(
+        r"(today|tomorrow)(?:\s+(?:at\s+)?(\d{1,2}(?::\d{2})?\s*(?:am|pm)?))?", low
+    )
     if day_word:
         base = local_now.date() + timedelta(days=1 if day_word.group(1) == "tomorrow" else 0)
         clock = _parse_clock(day_word.group(2) or "17:00", raw)
         return datetime.combine(base, clock, tzinfo=tz)
-    if re.fullmatch(r"\d{1,2}(:\d{2})?\s*(am|pm)?", low) and (":" in low or low[-2:] in ("am", "pm")):
+    if re.fullmatch(r"\d{1,2}(:\d{2})?\s*(am|pm)?", low) and (
+        ":" in low or low[-2:] in ("am", "pm")
+    ):
         return datetime.combine(local_now.date(), _parse_clock(low, raw), tzinfo=tz)
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?", raw):
+    if not re.fullmatch(
+        r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?", raw
+    ):
         raise Refused(
             f"'{raw[:40]}' is not a time; use ISO 8601 like 2026-11-27 or 2026-11-27T15:00, "
             "or 15:00, 'tomorrow 9:00', '+2h'."

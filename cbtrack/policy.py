@@ -11,7 +11,14 @@ from functools import cached_property
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from cbtrack.clock import BusinessCalendar, parse_duration
 from cbtrack.model import WINDOW_RE, Name, Urgency, phone_digits
@@ -115,7 +122,7 @@ class Policy(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone; use a name like America/New_York") from None
+            raise ValueError("unknown time zone; use a name like America/New_York") from None
         return v
 
     @field_validator("callback_number")
@@ -135,7 +142,9 @@ class Policy(_Strict):
                 raise ValueError(f"category {name} has owner {cat.owner}, not a role or staff user")
             clash = set(cat.required_details) & set(cat.optional_details)
             if clash:
-                raise ValueError(f"category {name} lists {sorted(clash)[0]} as required and optional")
+                raise ValueError(
+                    f"category {name} lists {sorted(clash)[0]} as required and optional"
+                )
         for rule in self.triage:
             if rule.route_to and not self.is_owner(rule.route_to):
                 raise ValueError(f"triage rule {rule.name} routes to unknown role {rule.route_to}")
@@ -146,8 +155,8 @@ class Policy(_Strict):
             unknown = [r for r in member.roles if r not in self.roles]
             if unknown:
                 raise ValueError(f"staff {user} has unknown role {unknown[0]}")
-        for rule in self.urgencies.values():
-            parse_duration(rule.due)
+        for level in self.urgencies.values():
+            parse_duration(level.due)
         from cbtrack.scripts import ALLOWED_FIELDS, fields_of
 
         for key, allowed in ALLOWED_FIELDS.items():
@@ -249,8 +258,11 @@ DEFAULT_POLICY: dict[str, object] = {
     },
     "categories": {
         "scheduling": _cat(
-            "Appointment scheduling", "scheduling", "time_sensitive",
-            ["visit_type", "availability", "provider_preference"], ["deadline"],
+            "Appointment scheduling",
+            "scheduling",
+            "time_sensitive",
+            ["visit_type", "availability", "provider_preference"],
+            ["deadline"],
             "Visit type; when the patient is available; provider preference; any deadline.",
             "Offer times",
             "Many scheduling callbacks: make booking rules clearer and ask for preferred "
@@ -259,96 +271,132 @@ DEFAULT_POLICY: dict[str, object] = {
             "type and check available times.",
         ),
         "rescheduling": _cat(
-            "Rescheduling", "scheduling", "time_sensitive",
-            ["current_appointment", "availability"], ["provider_preference", "reason_code"],
+            "Rescheduling",
+            "scheduling",
+            "time_sensitive",
+            ["current_appointment", "availability"],
+            ["provider_preference", "reason_code"],
             "Which appointment; when the patient is available instead.",
             "Offer new times",
             "Many reschedules: check whether reminders go out early enough to rebook in time.",
             "I'm calling about moving your appointment. I can look at other times with you.",
         ),
         "cancellation": _cat(
-            "Cancellation", "scheduling", "routine",
-            ["appointment"], ["rebook_wanted"],
+            "Cancellation",
+            "scheduling",
+            "routine",
+            ["appointment"],
+            ["rebook_wanted"],
             "Which appointment; whether the patient wants to rebook.",
             "Confirm cancel, offer rebook",
             "Many cancellations: offer an easy way to cancel or rebook without a call.",
             "I'm calling about the appointment you asked to cancel.",
         ),
         "referral_status": _cat(
-            "Referral status", "referrals", "deadline",
-            ["receipt_status", "missing_documents", "next_expected_update"], ["referring_office"],
-            "Whether the referral arrived; what documents are missing; when the next update is due.",
+            "Referral status",
+            "referrals",
+            "deadline",
+            ["receipt_status", "missing_documents", "next_expected_update"],
+            ["referring_office"],
+            "Whether the referral arrived; missing documents; when the next update is due.",
             "Check referral, update patient",
             "Patients keep asking about referrals: send status updates before they have to call.",
             "I'm calling with an update on your referral.",
         ),
         "insurance": _cat(
-            "Insurance or eligibility question", "billing", "routine",
-            ["plan", "question_type", "verification_needed"], ["member_id_on_file"],
+            "Insurance or eligibility question",
+            "billing",
+            "routine",
+            ["plan", "question_type", "verification_needed"],
+            ["member_id_on_file"],
             "Plan; what the question is about; whether eligibility must be verified.",
             "Verify coverage, call back",
             "Insurance questions repeat: verify eligibility earlier, before the visit is booked.",
             "I'm calling about your insurance question.",
         ),
         "intake_form": _cat(
-            "Intake form issue", "front_desk", "routine",
-            ["form_name", "problem"], ["sent_via"],
+            "Intake form issue",
+            "front_desk",
+            "routine",
+            ["form_name", "problem"],
+            ["sent_via"],
             "Which form; what the patient could not complete.",
             "Resend or walk through form",
             "The same form questions come back: revise the form or its instructions.",
             "I'm calling about one of the forms for your visit.",
         ),
         "records_request": _cat(
-            "Records request", "records", "routine",
-            ["records_requested", "destination"], ["authorization_on_file"],
+            "Records request",
+            "records",
+            "routine",
+            ["records_requested", "destination"],
+            ["authorization_on_file"],
             "Which records; where they should go; whether an authorization is on file.",
             "Confirm release form",
             "Many records calls: publish how to request records and how long it takes.",
             "I'm calling about your request for records.",
         ),
         "billing": _cat(
-            "Billing question", "billing", "routine",
-            ["statement_date", "question_type"], ["amount_in_question"],
+            "Billing question",
+            "billing",
+            "routine",
+            ["statement_date", "question_type"],
+            ["amount_in_question"],
             "Which statement; what the question is about.",
             "Billing answer, call back",
             "Billing calls repeat: make statements easier to read and list the billing line.",
             "I'm calling about your billing question.",
         ),
         "prescription": _cat(
-            "Prescription message", "clinical", "same_day",
-            ["medication", "pharmacy", "request_type"], ["last_fill"],
+            "Prescription message",
+            "clinical",
+            "same_day",
+            ["medication", "pharmacy", "request_type"],
+            ["last_fill"],
             "Which medication; which pharmacy; refill, question or problem.",
             "Clinical review",
             "Many refill calls: offer portal refill requests and remind patients earlier.",
             "I'm calling about your prescription message.",
         ),
         "clinical_concern": _cat(
-            "Clinical concern", "clinical", "clinical",
-            ["concern_summary", "onset"], ["current_medications"],
+            "Clinical concern",
+            "clinical",
+            "clinical",
+            ["concern_summary", "onset"],
+            ["current_medications"],
             "What the patient reports, in their words; when it started.",
             "Nurse review and call",
             "Check which clinical questions could be answered in after-visit instructions.",
             "I'm calling from the clinical team about the message you left.",
         ),
         "post_visit": _cat(
-            "Post-visit follow-up", "clinical", "routine",
-            ["visit_date", "follow_up_topic"], ["provider"],
+            "Post-visit follow-up",
+            "clinical",
+            "routine",
+            ["visit_date", "follow_up_topic"],
+            ["provider"],
             "Which visit; what needs following up.",
             "Follow up as provider asked",
             "Post-visit questions repeat: make after-visit summaries clearer.",
             "I'm calling to follow up on your recent visit.",
         ),
         "missed_call": _cat(
-            "Missed inbound call", "front_desk", "routine",
-            ["call_time"], ["left_message"],
+            "Missed inbound call",
+            "front_desk",
+            "routine",
+            ["call_time"],
+            ["left_message"],
             "When the call came in; whether a message was left.",
             "Call back, find the need",
             "Missed calls pile up: look at phone coverage at peak hours and the phone menu.",
             "I'm returning a call we missed from this number.",
         ),
         "general": _cat(
-            "General question", "front_desk", "routine",
-            ["topic"], [],
+            "General question",
+            "front_desk",
+            "routine",
+            ["topic"],
+            [],
             "What the question is about.",
             "Answer or route",
             "Frequent general questions belong in the website FAQ or the phone menu.",
@@ -362,13 +410,35 @@ DEFAULT_POLICY: dict[str, object] = {
             "route_to": "clinical",
             "next_action": "Clinical call now; emergency script",
             "phrases": [
-                "chest pain", "chest pressure", "chest tightness", "trouble breathing",
-                "difficulty breathing", "short of breath", "shortness of breath",
-                "can't breathe", "cannot breathe", "severe bleeding", "bleeding heavily",
-                "heavy bleeding", "faint", "fainted", "passed out", "unconscious",
-                "suicide", "suicidal", "self-harm", "self harm", "hurt myself",
-                "kill myself", "overdose", "stroke", "face drooping", "slurred speech",
-                "seizure", "anaphylaxis", "throat swelling",
+                "chest pain",
+                "chest pressure",
+                "chest tightness",
+                "trouble breathing",
+                "difficulty breathing",
+                "short of breath",
+                "shortness of breath",
+                "can't breathe",
+                "cannot breathe",
+                "severe bleeding",
+                "bleeding heavily",
+                "heavy bleeding",
+                "faint",
+                "fainted",
+                "passed out",
+                "unconscious",
+                "suicide",
+                "suicidal",
+                "self-harm",
+                "self harm",
+                "hurt myself",
+                "kill myself",
+                "overdose",
+                "stroke",
+                "face drooping",
+                "slurred speech",
+                "seizure",
+                "anaphylaxis",
+                "throat swelling",
             ],
         },
         {
@@ -377,9 +447,24 @@ DEFAULT_POLICY: dict[str, object] = {
             "route_to": "clinical",
             "next_action": "Nurse triage call",
             "phrases": [
-                "new symptom", "worse", "worsening", "getting worse", "fever", "rash",
-                "pain", "swelling", "swollen", "reaction", "side effect", "allergic",
-                "bleeding", "dizzy", "dizziness", "vomiting", "infection", "wound",
+                "new symptom",
+                "worse",
+                "worsening",
+                "getting worse",
+                "fever",
+                "rash",
+                "pain",
+                "swelling",
+                "swollen",
+                "reaction",
+                "side effect",
+                "allergic",
+                "bleeding",
+                "dizzy",
+                "dizziness",
+                "vomiting",
+                "infection",
+                "wound",
             ],
         },
     ],

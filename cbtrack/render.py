@@ -41,10 +41,18 @@ DEP_TAG = {
     DependencyKind.other: "other",
 }
 CATEGORY_TAG = {
-    "scheduling": "sched", "rescheduling": "resched", "cancellation": "cancel",
-    "referral_status": "referral", "insurance": "insur", "intake_form": "form",
-    "records_request": "records", "billing": "billing", "prescription": "rx",
-    "clinical_concern": "clinical", "post_visit": "post-visit", "missed_call": "missed",
+    "scheduling": "sched",
+    "rescheduling": "resched",
+    "cancellation": "cancel",
+    "referral_status": "referral",
+    "insurance": "insur",
+    "intake_form": "form",
+    "records_request": "records",
+    "billing": "billing",
+    "prescription": "rx",
+    "clinical_concern": "clinical",
+    "post_visit": "post-visit",
+    "missed_call": "missed",
     "general": "general",
 }
 METHOD_TAG = {"phone": "ph", "text": "txt", "portal": "prt", "email": "eml"}
@@ -85,8 +93,16 @@ def _next(cb: Callback) -> str:
 
 
 # id, urgency, due, patient, why, tried, owner, next: widths that sum to 100 with gaps.
-COLUMNS = (("ID", 5), ("URG", 5), ("DUE", 11), ("PATIENT", 15), ("WHY", 20), ("TRIED", 13),
-           ("OWNER", 10), ("NEXT", 14))
+COLUMNS = (
+    ("ID", 5),
+    ("URG", 5),
+    ("DUE", 11),
+    ("PATIENT", 15),
+    ("WHY", 20),
+    ("TRIED", 13),
+    ("OWNER", 10),
+    ("NEXT", 14),
+)
 
 
 def queue_lines(
@@ -102,17 +118,19 @@ def queue_lines(
     rows: list[list[str]] = []
     for cb in records:
         cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
-        rows.append([
-            cb.id[-5:],
-            URGENCY_TAG[cb.urgency],
-            clock.relative(cb.due_at, now),
-            f"{_cut(cb.patient.name, widths['PATIENT'] - 4)} "
-            f"{METHOD_TAG[cb.patient.preferred_method.value]}",
-            f"{cat}: {cb.reason}",
-            _tried(cb, now),
-            cb.owner,
-            _next(cb),
-        ])
+        rows.append(
+            [
+                cb.id[-5:],
+                URGENCY_TAG[cb.urgency],
+                clock.relative(cb.due_at, now),
+                f"{_cut(cb.patient.name, widths['PATIENT'] - 4)} "
+                f"{METHOD_TAG[cb.patient.preferred_method.value]}",
+                f"{cat}: {cb.reason}",
+                _tried(cb, now),
+                cb.owner,
+                _next(cb),
+            ]
+        )
     lines = [" ".join(name.ljust(w) for name, w in columns).rstrip()]
     for cb, row in zip(records, rows, strict=True):
         cells = []
@@ -176,16 +194,26 @@ def show_text(policy: Policy, cb: Callback, now: datetime) -> str:
             head.append(f"  - {d.kind.value} since {t(d.since)} [{state}]: {d.note}")
     if cb.closure:
         c = cb.closure
-        head.append(f"Closed:    {t(c.at)} by {c.by}: {c.reason.value}"
-                    + (f" to {c.to}" if c.to else "") + f". {c.summary}")
+        head.append(
+            f"Closed:    {t(c.at)} by {c.by}: {c.reason.value}"
+            + (f" to {c.to}" if c.to else "")
+            + f". {c.summary}"
+        )
     out = "\n".join(head)
     if cb.attempts:
         rows = [
-            [t(a.at), a.by, a.method.value, a.result.value, "yes" if a.message_left else "no",
-             a.note + (f" | patient: {a.patient_response}" if a.patient_response else "")
-             + (f" | next: {a.next_action}" if a.next_action else "")
-             + (f" | script: {a.script}" if a.script else "")
-             + (f" | FORCED: {a.forced}" if a.forced else "")]
+            [
+                t(a.at),
+                a.by,
+                a.method.value,
+                a.result.value,
+                "yes" if a.message_left else "no",
+                a.note
+                + (f" | patient: {a.patient_response}" if a.patient_response else "")
+                + (f" | next: {a.next_action}" if a.next_action else "")
+                + (f" | script: {a.script}" if a.script else "")
+                + (f" | FORCED: {a.forced}" if a.forced else ""),
+            ]
             for a in sorted(cb.attempts, key=lambda a: a.at)
         ]
         out += f"\n\nAttempts ({len(cb.attempts)}):\n" + tabulate(
@@ -204,8 +232,15 @@ def events_table(policy: Policy, cb: Callback) -> str:
             f"{k}: {(e.was or {}).get(k, '') or '-'} -> {v}" if e.was and k in e.was else f"{k}={v}"
             for k, v in (e.set or {}).items()
         )
-        rows.append([e.at.astimezone(policy.tz).strftime("%Y-%m-%d %H:%M"), e.by, e.type.value,
-                     change, e.note or ""])
+        rows.append(
+            [
+                e.at.astimezone(policy.tz).strftime("%Y-%m-%d %H:%M"),
+                e.by,
+                e.type.value,
+                change,
+                e.note or "",
+            ]
+        )
     return tabulate(rows, headers=["when", "by", "event", "change", "note"], tablefmt="simple")
 
 

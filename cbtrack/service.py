@@ -21,8 +21,8 @@ from cbtrack.model import (
     AttemptMethod,
     AttemptResult,
     Callback,
-    Closure,
     CloseReason,
+    Closure,
     ContactMethod,
     Dependency,
     DependencyKind,
@@ -125,8 +125,14 @@ def add(
     cat = policy.categories[category]
     person: Patient = build(
         lambda: Patient(
-            name=patient, phone=phone, preferred_method=method, contact_window=window,
-            voicemail=voicemail, mrn=mrn, dob=dob, language=language,
+            name=patient,
+            phone=phone,
+            preferred_method=method,
+            contact_window=window,
+            voicemail=voicemail,
+            mrn=mrn,
+            dob=dob,
+            language=language,
         )
     )
     created = now.astimezone(policy.tz)
@@ -171,12 +177,20 @@ def add(
                 or (rule.next_action if rule and rule.next_action else cat.next_action),
             )
         )
-        cb.log(created, actor, EventType.created, set={
-            "owner": final_owner, "urgency": chosen.value, "due_at": due_at.isoformat()
-        })
+        cb.log(
+            created,
+            actor,
+            EventType.created,
+            set={"owner": final_owner, "urgency": chosen.value, "due_at": due_at.isoformat()},
+        )
         if rule and (policy.rank(rule.urgency) > policy.rank(cat.urgency) or routed_to):
-            cb.log(created, actor, EventType.triaged, note=f"Triage by rule {rule.name}",
-                   set={"urgency": chosen.value, "owner": final_owner})
+            cb.log(
+                created,
+                actor,
+                EventType.triaged,
+                note=f"Triage by rule {rule.name}",
+                set={"urgency": chosen.value, "owner": final_owner},
+            )
         paths = store.save(cb)
         gitlog.commit(store.root, paths, f"add {cb.id}", actor, now)
     return Outcome(cb, warnings)
@@ -217,9 +231,14 @@ def attempt(
         at = now.astimezone(policy.tz)
         att: Attempt = build(
             lambda: Attempt(
-                at=at, by=actor, method=method, result=result,
+                at=at,
+                by=actor,
+                method=method,
+                result=result,
                 message_left=leaves_message if message_left is None else message_left,
-                patient_response=response, note=note, next_action=next_action,
+                patient_response=response,
+                note=note,
+                next_action=next_action,
             )
         )
         check = triage.check_attempt(policy, cb, att, at, script)
@@ -250,8 +269,14 @@ def attempt(
 
 
 def close(
-    store: Store, user: str | None, now: datetime, callback_id: str, *,
-    reason: CloseReason, summary: str, to: str | None = None,
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_id: str,
+    *,
+    reason: CloseReason,
+    summary: str,
+    to: str | None = None,
 ) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_close(policy, cb, reason, to)
@@ -281,9 +306,14 @@ def reopen(store: Store, user: str | None, now: datetime, callback_id: str, *, w
         cb.closure = None
         cb.status = cb.resting_status()
         due = triage.due_for(policy, cb.urgency, at)
-        cb.log(at, actor, EventType.reopened, note=why,
-               was={"status": "closed", "reason": closed_as, "due_at": cb.due_at.isoformat()},
-               set={"status": cb.status.value, "due_at": due.isoformat()})
+        cb.log(
+            at,
+            actor,
+            EventType.reopened,
+            note=why,
+            was={"status": "closed", "reason": closed_as, "due_at": cb.due_at.isoformat()},
+            set={"status": cb.status.value, "due_at": due.isoformat()},
+        )
         cb.due_at = due
         cb.next_attempt_at = None if triage.attempts_complete(policy, cb) else at
 
@@ -314,7 +344,12 @@ def set_urgency(
 
 
 def assign(
-    store: Store, user: str | None, now: datetime, callback_id: str, *, owner: str,
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_id: str,
+    *,
+    owner: str,
     note: str | None = None,
 ) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
@@ -341,25 +376,40 @@ def route(
 
 
 def block(
-    store: Store, user: str | None, now: datetime, callback_id: str, *,
-    kind: DependencyKind, note: str,
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_id: str,
+    *,
+    kind: DependencyKind,
+    note: str,
 ) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_open(cb)
         at = now.astimezone(policy.tz)
         dep: Dependency = build(lambda: Dependency(kind=kind, note=note, since=at))
         cb.depends_on = [*cb.depends_on, dep]
-        cb.log(at, actor, EventType.blocked, note=note,
-               was={"status": cb.status.value},
-               set={"status": Status.waiting_internal.value, "depends_on": kind.value})
+        cb.log(
+            at,
+            actor,
+            EventType.blocked,
+            note=note,
+            was={"status": cb.status.value},
+            set={"status": Status.waiting_internal.value, "depends_on": kind.value},
+        )
         cb.status = Status.waiting_internal
 
     return change(store, user, now, callback_id, f"block ({kind.value})", apply)
 
 
 def unblock(
-    store: Store, user: str | None, now: datetime, callback_id: str, *,
-    kind: DependencyKind | None = None, note: str | None = None,
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_id: str,
+    *,
+    kind: DependencyKind | None = None,
+    note: str | None = None,
 ) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_open(cb)
@@ -374,14 +424,21 @@ def unblock(
         before = cb.status
         after = cb.resting_status() if before == Status.waiting_internal else before
         cb.status = after
-        cb.log(at, actor, EventType.unblocked, note=note,
-               was={"status": before.value},
-               set={"status": after.value, "resolved": ", ".join(d.kind.value for d in targets)})
+        cb.log(
+            at,
+            actor,
+            EventType.unblocked,
+            note=note,
+            was={"status": before.value},
+            set={"status": after.value, "resolved": ", ".join(d.kind.value for d in targets)},
+        )
 
     return change(store, user, now, callback_id, "unblock", apply)
 
 
-def add_note(store: Store, user: str | None, now: datetime, callback_id: str, *, note: str) -> Outcome:
+def add_note(
+    store: Store, user: str | None, now: datetime, callback_id: str, *, note: str
+) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_open(cb)
         cb.log(now.astimezone(policy.tz), actor, EventType.note, note=note)
@@ -403,10 +460,7 @@ def plan_triage(
 ) -> list[TriagePlan]:
     policy = store.policy
     chosen = list(ids)
-    if chosen:
-        records = [store.load(i) for i in chosen]
-    else:
-        records = store.open_records()
+    records = [store.load(i) for i in chosen] if chosen else store.open_records()
     plans = []
     for cb in triage.rank_queue(policy, [r for r in records if r.is_open]):
         new_only = not chosen and not everything and cb.status != Status.new

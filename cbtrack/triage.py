@@ -84,7 +84,8 @@ def check_details(policy: Policy, category: str, details: dict[str, str]) -> Non
     unknown = sorted(set(details) - allowed)
     if unknown:
         raise Refused(
-            f"'{unknown[0][:40]}' is not a detail of {category}; allowed: {', '.join(sorted(allowed))}."
+            f"'{unknown[0][:40]}' is not a detail of {category}; "
+            f"allowed: {', '.join(sorted(allowed))}."
         )
 
 
@@ -99,7 +100,8 @@ def check_owner(policy: Policy, owner: str) -> None:
 def check_role(policy: Policy, role: str) -> None:
     if role not in policy.roles:
         raise Refused(
-            f"'{role[:40]}' is not a role in the policy; use one of: {', '.join(sorted(policy.roles))}."
+            f"'{role[:40]}' is not a role in the policy; "
+            f"use one of: {', '.join(sorted(policy.roles))}."
         )
 
 
@@ -119,7 +121,9 @@ def check_user(policy: Policy, user: str | None) -> str:
 
 def check_open(cb: Callback) -> None:
     if not cb.is_open:
-        raise Refused(f"{cb.id} is closed; reopen it first with 'cbtrack reopen {cb.id} --why ...'.")
+        raise Refused(
+            f"{cb.id} is closed; reopen it first with 'cbtrack reopen {cb.id} --why ...'."
+        )
 
 
 # --- urgency -----------------------------------------------------------------------
@@ -156,8 +160,24 @@ class AttemptCheck:
 
 SPECIFIC_NOTE_MIN_WORDS = 3
 VAGUE_NOTES = {
-    "called", "call", "tried", "done", "lvm", "vm", "left vm", "left voicemail", "no answer",
-    "na", "n/a", "ok", "busy", "called patient", "called pt", "attempted", "texted", "emailed",
+    "called",
+    "call",
+    "tried",
+    "done",
+    "lvm",
+    "vm",
+    "left vm",
+    "left voicemail",
+    "no answer",
+    "na",
+    "n/a",
+    "ok",
+    "busy",
+    "called patient",
+    "called pt",
+    "attempted",
+    "texted",
+    "emailed",
 }
 
 
@@ -216,9 +236,7 @@ def check_attempt(
         spacing = clock.wall_delta(policy.attempts.min_spacing)
         last = max(previous)
         if now - last < spacing:
-            out.limits.append(
-                f"the last attempt was less than {policy.attempts.min_spacing} ago"
-            )
+            out.limits.append(f"the last attempt was less than {policy.attempts.min_spacing} ago")
     if len(cb.outbound_attempts) >= policy.attempts.max:
         out.limits.append(f"the policy's {policy.attempts.max} attempts are already made")
     return out
@@ -293,8 +311,11 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
         fields["due_at"] = min(cb.due_at, due_for(policy, floor, cb.created_at))
     if rule and rule.next_action and "urgency" in fields:
         fields["next_action"] = rule.next_action
-    if rule and rule.route_to and cb.owner != rule.route_to and not _owned_by_role(
-        policy, cb.owner, rule.route_to
+    if (
+        rule
+        and rule.route_to
+        and cb.owner != rule.route_to
+        and not _owned_by_role(policy, cb.owner, rule.route_to)
     ):
         fields["owner"] = rule.route_to
     if fields:

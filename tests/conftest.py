@@ -65,14 +65,29 @@ class Cli:
         return str(result.stderr)
 
     def add(self, *extra: str, category: str = "scheduling", **kw: Any) -> str:
-        base = ["add", "--patient", "Ada Example", "--phone", "+15550100123",
-                "--category", category, "--reason", kw.pop("reason", "New patient visit")]
+        base = [
+            "add",
+            "--patient",
+            "Ada Example",
+            "--phone",
+            "+15550100123",
+            "--category",
+            category,
+            "--reason",
+            kw.pop("reason", "New patient visit"),
+        ]
         details = {
-            "scheduling": ["visit_type=new_patient", "availability=weekday mornings",
-                           "provider_preference=any"],
+            "scheduling": [
+                "visit_type=new_patient",
+                "availability=weekday mornings",
+                "provider_preference=any",
+            ],
             "general": ["topic=parking"],
-            "referral_status": ["receipt_status=not received", "missing_documents=all",
-                                "next_expected_update=Monday"],
+            "referral_status": [
+                "receipt_status=not received",
+                "missing_documents=all",
+                "next_expected_update=Monday",
+            ],
             "clinical_concern": ["concern_summary=cough", "onset=yesterday"],
             "billing": ["statement_date=2026-10-01", "question_type=copay"],
         }.get(category, [])
@@ -93,11 +108,13 @@ def snapshot(store: Path) -> dict[str, bytes]:
     files = {
         str(p.relative_to(store)): p.read_bytes()
         for p in sorted(store.rglob("*"))
-        if p.is_file() and ".git" not in p.relative_to(store).parts[:1]
+        if p.is_file()
+        and ".git" not in p.relative_to(store).parts[:1]
         and ".cbtrack" not in p.relative_to(store).parts[:1]
     }
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=store, capture_output=True,
-                          text=True, check=False).stdout
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=store, capture_output=True, text=True, check=False
+    ).stdout
     files["<HEAD>"] = head.encode()
     return files
 
@@ -132,5 +149,6 @@ def cli(store_dir: Path) -> Cli:
 
 
 def git(store: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=store, capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=store, capture_output=True, text=True, check=True
+    ).stdout

@@ -18,8 +18,14 @@ VM_NOTE = "Left voicemail asking patient to call scheduling line; next attempt t
 
 
 def test_init_makes_a_git_store(store_dir: Path) -> None:
-    for part in ("cbtrack.yaml", "callbacks/open", "callbacks/closed", ".gitattributes",
-                 ".gitignore", ".git"):
+    for part in (
+        "cbtrack.yaml",
+        "callbacks/open",
+        "callbacks/closed",
+        ".gitattributes",
+        ".gitignore",
+        ".git",
+    ):
         assert (store_dir / part).exists(), part
     assert "merge=cbtrack" in (store_dir / ".gitattributes").read_text()
     assert ".cbtrack/" in (store_dir / ".gitignore").read_text()
@@ -58,17 +64,36 @@ def test_add_prints_id_and_writes_one_record_and_commit(cli: Cli, store_dir: Pat
 
 
 def test_add_json_prints_the_record(cli: Cli) -> None:
-    result = cli.ok("add", "--patient", "Ada Example", "--phone", "555-010-0199",
-                    "--category", "general", "--reason", "Parking question",
-                    "--detail", "topic=parking", "--json")
+    result = cli.ok(
+        "add",
+        "--patient",
+        "Ada Example",
+        "--phone",
+        "555-010-0199",
+        "--category",
+        "general",
+        "--reason",
+        "Parking question",
+        "--detail",
+        "topic=parking",
+        "--json",
+    )
     data = json.loads(result.stdout)
     assert data["category"] == "general" and data["events"][0]["type"] == "created"
 
 
 def test_commit_messages_carry_no_patient_data(cli: Cli, store_dir: Path) -> None:
     cid = cli.add()
-    cli.ok("attempt", cid, "--method", "phone", "--result", "no_answer",
-           "--note", "No answer at mobile number; will retry this afternoon")
+    cli.ok(
+        "attempt",
+        cid,
+        "--method",
+        "phone",
+        "--result",
+        "no_answer",
+        "--note",
+        "No answer at mobile number; will retry this afternoon",
+    )
     messages = git(store_dir, "log", "--format=%B")
     for secret in ("Ada", "Example", "0100123", "New patient visit"):
         assert secret not in messages
@@ -81,32 +106,79 @@ def test_files_are_owner_only(cli: Cli, store_dir: Path) -> None:
 
 
 def test_unknown_category_is_refused(cli: Cli) -> None:
-    err = cli.refused("add", "--patient", "A B", "--phone", "5550100123", "--category", "nope",
-                      "--reason", "x")
+    err = cli.refused(
+        "add", "--patient", "A B", "--phone", "5550100123", "--category", "nope", "--reason", "x"
+    )
     assert "Unknown category" in err
 
 
 def test_missing_required_details_are_refused(cli: Cli) -> None:
-    err = cli.refused("add", "--patient", "A B", "--phone", "5550100123",
-                      "--category", "scheduling", "--reason", "Annual visit",
-                      "--detail", "visit_type=annual")
+    err = cli.refused(
+        "add",
+        "--patient",
+        "A B",
+        "--phone",
+        "5550100123",
+        "--category",
+        "scheduling",
+        "--reason",
+        "Annual visit",
+        "--detail",
+        "visit_type=annual",
+    )
     assert "availability" in err and "provider_preference" in err
 
 
 def test_bad_phone_is_refused_without_echoing_it(cli: Cli) -> None:
-    err = cli.refused("add", "--patient", "A B", "--phone", "12345", "--category", "general",
-                      "--reason", "x", "--detail", "topic=x")
+    err = cli.refused(
+        "add",
+        "--patient",
+        "A B",
+        "--phone",
+        "12345",
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+    )
     assert "phone" in err and "12345" not in err
 
 
 def test_bad_detail_syntax_is_refused(cli: Cli) -> None:
-    cli.refused("add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
-                "--reason", "x", "--detail", "topic")
+    cli.refused(
+        "add",
+        "--patient",
+        "A B",
+        "--phone",
+        "5550100123",
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic",
+    )
 
 
 def test_value_outside_fixed_list_is_a_usage_error(cli: Cli) -> None:
-    cli.refused("add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
-                "--reason", "x", "--detail", "topic=x", "--method", "pigeon", code=2)
+    cli.refused(
+        "add",
+        "--patient",
+        "A B",
+        "--phone",
+        "5550100123",
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+        "--method",
+        "pigeon",
+        code=2,
+    )
 
 
 def test_missing_option_is_a_usage_error(cli: Cli) -> None:
@@ -114,8 +186,20 @@ def test_missing_option_is_a_usage_error(cli: Cli) -> None:
 
 
 def test_change_needs_a_user(cli: Cli) -> None:
-    err = cli.refused("add", "--patient", "A B", "--phone", "5550100123", "--category",
-                      "general", "--reason", "x", "--detail", "topic=x", user=None)
+    err = cli.refused(
+        "add",
+        "--patient",
+        "A B",
+        "--phone",
+        "5550100123",
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+        user=None,
+    )
     assert "--as" in err
 
 
@@ -129,8 +213,17 @@ def test_attempt_records_history_and_status(cli: Cli) -> None:
     assert att["by"] == "jlee"
     # next attempt: 4h spacing, inside call hours
     assert data["next_attempt_at"] == "2026-11-27T14:00:00-05:00"
-    cli.ok("attempt", cid, "--method", "phone", "--result", "no_answer",
-           "--note", "Rang twice, no answer; try again tomorrow", now="2026-11-27T15:00:00-05:00")
+    cli.ok(
+        "attempt",
+        cid,
+        "--method",
+        "phone",
+        "--result",
+        "no_answer",
+        "--note",
+        "Rang twice, no answer; try again tomorrow",
+        now="2026-11-27T15:00:00-05:00",
+    )
     data = cli.record(cid)
     assert data["status"] == "in_progress" and len(data["attempts"]) == 2
     assert data["attempts"][0] == att  # earlier attempts unchanged
@@ -138,8 +231,9 @@ def test_attempt_records_history_and_status(cli: Cli) -> None:
 
 def test_vague_note_is_refused(cli: Cli) -> None:
     cid = cli.add()
-    err = cli.refused("attempt", cid, "--method", "phone", "--result", "no_answer",
-                      "--note", "called")
+    err = cli.refused(
+        "attempt", cid, "--method", "phone", "--result", "no_answer", "--note", "called"
+    )
     assert "note" in err
 
 
@@ -155,8 +249,16 @@ def test_close_rules(cli: Cli, store_dir: Path) -> None:
     assert "--to" in cli.refused("close", cid, "--reason", "routed", "--summary", "To billing")
     cli.refused("close", cid, "--reason", "routed", "--to", "nowhere", "--summary", "x")
     cli.refused("close", cid, "--reason", "resolved", code=2)  # summary is required
-    cli.ok("attempt", cid, "--method", "phone", "--result", "reached",
-           "--note", "Reached patient; scheduled new patient visit for Dec 3")
+    cli.ok(
+        "attempt",
+        cid,
+        "--method",
+        "phone",
+        "--result",
+        "reached",
+        "--note",
+        "Reached patient; scheduled new patient visit for Dec 3",
+    )
     cli.ok("close", cid, "--reason", "reached", "--summary", "Scheduled for Dec 3 at 9:00")
     assert not (store_dir / "callbacks" / "open" / f"{cid}.yaml").exists()
     closed = store_dir / "callbacks" / "closed" / "2026-11" / f"{cid}.yaml"
@@ -169,8 +271,16 @@ def test_close_rules(cli: Cli, store_dir: Path) -> None:
 def test_closed_record_changes_only_by_reopen(cli: Cli) -> None:
     cid = cli.add()
     cli.ok("close", cid, "--reason", "duplicate", "--summary", "Same request as another")
-    assert "reopen" in cli.refused("attempt", cid, "--method", "phone", "--result", "no_answer",
-                                   "--note", "No answer on mobile; retry later today")
+    assert "reopen" in cli.refused(
+        "attempt",
+        cid,
+        "--method",
+        "phone",
+        "--result",
+        "no_answer",
+        "--note",
+        "No answer on mobile; retry later today",
+    )
     cli.refused("close", cid, "--reason", "resolved", "--summary", "again")
     cli.refused("assign", cid, "billing")
     cli.ok("reopen", cid, "--why", "Not a duplicate after all")
@@ -226,9 +336,24 @@ def test_store_found_by_env_and_by_walking_up(cli: Cli, store_dir: Path, monkeyp
 
 def test_user_from_env(cli: Cli, store_dir: Path) -> None:
     result = CliRunner().invoke(
-        app, ["--store", str(store_dir), "add", "--patient", "A B", "--phone", "5550100123",
-              "--category", "general", "--reason", "Parking", "--detail", "topic=parking"],
-        env={"CBTRACK_USER": "mkhan"})
+        app,
+        [
+            "--store",
+            str(store_dir),
+            "add",
+            "--patient",
+            "A B",
+            "--phone",
+            "5550100123",
+            "--category",
+            "general",
+            "--reason",
+            "Parking",
+            "--detail",
+            "topic=parking",
+        ],
+        env={"CBTRACK_USER": "mkhan"},
+    )
     assert result.exit_code == 0
     assert git(store_dir, "log", "-1", "--format=%an").strip() == "mkhan"
 
@@ -271,8 +396,21 @@ def test_record_with_wrong_field_names_file_and_field(cli: Cli, store_dir: Path)
 
 
 def test_yaml_traps_survive(cli: Cli) -> None:
-    result = cli.ok("add", "--patient", "No", "--phone", "+441234567890", "--category",
-                    "general", "--reason", "Null", "--detail", "topic=10:45", "--mrn", "00123")
+    result = cli.ok(
+        "add",
+        "--patient",
+        "No",
+        "--phone",
+        "+441234567890",
+        "--category",
+        "general",
+        "--reason",
+        "Null",
+        "--detail",
+        "topic=10:45",
+        "--mrn",
+        "00123",
+    )
     cid = result.stdout.strip()
     data = cli.record(cid)
     assert data["patient"]["name"] == "No"

@@ -40,28 +40,64 @@ def _cbtrack() -> list[str]:
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CBTRACK_")}
-    env.update(HOME=str(tmp_path), GIT_CONFIG_NOSYSTEM="1",
-               CBTRACK_NOW="2026-11-27T10:00:00-05:00", **extra)
+    env.update(
+        HOME=str(tmp_path),
+        GIT_CONFIG_NOSYSTEM="1",
+        CBTRACK_NOW="2026-11-27T10:00:00-05:00",
+        **extra,
+    )
     return env
 
 
 def run(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*_cbtrack(), *args], capture_output=True, text=True,
-                          cwd=tmp_path, env=_env(tmp_path, **extra), check=False)
+    return subprocess.run(
+        [*_cbtrack(), *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(tmp_path, **extra),
+        check=False,
+    )
 
 
 def test_installed_cbtrack_day_one(tmp_path: Path) -> None:
     store = tmp_path / "desk"
     assert run(tmp_path, "--as", "jlee", "init", str(store)).returncode == 0
-    added = run(tmp_path, "--store", str(store), "--as", "jlee", "add", "--patient",
-                "Cy Placeholder", "--phone", "5550100155", "--category", "general",
-                "--reason", "Parking question", "--detail", "topic=parking")
+    added = run(
+        tmp_path,
+        "--store",
+        str(store),
+        "--as",
+        "jlee",
+        "add",
+        "--patient",
+        "Cy Placeholder",
+        "--phone",
+        "5550100155",
+        "--category",
+        "general",
+        "--reason",
+        "Parking question",
+        "--detail",
+        "topic=parking",
+    )
     assert added.returncode == 0, added.stderr
     cid = added.stdout.strip()
     queue = run(tmp_path, "--store", str(store), "queue", "--json")
     assert queue.returncode == 0 and json.loads(queue.stdout)[0]["id"] == cid
-    bad = run(tmp_path, "--store", str(store), "--as", "jlee", "close", cid, "--reason",
-              "reached", "--summary", "Done")
+    bad = run(
+        tmp_path,
+        "--store",
+        str(store),
+        "--as",
+        "jlee",
+        "close",
+        cid,
+        "--reason",
+        "reached",
+        "--summary",
+        "Done",
+    )
     assert bad.returncode == 1
     assert bad.stderr.startswith("Error: ") and len(bad.stderr.strip().splitlines()) == 1
     missing = run(tmp_path, "--store", str(tmp_path / "nowhere"), "queue")
@@ -71,8 +107,13 @@ def test_installed_cbtrack_day_one(tmp_path: Path) -> None:
 
 
 def test_python_dash_m(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "cbtrack", "--help"], capture_output=True,
-                            text=True, env=_env(tmp_path), check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "cbtrack", "--help"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        check=False,
+    )
     assert result.returncode == 0 and "queue" in result.stdout
 
 

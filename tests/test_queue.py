@@ -17,15 +17,24 @@ def fill(cli: Cli) -> dict[str, str]:
         "emergency": cli.add(category="general", reason="Husband has chest pain now"),
         "clinical": cli.add(category="general", reason="Rash spreading on both arms"),
     }
-    cli.ok("attempt", ids["sched"], "--method", "phone", "--result", "left_voicemail",
-           "--note", "Left voicemail asking patient to call scheduling line; retry tomorrow")
+    cli.ok(
+        "attempt",
+        ids["sched"],
+        "--method",
+        "phone",
+        "--result",
+        "left_voicemail",
+        "--note",
+        "Left voicemail asking patient to call scheduling line; retry tomorrow",
+    )
     return ids
 
 
 def test_ranked_by_urgency_then_due_then_age(cli: Cli) -> None:
     ids = fill(cli)
-    older = cli.add(category="billing", reason="Second billing question",
-                    now="2026-11-27T09:00:00-05:00")
+    older = cli.add(
+        category="billing", reason="Second billing question", now="2026-11-27T09:00:00-05:00"
+    )
     data = json.loads(cli.ok("queue", "--json").stdout)
     order = [cb["id"] for cb in data]
     assert order == [ids["emergency"], ids["clinical"], ids["sched"], older, ids["routine"]]
@@ -48,9 +57,23 @@ def test_lines_say_who_why_urgency_due_tried_owner_next(cli: Cli) -> None:
 
 
 def test_lines_fit_100_columns_with_long_values(cli: Cli, store_dir: Path) -> None:
-    cli.ok("add", "--patient", "Bartholomew Maximilian Longname-Example", "--phone",
-           "5550100123", "--category", "general", "--reason", "x" * 300, "--detail",
-           "topic=" + "y" * 100, "--next", "z" * 200, "--owner", "front_desk_lead")
+    cli.ok(
+        "add",
+        "--patient",
+        "Bartholomew Maximilian Longname-Example",
+        "--phone",
+        "5550100123",
+        "--category",
+        "general",
+        "--reason",
+        "x" * 300,
+        "--detail",
+        "topic=" + "y" * 100,
+        "--next",
+        "z" * 200,
+        "--owner",
+        "front_desk_lead",
+    )
     out = cli.ok("queue").stdout
     assert all(len(line) <= 100 for line in out.splitlines())
 

@@ -22,9 +22,15 @@ def test_script_json_keys_and_filling(cli: Cli, store_dir: Path) -> None:
     assert {"opening", "voicemail", "outcomes", "handoff"} <= set(data)
     assert "Maple Test Clinic" in data["opening"] and "date of birth" in data["opening"]
     assert "+15550100999" in data["voicemail"]
-    for outcome in ("reached_scheduled", "reached_missing_info", "left_voicemail",
-                    "unable_to_reach", "routed_clinical", "waiting_referral",
-                    "waiting_insurance"):
+    for outcome in (
+        "reached_scheduled",
+        "reached_missing_info",
+        "left_voicemail",
+        "unable_to_reach",
+        "routed_clinical",
+        "waiting_referral",
+        "waiting_insurance",
+    ):
         assert outcome in data["outcomes"]
     assert "clinical team" in data["handoff"]
 
@@ -49,8 +55,9 @@ def test_detailed_voicemail_still_hides_clinical_topics(cli: Cli, store_dir: Pat
 
 
 def test_first_name_only_when_policy_allows(cli: Cli, store_dir: Path) -> None:
-    set_policy(store_dir, attempts={"max": 3, "min_spacing": "4h",
-                                    "voicemail": {"patient_name": "first"}})
+    set_policy(
+        store_dir, attempts={"max": 3, "min_spacing": "4h", "voicemail": {"patient_name": "first"}}
+    )
     cid = cli.add("--voicemail", "detailed", category="billing", reason="Copay question")
     vm = json.loads(cli.ok("script", cid, "--json").stdout)["voicemail"]
     assert "Ada" in vm and "Example" not in vm

@@ -16,8 +16,13 @@ def add_general(cli: Cli, reason: str, **kw: str) -> str:
 
 
 def test_emergency_phrases_route_to_clinical(cli: Cli) -> None:
-    for reason in ("Mom has chest pain since this morning", "Trouble breathing after walk",
-                   "Fainted at work", "Says he has thoughts of suicide", "Severe bleeding from cut"):
+    for reason in (
+        "Mom has chest pain since this morning",
+        "Trouble breathing after walk",
+        "Fainted at work",
+        "Says he has thoughts of suicide",
+        "Severe bleeding from cut",
+    ):
         data = cli.record(add_general(cli, reason))
         assert data["urgency"] == "emergency", reason
         assert data["owner"] == "clinical", reason
@@ -26,18 +31,36 @@ def test_emergency_phrases_route_to_clinical(cli: Cli) -> None:
 
 
 def test_clinical_phrases_route_to_clinical(cli: Cli) -> None:
-    for reason in ("Rash on arm getting bigger", "Fever of 101 since Tuesday",
-                   "Swelling in ankle", "Reaction to the new medicine", "Back pain is worse"):
+    for reason in (
+        "Rash on arm getting bigger",
+        "Fever of 101 since Tuesday",
+        "Swelling in ankle",
+        "Reaction to the new medicine",
+        "Back pain is worse",
+    ):
         data = cli.record(add_general(cli, reason))
         assert data["urgency"] == "clinical", reason
         assert data["owner"] == "clinical", reason
 
 
 def test_phrases_in_details_count_too(cli: Cli) -> None:
-    result = cli.ok("add", "--patient", "Ada Example", "--phone", "5550100123", "--category",
-                    "scheduling", "--reason", "Wants an appointment", "--detail",
-                    "visit_type=sick visit, worsening cough", "--detail", "availability=any",
-                    "--detail", "provider_preference=any")
+    result = cli.ok(
+        "add",
+        "--patient",
+        "Ada Example",
+        "--phone",
+        "5550100123",
+        "--category",
+        "scheduling",
+        "--reason",
+        "Wants an appointment",
+        "--detail",
+        "visit_type=sick visit, worsening cough",
+        "--detail",
+        "availability=any",
+        "--detail",
+        "provider_preference=any",
+    )
     data = cli.record(result.stdout.strip())
     assert data["urgency"] == "clinical" and data["owner"] == "clinical"
 
@@ -55,36 +78,92 @@ def test_words_inside_other_words_do_not_match(cli: Cli) -> None:
 
 
 def test_front_desk_cannot_choose_lower_than_triage(cli: Cli) -> None:
-    result = cli.ok("add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
-                    "--reason", "New rash on face", "--detail", "topic=rash",
-                    "--urgency", "routine", "--owner", "front_desk")
+    result = cli.ok(
+        "add",
+        "--patient",
+        "A B",
+        "--phone",
+        "5550100123",
+        "--category",
+        "general",
+        "--reason",
+        "New rash on face",
+        "--detail",
+        "topic=rash",
+        "--urgency",
+        "routine",
+        "--owner",
+        "front_desk",
+    )
     data = cli.record(result.stdout.strip())
     assert data["urgency"] == "clinical" and data["owner"] == "clinical"
     assert "Triage" in result.stderr
 
 
 def test_explicit_due_and_owner_are_kept_when_no_rule(cli: Cli) -> None:
-    cid = cli.add("--owner", "front_desk", "--due", "2026-11-27T15:00", category="general",
-                  reason="Directions to office")
+    cid = cli.add(
+        "--owner",
+        "front_desk",
+        "--due",
+        "2026-11-27T15:00",
+        category="general",
+        reason="Directions to office",
+    )
     data = cli.record(cid)
     assert data["owner"] == "front_desk"
     assert data["due_at"] == "2026-11-27T15:00:00-05:00"
 
 
 def test_friendly_due_forms(cli: Cli) -> None:
-    assert cli.record(cli.add("--due", "tomorrow 9:00", category="general",
-                              reason="Directions"))["due_at"] == "2026-11-28T09:00:00-05:00"
-    assert cli.record(cli.add("--due", "15:30", category="general",
-                              reason="Directions"))["due_at"] == "2026-11-27T15:30:00-05:00"
-    assert cli.record(cli.add("--due", "2026-12-02", category="general",
-                              reason="Directions"))["due_at"] == "2026-12-02T00:00:00-05:00"
-    cli.refused("add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
-                "--reason", "x", "--detail", "topic=x", "--due", "someday")
+    assert (
+        cli.record(cli.add("--due", "tomorrow 9:00", category="general", reason="Directions"))[
+            "due_at"
+        ]
+        == "2026-11-28T09:00:00-05:00"
+    )
+    assert (
+        cli.record(cli.add("--due", "15:30", category="general", reason="Directions"))["due_at"]
+        == "2026-11-27T15:30:00-05:00"
+    )
+    assert (
+        cli.record(cli.add("--due", "2026-12-02", category="general", reason="Directions"))[
+            "due_at"
+        ]
+        == "2026-12-02T00:00:00-05:00"
+    )
+    cli.refused(
+        "add",
+        "--patient",
+        "A B",
+        "--phone",
+        "5550100123",
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+        "--due",
+        "someday",
+    )
 
 
 def test_unknown_owner_is_refused(cli: Cli) -> None:
-    err = cli.refused("add", "--patient", "A B", "--phone", "5550100123", "--category",
-                      "general", "--reason", "x", "--detail", "topic=x", "--owner", "bad name!")
+    err = cli.refused(
+        "add",
+        "--patient",
+        "A B",
+        "--phone",
+        "5550100123",
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+        "--owner",
+        "bad name!",
+    )
     assert "not a role" in err
 
 
@@ -105,7 +184,10 @@ def test_urgency_raise_by_anyone_lower_only_clinical(cli: Cli, store_dir: Path) 
     data = cli.record(cid)
     assert data["urgency"] == "clinical"
     assert data["events"][-1]["type"] == "urgency_changed"
-    assert data["events"][-1]["was"] == {"urgency": "routine", "due_at": data["events"][-1]["was"]["due_at"]}
+    assert data["events"][-1]["was"] == {
+        "urgency": "routine",
+        "due_at": data["events"][-1]["was"]["due_at"],
+    }
     err = cli.refused("urgency", cid, "routine", "--why", "Seems fine", user="jlee")
     assert "clinical role" in err
     cli.ok("urgency", cid, "routine", "--why", "Nurse reviewed: not clinical", user="rnpatel")
@@ -157,8 +239,14 @@ def test_triage_applies_new_policy_rules_to_open_callbacks(cli: Cli, store_dir: 
     assert cli.record(cid)["urgency"] == "routine"
     path = store_dir / "cbtrack.yaml"
     data = yaml.safe_load(path.read_text())
-    data["triage"].append({"name": "devices", "phrases": ["pump alarm"], "urgency": "same_day",
-                           "route_to": "clinical"})
+    data["triage"].append(
+        {
+            "name": "devices",
+            "phrases": ["pump alarm"],
+            "urgency": "same_day",
+            "route_to": "clinical",
+        }
+    )
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert cli.ok("triage", cid).stdout.count("triaged") == 1
     rec = cli.record(cid)

@@ -26,8 +26,12 @@ from cbtrack.model import (
     VoicemailConsent,
 )
 
-IdArg = Annotated[str, typer.Argument(metavar="ID", help="The callback ID (or the last 5 "
-                                      "characters of an open callback's ID).")]
+IdArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="The callback ID (or the last 5 characters of an open callback's ID)."
+    ),
+]
 
 
 def _print_outcome(st: State, out: service.Outcome, as_json: bool, text: str) -> None:
@@ -43,7 +47,9 @@ def _details(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise Refused(f"--detail takes KEY=VALUE, like --detail visit_type=annual; got '{pair[:40]}'.")
+            raise Refused(
+                f"--detail takes KEY=VALUE, like --detail visit_type=annual; got '{pair[:40]}'."
+            )
         if key.strip() in out:
             raise Refused(f"--detail {key.strip()} is given twice; give each detail once.")
         out[key.strip()] = value.strip()
@@ -53,7 +59,9 @@ def _details(pairs: list[str]) -> dict[str, str]:
 @app.command()
 def init(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(metavar="[DIR]", help="Folder for the store.")] = Path("."),
+    directory: Annotated[
+        Path, typer.Argument(metavar="[DIR]", help="Folder for the store.")
+    ] = Path("."),
 ) -> None:
     """Create a store: default policy, callbacks/ folders, git repository, merge driver.
 
@@ -69,7 +77,9 @@ def init(
 
     written = service.init_store(directory, st.user, st.now(Policy.default().tz))
     what = "Created" if written else "Checked"
-    typer.echo(f"{what} cbtrack store in {directory.resolve()}; edit cbtrack.yaml for your practice.")
+    typer.echo(
+        f"{what} cbtrack store in {directory.resolve()}; edit cbtrack.yaml for your practice."
+    )
 
 
 @app.command()
@@ -79,18 +89,40 @@ def add(
     phone: Annotated[str, typer.Option("--phone", help="Phone number, 7 to 15 digits.")],
     category: Annotated[str, typer.Option("--category", help="A category from the policy.")],
     reason: Annotated[str, typer.Option("--reason", help="One line, in the patient's terms.")],
-    method: Annotated[ContactMethod, typer.Option("--method", help="Preferred contact method.")] = ContactMethod.phone,
-    voicemail: Annotated[VoicemailConsent, typer.Option("--voicemail", help="Voicemail consent.")] = VoicemailConsent.minimal,
-    window: Annotated[str | None, typer.Option("--window", metavar="HH:MM-HH:MM", help="When the patient asked to be called.")] = None,
-    detail: Annotated[list[str] | None, typer.Option("--detail", metavar="KEY=VALUE", help="A category note field (repeatable).")] = None,
-    urgency: Annotated[Urgency | None, typer.Option("--urgency", help="Urgency (triage may raise it).")] = None,
-    owner: Annotated[str | None, typer.Option("--owner", help="A role or staff user (default: the category's).")] = None,
-    due: Annotated[str | None, typer.Option("--due", help="Due time: ISO 8601, 15:00, 'tomorrow 9:00'.")] = None,
-    source: Annotated[Source, typer.Option("--source", help="How the request came in.")] = Source.phone,
+    method: Annotated[
+        ContactMethod, typer.Option("--method", help="Preferred contact method.")
+    ] = ContactMethod.phone,
+    voicemail: Annotated[
+        VoicemailConsent, typer.Option("--voicemail", help="Voicemail consent.")
+    ] = VoicemailConsent.minimal,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window", metavar="HH:MM-HH:MM", help="When the patient asked to be called."
+        ),
+    ] = None,
+    detail: Annotated[
+        list[str] | None,
+        typer.Option("--detail", metavar="KEY=VALUE", help="A category note field (repeatable)."),
+    ] = None,
+    urgency: Annotated[
+        Urgency | None, typer.Option("--urgency", help="Urgency (triage may raise it).")
+    ] = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="A role or staff user (default: the category's).")
+    ] = None,
+    due: Annotated[
+        str | None, typer.Option("--due", help="Due time: ISO 8601, 15:00, 'tomorrow 9:00'.")
+    ] = None,
+    source: Annotated[
+        Source, typer.Option("--source", help="How the request came in.")
+    ] = Source.phone,
     mrn: Annotated[str | None, typer.Option("--mrn", help="Medical record number.")] = None,
     dob: Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")] = None,
     language: Annotated[str | None, typer.Option("--language", help="Preferred language.")] = None,
-    next_action: Annotated[str | None, typer.Option("--next", help="What should happen next.")] = None,
+    next_action: Annotated[
+        str | None, typer.Option("--next", help="What should happen next.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a callback; triage sets owner, urgency and due time from the policy. Prints the ID.
@@ -101,11 +133,25 @@ def add(
     """
     st = state(ctx)
     out = service.add(
-        st.store(), st.user, st.now(),
-        patient=patient, phone=phone, category=category, reason=reason, method=method,
-        voicemail=voicemail, window=window, details=_details(detail or []), urgency=urgency,
-        owner=owner, due=st.when(due) if due else None, source=source, mrn=mrn, dob=dob,
-        language=language, next_action=next_action,
+        st.store(),
+        st.user,
+        st.now(),
+        patient=patient,
+        phone=phone,
+        category=category,
+        reason=reason,
+        method=method,
+        voicemail=voicemail,
+        window=window,
+        details=_details(detail or []),
+        urgency=urgency,
+        owner=owner,
+        due=st.when(due) if due else None,
+        source=source,
+        mrn=mrn,
+        dob=dob,
+        language=language,
+        next_action=next_action,
     )
     _print_outcome(st, out, as_json, out.record.id)
 
@@ -116,13 +162,34 @@ def attempt(
     callback_id: IdArg,
     method: Annotated[AttemptMethod, typer.Option("--method", help="How contact was tried.")],
     result: Annotated[AttemptResult, typer.Option("--result", help="What happened.")],
-    note: Annotated[str, typer.Option("--note", help="What happened and what comes next, specifically.")],
-    message_left: Annotated[bool | None, typer.Option("--message-left/--no-message-left", help="Whether a message was left (default: from the result).")] = None,
-    response: Annotated[str | None, typer.Option("--response", help="What the patient said.")] = None,
-    next_action: Annotated[str | None, typer.Option("--next", help="The next action, in words.")] = None,
-    script: Annotated[str | None, typer.Option("--script", help="Voicemail script used (default: the one the consent allows).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Pass a policy limit (needs --why).")] = False,
-    why: Annotated[str | None, typer.Option("--why", help="Why a limit must be passed; recorded.")] = None,
+    note: Annotated[
+        str, typer.Option("--note", help="What happened and what comes next, specifically.")
+    ],
+    message_left: Annotated[
+        bool | None,
+        typer.Option(
+            "--message-left/--no-message-left",
+            help="Whether a message was left (default: from the result).",
+        ),
+    ] = None,
+    response: Annotated[
+        str | None, typer.Option("--response", help="What the patient said.")
+    ] = None,
+    next_action: Annotated[
+        str | None, typer.Option("--next", help="The next action, in words.")
+    ] = None,
+    script: Annotated[
+        str | None,
+        typer.Option(
+            "--script", help="Voicemail script used (default: the one the consent allows)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Pass a policy limit (needs --why).")
+    ] = False,
+    why: Annotated[
+        str | None, typer.Option("--why", help="Why a limit must be passed; recorded.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record a contact attempt; checks call hours, spacing, limits and voicemail consent.
@@ -132,9 +199,19 @@ def attempt(
     """
     st = state(ctx)
     out = service.attempt(
-        st.store(), st.user, st.now(), callback_id, method=method, result=result, note=note,
-        message_left=message_left, response=response, next_action=next_action, script=script,
-        force=force, why=why,
+        st.store(),
+        st.user,
+        st.now(),
+        callback_id,
+        method=method,
+        result=result,
+        note=note,
+        message_left=message_left,
+        response=response,
+        next_action=next_action,
+        script=script,
+        force=force,
+        why=why,
     )
     cb = out.record
     nxt = cb.next_attempt_at
@@ -150,7 +227,10 @@ def close(
     callback_id: IdArg,
     reason: Annotated[CloseReason, typer.Option("--reason", help="Why it closes.")],
     summary: Annotated[str, typer.Option("--summary", help="What was done, for the record.")],
-    to: Annotated[str | None, typer.Option("--to", metavar="ROLE", help="With --reason routed: the role it went to.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="ROLE", help="With --reason routed: the role it went to."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Close a callback for a defined reason.
@@ -159,8 +239,9 @@ def close(
     --summary "Scheduled follow-up with Dr. Lee for June 10"
     """
     st = state(ctx)
-    out = service.close(st.store(), st.user, st.now(), callback_id, reason=reason,
-                        summary=summary, to=to)
+    out = service.close(
+        st.store(), st.user, st.now(), callback_id, reason=reason, summary=summary, to=to
+    )
     _print_outcome(st, out, as_json, f"{out.record.id}: closed ({reason.value})")
 
 
@@ -236,7 +317,9 @@ def block(
 def unblock(
     ctx: typer.Context,
     callback_id: IdArg,
-    on: Annotated[DependencyKind | None, typer.Option("--on", help="Resolve only this kind (default: all).")] = None,
+    on: Annotated[
+        DependencyKind | None, typer.Option("--on", help="Resolve only this kind (default: all).")
+    ] = None,
     note: Annotated[str | None, typer.Option("--note", help="What arrived or was done.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -246,7 +329,9 @@ def unblock(
     """
     st = state(ctx)
     out = service.unblock(st.store(), st.user, st.now(), callback_id, kind=on, note=note)
-    _print_outcome(st, out, as_json, f"{out.record.id}: unblocked, status {out.record.status.value}")
+    _print_outcome(
+        st, out, as_json, f"{out.record.id}: unblocked, status {out.record.status.value}"
+    )
 
 
 @app.command()
@@ -300,8 +385,12 @@ def show(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> No
 @app.command()
 def queue(
     ctx: typer.Context,
-    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner (role or user).")] = None,
-    mine: Annotated[bool, typer.Option("--mine", help="Only yours: your user and your roles.")] = False,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="Only this owner (role or user).")
+    ] = None,
+    mine: Annotated[
+        bool, typer.Option("--mine", help="Only yours: your user and your roles.")
+    ] = False,
     category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
     urgency: Annotated[Urgency | None, typer.Option("--urgency", help="Only this urgency.")] = None,
     status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
@@ -320,8 +409,13 @@ def queue(
         from cbtrack.triage import check_category
 
         check_category(policy, category)
-    records = service.queue(store, now, service.QueueFilter(
-        owner=owner, category=category, urgency=urgency, status=status, overdue=overdue))
+    records = service.queue(
+        store,
+        now,
+        service.QueueFilter(
+            owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
+        ),
+    )
     if mine:
         if not st.user:
             raise Refused("--mine needs to know who you are: use --as USER or set CBTRACK_USER.")
@@ -331,8 +425,11 @@ def queue(
         typer.echo(render.records_json(records))
         return
     if not records:
-        typer.echo("No open callbacks match." if (owner or mine or category or urgency or status
-                   or overdue) else "No open callbacks. The queue is clear.")
+        typer.echo(
+            "No open callbacks match."
+            if (owner or mine or category or urgency or status or overdue)
+            else "No open callbacks. The queue is clear."
+        )
         return
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
     for line in render.queue_lines(policy, records, now, color_ok(), width):
@@ -343,9 +440,16 @@ def queue(
 @app.command()
 def triage(
     ctx: typer.Context,
-    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID...]", help="Callbacks to triage (default: new ones).")] = None,
-    all_open: Annotated[bool, typer.Option("--all", help="Every open callback, not only new ones.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the changes; write nothing.")] = False,
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[ID...]", help="Callbacks to triage (default: new ones)."),
+    ] = None,
+    all_open: Annotated[
+        bool, typer.Option("--all", help="Every open callback, not only new ones.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the changes; write nothing.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply the policy's rules (urgency, routing) to new, named or all open callbacks, and
@@ -363,14 +467,27 @@ def triage(
     if as_json:
         from cbtrack.render import to_json
 
-        typer.echo(to_json([
-            {"id": p.callback_id, "changes": [
-                {"event": c.type.value, "note": c.note,
-                 "set": {k: (v.isoformat() if isinstance(v, datetime) else str(v))
-                         for k, v in c.fields.items()}}
-                for c in p.changes]}
-            for p in plans
-        ]))
+        typer.echo(
+            to_json(
+                [
+                    {
+                        "id": p.callback_id,
+                        "changes": [
+                            {
+                                "event": c.type.value,
+                                "note": c.note,
+                                "set": {
+                                    k: (v.isoformat() if isinstance(v, datetime) else str(v))
+                                    for k, v in c.fields.items()
+                                },
+                            }
+                            for c in p.changes
+                        ],
+                    }
+                    for p in plans
+                ]
+            )
+        )
         return
     if not plans:
         typer.echo("Nothing to change.")
@@ -379,8 +496,10 @@ def triage(
     for p in plans:
         for c in p.changes:
             sets = ", ".join(
-                f"{k}={v.astimezone(store.policy.tz):%Y-%m-%d %H:%M}" if isinstance(v, datetime)
-                else f"{k}={v}" for k, v in c.fields.items()
+                f"{k}={v.astimezone(store.policy.tz):%Y-%m-%d %H:%M}"
+                if isinstance(v, datetime)
+                else f"{k}={v}"
+                for k, v in c.fields.items()
             )
             typer.echo(f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}")
 
@@ -423,12 +542,13 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
     if as_json:
         typer.echo(render.to_json(filled.as_dict()))
         return
+    kind = "emergency" if cb.urgency == Urgency.emergency else "clinical"
     lines = [
         f"Opening:\n  {filled.opening}",
         f"Voicemail ({cb.patient.voicemail.value} consent):\n  {filled.voicemail}",
         "Outcomes:",
         *[f"  {name}: {text}" for name, text in filled.outcomes.items()],
-        f"Handoff ({'emergency' if cb.urgency == Urgency.emergency else 'clinical'}):\n  {filled.handoff}",
+        f"Handoff ({kind}):\n  {filled.handoff}",
         "Avoid saying:",
         *[f"  - {text}" for text in filled.avoid],
     ]
