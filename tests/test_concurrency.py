@@ -174,7 +174,7 @@ def test_a_bad_lock_timeout_is_refused(
     store_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv("CBTRACK_LOCK_TIMEOUT", value)
-    code, out, err = run_in_process(["--store", str(store_dir), "--as", "jlee", *add_args("Ada")])
+    code, _out, err = run_in_process(["--store", str(store_dir), "--as", "jlee", *add_args("Ada")])
     assert code == 1
     assert err == "Error: CBTRACK_LOCK_TIMEOUT must be a number of seconds, like 30.\n"
     assert commit_count(store_dir) == 1
@@ -199,6 +199,6 @@ def test_the_lock_of_a_killed_holder_is_free(store_dir: Path, tmp_path: Path) ->
     assert holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait()
-    code, out, err = run_in_process(["--store", str(store_dir), "--as", "jlee", *add_args("Ada")])
+    code, _out, err = run_in_process(["--store", str(store_dir), "--as", "jlee", *add_args("Ada")])
     assert code == 0, err
     assert WAITING not in err
