@@ -8,6 +8,11 @@ The library works without the CLI:
         ...
 """
 
+import os
+
+# cbtrack uses no pydantic plugins; skipping their entry-point scan saves ~0.1 s per command.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 from cbtrack.errors import CbtrackError, NotFound, Refused, StoreError
 from cbtrack.model import Attempt, Callback, Event, Patient
 from cbtrack.policy import Policy
