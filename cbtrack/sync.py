@@ -151,8 +151,8 @@ def merge_files(base: Path, ours: Path, theirs: Path, rel: str) -> Merged:
     if merged.record is not None:
         write_atomic(ours, dump_record(merged.record))
         folder = "open" if merged.record.is_open else "closed"
-        other = "closed" if merged.record.is_open else "open"
-        if f"{gitlog.RECORDS}/{other}/" in rel:
+        wrong = "closed" if merged.record.is_open else "open"
+        if f"{gitlog.RECORDS}/{wrong}/" in rel:
             merged.conflicts.append(
                 f"the merged record is {folder} and belongs in callbacks/{folder}/; "
                 "move it there ('cbtrack sync' does this itself)"

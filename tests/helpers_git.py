@@ -34,6 +34,8 @@ def git_env() -> dict[str, str]:
         GIT_AUTHOR_EMAIL="someone@example.invalid",
         GIT_COMMITTER_NAME="someone",
         GIT_COMMITTER_EMAIL="someone@example.invalid",
+        GIT_AUTHOR_DATE=at("18:00"),  # hand commits at a fixed time, after the day's work
+        GIT_COMMITTER_DATE=at("18:00"),
     )
     return env
 
