@@ -214,6 +214,7 @@ def attempt(
     script: str | None = None,
     force: bool = False,
     why: str | None = None,
+    next_at: datetime | None = None,
 ) -> Outcome:
     if why and not force:
         raise Refused("--why explains a --force; add --force or leave --why out.")
@@ -254,6 +255,10 @@ def attempt(
         if next_action:
             cb.next_action = next_action
         cb.next_attempt_at = triage.next_attempt_time(policy, cb, at)
+        if next_at is not None:
+            if next_at <= at:
+                raise Refused("--next-at must be later than this attempt.")
+            cb.next_attempt_at = next_at.astimezone(policy.tz)
         warnings = list(check.warnings)
         if triage.attempts_complete(policy, cb) and not cb.was_reached:
             warnings.append(

@@ -305,3 +305,17 @@ def test_attempt_on_blocked_callback_warns(cli: Cli) -> None:
     )
     assert "may not be ready" in result.stderr
     assert cli.record(cid)["status"] == "waiting_internal"
+
+
+def test_next_attempt_time_can_be_set(cli: Cli) -> None:
+    cid = cli.add()
+    cli.ok(
+        "attempt", cid, "--method", "phone", "--result", "no_answer", "--note", NOTE,
+        "--next-at", "tomorrow 9:00",
+    )  # fmt: skip
+    assert cli.record(cid)["next_attempt_at"] == "2026-11-28T09:00:00-05:00"
+    err = cli.refused(
+        "attempt", cid, "--method", "inbound", "--result", "reached",
+        "--note", "Patient called in; wants a call Monday", "--next-at", "2026-11-01",
+    )  # fmt: skip
+    assert "--next-at" in err

@@ -129,7 +129,7 @@ def test_friendly_due_forms(cli: Cli) -> None:
         cli.record(cli.add("--due", "2026-12-02", category="general", reason="Directions"))[
             "due_at"
         ]
-        == "2026-12-02T00:00:00-05:00"
+        == "2026-12-02T17:00:00-05:00"
     )
     cli.refused(
         "add",

@@ -113,6 +113,14 @@ class State:
     def when(self, text: str) -> datetime:
         return clock.parse_when(text, self.tz(), self.now())
 
+    def due(self, text: str) -> datetime:
+        """A due time; a bare date means the close of business that day."""
+        moment = self.when(text)
+        if clock.is_date_only(text):
+            close = self.store().policy.calendar.close
+            moment = moment.replace(hour=close.hour, minute=close.minute)
+        return moment
+
 
 def state(ctx: typer.Context) -> State:
     obj = ctx.find_root().obj

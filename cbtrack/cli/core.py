@@ -146,7 +146,7 @@ def add(
         details=_details(detail or []),
         urgency=urgency,
         owner=owner,
-        due=st.when(due) if due else None,
+        due=st.due(due) if due else None,
         source=source,
         mrn=mrn,
         dob=dob,
@@ -190,6 +190,10 @@ def attempt(
     why: Annotated[
         str | None, typer.Option("--why", help="Why a limit must be passed; recorded.")
     ] = None,
+    next_at: Annotated[
+        str | None,
+        typer.Option("--next-at", help="When to try next (default: computed from the policy)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record a contact attempt; checks call hours, spacing, limits and voicemail consent.
@@ -212,6 +216,7 @@ def attempt(
         script=script,
         force=force,
         why=why,
+        next_at=st.when(next_at) if next_at else None,
     )
     cb = out.record
     nxt = cb.next_attempt_at
