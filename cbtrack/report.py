@@ -25,6 +25,7 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -115,89 +116,94 @@ def rate(part: int, whole: int) -> float | None:
 # --- one period's view of the records ----------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What one callback contributes to a period's figures, worked out once."""
+
+    cb: Callback
+    created: bool
+    closed: bool
+    open: bool
+    overdue: bool
+    attempts: int
+    first_in_period: bool
+    first_on_time: bool
+    first_reached: bool
+    hours_to_first: float | None
+    hours_to_close: float | None
+    tries: int
+
+    @property
+    def matters(self) -> bool:
+        return self.created or self.closed or self.open or self.attempts > 0
+
+
 class Period:
-    """Which callbacks were created, closed, first attempted, open and overdue in a period."""
+    """The callbacks that matter to [start, end), with their facts; `open` and `overdue`
+    are measured at `as_of`, the end of the period or now, whichever is earlier."""
 
     def __init__(
         self, records: Iterable[Callback], start: datetime, end: datetime, now: datetime
     ) -> None:
         self.start, self.end = start, end
         self.as_of = min(end, now)
-        self.records = [cb for cb in records if self.matters(cb)]
+        facts = (self.facts(cb) for cb in records)
+        self.facts_list = [f for f in facts if f.matters]
 
     def inside(self, moment: datetime | None) -> bool:
         return moment is not None and self.start <= moment < self.end
 
-    def created(self, cb: Callback) -> bool:
-        return self.inside(cb.created_at)
+    def facts(self, cb: Callback) -> Facts:
+        closure = cb.closure.at if cb.closure else None
+        is_open = cb.created_at < self.as_of and not (closure and closure < self.as_of)
+        first = min(cb.attempts, key=lambda a: a.at) if cb.attempts else None
+        return Facts(
+            cb=cb,
+            created=self.inside(cb.created_at),
+            closed=self.inside(closure),
+            open=is_open,
+            overdue=is_open and cb.due_at < self.as_of,
+            attempts=sum(1 for a in cb.attempts if self.inside(a.at)),
+            first_in_period=first is not None and self.inside(first.at),
+            first_on_time=first is not None and first.at <= cb.due_at,
+            first_reached=first is not None and first.result.value == "reached",
+            hours_to_first=hours(first.at, cb.created_at) if first else None,
+            hours_to_close=hours(closure, cb.created_at) if closure else None,
+            tries=len(cb.outbound_attempts),
+        )
 
-    def closed(self, cb: Callback) -> bool:
-        return cb.closure is not None and self.inside(cb.closure.at)
-
-    def first_attempted(self, cb: Callback) -> bool:
-        return self.inside(cb.first_attempt_at())
-
-    def open_at_end(self, cb: Callback) -> bool:
-        closed_before = cb.closure is not None and cb.closure.at < self.as_of
-        return cb.created_at < self.as_of and not closed_before
-
-    def overdue_at_end(self, cb: Callback) -> bool:
-        return self.open_at_end(cb) and cb.due_at < self.as_of
-
-    def attempts(self, cb: Callback) -> int:
-        return sum(1 for a in cb.attempts if self.inside(a.at))
-
-    def matters(self, cb: Callback) -> bool:
-        return self.created(cb) or self.closed(cb) or self.open_at_end(cb) or self.attempts(cb) > 0
-
-    def block(self, records: list[Callback]) -> Block:
+    def block(self, facts: list[Facts]) -> Block:
         """The figures of one group of callbacks (a category, urgency, owner, source)."""
-        firsts = [cb for cb in records if self.first_attempted(cb)]
-        closed = [cb for cb in records if self.closed(cb)]
-        to_first = [hours(_first(cb), cb.created_at) for cb in firsts]
-        to_close = [hours(_closure_at(cb), cb.created_at) for cb in closed]
-        on_time = sum(1 for cb in firsts if _first(cb) <= cb.due_at)
-        reached = sum(1 for cb in firsts if _first_result(cb) == "reached")
+        firsts = [f for f in facts if f.first_in_period]
+        closed = [f for f in facts if f.closed]
+        to_first = [f.hours_to_first for f in firsts if f.hours_to_first is not None]
+        to_close = [f.hours_to_close for f in closed if f.hours_to_close is not None]
+        on_time = sum(1 for f in firsts if f.first_on_time)
         return {
-            "created": sum(1 for cb in records if self.created(cb)),
+            "created": sum(1 for f in facts if f.created),
             "closed": len(closed),
-            "open": sum(1 for cb in records if self.open_at_end(cb)),
-            "overdue": sum(1 for cb in records if self.overdue_at_end(cb)),
-            "attempts": sum(self.attempts(cb) for cb in records),
+            "open": sum(1 for f in facts if f.open),
+            "overdue": sum(1 for f in facts if f.overdue),
+            "attempts": sum(f.attempts for f in facts),
             "first_attempts": len(firsts),
-            "first_attempt_reached": reached,
+            "first_attempt_reached": sum(1 for f in firsts if f.first_reached),
             "first_attempt_on_time": on_time,
             "first_attempt_late": len(firsts) - on_time,
             "median_hours_to_first_attempt": median(to_first),
             "p90_hours_to_first_attempt": p90(to_first),
             "median_hours_to_close": median(to_close),
             "p90_hours_to_close": p90(to_close),
-            "mean_attempts_to_close": mean([float(len(cb.outbound_attempts)) for cb in closed]),
+            "mean_attempts_to_close": mean([float(f.tries) for f in closed]),
         }
 
     def groups(self, key: Callable[[Callback], str], order: Iterable[str] = ()) -> dict[str, Block]:
         """Blocks per key value: `order` first (when present), then the rest by volume."""
-        by: dict[str, list[Callback]] = {}
-        for cb in self.records:
-            by.setdefault(key(cb), []).append(cb)
+        by: dict[str, list[Facts]] = {}
+        for f in self.facts_list:
+            by.setdefault(key(f.cb), []).append(f)
         known = [k for k in order if k in by]
         rest = sorted((k for k in by if k not in known), key=lambda k: (-len(by[k]), k))
         return {k: self.block(by[k]) for k in [*known, *rest]}
-
-
-def _first(cb: Callback) -> datetime:
-    at = cb.first_attempt_at()
-    assert at is not None
-    return at
-
-
-def _first_result(cb: Callback) -> str:
-    return min(cb.attempts, key=lambda a: a.at).result.value
-
-
-def _closure_at(cb: Callback) -> datetime:
-    assert cb.closure is not None
-    return cb.closure.at
 
 
 # --- repeat patients ---------------------------------------------------------------------
@@ -311,16 +317,16 @@ def build(
     """Every figure for [start, end) as plain, JSON-ready values."""
     tz = policy.tz
     period = Period(records, start, end, now)
-    recs = period.records
-    overall = period.block(recs)
-    created = [cb for cb in recs if period.created(cb)]
+    facts = period.facts_list
+    overall = period.block(facts)
+    created = [f.cb for f in facts if f.created]
     repeats = repeat_groups(created)
     by_category = {
         name: {"label": label(policy, name), **b}
         for name, b in period.groups(lambda cb: cb.category, policy.categories).items()
     }
     volume = sorted((-b["created"], name) for name, b in by_category.items() if b["created"])
-    open_at_end = [cb for cb in recs if period.open_at_end(cb)]
+    open_at_end = [f.cb for f in facts if f.open]
     oldest = min(open_at_end, key=lambda cb: (cb.created_at, cb.id), default=None)
     report: dict[str, Any] = {
         "practice": policy.practice,
@@ -371,14 +377,16 @@ def build(
 
 def closure_reasons(period: Period) -> dict[str, int]:
     counts = Counter(
-        cb.closure.reason.value for cb in period.records if cb.closure and period.closed(cb)
+        f.cb.closure.reason.value for f in period.facts_list if f.closed and f.cb.closure
     )
     return {r.value: counts.get(r.value, 0) for r in CloseReason}
 
 
 def histogram(period: Period) -> list[dict[str, Any]]:
     values = [
-        hours(_first(cb), cb.created_at) for cb in period.records if period.first_attempted(cb)
+        f.hours_to_first
+        for f in period.facts_list
+        if f.first_in_period and f.hours_to_first is not None
     ]
     out: list[dict[str, Any]] = []
     low = -math.inf
