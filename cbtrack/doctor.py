@@ -92,11 +92,16 @@ def finish_interrupted(store: Store, ids: list[str], now: datetime, user: str | 
     for cid in ids:
         folders.add(store.closed_path(cid).parent)
     notices += _remove_temp_files(store, sorted(folders))
+    # Git's index first goes back to HEAD for these records: a dead command may have
+    # staged a version that is no longer on disk.
+    gitlog.run(store.root, "reset", "-q", "--", *[record_spec(cid) for cid in ids])
     specs: list[str] = []
     for cid in ids:
         notices += _drop_stale_copy(store, cid)
         if store.open_path(cid).is_file() or store.closed_path(cid).is_file():
             specs.append(record_spec(cid))
+        elif _restore_from_index(store, cid):
+            notices.append(f"restored {cid} from git: no copy was left on disk")
     if specs and _commit_specs(
         store,
         specs,
@@ -107,6 +112,15 @@ def finish_interrupted(store: Store, ids: list[str], now: datetime, user: str | 
         notices.append(f"committed the interrupted change to {', '.join(ids)} (recovery commit)")
     store.clear_journal()
     return notices
+
+
+def _restore_from_index(store: Store, cid: str) -> bool:
+    """A committed record with no copy on disk is put back from git (never a loss)."""
+    spec = record_spec(cid)
+    if not gitlog.run(store.root, "ls-files", "--", spec).stdout.strip():
+        return False
+    gitlog.run(store.root, "checkout", "-q", "--", spec)
+    return True
 
 
 def record_spec(callback_id: str) -> str:

@@ -507,22 +507,25 @@ class Store:
             else:
                 write_atomic(path, old)
 
-    def _abort(self) -> None:
+    def _abort(self) -> bool:
         """A change failed under the lock: put its files back, and let `on_abort` bring
-        git in line. If anything here fails too, the journal stays for the next command."""
+        git in line. True when the store is back where it was (or the change turned out
+        committed); otherwise the journal stays and the next command completes it."""
         undo, ids = self._undo, list(self._journal_ids)
-        if self.on_abort is None:
-            with contextlib.suppress(Exception):
-                self.restore(undo)
-            return  # the journal stays: the next `recover` brings the index in line
+        if self.on_abort is not None:
+            try:
+                self.on_abort(self, ids, undo)
+            except Exception:  # the original failure is the one to report
+                pass
+            else:
+                with contextlib.suppress(OSError):
+                    self.clear_journal()
+                return True
         try:
-            self.on_abort(self, ids, undo)
-        except Exception:  # the original failure is the one to report
-            with contextlib.suppress(Exception):
-                self.restore(undo)
-            return
-        with contextlib.suppress(OSError):
-            self.clear_journal()
+            self.restore(undo)  # the journal stays: the next `recover` fixes git's index
+        except Exception:
+            return False
+        return True
 
     # locking ---------------------------------------------------------------------
 
@@ -563,9 +566,14 @@ class Store:
             self._undo, self._journal_ids = [], []
             try:
                 yield
-            except BaseException:
-                if self._journal_ids:
-                    self._abort()
+            except BaseException as exc:
+                if self._journal_ids and not self._abort() and isinstance(exc, Exception):
+                    names = ", ".join(self._journal_ids)
+                    raise StoreError(
+                        f"The change to {names} was written but could neither be committed "
+                        "nor undone; the next cbtrack command will complete it (or run "
+                        "'cbtrack doctor')."
+                    ) from None
                 raise
             if self._journal_ids:
                 with contextlib.suppress(OSError):

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import typer.main
+import typer.testing
 from typer.testing import CliRunner
 
 from cbtrack.store import TMP_PREFIX, Store
@@ -120,15 +122,31 @@ def file_state(store: Path) -> dict[str, bytes]:
     return files
 
 
+_COMMAND: list[Any] = []
+
+
+def click_command() -> Any:
+    """The CLI's click command, built once (typer rebuilds it on every call otherwise,
+    which costs more than the change itself in a test that makes hundreds)."""
+    if not _COMMAND:
+        from cbtrack.cli import app
+
+        _COMMAND.append(typer.main.get_command(app))
+    return _COMMAND[0]
+
+
 def run_in_process(argv: list[str]) -> tuple[int, str, str]:
-    result = CliRunner().invoke(_app(), argv)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _app() -> Any:
+    """The CLI in this process, as CliRunner runs it: (exit code, stdout, stderr)."""
     from cbtrack.cli import app
 
-    return app
+    command = click_command()
+    real = typer.testing._get_command
+    typer.testing._get_command = lambda _app: command
+    try:
+        result = CliRunner().invoke(app, argv)
+    finally:
+        typer.testing._get_command = real
+    return result.exit_code, result.stdout, result.stderr
 
 
 def worker(store: str, user: str, n: int, out: str) -> int:
