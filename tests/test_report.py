@@ -34,6 +34,8 @@ import csv
 import io
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -370,3 +372,12 @@ def test_help_ends_with_an_example() -> None:
         result = CliRunner().invoke(app, [command, "--help"])
         assert result.exit_code == 0
         assert "Example: cbtrack" in result.stdout
+
+
+def test_the_domain_modules_load_no_cli_or_table_code() -> None:
+    code = (
+        "import sys, cbtrack.report, cbtrack.review\n"
+        "bad = [m for m in ('typer', 'tabulate', 'cbtrack.cli') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
