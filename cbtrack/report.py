@@ -407,7 +407,7 @@ def _oldest(
         "category": cb.category,
         "urgency": cb.urgency.value,
         "owner": cb.owner,
-        "status": cb.status.value,
+        "status_now": cb.status.value,
         "created_at": cb.created_at.astimezone(tz).isoformat(),
         "due_at": cb.due_at.astimezone(tz).isoformat(),
         "age_hours": round(hours(as_of, cb.created_at), 2),

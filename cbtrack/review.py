@@ -157,23 +157,23 @@ def next_touch(policy: Policy, cb: Callback, day: date) -> datetime:
     return moment
 
 
-def already_rolled(cb: Callback, day: date, owner: str, touch: datetime) -> bool:
-    """True when a roll-over for `day` is on record and would change nothing."""
-    rolled = any(
+def already_rolled(cb: Callback, day: date) -> bool:
+    """True when the callback was rolled over to `day` already: a second run the same
+    evening leaves it, and any owner a person set after the first run, alone."""
+    return any(
         e.type == EventType.rolled_over and (e.set or {}).get("day") == day.isoformat()
         for e in cb.events
     )
-    return rolled and cb.owner == owner and cb.next_attempt_at == touch
 
 
 def plan_one(policy: Policy, cb: Callback, now: datetime) -> Roll | None:
     if not cb.is_open:
         return None
     day = policy.calendar.next_business_day(now.astimezone(policy.tz).date())
+    if already_rolled(cb, day):
+        return None
     owner, rule = roll_owner(policy, cb)
     touch = next_touch(policy, cb, day)
-    if already_rolled(cb, day, owner, touch):
-        return None
     why = f"End-of-day review: {state_of(policy, cb, now)}; owner {owner} ({rule})."
     return Roll(cb.id, day, owner, cb.owner, touch, why)
 

@@ -252,10 +252,13 @@ def test_roll_gives_owners_and_next_touch_and_records_why(
     assert "Silas" not in r3["note"]
     log = _git(cli.store, "log", "--format=%an %s", f"{head}..HEAD").splitlines()
     assert len(log) == 7 and all(line.startswith("jlee roll-over cb-") for line in log)
-    # A second run the same evening changes nothing and commits nothing.
+    # The lead hands R3 back to scheduling; a second run the same evening leaves that,
+    # and everything else, alone.
+    cli.ok("assign", ids["R3"], "scheduling", now=day(23, "17:40"), user="lead")
     again = cli.ok("review", "--roll", now=day(23, "17:45"), user="lead")
     assert again.stdout.startswith("Nothing to roll over")
-    assert len(_git(cli.store, "log", "--format=%s", f"{head}..HEAD").splitlines()) == 7
+    assert len(_git(cli.store, "log", "--format=%s", f"{head}..HEAD").splitlines()) == 8
+    assert cli.json("show", ids["R3"], "--json", now=at)["owner"] == "scheduling"
     # The next evening rolls to Wednesday.
     out = cli.json("review", "--roll", "--json", now=day(24, "17:30"), user="lead")
     assert {r["day"] for r in out["rolled"]} == {"2026-11-25"}
