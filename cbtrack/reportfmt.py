@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
@@ -22,12 +23,12 @@ GROUP_COLUMNS = (
     ("closed", "closed"),
     ("open", "open"),
     ("overdue", "overdue"),
-    ("first_attempt_on_time", "on time"),
+    ("first_attempt_on_time", "on\ntime"),
     ("first_attempt_late", "late"),
-    ("median_hours_to_first_attempt", "1st h med"),
-    ("p90_hours_to_first_attempt", "1st h p90"),
-    ("median_hours_to_close", "close h med"),
-    ("p90_hours_to_close", "close h p90"),
+    ("median_hours_to_first_attempt", "1st h\nmed"),
+    ("p90_hours_to_first_attempt", "1st h\np90"),
+    ("median_hours_to_close", "close h\nmed"),
+    ("p90_hours_to_close", "close h\np90"),
     ("mean_attempts_to_close", "tries"),
 )
 GROUPS = (
@@ -48,9 +49,22 @@ LEGEND = (
 @dataclass
 class Table:
     title: str
-    headers: list[str]
+    headers: list[str]  # a "\n" breaks a header over two lines in text
     rows: list[list[str]]
     note: str = ""
+
+    @property
+    def flat_headers(self) -> list[str]:
+        return [h.replace("\n", " ") for h in self.headers]
+
+    def text(self, fmt: str) -> str:
+        """The table through tabulate; numbers (and '-') line up on the right."""
+        if not self.rows:
+            return "(none)"
+        headers = self.headers if fmt == "simple" else self.flat_headers
+        rows = self.rows if fmt == "simple" else [[_md(c) for c in row] for row in self.rows]
+        align = ("left",) + ("right",) * (len(headers) - 1)
+        return tabulate(rows, headers=headers, tablefmt=fmt, colalign=align, disable_numparse=True)
 
 
 def cell(value: Any) -> str:
@@ -177,12 +191,8 @@ def as_text(report: dict[str, Any]) -> str:
     title, sub = heading(report)
     parts = [title, sub]
     for table in tables(report):
-        body = (
-            tabulate(table.rows, headers=table.headers, tablefmt="simple")
-            if table.rows
-            else "(none)"
-        )
-        parts.append(f"{table.title}\n{body}" + (f"\n{table.note}" if table.note else ""))
+        note = "\n" + textwrap.fill(table.note, 100) if table.note else ""
+        parts.append(f"{table.title}\n{table.text('simple')}{note}")
     parts.append("Insights\n" + _numbered(report["insights"]))
     return "\n\n".join(parts) + "\n"
 
@@ -191,9 +201,8 @@ def as_markdown(report: dict[str, Any]) -> str:
     title, sub = heading(report)
     parts = [f"# {_md(title)}", f"_{_md(sub)}_"]
     for table in tables(report):
-        rows = [[_md(c) for c in row] for row in table.rows]
-        body = tabulate(rows, headers=table.headers, tablefmt="github") if rows else "(none)"
-        parts.append(f"## {table.title}\n\n{body}" + (f"\n\n_{table.note}_" if table.note else ""))
+        note = f"\n\n_{table.note}_" if table.note else ""
+        parts.append(f"## {table.title}\n\n{table.text('github')}{note}")
     parts.append("## Insights\n\n" + _numbered([_md(s) for s in report["insights"]]))
     return "\n\n".join(parts) + "\n"
 
@@ -304,7 +313,7 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
 
 
 def html_table(table: Table) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
+    head = "".join(f"<th>{escape(h)}</th>" for h in table.flat_headers)
     body = (
         "".join(
             "<tr>"
