@@ -403,7 +403,8 @@ class Store:
     def load(self, text: str) -> Callback:
         """One callback by ID: reads only its own file (two, if a move was interrupted)."""
         cid = self.resolve_id(text)
-        found = [p for p in (self.open_path(cid), self.closed_path(cid)) if p.is_file()]
+        # lexists, not is_file: a FIFO or folder in a record's place is reported, not skipped
+        found = [p for p in (self.open_path(cid), self.closed_path(cid)) if os.path.lexists(p)]
         if not found:
             raise NotFound(f"No callback {cid} in this store; check the ID with 'cbtrack queue'.")
         records = [self.load_path(p) for p in found]
