@@ -85,8 +85,11 @@ class Scratch:
 
 
 def _write_plain(path: Path, data: bytes) -> None:
-    """A scratch write: private folder, no fsync needed (the file is thrown away)."""
-    path.write_bytes(data)
+    """A scratch write: a private folder, no fsync (the file is thrown away). Overwrites in
+    place, then truncates: an O_TRUNC open makes ext4 flush the old data on close (~1.5 ms)."""
+    with path.open("r+b" if path.exists() else "wb") as fh:
+        fh.write(data)
+        fh.truncate()
 
 
 @contextlib.contextmanager
@@ -299,6 +302,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
             raise GitError(f"Could not push to '{remote}': {_last_line(text)}")
         result.pushed = True
     gitlog.set_ref(root, anchor_ref, head, "cbtrack sync")
+    gitlog.write_commit_graph(root)
     return True
 
 
@@ -710,7 +714,7 @@ def history(store: Store, text: str) -> tuple[str, list[Entry]]:
     gitlog.require_repo(root)
     cid = store.resolve_id(text)
     rels = list(record_rels(store, cid))
-    found = gitlog.commits(root, "HEAD", paths=rels) if gitlog.rev(root, "HEAD") else []
+    found = _touching(root, rels)
     specs = [f"{c}:{r}" for x in found for c in [x.sha, *x.parents[:1]] for r in rels]
     blobs = gitlog.read_blobs(root, specs)
     entries: list[Entry] = []
@@ -746,6 +750,19 @@ def history(store: Store, text: str) -> tuple[str, list[Entry]]:
     entries += _item_entries(current, added_in)
     entries.sort(key=lambda e: (e.at, e.kind != "commit"))
     return cid, entries
+
+
+def _touching(root: Path, rels: list[str]) -> list[gitlog.CommitInfo]:
+    """Commits that changed either path, oldest first. One `git log` per path: a single
+    path lets git use the commit-graph's changed-path filters (which sync keeps written)."""
+    if gitlog.rev(root, "HEAD") is None:
+        return []
+    seen: dict[str, gitlog.CommitInfo] = {}
+    for rel in rels:
+        for c in gitlog.commits(root, "HEAD", paths=[rel]):
+            seen.setdefault(c.sha, c)
+    order = {sha: i for i, sha in enumerate(seen)}
+    return sorted(seen.values(), key=lambda c: (datetime.fromisoformat(c.at), order[c.sha]))
 
 
 def _version(

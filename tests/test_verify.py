@@ -215,3 +215,28 @@ def test_a_plain_clone_gets_the_hook_and_driver_on_its_first_command(tmp_path: P
     b.sync(at("09:00"))
     assert "check-staged" in hook.read_text()
     assert "merge-driver %O %A %B %P" in git(b.path, "config", "merge.cbtrack.driver").stdout
+
+
+def test_a_hand_merge_that_drops_the_other_desks_attempt_is_reported(tmp_path: Path) -> None:
+    a, b = office(tmp_path)
+    cid = a.add(now=at("09:00"))
+    a.sync(at("09:01"))
+    b.sync(at("09:02"))
+    b.attempt(cid, at("09:30"))
+    b.sync(at("09:31"))
+    a.attempt(cid, at("09:40"))
+    git(a.path, "fetch", "-q", "origin")
+    git(a.path, "merge", "-q", "-s", "ours", "--no-edit", "origin/main")  # keeps only a's
+    code, out = verify_json(a)
+    assert code == 1
+    dropped = b.record(cid)["attempts"][0]["id"]
+    assert [(f["kind"], f["item"]) for f in out["findings"]] == [("removed", f"attempt {dropped}")]
+
+
+def test_the_hook_also_checks_commit_dash_a(tmp_path: Path) -> None:
+    (a, _) = office(tmp_path)
+    cid = a.add(now=at("09:00"))
+    a.edit(cid, lambda d: d.update(status="closed"))
+    done = git(a.path, "commit", "-q", "-a", "-m", "close by hand", check=False)
+    assert done.returncode != 0
+    assert "closure go together" in done.stderr and cid in done.stderr
