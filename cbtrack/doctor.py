@@ -335,7 +335,8 @@ def diagnose(store: Store) -> list[Problem]:
     try:
         load_model(Policy, root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
     except CbtrackError as exc:
-        out.append(Problem("policy_invalid", POLICY_FILE, exc.message, False))
+        detail = exc.message.removeprefix(POLICY_FILE).lstrip(": ").rstrip(".")
+        out.append(Problem("policy_invalid", POLICY_FILE, detail, False))
     ids = store.journal_ids()
     if ids is not None:
         names = ", ".join(ids) or "no readable IDs"
@@ -387,7 +388,8 @@ def _record_problems(store: Store) -> list[Problem]:
             )
             continue
         except CbtrackError as exc:
-            out.append(Problem("invalid_record", rel, exc.message, False))
+            detail = exc.message.removeprefix(rel).lstrip(": ").rstrip(".")
+            out.append(Problem("invalid_record", rel, detail, False))
             continue
         seen.setdefault(cb.id, []).append(path)
         right = store.path_of(cb)
