@@ -138,7 +138,7 @@ def merge_files(base: Path, ours: Path, theirs: Path, rel: str) -> Merged:
     one, and the caller exits 1 so git marks the file conflicted."""
     versions: list[Callback | None] = []
     for side, path in (("common", base), ("this desk's", ours), ("the other desk's", theirs)):
-        if side == "common" and path.stat().st_size == 0:
+        if side == "common" and (not path.is_file() or path.stat().st_size == 0):
             versions.append(None)
             continue
         try:
@@ -276,15 +276,15 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
     if round_no == 0:
         result.committed, result.left_out = _commit_pending(store, actor, now)
     head = gitlog.rev(root, "HEAD")
-    assert head is not None
+    if head is None:
+        raise Refused("This store has no commits yet; run 'cbtrack init' on it first.")
     if theirs and theirs != head and not gitlog.is_ancestor(root, theirs, head):
         result.incoming += len(gitlog.commits(root, theirs, since=head))
         if gitlog.is_ancestor(root, head, theirs):
             _git_merge(store, actor, now, theirs, "--ff-only")
         else:
             _merge_commit(store, actor, now, head, theirs, result)
-    head = gitlog.rev(root, "HEAD")
-    assert head is not None
+    head = gitlog.rev(root, "HEAD") or head
     if head != theirs:
         pushed = gitlog.run(
             root,

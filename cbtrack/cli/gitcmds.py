@@ -42,6 +42,7 @@ def sync_cmd(
                     "incoming_commits": out.incoming,
                     "merged_records": out.merged,
                     "pushed": out.pushed,
+                    "notes": out.notes,
                     "head": out.head,
                 }
             )
