@@ -6,9 +6,10 @@ owners, urgency, due times, attempts and scripts comes from here.
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -36,7 +37,7 @@ class _Strict(BaseModel):
 
 
 class StaffMember(_Strict):
-    name: Text
+    name: Text | None = None
     roles: list[Name] = Field(default_factory=list)
 
 
@@ -54,19 +55,19 @@ class BusinessHours(_Strict):
 
 
 class UrgencyRule(_Strict):
-    label: Text
+    label: Text | None = None
     rank: int = Field(ge=0, le=100)
     due: Duration
 
 
 class CategoryPolicy(_Strict):
-    label: Text
+    label: Text = ""
     owner: Name
     urgency: Urgency
     required_details: list[Name] = Field(default_factory=list)
     optional_details: list[Name] = Field(default_factory=list)
     note_template: Text | None = None
-    next_action: Text
+    next_action: Text = "Call the patient back"
     preventable: Text | None = None
     opening: Text | None = None
 
@@ -115,6 +116,13 @@ class Policy(_Strict):
     triage: list[TriageRule] = Field(default_factory=list)
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy)
     scripts: Scripts
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, data: object) -> object:
+        """A hand-written policy may give only what the practice changes; the rest
+        comes from the defaults (see `complete_policy`)."""
+        return complete_policy(data) if isinstance(data, dict) else data
 
     @field_validator("timezone")
     @classmethod
@@ -203,6 +211,63 @@ class Policy(_Strict):
     @staticmethod
     def default() -> Policy:
         return Policy.model_validate(DEFAULT_POLICY)
+
+
+def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
+    """Fill what a short, hand-written policy leaves out from `DEFAULT_POLICY`:
+    roles (the default ones plus every name used as an owner), the end-of-day and
+    escalation owners, every urgency level, the triage rules, the scripts, and each
+    category's label. Also accepts `roles` as a list and `business_hours` as "HH:MM-HH:MM"."""
+    out = dict(data)
+    defaults = copy.deepcopy(DEFAULT_POLICY)
+    hours = out.get("business_hours")
+    if isinstance(hours, str):
+        out["business_hours"] = {"hours": hours}
+    for key in ("end_of_day_owner", "triage", "attempts", "holidays"):
+        out.setdefault(key, defaults[key])
+    out.setdefault("escalation_owner", out["end_of_day_owner"])
+    urgencies = out.get("urgencies")
+    merged_urgencies = dict(defaults["urgencies"])  # type: ignore[call-overload]
+    if isinstance(urgencies, dict):
+        for level, rule in urgencies.items():
+            base = dict(merged_urgencies.get(level, {}))
+            merged_urgencies[level] = {**base, **rule} if isinstance(rule, dict) else rule
+    out["urgencies"] = merged_urgencies
+    scripts = out.get("scripts")
+    merged_scripts = dict(defaults["scripts"])  # type: ignore[call-overload]
+    if isinstance(scripts, dict):
+        merged_scripts.update(scripts)
+    out["scripts"] = merged_scripts
+    categories = out.get("categories")
+    if isinstance(categories, dict):
+        out["categories"] = {
+            name: (
+                {"label": str(name).replace("_", " ").capitalize(), **cat}
+                if isinstance(cat, dict)
+                else cat
+            )
+            for name, cat in categories.items()
+        }
+    roles = out.get("roles")
+    if isinstance(roles, list):
+        out["roles"] = {str(r): str(r) for r in roles}
+    elif roles is None:
+        derived: dict[str, str] = dict(defaults["roles"])  # type: ignore[call-overload]
+        used: list[object] = [out["end_of_day_owner"], out["escalation_owner"]]
+        if isinstance(categories, dict):
+            used += [c.get("owner") for c in categories.values() if isinstance(c, dict)]
+        staff = out.get("staff")
+        if isinstance(staff, dict):
+            for member in staff.values():
+                if isinstance(member, dict) and isinstance(member.get("roles"), list):
+                    used += member["roles"]
+        if isinstance(out["triage"], list):
+            used += [r.get("route_to") for r in out["triage"] if isinstance(r, dict)]
+        for name in used:
+            if isinstance(name, str) and name and name not in (staff or {}):
+                derived.setdefault(name, name)
+        out["roles"] = derived
+    return out
 
 
 def _cat(

@@ -89,7 +89,7 @@ def scripts_for(policy: Policy, cb: Callback, caller: str, now: datetime) -> Fil
         s.opening,
         dict(
             base,
-            caller=member.name if member else caller,
+            caller=(member.name if member else None) or caller,
             category_opening=(cat.opening or "") if cat else "",
             category_label=cat.label.lower() if cat else cb.category,
         ),
