@@ -36,10 +36,12 @@ from cbtrack.store import (
     Store,
     dump_record,
     load_model,
+    remove_file,
     write_atomic,
 )
 
 SHARED_FILES = {POLICY_FILE, ".gitattributes", ".gitignore"}
+SYNC_MERGE = "sync-merge"  # in .cbtrack/: the commit a sync is merging, while it does
 CHUNK = 400  # parent/commit pairs read per round of git calls in verify
 
 
@@ -194,6 +196,7 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
         branch = gitlog.current_branch(root)
         if branch is None:
             raise Refused("The store is not on a branch (detached HEAD); check out main first.")
+        _clear_own_merge(root)
         if (root / ".git" / "MERGE_HEAD").exists():
             raise Refused(
                 "A git merge is in progress in this store; finish it with 'git commit' or "
@@ -346,8 +349,10 @@ def _merge_commit(
     is switched off for it because each record both sides changed is then merged here, by
     callback ID across both folders, which also settles moves git cannot see."""
     root = store.root
-    _git_merge(store, actor, now, theirs, "--no-ff", "--no-commit")
+    marker = root / LOCAL_DIR / SYNC_MERGE
+    write_atomic(marker, theirs + "\n")
     try:
+        _git_merge(store, actor, now, theirs, "--no-ff", "--no-commit")
         unmerged = set(gitlog.unmerged_paths(root))
         others = sorted(p for p in unmerged if record_id(p) is None)
         if others:
@@ -383,6 +388,22 @@ def _merge_commit(
     except BaseException:
         gitlog.run(root, "merge", "--abort", check=False)
         raise
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _clear_own_merge(root: Path) -> None:
+    """A merge that a crashed or killed sync left half done is undone (the next round
+    redoes it); a merge someone started by hand is left for them."""
+    marker = root / LOCAL_DIR / SYNC_MERGE
+    head = root / ".git" / "MERGE_HEAD"
+    try:
+        ours = marker.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return
+    if head.exists() and head.read_text(encoding="utf-8").strip() == ours:
+        gitlog.run(root, "merge", "--abort", check=False)
+    marker.unlink(missing_ok=True)
 
 
 def _settle(
@@ -420,11 +441,22 @@ def _settle(
     if merged.conflicts or merged.record is None:
         where = store.rel(store.path_of(merged.record)) if merged.record else rels[0]
         return [f"{where}: {c}" for c in merged.conflicts]
-    store.save(merged.record)
+    _place(store, merged.record)
     gitlog.stage(root, list(rels))
     result.merged.append(cid)
     result.notes += merged.notes
     return []
+
+
+def _place(store: Store, cb: Callback) -> None:
+    """Write a merged record where its status puts it and drop a copy in the other folder.
+    Not `Store.save`: its journal would have crash recovery commit a half-made merge;
+    git's own merge state (with our marker) is what a crashed sync leaves instead."""
+    target = store.path_of(cb)
+    write_atomic(target, dump_record(cb))
+    other = store.closed_path(cb.id) if cb.is_open else store.open_path(cb.id)
+    if other.exists():
+        remove_file(other)
 
 
 def _versions(

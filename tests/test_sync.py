@@ -265,3 +265,52 @@ def test_installed_cbtrack_syncs_as_a_subprocess(tmp_path: Path) -> None:
     assert done.stdout.startswith("Synced with origin/main")
     b.sync(at("09:06"))
     assert b.record(cid)["id"] == cid
+
+
+def diverge(a: Desk, b: Desk) -> str:
+    cid = a.add(now=at("09:00"))
+    a.sync(at("09:01"))
+    b.sync(at("09:02"))
+    a.attempt(cid, at("09:30"))
+    a.sync(at("09:31"))
+    b.attempt(cid, at("09:40"))
+    git(b.path, "fetch", "-q", "origin")
+    return cid
+
+
+def test_a_merge_left_by_a_killed_sync_is_redone(tmp_path: Path) -> None:
+    a, b = office(tmp_path)
+    cid = diverge(a, b)
+    # what a sync killed mid-merge leaves: git's merge state and the sync's marker
+    git(
+        b.path,
+        "-c",
+        "merge.cbtrack.driver=false",
+        "merge",
+        "--no-commit",
+        "origin/main",
+        check=False,
+    )
+    theirs = git(b.path, "rev-parse", "origin/main").stdout
+    (b.path / ".cbtrack" / "sync-merge").write_text(theirs)
+    b.sync(at("10:00"))
+    assert len(b.record(cid)["attempts"]) == 2
+    assert not (b.path / ".cbtrack" / "sync-merge").exists()
+
+
+def test_a_merge_started_by_hand_is_left_to_its_owner(tmp_path: Path) -> None:
+    a, b = office(tmp_path)
+    diverge(a, b)
+    git(
+        b.path,
+        "-c",
+        "merge.cbtrack.driver=false",
+        "merge",
+        "--no-commit",
+        "origin/main",
+        check=False,
+    )
+    result = b.run("sync", now=at("10:00"))
+    assert result.exit_code == 1
+    assert "A git merge is in progress" in result.stderr
+    assert (b.path / ".git" / "MERGE_HEAD").exists()
