@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from cbtrack import clock, service, triage
-from cbtrack.errors import Refused
 from cbtrack.model import CLINICAL_URGENCIES, Callback, EventType, Status
 from cbtrack.policy import CLINICAL_ROLE, Policy
 from cbtrack.store import Store
@@ -210,13 +209,9 @@ def apply_roll(cb: Callback, roll: Roll, now: datetime, user: str) -> None:
 # --- service: apply the roll-over --------------------------------------------------------
 
 
-class _AlreadyRolled(Refused):
-    """Raised inside a change when another command rolled the record first."""
-
-
 def roll(store: Store, user: str | None, now: datetime) -> list[Roll]:
-    """Roll every open callback over; each record is re-planned under the store lock and
-    committed on its own by the acting staff member."""
+    """Roll every open callback over in one commit by the acting staff member; each record
+    is re-planned under the store lock (another desk may have rolled it first)."""
     policy = store.policy
     triage.check_user(policy, user)
     done: list[Roll] = []
@@ -224,13 +219,11 @@ def roll(store: Store, user: str | None, now: datetime) -> list[Roll]:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         fresh = plan_one(policy, cb, now)
         if fresh is None:
-            raise _AlreadyRolled(f"{cb.id} is already rolled over.")
+            raise service.Skip
         apply_roll(cb, fresh, now.astimezone(policy.tz), actor)
         done.append(fresh)
 
-    for planned in plan_roll(policy, store.open_records(), now):
-        try:
-            service.change(store, user, now, planned.callback_id, "roll-over", apply)
-        except _AlreadyRolled:
-            continue
+    planned = [p.callback_id for p in plan_roll(policy, store.open_records(), now)]
+    if planned:
+        service.change_many(store, user, now, planned, "roll-over", apply)
     return done

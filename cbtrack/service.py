@@ -75,6 +75,43 @@ def change(
     return Outcome(cb, warnings)
 
 
+class Skip(Exception):
+    """Raised by an `apply` in `change_many` to leave that record as it is."""
+
+
+def change_many(
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_ids: Iterable[str],
+    action: str,
+    apply: Callable[[Policy, Callback, str], None],
+) -> list[Callback]:
+    """One change to many records (a roll-over, a triage run): one lock, one commit.
+    Each record is loaded and re-checked under the lock; `apply` may raise `Skip`."""
+    policy = store.policy
+    actor = triage.check_user(policy, user)
+    gitlog.require_repo(store.root)
+    changed: list[Callback] = []
+    with store.lock():
+        doctor.recover(store, now, actor)
+        paths: list[Path] = []
+        for cid in callback_ids:
+            cb = store.load(cid)
+            try:
+                apply(policy, cb, actor)
+            except Skip:
+                continue
+            paths += store.save(cb)
+            changed.append(cb)
+        if changed:
+            ids = [cb.id for cb in changed]
+            title = f"{action} {ids[0]}" if len(ids) == 1 else f"{action} {len(ids)} callbacks"
+            body = "" if len(ids) == 1 else "\n\n" + "\n".join(ids)
+            gitlog.commit(store.root, paths, title + body, actor, now)
+    return changed
+
+
 # --- init --------------------------------------------------------------------------
 
 
@@ -480,18 +517,26 @@ def plan_triage(
 def apply_triage(
     store: Store, user: str | None, now: datetime, ids: Iterable[str] = (), everything: bool = False
 ) -> list[TriagePlan]:
-    """Plan, then apply each callback's changes as one commit, re-planned under the lock."""
-    policy = store.policy
-    triage.check_user(policy, user)
+    """Plan, then apply: one lock and one commit; each record is re-planned under the lock."""
+    chosen = list(ids)
+    named = bool(chosen)
     done: list[TriagePlan] = []
-    for plan in plan_triage(store, now, ids, everything):
 
-        def apply(policy: Policy, cb: Callback, actor: str, plan: TriagePlan = plan) -> None:
-            for ch in plan.changes:
-                triage.apply_change(cb, ch, now.astimezone(policy.tz), actor)
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        changes = triage.plan_triage(policy, cb, now)
+        if not named and not everything and cb.status != Status.new:
+            changes = [c for c in changes if c.type == EventType.escalated]
+        if not changes:
+            raise Skip
+        for ch in changes:
+            triage.apply_change(cb, ch, now.astimezone(policy.tz), actor)
+        done.append(TriagePlan(cb.id, changes))
 
-        change(store, user, now, plan.callback_id, "triage", apply)
-        done.append(plan)
+    planned = [p.callback_id for p in plan_triage(store, now, chosen, everything)]
+    if planned:
+        change_many(store, user, now, planned, "triage", apply)
+    else:
+        triage.check_user(store.policy, user)
     return done
 
 
