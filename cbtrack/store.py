@@ -68,46 +68,66 @@ class _YamlProblem(Exception):
         self.line: int | None = mark.line + 1 if mark else None
 
 
-class _StrictLoader(yaml.CBaseLoader):
-    """libyaml parser, every scalar kept as text, duplicate keys refused."""
+class _NoKey:
+    """Marks a mapping that waits for its next key."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise _YamlProblem("a mapping key is not plain text", key_node)
-            if key_node.value in seen:
-                # The key is not named: in `details` a key is free text.
-                raise _YamlProblem("a key appears twice in one mapping", key_node)
-            seen.add(key_node.value)
-        return super().construct_mapping(node, deep=True)
+
+_NO_KEY = _NoKey()
+_NODE_STARTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
 
 
 def parse_yaml(text: str) -> Any:
     """Safe, strict YAML: no anchors, aliases or tags, no duplicate keys, text scalars.
 
-    libyaml's event stream is scanned first, so an alias bomb, a tag or deep nesting is
-    refused at its first event, before any object is built."""
+    One pass over libyaml's event stream builds plain dicts, lists and strings (about
+    three times faster than composing nodes and constructing them). So an alias bomb, a
+    tag or deep nesting is refused at its first event, before anything is built."""
+    stack: list[Any] = []  # the open containers, innermost last
+    keys: list[Any] = []  # per open container: the key waiting for its value
+    root: Any = None
     documents = 0
-    depth = 0
+    event: Any
     for event in yaml.parse(text, Loader=yaml.CBaseLoader):
-        if isinstance(event, yaml.AliasEvent):
+        kind = type(event)
+        if kind in _NODE_STARTS:
+            if event.anchor:
+                raise _YamlProblem("anchors (&name) are not allowed", event)
+            if event.tag:
+                raise _YamlProblem("tags (!name) are not allowed", event)
+            value: Any = (
+                event.value if kind is yaml.ScalarEvent
+                else {} if kind is yaml.MappingStartEvent else []
+            )  # fmt: skip
+            if not stack:
+                root = value
+            elif type(stack[-1]) is list:
+                stack[-1].append(value)
+            elif keys[-1] is _NO_KEY:
+                if kind is not yaml.ScalarEvent:
+                    raise _YamlProblem("a mapping key is not plain text", event)
+                if value in stack[-1]:
+                    # The key is not named: in `details` a key is free text.
+                    raise _YamlProblem("a key appears twice in one mapping", event)
+                keys[-1] = value
+                continue
+            else:
+                stack[-1][keys[-1]] = value
+                keys[-1] = _NO_KEY
+            if kind is not yaml.ScalarEvent:
+                if len(stack) >= MAX_DEPTH:
+                    raise _YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", event)
+                stack.append(value)
+                keys.append(_NO_KEY)
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            stack.pop()
+            keys.pop()
+        elif kind is yaml.AliasEvent:
             raise _YamlProblem("aliases (*name) are not allowed", event)
-        if getattr(event, "anchor", None):
-            raise _YamlProblem("anchors (&name) are not allowed", event)
-        if getattr(event, "tag", None) and not isinstance(event, yaml.DocumentStartEvent):
-            raise _YamlProblem("tags (!name) are not allowed", event)
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", event)
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-        elif isinstance(event, yaml.DocumentStartEvent):
+        elif kind is yaml.DocumentStartEvent:
             documents += 1
             if documents > 1:
                 raise _YamlProblem("only one YAML document is allowed per file", event)
-    return yaml.load(text, Loader=_StrictLoader)
+    return root
 
 
 def dump_yaml(data: Any) -> str:

@@ -147,9 +147,6 @@ def test_no_patient_data_in_commits_errors_or_logs_after_a_day(
     assert "ValueError" in text and "cbtrack/cli/core.py:" in text and "command=add" in text
 
 
-@pytest.mark.xfail(
-    strict=True, reason="cli/core.py _details quotes a malformed --detail back (reported)"
-)
 def test_a_malformed_detail_is_not_echoed(cli: Any) -> None:
     result = cli("add", "--patient", NAME, "--phone", PHONE, "--category", "general",
                  "--reason", "Question", "--detail", f"topic: {DETAIL}")  # fmt: skip

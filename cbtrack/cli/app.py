@@ -87,6 +87,7 @@ class State:
             self._store.on_wait = lambda: typer.echo(
                 "Waiting for another cbtrack command to finish (store lock)...", err=True
             )
+            self._store.on_notice = lambda m: typer.echo(f"Note: {m}.", err=True)
         return self._store
 
     @property
@@ -135,8 +136,12 @@ def main_options(
     ctx: typer.Context,
     store: Annotated[
         str | None,
-        typer.Option("--store", metavar="DIR", help="The store folder (else $CBTRACK_STORE, "
-                     "else the nearest folder upwards holding cbtrack.yaml)."),
+        typer.Option(
+            "--store",
+            metavar="DIR",
+            help="The store folder (else $CBTRACK_STORE, "
+            "else the nearest folder upwards holding cbtrack.yaml).",
+        ),
     ] = None,
     as_user: Annotated[
         str | None,

@@ -47,9 +47,7 @@ def _details(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise Refused(
-                f"--detail takes KEY=VALUE, like --detail visit_type=annual; got '{pair[:40]}'."
-            )
+            raise Refused("--detail takes KEY=VALUE, like --detail visit_type=annual.")
         if key.strip() in out:
             raise Refused(f"--detail {key.strip()} is given twice; give each detail once.")
         out[key.strip()] = value.strip()
