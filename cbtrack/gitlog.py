@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cbtrack.errors import GitError, StoreError
+from cbtrack.errors import GitError, Refused, StoreError
 
 MERGE_DRIVER = "cbtrack"
 TOOL_USER = "cbtrack"
@@ -176,11 +176,19 @@ def init_repo(root: Path) -> None:
     ensure_config(root)
 
 
-def require_repo(root: Path) -> None:
+def require_repo(root: Path, merging_ok: bool = False) -> None:
+    """The store must be a git repository, and (for a change) not in the middle of a merge:
+    a commit then would either fail or commit a half-made merge."""
     if not is_repo_root(root):
         raise StoreError(
             f"The store at {root} is not a git repository, so changes cannot be recorded; "
             f"run 'cbtrack init {root}' to make it one."
+        )
+    if not merging_ok and (root / ".git" / "MERGE_HEAD").exists():
+        raise Refused(
+            "A git merge is in progress in this store (an interrupted sync, or one started "
+            "by hand); run 'cbtrack sync' to redo it or 'git merge --abort' to drop it, "
+            "then try again."
         )
 
 

@@ -13,6 +13,7 @@ Where the local trust anchors live (refs are local: git does not push or clone t
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from cbtrack import gitlog, triage
+from cbtrack import doctor, gitlog, triage
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
 from cbtrack.merge import Merged, merge_records
 from cbtrack.model import ID_RE, Callback
@@ -96,13 +97,29 @@ def _write_plain(path: Path, data: bytes) -> None:
 
 @contextlib.contextmanager
 def scratch(store: Store) -> Iterator[Scratch]:
+    """A private folder under .cbtrack/ for versions being read; removed afterwards, and
+    any left by a killed process are removed by the next one."""
     local = store.root / LOCAL_DIR
     local.mkdir(exist_ok=True, mode=0o700)
-    folder = Path(tempfile.mkdtemp(dir=local, prefix="scratch-"))
+    for old in local.glob("scratch-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(dir=local, prefix=f"scratch-{os.getpid()}-"))
     try:
         yield Scratch(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def record_id(rel: str) -> str | None:
@@ -185,24 +202,25 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
     """Commit pending valid changes, fetch, merge (records by the merge rules), push."""
     actor = triage.check_user(store.policy, user)
     root = store.root
-    gitlog.require_repo(root)
+    gitlog.require_repo(root, merging_ok=True)
     if not gitlog.has_remote(root, remote):
         raise Refused(
             f"This store has no git remote named '{remote}'; add one with "
             f"'git -C {root} remote add {remote} URL', then sync again."
         )
     with store.lock():
+        _clear_own_merge(root)
+        notes = doctor.recover(store, now, actor)
         gitlog.ensure_config(root)
         branch = gitlog.current_branch(root)
         if branch is None:
             raise Refused("The store is not on a branch (detached HEAD); check out main first.")
-        _clear_own_merge(root)
         if (root / ".git" / "MERGE_HEAD").exists():
             raise Refused(
                 "A git merge is in progress in this store; finish it with 'git commit' or "
                 "undo it with 'git merge --abort', then sync again."
             )
-        result = SyncResult(remote, branch)
+        result = SyncResult(remote, branch, notes=notes)
         for attempt in range(3):
             if _sync_round(store, actor, now, result, round_no=attempt):
                 break
@@ -521,7 +539,7 @@ class VerifyReport:
 def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyReport:
     """Walk history for changed or removed attempts and events, and for rewrites."""
     root = store.root
-    gitlog.require_repo(root)
+    gitlog.require_repo(root, merging_ok=True)
     head = gitlog.rev(root, "HEAD")
     if head is None:
         return VerifyReport(None, None, 0, [], False)
@@ -743,7 +761,7 @@ def history(store: Store, text: str) -> tuple[str, list[Entry]]:
     """A record's history: each commit that touched it (across the open -> closed move),
     with what it added or changed, merged with the record's attempts and events."""
     root = store.root
-    gitlog.require_repo(root)
+    gitlog.require_repo(root, merging_ok=True)
     cid = store.resolve_id(text)
     rels = list(record_rels(store, cid))
     found = _touching(root, rels)
