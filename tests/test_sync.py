@@ -300,7 +300,7 @@ def test_a_merge_left_by_a_killed_sync_is_redone(tmp_path: Path) -> None:
 
 def test_a_merge_started_by_hand_is_left_to_its_owner(tmp_path: Path) -> None:
     a, b = office(tmp_path)
-    diverge(a, b)
+    cid = diverge(a, b)
     git(
         b.path,
         "-c",
@@ -314,3 +314,7 @@ def test_a_merge_started_by_hand_is_left_to_its_owner(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "A git merge is in progress" in result.stderr
     assert (b.path / ".git" / "MERGE_HEAD").exists()
+    before = b.files()
+    result = b.run("note", cid, "Patient asked about the new building", now=at("10:01"))
+    assert result.exit_code == 1 and "A git merge is in progress" in result.stderr
+    assert b.files() == before
