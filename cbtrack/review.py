@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from cbtrack import clock, service, triage
+from cbtrack import service, triage
 from cbtrack.model import CLINICAL_URGENCIES, Callback, EventType, Status
 from cbtrack.policy import CLINICAL_ROLE, Policy
 from cbtrack.store import Store
@@ -147,13 +147,7 @@ def next_touch(policy: Policy, cb: Callback, day: date) -> datetime:
         moment = cb.next_attempt_at.astimezone(policy.tz)
     if closable(policy, cb) or cb.open_dependencies:
         return moment  # nobody calls: the touch is a close or a check on the dependency
-    for _ in range(4):
-        moment = clock.next_in_window(moment, policy.call_hours)
-        if cb.patient.contact_window:
-            moment = clock.next_in_window(moment, cb.patient.contact_window)
-        if clock.in_window(moment, policy.call_hours):
-            break
-    return moment
+    return triage.callable_time(policy, cb, moment)
 
 
 def already_rolled(cb: Callback, day: date) -> bool:

@@ -247,7 +247,13 @@ def next_attempt_time(policy: Policy, cb: Callback, now: datetime) -> datetime |
     and the patient's window; None once reached or the attempt process is complete."""
     if cb.was_reached or attempts_complete(policy, cb):
         return None
-    moment = now.astimezone(policy.tz) + clock.wall_delta(policy.attempts.min_spacing)
+    return callable_time(
+        policy, cb, now.astimezone(policy.tz) + clock.wall_delta(policy.attempts.min_spacing)
+    )
+
+
+def callable_time(policy: Policy, cb: Callback, moment: datetime) -> datetime:
+    """`moment`, or the first time after it inside the call hours and the patient's window."""
     for _ in range(4):
         moment = clock.next_in_window(moment, policy.call_hours)
         if cb.patient.contact_window:
