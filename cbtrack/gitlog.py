@@ -95,8 +95,9 @@ def is_repo_root(root: Path) -> bool:
 
 
 def driver_command() -> str:
-    """The merge driver, runnable without `cbtrack` on PATH: this Python, `-m cbtrack`."""
-    return f"{shlex.quote(sys.executable)} -m cbtrack merge-driver %O %A %B %P"
+    """The merge driver, runnable without `cbtrack` on PATH and without the CLI's start-up:
+    this Python, `-m cbtrack.mergedriver` (the same code as `cbtrack merge-driver`)."""
+    return f"{shlex.quote(sys.executable)} -m cbtrack.mergedriver %O %A %B %P"
 
 
 def hook_text() -> str:

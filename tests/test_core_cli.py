@@ -30,7 +30,7 @@ def test_init_makes_a_git_store(store_dir: Path) -> None:
     assert "merge=cbtrack" in (store_dir / ".gitattributes").read_text()
     assert ".cbtrack/" in (store_dir / ".gitignore").read_text()
     assert git(store_dir, "status", "--porcelain") == ""
-    assert "merge-driver" in git(store_dir, "config", "merge.cbtrack.driver")
+    assert "cbtrack.mergedriver %O %A %B %P" in git(store_dir, "config", "merge.cbtrack.driver")
     policy = Store(store_dir).policy
     assert len(policy.categories) == 13
     assert policy.call_hours == "08:00-20:00"

@@ -25,6 +25,7 @@ def test_schemas_are_current() -> None:
 def test_library_does_not_load_the_cli() -> None:
     code = (
         "import sys, cbtrack, cbtrack.service, cbtrack.store, cbtrack.triage, cbtrack.scripts\n"
+        "import cbtrack.sync, cbtrack.mergedriver, cbtrack.review, cbtrack.report\n"
         "bad = [m for m in ('typer', 'tabulate', 'cbtrack.cli', 'rich') if m in sys.modules]\n"
         "assert not bad, bad\n"
         "import cbtrack.store\n"

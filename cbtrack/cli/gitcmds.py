@@ -156,12 +156,11 @@ def merge_driver(
 
     Example: git config merge.cbtrack.driver 'python3 -m cbtrack merge-driver %O %A %B %P'
     """
-    merged = sync.merge_files(base, ours, theirs, path)
-    warn(merged.notes)
-    if merged.conflicts:
-        for c in merged.conflicts:
-            typer.echo(f"cbtrack: {path}: {c}.", err=True)
-        raise typer.Exit(1)
+    from cbtrack import mergedriver
+
+    code = mergedriver.run([str(base), str(ours), str(theirs), path])
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command(name="check-staged", hidden=True)
