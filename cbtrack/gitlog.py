@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cbtrack.errors import GitError, Refused, StoreError
+from cbtrack.store import held_lock_fds
 
 MERGE_DRIVER = "cbtrack"
 TOOL_USER = "cbtrack"
@@ -64,6 +65,7 @@ def run(
             capture_output=True,
             text=True,
             check=False,
+            pass_fds=held_lock_fds(),
         )
     except FileNotFoundError:
         raise GitError("git is not installed; install git, then try again.") from None
@@ -77,7 +79,12 @@ def run_bytes(root: Path, *args: str, input: bytes | None = None) -> bytes:
     """A git command whose output is binary or NUL-separated (blobs, -z listings)."""
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=root, input=input, capture_output=True, check=False
+            ["git", *args],
+            cwd=root,
+            input=input,
+            capture_output=True,
+            check=False,
+            pass_fds=held_lock_fds(),
         )
     except FileNotFoundError:
         raise GitError("git is not installed; install git, then try again.") from None

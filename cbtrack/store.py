@@ -584,6 +584,7 @@ class Store:
                         )
                     time.sleep(0.02)
             self._lock_fd = fd
+            _HELD_LOCK_FDS.add(fd)
             self._undo, self._journal_ids = [], []
             try:
                 yield
@@ -600,6 +601,7 @@ class Store:
                 with contextlib.suppress(OSError):
                     self.clear_journal()
         finally:
+            _HELD_LOCK_FDS.discard(fd)
             self._lock_fd = None
             self._undo, self._journal_ids = [], []
             os.close(fd)  # closing the descriptor releases the flock
@@ -607,6 +609,15 @@ class Store:
     @property
     def locked(self) -> bool:
         return self._lock_fd is not None
+
+
+_HELD_LOCK_FDS: set[int] = set()
+
+
+def held_lock_fds() -> tuple[int, ...]:
+    """Descriptors of store locks this process holds. Git children inherit them, so a
+    killed command's git keeps the store locked until it has finished too."""
+    return tuple(sorted(_HELD_LOCK_FDS))
 
 
 def lock_timeout() -> float:
