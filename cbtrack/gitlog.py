@@ -180,7 +180,9 @@ def ensure_hook(root: Path) -> None:
 
 def init_repo(root: Path) -> None:
     if not is_repo_root(root):
-        run(root, "init", "-q", "-b", "main")
+        # git's own default branch name, so a bare remote made with plain `git init --bare`
+        # on the same machine points its HEAD at the branch desks push, and clones check out.
+        run(root, "init", "-q")
     ensure_config(root)
 
 

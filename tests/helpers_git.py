@@ -21,6 +21,23 @@ from cbtrack.cli import app
 DAY = "2026-11-27"  # a Friday, inside business and call hours
 
 
+def _default_branch() -> str:
+    """The branch name this git gives a new repository when nothing is configured."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
+        subprocess.run(["git", "init", "-q", tmp], env=env, check=True)
+        out = subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=tmp, env=env,
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        return out.stdout.strip()
+
+
+BRANCH = _default_branch()
+UPSTREAM = f"origin/{BRANCH}"
+
+
 def at(hhmm: str, day: str = DAY) -> str:
     return f"{day}T{hhmm}:00-05:00"
 
@@ -125,7 +142,7 @@ class Desk:
 def office(tmp_path: Path, users: tuple[str, ...] = ("jlee", "kim")) -> list[Desk]:
     """A bare remote and one desk per user; the first desk created the store."""
     remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(tmp_path, "init", "-q", "--bare", str(remote))  # git's default branch, as staff would
     first = Desk(tmp_path / users[0], users[0])
     result = CliRunner().invoke(
         app, ["--as", users[0], "init", str(first.path)], env={"CBTRACK_NOW": at("08:00")}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cbtrack.cli import app
-from tests.helpers_git import Desk, at, git, office
+from tests.helpers_git import UPSTREAM, Desk, at, git, office
 
 
 def log_json(desk: Desk, cid: str) -> list[dict[str, Any]]:
@@ -56,10 +56,10 @@ def test_log_shows_who_did_what_from_two_desks(tmp_path: Path) -> None:
     assert [x["by"] for x in attempts] == ["jlee", "kim"]
     assert all(x["commit"] for x in attempts)
     subjects = [e["what"] for e in entries if e["kind"] == "commit"]
-    assert "sync: merge origin/main" in subjects
+    assert f"sync: merge {UPSTREAM}" in subjects
     text = b.ok("log", cid)
     assert text.startswith(f"History of {cid}:")
-    assert "kim" in text and "jlee" in text and "sync: merge origin/main" in text
+    assert "kim" in text and "jlee" in text and f"sync: merge {UPSTREAM}" in text
 
 
 def test_log_of_an_unknown_id_is_refused(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tests.helpers_git import Desk, at, git, git_env, office
+from tests.helpers_git import UPSTREAM, Desk, at, git, git_env, office
 
 
 def verify_json(desk: Desk, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -116,7 +116,7 @@ def test_a_force_pushed_remote_is_refused_by_sync_and_reported_by_verify(tmp_pat
     # b rewrites the commit that recorded the first attempt and force-pushes
     b.edit(cid, lambda d: d["attempts"][0].update(result="reached"))
     git(b.path, "commit", "-q", "-a", "--amend", "--no-edit", "--no-verify")
-    git(b.path, "push", "-q", "--force", "origin", "main")
+    git(b.path, "push", "-q", "--force", "origin", "HEAD")
     head = a.head()
     result = a.run("sync", now=at("15:10"))
     assert result.exit_code == 1
@@ -214,7 +214,7 @@ def test_a_plain_clone_gets_the_hook_and_driver_on_its_first_command(tmp_path: P
     assert not hook.exists()
     b.sync(at("09:00"))
     assert "check-staged" in hook.read_text()
-    assert "merge-driver %O %A %B %P" in git(b.path, "config", "merge.cbtrack.driver").stdout
+    assert "mergedriver %O %A %B %P" in git(b.path, "config", "merge.cbtrack.driver").stdout
 
 
 def test_a_hand_merge_that_drops_the_other_desks_attempt_is_reported(tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ def test_a_hand_merge_that_drops_the_other_desks_attempt_is_reported(tmp_path: P
     b.sync(at("09:31"))
     a.attempt(cid, at("09:40"))
     git(a.path, "fetch", "-q", "origin")
-    git(a.path, "merge", "-q", "-s", "ours", "--no-edit", "origin/main")  # keeps only a's
+    git(a.path, "merge", "-q", "-s", "ours", "--no-edit", UPSTREAM)  # keeps only a's
     code, out = verify_json(a)
     assert code == 1
     dropped = b.record(cid)["attempts"][0]["id"]

@@ -3,6 +3,7 @@ ownership, urgency and dependency commands. Each: parse, call the service, print
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from datetime import datetime
@@ -58,8 +59,12 @@ def _details(pairs: list[str]) -> dict[str, str]:
 def init(
     ctx: typer.Context,
     directory: Annotated[
-        Path, typer.Argument(metavar="[DIR]", help="Folder for the store.")
-    ] = Path("."),
+        Path | None,
+        typer.Argument(
+            metavar="[DIR]",
+            help="Folder for the store (default: --store, else $CBTRACK_STORE, else here).",
+        ),
+    ] = None,
 ) -> None:
     """Create a store: default policy, callbacks/ folders, git repository, merge driver.
 
@@ -68,7 +73,8 @@ def init(
     Example: cbtrack --as jlee init ~/callbacks
     """
     st = state(ctx)
-    directory = directory.expanduser()
+    chosen = directory or st.store_dir or os.environ.get("CBTRACK_STORE") or "."
+    directory = Path(chosen).expanduser()
     if directory.exists() and not directory.is_dir():
         raise Refused(f"{directory} exists and is not a folder; pick another path.")
     from cbtrack.policy import Policy
