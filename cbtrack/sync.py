@@ -214,7 +214,9 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
         gitlog.ensure_config(root)
         branch = gitlog.current_branch(root)
         if branch is None:
-            raise Refused("The store is not on a branch (detached HEAD); check out your branch first.")
+            raise Refused(
+                "The store is not on a branch (detached HEAD); check out your branch first."
+            )
         if (root / ".git" / "MERGE_HEAD").exists():
             raise Refused(
                 "A git merge is in progress in this store; finish it with 'git commit' or "
