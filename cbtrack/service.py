@@ -156,7 +156,7 @@ def add(
     actor = triage.check_user(policy, user)
     details = {k: v for k, v in (details or {}).items()}
     triage.check_category(policy, category)
-    triage.check_details(policy, category, details)
+    warnings = triage.check_details(policy, category, details)
     if owner:
         triage.check_owner(policy, owner)
     cat = policy.categories[category]
@@ -175,22 +175,23 @@ def add(
     created = now.astimezone(policy.tz)
     rule = triage.matching_rule(policy, triage.triage_texts(reason, details))
     floor = triage.higher(policy, cat.urgency, rule.urgency) if rule else cat.urgency
-    warnings: list[str] = []
     chosen = urgency or cat.urgency
-    if policy.rank(chosen) < policy.rank(floor) and not (urgency and policy.is_clinical(actor)):
+    below = policy.rank(chosen) < policy.rank(floor)
+    judged = below and urgency is not None and policy.is_clinical(actor)
+    if below and not judged:
         if urgency:
             warnings.append(
                 f"Triage raised the urgency to {floor.value}; only clinical staff can set it lower."
             )
         chosen = floor
-    routed_to = rule.route_to if rule and rule.route_to else None
+    routed_to = rule.route_to if rule and rule.route_to and not judged else None
     final_owner = owner or cat.owner
     if routed_to and final_owner != routed_to and routed_to not in policy.roles_of(final_owner):
         if owner:
             warnings.append(f"Triage routed this callback to {routed_to}, not {owner}.")
         final_owner = routed_to
     rule_due = triage.due_for(policy, chosen, created)
-    due_at = rule_due if due is None else due
+    due_at = rule_due if due is None else due.astimezone(policy.tz)
     if due is not None and rule and due > rule_due:
         warnings.append("Triage moved the due time earlier to match the urgency.")
         due_at = rule_due
@@ -220,7 +221,11 @@ def add(
             EventType.created,
             set={"owner": final_owner, "urgency": chosen.value, "due_at": due_at.isoformat()},
         )
-        if rule and (policy.rank(rule.urgency) > policy.rank(cat.urgency) or routed_to):
+        if judged:
+            cb.log(created, actor, EventType.urgency_changed,
+                   note="Set by clinical staff on intake, below what triage suggests",
+                   was={"urgency": floor.value}, set={"urgency": chosen.value})  # fmt: skip
+        elif rule and (policy.rank(rule.urgency) > policy.rank(cat.urgency) or routed_to):
             cb.log(
                 created,
                 actor,

@@ -53,6 +53,12 @@ def higher(policy: Policy, a: Urgency, b: Urgency) -> Urgency:
     return a if policy.rank(a) >= policy.rank(b) else b
 
 
+def clinician_set_urgency(policy: Policy, cb: Callback) -> bool:
+    """True when staff with the clinical role set this callback's urgency themselves (on
+    `add`, or with `urgency`): their judgement stands and triage does not override it."""
+    return any(e.type == EventType.urgency_changed and policy.is_clinical(e.by) for e in cb.events)
+
+
 def triage_floor(policy: Policy, cb: Callback) -> tuple[Urgency, TriageRule | None]:
     """What triage decides: the category's urgency, raised by any matching phrase rule."""
     cat = policy.categories.get(cb.category)
@@ -74,19 +80,21 @@ def check_category(policy: Policy, category: str) -> None:
         raise Refused(f"Unknown category '{category[:40]}'; use one of: {names}.")
 
 
-def check_details(policy: Policy, category: str, details: dict[str, str]) -> None:
+def check_details(policy: Policy, category: str, details: dict[str, str]) -> list[str]:
+    """Refuse missing required details; return a warning for fields the policy does not name."""
     cat = policy.categories[category]
     missing = [k for k in cat.required_details if not details.get(k, "").strip()]
     if missing:
         flags = " ".join(f"--detail {k}=..." for k in missing)
         raise Refused(f"A {category} callback needs {', '.join(missing)}; add {flags}.")
     allowed = set(cat.required_details) | set(cat.optional_details)
-    unknown = sorted(set(details) - allowed)
-    if unknown:
-        raise Refused(
-            f"'{unknown[0][:40]}' is not a detail of {category}; "
-            f"allowed: {', '.join(sorted(allowed))}."
-        )
+    extra = sorted(set(details) - allowed)
+    if not extra:
+        return []
+    return [
+        f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not among the {category} "
+        "fields the policy names; kept as given."
+    ]
 
 
 def check_owner(policy: Policy, owner: str) -> None:
@@ -229,7 +237,7 @@ def check_attempt(
     if not clock.in_window(local, policy.call_hours):
         out.limits.append(f"it is outside the practice's call hours ({policy.call_hours})")
     window = cb.patient.contact_window
-    if window and not clock.in_window(local, window):
+    if window and method == AttemptMethod.phone and not clock.in_window(local, window):
         out.limits.append(f"it is outside the patient's contact window ({window})")
     previous = [a.at for a in cb.outbound_attempts]
     if previous:
@@ -309,6 +317,8 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
     if not cb.is_open:
         return plan
     floor, rule = triage_floor(policy, cb)
+    if clinician_set_urgency(policy, cb):
+        floor, rule = cb.urgency, None
     urgency = cb.urgency
     fields: dict[str, object] = {}
     if policy.rank(floor) > policy.rank(cb.urgency):

@@ -319,3 +319,9 @@ def test_next_attempt_time_can_be_set(cli: Cli) -> None:
         "--note", "Patient called in; wants a call Monday", "--next-at", "2026-11-01",
     )  # fmt: skip
     assert "--next-at" in err
+
+
+def test_contact_window_limits_calls_not_messages(cli: Cli) -> None:
+    cid = cli.add("--window", "15:00-19:00")
+    cli.ok("attempt", cid, "--method", "text", "--result", "message_sent",
+           "--note", "Texted secure scheduling link; will check replies at 3pm")  # fmt: skip

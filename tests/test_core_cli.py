@@ -437,3 +437,14 @@ def test_refusal_leaves_store_unchanged_bytewise(cli: Cli, store_dir: Path) -> N
     before = snapshot(store_dir)
     cli.refused("attempt", cid, "--method", "phone", "--result", "no_answer", "--note", "tried")
     assert snapshot(store_dir) == before
+
+
+def test_init_honours_store_option_and_env(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["--store", "by-option", "--as", "jlee", "init"]).exit_code == 0
+    assert (tmp_path / "by-option" / "cbtrack.yaml").is_file()
+    result = runner.invoke(app, ["--as", "jlee", "init"], env={"CBTRACK_STORE": "by-env"})
+    assert result.exit_code == 0
+    assert (tmp_path / "by-env" / "cbtrack.yaml").is_file()
+    assert not (tmp_path / "cbtrack.yaml").exists()

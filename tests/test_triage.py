@@ -267,3 +267,34 @@ def test_due_skips_weekend_and_holidays(cli: Cli, store_dir: Path) -> None:
     evening = cli.record(cli.add(now="2026-11-27T19:00:00-05:00"))
     # after hours on Friday: one business day is the whole of Tuesday (Monday is a holiday)
     assert evening["due_at"] == "2026-12-01T17:00:00-05:00"
+
+
+def test_a_clinicians_urgency_stands_against_triage(cli: Cli, store_dir: Path) -> None:
+    set_policy(store_dir, staff=STAFF)
+    cid = add_general(cli, "Fever last week, now fine, wants a note for work")
+    assert cli.record(cid)["urgency"] == "clinical"
+    cli.ok("urgency", cid, "routine", "--why", "Nurse: no current symptoms", user="rnpatel")
+    assert cli.ok("triage", "--all", user="jlee").stdout.strip() == "Nothing to change."
+    assert cli.record(cid)["urgency"] == "routine"
+    on_intake = cli.ok(
+        "add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
+        "--reason", "Rash photo follow-up, already seen", "--detail", "topic=rash",
+        "--urgency", "routine", user="rnpatel",
+    ).stdout.strip()  # fmt: skip
+    data = cli.record(on_intake)
+    assert data["urgency"] == "routine" and data["events"][-1]["type"] == "urgency_changed"
+    assert cli.ok("triage", "--all").stdout.strip() == "Nothing to change."
+
+
+def test_extra_details_are_kept_with_a_warning(cli: Cli) -> None:
+    result = cli.ok(
+        "add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
+        "--reason", "Parking", "--detail", "topic=parking", "--detail", "car=blue van",
+    )  # fmt: skip
+    assert "car" in result.stderr and "Warning" in result.stderr
+    assert cli.record(result.stdout.strip())["details"]["car"] == "blue van"
+
+
+def test_due_with_another_offset_is_stored_in_practice_time(cli: Cli) -> None:
+    cid = cli.add("--due", "2026-11-30T20:00:00Z", category="general", reason="Directions")
+    assert cli.record(cid)["due_at"] == "2026-11-30T15:00:00-05:00"
