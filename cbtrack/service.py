@@ -591,11 +591,10 @@ def validate(store: Store) -> list[str]:
     """Every problem in the policy and the records, one line each."""
     from cbtrack.errors import CbtrackError
 
-    problems: list[str] = []
-    try:
-        policy = store.policy
-    except CbtrackError as exc:
-        return [exc.message]
+    problems = store.policy_problems()
+    if problems:
+        return problems
+    policy = store.policy
     for path in [*store.open_paths(), *store.closed_paths()]:
         try:
             cb = store.load_path(path)

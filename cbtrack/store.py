@@ -214,12 +214,25 @@ def _model_args(annotation: Any) -> list[type[BaseModel]]:
 
 
 def describe_problem(exc: ValidationError, model: type[BaseModel], names_ok: bool) -> str:
-    """`field a.b: reason` for the first problem, never a value. A key that is not one of
-    the model's own field names (a `details` key, an unknown key) is not repeated, since
-    in a record it may be free text; the policy's keys (`names_ok`) are names and kept."""
+    """`field a.b: reason` for the first problem, and how many more there are."""
+    problems = describe_problems(exc, model, names_ok)
+    more = len(problems) - 1
+    extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return problems[0] + extra
+
+
+def describe_problems(exc: ValidationError, model: type[BaseModel], names_ok: bool) -> list[str]:
+    """`field a.b: reason` for each problem, never a value. A key that is not one of the
+    model's own field names (a `details` key, an unknown key) is not repeated, since in a
+    record it may be free text; the policy's keys (`names_ok`) are names and kept."""
     known = _known_fields(model, set())
-    errors = exc.errors(include_input=False, include_url=False)
-    err = errors[0]
+    return [
+        _describe_one(err, known, names_ok)
+        for err in exc.errors(include_input=False, include_url=False)
+    ]
+
+
+def _describe_one(err: Any, known: set[str], names_ok: bool) -> str:
     parts: list[str] = []
     hidden = False
     for part in err["loc"]:
@@ -234,10 +247,8 @@ def describe_problem(exc: ValidationError, model: type[BaseModel], names_ok: boo
         msg = "holds a key that is not allowed here"
     elif hidden:
         msg = f"a key in it is not valid ({msg})"
-    more = len(errors) - 1
-    extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     where = ".".join(parts)
-    return f"field {where}: {msg}{extra}" if where else f"{msg}{extra}"
+    return f"field {where}: {msg}" if where else msg
 
 
 def _is_name(text: str) -> bool:
@@ -358,6 +369,21 @@ class Store:
         )
 
     # policy ----------------------------------------------------------------------
+
+    def policy_problems(self) -> list[str]:
+        """Every problem of the policy file, one line each (empty when it validates)."""
+        try:
+            _ = self.policy
+            return []
+        except StoreError as first:
+            try:
+                data = parse_yaml(read_text(self.root / POLICY_FILE, MAX_POLICY_BYTES, POLICY_FILE))
+                Policy.model_validate(data)
+            except ValidationError as exc:
+                return [f"{POLICY_FILE}: {p}." for p in describe_problems(exc, Policy, True)]
+            except (StoreError, _YamlProblem, yaml.YAMLError, RecursionError):
+                pass
+            return [first.message]
 
     @cached_property
     def policy(self) -> Policy:

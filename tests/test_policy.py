@@ -141,3 +141,16 @@ def test_default_policy_round_trips() -> None:
     policy = Policy.default()
     again = Policy.model_validate(policy.model_dump(mode="json"))
     assert again == policy
+
+
+def test_validate_lists_every_policy_problem(tmp_path: Path) -> None:
+    store = minimal_store(tmp_path)
+    text = MINIMAL.replace("practice:", "practise:").replace('"09:00-18:00"', "soon")
+    (store / "cbtrack.yaml").write_text(text)
+    result = CliRunner().invoke(app, ["--store", str(store), "validate", "--json"])
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert any("practice" in p for p in problems)
+    assert any("call_hours" in p for p in problems)
+    assert any("practise" in p for p in problems)
+    assert all(p.startswith("cbtrack.yaml: ") for p in problems)
