@@ -147,15 +147,21 @@ class Period:
     ) -> None:
         self.start, self.end = start, end
         self.as_of = min(end, now)
+        # "Now" includes what happened at this very moment; a period's end does not.
+        self.as_of_included = now < end
         facts = (self.facts(cb) for cb in records)
         self.facts_list = [f for f in facts if f.matters]
+
+    def by_as_of(self, moment: datetime) -> bool:
+        """Whether `moment` had happened when open and overdue are measured."""
+        return moment <= self.as_of if self.as_of_included else moment < self.as_of
 
     def inside(self, moment: datetime | None) -> bool:
         return moment is not None and self.start <= moment < self.end
 
     def facts(self, cb: Callback) -> Facts:
         closure = cb.closure.at if cb.closure else None
-        is_open = cb.created_at < self.as_of and not (closure and closure < self.as_of)
+        is_open = self.by_as_of(cb.created_at) and not (closure and self.by_as_of(closure))
         first = min(cb.attempts, key=lambda a: a.at) if cb.attempts else None
         return Facts(
             cb=cb,
@@ -355,7 +361,7 @@ def build(
             "overdue_without_attempt": sum(
                 1
                 for cb in open_at_end
-                if cb.due_at < period.as_of and not any(a.at < period.as_of for a in cb.attempts)
+                if cb.due_at < period.as_of and not any(period.by_as_of(a.at) for a in cb.attempts)
             ),
         },
         "by_category": by_category,

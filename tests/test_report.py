@@ -197,7 +197,7 @@ def test_default_period_is_the_last_seven_days(week: tuple[Staff, dict[str, str]
     cli, _ = week
     r = report(cli)
     assert r["period"]["start"] == "2026-11-22T00:00:00-05:00"
-    assert r["period"]["end"] == "2026-11-28T09:00:00-05:00"
+    assert r["period"]["end"] == "2026-11-29T00:00:00-05:00"  # the whole of today
     assert r["totals"]["created"] == 8  # the week's 7, and K on Saturday morning
     assert r["phi_included"] is False
 
@@ -383,3 +383,22 @@ def test_the_domain_modules_load_no_cli_or_table_code() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_report_counts_what_happened_at_this_very_moment(tmp_path: Path) -> None:
+    """A scripted day with a pinned clock: records made at "now" are created and open."""
+    from tests.conftest import Cli
+
+    store = tmp_path / "store"
+    cli = Cli(store)
+    assert cli("init", str(store), store=False).exit_code == 0
+    ids = [cli.add(category="general", reason=f"Question {i}") for i in range(4)]
+    cli.ok("attempt", ids[0], "--method", "phone", "--result", "reached",
+           "--note", "Reached patient; answered the question")  # fmt: skip
+    cli.ok("close", ids[0], "--reason", "reached", "--summary", "Answered")
+    data = json.loads(cli.ok("report", "--json").stdout)
+    assert data["totals"]["created"] == 4 and data["totals"]["closed"] == 1
+    assert data["totals"]["open"] == 3
+    same_day = json.loads(cli.ok("report", "--since", "2026-11-27", "--until", "2026-11-27",
+                                 "--json").stdout)  # fmt: skip
+    assert same_day["totals"]["open"] == 3 and same_day["top_category"] == "general"

@@ -158,7 +158,7 @@ def report_cmd(
         typer.Option(
             "--until",
             metavar="WHEN",
-            help="End: an ISO date (the whole day counts) or time (default: now).",
+            help="End: an ISO date (the whole day counts) or time (default: the end of today).",
         ),
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
@@ -194,7 +194,7 @@ def report_cmd(
     store = st.store()
     policy = store.policy
     now = st.now()
-    end = _end(st, until) if until else now
+    end = _end(st, until or "today")
     if since:
         start = _start(st, since)
     else:
