@@ -49,12 +49,14 @@ def in_bucket(policy: Policy, cb: Callback, bucket: str, now: datetime) -> bool:
     """Whether an open callback belongs in `bucket` at `now` (practice time zone days)."""
     if bucket == "due_today":
         return cb.due_at.astimezone(policy.tz).date() <= now.astimezone(policy.tz).date()
+    # no_attempt, waiting_patient and waiting_internal go by status, as the spec says:
+    # `new` is the status of a callback nobody has tried yet.
     if bucket == "no_attempt":
-        return not cb.attempts
+        return cb.status == Status.new
     if bucket == "waiting_patient":
         return cb.status == Status.waiting_patient
     if bucket == "waiting_internal":
-        return cb.status == Status.waiting_internal or bool(cb.open_dependencies)
+        return cb.status == Status.waiting_internal
     if bucket == "needs_escalation":
         return cb.due_at < now
     if bucket == "closable":
@@ -71,8 +73,7 @@ def buckets(policy: Policy, records: list[Callback], now: datetime) -> dict[str,
 def unattempted_due_today(policy: Policy, records: list[Callback], now: datetime) -> list[str]:
     """IDs due today (or overdue) with no attempt: what `review --check` alerts on."""
     found = buckets(policy, records, now)
-    missing = {cb.id for cb in found["no_attempt"]}
-    return [cb.id for cb in found["due_today"] if cb.id in missing]
+    return [cb.id for cb in found["due_today"] if not cb.attempts]
 
 
 # --- the roll-over plan ----------------------------------------------------------------

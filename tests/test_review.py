@@ -136,7 +136,7 @@ def test_review_json_has_the_six_buckets(monday: tuple[Staff, dict[str, str]]) -
     ]
     assert {k: names(ids, v) for k, v in found.items()} == {
         "due_today": ["R6", "R3", "R2"],
-        "no_attempt": ["R6", "R4", "R1", "R2"],
+        "no_attempt": ["R6", "R1", "R2"],  # status new: R4 waits on internal work
         "waiting_patient": ["R3"],
         "waiting_internal": ["R4"],
         "needs_escalation": ["R6", "R3", "R2"],
@@ -159,7 +159,7 @@ def test_review_text_lists_each_bucket(monday: tuple[Staff, dict[str, str]]) -> 
     assert out.startswith("End-of-day review, Mon 2026-11-23 17:00 (America/New_York): 7 open")
     for title in (
         "Due today (overdue included): 3",
-        "No attempt yet: 4",
+        "No attempt yet: 3",
         "Waiting on the patient: 1",
         "Waiting on internal work: 1",
         "Needs escalation (past due): 3",
