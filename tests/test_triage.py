@@ -298,3 +298,9 @@ def test_extra_details_are_kept_with_a_warning(cli: Cli) -> None:
 def test_due_with_another_offset_is_stored_in_practice_time(cli: Cli) -> None:
     cid = cli.add("--due", "2026-11-30T20:00:00Z", category="general", reason="Directions")
     assert cli.record(cid)["due_at"] == "2026-11-30T15:00:00-05:00"
+
+
+def test_more_ways_of_saying_an_emergency(cli: Cli) -> None:
+    for reason in ("Having thoughts of harming myself", "Breathing trouble since lunch",
+                   "Hard time breathing after the new inhaler", "Chest hurts when lying down"):  # fmt: skip
+        assert cli.record(add_general(cli, reason))["urgency"] == "emergency", reason
