@@ -25,6 +25,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import stat
 import tempfile
 import time
@@ -130,11 +131,31 @@ def parse_yaml(text: str) -> Any:
     return root
 
 
+_YAML12_NUMBER = re.compile(
+    r"[-+]?(\d+|\d*\.\d+|\d+\.\d*)([eE][-+]?\d+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
+)
+
+
+class _Dumper(yaml.CSafeDumper):
+    """Quotes text that YAML 1.1 *or* 1.2 readers would take for something else, so a
+    phone `0123456789` or an MRN `1e5` stays text in any tool that reads the store."""
+
+
+def _represent_str(dumper: _Dumper, value: str) -> yaml.Node:
+    if _YAML12_NUMBER.fullmatch(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+    return dumper.represent_str(value)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def dump_yaml(data: Any) -> str:
     """Stable, diff-friendly YAML: key order as given, ambiguous strings quoted."""
     return yaml.dump(
         data,
-        Dumper=yaml.CSafeDumper,
+        Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,
