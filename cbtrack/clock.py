@@ -87,7 +87,7 @@ class BusinessCalendar:
     def day_minutes(self) -> int:
         o = self.open.hour * 60 + self.open.minute
         c = self.close.hour * 60 + self.close.minute
-        return max(c - o, 1)
+        return c - o
 
     def _bounds(self, d: date) -> tuple[datetime, datetime]:
         return (

@@ -206,13 +206,14 @@ def require_repo(root: Path, merging_ok: bool = False) -> None:
 
 
 def commit(root: Path, paths: list[Path], message: str, user: str, when: datetime) -> None:
-    """Stage `paths` (written, moved or removed) and commit them as `user`."""
+    """Stage `paths` (written, moved or removed) and commit only them, as `user`: anything
+    else someone staged by hand stays out of the tool's commit (and under the hook)."""
     require_repo(root)
     ensure_config(root)
     rels = [str(p.relative_to(root)) for p in paths]
     env = identity_env(user, when)
     run(root, "add", "-A", "--", *rels, env=env)
-    run(root, "commit", "-q", "--no-verify", "-m", message, env=env)
+    run(root, "commit", "-q", "--no-verify", "-m", message, "--", *rels, env=env)
 
 
 def commit_all(root: Path, message: str, user: str, when: datetime | None) -> bool:

@@ -166,17 +166,62 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def describe_validation(exc: ValidationError) -> str:
-    """The first problem as `field a.b: reason`, never the offending value."""
-    errors = exc.errors(include_input=False, include_url=False)
-    err = errors[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    more = len(errors) - 1
+def describe_validation(exc: ValidationError, names_ok: bool = False) -> str:
+    """`field a.b: reason` for the first problem, and how many more there are."""
+    problems = describe_problems(exc, names_ok)
+    more = len(problems) - 1
     extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"field {loc}: {msg}{extra}" if loc else f"{msg}{extra}"
+    return problems[0] + extra
+
+
+def describe_problems(exc: ValidationError, names_ok: bool = False) -> list[str]:
+    """`field a.b: reason` for each problem, never a value. A key that is not a field name
+    of the record (a `details` key, an unknown key) is not repeated, since it may be free
+    text; the policy's keys (`names_ok`) are names and are kept."""
+    known = _known_fields(Callback, set())
+    return [
+        _describe_one(err, known, names_ok)
+        for err in exc.errors(include_input=False, include_url=False)
+    ]
+
+
+def _describe_one(err: Any, known: set[str], names_ok: bool) -> str:
+    parts: list[str] = []
+    hidden = False
+    for part in err["loc"]:
+        text = str(part)
+        if isinstance(part, int) or text in known or (names_ok and _is_name(text)):
+            parts.append(text)
+        else:
+            hidden = True
+            break
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "holds a key that is not allowed here"
+    elif hidden:
+        msg = f"a key in it is not valid ({msg})"
+    where = ".".join(parts)
+    return f"field {where}: {msg}" if where else msg
+
+
+def _is_name(text: str) -> bool:
+    return len(text) <= 40 and all(c.isalnum() or c in "_.-" for c in text) and text.isascii()
+
+
+def _known_fields(model: type[BaseModel], out: set[str]) -> set[str]:
+    """Every field name in `model` and the models it holds."""
+    for name, info in model.model_fields.items():
+        if name not in out:
+            out.add(name)
+            for arg in _model_args(info.annotation):
+                _known_fields(arg, out)
+    return out
+
+
+def _model_args(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _model_args(arg)]
 
 
 def phone_digits(phone: str) -> str:

@@ -53,6 +53,14 @@ class BusinessHours(_Strict):
             raise ValueError(f"days must be a non-empty list of {', '.join(WEEKDAYS)}")
         return v
 
+    @field_validator("hours")
+    @classmethod
+    def _opens_before_it_closes(cls, v: str) -> str:
+        start, end = v.split("-")
+        if start >= end:
+            raise ValueError("business hours must open before they close on the same day")
+        return v
+
 
 class UrgencyRule(_Strict):
     label: Text | None = None

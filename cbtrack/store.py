@@ -38,7 +38,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cbtrack.errors import LockTimeout, NotFound, Refused, StoreError
-from cbtrack.model import ID_RE, Callback, describe_validation, id_month, new_callback_id
+from cbtrack.model import (
+    ID_RE,
+    Callback,
+    describe_problems,
+    describe_validation,
+    id_month,
+    new_callback_id,
+)
 from cbtrack.policy import Policy
 
 M = TypeVar("M", bound=BaseModel)
@@ -214,68 +221,6 @@ def read_text(path: Path, limit: int, rel: str) -> str:
         raise StoreError(f"{rel} is not valid UTF-8 (byte {exc.start}).") from None
 
 
-def _known_fields(model: type[BaseModel], out: set[str]) -> set[str]:
-    """Every field name in `model` and the models it holds (for error messages)."""
-    for name, info in model.model_fields.items():
-        if name in out:
-            continue
-        out.add(name)
-        for arg in _model_args(info.annotation):
-            _known_fields(arg, out)
-    return out
-
-
-def _model_args(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type[BaseModel]] = []
-    for arg in getattr(annotation, "__args__", ()):
-        found.extend(_model_args(arg))
-    return found
-
-
-def describe_problem(exc: ValidationError, model: type[BaseModel], names_ok: bool) -> str:
-    """`field a.b: reason` for the first problem, and how many more there are."""
-    problems = describe_problems(exc, model, names_ok)
-    more = len(problems) - 1
-    extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return problems[0] + extra
-
-
-def describe_problems(exc: ValidationError, model: type[BaseModel], names_ok: bool) -> list[str]:
-    """`field a.b: reason` for each problem, never a value. A key that is not one of the
-    model's own field names (a `details` key, an unknown key) is not repeated, since in a
-    record it may be free text; the policy's keys (`names_ok`) are names and kept."""
-    known = _known_fields(model, set())
-    return [
-        _describe_one(err, known, names_ok)
-        for err in exc.errors(include_input=False, include_url=False)
-    ]
-
-
-def _describe_one(err: Any, known: set[str], names_ok: bool) -> str:
-    parts: list[str] = []
-    hidden = False
-    for part in err["loc"]:
-        text = str(part)
-        if isinstance(part, int) or text in known or (names_ok and _is_name(text)):
-            parts.append(text)
-        else:
-            hidden = True
-            break
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "holds a key that is not allowed here"
-    elif hidden:
-        msg = f"a key in it is not valid ({msg})"
-    where = ".".join(parts)
-    return f"field {where}: {msg}" if where else msg
-
-
-def _is_name(text: str) -> bool:
-    return len(text) <= 40 and all(c.isalnum() or c in "_.-" for c in text) and text.isascii()
-
-
 def load_model(model: type[M], path: Path, rel: str, limit: int) -> M:
     """Read, parse and validate one file; errors name the file, line or field, never values."""
     text = read_text(path, limit, rel)
@@ -296,7 +241,7 @@ def load_model(model: type[M], path: Path, rel: str, limit: int) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         names_ok = model is not Callback
-        raise StoreError(f"{rel}: {describe_problem(exc, model, names_ok)}.") from None
+        raise StoreError(f"{rel}: {describe_validation(exc, names_ok)}.") from None
 
 
 # --- atomic writes -------------------------------------------------------------------
@@ -401,7 +346,7 @@ class Store:
                 data = parse_yaml(read_text(self.root / POLICY_FILE, MAX_POLICY_BYTES, POLICY_FILE))
                 Policy.model_validate(data)
             except ValidationError as exc:
-                return [f"{POLICY_FILE}: {p}." for p in describe_problems(exc, Policy, True)]
+                return [f"{POLICY_FILE}: {p}." for p in describe_problems(exc, names_ok=True)]
             except (StoreError, _YamlProblem, yaml.YAMLError, RecursionError):
                 pass
             return [first.message]

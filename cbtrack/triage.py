@@ -92,8 +92,8 @@ def check_details(policy: Policy, category: str, details: dict[str, str]) -> lis
     if not extra:
         return []
     return [
-        f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not among the {category} "
-        "fields the policy names; kept as given."
+        f"{len(extra)} detail field(s) given are not among the {category} fields the policy "
+        "names; kept as given."
     ]
 
 

@@ -448,3 +448,21 @@ def test_init_honours_store_option_and_env(tmp_path: Path, monkeypatch) -> None:
     assert result.exit_code == 0
     assert (tmp_path / "by-env" / "cbtrack.yaml").is_file()
     assert not (tmp_path / "cbtrack.yaml").exists()
+
+
+def test_a_bad_detail_key_is_not_repeated(cli: Cli) -> None:
+    err = cli.refused(
+        "add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
+        "--reason", "x", "--detail", "topic=x", "--detail", "Jane Roe HIV status=positive",
+    )  # fmt: skip
+    assert "details" in err and "Jane" not in err and "HIV" not in err
+
+
+def test_the_tools_commit_leaves_hand_staged_files_alone(cli: Cli, store_dir: Path) -> None:
+    cid = cli.add()
+    (store_dir / "notes.txt").write_text("hand notes\n")
+    git(store_dir, "add", "notes.txt")
+    cli.ok("note", cid, "Patient prefers mornings")
+    changed = git(store_dir, "show", "--name-only", "--format=", "HEAD").split()
+    assert changed == [f"callbacks/open/{cid}.yaml"]
+    assert "notes.txt" in git(store_dir, "diff", "--cached", "--name-only")

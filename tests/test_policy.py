@@ -154,3 +154,11 @@ def test_validate_lists_every_policy_problem(tmp_path: Path) -> None:
     assert any("call_hours" in p for p in problems)
     assert any("practise" in p for p in problems)
     assert all(p.startswith("cbtrack.yaml: ") for p in problems)
+
+
+@pytest.mark.parametrize("hours", ["22:00-06:00", "08:00-08:00"])
+def test_business_hours_must_open_before_they_close(tmp_path: Path, hours: str) -> None:
+    store = minimal_store(tmp_path)
+    (store / "cbtrack.yaml").write_text(MINIMAL + f'business_hours: "{hours}"\n')
+    result = CliRunner().invoke(app, ["--store", str(store), "queue"])
+    assert result.exit_code == 3 and "business_hours" in result.stderr
