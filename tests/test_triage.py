@@ -301,6 +301,11 @@ def test_due_with_another_offset_is_stored_in_practice_time(cli: Cli) -> None:
 
 
 def test_more_ways_of_saying_an_emergency(cli: Cli) -> None:
-    for reason in ("Having thoughts of harming myself", "Breathing trouble since lunch",
-                   "Hard time breathing after the new inhaler", "Chest hurts when lying down"):  # fmt: skip
+    reasons = (
+        "Having thoughts of harming myself",
+        "Breathing trouble since lunch",
+        "Hard time breathing after the new inhaler",
+        "Chest hurts when lying down",
+    )
+    for reason in reasons:
         assert cli.record(add_general(cli, reason))["urgency"] == "emergency", reason
