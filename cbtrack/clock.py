@@ -103,9 +103,6 @@ class BusinessCalendar:
             d += timedelta(days=1)
         raise Refused("The policy's business days and holidays leave no business day ahead.")
 
-    def start_of_next_business_day(self, moment: datetime) -> datetime:
-        return self._bounds(self.next_business_day(moment.astimezone(self.tz).date()))[0]
-
     def add(self, moment: datetime, minutes: int) -> datetime:
         """Add `minutes` of business time: the clock runs only in business hours."""
         local = moment.astimezone(self.tz)

@@ -83,7 +83,7 @@ class VoicemailConsent(StrEnum):
 
 
 class Urgency(StrEnum):
-    """Lowest to highest; `rank` gives the order."""
+    """Lowest to highest (the policy gives each level its rank)."""
 
     routine = "routine"
     time_sensitive = "time_sensitive"
@@ -91,10 +91,6 @@ class Urgency(StrEnum):
     same_day = "same_day"
     clinical = "clinical"
     emergency = "emergency"
-
-    @property
-    def rank(self) -> int:
-        return list(Urgency).index(self)
 
 
 CLINICAL_URGENCIES = (Urgency.clinical, Urgency.emergency)
@@ -338,9 +334,6 @@ class Callback(_Strict):
     @property
     def was_reached(self) -> bool:
         return any(a.result == AttemptResult.reached for a in self.attempts)
-
-    def first_attempt_at(self) -> datetime | None:
-        return min((a.at for a in self.attempts), default=None)
 
     # --- state changes (append-only histories) ------------------------------------
 

@@ -561,9 +561,11 @@ def queue(store: Store, now: datetime, f: QueueFilter | None = None) -> list[Cal
     """The open callbacks, ranked; reads only `callbacks/open/`."""
     f = f or QueueFilter()
     policy = store.policy
+    # A user's work is what they own and what their roles own.
+    owners = {f.owner, *policy.roles_of(f.owner)} if f.owner else set()
     out = []
     for cb in store.open_records():
-        if f.owner and cb.owner != f.owner and f.owner not in _owners_for(policy, cb.owner):
+        if owners and cb.owner not in owners:
             continue
         if f.category and cb.category != f.category:
             continue
@@ -575,16 +577,6 @@ def queue(store: Store, now: datetime, f: QueueFilter | None = None) -> list[Cal
             continue
         out.append(cb)
     return triage.rank_queue(policy, out)
-
-
-def _owners_for(policy: Policy, owner: str) -> list[str]:
-    """Users who hold the role `owner` (so `--owner jlee` also shows jlee's roles' work)."""
-    return [u for u, m in policy.staff.items() if owner in m.roles]
-
-
-def mine_filter(policy: Policy, user: str) -> list[str]:
-    """Owners that count as 'mine': the user and each of the user's roles."""
-    return [user, *policy.roles_of(user)]
 
 
 def validate(store: Store) -> list[str]:

@@ -418,6 +418,12 @@ def queue(
         from cbtrack.triage import check_category
 
         check_category(policy, category)
+    if mine:
+        if not st.user:
+            raise Refused("--mine needs to know who you are: use --as USER or set CBTRACK_USER.")
+        if owner and owner != st.user:
+            raise Refused("--mine shows your own callbacks; leave out --owner, or --mine.")
+        owner = st.user
     records = service.queue(
         store,
         now,
@@ -425,11 +431,6 @@ def queue(
             owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
         ),
     )
-    if mine:
-        if not st.user:
-            raise Refused("--mine needs to know who you are: use --as USER or set CBTRACK_USER.")
-        owners = set(service.mine_filter(policy, st.user))
-        records = [cb for cb in records if cb.owner in owners]
     if as_json:
         typer.echo(render.records_json(records))
         return
