@@ -158,7 +158,7 @@ class CloseReason(StrEnum):
     duplicate = "duplicate"
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -224,7 +224,7 @@ def phone_digits(phone: str) -> str:
     return re.sub(r"\D", "", phone)
 
 
-class Patient(_Strict):
+class Patient(StrictModel):
     name: Text
     phone: str
     preferred_method: ContactMethod = ContactMethod.phone
@@ -243,7 +243,7 @@ class Patient(_Strict):
         return v
 
 
-class Attempt(_Strict):
+class Attempt(StrictModel):
     id: ItemId = Field(default_factory=new_item_id)
     at: AwareDatetime
     by: Name
@@ -257,7 +257,7 @@ class Attempt(_Strict):
     forced: Text | None = None
 
 
-class Event(_Strict):
+class Event(StrictModel):
     id: ItemId = Field(default_factory=new_item_id)
     at: AwareDatetime
     by: Name
@@ -267,7 +267,7 @@ class Event(_Strict):
     set: dict[str, str] | None = None
 
 
-class Dependency(_Strict):
+class Dependency(StrictModel):
     id: ItemId = Field(default_factory=new_item_id)
     kind: DependencyKind
     note: Text
@@ -275,7 +275,7 @@ class Dependency(_Strict):
     resolved_at: AwareDatetime | None = None
 
 
-class Closure(_Strict):
+class Closure(StrictModel):
     at: AwareDatetime
     by: Name
     reason: CloseReason
@@ -283,7 +283,7 @@ class Closure(_Strict):
     to: Name | None = None
 
 
-class Callback(_Strict):
+class Callback(StrictModel):
     id: str = Field(pattern=ID_RE.pattern)
     created_at: AwareDatetime
     created_by: Name

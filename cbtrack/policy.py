@@ -7,14 +7,13 @@ owners, urgency, due times, attempts and scripts comes from here.
 from __future__ import annotations
 
 import copy
+import string
 from datetime import date
 from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -22,26 +21,35 @@ from pydantic import (
 )
 
 from cbtrack.clock import BusinessCalendar, parse_duration
-from cbtrack.model import WINDOW_RE, Name, Urgency, phone_digits
+from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency, phone_digits
 
 Window = Annotated[str, StringConstraints(pattern=WINDOW_RE)]
 Duration = Annotated[str, StringConstraints(pattern=r"^\d{1,5}(m|h|d|bd)$")]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CLINICAL_ROLE = "clinical"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+#: Placeholders each template may use; the policy validator checks them.
+ALLOWED_FIELDS = {
+    "opening": {"caller", "practice", "category_opening", "category_label"},
+    "voicemail_minimal": {"practice", "callback_number"},
+    "voicemail_detailed": {"practice", "callback_number", "patient_first", "category_label"},
+    "clinical_handoff": {"practice", "callback_number"},
+    "emergency_guidance": {"practice", "callback_number"},
+}
 
 
-class StaffMember(_Strict):
+def fields_of(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class StaffMember(StrictModel):
     name: Text | None = None
     roles: list[Name] = Field(default_factory=list)
 
 
-class BusinessHours(_Strict):
+class BusinessHours(StrictModel):
     days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
     hours: Window = "08:00-17:00"
 
@@ -62,13 +70,13 @@ class BusinessHours(_Strict):
         return v
 
 
-class UrgencyRule(_Strict):
+class UrgencyRule(StrictModel):
     label: Text | None = None
     rank: int = Field(ge=0, le=100)
     due: Duration
 
 
-class CategoryPolicy(_Strict):
+class CategoryPolicy(StrictModel):
     label: Text = ""
     owner: Name
     urgency: Urgency
@@ -80,7 +88,7 @@ class CategoryPolicy(_Strict):
     opening: Text | None = None
 
 
-class TriageRule(_Strict):
+class TriageRule(StrictModel):
     name: Name
     phrases: list[Text] = Field(min_length=1)
     urgency: Urgency
@@ -88,17 +96,17 @@ class TriageRule(_Strict):
     next_action: Text | None = None
 
 
-class VoicemailRules(_Strict):
+class VoicemailRules(StrictModel):
     patient_name: str = Field(default="none", pattern=r"^(none|first)$")
 
 
-class AttemptPolicy(_Strict):
+class AttemptPolicy(StrictModel):
     max: int = Field(default=3, ge=1, le=20)
     min_spacing: Duration = "4h"
     voicemail: VoicemailRules = Field(default_factory=VoicemailRules)
 
 
-class Scripts(_Strict):
+class Scripts(StrictModel):
     opening: Text
     voicemail_minimal: Text
     voicemail_detailed: Text
@@ -108,7 +116,7 @@ class Scripts(_Strict):
     never_say: list[Text] = Field(default_factory=list)
 
 
-class Policy(_Strict):
+class Policy(StrictModel):
     practice: Text
     callback_number: str
     timezone: str = "America/New_York"
@@ -173,8 +181,6 @@ class Policy(_Strict):
                 raise ValueError(f"staff {user} has unknown role {unknown[0]}")
         for level in self.urgencies.values():
             parse_duration(level.due)
-        from cbtrack.scripts import ALLOWED_FIELDS, fields_of
-
         for key, allowed in ALLOWED_FIELDS.items():
             extra = fields_of(getattr(self.scripts, key)) - allowed
             if extra:

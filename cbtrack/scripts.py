@@ -7,25 +7,11 @@ callbacks never put their topic in a voicemail.
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from datetime import datetime
 
 from cbtrack.model import CLINICAL_URGENCIES, Callback, VoicemailConsent
 from cbtrack.policy import CLINICAL_ROLE, Policy
-
-#: Placeholders each template may use; the policy validator checks them.
-ALLOWED_FIELDS = {
-    "opening": {"caller", "practice", "category_opening", "category_label"},
-    "voicemail_minimal": {"practice", "callback_number"},
-    "voicemail_detailed": {"practice", "callback_number", "patient_first", "category_label"},
-    "clinical_handoff": {"practice", "callback_number"},
-    "emergency_guidance": {"practice", "callback_number"},
-}
-
-
-def fields_of(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 class _Blanks(dict[str, str]):
