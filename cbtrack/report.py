@@ -21,17 +21,15 @@ never a patient's name, phone, date of birth, MRN or free text from the record.
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from cbtrack.model import Callback, CloseReason, Source, Urgency, phone_digits
 from cbtrack.policy import Policy
-from cbtrack.store import MAX_RECORD_BYTES, Store, read_text
 
 Block = dict[str, Any]
 
@@ -43,47 +41,6 @@ HISTOGRAM = (
     ("1-2 days", 48.0),
     ("2 days+", math.inf),
 )
-
-
-# --- reading what a period needs ------------------------------------------------------
-
-_CLOSURE_AT = re.compile(r"^closure:\n  at: '?([0-9][0-9T:+.Z-]*)'?\n", re.MULTILINE)
-
-
-def month_of(moment: datetime) -> str:
-    return f"{moment:%Y-%m}"
-
-
-def _closed_at(text: str) -> datetime | None:
-    """The closure time read from a record's text, or None when it cannot be read cheaply."""
-    m = _CLOSURE_AT.search(text)
-    if not m:
-        return None
-    try:
-        found = datetime.fromisoformat(m.group(1))
-    except ValueError:
-        return None
-    return found if found.tzinfo else None
-
-
-def records_for_period(store: Store, start: datetime, end: datetime) -> Iterator[Callback]:
-    """Every open callback, and the closed callbacks that can matter to [start, end).
-
-    A closed callback matters only if it was created before `end` and closed at or after
-    `start`. Closed records are filed by month of creation, so month folders after the
-    month of `end` (plus one month of slack for time-zone edges) are never opened; in the
-    others, each file's closure time is read with a text scan, and only the records
-    closed at or after `start` (or whose closure time the scan cannot read) are parsed
-    and validated. A callback created a year before the period and closed in it counts.
-    """
-    yield from store.open_records()
-    last = month_of(end.astimezone(store.policy.tz) + timedelta(days=31))
-    for path in store.closed_paths():
-        if path.parent.name > last:
-            continue
-        when = _closed_at(read_text(path, MAX_RECORD_BYTES, store.rel(path)))
-        if when is None or when >= start:
-            yield store.load_path(path)
 
 
 # --- small statistics ------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The end-of-day review: six buckets of open callbacks, and the roll-over to the next
-business day (plan as a pure function, then apply one record at a time).
+business day (a pure plan; `service.roll_over` applies it).
 
 Owner rule for the roll-over, first match wins:
 1. clinical callbacks (urgency clinical or emergency, or owned by the clinical role or a
@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from cbtrack import service, triage
+from cbtrack import triage
 from cbtrack.model import CLINICAL_URGENCIES, Callback, EventType, Status
 from cbtrack.policy import CLINICAL_ROLE, Policy
-from cbtrack.store import Store
 
 BUCKETS = (
     "due_today",
@@ -199,26 +198,3 @@ def apply_roll(cb: Callback, roll: Roll, now: datetime, user: str) -> None:
             "day": roll.day.isoformat(),
         },
     )
-
-
-# --- service: apply the roll-over --------------------------------------------------------
-
-
-def roll(store: Store, user: str | None, now: datetime) -> list[Roll]:
-    """Roll every open callback over in one commit by the acting staff member; each record
-    is re-planned under the store lock (another desk may have rolled it first)."""
-    policy = store.policy
-    triage.check_user(policy, user)
-    done: list[Roll] = []
-
-    def apply(policy: Policy, cb: Callback, actor: str) -> None:
-        fresh = plan_one(policy, cb, now)
-        if fresh is None:
-            raise service.Skip
-        apply_roll(cb, fresh, now.astimezone(policy.tz), actor)
-        done.append(fresh)
-
-    planned = [p.callback_id for p in plan_roll(policy, store.open_records(), now)]
-    if planned:
-        service.change_many(store, user, now, planned, "roll-over", apply)
-    return done

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cbtrack import doctor, gitlog, triage
+from cbtrack import doctor, gitlog, review, triage
 from cbtrack.errors import Refused
 from cbtrack.model import (
     Attempt,
@@ -542,6 +542,29 @@ def apply_triage(
         change_many(store, user, now, planned, "triage", apply)
     else:
         triage.check_user(store.policy, user)
+    return done
+
+
+# --- end-of-day roll-over ----------------------------------------------------------
+
+
+def roll_over(store: Store, user: str | None, now: datetime) -> list[review.Roll]:
+    """Roll every open callback over in one commit by the acting staff member; each record
+    is re-planned under the store lock (another desk may have rolled it first)."""
+    policy = store.policy
+    triage.check_user(policy, user)
+    done: list[review.Roll] = []
+
+    def apply(policy: Policy, cb: Callback, actor: str) -> None:
+        fresh = review.plan_one(policy, cb, now)
+        if fresh is None:
+            raise Skip
+        review.apply_roll(cb, fresh, now.astimezone(policy.tz), actor)
+        done.append(fresh)
+
+    planned = [p.callback_id for p in review.plan_roll(policy, store.open_records(), now)]
+    if planned:
+        change_many(store, user, now, planned, "roll-over", apply)
     return done
 
 

@@ -30,6 +30,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
@@ -223,7 +224,11 @@ def read_text(path: Path, limit: int, rel: str) -> str:
 
 def load_model(model: type[M], path: Path, rel: str, limit: int) -> M:
     """Read, parse and validate one file; errors name the file, line or field, never values."""
-    text = read_text(path, limit, rel)
+    return parse_model(model, read_text(path, limit, rel), rel)
+
+
+def parse_model(model: type[M], text: str, rel: str) -> M:
+    """Parse and validate text read from `rel` (a file, or a version of it from git)."""
     try:
         data = parse_yaml(text)
     except _YamlProblem as exc:
@@ -404,8 +409,12 @@ class Store:
 
     # reading ---------------------------------------------------------------------
 
-    def load_path(self, path: Path) -> Callback:
-        cb = load_model(Callback, path, self.rel(path), MAX_RECORD_BYTES)
+    def load_path(self, path: Path, text: str | None = None) -> Callback:
+        """The record in `path` (whose `text` the caller may already have read)."""
+        rel = self.rel(path)
+        if text is None:
+            text = read_text(path, MAX_RECORD_BYTES, rel)
+        cb = parse_model(Callback, text, rel)
         if cb.id != path.stem:
             raise StoreError(f"{self.rel(path)}: field id does not match the file name.")
         if cb.is_open != (path.parent == self.open_dir):
@@ -447,6 +456,26 @@ class Store:
     def all_records(self) -> Iterator[Callback]:
         yield from self.open_records()
         yield from self.closed_records()
+
+    def records_for_period(self, start: datetime, end: datetime) -> Iterator[Callback]:
+        """Every open callback, and the closed callbacks that can matter to [start, end).
+
+        A closed callback matters only if it was created before `end` and closed at or
+        after `start`. Closed records are filed by month of creation, so month folders
+        after the month of `end` (plus a month of slack for time-zone edges) are never
+        opened; in the others each file's closure time is found by a text scan, and only
+        records closed at or after `start` (or whose closure the scan cannot read) are
+        parsed and validated. A callback created a year before the period and closed in
+        it still counts."""
+        yield from self.open_records()
+        last = f"{end.astimezone(self.policy.tz) + timedelta(days=31):%Y-%m}"
+        for path in self.closed_paths():
+            if path.parent.name > last:
+                continue
+            text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
+            when = _closed_at(text)
+            if when is None or when >= start:
+                yield self.load_path(path, text)
 
     # writing ---------------------------------------------------------------------
 
@@ -633,6 +662,21 @@ def _try_lock(fd: int) -> bool:
             return False
         raise
     return True
+
+
+_CLOSURE_AT = re.compile(r"^closure:\n  at: '?([0-9][0-9T:+.Z-]*)'?\n", re.MULTILINE)
+
+
+def _closed_at(text: str) -> datetime | None:
+    """The closure time read from a record's text, or None when it cannot be read cheaply."""
+    m = _CLOSURE_AT.search(text)
+    if not m:
+        return None
+    try:
+        found = datetime.fromisoformat(m.group(1))
+    except ValueError:
+        return None
+    return found if found.tzinfo else None
 
 
 def _is_record(path: Path) -> bool:

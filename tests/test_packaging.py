@@ -34,6 +34,24 @@ def test_library_does_not_load_the_cli() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_domain_modules_do_no_io() -> None:
+    """triage, review, report, scripts, merge, policy, model, clock: pure, no file or git."""
+    import ast
+
+    for name in ("triage", "review", "report", "scripts", "merge", "policy", "model", "clock"):
+        tree = ast.parse((ROOT / "cbtrack" / f"{name}.py").read_text())
+        imported = {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            f"{node.module}.{alias.name}" if node.module == "cbtrack" else str(node.module)
+            for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }  # fmt: skip
+        bad = {"cbtrack.store", "cbtrack.gitlog", "cbtrack.service", "yaml", "subprocess"}
+        assert not imported & bad, (name, imported & bad)
+
+
 def _cbtrack() -> list[str]:
     exe = shutil.which("cbtrack") or str(Path(sys.executable).parent / "cbtrack")
     return [exe] if Path(exe).exists() else [sys.executable, "-m", "cbtrack"]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cbtrack import clock, render, report, reportfmt, review
+from cbtrack import clock, render, report, reportfmt, review, service
 from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
 from cbtrack.cli.app import JsonOpt, State, app, color_ok, state
 from cbtrack.errors import Refused, UsageProblem
@@ -98,7 +98,7 @@ def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
     if dry_run:
         rolls = review.plan_roll(policy, store.open_records(), now)
     else:
-        rolls = review.roll(store, st.user, now)
+        rolls = service.roll_over(store, st.user, now)
     if as_json:
         typer.echo(render.to_json({"dry_run": dry_run, "rolled": [r.as_json() for r in rolls]}))
         return
@@ -206,7 +206,7 @@ def report_cmd(
         raise Refused(f"{output} is a folder; give --output a file name.")
     figures = report.build(
         policy,
-        report.records_for_period(store, start, end),
+        store.records_for_period(start, end),
         start,
         end,
         now,
