@@ -9,8 +9,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from tabulate import tabulate
-
 from cbtrack import clock
 from cbtrack.model import AttemptResult, Callback, DependencyKind, Status, Urgency
 from cbtrack.policy import Policy
@@ -58,6 +56,13 @@ CATEGORY_TAG = {
 METHOD_TAG = {"phone": "ph", "text": "txt", "portal": "prt", "email": "eml"}
 
 RED, YELLOW, BOLD, DIM, RESET = "\033[31m", "\033[33m", "\033[1m", "\033[2m", "\033[0m"
+
+
+def _tabulate(rows: list[list[Any]], headers: list[str], tablefmt: str) -> str:
+    """tabulate, imported when a table is drawn (the queue and JSON never need it)."""
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt=tablefmt)
 
 
 def to_json(data: Any) -> str:
@@ -216,7 +221,7 @@ def show_text(policy: Policy, cb: Callback, now: datetime) -> str:
             ]
             for a in sorted(cb.attempts, key=lambda a: a.at)
         ]
-        out += f"\n\nAttempts ({len(cb.attempts)}):\n" + tabulate(
+        out += f"\n\nAttempts ({len(cb.attempts)}):\n" + _tabulate(
             rows, headers=["when", "by", "method", "result", "msg", "note"], tablefmt="simple"
         )
     else:
@@ -241,8 +246,8 @@ def events_table(policy: Policy, cb: Callback) -> str:
                 e.note or "",
             ]
         )
-    return tabulate(rows, headers=["when", "by", "event", "change", "note"], tablefmt="simple")
+    return _tabulate(rows, headers=["when", "by", "event", "change", "note"], tablefmt="simple")
 
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:
-    return tabulate(rows, headers=headers, tablefmt="simple")
+    return _tabulate(rows, headers=headers, tablefmt="simple")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cbtrack import gitlog, render, sync
+from cbtrack import gitlog, render
 from cbtrack.cli.app import JsonOpt, app, state, warn
 
 
@@ -29,6 +29,8 @@ def sync_cmd(
     """
     st = state(ctx)
     store = st.store()
+    from cbtrack import sync
+
     out = sync.sync(store, st.user, st.now(), remote)
     warn([f"left out of the commit: {m}" for m in out.left_out] + out.notes)
     if as_json:
@@ -72,6 +74,8 @@ def log_cmd(
     """
     st = state(ctx)
     store = st.store()
+    from cbtrack import sync
+
     cid, entries = sync.history(store, callback_id)
     if as_json:
         typer.echo(render.to_json({"id": cid, "entries": [e.as_dict() for e in entries]}))
@@ -115,6 +119,8 @@ def verify(
     Example: cbtrack verify --json
     """
     st = state(ctx)
+    from cbtrack import sync
+
     report = sync.verify(st.store(), full=full, accept=accept)
     if as_json:
         typer.echo(
@@ -169,6 +175,8 @@ def check_staged(ctx: typer.Context) -> None:
 
     Example: cbtrack --store . check-staged
     """
+    from cbtrack import sync
+
     problems = sync.check_staged(state(ctx).store())
     for p in problems:
         typer.echo(f"cbtrack: {p}", err=True)

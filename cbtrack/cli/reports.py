@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cbtrack import clock, render, report, reportfmt, review, service
+from cbtrack import clock, render, review, service
 from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
 from cbtrack.cli.app import JsonOpt, State, app, color_ok, state
 from cbtrack.errors import Refused, UsageProblem
@@ -204,6 +204,8 @@ def report_cmd(
         raise Refused("The period is empty: --since must be earlier than --until.")
     if output is not None and output.is_dir():
         raise Refused(f"{output} is a folder; give --output a file name.")
+    from cbtrack import report, reportfmt
+
     figures = report.build(
         policy,
         store.records_for_period(start, end),
