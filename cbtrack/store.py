@@ -190,10 +190,12 @@ def read_text(path: Path, limit: int, rel: str) -> str:
     """A regular file of at most `limit` bytes, as UTF-8. Never blocks on a FIFO or device,
     never reads more than `limit` bytes, never quotes the content in an error."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         raise StoreError(f"{rel} is missing.") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreError(f"{rel} is a symbolic link; a cbtrack file must be a regular file.")
         raise StoreError(f"{rel} cannot be read ({exc.strerror}).") from None
     try:
         info = os.fstat(fd)

@@ -198,7 +198,7 @@ def test_special_files_are_refused_without_hanging(cli: Any) -> None:
     path.unlink()
     path.symlink_to("/dev/zero")
     err = refused_quickly(cli, "queue")
-    assert "is not a regular file" in err
+    assert "symbolic link" in err
     path.unlink()
     path.mkdir()
     err = refused_quickly(cli, "show", BAD_ID)
@@ -311,3 +311,16 @@ def test_each_trap_survives_as_a_name_a_detail_and_an_mrn(cli: Any, trap: str) -
     if mrn_ok:
         assert stored.patient.mrn == trap
     assert dump_record(stored) == Store(cli.store).open_path(stored.id).read_text()
+
+
+def test_a_symlinked_record_is_not_followed(tmp_path: Path) -> None:
+    from tests.conftest import Cli
+
+    store = tmp_path / "store"
+    cli = Cli(store)
+    assert cli("init", str(store), store=False).exit_code == 0
+    secret = tmp_path / "elsewhere.yaml"
+    secret.write_text("id: cb-20261127-sssss\n")
+    (store / "callbacks" / "open" / "cb-20261127-sssss.yaml").symlink_to(secret)
+    result = cli("show", "cb-20261127-sssss")
+    assert result.exit_code == 3 and "symbolic link" in result.stderr

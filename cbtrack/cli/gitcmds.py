@@ -144,9 +144,12 @@ def verify(
         for f in report.findings:
             typer.echo(f"{f.kind}: {f.message}")
     if not report.ok:
+        if report.recorded:  # --accept: the lead has reviewed them; that is a success
+            if not as_json:
+                typer.echo(f"{len(report.findings)} finding(s) accepted as reviewed.")
+            return
         if not as_json:
-            what = "accepted as reviewed" if report.recorded else "found"
-            typer.echo(f"Error: {len(report.findings)} finding(s) {what} in the history.", err=True)
+            typer.echo(f"Error: {len(report.findings)} finding(s) found in the history.", err=True)
         raise typer.Exit(1)
 
 
@@ -183,7 +186,7 @@ def check_staged(ctx: typer.Context) -> None:
     if problems:
         typer.echo(
             "Error: commit refused; fix the record(s) above, or restore them with "
-            "'git checkout -- FILE'.",
+            "'git checkout HEAD -- FILE'.",
             err=True,
         )
         raise typer.Exit(1)
