@@ -195,7 +195,9 @@ def read_text(path: Path, limit: int, rel: str) -> str:
         raise StoreError(f"{rel} is missing.") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise StoreError(f"{rel} is a symbolic link; a cbtrack file must be a regular file.")
+            raise StoreError(
+                f"{rel} is a symbolic link; a cbtrack file must be a regular file."
+            ) from None
         raise StoreError(f"{rel} cannot be read ({exc.strerror}).") from None
     try:
         info = os.fstat(fd)

@@ -313,7 +313,7 @@ def test_each_trap_survives_as_a_name_a_detail_and_an_mrn(cli: Any, trap: str) -
     assert dump_record(stored) == Store(cli.store).open_path(stored.id).read_text()
 
 
-def test_a_symlinked_record_is_not_followed(tmp_path: Path) -> None:
+def test_a_symlinked_record_is_not_followed(tmp_path: Any) -> None:
     from tests.conftest import Cli
 
     store = tmp_path / "store"
