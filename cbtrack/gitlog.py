@@ -122,6 +122,8 @@ def _wanted_config() -> dict[str, str]:
         f"merge.{MERGE_DRIVER}.name": "cbtrack record merge (union of attempts and events)",
         f"merge.{MERGE_DRIVER}.driver": driver_command(),
         "core.fsync": "committed",
+        # a plain `git pull` merges (through the driver) instead of asking how to reconcile
+        "pull.rebase": "false",
     }
 
 
@@ -146,7 +148,7 @@ def ensure_config(root: Path) -> None:
             "config",
             "--local",
             "--get-regexp",
-            r"^(merge\.cbtrack\.|core\.fsync$)",
+            r"^(merge\.cbtrack\.|core\.fsync$|pull\.rebase$)",
             check=False,
         )
         have = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)

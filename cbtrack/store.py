@@ -40,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 
 from cbtrack.errors import LockTimeout, NotFound, Refused, StoreError
 from cbtrack.model import (
+    ALPHABET,
     ID_RE,
     Callback,
     describe_problems,
@@ -398,17 +399,23 @@ class Store:
         return self.open_path(cb.id) if cb.is_open else self.closed_path(cb.id)
 
     def resolve_id(self, text: str) -> str:
-        """A full ID, or the 5-character suffix of an open callback's ID."""
+        """A full ID, or the last 5 characters of one: open callbacks are looked up first,
+        then closed ones. The typed text is never repeated (it might be a name)."""
         cid = text.strip().lower()
         if ID_RE.match(cid):
             return cid
-        if len(cid) == 5 and all(c in "0123456789abcdefghjkmnpqrstvwxyz" for c in cid):
-            hits = sorted(self.open_dir.glob(f"cb-*-{cid}.yaml"))
+        if len(cid) == 5 and all(c in ALPHABET for c in cid):
+            pattern = f"cb-*-{cid}.yaml"
+            hits = sorted(self.open_dir.glob(pattern)) or sorted(
+                self.closed_dir.glob(f"*/{pattern}")
+            )
             if len(hits) == 1:
                 return hits[0].stem
+            if len(hits) > 1:
+                raise NotFound(f"Several callbacks end in {cid}; give the full ID.")
         raise NotFound(
-            f"'{text[:40]}' is not a callback ID; IDs look like cb-20261127-k7m2q "
-            "(see 'cbtrack queue')."
+            "That is not a callback ID; IDs look like cb-20261127-k7m2q, and the last five "
+            "characters of one will do (see 'cbtrack queue')."
         )
 
     # reading ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ from cbtrack.model import (
     Urgency,
     VoicemailConsent,
 )
-from cbtrack.policy import Policy, TriageRule
+from cbtrack.policy import CLINICAL_ROLE, Policy, TriageRule
 
 # --- phrase rules --------------------------------------------------------------------
 
@@ -261,12 +261,17 @@ def next_attempt_time(policy: Policy, cb: Callback, now: datetime) -> datetime |
 
 
 def callable_time(policy: Policy, cb: Callback, moment: datetime) -> datetime:
-    """`moment`, or the first time after it inside the call hours and the patient's window."""
-    for _ in range(4):
+    """`moment`, or the first time after it on a business day, inside the call hours and
+    the patient's window (a suggestion: staff may still call on other days)."""
+    cal = policy.calendar
+    for _ in range(8):
+        if not cal.is_business_day(moment.date()):
+            start = clock.parse_window(policy.call_hours)[0]
+            moment = datetime.combine(cal.next_business_day(moment.date()), start, moment.tzinfo)
         moment = clock.next_in_window(moment, policy.call_hours)
         if cb.patient.contact_window:
             moment = clock.next_in_window(moment, cb.patient.contact_window)
-        if clock.in_window(moment, policy.call_hours):
+        if clock.in_window(moment, policy.call_hours) and cal.is_business_day(moment.date()):
             break
     return moment
 
@@ -342,7 +347,12 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
     if cb.status != Status.escalated and due < now:
         owner = str(fields.get("owner", cb.owner))
         esc: dict[str, object] = {"status": Status.escalated}
-        if urgency not in CLINICAL_URGENCIES and owner != policy.escalation_owner:
+        clinical_owner = owner == CLINICAL_ROLE or policy.is_clinical(owner)
+        if (
+            urgency not in CLINICAL_URGENCIES
+            and not clinical_owner
+            and (owner != policy.escalation_owner)
+        ):
             esc["owner"] = policy.escalation_owner
         plan.append(Change(EventType.escalated, f"Overdue since {due.isoformat()}", esc))
     return plan

@@ -70,8 +70,8 @@ def test_contact_window_is_respected(cli: Cli) -> None:
         now="2026-11-27T12:30:00-05:00",
     )
     nxt = cli.record(cid)["next_attempt_at"]
-    # 4h spacing lands at 16:30, outside the window: next window start, Saturday 12:00
-    assert nxt == "2026-11-28T12:00:00-05:00"
+    # 4h spacing lands at 16:30, outside the window; the next window on a business day: Monday
+    assert nxt == "2026-11-30T12:00:00-05:00"
 
 
 def test_bad_window_is_refused(cli: Cli) -> None:
@@ -325,3 +325,10 @@ def test_contact_window_limits_calls_not_messages(cli: Cli) -> None:
     cid = cli.add("--window", "15:00-19:00")
     cli.ok("attempt", cid, "--method", "text", "--result", "message_sent",
            "--note", "Texted secure scheduling link; will check replies at 3pm")  # fmt: skip
+
+
+def test_next_attempt_is_suggested_on_a_business_day(cli: Cli) -> None:
+    cid = cli.add()
+    cli.ok("attempt", cid, "--method", "phone", "--result", "no_answer", "--note", NOTE,
+           now="2026-11-27T17:00:00-05:00")  # fmt: skip
+    assert cli.record(cid)["next_attempt_at"] == "2026-11-30T08:00:00-05:00"

@@ -466,3 +466,16 @@ def test_the_tools_commit_leaves_hand_staged_files_alone(cli: Cli, store_dir: Pa
     changed = git(store_dir, "show", "--name-only", "--format=", "HEAD").split()
     assert changed == [f"callbacks/open/{cid}.yaml"]
     assert "notes.txt" in git(store_dir, "diff", "--cached", "--name-only")
+
+
+def test_short_ids_reach_closed_callbacks_and_never_echo_input(cli: Cli) -> None:
+    cid = cli.add()
+    cli.ok("close", cid, "--reason", "duplicate", "--summary", "Same request as another")
+    assert cli.record(cid[-5:])["status"] == "closed"
+    err = cli.refused("show", "Ada Example")
+    assert "Ada" not in err and "callback ID" in err
+
+
+def test_a_clone_pulls_by_merging(cli: Cli, store_dir: Path) -> None:
+    cli.add()
+    assert git(store_dir, "config", "pull.rebase").strip() == "false"

@@ -309,3 +309,14 @@ def test_more_ways_of_saying_an_emergency(cli: Cli) -> None:
     )
     for reason in reasons:
         assert cli.record(add_general(cli, reason))["urgency"] == "emergency", reason
+
+
+def test_escalation_keeps_clinically_owned_work_with_clinical_staff(cli: Cli) -> None:
+    cid = cli.add(
+        "--detail", "medication=statin", "--detail", "pharmacy=Main St",
+        "--detail", "request_type=refill", category="prescription", reason="Refill request",
+    )  # fmt: skip
+    assert cli.record(cid)["owner"] == "clinical"
+    cli.ok("triage", now="2026-12-03T10:00:00-05:00")
+    data = cli.record(cid)
+    assert data["status"] == "escalated" and data["owner"] == "clinical"

@@ -29,9 +29,7 @@ from cbtrack.model import (
 
 IdArg = Annotated[
     str,
-    typer.Argument(
-        metavar="ID", help="The callback ID (or the last 5 characters of an open callback's ID)."
-    ),
+    typer.Argument(metavar="ID", help="The callback ID, or its last 5 characters."),
 ]
 
 

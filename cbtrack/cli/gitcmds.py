@@ -64,7 +64,9 @@ def sync_cmd(
 @app.command(name="log")
 def log_cmd(
     ctx: typer.Context,
-    callback_id: Annotated[str, typer.Argument(metavar="ID", help="The callback ID.")],
+    callback_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The callback ID, or its last 5 characters.")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """A callback's history: every commit that touched it (who, when, what), merged with
