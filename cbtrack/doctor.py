@@ -164,6 +164,9 @@ def _older_copy(store: Store, a: Path, b: Path) -> Path | None:
         ra, rb = _load_loose(store, a), _load_loose(store, b)
     except CbtrackError:
         return None
+    if _history(ra) == _history(rb):
+        # the same history: keep the copy that sits where its status puts it
+        return a if store.path_of(ra) != a else b
     if _history(ra) <= _history(rb):
         return a
     if _history(rb) <= _history(ra):
@@ -393,13 +396,10 @@ def _record_problems(store: Store) -> list[Problem]:
             continue
         seen.setdefault(cb.id, []).append(path)
         right = store.path_of(cb)
-        if path != right:
+        if path != right and not right.exists():  # both there: open_and_closed covers it
             out.append(
                 Problem(
-                    "wrong_folder",
-                    rel,
-                    f"its status puts it in {store.rel(right.parent)}",
-                    not right.exists(),
+                    "wrong_folder", rel, f"its status puts it in {store.rel(right.parent)}", True
                 )
             )
     for cid, paths in sorted(seen.items()):
@@ -441,7 +441,16 @@ def _uncommitted(store: Store) -> list[Problem]:
             continue
         stem = Path(rel).stem
         is_record = rel.endswith(".yaml") and ID_RE.match(stem) is not None
-        if rel == POLICY_FILE or not is_record:
+        if rel == POLICY_FILE:
+            ok = not store.policy_problems()
+            why = (
+                "an edited policy not yet committed"
+                if ok
+                else "an edited policy that does not validate"
+            )
+            problems.append(Problem("uncommitted_policy", rel, why, ok))
+            continue
+        if not is_record:
             problems.append(
                 Problem("uncommitted", rel, "changed but not committed; commit it with git", False)
             )
@@ -485,6 +494,8 @@ def _repair(store: Store, found: list[Problem], now: datetime, user: str | None)
     )
     if specs:
         _commit_specs(store, specs, "recover: commit records left uncommitted", user, now)
+    if any(p.kind == "uncommitted_policy" and p.repairable for p in found):
+        _commit_specs(store, [POLICY_FILE], "policy: commit the edited cbtrack.yaml", user, now)
 
 
 def _move_to_right_folder(store: Store, path: Path) -> None:

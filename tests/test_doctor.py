@@ -80,6 +80,20 @@ def test_a_record_open_and_closed_keeps_the_newer_copy(cli: Any, store_dir: Path
     assert git_clean(store_dir) == ""
 
 
+def test_a_copy_of_an_open_record_in_the_closed_folder_is_dropped_in_one_run(
+    cli: Any, store_dir: Path
+) -> None:
+    cid = cli.add()
+    s = Store(store_dir)
+    s.closed_path(cid).parent.mkdir(parents=True, exist_ok=True)
+    s.closed_path(cid).write_bytes(s.open_path(cid).read_bytes())
+    code, data = doctor(cli, "--repair", user="jlee")
+    assert code == 0, data
+    assert s.open_path(cid).exists() and not s.closed_path(cid).exists()
+    code, data = doctor(cli)
+    assert code == 0 and data["problems"] == []
+
+
 def test_copies_whose_histories_differ_are_left_for_a_person(cli: Any, store_dir: Path) -> None:
     cid = cli.add()
     s = Store(store_dir)
@@ -154,7 +168,7 @@ def test_a_broken_policy_is_reported_not_a_crash(cli: Any, store_dir: Path) -> N
     policy.write_text(policy.read_text() + "extra: &x 1\n")
     code, data = doctor(cli)
     assert code == 1
-    assert [p["kind"] for p in data["problems"]] == ["policy_invalid", "uncommitted"]
+    assert [p["kind"] for p in data["problems"]] == ["policy_invalid", "uncommitted_policy"]
     assert data["problems"][0]["detail"].startswith("line ")
     result = cli("doctor")
     assert result.stdout.startswith("policy_invalid: cbtrack.yaml: line ")
@@ -170,3 +184,18 @@ def test_invalid_records_are_listed(cli: Any, store_dir: Path) -> None:
     problem = next(p for p in data["problems"] if p["kind"] == "invalid_record")
     assert problem["detail"] == "line 1: anchors (&name) are not allowed"
     assert "Private" not in json.dumps(data)
+
+
+def test_an_edited_policy_is_committed_by_repair_once_it_validates(
+    cli: Any, store_dir: Path
+) -> None:
+    path = store_dir / "cbtrack.yaml"
+    path.write_text(path.read_text().replace("Your Practice Name", "Elm Test Clinic"))
+    code, data = doctor(cli)
+    assert code == 1 and ("uncommitted_policy", "cbtrack.yaml", True) in kinds(data)
+    code, data = doctor(cli, "--repair", user="jlee")
+    assert code == 0, data
+    assert git_clean(store_dir) == ""
+    path.write_text(path.read_text().replace("call_hours: 08:00-20:00", "call_hours: soon"))
+    code, data = doctor(cli, "--repair", user="jlee")
+    assert code == 1 and ("uncommitted_policy", "cbtrack.yaml", False) in kinds(data)
