@@ -228,7 +228,7 @@ class Patient(StrictModel):
     name: Text
     phone: str
     preferred_method: ContactMethod = ContactMethod.phone
-    contact_window: str | None = Field(default=None, pattern=WINDOW_RE)
+    contact_window: str | None = None
     voicemail: VoicemailConsent = VoicemailConsent.minimal
     dob: date | None = None
     mrn: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,30}$")] | None = None
@@ -239,7 +239,29 @@ class Patient(StrictModel):
     def _phone(cls, v: str) -> str:
         v = v.strip()
         if not re.fullmatch(r"\+?[0-9 ().-]+", v) or not 7 <= len(phone_digits(v)) <= 15:
-            raise ValueError("a phone number needs 7 to 15 digits (spaces, dashes and + allowed)")
+            raise ValueError(
+                "a phone number needs 7 to 15 digits (spaces, dashes, dots, brackets and a "
+                "leading + are allowed)"
+            )
+        return v
+
+    @field_validator("contact_window")
+    @classmethod
+    def _window(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(WINDOW_RE, v):
+            raise ValueError("a contact window is written HH:MM-HH:MM, like 09:00-12:00")
+        return v
+
+    @field_validator("dob", mode="before")
+    @classmethod
+    def _dob(cls, v: object) -> object:
+        if isinstance(v, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v.strip()):
+            raise ValueError("a date of birth is written YYYY-MM-DD")
+        if isinstance(v, str):
+            try:
+                date.fromisoformat(v.strip())
+            except ValueError:
+                raise ValueError("the date of birth is not a real date (YYYY-MM-DD)") from None
         return v
 
 

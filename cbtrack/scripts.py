@@ -55,7 +55,7 @@ def voicemail_text(policy: Policy, cb: Callback) -> str:
     if consent == VoicemailConsent.none:
         return (
             "Do not leave a voicemail: the patient has not agreed to messages. Hang up, record "
-            f"the attempt, and try {cb.patient.preferred_method.value} or call again later."
+            "the attempt, and try the patient's other contact methods or call again later."
         )
     if consent == VoicemailConsent.minimal:
         return fill(s.voicemail_minimal, base)

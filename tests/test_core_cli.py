@@ -479,3 +479,11 @@ def test_short_ids_reach_closed_callbacks_and_never_echo_input(cli: Cli) -> None
 def test_a_clone_pulls_by_merging(cli: Cli, store_dir: Path) -> None:
     cli.add()
     assert git(store_dir, "config", "pull.rebase").strip() == "false"
+
+
+def test_bad_window_and_birth_date_say_how_to_write_them(cli: Cli) -> None:
+    base = ["add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
+            "--reason", "x", "--detail", "topic=x"]  # fmt: skip
+    assert "HH:MM-HH:MM" in cli.refused(*base, "--window", "9-5")
+    assert "YYYY-MM-DD" in cli.refused(*base, "--dob", "1990-13-45")
+    assert "YYYY-MM-DD" in cli.refused(*base, "--dob", "March 3")

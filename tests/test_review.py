@@ -178,7 +178,7 @@ def test_check_fails_on_unattempted_due_today_then_goes_quiet(
     assert failed.exit_code == 1
     assert failed.stdout == ""
     assert failed.stderr == (
-        f"Error: 2 callbacks due today have no attempt yet: {ids['R6']}, {ids['R2']}; "
+        f"Error: 2 callbacks due today or overdue have no attempt yet: {ids['R6']}, {ids['R2']}; "
         "see 'cbtrack review'.\n"
     )
     cli.attempt(
@@ -344,7 +344,7 @@ def test_cron_runs_quietly_without_a_terminal_or_store_in_cwd(tmp_path: Path) ->
     alert = cron("review", "--check")
     assert alert.returncode == 1 and alert.stdout == ""
     assert alert.stderr.strip().splitlines() == [
-        f"Error: 1 callback due today has no attempt yet: {cid}; see 'cbtrack review'."
+        f"Error: 1 callback due today or overdue has no attempt yet: {cid}; see 'cbtrack review'."
     ]
     cli.attempt(
         cid,

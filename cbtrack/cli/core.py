@@ -59,7 +59,7 @@ def init(
     directory: Annotated[
         Path | None,
         typer.Argument(
-            metavar="[DIR]",
+            metavar="DIR",
             help="Folder for the store (default: --store, else $CBTRACK_STORE, else here).",
         ),
     ] = None,
@@ -450,7 +450,7 @@ def triage(
     ctx: typer.Context,
     ids: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[ID...]", help="Callbacks to triage (default: new ones)."),
+        typer.Argument(metavar="ID...", help="Callbacks to triage (default: new ones)."),
     ] = None,
     all_open: Annotated[
         bool, typer.Option("--all", help="Every open callback, not only new ones.")

@@ -64,8 +64,9 @@ def review_cmd(
         if missing:
             n = len(missing)
             raise Refused(
-                f"{n} callback{'s' if n != 1 else ''} due today {'have' if n != 1 else 'has'} "
-                f"no attempt yet: {', '.join(missing)}; see 'cbtrack review'."
+                f"{n} callback{'s' if n != 1 else ''} due today or overdue "
+                f"{'have' if n != 1 else 'has'} no attempt yet: {', '.join(missing)}; "
+                "see 'cbtrack review'."
             )
         return
     if roll:
