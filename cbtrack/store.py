@@ -218,7 +218,11 @@ def read_text(path: Path, limit: int, rel: str) -> str:
         raise StoreError(f"{rel} cannot be read ({exc.strerror}).") from None
     finally:
         os.close(fd)
-    raw = b"".join(chunks)
+    return decode_text(b"".join(chunks), limit, rel)
+
+
+def decode_text(raw: bytes, limit: int, rel: str) -> str:
+    """Bytes read from a file or from git, checked like a file: size, then UTF-8."""
     if len(raw) > limit:
         raise StoreError(f"{rel} is larger than {limit // 1000} KB; it cannot be a valid file.")
     try:

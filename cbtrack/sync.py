@@ -12,11 +12,6 @@ Where the local trust anchors live (refs are local: git does not push or clone t
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,8 +30,10 @@ from cbtrack.store import (
     MAX_RECORD_BYTES,
     POLICY_FILE,
     Store,
+    decode_text,
     dump_record,
     load_model,
+    parse_model,
     remove_file,
     write_atomic,
 )
@@ -57,69 +54,29 @@ class _Loose(BaseModel):
 
 class Scratch:
     """Parses text that is not a store file (a staged or historical version) with the
-    store's own strict loader, through a private file under `.cbtrack/`."""
+    store's own strict loader and limits, in memory."""
 
-    def __init__(self, folder: Path) -> None:
-        self.file = folder / "version.yaml"
+    def __init__(self) -> None:
         self.cache: dict[str, dict[str, Any] | None] = {}
 
     def record(self, data: bytes, rel: str) -> Callback:
         """A version that must be a valid record (raises StoreError naming `rel`)."""
-        _write_plain(self.file, data)
-        return load_model(Callback, self.file, rel, MAX_RECORD_BYTES)
+        return parse_model(Callback, decode_text(data, MAX_RECORD_BYTES, rel), rel)
 
     def policy(self, data: bytes, rel: str) -> Policy:
-        _write_plain(self.file, data)
-        return load_model(Policy, self.file, rel, MAX_POLICY_BYTES)
+        return parse_model(Policy, decode_text(data, MAX_POLICY_BYTES, rel), rel)
 
     def loose(self, key: str, data: bytes | None) -> dict[str, Any] | None:
         """Any version as a mapping, cached by `key` (a blob ID); None when unreadable."""
         if data is None:
             return None
         if key not in self.cache:
-            _write_plain(self.file, data)
             try:
-                self.cache[key] = load_model(
-                    _Loose, self.file, "a version", MAX_RECORD_BYTES
-                ).model_dump()
+                text = decode_text(data, MAX_RECORD_BYTES, "a version")
+                self.cache[key] = parse_model(_Loose, text, "a version").model_dump()
             except StoreError:
                 self.cache[key] = None
         return self.cache[key]
-
-
-def _write_plain(path: Path, data: bytes) -> None:
-    """A scratch write: a private folder, no fsync (the file is thrown away). Overwrites in
-    place, then truncates: an O_TRUNC open makes ext4 flush the old data on close (~1.5 ms)."""
-    with path.open("r+b" if path.exists() else "wb") as fh:
-        fh.write(data)
-        fh.truncate()
-
-
-@contextlib.contextmanager
-def scratch(store: Store) -> Iterator[Scratch]:
-    """A private folder under .cbtrack/ for versions being read; removed afterwards, and
-    any left by a killed process are removed by the next one."""
-    local = store.root / LOCAL_DIR
-    local.mkdir(exist_ok=True, mode=0o700)
-    for old in local.glob("scratch-*"):
-        pid = old.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
-    folder = Path(tempfile.mkdtemp(dir=local, prefix=f"scratch-{os.getpid()}-"))
-    try:
-        yield Scratch(folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def record_id(rel: str) -> str | None:
@@ -385,9 +342,9 @@ def _merge_commit(
         touched = [*gitlog.changed_since(root, head), *unmerged]
         ids = sorted({cid for p in touched if (cid := record_id(p)) is not None})
         problems: list[str] = []
-        with scratch(store) as sc:
-            for cid in ids:
-                problems += _settle(store, sc, cid, base, head, theirs, unmerged, result)
+        sc = Scratch()
+        for cid in ids:
+            problems += _settle(store, sc, cid, base, head, theirs, unmerged, result)
         if problems:
             more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
             raise Refused(
@@ -548,40 +505,40 @@ def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyRepo
     findings: list[Finding] = []
     verified = gitlog.rev(root, gitlog.VERIFIED_REF)
     since = None
-    with scratch(store) as sc:
-        if verified and not gitlog.is_ancestor(root, verified, head):
+    sc = Scratch()
+    if verified and not gitlog.is_ancestor(root, verified, head):
+        findings.append(
+            Finding(
+                "rewritten",
+                "HEAD does not descend from the last verified commit "
+                f"{gitlog.short(verified)}: this desk's history was rewritten",
+                commit=head,
+            )
+        )
+        findings += _compare(store, sc, [(verified, head)], {}, "the rewrite")
+        since = gitlog.merge_base(root, verified, head)
+    elif verified:
+        since = verified
+    walked = gitlog.commits(root, head, since=None if full else since)
+    info = {c.sha: c for c in walked}
+    pairs = [(p, c.sha) for c in walked for p in c.parents]
+    for i in range(0, len(pairs), CHUNK):
+        findings += _compare(store, sc, pairs[i : i + CHUNK], info, None)
+    synced_moved: dict[str, str] = {}
+    for name, sha in gitlog.refs_under(root, gitlog.SYNCED_PREFIX).items():
+        where = name[len(gitlog.SYNCED_PREFIX) :]
+        now_at = gitlog.rev(root, f"refs/remotes/{where}")
+        if now_at and not gitlog.is_ancestor(root, sha, now_at):
+            synced_moved[name] = now_at
             findings.append(
                 Finding(
-                    "rewritten",
-                    "HEAD does not descend from the last verified commit "
-                    f"{gitlog.short(verified)}: this desk's history was rewritten",
-                    commit=head,
+                    "remote_rewritten",
+                    f"{where} no longer holds commit {gitlog.short(sha)} that this desk last "
+                    "synced: its history was rewritten (force-pushed)",
+                    commit=now_at,
                 )
             )
-            findings += _compare(store, sc, [(verified, head)], {}, "the rewrite")
-            since = gitlog.merge_base(root, verified, head)
-        elif verified:
-            since = verified
-        walked = gitlog.commits(root, head, since=None if full else since)
-        info = {c.sha: c for c in walked}
-        pairs = [(p, c.sha) for c in walked for p in c.parents]
-        for i in range(0, len(pairs), CHUNK):
-            findings += _compare(store, sc, pairs[i : i + CHUNK], info, None)
-        synced_moved: dict[str, str] = {}
-        for name, sha in gitlog.refs_under(root, gitlog.SYNCED_PREFIX).items():
-            where = name[len(gitlog.SYNCED_PREFIX) :]
-            now_at = gitlog.rev(root, f"refs/remotes/{where}")
-            if now_at and not gitlog.is_ancestor(root, sha, now_at):
-                synced_moved[name] = now_at
-                findings.append(
-                    Finding(
-                        "remote_rewritten",
-                        f"{where} no longer holds commit {gitlog.short(sha)} that this desk last "
-                        "synced: its history was rewritten (force-pushed)",
-                        commit=now_at,
-                    )
-                )
-                findings += _compare(store, sc, [(sha, now_at)], {}, f"the rewrite of {where}")
+            findings += _compare(store, sc, [(sha, now_at)], {}, f"the rewrite of {where}")
     recorded = not findings or accept
     if recorded:
         gitlog.set_ref(root, gitlog.VERIFIED_REF, head, "cbtrack verify")
@@ -680,15 +637,15 @@ def check_staged(store: Store) -> list[str]:
     for cid in by_id:
         specs += [f"{ref}:{r}" for r in record_rels(store, cid) for ref in ("HEAD", "")]
     blobs = gitlog.read_blobs(root, specs)
-    with scratch(store) as sc:
-        staged_policy = blobs.get(":" + POLICY_FILE)
-        if staged_policy is not None:
-            try:
-                sc.policy(staged_policy, POLICY_FILE)
-            except StoreError as exc:
-                problems.append(exc.message)
-        for cid in sorted(by_id):
-            problems += _check_one(store, sc, cid, blobs)
+    sc = Scratch()
+    staged_policy = blobs.get(":" + POLICY_FILE)
+    if staged_policy is not None:
+        try:
+            sc.policy(staged_policy, POLICY_FILE)
+        except StoreError as exc:
+            problems.append(exc.message)
+    for cid in sorted(by_id):
+        problems += _check_one(store, sc, cid, blobs)
     return problems
 
 
@@ -772,25 +729,25 @@ def history(store: Store, text: str) -> tuple[str, list[Entry]]:
     entries: list[Entry] = []
     added_in: dict[str, str] = {}
     latest: dict[str, Any] | None = None
-    with scratch(store) as sc:
-        for x in found:
-            after = _version(sc, blobs, x.sha, rels)
-            before = _version(sc, blobs, x.parents[0], rels) if x.parents else None
-            changes = _describe(before, after)
-            for key in items_of(after or {}):
-                if key not in items_of(before or {}):
-                    added_in.setdefault(key, x.sha)
-            entries.append(
-                Entry(
-                    "commit",
-                    datetime.fromisoformat(x.at),
-                    x.author,
-                    x.subject,
-                    commit=x.sha,
-                    changes=changes,
-                )
+    sc = Scratch()
+    for x in found:
+        after = _version(sc, blobs, x.sha, rels)
+        before = _version(sc, blobs, x.parents[0], rels) if x.parents else None
+        changes = _describe(before, after)
+        for key in items_of(after or {}):
+            if key not in items_of(before or {}):
+                added_in.setdefault(key, x.sha)
+        entries.append(
+            Entry(
+                "commit",
+                datetime.fromisoformat(x.at),
+                x.author,
+                x.subject,
+                commit=x.sha,
+                changes=changes,
             )
-            latest = after if after is not None else latest
+        )
+        latest = after if after is not None else latest
     try:
         current: dict[str, Any] | None = store.load(cid).model_dump(mode="json")
     except CbtrackError:
