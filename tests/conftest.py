@@ -103,6 +103,11 @@ class Cli:
         return data
 
 
+def attempt_args(cid: str, method: str, result: str, note: str) -> list[str]:
+    """The arguments of `cbtrack attempt` for one contact attempt."""
+    return ["attempt", cid, "--method", method, "--result", result, "--note", note]
+
+
 def snapshot(store: Path) -> dict[str, bytes]:
     """Every file of the store outside .git and .cbtrack, plus the git HEAD."""
     files = {

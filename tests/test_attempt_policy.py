@@ -3,7 +3,7 @@ forcing past a limit, next attempt time, attempts_exhausted."""
 
 from __future__ import annotations
 
-from tests.conftest import Cli
+from tests.conftest import Cli, attempt_args
 
 NOTE = "No answer on mobile; will retry in the afternoon"
 VM = "Left voicemail asking patient to call scheduling line; next attempt tomorrow morning"
@@ -20,31 +20,15 @@ def attempt(cli: Cli, cid: str, result: str = "no_answer", note: str = NOTE, **k
 def test_outside_call_hours_is_refused_unless_forced(cli: Cli) -> None:
     cid = cli.add()
     late = "2026-11-27T21:30:00-05:00"
-    err = cli.refused(
-        "attempt", cid, "--method", "phone", "--result", "no_answer", "--note", NOTE, now=late
-    )
+    err = cli.refused(*attempt_args(cid, "phone", "no_answer", NOTE), now=late)
     assert "call hours" in err and "--force" in err
     cli.refused(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        NOTE,
+        *attempt_args(cid, "phone", "no_answer", NOTE),
         "--force",
         now=late,
     )  # --force needs --why
     cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        NOTE,
+        *attempt_args(cid, "phone", "no_answer", NOTE),
         "--force",
         "--why",
         "Patient asked for a late call via portal",
@@ -59,14 +43,7 @@ def test_contact_window_is_respected(cli: Cli) -> None:
     err = cli.refused("attempt", cid, "--method", "phone", "--result", "no_answer", "--note", NOTE)
     assert "contact window" in err
     cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        NOTE,
+        *attempt_args(cid, "phone", "no_answer", NOTE),
         now="2026-11-27T12:30:00-05:00",
     )
     nxt = cli.record(cid)["next_attempt_at"]
@@ -96,14 +73,7 @@ def test_minimum_spacing(cli: Cli) -> None:
     cid = cli.add()
     assert attempt(cli, cid).exit_code == 0
     err = cli.refused(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        NOTE,
+        *attempt_args(cid, "phone", "no_answer", NOTE),
         now="2026-11-27T12:00:00-05:00",
     )
     assert "4h" in err
@@ -114,14 +84,7 @@ def test_inbound_contact_is_never_limited(cli: Cli) -> None:
     cid = cli.add()
     assert attempt(cli, cid).exit_code == 0
     cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "inbound",
-        "--result",
-        "reached",
-        "--note",
-        "Patient called back; picked Dec 3 at 9:00",
+        *attempt_args(cid, "inbound", "reached", "Patient called back; picked Dec 3 at 9:00"),
         now="2026-11-27T21:00:00-05:00",
     )
     assert cli.record(cid)["status"] == "in_progress"
@@ -135,14 +98,7 @@ def test_maximum_attempts_then_exhausted(cli: Cli) -> None:
     data = cli.record(cid)
     assert "next_attempt_at" not in data
     err = cli.refused(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        NOTE,
+        *attempt_args(cid, "phone", "no_answer", NOTE),
         now="2026-11-30T15:00:00-05:00",
     )
     assert "3 attempts" in err
@@ -161,14 +117,7 @@ def test_forced_attempts_count_toward_the_process(cli: Cli) -> None:
     cid = cli.add()
     for i in range(3):
         cli.ok(
-            "attempt",
-            cid,
-            "--method",
-            "phone",
-            "--result",
-            "no_answer",
-            "--note",
-            NOTE,
+            *attempt_args(cid, "phone", "no_answer", NOTE),
             "--force",
             "--why",
             "Urgent scheduling before the surgery date",
@@ -189,14 +138,7 @@ def test_voicemail_consent_none_refuses_voicemail(cli: Cli) -> None:
 def test_minimal_consent_allows_only_the_minimal_script(cli: Cli) -> None:
     cid = cli.add()
     err = cli.refused(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "left_voicemail",
-        "--note",
-        VM,
+        *attempt_args(cid, "phone", "left_voicemail", VM),
         "--script",
         "voicemail_detailed",
     )
@@ -214,37 +156,18 @@ def test_detailed_consent_records_detailed_script(cli: Cli) -> None:
 def test_message_flags_must_agree_with_result(cli: Cli) -> None:
     cid = cli.add()
     cli.refused(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "left_voicemail",
-        "--note",
-        VM,
+        *attempt_args(cid, "phone", "left_voicemail", VM),
         "--no-message-left",
     )
     cli.refused(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        NOTE,
+        *attempt_args(cid, "phone", "no_answer", NOTE),
         "--message-left",
     )
     cli.refused("attempt", cid, "--method", "text", "--result", "left_voicemail", "--note", VM)
     cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "text",
-        "--result",
-        "message_sent",
-        "--note",
-        "Texted secure scheduling link; will check portal tomorrow",
+        *attempt_args(
+            cid, "text", "message_sent", "Texted secure scheduling link; will check portal tomorrow"
+        ),
     )
     data = cli.record(cid)
     assert data["status"] == "waiting_patient" and data["attempts"][0]["message_left"] is True
@@ -253,14 +176,7 @@ def test_message_flags_must_agree_with_result(cli: Cli) -> None:
 def test_why_without_force_is_refused(cli: Cli) -> None:
     cid = cli.add()
     cli.refused(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        NOTE,
+        *attempt_args(cid, "phone", "no_answer", NOTE),
         "--why",
         "because",
     )
@@ -269,14 +185,12 @@ def test_why_without_force_is_refused(cli: Cli) -> None:
 def test_response_and_next_are_recorded(cli: Cli) -> None:
     cid = cli.add()
     cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "reached",
-        "--note",
-        "Reached patient; needs insurance card; secure upload link sent",
+        *attempt_args(
+            cid,
+            "phone",
+            "reached",
+            "Reached patient; needs insurance card; secure upload link sent",
+        ),
         "--response",
         "Will upload the card tonight",
         "--next",
@@ -294,14 +208,9 @@ def test_attempt_on_blocked_callback_warns(cli: Cli) -> None:
     cid = cli.add(category="referral_status", reason="Referral to cardiology")
     cli.ok("block", cid, "--on", "referral_documents", "--note", "Packet not received yet")
     result = cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "reached",
-        "--note",
-        "Reached patient; told referral packet still pending",
+        *attempt_args(
+            cid, "phone", "reached", "Reached patient; told referral packet still pending"
+        ),
     )
     assert "may not be ready" in result.stderr
     assert cli.record(cid)["status"] == "waiting_internal"
@@ -309,15 +218,10 @@ def test_attempt_on_blocked_callback_warns(cli: Cli) -> None:
 
 def test_next_attempt_time_can_be_set(cli: Cli) -> None:
     cid = cli.add()
-    cli.ok(
-        "attempt", cid, "--method", "phone", "--result", "no_answer", "--note", NOTE,
-        "--next-at", "tomorrow 9:00",
-    )  # fmt: skip
+    cli.ok(*attempt_args(cid, "phone", "no_answer", NOTE), "--next-at", "tomorrow 9:00")
     assert cli.record(cid)["next_attempt_at"] == "2026-11-28T09:00:00-05:00"
-    err = cli.refused(
-        "attempt", cid, "--method", "inbound", "--result", "reached",
-        "--note", "Patient called in; wants a call Monday", "--next-at", "2026-11-01",
-    )  # fmt: skip
+    called_in = attempt_args(cid, "inbound", "reached", "Patient called in; wants a call Monday")
+    err = cli.refused(*called_in, "--next-at", "2026-11-01")
     assert "--next-at" in err
 
 
@@ -329,6 +233,6 @@ def test_contact_window_limits_calls_not_messages(cli: Cli) -> None:
 
 def test_next_attempt_is_suggested_on_a_business_day(cli: Cli) -> None:
     cid = cli.add()
-    cli.ok("attempt", cid, "--method", "phone", "--result", "no_answer", "--note", NOTE,
+    cli.ok(*attempt_args(cid, "phone", "no_answer", NOTE),
            now="2026-11-27T17:00:00-05:00")  # fmt: skip
     assert cli.record(cid)["next_attempt_at"] == "2026-11-30T08:00:00-05:00"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cbtrack.cli import app
 from cbtrack.store import Store
-from tests.conftest import Cli, git, snapshot
+from tests.conftest import Cli, attempt_args, git, snapshot
 
 VM_NOTE = "Left voicemail asking patient to call scheduling line; next attempt tomorrow morning"
 
@@ -85,14 +85,9 @@ def test_add_json_prints_the_record(cli: Cli) -> None:
 def test_commit_messages_carry_no_patient_data(cli: Cli, store_dir: Path) -> None:
     cid = cli.add()
     cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        "No answer at mobile number; will retry this afternoon",
+        *attempt_args(
+            cid, "phone", "no_answer", "No answer at mobile number; will retry this afternoon"
+        ),
     )
     messages = git(store_dir, "log", "--format=%B")
     for secret in ("Ada", "Example", "0100123", "New patient visit"):
@@ -214,14 +209,7 @@ def test_attempt_records_history_and_status(cli: Cli) -> None:
     # next attempt: 4h spacing, inside call hours
     assert data["next_attempt_at"] == "2026-11-27T14:00:00-05:00"
     cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        "Rang twice, no answer; try again tomorrow",
+        *attempt_args(cid, "phone", "no_answer", "Rang twice, no answer; try again tomorrow"),
         now="2026-11-27T15:00:00-05:00",
     )
     data = cli.record(cid)
@@ -250,14 +238,9 @@ def test_close_rules(cli: Cli, store_dir: Path) -> None:
     cli.refused("close", cid, "--reason", "routed", "--to", "nowhere", "--summary", "x")
     cli.refused("close", cid, "--reason", "resolved", code=2)  # summary is required
     cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "reached",
-        "--note",
-        "Reached patient; scheduled new patient visit for Dec 3",
+        *attempt_args(
+            cid, "phone", "reached", "Reached patient; scheduled new patient visit for Dec 3"
+        ),
     )
     cli.ok("close", cid, "--reason", "reached", "--summary", "Scheduled for Dec 3 at 9:00")
     assert not (store_dir / "callbacks" / "open" / f"{cid}.yaml").exists()
@@ -272,14 +255,7 @@ def test_closed_record_changes_only_by_reopen(cli: Cli) -> None:
     cid = cli.add()
     cli.ok("close", cid, "--reason", "duplicate", "--summary", "Same request as another")
     assert "reopen" in cli.refused(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "no_answer",
-        "--note",
-        "No answer on mobile; retry later today",
+        *attempt_args(cid, "phone", "no_answer", "No answer on mobile; retry later today"),
     )
     cli.refused("close", cid, "--reason", "resolved", "--summary", "again")
     cli.refused("assign", cid, "billing")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import Cli
+from tests.conftest import Cli, attempt_args
 
 
 def test_assign_and_route(cli: Cli) -> None:
@@ -40,14 +40,9 @@ def test_block_and_unblock(cli: Cli) -> None:
 def test_unblock_returns_to_status_from_attempts(cli: Cli) -> None:
     cid = cli.add()
     cli.ok(
-        "attempt",
-        cid,
-        "--method",
-        "phone",
-        "--result",
-        "left_voicemail",
-        "--note",
-        "Left voicemail asking patient to call scheduling line",
+        *attempt_args(
+            cid, "phone", "left_voicemail", "Left voicemail asking patient to call scheduling line"
+        ),
     )
     cli.ok("block", cid, "--on", "provider_review", "--note", "Dr. Lee to approve double slot")
     cli.ok("unblock", cid)
@@ -65,16 +60,7 @@ def test_histories_only_grow(cli: Cli) -> None:
     seen_attempts: list[dict] = []
     seen_events: list[dict] = []
     steps = [
-        (
-            "attempt",
-            cid,
-            "--method",
-            "phone",
-            "--result",
-            "no_answer",
-            "--note",
-            "No answer at home number; retry later",
-        ),
+        (*attempt_args(cid, "phone", "no_answer", "No answer at home number; retry later"),),
         ("assign", cid, "front_desk"),
         ("block", cid, "--on", "patient_form", "--note", "Needs intake form"),
         ("unblock", cid),

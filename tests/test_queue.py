@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cbtrack.render import queue_lines
 from cbtrack.store import Store
-from tests.conftest import STAFF, Cli, set_policy
+from tests.conftest import STAFF, Cli, attempt_args, set_policy
 
 
 def fill(cli: Cli) -> dict[str, str]:
@@ -18,14 +18,12 @@ def fill(cli: Cli) -> dict[str, str]:
         "clinical": cli.add(category="general", reason="Rash spreading on both arms"),
     }
     cli.ok(
-        "attempt",
-        ids["sched"],
-        "--method",
-        "phone",
-        "--result",
-        "left_voicemail",
-        "--note",
-        "Left voicemail asking patient to call scheduling line; retry tomorrow",
+        *attempt_args(
+            ids["sched"],
+            "phone",
+            "left_voicemail",
+            "Left voicemail asking patient to call scheduling line; retry tomorrow",
+        ),
     )
     return ids
 
