@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 
-import cbtrack.cli.doctor  # registers doctor
-import cbtrack.cli.gitcmds  # registers sync, log, verify
-import cbtrack.cli.reports  # noqa: F401  (registers review and report)
-from cbtrack.cli import core  # noqa: F401  (registers the commands)
+# Importing a command module registers its commands; --help lists them in this order.
+from cbtrack.cli import core, doctor, gitcmds, reports  # noqa: F401
 from cbtrack.cli.app import app
 
 __all__ = ["app", "main"]
