@@ -159,7 +159,6 @@ def add(
     warnings = triage.check_details(policy, category, details)
     if owner:
         triage.check_owner(policy, owner)
-    cat = policy.categories[category]
     person: Patient = build(
         lambda: Patient(
             name=patient,
@@ -173,28 +172,8 @@ def add(
         )
     )
     created = now.astimezone(policy.tz)
-    rule = triage.matching_rule(policy, triage.triage_texts(reason, details))
-    floor = triage.higher(policy, cat.urgency, rule.urgency) if rule else cat.urgency
-    chosen = urgency or cat.urgency
-    below = policy.rank(chosen) < policy.rank(floor)
-    judged = below and urgency is not None and policy.is_clinical(actor)
-    if below and not judged:
-        if urgency:
-            warnings.append(
-                f"Triage raised the urgency to {floor.value}; only clinical staff can set it lower."
-            )
-        chosen = floor
-    routed_to = rule.route_to if rule and rule.route_to and not judged else None
-    final_owner = owner or cat.owner
-    if routed_to and final_owner != routed_to and routed_to not in policy.roles_of(final_owner):
-        if owner:
-            warnings.append(f"Triage routed this callback to {routed_to}, not {owner}.")
-        final_owner = routed_to
-    rule_due = triage.due_for(policy, chosen, created)
-    due_at = rule_due if due is None else due.astimezone(policy.tz)
-    if due is not None and rule and due > rule_due:
-        warnings.append("Triage moved the due time earlier to match the urgency.")
-        due_at = rule_due
+    plan = triage.intake(policy, actor, category, reason, details, urgency, owner, due, created)
+    warnings += plan.warnings
     gitlog.require_repo(store.root)
     with store.lock():
         doctor.recover(store, now, actor)
@@ -208,30 +187,38 @@ def add(
                 category=category,
                 reason=reason,
                 details=details,
-                urgency=chosen,
-                owner=final_owner,
-                due_at=due_at,
-                next_action=next_action
-                or (rule.next_action if rule and rule.next_action else cat.next_action),
+                urgency=plan.urgency,
+                owner=plan.owner,
+                due_at=plan.due_at,
+                next_action=next_action or plan.next_action,
             )
         )
         cb.log(
             created,
             actor,
             EventType.created,
-            set={"owner": final_owner, "urgency": chosen.value, "due_at": due_at.isoformat()},
+            set={
+                "owner": plan.owner,
+                "urgency": plan.urgency.value,
+                "due_at": plan.due_at.isoformat(),
+            },
         )
-        if judged:
-            cb.log(created, actor, EventType.urgency_changed,
-                   note="Set by clinical staff on intake, below what triage suggests",
-                   was={"urgency": floor.value}, set={"urgency": chosen.value})  # fmt: skip
-        elif rule and (policy.rank(rule.urgency) > policy.rank(cat.urgency) or routed_to):
+        if plan.judged:
+            cb.log(
+                created,
+                actor,
+                EventType.urgency_changed,
+                note="Set by clinical staff on intake, below what triage suggests",
+                was={"urgency": plan.floor.value},
+                set={"urgency": plan.urgency.value},
+            )
+        elif plan.rule and plan.triaged:
             cb.log(
                 created,
                 actor,
                 EventType.triaged,
-                note=f"Triage by rule {rule.name}",
-                set={"urgency": chosen.value, "owner": final_owner},
+                note=f"Triage by rule {plan.rule.name}",
+                set={"urgency": plan.urgency.value, "owner": plan.owner},
             )
         paths = store.save(cb)
         gitlog.commit(store.root, paths, f"add {cb.id}", actor, now)

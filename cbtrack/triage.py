@@ -67,6 +67,76 @@ def triage_floor(policy: Policy, cb: Callback) -> tuple[Urgency, TriageRule | No
     return (higher(policy, base, rule.urgency) if rule else base), rule
 
 
+@dataclass
+class Intake:
+    """What triage decides for a new callback."""
+
+    urgency: Urgency
+    floor: Urgency  # what the category and the phrase rules call for
+    owner: str
+    due_at: datetime
+    next_action: str
+    rule: TriageRule | None
+    judged: bool  # a clinician chose an urgency below the floor, and it stands
+    triaged: bool  # a rule raised the urgency or routed the callback
+    warnings: list[str]
+
+
+def intake(
+    policy: Policy,
+    actor: str,
+    category: str,
+    reason: str,
+    details: dict[str, str],
+    urgency: Urgency | None,
+    owner: str | None,
+    due: datetime | None,
+    created: datetime,
+) -> Intake:
+    """Urgency, owner and due time for a new callback: the category's defaults, raised and
+    routed by the phrase rules; only clinical staff may choose an urgency below that."""
+    cat = policy.categories[category]
+    rule = matching_rule(policy, triage_texts(reason, details))
+    floor = higher(policy, cat.urgency, rule.urgency) if rule else cat.urgency
+    warnings: list[str] = []
+    chosen = urgency or cat.urgency
+    below = policy.rank(chosen) < policy.rank(floor)
+    judged = below and urgency is not None and policy.is_clinical(actor)
+    if below and not judged:
+        if urgency:
+            warnings.append(
+                f"Triage raised the urgency to {floor.value}; only clinical staff can set it lower."
+            )
+        chosen = floor
+    routed_to = rule.route_to if rule and rule.route_to and not judged else None
+    final_owner = owner or cat.owner
+    if (
+        routed_to
+        and final_owner != routed_to
+        and not _owned_by_role(policy, final_owner, routed_to)
+    ):
+        if owner:
+            warnings.append(f"Triage routed this callback to {routed_to}, not {owner}.")
+        final_owner = routed_to
+    rule_due = due_for(policy, chosen, created)
+    due_at = rule_due if due is None else due.astimezone(policy.tz)
+    if due is not None and rule and due > rule_due:
+        warnings.append("Triage moved the due time earlier to match the urgency.")
+        due_at = rule_due
+    raised = rule is not None and policy.rank(rule.urgency) > policy.rank(cat.urgency)
+    return Intake(
+        urgency=chosen,
+        floor=floor,
+        owner=final_owner,
+        due_at=due_at,
+        next_action=rule.next_action if rule and rule.next_action else cat.next_action,
+        rule=rule,
+        judged=judged,
+        triaged=raised or routed_to is not None,
+        warnings=warnings,
+    )
+
+
 def due_for(policy: Policy, urgency: Urgency, start: datetime) -> datetime:
     return policy.calendar.add_duration(start, policy.urgencies[urgency].due)
 

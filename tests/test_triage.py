@@ -320,3 +320,26 @@ def test_escalation_keeps_clinically_owned_work_with_clinical_staff(cli: Cli) ->
     cli.ok("triage", now="2026-12-03T10:00:00-05:00")
     data = cli.record(cid)
     assert data["status"] == "escalated" and data["owner"] == "clinical"
+
+
+def test_intake_is_a_pure_decision() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from cbtrack.model import Urgency
+    from cbtrack.policy import Policy
+    from cbtrack.triage import intake
+
+    policy = Policy.model_validate(
+        {**Policy.default().model_dump(mode="json"), "staff": STAFF}
+    )  # fmt: skip
+    created = datetime(2026, 11, 27, 10, tzinfo=ZoneInfo("America/New_York"))
+    plan = intake(policy, "jlee", "general", "New rash on arm", {"topic": "skin"},
+                  Urgency.routine, "front_desk", None, created)  # fmt: skip
+    assert (plan.urgency, plan.owner, plan.triaged, plan.judged) == (
+        Urgency.clinical, "clinical", True, False,
+    )  # fmt: skip
+    assert len(plan.warnings) == 2
+    nurse = intake(policy, "rnpatel", "general", "New rash on arm", {"topic": "skin"},
+                   Urgency.routine, None, None, created)  # fmt: skip
+    assert nurse.judged and nurse.urgency == Urgency.routine and nurse.floor == Urgency.clinical
