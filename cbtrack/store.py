@@ -717,4 +717,17 @@ def init_layout(root: Path, policy_text: str) -> list[Path]:
         if not path.exists():
             write_atomic(path, text)
             written.append(path)
+    _owner_only(root)
     return written
+
+
+def _owner_only(root: Path) -> None:
+    """A store copied in from elsewhere may carry group- or world-readable files: take
+    those rights away from the policy and every record (git tracks no such bits)."""
+    for path in (root, root / POLICY_FILE, *(root / OPEN_DIR.parent).rglob("*")):
+        if path.is_symlink() or not path.exists():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        want = mode & (0o700 if path.is_dir() else 0o600)
+        if want != mode:
+            os.chmod(path, want)

@@ -463,3 +463,16 @@ def test_bad_window_and_birth_date_say_how_to_write_them(cli: Cli) -> None:
     assert "HH:MM-HH:MM" in cli.refused(*base, "--window", "9-5")
     assert "YYYY-MM-DD" in cli.refused(*base, "--dob", "1990-13-45")
     assert "YYYY-MM-DD" in cli.refused(*base, "--dob", "March 3")
+
+
+def test_init_on_a_copied_store_makes_its_files_owner_only(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "maplewood", copy)
+    for path in [copy, *copy.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    assert CliRunner().invoke(app, ["--as", "flead", "init", str(copy)]).exit_code == 0
+    for path in [copy / "cbtrack.yaml", *(copy / "callbacks").rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+    assert git(copy, "status", "--porcelain") == ""
