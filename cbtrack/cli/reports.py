@@ -80,8 +80,8 @@ def review_cmd(
     total = len(records)
     local = now.astimezone(policy.tz)
     typer.echo(f"End-of-day review, {local:%a %Y-%m-%d %H:%M} ({policy.timezone}): {total} open")
-    lines = render.queue_lines(policy, [], now, False)
-    typer.echo(lines[0])
+    if total:
+        typer.echo(render.queue_lines(policy, [], now, False)[0])
     for bucket in review.BUCKETS:
         typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
         for line in render.queue_lines(policy, found[bucket], now, color_ok())[1:]:
@@ -89,7 +89,7 @@ def review_cmd(
     if total:
         typer.echo(
             "\nNext: 'cbtrack review --roll' gives each open callback an owner and a "
-            "next touch for tomorrow."
+            "next touch\non the next business day."
         )
 
 
