@@ -103,6 +103,11 @@ class Cli:
         return data
 
 
+#: `cbtrack add` of a valid general callback; tests append the option under test.
+ADD_GENERAL = ["add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
+               "--reason", "x", "--detail", "topic=x"]  # fmt: skip
+
+
 def attempt_args(cid: str, method: str, result: str, note: str) -> list[str]:
     """The arguments of `cbtrack attempt` for one contact attempt."""
     return ["attempt", cid, "--method", method, "--result", result, "--note", note]

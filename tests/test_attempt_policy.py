@@ -3,7 +3,7 @@ forcing past a limit, next attempt time, attempts_exhausted."""
 
 from __future__ import annotations
 
-from tests.conftest import Cli, attempt_args
+from tests.conftest import ADD_GENERAL, Cli, attempt_args
 
 NOTE = "No answer on mobile; will retry in the afternoon"
 VM = "Left voicemail asking patient to call scheduling line; next attempt tomorrow morning"
@@ -53,17 +53,7 @@ def test_contact_window_is_respected(cli: Cli) -> None:
 
 def test_bad_window_is_refused(cli: Cli) -> None:
     cli.refused(
-        "add",
-        "--patient",
-        "A B",
-        "--phone",
-        "5550100123",
-        "--category",
-        "general",
-        "--reason",
-        "x",
-        "--detail",
-        "topic=x",
+        *ADD_GENERAL,
         "--window",
         "morning",
     )

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cbtrack.cli import app
 from cbtrack.store import Store
-from tests.conftest import Cli, attempt_args, git, snapshot
+from tests.conftest import ADD_GENERAL, Cli, attempt_args, git, snapshot
 
 VM_NOTE = "Left voicemail asking patient to call scheduling line; next attempt tomorrow morning"
 
@@ -159,17 +159,7 @@ def test_bad_detail_syntax_is_refused(cli: Cli) -> None:
 
 def test_value_outside_fixed_list_is_a_usage_error(cli: Cli) -> None:
     cli.refused(
-        "add",
-        "--patient",
-        "A B",
-        "--phone",
-        "5550100123",
-        "--category",
-        "general",
-        "--reason",
-        "x",
-        "--detail",
-        "topic=x",
+        *ADD_GENERAL,
         "--method",
         "pigeon",
         code=2,
@@ -182,17 +172,7 @@ def test_missing_option_is_a_usage_error(cli: Cli) -> None:
 
 def test_change_needs_a_user(cli: Cli) -> None:
     err = cli.refused(
-        "add",
-        "--patient",
-        "A B",
-        "--phone",
-        "5550100123",
-        "--category",
-        "general",
-        "--reason",
-        "x",
-        "--detail",
-        "topic=x",
+        *ADD_GENERAL,
         user=None,
     )
     assert "--as" in err
@@ -428,8 +408,7 @@ def test_init_honours_store_option_and_env(tmp_path: Path, monkeypatch) -> None:
 
 def test_a_bad_detail_key_is_not_repeated(cli: Cli) -> None:
     err = cli.refused(
-        "add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
-        "--reason", "x", "--detail", "topic=x", "--detail", "Jane Roe HIV status=positive",
+        *ADD_GENERAL, "--detail", "Jane Roe HIV status=positive",
     )  # fmt: skip
     assert "details" in err and "Jane" not in err and "HIV" not in err
 
@@ -458,8 +437,7 @@ def test_a_clone_pulls_by_merging(cli: Cli, store_dir: Path) -> None:
 
 
 def test_bad_window_and_birth_date_say_how_to_write_them(cli: Cli) -> None:
-    base = ["add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
-            "--reason", "x", "--detail", "topic=x"]  # fmt: skip
+    base = ADD_GENERAL
     assert "HH:MM-HH:MM" in cli.refused(*base, "--window", "9-5")
     assert "YYYY-MM-DD" in cli.refused(*base, "--dob", "1990-13-45")
     assert "YYYY-MM-DD" in cli.refused(*base, "--dob", "March 3")

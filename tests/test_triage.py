@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import STAFF, Cli, set_policy, snapshot
+from tests.conftest import ADD_GENERAL, STAFF, Cli, set_policy, snapshot
 
 
 def add_general(cli: Cli, reason: str, **kw: str) -> str:
@@ -132,17 +132,7 @@ def test_friendly_due_forms(cli: Cli) -> None:
         == "2026-12-02T17:00:00-05:00"
     )
     cli.refused(
-        "add",
-        "--patient",
-        "A B",
-        "--phone",
-        "5550100123",
-        "--category",
-        "general",
-        "--reason",
-        "x",
-        "--detail",
-        "topic=x",
+        *ADD_GENERAL,
         "--due",
         "someday",
     )
@@ -150,17 +140,7 @@ def test_friendly_due_forms(cli: Cli) -> None:
 
 def test_unknown_owner_is_refused(cli: Cli) -> None:
     err = cli.refused(
-        "add",
-        "--patient",
-        "A B",
-        "--phone",
-        "5550100123",
-        "--category",
-        "general",
-        "--reason",
-        "x",
-        "--detail",
-        "topic=x",
+        *ADD_GENERAL,
         "--owner",
         "bad name!",
     )
