@@ -280,19 +280,17 @@ def diverge(a: Desk, b: Desk) -> str:
     return cid
 
 
+def start_unfinished_merge(desk: Desk) -> None:
+    """A merge of the other desk's work, stopped before its commit."""
+    args = ["-c", "merge.cbtrack.driver=false", "merge", "--no-commit", UPSTREAM]
+    git(desk.path, *args, check=False)
+
+
 def test_a_merge_left_by_a_killed_sync_is_redone(tmp_path: Path) -> None:
     a, b = office(tmp_path)
     cid = diverge(a, b)
     # what a sync killed mid-merge leaves: git's merge state and the sync's marker
-    git(
-        b.path,
-        "-c",
-        "merge.cbtrack.driver=false",
-        "merge",
-        "--no-commit",
-        UPSTREAM,
-        check=False,
-    )
+    start_unfinished_merge(b)
     theirs = git(b.path, "rev-parse", UPSTREAM).stdout
     (b.path / ".cbtrack" / "sync-merge").write_text(theirs)
     b.sync(at("10:00"))
@@ -303,15 +301,7 @@ def test_a_merge_left_by_a_killed_sync_is_redone(tmp_path: Path) -> None:
 def test_a_merge_started_by_hand_is_left_to_its_owner(tmp_path: Path) -> None:
     a, b = office(tmp_path)
     cid = diverge(a, b)
-    git(
-        b.path,
-        "-c",
-        "merge.cbtrack.driver=false",
-        "merge",
-        "--no-commit",
-        UPSTREAM,
-        check=False,
-    )
+    start_unfinished_merge(b)
     result = b.run("sync", now=at("10:00"))
     assert result.exit_code == 1
     assert "A git merge is in progress" in result.stderr
