@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.store import held_lock_fds
@@ -56,42 +57,39 @@ def run(
     check: bool = True,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    try:
-        proc = subprocess.run(
-            ["git", "-c", "commit.gpgsign=false", *args],
-            cwd=root,
-            env=env,
-            input=input,
-            capture_output=True,
-            text=True,
-            check=False,
-            pass_fds=held_lock_fds(),
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed; install git, then try again.") from None
+    proc = _spawn(root, ["-c", "commit.gpgsign=false", *args], env=env, input=input, text=True)
     if check and proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise GitError(f"git {args[0]} failed in {root}: {first[:200]}")
+        raise _failed(root, args[0], proc.stderr)
     return proc
 
 
 def run_bytes(root: Path, *args: str, input: bytes | None = None) -> bytes:
     """A git command whose output is binary or NUL-separated (blobs, -z listings)."""
+    proc = _spawn(root, list(args), input=input)
+    if proc.returncode != 0:
+        raise _failed(root, args[0], proc.stderr.decode("utf-8", "replace"))
+    out: bytes = proc.stdout
+    return out
+
+
+def _spawn(root: Path, args: list[str], **options: Any) -> subprocess.CompletedProcess[Any]:
+    """Run git in the store; its children inherit the store lock (see `held_lock_fds`)."""
     try:
-        proc = subprocess.run(
+        return subprocess.run(
             ["git", *args],
             cwd=root,
-            input=input,
             capture_output=True,
             check=False,
             pass_fds=held_lock_fds(),
+            **options,
         )
     except FileNotFoundError:
         raise GitError("git is not installed; install git, then try again.") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["error"])[-1]
-        raise GitError(f"git {args[0]} failed in {root}: {last[:200]}")
-    return proc.stdout
+
+
+def _failed(root: Path, command: str, stderr: str) -> GitError:
+    last = (stderr.strip().splitlines() or ["unknown error"])[-1]
+    return GitError(f"git {command} failed in {root}: {last[:200]}")
 
 
 def is_repo_root(root: Path) -> bool:
