@@ -20,11 +20,10 @@ import random
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from cbtrack import service
 from cbtrack.model import (

@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_store import DEFAULT_NOW, PER_YEAR, make_store  # noqa: E402
+from make_store import DEFAULT_NOW, PER_YEAR, make_store
 
 NOW = datetime.fromisoformat(DEFAULT_NOW)
 BIN = Path(sys.executable).parent
@@ -280,7 +280,14 @@ def _bench(
             env = dict(base_env, CBTRACK_NOW=now, CBTRACK_USER="bench")
             cb = [*CBTRACK, "--store", str(root)]
 
-            def timed(name: str, argv: list[str], tty: bool = False) -> str:
+            def timed(
+                name: str,
+                argv: list[str],
+                tty: bool = False,
+                cb: list[str] = cb,
+                env: dict[str, str] = env,
+                where: str = where,
+            ) -> str:
                 if name in skip:
                     return ""
                 t, kb, out = run([*cb, *argv], env, tty)
