@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -24,7 +23,21 @@ from pydantic import (
     model_validator,
 )
 
+from cbtrack import enums
 from cbtrack.errors import Refused
+
+# The vocabularies live in `cbtrack.enums` (cheap to import); they are part of the model.
+CLINICAL_URGENCIES = enums.CLINICAL_URGENCIES
+AttemptMethod = enums.AttemptMethod
+AttemptResult = enums.AttemptResult
+CloseReason = enums.CloseReason
+ContactMethod = enums.ContactMethod
+DependencyKind = enums.DependencyKind
+EventType = enums.EventType
+Source = enums.Source
+Status = enums.Status
+Urgency = enums.Urgency
+VoicemailConsent = enums.VoicemailConsent
 
 # Crockford-style alphabet: no i, l, o, u, so IDs read aloud without confusion.
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -57,105 +70,6 @@ def id_month(callback_id: str) -> str:
         )
     d = m.group(1)
     return f"{d[:4]}-{d[4:6]}"
-
-
-class Source(StrEnum):
-    phone = "phone"
-    voicemail = "voicemail"
-    missed_call = "missed_call"
-    front_desk = "front_desk"
-    portal = "portal"
-    provider = "provider"
-    import_ = "import"
-
-
-class ContactMethod(StrEnum):
-    phone = "phone"
-    text = "text"
-    portal = "portal"
-    email = "email"
-
-
-class VoicemailConsent(StrEnum):
-    minimal = "minimal"
-    detailed = "detailed"
-    none = "none"
-
-
-class Urgency(StrEnum):
-    """Lowest to highest (the policy gives each level its rank)."""
-
-    routine = "routine"
-    time_sensitive = "time_sensitive"
-    deadline = "deadline"
-    same_day = "same_day"
-    clinical = "clinical"
-    emergency = "emergency"
-
-
-CLINICAL_URGENCIES = (Urgency.clinical, Urgency.emergency)
-
-
-class Status(StrEnum):
-    new = "new"
-    in_progress = "in_progress"
-    waiting_patient = "waiting_patient"
-    waiting_internal = "waiting_internal"
-    escalated = "escalated"
-    closed = "closed"
-
-
-class DependencyKind(StrEnum):
-    referral_documents = "referral_documents"
-    insurance_eligibility = "insurance_eligibility"
-    provider_review = "provider_review"
-    patient_form = "patient_form"
-    other = "other"
-
-
-class AttemptMethod(StrEnum):
-    phone = "phone"
-    text = "text"
-    portal = "portal"
-    email = "email"
-    inbound = "inbound"
-    in_person = "in_person"
-
-    @property
-    def outbound(self) -> bool:
-        return self not in (AttemptMethod.inbound, AttemptMethod.in_person)
-
-
-class AttemptResult(StrEnum):
-    reached = "reached"
-    left_voicemail = "left_voicemail"
-    no_answer = "no_answer"
-    busy = "busy"
-    wrong_number = "wrong_number"
-    message_sent = "message_sent"
-
-
-class EventType(StrEnum):
-    created = "created"
-    triaged = "triaged"
-    assigned = "assigned"
-    urgency_changed = "urgency_changed"
-    blocked = "blocked"
-    unblocked = "unblocked"
-    routed = "routed"
-    escalated = "escalated"
-    rolled_over = "rolled_over"
-    reopened = "reopened"
-    closed = "closed"
-    note = "note"
-
-
-class CloseReason(StrEnum):
-    reached = "reached"
-    resolved = "resolved"
-    routed = "routed"
-    attempts_exhausted = "attempts_exhausted"
-    duplicate = "duplicate"
 
 
 class StrictModel(BaseModel):

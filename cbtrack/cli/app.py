@@ -7,15 +7,20 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
 from typer.core import TyperGroup
 
-from cbtrack import clock
 from cbtrack.errors import CbtrackError, Refused
-from cbtrack.store import Store
+from cbtrack.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cbtrack import clock
+    from cbtrack.store import Store
+else:  # loaded when a command first needs them, so --help stays cheap
+    clock = lazy_module("cbtrack.clock")
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -55,6 +60,8 @@ class Group(TyperGroup):
             if obj._store is not None:
                 root = obj._store.root
             else:
+                from cbtrack.store import Store
+
                 try:
                     root = Store.find(obj.store_dir).root
                 except CbtrackError:
@@ -83,6 +90,8 @@ class State:
 
     def store(self) -> Store:
         if self._store is None:
+            from cbtrack.store import Store
+
             self._store = Store.find(self.store_dir)
             self._store.on_wait = lambda: typer.echo(
                 "Waiting for another cbtrack command to finish (store lock)...", err=True

@@ -8,14 +8,12 @@ import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbtrack import render, service
 from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, warn
-from cbtrack.errors import Refused
-from cbtrack.model import (
+from cbtrack.enums import (
     AttemptMethod,
     AttemptResult,
     CloseReason,
@@ -26,6 +24,14 @@ from cbtrack.model import (
     Urgency,
     VoicemailConsent,
 )
+from cbtrack.errors import Refused
+from cbtrack.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cbtrack import render, service
+else:  # loaded when a command runs, so --help stays cheap
+    render = lazy_module("cbtrack.render")
+    service = lazy_module("cbtrack.service")
 
 IdArg = Annotated[
     str,

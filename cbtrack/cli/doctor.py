@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
-from cbtrack import doctor as doc
 from cbtrack.cli.app import JsonOpt, app, state
 from cbtrack.errors import CbtrackError, Refused
-from cbtrack.store import Store
+from cbtrack.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cbtrack import doctor as doc
+    from cbtrack.store import Store
+else:  # loaded when the command runs, so --help stays cheap
+    doc = lazy_module("cbtrack.doctor")
 
 
 @app.command()

@@ -4,12 +4,18 @@ check-staged). Each: parse, call `cbtrack.sync`, print."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbtrack import gitlog, render
 from cbtrack.cli.app import JsonOpt, app, state, warn
+from cbtrack.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cbtrack import gitlog, render
+else:  # loaded when a command runs, so --help stays cheap
+    gitlog = lazy_module("cbtrack.gitlog")
+    render = lazy_module("cbtrack.render")
 
 
 @app.command(name="sync")

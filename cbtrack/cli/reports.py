@@ -5,15 +5,22 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbtrack import clock, render, review, service
 from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
 from cbtrack.cli.app import JsonOpt, State, app, color_ok, state
 from cbtrack.errors import Refused, UsageProblem
-from cbtrack.store import write_atomic
+from cbtrack.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cbtrack import clock, render, review, service
+else:  # loaded when a command runs, so --help stays cheap
+    clock = lazy_module("cbtrack.clock")
+    render = lazy_module("cbtrack.render")
+    review = lazy_module("cbtrack.review")
+    service = lazy_module("cbtrack.service")
 
 
 class Format(StrEnum):
@@ -220,6 +227,8 @@ def report_cmd(
         typer.echo(text, nl=False)
         return
     try:
+        from cbtrack.store import write_atomic
+
         write_atomic(output.expanduser(), text)
     except OSError as exc:
         raise Refused(f"Cannot write the report to {output} ({exc.strerror}).") from None
