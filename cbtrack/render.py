@@ -163,7 +163,15 @@ def _paint(column: str, cell: str, cb: Callback, now: datetime) -> str:
 def queue_summary(records: list[Callback], now: datetime) -> str:
     overdue = sum(1 for cb in records if cb.due_at < now)
     waiting = sum(1 for cb in records if cb.status == Status.waiting_internal)
-    return f"{len(records)} open, {overdue} overdue, {waiting} waiting on internal work"
+    return queue_counts(len(records), overdue, waiting)
+
+
+def queue_counts(total: int, overdue: int, waiting: int, shown: int | None = None) -> str:
+    """The queue's last line; `shown` when only the first screen of it was printed."""
+    line = f"{total} open, {overdue} overdue, {waiting} waiting on internal work"
+    if shown is not None and shown < total:
+        line += f" (the first {shown} shown; 'cbtrack queue --all' lists them all)"
+    return line
 
 
 def show_text(policy: Policy, cb: Callback, now: datetime) -> str:

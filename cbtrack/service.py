@@ -589,6 +589,52 @@ def queue(store: Store, now: datetime, f: QueueFilter | None = None) -> list[Cal
     return triage.rank_queue(policy, out)
 
 
+@dataclass
+class QueuePage:
+    """The head of the ranked queue, and counts over all of it."""
+
+    records: list[Callback]
+    total: int
+    overdue: int
+    waiting: int
+
+
+def queue_page(
+    store: Store, now: datetime, f: QueueFilter | None = None, limit: int = 20
+) -> QueuePage:
+    """The first `limit` callbacks of `queue(store, now, f)`, in the same order, with counts
+    over all that match. Filters and ranks on a few plain fields of each record's cached
+    data (see cbtrack/cache.py), so only the callbacks shown are built as models."""
+    f = f or QueueFilter()
+    policy = store.policy
+    owners = {f.owner, *policy.roles_of(f.owner)} if f.owner else set()
+    ranks = {u.value: policy.rank(u) for u in Urgency}
+    when = now.timestamp()
+    rows: list[tuple[tuple[int, float, float], Any]] = []
+    overdue = waiting = 0
+    for c in store.cached_records(store.open_paths()):
+        r = c.row
+        if r.urgency not in ranks:  # not what a cached record holds: use the file
+            cb = store.model_of(c)
+            r = r._replace(urgency=cb.urgency.value, status=cb.status.value, owner=cb.owner,
+                           category=cb.category, due=cb.due_at.timestamp(),
+                           created=cb.created_at.timestamp())  # fmt: skip
+        if (
+            (owners and r.owner not in owners)
+            or (f.category and r.category != f.category)
+            or (f.urgency and r.urgency != f.urgency)
+            or (f.status and r.status != f.status)
+            or (f.overdue and r.due >= when)
+        ):
+            continue
+        overdue += r.due < when
+        waiting += r.status == Status.waiting_internal
+        rows.append(((-ranks[r.urgency], r.due, r.created), c))
+    rows.sort(key=lambda row: row[0])  # stable, like triage.rank_queue
+    shown = [store.model_of(c) for _, c in rows[: max(limit, 0)]]
+    return QueuePage(shown, len(rows), overdue, waiting)
+
+
 def validate(store: Store) -> list[str]:
     """Every problem in the policy and the records, one line each."""
     from cbtrack.errors import CbtrackError

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from cbtrack import cache
 from cbtrack.errors import LockTimeout, NotFound, Refused, StoreError
 from cbtrack.model import (
     ALPHABET,
@@ -450,7 +451,8 @@ class Store:
     def open_paths(self) -> list[Path]:
         if not self.open_dir.is_dir():
             return []
-        return sorted(p for p in self.open_dir.iterdir() if _is_record(p))
+        # sorted by name: the same order as by path here, and much cheaper for 10,000 files
+        return sorted((p for p in self.open_dir.iterdir() if _is_record(p)), key=_name)
 
     def closed_paths(self, months: set[str] | None = None) -> list[Path]:
         if not self.closed_dir.is_dir():
@@ -458,15 +460,15 @@ class Store:
         out: list[Path] = []
         for month in sorted(self.closed_dir.iterdir()):
             if month.is_dir() and (months is None or month.name in months):
-                out.extend(sorted(p for p in month.iterdir() if _is_record(p)))
+                out.extend(sorted((p for p in month.iterdir() if _is_record(p)), key=_name))
         return out
 
     def open_records(self) -> list[Callback]:
-        return [self.load_path(p) for p in self.open_paths()]
+        return [self.model_of(c) for c in self.cached_records(self.open_paths())]
 
     def closed_records(self, months: set[str] | None = None) -> Iterator[Callback]:
-        for p in self.closed_paths(months):
-            yield self.load_path(p)
+        for c in self.cached_records(self.closed_paths(months)):
+            yield self.model_of(c)
 
     def all_records(self) -> Iterator[Callback]:
         yield from self.open_records()
@@ -484,13 +486,69 @@ class Store:
         it still counts."""
         yield from self.open_records()
         last = f"{end.astimezone(self.policy.tz) + timedelta(days=31):%Y-%m}"
+        since = start.timestamp()
+        rc = self.read_cache
         for path in self.closed_paths():
             if path.parent.name > last:
+                continue
+            where = rc.locate(path)
+            try:
+                st: os.stat_result | None = os.lstat(path)
+            except OSError:
+                st = None
+            hit = rc.get(path, st, where) if st is not None else None
+            if hit is not None:
+                if hit.row.closed is None or hit.row.closed >= since:
+                    yield self.model_of(hit)
                 continue
             text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
             when = _closed_at(text)
             if when is None or when >= start:
-                yield self.load_path(path, text)
+                cb = self.load_path(path, text)
+                if st is not None:
+                    rc.put(path, st, record_data(cb))
+                yield cb
+        rc.flush()
+
+    # the read cache (cbtrack/cache.py) -------------------------------------------
+
+    @cached_property
+    def read_cache(self) -> cache.RecordCache:
+        from cbtrack import __version__
+
+        try:
+            policy = (self.root / POLICY_FILE).read_bytes()
+        except OSError:
+            policy = b""
+        return cache.RecordCache(
+            self.local_dir / cache.CACHE_DIR,
+            self.root / OPEN_DIR.parent,
+            cache.cache_key(__version__, policy),
+        )
+
+    def cached_records(self, paths: list[Path]) -> list[cache.Cached]:
+        """Each record in `paths` from the read cache when its file is unchanged, else read
+        strictly (`load_path`) and cached for next time; see cbtrack/cache.py."""
+        return cache.read_all(self.read_cache, paths, self._load_for_cache)
+
+    def _load_for_cache(self, path: Path) -> tuple[dict[str, Any], Callback]:
+        cb = self.load_path(path)
+        return record_data(cb), cb
+
+    def model_of(self, cached: cache.Cached) -> Callback:
+        """The model of a cached record: the one just read, else built from the cached
+        data (which validated when it was cached; if it no longer does, the file is read)."""
+        if isinstance(cached.model, Callback):
+            return cached.model
+        data = cached.data
+        cb: Callback | None = None
+        if data is not None:
+            with contextlib.suppress(ValidationError):
+                cb = Callback.model_validate(data)
+        if cb is None:
+            cb = self.load_path(cached.path)
+        cached.model = cb
+        return cb
 
     # writing ---------------------------------------------------------------------
 
@@ -518,6 +576,9 @@ class Store:
             if other.exists():
                 remove_file(other)
                 changed.append(other)
+            cache.note_saved(
+                self.read_cache, target, changed[1] if len(changed) > 1 else None, record_data(cb)
+            )
         except OSError as exc:
             raise StoreError(
                 f"{self.rel(target)} could not be written ({exc.strerror or 'I/O error'}); "
@@ -692,6 +753,10 @@ def _closed_at(text: str) -> datetime | None:
     except ValueError:
         return None
     return found if found.tzinfo else None
+
+
+def _name(path: Path) -> str:
+    return path.name
 
 
 def _is_record(path: Path) -> bool:

@@ -408,9 +408,18 @@ def queue(
     urgency: Annotated[Urgency | None, typer.Option("--urgency", help="Only this urgency.")] = None,
     status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue callbacks.")] = False,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="On a terminal, list every callback, not only the first screen."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """The 3-second view: open callbacks ranked by urgency, due time, then age.
+
+    On a terminal it shows one screen, most urgent first (--all for every callback);
+    piped or with --json it lists them all.
 
     Example: cbtrack queue --mine --overdue
     """
@@ -428,13 +437,14 @@ def queue(
         if owner and owner != st.user:
             raise Refused("--mine shows your own callbacks; leave out --owner, or --mine.")
         owner = st.user
-    records = service.queue(
-        store,
-        now,
-        service.QueueFilter(
-            owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
-        ),
+    chosen = service.QueueFilter(
+        owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
     )
+    filtered = bool(owner or mine or category or urgency or status or overdue)
+    if sys.stdout.isatty() and not as_json and not show_all:
+        _queue_screen(st, chosen, filtered)
+        return
+    records = service.queue(store, now, chosen)
     if as_json:
         typer.echo(render.records_json(records))
         return
@@ -449,6 +459,21 @@ def queue(
     for line in render.queue_lines(policy, records, now, color_ok(), width):
         typer.echo(line)
     typer.echo(render.queue_summary(records, now))
+
+
+def _queue_screen(st: State, chosen: service.QueueFilter, filtered: bool) -> None:
+    """The queue on a terminal: as many callbacks as fit the window, then the counts."""
+    store, now = st.store(), st.now()
+    size = shutil.get_terminal_size((100, 24))
+    page = service.queue_page(store, now, chosen, limit=max(size.lines - 3, 5))
+    if not page.total:
+        typer.echo(
+            "No open callbacks match." if filtered else "No open callbacks. The queue is clear."
+        )
+        return
+    for line in render.queue_lines(store.policy, page.records, now, color_ok(), size.columns):
+        typer.echo(line)
+    typer.echo(render.queue_counts(page.total, page.overdue, page.waiting, len(page.records)))
 
 
 @app.command()

@@ -1,0 +1,306 @@
+"""The local read cache: parsed records, so read commands skip the YAML parse.
+
+Reading 10,000 records costs about a second of strict YAML parsing; this cache keeps, for each
+record file, the record's data as it was last read and validated, keyed by the file's inode,
+size, mtime_ns and ctime_ns. It lives behind `Store` (nothing else uses it) in
+
+    <store>/.cbtrack/cache/open-<c>.bin        records in callbacks/open/ whose ID ends in <c>
+    <store>/.cbtrack/cache/closed-YYYY-MM.bin  records in callbacks/closed/YYYY-MM/
+
+Local only (`.cbtrack/` is git-ignored), owner-only, each file written to a temp file and
+renamed over the old one. A file starts with a header naming the cache format, the cbtrack
+version and a hash of the policy file: any other header, or a file that cannot be decoded,
+is ignored and rewritten (a corrupt cache is rebuilt silently).
+
+An entry holds a `Row` (the few plain fields the queue ranks and filters on and a report
+selects by) and the record's data, marshalled separately so that it is decoded only for the
+records a command shows.
+
+The cache is never trusted over the file:
+- an entry is used only when the file's inode, size, mtime and ctime are exactly as recorded;
+- git's racy rule: an entry whose file is not older than the cache file itself may hide a
+  change made in the same clock tick, so that file is read again;
+- a file read again goes through the strict parse and validation (`Store.load_path`), so a
+  bad file gives the same error as without the cache;
+- changes never read from it: `Store.load` reads the record's own file, and `Store.save`
+  updates that record's entry only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+FORMAT = "cbtrack-read-cache-2"
+CACHE_DIR = "cache"
+TMP_PREFIX = ".tmp-"
+
+Data = dict[str, Any]
+
+
+class Row(NamedTuple):
+    """What the queue and the reports need of every record, as plain values."""
+
+    owner: str
+    category: str
+    urgency: str
+    status: str
+    due: float  # POSIX timestamps: they order like the aware datetimes they come from
+    created: float
+    closed: float | None
+
+
+# inode, size, mtime_ns, ctime_ns, row (as a plain tuple), marshalled data
+Entry = tuple[int, int, int, int, tuple[Any, ...], bytes]
+
+
+def signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def cache_key(version: str, policy_bytes: bytes) -> str:
+    """What a cache file must have been written for: this format, this cbtrack version
+    and this exact policy file."""
+    digest = hashlib.sha256(policy_bytes).hexdigest()[:32]
+    return f"{FORMAT}:{version}:{digest}"
+
+
+def row_of(data: Data) -> Row:
+    """The row of a record's data (as `Store` dumps it); raises on anything unexpected."""
+    closure = data.get("closure")
+    closed = _timestamp(closure["at"]) if isinstance(closure, dict) else None
+    return Row(
+        str(data["owner"]),
+        str(data["category"]),
+        str(data["urgency"]),
+        str(data["status"]),
+        _timestamp(data["due_at"]),
+        _timestamp(data["created_at"]),
+        closed,
+    )
+
+
+def _timestamp(text: Any) -> float:
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise ValueError("a time without an offset")
+    return when.timestamp()
+
+
+class Cached:
+    """One record as the cache gives it: its path, row, data (decoded on first use), and
+    the model when the file was just read."""
+
+    __slots__ = ("_blob", "_data", "model", "path", "row")
+
+    def __init__(
+        self, path: Path, row: Row, blob: bytes | None, data: Data | None, model: Any
+    ) -> None:
+        self.path, self.row, self._blob, self._data, self.model = path, row, blob, data, model
+
+    @property
+    def data(self) -> Data | None:
+        """The record's data, or None if the cached bytes do not decode to a mapping."""
+        if self._data is None and self._blob is not None:
+            try:
+                value = marshal.loads(self._blob)
+            except Exception:
+                value = None
+            self._data = value if type(value) is dict else None
+            self._blob = None
+        return self._data
+
+
+class Shard:
+    """One cache file: its entries, and the file's own mtime for the racy rule."""
+
+    def __init__(self, entries: dict[str, Entry], written_ns: int) -> None:
+        self.entries = entries
+        self.written_ns = written_ns
+        self.dirty = False
+
+
+class RecordCache:
+    """The cache for one store. Loads cache files lazily, writes the changed ones on `flush`.
+    Every failure to read or write the cache is silent: the files are the truth."""
+
+    def __init__(self, folder: Path, callbacks_dir: Path, key: str) -> None:
+        self.folder = folder
+        self.key = key
+        self._shards: dict[str, Shard] = {}
+        self._open = str(callbacks_dir / "open")
+        self._closed = str(callbacks_dir / "closed") + os.sep
+
+    # reading ---------------------------------------------------------------------
+
+    def _shard(self, name: str) -> Shard:
+        shard = self._shards.get(name)
+        if shard is None:
+            shard = self._load(name)
+            self._shards[name] = shard
+        return shard
+
+    def _load(self, name: str) -> Shard:
+        try:
+            fd = os.open(self.folder / f"{name}.bin", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return Shard({}, 0)
+        try:
+            st = os.fstat(fd)
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                header, entries = marshal.loads(f.read())
+        except Exception:  # corrupt, truncated, or not ours: rebuilt by the next flush
+            return Shard({}, 0)
+        finally:
+            os.close(fd)
+        if header != self.key or type(entries) is not dict:
+            return Shard({}, 0)
+        return Shard(entries, st.st_mtime_ns)
+
+    def locate(self, path: Path) -> tuple[str, str] | None:
+        """(cache file, entry name) of a record path; plain string work, as this runs once
+        per record."""
+        head, _, name = str(path).rpartition(os.sep)
+        if head == self._open:
+            stem = name.removesuffix(".yaml")
+            return (f"open-{stem[-1]}", name) if stem else None
+        if head.startswith(self._closed):
+            month = head[len(self._closed) :]
+            return (f"closed-{month}", name) if month and os.sep not in month else None
+        return None
+
+    def get(self, path: Path, st: os.stat_result, where: tuple[str, str] | None) -> Cached | None:
+        """The cached record at `path` if its entry matches `st` and is not racy."""
+        if where is None:
+            return None
+        shard = self._shard(where[0])
+        entry = shard.entries.get(where[1])
+        if type(entry) is not tuple or len(entry) != 6 or entry[:4] != signature(st):
+            return None
+        if st.st_mtime_ns >= shard.written_ns or st.st_ctime_ns >= shard.written_ns:
+            return None  # racy: the file may have changed in the tick the cache was written
+        row, blob = entry[4], entry[5]
+        if type(row) is not tuple or len(row) != len(Row._fields) or type(blob) is not bytes:
+            return None
+        return Cached(path, Row(*row), blob, None, None)
+
+    # writing ---------------------------------------------------------------------
+
+    def put(self, path: Path, st: os.stat_result, data: Data) -> Row | None:
+        """Record `data` as the content of `path` with stat `st`; its row, or None if the
+        data has no row (then nothing is cached for it)."""
+        where = self.locate(path)
+        if where is None:
+            return None
+        try:
+            row = row_of(data)
+            blob = marshal.dumps(data)
+        except (KeyError, TypeError, ValueError):
+            return None
+        shard = self._shard(where[0])
+        shard.entries[where[1]] = (*signature(st), tuple(row), blob)
+        shard.dirty = True
+        return row
+
+    def drop(self, path: Path) -> None:
+        where = self.locate(path)
+        if where is None:
+            return
+        shard = self._shard(where[0])
+        if shard.entries.pop(where[1], None) is not None:
+            shard.dirty = True
+
+    def forget_missing(self, shard_name: str, present: Iterable[str]) -> None:
+        """Drop entries of files that are gone (moved by a close, a pull, a checkout)."""
+        shard = self._shard(shard_name)
+        gone = set(shard.entries) - set(present)
+        for name in gone:
+            del shard.entries[name]
+        if gone:
+            shard.dirty = True
+
+    def flush(self) -> None:
+        """Write every changed cache file: temp file, then rename (no fsync: a cache lost in
+        a crash is rebuilt)."""
+        for name, shard in self._shards.items():
+            if not shard.dirty:
+                continue
+            shard.dirty = False
+            with contextlib.suppress(OSError, ValueError):
+                self._write(name, marshal.dumps((self.key, shard.entries)))
+
+    def _write(self, name: str, blob: bytes) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=TMP_PREFIX)  # owner-only
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, self.folder / f"{name}.bin")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+Loader = Callable[[Path], tuple[Data, Any]]
+
+
+def read_one(
+    cache: RecordCache, path: Path, load: Loader, where: tuple[str, str] | None = None
+) -> Cached:
+    """The record at `path`: from the cache when its entry holds, else through `load` (the
+    strict read, which gives the data and the model), whose result replaces the entry. A
+    file that cannot be stat'ed goes to `load`, which reports it as it would without the
+    cache."""
+    where = where or cache.locate(path)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        st = None
+    if st is not None:
+        hit = cache.get(path, st, where)
+        if hit is not None:
+            return hit
+    data, model = load(path)
+    row = cache.put(path, st, data) if st is not None else None
+    return Cached(path, row or _row_or_blank(data), None, data, model)
+
+
+def _row_or_blank(data: Data) -> Row:
+    try:
+        return row_of(data)
+    except (KeyError, TypeError, ValueError):
+        return Row("", "", "", "", 0.0, 0.0, None)
+
+
+def read_all(cache: RecordCache, paths: list[Path], load: Loader) -> list[Cached]:
+    """Every record in `paths`, in order, as `read_one` gives it; entries of files no longer
+    there are dropped, and the changed cache files written."""
+    out: list[Cached] = []
+    by_shard: dict[str, list[str]] = {}
+    for path in paths:
+        where = cache.locate(path)
+        if where is not None:
+            by_shard.setdefault(where[0], []).append(where[1])
+        out.append(read_one(cache, path, load, where))
+    for name, present in by_shard.items():
+        cache.forget_missing(name, present)
+    cache.flush()
+    return out
+
+
+def note_saved(cache: RecordCache, target: Path, removed: Path | None, data: Data) -> None:
+    """A change wrote `target` (and removed `removed`, its copy in the other folder, if
+    any): update that record's entries, and no others."""
+    with contextlib.suppress(OSError):
+        cache.put(target, os.lstat(target), data)
+    if removed is not None:
+        cache.drop(removed)
+    cache.flush()
