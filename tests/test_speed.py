@@ -3,8 +3,23 @@ store, and a queue that fits one screen."""
 
 from __future__ import annotations
 
+import io
+import json
+import marshal
+import os
+import shutil
+import stat
 import subprocess
 import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cbtrack import cache, service
+from cbtrack.store import Store
+from tests.conftest import NOW, Cli, attempt_args, git
 
 
 def test_help_loads_neither_pydantic_nor_the_store() -> None:
@@ -32,3 +47,212 @@ def test_package_import_is_lazy_but_complete() -> None:
         "assert hasattr(service, 'queue')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the read cache --------------------------------------------------------------------
+
+
+def _queue_ids(cli: Cli) -> list[str]:
+    return [cb["id"] for cb in json.loads(cli.ok("queue", "--json").stdout)]
+
+
+def _cache_files(store: Path) -> list[Path]:
+    return sorted((store / ".cbtrack" / "cache").glob("*.bin"))
+
+
+def test_reads_fill_an_owner_only_cache_that_git_never_sees(cli: Cli, store_dir: Path) -> None:
+    ids = [cli.add(), cli.add(category="general", reason="Parking question")]
+    cli.ok("close", ids[1], "--reason", "resolved", "--summary", "Answered")
+    assert sorted(_queue_ids(cli)) == [ids[0]]
+    cli.ok("report", "--since", "2026-11-01", "--format", "json")
+    files = _cache_files(store_dir)
+    assert {f.name.split("-")[0] for f in files} == {"open", "closed"}
+    folder = store_dir / ".cbtrack" / "cache"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+    assert git(store_dir, "status", "--porcelain") == ""
+
+
+def test_the_queue_from_the_cache_matches_the_files(cli: Cli, store_dir: Path) -> None:
+    ids = [cli.add(), cli.add(category="billing", reason="Copay question")]
+    cli.ok(*attempt_args(ids[0], "phone", "no_answer", "No answer, will retry this afternoon"))
+    cold = cli.ok("queue", "--json").stdout
+    assert _cache_files(store_dir)
+    warm = cli.ok("queue", "--json").stdout
+    shutil.rmtree(store_dir / ".cbtrack" / "cache")
+    assert warm == cold == cli.ok("queue", "--json").stdout
+
+
+def test_a_hand_edit_is_seen_even_with_the_same_size_and_time(cli: Cli, store_dir: Path) -> None:
+    cid = cli.add(reason="New patient visit")
+    _queue_ids(cli)  # warm the cache
+    path = store_dir / "callbacks" / "open" / f"{cid}.yaml"
+    before = path.stat()
+    text = path.read_text()
+    path.write_text(text.replace("New patient visit", "Old patient visit"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # size and mtime as before
+    shown = json.loads(cli.ok("queue", "--json").stdout)
+    assert shown[0]["reason"] == "Old patient visit"
+
+
+def test_a_bad_file_gives_the_same_error_with_a_warm_cache(cli: Cli, store_dir: Path) -> None:
+    cid = cli.add()
+    _queue_ids(cli)
+    path = store_dir / "callbacks" / "open" / f"{cid}.yaml"
+    path.write_text(path.read_text().replace("urgency: time_sensitive", "urgency: whenever"))
+    warm = cli("queue")
+    shutil.rmtree(store_dir / ".cbtrack" / "cache")
+    cold = cli("queue")
+    assert warm.exit_code == cold.exit_code == 3
+    assert warm.stderr == cold.stderr and f"{cid}.yaml" in warm.stderr
+
+
+def test_a_checkout_is_seen_through_the_cache(cli: Cli, store_dir: Path) -> None:
+    cid = cli.add()
+    cli.ok(*attempt_args(cid, "phone", "no_answer", "No answer, will retry this afternoon"))
+    assert len(cli.record(cid)["attempts"]) == 1
+    _queue_ids(cli)
+    git(store_dir, "checkout", "-q", "HEAD~1", "--", f"callbacks/open/{cid}.yaml")
+    shown = json.loads(cli.ok("queue", "--json").stdout)
+    assert shown[0]["attempts"] == []
+
+
+def test_a_pull_is_seen_through_the_cache(cli: Cli, store_dir: Path, tmp_path: Path) -> None:
+    cid = cli.add()
+    clone = tmp_path / "desk2"
+    subprocess.run(["git", "clone", "-q", str(store_dir), str(clone)], check=True)
+    desk2 = Cli(clone)
+    assert [cb["attempts"] for cb in json.loads(desk2.ok("queue", "--json").stdout)] == [[]]
+    cli.ok(*attempt_args(cid, "phone", "no_answer", "No answer, will retry this afternoon"))
+    git(clone, "pull", "-q", "--ff-only")
+    shown = json.loads(desk2.ok("queue", "--json").stdout)
+    assert len(shown[0]["attempts"]) == 1
+
+
+def test_a_corrupt_cache_is_rebuilt(cli: Cli, store_dir: Path) -> None:
+    ids = [cli.add(), cli.add(category="general", reason="Parking question")]
+    expected = cli.ok("queue", "--json").stdout
+    files = _cache_files(store_dir)
+    files[0].write_bytes(b"\x00garbage")
+    for f in files[1:]:
+        f.write_bytes(f.read_bytes()[:20])  # truncated
+    assert cli.ok("queue", "--json").stdout == expected
+    assert cli.ok("show", ids[1]).exit_code == 0
+    for f in _cache_files(store_dir):
+        header, entries = marshal.loads(f.read_bytes())
+        assert header.startswith(cache.FORMAT) and entries
+
+
+def test_a_cache_for_another_policy_is_not_used(cli: Cli, store_dir: Path) -> None:
+    cli.add()
+    _queue_ids(cli)
+    old = {f.name: marshal.loads(f.read_bytes())[0] for f in _cache_files(store_dir)}
+    policy = store_dir / "cbtrack.yaml"
+    policy.write_text(policy.read_text() + "\n# edited by hand\n")
+    _queue_ids(cli)
+    new = {f.name: marshal.loads(f.read_bytes())[0] for f in _cache_files(store_dir)}
+    assert old.keys() == new.keys() and all(old[k] != new[k] for k in old)
+
+
+def test_the_racy_rule(tmp_path: Path) -> None:
+    """An entry whose file is not older than the cache file is never used."""
+    callbacks = tmp_path / "callbacks"
+    record = callbacks / "open" / "cb-20261127-abcde.yaml"
+    record.parent.mkdir(parents=True)
+    record.write_text("id: cb-20261127-abcde\n")
+    st = record.stat()
+    rc = cache.RecordCache(tmp_path / "cache", callbacks, "key")
+    data = {"owner": "x", "category": "y", "urgency": "routine", "status": "new",
+            "due_at": NOW, "created_at": NOW}  # fmt: skip
+    assert rc.put(record, st, data) is not None
+    where = rc.locate(record)
+    shard = rc._shard(where[0])  # type: ignore[index]
+    shard.written_ns = st.st_mtime_ns  # written in the same tick as the file
+    assert rc.get(record, st, where) is None
+    shard.written_ns = max(st.st_mtime_ns, st.st_ctime_ns) + 1
+    hit = rc.get(record, st, where)
+    assert hit is not None and hit.data == data
+
+
+def test_a_change_never_opens_a_closed_record(
+    cli: Cli, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = cli.add(category="general", reason="Parking question")
+    cli.ok("close", old, "--reason", "resolved", "--summary", "Answered")
+    cli.ok("report", "--since", "2026-11-01", "--format", "json")  # cache the closed month
+    closed_dir = str(store_dir / "callbacks" / "closed")
+    opened: list[str] = []
+    real_os_open, real_io_open = os.open, io.open
+
+    def os_open(path: Any, *a: Any, **k: Any) -> Any:
+        opened.append(str(path))
+        return real_os_open(path, *a, **k)
+
+    def io_open(path: Any, *a: Any, **k: Any) -> Any:
+        opened.append(str(path))
+        return real_io_open(path, *a, **k)
+
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(io, "open", io_open)
+    cid = cli.add()
+    cli.ok(*attempt_args(cid, "phone", "no_answer", "No answer, will retry this afternoon"))
+    cli.ok("close", cid, "--reason", "resolved", "--summary", "Booked")
+    # (writing the closed copy opens a temp file and the month folder, never another record)
+    others = [p for p in opened if p.startswith(closed_dir) and p.endswith(".yaml")]
+    others = [p for p in others if cid not in p]
+    assert others == [], others
+
+
+# --- the queue on a terminal ------------------------------------------------------------
+
+
+def test_queue_page_is_the_head_of_the_queue(cli: Cli, store_dir: Path) -> None:
+    ids = [
+        cli.add(category="billing", reason="Copay question", now=f"2026-11-27T0{h}:00:00-05:00")
+        for h in range(8, 10)
+    ]
+    ids += [cli.add(), cli.add(category="general", reason="Rash spreading on both arms")]
+    cli.ok(*attempt_args(ids[2], "phone", "left_voicemail", "Left a voicemail, retry later"))
+    store = Store(store_dir)
+    now = datetime.fromisoformat(NOW)
+    for f in (service.QueueFilter(), service.QueueFilter(category="billing")):
+        full = service.queue(store, now, f)
+        for limit in (0, 2, 10):
+            page = service.queue_page(Store(store_dir), now, f, limit)
+            assert [cb.id for cb in page.records] == [cb.id for cb in full[:limit]]
+            assert page.total == len(full)
+            assert page.overdue == sum(cb.due_at < now for cb in full)
+
+
+def _pty_run(argv: list[str], env: dict[str, str]) -> str:
+    master, slave = os.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait() == 0, proc.stderr.read() if proc.stderr else ""
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_queue_on_a_terminal_shows_one_screen(cli: Cli, store_dir: Path) -> None:
+    for i in range(12):
+        cli.add(category="billing", reason=f"Copay question {i}")
+    exe = shutil.which("cbtrack") or str(Path(sys.executable).parent / "cbtrack")
+    env = dict(os.environ, LINES="10", COLUMNS="100", NO_COLOR="1")
+    screen = _pty_run([exe, "--store", str(store_dir), "queue"], env)
+    lines = screen.strip().splitlines()
+    assert len(lines) == 9  # header, 7 callbacks, the counts
+    assert "12 open" in lines[-1] and "the first 7 shown" in lines[-1] and "--all" in lines[-1]
+    everything = _pty_run([exe, "--store", str(store_dir), "queue", "--all"], env)
+    assert len(everything.strip().splitlines()) == 14
+    piped = cli.ok("queue").stdout.strip().splitlines()
+    assert len(piped) == 14 and "shown" not in piped[-1]
