@@ -38,6 +38,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cbtrack.progress import Progress
+
 FORMAT = "cbtrack-read-cache-2"
 CACHE_DIR = "cache"
 TMP_PREFIX = ".tmp-"
@@ -280,7 +282,9 @@ def _row_or_blank(data: Data) -> Row:
         return Row("", "", "", "", 0.0, 0.0, None)
 
 
-def read_all(cache: RecordCache, paths: list[Path], load: Loader) -> list[Cached]:
+def read_all(
+    cache: RecordCache, paths: list[Path], load: Loader, progress: Progress | None = None
+) -> list[Cached]:
     """Every record in `paths`, in order, as `read_one` gives it; entries of files no longer
     there are dropped, and the changed cache files written."""
     out: list[Cached] = []
@@ -290,6 +294,10 @@ def read_all(cache: RecordCache, paths: list[Path], load: Loader) -> list[Cached
         if where is not None:
             by_shard.setdefault(where[0], []).append(where[1])
         out.append(read_one(cache, path, load, where))
+        if progress is not None:
+            progress.step()
+    if progress is not None:
+        progress.done()
     for name, present in by_shard.items():
         cache.forget_missing(name, present)
     cache.flush()

@@ -35,6 +35,7 @@ from cbtrack.model import (
     describe_validation,
 )
 from cbtrack.policy import Policy
+from cbtrack.progress import Progress
 from cbtrack.store import Store, dump_yaml, init_layout
 
 
@@ -643,7 +644,10 @@ def validate(store: Store) -> list[str]:
     if problems:
         return problems
     policy = store.policy
-    for path in [*store.open_paths(), *store.closed_paths()]:
+    paths = [*store.open_paths(), *store.closed_paths()]
+    progress = Progress("Checking records", len(paths), store.on_progress)
+    for path in paths:
+        progress.step()
         try:
             cb = store.load_path(path)
         except CbtrackError as exc:
@@ -660,4 +664,5 @@ def validate(store: Store) -> list[str]:
                 problems.append(f"{rel}: field details lacks {', '.join(missing)}.")
         if not policy.accepts_owner(cb.owner):
             problems.append(f"{rel}: field owner is not a role or staff user in the policy.")
+    progress.done()
     return problems

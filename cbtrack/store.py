@@ -50,6 +50,7 @@ from cbtrack.model import (
     new_callback_id,
 )
 from cbtrack.policy import Policy
+from cbtrack.progress import Progress
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -320,6 +321,7 @@ class Store:
         self.root = root.resolve()
         self.on_wait: Callable[[], None] | None = None  # told when the lock is busy
         self.on_notice: Callable[[str], None] | None = None  # told what recovery did
+        self.on_progress: Callable[[str], None] | None = None  # told how long work goes
         # Armed by `doctor.recover`: undoes a failed change on disk and in git's index.
         self.on_abort: Callable[[Store, list[str], Undo], None] | None = None
         self._lock_fd: int | None = None
@@ -488,7 +490,10 @@ class Store:
         last = f"{end.astimezone(self.policy.tz) + timedelta(days=31):%Y-%m}"
         since = start.timestamp()
         rc = self.read_cache
-        for path in self.closed_paths():
+        paths = self.closed_paths()
+        progress = Progress("Reading closed records", len(paths), self.on_progress)
+        for path in paths:
+            progress.step()
             if path.parent.name > last:
                 continue
             where = rc.locate(path)
@@ -508,6 +513,7 @@ class Store:
                 if st is not None:
                     rc.put(path, st, record_data(cb))
                 yield cb
+        progress.done()
         rc.flush()
 
     # the read cache (cbtrack/cache.py) -------------------------------------------
@@ -529,7 +535,8 @@ class Store:
     def cached_records(self, paths: list[Path]) -> list[cache.Cached]:
         """Each record in `paths` from the read cache when its file is unchanged, else read
         strictly (`load_path`) and cached for next time; see cbtrack/cache.py."""
-        return cache.read_all(self.read_cache, paths, self._load_for_cache)
+        progress = Progress("Reading records", len(paths), self.on_progress)
+        return cache.read_all(self.read_cache, paths, self._load_for_cache, progress)
 
     def _load_for_cache(self, path: Path) -> tuple[dict[str, Any], Callback]:
         cb = self.load_path(path)

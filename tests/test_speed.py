@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from cbtrack import cache, service
+from cbtrack.model import ALPHABET
 from cbtrack.store import Store
 from tests.conftest import NOW, Cli, attempt_args, git
 
@@ -256,3 +257,44 @@ def test_queue_on_a_terminal_shows_one_screen(cli: Cli, store_dir: Path) -> None
     assert len(everything.strip().splitlines()) == 14
     piped = cli.ok("queue").stdout.strip().splitlines()
     assert len(piped) == 14 and "shown" not in piped[-1]
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+def test_progress_reports_only_long_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cbtrack.progress import Progress
+
+    lines: list[str] = []
+    quick = Progress("Reading records", 200, lines.append)
+    for _ in range(200):
+        quick.step()
+    quick.done()
+    assert lines == []  # finished within the first second: nothing shown
+    monkeypatch.setattr(Progress, "DELAY", 0.0)
+    monkeypatch.setattr(Progress, "EVERY", 0.0)
+    slow = Progress("Reading records", 130, lines.append)
+    for _ in range(130):
+        slow.step()
+    slow.done()
+    assert lines == ["Reading records: 64 of 130", "Reading records: 128 of 130", ""]
+
+
+def test_progress_reaches_the_store_reader(
+    cli: Cli, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cbtrack.progress import Progress
+
+    monkeypatch.setattr(Progress, "DELAY", 0.0)
+    monkeypatch.setattr(Progress, "EVERY", 0.0)
+    cid = cli.add()
+    src = store_dir / "callbacks" / "open" / f"{cid}.yaml"
+    text = src.read_text()
+    for i in range(70):  # copies under other IDs: 71 records
+        other = "cb-20261127-zz" + "".join(ALPHABET[(i >> (5 * k)) & 31] for k in range(3))
+        (src.parent / f"{other}.yaml").write_text(text.replace(cid, other))
+    store = Store(store_dir)
+    lines: list[str] = []
+    store.on_progress = lines.append
+    assert len(store.open_records()) == 71
+    assert lines == ["Reading records: 64 of 71", ""]

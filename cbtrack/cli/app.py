@@ -97,6 +97,8 @@ class State:
                 "Waiting for another cbtrack command to finish (store lock)...", err=True
             )
             self._store.on_notice = lambda m: typer.echo(f"Note: {m}.", err=True)
+            if sys.stderr.isatty():
+                self._store.on_progress = show_progress
         return self._store
 
     @property
@@ -130,6 +132,12 @@ class State:
             close = self.store().policy.calendar.close
             moment = moment.replace(hour=close.hour, minute=close.minute)
         return moment
+
+
+def show_progress(line: str) -> None:
+    """Long work, on one line of the terminal that is rewritten (and cleared at the end)."""
+    sys.stderr.write(f"\r\x1b[K{line}")
+    sys.stderr.flush()
 
 
 def state(ctx: typer.Context) -> State:
