@@ -68,10 +68,13 @@ def signature(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def cache_key(version: str, policy_bytes: bytes) -> str:
-    """What a cache file must have been written for: this format, this cbtrack version
-    and this exact policy file."""
-    digest = hashlib.sha256(policy_bytes).hexdigest()[:32]
-    return f"{FORMAT}:{version}:{digest}"
+    """What a cache file must have been written for: this format, this cbtrack version,
+    this exact policy file, and this exact record model (`model.py`, so that a development
+    copy whose model changed without a new version number does not reuse old entries)."""
+    digest = hashlib.sha256(policy_bytes)
+    with contextlib.suppress(OSError):
+        digest.update(Path(__file__).with_name("model.py").read_bytes())
+    return f"{FORMAT}:{version}:{digest.hexdigest()[:32]}"
 
 
 def row_of(data: Data) -> Row:
