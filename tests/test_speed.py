@@ -298,3 +298,36 @@ def test_progress_reaches_the_store_reader(
     store.on_progress = lines.append
     assert len(store.open_records()) == 71
     assert lines == ["Reading records: 64 of 71", ""]
+
+
+def test_a_change_updates_its_own_entry_only(cli: Cli, store_dir: Path) -> None:
+    ids = [cli.add(reason=f"Visit request {i}") for i in range(6)]
+    _queue_ids(cli)
+
+    def entries() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in _cache_files(store_dir):
+            out.update(marshal.loads(f.read_bytes())[1])
+        return out
+
+    before = entries()
+    cid = ids[3]
+    cli.ok(*attempt_args(cid, "phone", "no_answer", "No answer, will retry this afternoon"))
+    after = entries()
+    name = f"{cid}.yaml"
+    path = store_dir / "callbacks" / "open" / name
+    assert after[name][:4] == cache.signature(path.stat())
+    assert len(marshal.loads(after[name][5])["attempts"]) == 1
+    assert {k: v for k, v in after.items() if k != name} == {
+        k: v for k, v in before.items() if k != name
+    }
+    cli.ok("close", cid, "--reason", "resolved", "--summary", "Booked")
+    closed = entries()
+    assert name in closed and closed[name][:4] == cache.signature(
+        (store_dir / "callbacks" / "closed" / "2026-11" / name).stat()
+    )
+    open_entries = {
+        k for f in _cache_files(store_dir) if f.name.startswith("open-")
+        for k in marshal.loads(f.read_bytes())[1]
+    }  # fmt: skip
+    assert name not in open_entries
