@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from cbtrack import doctor, gitlog, review, triage
 from cbtrack.errors import Refused
+from cbtrack.lazy import lazy_module
 from cbtrack.model import (
     Attempt,
     AttemptMethod,
@@ -37,6 +37,14 @@ from cbtrack.model import (
 from cbtrack.policy import Policy
 from cbtrack.progress import Progress
 from cbtrack.store import Store, dump_yaml, init_layout
+
+if TYPE_CHECKING:
+    from cbtrack import doctor, gitlog, review, triage
+else:  # loaded by the commands that use them: reading the queue needs none of them
+    doctor = lazy_module("cbtrack.doctor")
+    gitlog = lazy_module("cbtrack.gitlog")
+    review = lazy_module("cbtrack.review")
+    triage = lazy_module("cbtrack.triage")
 
 
 @dataclass
@@ -636,7 +644,7 @@ def queue_page(
     when = now.timestamp()
     rows: list[tuple[tuple[int, float, float], Any]] = []
     overdue = waiting = 0
-    for c in store.cached_records(store.open_paths()):
+    for c in store.cached_open():
         r = c.row
         if r.urgency not in ranks:  # not what a cached record holds: use the file
             cb = store.model_of(c)
