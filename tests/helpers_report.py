@@ -114,8 +114,10 @@ class Staff:
             user=user,
         )
 
-    def close(self, cid: str, now: str, reason: str, summary: str, user: str = "jlee") -> None:
-        self.ok("close", cid, "--reason", reason, "--summary", summary, now=now, user=user)
+    def close(
+        self, cid: str, now: str, reason: str, summary: str, *extra: str, user: str = "jlee"
+    ) -> None:
+        self.ok("close", cid, "--reason", reason, "--summary", summary, *extra, now=now, user=user)
 
 
 def init_store(root: Path, staff: dict[str, Any] | None = None) -> Staff:
@@ -370,7 +372,7 @@ def build_week(cli: Staff) -> dict[str, str]:
         "MRNQX7781",
         details={"topic": "duplicate"},
     )
-    cli.close(g, day(27, "09:10"), "duplicate", "Duplicate of an earlier callback")
+    cli.close(g, day(27, "09:10"), "duplicate", "Duplicate of an earlier callback", "--of", a)
 
     ids["K"] = cli.add(
         day(28, "08:00"),
