@@ -389,9 +389,7 @@ class Callback(StrictModel):
     def number_is_wrong(self) -> bool:
         """True when the last phone or text attempt found the number wrong and the phone
         has not been corrected since (an `edited` event that sets `patient.phone`)."""
-        calls = [
-            a for a in self.attempts if a.method in (AttemptMethod.phone, AttemptMethod.text)
-        ]
+        calls = [a for a in self.attempts if a.method in (AttemptMethod.phone, AttemptMethod.text)]
         if not calls:
             return False
         last = max(calls, key=lambda a: a.at)

@@ -488,8 +488,10 @@ class Edits:
 
     @property
     def empty(self) -> bool:
-        return not self.patient_fields() and not self.details and all(
-            v is None for v in (self.reason, self.due, self.deadline, self.next_action)
+        return (
+            not self.patient_fields()
+            and not self.details
+            and all(v is None for v in (self.reason, self.due, self.deadline, self.next_action))
         )
 
 
@@ -692,9 +694,7 @@ def block(
         )
         if expected <= at:
             raise Refused("--until must be later than now; give the date the work is expected.")
-        dep: Dependency = build(
-            lambda: Dependency(kind=kind, note=note, since=at, until=expected)
-        )
+        dep: Dependency = build(lambda: Dependency(kind=kind, note=note, since=at, until=expected))
         cb.depends_on = [*cb.depends_on, dep]
         cb.log(
             at,

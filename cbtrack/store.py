@@ -554,9 +554,7 @@ class Store:
                 write_atomic(self.index_path, index.encode(fresh))
         return fresh
 
-    def _index_month(
-        self, folder: Path, sig: list[int], old: index.Month | None
-    ) -> index.Month:
+    def _index_month(self, folder: Path, sig: list[int], old: index.Month | None) -> index.Month:
         """Rows for one month folder: kept for files whose size and time are unchanged,
         read again for the others."""
         before = old["files"] if old else {}

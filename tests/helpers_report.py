@@ -177,14 +177,15 @@ PHI_STRINGS = [
     "Juniper",
     "Marigold",
     "Saturday lab hours",
+    # Detail values: free text, shown only by --include-phi (by_detail's top values).
+    "weekday mornings",
+    "parking validation",
 ]
-# Free text that no report carries, even with --include-phi: notes, summaries, details.
+# Free text that no report carries, even with --include-phi: notes and summaries.
 NEVER = [
     "Booked the annual review",
     "referring office",
     "portal message explaining",
-    "parking validation",
-    "weekday mornings",
 ]
 
 
