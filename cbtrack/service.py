@@ -265,7 +265,8 @@ def apply_deadline(
     raised = timing.deadline_floor(policy, plan.urgency)
     if raised != plan.urgency:
         plan.urgency = raised
-        plan.due_at = min(plan.due_at, triage.due_for(policy, raised, now))
+        if due is None:  # a due time staff chose stands, within the deadline's lead
+            plan.due_at = min(plan.due_at, triage.due_for(policy, raised, now))
     moved = timing.due_before_deadline(policy, plan.due_at, deadline, now)
     if moved != plan.due_at:
         if due is not None:
@@ -514,6 +515,7 @@ def edit(
         at = now.astimezone(policy.tz)
         warnings: list[str] = []
         before = record_fields(cb)
+        was_wrong = cb.number_is_wrong
         old_patient = cb.patient.model_dump(mode="json")
         person: Patient = build(
             lambda: Patient.model_validate({**old_patient, **edits.patient_fields()})
@@ -558,7 +560,7 @@ def edit(
                 cb.due_at = moved
         phone_fixed = "patient.phone" in changed_fields(before, record_fields(cb))
         done = cb.was_reached or triage.attempts_complete(policy, cb)
-        if phone_fixed and cb.next_attempt_at is None and not done:
+        if was_wrong and phone_fixed and not done:  # the next try goes to the new number
             cb.next_attempt_at = triage.callable_time(policy, cb, at)
         after = record_fields(cb)
         changed = changed_fields(before, after)

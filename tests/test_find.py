@@ -33,8 +33,15 @@ def found_ids(cli: Cli, text: str) -> list[str]:
 def three(cli: Cli) -> dict[str, str]:
     """Maria twice (one closed), and someone else."""
     first = add(cli, MARIA, "--mrn", "00123", now="2026-11-20T09:00:00-05:00")
-    cli.ok("close", first, "--reason", "resolved", "--summary", "Answered at the desk",
-           now="2026-11-20T11:00:00-05:00")  # fmt: skip
+    cli.ok(
+        "close",
+        first,
+        "--reason",
+        "resolved",
+        "--summary",
+        "Answered at the desk",
+        now="2026-11-20T11:00:00-05:00",
+    )
     second = add(cli, MARIA, now="2026-11-27T09:00:00-05:00")
     other = add(
         cli,
@@ -78,8 +85,19 @@ def test_find_text_lists_open_and_closed(cli: Cli, three: dict[str, str]) -> Non
 def test_add_warns_about_an_open_callback_with_the_same_phone(
     cli: Cli, three: dict[str, str], store_dir: Path
 ) -> None:
-    result = cli.ok("add", "--patient", "M. Gonzalez", "--phone", "617-555-0140",
-                    "--category", "general", "--reason", "Parking again", "--detail", "topic=p")  # fmt: skip
+    result = cli.ok(
+        "add",
+        "--patient",
+        "M. Gonzalez",
+        "--phone",
+        "617-555-0140",
+        "--category",
+        "general",
+        "--reason",
+        "Parking again",
+        "--detail",
+        "topic=p",
+    )
     new = result.stdout.strip()
     assert new.startswith("cb-")
     # Names the open one (not the closed one), and never the patient's data.
@@ -87,12 +105,33 @@ def test_add_warns_about_an_open_callback_with_the_same_phone(
     assert "--reason duplicate --of" in result.stderr
     assert "617" not in result.stderr and "Gonzalez" not in result.stderr
     # Same MRN, different phone: warned too.
-    by_mrn = cli.ok("add", "--patient", "Maria G", "--phone", "5550100999", "--mrn", "00123",
-                    "--category", "general", "--reason", "x", "--detail", "topic=x")  # fmt: skip
+    by_mrn = cli.ok(
+        "add",
+        "--patient",
+        "Maria G",
+        "--phone",
+        "5550100999",
+        "--mrn",
+        "00123",
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+    )
     assert "--reason duplicate" not in by_mrn.stderr  # the MRN's callback is closed
     # Close the new one as a duplicate of the original.
-    cli.ok("close", new, "--reason", "duplicate", "--summary", "Same request", "--of",
-           three["second"][-5:])  # fmt: skip
+    cli.ok(
+        "close",
+        new,
+        "--reason",
+        "duplicate",
+        "--summary",
+        "Same request",
+        "--of",
+        three["second"][-5:],
+    )
     rec = cli.record(new)
     assert rec["closure"]["duplicate_of"] == three["second"]
     assert rec["events"][-1]["set"]["duplicate_of"] == three["second"]
@@ -101,15 +140,35 @@ def test_add_warns_about_an_open_callback_with_the_same_phone(
 
 
 def test_related_links_and_silences_the_warning(cli: Cli, three: dict[str, str]) -> None:
-    result = cli.ok("add", *MARIA, "--category", "general", "--reason", "Follow-up question",
-                    "--detail", "topic=parking", "--related", three["second"])  # fmt: skip
+    result = cli.ok(
+        "add",
+        *MARIA,
+        "--category",
+        "general",
+        "--reason",
+        "Follow-up question",
+        "--detail",
+        "topic=parking",
+        "--related",
+        three["second"],
+    )
     rec = cli.record(result.stdout.strip())
     assert rec["related_to"] == three["second"]
     assert rec["events"][0]["set"]["related_to"] == three["second"]
     assert "duplicate" not in result.stderr
     assert f"Related:   {three['second']}" in cli.ok("show", rec["id"]).stdout
-    assert "No callback" in cli.refused("add", *MARIA, "--category", "general", "--reason", "x",
-                                        "--detail", "topic=x", "--related", "cb-20261127-zzzzz")  # fmt: skip
+    assert "No callback" in cli.refused(
+        "add",
+        *MARIA,
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+        "--related",
+        "cb-20261127-zzzzz",
+    )
 
 
 def test_close_duplicate_rules(cli: Cli, three: dict[str, str]) -> None:
