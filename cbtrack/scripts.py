@@ -109,6 +109,12 @@ def voicemail_text(policy: Policy, cb: Callback, s: Scripts | None = None) -> st
     return fill(s.voicemail_detailed, detailed)
 
 
+def emergency_text(policy: Policy) -> str:
+    """The policy's emergency guidance, filled in."""
+    base = {"practice": policy.practice, "callback_number": policy.callback_number}
+    return fill(policy.scripts.emergency_guidance, base)
+
+
 def scripts_for(policy: Policy, cb: Callback, caller: str, now: datetime) -> FilledScripts:
     s, language, language_note = in_language(policy, cb)
     cat = policy.categories.get(cb.category)

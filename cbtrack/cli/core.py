@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import textwrap
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +28,12 @@ from cbtrack.model import (
     Urgency,
     VoicemailConsent,
 )
+
+
+class YesNo(StrEnum):
+    yes = "yes"
+    no = "no"
+
 
 IdArg = Annotated[
     str,
@@ -137,16 +145,47 @@ def add(
         str | None,
         typer.Option("--related", metavar="ID", help="An earlier callback this one follows up."),
     ] = None,
+    note: Annotated[
+        str | None,
+        typer.Option("--note", help="What the patient said, in more words (triage reads it)."),
+    ] = None,
+    symptoms: Annotated[
+        YesNo | None,
+        typer.Option(
+            "--symptoms",
+            help="Is the patient describing new or worsening symptoms, a reaction to a "
+            "medicine, or harm? yes makes the callback at least clinical. Asked on a terminal "
+            "when left out.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a callback; triage sets owner, urgency and due time from the policy. Prints the ID.
     Warns when an open callback has the same phone number or MRN.
+
+    Triage reads the reason, the details and --note. An emergency prints the emergency
+    script on stderr at once: read it to the patient while they are on the line.
 
     Example: cbtrack --as jlee add --patient "Ada Example" --phone +15550100123
     --category scheduling --reason "New patient visit" --detail visit_type=new_patient
     --detail availability="weekday mornings" --detail provider_preference=any
     """
     st = state(ctx)
+    details = _details(detail or [])
+    answer = None if symptoms is None else symptoms == YesNo.yes
+    if answer is None and sys.stdin.isatty() and sys.stderr.isatty():
+        from cbtrack import triage
+
+        store = st.store()
+        if triage.needs_symptoms_question(
+            store.policy, category, reason, details, [note] if note else []
+        ):
+            answer = typer.confirm(
+                "Is the patient describing new or worsening symptoms, a reaction to a "
+                "medicine, or harm?",
+                default=False,
+                err=True,
+            )
     out = service.add(
         st.store(),
         st.user,
@@ -158,7 +197,7 @@ def add(
         method=method,
         voicemail=voicemail,
         window=window,
-        details=_details(detail or []),
+        details=details,
         urgency=urgency,
         owner=owner,
         due=st.due(due) if due else None,
@@ -169,7 +208,11 @@ def add(
         next_action=next_action,
         deadline=deadline_time(st, deadline) if deadline else None,
         related=related,
+        note=note,
+        symptoms=answer,
     )
+    if out.record.urgency == Urgency.emergency:
+        _emergency_banner(st, out)
     _print_outcome(st, out, as_json, out.record.id)
 
 
@@ -180,6 +223,30 @@ def deadline_time(st: State, text: str) -> datetime:
         opens = st.store().policy.calendar.open
         moment = moment.replace(hour=opens.hour, minute=opens.minute)
     return moment
+
+
+def _emergency_banner(st: State, out: service.Outcome) -> None:
+    """The emergency script on stderr, at once and impossible to miss (stdout stays clean)."""
+    from cbtrack.scripts import emergency_text
+
+    policy = st.store().policy
+    rule = "!" * 60
+    typer.echo(
+        "\n".join(
+            [
+                rule,
+                "EMERGENCY: give this to the patient now, while they are on the line:",
+                "",
+                textwrap.fill(
+                    emergency_text(policy), width=72, initial_indent="  ", subsequent_indent="  "
+                ),
+                "",
+                f"Then tell {out.record.owner} at once. Callback {out.record.id}.",
+                rule,
+            ]
+        ),
+        err=True,
+    )
 
 
 @app.command()
@@ -599,13 +666,16 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
         typer.echo(render.to_json(filled.as_dict()))
         return
     kind = "emergency" if cb.urgency == Urgency.emergency else "clinical"
+    handoff = [f"Handoff ({kind}):\n  {filled.handoff}"]
+    first = cb.urgency in (Urgency.emergency, Urgency.clinical)
     lines = [
         f"Language: {filled.language_note}",
+        *(handoff if first else []),
         f"Opening:\n  {filled.opening}",
         f"Voicemail ({cb.patient.voicemail.value} consent):\n  {filled.voicemail}",
         "Outcomes:",
         *[f"  {name}: {text}" for name, text in filled.outcomes.items()],
-        f"Handoff ({kind}):\n  {filled.handoff}",
+        *([] if first else handoff),
         "Avoid saying:",
         *[f"  - {text}" for text in filled.avoid],
     ]
