@@ -289,21 +289,33 @@ def table(rows: list[list[Any]], headers: list[str]) -> str:
     return _tabulate(rows, headers=headers, tablefmt="simple")
 
 
+STATE_TAG = {
+    Status.new: "new",
+    Status.in_progress: "in progress",
+    Status.waiting_patient: "wait pt",
+    Status.waiting_internal: "wait intern",
+    Status.escalated: "escalated",
+    Status.closed: "closed",
+}
+
+
 def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> list[str]:
-    """One line per callback found: ID, status, created day, patient, phone, why, and
-    where it went (owner, or how it closed)."""
+    """One line per callback found (the ID says the day it was created): ID, state, patient,
+    phone, why, and where it went (its owner, or how it closed)."""
     lines = []
     for cb in records:
         where = cb.owner
         if cb.closure:
-            where = f"closed {cb.closure.reason.value}"
-            if cb.closure.duplicate_of:
-                where += f" of {cb.closure.duplicate_of[-5:]}"
-        created = cb.created_at.astimezone(policy.tz).strftime("%Y-%m-%d")
-        head = f"{cb.id}  {created}  {cb.status.value:<16}"
-        who = f"{_cut(cb.patient.name, 18)} {cb.patient.phone}"
+            c = cb.closure
+            where = {
+                "duplicate": f"dup of {(c.duplicate_of or '')[-5:]}",
+                "attempts_exhausted": "exhausted",
+                "routed": f"routed {c.to or ''}",
+            }.get(c.reason.value, c.reason.value)
+        where = _cut(where, 16)
+        head = f"{cb.id} {STATE_TAG[cb.status]:<11} "
+        who = f"{_cut(cb.patient.name, 16)} {_cut(cb.patient.phone, 15)}  "
         cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
-        line = f"{head} {who}  {cat}: {cb.reason}"
-        room = max(width - len(where) - 3, 40)
-        lines.append(f"{_cut(line, room)} | {where}")
+        room = max(max(width, WIDTH) - len(head) - len(who) - len(where) - 3, 12)
+        lines.append(f"{head}{who}{_cut(f'{cat}: {cb.reason}', room).ljust(room)} | {where}")
     return lines

@@ -74,8 +74,8 @@ def test_find_by_mrn_and_by_id(cli: Cli, three: dict[str, str]) -> None:
 def test_find_text_lists_open_and_closed(cli: Cli, three: dict[str, str]) -> None:
     out = cli.ok("find", "617 555 0140").stdout
     lines = out.splitlines()
-    assert lines[0].startswith(three["second"]) and "| front_desk" in lines[0]
-    assert lines[1].startswith(three["first"]) and "closed resolved" in lines[1]
+    assert lines[0].startswith(f"{three['second']} new ") and lines[0].endswith("| front_desk")
+    assert lines[1].startswith(f"{three['first']} closed ") and lines[1].endswith("| resolved")
     assert lines[-1] == "2 found, 1 open."
     assert all(len(line) <= 100 for line in lines)
     assert cli.ok("find", "Nobody Here").stdout.strip() == "No callback matches."
@@ -135,7 +135,7 @@ def test_add_warns_about_an_open_callback_with_the_same_phone(
     rec = cli.record(new)
     assert rec["closure"]["duplicate_of"] == three["second"]
     assert rec["events"][-1]["set"]["duplicate_of"] == three["second"]
-    assert f"closed duplicate of {three['second'][-5:]}" in cli.ok("find", "5550140").stdout
+    assert f"| dup of {three['second'][-5:]}" in cli.ok("find", "5550140").stdout
     assert git(store_dir, "log", "-1", "--format=%s").strip() == f"close (duplicate) {new}"
 
 
