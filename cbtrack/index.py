@@ -21,14 +21,14 @@ from typing import Any
 
 from cbtrack.model import ALPHABET, ID_RE, Callback, phone_digits
 
-VERSION = 1
+VERSION = 2
 FILE_NAME = "find-index.json"
 MIN_PHONE_DIGITS = 7
 _PHONE_TEXT = re.compile(r"\+?[0-9 ().-]+")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
-# One file's row: [mtime_ns, size, created_at, phone digits, name, mrn] (fields None when
-# the file could not be read).
+# One file's row: [mtime_ns, size, created_at, phone digits, name words joined by spaces,
+# MRN case-folded] (fields None when the file could not be read).
 Row = list[Any]
 Month = dict[str, Any]  # {"sig": [...], "files": {file name: Row}}
 
@@ -94,9 +94,20 @@ class Query:
         return self.matches(cb.id, p.phone, p.name, p.mrn)
 
     def matches_row(self, callback_id: str, row: Row) -> bool:
+        """The same test as `matches`, on a row's prepared fields (cheap for many rows)."""
         if row[2] is None:
             return True  # unreadable when indexed: let the record speak for itself
-        return self.matches(callback_id, row[3], row[4], row[5])
+        if self.callback_id and (
+            callback_id == self.callback_id or callback_id.endswith("-" + self.callback_id)
+        ):
+            return True
+        if row[5] is not None and row[5] == self.text.casefold():
+            return True
+        if self.digits:
+            n = min(len(self.digits), len(row[3]))
+            if n >= MIN_PHONE_DIGITS and self.digits[-n:] == row[3][-n:]:
+                return True
+        return bool(self.name_words) and name_matches(self.name_words, row[4].split())
 
 
 def name_matches(wanted: tuple[str, ...], have: list[str]) -> bool:
@@ -124,8 +135,58 @@ def row_of(mtime_ns: int, size: int, data: Any) -> Row:
     fields = (data.get("created_at"), patient.get("phone"), patient.get("name"))
     if not all(isinstance(v, str) for v in fields):
         return [mtime_ns, size, None, None, None, None]
+    created, phone, name = fields
     mrn = patient.get("mrn")
-    return [mtime_ns, size, *fields, mrn if isinstance(mrn, str) else None]
+    return [
+        mtime_ns,
+        size,
+        created,
+        phone_digits(str(phone)),
+        " ".join(words(str(name))),
+        mrn.casefold() if isinstance(mrn, str) else None,
+    ]
+
+
+_CREATED = re.compile(r"^created_at: ('?)([0-9T:+.Z-]+)\1$", re.MULTILINE)
+_PATIENT = re.compile(r"^patient:\n((?:  .*\n)+)", re.MULTILINE)
+_PLAIN_START = set("&*!|>{}[]%@`'\",#?:-")
+
+
+def row_from_text(mtime_ns: int, size: int, text: str) -> Row | None:
+    """A row read straight from the text of a record as cbtrack writes it (about ten times
+    faster than parsing); None when the text is not in that simple shape, and the caller
+    parses it instead. Any doubt (double quotes, a nested or continued line, a comment)
+    means None, never a guess."""
+    created = _CREATED.search(text)
+    block = _PATIENT.search(text)
+    if not created or not block:
+        return None
+    fields: dict[str, str] = {}
+    for line in block.group(1).splitlines():
+        if line.startswith("   "):
+            return None
+        key, sep, raw = line[2:].partition(": ")
+        if not sep or not raw:
+            return None
+        value = _scalar(raw)
+        if value is None:
+            return None
+        fields[key] = value
+    if "name" not in fields or "phone" not in fields:
+        return None
+    data = {"created_at": created.group(2), "patient": fields}
+    return row_of(mtime_ns, size, data)
+
+
+def _scalar(raw: str) -> str | None:
+    if raw.startswith("'"):
+        inner = raw[1:-1] if len(raw) >= 2 and raw.endswith("'") else None
+        if inner is None or "'" in inner.replace("''", ""):
+            return None
+        return inner.replace("''", "'")
+    if raw[0] in _PLAIN_START or " #" in raw or raw != raw.strip():
+        return None
+    return raw
 
 
 def unreadable_row(mtime_ns: int, size: int) -> Row:

@@ -570,8 +570,11 @@ class Store:
                     continue
                 path = Path(entry.path)
                 try:
-                    data = parse_yaml(read_text(path, MAX_RECORD_BYTES, self.rel(path)))
-                    files[entry.name] = index.row_of(st.st_mtime_ns, st.st_size, data)
+                    text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
+                    fast = index.row_from_text(st.st_mtime_ns, st.st_size, text)
+                    files[entry.name] = fast or index.row_of(
+                        st.st_mtime_ns, st.st_size, parse_yaml(text)
+                    )
                 except (StoreError, _YamlProblem, yaml.YAMLError, RecursionError):
                     files[entry.name] = index.unreadable_row(st.st_mtime_ns, st.st_size)
         return {"sig": sig, "files": files}

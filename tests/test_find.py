@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cbtrack import index
-from cbtrack.store import Store
+from cbtrack.model import Callback
+from cbtrack.store import Store, dump_record, parse_yaml
 from tests.conftest import Cli, git
 
 MARIA = ["--patient", "Maria Gonzalez", "--phone", "+1 (617) 555-0140"]
@@ -257,3 +260,46 @@ def test_installed_cbtrack_finds(cli: Cli, three: dict[str, str], store_dir: Pat
         [exe, "find", "gonzalez", "--json"], capture_output=True, text=True, env=env, check=True
     )
     assert [r["id"] for r in json.loads(out.stdout)] == [three["second"], three["first"]]
+
+
+# --- the index's rows ------------------------------------------------------------------------
+
+NAMES = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30
+).filter(lambda s: s.strip())
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=NAMES, mrn=st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9-]{1,12}", fullmatch=True)))
+def test_a_row_read_from_text_equals_the_parsed_one(name: str, mrn: str | None) -> None:
+    """The fast text scan never disagrees with the YAML parser: it gives the same row,
+    or gives up (None) and the parser is used."""
+    cb = Callback.model_validate(
+        {
+            "id": "cb-20261127-abcde",
+            "created_at": "2026-11-27T10:00:00-05:00",
+            "created_by": "jlee",
+            "patient": {"name": name, "phone": "+1 (617) 555-0140", "mrn": mrn},
+            "category": "general",
+            "reason": "x",
+            "urgency": "routine",
+            "owner": "front_desk",
+            "due_at": "2026-11-30T10:00:00-05:00",
+            "next_action": "Call back",
+        }
+    )
+    text = dump_record(cb)
+    parsed = index.row_of(1, 2, parse_yaml(text))
+    fast = index.row_from_text(1, 2, text)
+    assert fast is None or fast == parsed
+    assert parsed[3] == "16175550140"
+    q = index.Query.parse(name)
+    assert q.matches_record(cb) == q.matches_row(cb.id, parsed) or not q.name_words
+
+
+def test_typical_records_take_the_fast_path(
+    cli: Cli, three: dict[str, str], store_dir: Path
+) -> None:
+    path = store_dir / "callbacks" / "closed" / "2026-11" / f"{three['first']}.yaml"
+    row = index.row_from_text(1, 2, path.read_text())
+    assert row == [1, 2, "2026-11-20T09:00:00-05:00", "16175550140", "maria gonzalez", "00123"]
