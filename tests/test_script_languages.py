@@ -48,8 +48,10 @@ def test_no_translation_says_none_is_approved(cli: Cli, store_dir: Path) -> None
     assert data["language"] is None and data["approved_translation"] is False
     assert "no approved translation for 'fr'" in data["language_note"]
     assert data["opening"].startswith("Hello")
+    assert cli.ok("script", cid).stdout.startswith("Language: no approved translation for 'fr'")
     plain = cli.add()
-    assert "not recorded" in cli.ok("script", plain).stdout.splitlines()[0]
+    assert "Language:" not in cli.ok("script", plain).stdout
+    assert "not recorded" in json.loads(cli.ok("script", plain, "--json").stdout)["language_note"]
 
 
 def test_translations_follow_the_placeholder_rules(cli: Cli, store_dir: Path) -> None:

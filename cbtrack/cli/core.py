@@ -668,9 +668,10 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
     kind = "emergency" if cb.urgency == Urgency.emergency else "clinical"
     handoff = [f"Handoff ({kind}):\n  {filled.handoff}"]
     first = cb.urgency in (Urgency.emergency, Urgency.clinical)
+    language = [f"Language: {filled.language_note}"] if cb.patient.language else []
     lines = [
-        f"Language: {filled.language_note}",
         *(handoff if first else []),
+        *language,
         f"Opening:\n  {filled.opening}",
         f"Voicemail ({cb.patient.voicemail.value} consent):\n  {filled.voicemail}",
         "Outcomes:",
