@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 
 from cbtrack.progress import Progress
 
-FORMAT = "cbtrack-read-cache-2"
+FORMAT = "cbtrack-read-cache-3"
 CACHE_DIR = "cache"
 TMP_PREFIX = ".tmp-"
 
@@ -57,6 +57,7 @@ class Row(NamedTuple):
     due: float  # POSIX timestamps: they order like the aware datetimes they come from
     created: float
     closed: float | None
+    blocked: bool  # an open dependency: whether it is overdue depends on more than `due`
 
 
 # inode, size, mtime_ns, ctime_ns, row (as a plain tuple), marshalled data
@@ -89,6 +90,7 @@ def row_of(data: Data) -> Row:
         _timestamp(data["due_at"]),
         _timestamp(data["created_at"]),
         closed,
+        any(d.get("resolved_at") is None for d in data.get("depends_on") or []),
     )
 
 
@@ -301,7 +303,7 @@ def _row_or_blank(data: Data) -> Row:
     try:
         return row_of(data)
     except (KeyError, TypeError, ValueError):
-        return Row("", "", "", "", 0.0, 0.0, None)
+        return Row("", "", "", "", 0.0, 0.0, None, True)
 
 
 def read_all(

@@ -98,6 +98,7 @@ class EventType(StrEnum):
     reopened = "reopened"
     closed = "closed"
     note = "note"
+    edited = "edited"
 
 
 class CloseReason(StrEnum):

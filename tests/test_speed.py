@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from cbtrack import cache, service
+from cbtrack import cache, service, timing
 from cbtrack.model import ALPHABET
 from cbtrack.store import Store
 from tests.conftest import NOW, Cli, attempt_args, git
@@ -215,15 +215,26 @@ def test_queue_page_is_the_head_of_the_queue(cli: Cli, store_dir: Path) -> None:
     ]
     ids += [cli.add(), cli.add(category="general", reason="Rash spreading on both arms")]
     cli.ok(*attempt_args(ids[2], "phone", "left_voicemail", "Left a voicemail, retry later"))
+    # past due, but waiting on a dependency that is not late: not overdue
+    old = cli.add(category="billing", reason="Old question", now="2026-11-20T09:00:00-05:00")
+    cli.ok("block", old, "--on", "provider_review", "--note", "Waiting for the doctor")
+    late = cli.add(category="billing", reason="Older question", now="2026-11-20T09:00:00-05:00")
     store = Store(store_dir)
     now = datetime.fromisoformat(NOW)
-    for f in (service.QueueFilter(), service.QueueFilter(category="billing")):
+    policy = store.policy
+    assert timing.overdue(policy, store.load(late), now)
+    assert not timing.overdue(policy, store.load(old), now)
+    for f in (
+        service.QueueFilter(),
+        service.QueueFilter(category="billing"),
+        service.QueueFilter(overdue=True),
+    ):
         full = service.queue(store, now, f)
         for limit in (0, 2, 10):
             page = service.queue_page(Store(store_dir), now, f, limit)
             assert [cb.id for cb in page.records] == [cb.id for cb in full[:limit]]
             assert page.total == len(full)
-            assert page.overdue == sum(cb.due_at < now for cb in full)
+            assert page.overdue == sum(timing.overdue(policy, cb, now) for cb in full)
 
 
 def _pty_run(argv: list[str], env: dict[str, str]) -> str:
