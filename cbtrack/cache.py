@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 
 from cbtrack.progress import Progress
 
-FORMAT = "cbtrack-read-cache-3"
+FORMAT = "cbtrack-read-cache-4"
 CACHE_DIR = "cache"
 TMP_PREFIX = ".tmp-"
 
@@ -58,6 +58,9 @@ class Row(NamedTuple):
     created: float
     closed: float | None
     blocked: bool  # an open dependency: whether it is overdue depends on more than `due`
+    phone: str  # the patient's, for the duplicate check on add and for find
+    name: str
+    mrn: str | None
 
 
 # inode, size, mtime_ns, ctime_ns, row (as a plain tuple), marshalled data
@@ -91,6 +94,9 @@ def row_of(data: Data) -> Row:
         _timestamp(data["created_at"]),
         closed,
         any(d.get("resolved_at") is None for d in data.get("depends_on") or []),
+        str(data["patient"]["phone"]),
+        str(data["patient"]["name"]),
+        mrn if isinstance(mrn := data["patient"].get("mrn"), str) else None,
     )
 
 
@@ -103,7 +109,8 @@ def _timestamp(text: Any) -> float:
 
 class Cached:
     """One record as the cache gives it: its path, row, data (decoded on first use), and
-    the model when the file was just read."""
+    the model when the file was just read. `usable` is False for the rare record whose
+    row could not be made: then only its model can be asked."""
 
     __slots__ = ("_blob", "_data", "folder", "model", "name", "row")
 
@@ -116,6 +123,14 @@ class Cached:
     @property
     def path(self) -> Path:
         return self.folder / self.name
+
+    @property
+    def id(self) -> str:
+        return self.name.removesuffix(".yaml")
+
+    @property
+    def usable(self) -> bool:
+        return self.row.urgency != ""
 
     @property
     def data(self) -> Data | None:
@@ -303,7 +318,7 @@ def _row_or_blank(data: Data) -> Row:
     try:
         return row_of(data)
     except (KeyError, TypeError, ValueError):
-        return Row("", "", "", "", 0.0, 0.0, None, True)
+        return Row("", "", "", "", 0.0, 0.0, None, True, "", "", None)
 
 
 def read_all(

@@ -308,12 +308,15 @@ def duplicate_warnings(store: Store, person: Patient, related: str | None) -> li
     this callback says it follows up)."""
     from cbtrack import index
 
-    found = [
-        cb.id
-        for cb in store.open_records()
-        if cb.id != related
-        and index.same_patient(cb.patient.phone, cb.patient.mrn, person.phone, person.mrn)
-    ]
+    found = []
+    for c in store.cached_open():  # plain fields from the read cache: no model per record
+        if c.usable:
+            cid, phone, mrn = c.id, c.row.phone, c.row.mrn
+        else:
+            cb = store.model_of(c)
+            cid, phone, mrn = cb.id, cb.patient.phone, cb.patient.mrn
+        if cid != related and index.same_patient(phone, mrn, person.phone, person.mrn):
+            found.append(cid)
     return [
         f"Open callback {cid} has the same phone number or MRN; if this is the same request, "
         f"close the new one with --reason duplicate --of {cid}, or link a follow-up with "
@@ -928,7 +931,7 @@ def queue_page(
     overdue = waiting = 0
     for c in store.cached_open():
         r = c.row
-        if r.urgency not in ranks:  # not what a cached record holds: use the file
+        if not c.usable or r.urgency not in ranks:  # not what a cached record holds
             cb = store.model_of(c)
             r = r._replace(urgency=cb.urgency.value, status=cb.status.value, owner=cb.owner,
                            category=cb.category, due=cb.due_at.timestamp(),

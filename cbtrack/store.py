@@ -578,7 +578,12 @@ class Store:
         are located through the find index (`cbtrack.index`) and each hit is confirmed
         on the record itself; no closed record that cannot match is parsed."""
         query = index.Query.parse(text)
-        hits = [cb for cb in self.open_records() if query.matches_record(cb)]
+        hits = [
+            self.model_of(c)
+            for c in self.cached_open()  # matched on the read cache's plain fields
+            if (c.usable and query.matches(c.id, c.row.phone, c.row.name, c.row.mrn))
+            or (not c.usable and query.matches_record(self.model_of(c)))
+        ]
         problems: list[str] = []
         for path in self._closed_candidates(query):
             try:

@@ -165,7 +165,8 @@ def test_the_racy_rule(tmp_path: Path) -> None:
     st = record.stat()
     rc = cache.RecordCache(tmp_path / "cache", callbacks, "key")
     data = {"owner": "x", "category": "y", "urgency": "routine", "status": "new",
-            "due_at": NOW, "created_at": NOW}  # fmt: skip
+            "due_at": NOW, "created_at": NOW,
+            "patient": {"name": "Ada Example", "phone": "+15550100123"}}  # fmt: skip
     assert rc.put(record, st, data) is not None
     where = rc.locate(record)
     shard = rc._shard(where[0])  # type: ignore[index]
