@@ -1,5 +1,5 @@
 """Git commands: sync, log, verify, and the two that git itself calls (merge-driver,
-check-staged). Each: parse, call `cbtrack.sync`, print."""
+check-staged). Each: parse, call `cbtrack.sync` or `cbtrack.audit`, print."""
 
 from __future__ import annotations
 
@@ -76,9 +76,9 @@ def log_cmd(
     """
     st = state(ctx)
     store = st.store()
-    from cbtrack import sync
+    from cbtrack import audit
 
-    cid, entries = sync.history(store, callback_id)
+    cid, entries = audit.record_history(store, callback_id)
     if as_json:
         typer.echo(render.to_json({"id": cid, "entries": [e.as_dict() for e in entries]}))
         return
@@ -121,9 +121,9 @@ def verify(
     Example: cbtrack verify --json
     """
     st = state(ctx)
-    from cbtrack import sync
+    from cbtrack import audit
 
-    report = sync.verify(st.store(), full=full, accept=accept)
+    report = audit.verify(st.store(), full=full, accept=accept)
     if as_json:
         typer.echo(
             render.to_json(
@@ -180,9 +180,9 @@ def check_staged(ctx: typer.Context) -> None:
 
     Example: cbtrack --store . check-staged
     """
-    from cbtrack import sync
+    from cbtrack import audit
 
-    problems = sync.check_staged(state(ctx).store())
+    problems = audit.check_staged(state(ctx).store())
     for p in problems:
         typer.echo(f"cbtrack: {p}", err=True)
     if problems:
