@@ -247,7 +247,7 @@ def _check_record(
             out.append(
                 Breach("folder", path, "field status does not match the folder", cid, None, restore)
             )
-    if len(now) == 2:
+    if len(now) == 2 and not all(_inherited(r, parents, after) for r in rels):
         out.append(
             Breach(
                 "folder",
@@ -292,9 +292,11 @@ def _check_record(
         return out
     # a field is the change's doing only when it breaks the rules against every parent
     # that held the record (a merge may take a field as either parent had it)
-    judged = [_field_breaches(b, after_v, path, cid, restore) for b in held]
-    keys = set.intersection(*({(x.kind, x.detail) for x in fb} for fb in judged))
-    out += [x for x in judged[0] if (x.kind, x.detail) in keys]
+    # (a parent whose copy could not be read at all has no fields to compare with)
+    judged = [_field_breaches(b, after_v, path, cid, restore) for b in held if b.loose]
+    if judged:
+        keys = set.intersection(*({(x.kind, x.detail) for x in fb} for fb in judged))
+        out += [x for x in judged[0] if (x.kind, x.detail) in keys]
     return out
 
 

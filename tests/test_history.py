@@ -422,3 +422,74 @@ def test_verify_on_a_read_only_store_exits_3(tmp_path: Path) -> None:
     assert done.returncode == 3, (done.stdout, done.stderr)
     assert done.stderr.startswith("Error: ") and done.stderr.count("\n") == 1
     assert "read-only" in done.stderr or "could not be recorded" in done.stderr
+
+
+# --- the rule book itself: merges of two desks always pass it -------------------------
+
+
+def _snapshot(cb: Any) -> dict[str, bytes | str | None]:
+    from cbtrack import history
+
+    open_rel, closed_rel = history.record_paths(cb.id)
+    out: dict[str, bytes | str | None] = {open_rel: None, closed_rel: None}
+    out[open_rel if cb.is_open else closed_rel] = dump_record(cb).encode()
+    return out
+
+
+def _act(cb: Any, step: tuple[str, int], who: str) -> None:
+    """One change as the commands make it (attempt, close, reopen, note)."""
+    from test_merge import attempt, t
+
+    from cbtrack.model import CloseReason, Closure, EventType, Status
+
+    kind, minutes = step
+    if kind == "attempt" and cb.is_open:
+        attempt(cb, minutes, who)
+    elif kind == "close" and cb.is_open:
+        cb.closure = Closure(at=t(minutes), by=who, reason=CloseReason.resolved, summary="Done")
+        cb.log(t(minutes), who, EventType.closed, set={"status": "closed", "reason": "resolved"})
+        cb.status = Status.closed
+    elif kind == "reopen" and not cb.is_open:
+        cb.closure = None
+        cb.status = cb.resting_status()
+        cb.log(t(minutes), who, EventType.reopened, note="Again")
+    elif kind == "note":
+        cb.log(t(minutes), who, EventType.note, note="A note")
+
+
+def test_merged_records_pass_the_rule_book_against_both_parents() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from test_merge import base_record, copy
+
+    from cbtrack import history
+    from cbtrack.merge import merge_records
+
+    step = st.tuples(st.sampled_from(["attempt", "close", "reopen", "note"]), st.integers(1, 90))
+    steps = st.lists(step, max_size=6)
+
+    @settings(max_examples=150, deadline=None)
+    @given(common=steps, mine=steps, theirs=steps)
+    def run(common: Any, mine: Any, theirs: Any) -> None:
+        base = base_record()
+        clock = 0  # each desk's clock runs forward (skewed clocks are another matter)
+        for kind, step in common:
+            clock += step
+            _act(base, (kind, clock), "jlee")
+        ours, other = copy(base), copy(base)
+        for side, moves, who in ((ours, mine, "jlee"), (other, theirs, "kim")):
+            at = clock
+            for kind, step in moves:
+                at += step
+                _act(side, (kind, at), who)
+        for side in (ours, other):  # each desk's own change passes
+            snap = _snapshot(side)
+            assert history.check(list(snap), [_snapshot(base)], snap) == []
+        merged = merge_records(base, ours, other)
+        if merged.record is None or merged.conflicts:
+            return
+        after = _snapshot(merged.record)
+        paths = list(after)
+        assert history.check(paths, [_snapshot(ours), _snapshot(other)], after) == []
+
+    run()
