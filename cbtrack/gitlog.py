@@ -122,8 +122,8 @@ def hook_text() -> str:
     """The pre-commit hook: validates staged records with this Python, no PATH needed."""
     return (
         "#!/bin/sh\n"
-        f"{HOOK_MARK}, installed by cbtrack: refuses staged callback records that do not\n"
-        "# validate, or that change or drop an attempt or event.\n"
+        f"{HOOK_MARK}, installed by cbtrack: refuses staged callback records that break\n"
+        "# the history rules (cbtrack.history): invalid, misplaced, deleted, or rewritten.\n"
         f"exec {shlex.quote(sys.executable)} -m cbtrack --store . check-staged\n"
     )
 

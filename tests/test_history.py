@@ -493,3 +493,20 @@ def test_merged_records_pass_the_rule_book_against_both_parents() -> None:
         assert history.check(paths, [_snapshot(ours), _snapshot(other)], after) == []
 
     run()
+
+
+def test_the_rule_book_is_pure() -> None:
+    """cbtrack.history reads no file and runs no git: it takes contents and returns
+    breaches; from the store it borrows only the strict text parsing."""
+    import ast
+
+    tree = ast.parse((Path(__file__).parent.parent / "cbtrack" / "history.py").read_text())
+    imports: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                imports.setdefault(alias.name, set())
+        elif isinstance(node, ast.ImportFrom):
+            imports.setdefault(str(node.module), set()).update(a.name for a in node.names)
+    assert not {"os", "subprocess", "pathlib", "cbtrack.gitlog", "cbtrack.service"} & set(imports)
+    assert imports["cbtrack.store"] <= {"MAX_RECORD_BYTES", "decode_text", "parse_model"}

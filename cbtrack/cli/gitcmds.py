@@ -20,10 +20,11 @@ def sync_cmd(
     ] = "origin",
     as_json: JsonOpt = False,
 ) -> None:
-    """Share the queue: commit pending changes that validate, fetch, merge, push.
+    """Share the queue: commit pending changes the history rules accept, fetch, merge, push.
 
     Records changed on both desks are merged by the record rules (attempts and events are
-    never lost); a remote whose history was rewritten is refused. Never rebases or forces.
+    never lost); a remote whose history was rewritten is refused, and so is pushing a
+    commit that breaks the history rules (see 'cbtrack verify'). Never rebases or forces.
 
     Example: cbtrack --as jlee sync --remote origin
     """
@@ -115,8 +116,10 @@ def verify(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Walk the git history: report every attempt or event that a commit changed or
-    removed, and any history rewritten since the last verify; exit 1 on any finding.
+    """Walk the git history and judge every commit by the history rules: an attempt or
+    event changed or removed, a record deleted, moved out of its folder or made invalid,
+    a creation field changed, a closure or status changed without its event; and any
+    history rewritten since the last verify. Exit 1 on any finding.
 
     Example: cbtrack verify --json
     """
