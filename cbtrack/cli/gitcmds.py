@@ -142,8 +142,8 @@ def verify(
         )
     elif report.ok:
         typer.echo(
-            f"History verified: {report.commits} commit(s) checked, no attempt or "
-            "event was changed or removed."
+            f"History verified: {report.commits} commit(s) checked against the history "
+            "rules, no finding."
         )
     else:
         for f in report.findings:
