@@ -15,9 +15,9 @@ The rules, for every record touched by a change (a commit against each of its pa
 4. Append-only: every attempt and event a parent holds is still there, unchanged.
 5. Fixed once written: `id`, `created_at`, `created_by`, `source`.
 6. Closure only through its commands: the closure changes only together with a new
-   `closed` event that records it (same time, same person, same reason), and goes away
-   only with a new `reopened` event. `status` changes only together with a new attempt or
-   event.
+   `closed` event that records it (same time, same person, same reason; `reached` only
+   with an attempt that reached the patient), and goes away only with a new `reopened`
+   event. `status` changes only together with a new attempt or event.
 
 A merge is judged against each parent: it must keep every item of every parent (rule 4),
 while a field (rules 5, 6) or a file's content (rules 1, 2) that it took unchanged from
@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from cbtrack.errors import Refused, StoreError
-from cbtrack.model import ID_RE, Callback, EventType, id_month
+from cbtrack.model import ID_RE, Callback, CloseReason, EventType, id_month
 from cbtrack.store import MAX_RECORD_BYTES, decode_text, parse_model
 
 RECORDS = "callbacks"
@@ -366,6 +366,16 @@ def _field_breaches(
                         restore=restore,
                     )
                 )
+        elif cb.closure.reason == CloseReason.reached and not cb.was_reached:
+            out.append(
+                Breach(
+                    "closure",
+                    path,
+                    "the closure says reached but no attempt reached the patient",
+                    cid,
+                    restore=restore,
+                )
+            )
         elif not any(
             e.type == EventType.closed
             and e.at == cb.closure.at

@@ -153,7 +153,16 @@ def _close_by_hand(d: dict[str, Any]) -> None:
     d["closure"] = {"at": d["created_at"], "by": "jlee", "reason": "reached", "summary": "Done"}
 
 
+def _close_by_hand_with_event(d: dict[str, Any]) -> None:
+    """Closed as reached, with a made-up closed event, but nobody reached the patient."""
+    _close_by_hand(d)
+    event = {"id": "zzzzzz", "at": d["created_at"], "by": "jlee", "type": "closed",
+             "set": {"status": "closed", "reason": "reached"}}  # fmt: skip
+    d["events"].append(event)
+
+
 HAND_EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "reached": _close_by_hand_with_event,
     "created_at": lambda d: d.update(created_at="2026-11-20T09:00:00-05:00"),
     "created_by": lambda d: d.update(created_by="mkhan"),
     "source": lambda d: d.update(source="portal"),
@@ -167,7 +176,7 @@ def test_fixed_fields_changed_by_hand_are_refused_and_found(tmp_path: Path, fiel
     (a, _) = office(tmp_path)
     cid = a.add(now=at("09:00"))
     a.edit(cid, HAND_EDITS[field])
-    if field == "closure":  # moved where a closed record belongs, so only the rules object
+    if field in ("closure", "reached"):  # moved where a closed record belongs
         src = a.record_path(cid)
         dst = a.path / "callbacks" / "closed" / "2026-11" / f"{cid}.yaml"
         dst.parent.mkdir(parents=True, exist_ok=True)
