@@ -648,8 +648,10 @@ _HELD_LOCK_FDS: set[int] = set()
 
 
 def held_lock_fds() -> tuple[int, ...]:
-    """Descriptors of store locks this process holds. Git children inherit them, so a
-    killed command's git keeps the store locked until it has finished too."""
+    """Descriptors of store locks this process holds. Local git children inherit them, so
+    a killed command's git commit keeps the store locked until it has finished too; git
+    fetch and push do not (`gitlog.run(keep_lock=False)`): a stalled network must not
+    hold the store after the command that started it is gone."""
     return tuple(sorted(_HELD_LOCK_FDS))
 
 
