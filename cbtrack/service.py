@@ -40,10 +40,11 @@ from cbtrack.progress import Progress
 from cbtrack.store import Store, dump_yaml, init_layout
 
 if TYPE_CHECKING:
-    from cbtrack import doctor, gitlog, review, timing, triage
+    from cbtrack import doctor, gitlog, history, review, timing, triage
 else:  # loaded by the commands that use them: reading the queue needs none of them
     doctor = lazy_module("cbtrack.doctor")
     gitlog = lazy_module("cbtrack.gitlog")
+    history = lazy_module("cbtrack.history")
     review = lazy_module("cbtrack.review")
     timing = lazy_module("cbtrack.timing")
     triage = lazy_module("cbtrack.triage")
@@ -980,15 +981,12 @@ def validate(store: Store) -> list[str]:
             problems.append(exc.message)
             continue
         rel = store.rel(path)
-        if cb.category not in policy.categories:
-            problems.append(f"{rel}: field category names no category in the policy.")
-        elif cb.is_open:
-            missing = [
-                k for k in policy.categories[cb.category].required_details if k not in cb.details
-            ]
-            if missing:
-                problems.append(f"{rel}: field details lacks {', '.join(missing)}.")
-        if not policy.accepts_owner(cb.owner):
-            problems.append(f"{rel}: field owner is not a role or staff user in the policy.")
+        if history.record_id(rel) is None:
+            problems.append(f"{rel}: not in the folder its creation month names.")
+        problems += [f"{rel}: {p}." for p in doctor.record_fit(policy, cb)]
     progress.done()
+    problems += [
+        f"{rel}: not a record in its place; move it out of callbacks/."
+        for rel in doctor.stray_files(store)
+    ]
     return problems
