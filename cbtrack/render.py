@@ -6,6 +6,7 @@ Nothing here decides anything; it only lays out what the domain computed.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -58,15 +59,106 @@ METHOD_TAG = {"phone": "ph", "text": "txt", "portal": "prt", "email": "eml"}
 RED, YELLOW, BOLD, DIM, RESET = "\033[31m", "\033[33m", "\033[1m", "\033[2m", "\033[0m"
 
 
+# --- text that is safe on a terminal ---------------------------------------------------
+#
+# Record text is typed by staff, imported, or edited by hand, so it may hold what a
+# terminal acts on: C0 controls (ESC starts a sequence that can clear the screen, set the
+# window title or write the clipboard; BEL rings), DEL, C1 controls (U+009B is a one-byte
+# CSI), the bidirectional controls that reorder what follows (U+202E), the line and
+# paragraph separators, and lone surrogates (bytes of an argument that were not UTF-8).
+# Every text output shows them as visible escapes (`\x1b`, `\u202e`); JSON keeps them,
+# escaped by JSON itself.
+
+UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_JSON_UNSAFE = re.compile(
+    "[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# One escape as `printable` writes it, or one character: `clip` never cuts inside one.
+_TOKEN = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|[tnr])|.", re.DOTALL)
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, newlines: bool = False) -> str:
+    r"""`text` with every control, bidirectional-control and undecodable character shown as
+    an escape (`\x1b`, `\u202e`, `\n`). With `newlines`, line breaks stay line breaks
+    (for text we lay out over several lines, like a table cell)."""
+    if not UNSAFE.search(text):
+        return text
+    if newlines:
+        return "\n".join(UNSAFE.sub(_escape, line) for line in text.split("\n"))
+    return UNSAFE.sub(_escape, text)
+
+
+def clip(text: str, width: int) -> str:
+    """Printable text cut to `width` characters with `…`, never inside an escape."""
+    if len(text) <= width:
+        return text
+    if "\\" not in text:
+        return text[: width - 1] + "…"
+    out, used = [], 0
+    for token in _TOKEN.findall(text):
+        if used + len(token) > width - 1:
+            break
+        out.append(token)
+        used += len(token)
+    return "".join(out) + "…"
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"); `=HYPERLINK(...)` in a name would leak the sheet when opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text for a CSV cell that no spreadsheet takes for a formula: a cell starting (after
+    any spaces) with = + - @, a tab or a carriage return gets a leading single quote, as
+    OWASP recommends. Numbers are written by the caller as numbers, never through this."""
+    return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS and text else text
+
+
+def one_line(text: str, width: int | None = None) -> str:
+    """A value for a one-line cell: runs of whitespace (newlines too) become one space,
+    the rest is made printable, then cut to `width`."""
+    flat = printable(" ".join(text.split()))
+    return flat if width is None else clip(flat, width)
+
+
+def _safe_cell(value: Any) -> Any:
+    return printable(value, newlines=True) if isinstance(value, str) else value
+
+
 def _tabulate(rows: list[list[Any]], headers: list[str], tablefmt: str) -> str:
-    """tabulate, imported when a table is drawn (the queue and JSON never need it)."""
+    """tabulate, imported when a table is drawn (the queue and JSON never need it). Every
+    text cell is made printable first: the one door through which record text reaches a
+    table."""
     from tabulate import tabulate
 
-    return tabulate(rows, headers=headers, tablefmt=tablefmt)
+    safe_rows = [[_safe_cell(c) for c in row] for row in rows]
+    return tabulate(safe_rows, headers=[_safe_cell(h) for h in headers], tablefmt=tablefmt)
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    """JSON with text as typed (names in any script stay readable); the characters a
+    terminal would act on are written as JSON escapes (`\u001b`, `\u202e`), so the value
+    is kept exactly and the output is safe to print."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    # json.dumps already escapes C0 controls in strings; outside strings it writes only
+    # ASCII, so the rest can be escaped wherever it occurs.
+    return _JSON_UNSAFE.sub(_json_escape, text) if _JSON_UNSAFE.search(text) else text
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def records_json(records: list[Callback]) -> str:
@@ -78,8 +170,7 @@ def record_json(cb: Callback) -> str:
 
 
 def _cut(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return one_line(text, width)
 
 
 def _tried(cb: Callback, now: datetime) -> str:
@@ -204,7 +295,7 @@ def show_text(policy: Policy, cb: Callback, now: datetime) -> str:
             + (f" to {c.to}" if c.to else "")
             + f". {c.summary}"
         )
-    out = "\n".join(head)
+    out = "\n".join(printable(line) for line in head)
     if cb.attempts:
         rows = [
             [

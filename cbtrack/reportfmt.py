@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from html import escape
 from typing import Any
 
 from tabulate import tabulate
+
+from cbtrack.render import clip, printable, spreadsheet_safe, to_json
 
 FORMATS = ("text", "markdown", "csv", "json", "html")
 
@@ -221,11 +222,14 @@ def _numbered(lines: list[str]) -> str:
 
 
 def csv_cell(value: Any) -> str:
+    """A figure stays a number (a negative one too); text is made formula-safe."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    return cell(value)
+        return spreadsheet_safe("; ".join(str(v) for v in value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return cell(value)
+    return spreadsheet_safe(cell(value))
 
 
 def flatten(report: dict[str, Any]) -> Iterator[list[str]]:
@@ -257,9 +261,11 @@ def as_csv(report: dict[str, Any]) -> str:
     for section, group, figure, value in flatten(report):
         if section == "distribution":
             continue
-        writer.writerow([section, group, figure, value])
+        writer.writerow([*(spreadsheet_safe(k) for k in (section, group, figure)), value])
     for b in report["distribution"]["hours_to_first_attempt"]:
-        writer.writerow(["distribution", "hours_to_first_attempt", b["label"], b["count"]])
+        writer.writerow(
+            ["distribution", "hours_to_first_attempt", csv_cell(b["label"]), csv_cell(b["count"])]
+        )
     return out.getvalue()
 
 
@@ -302,8 +308,9 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
     for i, (name, n) in enumerate(items):
         y = 4 + i * row_h
         w = round(bar_w * n / top) if top else 0
+        label = escape(clip(name, 24))
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(name[:24])}</text>'
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{label}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1)}" height="{row_h - 8}" '
             f'fill="{BAR}" rx="2"></rect>'
             f'<text x="{label_w + w + 6}" y="{y + 15}">{n}</text>'
@@ -386,7 +393,21 @@ def as_html(report: dict[str, Any]) -> str:
     )
 
 
+def shown(value: Any) -> Any:
+    """The report with every text (keys too) made printable: control and bidirectional
+    characters in a name, reason or policy label become visible escapes in every format
+    but JSON, which escapes them itself."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown(v) for v in value]
+    return value
+
+
 def render(report: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        return to_json(report) + "\n"
+    report = shown(report)
     return {"text": as_text, "markdown": as_markdown, "csv": as_csv, "html": as_html}[fmt](report)

@@ -15,18 +15,35 @@ from typer.core import TyperGroup
 
 from cbtrack import clock
 from cbtrack.errors import CbtrackError, Refused
+from cbtrack.render import printable
 from cbtrack.store import Store
 
 
 def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"Error: {message}", err=True)
+    """`Error: <sentence>` on stderr; any text of the user's in it is shown escaped."""
+    typer.echo(f"Error: {printable(message)}", err=True)
     raise typer.Exit(code)
+
+
+def _escaped_usage_error(exc: Exception) -> None:
+    """A usage error (exit 2) quotes what was typed: make it printable before typer shows it."""
+    from typer._click.exceptions import ClickException  # typer bundles its own click
+
+    if isinstance(exc, ClickException):
+        exc.message = printable(exc.message)
 
 
 class Group(TyperGroup):
     """Turns every CbtrackError into `Error: <sentence>` on stderr and its exit code.
     Any other exception is a bug: one line on stderr, and its type, files and line numbers
     (never its message or variables, which may hold patient data) in a private log."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except Exception as exc:
+            _escaped_usage_error(exc)
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -42,6 +59,7 @@ class Group(TyperGroup):
             from typer.exceptions import Abort, Exit, TyperException
 
             if isinstance(exc, Exit | Abort | TyperException):
+                _escaped_usage_error(exc)
                 raise  # typer's own signals: exits and usage errors
             self.unexpected(ctx, exc)
 
@@ -87,7 +105,7 @@ class State:
             self._store.on_wait = lambda: typer.echo(
                 "Waiting for another cbtrack command to finish (store lock)...", err=True
             )
-            self._store.on_notice = lambda m: typer.echo(f"Note: {m}.", err=True)
+            self._store.on_notice = lambda m: typer.echo(f"Note: {printable(m)}.", err=True)
         return self._store
 
     @property
@@ -160,7 +178,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout and 
 
 def warn(messages: list[str]) -> None:
     for m in messages:
-        typer.echo(f"Warning: {m}", err=True)
+        typer.echo(f"Warning: {printable(m)}", err=True)
 
 
 def color_ok() -> bool:

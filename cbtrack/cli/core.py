@@ -80,7 +80,9 @@ def init(
     written = service.init_store(directory, st.user, st.now(Policy.default().tz))
     what = "Created" if written else "Checked"
     typer.echo(
-        f"{what} cbtrack store in {directory.resolve()}; edit cbtrack.yaml for your practice."
+        render.printable(
+            f"{what} cbtrack store in {directory.resolve()}; edit cbtrack.yaml for your practice."
+        )
     )
 
 
@@ -509,7 +511,8 @@ def triage(
                 else f"{k}={v}"
                 for k, v in c.fields.items()
             )
-            typer.echo(f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}")
+            line = f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}"
+            typer.echo(render.printable(line))
 
 
 @app.command()
@@ -525,7 +528,7 @@ def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         typer.echo(render.to_json({"ok": not problems, "problems": problems}))
     elif problems:
         for p in problems:
-            typer.echo(p, err=True)
+            typer.echo(render.printable(p), err=True)
     else:
         typer.echo("The policy and every record are valid.")
     if problems:
@@ -560,4 +563,4 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
         "Avoid saying:",
         *[f"  - {text}" for text in filled.avoid],
     ]
-    typer.echo("\n".join(lines))
+    typer.echo(render.printable("\n".join(lines), newlines=True))

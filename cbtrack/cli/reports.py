@@ -111,10 +111,11 @@ def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
     verb = "would roll" if dry_run else "rolled"
     for r in rolls:
         owner = r.owner if r.owner == r.was_owner else f"{r.was_owner} -> {r.owner}"
-        typer.echo(
+        line = (
             f"{r.callback_id} {verb}: owner {owner}, next touch "
             f"{r.next_touch.astimezone(policy.tz):%a %Y-%m-%d %H:%M}. {r.why}"
         )
+        typer.echo(render.printable(line))
     day = rolls[0].day
     typer.echo(f"{len(rolls)} callback(s) {verb} over to {day:%a %Y-%m-%d}.")
 
