@@ -35,7 +35,7 @@ from cbtrack.model import (
     describe_validation,
 )
 from cbtrack.policy import Policy
-from cbtrack.store import Store, dump_yaml, init_layout
+from cbtrack.store import STORE_FILES, Store, dump_yaml, init_layout
 
 
 @dataclass
@@ -122,9 +122,19 @@ def init_store(root: Path, user: str | None, now: datetime) -> list[Path]:
         + dump_yaml(Policy.default().model_dump(mode="json", exclude_none=True))
     )
     written = init_layout(root, policy_text)
-    gitlog.init_repo(root.resolve())
-    gitlog.commit_all(root.resolve(), "init cbtrack store", user or gitlog.TOOL_USER, now)
+    root = root.resolve()
+    gitlog.init_repo(root)
+    # Only the store's own files: a folder that already held other files (a `.env`, an
+    # export of patients) keeps them untracked, so no sync ever pushes them.
+    store = Store(root)
+    own = [*STORE_FILES, *(store.rel(p) for p in store.open_paths() + store.closed_paths())]
+    gitlog.commit_paths(root, own, "init cbtrack store", user or gitlog.TOOL_USER, now)
     return written
+
+
+def untracked_files(root: Path) -> list[str]:
+    """Files in the store folder that git does not track and no ignore rule covers."""
+    return gitlog.untracked(root.resolve())
 
 
 # --- add ---------------------------------------------------------------------------

@@ -65,6 +65,14 @@ MAX_DEPTH = 32  # records nest about 4 deep, the policy about 5
 DEFAULT_LOCK_TIMEOUT = 30.0
 GITATTRIBUTES = "callbacks/**/*.yaml merge=cbtrack\n"
 GITIGNORE = ".cbtrack/\n.cbtrack-tmp-*\n"
+# What `init` writes and commits; with the records, nothing else in the folder is tracked.
+STORE_FILES = (
+    POLICY_FILE,
+    ".gitattributes",
+    ".gitignore",
+    f"{OPEN_DIR}/.gitkeep",
+    f"{CLOSED_DIR}/.gitkeep",
+)
 
 
 # --- strict YAML ---------------------------------------------------------------------
@@ -269,11 +277,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str | bytes) -> None:
+def write_atomic(path: Path, text: str | bytes, make_folders: bool = True) -> None:
     """Temp file in the same folder (owner-only), write, fsync, rename over the target,
     fsync the folder. A crash at any point leaves the old file or the new one."""
     data = text.encode("utf-8") if isinstance(text, str) else text
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if make_folders:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
     try:
         try:
@@ -289,6 +298,50 @@ def write_atomic(path: Path, text: str | bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def check_output(path: Path) -> None:
+    """Refuse an `--output` that is not a regular file or a new name in an existing folder:
+    a device node, FIFO, socket or folder (written over, `/dev/full` would be replaced by a
+    report), a symbolic link (it may point at any of those, or at a file of someone
+    else's), or a path whose folder does not exist (a typo; folders are never made)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise Refused(f"Cannot use {path} for the output ({exc.strerror}).") from None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise Refused(
+                f"{path} is a symbolic link; give --output the path of a regular file "
+                "or a new file."
+            )
+        if stat.S_ISDIR(info.st_mode):
+            raise Refused(f"{path} is a folder; give --output a file name.")
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(
+                f"{path} is not a regular file (a device, pipe or socket); give --output "
+                "a regular file or a new file."
+            )
+        return
+    if not path.parent.is_dir():
+        raise Refused(
+            f"The folder {path.parent} does not exist; create it first, or give --output "
+            "a path in an existing folder."
+        )
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a report or export to `path` (checked as `check_output` says): atomically,
+    owner-only, never making folders. Refused with one sentence when it cannot be done."""
+    check_output(path)
+    try:
+        write_atomic(path, text, make_folders=False)
+    except OSError as exc:
+        raise Refused(
+            f"Cannot write to {path} ({exc.strerror or 'I/O error'}); nothing was written."
+        ) from None
 
 
 def append_private_log(path: Path, text: str) -> None:

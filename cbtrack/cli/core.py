@@ -78,6 +78,15 @@ def init(
     from cbtrack.policy import Policy
 
     written = service.init_store(directory, st.user, st.now(Policy.default().tz))
+    strays = service.untracked_files(directory)
+    if strays:
+        typer.echo(
+            render.printable(
+                f"Note: {len(strays)} other file(s) in {directory.resolve()} were left "
+                "untracked; cbtrack commits only its own files (see 'git status')."
+            ),
+            err=True,
+        )
     what = "Created" if written else "Checked"
     typer.echo(
         render.printable(

@@ -13,7 +13,7 @@ from cbtrack import clock, render, review, service
 from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
 from cbtrack.cli.app import JsonOpt, State, app, color_ok, state
 from cbtrack.errors import Refused, UsageProblem
-from cbtrack.store import write_atomic
+from cbtrack.store import check_output, write_output
 
 
 class Format(StrEnum):
@@ -204,8 +204,9 @@ def report_cmd(
         start = datetime.combine(first, time(0), tzinfo=policy.tz)
     if start >= end:
         raise Refused("The period is empty: --since must be earlier than --until.")
-    if output is not None and output.is_dir():
-        raise Refused(f"{output} is a folder; give --output a file name.")
+    if output is not None:
+        output = output.expanduser()
+        check_output(output)
     from cbtrack import report, reportfmt
 
     figures = report.build(
@@ -220,7 +221,4 @@ def report_cmd(
     if output is None:
         typer.echo(text, nl=False)
         return
-    try:
-        write_atomic(output.expanduser(), text)
-    except OSError as exc:
-        raise Refused(f"Cannot write the report to {output} ({exc.strerror}).") from None
+    write_output(output, text)
