@@ -577,14 +577,17 @@ class QueueFilter:
     overdue: bool = False
 
 
-def queue(store: Store, now: datetime, f: QueueFilter | None = None) -> list[Callback]:
-    """The open callbacks, ranked; reads only `callbacks/open/`."""
+def queue(
+    store: Store, now: datetime, f: QueueFilter | None = None, problems: list[str] | None = None
+) -> list[Callback]:
+    """The open callbacks, ranked; reads only `callbacks/open/`. With `problems`, a record
+    that cannot be read is named there and the others are still listed."""
     f = f or QueueFilter()
     policy = store.policy
     # A user's work is what they own and what their roles own.
     owners = {f.owner, *policy.roles_of(f.owner)} if f.owner else set()
     out = []
-    for cb in store.open_records():
+    for cb in store.open_records(problems):
         if owners and cb.owner not in owners:
             continue
         if f.category and cb.category != f.category:

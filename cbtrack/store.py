@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import re
 import stat
@@ -195,13 +196,18 @@ def dump_record(cb: Callback) -> str:
     return dump_yaml(data)
 
 
+class FileGone(StoreError):
+    """A file that was there a moment ago is not: a concurrent close or reopen moved it
+    (records are moved by writing the new place first, then removing the old)."""
+
+
 def read_text(path: Path, limit: int, rel: str) -> str:
     """A regular file of at most `limit` bytes, as UTF-8. Never blocks on a FIFO or device,
     never reads more than `limit` bytes, never quotes the content in an error."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
-        raise StoreError(f"{rel} is missing.") from None
+        raise FileGone(f"{rel} is missing.") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise StoreError(
@@ -492,13 +498,34 @@ class Store:
     def load(self, text: str) -> Callback:
         """One callback by ID: reads only its own file (two, if a move was interrupted)."""
         cid = self.resolve_id(text)
-        # lexists, not is_file: a FIFO or folder in a record's place is reported, not skipped
-        found = [p for p in (self.open_path(cid), self.closed_path(cid)) if os.path.lexists(p)]
-        if not found:
-            raise NotFound(f"No callback {cid} in this store; check the ID with 'cbtrack queue'.")
-        records = [self.load_path(p) for p in found]
-        # An interrupted move leaves both copies; histories only grow, so the longer is newer.
-        return max(records, key=lambda c: len(c.events) + len(c.attempts))
+        for _ in range(3):  # a concurrent close/reopen may move it while we look
+            # lexists, not is_file: a FIFO or folder in a record's place is reported
+            places = (self.open_path(cid), self.closed_path(cid))
+            found = [p for p in places if os.path.lexists(p)]
+            if not found:
+                break
+            records = []
+            for path in found:
+                try:
+                    records.append(self.load_path(path))
+                except FileGone:
+                    continue  # moved since it was seen: look again
+            if records:
+                # An interrupted move leaves both copies; histories only grow, so the
+                # longer is newer.
+                return max(records, key=lambda c: len(c.events) + len(c.attempts))
+        raise NotFound(f"No callback {cid} in this store; check the ID with 'cbtrack queue'.")
+
+    def load_listed(self, path: Path) -> Callback | None:
+        """A record found by listing a folder. A concurrent close or reopen may have moved
+        it since: then it is read where it went; None when it is gone altogether."""
+        try:
+            return self.load_path(path)
+        except FileGone:
+            try:
+                return self.load(path.stem)
+            except NotFound:
+                return None
 
     def open_paths(self) -> list[Path]:
         if not self.open_dir.is_dir():
@@ -511,19 +538,40 @@ class Store:
         out: list[Path] = []
         for month in sorted(self.closed_dir.iterdir()):
             if month.is_dir() and (months is None or month.name in months):
-                out.extend(sorted(p for p in month.iterdir() if _is_record(p)))
+                with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                    out.extend(sorted(p for p in month.iterdir() if _is_record(p)))
         return out
 
-    def open_records(self) -> list[Callback]:
-        return [self.load_path(p) for p in self.open_paths()]
+    def open_records(self, problems: list[str] | None = None) -> list[Callback]:
+        """Every open callback. One moved meanwhile by a concurrent close is left out (it is
+        no longer open). A file that cannot be read stops the listing (exit 3), unless
+        `problems` is given: then its one-line problem goes there and the rest is read."""
+        out: list[Callback] = []
+        for path in self.open_paths():
+            try:
+                cb = self.load_listed(path)
+            except StoreError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc.message)
+                continue
+            if cb is not None and cb.is_open:
+                out.append(cb)
+        return out
 
     def closed_records(self, months: set[str] | None = None) -> Iterator[Callback]:
-        for p in self.closed_paths(months):
-            yield self.load_path(p)
+        for path in self.closed_paths(months):
+            cb = self.load_listed(path)
+            if cb is not None and not cb.is_open:
+                yield cb
 
     def all_records(self) -> Iterator[Callback]:
-        yield from self.open_records()
-        yield from self.closed_records()
+        """Every callback once, even if one moves between the two folders meanwhile."""
+        seen: set[str] = set()
+        for cb in itertools.chain(self.open_records(), self.closed_records()):
+            if cb.id not in seen:
+                seen.add(cb.id)
+                yield cb
 
     def records_for_period(self, start: datetime, end: datetime) -> Iterator[Callback]:
         """Every open callback, and the closed callbacks that can matter to [start, end).
@@ -535,12 +583,22 @@ class Store:
         records closed at or after `start` (or whose closure the scan cannot read) are
         parsed and validated. A callback created a year before the period and closed in
         it still counts."""
-        yield from self.open_records()
+        seen: set[str] = set()
+        for cb in self.open_records():
+            seen.add(cb.id)
+            yield cb
         last = f"{end.astimezone(self.policy.tz) + timedelta(days=31):%Y-%m}"
         for path in self.closed_paths():
-            if path.parent.name > last:
+            if path.parent.name > last or path.stem in seen:
+                continue  # (a record closed since the open folder was read counts once)
+            try:
+                text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
+            except FileGone:  # reopened meanwhile: read where it went, if not read yet
+                moved = self.load_listed(path)
+                if moved is not None and moved.id not in seen:
+                    seen.add(moved.id)
+                    yield moved
                 continue
-            text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
             when = _closed_at(text)
             if when is None or when >= start:
                 yield self.load_path(path, text)

@@ -181,6 +181,15 @@ def warn(messages: list[str]) -> None:
         typer.echo(f"Warning: {printable(m)}", err=True)
 
 
+def unreadable_exit(problems: list[str]) -> None:
+    """After listing what could be read: name each file that could not be, one line each
+    on stderr, and exit 3, so that cron and scripts know the list is incomplete."""
+    for problem in problems:
+        typer.echo(f"Error: {printable(problem)}", err=True)
+    if problems:
+        raise typer.Exit(3)
+
+
 def color_ok() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from cbtrack import render, service
-from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, warn
+from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, unreadable_exit, warn
 from cbtrack.errors import Refused
 from cbtrack.model import (
     AttemptMethod,
@@ -433,27 +433,29 @@ def queue(
         if owner and owner != st.user:
             raise Refused("--mine shows your own callbacks; leave out --owner, or --mine.")
         owner = st.user
+    unreadable: list[str] = []
     records = service.queue(
         store,
         now,
         service.QueueFilter(
             owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
         ),
+        unreadable,
     )
     if as_json:
         typer.echo(render.records_json(records))
-        return
-    if not records:
+    elif not records:
         typer.echo(
             "No open callbacks match."
-            if (owner or mine or category or urgency or status or overdue)
+            if (owner or mine or category or urgency or status or overdue or unreadable)
             else "No open callbacks. The queue is clear."
         )
-        return
-    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
-    for line in render.queue_lines(policy, records, now, color_ok(), width):
-        typer.echo(line)
-    typer.echo(render.queue_summary(records, now))
+    else:
+        width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+        for line in render.queue_lines(policy, records, now, color_ok(), width):
+            typer.echo(line)
+        typer.echo(render.queue_summary(records, now))
+    unreadable_exit(unreadable)
 
 
 @app.command()

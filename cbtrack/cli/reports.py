@@ -11,7 +11,7 @@ import typer
 
 from cbtrack import clock, render, review, service
 from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
-from cbtrack.cli.app import JsonOpt, State, app, color_ok, state
+from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, unreadable_exit
 from cbtrack.errors import Refused, UsageProblem
 from cbtrack.store import check_output, write_output
 
@@ -59,8 +59,10 @@ def review_cmd(
     store = st.store()
     policy = store.policy
     now = st.now()
+    unreadable: list[str] = []
     if check:
-        missing = review.unattempted_due_today(policy, store.open_records(), now)
+        missing = review.unattempted_due_today(policy, store.open_records(unreadable), now)
+        unreadable_exit(unreadable)
         if missing:
             n = len(missing)
             raise Refused(
@@ -72,10 +74,11 @@ def review_cmd(
     if roll:
         _roll(st, now, dry_run, as_json)
         return
-    records = store.open_records()
+    records = store.open_records(unreadable)
     found = review.buckets(policy, records, now)
     if as_json:
         typer.echo(render.to_json({b: [cb.id for cb in found[b]] for b in review.BUCKETS}))
+        unreadable_exit(unreadable)
         return
     total = len(records)
     local = now.astimezone(policy.tz)
@@ -91,6 +94,7 @@ def review_cmd(
             "\nNext: 'cbtrack review --roll' gives each open callback an owner and a "
             "next touch\non the next business day."
         )
+    unreadable_exit(unreadable)
 
 
 def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
