@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cbtrack import doctor, gitlog, review, triage
-from cbtrack.errors import Refused
+from cbtrack.errors import Refused, WriteFailed
 from cbtrack.model import (
     Attempt,
     AttemptMethod,
@@ -121,7 +121,13 @@ def init_store(root: Path, user: str | None, now: datetime) -> list[Path]:
         "# cbtrack practice policy: edit to match your practice, then run 'cbtrack validate'.\n"
         + dump_yaml(Policy.default().model_dump(mode="json", exclude_none=True))
     )
-    written = init_layout(root, policy_text)
+    try:
+        written = init_layout(root, policy_text)
+    except OSError as exc:
+        raise WriteFailed(
+            f"The store at {root} could not be set up ({exc.strerror or 'I/O error'}); "
+            f"once that is fixed, run 'cbtrack init {root}' again (it keeps what is there)."
+        ) from None
     root = root.resolve()
     gitlog.init_repo(root)
     # Only the store's own files: a folder that already held other files (a `.env`, an

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cbtrack.errors import LockTimeout, NotFound, Refused, StoreError
+from cbtrack.errors import CbtrackError, LockTimeout, NotFound, Refused, StoreError, WriteFailed
 from cbtrack.model import (
     ALPHABET,
     ID_RE,
@@ -283,9 +283,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str | bytes, make_folders: bool = True) -> None:
+def write_atomic(
+    path: Path,
+    text: str | bytes,
+    make_folders: bool = True,
+    on_replaced: Callable[[], None] | None = None,
+) -> None:
     """Temp file in the same folder (owner-only), write, fsync, rename over the target,
-    fsync the folder. A crash at any point leaves the old file or the new one."""
+    fsync the folder. A crash at any point leaves the old file or the new one.
+    `on_replaced` is told the moment the new file is in place (a failure after that, of
+    the folder's fsync, leaves the new file)."""
     data = text.encode("utf-8") if isinstance(text, str) else text
     if make_folders:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -303,6 +310,8 @@ def write_atomic(path: Path, text: str | bytes, make_folders: bool = True) -> No
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if on_replaced is not None:
+        on_replaced()
     fsync_dir(path.parent)
 
 
@@ -360,9 +369,12 @@ def append_private_log(path: Path, text: str) -> None:
         os.close(fd)
 
 
-def remove_file(path: Path) -> None:
-    """Unlink and fsync the folder, so the removal survives a crash."""
+def remove_file(path: Path, on_removed: Callable[[], None] | None = None) -> None:
+    """Unlink and fsync the folder, so the removal survives a crash (`on_removed` is told
+    as soon as the file is gone)."""
     path.unlink()
+    if on_removed is not None:
+        on_removed()
     fsync_dir(path.parent)
 
 
@@ -615,41 +627,53 @@ class Store:
     def save(self, cb: Callback) -> list[Path]:
         """Write the record where its status puts it; remove a copy left in the other folder.
         Returns the paths that changed (for the commit). Under the lock the change is
-        journalled first and undone if the change fails (see the module docstring)."""
+        journalled first and undone if the change fails (see the module docstring).
+        A file counts as changed from the moment it is renamed into place (or removed), so
+        a failure can always say truthfully what was and was not written."""
         text = dump_record(cb)
         target = self.path_of(cb)
         other = self.closed_path(cb.id) if cb.is_open else self.open_path(cb.id)
+        locked = self._lock_fd is not None
+        doing, failed = target, "written"
         try:
-            if self._lock_fd is not None:
+            if locked:
                 self._journal(cb.id)
-                self._remember(target)
-                self._remember(other)
-            write_atomic(target, text)
+        except OSError as exc:
+            # With a journal in place the lock's handler finishes the sentence.
+            outcome = "" if self._journal_ids else "; nothing was changed"
+            raise WriteFailed(
+                f"The change to {cb.id} could not be started: {self.rel(self.journal_path)} "
+                f"could not be written ({exc.strerror or 'I/O error'}){outcome}."
+            ) from None
+        try:
+            old = _old_bytes(target) if locked else None
+            write_atomic(target, text, on_replaced=lambda: self._remember(target, old))
             changed = [target]
             if other.exists():
-                remove_file(other)
+                doing, failed = other, "removed"
+                old_other = _old_bytes(other) if locked else None
+                remove_file(other, on_removed=lambda: self._remember(other, old_other))
                 changed.append(other)
         except OSError as exc:
-            raise StoreError(
-                f"{self.rel(target)} could not be written ({exc.strerror or 'I/O error'}); "
-                "the change was not saved."
+            raise WriteFailed(
+                f"{self.rel(doing)} could not be {failed} ({exc.strerror or 'I/O error'})"
             ) from None
         return changed
 
-    def _remember(self, path: Path) -> None:
-        if any(p == path for p, _ in self._undo):
-            return
-        try:
-            old: bytes | None = path.read_bytes()
-        except FileNotFoundError:
-            old = None
-        self._undo.append((path, old))
+    def _remember(self, path: Path, old: bytes | None) -> None:
+        """Note that this change replaced or removed `path`, which held `old` before."""
+        if self._lock_fd is not None and not any(p == path for p, _ in self._undo):
+            self._undo.append((path, old))
 
     def _journal(self, callback_id: str) -> None:
         if callback_id in self._journal_ids:
             return
-        self._journal_ids.append(callback_id)
-        write_atomic(self.journal_path, "".join(f"{i}\n" for i in self._journal_ids))
+        ids = [*self._journal_ids, callback_id]
+
+        def in_place() -> None:
+            self._journal_ids = ids
+
+        write_atomic(self.journal_path, "".join(f"{i}\n" for i in ids), on_replaced=in_place)
 
     def journal_ids(self) -> list[str] | None:
         """IDs named by a journal left behind, or None when there is none. Lines that are
@@ -672,7 +696,7 @@ class Store:
             if old is None:
                 if path.exists():
                     remove_file(path)
-            else:
+            elif _old_bytes(path) != old:  # (a full disk may still allow what needs no room)
                 write_atomic(path, old)
 
     def _abort(self) -> bool:
@@ -694,6 +718,28 @@ class Store:
         except Exception:
             return False
         return True
+
+    def _after_failure(self, exc: BaseException) -> None:
+        """A change failed after it began writing: undo it, then make the error say what
+        really happened to it (nothing written, undone, or written and to be completed)."""
+        undo = list(self._undo)
+        written = sorted({path.stem for path, _ in undo})
+        restored = self._abort()
+        if not isinstance(exc, Exception):
+            return  # an interrupt: the CLI says so; the journal (if kept) completes it
+        why = exc.message.rstrip(".") if isinstance(exc, CbtrackError) else type(exc).__name__
+        if not restored:
+            raise WriteFailed(
+                f"The change to {', '.join(written)} was written but not committed ({why}) "
+                "and could not be undone; the next cbtrack command will complete it (or "
+                "run 'cbtrack doctor')."
+            ) from None
+        if not isinstance(exc, CbtrackError):
+            return
+        if not undo:
+            exc.message = f"{why}; nothing was changed."
+        elif all(_holds(path, old) for path, old in undo):
+            exc.message = f"{why}; the change to {', '.join(written)} was undone, nothing changed."
 
     # locking ---------------------------------------------------------------------
 
@@ -736,13 +782,8 @@ class Store:
             try:
                 yield
             except BaseException as exc:
-                if self._journal_ids and not self._abort() and isinstance(exc, Exception):
-                    names = ", ".join(self._journal_ids)
-                    raise StoreError(
-                        f"The change to {names} was written but could neither be committed "
-                        "nor undone; the next cbtrack command will complete it (or run "
-                        "'cbtrack doctor')."
-                    ) from None
+                if self._journal_ids:
+                    self._after_failure(exc)
                 raise
             if self._journal_ids:
                 with contextlib.suppress(OSError):
@@ -803,6 +844,22 @@ def _closed_at(text: str) -> datetime | None:
     except ValueError:
         return None
     return found if found.tzinfo else None
+
+
+def _old_bytes(path: Path) -> bytes | None:
+    """What `path` holds now (None when there is no such file)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _holds(path: Path, old: bytes | None) -> bool:
+    """Whether `path` holds `old` again (None: no file); False when that cannot be read."""
+    try:
+        return _old_bytes(path) == old
+    except OSError:
+        return False
 
 
 def _is_record(path: Path) -> bool:
