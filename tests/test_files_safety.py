@@ -34,10 +34,17 @@ def test_output_refuses_a_fifo_and_leaves_it_a_fifo(cli: Any, tmp_path: Path) ->
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
-def test_output_refuses_a_device_node(cli: Any) -> None:
-    err = cli.refused("report", "--output", os.devnull)
+def test_output_refuses_a_device_node(cli: Any, tmp_path: Path) -> None:
+    """A device node of the test's own (a regression must never hit the system's
+    /dev/null: as root, the old code replaced it with the report)."""
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    err = cli.refused("report", "--output", str(device))
     assert "is not a regular file" in err
-    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
 
 
 def test_output_into_a_missing_folder_makes_no_folder(cli: Any, tmp_path: Path) -> None:
