@@ -122,11 +122,12 @@ class State:
         if raw:
             real = datetime.now(zone)
             try:
-                return clock.parse_when(raw, zone, real).replace(microsecond=0)
+                moment = clock.parse_when(raw, zone, real, checked=False).replace(microsecond=0)
             except Refused:
                 raise Refused(
                     "CBTRACK_NOW is not an ISO 8601 time; set it like 2026-11-27T09:00:00-05:00."
                 ) from None
+            return clock.check_range(moment, "CBTRACK_NOW")
         return datetime.now(zone).replace(microsecond=0)
 
     def when(self, text: str) -> datetime:
