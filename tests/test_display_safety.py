@@ -203,3 +203,15 @@ def test_one_line_is_printable_short_and_whole(text: str, width: int) -> None:
     for token in re.finditer(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|[tnr])|.", full, re.DOTALL):
         bounds.add(token.end())
     assert len(kept) in bounds
+
+
+def test_a_hostile_file_name_in_the_store_is_shown_escaped(cli: Any) -> None:
+    """A file pulled in by a sync may carry any name: every command that names it escapes it."""
+    cli.add(category="general")
+    (cli.store / "callbacks" / "open" / f"x{TITLE}.yaml").write_text("id: [\n")
+    for args, code in ((("queue",), 3), (("validate",), 1), (("doctor",), 1)):
+        result = cli(*args)
+        assert result.exit_code == code, (args, result.stdout, result.stderr)
+        safe(result.stdout)
+        safe(result.stderr)
+        assert "x\\x1b]0;owned\\x07.yaml" in result.stdout + result.stderr, args
