@@ -481,13 +481,14 @@ class Store:
             return cid
         if len(cid) == 5 and all(c in ALPHABET for c in cid):
             pattern = f"cb-*-{cid}.yaml"
-            hits = sorted(self.open_dir.glob(pattern)) or sorted(
-                self.closed_dir.glob(f"*/{pattern}")
-            )
-            if len(hits) == 1:
-                return hits[0].stem
-            if len(hits) > 1:
-                raise NotFound(f"Several callbacks end in {cid}; give the full ID.")
+            for _ in range(2):  # a second look, in case a reopen moved it between the two
+                hits = sorted(self.open_dir.glob(pattern)) or sorted(
+                    self.closed_dir.glob(f"*/{pattern}")
+                )
+                if len(hits) == 1:
+                    return hits[0].stem
+                if len(hits) > 1:
+                    raise NotFound(f"Several callbacks end in {cid}; give the full ID.")
         raise NotFound(
             "That is not a callback ID; IDs look like cb-20261127-k7m2q, and the last five "
             "characters of one will do (see 'cbtrack queue')."

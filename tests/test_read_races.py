@@ -223,3 +223,25 @@ def test_review_lists_every_readable_record_and_names_the_bad_one(
     assert text.exit_code == 3 and a[-5:] in text.stdout
     check = cli("review", "--check")
     assert check.exit_code == 3 and check.stderr.startswith(f"Error: {rel}")
+
+
+def test_a_short_id_finds_a_record_reopened_between_the_two_looks(
+    two: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`show k7m2q` looks in open/, then in closed/: a reopen in between moves the record
+    out of the second place after the first was searched."""
+    cli, a, _ = two
+    close_now(cli.store, a)
+    real = Path.glob
+    done: list[int] = []
+
+    def glob(self: Path, pattern: str) -> Any:
+        if pattern.startswith("*/") and not done:
+            done.append(1)
+            reopen_now(cli.store, a)
+        return real(self, pattern)
+
+    monkeypatch.setattr(Path, "glob", glob)
+    result = cli("show", a[-5:], "--json")
+    assert done and result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status"] != "closed"
