@@ -657,7 +657,7 @@ class Store:
                 changed.append(other)
         except OSError as exc:
             raise WriteFailed(
-                f"{self.rel(doing)} could not be {failed} ({exc.strerror or 'I/O error'})"
+                f"{self.rel(doing)} could not be {failed} ({exc.strerror or 'I/O error'})."
             ) from None
         return changed
 

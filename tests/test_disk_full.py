@@ -200,7 +200,7 @@ def test_without_the_lock_a_failed_save_says_the_file_was_not_written(
 
     with pytest.raises(WriteFailed) as caught:
         s.save(cb)
-    assert caught.value.message == f"callbacks/open/{cid}.yaml could not be written ({ENOSPC})"
+    assert caught.value.message == f"callbacks/open/{cid}.yaml could not be written ({ENOSPC})."
 
 
 def test_init_and_report_output_on_a_full_disk(
