@@ -245,3 +245,22 @@ def test_a_short_id_finds_a_record_reopened_between_the_two_looks(
     result = cli("show", a[-5:], "--json")
     assert done and result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["status"] != "closed"
+
+
+def test_find_counts_a_record_closed_or_reopened_meanwhile_once(
+    two: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli, a, b = two
+    # closed after the open folder was read: found open, then again in closed/ -> once
+    done = after_listing(monkeypatch, "open_paths", lambda: close_now(cli.store, a))
+    result = cli("find", "Ada Example", "--json")
+    assert done and result.exit_code == 0, result.stderr
+    assert sorted(r["id"] for r in json.loads(result.stdout)) == sorted([a, b])
+    monkeypatch.undo()
+    # reopened after the index pointed at closed/: read where it went, no warning
+    closed_path = Store(cli.store).closed_path(a)
+    before_reading(monkeypatch, closed_path, lambda: reopen_now(cli.store, a))
+    result = cli("find", "Ada Example", "--json")
+    assert result.exit_code == 0 and result.stderr == "", result.stderr
+    found = {r["id"]: r["status"] for r in json.loads(result.stdout)}
+    assert set(found) == {a, b} and found[a] != "closed"
