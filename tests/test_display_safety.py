@@ -63,6 +63,7 @@ def hostile(cli: Any) -> tuple[Any, str]:
         ("queue",),
         ("show", "{cid}"),
         ("log", "{cid}"),
+        ("find", "5550100123"),
         ("review",),
         ("review", "--roll", "--dry-run"),
         ("script", "{cid}"),
