@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cbtrack import doctor, gitlog, review, timing, triage
+from cbtrack import doctor, gitlog, history, review, timing, triage
 from cbtrack.errors import Refused, WriteFailed
 from cbtrack.model import (
     CLINICAL_URGENCIES,
@@ -135,7 +135,7 @@ def init_store(root: Path, user: str | None, now: datetime) -> list[Path]:
     # export of patients) keeps them untracked, so no sync ever pushes them.
     store = Store(root)
     own = [*STORE_FILES, *(store.rel(p) for p in store.open_paths() + store.closed_paths())]
-    gitlog.commit_paths(root, own, "init cbtrack store", user or gitlog.TOOL_USER, now)
+    gitlog.commit(root, own, "init cbtrack store", user or gitlog.TOOL_USER, now)
     return written
 
 
@@ -934,14 +934,11 @@ def validate(store: Store) -> list[str]:
             problems.append(exc.message)
             continue
         rel = store.rel(path)
-        if cb.category not in policy.categories:
-            problems.append(f"{rel}: field category names no category in the policy.")
-        elif cb.is_open:
-            missing = [
-                k for k in policy.categories[cb.category].required_details if k not in cb.details
-            ]
-            if missing:
-                problems.append(f"{rel}: field details lacks {', '.join(missing)}.")
-        if not policy.accepts_owner(cb.owner):
-            problems.append(f"{rel}: field owner is not a role or staff user in the policy.")
+        if history.record_id(rel) is None:
+            problems.append(f"{rel}: not in the folder its creation month names.")
+        problems += [f"{rel}: {p}." for p in doctor.record_fit(policy, cb)]
+    problems += [
+        f"{rel}: not a record in its place; move it out of callbacks/."
+        for rel in doctor.stray_files(store)
+    ]
     return problems
