@@ -35,6 +35,9 @@ WINDOW_RE = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 ItemId = Annotated[str, StringConstraints(pattern=ITEM_ID_RE)]
+# Where an imported callback came from: `<kind>:<what identifies it there>`, for example
+# `missed-call:20261127T131400Z:5550100123` (the call's UTC time and phone digits).
+IMPORT_KEY_RE = r"^[a-z][a-z0-9-]{0,19}:[A-Za-z0-9:+._-]{1,100}$"
 
 
 def new_item_id() -> str:
@@ -310,6 +313,7 @@ class Callback(StrictModel):
     created_at: AwareDatetime
     created_by: Name
     source: Source = Source.phone
+    import_key: Annotated[str, StringConstraints(pattern=IMPORT_KEY_RE)] | None = None
     patient: Patient
     category: Name
     reason: Text

@@ -492,6 +492,26 @@ class Store:
             if when is None or when >= start:
                 yield self.load_path(path, text)
 
+    def import_keys(self, days: set[str]) -> set[str]:
+        """The `import_key`s of the callbacks created on `days` (`YYYYMMDD`), open or closed.
+
+        IDs carry their creation day and closed records are filed by month, so only the
+        files of those days are opened, and each is scanned as text, not parsed: a store
+        with years of closed callbacks costs no more than an empty one."""
+        found: set[str] = set()
+        for day in days:
+            folders = (self.open_dir, self.closed_dir / f"{day[:4]}-{day[4:6]}")
+            for folder in folders:
+                if not folder.is_dir():
+                    continue
+                for path in folder.glob(f"cb-{day}-*.yaml"):
+                    if not _is_record(path):
+                        continue
+                    m = _IMPORT_KEY.search(read_text(path, MAX_RECORD_BYTES, self.rel(path)))
+                    if m:
+                        found.add(m.group(1))
+        return found
+
     # writing ---------------------------------------------------------------------
 
     def new_id(self, cb_created: Any) -> str:
@@ -679,6 +699,7 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
+_IMPORT_KEY = re.compile(r"^import_key: '?([^'\n]+?)'?$", re.MULTILINE)
 _CLOSURE_AT = re.compile(r"^closure:\n  at: '?([0-9][0-9T:+.Z-]*)'?\n", re.MULTILINE)
 
 
