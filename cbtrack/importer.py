@@ -137,8 +137,8 @@ def read_calls(text: str, mapping: dict[str, list[str]], tz: ZoneInfo, now: date
         line, start = start, reader.line_num + 1
         if not any(cell.strip() for cell in row):
             continue
-        values = {
-            name: " ".join(row[i].strip() for i in idx if i < len(row)).strip()
+        values = {  # cells of one field joined, runs of white space made one space
+            name: " ".join(" ".join(row[i] for i in idx if i < len(row)).split())
             for name, idx in columns.items()
         }
         try:
@@ -207,7 +207,7 @@ def _call(line: int, values: dict[str, str], tz: ZoneInfo, now: datetime) -> Cal
         if "phone" in fields:
             raise _Bad("the caller's number needs 7 to 15 digits") from None
         raise _Bad("the caller's name is too long (over 2000 characters)") from None
-    transcript = " ".join(values.get("voicemail", "").split()) or None
+    transcript = values.get("voicemail") or None
     return Call(line, at, phone, name, parse_duration(values.get("duration", "")), transcript)
 
 

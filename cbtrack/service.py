@@ -34,6 +34,7 @@ from cbtrack.model import (
     Urgency,
     VoicemailConsent,
     describe_validation,
+    phone_digits,
 )
 from cbtrack.policy import Policy
 from cbtrack.store import Store, dump_yaml, init_layout
@@ -720,6 +721,7 @@ def import_missed_calls(
                 progress(n, len(fresh))
         if records:
             warnings += _urgent_warnings(policy, records)
+            warnings += _repeat_warnings(store.open_records(), records)
             ids = [cb.id for cb in records]
             title = f"import {len(ids)} missed call{'s' if len(ids) != 1 else ''}"
             gitlog.commit(store.root, paths, title + "\n\n" + "\n".join(ids), actor, now)
@@ -749,6 +751,27 @@ def _urgent_warnings(policy: Policy, records: list[Callback]) -> list[str]:
                 + ("call back now." if level == Urgency.emergency else "a clinician calls back.")
             )
     return out
+
+
+def _repeat_warnings(open_records: list[Callback], new: list[Callback]) -> list[str]:
+    """New callbacks whose number has another open callback: the desk should see them
+    together (the same need, called in twice, is closed as a duplicate)."""
+    numbers: dict[str, int] = {}
+    for cb in open_records:
+        key = phone_digits(cb.patient.phone)[-importer.KEY_DIGITS :]
+        numbers[key] = numbers.get(key, 0) + 1
+    repeats = [
+        cb.id
+        for cb in new
+        if numbers.get(phone_digits(cb.patient.phone)[-importer.KEY_DIGITS :], 0) > 1
+    ]
+    if not repeats:
+        return []
+    return [
+        f"{len(repeats)} imported call(s) come from a number with another open callback "
+        f"({', '.join(repeats)}); if it is the same need, close the extra one with "
+        "--reason duplicate."
+    ]
 
 
 def _new_calls(

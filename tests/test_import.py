@@ -1,0 +1,352 @@
+"""`cbtrack import missed-calls`: a phone system's CSV export becomes missed_call callbacks,
+once per call, in one commit; bad rows are named by line and stop the import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cbtrack import importer
+from cbtrack.model import Callback
+from cbtrack.store import Store
+from tests.conftest import STAFF, Cli, attempt_args, git, set_policy, snapshot
+from tests.test_packaging import run
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "examples" / "missed-calls.csv"
+HEADER = "called_at,phone,name,duration,voicemail\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "calls.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def records(store: Path) -> list[Callback]:
+    return sorted(Store(store).all_records(), key=lambda cb: cb.created_at)
+
+
+def commits(store: Path) -> int:
+    return int(git(store, "rev-list", "--count", "HEAD"))
+
+
+def test_the_sample_export_imports_as_25_callbacks_in_one_commit_and_again_as_none(
+    cli: Cli, store_dir: Path
+) -> None:
+    before = commits(store_dir)
+    out = cli.ok("import", "missed-calls", str(SAMPLE))
+    assert "Added 25 missed calls; skipped 0" in out.stdout
+    assert commits(store_dir) == before + 1
+    found = records(store_dir)
+    assert len(found) == 25
+    assert {cb.category for cb in found} == {"missed_call"}
+    assert git(store_dir, "log", "-1", "--format=%an").strip() == "jlee"
+    assert git(store_dir, "status", "--porcelain") == ""
+
+    again = cli.ok("import", "missed-calls", str(SAMPLE), "--json")
+    assert json.loads(again.stdout) == {"added": 0, "skipped": 25, "bad": 0}
+    assert commits(store_dir) == before + 1
+    assert len(records(store_dir)) == 25
+
+
+def test_a_call_becomes_a_callback_created_at_the_call_time(cli: Cli, store_dir: Path) -> None:
+    csv = HEADER + (
+        '2026-11-26 08:14:05,(212) 555-0142,Maria Example,0:45,"Hi, I need to reschedule '
+        'my visit on Tuesday"\n'
+        "11/26/2026 4:05 PM,212-555-0143,WIRELESS CALLER,12,\n"
+    )
+    cli.ok("import", "missed-calls", write(store_dir.parent, csv))
+    first, second = records(store_dir)
+    assert first.created_at.isoformat() == "2026-11-26T08:14:05-05:00"
+    assert first.id.startswith("cb-20261126-")
+    assert first.source.value == "voicemail"
+    assert first.reason == "Hi, I need to reschedule my visit on Tuesday"
+    assert first.patient.name == "Maria Example"
+    assert first.details == {"call_time": "2026-11-26 08:14", "left_message": "yes"}
+    assert first.import_key == "missed-call:20261126T131405Z:2125550142"
+    assert "0:45" in (first.events[0].note or "")
+    assert first.events[0].at == first.created_at
+    assert first.owner == "front_desk" and first.urgency.value == "routine"
+    # a caller ID label is not a name: the desk sees a clear placeholder and what to ask
+    assert second.created_at.isoformat() == "2026-11-26T16:05:00-05:00"
+    assert second.source.value == "missed_call"
+    assert second.patient.name == importer.UNKNOWN_CALLER
+    assert second.reason == "Missed call, no voicemail left"
+    assert second.details["left_message"] == "no"
+    assert second.next_action.endswith("ask who is calling")
+    queue = cli.ok("queue").stdout
+    assert "Unknown ca" in queue
+
+
+def test_triage_reads_the_voicemail_like_a_reason(cli: Cli, store_dir: Path) -> None:
+    csv = HEADER + (
+        '2026-11-27 08:00,2125550150,Ann Example,,"the rash is getting worse since the new '
+        'cream"\n'
+        '2026-11-27 08:05,2125550151,Bo Example,,"I have chest pain, please call"\n'
+        "2026-11-27 08:10,2125550152,Cy Example,,\n"
+    )
+    out = cli.ok("import", "missed-calls", write(store_dir.parent, csv))
+    rash, chest, plain = records(store_dir)
+    assert (rash.urgency.value, rash.owner) == ("clinical", "clinical")
+    assert (chest.urgency.value, chest.owner) == ("emergency", "clinical")
+    assert chest.due_at == chest.created_at  # the clock started when the patient called
+    assert [e.type.value for e in chest.events] == ["created", "triaged"]
+    assert plain.urgency.value == "routine"
+    # the desk is told at once, by ID (never by name)
+    assert f"emergency and owned by clinical: {chest.id}; call back now" in out.stderr
+    assert rash.id in out.stderr
+    assert "Ann" not in out.stderr + out.stdout
+
+
+def test_a_long_voicemail_is_cut_in_the_record_but_triaged_whole(cli: Cli, store_dir: Path) -> None:
+    words = "I wanted to ask about the schedule for next week and the parking. " * 40
+    csv = HEADER + f'2026-11-27 08:00,2125550150,Ann Example,,"{words} Also I have chest pain"\n'
+    cli.ok("import", "missed-calls", write(store_dir.parent, csv))
+    (cb,) = records(store_dir)
+    assert len(cb.reason) <= 2000
+    assert cb.reason.endswith("[cut here; the whole message is in the phone system]")
+    assert cb.urgency.value == "emergency"
+
+
+def test_overlapping_exports_add_only_new_calls(cli: Cli, store_dir: Path) -> None:
+    monday = HEADER + (
+        "2026-11-26 08:00:00,(212) 555-0160,Ann Example,,\n"
+        "2026-11-26 09:00:00,(212) 555-0161,Bo Example,,\n"
+    )
+    cli.ok("import", "missed-calls", write(store_dir.parent, monday, "a.csv"))
+    # the next export overlaps: same calls, numbers and times written differently
+    tuesday = HEADER + (
+        "2026-11-26T13:00:00Z,+1 212 555 0160,Ann Example,,\n"
+        "11/26/2026 9:00 AM,12125550161,,,\n"
+        "2026-11-26 10:00:00,(212) 555-0162,Cy Example,,\n"
+        "2026-11-26 10:00:00,212.555.0162,Cy Example,,\n"  # the same call twice in one file
+    )
+    out = cli.ok("import", "missed-calls", write(store_dir.parent, tuesday, "b.csv"), "--json")
+    assert json.loads(out.stdout) == {"added": 1, "skipped": 3, "bad": 0}
+    assert len(records(store_dir)) == 3
+
+
+def test_a_closed_imported_call_is_still_known(cli: Cli, store_dir: Path) -> None:
+    csv = HEADER + "2026-11-26 08:00,2125550170,Ann Example,,\n"
+    path = write(store_dir.parent, csv)
+    cli.ok("import", "missed-calls", path)
+    (cb,) = records(store_dir)
+    cli.ok(*attempt_args(cb.id, "phone", "reached", "Reached the patient, question answered"))
+    cli.ok("close", cb.id, "--reason", "reached", "--summary", "Answered the question")
+    assert Store(store_dir).closed_path(cb.id).exists()
+    out = cli.ok("import", "missed-calls", path, "--json")
+    assert json.loads(out.stdout)["skipped"] == 1
+
+
+def test_the_lookup_reads_only_the_days_of_the_calls(cli: Cli, store_dir: Path) -> None:
+    """A broken record filed in another month is never opened: the import does not parse
+    the store's history to find what it already holds."""
+    other = store_dir / "callbacks" / "closed" / "2025-01" / "cb-20250105-aaaaa.yaml"
+    other.parent.mkdir(parents=True)
+    other.write_text("id: [not, valid\n")
+    csv = HEADER + "2026-11-26 08:00,2125550170,Ann Example,,\n"
+    path = write(store_dir.parent, csv)
+    assert Store(store_dir).import_keys({"20261126"}) == set()
+    cli.ok("import", "missed-calls", path)
+    assert len(Store(store_dir).import_keys({"20261125", "20261126", "20261127"})) == 1
+
+
+def test_bad_rows_are_named_by_line_and_nothing_is_written(cli: Cli, store_dir: Path) -> None:
+    csv = HEADER + (
+        "2026-11-26 08:00,2125550180,Ann Example,,\n"
+        "2026-11-26 08:05,anonymous,,,\n"
+        "\n"
+        "yesterday-ish,2125550181,Bo Example,,\n"
+        '2026-11-26 08:15,2125550182,"Cy\nExample",,\n'  # a quoted line break: one row
+        "2026-11-26 08:20,2125550183,Di Example,abc,\n"
+        "2026-12-25 08:00,2125550184,Ed Example,,\n"
+        "08:30,2125550185,Flo Example,,\n"
+    )
+    path = write(store_dir.parent, csv)
+    before = snapshot(store_dir)
+    result = cli("import", "missed-calls", path)
+    assert result.exit_code == 1
+    assert snapshot(store_dir) == before
+    err = result.stderr
+    assert "line 3: the caller's number needs 7 to 15 digits" in err
+    assert "line 5: the call time is not a date and time" in err
+    assert "line 8: the duration is not seconds" in err
+    assert "line 9: the call time is in the future" in err
+    assert "line 10: the call time has no full date" in err
+    assert "5 rows are bad (lines 3, 5, 8, 9, 10); nothing was imported" in err
+    assert "anonymous" not in err and "Flo" not in err  # rows are never quoted
+    assert "Traceback" not in err
+
+    out = cli.ok("import", "missed-calls", path, "--skip-bad", "--json")
+    assert json.loads(out.stdout) == {"added": 2, "skipped": 0, "bad": 5}
+    assert "Skipped: line 3:" in out.stderr
+    assert [cb.patient.name for cb in records(store_dir)] == ["Ann Example", "Cy Example"]
+
+
+def test_map_names_another_exports_columns(cli: Cli, store_dir: Path) -> None:
+    csv = (
+        "Date;Time;Caller ID;Caller Name;Result;Transcript\n"
+        "11/26/2026;8:14 AM;(212) 555-0190;Ann Example;Missed;\n"
+        "11/26/2026;2:30 PM;(212) 555-0191;Bo Example;Missed;my fever is back\n"
+    )
+    path = write(store_dir.parent, "\ufeff" + csv)  # a byte-order mark, as Excel writes
+    refused = cli.refused("import", "missed-calls", path)
+    assert "no called_at or phone column" in refused and "--map" in refused
+    out = cli.ok(
+        "import",
+        "missed-calls",
+        path,
+        "--map",
+        "Date=called_at",
+        "--map",
+        "Time=called_at",
+        "--map",
+        "caller id=phone",
+        "--map",
+        "Caller Name=name",
+        "--map",
+        "Transcript=voicemail",
+    )
+    assert "Added 2" in out.stdout
+    first, second = records(store_dir)
+    assert first.created_at.isoformat() == "2026-11-26T08:14:00-05:00"
+    assert second.created_at.isoformat() == "2026-11-26T14:30:00-05:00"
+    assert second.reason == "my fever is back" and second.urgency.value == "clinical"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--map", "Caller"], "--map takes COLUMN=FIELD"),
+        (["--map", "Caller=telephone"], "the fields are called_at, phone"),
+        (["--map", "Caller=phone"], "column(s) the header does not have: caller"),
+        (["--map", "a=phone", "--map", "b=phone"], "two columns for phone"),
+    ],
+)
+def test_bad_map_options_are_refused(cli: Cli, store_dir: Path, args: list[str], says: str) -> None:
+    path = write(store_dir.parent, HEADER + "2026-11-26 08:00,2125550170,Ann Example,,\n")
+    assert says in cli.refused("import", "missed-calls", path, *args)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("", "The file is empty"),
+        ("when,who\n2026-11-26,x\n", "no called_at or phone column"),
+    ],
+)
+def test_unusable_files_are_refused(cli: Cli, store_dir: Path, content: str, says: str) -> None:
+    assert says in cli.refused("import", "missed-calls", write(store_dir.parent, content))
+
+
+def test_a_missing_or_odd_file_is_refused(cli: Cli, store_dir: Path, tmp_path: Path) -> None:
+    assert "missing" in cli.refused("import", "missed-calls", str(tmp_path / "nope.csv"))
+    assert "not a regular file" in cli.refused("import", "missed-calls", str(tmp_path))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes((HEADER + "2026-11-26 08:00,2125550170,Zo\xe9,,\n").encode("latin-1"))
+    assert "not valid UTF-8" in cli.refused("import", "missed-calls", str(latin))
+
+
+def test_dry_run_writes_nothing_and_says_what_would_happen(cli: Cli, store_dir: Path) -> None:
+    before = snapshot(store_dir)
+    out = cli.ok("import", "missed-calls", str(SAMPLE), "--dry-run", user=None)
+    assert snapshot(store_dir) == before
+    assert "Would add 25 missed calls" in out.stdout
+    assert "line 2: call at Thu 2026-11-26 07:41 -> routine, front_desk" in out.stdout
+    assert "Avery" not in out.stdout  # de-identified
+    data = json.loads(cli.ok("import", "missed-calls", str(SAMPLE), "--dry-run", "--json").stdout)
+    assert data == {"added": 25, "skipped": 0, "bad": 0, "dry_run": True}
+
+
+def test_the_importer_must_be_on_the_roster(cli: Cli, store_dir: Path) -> None:
+    set_policy(store_dir, staff=STAFF)
+    refused = cli.refused("import", "missed-calls", str(SAMPLE), user="stranger")
+    assert "not on the practice's staff list" in refused
+    assert "Say who you are" in cli.refused("import", "missed-calls", str(SAMPLE), user=None)
+    cli.ok("import", "missed-calls", str(SAMPLE), user="mkhan")
+    assert git(store_dir, "log", "-1", "--format=%an %ae").startswith("mkhan ")
+    assert {cb.created_by for cb in records(store_dir)} == {"mkhan"}
+
+
+def test_the_commit_message_names_ids_never_callers(cli: Cli, store_dir: Path) -> None:
+    cli.ok("import", "missed-calls", str(SAMPLE))
+    message = git(store_dir, "log", "-1", "--format=%B")
+    assert message.startswith("import 25 missed calls\n")
+    ids = {cb.id for cb in records(store_dir)}
+    assert set(message.split()[4:]) == ids
+    text = SAMPLE.read_text()
+    for word in ("Avery", "555", "rash", "WIRELESS"):
+        assert word in text and word not in message
+
+
+def test_repeat_callers_are_pointed_out(cli: Cli, store_dir: Path) -> None:
+    cli.add("--phone", "(212) 555-0112")
+    out = cli.ok("import", "missed-calls", str(SAMPLE))
+    repeats = [cb.id for cb in records(store_dir) if cb.patient.phone.endswith("555-0112")]
+    assert len(repeats) == 3  # the desk's own callback and two missed calls
+    line = next(w for w in out.stderr.splitlines() if "another open callback" in w)
+    assert sum(cid in line for cid in repeats) == 2
+
+
+def test_progress_goes_to_stderr_only_on_a_terminal(cli: Cli, store_dir: Path) -> None:
+    out = cli.ok("import", "missed-calls", str(SAMPLE))
+    assert "Importing" not in out.stderr + out.stdout
+
+
+def test_a_policy_without_missed_call_or_needing_more_refuses(cli: Cli, store_dir: Path) -> None:
+    data = yaml.safe_load((store_dir / "cbtrack.yaml").read_text())
+    data["categories"]["missed_call"]["required_details"] = ["call_time", "caller_need"]
+    set_policy(store_dir, categories=data["categories"])
+    assert "requires caller_need" in cli.refused("import", "missed-calls", str(SAMPLE))
+    del data["categories"]["missed_call"]
+    set_policy(store_dir, categories=data["categories"])
+    assert "no missed_call category" in cli.refused("import", "missed-calls", str(SAMPLE))
+
+
+def test_many_rows_are_one_commit(cli: Cli, store_dir: Path) -> None:
+    rows = "".join(
+        f"2026-11-{20 + i % 7:02d} {8 + i % 10:02d}:{i % 60:02d}:{i % 7:02d},"
+        f"212555{i:04d},Person {i},,\n"
+        for i in range(300)
+    )
+    before = commits(store_dir)
+    out = cli.ok("import", "missed-calls", write(store_dir.parent, HEADER + rows), "--json")
+    assert json.loads(out.stdout)["added"] == 300
+    assert commits(store_dir) == before + 1
+    assert len(list((store_dir / "callbacks" / "open").glob("*.yaml"))) == 300
+
+
+def test_installed_cbtrack_imports_as_cron_would(tmp_path: Path) -> None:
+    store = tmp_path / "desk"
+    assert run(tmp_path, "--as", "jlee", "init", str(store)).returncode == 0
+    args = ["--store", str(store), "--as", "jlee", "import", "missed-calls", str(SAMPLE)]
+    first = run(tmp_path, *args, "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"added": 25, "skipped": 0, "bad": 0}
+    second = run(tmp_path, *args)
+    assert second.returncode == 0 and "Added 0 missed calls; skipped 25" in second.stdout
+    assert "Importing" not in second.stderr
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=store, capture_output=True, text=True, check=True
+    )
+    assert status.stdout == ""
+
+
+def test_call_keys_ignore_formatting_and_country_codes() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("America/New_York")
+    at = importer.parse_call_time("2026-11-26 08:00", tz)
+    same = importer.parse_call_time("2026-11-26T13:00:00Z", tz)
+    assert importer.call_key(at, "+1 (212) 555-0110") == importer.call_key(same, "212.555.0110")
+    assert importer.call_key(at, "2125550110") != importer.call_key(at, "2125550111")
+    assert at.tzinfo is not None and at == datetime(2026, 11, 26, 8, 0, tzinfo=tz)
+    assert importer.parse_duration("1:02:03") == 3723
+    assert importer.parse_duration("45s") == 45
+    assert importer.parse_duration("") is None
