@@ -366,4 +366,4 @@ def to_fhir(policy: Policy, records: list[Callback], now: datetime) -> str:
             "FHIR export needs the fhir extra; install it with pip install 'cbtrack[fhir]'."
         ) from None
     bundle = Bundle.model_validate(fhir_bundle(policy, records, now))
-    return str(bundle.json(indent=2)) + "\n"
+    return str(bundle.model_dump_json(indent=2)) + "\n"

@@ -1,0 +1,313 @@
+"""`cbtrack export --format fhir|csv|json`: callbacks with patient data for other systems.
+The FHIR bundle is validated by fhir.resources (R4B) and survives its own round trip."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cbtrack import export
+from cbtrack.store import Store
+from tests.conftest import Cli, attempt_args, git, snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "examples" / "missed-calls.csv"
+
+# The FHIR R4 value sets the resources use (hl7.org/fhir/R4: task-status, task-intent,
+# request-priority, event-status, and the v3 ParticipationMode code system).
+TASK_STATUS = {
+    "draft", "requested", "received", "accepted", "rejected", "ready", "cancelled",
+    "in-progress", "on-hold", "failed", "completed", "entered-in-error",
+}  # fmt: skip
+TASK_INTENT = {
+    "unknown", "proposal", "plan", "order", "original-order", "reflex-order",
+    "filler-order", "instance-order", "option",
+}  # fmt: skip
+PRIORITY = {"routine", "urgent", "asap", "stat"}
+EVENT_STATUS = {
+    "preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+    "entered-in-error", "unknown",
+}  # fmt: skip
+PARTICIPATION_MODE = {
+    "ELECTRONIC", "PHYSICAL", "REMOTE", "VERBAL", "DICTATE", "FACE", "PHONE", "VIDEOCONF",
+    "WRITTEN", "FAXWRIT", "HANDWRIT", "MAILWRIT", "ONLINEWRIT", "EMAILWRIT", "TYPEWRIT",
+}  # fmt: skip
+
+NOTE = "Called the patient at home; next try tomorrow morning"
+
+
+def at(hour: int, minute: int = 0) -> str:
+    return f"2026-11-27T{hour:02d}:{minute:02d}:00-05:00"
+
+
+@pytest.fixture
+def day(cli: Cli) -> dict[str, str]:
+    """A small day at the desk: new, tried twice, reached and closed, blocked."""
+    new = cli.add("--reason", '=HYPERLINK("http://x","book")', now=at(9))
+    tried = cli.add(
+        "--patient", "Bo Example", "--phone", "+15550100124", "--mrn", "00123", now=at(9, 10)
+    )
+    cli.ok(*attempt_args(tried, "phone", "no_answer", NOTE))
+    cli.ok(*attempt_args(tried, "phone", "left_voicemail", NOTE), now="2026-11-27T14:00:00-05:00")
+    done = cli.add(
+        "--patient", "Cy Example", "--phone", "5550100125", category="general", now=at(9, 20)
+    )
+    cli.ok(*attempt_args(done, "phone", "reached", "Reached the patient and answered it all"))
+    cli.ok("close", done, "--reason", "reached", "--summary", "Question answered")
+    waiting = cli.add("--patient", "Di Example", "--phone", "5550100126", now=at(9, 30))
+    cli.ok("block", waiting, "--on", "referral_documents", "--note", "Waiting on the referral")
+    return {"new": new, "tried": tried, "done": done, "waiting": waiting}
+
+
+def bundle(cli: Cli, *args: str) -> dict[str, Any]:
+    out = cli.ok("export", "--format", "fhir", *args)
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+def resources(data: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in data["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def task_of(data: dict[str, Any], cid: str) -> dict[str, Any]:
+    (task,) = [t for t in resources(data, "Task") if t["identifier"][0]["value"] == cid]
+    return task
+
+
+def test_fhir_bundle_survives_its_own_r4b_round_trip(cli: Cli, day: dict[str, str]) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    text = cli.ok("export", "--format", "fhir").stdout
+    parsed = Bundle.model_validate_json(text)
+    assert parsed.type == "collection"
+    again = Bundle.model_validate_json(parsed.model_dump_json())
+    assert again == parsed
+    assert json.loads(again.model_dump_json()) == json.loads(text)
+
+
+def test_fhir_codes_are_fhir_codes(cli: Cli, day: dict[str, str]) -> None:
+    data = bundle(cli)
+    tasks = resources(data, "Task")
+    comms = resources(data, "Communication")
+    assert len(tasks) == 4 and len(comms) == 3
+    for task in tasks:
+        assert task["status"] in TASK_STATUS
+        assert task["intent"] in TASK_INTENT
+        assert task["priority"] in PRIORITY
+    for comm in comms:
+        assert comm["status"] in EVENT_STATUS
+        for medium in comm["medium"]:
+            coding = medium["coding"][0]
+            assert coding["system"] == export.PARTICIPATION_MODE
+            assert coding["code"] in PARTICIPATION_MODE
+    # every Task status and priority cbtrack can produce is a FHIR code
+    assert set(export.TASK_STATUS.values()) | set(export.CLOSED_STATUS.values()) <= TASK_STATUS
+    assert set(export.PRIORITY.values()) <= PRIORITY
+    assert {code for code, _ in export.MEDIUM.values()} <= PARTICIPATION_MODE
+
+
+def test_fhir_tasks_carry_the_callback(cli: Cli, store_dir: Path, day: dict[str, str]) -> None:
+    data = bundle(cli)
+    urls = {e["fullUrl"]: e["resource"] for e in data["entry"]}
+    store = Store(store_dir)
+    for cid in day.values():
+        cb = store.load(cid)
+        task = task_of(data, cid)
+        assert task["authoredOn"] == cb.created_at.isoformat()
+        assert task["restriction"]["period"]["end"] == cb.due_at.isoformat()
+        assert task["description"] == cb.reason
+        assert task["owner"]["identifier"]["value"] == cb.owner
+        patient = urls[task["for"]["reference"]]
+        assert patient["resourceType"] == "Patient"
+        assert patient["telecom"][0]["value"] == cb.patient.phone
+        assert patient["name"][0]["text"] == cb.patient.name
+    assert task_of(data, day["new"])["status"] == "ready"
+    done = task_of(data, day["done"])
+    assert done["status"] == "completed"
+    assert done["statusReason"]["coding"][0]["code"] == "reached"
+    waiting = task_of(data, day["waiting"])
+    assert waiting["status"] == "on-hold"
+    assert waiting["businessStatus"]["text"] == "waiting on referral_documents"
+    tried = task_of(data, day["tried"])
+    assert tried["businessStatus"]["text"] == "waiting on the patient"
+    assert tried["priority"] == "urgent"  # time_sensitive scheduling
+    mrn = urls[tried["for"]["reference"]]["identifier"][0]
+    assert mrn["value"] == "00123"
+
+
+def test_fhir_communications_follow_the_attempts(cli: Cli, day: dict[str, str]) -> None:
+    data = bundle(cli)
+    urls = {e["fullUrl"]: e["resource"] for e in data["entry"]}
+    tried = next(
+        u for u, r in urls.items() if r.get("identifier", [{}])[0].get("value") == day["tried"]
+    )
+    comms = [c for c in resources(data, "Communication") if c["basedOn"][0]["reference"] == tried]
+    assert [c["status"] for c in comms] == ["not-done", "completed"]
+    no_answer, voicemail = comms
+    assert no_answer["statusReason"]["text"] == "no answer"
+    assert "statusReason" not in voicemail
+    assert no_answer["sent"] == "2026-11-27T10:00:00-05:00"
+    assert voicemail["sent"] == "2026-11-27T14:00:00-05:00"
+    assert no_answer["medium"][0]["coding"][0]["code"] == "PHONE"
+    assert no_answer["subject"] == urls[tried]["for"]
+    assert no_answer["recipient"] == [urls[tried]["for"]]
+    assert no_answer["note"][0]["text"] == NOTE
+
+
+def test_one_patient_entry_per_person(cli: Cli) -> None:
+    cli.add()
+    cli.add(category="general")
+    data = bundle(cli)
+    assert len(resources(data, "Patient")) == 1
+    refs = {t["for"]["reference"] for t in resources(data, "Task")}
+    assert len(refs) == 1
+
+
+def test_imported_unknown_callers_have_no_made_up_name(cli: Cli) -> None:
+    cli.ok("import", "missed-calls", str(SAMPLE))
+    data = bundle(cli)
+    patients = resources(data, "Patient")
+    assert len(patients) == 24  # one number called twice
+    nameless = [p for p in patients if "name" not in p]
+    assert len(nameless) == 4  # no name, or a caller-ID label
+    assert all(t["code"]["coding"][0]["code"] == "missed_call" for t in resources(data, "Task"))
+
+
+def test_csv_is_one_row_per_callback_and_safe_in_a_spreadsheet(
+    cli: Cli, day: dict[str, str]
+) -> None:
+    text = cli.ok("export", "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["id"] for r in rows] == list(day.values())
+    assert list(rows[0]) == export.CSV_COLUMNS
+    new = rows[0]
+    assert new["reason"].startswith("'=HYPERLINK(")  # a formula would run: neutralised
+    assert new["patient_phone"] == "+15550100123"  # a phone cannot run: kept as it is
+    tried = rows[1]
+    assert (tried["attempts"], tried["last_result"], tried["status"]) == (
+        "2",
+        "left_voicemail",
+        "waiting_patient",
+    )
+    assert tried["patient_mrn"] == "00123"
+    assert rows[2]["close_reason"] == "reached" and rows[2]["close_summary"] == "Question answered"
+    assert rows[3]["waiting_on"] == "referral_documents"
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3+cmd|x", "'-2+3+cmd|x"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("+1 (555) 010-0123", "+1 (555) 010-0123"),
+        ("-12.5", "-12.5"),
+        ("plain text", "plain text"),
+        ("", ""),
+    ],
+)
+def test_csv_cells_that_look_like_formulas_are_neutralised(cell: str, shown: str) -> None:
+    assert export.csv_cell(cell) == shown
+
+
+def test_json_is_the_records(cli: Cli, store_dir: Path, day: dict[str, str]) -> None:
+    data = json.loads(cli.ok("export", "--format", "json").stdout)
+    assert [r["id"] for r in data] == list(day.values())
+    assert data[2] == json.loads(cli.ok("show", day["done"], "--json").stdout)
+
+
+def test_filters_pick_open_closed_and_a_period(cli: Cli, day: dict[str, str]) -> None:
+    def ids(*args: str) -> list[str]:
+        return [r["id"] for r in json.loads(cli.ok("export", "--format", "json", *args).stdout)]
+
+    assert ids("--closed") == [day["done"]]
+    assert ids("--open") == [day["new"], day["tried"], day["waiting"]]
+    # only the second attempt happened at or after 13:00
+    assert ids("--since", "2026-11-27T13:00") == [day["tried"]]
+    assert ids("--until", "2026-11-26") == []
+    assert ids("--since", "2026-11-27", "--until", "2026-11-27") == list(day.values())
+    assert ids("--closed", "--since", "2026-11-28") == []
+    result = cli("export", "--format", "json", "--open", "--closed")
+    assert result.exit_code == 2 and "exclude each other" in result.stderr
+    assert "period is empty" in cli.refused(
+        "export", "--format", "csv", "--since", "2026-11-28", "--until", "2026-11-27"
+    )
+
+
+def test_output_is_owner_only_atomic_and_never_in_the_store(
+    cli: Cli, store_dir: Path, day: dict[str, str], tmp_path: Path
+) -> None:
+    os.umask(0o022)  # a permissive shell: the export must still be owner-only
+    target = tmp_path / "out" / "bundle.json"
+    target.parent.mkdir()
+    before = snapshot(store_dir)
+    out = cli.ok("export", "--format", "fhir", "--output", str(target))
+    assert out.stdout == ""
+    assert "Exported 4 callbacks" in out.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert json.loads(target.read_text())["resourceType"] == "Bundle"
+    assert snapshot(store_dir) == before
+    assert git(store_dir, "status", "--porcelain") == ""
+    # an existing file (even a readable one) is replaced by an owner-only one
+    target.chmod(0o644)
+    cli.ok("export", "--format", "csv", "--output", str(target))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_text().startswith('"id","created_at"')
+    assert not [p for p in target.parent.iterdir() if p.name != "bundle.json"]
+
+
+def test_output_must_be_a_plain_file_outside_the_store(
+    cli: Cli, store_dir: Path, day: dict[str, str], tmp_path: Path
+) -> None:
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "elsewhere.json")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    cases = {
+        str(tmp_path): "not a regular file",
+        str(link): "not a regular file",
+        str(fifo): "not a regular file",
+        str(tmp_path / "nope" / "x.json"): "does not exist",
+        str(store_dir / "export.json"): "outside it",
+        str(store_dir / "callbacks" / "x.csv"): "outside it",
+    }
+    for path, says in cases.items():
+        assert says in cli.refused("export", "--format", "json", "--output", path), path
+    assert not (tmp_path / "elsewhere.json").exists()
+
+
+def test_fhir_without_the_extra_says_how_to_install_it(
+    cli: Cli, day: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "fhir.resources.R4B.bundle", None)
+    said = cli.refused("export", "--format", "fhir")
+    assert "pip install 'cbtrack[fhir]'" in said
+
+
+def test_fhir_is_loaded_only_by_export() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cbtrack.cli import app\n"
+        "CliRunner().invoke(app, ['--help'])\n"
+        "assert not [m for m in sys.modules if m.startswith('fhir')]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_empty_store_exports_an_empty_bundle(cli: Cli) -> None:
+    data = bundle(cli)
+    assert data["type"] == "collection" and data.get("entry", []) == []
+    assert cli.ok("export", "--format", "csv").stdout.count("\n") == 1
