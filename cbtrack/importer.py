@@ -132,7 +132,8 @@ def read_calls(text: str, mapping: dict[str, list[str]], tz: ZoneInfo, now: date
         except StopIteration:
             break
         except csv.Error:
-            out.bad.append(BadRow(start, "the row is not valid CSV (a quote is not closed)"))
+            problem = "the row is not valid CSV (a quote left open, or a cell too large)"
+            out.bad.append(BadRow(start, problem))
             break
         line, start = start, reader.line_num + 1
         if not any(cell.strip() for cell in row):
@@ -217,6 +218,8 @@ def parse_call_time(text: str, tz: ZoneInfo) -> datetime:
     text = text.strip()
     if not text:
         raise _Bad("the call time is empty")
+    if len(text) > 64:
+        raise _Bad("the call time is too long to be a date and time")
     first = second = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dateutil warns about time-zone names it ignores

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cbtrack import importer
 from cbtrack.model import Callback
@@ -350,3 +352,39 @@ def test_call_keys_ignore_formatting_and_country_codes() -> None:
     assert importer.parse_duration("1:02:03") == 3723
     assert importer.parse_duration("45s") == 45
     assert importer.parse_duration("") is None
+
+
+def test_progress_counts_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from cbtrack.cli import interop
+
+    for n in range(1, 51):
+        interop._progress(n, 50)
+    err = capsys.readouterr().err
+    assert err == "\rImporting 25/50...\rImporting 50/50...\n"
+
+
+def test_help_ends_with_an_example(cli: Cli) -> None:
+    for command in (["import", "missed-calls"], ["export"], ["import"]):
+        out = cli.ok(*command, "--help")
+        assert "Example: cbtrack" in out.stdout
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.text(max_size=30), max_size=6), max_size=6))
+def test_any_rows_are_calls_or_bad_rows_never_a_crash(rows: list[list[str]]) -> None:
+    import csv as csvmod
+    import io
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    buf = io.StringIO()
+    writer = csvmod.writer(buf)
+    writer.writerow(["called_at", "phone", "name", "duration", "voicemail"])
+    writer.writerows(rows)
+    tz = ZoneInfo("America/New_York")
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=tz)
+    parsed = importer.read_calls(buf.getvalue(), {}, tz, now)
+    assert len(parsed.calls) + len(parsed.bad) <= len(rows)
+    for call in parsed.calls:
+        assert call.at.tzinfo is not None and call.at <= now + importer.FUTURE_SLACK
+        assert call.key.startswith("missed-call:")

@@ -34,7 +34,7 @@ app.add_typer(import_app, name="import")
 def missed_calls(
     ctx: typer.Context,
     file: Annotated[
-        Path, typer.Argument(metavar="FILE.csv", help="The phone system's missed-call export.")
+        Path, typer.Argument(metavar="FILE", help="The phone system's missed-call export (CSV).")
     ],
     mapping: Annotated[
         list[str] | None,
