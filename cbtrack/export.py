@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -133,18 +132,16 @@ CSV_COLUMNS = [
     "close_summary",
 ]
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 ().-]*")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 def csv_cell(value: object) -> str:
     """Text a spreadsheet shows as text: a cell that starts like a formula (=, +, -, @, tab,
-    carriage return) gets a leading apostrophe, as OWASP advises. A phone number or other
-    plain number (digits, spaces, brackets, dots, dashes) cannot run anything and is kept."""
+    carriage return, NUL) gets a leading apostrophe, as OWASP advises. A spreadsheet hides
+    the apostrophe, and a phone number like +15550100123 keeps its + instead of becoming a
+    number."""
     text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _iso(moment: datetime | None) -> str:

@@ -191,7 +191,7 @@ def test_csv_is_one_row_per_callback_and_safe_in_a_spreadsheet(
     assert list(rows[0]) == export.CSV_COLUMNS
     new = rows[0]
     assert new["reason"].startswith("'=HYPERLINK(")  # a formula would run: neutralised
-    assert new["patient_phone"] == "+15550100123"  # a phone cannot run: kept as it is
+    assert new["patient_phone"] == "'+15550100123"  # shown as typed, not as a number
     tried = rows[1]
     assert (tried["attempts"], tried["last_result"], tried["status"]) == (
         "2",
@@ -212,8 +212,10 @@ def test_csv_is_one_row_per_callback_and_safe_in_a_spreadsheet(
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\t=1", "'\t=1"),
         ("\r=1", "'\r=1"),
-        ("+1 (555) 010-0123", "+1 (555) 010-0123"),
-        ("-12.5", "-12.5"),
+        ("\0=1", "'\0=1"),
+        ("+1 (555) 010-0123", "'+1 (555) 010-0123"),
+        ("-12.5", "'-12.5"),
+        ("a=1", "a=1"),
         ("plain text", "plain text"),
         ("", ""),
     ],
