@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import string
 from datetime import date
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,7 +20,9 @@ from pydantic import (
     model_validator,
 )
 
+from cbtrack import packaged
 from cbtrack.clock import BusinessCalendar, parse_duration
+from cbtrack.matcher import Matcher, PatternError, RuleSpec
 from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency, phone_digits
 
 Window = Annotated[str, StringConstraints(pattern=WINDOW_RE)]
@@ -74,6 +76,7 @@ class UrgencyRule(StrictModel):
     label: Text | None = None
     rank: int = Field(ge=0, le=100)
     due: Duration
+    retry: Duration | None = None  # spacing between attempts; default attempts.min_spacing
 
 
 class CategoryPolicy(StrictModel):
@@ -89,11 +92,45 @@ class CategoryPolicy(StrictModel):
 
 
 class TriageRule(StrictModel):
+    """One triage rule: when its patterns (or readings) match, the callback is raised to
+    `urgency` and routed to `route_to`. See cbtrack/data/triage.yaml for the pattern forms."""
+
     name: Name
-    phrases: list[Text] = Field(min_length=1)
+    label: Text | None = None
     urgency: Urgency
     route_to: Name | None = None
     next_action: Text | None = None
+    patterns: list[Text] = Field(default_factory=list)
+    phrases: list[Text] = Field(default_factory=list)  # 0.1's name for patterns
+    readings: list[Text] = Field(default_factory=list)
+    requires: list[Text] = Field(default_factory=list)
+    negatable: bool = True
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> TriageRule:
+        if not (self.patterns or self.phrases or self.readings):
+            raise ValueError(
+                f"triage rule {self.name} needs patterns (like 'chest ~3 pain') or readings "
+                "(like 'temperature >= 103')"
+            )
+        return self
+
+    def spec(self) -> RuleSpec:
+        return RuleSpec(
+            self.name,
+            tuple(self.patterns + self.phrases),
+            tuple(self.readings),
+            tuple(self.requires),
+            self.negatable,
+        )
+
+
+@cache
+def builtin_triage() -> tuple[dict[str, str], dict[str, list[str]], tuple[TriageRule, ...]]:
+    """The built-in spelling map, concepts and rules (cbtrack/data/triage.yaml)."""
+    data = packaged.load("triage.yaml")
+    rules = tuple(TriageRule.model_validate(r) for r in data["rules"])
+    return dict(data["spelling"]), dict(data["concepts"]), rules
 
 
 class VoicemailRules(StrictModel):
@@ -130,6 +167,7 @@ class Policy(StrictModel):
     urgencies: dict[Urgency, UrgencyRule]
     categories: dict[Name, CategoryPolicy]
     triage: list[TriageRule] = Field(default_factory=list)
+    concepts: dict[Name, list[Text]] = Field(default_factory=dict)
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy)
     scripts: Scripts
 
@@ -169,9 +207,19 @@ class Policy(StrictModel):
                 raise ValueError(
                     f"category {name} lists {sorted(clash)[0]} as required and optional"
                 )
+        builtin_names = {r.name for r in builtin_triage()[2]}
         for rule in self.triage:
             if rule.route_to and not self.is_owner(rule.route_to):
                 raise ValueError(f"triage rule {rule.name} routes to unknown role {rule.route_to}")
+            if rule.name in builtin_names:
+                raise ValueError(
+                    f"triage rule {rule.name} has the name of a built-in rule, which always "
+                    "applies; give your rule another name"
+                )
+        try:
+            _ = self.matcher
+        except PatternError as exc:
+            raise ValueError(f"triage: {exc}") from None
         for key in ("end_of_day_owner", "escalation_owner"):
             if not self.is_owner(getattr(self, key)):
                 raise ValueError(f"{key} is not a role or staff user")
@@ -202,6 +250,19 @@ class Policy(StrictModel):
         return BusinessCalendar(self.tz, days, self.business_hours.hours, self.holidays)
 
     @property
+    def triage_rules(self) -> list[TriageRule]:
+        """The built-in rules, then the practice's own."""
+        return [*builtin_triage()[2], *self.triage]
+
+    @cached_property
+    def matcher(self) -> Matcher:
+        spelling, concepts, _ = builtin_triage()
+        merged = {name: list(terms) for name, terms in concepts.items()}
+        for name, terms in self.concepts.items():
+            merged[name] = [*merged.get(name, []), *terms]
+        return Matcher(merged, [r.spec() for r in self.triage_rules], spelling)
+
+    @property
     def roster_enforced(self) -> bool:
         return bool(self.staff)
 
@@ -222,6 +283,10 @@ class Policy(StrictModel):
     def rank(self, urgency: Urgency) -> int:
         return self.urgencies[urgency].rank
 
+    def spacing(self, urgency: Urgency) -> str:
+        """The least time between two attempts at this urgency."""
+        return self.urgencies[urgency].retry or self.attempts.min_spacing
+
     @staticmethod
     def default() -> Policy:
         return Policy.model_validate(DEFAULT_POLICY)
@@ -237,7 +302,7 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
     hours = out.get("business_hours")
     if isinstance(hours, str):
         out["business_hours"] = {"hours": hours}
-    for key in ("end_of_day_owner", "triage", "attempts", "holidays"):
+    for key in ("end_of_day_owner", "triage", "concepts", "attempts", "holidays"):
         out.setdefault(key, defaults[key])
     out.setdefault("escalation_owner", out["end_of_day_owner"])
     urgencies = out.get("urgencies")
@@ -331,9 +396,19 @@ DEFAULT_POLICY: dict[str, object] = {
         "routine": {"label": "Routine administrative", "rank": 1, "due": "2bd"},
         "time_sensitive": {"label": "Time-sensitive scheduling", "rank": 2, "due": "1bd"},
         "deadline": {"label": "Referral or authorization deadline", "rank": 3, "due": "1bd"},
-        "same_day": {"label": "Patient awaiting a same-day response", "rank": 4, "due": "4h"},
-        "clinical": {"label": "Clinical concern route", "rank": 5, "due": "1h"},
-        "emergency": {"label": "Emergency guidance per practice policy", "rank": 6, "due": "0m"},
+        "same_day": {
+            "label": "Patient awaiting a same-day response",
+            "rank": 4,
+            "due": "4h",
+            "retry": "2h",
+        },
+        "clinical": {"label": "Clinical concern route", "rank": 5, "due": "1h", "retry": "30m"},
+        "emergency": {
+            "label": "Emergency guidance per practice policy",
+            "rank": 6,
+            "due": "0m",
+            "retry": "15m",
+        },
     },
     "categories": {
         "scheduling": _cat(
@@ -482,79 +557,8 @@ DEFAULT_POLICY: dict[str, object] = {
             "I'm returning your call with an answer to your question.",
         ),
     },
-    "triage": [
-        {
-            "name": "emergency_symptoms",
-            "urgency": "emergency",
-            "route_to": "clinical",
-            "next_action": "Clinical call now; emergency script",
-            "phrases": [
-                "chest pain",
-                "chest pressure",
-                "chest tightness",
-                "trouble breathing",
-                "difficulty breathing",
-                "short of breath",
-                "shortness of breath",
-                "can't breathe",
-                "cannot breathe",
-                "severe bleeding",
-                "bleeding heavily",
-                "heavy bleeding",
-                "faint",
-                "fainted",
-                "passed out",
-                "unconscious",
-                "suicide",
-                "suicidal",
-                "self-harm",
-                "self harm",
-                "hurt myself",
-                "kill myself",
-                "harm myself",
-                "harming myself",
-                "hurting myself",
-                "end my life",
-                "overdose",
-                "stroke",
-                "face drooping",
-                "slurred speech",
-                "seizure",
-                "breathing trouble",
-                "hard time breathing",
-                "hard to breathe",
-                "chest hurts",
-                "anaphylaxis",
-                "throat swelling",
-            ],
-        },
-        {
-            "name": "clinical_symptoms",
-            "urgency": "clinical",
-            "route_to": "clinical",
-            "next_action": "Nurse triage call",
-            "phrases": [
-                "new symptom",
-                "worse",
-                "worsening",
-                "getting worse",
-                "fever",
-                "rash",
-                "pain",
-                "swelling",
-                "swollen",
-                "reaction",
-                "side effect",
-                "allergic",
-                "bleeding",
-                "dizzy",
-                "dizziness",
-                "vomiting",
-                "infection",
-                "wound",
-            ],
-        },
-    ],
+    "triage": [],
+    "concepts": {},
     "attempts": {"max": 3, "min_spacing": "4h", "voicemail": {"patient_name": "none"}},
     "scripts": {
         "opening": (

@@ -145,7 +145,7 @@ def new_record(
     plan: triage.Intake,
     next_action: str | None = None,
     import_key: str | None = None,
-    note: str | None = None,
+    created_note: str | None = None,
 ) -> Callback:
     """A new callback as triage planned it, with its `created` (and `triaged`) events; an
     ID is picked from the store, so call it under the lock. `add` and `import` share it."""
@@ -170,7 +170,7 @@ def new_record(
         created,
         actor,
         EventType.created,
-        note=note,
+        note=created_note,
         set={
             "owner": plan.owner,
             "urgency": plan.urgency.value,
@@ -187,11 +187,16 @@ def new_record(
             set={"urgency": plan.urgency.value},
         )
     elif plan.rule and plan.triaged:
+        why = (
+            "staff answered yes to the symptoms question"
+            if plan.answered
+            else (f"rule {plan.rule.name}")
+        )
         cb.log(
             created,
             actor,
             EventType.triaged,
-            note=f"Triage by rule {plan.rule.name}",
+            note=f"Triage by {why}",
             set={"urgency": plan.urgency.value, "owner": plan.owner},
         )
     return cb
@@ -218,7 +223,11 @@ def add(
     dob: str | None = None,
     language: str | None = None,
     next_action: str | None = None,
+    note: str | None = None,
+    symptoms: bool | None = None,
 ) -> Outcome:
+    """A new callback; triage reads the reason, the details and `note`, and a 'yes' to the
+    symptoms question (`symptoms=True`) makes it at least clinical."""
     policy = store.policy
     actor = triage.check_user(policy, user)
     details = {k: v for k, v in (details or {}).items()}
@@ -239,7 +248,12 @@ def add(
         )
     )
     created = now.astimezone(policy.tz)
-    plan = triage.intake(policy, actor, category, reason, details, urgency, owner, due, created)
+    if note is not None and not note.strip():
+        raise Refused("--note is empty; write what the patient said or leave --note out.")
+    notes = [note] if note else []
+    plan = triage.intake(
+        policy, actor, category, reason, details, urgency, owner, due, created, notes, symptoms
+    )
     warnings += plan.warnings
     gitlog.require_repo(store.root)
     with store.lock():
@@ -256,6 +270,8 @@ def add(
             plan=plan,
             next_action=next_action,
         )
+        if note:
+            cb.log(created, actor, EventType.note, note=note)
         paths = store.save(cb)
         gitlog.commit(store.root, paths, f"add {cb.id}", actor, now)
     return Outcome(cb, warnings)
@@ -350,6 +366,7 @@ def close(
 ) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_close(policy, cb, reason, to)
+        triage.check_clinical_handover(policy, cb, actor, closing=True)
         at = now.astimezone(policy.tz)
         cb.closure = build(lambda: Closure(at=at, by=actor, reason=reason, summary=summary, to=to))
         was = {"status": cb.status.value}
@@ -406,8 +423,11 @@ def set_urgency(
         triage.check_urgency_change(policy, cb, level, actor)
         at = now.astimezone(policy.tz)
         fields: dict[str, object] = {"urgency": level}
-        if policy.rank(level) > policy.rank(cb.urgency):
-            fields["due_at"] = min(cb.due_at, triage.due_for(policy, level, at))
+        due = triage.due_for(policy, level, at)
+        # Raising never makes it due later; lowering gives the new level's time from now.
+        fields["due_at"] = (
+            min(cb.due_at, due) if policy.rank(level) > policy.rank(cb.urgency) else due
+        )
         cb.change(at, actor, EventType.urgency_changed, why, **fields)
 
     return change(store, user, now, callback_id, "urgency", apply)
@@ -427,6 +447,7 @@ def assign(
         triage.check_owner(policy, owner)
         if cb.owner == owner:
             raise Refused(f"{cb.id} is already owned by {owner}.")
+        triage.check_clinical_handover(policy, cb, actor, new_owner=owner)
         cb.change(now.astimezone(policy.tz), actor, EventType.assigned, note, owner=owner)
 
     return change(store, user, now, callback_id, "assign", apply)
@@ -440,6 +461,7 @@ def route(
         triage.check_role(policy, to)
         if cb.owner == to:
             raise Refused(f"{cb.id} is already with {to}.")
+        triage.check_clinical_handover(policy, cb, actor, new_owner=to)
         cb.change(now.astimezone(policy.tz), actor, EventType.routed, note, owner=to)
 
     return change(store, user, now, callback_id, "route", apply)
@@ -582,6 +604,7 @@ def roll_over(store: Store, user: str | None, now: datetime) -> list[review.Roll
         fresh = review.plan_one(policy, cb, now)
         if fresh is None:
             raise Skip
+        triage.check_clinical_handover(policy, cb, actor, new_owner=fresh.owner)
         review.apply_roll(cb, fresh, now.astimezone(policy.tz), actor)
         done.append(fresh)
 
@@ -713,7 +736,7 @@ def import_missed_calls(
                 plan=p.plan,
                 next_action=p.next_action,
                 import_key=p.call.key,
-                note=f"Imported from a missed-call export on {stamp}{_lasted(p.call)}",
+                created_note=f"Imported from a missed-call export on {stamp}{_lasted(p.call)}",
             )
             paths += store.save(cb)
             records.append(cb)
