@@ -388,3 +388,14 @@ def test_any_rows_are_calls_or_bad_rows_never_a_crash(rows: list[list[str]]) -> 
     for call in parsed.calls:
         assert call.at.tzinfo is not None and call.at <= now + importer.FUTURE_SLACK
         assert call.key.startswith("missed-call:")
+
+
+def test_the_sample_is_triaged_on_what_callers_said(cli: Cli, store_dir: Path) -> None:
+    out = cli.ok("import", "missed-calls", str(SAMPLE))
+    by_level: dict[str, list[str]] = {}
+    for cb in records(store_dir):
+        by_level.setdefault(cb.urgency.value, []).append(cb.reason)
+    assert [r[:16] for r in by_level["emergency"]] == ["This is Emerson,"]
+    assert sorted(r[:10] for r in by_level["clinical"]) == ["Hayden her", "Hello, my "]
+    assert len(by_level["routine"]) == 22
+    assert "1 imported call(s) are emergency" in out.stderr
