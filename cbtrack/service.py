@@ -701,13 +701,15 @@ def import_missed_calls(
             f"The policy's missed_call category requires {', '.join(lacking)}, which a "
             "phone system's export does not hold; make it optional to import missed calls."
         )
-    planned = [plan_call(policy, actor, call) for call in calls]
+    # Days either side: an ID's date is the call's local date when it was imported.
+    days = {f"{c.at + timedelta(days=d):%Y%m%d}" for c in calls for d in (-1, 0, 1)}
+    unseen, skipped = _new_calls(calls, store.import_keys(days))  # triage only new calls
+    planned = [plan_call(policy, actor, call) for call in unseen]
     warnings = sorted(
         {w for p in planned for w in triage.check_details(policy, MISSED_CALL, p.details)}
     )
-    days = {f"{c.at + timedelta(days=d):%Y%m%d}" for c in calls for d in (-1, 0, 1)}
     if dry_run:
-        fresh, skipped = _new_calls(planned, store.import_keys(days))
+        fresh = planned
         urgent = [p for p in fresh if p.plan.urgency in CLINICAL_URGENCIES]
         if urgent:
             lines = ", ".join(str(p.call.line) for p in urgent)
@@ -719,7 +721,9 @@ def import_missed_calls(
     gitlog.require_repo(store.root)
     with store.lock():
         doctor.recover(store, now, actor)
-        fresh, skipped = _new_calls(planned, store.import_keys(days))
+        known = store.import_keys(days)  # again: another desk may have imported since
+        fresh = [p for p in planned if p.call.key not in known]
+        skipped += [p.call for p in planned if p.call.key in known]
         paths: list[Path] = []
         records: list[Callback] = []
         stamp = f"{now.astimezone(policy.tz):%Y-%m-%d %H:%M}"
@@ -798,17 +802,18 @@ def _repeat_warnings(open_records: list[Callback], new: list[Callback]) -> list[
 
 
 def _new_calls(
-    planned: list[PlannedCall], known: set[str]
-) -> tuple[list[PlannedCall], list[importer.Call]]:
-    fresh: list[PlannedCall] = []
+    calls: list[importer.Call], known: set[str]
+) -> tuple[list[importer.Call], list[importer.Call]]:
+    """The calls not in `known`, each once; and the others."""
+    fresh: list[importer.Call] = []
     skipped: list[importer.Call] = []
     seen = set(known)
-    for p in planned:
-        if p.call.key in seen:
-            skipped.append(p.call)
+    for call in calls:
+        if call.key in seen:
+            skipped.append(call)
         else:
-            seen.add(p.call.key)
-            fresh.append(p)
+            seen.add(call.key)
+            fresh.append(call)
     return fresh, skipped
 
 

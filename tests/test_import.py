@@ -399,3 +399,29 @@ def test_the_sample_is_triaged_on_what_callers_said(cli: Cli, store_dir: Path) -
     assert sorted(r[:10] for r in by_level["clinical"]) == ["Hayden her", "Hello, my "]
     assert len(by_level["routine"]) == 22
     assert "1 imported call(s) are emergency" in out.stderr
+
+
+def test_calls_imported_by_another_desk_meanwhile_are_skipped_under_the_lock(
+    cli: Cli, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from cbtrack import service
+
+    cli.ok("import", "missed-calls", str(SAMPLE))
+    store = Store(store_dir)
+    real = Store.import_keys
+    calls: list[int] = []
+
+    def late(self: Store, days: set[str]) -> set[str]:
+        calls.append(1)
+        return set() if len(calls) == 1 else real(self, days)  # first look: not there yet
+
+    monkeypatch.setattr(Store, "import_keys", late)
+    now = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("America/New_York"))
+    parsed = importer.read_calls(SAMPLE.read_text(), {}, store.policy.tz, now)
+    before = commits(store_dir)
+    done = service.import_missed_calls(store, "jlee", now, parsed.calls)
+    assert (len(done.records), len(done.skipped), len(calls)) == (0, 25, 2)
+    assert commits(store_dir) == before
