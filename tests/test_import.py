@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cbtrack import importer
+from cbtrack.cli import app
 from cbtrack.model import Callback
 from cbtrack.store import Store
 from tests.conftest import STAFF, Cli, attempt_args, git, set_policy, snapshot
@@ -352,6 +353,16 @@ def test_call_keys_ignore_formatting_and_country_codes() -> None:
     assert importer.parse_duration("1:02:03") == 3723
     assert importer.parse_duration("45s") == 45
     assert importer.parse_duration("") is None
+
+
+def test_the_export_can_come_on_stdin(cli: Cli, store_dir: Path) -> None:
+    result = cli.runner.invoke(
+        app,
+        ["--store", str(store_dir), "--as", "jlee", "import", "missed-calls", "-", "--json"],
+        input=SAMPLE.read_bytes(),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"added": 25, "skipped": 0, "bad": 0}
 
 
 def test_progress_counts_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,7 @@ from cbtrack import importer, render, service
 from cbtrack.cli import reports  # periods read as the report reads them; listed after it
 from cbtrack.cli.app import app, state, warn
 from cbtrack.errors import Refused, StoreError, UsageProblem
-from cbtrack.store import Store, read_text, write_atomic
+from cbtrack.store import Store, decode_text, read_text, write_atomic
 
 MAX_IMPORT_BYTES = 50_000_000
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -34,7 +34,10 @@ app.add_typer(import_app, name="import")
 def missed_calls(
     ctx: typer.Context,
     file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="The phone system's missed-call export (CSV).")
+        Path,
+        typer.Argument(
+            metavar="FILE", help="The phone system's missed-call export (CSV); - reads stdin."
+        ),
     ],
     mapping: Annotated[
         list[str] | None,
@@ -70,10 +73,7 @@ def missed_calls(
     policy = store.policy
     now = st.now()
     fields = importer.parse_mapping(mapping or [])
-    try:
-        text = read_text(file.expanduser(), MAX_IMPORT_BYTES, str(file))
-    except StoreError as exc:  # the file to import is input, not the store: exit 1
-        raise Refused(exc.message) from None
+    text = _read_export(file)
     parsed = importer.read_calls(text, fields, policy.tz, now)
     for bad in parsed.bad:
         typer.echo(
@@ -114,6 +114,20 @@ def missed_calls(
     )
 
 
+def _read_export(file: Path) -> str:
+    """The export's text: a file (a regular one, of sane size), or stdin for `-`."""
+    if str(file) == "-":
+        raw = sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
+        try:
+            return decode_text(raw, MAX_IMPORT_BYTES, "The input")
+        except StoreError as exc:
+            raise Refused(exc.message) from None
+    try:
+        return read_text(file.expanduser(), MAX_IMPORT_BYTES, str(file))
+    except StoreError as exc:  # the file to import is input, not the store: exit 1
+        raise Refused(exc.message) from None
+
+
 def _progress(n: int, total: int) -> None:
     if n == total or n % 25 == 0:
         end = "\n" if n == total else ""
@@ -132,8 +146,9 @@ class ExportFormat(StrEnum):
 def export_cmd(
     ctx: typer.Context,
     fmt: Annotated[
-        ExportFormat, typer.Option("--format", help="fhir (an R4 Bundle), csv or json.")
-    ],
+        ExportFormat | None,
+        typer.Option("--format", help="fhir (an R4 Bundle), csv or json.  [required]"),
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option(
@@ -157,9 +172,11 @@ def export_cmd(
         typer.Option(
             "--output",
             metavar="FILE",
-            help="Write to FILE (owner-only, atomically; outside the store) instead of stdout.",
+            help="Write to FILE (owner-only, atomically; outside the store) instead of "
+            "stdout, and print nothing.",
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
     """Export callbacks with patient data for another system: a FHIR R4 Bundle (Tasks,
     Communications, Patients), CSV (one row per callback) or JSON (the records).
@@ -169,6 +186,11 @@ def export_cmd(
 
     Example: cbtrack export --format fhir --since 2026-11-01 --output ~/out/november.json
     """
+    if as_json and fmt not in (None, ExportFormat.json):
+        raise UsageProblem("--json is --format json; give only one of them.")
+    fmt = ExportFormat.json if as_json else fmt
+    if fmt is None:
+        raise UsageProblem("Say which format with --format fhir, --format csv or --format json.")
     if only_open and only_closed:
         raise UsageProblem("--open and --closed exclude each other; give one, or neither for all.")
     st = state(ctx)
@@ -202,8 +224,6 @@ def export_cmd(
         write_atomic(target, text)
     except OSError as exc:
         raise Refused(f"Cannot write the export to {output} ({exc.strerror}).") from None
-    n = len(records)
-    typer.echo(f"Exported {n} callback{'s' if n != 1 else ''} to {output}.", err=True)
 
 
 def _output_path(store: Store, output: Path) -> Path:
