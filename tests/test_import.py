@@ -187,7 +187,7 @@ def test_bad_rows_are_named_by_line_and_nothing_is_written(cli: Cli, store_dir: 
 
     out = cli.ok("import", "missed-calls", path, "--skip-bad", "--json")
     assert json.loads(out.stdout) == {"added": 2, "skipped": 0, "bad": 5}
-    assert "Skipped: line 3:" in out.stderr
+    assert "Left out: line 3:" in out.stderr
     assert [cb.patient.name for cb in records(store_dir)] == ["Ann Example", "Cy Example"]
 
 

@@ -77,7 +77,7 @@ def missed_calls(
     parsed = importer.read_calls(text, fields, policy.tz, now)
     for bad in parsed.bad:
         typer.echo(
-            f"{'Skipped' if skip_bad else 'Bad row'}: line {bad.line}: {bad.problem}.", err=True
+            f"{'Left out' if skip_bad else 'Bad row'}: line {bad.line}: {bad.problem}.", err=True
         )
     if parsed.bad and not skip_bad:
         n = len(parsed.bad)
@@ -104,7 +104,7 @@ def missed_calls(
     verb = "Would add" if dry_run else "Added"
     typer.echo(
         f"{verb} {counts['added']} missed call{'s' if counts['added'] != 1 else ''}; "
-        f"skipped {counts['skipped']} already in the store"
+        f"skipped {counts['skipped']} already imported"
         + (
             f"; {counts['bad']} bad row{'s' if counts['bad'] != 1 else ''} left out"
             if parsed.bad
@@ -129,11 +129,9 @@ def _read_export(file: Path) -> str:
 
 
 def _progress(n: int, total: int) -> None:
+    """A count that rewrites itself on a terminal, every 25 callbacks and at the end."""
     if n == total or n % 25 == 0:
-        end = "\n" if n == total else ""
-        typer.echo(f"\rImporting {n}/{total}...", err=True, nl=False)
-        if end:
-            typer.echo("", err=True)
+        typer.echo(f"\rImporting {n}/{total}...", err=True, nl=n == total)
 
 
 class ExportFormat(StrEnum):
