@@ -204,8 +204,10 @@ def export_cmd(
     which = "open" if only_open else "closed" if only_closed else None
     if only_open:
         pool = iter(store.open_records())
-    elif start is not None or end is not None:
+    elif start is not None or end is not None:  # skips months that cannot matter
         pool = store.records_for_period(start or EARLIEST, end or LATEST)
+    elif only_closed:
+        pool = store.closed_records()
     else:
         pool = store.all_records()
     records = export.select(pool, start, end, which)
