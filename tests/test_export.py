@@ -324,3 +324,31 @@ def test_an_empty_store_exports_an_empty_bundle(cli: Cli) -> None:
     data = bundle(cli)
     assert data["type"] == "collection" and data.get("entry", []) == []
     assert cli.ok("export", "--format", "csv").stdout.count("\n") == 1
+
+
+def test_every_reference_in_the_bundle_resolves(cli: Cli, day: dict[str, str]) -> None:
+    cli.ok("import", "missed-calls", str(SAMPLE))
+    data = bundle(cli)
+    urls = [e["fullUrl"] for e in data["entry"]]
+    assert len(urls) == len(set(urls))  # no entry twice
+    ids = [e["resource"]["id"] for e in data["entry"]]
+    assert all(url == f"urn:uuid:{i}" for url, i in zip(urls, ids, strict=True))
+
+    def references(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            found = [value["reference"]] if "reference" in value else []
+            return found + [r for v in value.values() for r in references(v)]
+        if isinstance(value, list):
+            return [r for v in value for r in references(v)]
+        return []
+
+    refs = references([e["resource"] for e in data["entry"]])
+    assert len(refs) == 29 + 3 * 3  # Task.for; Communication.basedOn, subject, recipient
+    assert set(refs) <= set(urls)
+
+
+def test_the_export_is_the_same_twice(cli: Cli, day: dict[str, str]) -> None:
+    """Stable IDs: the same store exports the same bundle, so exports can be compared."""
+    assert (
+        cli.ok("export", "--format", "fhir").stdout == cli.ok("export", "--format", "fhir").stdout
+    )
