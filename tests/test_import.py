@@ -436,3 +436,23 @@ def test_calls_imported_by_another_desk_meanwhile_are_skipped_under_the_lock(
     done = service.import_missed_calls(store, "jlee", now, parsed.calls)
     assert (len(done.records), len(done.skipped), len(calls)) == (0, 25, 2)
     assert commits(store_dir) == before
+
+
+def test_a_failed_import_leaves_nothing_and_can_be_run_again(
+    cli: Cli, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cbtrack import gitlog
+    from cbtrack.errors import GitError
+
+    def broken(*args: object, **kw: object) -> None:
+        raise GitError("git commit failed (simulated); nothing was changed.")
+
+    before = snapshot(store_dir)
+    with monkeypatch.context() as m:
+        m.setattr(gitlog, "commit", broken)
+        result = cli("import", "missed-calls", str(SAMPLE))
+    assert result.exit_code == 1 and "simulated" in result.stderr
+    assert snapshot(store_dir) == before
+    assert not (store_dir / ".cbtrack" / "pending").exists()
+    out = cli.ok("import", "missed-calls", str(SAMPLE), "--json")
+    assert json.loads(out.stdout)["added"] == 25
