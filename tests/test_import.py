@@ -3,6 +3,7 @@ once per call, in one commit; bad rows are named by line and stop the import."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from cbtrack.cli import app
 from cbtrack.model import Callback
 from cbtrack.store import Store
 from tests.conftest import STAFF, Cli, attempt_args, git, set_policy, snapshot
+from tests.helpers_robust import run_in_process
 from tests.test_packaging import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -456,3 +458,42 @@ def test_a_failed_import_leaves_nothing_and_can_be_run_again(
     assert not (store_dir / ".cbtrack" / "pending").exists()
     out = cli.ok("import", "missed-calls", str(SAMPLE), "--json")
     assert json.loads(out.stdout)["added"] == 25
+
+
+@pytest.mark.slow
+def test_kill_9_during_an_import_loses_nothing_and_the_next_import_completes_it(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    """Killed at any moment, an import leaves every file readable; the next command
+    recovers (a journal, a recovery commit), and importing the same file again ends with
+    each call exactly once."""
+    import os
+    import random
+    import shutil
+    import signal
+    import time
+
+    from tests.test_crash import assert_every_file_parses, assert_recovered, base, fork_cli
+
+    rng = random.Random(20261127)
+    template = tmp_path / "template"
+    shutil.copytree(store_dir, template, symlinks=True)
+    out = tmp_path / "out.txt"
+    argv = ["import", "missed-calls", str(SAMPLE), "--json"]
+    start = time.monotonic()
+    os.waitpid(fork_cli([*base(store_dir), *argv], out), 0)
+    span = time.monotonic() - start
+    for trial in range(8):
+        store = tmp_path / f"trial{trial}"
+        shutil.copytree(template, store, symlinks=True)
+        pid = fork_cli([*base(store), *argv], out)
+        time.sleep(rng.uniform(0.1 * span, 0.95 * span))
+        with contextlib.suppress(ProcessLookupError):
+            (os.killpg if trial % 2 else os.kill)(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        assert_every_file_parses(store)
+        code, stdout, stderr = run_in_process([*base(store), *argv])
+        assert code == 0, (trial, stderr)
+        assert_recovered(store)
+        keys = [cb.import_key for cb in Store(store).all_records()]
+        assert len(keys) == len(set(keys)) == 25, (trial, json.loads(stdout))
