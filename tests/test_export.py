@@ -17,7 +17,7 @@ import pytest
 
 from cbtrack import export
 from cbtrack.store import Store
-from tests.conftest import Cli, attempt_args, git, snapshot
+from tests.conftest import STAFF, Cli, attempt_args, git, set_policy, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "missed-calls.csv"
@@ -352,3 +352,89 @@ def test_the_export_is_the_same_twice(cli: Cli, day: dict[str, str]) -> None:
     assert (
         cli.ok("export", "--format", "fhir").stdout == cli.ok("export", "--format", "fhir").stdout
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "closure", "task_status", "reason_code", "business"),
+    [
+        ("new", None, "ready", None, None),
+        ("in_progress", None, "in-progress", None, None),
+        ("waiting_patient", None, "in-progress", None, "waiting on the patient"),
+        ("escalated", None, "in-progress", None, "escalated: overdue"),
+        ("closed", "reached", "completed", "reached", None),
+        ("closed", "resolved", "completed", "resolved", None),
+        ("closed", "routed", "completed", "routed", None),
+        ("closed", "attempts_exhausted", "failed", "attempts_exhausted", None),
+        ("closed", "duplicate", "cancelled", "duplicate", None),
+    ],
+)
+def test_each_state_maps_to_a_task_status(
+    cli: Cli,
+    store_dir: Path,
+    status: str,
+    closure: str | None,
+    task_status: str,
+    reason_code: str | None,
+    business: str | None,
+) -> None:
+    from cbtrack.model import CloseReason, Closure, Status
+
+    cb = Store(store_dir).load(cli.add())
+    cb.status = Status(status)
+    if closure:
+        at = cb.created_at
+        cb.closure = Closure(at=at, by="jlee", reason=CloseReason(closure), summary="Done")
+    task = export.task_resource(Store(store_dir).policy, cb, "urn:uuid:t", "urn:uuid:p")
+    assert task["status"] == task_status
+    assert task.get("statusReason", {}).get("coding", [{}])[0].get("code") == reason_code
+    assert task.get("businessStatus", {}).get("text") == business
+    if closure:
+        assert {"text": "Closed: Done"} in task["note"]
+        assert task["executionPeriod"]["end"] == cb.created_at.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("urgency", "priority"),
+    [
+        ("routine", "routine"),
+        ("time_sensitive", "urgent"),
+        ("deadline", "urgent"),
+        ("same_day", "asap"),
+        ("clinical", "asap"),
+        ("emergency", "stat"),
+    ],
+)
+def test_each_urgency_maps_to_a_priority(
+    cli: Cli, store_dir: Path, urgency: str, priority: str
+) -> None:
+    from cbtrack.model import Urgency
+
+    cb = Store(store_dir).load(cli.add())
+    cb.urgency = Urgency(urgency)
+    task = export.task_resource(Store(store_dir).policy, cb, "urn:uuid:t", "urn:uuid:p")
+    assert task["priority"] == priority
+    assert {"text": f"Urgency: {urgency}"} in task["note"]
+
+
+def test_staff_are_named_and_an_inbound_call_comes_from_the_patient(
+    cli: Cli, store_dir: Path
+) -> None:
+    set_policy(store_dir, staff=STAFF)
+    cid = cli.add("--dob", "1980-02-03", "--language", "es", user="mkhan")
+    cli.ok(*attempt_args(cid, "inbound", "reached", "Patient called back and booked a visit"))
+    cli.ok(*attempt_args(cid, "email", "message_sent", "Emailed the visit confirmation today"))
+    data = bundle(cli)
+    (task,) = resources(data, "Task")
+    assert task["requester"] == {
+        "identifier": {"system": "urn:cbtrack:staff", "value": "mkhan"},
+        "display": "Mo Khan",
+    }
+    assert task["owner"]["identifier"] == {"system": "urn:cbtrack:role", "value": "scheduling"}
+    (patient,) = resources(data, "Patient")
+    assert patient["birthDate"] == "1980-02-03"
+    assert patient["communication"][0]["language"]["text"] == "es"
+    inbound, email = resources(data, "Communication")
+    assert inbound["sender"] == task["for"] and inbound["received"] == inbound["sent"]
+    assert inbound["recipient"][0]["display"] == "Jamie Lee"
+    assert email["medium"][0]["coding"][0]["code"] == "EMAILWRIT"
+    assert email["recipient"] == [task["for"]] and "received" not in email
