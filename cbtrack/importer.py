@@ -90,8 +90,8 @@ def call_key(at: datetime, phone: str) -> str:
 
 
 def normalise(column: str) -> str:
-    """`Called At`, `called-at` and `called_at` name the same column."""
-    return re.sub(r"[\s_-]+", "_", column.strip().lower())
+    """`Called At`, `called-at`, `CalledAt` and `called_at` name the same column."""
+    return re.sub(r"[\s_-]+", "", column.lower())
 
 
 def parse_mapping(pairs: list[str]) -> dict[str, list[str]]:
@@ -109,7 +109,7 @@ def parse_mapping(pairs: list[str]) -> dict[str, list[str]]:
             )
         if target in out and target != "called_at":
             raise Refused(f"--map gives two columns for {target}; give it one.")
-        out.setdefault(target, []).append(normalise(column))
+        out.setdefault(target, []).append(column.strip())
     return out
 
 
@@ -170,9 +170,9 @@ def _columns(header: list[str], mapping: dict[str, list[str]]) -> dict[str, list
     missing_cols: list[str] = []
     for name in FIELDS:
         wanted = mapping.get(name, [name])
-        idx = [header.index(c) for c in wanted if c in header]
+        idx = [header.index(normalise(c)) for c in wanted if normalise(c) in header]
         if name in mapping and len(idx) != len(wanted):
-            missing_cols += [c for c in wanted if c not in header]
+            missing_cols += [c for c in wanted if normalise(c) not in header]
         if idx:
             out[name] = idx
     if missing_cols:
@@ -198,7 +198,8 @@ def _call(line: int, values: dict[str, str], tz: ZoneInfo, now: datetime) -> Cal
         raise _Bad("the caller's number is empty (withheld?), so there is no one to call back")
     name = values.get("name") or None
     if name and (
-        normalise(name).replace("_", " ") in NOT_NAMES or not any(c.isalpha() for c in name)
+        " ".join(re.split(r"[\s_-]+", name.lower())).strip() in NOT_NAMES
+        or not any(c.isalpha() for c in name)
     ):
         name = None  # caller ID without a person's name
     try:

@@ -229,7 +229,7 @@ def test_map_names_another_exports_columns(cli: Cli, store_dir: Path) -> None:
     [
         (["--map", "Caller"], "--map takes COLUMN=FIELD"),
         (["--map", "Caller=telephone"], "the fields are called_at, phone"),
-        (["--map", "Caller=phone"], "column(s) the header does not have: caller"),
+        (["--map", "Caller ID=phone"], "column(s) the header does not have: Caller ID"),
         (["--map", "a=phone", "--map", "b=phone"], "two columns for phone"),
     ],
 )
@@ -497,3 +497,74 @@ def test_kill_9_during_an_import_loses_nothing_and_the_next_import_completes_it(
         assert_recovered(store)
         keys = [cb.import_key for cb in Store(store).all_records()]
         assert len(keys) == len(set(keys)) == 25, (trial, json.loads(stdout))
+
+
+@pytest.mark.parametrize(
+    ("text", "local"),
+    [
+        ("2026-11-26 08:14", "2026-11-26T08:14:00-05:00"),
+        ("2026-11-26T08:14:05", "2026-11-26T08:14:05-05:00"),
+        ("2026-11-26T13:14:05Z", "2026-11-26T08:14:05-05:00"),
+        ("2026-11-26T08:14:05-08:00", "2026-11-26T11:14:05-05:00"),
+        ("11/26/2026 8:14 AM", "2026-11-26T08:14:00-05:00"),
+        ("11/26/2026 20:14", "2026-11-26T20:14:00-05:00"),
+        ("26/11/2026 08:14", "2026-11-26T08:14:00-05:00"),  # day first when it must be
+        ("Nov 26 2026 8:14pm", "2026-11-26T20:14:00-05:00"),
+        ("2026-07-04 09:00", "2026-07-04T09:00:00-04:00"),  # summer time
+    ],
+)
+def test_call_times_as_phone_systems_print_them(text: str, local: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    assert importer.parse_call_time(text, ZoneInfo("America/New_York")).isoformat() == local
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "empty"),
+        ("soon", "not a date and time"),
+        ("2026-11-26", "no time of day"),
+        ("8:14 AM", "no full date"),
+        ("2026-02-30 08:00", "not a date and time"),
+        ("9" * 80, "too long"),
+    ],
+)
+def test_call_times_that_are_not_times(text: str, problem: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    with pytest.raises(importer._Bad, match=problem):
+        importer.parse_call_time(text, ZoneInfo("America/New_York"))
+
+
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [
+        ("Ann Example", "Ann Example"),
+        ("  Ann   Example ", "Ann Example"),
+        ("WIRELESS CALLER", None),
+        ("Anonymous", None),
+        ("unknown_caller", None),
+        ("212-555-0110", None),
+        ("", None),
+    ],
+)
+def test_caller_id_labels_are_not_names(name: str, kept: str | None) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("America/New_York")
+    text = f'{HEADER}2026-11-26 08:00,2125550110,"{name}",,\n'
+    parsed = importer.read_calls(text, {}, tz, datetime(2026, 11, 27, tzinfo=tz))
+    assert [c.name for c in parsed.calls] == [kept]
+
+
+def test_tab_separated_exports_with_headers_in_any_case() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("America/New_York")
+    text = "Called At\tPHONE\tVoice-Mail\n2026-11-26 08:00\t2125550110\tcall me back\n"
+    parsed = importer.read_calls(text, {}, tz, datetime(2026, 11, 27, tzinfo=tz))
+    (call,) = parsed.calls
+    assert (call.phone, call.transcript) == ("2125550110", "call me back")
