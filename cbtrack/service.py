@@ -701,7 +701,7 @@ def import_missed_calls(
             f"The policy's missed_call category requires {', '.join(lacking)}, which a "
             "phone system's export does not hold; make it optional to import missed calls."
         )
-    # Days either side: an ID's date is the call's local date when it was imported.
+    # IDs carry the call's local date; a day either side covers a change of time zone.
     days = {f"{c.at + timedelta(days=d):%Y%m%d}" for c in calls for d in (-1, 0, 1)}
     unseen, skipped = _new_calls(calls, store.import_keys(days))  # triage only new calls
     planned = [plan_call(policy, actor, call) for call in unseen]
@@ -747,11 +747,12 @@ def import_missed_calls(
             if progress:
                 progress(n, len(fresh))
         if records:
-            warnings += _urgent_warnings(policy, records)
-            warnings += _repeat_warnings(store.open_records(), records)
             ids = [cb.id for cb in records]
             title = f"import {len(ids)} missed call{'s' if len(ids) != 1 else ''}"
             gitlog.commit(store.root, paths, title + "\n\n" + "\n".join(ids), actor, now)
+    if records:  # after the lock: what the desk should look at first
+        warnings += _urgent_warnings(policy, records)
+        warnings += _repeat_warnings(store.open_records(), records)
     return Imported(fresh, skipped, records, warnings)
 
 
