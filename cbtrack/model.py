@@ -38,6 +38,7 @@ ItemId = Annotated[str, StringConstraints(pattern=ITEM_ID_RE)]
 # Where an imported callback came from: `<kind>:<what identifies it there>`, for example
 # `missed-call:20261127T131400Z:5550100123` (the call's UTC time and phone digits).
 IMPORT_KEY_RE = r"^[a-z][a-z0-9-]{0,19}:[A-Za-z0-9:+._-]{1,100}$"
+CallbackId = Annotated[str, StringConstraints(pattern=ID_RE.pattern)]
 
 
 def new_item_id() -> str:
@@ -151,6 +152,7 @@ class EventType(StrEnum):
     reopened = "reopened"
     closed = "closed"
     note = "note"
+    edited = "edited"
 
 
 class CloseReason(StrEnum):
@@ -297,6 +299,7 @@ class Dependency(StrictModel):
     kind: DependencyKind
     note: Text
     since: AwareDatetime
+    until: AwareDatetime | None = None  # when it is expected; late after that
     resolved_at: AwareDatetime | None = None
 
 
@@ -306,6 +309,13 @@ class Closure(StrictModel):
     reason: CloseReason
     summary: Text
     to: Name | None = None
+    duplicate_of: CallbackId | None = None  # with reason duplicate: the original
+
+    @model_validator(mode="after")
+    def _duplicate(self) -> Closure:
+        if self.duplicate_of and self.reason != CloseReason.duplicate:
+            raise ValueError("duplicate_of goes only with the close reason duplicate")
+        return self
 
 
 class Callback(StrictModel):
@@ -322,6 +332,8 @@ class Callback(StrictModel):
     status: Status = Status.new
     owner: Name
     due_at: AwareDatetime
+    deadline_at: AwareDatetime | None = None  # a procedure date, an authorization expiry
+    related_to: CallbackId | None = None  # an earlier callback this one follows up
     next_action: Text
     next_attempt_at: AwareDatetime | None = None
     depends_on: list[Dependency] = Field(default_factory=list)
@@ -360,6 +372,37 @@ class Callback(StrictModel):
     @property
     def was_reached(self) -> bool:
         return any(a.result == AttemptResult.reached for a in self.attempts)
+
+    @property
+    def reopened_at(self) -> datetime | None:
+        """When the callback was last reopened (None if never)."""
+        times = [e.at for e in self.events if e.type == EventType.reopened]
+        return max(times) if times else None
+
+    @property
+    def current_attempts(self) -> list[Attempt]:
+        """The attempts since the last reopen: what counts towards closing it again."""
+        since = self.reopened_at
+        return [a for a in self.attempts if since is None or a.at > since]
+
+    @property
+    def reached_since_reopen(self) -> bool:
+        return any(a.result == AttemptResult.reached for a in self.current_attempts)
+
+    @property
+    def number_is_wrong(self) -> bool:
+        """True when the last phone or text attempt found the number wrong and the phone
+        has not been corrected since (an `edited` event that sets `patient.phone`)."""
+        calls = [a for a in self.attempts if a.method in (AttemptMethod.phone, AttemptMethod.text)]
+        if not calls:
+            return False
+        last = max(calls, key=lambda a: a.at)
+        if last.result != AttemptResult.wrong_number:
+            return False
+        return not any(
+            e.type == EventType.edited and "patient.phone" in (e.set or {}) and e.at >= last.at
+            for e in self.events
+        )
 
     # --- state changes (append-only histories) ------------------------------------
 

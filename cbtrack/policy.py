@@ -143,6 +143,21 @@ class AttemptPolicy(StrictModel):
     voicemail: VoicemailRules = Field(default_factory=VoicemailRules)
 
 
+class Translation(StrictModel):
+    """Approved scripts in one language; any part left out stays in the default language."""
+
+    opening: Text | None = None
+    voicemail_minimal: Text | None = None
+    voicemail_detailed: Text | None = None
+    outcomes: dict[Name, Text] = Field(default_factory=dict)
+    clinical_handoff: Text | None = None
+    emergency_guidance: Text | None = None
+    never_say: list[Text] = Field(default_factory=list)
+
+
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
 class Scripts(StrictModel):
     opening: Text
     voicemail_minimal: Text
@@ -151,6 +166,19 @@ class Scripts(StrictModel):
     clinical_handoff: Text
     emergency_guidance: Text
     never_say: list[Text] = Field(default_factory=list)
+    languages: dict[LanguageCode, Translation] = Field(default_factory=dict)
+
+    def translation(self, language: str | None) -> tuple[str, Translation] | None:
+        """The approved translation for a patient's language (`es`, `ES`, `es-MX` all find
+        `es`), with the code it is filed under; None when there is none."""
+        if not language:
+            return None
+        want = language.strip().lower()
+        codes = {code.lower(): code for code in self.languages}
+        for key in (want, want.split("-")[0]):
+            if key in codes:
+                return codes[key], self.languages[codes[key]]
+        return None
 
 
 class Policy(StrictModel):
@@ -170,6 +198,10 @@ class Policy(StrictModel):
     concepts: dict[Name, list[Text]] = Field(default_factory=dict)
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy)
     scripts: Scripts
+    # A callback with a deadline is due at least this long before it (business time).
+    deadline_lead: Duration = "1bd"
+    # How long `block` waits for a dependency when no --until is given.
+    dependency_wait: Duration = "2bd"
 
     @model_validator(mode="before")
     @classmethod
@@ -230,12 +262,17 @@ class Policy(StrictModel):
         for level in self.urgencies.values():
             parse_duration(level.due)
         for key, allowed in ALLOWED_FIELDS.items():
-            extra = fields_of(getattr(self.scripts, key)) - allowed
-            if extra:
-                raise ValueError(
-                    f"scripts.{key} may not use {{{sorted(extra)[0]}}}; allowed: "
-                    + ", ".join(sorted(allowed))
-                )
+            texts = [("scripts", getattr(self.scripts, key))] + [
+                (f"scripts.languages.{code}", getattr(tr, key))
+                for code, tr in self.scripts.languages.items()
+            ]
+            for where, text in texts:
+                extra = fields_of(text or "") - allowed
+                if extra:
+                    raise ValueError(
+                        f"{where}.{key} may not use {{{sorted(extra)[0]}}}; allowed: "
+                        + ", ".join(sorted(allowed))
+                    )
         return self
 
     # --- lookups -------------------------------------------------------------------

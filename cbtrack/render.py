@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from cbtrack import clock
+from cbtrack import clock, timing
 from cbtrack.model import AttemptResult, Callback, DependencyKind, Status, Urgency
 from cbtrack.policy import Policy
 
@@ -94,7 +94,29 @@ def _next(cb: Callback) -> str:
     deps = cb.open_dependencies
     if deps:
         return "WAIT " + ",".join(DEP_TAG[d.kind] for d in deps)
+    if cb.number_is_wrong:
+        return "WRONG NUMBER: fix phone"
     return cb.next_action
+
+
+def _due(policy: Policy, cb: Callback, now: datetime) -> str:
+    """Relative due time; while a dependency holds the clock, when it is expected."""
+    deps = cb.open_dependencies
+    if deps:
+        expected = min(timing.expected_by(policy, d) for d in deps)
+        return "dep " + clock.relative(expected, now).replace("overdue", "late")
+    return clock.relative(cb.due_at, now)
+
+
+def _why(policy: Policy, cb: Callback) -> str:
+    cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
+    if cb.deadline_at is None:
+        return f"{cat}: {cb.reason}"
+    return f"DL {deadline_text(policy, cb.deadline_at)} {cat}: {cb.reason}"
+
+
+def deadline_text(policy: Policy, deadline: datetime) -> str:
+    return deadline.astimezone(policy.tz).strftime("%m-%d %H:%M")
 
 
 # id, urgency, due, patient, why, tried, owner, next: widths that sum to 100 with gaps.
@@ -122,15 +144,14 @@ def queue_lines(
     columns = [(name, widths[name]) for name, _ in COLUMNS]
     rows: list[list[str]] = []
     for cb in records:
-        cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
         rows.append(
             [
                 cb.id[-5:],
                 URGENCY_TAG[cb.urgency],
-                clock.relative(cb.due_at, now),
+                _due(policy, cb, now),
                 f"{_cut(cb.patient.name, widths['PATIENT'] - 4)} "
                 f"{METHOD_TAG[cb.patient.preferred_method.value]}",
-                f"{cat}: {cb.reason}",
+                _why(policy, cb),
                 _tried(cb, now),
                 cb.owner,
                 _next(cb),
@@ -153,15 +174,18 @@ def _paint(column: str, cell: str, cb: Callback, now: datetime) -> str:
         return f"{BOLD}{RED}{cell}{RESET}"
     if column == "URG" and cb.urgency == Urgency.same_day:
         return f"{YELLOW}{cell}{RESET}"
-    if column == "DUE" and cb.due_at < now:
+    if column == "DUE" and cb.due_at < now and not cb.open_dependencies:
         return f"{RED}{cell}{RESET}"
     if column == "NEXT" and cb.open_dependencies:
         return f"{DIM}{cell}{RESET}"
     return cell
 
 
-def queue_summary(records: list[Callback], now: datetime) -> str:
-    overdue = sum(1 for cb in records if cb.due_at < now)
+def queue_summary(records: list[Callback], now: datetime, policy: Policy | None = None) -> str:
+    if policy is None:
+        overdue = sum(1 for cb in records if cb.due_at < now)
+    else:
+        overdue = sum(1 for cb in records if timing.overdue(policy, cb, now))
     waiting = sum(1 for cb in records if cb.status == Status.waiting_internal)
     return f"{len(records)} open, {overdue} overdue, {waiting} waiting on internal work"
 
@@ -185,23 +209,35 @@ def show_text(policy: Policy, cb: Callback, now: datetime) -> str:
         + (f", language {p.language}" if p.language else ""),
         f"Why:       {cat.label if cat else cb.category}: {cb.reason}",
         f"Owner:     {cb.owner}",
-        f"Due:       {t(cb.due_at)} ({clock.relative(cb.due_at, now)})",
+        f"Due:       {t(cb.due_at)} ({clock.relative(cb.due_at, now)})"
+        + (f", deadline {t(cb.deadline_at)}" if cb.deadline_at else ""),
         f"Next:      {cb.next_action}"
         + (f" (next attempt {t(cb.next_attempt_at)})" if cb.next_attempt_at else ""),
         f"Created:   {t(cb.created_at)} by {cb.created_by} via {cb.source.value}",
     ]
+    if cb.number_is_wrong:
+        head.append("Phone:     WRONG NUMBER (last attempt); correct it with 'cbtrack edit'")
+    if cb.related_to:
+        head.append(f"Related:   {cb.related_to}")
     if cb.details:
         head.append("Details:   " + "; ".join(f"{k}: {v}" for k, v in cb.details.items()))
     if cb.depends_on:
         head.append("Waiting on:")
         for d in cb.depends_on:
-            state = f"resolved {t(d.resolved_at)}" if d.resolved_at else "OPEN"
+            expected = timing.expected_by(policy, d)
+            late = " LATE" if expected <= now else ""
+            state = (
+                f"resolved {t(d.resolved_at)}"
+                if d.resolved_at
+                else f"OPEN, expected by {t(expected)}{late}"
+            )
             head.append(f"  - {d.kind.value} since {t(d.since)} [{state}]: {d.note}")
     if cb.closure:
         c = cb.closure
         head.append(
             f"Closed:    {t(c.at)} by {c.by}: {c.reason.value}"
             + (f" to {c.to}" if c.to else "")
+            + (f" of {c.duplicate_of}" if c.duplicate_of else "")
             + f". {c.summary}"
         )
     out = "\n".join(head)
@@ -251,3 +287,35 @@ def events_table(policy: Policy, cb: Callback) -> str:
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:
     return _tabulate(rows, headers=headers, tablefmt="simple")
+
+
+STATE_TAG = {
+    Status.new: "new",
+    Status.in_progress: "in progress",
+    Status.waiting_patient: "wait pt",
+    Status.waiting_internal: "wait intern",
+    Status.escalated: "escalated",
+    Status.closed: "closed",
+}
+
+
+def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> list[str]:
+    """One line per callback found (the ID says the day it was created): ID, state, patient,
+    phone, why, and where it went (its owner, or how it closed)."""
+    lines = []
+    for cb in records:
+        where = cb.owner
+        if cb.closure:
+            c = cb.closure
+            where = {
+                "duplicate": f"dup of {(c.duplicate_of or '')[-5:]}",
+                "attempts_exhausted": "exhausted",
+                "routed": f"routed {c.to or ''}",
+            }.get(c.reason.value, c.reason.value)
+        where = _cut(where, 16)
+        head = f"{cb.id} {STATE_TAG[cb.status]:<11} "
+        who = f"{_cut(cb.patient.name, 16)} {_cut(cb.patient.phone, 15)}  "
+        cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
+        room = max(max(width, WIDTH) - len(head) - len(who) - len(where) - 3, 12)
+        lines.append(f"{head}{who}{_cut(f'{cat}: {cb.reason}', room).ljust(room)} | {where}")
+    return lines

@@ -153,6 +153,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
             ],
         )
     )
+    out += desk_tables(report)
     old = report["oldest_open"]
     if old:
         out.append(
@@ -182,6 +183,70 @@ def tables(report: dict[str, Any]) -> list[Table]:
             )
         )
     return out
+
+
+def desk_tables(report: dict[str, Any]) -> list[Table]:
+    """Handoffs, waits on internal work, the daily trend and details by category."""
+    h = report["handoffs"]
+    out = [
+        Table(
+            "Handoffs",
+            ["figure", "value"],
+            [
+                ["callbacks routed", cell(h["routed"])],
+                ["routed more than once", cell(h["rerouted"])],
+                *[[f"routed to {role}", cell(n)] for role, n in h["to"].items()],
+            ],
+        ),
+        Table(
+            "Waits on internal work",
+            ["dependency", "started", "resolved", "median h", "open", "late"],
+            [
+                [kind, *(cell(w[k]) for k in ("count", "resolved", "median_hours", "open", "late"))]
+                for kind, w in report["waits"].items()
+            ],
+        ),
+        Table(
+            "Daily trend",
+            ["date", "created", "closed", "open at end"],
+            [
+                [d["date"], cell(d["created"]), cell(d["closed"]), cell(d["open_at_end"])]
+                for d in report["trend"]
+            ],
+        ),
+    ]
+    rows = []
+    for category, fields in report["by_detail"].items():
+        for name, b in fields.items():
+            top = "; ".join(f"{v['value']} ({v['count']})" for v in b.get("top_values", []))
+            rows.append(
+                [category, name, cell(b["callbacks"]), cell(b["empty_or_unknown"]), top or "-"]
+            )
+    out.append(
+        Table(
+            "Details by category",
+            ["category", "detail", "callbacks", "empty or unknown", "most common"],
+            rows,
+            ""
+            if report["phi_included"]
+            else "Values are free text: shown only with --include-phi.",
+        )
+    )
+    return out
+
+
+def csv_desk_rows(report: dict[str, Any]) -> Iterator[list[str]]:
+    """CSV rows for the nested desk figures (trend and by_detail)."""
+    for d in report["trend"]:
+        for figure in ("created", "closed", "open_at_end"):
+            yield ["trend", d["date"], figure, csv_cell(d[figure])]
+    for category, fields in report["by_detail"].items():
+        for name, b in fields.items():
+            for figure in ("callbacks", "empty_or_unknown"):
+                yield ["by_detail", f"{category}/{name}", figure, csv_cell(b[figure])]
+            for i, v in enumerate(b.get("top_values", []), 1):
+                yield ["by_detail", f"{category}/{name}", f"top_{i}", csv_cell(v["value"])]
+                yield ["by_detail", f"{category}/{name}", f"top_{i}_count", csv_cell(v["count"])]
 
 
 # --- text and Markdown ----------------------------------------------------------------
@@ -255,11 +320,13 @@ def as_csv(report: dict[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "group", "figure", "value"])
     for section, group, figure, value in flatten(report):
-        if section == "distribution":
+        if section in ("distribution", "trend", "by_detail"):
             continue
         writer.writerow([section, group, figure, value])
     for b in report["distribution"]["hours_to_first_attempt"]:
         writer.writerow(["distribution", "hours_to_first_attempt", b["label"], b["count"]])
+    for row in csv_desk_rows(report):
+        writer.writerow(row)
     return out.getvalue()
 
 
@@ -307,6 +374,54 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
             f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1)}" height="{row_h - 8}" '
             f'fill="{BAR}" rx="2"></rect>'
             f'<text x="{label_w + w + 6}" y="{y + 15}">{n}</text>'
+        )
+    parts.append("</svg>")
+    return f"<figure><figcaption>{escape(title)}</figcaption>{''.join(parts)}</figure>"
+
+
+TREND_SERIES = (("created", "#3b6fb6"), ("closed", "#2e8b57"), ("open_at_end", "#b3261e"))
+
+
+def trend_chart(title: str, days: list[dict[str, Any]]) -> str:
+    """Created, closed and open at the end of each day, as three lines in inline SVG."""
+    if not days:
+        return f"<figure><figcaption>{escape(title)}</figcaption><p>No data.</p></figure>"
+    left, top, plot_w, plot_h = 40, 10, 380, 160
+    width, height = left + plot_w + 10, top + plot_h + 60
+    peak = max(max(d[k] for k, _ in TREND_SERIES) for d in days) or 1
+    step = plot_w / max(len(days) - 1, 1)
+
+    def xy(i: int, v: int) -> str:
+        return f"{left + i * step:.1f},{top + plot_h - plot_h * v / peak:.1f}"
+
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'stroke="#999"></line>',
+        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{peak}</text>',
+        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>',
+    ]
+    for key, color in TREND_SERIES:
+        points = " ".join(xy(i, d[key]) for i, d in enumerate(days))
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"></polyline>'
+        )
+        if len(days) == 1:
+            parts.append(f'<circle cx="{left}" cy="{xy(0, days[0][key]).split(",")[1]}" '
+                         f'r="3" fill="{color}"></circle>')  # fmt: skip
+    for i in sorted({0, len(days) - 1}):
+        anchor = "start" if i == 0 else "end"
+        parts.append(
+            f'<text x="{left + i * step:.1f}" y="{top + plot_h + 16}" text-anchor="{anchor}">'
+            f"{escape(days[i]['date'])}</text>"
+        )
+    for j, (key, color) in enumerate(TREND_SERIES):
+        x = left + j * 130
+        parts.append(
+            f'<rect x="{x}" y="{top + plot_h + 32}" width="12" height="12" fill="{color}">'
+            f'</rect><text x="{x + 16}" y="{top + plot_h + 42}">'
+            f"{escape(key.replace('_', ' '))}</text>"
         )
     parts.append("</svg>")
     return f"<figure><figcaption>{escape(title)}</figcaption>{''.join(parts)}</figure>"
@@ -366,6 +481,7 @@ def as_html(report: dict[str, Any]) -> str:
                 ],
             ),
             bar_chart("Closure reasons", list(report["closure_reasons"].items())),
+            trend_chart("Daily trend", report["trend"]),
         )
     )
     insights = "".join(f"<li>{escape(s)}</li>" for s in report["insights"]) or (

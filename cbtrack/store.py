@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from cbtrack import index
 from cbtrack.errors import LockTimeout, NotFound, Refused, StoreError
 from cbtrack.model import (
     ALPHABET,
@@ -61,6 +62,7 @@ JOURNAL_FILE = "pending"
 TMP_PREFIX = ".cbtrack-tmp-"
 MAX_RECORD_BYTES = 256_000
 MAX_POLICY_BYTES = 256_000
+MAX_INDEX_BYTES = 512_000_000  # the find index: about 150 bytes per closed callback
 MAX_DEPTH = 32  # records nest about 4 deep, the policy about 5
 DEFAULT_LOCK_TIMEOUT = 30.0
 GITATTRIBUTES = "callbacks/**/*.yaml merge=cbtrack\n"
@@ -512,6 +514,91 @@ class Store:
                         found.add(m.group(1))
         return found
 
+    # finding callbacks (cbtrack find) ----------------------------------------------
+
+    def find_callbacks(self, text: str) -> tuple[list[Callback], list[str]]:
+        """Open and closed callbacks whose phone, name, MRN or ID match `text`, newest
+        first, and a problem line per closed file that could not be read. Closed records
+        are located through the find index (`cbtrack.index`) and each hit is confirmed
+        on the record itself; no closed record that cannot match is parsed."""
+        query = index.Query.parse(text)
+        hits = [cb for cb in self.open_records() if query.matches_record(cb)]
+        problems: list[str] = []
+        for path in self._closed_candidates(query):
+            try:
+                cb = self.load_path(path)
+            except StoreError as exc:
+                problems.append(exc.message)
+                continue
+            if query.matches_record(cb):
+                hits.append(cb)
+        return index.newest_first(hits), problems
+
+    @property
+    def index_path(self) -> Path:
+        return self.local_dir / index.FILE_NAME
+
+    def _closed_candidates(self, query: index.Query) -> list[Path]:
+        months = self._find_index()
+        out: list[Path] = []
+        for month, entry in sorted(months.items()):
+            for name, row in entry["files"].items():
+                if query.matches_row(name.removesuffix(".yaml"), row):
+                    out.append(self.closed_dir / month / name)
+        return out
+
+    def _find_index(self) -> dict[str, index.Month]:
+        """The index, brought up to date with the closed folders and saved if it changed."""
+        try:
+            text = read_text(self.index_path, MAX_INDEX_BYTES, self.rel(self.index_path))
+            old = index.decode(text)
+        except StoreError:
+            old = {}
+        fresh: dict[str, index.Month] = {}
+        changed = False
+        folders = sorted(self.closed_dir.iterdir()) if self.closed_dir.is_dir() else []
+        for folder in folders:
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            info = folder.stat()
+            sig = [info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+            entry = old.get(folder.name)
+            if entry is not None and entry["sig"] == sig:
+                fresh[folder.name] = entry
+                continue
+            fresh[folder.name] = self._index_month(folder, sig, entry)
+            changed = True
+        if changed or set(fresh) != set(old):
+            with contextlib.suppress(OSError):
+                self.local_dir.mkdir(exist_ok=True, mode=0o700)
+                write_atomic(self.index_path, index.encode(fresh))
+        return fresh
+
+    def _index_month(self, folder: Path, sig: list[int], old: index.Month | None) -> index.Month:
+        """Rows for one month folder: kept for files whose size and time are unchanged,
+        read again for the others."""
+        before = old["files"] if old else {}
+        files: dict[str, index.Row] = {}
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not _is_record(Path(entry.name)) or not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                row = before.get(entry.name)
+                if row is not None and index.row_current(row, st.st_mtime_ns, st.st_size):
+                    files[entry.name] = row
+                    continue
+                path = Path(entry.path)
+                try:
+                    text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
+                    fast = index.row_from_text(st.st_mtime_ns, st.st_size, text)
+                    files[entry.name] = fast or index.row_of(
+                        st.st_mtime_ns, st.st_size, parse_yaml(text)
+                    )
+                except (StoreError, _YamlProblem, yaml.YAMLError, RecursionError):
+                    files[entry.name] = index.unreadable_row(st.st_mtime_ns, st.st_size)
+        return {"sig": sig, "files": files}
+
     # writing ---------------------------------------------------------------------
 
     def new_id(self, cb_created: Any) -> str:
@@ -634,10 +721,7 @@ class Store:
                 deadline = time.monotonic() + wait
                 while not _try_lock(fd):
                     if time.monotonic() >= deadline:
-                        raise LockTimeout(
-                            f"Another cbtrack command held the store lock for {wait:g}s; "
-                            "nothing was written, try again in a moment."
-                        )
+                        raise LockTimeout(_busy_message(fd, wait))
                     time.sleep(0.02)
             self._lock_fd = fd
             _HELD_LOCK_FDS.add(fd)
@@ -671,9 +755,60 @@ _HELD_LOCK_FDS: set[int] = set()
 
 
 def held_lock_fds() -> tuple[int, ...]:
-    """Descriptors of store locks this process holds. Git children inherit them, so a
-    killed command's git keeps the store locked until it has finished too."""
+    """Descriptors of store locks this process holds. Local git children inherit them, so
+    a killed command's git commit keeps the store locked until it has finished too; git
+    fetch and push do not (`gitlog.run(keep_lock=False)`): a stalled network must not
+    hold the store after the command that started it is gone."""
     return tuple(sorted(_HELD_LOCK_FDS))
+
+
+def _busy_message(fd: int, wait: float) -> str:
+    holder = lock_holder(fd)
+    if holder is None:
+        return (
+            f"Another cbtrack command held the store lock for {wait:g}s; nothing was "
+            "written, try again in a moment."
+        )
+    pid, name = holder
+    return (
+        f"The store lock is held by process {pid} ({name}), so after {wait:g}s nothing was "
+        f"written; try again in a moment, or if that process is stuck, stop it with "
+        f"'kill {pid}'."
+    )
+
+
+def lock_holder(fd: int) -> tuple[int, str] | None:
+    """The process holding the flock on the file open as `fd`, and its command name
+    (never its arguments, which may hold patient data), from /proc; None when this
+    process is the holder or the system cannot tell. The holder may be a child that
+    inherited the lock from a command that died."""
+    try:
+        info = os.fstat(fd)
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    me = os.getpid()
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for num in fds:
+            try:
+                target = os.stat(f"/proc/{entry}/fd/{num}")
+                if (target.st_dev, target.st_ino) != (info.st_dev, info.st_ino):
+                    continue
+                with open(f"/proc/{entry}/fdinfo/{num}", encoding="utf-8") as fh:
+                    held = any(" FLOCK " in line for line in fh if line.startswith("lock:"))
+                with open(f"/proc/{entry}/comm", encoding="utf-8", errors="replace") as fh:
+                    name = fh.read().strip() or "unknown"
+            except OSError:
+                continue
+            if held:
+                return int(entry), name
+    return None
 
 
 def lock_timeout() -> float:
@@ -740,6 +875,33 @@ def init_layout(root: Path, policy_text: str) -> list[Path]:
             written.append(path)
     _owner_only(root)
     return written
+
+
+def loose_modes(root: Path) -> list[Path]:
+    """Files and folders of the store (git's own included) that others may read or
+    write, as a plain `git clone` under the usual umask leaves them."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        for name in [".", *dirs, *files]:
+            path = Path(folder) / name if name != "." else Path(folder)
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if not stat.S_ISLNK(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+                found.append(path)
+    return found
+
+
+def make_owner_only(root: Path) -> list[Path]:
+    """Take every right of group and others away, as `init` does for a new store (git
+    tracks no such bits, so a clone or a copied folder carries none of ours). Returns
+    what it changed."""
+    changed = loose_modes(root)
+    for path in changed:
+        with contextlib.suppress(OSError):
+            os.chmod(path, stat.S_IMODE(path.lstat().st_mode) & 0o700)
+    return changed
 
 
 def _owner_only(root: Path) -> None:

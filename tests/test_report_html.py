@@ -86,7 +86,7 @@ def test_page_is_self_contained(week: tuple[Staff, dict[str, str]], tmp_path: Pa
     cli, _ = week
     page = html_report(cli, tmp_path).read_text()
     assert page.startswith("<!DOCTYPE html>")
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4  # category volume, time to first attempt, closures, trend
     for caption in ("Volume by category", "Time to first attempt", "Closure reasons"):
         assert caption in page
     assert "<style>" in page and "Content-Security-Policy" in page
