@@ -568,3 +568,14 @@ def test_tab_separated_exports_with_headers_in_any_case() -> None:
     parsed = importer.read_calls(text, {}, tz, datetime(2026, 11, 27, tzinfo=tz))
     (call,) = parsed.calls
     assert (call.phone, call.transcript) == ("2125550110", "call me back")
+
+
+def test_naming_an_unknown_caller_keeps_the_call_known(cli: Cli, store_dir: Path) -> None:
+    path = write(store_dir.parent, HEADER + "2026-11-26 08:00,2125550170,,,\n")
+    cli.ok("import", "missed-calls", path)
+    (cb,) = records(store_dir)
+    cli.ok("edit", cb.id, "--patient", "Ann Example", "--phone", "212-555-0171", "--why", "Gave")
+    (edited,) = records(store_dir)
+    assert edited.patient.name == "Ann Example" and edited.import_key == cb.import_key
+    out = cli.ok("import", "missed-calls", path, "--json")
+    assert json.loads(out.stdout) == {"added": 0, "skipped": 1, "bad": 0}
