@@ -966,7 +966,7 @@ def import_missed_calls(
     calls: list[importer.Call],
     *,
     dry_run: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Imported:
     """Each call not yet in the store becomes a `missed_call` callback created at the call
     time; all of them are saved under one lock and committed once, by the acting user."""
@@ -987,7 +987,11 @@ def import_missed_calls(
     # IDs carry the call's local date; a day either side covers a change of time zone.
     days = {f"{c.at + timedelta(days=d):%Y%m%d}" for c in calls for d in (-1, 0, 1)}
     unseen, skipped = _new_calls(calls, store.import_keys(days))  # triage only new calls
-    planned = [plan_call(policy, actor, call) for call in unseen]
+    planned: list[PlannedCall] = []
+    for call in unseen:
+        planned.append(plan_call(policy, actor, call))
+        if progress:
+            progress("Triaging", len(planned), len(unseen))
     warnings = sorted(
         {w for p in planned for w in triage.check_details(policy, MISSED_CALL, p.details)}
     )
@@ -1028,7 +1032,7 @@ def import_missed_calls(
             paths += store.save(cb)
             records.append(cb)
             if progress:
-                progress(n, len(fresh))
+                progress("Saving", n, len(fresh))
         if records:
             ids = [cb.id for cb in records]
             title = f"import {len(ids)} missed call{'s' if len(ids) != 1 else ''}"

@@ -300,7 +300,7 @@ def test_repeat_callers_are_pointed_out(cli: Cli, store_dir: Path) -> None:
 
 def test_progress_goes_to_stderr_only_on_a_terminal(cli: Cli, store_dir: Path) -> None:
     out = cli.ok("import", "missed-calls", str(SAMPLE))
-    assert "Importing" not in out.stderr + out.stdout
+    assert "Saving" not in out.stderr + out.stdout and "Triaging" not in out.stderr
 
 
 def test_a_policy_without_missed_call_or_needing_more_refuses(cli: Cli, store_dir: Path) -> None:
@@ -335,7 +335,7 @@ def test_installed_cbtrack_imports_as_cron_would(tmp_path: Path) -> None:
     assert json.loads(first.stdout) == {"added": 25, "skipped": 0, "bad": 0}
     second = run(tmp_path, *args)
     assert second.returncode == 0 and "Added 0 missed calls; skipped 25" in second.stdout
-    assert "Importing" not in second.stderr
+    assert "Saving" not in second.stderr
     status = subprocess.run(
         ["git", "status", "--porcelain"], cwd=store, capture_output=True, text=True, check=True
     )
@@ -371,9 +371,9 @@ def test_progress_counts_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> No
     from cbtrack.cli import interop
 
     for n in range(1, 51):
-        interop._progress(n, 50)
+        interop._progress("Saving", n, 50)
     err = capsys.readouterr().err
-    assert err == "\rImporting 25/50...\rImporting 50/50...\n"
+    assert err == "\rSaving 25/50...\rSaving 50/50...\n"
 
 
 def test_help_ends_with_an_example(cli: Cli) -> None:
@@ -579,3 +579,32 @@ def test_naming_an_unknown_caller_keeps_the_call_known(cli: Cli, store_dir: Path
     assert edited.patient.name == "Ann Example" and edited.import_key == cb.import_key
     out = cli.ok("import", "missed-calls", path, "--json")
     assert json.loads(out.stdout) == {"added": 0, "skipped": 1, "bad": 0}
+
+
+def test_the_installed_command_counts_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    from tests.test_packaging import _cbtrack, _env
+
+    store = tmp_path / "desk"
+    assert run(tmp_path, "--as", "jlee", "init", str(store)).returncode == 0
+    master, slave = pty.openpty()
+    proc = subprocess.run(
+        [*_cbtrack(), "--store", str(store), "--as", "jlee", "import", "missed-calls", str(SAMPLE)],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        check=False,
+    )
+    os.close(slave)
+    seen = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(master, 65536):
+            seen += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    text = seen.decode()
+    assert "\rTriaging 25/25..." in text and "\rSaving 25/25..." in text
+    assert b"Saving" not in proc.stdout  # the count is for the person, never the pipe

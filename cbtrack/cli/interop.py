@@ -128,10 +128,10 @@ def _read_export(file: Path) -> str:
         raise Refused(exc.message) from None
 
 
-def _progress(n: int, total: int) -> None:
-    """A count that rewrites itself on a terminal, every 25 callbacks and at the end."""
+def _progress(step: str, n: int, total: int) -> None:
+    """A count that rewrites itself on a terminal, every 25 calls and at the end."""
     if n == total or n % 25 == 0:
-        typer.echo(f"\rImporting {n}/{total}...", err=True, nl=n == total)
+        typer.echo(f"\r{step} {n}/{total}...", err=True, nl=n == total)
 
 
 class ExportFormat(StrEnum):
