@@ -99,7 +99,7 @@ def missed_calls(
         for p in done.added:
             typer.echo(
                 f"line {p.call.line}: call at {p.call.at:%a %Y-%m-%d %H:%M} -> "
-                f"{p.plan.urgency.value}, {p.plan.owner}, due {p.plan.due_at:%a %H:%M}"
+                f"{p.plan.urgency.value}, {p.plan.owner}, due {p.plan.due_at:%a %m-%d %H:%M}"
             )
     verb = "Would add" if dry_run else "Added"
     typer.echo(
