@@ -121,6 +121,8 @@ CSV_COLUMNS = [
     "status",
     "owner",
     "due_at",
+    "deadline_at",
+    "related_to",
     "next_action",
     "next_attempt_at",
     "waiting_on",
@@ -130,6 +132,8 @@ CSV_COLUMNS = [
     "closed_at",
     "close_reason",
     "close_summary",
+    "routed_to",
+    "duplicate_of",
 ]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -170,6 +174,8 @@ def csv_row(cb: Callback) -> list[str]:
         cb.status.value,
         cb.owner,
         _iso(cb.due_at),
+        _iso(cb.deadline_at),
+        cb.related_to,
         cb.next_action,
         _iso(cb.next_attempt_at),
         ", ".join(d.kind.value for d in cb.open_dependencies),
@@ -179,6 +185,8 @@ def csv_row(cb: Callback) -> list[str]:
         _iso(closure.at) if closure else "",
         closure.reason.value if closure else "",
         closure.summary if closure else "",
+        closure.to if closure else "",
+        closure.duplicate_of if closure else "",
     ]
     return [csv_cell(v) for v in values]
 
@@ -272,6 +280,10 @@ def task_resource(policy: Policy, cb: Callback, full_url: str, patient_url: str)
             *({"text": f"{k}: {v}"} for k, v in cb.details.items()),
         ],
     }
+    if cb.deadline_at:
+        task["note"].append({"text": f"Deadline: {cb.deadline_at.isoformat()}"})
+    if cb.related_to:
+        task["note"].append({"text": f"Follows up callback {cb.related_to}"})
     if cb.attempts or closure:
         period: dict[str, str] = {}
         if cb.attempts:
@@ -282,6 +294,10 @@ def task_resource(policy: Policy, cb: Callback, full_url: str, patient_url: str)
     if closure:
         task["statusReason"] = _concept("close-reason", closure.reason.value)
         task["note"].append({"text": f"Closed: {closure.summary}"})
+        if closure.to:
+            task["note"].append({"text": f"Routed to {closure.to}"})
+        if closure.duplicate_of:
+            task["note"].append({"text": f"Duplicate of callback {closure.duplicate_of}"})
     else:
         business = _business_status(cb)
         if business:

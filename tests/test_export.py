@@ -438,3 +438,23 @@ def test_staff_are_named_and_an_inbound_call_comes_from_the_patient(
     assert inbound["recipient"][0]["display"] == "Jamie Lee"
     assert email["medium"][0]["coding"][0]["code"] == "EMAILWRIT"
     assert email["recipient"] == [task["for"]] and "received" not in email
+
+
+def test_deadlines_follow_ups_and_duplicates_travel_along(cli: Cli) -> None:
+    first = cli.add(now=at(9))
+    follow = cli.add("--related", first, "--deadline", "2026-12-04", now=at(9, 10))
+    twin = cli.add(now=at(9, 20))
+    cli.ok("close", twin, "--reason", "duplicate", "--of", first, "--summary", "Same request")
+    rows = {
+        r["id"]: r for r in csv.DictReader(io.StringIO(cli.ok("export", "--format", "csv").stdout))
+    }
+    assert rows[follow]["related_to"] == first
+    assert rows[follow]["deadline_at"].startswith("2026-12-0")
+    assert (rows[twin]["close_reason"], rows[twin]["duplicate_of"]) == ("duplicate", first)
+    data = bundle(cli)
+    notes = [n["text"] for n in task_of(data, follow)["note"]]
+    assert f"Follows up callback {first}" in notes
+    assert any(n.startswith("Deadline: 2026-12-0") for n in notes)
+    twin_task = task_of(data, twin)
+    assert twin_task["status"] == "cancelled"
+    assert {"text": f"Duplicate of callback {first}"} in twin_task["note"]
