@@ -986,7 +986,8 @@ def import_missed_calls(
         )
     # IDs carry the call's local date; a day either side covers a change of time zone.
     days = {f"{c.at + timedelta(days=d):%Y%m%d}" for c in calls for d in (-1, 0, 1)}
-    unseen, skipped = _new_calls(calls, store.import_keys(days))  # triage only new calls
+    found = store.import_keys(days)
+    unseen, skipped = _new_calls(calls, set(found))  # triage only new calls
     planned: list[PlannedCall] = []
     for call in unseen:
         planned.append(plan_call(policy, actor, call))
@@ -995,6 +996,7 @@ def import_missed_calls(
     warnings = sorted(
         {w for p in planned for w in triage.check_details(policy, MISSED_CALL, p.details)}
     )
+    warnings += _twice_warnings(found)
     if dry_run:
         fresh = planned
         urgent = [p for p in fresh if p.plan.urgency in CLINICAL_URGENCIES]
@@ -1041,6 +1043,18 @@ def import_missed_calls(
         warnings += _urgent_warnings(policy, records)
         warnings += _repeat_warnings(store.open_records(), records)
     return Imported(fresh, skipped, records, warnings)
+
+
+def _twice_warnings(found: dict[str, list[str]]) -> list[str]:
+    """Calls held by two callbacks: two desks imported one export before they synced."""
+    pairs = [" = ".join(ids) for ids in found.values() if len(ids) > 1]
+    if not pairs:
+        return []
+    shown = "; ".join(pairs[:5]) + ("; ..." if len(pairs) > 5 else "")
+    return [
+        f"{len(pairs)} call(s) were imported twice, by two desks before they synced "
+        f"({shown}); close one of each with --reason duplicate."
+    ]
 
 
 def _lasted(call: importer.Call) -> str:

@@ -156,7 +156,7 @@ def test_the_lookup_reads_only_the_days_of_the_calls(cli: Cli, store_dir: Path) 
     other.write_text("id: [not, valid\n")
     csv = HEADER + "2026-11-26 08:00,2125550170,Ann Example,,\n"
     path = write(store_dir.parent, csv)
-    assert Store(store_dir).import_keys({"20261126"}) == set()
+    assert Store(store_dir).import_keys({"20261126"}) == {}
     cli.ok("import", "missed-calls", path)
     assert len(Store(store_dir).import_keys({"20261125", "20261126", "20261127"})) == 1
 
@@ -427,9 +427,9 @@ def test_calls_imported_by_another_desk_meanwhile_are_skipped_under_the_lock(
     real = Store.import_keys
     calls: list[int] = []
 
-    def late(self: Store, days: set[str]) -> set[str]:
+    def late(self: Store, days: set[str]) -> dict[str, list[str]]:
         calls.append(1)
-        return set() if len(calls) == 1 else real(self, days)  # first look: not there yet
+        return {} if len(calls) == 1 else real(self, days)  # first look: not there yet
 
     monkeypatch.setattr(Store, "import_keys", late)
     now = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("America/New_York"))
@@ -608,3 +608,19 @@ def test_the_installed_command_counts_on_a_terminal(tmp_path: Path) -> None:
     text = seen.decode()
     assert "\rTriaging 25/25..." in text and "\rSaving 25/25..." in text
     assert b"Saving" not in proc.stdout  # the count is for the person, never the pipe
+
+
+def test_two_desks_importing_one_export_before_a_sync_are_told(tmp_path: Path) -> None:
+    from tests.helpers_git import office
+
+    a, b = office(tmp_path)
+    small = write(tmp_path, HEADER + "2026-11-26 08:00,2125550170,Ann Example,,\n")
+    a.ok("import", "missed-calls", small)
+    b.ok("import", "missed-calls", small)
+    a.sync()
+    b.sync()
+    a.sync()
+    (first, second) = sorted(p.stem for p in (a.path / "callbacks" / "open").glob("*.yaml"))
+    result = a.run("import", "missed-calls", small, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["added"] == 0
+    assert f"({first} = {second}); close one of each with --reason duplicate" in result.stderr
