@@ -56,6 +56,9 @@ def _in_years(value: datetime) -> datetime:
 Moment = Annotated[AwareDatetime, AfterValidator(_in_years)]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 ItemId = Annotated[str, StringConstraints(pattern=ITEM_ID_RE)]
+# Where an imported callback came from: `<kind>:<what identifies it there>`, for example
+# `missed-call:20261127T131400Z:5550100123` (the call's UTC time and phone digits).
+IMPORT_KEY_RE = r"^[a-z][a-z0-9-]{0,19}:[A-Za-z0-9:+._-]{1,100}$"
 CallbackId = Annotated[str, StringConstraints(pattern=ID_RE.pattern)]
 
 
@@ -348,6 +351,7 @@ class Callback(StrictModel):
     created_at: Moment
     created_by: Name
     source: Source = Source.phone
+    import_key: Annotated[str, StringConstraints(pattern=IMPORT_KEY_RE)] | None = None
     patient: Patient
     category: Name
     reason: Text

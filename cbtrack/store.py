@@ -618,6 +618,28 @@ class Store:
             if when is None or when >= start:
                 yield self.load_path(path, text)
 
+    def import_keys(self, days: set[str]) -> dict[str, list[str]]:
+        """The `import_key`s of the callbacks created on `days` (`YYYYMMDD`), open or closed,
+        each with the IDs that hold it (two, when two desks imported one call before they
+        synced).
+
+        IDs carry their creation day and closed records are filed by month, so only the
+        files of those days are opened, and each is scanned as text, not parsed: a store
+        with years of closed callbacks costs no more than an empty one."""
+        found: dict[str, list[str]] = {}
+        for day in sorted(days):
+            folders = (self.open_dir, self.closed_dir / f"{day[:4]}-{day[4:6]}")
+            for folder in folders:
+                if not folder.is_dir():
+                    continue
+                for path in sorted(folder.glob(f"cb-{day}-*.yaml")):
+                    if not _is_record(path):
+                        continue
+                    m = _IMPORT_KEY.search(read_text(path, MAX_RECORD_BYTES, self.rel(path)))
+                    if m:
+                        found.setdefault(m.group(1), []).append(path.stem)
+        return {key: sorted(set(ids)) for key, ids in found.items()}
+
     # finding callbacks (cbtrack find) ----------------------------------------------
 
     def find_callbacks(self, text: str) -> tuple[list[Callback], list[str]]:
@@ -969,6 +991,7 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
+_IMPORT_KEY = re.compile(r"^import_key: '?([^'\n]+?)'?$", re.MULTILINE)
 _CLOSURE_AT = re.compile(r"^closure:\n  at: '?([0-9][0-9T:+.Z-]*)'?\n", re.MULTILINE)
 
 
