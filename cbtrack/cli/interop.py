@@ -74,9 +74,8 @@ def missed_calls(
     text = _read_export(file)
     parsed = importer.read_calls(text, fields, policy.tz, now)
     for bad in parsed.bad:
-        typer.echo(
-            f"{'Left out' if skip_bad else 'Bad row'}: line {bad.line}: {bad.problem}.", err=True
-        )
+        what = f"{'Left out' if skip_bad else 'Bad row'}: line {bad.line}: {bad.problem}."
+        typer.echo(render.printable(what), err=True)  # a problem may quote a column name
     if parsed.bad and not skip_bad:
         n = len(parsed.bad)
         lines = ", ".join(str(b.line) for b in parsed.bad[:10]) + (", ..." if n > 10 else "")
