@@ -1,12 +1,15 @@
 """The practice's rules as data (`cbtrack.yaml`): model, defaults and the calendar.
 
-`Policy.default()` is what `cbtrack init` writes. Everything the tool decides about
-owners, urgency, due times, attempts and scripts comes from here.
+The default policy is a commented YAML file shipped in the package
+(`cbtrack/data/policy.yaml`): `cbtrack init` writes that file, `Policy.default()` loads
+it, and a short hand-written policy is completed from it. Everything the tool decides
+about owners, urgency, due times, attempts and scripts comes from here.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import string
 from datetime import date
 from functools import cached_property
@@ -224,16 +227,69 @@ class Policy(StrictModel):
 
     @staticmethod
     def default() -> Policy:
-        return Policy.model_validate(DEFAULT_POLICY)
+        """The policy shipped with cbtrack, as `cbtrack init` writes it."""
+        return Policy.model_validate(default_data())
+
+    def placeholders(self) -> list[str]:
+        """What is still the shipped placeholder and would be read to patients."""
+        shipped = _shipped()
+        out = []
+        if self.practice == shipped["practice"]:
+            out.append(
+                f"practice is still the placeholder '{self.practice}'; scripts and voicemails "
+                "say it to patients: set it, like practice: Maple Street Family Medicine"
+            )
+        if phone_digits(self.callback_number) == phone_digits(shipped["callback_number"]):
+            out.append(
+                f"callback_number is still the placeholder {self.callback_number}; voicemails "
+                'ask patients to call it: set it, like callback_number: "+15555550123"'
+            )
+        return out
+
+
+#: The default policy inside the package (read with importlib.resources).
+DEFAULT_POLICY_RESOURCE = ("data", "policy.yaml")
+
+
+def default_policy_text() -> str:
+    """The commented default policy, exactly as `cbtrack init` writes it."""
+    from importlib.resources import files
+
+    resource = files("cbtrack").joinpath(*DEFAULT_POLICY_RESOURCE)
+    return resource.read_text(encoding="utf-8")
+
+
+@functools.cache
+def _shipped() -> dict[str, Any]:
+    # Only the store parses YAML (strictly: every scalar stays text); imported here because
+    # the store imports this module.
+    from cbtrack.store import parse_yaml
+
+    data = parse_yaml(default_policy_text())
+    if not isinstance(data, dict):
+        raise TypeError("the packaged default policy is not a mapping")
+    return data
+
+
+def default_data() -> dict[str, Any]:
+    """The default policy's data (a fresh copy; scalars as written in the file)."""
+    return copy.deepcopy(_shipped())
+
+
+def __getattr__(name: str) -> Any:
+    """`DEFAULT_POLICY`: the default policy's data, read from the packaged file on use."""
+    if name == "DEFAULT_POLICY":
+        return default_data()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
-    """Fill what a short, hand-written policy leaves out from `DEFAULT_POLICY`:
+    """Fill what a short, hand-written policy leaves out from the default policy:
     roles (the default ones plus every name used as an owner), the end-of-day and
     escalation owners, every urgency level, the triage rules, the scripts, and each
     category's label. Also accepts `roles` as a list and `business_hours` as "HH:MM-HH:MM"."""
     out = dict(data)
-    defaults = copy.deepcopy(DEFAULT_POLICY)
+    defaults = default_data()
     hours = out.get("business_hours")
     if isinstance(hours, str):
         out["business_hours"] = {"hours": hours}
@@ -241,14 +297,14 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
         out.setdefault(key, defaults[key])
     out.setdefault("escalation_owner", out["end_of_day_owner"])
     urgencies = out.get("urgencies")
-    merged_urgencies = dict(defaults["urgencies"])  # type: ignore[call-overload]
+    merged_urgencies = dict(defaults["urgencies"])
     if isinstance(urgencies, dict):
         for level, rule in urgencies.items():
             base = dict(merged_urgencies.get(level, {}))
             merged_urgencies[level] = {**base, **rule} if isinstance(rule, dict) else rule
     out["urgencies"] = merged_urgencies
     scripts = out.get("scripts")
-    merged_scripts = dict(defaults["scripts"])  # type: ignore[call-overload]
+    merged_scripts = dict(defaults["scripts"])
     if isinstance(scripts, dict):
         merged_scripts.update(scripts)
     out["scripts"] = merged_scripts
@@ -266,7 +322,7 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(roles, list):
         out["roles"] = {str(r): str(r) for r in roles}
     elif roles is None:
-        derived: dict[str, str] = dict(defaults["roles"])  # type: ignore[call-overload]
+        derived: dict[str, str] = dict(defaults["roles"])
         used: list[object] = [out["end_of_day_owner"], out["escalation_owner"]]
         if isinstance(categories, dict):
             used += [c.get("owner") for c in categories.values() if isinstance(c, dict)]
@@ -282,319 +338,3 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
                 derived.setdefault(name, name)
         out["roles"] = derived
     return out
-
-
-def _cat(
-    label: str,
-    owner: str,
-    urgency: str,
-    required: list[str],
-    optional: list[str],
-    template: str,
-    next_action: str,
-    preventable: str,
-    opening: str,
-) -> dict[str, object]:
-    return {
-        "label": label,
-        "owner": owner,
-        "urgency": urgency,
-        "required_details": required,
-        "optional_details": optional,
-        "note_template": template,
-        "next_action": next_action,
-        "preventable": preventable,
-        "opening": opening,
-    }
-
-
-DEFAULT_POLICY: dict[str, object] = {
-    "practice": "Your Practice Name",
-    "callback_number": "+15555550100",
-    "timezone": "America/New_York",
-    "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "hours": "08:00-17:00"},
-    "call_hours": "08:00-20:00",
-    "staff": {},
-    "roles": {
-        "front_desk": "Front desk",
-        "front_desk_lead": "Front desk lead",
-        "scheduling": "Scheduling",
-        "referrals": "Referral coordination",
-        "billing": "Billing support",
-        "records": "Medical records",
-        "clinical": "Clinical staff (nurses, providers)",
-    },
-    "end_of_day_owner": "front_desk_lead",
-    "escalation_owner": "front_desk_lead",
-    "holidays": [],
-    "urgencies": {
-        "routine": {"label": "Routine administrative", "rank": 1, "due": "2bd"},
-        "time_sensitive": {"label": "Time-sensitive scheduling", "rank": 2, "due": "1bd"},
-        "deadline": {"label": "Referral or authorization deadline", "rank": 3, "due": "1bd"},
-        "same_day": {"label": "Patient awaiting a same-day response", "rank": 4, "due": "4h"},
-        "clinical": {"label": "Clinical concern route", "rank": 5, "due": "1h"},
-        "emergency": {"label": "Emergency guidance per practice policy", "rank": 6, "due": "0m"},
-    },
-    "categories": {
-        "scheduling": _cat(
-            "Appointment scheduling",
-            "scheduling",
-            "time_sensitive",
-            ["visit_type", "availability", "provider_preference"],
-            ["deadline"],
-            "Visit type; when the patient is available; provider preference; any deadline.",
-            "Offer times",
-            "Many scheduling callbacks: make booking rules clearer and ask for preferred "
-            "contact windows when the request comes in.",
-            "I'm calling about your appointment request. I can help confirm the right visit "
-            "type and check available times.",
-        ),
-        "rescheduling": _cat(
-            "Rescheduling",
-            "scheduling",
-            "time_sensitive",
-            ["current_appointment", "availability"],
-            ["provider_preference", "reason_code"],
-            "Which appointment; when the patient is available instead.",
-            "Offer new times",
-            "Many reschedules: check whether reminders go out early enough to rebook in time.",
-            "I'm calling about moving your appointment. I can look at other times with you.",
-        ),
-        "cancellation": _cat(
-            "Cancellation",
-            "scheduling",
-            "routine",
-            ["appointment"],
-            ["rebook_wanted"],
-            "Which appointment; whether the patient wants to rebook.",
-            "Confirm cancel, offer rebook",
-            "Many cancellations: offer an easy way to cancel or rebook without a call.",
-            "I'm calling about the appointment you asked to cancel.",
-        ),
-        "referral_status": _cat(
-            "Referral status",
-            "referrals",
-            "deadline",
-            ["receipt_status", "missing_documents", "next_expected_update"],
-            ["referring_office"],
-            "Whether the referral arrived; missing documents; when the next update is due.",
-            "Check referral, update patient",
-            "Patients keep asking about referrals: send status updates before they have to call.",
-            "I'm calling with an update on your referral.",
-        ),
-        "insurance": _cat(
-            "Insurance or eligibility question",
-            "billing",
-            "routine",
-            ["plan", "question_type", "verification_needed"],
-            ["member_id_on_file"],
-            "Plan; what the question is about; whether eligibility must be verified.",
-            "Verify coverage, call back",
-            "Insurance questions repeat: verify eligibility earlier, before the visit is booked.",
-            "I'm calling about your insurance question.",
-        ),
-        "intake_form": _cat(
-            "Intake form issue",
-            "front_desk",
-            "routine",
-            ["form_name", "problem"],
-            ["sent_via"],
-            "Which form; what the patient could not complete.",
-            "Resend or walk through form",
-            "The same form questions come back: revise the form or its instructions.",
-            "I'm calling about one of the forms for your visit.",
-        ),
-        "records_request": _cat(
-            "Records request",
-            "records",
-            "routine",
-            ["records_requested", "destination"],
-            ["authorization_on_file"],
-            "Which records; where they should go; whether an authorization is on file.",
-            "Confirm release form",
-            "Many records calls: publish how to request records and how long it takes.",
-            "I'm calling about your request for records.",
-        ),
-        "billing": _cat(
-            "Billing question",
-            "billing",
-            "routine",
-            ["statement_date", "question_type"],
-            ["amount_in_question"],
-            "Which statement; what the question is about.",
-            "Billing answer, call back",
-            "Billing calls repeat: make statements easier to read and list the billing line.",
-            "I'm calling about your billing question.",
-        ),
-        "prescription": _cat(
-            "Prescription message",
-            "clinical",
-            "same_day",
-            ["medication", "pharmacy", "request_type"],
-            ["last_fill"],
-            "Which medication; which pharmacy; refill, question or problem.",
-            "Clinical review",
-            "Many refill calls: offer portal refill requests and remind patients earlier.",
-            "I'm calling about your prescription message.",
-        ),
-        "clinical_concern": _cat(
-            "Clinical concern",
-            "clinical",
-            "clinical",
-            ["concern_summary", "onset"],
-            ["current_medications"],
-            "What the patient reports, in their words; when it started.",
-            "Nurse review and call",
-            "Check which clinical questions could be answered in after-visit instructions.",
-            "I'm calling from the clinical team about the message you left.",
-        ),
-        "post_visit": _cat(
-            "Post-visit follow-up",
-            "clinical",
-            "routine",
-            ["visit_date", "follow_up_topic"],
-            ["provider"],
-            "Which visit; what needs following up.",
-            "Follow up as provider asked",
-            "Post-visit questions repeat: make after-visit summaries clearer.",
-            "I'm calling to follow up on your recent visit.",
-        ),
-        "missed_call": _cat(
-            "Missed inbound call",
-            "front_desk",
-            "routine",
-            ["call_time"],
-            ["left_message"],
-            "When the call came in; whether a message was left.",
-            "Call back, find the need",
-            "Missed calls pile up: look at phone coverage at peak hours and the phone menu.",
-            "I'm returning a call we missed from this number.",
-        ),
-        "general": _cat(
-            "General question",
-            "front_desk",
-            "routine",
-            ["topic"],
-            [],
-            "What the question is about.",
-            "Answer or route",
-            "Frequent general questions belong in the website FAQ or the phone menu.",
-            "I'm returning your call with an answer to your question.",
-        ),
-    },
-    "triage": [
-        {
-            "name": "emergency_symptoms",
-            "urgency": "emergency",
-            "route_to": "clinical",
-            "next_action": "Clinical call now; emergency script",
-            "phrases": [
-                "chest pain",
-                "chest pressure",
-                "chest tightness",
-                "trouble breathing",
-                "difficulty breathing",
-                "short of breath",
-                "shortness of breath",
-                "can't breathe",
-                "cannot breathe",
-                "severe bleeding",
-                "bleeding heavily",
-                "heavy bleeding",
-                "faint",
-                "fainted",
-                "passed out",
-                "unconscious",
-                "suicide",
-                "suicidal",
-                "self-harm",
-                "self harm",
-                "hurt myself",
-                "kill myself",
-                "harm myself",
-                "harming myself",
-                "hurting myself",
-                "end my life",
-                "overdose",
-                "stroke",
-                "face drooping",
-                "slurred speech",
-                "seizure",
-                "breathing trouble",
-                "hard time breathing",
-                "hard to breathe",
-                "chest hurts",
-                "anaphylaxis",
-                "throat swelling",
-            ],
-        },
-        {
-            "name": "clinical_symptoms",
-            "urgency": "clinical",
-            "route_to": "clinical",
-            "next_action": "Nurse triage call",
-            "phrases": [
-                "new symptom",
-                "worse",
-                "worsening",
-                "getting worse",
-                "fever",
-                "rash",
-                "pain",
-                "swelling",
-                "swollen",
-                "reaction",
-                "side effect",
-                "allergic",
-                "bleeding",
-                "dizzy",
-                "dizziness",
-                "vomiting",
-                "infection",
-                "wound",
-            ],
-        },
-    ],
-    "attempts": {"max": 3, "min_spacing": "4h", "voicemail": {"patient_name": "none"}},
-    "scripts": {
-        "opening": (
-            "Hello, this is {caller} calling from {practice}. Before we go on, please confirm "
-            "your full name and date of birth. {category_opening}"
-        ),
-        "voicemail_minimal": (
-            "Hello, this is {practice} returning a call. Please call us back at "
-            "{callback_number}. Thank you."
-        ),
-        "voicemail_detailed": (
-            "Hello, this is {practice} calling for {patient_first} about your {category_label}. "
-            "Please call us back at {callback_number}. Thank you."
-        ),
-        "outcomes": {
-            "reached_scheduled": "Reached patient; scheduled {what} for {when}.",
-            "reached_missing_info": "Reached patient; needs {missing}; {how_to_send} sent.",
-            "left_voicemail": "Left voicemail with the approved script asking the patient to call "
-            "{callback_number}; next attempt {next_attempt}.",
-            "unable_to_reach": "Unable to reach after {attempts} attempts as the policy defines; "
-            "closing as attempts exhausted.",
-            "routed_clinical": "I am routing this to our clinical team today, and the next update "
-            "will be documented in your record.",
-            "waiting_referral": "We are still waiting on the referral documents; we will call you "
-            "when they arrive or by {next_update}.",
-            "waiting_insurance": "We are checking your insurance information and will call you "
-            "back once it is verified.",
-        },
-        "clinical_handoff": (
-            "I am not able to give medical advice, but I want you to get the right answer. I am "
-            "sending your message to our clinical team now, and a nurse will call you back."
-        ),
-        "emergency_guidance": (
-            "If this is a medical emergency, hang up and call 911 or go to the nearest "
-            "emergency room now. I am also letting our clinical team know right away."
-        ),
-        "never_say": [
-            "We will get this fixed today.",
-            "It is probably nothing.",
-            "The test results are normal.",
-        ],
-    },
-}

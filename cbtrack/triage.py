@@ -26,6 +26,38 @@ from cbtrack.policy import CLINICAL_ROLE, Policy, TriageRule
 
 # --- phrase rules --------------------------------------------------------------------
 
+#: The built-in safety rules, applied before the practice's own (`triage` in the policy).
+#: Transitional: the clinical matcher and cbtrack/data/triage.yaml (issue 9) replace them.
+BUILTIN_RULES = (
+    TriageRule(
+        name="emergency_symptoms",
+        urgency=Urgency.emergency,
+        route_to=CLINICAL_ROLE,
+        next_action="Clinical call now; emergency script",
+        phrases=[
+            "chest pain", "chest pressure", "chest tightness", "trouble breathing",
+            "difficulty breathing", "short of breath", "shortness of breath", "can't breathe",
+            "cannot breathe", "severe bleeding", "bleeding heavily", "heavy bleeding", "faint",
+            "fainted", "passed out", "unconscious", "suicide", "suicidal", "self-harm",
+            "self harm", "hurt myself", "kill myself", "harm myself", "harming myself",
+            "hurting myself", "end my life", "overdose", "stroke", "face drooping",
+            "slurred speech", "seizure", "breathing trouble", "hard time breathing",
+            "hard to breathe", "chest hurts", "anaphylaxis", "throat swelling",
+        ],
+    ),
+    TriageRule(
+        name="clinical_symptoms",
+        urgency=Urgency.clinical,
+        route_to=CLINICAL_ROLE,
+        next_action="Nurse triage call",
+        phrases=[
+            "new symptom", "worse", "worsening", "getting worse", "fever", "rash", "pain",
+            "swelling", "swollen", "reaction", "side effect", "allergic", "bleeding", "dizzy",
+            "dizziness", "vomiting", "infection", "wound",
+        ],
+    ),
+)  # fmt: skip
+
 
 @lru_cache(maxsize=512)
 def _phrase_re(phrase: str) -> re.Pattern[str]:
@@ -37,7 +69,7 @@ def matching_rule(policy: Policy, texts: list[str]) -> TriageRule | None:
     """The highest-urgency rule with a phrase in any of `texts` (case-insensitive)."""
     blob = "\n".join(t.lower().replace("\u2019", "'") for t in texts)
     best: TriageRule | None = None
-    for rule in policy.triage:
+    for rule in (*BUILTIN_RULES, *policy.triage):
         if any(_phrase_re(p).search(blob) for p in rule.phrases) and (
             best is None or policy.rank(rule.urgency) > policy.rank(best.urgency)
         ):
