@@ -61,7 +61,7 @@ class BusinessHours(StrictModel):
     def _days(cls, v: list[str]) -> list[str]:
         bad = [d for d in v if d not in WEEKDAYS]
         if bad or not v:
-            raise ValueError(f"days must be a non-empty list of {', '.join(WEEKDAYS)}")
+            raise ValueError(f"must list the open days among {', '.join(WEEKDAYS)}")
         return v
 
     @field_validator("hours")
@@ -69,7 +69,7 @@ class BusinessHours(StrictModel):
     def _opens_before_it_closes(cls, v: str) -> str:
         start, end = v.split("-")
         if start >= end:
-            raise ValueError("business hours must open before they close on the same day")
+            raise ValueError("must open before they close on the same day")
         return v
 
 
@@ -149,47 +149,70 @@ class Policy(StrictModel):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("unknown time zone; use a name like America/New_York") from None
+            raise ValueError("is not a time zone name cbtrack knows") from None
         return v
 
     @field_validator("callback_number")
     @classmethod
     def _number(cls, v: str) -> str:
         if not 7 <= len(phone_digits(v)) <= 15:
-            raise ValueError("the callback number needs 7 to 15 digits")
+            raise ValueError("needs 7 to 15 digits")
         return v
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
+        """Checks across keys; each message starts with the key it is about."""
+        roles = ", ".join(self.roles)
         missing = [u.value for u in Urgency if u not in self.urgencies]
         if missing:
-            raise ValueError(f"urgencies is missing {', '.join(missing)}")
+            raise ValueError(
+                f"urgencies is missing {', '.join(missing)}; every level needs a rule, for "
+                f"example {missing[0]}: {{label: ..., rank: 3, due: 1bd}}"
+            )
         for name, cat in self.categories.items():
             if not self.is_owner(cat.owner):
-                raise ValueError(f"category {name} has owner {cat.owner}, not a role or staff user")
+                raise ValueError(
+                    f"categories.{name}.owner names {cat.owner}, which is not a role or a "
+                    f"staff user; use one of the roles ({roles}) or add it under roles"
+                )
             clash = set(cat.required_details) & set(cat.optional_details)
             if clash:
                 raise ValueError(
-                    f"category {name} lists {sorted(clash)[0]} as required and optional"
+                    f"categories.{name} lists {sorted(clash)[0]} in both required_details "
+                    "and optional_details; keep it in one of them"
                 )
-        for rule in self.triage:
+        for i, rule in enumerate(self.triage, 1):
             if rule.route_to and not self.is_owner(rule.route_to):
-                raise ValueError(f"triage rule {rule.name} routes to unknown role {rule.route_to}")
+                raise ValueError(
+                    f"triage[{i}].route_to names {rule.route_to}, which is not a role; use one "
+                    f"of the roles ({roles}) or add it under roles"
+                )
         for key in ("end_of_day_owner", "escalation_owner"):
             if not self.is_owner(getattr(self, key)):
-                raise ValueError(f"{key} is not a role or staff user")
+                raise ValueError(
+                    f"{key} names {getattr(self, key)}, which is not a role or a staff user; "
+                    f"use one of the roles ({roles}) or add it under roles"
+                )
         for user, member in self.staff.items():
             unknown = [r for r in member.roles if r not in self.roles]
             if unknown:
-                raise ValueError(f"staff {user} has unknown role {unknown[0]}")
-        for level in self.urgencies.values():
-            parse_duration(level.due)
+                raise ValueError(
+                    f"staff.{user}.roles names {unknown[0]}, which is not a role; use one of "
+                    f"the roles ({roles}) or add it under roles"
+                )
+        for level, level_rule in self.urgencies.items():
+            try:
+                parse_duration(level_rule.due)
+            except ValueError:
+                raise ValueError(
+                    f"urgencies.{level}.due is not a duration; for example due: 1bd"
+                ) from None
         for key, allowed in ALLOWED_FIELDS.items():
             extra = fields_of(getattr(self.scripts, key)) - allowed
             if extra:
                 raise ValueError(
-                    f"scripts.{key} may not use {{{sorted(extra)[0]}}}; allowed: "
-                    + ", ".join(sorted(allowed))
+                    f"scripts.{key} may not use {{{sorted(extra)[0]}}}; it may use only "
+                    + ", ".join("{" + a + "}" for a in sorted(allowed))
                 )
         return self
 
@@ -337,4 +360,188 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
             if isinstance(name, str) and name and name not in (staff or {}):
                 derived.setdefault(name, name)
         out["roles"] = derived
+    return out
+
+
+# --- problems in plain words ---------------------------------------------------------
+
+#: A right value for each policy key, shown when that key is wrong. `*` stands for any
+#: name (a user, a role, a category, an urgency, a script outcome) or list position.
+EXAMPLES = {
+    "practice": "practice: Maple Street Family Medicine",
+    "callback_number": 'callback_number: "+15555550123"',
+    "timezone": "timezone: America/Chicago",
+    "business_hours": 'business_hours: {days: [mon, tue, wed, thu, fri], hours: "08:00-17:00"}',
+    "business_hours.days": "days: [mon, tue, wed, thu, fri]",
+    "business_hours.hours": 'hours: "08:00-17:00"',
+    "call_hours": 'call_hours: "08:00-20:00"',
+    "staff": "staff: {jlee: {name: Jamie Lee, roles: [front_desk]}}",
+    "staff.*": "jlee: {name: Jamie Lee, roles: [front_desk]}",
+    "staff.*.name": "name: Jamie Lee",
+    "staff.*.roles": "roles: [front_desk, front_desk_lead]",
+    "roles": "roles: {front_desk: Front desk, clinical: Clinical staff}",
+    "roles.*": "front_desk: Front desk",
+    "end_of_day_owner": "end_of_day_owner: front_desk_lead",
+    "escalation_owner": "escalation_owner: front_desk_lead",
+    "holidays": "holidays: [2026-12-25, 2027-01-01]",
+    "holidays.*": "holidays: [2026-12-25]",
+    "urgencies": "urgencies: {routine: {label: Routine administrative, rank: 1, due: 2bd}}",
+    "urgencies.*": "routine: {label: Routine administrative, rank: 1, due: 2bd}",
+    "urgencies.*.label": "label: Routine administrative",
+    "urgencies.*.rank": "rank: 1",
+    "urgencies.*.due": "due: 2bd",
+    "categories": "categories: {general: {owner: front_desk, urgency: routine}}",
+    "categories.*": "general: {owner: front_desk, urgency: routine, required_details: [topic]}",
+    "categories.*.label": "label: General question",
+    "categories.*.owner": "owner: front_desk",
+    "categories.*.urgency": "urgency: routine",
+    "categories.*.required_details": "required_details: [visit_type, availability]",
+    "categories.*.optional_details": "optional_details: [deadline]",
+    "categories.*.note_template": "note_template: What the question is about.",
+    "categories.*.next_action": "next_action: Answer or route",
+    "categories.*.preventable": "preventable: Put frequent questions in the website FAQ.",
+    "categories.*.opening": "opening: I'm returning your call about your question.",
+    "triage": "triage: [{name: wound_check, phrases: [stitches], urgency: same_day}]",
+    "triage.*": "triage: [{name: wound_check, phrases: [stitches], urgency: same_day}]",
+    "triage.*.name": "name: wound_check",
+    "triage.*.phrases": "phrases: [stitches, dressing]",
+    "triage.*.urgency": "urgency: same_day",
+    "triage.*.route_to": "route_to: clinical",
+    "triage.*.next_action": "next_action: Nurse call about wound care",
+    "attempts": "attempts: {max: 3, min_spacing: 4h}",
+    "attempts.max": "max: 3",
+    "attempts.min_spacing": "min_spacing: 4h",
+    "attempts.voicemail": "voicemail: {patient_name: none}",
+    "attempts.voicemail.patient_name": "patient_name: none",
+    "scripts": "scripts: {voicemail_minimal: Hello, this is {practice} returning a call.}",
+    "scripts.outcomes": "outcomes: {reached_scheduled: Reached patient; scheduled {what}.}",
+    "scripts.outcomes.*": "reached_scheduled: Reached patient; scheduled {what} for {when}.",
+    "scripts.never_say": "never_say: [It is probably nothing.]",
+    "scripts.never_say.*": "never_say: [It is probably nothing.]",
+    "scripts.*": "voicemail_minimal: Hello, this is {practice}. Please call {callback_number}.",
+}
+
+#: Keys whose value is a time range, a duration, or a fixed word.
+_WINDOW_KEYS = {"call_hours", "business_hours.hours"}
+_DURATION_KEYS = {"attempts.min_spacing", "urgencies.*.due"}
+
+#: Named mappings: a key below them is a name (a user, a role, a category), not a field.
+_NAMED = {"staff", "roles", "urgencies", "categories", "scripts.outcomes"}
+
+
+def _pattern(loc: tuple[int | str, ...]) -> str:
+    """`categories.general.owner` -> `categories.*.owner`; list positions become `*`."""
+    parts: list[str] = []
+    for part in loc:
+        prefix = ".".join(parts)
+        parts.append("*" if isinstance(part, int) or prefix in _NAMED else str(part))
+    return ".".join(parts)
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _example(pattern: str) -> str | None:
+    if pattern in EXAMPLES:
+        return EXAMPLES[pattern]
+    if pattern.startswith("scripts.") and pattern.count(".") == 1:
+        return EXAMPLES["scripts.*"]
+    return None
+
+
+def _known_keys(pattern: str) -> list[str]:
+    """The keys a mapping at `pattern` may hold (for 'did you mean')."""
+    models: dict[str, type[StrictModel]] = {
+        "": Policy,
+        "business_hours": BusinessHours,
+        "staff.*": StaffMember,
+        "urgencies.*": UrgencyRule,
+        "categories.*": CategoryPolicy,
+        "triage.*": TriageRule,
+        "attempts": AttemptPolicy,
+        "attempts.voicemail": VoicemailRules,
+        "scripts": Scripts,
+    }
+    model = models.get(pattern)
+    return list(model.model_fields) if model else []
+
+
+def _what_is_wrong(err: Any, pattern: str) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "is missing"
+    if kind == "extra_forbidden":
+        parent, _, name = pattern.rpartition(".")
+        known = _known_keys(parent if "." in pattern else "")
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"is not a key cbtrack knows here{hint}; remove it or fix its spelling"
+    if kind == "string_pattern_mismatch":
+        if pattern in _WINDOW_KEYS:
+            return "is not a time range from opening to closing, in 24-hour HH:MM"
+        if pattern in _DURATION_KEYS:
+            return "is not a duration: a number and m, h, d or bd (business days)"
+        if pattern == "attempts.voicemail.patient_name":
+            return "must be none or first"
+        return "is not a name: use letters, digits, _ . or - (up to 40)"
+    if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
+        return "must be a mapping of keys to values, not a single value or a list"
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return "must be a list"
+    if kind in ("string_type", "string_too_short"):
+        return "must be text (not empty)"
+    if kind == "string_too_long":
+        return "is too long"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "must be a whole number"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"must be at least {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be at most {ctx.get('le', ctx.get('lt'))}"
+    if kind == "enum":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"must be one of {expected}"
+    if kind == "too_short":
+        return "must list at least one entry"
+    if kind.startswith("date"):
+        return "must be a date written YYYY-MM-DD"
+    if kind.startswith("bool"):
+        return "must be true or false"
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    return "is not valid here"
+
+
+def describe_policy_problems(exc: Any) -> list[str]:
+    """Each problem of a policy that does not validate, in plain words: the key, what is
+    wrong, and a right value. `exc` is pydantic's ValidationError."""
+    out: list[str] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = tuple(err["loc"])
+        if loc and loc[-1] == "[key]":
+            key, pattern = _key(loc[:-2]), _pattern(loc[:-2])
+            if err["type"] == "enum":
+                what = "has a key that is not an urgency level (the levels are " + (
+                    ", ".join(u.value for u in Urgency) + ")"
+                )
+            else:
+                what = "has a key that is not a name: use letters, digits, _ . or - (up to 40)"
+            loc = loc[:-2]
+        else:
+            key, pattern = _key(loc), _pattern(loc)
+            what = _what_is_wrong(err, pattern)
+        if not loc:
+            # a check across keys: the message starts with the key it is about
+            out.append(str(err["msg"]).removeprefix("Value error, "))
+            continue
+        example = _example(pattern)
+        right = f"; for example {example}" if example and err["type"] != "extra_forbidden" else ""
+        out.append(f"{key} {what}{right}")
     return out

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cbtrack import doctor, gitlog, review, triage
-from cbtrack.errors import Refused
+from cbtrack.errors import Refused, StoreError
 from cbtrack.model import (
     Attempt,
     AttemptMethod,
@@ -35,7 +35,7 @@ from cbtrack.model import (
     describe_validation,
 )
 from cbtrack.policy import Policy
-from cbtrack.store import Store, dump_yaml, init_layout
+from cbtrack.store import POLICY_FILE, Store, dump_yaml, init_layout, parse_model
 
 
 @dataclass
@@ -115,13 +115,70 @@ def change_many(
 # --- init --------------------------------------------------------------------------
 
 
-def init_store(root: Path, user: str | None, now: datetime) -> list[Path]:
-    """Make `root` a store: default policy (kept if present), folders, git, first commit."""
-    policy_text = (
-        "# cbtrack practice policy: edit to match your practice, then run 'cbtrack validate'.\n"
-        + dump_yaml(Policy.default().model_dump(mode="json", exclude_none=True))
-    )
-    written = init_layout(root, policy_text)
+@dataclass
+class PracticeSetup:
+    """What `init` fills into the default policy; None keeps the shipped value."""
+
+    practice: str | None = None
+    callback_number: str | None = None
+    timezone: str | None = None
+    staff: dict[str, StaffEntry] = field(default_factory=dict)
+
+    def given(self) -> bool:
+        return bool(self.practice or self.callback_number or self.timezone or self.staff)
+
+
+@dataclass
+class StaffEntry:
+    name: str
+    roles: list[str]
+
+
+def policy_text(setup: PracticeSetup | None = None) -> str:
+    """The commented default policy with the practice's own values filled in, checked like
+    a policy file (a refusal names the key and a right value)."""
+    from cbtrack.policy import default_policy_text
+
+    text = default_policy_text()
+    if setup is not None:
+        for key in ("practice", "callback_number", "timezone"):
+            value = getattr(setup, key)
+            if value is not None:
+                text = _replace_top_key(text, key, dump_yaml({key: value}).rstrip("\n"))
+        if setup.staff:
+            block = ["staff:"]
+            for user, e in setup.staff.items():
+                member = dump_yaml({user: {"name": e.name, "roles": e.roles}}, flow=True)
+                block.append("  " + member.strip()[1:-1])
+            text = _replace_top_key(text, "staff", "\n".join(block))
+    try:
+        parse_model(Policy, text, POLICY_FILE)
+    except StoreError as exc:
+        raise Refused(exc.message.replace(f"{POLICY_FILE}: ", "", 1)) from None
+    return text
+
+
+def _replace_top_key(text: str, key: str, block: str) -> str:
+    """Replace the one line `key: ...` at the top level of the policy text by `block`."""
+    lines = text.split("\n")
+    at = [i for i, line in enumerate(lines) if line.startswith(f"{key}:")]
+    if len(at) != 1:
+        raise ValueError(f"the packaged policy has no single top-level {key}")
+    lines[at[0] : at[0] + 1] = block.split("\n")
+    return "\n".join(lines)
+
+
+def init_store(
+    root: Path, user: str | None, now: datetime, setup: PracticeSetup | None = None
+) -> list[Path]:
+    """Make `root` a store: the commented default policy with `setup` filled in (an
+    existing policy is kept), folders, git, and one commit of all of it."""
+    if setup is not None and setup.given() and (root / POLICY_FILE).exists():
+        raise Refused(
+            f"{root / POLICY_FILE} already exists; edit it instead and run "
+            "'cbtrack validate --commit'."
+        )
+    written = init_layout(root, policy_text(setup))
     gitlog.init_repo(root.resolve())
     gitlog.commit_all(root.resolve(), "init cbtrack store", user or gitlog.TOOL_USER, now)
     return written

@@ -196,6 +196,6 @@ def test_an_edited_policy_is_committed_by_repair_once_it_validates(
     code, data = doctor(cli, "--repair", user="jlee")
     assert code == 0, data
     assert git_clean(store_dir) == ""
-    path.write_text(path.read_text().replace("call_hours: 08:00-20:00", "call_hours: soon"))
+    path.write_text(path.read_text().replace('call_hours: "08:00-20:00"', "call_hours: soon"))
     code, data = doctor(cli, "--repair", user="jlee")
     assert code == 1 and ("uncommitted_policy", "cbtrack.yaml", False) in kinds(data)

@@ -53,6 +53,55 @@ def _details(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def interactive() -> bool:
+    """True when a person is at a terminal (init asks questions only then)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _staff_entry(text: str) -> tuple[str, service.StaffEntry]:
+    user, eq, rest = text.partition("=")
+    name, colon, roles = rest.rpartition(":")
+    role_list = [r.strip() for r in roles.split(",") if r.strip()]
+    if not eq or not colon or not user.strip() or not name.strip() or not role_list:
+        raise Refused(
+            "--staff takes USER=NAME:ROLE[,ROLE...], like "
+            '--staff jlee="Jamie Lee:front_desk,front_desk_lead".'
+        )
+    return user.strip(), service.StaffEntry(name.strip(), role_list)
+
+
+def _ask_setup(setup: service.PracticeSetup, ask_staff: bool) -> None:
+    """Ask, at a terminal, for what the options did not give; Enter keeps the default."""
+    from cbtrack.policy import Policy
+
+    shipped = Policy.default()
+    typer.echo("Setting up the practice (Enter keeps the value in brackets).")
+    if setup.practice is None:
+        setup.practice = typer.prompt("Practice name, as patients know it", shipped.practice)
+    if setup.callback_number is None:
+        setup.callback_number = typer.prompt(
+            "Number patients should call back", shipped.callback_number
+        )
+    if setup.timezone is None:
+        setup.timezone = typer.prompt("Time zone", shipped.timezone)
+    if not ask_staff:
+        return
+    typer.echo(
+        "Staff, one at a time as USER=NAME:ROLE[,ROLE...], e.g. jlee=Jamie Lee:front_desk."
+        f"\nRoles: {', '.join(shipped.roles)}. An empty line ends the list."
+    )
+    while True:
+        entry = typer.prompt("Staff member", "", show_default=False).strip()
+        if not entry:
+            return
+        try:
+            user, member = _staff_entry(entry)
+        except Refused as exc:
+            typer.echo(exc.message, err=True)
+            continue
+        setup.staff[user] = member
+
+
 @app.command()
 def init(
     ctx: typer.Context,
@@ -63,12 +112,41 @@ def init(
             help="Folder for the store (default: --store, else $CBTRACK_STORE, else here).",
         ),
     ] = None,
+    practice: Annotated[
+        str | None,
+        typer.Option(
+            "--practice", metavar="NAME", help="The practice's name, as patients know it."
+        ),
+    ] = None,
+    callback_number: Annotated[
+        str | None,
+        typer.Option(
+            "--callback-number", metavar="PHONE", help="The number patients should call back."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone", metavar="TZ", help="Time zone, like America/Chicago (default New York)."
+        ),
+    ] = None,
+    staff: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--staff",
+            metavar="USER=NAME:ROLE[,ROLE...]",
+            help="A staff member and their roles (repeatable).",
+        ),
+    ] = None,
 ) -> None:
-    """Create a store: default policy, callbacks/ folders, git repository, merge driver.
+    """Create a store: the commented policy with your practice filled in, callbacks/
+    folders, a git repository, all in one commit. At a terminal, asks for what the options
+    do not give. An existing cbtrack.yaml is kept, so init also turns a copied store into
+    a repository.
 
-    An existing cbtrack.yaml is kept, so init also turns a copied store into a repository.
-
-    Example: cbtrack --as jlee init ~/callbacks
+    Example: cbtrack --as jlee init ~/callbacks --practice "Maple Street Family Medicine"
+    --callback-number "+15555550123" --timezone America/Chicago
+    --staff jlee="Jamie Lee:front_desk,front_desk_lead" --staff rnpatel="Riya Patel:clinical"
     """
     st = state(ctx)
     chosen = directory or st.store_dir or os.environ.get("CBTRACK_STORE") or "."
@@ -77,11 +155,32 @@ def init(
         raise Refused(f"{directory} exists and is not a folder; pick another path.")
     from cbtrack.policy import Policy
 
-    written = service.init_store(directory, st.user, st.now(Policy.default().tz))
-    what = "Created" if written else "Checked"
+    setup = service.PracticeSetup(practice, callback_number, timezone)
+    for entry in staff or []:
+        user, member = _staff_entry(entry)
+        setup.staff[user] = member
+    new_policy = not (directory / "cbtrack.yaml").exists()
+    if new_policy and interactive():
+        _ask_setup(setup, ask_staff=not staff)
+    written = service.init_store(directory, st.user, st.now(Policy.default().tz), setup)
+    where = directory.resolve()
+    if not written:
+        typer.echo(f"Checked the cbtrack store in {where}: nothing was missing.")
+        return
+    from cbtrack.store import Store
+
+    policy = Store(where).policy
+    if not new_policy:
+        typer.echo(f"Made the store in {where} a repository; its cbtrack.yaml was kept.")
+        return
+    roster = f"{len(policy.staff)} staff" if policy.staff else "no staff roster yet"
     typer.echo(
-        f"{what} cbtrack store in {directory.resolve()}; edit cbtrack.yaml for your practice."
+        f"Created the cbtrack store for {policy.practice} in {where} (one commit).\n"
+        f"Time zone {policy.timezone}; call hours {policy.call_hours}; {roster}.\n"
+        "Next: read cbtrack.yaml (each key is explained in it), change what your practice "
+        "does\ndifferently, then run 'cbtrack validate --commit'."
     )
+    warn(policy.placeholders())
 
 
 @app.command()
