@@ -442,13 +442,14 @@ def _uncommitted(store: Store) -> list[Problem]:
         stem = Path(rel).stem
         is_record = rel.endswith(".yaml") and ID_RE.match(stem) is not None
         if rel == POLICY_FILE:
-            ok = not store.policy_problems()
+            # The lead commits the policy, after checking it: never doctor --repair.
             why = (
-                "an edited policy not yet committed"
-                if ok
-                else "an edited policy that does not validate"
+                "an edited policy not yet committed; check and commit it with "
+                "'cbtrack validate --commit'"
+                if not store.policy_problems()
+                else "an edited policy that does not validate; see 'cbtrack validate'"
             )
-            problems.append(Problem("uncommitted_policy", rel, why, ok))
+            problems.append(Problem("uncommitted_policy", rel, why, False))
             continue
         if not is_record:
             problems.append(
@@ -494,8 +495,6 @@ def _repair(store: Store, found: list[Problem], now: datetime, user: str | None)
     )
     if specs:
         _commit_specs(store, specs, "recover: commit records left uncommitted", user, now)
-    if any(p.kind == "uncommitted_policy" and p.repairable for p in found):
-        _commit_specs(store, [POLICY_FILE], "policy: commit the edited cbtrack.yaml", user, now)
 
 
 def _move_to_right_folder(store: Store, path: Path) -> None:

@@ -236,6 +236,11 @@ def commit_paths(root: Path, rels: list[str], message: str, user: str, when: dat
     return True
 
 
+def has_changes(root: Path, rel: str) -> bool:
+    """True when `rel` differs from the last commit (edited, new, or removed)."""
+    return bool(run(root, "status", "--porcelain", "--untracked-files=all", "--", rel).stdout)
+
+
 def stage(root: Path, rels: list[str]) -> None:
     """Stage each path as the working tree has it: written, or gone (unmerged ones too)."""
     present = [r for r in rels if (root / r).exists()]

@@ -309,14 +309,15 @@ def __getattr__(name: str) -> Any:
 def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
     """Fill what a short, hand-written policy leaves out from the default policy:
     roles (the default ones plus every name used as an owner), the end-of-day and
-    escalation owners, every urgency level, the triage rules, the scripts, and each
-    category's label. Also accepts `roles` as a list and `business_hours` as "HH:MM-HH:MM"."""
+    escalation owners, every urgency level, the practice's triage rules, the scripts, the
+    categories when none are given, and each category's label. Also accepts `roles` as a
+    list and `business_hours` as "HH:MM-HH:MM"."""
     out = dict(data)
     defaults = default_data()
     hours = out.get("business_hours")
     if isinstance(hours, str):
         out["business_hours"] = {"hours": hours}
-    for key in ("end_of_day_owner", "triage", "attempts", "holidays"):
+    for key in ("end_of_day_owner", "triage", "attempts", "holidays", "categories"):
         out.setdefault(key, defaults[key])
     out.setdefault("escalation_owner", out["end_of_day_owner"])
     urgencies = out.get("urgencies")
@@ -413,12 +414,12 @@ EXAMPLES = {
     "attempts.min_spacing": "min_spacing: 4h",
     "attempts.voicemail": "voicemail: {patient_name: none}",
     "attempts.voicemail.patient_name": "patient_name: none",
-    "scripts": "scripts: {voicemail_minimal: Hello, this is {practice} returning a call.}",
-    "scripts.outcomes": "outcomes: {reached_scheduled: Reached patient; scheduled {what}.}",
-    "scripts.outcomes.*": "reached_scheduled: Reached patient; scheduled {what} for {when}.",
+    "scripts": 'scripts: {voicemail_minimal: "Hello, this is {practice} returning a call."}',
+    "scripts.outcomes": 'outcomes: {reached_scheduled: "Reached patient; scheduled {what}."}',
+    "scripts.outcomes.*": 'reached_scheduled: "Reached patient; scheduled {what} for {when}."',
     "scripts.never_say": "never_say: [It is probably nothing.]",
     "scripts.never_say.*": "never_say: [It is probably nothing.]",
-    "scripts.*": "voicemail_minimal: Hello, this is {practice}. Please call {callback_number}.",
+    "scripts.*": 'voicemail_minimal: "This is {practice}. Please call {callback_number}."',
 }
 
 #: Keys whose value is a time range, a duration, or a fixed word.

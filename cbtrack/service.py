@@ -6,6 +6,7 @@ the git commit, reads only the record it changes, and writes nothing when refuse
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cbtrack import doctor, gitlog, review, triage
-from cbtrack.errors import Refused, StoreError
+from cbtrack.errors import CbtrackError, Refused, StoreError
 from cbtrack.model import (
     Attempt,
     AttemptMethod,
@@ -35,7 +36,14 @@ from cbtrack.model import (
     describe_validation,
 )
 from cbtrack.policy import Policy
-from cbtrack.store import POLICY_FILE, Store, dump_yaml, init_layout, parse_model
+from cbtrack.store import (
+    POLICY_FILE,
+    Store,
+    dump_yaml,
+    init_layout,
+    parse_model,
+    write_atomic,
+)
 
 
 @dataclass
@@ -672,3 +680,55 @@ def validate(store: Store) -> list[str]:
         if not policy.accepts_owner(cb.owner):
             problems.append(f"{rel}: field owner is not a role or staff user in the policy.")
     return problems
+
+
+# --- the policy in git -------------------------------------------------------------
+
+POLICY_STAMP = "policy-committed"
+
+
+def _policy_stamp(store: Store) -> str | None:
+    try:
+        info = (store.root / POLICY_FILE).stat()
+    except OSError:
+        return None
+    return f"{info.st_mtime_ns} {info.st_size} {info.st_ino}"
+
+
+def policy_uncommitted(store: Store) -> bool:
+    """True when cbtrack.yaml has edits that are not committed. Costs one stat when the
+    file is as it was last found committed (remembered in `.cbtrack/`), else one git call."""
+    if not gitlog.is_repo_root(store.root):
+        return False
+    stamp = _policy_stamp(store)
+    seen = store.local_dir / POLICY_STAMP
+    try:
+        if stamp is not None and seen.read_text(encoding="utf-8") == stamp:
+            return False
+    except OSError:
+        pass
+    try:
+        dirty = gitlog.has_changes(store.root, POLICY_FILE)
+    except CbtrackError:
+        return False  # git trouble is doctor's to report
+    if not dirty and stamp is not None:
+        with contextlib.suppress(OSError):
+            write_atomic(seen, stamp)
+    return dirty
+
+
+def commit_policy(store: Store, user: str | None, now: datetime) -> bool:
+    """Commit cbtrack.yaml once it validates (`validate --commit`); False when it holds no
+    uncommitted edit. Refused, with nothing committed, while the policy has a problem."""
+    gitlog.require_repo(store.root)
+    with store.lock():
+        problems = store.policy_problems()
+        if problems:
+            raise Refused(
+                "The policy has problems, so it was not committed; fix them (see above) and "
+                "run 'cbtrack validate --commit' again."
+            )
+        actor = triage.check_user(store.policy, user)
+        return gitlog.commit_paths(
+            store.root, [POLICY_FILE], "policy: edits checked by validate", actor, now
+        )

@@ -135,6 +135,18 @@ def set_policy(store: Path, **changes: Any) -> None:
     data = yaml.safe_load(path.read_text())
     data.update(changes)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    commit_policy(store)
+
+
+def commit_policy(store: Path) -> None:
+    """Commit the edited cbtrack.yaml, as the lead does after editing it."""
+    ident = ["-c", "user.name=Test Lead", "-c", "user.email=lead@example.invalid"]
+    subprocess.run(
+        ["git", *ident, "commit", "-q", "--no-verify", "-m", "policy", "--", "cbtrack.yaml"],
+        cwd=store,
+        check=True,
+        capture_output=True,
+    )
 
 
 STAFF = {

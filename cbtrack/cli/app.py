@@ -81,13 +81,24 @@ class State:
     user_opt: str | None = None
     _store: Store | None = field(default=None, repr=False)
 
-    def store(self) -> Store:
+    def store(self, policy_notice: bool = True) -> Store:
+        """The store; says on stderr when its policy has uncommitted edits (unless the
+        command reports that itself)."""
         if self._store is None:
             self._store = Store.find(self.store_dir)
             self._store.on_wait = lambda: typer.echo(
                 "Waiting for another cbtrack command to finish (store lock)...", err=True
             )
             self._store.on_notice = lambda m: typer.echo(f"Note: {m}.", err=True)
+            if policy_notice:
+                from cbtrack import service
+
+                if service.policy_uncommitted(self._store) and not self._store.policy_problems():
+                    typer.echo(
+                        "Warning: cbtrack.yaml has edits that are not committed; this command "
+                        "follows them. Check and commit them with 'cbtrack validate --commit'.",
+                        err=True,
+                    )
         return self._store
 
     @property

@@ -612,24 +612,47 @@ def triage(
 
 
 @app.command()
-def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def validate(
+    ctx: typer.Context,
+    commit: Annotated[
+        bool,
+        typer.Option("--commit", help="Commit cbtrack.yaml's edits once the policy validates."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Check the policy and every record; list every problem; exit 1 if there is any.
+    Warns while the practice name or callback number are still the placeholders.
 
-    Example: cbtrack --store ~/callbacks validate
+    Example: cbtrack --store ~/callbacks --as jlee validate --commit
     """
     st = state(ctx)
-    store = st.store()
+    store = st.store(policy_notice=False)
     problems = service.validate(store)
+    policy_ok = not store.policy_problems()
+    if policy_ok:
+        warn(store.policy.placeholders())
+    committed = False
+    if commit and policy_ok:
+        committed = service.commit_policy(store, st.user, st.now())
+    elif not commit and policy_ok and service.policy_uncommitted(store):
+        warn(["cbtrack.yaml has edits that are not committed; commit them with --commit."])
     if as_json:
-        typer.echo(render.to_json({"ok": not problems, "problems": problems}))
+        typer.echo(
+            render.to_json({"ok": not problems, "problems": problems, "committed": committed})
+        )
     elif problems:
         for p in problems:
             typer.echo(p, err=True)
     else:
         typer.echo("The policy and every record are valid.")
+    if committed and not as_json:
+        typer.echo("Committed the edited cbtrack.yaml.")
+    elif commit and policy_ok and not as_json:
+        typer.echo("cbtrack.yaml had no uncommitted edits.")
     if problems:
         if not as_json:
-            typer.echo(f"Error: {len(problems)} problem(s) found.", err=True)
+            not_committed = " cbtrack.yaml was not committed." if commit and not policy_ok else ""
+            typer.echo(f"Error: {len(problems)} problem(s) found.{not_committed}", err=True)
         raise typer.Exit(1)
 
 
