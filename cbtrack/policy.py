@@ -8,8 +8,6 @@ about owners, urgency, due times, attempts and scripts comes from here.
 
 from __future__ import annotations
 
-import copy
-import functools
 import string
 from datetime import date
 from functools import cached_property
@@ -255,7 +253,7 @@ class Policy(StrictModel):
 
     def placeholders(self) -> list[str]:
         """What is still the shipped placeholder and would be read to patients."""
-        shipped = _shipped()
+        shipped = default_data()
         out = []
         if self.practice == shipped["practice"]:
             out.append(
@@ -270,33 +268,18 @@ class Policy(StrictModel):
         return out
 
 
-#: The default policy inside the package (read with importlib.resources).
-DEFAULT_POLICY_RESOURCE = ("data", "policy.yaml")
-
-
 def default_policy_text() -> str:
-    """The commented default policy, exactly as `cbtrack init` writes it."""
-    from importlib.resources import files
+    """The commented default policy shipped in the package, as `cbtrack init` writes it."""
+    from cbtrack import defaults
 
-    resource = files("cbtrack").joinpath(*DEFAULT_POLICY_RESOURCE)
-    return resource.read_text(encoding="utf-8")
-
-
-@functools.cache
-def _shipped() -> dict[str, Any]:
-    # Only the store parses YAML (strictly: every scalar stays text); imported here because
-    # the store imports this module.
-    from cbtrack.store import parse_yaml
-
-    data = parse_yaml(default_policy_text())
-    if not isinstance(data, dict):
-        raise TypeError("the packaged default policy is not a mapping")
-    return data
+    return defaults.policy_text()
 
 
 def default_data() -> dict[str, Any]:
     """The default policy's data (a fresh copy; scalars as written in the file)."""
-    return copy.deepcopy(_shipped())
+    from cbtrack import defaults
+
+    return defaults.policy_data()
 
 
 def __getattr__(name: str) -> Any:

@@ -186,7 +186,7 @@ def test_init_only_asks_for_what_the_options_leave_out(
 
 def test_init_never_asks_without_a_terminal(tmp_path: Path) -> None:
     proc = subprocess.run(
-        ["cbtrack", "--as", "jlee", "init", str(tmp_path / "s")],
+        [_cbtrack(), "--as", "jlee", "init", str(tmp_path / "s")],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
         env={"PATH": str(Path(__file__).parents[1] / ".venv" / "bin") + ":/usr/bin:/bin",
              "HOME": str(tmp_path), "CBTRACK_NOW": "2026-11-27T10:00:00-05:00"},
@@ -297,3 +297,42 @@ def test_yaml_parses_every_example_in_the_error_table() -> None:
 
     for key, example in EXAMPLES.items():
         assert isinstance(yaml.safe_load(example), dict | list), key
+
+
+# --- global options after the command, shell completion --------------------------------
+
+
+def test_store_and_as_are_accepted_after_the_command(cli: Cli, store_dir: Path) -> None:
+    add = ["add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
+           "--reason", "--as", "--detail", "topic=x"]  # fmt: skip
+    result = RUNNER.invoke(app, [*add, "--store", str(store_dir), "--as", "mkhan"])
+    assert result.exit_code == 0, result.stderr
+    cid = result.stdout.strip()
+    data = cli.record(cid)
+    assert data["created_by"] == "mkhan" and data["reason"] == "--as"
+    shown = RUNNER.invoke(app, ["show", cid[-5:], "--json", "--store", str(store_dir)])
+    assert json.loads(shown.stdout)["id"] == cid
+    # after the command wins over before it
+    late = RUNNER.invoke(app, ["--as", "jlee", "note", cid, "Checked", "--as", "mkhan",
+                               "--store", str(store_dir)])  # fmt: skip
+    assert late.exit_code == 0, late.stderr
+    assert cli.record(cid)["events"][-1]["by"] == "mkhan"
+    assert "--as USER" in RUNNER.invoke(app, ["queue", "--help"]).stdout
+
+
+def _cbtrack() -> str:
+    return str(Path(__file__).parents[1] / ".venv" / "bin" / "cbtrack")
+
+
+def test_shell_completion(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    shown = subprocess.run([_cbtrack(), "--show-completion", "bash"], capture_output=True,
+                           text=True, env=env, timeout=60)  # fmt: skip
+    assert shown.returncode == 0 and "_cbtrack_completion" in shown.stdout
+    complete = {**env, "_CBTRACK_COMPLETE": "complete_bash", "COMP_WORDS": "cbtrack que",
+                "COMP_CWORD": "1"}  # fmt: skip
+    words = subprocess.run([_cbtrack()], capture_output=True, text=True, env=complete, timeout=60)
+    assert words.stdout.split() == ["queue"]
+    complete.update(COMP_WORDS="cbtrack queue --urgency ", COMP_CWORD="3")
+    words = subprocess.run([_cbtrack()], capture_output=True, text=True, env=complete, timeout=60)
+    assert "same_day" in words.stdout.split()

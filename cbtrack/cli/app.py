@@ -28,6 +28,13 @@ class Group(TyperGroup):
     Any other exception is a bug: one line on stderr, and its type, files and line numbers
     (never its message or variables, which may hold patient data) in a private log."""
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """Each command also takes the global options `--store` and `--as` after its name."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _accept_global_options(command, self.params)
+        return command
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -64,10 +71,46 @@ class Group(TyperGroup):
         fail(f"unexpected failure ({type(exc).__name__}); {where}.", 1)
 
 
+GLOBAL_OPTIONS = {"--store": "store_dir", "--as": "user_opt"}  # option -> State field
+
+
+def _accept_global_options(command: Any, root_params: list[Any]) -> None:
+    """Give `command` (and a sub-group's commands) copies of the root's `--store`
+    and `--as`; a value given after the command name wins over one given before it."""
+    import copy
+
+    if getattr(command, "_cbtrack_globals", False):
+        return
+    command._cbtrack_globals = True
+    taken = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    for param in root_params:
+        field_name = next((GLOBAL_OPTIONS[o] for o in param.opts if o in GLOBAL_OPTIONS), None)
+        if field_name is None or taken & set(param.opts):
+            continue
+        clone = copy.copy(param)
+        clone.name = f"_global_{field_name}"
+        clone.expose_value = False
+        clone.callback = _set_global(field_name)
+        command.params.append(clone)
+    for sub in getattr(command, "commands", {}).values():
+        _accept_global_options(sub, root_params)
+
+
+def _set_global(field_name: str) -> Any:
+    def callback(ctx: Any, _param: Any, value: str | None) -> str | None:
+        if value is not None:
+            st = state(ctx)
+            if st._store is None:
+                setattr(st, field_name, value)
+        return value
+
+    return callback
+
+
 app = typer.Typer(
     cls=Group,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     help="Patient callback tracking for small medical practices.\n\n"
