@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -215,6 +216,16 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout and 
 def warn(messages: list[str]) -> None:
     for m in messages:
         typer.echo(f"Warning: {m}", err=True)
+
+
+def term_width() -> int:
+    """Columns to lay text out for: $COLUMNS, else the terminal's width, else 100."""
+    raw = os.environ.get("COLUMNS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((100, 24)).columns
+    return 100
 
 
 def color_ok() -> bool:

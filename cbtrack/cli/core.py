@@ -4,7 +4,6 @@ ownership, urgency and dependency commands. Each: parse, call the service, print
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cbtrack import render, service
-from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, warn
+from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, term_width, warn
 from cbtrack.errors import Refused
 from cbtrack.model import (
     AttemptMethod,
@@ -485,7 +484,7 @@ def show(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> No
     if as_json:
         typer.echo(render.record_json(cb))
     else:
-        typer.echo(render.show_text(store.policy, cb, st.now()))
+        typer.echo(render.show_text(store.policy, cb, st.now(), term_width()))
 
 
 @app.command()
@@ -501,11 +500,16 @@ def queue(
     urgency: Annotated[Urgency | None, typer.Option("--urgency", help="Only this urgency.")] = None,
     status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue callbacks.")] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", metavar="N", min=1, help="Only the first N (the most urgent)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The 3-second view: open callbacks ranked by urgency, due time, then age.
+    """The 3-second view: open callbacks ranked by urgency, due time, then age. Fits the
+    terminal ($COLUMNS, else its width; 80 columns or more).
 
-    Example: cbtrack queue --mine --overdue
+    Example: cbtrack queue --mine --overdue --limit 10
     """
     st = state(ctx)
     store = st.store()
@@ -528,6 +532,8 @@ def queue(
             owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
         ),
     )
+    every = records
+    records = records[:limit] if limit is not None else records
     if as_json:
         typer.echo(render.records_json(records))
         return
@@ -538,10 +544,9 @@ def queue(
             else "No open callbacks. The queue is clear."
         )
         return
-    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
-    for line in render.queue_lines(policy, records, now, color_ok(), width):
+    for line in render.queue_lines(policy, records, now, color_ok(), term_width()):
         typer.echo(line)
-    typer.echo(render.queue_summary(records, now))
+    typer.echo(render.queue_summary(every, now, len(records)))
 
 
 @app.command()

@@ -11,7 +11,7 @@ import typer
 
 from cbtrack import clock, render, review, service
 from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
-from cbtrack.cli.app import JsonOpt, State, app, color_ok, state
+from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, term_width
 from cbtrack.errors import Refused, UsageProblem
 from cbtrack.store import write_atomic
 
@@ -79,18 +79,33 @@ def review_cmd(
         return
     total = len(records)
     local = now.astimezone(policy.tz)
-    typer.echo(f"End-of-day review, {local:%a %Y-%m-%d %H:%M} ({policy.timezone}): {total} open")
-    if total:
-        typer.echo(render.queue_lines(policy, [], now, False)[0])
+    width = term_width()
+    typer.echo(f"End-of-day review, {local:%a %d %b %H:%M} ({policy.timezone}): {total} open")
+    if not total:
+        typer.echo("Nothing is open: there is nothing to review.")
+        return
+    widths = render.queue_widths(policy, records, now, width)
+    header, *_ = render.queue_lines(policy, [], now, False, width, widths)
+    empty = [review.TITLES[b] for b in review.BUCKETS if not found[b]]
     for bucket in review.BUCKETS:
+        if not found[bucket]:
+            continue
         typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
-        for line in render.queue_lines(policy, found[bucket], now, color_ok())[1:]:
+        typer.echo(header)
+        lines = render.queue_lines(policy, found[bucket], now, color_ok(), width, widths)
+        for line in lines[1:]:
             typer.echo(line)
-    if total:
-        typer.echo(
-            "\nNext: 'cbtrack review --roll' gives each open callback an owner and a "
-            "next touch\non the next business day."
-        )
+    if empty:
+        typer.echo("")
+        for line in render.wrap("Nothing under: " + "; ".join(empty) + ".", width):
+            typer.echo(line)
+    typer.echo("")
+    for line in render.wrap(
+        "Next: 'cbtrack review --roll' gives each open callback that needs one an owner "
+        "and a next touch on the next business day.",
+        width,
+    ):
+        typer.echo(line)
 
 
 def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
@@ -109,14 +124,10 @@ def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
         )
         return
     verb = "would roll" if dry_run else "rolled"
-    for r in rolls:
-        owner = r.owner if r.owner == r.was_owner else f"{r.was_owner} -> {r.owner}"
-        typer.echo(
-            f"{r.callback_id} {verb}: owner {owner}, next touch "
-            f"{r.next_touch.astimezone(policy.tz):%a %Y-%m-%d %H:%M}. {r.why}"
-        )
+    for line in render.roll_lines(policy, rolls, now, verb, term_width()):
+        typer.echo(line)
     day = rolls[0].day
-    typer.echo(f"{len(rolls)} callback(s) {verb} over to {day:%a %Y-%m-%d}.")
+    typer.echo(f"{len(rolls)} callback(s) {verb} over to {day:%a %d %b}.")
 
 
 def _start(st: State, text: str) -> datetime:
