@@ -422,6 +422,10 @@ class Store:
                 return hits[0].stem
             if len(hits) > 1:
                 raise NotFound(f"Several callbacks end in {cid}; give the full ID.")
+            raise NotFound(
+                f"No callback ends in {cid}; check the ID with 'cbtrack queue' (open "
+                "callbacks) or give the full ID."
+            )
         raise NotFound(
             "That is not a callback ID; IDs look like cb-20261127-k7m2q, and the last five "
             "characters of one will do (see 'cbtrack queue')."

@@ -336,3 +336,57 @@ def test_shell_completion(tmp_path: Path) -> None:
     complete.update(COMP_WORDS="cbtrack queue --urgency ", COMP_CWORD="3")
     words = subprocess.run([_cbtrack()], capture_output=True, text=True, env=complete, timeout=60)
     assert "same_day" in words.stdout.split()
+
+
+# --- small things that cost trust ------------------------------------------------------
+
+
+def test_an_unknown_short_id_is_named(cli: Cli) -> None:
+    err = cli.refused("show", "zzzzz")
+    assert "No callback ends in zzzzz" in err
+
+
+def test_an_unknown_detail_is_named_with_a_suggestion(cli: Cli) -> None:
+    result = cli.ok(
+        "add", "--patient", "A B", "--phone", "5550100123", "--category", "scheduling",
+        "--reason", "Visit", "--detail", "visit_type=new", "--detail", "availability=am",
+        "--detail", "provider_preference=any", "--detail", "deadlin=Friday",
+    )  # fmt: skip
+    assert "detail deadlin is not one of the scheduling fields" in result.stderr
+    assert "Did you mean deadline?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("now", "due", "expected"),
+    [
+        # Thursday + 3 days is a Sunday: the practice is closed, so Monday's opening
+        ("2026-11-26T10:00:00-05:00", "in 3d", "2026-11-30T08:00:00-05:00"),
+        ("2026-11-26T10:00:00-05:00", "next monday", "2026-11-30T17:00:00-05:00"),
+        ("2026-11-26T10:00:00-05:00", "tue 9:30", "2026-12-01T09:30:00-05:00"),
+        ("2026-11-27T10:00:00-05:00", "friday", "2026-12-04T17:00:00-05:00"),
+    ],
+)
+def test_friendly_due_times(cli: Cli, now: str, due: str, expected: str) -> None:
+    result = cli(
+        "add", "--patient", "A B", "--phone", "5550100123", "--category", "general",
+        "--reason", "x", "--detail", "topic=x", "--due", due, now=now,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert cli.record(result.stdout.strip())["due_at"] == expected
+    if due == "in 3d":
+        assert "falls on Sun 29 Nov, when the practice is closed" in result.stderr
+
+
+def test_report_json_with_another_format_is_a_usage_error(cli: Cli) -> None:
+    for fmt in ("text", "html", "csv"):
+        err = cli.refused("report", "--json", "--format", fmt, code=2)
+        assert "give only one of them" in err
+    assert cli("report", "--json", "--format", "json").exit_code == 0
+
+
+def test_categories_lists_what_add_needs(cli: Cli) -> None:
+    out = cli.ok("categories").stdout
+    assert "scheduling" in out and "visit_type=..." in out
+    data = json.loads(cli.ok("categories", "--json").stdout)
+    assert data["billing"]["required_details"] == ["statement_date", "question_type"]
+    assert "cbtrack categories" in cli.ok("add", "--help").stdout

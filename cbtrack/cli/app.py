@@ -170,12 +170,25 @@ class State:
         return clock.parse_when(text, self.tz(), self.now())
 
     def due(self, text: str) -> datetime:
-        """A due time; a bare date means the close of business that day."""
+        """A due time; a bare date means the close of business that day. A friendly form
+        that lands on a day the practice is closed (`in 3d` on a Thursday) moves to the next
+        business day's opening; either way stderr says so."""
         moment = self.when(text)
+        calendar = self.store().policy.calendar
         if clock.is_date_only(text):
-            close = self.store().policy.calendar.close
+            close = calendar.close
             moment = moment.replace(hour=close.hour, minute=close.minute)
-        return moment
+        local = moment.astimezone(self.tz())
+        if calendar.is_business_day(local.date()):
+            return moment
+        closed = f"the due time falls on {local:%a %d %b}, when the practice is closed"
+        if clock.is_iso(text):  # a date typed out in full is kept as typed
+            warn([f"{closed}; kept as given."])
+            return moment
+        day = calendar.next_business_day(local.date())
+        moved = datetime.combine(day, calendar.open, tzinfo=self.tz())
+        warn([f"{closed}; it is due {moved:%a %d %b %H:%M} instead."])
+        return moved
 
 
 def state(ctx: typer.Context) -> State:

@@ -226,6 +226,7 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a callback; triage sets owner, urgency and due time from the policy. Prints the ID.
+    Each category needs its own details: 'cbtrack categories' lists them.
 
     Example: cbtrack --as jlee add --patient "Ada Example" --phone +15550100123
     --category scheduling --reason "New patient visit" --detail visit_type=new_patient
@@ -659,6 +660,44 @@ def validate(
             not_committed = " cbtrack.yaml was not committed." if commit and not policy_ok else ""
             typer.echo(f"Error: {len(problems)} problem(s) found.{not_committed}", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def categories(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The policy's categories: what each is for, who owns it, its urgency, and the
+    details `add` needs for it (as --detail KEY=VALUE).
+
+    Example: cbtrack categories
+    """
+    st = state(ctx)
+    policy = st.store().policy
+    if as_json:
+        typer.echo(
+            render.to_json(
+                {
+                    name: {
+                        "label": cat.label,
+                        "owner": cat.owner,
+                        "urgency": cat.urgency.value,
+                        "required_details": cat.required_details,
+                        "optional_details": cat.optional_details,
+                    }
+                    for name, cat in policy.categories.items()
+                }
+            )
+        )
+        return
+    width = max(term_width(), render.MIN_WIDTH)
+    name_w = max(len(n) for n in policy.categories) + 2
+    for name, cat in policy.categories.items():
+        level = policy.urgencies[cat.urgency]
+        head = f"{cat.label}; owner {render.owner_label(policy, cat.owner)}, "
+        head += (level.label or cat.urgency.value).lower()
+        lines = render.wrap(head, width, first=name.ljust(name_w))
+        needs = ", ".join(f"{d}=..." for d in cat.required_details) or "nothing"
+        more = f"; may add {', '.join(cat.optional_details)}" if cat.optional_details else ""
+        lines += render.wrap(f"needs {needs}{more}", width, first=" " * name_w)
+        typer.echo("\n".join(lines))
 
 
 @app.command()

@@ -173,7 +173,9 @@ def report_cmd(
             help="End: an ISO date (the whole day counts) or time (default: the end of today).",
         ),
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    fmt: Annotated[
+        Format | None, typer.Option("--format", help="Output format (default: text).")
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -199,9 +201,9 @@ def report_cmd(
     Example: cbtrack --store ~/callbacks report --since 2026-11-01 --until 2026-11-30
     --format html --output november.html
     """
-    if as_json and fmt not in (Format.text, Format.json):
-        raise UsageProblem("--json is --format json; give only one of them.")
-    chosen = Format.json if as_json else fmt
+    if as_json and fmt not in (None, Format.json):
+        raise UsageProblem(f"--json is --format json, not {fmt}; give only one of them.")
+    chosen = Format.json if as_json else (fmt or Format.text)
     st = state(ctx)
     store = st.store()
     policy = store.policy
