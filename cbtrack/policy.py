@@ -8,9 +8,10 @@ about owners, urgency, due times, attempts and scripts comes from here.
 
 from __future__ import annotations
 
+import copy
 import string
 from datetime import date
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,7 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from cbtrack import packaged
 from cbtrack.clock import BusinessCalendar, parse_duration
+from cbtrack.matcher import Matcher, PatternError, RuleSpec
 from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency, phone_digits
 
 Window = Annotated[str, StringConstraints(pattern=WINDOW_RE)]
@@ -75,6 +78,7 @@ class UrgencyRule(StrictModel):
     label: Text | None = None
     rank: int = Field(ge=0, le=100)
     due: Duration
+    retry: Duration | None = None  # spacing between attempts; default attempts.min_spacing
 
 
 class CategoryPolicy(StrictModel):
@@ -90,11 +94,45 @@ class CategoryPolicy(StrictModel):
 
 
 class TriageRule(StrictModel):
+    """One triage rule: when its patterns (or readings) match, the callback is raised to
+    `urgency` and routed to `route_to`. See cbtrack/data/triage.yaml for the pattern forms."""
+
     name: Name
-    phrases: list[Text] = Field(min_length=1)
+    label: Text | None = None
     urgency: Urgency
     route_to: Name | None = None
     next_action: Text | None = None
+    patterns: list[Text] = Field(default_factory=list)
+    phrases: list[Text] = Field(default_factory=list)  # 0.1's name for patterns
+    readings: list[Text] = Field(default_factory=list)
+    requires: list[Text] = Field(default_factory=list)
+    negatable: bool = True
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> TriageRule:
+        if not (self.patterns or self.phrases or self.readings):
+            raise ValueError(
+                f"triage rule {self.name} needs patterns (like 'chest ~3 pain') or readings "
+                "(like 'temperature >= 103')"
+            )
+        return self
+
+    def spec(self) -> RuleSpec:
+        return RuleSpec(
+            self.name,
+            tuple(self.patterns + self.phrases),
+            tuple(self.readings),
+            tuple(self.requires),
+            self.negatable,
+        )
+
+
+@cache
+def builtin_triage() -> tuple[dict[str, str], dict[str, list[str]], tuple[TriageRule, ...]]:
+    """The built-in spelling map, concepts and rules (cbtrack/data/triage.yaml)."""
+    data = packaged.load("triage.yaml")
+    rules = tuple(TriageRule.model_validate(r) for r in data["rules"])
+    return dict(data["spelling"]), dict(data["concepts"]), rules
 
 
 class VoicemailRules(StrictModel):
@@ -131,6 +169,7 @@ class Policy(StrictModel):
     urgencies: dict[Urgency, UrgencyRule]
     categories: dict[Name, CategoryPolicy]
     triage: list[TriageRule] = Field(default_factory=list)
+    concepts: dict[Name, list[Text]] = Field(default_factory=dict)
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy)
     scripts: Scripts
 
@@ -179,12 +218,22 @@ class Policy(StrictModel):
                     f"categories.{name} lists {sorted(clash)[0]} in both required_details "
                     "and optional_details; keep it in one of them"
                 )
+        builtin_names = {r.name for r in builtin_triage()[2]}
         for i, rule in enumerate(self.triage, 1):
             if rule.route_to and not self.is_owner(rule.route_to):
                 raise ValueError(
                     f"triage[{i}].route_to names {rule.route_to}, which is not a role; use one "
                     f"of the roles ({roles}) or add it under roles"
                 )
+            if rule.name in builtin_names:
+                raise ValueError(
+                    f"triage[{i}].name is {rule.name}, the name of a built-in rule, which "
+                    "always applies; give your rule another name"
+                )
+        try:
+            _ = self.matcher
+        except PatternError as exc:
+            raise ValueError(f"triage: {exc}") from None
         for key in ("end_of_day_owner", "escalation_owner"):
             if not self.is_owner(getattr(self, key)):
                 raise ValueError(
@@ -226,6 +275,19 @@ class Policy(StrictModel):
         return BusinessCalendar(self.tz, days, self.business_hours.hours, self.holidays)
 
     @property
+    def triage_rules(self) -> list[TriageRule]:
+        """The built-in rules, then the practice's own."""
+        return [*builtin_triage()[2], *self.triage]
+
+    @cached_property
+    def matcher(self) -> Matcher:
+        spelling, concepts, _ = builtin_triage()
+        merged = {name: list(terms) for name, terms in concepts.items()}
+        for name, terms in self.concepts.items():
+            merged[name] = [*merged.get(name, []), *terms]
+        return Matcher(merged, [r.spec() for r in self.triage_rules], spelling)
+
+    @property
     def roster_enforced(self) -> bool:
         return bool(self.staff)
 
@@ -245,6 +307,10 @@ class Policy(StrictModel):
 
     def rank(self, urgency: Urgency) -> int:
         return self.urgencies[urgency].rank
+
+    def spacing(self, urgency: Urgency) -> str:
+        """The least time between two attempts at this urgency."""
+        return self.urgencies[urgency].retry or self.attempts.min_spacing
 
     @staticmethod
     def default() -> Policy:
@@ -268,18 +334,21 @@ class Policy(StrictModel):
         return out
 
 
+#: The default policy inside the package (cbtrack/data/), read with importlib.resources.
+DEFAULT_POLICY_FILE = "policy.yaml"
+
+
 def default_policy_text() -> str:
     """The commented default policy shipped in the package, as `cbtrack init` writes it."""
-    from cbtrack import defaults
-
-    return defaults.policy_text()
+    return packaged.text(DEFAULT_POLICY_FILE)
 
 
 def default_data() -> dict[str, Any]:
     """The default policy's data (a fresh copy; scalars as written in the file)."""
-    from cbtrack import defaults
-
-    return defaults.policy_data()
+    data = packaged.load(DEFAULT_POLICY_FILE)
+    if not isinstance(data, dict):
+        raise TypeError("the packaged default policy is not a mapping")
+    return copy.deepcopy(data)
 
 
 def __getattr__(name: str) -> Any:
@@ -300,7 +369,7 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
     hours = out.get("business_hours")
     if isinstance(hours, str):
         out["business_hours"] = {"hours": hours}
-    for key in ("end_of_day_owner", "triage", "attempts", "holidays", "categories"):
+    for key in ("end_of_day_owner", "triage", "concepts", "attempts", "holidays", "categories"):
         out.setdefault(key, defaults[key])
     out.setdefault("escalation_owner", out["end_of_day_owner"])
     urgencies = out.get("urgencies")
@@ -385,10 +454,18 @@ EXAMPLES = {
     "categories.*.next_action": "next_action: Answer or route",
     "categories.*.preventable": "preventable: Put frequent questions in the website FAQ.",
     "categories.*.opening": "opening: I'm returning your call about your question.",
-    "triage": "triage: [{name: wound_check, phrases: [stitches], urgency: same_day}]",
-    "triage.*": "triage: [{name: wound_check, phrases: [stitches], urgency: same_day}]",
+    "triage": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
+    "triage.*": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
     "triage.*.name": "name: wound_check",
+    "triage.*.patterns": 'patterns: ["{our_drugs} ~4 {symptom}", "wound ..3 open*"]',
     "triage.*.phrases": "phrases: [stitches, dressing]",
+    "triage.*.readings": 'readings: ["temperature >= 103"]',
+    "triage.*.requires": 'requires: ["{pregnant}"]',
+    "triage.*.negatable": "negatable: false",
+    "triage.*.label": "label: Methotrexate question",
+    "concepts": "concepts: {our_drugs: [methotrexate, mtx]}",
+    "concepts.*": "our_drugs: [methotrexate, mtx]",
+    "urgencies.*.retry": "retry: 30m",
     "triage.*.urgency": "urgency: same_day",
     "triage.*.route_to": "route_to: clinical",
     "triage.*.next_action": "next_action: Nurse call about wound care",
@@ -407,10 +484,10 @@ EXAMPLES = {
 
 #: Keys whose value is a time range, a duration, or a fixed word.
 _WINDOW_KEYS = {"call_hours", "business_hours.hours"}
-_DURATION_KEYS = {"attempts.min_spacing", "urgencies.*.due"}
+_DURATION_KEYS = {"attempts.min_spacing", "urgencies.*.due", "urgencies.*.retry"}
 
 #: Named mappings: a key below them is a name (a user, a role, a category), not a field.
-_NAMED = {"staff", "roles", "urgencies", "categories", "scripts.outcomes"}
+_NAMED = {"staff", "roles", "urgencies", "categories", "scripts.outcomes", "concepts"}
 
 
 def _pattern(loc: tuple[int | str, ...]) -> str:

@@ -100,14 +100,10 @@ class Roll:
         }
 
 
-def is_clinical_owner(policy: Policy, owner: str) -> bool:
-    return owner == CLINICAL_ROLE or policy.is_clinical(owner)
-
-
 def roll_owner(policy: Policy, cb: Callback) -> tuple[str, str]:
     """The next-day owner and the rule that chose it (see the module docstring)."""
-    if cb.urgency in CLINICAL_URGENCIES or is_clinical_owner(policy, cb.owner):
-        if is_clinical_owner(policy, cb.owner) or CLINICAL_ROLE not in policy.roles:
+    if cb.urgency in CLINICAL_URGENCIES or triage.is_clinical_owner(policy, cb.owner):
+        if triage.is_clinical_owner(policy, cb.owner) or CLINICAL_ROLE not in policy.roles:
             return cb.owner, "clinical callbacks stay with clinical staff"
         return CLINICAL_ROLE, "clinical callbacks go to clinical staff"
     if cb.open_dependencies or cb.status == Status.waiting_internal:

@@ -66,6 +66,12 @@ def voicemail_text(policy: Policy, cb: Callback) -> str:
     return fill(s.voicemail_detailed, detailed)
 
 
+def emergency_text(policy: Policy) -> str:
+    """The policy's emergency guidance, filled in."""
+    base = {"practice": policy.practice, "callback_number": policy.callback_number}
+    return fill(policy.scripts.emergency_guidance, base)
+
+
 def scripts_for(policy: Policy, cb: Callback, caller: str, now: datetime) -> FilledScripts:
     s = policy.scripts
     cat = policy.categories.get(cb.category)

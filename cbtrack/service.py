@@ -216,7 +216,11 @@ def add(
     dob: str | None = None,
     language: str | None = None,
     next_action: str | None = None,
+    note: str | None = None,
+    symptoms: bool | None = None,
 ) -> Outcome:
+    """A new callback; triage reads the reason, the details and `note`, and a 'yes' to the
+    symptoms question (`symptoms=True`) makes it at least clinical."""
     policy = store.policy
     actor = triage.check_user(policy, user)
     details = {k: v for k, v in (details or {}).items()}
@@ -237,7 +241,12 @@ def add(
         )
     )
     created = now.astimezone(policy.tz)
-    plan = triage.intake(policy, actor, category, reason, details, urgency, owner, due, created)
+    if note is not None and not note.strip():
+        raise Refused("--note is empty; write what the patient said or leave --note out.")
+    notes = [note] if note else []
+    plan = triage.intake(
+        policy, actor, category, reason, details, urgency, owner, due, created, notes, symptoms
+    )
     warnings += plan.warnings
     gitlog.require_repo(store.root)
     with store.lock():
@@ -278,13 +287,20 @@ def add(
                 set={"urgency": plan.urgency.value},
             )
         elif plan.rule and plan.triaged:
+            why = (
+                "staff answered yes to the symptoms question"
+                if plan.answered
+                else f"rule {plan.rule.name}"
+            )
             cb.log(
                 created,
                 actor,
                 EventType.triaged,
-                note=f"Triage by rule {plan.rule.name}",
+                note=f"Triage by {why}",
                 set={"urgency": plan.urgency.value, "owner": plan.owner},
             )
+        if note:
+            cb.log(created, actor, EventType.note, note=note)
         paths = store.save(cb)
         gitlog.commit(store.root, paths, f"add {cb.id}", actor, now)
     return Outcome(cb, warnings)
@@ -379,6 +395,7 @@ def close(
 ) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_close(policy, cb, reason, to)
+        triage.check_clinical_handover(policy, cb, actor, closing=True)
         at = now.astimezone(policy.tz)
         cb.closure = build(lambda: Closure(at=at, by=actor, reason=reason, summary=summary, to=to))
         was = {"status": cb.status.value}
@@ -435,8 +452,11 @@ def set_urgency(
         triage.check_urgency_change(policy, cb, level, actor)
         at = now.astimezone(policy.tz)
         fields: dict[str, object] = {"urgency": level}
-        if policy.rank(level) > policy.rank(cb.urgency):
-            fields["due_at"] = min(cb.due_at, triage.due_for(policy, level, at))
+        due = triage.due_for(policy, level, at)
+        # Raising never makes it due later; lowering gives the new level's time from now.
+        fields["due_at"] = (
+            min(cb.due_at, due) if policy.rank(level) > policy.rank(cb.urgency) else due
+        )
         cb.change(at, actor, EventType.urgency_changed, why, **fields)
 
     return change(store, user, now, callback_id, "urgency", apply)
@@ -456,6 +476,7 @@ def assign(
         triage.check_owner(policy, owner)
         if cb.owner == owner:
             raise Refused(f"{cb.id} is already owned by {owner}.")
+        triage.check_clinical_handover(policy, cb, actor, new_owner=owner)
         cb.change(now.astimezone(policy.tz), actor, EventType.assigned, note, owner=owner)
 
     return change(store, user, now, callback_id, "assign", apply)
@@ -469,6 +490,7 @@ def route(
         triage.check_role(policy, to)
         if cb.owner == to:
             raise Refused(f"{cb.id} is already with {to}.")
+        triage.check_clinical_handover(policy, cb, actor, new_owner=to)
         cb.change(now.astimezone(policy.tz), actor, EventType.routed, note, owner=to)
 
     return change(store, user, now, callback_id, "route", apply)
@@ -611,6 +633,7 @@ def roll_over(store: Store, user: str | None, now: datetime) -> list[review.Roll
         fresh = review.plan_one(policy, cb, now)
         if fresh is None:
             raise Skip
+        triage.check_clinical_handover(policy, cb, actor, new_owner=fresh.owner)
         review.apply_roll(cb, fresh, now.astimezone(policy.tz), actor)
         done.append(fresh)
 

@@ -4,9 +4,9 @@ attempt limits, closing rules and the queue's ranking. Pure: `now` is passed in.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
 from cbtrack import clock
 from cbtrack.errors import Refused
@@ -24,61 +24,32 @@ from cbtrack.model import (
 )
 from cbtrack.policy import CLINICAL_ROLE, Policy, TriageRule
 
-# --- phrase rules --------------------------------------------------------------------
-
-#: The built-in safety rules, applied before the practice's own (`triage` in the policy).
-#: Transitional: the clinical matcher and cbtrack/data/triage.yaml (issue 9) replace them.
-BUILTIN_RULES = (
-    TriageRule(
-        name="emergency_symptoms",
-        urgency=Urgency.emergency,
-        route_to=CLINICAL_ROLE,
-        next_action="Clinical call now; emergency script",
-        phrases=[
-            "chest pain", "chest pressure", "chest tightness", "trouble breathing",
-            "difficulty breathing", "short of breath", "shortness of breath", "can't breathe",
-            "cannot breathe", "severe bleeding", "bleeding heavily", "heavy bleeding", "faint",
-            "fainted", "passed out", "unconscious", "suicide", "suicidal", "self-harm",
-            "self harm", "hurt myself", "kill myself", "harm myself", "harming myself",
-            "hurting myself", "end my life", "overdose", "stroke", "face drooping",
-            "slurred speech", "seizure", "breathing trouble", "hard time breathing",
-            "hard to breathe", "chest hurts", "anaphylaxis", "throat swelling",
-        ],
-    ),
-    TriageRule(
-        name="clinical_symptoms",
-        urgency=Urgency.clinical,
-        route_to=CLINICAL_ROLE,
-        next_action="Nurse triage call",
-        phrases=[
-            "new symptom", "worse", "worsening", "getting worse", "fever", "rash", "pain",
-            "swelling", "swollen", "reaction", "side effect", "allergic", "bleeding", "dizzy",
-            "dizziness", "vomiting", "infection", "wound",
-        ],
-    ),
-)  # fmt: skip
-
-
-@lru_cache(maxsize=512)
-def _phrase_re(phrase: str) -> re.Pattern[str]:
-    words = r"\s+".join(re.escape(w) for w in phrase.lower().split())
-    return re.compile(rf"(?<![a-z0-9]){words}(?:s|es|ed|ing|ful|y|ness)?(?![a-z0-9])")
+# --- triage rules --------------------------------------------------------------------
 
 
 def matching_rule(policy: Policy, texts: list[str]) -> TriageRule | None:
-    """The highest-urgency rule with a phrase in any of `texts` (case-insensitive)."""
-    blob = "\n".join(t.lower().replace("\u2019", "'") for t in texts)
+    """The highest-urgency rule that the texts match (the built-in rules first on a tie).
+    A negated match ("no fever") counts only when nothing else matches, and then it lowers
+    nothing: it is set aside."""
+    rules = {r.name: r for r in policy.triage_rules}
     best: TriageRule | None = None
-    for rule in (*BUILTIN_RULES, *policy.triage):
-        if any(_phrase_re(p).search(blob) for p in rule.phrases) and (
+    for found in policy.matcher.match(texts):
+        rule = rules[found.rule]
+        if not found.negated and (
             best is None or policy.rank(rule.urgency) > policy.rank(best.urgency)
         ):
             best = rule
     return best
 
 
-def triage_texts(reason: str, details: dict[str, str]) -> list[str]:
-    return [reason, *details.values()]
+def triage_texts(reason: str, details: dict[str, str], notes: Iterable[str] = ()) -> list[str]:
+    """What triage reads: the reason, every detail value and the notes staff wrote."""
+    return [reason, *details.values(), *notes]
+
+
+def record_texts(cb: Callback) -> list[str]:
+    notes = [e.note for e in cb.events if e.type == EventType.note and e.note]
+    return triage_texts(cb.reason, cb.details, notes)
 
 
 def higher(policy: Policy, a: Urgency, b: Urgency) -> Urgency:
@@ -95,7 +66,7 @@ def triage_floor(policy: Policy, cb: Callback) -> tuple[Urgency, TriageRule | No
     """What triage decides: the category's urgency, raised by any matching phrase rule."""
     cat = policy.categories.get(cb.category)
     base = cat.urgency if cat else Urgency.routine
-    rule = matching_rule(policy, triage_texts(cb.reason, cb.details))
+    rule = matching_rule(policy, record_texts(cb))
     return (higher(policy, base, rule.urgency) if rule else base), rule
 
 
@@ -112,6 +83,7 @@ class Intake:
     judged: bool  # a clinician chose an urgency below the floor, and it stands
     triaged: bool  # a rule raised the urgency or routed the callback
     warnings: list[str]
+    answered: bool = False  # the rule came from a 'yes' to the symptoms question
 
 
 def intake(
@@ -124,11 +96,17 @@ def intake(
     owner: str | None,
     due: datetime | None,
     created: datetime,
+    notes: Iterable[str] = (),
+    symptoms: bool | None = None,
 ) -> Intake:
     """Urgency, owner and due time for a new callback: the category's defaults, raised and
-    routed by the phrase rules; only clinical staff may choose an urgency below that."""
+    routed by the triage rules (reading the reason, the details and the notes) and by the
+    answer to the symptoms question; only clinical staff may choose an urgency below that."""
     cat = policy.categories[category]
-    rule = matching_rule(policy, triage_texts(reason, details))
+    rule = matching_rule(policy, triage_texts(reason, details, notes))
+    answered = False
+    if symptoms and (rule is None or policy.rank(rule.urgency) < policy.rank(Urgency.clinical)):
+        rule, answered = symptoms_rule(policy), True
     floor = higher(policy, cat.urgency, rule.urgency) if rule else cat.urgency
     warnings: list[str] = []
     chosen = urgency or cat.urgency
@@ -166,7 +144,28 @@ def intake(
         judged=judged,
         triaged=raised or routed_to is not None,
         warnings=warnings,
+        answered=answered,
     )
+
+
+SYMPTOMS_RULE = "symptoms"
+
+
+def symptoms_rule(policy: Policy) -> TriageRule:
+    """The rule a 'yes' to the symptoms question applies: at least clinical, to clinical."""
+    return next(r for r in policy.triage_rules if r.name == SYMPTOMS_RULE)
+
+
+def needs_symptoms_question(
+    policy: Policy, category: str, reason: str, details: dict[str, str], notes: Iterable[str]
+) -> bool:
+    """Ask the structured question only when nothing already makes the callback clinical."""
+    cat = policy.categories.get(category)
+    rule = matching_rule(policy, triage_texts(reason, details, notes))
+    levels = [cat.urgency] if cat else []
+    if rule:
+        levels.append(rule.urgency)
+    return all(policy.rank(u) < policy.rank(Urgency.clinical) for u in levels)
 
 
 def due_for(policy: Policy, urgency: Urgency, start: datetime) -> datetime:
@@ -250,6 +249,34 @@ def check_open(cb: Callback) -> None:
     if not cb.is_open:
         raise Refused(
             f"{cb.id} is closed; reopen it first with 'cbtrack reopen {cb.id} --why ...'."
+        )
+
+
+# --- clinical guardrails -------------------------------------------------------------
+
+
+def is_clinical_owner(policy: Policy, owner: str) -> bool:
+    return owner == CLINICAL_ROLE or policy.is_clinical(owner)
+
+
+def check_clinical_handover(
+    policy: Policy, cb: Callback, actor: str, new_owner: str | None = None, closing: bool = False
+) -> None:
+    """With a roster, only clinical staff may close a clinical or emergency callback or hand
+    it to an owner outside the clinical role."""
+    if cb.urgency not in CLINICAL_URGENCIES or not policy.roster_enforced:
+        return
+    if policy.is_clinical(actor):
+        return
+    if closing:
+        raise Refused(
+            f"{cb.id} is {cb.urgency.value}: only staff with the {CLINICAL_ROLE} role can close "
+            "it; ask a clinician to close it."
+        )
+    if new_owner not in (None, cb.owner) and not is_clinical_owner(policy, str(new_owner)):
+        raise Refused(
+            f"{cb.id} is {cb.urgency.value}: only staff with the {CLINICAL_ROLE} role can hand it "
+            f"to {new_owner}; give it to {CLINICAL_ROLE} or ask a clinician."
         )
 
 
@@ -360,10 +387,10 @@ def check_attempt(
         out.limits.append(f"it is outside the patient's contact window ({window})")
     previous = [a.at for a in cb.outbound_attempts]
     if previous:
-        spacing = clock.wall_delta(policy.attempts.min_spacing)
+        spacing = policy.spacing(cb.urgency)
         last = max(previous)
-        if now - last < spacing:
-            out.limits.append(f"the last attempt was less than {policy.attempts.min_spacing} ago")
+        if now - last < clock.wall_delta(spacing):
+            out.limits.append(f"the last attempt was less than {spacing} ago")
     if len(cb.outbound_attempts) >= policy.attempts.max:
         out.limits.append(f"the policy's {policy.attempts.max} attempts are already made")
     return out
@@ -375,7 +402,7 @@ def next_attempt_time(policy: Policy, cb: Callback, now: datetime) -> datetime |
     if cb.was_reached or attempts_complete(policy, cb):
         return None
     return callable_time(
-        policy, cb, now.astimezone(policy.tz) + clock.wall_delta(policy.attempts.min_spacing)
+        policy, cb, now.astimezone(policy.tz) + clock.wall_delta(policy.spacing(cb.urgency))
     )
 
 
@@ -467,13 +494,17 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
         owner = str(fields.get("owner", cb.owner))
         esc: dict[str, object] = {"status": Status.escalated}
         clinical_owner = owner == CLINICAL_ROLE or policy.is_clinical(owner)
-        if (
+        note = f"Overdue since {due.isoformat()}"
+        if owner in policy.staff and owner != policy.escalation_owner:
+            # A person owns it: they keep it, and the escalation owner is told.
+            note += f"; {policy.escalation_owner} notified, {owner} keeps it"
+        elif (
             urgency not in CLINICAL_URGENCIES
             and not clinical_owner
             and (owner != policy.escalation_owner)
         ):
             esc["owner"] = policy.escalation_owner
-        plan.append(Change(EventType.escalated, f"Overdue since {due.isoformat()}", esc))
+        plan.append(Change(EventType.escalated, note, esc))
     return plan
 
 

@@ -98,7 +98,7 @@ def scripted_day(cli: Any) -> list[str]:
     run("assign", other, "billing")
     run("block", other, "--on", "provider_review", "--note", f"Dr to review {REASON}")
     run("unblock", other, "--note", "Reviewed")
-    run("urgency", other, "same_day", "--why", f"{NAME} called again about {REASON}")
+    run("urgency", other, "emergency", "--why", f"{NAME} called again about {REASON}")
     run("close", other, "--reason", "reached", "--summary", REASON, ok=False)
     run("attempt", other, "--method", "phone", "--result", "reached", "--note",
         f"Reached {NAME}, discussed {REASON}", "--force", "--why", "patient asked")  # fmt: skip

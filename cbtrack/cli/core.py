@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +27,12 @@ from cbtrack.model import (
     Urgency,
     VoicemailConsent,
 )
+
+
+class YesNo(StrEnum):
+    yes = "yes"
+    no = "no"
+
 
 IdArg = Annotated[
     str,
@@ -223,16 +231,47 @@ def add(
     next_action: Annotated[
         str | None, typer.Option("--next", help="What should happen next.")
     ] = None,
+    note: Annotated[
+        str | None,
+        typer.Option("--note", help="What the patient said, in more words (triage reads it)."),
+    ] = None,
+    symptoms: Annotated[
+        YesNo | None,
+        typer.Option(
+            "--symptoms",
+            help="Is the patient describing new or worsening symptoms, a reaction to a "
+            "medicine, or harm? yes makes the callback at least clinical. Asked on a terminal "
+            "when left out.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a callback; triage sets owner, urgency and due time from the policy. Prints the ID.
     Each category needs its own details: 'cbtrack categories' lists them.
+
+    Triage reads the reason, the details and --note. An emergency prints the emergency
+    script on stderr at once: read it to the patient while they are on the line.
 
     Example: cbtrack --as jlee add --patient "Ada Example" --phone +15550100123
     --category scheduling --reason "New patient visit" --detail visit_type=new_patient
     --detail availability="weekday mornings" --detail provider_preference=any
     """
     st = state(ctx)
+    details = _details(detail or [])
+    answer = None if symptoms is None else symptoms == YesNo.yes
+    if answer is None and sys.stdin.isatty() and sys.stderr.isatty():
+        from cbtrack import triage
+
+        store = st.store()
+        if triage.needs_symptoms_question(
+            store.policy, category, reason, details, [note] if note else []
+        ):
+            answer = typer.confirm(
+                "Is the patient describing new or worsening symptoms, a reaction to a "
+                "medicine, or harm?",
+                default=False,
+                err=True,
+            )
     out = service.add(
         st.store(),
         st.user,
@@ -244,7 +283,7 @@ def add(
         method=method,
         voicemail=voicemail,
         window=window,
-        details=_details(detail or []),
+        details=details,
         urgency=urgency,
         owner=owner,
         due=st.due(due) if due else None,
@@ -253,8 +292,36 @@ def add(
         dob=dob,
         language=language,
         next_action=next_action,
+        note=note,
+        symptoms=answer,
     )
+    if out.record.urgency == Urgency.emergency:
+        _emergency_banner(st, out)
     _print_outcome(st, out, as_json, out.record.id)
+
+
+def _emergency_banner(st: State, out: service.Outcome) -> None:
+    """The emergency script on stderr, at once and impossible to miss (stdout stays clean)."""
+    from cbtrack.scripts import emergency_text
+
+    policy = st.store().policy
+    rule = "!" * 60
+    typer.echo(
+        "\n".join(
+            [
+                rule,
+                "EMERGENCY: give this to the patient now, while they are on the line:",
+                "",
+                textwrap.fill(
+                    emergency_text(policy), width=72, initial_indent="  ", subsequent_indent="  "
+                ),
+                "",
+                f"Then tell {out.record.owner} at once. Callback {out.record.id}.",
+                rule,
+            ]
+        ),
+        err=True,
+    )
 
 
 @app.command()
@@ -717,12 +784,15 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
         typer.echo(render.to_json(filled.as_dict()))
         return
     kind = "emergency" if cb.urgency == Urgency.emergency else "clinical"
+    handoff = [f"Handoff ({kind}):\n  {filled.handoff}"]
+    first = cb.urgency in (Urgency.emergency, Urgency.clinical)
     lines = [
+        *(handoff if first else []),
         f"Opening:\n  {filled.opening}",
         f"Voicemail ({cb.patient.voicemail.value} consent):\n  {filled.voicemail}",
         "Outcomes:",
         *[f"  {name}: {text}" for name, text in filled.outcomes.items()],
-        f"Handoff ({kind}):\n  {filled.handoff}",
+        *([] if first else handoff),
         "Avoid saying:",
         *[f"  - {text}" for text in filled.avoid],
     ]

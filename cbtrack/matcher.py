@@ -1,0 +1,569 @@
+"""Reads free text the way front-desk staff write it and finds triage rules that apply.
+
+Pure and self-contained: text in, matches out. The rules and word groups (concepts) come
+from the policy (cbtrack/data/triage.yaml plus the practice's own); this module only knows
+how to read them:
+
+- normalisation: case, apostrophes optional ("cant" = "can't"), punctuation, typed
+  misspellings and short forms from the policy's `spelling` map ("sob", "cp", "bs");
+- word forms: a light stemmer, so "breathing", "breathed" and "breathe" compare equal;
+- patterns: words, `prefix*`, `(a|b)`, `{concept}`, joined in order with a small gap
+  (`a b`, `a ..N b`) or near each other in either order (`a ~N b`);
+- readings: temperature, sugar, blood pressure and oxygen numbers compared with a rule's
+  thresholds ("temp 103.5", "39.6C", "sugar over 400", "190/110", "o2 sat 88");
+- negation: "no", "denies", "without" govern the next few words up to a comma or "but";
+  a negated match counts only as a negated match, which the caller sets aside when
+  something else matches (and may ignore entirely).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+DEFAULT_GAP = 1
+NEGATION_REACH = 5
+MAX_NEAR = 12
+
+# --- words ----------------------------------------------------------------------------
+
+_IRREGULAR = {
+    "dying": "die",
+    "died": "die",
+    "dies": "die",
+    "bled": "bleed",
+    "swollen": "swell",
+    "took": "take",
+    "taken": "take",
+    "taking": "take",
+    "threw": "throw",
+    "thrown": "throw",
+    "felt": "feel",
+    "worst": "worse",
+    "tighter": "tight",
+    "heavier": "heavy",
+    "heavily": "heavy",
+    "lying": "lie",
+    "ate": "eat",
+    "eaten": "eat",
+    "drank": "drink",
+    "drunk": "drink",
+    "gave": "give",
+    "given": "give",
+    "thoughts": "thought",
+    "children": "child",
+    "wasnt": "was",
+}
+
+_SUFFIXES = (
+    ("iness", "y"),
+    ("ness", ""),
+    ("fully", ""),
+    ("ful", ""),
+    ("ingly", ""),
+    ("ing", ""),
+    ("edly", ""),
+    ("ied", "y"),
+    ("ies", "y"),
+    ("ed", ""),
+    ("es", ""),
+    ("ish", ""),
+    ("ly", ""),
+    ("s", ""),
+)
+
+
+def stem(word: str) -> str:
+    """A light stemmer: the same stem for the usual forms of a word (not a dictionary)."""
+    word = _IRREGULAR.get(word, word)
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, replacement in _SUFFIXES:
+        if not word.endswith(suffix) or len(word) - len(suffix) < 3:
+            continue
+        if suffix == "s" and word.endswith(("ss", "us", "is")):
+            break
+        if suffix == "ed" and word.endswith("eed"):
+            break  # bleed, need, feed: not past tenses
+        word = word[: len(word) - len(suffix)] + replacement
+        if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+            word = word[:-1]  # stopped -> stop, slurred -> slur
+        break
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]  # breathe -> breath, pressure -> pressur
+    return word
+
+
+_PUNCT = set(".,;:!?()[]")
+_TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?|[.,;:!?()\[\]]")
+_SHORT_FORMS = (
+    (re.compile(r"\bw/o\b"), " without "),
+    (re.compile(r"\bc/o\b"), " complains of "),
+    (re.compile(r"\bn/v\b"), " nausea vomiting "),
+    (re.compile(r"\bh/a\b"), " headache "),
+    (re.compile(r"\bs/p\b"), " after "),
+    (re.compile(r"\bw/"), " with "),
+)
+
+
+def normalise(text: str) -> str:
+    """Lower case, compatibility forms folded, apostrophes inside words dropped."""
+    out = unicodedata.normalize("NFKC", text).lower()
+    out = out.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    out = re.sub(r"(?<=[a-z])'(?=[a-z])", "", out)
+    for pattern, replacement in _SHORT_FORMS:
+        out = pattern.sub(replacement, out)
+    return out
+
+
+@dataclass(frozen=True)
+class Token:
+    raw: str  # the word as typed (normalised, spelling fixed)
+    stem: str  # "" for punctuation and for words masked as neutral
+    punct: bool = False
+
+
+Spelling = Mapping[tuple[str, ...], tuple[str, ...]]
+
+
+def _respell(raw: list[str], spelling: Spelling) -> list[str]:
+    """Replace typed forms (one or more words) by what was meant, longest first."""
+    words: list[str] = []
+    i = 0
+    longest = max((len(k) for k in spelling), default=1)
+    while i < len(raw):
+        for size in range(min(longest, len(raw) - i), 0, -1):
+            key = tuple(raw[i : i + size])
+            if key in spelling:
+                words.extend(spelling[key])
+                i += size
+                break
+        else:
+            words.append(raw[i])
+            i += 1
+    return words
+
+
+def tokenize(text: str, spelling: Spelling) -> list[Token]:
+    words = _respell(_TOKEN_RE.findall(normalise(text).replace("-", " ")), spelling)
+    return [
+        Token(w, "", True) if w in _PUNCT else Token(w, stem(w) if w.isalpha() else w)
+        for w in words
+    ]
+
+
+# --- patterns -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One place in a pattern: a concept, or any of some word stems and word prefixes."""
+
+    concept: str | None = None
+    stems: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Join:
+    near: bool  # either order
+    gap: int  # at most this many words between
+
+
+@dataclass(frozen=True)
+class Pattern:
+    text: str
+    items: tuple[Item, ...]
+    joins: tuple[Join, ...]
+
+
+class PatternError(ValueError):
+    """A pattern or concept the matcher cannot read; the message says which and why."""
+
+
+_JOIN_RE = re.compile(r"^(~|\.\.)(\d{1,2})$")
+_WORD_RE = re.compile(r"^[a-z0-9]+(\.[0-9]+)?\*?$")
+
+
+def _item(part: str, pattern: str) -> Item:
+    if part.startswith("{") and part.endswith("}"):
+        return Item(concept=part[1:-1])
+    words = part[1:-1].split("|") if part.startswith("(") and part.endswith(")") else [part]
+    if not all(_WORD_RE.match(w) for w in words):
+        raise PatternError(
+            f"'{pattern}': '{part}' is not a word, word*, (a|b), {{concept}}, ..N or ~N"
+        )
+    return Item(
+        stems=tuple(stem(w) for w in words if not w.endswith("*")),
+        prefixes=tuple(w[:-1] for w in words if w.endswith("*")),
+    )
+
+
+_GROUP_RE = re.compile(r"\(([^()]*[\s{][^()]*)\)")
+
+
+def expand(text: str) -> list[str]:
+    """A pattern whose (a|b) group holds phrases or concepts, as one pattern per choice."""
+    m = _GROUP_RE.search(text)
+    if not m:
+        return [text]
+    out: list[str] = []
+    for choice in m.group(1).split("|"):
+        out += expand(text[: m.start()] + choice.strip() + text[m.end() :])
+    return out
+
+
+def parse_patterns(texts: Iterable[str], spelling: Spelling) -> list[Pattern]:
+    return [parse_pattern(one, spelling) for text in texts for one in expand(text)]
+
+
+def parse_pattern(text: str, spelling: Spelling) -> Pattern:
+    """`text` -> items and joins. Plain words go through the same spelling map and
+    stemmer as the text they are matched against."""
+    parts = _respell(normalise(text).replace("-", " ").replace("'", " ").split(), spelling)
+    items: list[Item] = []
+    joins: list[Join] = []
+    pending: Join | None = None
+    for part in parts:
+        joined = _JOIN_RE.match(part)
+        if joined:
+            if not items or pending is not None:
+                raise PatternError(f"'{text}': {part} must stand between two words")
+            gap = int(joined.group(2))
+            if gap > MAX_NEAR:
+                raise PatternError(f"'{text}': {part} reaches too far; use at most {MAX_NEAR}")
+            pending = Join(near=joined.group(1) == "~", gap=gap)
+            continue
+        if items:
+            joins.append(pending or Join(near=False, gap=DEFAULT_GAP))
+            pending = None
+        items.append(_item(part, text))
+    if not items or pending is not None:
+        raise PatternError(f"'{text}': a pattern needs words on both sides of ..N or ~N")
+    return Pattern(text, tuple(items), tuple(joins))
+
+
+# --- readings -------------------------------------------------------------------------
+
+READING_KINDS = ("temperature", "glucose", "systolic", "diastolic", "oxygen")
+_READING_RE = re.compile(
+    r"^\s*(temperature|glucose|systolic|diastolic|oxygen)\s*(>=|<=|>|<)\s*(\d+(?:\.\d+)?)\s*$"
+)
+_CONTEXT = {
+    "temperature": {
+        "temperatur",
+        "fever",
+        "febrile",
+        "tmax",
+        "degre",
+        "running",
+        "thermometer",
+        "rectal",
+        "oral",
+        "orally",
+        "axillary",
+        "armpit",
+        "forehead",
+        "temporal",
+        "hot",
+    },
+    "systolic": {"systolic", "top"},
+    "diastolic": {"diastolic", "bottom"},
+    "glucose": {"sugar", "glucometer", "meter", "dexcom", "libre", "cgm"},
+    "oxygen": {"o2", "oxygen", "sat", "spo2", "saturation", "oximeter", "ox", "pulseox"},
+}
+_BP_RE = re.compile(r"(?<![\d.])(\d{2,3})\s*(?:/|\bover\b)\s*(\d{2,3})(?![\d.])")
+
+
+@dataclass(frozen=True)
+class Reading:
+    kind: str
+    op: str
+    value: float
+
+    def holds(self, kind: str, value: float, celsius: bool = False) -> bool:
+        if kind != self.kind:
+            return False
+        limit = self.value
+        if celsius:
+            limit = round((limit - 32) * 5 / 9, 1)
+        return {
+            ">=": value >= limit,
+            "<=": value <= limit,
+            ">": value > limit,
+            "<": value < limit,
+        }[self.op]
+
+
+def parse_reading(text: str) -> Reading:
+    m = _READING_RE.match(text.lower())
+    if not m:
+        raise PatternError(
+            f"'{text}': write a reading like 'temperature >= 103' ({', '.join(READING_KINDS)})"
+        )
+    return Reading(m.group(1), m.group(2), float(m.group(3)))
+
+
+@dataclass(frozen=True)
+class Measured:
+    kind: str
+    value: float
+    celsius: bool = False
+
+    @property
+    def fever(self) -> bool:
+        return self.value >= (38.0 if self.celsius else 100.4)
+
+
+def _number(raw: str) -> tuple[float, str] | None:
+    m = re.fullmatch(r"(\d{1,4}(?:\.\d+)?)(f|c)?", raw)
+    return (float(m.group(1)), m.group(2) or "") if m else None
+
+
+def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
+    """Numbers that read as a temperature, a sugar, an oxygen level or a blood pressure."""
+    found: list[Measured] = []
+    for m in _BP_RE.finditer(normalise(text)):
+        high, low = int(m.group(1)), int(m.group(2))
+        if 60 <= high <= 300 and 30 <= low <= 200 and high > low:
+            found += [Measured("systolic", high), Measured("diastolic", low)]
+    for i, tok in enumerate(tokens):
+        number = _number(tok.raw)
+        if number is None:
+            continue
+        value, unit = number
+        nearby = {t.stem for t in tokens[max(0, i - 3) : i + 3] if not t.punct}
+        after = tokens[i + 1].raw if i + 1 < len(tokens) else ""
+        if unit == "" and after in ("f", "c"):
+            unit = after
+        if unit or "degre" in nearby or nearby & _CONTEXT["temperature"]:
+            if 93 <= value <= 110 and unit != "c":
+                found.append(Measured("temperature", value))
+                continue
+            if 34 <= value <= 43.5 and unit != "f":
+                found.append(Measured("temperature", value, celsius=True))
+                continue
+        for kind in ("systolic", "diastolic"):
+            if nearby & _CONTEXT[kind] and 30 <= value <= 300:
+                found.append(Measured(kind, value))
+        if nearby & _CONTEXT["glucose"] and 10 <= value <= 2000:
+            found.append(Measured("glucose", value))
+        if nearby & _CONTEXT["oxygen"] and 40 <= value <= 100:
+            found.append(Measured("oxygen", value))
+    return found
+
+
+# --- rules and the matcher ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """What the matcher needs of a triage rule (the policy model carries the rest)."""
+
+    name: str
+    patterns: tuple[str, ...] = ()
+    readings: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    negatable: bool = True
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: str
+    negated: bool
+    evidence: str  # the words that matched, as typed
+
+
+@dataclass
+class _Compiled:
+    spec: RuleSpec
+    patterns: list[Pattern]
+    readings: list[Reading]
+    requires: list[Pattern]
+
+
+Span = tuple[int, int]  # token positions, end exclusive
+
+
+@dataclass
+class _Text:
+    tokens: list[Token]
+    spans: dict[str, list[Span]] = field(default_factory=dict)
+
+
+class Matcher:
+    """Compiled rules and concepts; `match` reads texts and lists the rules that apply."""
+
+    def __init__(
+        self,
+        concepts: Mapping[str, Iterable[str]],
+        rules: Iterable[RuleSpec],
+        spelling: Mapping[str, str] | None = None,
+    ) -> None:
+        self.spelling: dict[tuple[str, ...], tuple[str, ...]] = {
+            tuple(normalise(k).split()): tuple(normalise(v).split())
+            for k, v in (spelling or {}).items()
+        }
+        self.concepts: dict[str, list[Pattern]] = {
+            name: parse_patterns(terms, self.spelling) for name, terms in concepts.items()
+        }
+        self.rules = [
+            _Compiled(
+                spec,
+                parse_patterns(spec.patterns, self.spelling),
+                [parse_reading(r) for r in spec.readings],
+                parse_patterns(spec.requires, self.spelling),
+            )
+            for spec in rules
+        ]
+        self._check_references()
+
+    def _check_references(self) -> None:
+        def refs(patterns: list[Pattern]) -> set[str]:
+            return {i.concept for p in patterns for i in p.items if i.concept is not None}
+
+        for name, patterns in self.concepts.items():
+            for ref in refs(patterns) - set(self.concepts):
+                raise PatternError(f"concept {name} uses {{{ref}}}, which is not a concept")
+        for rule in self.rules:
+            for ref in refs(rule.patterns + rule.requires) - set(self.concepts):
+                raise PatternError(f"triage rule {rule.spec.name} uses unknown concept {{{ref}}}")
+            if not rule.patterns and not rule.readings:
+                raise PatternError(f"triage rule {rule.spec.name} needs patterns or readings")
+        # A concept that reaches itself would never finish matching.
+        state: dict[str, int] = {}
+
+        def visit(name: str, path: list[str]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                raise PatternError(f"concept {name} refers back to itself ({' > '.join(path)})")
+            state[name] = 1
+            for ref in sorted(refs(self.concepts[name])):
+                visit(ref, [*path, ref])
+            state[name] = 2
+
+        for name in self.concepts:
+            visit(name, [name])
+
+    # --- matching -----------------------------------------------------------------
+
+    def _item_spans(self, text: _Text, item: Item) -> list[Span]:
+        if item.concept is not None:
+            return self._concept_spans(text, item.concept)
+        return [
+            (i, i + 1)
+            for i, t in enumerate(text.tokens)
+            if t.stem and (t.stem in item.stems or t.raw.startswith(item.prefixes))
+        ]
+
+    def _concept_spans(self, text: _Text, name: str) -> list[Span]:
+        if name not in text.spans:
+            text.spans[name] = []  # guards against a cycle the check missed
+            spans: set[Span] = set()
+            for pattern in self.concepts.get(name, []):
+                spans.update(self._pattern_spans(text, pattern))
+            text.spans[name] = sorted(spans)
+        return text.spans[name]
+
+    def _pattern_spans(self, text: _Text, pattern: Pattern) -> list[Span]:
+        current = self._item_spans(text, pattern.items[0])
+        for join, item in zip(pattern.joins, pattern.items[1:], strict=True):
+            if not current:
+                return []
+            following = self._item_spans(text, item)
+            joined: set[Span] = set()
+            for s, e in current:
+                for s2, e2 in following:
+                    if 0 <= s2 - e <= join.gap:
+                        joined.add((s, e2))
+                    elif join.near and 0 <= s - e2 <= join.gap:
+                        joined.add((s2, e))
+            current = sorted(joined)
+        return current
+
+    def _negated(self, text: _Text, span: Span) -> bool:
+        """Governed by a negation before it ("no", "denies"; "not" only right before it),
+        or by one just after it ("pain free", "fever gone", "rash all better")."""
+        start, end = span
+        toks = text.tokens
+        breaks = {s for s, _ in self._concept_spans(text, "scope_break")}
+        for concept, reach in (("negation", NEGATION_REACH), ("negation_near", 1)):
+            for _, ne in self._concept_spans(text, concept):
+                if (
+                    ne <= start
+                    and start - ne <= reach
+                    and not any(toks[i].punct or i in breaks for i in range(ne, start))
+                ):
+                    return True
+        for ns, _ in self._concept_spans(text, "negation_after"):
+            if end <= ns and ns - end <= 3:
+                between = range(end, ns)
+                if not any(i in breaks or toks[i].raw in ".;!?" for i in between):
+                    return True
+        return False
+
+    def prepare(self, texts: Iterable[str]) -> tuple[_Text, list[Measured]]:
+        tokens: list[Token] = []
+        measured: list[Measured] = []
+        for t in texts:
+            if not t or not t.strip():
+                continue
+            toks = tokenize(t, self.spelling)
+            found = readings_in(t, toks)
+            measured += found
+            if any(m.kind == "temperature" and m.fever for m in found):
+                toks.append(Token("fever", "fever"))  # so fever rules see "temp 101.5"
+            tokens += [*toks, Token(".", "", True)]  # a field ends like a sentence
+        text = _Text(tokens)
+        neutral = self._concept_spans(text, "neutral") if "neutral" in self.concepts else []
+        if neutral:
+            masked: set[int] = set()
+            for s, e in neutral:
+                masked.update(range(s, e))
+            text = _Text(
+                [Token(t.raw, "", t.punct) if i in masked else t for i, t in enumerate(tokens)]
+            )
+        return text, measured
+
+    def match(self, texts: Iterable[str]) -> list[Match]:
+        """Every rule that applies to `texts`, in rule order, negated or not."""
+        text, measured = self.prepare(texts)
+        out: list[Match] = []
+        for rule in self.rules:
+            found = self._rule_match(text, measured, rule)
+            if found:
+                out.append(found)
+        return out
+
+    def _rule_match(self, text: _Text, measured: list[Measured], rule: _Compiled) -> Match | None:
+        negatable = rule.spec.negatable
+        if rule.requires:
+            context = [
+                s
+                for p in rule.requires
+                for s in self._pattern_spans(text, p)
+                if not (negatable and self._negated(text, s))
+            ]
+            if not context:
+                return None
+        for r in rule.readings:
+            for m in measured:
+                if r.holds(m.kind, m.value, m.celsius):
+                    return Match(rule.spec.name, False, f"{m.kind} {m.value:g}")
+        negated: Span | None = None
+        for pattern in rule.patterns:
+            for span in self._pattern_spans(text, pattern):
+                if negatable and self._negated(text, span):
+                    negated = negated or span
+                    continue
+                return Match(rule.spec.name, False, self._words(text, span))
+        if negated:
+            return Match(rule.spec.name, True, self._words(text, negated))
+        return None
+
+    @staticmethod
+    def _words(text: _Text, span: Span) -> str:
+        return " ".join(t.raw for t in text.tokens[span[0] : span[1]])
