@@ -181,7 +181,8 @@ def report_cmd(
         typer.Option(
             "--output",
             metavar="FILE",
-            help="Write to FILE (atomically, owner-only) instead of stdout; print nothing.",
+            help="Write to FILE (atomically, owner-only) instead of stdout; print nothing. "
+            "With --format csv, a folder gets one file per table.",
         ),
     ] = None,
     include_phi: Annotated[
@@ -216,8 +217,8 @@ def report_cmd(
         start = datetime.combine(first, time(0), tzinfo=policy.tz)
     if start >= end:
         raise Refused("The period is empty: --since must be earlier than --until.")
-    if output is not None and output.is_dir():
-        raise Refused(f"{output} is a folder; give --output a file name.")
+    if output is not None and output.is_dir() and chosen != Format.csv:
+        raise Refused(f"{output} is a folder; give --output a file name (a folder only for csv).")
     from cbtrack import report, reportfmt
 
     figures = report.build(
@@ -228,11 +229,20 @@ def report_cmd(
         now,
         include_phi=include_phi,
     )
-    text = reportfmt.render(figures, chosen.value)
+    labels = reportfmt.Labels.of(policy)
+    if output is not None and chosen == Format.csv and output.is_dir():
+        for name, part in reportfmt.csv_tables(figures, labels):
+            _write(output / name, part)
+        return
+    text = reportfmt.render(figures, chosen.value, labels)
     if output is None:
         typer.echo(text, nl=False)
         return
+    _write(output.expanduser(), text)
+
+
+def _write(path: Path, text: str) -> None:
     try:
-        write_atomic(output.expanduser(), text)
+        write_atomic(path, text)
     except OSError as exc:
-        raise Refused(f"Cannot write the report to {output} ({exc.strerror}).") from None
+        raise Refused(f"Cannot write the report to {path} ({exc.strerror}).") from None
