@@ -388,9 +388,11 @@ def attempt(
     )
     cb = out.record
     nxt = cb.next_attempt_at
-    text = f"{cb.id}: {result.value}, {len(cb.attempts)} attempt(s), status {cb.status.value}"
+    n = len(cb.attempts)
+    text = f"{cb.id}: {render.words(result.value)}, {n} attempt{'s' if n != 1 else ''}, "
+    text += render.STATUS_WORDS[cb.status.value]
     if nxt:
-        text += f", next attempt {nxt.astimezone(st.tz()):%a %Y-%m-%d %H:%M}"
+        text += f"; next attempt {render.say_time(nxt, st.now(), st.tz())}"
     _print_outcome(st, out, as_json, text)
 
 
@@ -415,7 +417,7 @@ def close(
     out = service.close(
         st.store(), st.user, st.now(), callback_id, reason=reason, summary=summary, to=to
     )
-    _print_outcome(st, out, as_json, f"{out.record.id}: closed ({reason.value})")
+    _print_outcome(st, out, as_json, f"{out.record.id}: closed, {render.words(reason.value)}")
 
 
 @app.command()
@@ -431,7 +433,8 @@ def reopen(
     """
     st = state(ctx)
     out = service.reopen(st.store(), st.user, st.now(), callback_id, why=why)
-    _print_outcome(st, out, as_json, f"{out.record.id}: reopened, status {out.record.status.value}")
+    status = render.STATUS_WORDS[out.record.status.value]
+    _print_outcome(st, out, as_json, f"{out.record.id}: reopened, {status}")
 
 
 @app.command("urgency")
@@ -448,7 +451,7 @@ def urgency_cmd(
     """
     st = state(ctx)
     out = service.set_urgency(st.store(), st.user, st.now(), callback_id, level=level, why=why)
-    _print_outcome(st, out, as_json, f"{out.record.id}: urgency {level.value}")
+    _print_outcome(st, out, as_json, f"{out.record.id}: urgency {render.words(level.value)}")
 
 
 @app.command()
@@ -483,7 +486,7 @@ def block(
     """
     st = state(ctx)
     out = service.block(st.store(), st.user, st.now(), callback_id, kind=on, note=note)
-    _print_outcome(st, out, as_json, f"{out.record.id}: waiting on {on.value}")
+    _print_outcome(st, out, as_json, f"{out.record.id}: waiting on {render.words(on.value)}")
 
 
 @app.command()
@@ -502,9 +505,8 @@ def unblock(
     """
     st = state(ctx)
     out = service.unblock(st.store(), st.user, st.now(), callback_id, kind=on, note=note)
-    _print_outcome(
-        st, out, as_json, f"{out.record.id}: unblocked, status {out.record.status.value}"
-    )
+    status = render.STATUS_WORDS[out.record.status.value]
+    _print_outcome(st, out, as_json, f"{out.record.id}: unblocked, {status}")
 
 
 @app.command()
