@@ -8,8 +8,9 @@ How README.md is read (see "Development" in it):
   each followed by exactly what it prints on stdout. A `sh` block runs as a whole and only
   has to succeed.
 - The session runs in an empty folder holding a copy of `examples/` and `.venv/bin` (the
-  installed cbtrack), with HOME there too, that `cbtrack` first on PATH, `CBTRACK_NOW` pinned to a Friday morning inside
-  call hours (a block may export another), `COLUMNS=80`, and no other cbtrack settings.
+  installed cbtrack), with HOME there too, that `cbtrack` first on PATH, `CBTRACK_NOW`
+  pinned to a Friday morning inside call hours (a block may export another), `COLUMNS=80`,
+  and no other cbtrack settings.
 - Callback IDs are random, so the README's IDs stand for the real ones: when a printed ID
   differs from the README's, the two are paired, and later commands get the real ID (full,
   or its last five characters) wherever the README's appears. `$HOME` prints as `~`.
