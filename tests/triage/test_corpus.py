@@ -68,7 +68,7 @@ def test_corpus_is_large_enough(corpus: list[dict[str, str]]) -> None:
     assert expects["emergency"] + expects["clinical"] >= 250
     assert expects["admin"] >= 100
     held = [c for c in corpus if c["holdout"]]
-    assert 0.18 <= len(held) / len(corpus) <= 0.22
+    assert len(held) >= 99 and 0.15 <= len(held) / len(corpus) <= 0.22
 
 
 def test_tuning_part_meets_the_safety_thresholds(corpus: list[dict[str, str]]) -> None:
