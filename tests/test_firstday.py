@@ -209,6 +209,12 @@ def test_validate_warns_while_the_placeholders_remain(cli: Cli) -> None:
     assert json.loads(as_json.stdout)["ok"] is True and "placeholder" in as_json.stderr
 
 
+def test_script_warns_while_the_placeholders_would_be_read_to_patients(cli: Cli) -> None:
+    cid = cli.add()
+    result = cli.ok("script", cid)
+    assert "practice is still the placeholder" in result.stderr
+
+
 def test_an_uncommitted_policy_is_named_on_stderr_and_committed_by_validate(
     cli: Cli, store_dir: Path
 ) -> None:

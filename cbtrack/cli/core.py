@@ -782,6 +782,7 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
     store = st.store()
     cb = store.load(callback_id)
     filled = scripts_for(store.policy, cb, st.user or "[your name]", st.now())
+    warn(store.policy.placeholders())  # these would be read to the patient
     if as_json:
         typer.echo(render.to_json(filled.as_dict()))
         return
