@@ -125,6 +125,44 @@ class BusinessCalendar:
             local = self._bounds(d)[0]
         raise Refused("A due rule reaches too far ahead; shorten it in the policy.")
 
+    def previous_business_day(self, d: date) -> date:
+        d = d - timedelta(days=1)
+        for _ in range(3660):
+            if self.is_business_day(d):
+                return d
+            d -= timedelta(days=1)
+        raise Refused("The policy's business days and holidays leave no business day before.")
+
+    def subtract(self, moment: datetime, minutes: int) -> datetime:
+        """Go back `minutes` of business time: the clock runs only in business hours."""
+        local = moment.astimezone(self.tz)
+        if minutes <= 0:
+            return local
+        d = local.date()
+        if not self.is_business_day(d):
+            d = self.previous_business_day(d)
+            local = self._bounds(d)[1]
+        remaining = minutes
+        for _ in range(3660):
+            start, end = self._bounds(d)
+            cursor = min(local, end)
+            if cursor > start:
+                available = int((cursor - start).total_seconds() // 60)
+                if remaining <= available:
+                    return cursor - timedelta(minutes=remaining)
+                remaining -= available
+            d = self.previous_business_day(d)
+            local = self._bounds(d)[1]
+        raise Refused("A lead time reaches too far back; shorten it in the policy.")
+
+    def sub_duration(self, moment: datetime, text: str) -> datetime:
+        """`add_duration` backwards: `m`/`h`/`bd` in business time, `d` in calendar days."""
+        n, unit = parse_duration(text)
+        if unit == "d":
+            return moment.astimezone(self.tz) - timedelta(days=n)
+        minutes = {"m": n, "h": n * 60, "bd": n * self.day_minutes()}[unit]
+        return self.subtract(moment, minutes)
+
     def add_duration(self, moment: datetime, text: str) -> datetime:
         """Due-rule arithmetic: `m`/`h` and `bd` in business time, `d` in calendar days."""
         n, unit = parse_duration(text)

@@ -35,6 +35,7 @@ WINDOW_RE = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 ItemId = Annotated[str, StringConstraints(pattern=ITEM_ID_RE)]
+CallbackId = Annotated[str, StringConstraints(pattern=ID_RE.pattern)]
 
 
 def new_item_id() -> str:
@@ -148,6 +149,7 @@ class EventType(StrEnum):
     reopened = "reopened"
     closed = "closed"
     note = "note"
+    edited = "edited"
 
 
 class CloseReason(StrEnum):
@@ -294,6 +296,7 @@ class Dependency(StrictModel):
     kind: DependencyKind
     note: Text
     since: AwareDatetime
+    until: AwareDatetime | None = None  # when it is expected; late after that
     resolved_at: AwareDatetime | None = None
 
 
@@ -303,6 +306,13 @@ class Closure(StrictModel):
     reason: CloseReason
     summary: Text
     to: Name | None = None
+    duplicate_of: CallbackId | None = None  # with reason duplicate: the original
+
+    @model_validator(mode="after")
+    def _duplicate(self) -> Closure:
+        if self.duplicate_of and self.reason != CloseReason.duplicate:
+            raise ValueError("duplicate_of goes only with the close reason duplicate")
+        return self
 
 
 class Callback(StrictModel):
@@ -318,6 +328,8 @@ class Callback(StrictModel):
     status: Status = Status.new
     owner: Name
     due_at: AwareDatetime
+    deadline_at: AwareDatetime | None = None  # a procedure date, an authorization expiry
+    related_to: CallbackId | None = None  # an earlier callback this one follows up
     next_action: Text
     next_attempt_at: AwareDatetime | None = None
     depends_on: list[Dependency] = Field(default_factory=list)
@@ -356,6 +368,37 @@ class Callback(StrictModel):
     @property
     def was_reached(self) -> bool:
         return any(a.result == AttemptResult.reached for a in self.attempts)
+
+    @property
+    def reopened_at(self) -> datetime | None:
+        """When the callback was last reopened (None if never)."""
+        times = [e.at for e in self.events if e.type == EventType.reopened]
+        return max(times) if times else None
+
+    @property
+    def current_attempts(self) -> list[Attempt]:
+        """The attempts since the last reopen: what counts towards closing it again."""
+        since = self.reopened_at
+        return [a for a in self.attempts if since is None or a.at > since]
+
+    @property
+    def reached_since_reopen(self) -> bool:
+        return any(a.result == AttemptResult.reached for a in self.current_attempts)
+
+    @property
+    def number_is_wrong(self) -> bool:
+        """True when the last phone or text attempt found the number wrong and the phone
+        has not been corrected since (an `edited` event that sets `patient.phone`)."""
+        calls = [a for a in self.attempts if a.method in (AttemptMethod.phone, AttemptMethod.text)]
+        if not calls:
+            return False
+        last = max(calls, key=lambda a: a.at)
+        if last.result != AttemptResult.wrong_number:
+            return False
+        return not any(
+            e.type == EventType.edited and "patient.phone" in (e.set or {}) and e.at >= last.at
+            for e in self.events
+        )
 
     # --- state changes (append-only histories) ------------------------------------
 

@@ -145,6 +145,21 @@ class AttemptPolicy(StrictModel):
     voicemail: VoicemailRules = Field(default_factory=VoicemailRules)
 
 
+class Translation(StrictModel):
+    """Approved scripts in one language; any part left out stays in the default language."""
+
+    opening: Text | None = None
+    voicemail_minimal: Text | None = None
+    voicemail_detailed: Text | None = None
+    outcomes: dict[Name, Text] = Field(default_factory=dict)
+    clinical_handoff: Text | None = None
+    emergency_guidance: Text | None = None
+    never_say: list[Text] = Field(default_factory=list)
+
+
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
 class Scripts(StrictModel):
     opening: Text
     voicemail_minimal: Text
@@ -153,6 +168,19 @@ class Scripts(StrictModel):
     clinical_handoff: Text
     emergency_guidance: Text
     never_say: list[Text] = Field(default_factory=list)
+    languages: dict[LanguageCode, Translation] = Field(default_factory=dict)
+
+    def translation(self, language: str | None) -> tuple[str, Translation] | None:
+        """The approved translation for a patient's language (`es`, `ES`, `es-MX` all find
+        `es`), with the code it is filed under; None when there is none."""
+        if not language:
+            return None
+        want = language.strip().lower()
+        codes = {code.lower(): code for code in self.languages}
+        for key in (want, want.split("-")[0]):
+            if key in codes:
+                return codes[key], self.languages[codes[key]]
+        return None
 
 
 class Policy(StrictModel):
@@ -172,6 +200,10 @@ class Policy(StrictModel):
     concepts: dict[Name, list[Text]] = Field(default_factory=dict)
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy)
     scripts: Scripts
+    # A callback with a deadline is due at least this long before it (business time).
+    deadline_lead: Duration = "1bd"
+    # How long `block` waits for a dependency when no --until is given.
+    dependency_wait: Duration = "2bd"
 
     @model_validator(mode="before")
     @classmethod
@@ -255,12 +287,17 @@ class Policy(StrictModel):
                     f"urgencies.{level}.due is not a duration; for example due: 1bd"
                 ) from None
         for key, allowed in ALLOWED_FIELDS.items():
-            extra = fields_of(getattr(self.scripts, key)) - allowed
-            if extra:
-                raise ValueError(
-                    f"scripts.{key} may not use {{{sorted(extra)[0]}}}; it may use only "
-                    + ", ".join("{" + a + "}" for a in sorted(allowed))
-                )
+            texts = [("scripts", getattr(self.scripts, key))] + [
+                (f"scripts.languages.{code}", getattr(tr, key))
+                for code, tr in self.scripts.languages.items()
+            ]
+            for where, text in texts:
+                extra = fields_of(text or "") - allowed
+                if extra:
+                    raise ValueError(
+                        f"{where}.{key} may not use {{{sorted(extra)[0]}}}; it may use only "
+                        + ", ".join("{" + a + "}" for a in sorted(allowed))
+                    )
         return self
 
     # --- lookups -------------------------------------------------------------------
@@ -466,6 +503,10 @@ EXAMPLES = {
     "concepts": "concepts: {our_drugs: [methotrexate, mtx]}",
     "concepts.*": "our_drugs: [methotrexate, mtx]",
     "urgencies.*.retry": "retry: 30m",
+    "deadline_lead": "deadline_lead: 1bd",
+    "dependency_wait": "dependency_wait: 2bd",
+    "scripts.languages": 'languages: {es: {voicemail_minimal: "Hola, le llama {practice}."}}',
+    "scripts.languages.*": 'es: {voicemail_minimal: "Hola, le llama {practice}."}',
     "triage.*.urgency": "urgency: same_day",
     "triage.*.route_to": "route_to: clinical",
     "triage.*.next_action": "next_action: Nurse call about wound care",
@@ -484,10 +525,24 @@ EXAMPLES = {
 
 #: Keys whose value is a time range, a duration, or a fixed word.
 _WINDOW_KEYS = {"call_hours", "business_hours.hours"}
-_DURATION_KEYS = {"attempts.min_spacing", "urgencies.*.due", "urgencies.*.retry"}
+_DURATION_KEYS = {
+    "attempts.min_spacing",
+    "urgencies.*.due",
+    "urgencies.*.retry",
+    "deadline_lead",
+    "dependency_wait",
+}
 
 #: Named mappings: a key below them is a name (a user, a role, a category), not a field.
-_NAMED = {"staff", "roles", "urgencies", "categories", "scripts.outcomes", "concepts"}
+_NAMED = {
+    "staff",
+    "roles",
+    "urgencies",
+    "categories",
+    "scripts.outcomes",
+    "concepts",
+    "scripts.languages",
+}
 
 
 def _pattern(loc: tuple[int | str, ...]) -> str:
@@ -526,6 +581,7 @@ def _known_keys(pattern: str) -> list[str]:
         "attempts": AttemptPolicy,
         "attempts.voicemail": VoicemailRules,
         "scripts": Scripts,
+        "scripts.languages.*": Translation,
     }
     model = models.get(pattern)
     return list(model.model_fields) if model else []

@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from cbtrack import clock
+from cbtrack import clock, timing
 from cbtrack.model import AttemptResult, Callback, DependencyKind, Status, Urgency
 from cbtrack.policy import Policy
 
@@ -193,7 +193,30 @@ def _next(cb: Callback) -> str:
     deps = cb.open_dependencies
     if deps:
         return "WAIT " + ",".join(DEP_TAG[d.kind] for d in deps)
+    if cb.number_is_wrong:
+        return "WRONG NUMBER: fix phone"
     return cb.next_action
+
+
+def _due(policy: Policy, cb: Callback, now: datetime) -> str:
+    """Relative due time; while a dependency holds the clock, when it is expected."""
+    deps = cb.open_dependencies
+    if deps:
+        expected = min(timing.expected_by(policy, d) for d in deps)
+        return "dep " + clock.relative(expected, now).replace("overdue", "late")
+    return clock.relative(cb.due_at, now)
+
+
+def _why(policy: Policy, cb: Callback) -> str:
+    cat = CATEGORY_TAG.get(cb.category, words(cb.category))
+    reason = " ".join(cb.reason.split())
+    if cb.deadline_at is None:
+        return f"{cat}: {reason}"
+    return f"DL {deadline_text(policy, cb.deadline_at)} {cat}: {reason}"
+
+
+def deadline_text(policy: Policy, deadline: datetime) -> str:
+    return deadline.astimezone(policy.tz).strftime("%m-%d %H:%M")
 
 
 # name, narrowest, widest, how reluctantly it gives up a column (higher keeps it longer)
@@ -211,13 +234,12 @@ MIN_WIDTH = 80
 
 
 def _queue_cells(policy: Policy, cb: Callback, now: datetime) -> list[str]:
-    cat = CATEGORY_TAG.get(cb.category, words(cb.category))
     return [
         cb.id[-5:],
         URGENCY_TAG[cb.urgency],
-        clock.relative(cb.due_at, now),
+        _due(policy, cb, now),
         f"{' '.join(cb.patient.name.split())}\t{METHOD_TAG[cb.patient.preferred_method.value]}",
-        f"{cat}: {' '.join(cb.reason.split())}",
+        _why(policy, cb),
         _tried(cb, now),
         owner_label(policy, cb.owner),
         " ".join(_next(cb).split()),
@@ -285,16 +307,21 @@ def _paint(column: str, cell: str, cb: Callback, now: datetime) -> str:
         return f"{BOLD}{RED}{cell}{RESET}"
     if column == "URG" and cb.urgency == Urgency.same_day:
         return f"{YELLOW}{cell}{RESET}"
-    if column == "DUE" and cb.due_at < now:
+    if column == "DUE" and cb.due_at < now and not cb.open_dependencies:
         return f"{RED}{cell}{RESET}"
     if column == "NEXT" and cb.open_dependencies:
         return f"{DIM}{cell}{RESET}"
     return cell
 
 
-def queue_summary(records: list[Callback], now: datetime, shown: int | None = None) -> str:
+def queue_summary(
+    records: list[Callback], now: datetime, policy: Policy | None = None, shown: int | None = None
+) -> str:
     """`20 open, 3 overdue, ...` over all `records`; says how many were left out."""
-    overdue = sum(1 for cb in records if cb.due_at < now)
+    if policy is None:
+        overdue = sum(1 for cb in records if cb.due_at < now)
+    else:
+        overdue = sum(1 for cb in records if timing.overdue(policy, cb, now))
     waiting = sum(1 for cb in records if cb.status == Status.waiting_internal)
     left_out = len(records) - shown if shown is not None else 0
     more = f" ({left_out} not shown: raise --limit)" if left_out > 0 else ""
@@ -341,7 +368,11 @@ def show_text(policy: Policy, cb: Callback, now: datetime, width: int = WIDTH) -
     )
     fields += [
         ("Owner", owner),
-        ("Due", f"{t(cb.due_at)} ({clock.relative(cb.due_at, now)})"),
+        (
+            "Due",
+            f"{t(cb.due_at)} ({clock.relative(cb.due_at, now)})"
+            + (f", deadline {t(cb.deadline_at)}" if cb.deadline_at else ""),
+        ),
         (
             "Next",
             cb.next_action
@@ -349,14 +380,25 @@ def show_text(policy: Policy, cb: Callback, now: datetime, width: int = WIDTH) -
         ),
         ("Created", f"{t(cb.created_at)} by {cb.created_by}, from {words(cb.source.value)}"),
     ]
+    if cb.number_is_wrong:
+        fields.append(("Phone", "WRONG NUMBER (last attempt); correct it with 'cbtrack edit'"))
+    if cb.related_to:
+        fields.append(("Related", cb.related_to))
     for d in cb.depends_on:
-        state = f"resolved {t(d.resolved_at)}" if d.resolved_at else "still open"
+        expected = timing.expected_by(policy, d)
+        late = ", LATE" if expected <= now else ""
+        state = (
+            f"resolved {t(d.resolved_at)}"
+            if d.resolved_at
+            else f"still open, expected by {t(expected)}{late}"
+        )
         fields.append(
             ("Waiting on", f"{words(d.kind.value)} since {t(d.since)}, {state}: {d.note}")
         )
     if cb.closure:
         c = cb.closure
         to = f" to {owner_label(policy, c.to)}" if c.to else ""
+        to += f" of {c.duplicate_of}" if c.duplicate_of else ""
         fields.append(("Closed", f"{t(c.at)} by {c.by}: {words(c.reason.value)}{to}. {c.summary}"))
     for label, value in fields:
         out += wrap(value, width, first=f"{label + ':':<12}")
@@ -476,3 +518,35 @@ def roll_lines(policy: Policy, rolls: list[Any], now: datetime, verb: str, width
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:
     return _tabulate(rows, headers=headers, tablefmt="simple")
+
+
+STATE_TAG = {
+    Status.new: "new",
+    Status.in_progress: "in progress",
+    Status.waiting_patient: "wait pt",
+    Status.waiting_internal: "wait intern",
+    Status.escalated: "escalated",
+    Status.closed: "closed",
+}
+
+
+def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> list[str]:
+    """One line per callback found (the ID says the day it was created): ID, state, patient,
+    phone, why, and where it went (its owner, or how it closed)."""
+    lines = []
+    for cb in records:
+        where = cb.owner
+        if cb.closure:
+            c = cb.closure
+            where = {
+                "duplicate": f"dup of {(c.duplicate_of or '')[-5:]}",
+                "attempts_exhausted": "exhausted",
+                "routed": f"routed {c.to or ''}",
+            }.get(c.reason.value, c.reason.value)
+        where = fit(where, 16)
+        head = f"{cb.id} {STATE_TAG[cb.status]:<11} "
+        who = f"{fit(cb.patient.name, 16)} {fit(cb.patient.phone, 15)}  "
+        cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
+        room = max(max(width, MIN_WIDTH) - len(head) - len(who) - len(where) - 3, 12)
+        lines.append(f"{head}{who}{fit(f'{cat}: {cb.reason}', room).ljust(room)} | {where}")
+    return lines

@@ -13,6 +13,16 @@ Definitions (hours are decimal hours from `created_at`):
 - median: the middle value (mean of the two middle ones); p90: nearest rank;
 - repeat patients: patients with two or more callbacks created in the period, one patient
   being the records that share a phone number (last 10 digits) or an MRN.
+- handoffs: callbacks with a `routed` event in the period (`routed`), and those routed more
+  than once in it (`rerouted`: a sign of a broken handoff); `to` counts routes per role.
+- waits: per dependency kind, the dependencies that started in the period (`count`), the
+  median hours from start to resolution of those resolved in it (`median_hours`), and the
+  ones still open (`open`) or past their expected time (`late`) when measured.
+- trend: per day of the period (practice time zone), callbacks created and closed that day
+  and open at its end (or at `as_of` for the current day).
+- by_detail: per category, per required detail field, over callbacks created in the
+  period: how many were empty or "unknown"; the five most common values only with
+  `include_phi`, since detail values are free text.
 
 De-identified unless `include_phi`: figures carry IDs, categories, owners and counts,
 never a patient's name, phone, date of birth, MRN or free text from the record.
@@ -22,13 +32,22 @@ from __future__ import annotations
 
 import math
 import statistics
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from cbtrack.model import Callback, CloseReason, Source, Urgency, phone_digits
+from cbtrack.model import (
+    Callback,
+    CloseReason,
+    DependencyKind,
+    EventType,
+    Source,
+    Urgency,
+    phone_digits,
+)
 from cbtrack.policy import Policy
 
 Block = dict[str, Any]
@@ -350,6 +369,10 @@ def build(
         "distribution": {"hours_to_first_attempt": histogram(period)},
         "insights": [],
     }
+    report["handoffs"] = handoffs(period)
+    report["waits"] = waits(period)
+    report["trend"] = trend(policy, period)
+    report["by_detail"] = by_detail(policy, period, include_phi)
     report["insights"] = insights(policy, report, repeats)
     if include_phi:
         report["patients"] = phi_section(policy, open_at_end, repeats)
@@ -434,3 +457,101 @@ def phi_section(
             for g in sorted(repeats, key=lambda g: (-len(g), min(cb.id for cb in g)))
         ],
     }
+
+
+# --- handoffs, waits, trend, details ---------------------------------------------------------
+
+
+def handoffs(period: Period) -> dict[str, Any]:
+    routed = rerouted = 0
+    to: Counter[str] = Counter()
+    for f in period.facts_list:
+        routes = [e for e in f.cb.events if e.type == EventType.routed and period.inside(e.at)]
+        if routes:
+            routed += 1
+            rerouted += len(routes) > 1
+        to.update((e.set or {}).get("owner", "") for e in routes)
+    return {"routed": routed, "rerouted": rerouted, "to": dict(sorted(to.items()))}
+
+
+def waits(period: Period) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for kind in DependencyKind:
+        deps = [d for f in period.facts_list for d in f.cb.depends_on if d.kind == kind]
+        started = [d for d in deps if period.inside(d.since)]
+        spans = [
+            hours(d.resolved_at, d.since)
+            for d in deps
+            if d.resolved_at is not None and period.inside(d.resolved_at)
+        ]
+        still = [d for d in deps if period.by_as_of(d.since) and not _resolved_by(period, d)]
+        late = [d for d in still if d.until is not None and d.until < period.as_of]
+        out[kind.value] = {
+            "count": len(started),
+            "resolved": len(spans),
+            "median_hours": median(spans),
+            "open": len(still),
+            "late": len(late),
+        }
+    return out
+
+
+def _resolved_by(period: Period, dep: Any) -> bool:
+    return dep.resolved_at is not None and period.by_as_of(dep.resolved_at)
+
+
+def trend(policy: Policy, period: Period) -> list[dict[str, Any]]:
+    """Created, closed and open at the end of each day of the period."""
+    tz = policy.tz
+    created = sorted(f.cb.created_at for f in period.facts_list)
+    closed = sorted(f.cb.closure.at for f in period.facts_list if f.cb.closure)
+    out: list[dict[str, Any]] = []
+    day = period.start.astimezone(tz).date()
+    last = (period.end - timedelta(microseconds=1)).astimezone(tz).date()
+    while day <= last:
+        lo = max(datetime.combine(day, time(0), tzinfo=tz), period.start)
+        hi = min(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz), period.end)
+        if lo >= period.as_of and not (period.as_of_included and lo == period.as_of):
+            break  # days that have not begun yet
+        at = min(hi, period.as_of)
+        inclusive = at == period.as_of and period.as_of_included
+        count = bisect_right if inclusive else bisect_left
+        out.append(
+            {
+                "date": day.isoformat(),
+                "created": bisect_left(created, hi) - bisect_left(created, lo),
+                "closed": bisect_left(closed, hi) - bisect_left(closed, lo),
+                "open_at_end": count(created, at) - count(closed, at),
+            }
+        )
+        day += timedelta(days=1)
+    return out
+
+
+UNKNOWN_VALUES = {"", "unknown", "n/a", "na", "none", "?", "not sure", "tbd", "-"}
+TOP_VALUES = 5
+
+
+def by_detail(policy: Policy, period: Period, include_phi: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, cat in policy.categories.items():
+        made = [f.cb for f in period.facts_list if f.created and f.cb.category == name]
+        if not made or not cat.required_details:
+            continue
+        fields: dict[str, Any] = {}
+        for key in cat.required_details:
+            values = [" ".join(cb.details.get(key, "").split()) for cb in made]
+            unknown = [v for v in values if v.casefold() in UNKNOWN_VALUES]
+            block: dict[str, Any] = {
+                "callbacks": len(values),
+                "empty_or_unknown": len(unknown),
+            }
+            if include_phi:
+                counts = Counter(v for v in values if v.casefold() not in UNKNOWN_VALUES)
+                block["top_values"] = [
+                    {"value": v, "count": n}
+                    for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_VALUES]
+                ]
+            fields[key] = block
+        out[name] = fields
+    return out

@@ -245,6 +245,7 @@ def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
             ],
         )
     )
+    out += desk_tables(report, labels)
     old = report["oldest_open"]
     if old:
         rows = [
@@ -290,6 +291,66 @@ def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
                 ],
             )
         )
+    return out
+
+
+def desk_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
+    """Handoffs, waits on internal work, the daily trend and details by category."""
+    h = report["handoffs"]
+    out = [
+        Table(
+            "Handoffs",
+            ["figure", "value"],
+            [
+                ["callbacks routed", cell(h["routed"])],
+                ["routed more than once", cell(h["rerouted"])],
+                *[
+                    [f"routed to {labels.name('owner', role)}", cell(n)]
+                    for role, n in h["to"].items()
+                ],
+            ],
+        ),
+        Table(
+            "Waits on internal work",
+            ["waiting on", "started", "resolved", "typical hours", "still open", "late"],
+            [
+                [words(kind), *(cell(w[k], k == "median_hours")
+                                for k in ("count", "resolved", "median_hours", "open", "late"))]
+                for kind, w in report["waits"].items()
+            ],
+        ),
+        Table(
+            "Daily trend",
+            ["date", "new", "closed", "open at the end of the day"],
+            [
+                [d["date"], cell(d["created"]), cell(d["closed"]), cell(d["open_at_end"])]
+                for d in report["trend"]
+            ],
+        ),
+    ]  # fmt: skip
+    rows = []
+    for category, fields in report["by_detail"].items():
+        for name, b in fields.items():
+            top = "; ".join(f"{v['value']} ({v['count']})" for v in b.get("top_values", []))
+            rows.append(
+                [
+                    labels.name("category", category),
+                    words(name).lower(),
+                    cell(b["callbacks"]),
+                    cell(b["empty_or_unknown"]),
+                    top or "-",
+                ]
+            )
+    out.append(
+        Table(
+            "Details by category",
+            ["category", "detail", "callbacks", "empty or unknown", "most common"],
+            rows,
+            ""
+            if report["phi_included"]
+            else "Values are free text: shown only with --include-phi.",
+        )
+    )
     return out
 
 
@@ -415,6 +476,55 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
     return f"<figure><figcaption>{escape(title)}</figcaption>{''.join(parts)}</figure>"
 
 
+TREND_SERIES = (("created", "#3b6fb6"), ("closed", "#2e8b57"), ("open_at_end", "#b3261e"))
+TREND_NAMES = {"created": "new", "closed": "closed", "open_at_end": "open at day's end"}
+
+
+def trend_chart(title: str, days: list[dict[str, Any]]) -> str:
+    """Created, closed and open at the end of each day, as three lines in inline SVG."""
+    if not days:
+        return f"<figure><figcaption>{escape(title)}</figcaption><p>No data.</p></figure>"
+    left, top, plot_w, plot_h = 40, 10, 380, 160
+    width, height = left + plot_w + 10, top + plot_h + 60
+    peak = max(max(d[k] for k, _ in TREND_SERIES) for d in days) or 1
+    step = plot_w / max(len(days) - 1, 1)
+
+    def xy(i: int, v: int) -> str:
+        return f"{left + i * step:.1f},{top + plot_h - plot_h * v / peak:.1f}"
+
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'stroke="#999"></line>',
+        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{peak}</text>',
+        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>',
+    ]
+    for key, color in TREND_SERIES:
+        points = " ".join(xy(i, d[key]) for i, d in enumerate(days))
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"></polyline>'
+        )
+        if len(days) == 1:
+            parts.append(f'<circle cx="{left}" cy="{xy(0, days[0][key]).split(",")[1]}" '
+                         f'r="3" fill="{color}"></circle>')  # fmt: skip
+    for i in sorted({0, len(days) - 1}):
+        anchor = "start" if i == 0 else "end"
+        parts.append(
+            f'<text x="{left + i * step:.1f}" y="{top + plot_h + 16}" text-anchor="{anchor}">'
+            f"{escape(days[i]['date'])}</text>"
+        )
+    for j, (key, color) in enumerate(TREND_SERIES):
+        x = left + j * 130
+        parts.append(
+            f'<rect x="{x}" y="{top + plot_h + 32}" width="12" height="12" fill="{color}">'
+            f'</rect><text x="{x + 16}" y="{top + plot_h + 42}">'
+            f"{escape(TREND_NAMES[key])}</text>"
+        )
+    parts.append("</svg>")
+    return f"<figure><figcaption>{escape(title)}</figcaption>{''.join(parts)}</figure>"
+
+
 def html_table(table: Table) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in table.flat_headers)
     body = (
@@ -475,6 +585,7 @@ def as_html(report: dict[str, Any], labels: Labels = NO_LABELS) -> str:
                 "Why callbacks were closed",
                 [(words(r), n) for r, n in report["closure_reasons"].items()],
             ),
+            trend_chart("Daily trend", report["trend"]),
         )
     )
     insights = "".join(f"<li>{escape(s)}</li>" for s in report["insights"]) or (

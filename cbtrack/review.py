@@ -7,7 +7,11 @@ Owner rule for the roll-over, first match wins:
 2. callbacks waiting on internal work keep their owner, the team chasing the dependency;
 3. callbacks owned by a named staff member on the roster keep that person, who holds the
    history;
-4. everything else goes to the policy's `end_of_day_owner`, who hands it out next morning.
+4. callbacks owned by a role that are neither overdue nor due by the end of the next
+   business day keep that role: nobody needs to pick them up tomorrow;
+5. everything else (overdue, due by the next business day, or owned by someone not on the
+   roster) goes to the policy's `end_of_day_owner`, who hands it out next morning.
+Every callback still gets its next touch and a `rolled_over` event.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from cbtrack import triage
+from cbtrack import timing, triage
 from cbtrack.model import CLINICAL_URGENCIES, Callback, EventType, Status
 from cbtrack.policy import CLINICAL_ROLE, Policy
 
@@ -41,12 +45,22 @@ TITLES = {
 
 
 def closable(policy: Policy, cb: Callback) -> bool:
-    return cb.was_reached or triage.attempts_complete(policy, cb)
+    """Reached, or the attempt process complete; never while it waits on internal work,
+    and after a reopen only on the strength of what happened since."""
+    if cb.open_dependencies:
+        return False
+    if cb.reached_since_reopen:
+        return True
+    done = triage.attempts_complete(policy, cb)
+    return done and (cb.reopened_at is None or bool(cb.current_attempts))
 
 
 def in_bucket(policy: Policy, cb: Callback, bucket: str, now: datetime) -> bool:
-    """Whether an open callback belongs in `bucket` at `now` (practice time zone days)."""
+    """Whether an open callback belongs in `bucket` at `now` (practice time zone days).
+    A callback paused by a dependency that is not late is neither due nor overdue."""
     if bucket == "due_today":
+        if timing.paused(policy, cb, now):
+            return False
         return cb.due_at.astimezone(policy.tz).date() <= now.astimezone(policy.tz).date()
     # no_attempt, waiting_patient and waiting_internal go by status, as the spec says:
     # `new` is the status of a callback nobody has tried yet.
@@ -57,7 +71,7 @@ def in_bucket(policy: Policy, cb: Callback, bucket: str, now: datetime) -> bool:
     if bucket == "waiting_internal":
         return cb.status == Status.waiting_internal
     if bucket == "needs_escalation":
-        return cb.due_at < now
+        return timing.overdue(policy, cb, now)
     if bucket == "closable":
         return closable(policy, cb)
     raise ValueError(bucket)
@@ -100,7 +114,13 @@ class Roll:
         }
 
 
-def roll_owner(policy: Policy, cb: Callback) -> tuple[str, str]:
+def needs_next_day_owner(policy: Policy, cb: Callback, now: datetime, day: date) -> bool:
+    """Overdue, or due by the end of the next business day `day`."""
+    end = datetime.combine(day, policy.calendar.close, tzinfo=policy.tz)
+    return timing.overdue(policy, cb, now) or cb.due_at <= end
+
+
+def roll_owner(policy: Policy, cb: Callback, now: datetime, day: date) -> tuple[str, str]:
     """The next-day owner and the rule that chose it (see the module docstring)."""
     if cb.urgency in CLINICAL_URGENCIES or triage.is_clinical_owner(policy, cb.owner):
         if triage.is_clinical_owner(policy, cb.owner) or CLINICAL_ROLE not in policy.roles:
@@ -110,6 +130,8 @@ def roll_owner(policy: Policy, cb: Callback) -> tuple[str, str]:
         return cb.owner, "the owner chases the internal work"
     if cb.owner in policy.staff:
         return cb.owner, "assigned to a named staff member"
+    if cb.owner in policy.roles and not needs_next_day_owner(policy, cb, now, day):
+        return cb.owner, f"not due by the end of {day:%a %Y-%m-%d}"
     return policy.end_of_day_owner, "the end-of-day owner hands it out"
 
 
@@ -121,7 +143,8 @@ def state_of(policy: Policy, cb: Callback, now: datetime) -> str:
         return f"{len(cb.outbound_attempts)} attempts made, ready to close as attempts_exhausted"
     deps = cb.open_dependencies
     if deps:
-        return "waiting on " + ", ".join(sorted({d.kind.value for d in deps}))
+        late = " (late)" if timing.late_dependencies(policy, cb, now) else ""
+        return "waiting on " + ", ".join(sorted({d.kind.value for d in deps})) + late
     last = cb.last_attempt
     if last is None:
         what = "no attempt yet"
@@ -129,7 +152,9 @@ def state_of(policy: Policy, cb: Callback, now: datetime) -> str:
         what = f"waiting for the patient after {len(cb.attempts)} attempt(s)"
     else:
         what = f"{len(cb.attempts)} attempt(s), last {last.result.value}"
-    if cb.due_at < now:
+    if cb.number_is_wrong:
+        what += ", the phone number is wrong"
+    if timing.overdue(policy, cb, now):
         what += ", overdue"
     return what
 
@@ -161,7 +186,7 @@ def plan_one(policy: Policy, cb: Callback, now: datetime) -> Roll | None:
     day = policy.calendar.next_business_day(now.astimezone(policy.tz).date())
     if already_rolled(cb, day):
         return None
-    owner, rule = roll_owner(policy, cb)
+    owner, rule = roll_owner(policy, cb, now, day)
     touch = next_touch(policy, cb, day)
     why = f"End-of-day review: {state_of(policy, cb, now)}; owner {owner} ({rule})."
     return Roll(cb.id, day, owner, cb.owner, touch, why)

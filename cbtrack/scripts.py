@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cbtrack.model import CLINICAL_URGENCIES, Callback, VoicemailConsent
-from cbtrack.policy import CLINICAL_ROLE, Policy
+from cbtrack.policy import CLINICAL_ROLE, Policy, Scripts
 
 
 class _Blanks(dict[str, str]):
@@ -32,6 +32,8 @@ class FilledScripts:
     outcomes: dict[str, str]
     handoff: str
     avoid: list[str]
+    language: str | None = None  # the approved translation used (its code), or None
+    language_note: str = "the default scripts (the patient's language is not recorded)"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -40,7 +42,48 @@ class FilledScripts:
             "outcomes": self.outcomes,
             "handoff": self.handoff,
             "avoid": self.avoid,
+            "language": self.language,
+            "approved_translation": self.language is not None,
+            "language_note": self.language_note,
         }
+
+
+TRANSLATABLE = (
+    "opening",
+    "voicemail_minimal",
+    "voicemail_detailed",
+    "clinical_handoff",
+    "emergency_guidance",
+)
+
+
+def in_language(policy: Policy, cb: Callback) -> tuple[Scripts, str | None, str]:
+    """The scripts for the patient's language: the approved translation laid over the
+    default scripts where the policy has one. Returns the scripts, the translation's
+    code (None for the default) and a sentence for staff saying which was used."""
+    s = policy.scripts
+    wanted = cb.patient.language
+    found = s.translation(wanted)
+    if not wanted:
+        return s, None, "the default scripts (the patient's language is not recorded)"
+    if found is None:
+        return (
+            s,
+            None,
+            f"no approved translation for '{wanted[:20]}' exists; these are the default "
+            "scripts: use an interpreter service, not an ad-hoc translation.",
+        )
+    code, tr = found
+    update: dict[str, object] = {k: getattr(tr, k) for k in TRANSLATABLE if getattr(tr, k)}
+    update["outcomes"] = {**s.outcomes, **tr.outcomes}
+    if tr.never_say:
+        update["never_say"] = tr.never_say
+    missing = [k for k in TRANSLATABLE if not getattr(tr, k)]
+    missing += [f"outcomes.{k}" for k in s.outcomes if k not in tr.outcomes]
+    note = f"{code}, the practice's approved translation"
+    if missing:
+        note += f" (not translated, in the default language: {', '.join(missing)})"
+    return s.model_copy(update=update), code, note
 
 
 def is_clinical(policy: Policy, cb: Callback) -> bool:
@@ -48,8 +91,8 @@ def is_clinical(policy: Policy, cb: Callback) -> bool:
     return cb.urgency in CLINICAL_URGENCIES or (cat is not None and cat.owner == CLINICAL_ROLE)
 
 
-def voicemail_text(policy: Policy, cb: Callback) -> str:
-    s = policy.scripts
+def voicemail_text(policy: Policy, cb: Callback, s: Scripts | None = None) -> str:
+    s = s or policy.scripts
     base = {"practice": policy.practice, "callback_number": policy.callback_number}
     consent = cb.patient.voicemail
     if consent == VoicemailConsent.none:
@@ -73,7 +116,7 @@ def emergency_text(policy: Policy) -> str:
 
 
 def scripts_for(policy: Policy, cb: Callback, caller: str, now: datetime) -> FilledScripts:
-    s = policy.scripts
+    s, language, language_note = in_language(policy, cb)
     cat = policy.categories.get(cb.category)
     member = policy.staff.get(caller)
     base = {"practice": policy.practice, "callback_number": policy.callback_number}
@@ -99,4 +142,12 @@ def scripts_for(policy: Policy, cb: Callback, caller: str, now: datetime) -> Fil
         else s.clinical_handoff,
         base,
     )
-    return FilledScripts(opening, voicemail_text(policy, cb), outcomes, handoff, list(s.never_say))
+    return FilledScripts(
+        opening,
+        voicemail_text(policy, cb, s),
+        outcomes,
+        handoff,
+        list(s.never_say),
+        language,
+        language_note,
+    )

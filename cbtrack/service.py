@@ -15,9 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cbtrack import doctor, gitlog, review, triage
+from cbtrack import doctor, gitlog, review, timing, triage
 from cbtrack.errors import CbtrackError, Refused, StoreError
 from cbtrack.model import (
+    CLINICAL_URGENCIES,
     Attempt,
     AttemptMethod,
     AttemptResult,
@@ -35,7 +36,7 @@ from cbtrack.model import (
     VoicemailConsent,
     describe_validation,
 )
-from cbtrack.policy import Policy
+from cbtrack.policy import CLINICAL_ROLE, Policy
 from cbtrack.store import (
     POLICY_FILE,
     Store,
@@ -218,6 +219,8 @@ def add(
     next_action: str | None = None,
     note: str | None = None,
     symptoms: bool | None = None,
+    deadline: datetime | None = None,
+    related: str | None = None,
 ) -> Outcome:
     """A new callback; triage reads the reason, the details and `note`, and a 'yes' to the
     symptoms question (`symptoms=True`) makes it at least clinical."""
@@ -248,6 +251,9 @@ def add(
         policy, actor, category, reason, details, urgency, owner, due, created, notes, symptoms
     )
     warnings += plan.warnings
+    deadline_at = apply_deadline(policy, plan, deadline, details, due, created, warnings)
+    related_to = store.load(related).id if related else None
+    warnings += duplicate_warnings(store, person, related_to)
     gitlog.require_repo(store.root)
     with store.lock():
         doctor.recover(store, now, actor)
@@ -264,19 +270,21 @@ def add(
                 urgency=plan.urgency,
                 owner=plan.owner,
                 due_at=plan.due_at,
+                deadline_at=deadline_at,
+                related_to=related_to,
                 next_action=next_action or plan.next_action,
             )
         )
-        cb.log(
-            created,
-            actor,
-            EventType.created,
-            set={
-                "owner": plan.owner,
-                "urgency": plan.urgency.value,
-                "due_at": plan.due_at.isoformat(),
-            },
-        )
+        created_set = {
+            "owner": plan.owner,
+            "urgency": plan.urgency.value,
+            "due_at": plan.due_at.isoformat(),
+        }
+        if deadline_at:
+            created_set["deadline_at"] = deadline_at.isoformat()
+        if related_to:
+            created_set["related_to"] = related_to
+        cb.log(created, actor, EventType.created, set=created_set)
         if plan.judged:
             cb.log(
                 created,
@@ -304,6 +312,69 @@ def add(
         paths = store.save(cb)
         gitlog.commit(store.root, paths, f"add {cb.id}", actor, now)
     return Outcome(cb, warnings)
+
+
+def apply_deadline(
+    policy: Policy,
+    plan: triage.Intake,
+    deadline: datetime | None,
+    details: dict[str, str],
+    due: datetime | None,
+    now: datetime,
+    warnings: list[str],
+) -> datetime | None:
+    """A deadline on intake (`--deadline`, else a date in the `deadline` detail): at least
+    `deadline` urgent, and due before it by the policy's lead. Returns `deadline_at`."""
+    tz = policy.tz
+    if deadline is None and details.get("deadline", "").strip():
+        deadline = timing.deadline_in_text(policy, details["deadline"])
+        if deadline is None:
+            warnings.append(
+                "The deadline detail holds no date (YYYY-MM-DD); add --deadline WHEN so the "
+                "callback is due before it."
+            )
+            return None
+        warnings.append(
+            f"Read the deadline {deadline:%a %Y-%m-%d %H:%M} from the deadline detail; "
+            "give --deadline WHEN if that is not right."
+        )
+    if deadline is None:
+        return None
+    deadline = deadline.astimezone(tz)
+    if deadline <= now:
+        warnings.append("The deadline has already passed; the callback is due now.")
+    raised = timing.deadline_floor(policy, plan.urgency)
+    if raised != plan.urgency:
+        plan.urgency = raised
+        if due is None:  # a due time staff chose stands, within the deadline's lead
+            plan.due_at = min(plan.due_at, triage.due_for(policy, raised, now))
+    moved = timing.due_before_deadline(policy, plan.due_at, deadline, now)
+    if moved != plan.due_at:
+        if due is not None:
+            warnings.append(
+                f"The due time moved earlier to leave {policy.deadline_lead} before the deadline."
+            )
+        plan.due_at = moved
+    return deadline
+
+
+def duplicate_warnings(store: Store, person: Patient, related: str | None) -> list[str]:
+    """A warning naming each open callback with the same phone digits or MRN (not the one
+    this callback says it follows up)."""
+    from cbtrack import index
+
+    found = [
+        cb.id
+        for cb in store.open_records()
+        if cb.id != related
+        and index.same_patient(cb.patient.phone, cb.patient.mrn, person.phone, person.mrn)
+    ]
+    return [
+        f"Open callback {cid} has the same phone number or MRN; if this is the same request, "
+        f"close the new one with --reason duplicate --of {cid}, or link a follow-up with "
+        f"--related {cid}."
+        for cid in found
+    ]
 
 
 # --- attempt -----------------------------------------------------------------------
@@ -370,6 +441,12 @@ def attempt(
                 raise Refused("--next-at must be later than this attempt.")
             cb.next_attempt_at = next_at.astimezone(policy.tz)
         warnings = list(check.warnings)
+        if cb.number_is_wrong:
+            warnings.append(
+                f"The phone number is wrong, so no further attempt is scheduled to it; "
+                f"correct it with 'cbtrack edit {cb.id} --phone NUMBER --why ...' or reach "
+                "the patient another way."
+            )
         if triage.attempts_complete(policy, cb) and not cb.was_reached:
             warnings.append(
                 f"The attempt process is complete ({policy.attempts.max} attempts); close it "
@@ -392,14 +469,30 @@ def close(
     reason: CloseReason,
     summary: str,
     to: str | None = None,
+    of: str | None = None,
 ) -> Outcome:
+    """Close for a defined reason; `duplicate` names the original callback with `of`."""
+    if reason == CloseReason.duplicate and not of:
+        raise Refused("Close as duplicate needs the original; add --of ID.")
+    if of and reason != CloseReason.duplicate:
+        raise Refused("--of is only for --reason duplicate.")
+
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_close(policy, cb, reason, to)
         triage.check_clinical_handover(policy, cb, actor, closing=True)
+        original = store.load(of).id if of else None
+        if original == cb.id:
+            raise Refused("A callback cannot be a duplicate of itself; --of names the original.")
         at = now.astimezone(policy.tz)
-        cb.closure = build(lambda: Closure(at=at, by=actor, reason=reason, summary=summary, to=to))
+        cb.closure = build(
+            lambda: Closure(
+                at=at, by=actor, reason=reason, summary=summary, to=to, duplicate_of=original
+            )
+        )
         was = {"status": cb.status.value}
         now_set = {"status": Status.closed.value, "reason": reason.value}
+        if original:
+            now_set["duplicate_of"] = original
         if to:
             was["owner"], now_set["owner"] = cb.owner, to
             cb.owner = to
@@ -434,6 +527,165 @@ def reopen(store: Store, user: str | None, now: datetime, callback_id: str, *, w
         cb.next_attempt_at = None if triage.attempts_complete(policy, cb) else at
 
     return change(store, user, now, callback_id, "reopen", apply)
+
+
+# --- edit --------------------------------------------------------------------------
+
+
+@dataclass
+class Edits:
+    """What `cbtrack edit` changes; None leaves a field as it is. An empty text clears an
+    optional patient field (dob, mrn, language, window) or removes an optional detail."""
+
+    patient: str | None = None
+    phone: str | None = None
+    dob: str | None = None
+    mrn: str | None = None
+    language: str | None = None
+    method: ContactMethod | None = None
+    window: str | None = None
+    voicemail: VoicemailConsent | None = None
+    details: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None
+    due: datetime | None = None
+    deadline: datetime | None = None
+    next_action: str | None = None
+
+    def patient_fields(self) -> dict[str, object]:
+        given = {
+            "name": self.patient,
+            "phone": self.phone,
+            "dob": self.dob,
+            "mrn": self.mrn,
+            "language": self.language,
+            "preferred_method": self.method,
+            "contact_window": self.window,
+            "voicemail": self.voicemail,
+        }
+        optional = ("dob", "mrn", "language", "contact_window")
+        return {
+            k: (None if k in optional and isinstance(v, str) and not v.strip() else v)
+            for k, v in given.items()
+            if v is not None
+        }
+
+    @property
+    def empty(self) -> bool:
+        return (
+            not self.patient_fields()
+            and not self.details
+            and all(v is None for v in (self.reason, self.due, self.deadline, self.next_action))
+        )
+
+
+def edit(
+    store: Store, user: str | None, now: datetime, callback_id: str, *, why: str, edits: Edits
+) -> Outcome:
+    """Correct a record; one `edited` event names the fields changed (old and new values
+    stay in the record's history, never in the commit message)."""
+    if not why.strip():
+        raise Refused("Say why the record is corrected with --why.")
+    if edits.empty:
+        raise Refused(
+            "Nothing to change; give at least one of --patient, --phone, --dob, --mrn, "
+            "--language, --method, --window, --voicemail, --detail, --reason, --due, "
+            "--deadline or --next."
+        )
+
+    def apply(policy: Policy, cb: Callback, actor: str) -> list[str]:
+        triage.check_open(cb)
+        at = now.astimezone(policy.tz)
+        warnings: list[str] = []
+        before = record_fields(cb)
+        was_wrong = cb.number_is_wrong
+        old_patient = cb.patient.model_dump(mode="json")
+        person: Patient = build(
+            lambda: Patient.model_validate({**old_patient, **edits.patient_fields()})
+        )
+        cb.patient = person
+        if edits.details:
+            details = dict(cb.details)
+            for key, value in edits.details.items():
+                if value.strip():
+                    details[key] = value
+                else:
+                    details.pop(key, None)
+            warnings += triage.check_details(policy, cb.category, details)
+            cb.details = details
+        if edits.reason is not None:
+            cb.reason = edits.reason
+        if edits.next_action is not None:
+            cb.next_action = edits.next_action
+        if edits.deadline is not None:
+            cb.deadline_at = edits.deadline.astimezone(policy.tz)
+            raised = timing.deadline_floor(policy, cb.urgency)
+            if raised != cb.urgency:
+                cb.urgency = raised
+                cb.due_at = min(cb.due_at, triage.due_for(policy, raised, at))
+        if edits.due is not None:
+            due = edits.due.astimezone(policy.tz)
+            clinical = cb.urgency in CLINICAL_URGENCIES
+            if due > cb.due_at and clinical and not policy.is_clinical(actor):
+                raise Refused(
+                    f"Only staff with the {CLINICAL_ROLE} role can move a "
+                    f"{cb.urgency.value} callback's due time later."
+                )
+            cb.due_at = due
+        if cb.deadline_at is not None and (edits.due is not None or edits.deadline is not None):
+            moved = timing.due_before_deadline(policy, cb.due_at, cb.deadline_at, at)
+            if moved != cb.due_at:
+                if edits.due is not None:
+                    warnings.append(
+                        f"The due time moved earlier to leave {policy.deadline_lead} before "
+                        "the deadline."
+                    )
+                cb.due_at = moved
+        phone_fixed = "patient.phone" in changed_fields(before, record_fields(cb))
+        done = cb.was_reached or triage.attempts_complete(policy, cb)
+        if was_wrong and phone_fixed and not done:  # the next try goes to the new number
+            cb.next_attempt_at = triage.callable_time(policy, cb, at)
+        after = record_fields(cb)
+        changed = changed_fields(before, after)
+        if not changed:
+            raise Refused(f"{cb.id} already holds those values; nothing to change.")
+        cb.log(
+            at,
+            actor,
+            EventType.edited,
+            note=why,
+            was={k: before.get(k, "") for k in changed},
+            set={k: after.get(k, "") for k in changed},
+        )
+        # Triage reads the corrected reason and details, and the edit's note.
+        for ch in triage.plan_triage(policy, cb, at):
+            if ch.type == EventType.triaged:
+                triage.apply_change(cb, ch, at, actor)
+                warnings.append(f"Triage read the correction: {ch.note}.")
+        return warnings
+
+    return change(store, user, now, callback_id, "edit", apply)
+
+
+def record_fields(cb: Callback) -> dict[str, str]:
+    """The fields `edit` may change, flattened to `patient.phone`, `details.KEY`, ...;
+    every value as text."""
+    out: dict[str, str] = {}
+    for key, value in cb.patient.model_dump(mode="json").items():
+        out[f"patient.{key}"] = "" if value is None else str(value)
+    for key, value in cb.details.items():
+        out[f"details.{key}"] = value
+    out["reason"] = cb.reason
+    out["urgency"] = cb.urgency.value
+    out["due_at"] = cb.due_at.isoformat()
+    out["deadline_at"] = cb.deadline_at.isoformat() if cb.deadline_at else ""
+    out["next_action"] = cb.next_action
+    out["next_attempt_at"] = cb.next_attempt_at.isoformat() if cb.next_attempt_at else ""
+    return out
+
+
+def changed_fields(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    keys = [*before, *(k for k in after if k not in before)]
+    return [k for k in keys if before.get(k, "") != after.get(k, "")]
 
 
 # --- urgency, ownership, dependencies ----------------------------------------------
@@ -491,9 +743,21 @@ def route(
         if cb.owner == to:
             raise Refused(f"{cb.id} is already with {to}.")
         triage.check_clinical_handover(policy, cb, actor, new_owner=to)
-        cb.change(now.astimezone(policy.tz), actor, EventType.routed, note, owner=to)
+        fields: dict[str, object] = {"owner": to}
+        if to == CLINICAL_ROLE:
+            fields["next_action"] = clinical_next_action(policy)
+        cb.change(now.astimezone(policy.tz), actor, EventType.routed, note, **fields)
 
     return change(store, user, now, callback_id, "route", apply)
+
+
+def clinical_next_action(policy: Policy) -> str:
+    """What a callback routed to clinical staff waits for: the clinical category's next
+    action, so the administrative one does not linger in the queue."""
+    for cat in policy.categories.values():
+        if cat.owner == CLINICAL_ROLE and cat.urgency.value == "clinical":
+            return cat.next_action
+    return "Clinical review and call"
 
 
 def block(
@@ -504,11 +768,22 @@ def block(
     *,
     kind: DependencyKind,
     note: str,
+    until: datetime | None = None,
 ) -> Outcome:
+    """Wait on internal work, expected by `until` (default: the policy's
+    `dependency_wait` from now); until then the callback is neither overdue nor escalated."""
+
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_open(cb)
         at = now.astimezone(policy.tz)
-        dep: Dependency = build(lambda: Dependency(kind=kind, note=note, since=at))
+        expected = (
+            until.astimezone(policy.tz)
+            if until is not None
+            else policy.calendar.add_duration(at, policy.dependency_wait)
+        )
+        if expected <= at:
+            raise Refused("--until must be later than now; give the date the work is expected.")
+        dep: Dependency = build(lambda: Dependency(kind=kind, note=note, since=at, until=expected))
         cb.depends_on = [*cb.depends_on, dep]
         cb.log(
             at,
@@ -516,7 +791,11 @@ def block(
             EventType.blocked,
             note=note,
             was={"status": cb.status.value},
-            set={"status": Status.waiting_internal.value, "depends_on": kind.value},
+            set={
+                "status": Status.waiting_internal.value,
+                "depends_on": kind.value,
+                "until": expected.isoformat(),
+            },
         )
         cb.status = Status.waiting_internal
 
@@ -545,14 +824,16 @@ def unblock(
         before = cb.status
         after = cb.resting_status() if before == Status.waiting_internal else before
         cb.status = after
-        cb.log(
-            at,
-            actor,
-            EventType.unblocked,
-            note=note,
-            was={"status": before.value},
-            set={"status": after.value, "resolved": ", ".join(d.kind.value for d in targets)},
-        )
+        was = {"status": before.value}
+        now_set = {"status": after.value, "resolved": ", ".join(d.kind.value for d in targets)}
+        if not cb.open_dependencies and cb.due_at < at:
+            # The clock was paused while waiting: the work starts again from now.
+            due = timing.due_before_deadline(
+                policy, triage.due_for(policy, cb.urgency, at), cb.deadline_at, at
+            )
+            was["due_at"], now_set["due_at"] = cb.due_at.isoformat(), due.isoformat()
+            cb.due_at = due
+        cb.log(at, actor, EventType.unblocked, note=note, was=was, set=now_set)
 
     return change(store, user, now, callback_id, "unblock", apply)
 
@@ -671,10 +952,17 @@ def queue(store: Store, now: datetime, f: QueueFilter | None = None) -> list[Cal
             continue
         if f.status and cb.status != f.status:
             continue
-        if f.overdue and cb.due_at >= now:
+        if f.overdue and not timing.overdue(policy, cb, now):
             continue
         out.append(cb)
     return triage.rank_queue(policy, out)
+
+
+def find(store: Store, text: str) -> tuple[list[Callback], list[str]]:
+    """Callbacks, open and closed, matching a phone, name, MRN or ID; newest first."""
+    if not text.strip():
+        raise Refused("Give a phone number, a name, an MRN or a callback ID to look for.")
+    return store.find_callbacks(text)
 
 
 def validate(store: Store) -> list[str]:

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from cbtrack import index
 from cbtrack.errors import LockTimeout, NotFound, Refused, StoreError
 from cbtrack.model import (
     ALPHABET,
@@ -60,6 +61,7 @@ JOURNAL_FILE = "pending"
 TMP_PREFIX = ".cbtrack-tmp-"
 MAX_RECORD_BYTES = 256_000
 MAX_POLICY_BYTES = 256_000
+MAX_INDEX_BYTES = 512_000_000  # the find index: about 150 bytes per closed callback
 MAX_DEPTH = 32  # records nest about 4 deep, the policy about 5
 DEFAULT_LOCK_TIMEOUT = 30.0
 GITATTRIBUTES = "callbacks/**/*.yaml merge=cbtrack\n"
@@ -500,6 +502,91 @@ class Store:
             when = _closed_at(text)
             if when is None or when >= start:
                 yield self.load_path(path, text)
+
+    # finding callbacks (cbtrack find) ----------------------------------------------
+
+    def find_callbacks(self, text: str) -> tuple[list[Callback], list[str]]:
+        """Open and closed callbacks whose phone, name, MRN or ID match `text`, newest
+        first, and a problem line per closed file that could not be read. Closed records
+        are located through the find index (`cbtrack.index`) and each hit is confirmed
+        on the record itself; no closed record that cannot match is parsed."""
+        query = index.Query.parse(text)
+        hits = [cb for cb in self.open_records() if query.matches_record(cb)]
+        problems: list[str] = []
+        for path in self._closed_candidates(query):
+            try:
+                cb = self.load_path(path)
+            except StoreError as exc:
+                problems.append(exc.message)
+                continue
+            if query.matches_record(cb):
+                hits.append(cb)
+        return index.newest_first(hits), problems
+
+    @property
+    def index_path(self) -> Path:
+        return self.local_dir / index.FILE_NAME
+
+    def _closed_candidates(self, query: index.Query) -> list[Path]:
+        months = self._find_index()
+        out: list[Path] = []
+        for month, entry in sorted(months.items()):
+            for name, row in entry["files"].items():
+                if query.matches_row(name.removesuffix(".yaml"), row):
+                    out.append(self.closed_dir / month / name)
+        return out
+
+    def _find_index(self) -> dict[str, index.Month]:
+        """The index, brought up to date with the closed folders and saved if it changed."""
+        try:
+            text = read_text(self.index_path, MAX_INDEX_BYTES, self.rel(self.index_path))
+            old = index.decode(text)
+        except StoreError:
+            old = {}
+        fresh: dict[str, index.Month] = {}
+        changed = False
+        folders = sorted(self.closed_dir.iterdir()) if self.closed_dir.is_dir() else []
+        for folder in folders:
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            info = folder.stat()
+            sig = [info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+            entry = old.get(folder.name)
+            if entry is not None and entry["sig"] == sig:
+                fresh[folder.name] = entry
+                continue
+            fresh[folder.name] = self._index_month(folder, sig, entry)
+            changed = True
+        if changed or set(fresh) != set(old):
+            with contextlib.suppress(OSError):
+                self.local_dir.mkdir(exist_ok=True, mode=0o700)
+                write_atomic(self.index_path, index.encode(fresh))
+        return fresh
+
+    def _index_month(self, folder: Path, sig: list[int], old: index.Month | None) -> index.Month:
+        """Rows for one month folder: kept for files whose size and time are unchanged,
+        read again for the others."""
+        before = old["files"] if old else {}
+        files: dict[str, index.Row] = {}
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not _is_record(Path(entry.name)) or not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                row = before.get(entry.name)
+                if row is not None and index.row_current(row, st.st_mtime_ns, st.st_size):
+                    files[entry.name] = row
+                    continue
+                path = Path(entry.path)
+                try:
+                    text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
+                    fast = index.row_from_text(st.st_mtime_ns, st.st_size, text)
+                    files[entry.name] = fast or index.row_of(
+                        st.st_mtime_ns, st.st_size, parse_yaml(text)
+                    )
+                except (StoreError, _YamlProblem, yaml.YAMLError, RecursionError):
+                    files[entry.name] = index.unreadable_row(st.st_mtime_ns, st.st_size)
+        return {"sig": sig, "files": files}
 
     # writing ---------------------------------------------------------------------
 

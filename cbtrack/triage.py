@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cbtrack import clock
+from cbtrack import clock, timing
 from cbtrack.errors import Refused
 from cbtrack.model import (
     CLINICAL_URGENCIES,
@@ -48,7 +48,7 @@ def triage_texts(reason: str, details: dict[str, str], notes: Iterable[str] = ()
 
 
 def record_texts(cb: Callback) -> list[str]:
-    notes = [e.note for e in cb.events if e.type == EventType.note and e.note]
+    notes = [e.note for e in cb.events if e.type in (EventType.note, EventType.edited) and e.note]
     return triage_texts(cb.reason, cb.details, notes)
 
 
@@ -66,6 +66,8 @@ def triage_floor(policy: Policy, cb: Callback) -> tuple[Urgency, TriageRule | No
     """What triage decides: the category's urgency, raised by any matching phrase rule."""
     cat = policy.categories.get(cb.category)
     base = cat.urgency if cat else Urgency.routine
+    if cb.deadline_at is not None:
+        base = timing.deadline_floor(policy, base)
     rule = matching_rule(policy, record_texts(cb))
     return (higher(policy, base, rule.urgency) if rule else base), rule
 
@@ -399,7 +401,7 @@ def check_attempt(
 def next_attempt_time(policy: Policy, cb: Callback, now: datetime) -> datetime | None:
     """When the callback should next be tried: after the minimum spacing, within call hours
     and the patient's window; None once reached or the attempt process is complete."""
-    if cb.was_reached or attempts_complete(policy, cb):
+    if cb.was_reached or attempts_complete(policy, cb) or cb.number_is_wrong:
         return None
     return callable_time(
         policy, cb, now.astimezone(policy.tz) + clock.wall_delta(policy.spacing(cb.urgency))
@@ -431,7 +433,7 @@ def attempts_complete(policy: Policy, cb: Callback) -> bool:
 
 def check_close(policy: Policy, cb: Callback, reason: CloseReason, to: str | None) -> None:
     check_open(cb)
-    if reason == CloseReason.reached and not cb.was_reached:
+    if reason == CloseReason.reached and not cb.reached_since_reopen:
         raise Refused(
             "Close as reached needs an attempt whose result is reached; record it with "
             "'cbtrack attempt ... --result reached' first."
@@ -490,11 +492,14 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
         plan.append(Change(EventType.triaged, f"Triage by {why}", fields))
     due = fields.get("due_at", cb.due_at)
     assert isinstance(due, datetime)
-    if cb.status != Status.escalated and due < now:
+    late = timing.lateness_note(policy, cb, now)
+    if cb.status != Status.escalated and (
+        late or (due < now and not timing.paused(policy, cb, now))
+    ):
         owner = str(fields.get("owner", cb.owner))
         esc: dict[str, object] = {"status": Status.escalated}
         clinical_owner = owner == CLINICAL_ROLE or policy.is_clinical(owner)
-        note = f"Overdue since {due.isoformat()}"
+        note = late or f"Overdue since {due.isoformat()}"
         if owner in policy.staff and owner != policy.escalation_owner:
             # A person owns it: they keep it, and the escalation owner is told.
             note += f"; {policy.escalation_owner} notified, {owner} keeps it"

@@ -115,8 +115,10 @@ class Staff:
             user=user,
         )
 
-    def close(self, cid: str, now: str, reason: str, summary: str, user: str = "jlee") -> None:
-        self.ok("close", cid, "--reason", reason, "--summary", summary, now=now, user=user)
+    def close(
+        self, cid: str, now: str, reason: str, summary: str, *extra: str, user: str = "jlee"
+    ) -> None:
+        self.ok("close", cid, "--reason", reason, "--summary", summary, *extra, now=now, user=user)
 
 
 def init_store(root: Path, staff: dict[str, Any] | None = None) -> Staff:
@@ -177,14 +179,15 @@ PHI_STRINGS = [
     "Juniper",
     "Marigold",
     "Saturday lab hours",
+    # Detail values: free text, shown only by --include-phi (by_detail's top values).
+    "weekday mornings",
+    "parking validation",
 ]
-# Free text that no report carries, even with --include-phi: notes, summaries, details.
+# Free text that no report carries, even with --include-phi: notes and summaries.
 NEVER = [
     "Booked the annual review",
     "referring office",
     "portal message explaining",
-    "parking validation",
-    "weekday mornings",
 ]
 
 
@@ -372,7 +375,7 @@ def build_week(cli: Staff) -> dict[str, str]:
         "MRNQX7781",
         details={"topic": "duplicate"},
     )
-    cli.close(g, day(27, "09:10"), "duplicate", "Duplicate of an earlier callback")
+    cli.close(g, day(27, "09:10"), "duplicate", "Duplicate of an earlier callback", "--of", a)
 
     ids["K"] = cli.add(
         day(28, "08:00"),

@@ -233,7 +233,7 @@ def test_close_rules(cli: Cli, store_dir: Path) -> None:
 
 def test_closed_record_changes_only_by_reopen(cli: Cli) -> None:
     cid = cli.add()
-    cli.ok("close", cid, "--reason", "duplicate", "--summary", "Same request as another")
+    cli.ok("close", cid, "--reason", "resolved", "--summary", "Answered on the earlier call")
     assert "reopen" in cli.refused(
         *attempt_args(cid, "phone", "no_answer", "No answer on mobile; retry later today"),
     )
@@ -425,7 +425,7 @@ def test_the_tools_commit_leaves_hand_staged_files_alone(cli: Cli, store_dir: Pa
 
 def test_short_ids_reach_closed_callbacks_and_never_echo_input(cli: Cli) -> None:
     cid = cli.add()
-    cli.ok("close", cid, "--reason", "duplicate", "--summary", "Same request as another")
+    cli.ok("close", cid, "--reason", "resolved", "--summary", "Answered on the earlier call")
     assert cli.record(cid[-5:])["status"] == "closed"
     err = cli.refused("show", "Ada Example")
     assert "Ada" not in err and "callback ID" in err

@@ -14,7 +14,8 @@ def test_assign_and_route(cli: Cli) -> None:
     data = cli.record(cid)
     assert data["owner"] == "clinical"
     assert [e["type"] for e in data["events"]][-2:] == ["assigned", "routed"]
-    assert data["events"][-1]["was"] == {"owner": "mkhan"}
+    assert data["events"][-1]["was"] == {"owner": "mkhan", "next_action": "Offer times"}
+    assert data["next_action"] == "Nurse review and call"  # the clinical next action
     cli.refused("route", cid, "--to", "nobody", "--note", "x")
     cli.refused("route", cid, "--to", "billing", code=2)  # --note is required
 

@@ -104,7 +104,7 @@ def scripted_day(cli: Any) -> list[str]:
         f"Reached {NAME}, discussed {REASON}", "--force", "--why", "patient asked")  # fmt: skip
     run("close", other, "--reason", "reached", "--summary", f"Told {NAME} about {DETAIL}")
     run("reopen", other, "--why", f"{NAME} called back about {REASON}")
-    run("close", other, "--reason", "duplicate", "--summary", "Same as the other callback")
+    run("close", other, "--reason", "duplicate", "--summary", "Same as the other", "--of", cid)
     run("show", cid)
     run("queue")
     run("review")

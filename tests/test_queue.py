@@ -118,7 +118,7 @@ def test_empty_queue(cli: Cli) -> None:
 
 def test_queue_reads_only_open_records(cli: Cli, store_dir: Path) -> None:
     cid = cli.add()
-    cli.ok("close", cid, "--reason", "duplicate", "--summary", "Same as another request")
+    cli.ok("close", cid, "--reason", "resolved", "--summary", "Answered on the earlier call")
     month = store_dir / "callbacks" / "closed" / "2026-11"
     (month / "cb-20261127-zzzzz.yaml").write_text("not: [valid")
     assert cli.ok("queue").exit_code == 0

@@ -226,6 +226,7 @@ def test_include_phi_adds_patient_details(week: tuple[Staff, dict[str, str]], fm
         "1961-04-17",
         "Halloran",
         "Marigold",
+        "weekday mornings",
     ):
         assert shown in out, (fmt, shown)
     for secret in NEVER:

@@ -237,7 +237,7 @@ def test_roll_gives_owners_and_next_touch_and_records_why(
         "R1": ("front_desk_lead", day(24, "18:00")),  # the patient's window opens at 18:00
         "R7": ("mkhan", day(24, "08:00")),  # a named staff member keeps it
         "R2": ("front_desk_lead", day(24, "08:00")),
-        "R5": ("front_desk_lead", day(24, "08:00")),  # reached: tomorrow it gets closed
+        "R5": ("front_desk", day(24, "08:00")),  # reached, not due tomorrow: keeps its owner
     }
     for name, (owner, touch) in expected.items():
         rec = cli.json("show", ids[name], "--json", now=at)
@@ -274,11 +274,11 @@ def test_roll_on_friday_goes_to_monday(tmp_path: Path) -> None:
         {
             "id": cid,
             "day": "2026-11-30",
-            "owner": "front_desk_lead",
+            "owner": "front_desk",
             "was_owner": "front_desk",
             "next_attempt_at": day(30, "08:00"),
-            "why": "End-of-day review: no attempt yet; owner front_desk_lead "
-            "(the end-of-day owner hands it out).",
+            "why": "End-of-day review: no attempt yet; owner front_desk "
+            "(not due by the end of Mon 2026-11-30).",
         }
     ]
 

@@ -124,6 +124,8 @@ class State:
     store_dir: str | None = None
     user_opt: str | None = None
     _store: Store | None = field(default=None, repr=False)
+    #: Warnings shown only once the command succeeds (a due time moved off a closed day).
+    notes: list[str] = field(default_factory=list)
 
     def store(self, policy_notice: bool = True) -> Store:
         """The store; says on stderr when its policy has uncommitted edits (unless the
@@ -172,7 +174,7 @@ class State:
     def due(self, text: str) -> datetime:
         """A due time; a bare date means the close of business that day. A friendly form
         that lands on a day the practice is closed (`in 3d` on a Thursday) moves to the next
-        business day's opening; either way stderr says so."""
+        business day's opening; either way stderr says so once the command succeeds."""
         moment = self.when(text)
         calendar = self.store().policy.calendar
         if clock.is_date_only(text):
@@ -183,11 +185,11 @@ class State:
             return moment
         closed = f"the due time falls on {local:%a %d %b}, when the practice is closed"
         if clock.is_iso(text):  # a date typed out in full is kept as typed
-            warn([f"{closed}; kept as given."])
+            self.notes.append(f"{closed}; kept as given.")
             return moment
         day = calendar.next_business_day(local.date())
         moved = datetime.combine(day, calendar.open, tzinfo=self.tz())
-        warn([f"{closed}; it is due {moved:%a %d %b %H:%M} instead."])
+        self.notes.append(f"{closed}; it is due {moved:%a %d %b %H:%M} instead.")
         return moved
 
 

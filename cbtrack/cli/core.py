@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cbtrack import render, service
+from cbtrack import clock, render, service
 from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, term_width, warn
 from cbtrack.errors import Refused
 from cbtrack.model import (
@@ -41,7 +41,7 @@ IdArg = Annotated[
 
 
 def _print_outcome(st: State, out: service.Outcome, as_json: bool, text: str) -> None:
-    warn(out.warnings)
+    warn(st.notes + out.warnings)
     if as_json:
         typer.echo(render.record_json(out.record))
     else:
@@ -231,6 +231,18 @@ def add(
     next_action: Annotated[
         str | None, typer.Option("--next", help="What should happen next.")
     ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option(
+            "--deadline",
+            metavar="WHEN",
+            help="A procedure date or expiry: due before it by the policy's deadline_lead.",
+        ),
+    ] = None,
+    related: Annotated[
+        str | None,
+        typer.Option("--related", metavar="ID", help="An earlier callback this one follows up."),
+    ] = None,
     note: Annotated[
         str | None,
         typer.Option("--note", help="What the patient said, in more words (triage reads it)."),
@@ -247,7 +259,8 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a callback; triage sets owner, urgency and due time from the policy. Prints the ID.
-    Each category needs its own details: 'cbtrack categories' lists them.
+    Each category needs its own details: 'cbtrack categories' lists them. Warns when an open
+    callback has the same phone number or MRN.
 
     Triage reads the reason, the details and --note. An emergency prints the emergency
     script on stderr at once: read it to the patient while they are on the line.
@@ -292,12 +305,23 @@ def add(
         dob=dob,
         language=language,
         next_action=next_action,
+        deadline=deadline_time(st, deadline) if deadline else None,
+        related=related,
         note=note,
         symptoms=answer,
     )
     if out.record.urgency == Urgency.emergency:
         _emergency_banner(st, out)
     _print_outcome(st, out, as_json, out.record.id)
+
+
+def deadline_time(st: State, text: str) -> datetime:
+    """A deadline; a bare date means the start of that business day, to be safe."""
+    moment = st.when(text)
+    if clock.is_date_only(text):
+        opens = st.store().policy.calendar.open
+        moment = moment.replace(hour=opens.hour, minute=opens.minute)
+    return moment
 
 
 def _emergency_banner(st: State, out: service.Outcome) -> None:
@@ -406,16 +430,20 @@ def close(
         str | None,
         typer.Option("--to", metavar="ROLE", help="With --reason routed: the role it went to."),
     ] = None,
+    of: Annotated[
+        str | None,
+        typer.Option("--of", metavar="ID", help="With --reason duplicate: the original callback."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Close a callback for a defined reason.
+    """Close a callback for a defined reason (duplicate names the original with --of).
 
     Example: cbtrack --as jlee close cb-20261127-k7m2q --reason reached
     --summary "Scheduled follow-up with Dr. Lee for June 10"
     """
     st = state(ctx)
     out = service.close(
-        st.store(), st.user, st.now(), callback_id, reason=reason, summary=summary, to=to
+        st.store(), st.user, st.now(), callback_id, reason=reason, summary=summary, to=to, of=of
     )
     _print_outcome(st, out, as_json, f"{out.record.id}: closed, {render.words(reason.value)}")
 
@@ -477,16 +505,36 @@ def block(
     callback_id: IdArg,
     on: Annotated[DependencyKind, typer.Option("--on", help="What it waits on.")],
     note: Annotated[str, typer.Option("--note", help="What exactly, and from whom.")],
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="WHEN",
+            help="When it is expected (default: the policy's dependency_wait from now).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Mark a callback as waiting on internal work (status waiting_internal).
+    """Mark a callback as waiting on internal work (status waiting_internal). Until the
+    expected time it is not overdue; after it the dependency is late and needs escalation.
 
     Example: cbtrack --as jlee block cb-20261127-k7m2q --on referral_documents
-    --note "Waiting on cardiology referral packet from referring office"
+    --note "Waiting on cardiology referral packet from referring office" --until 2026-12-01
     """
     st = state(ctx)
-    out = service.block(st.store(), st.user, st.now(), callback_id, kind=on, note=note)
-    _print_outcome(st, out, as_json, f"{out.record.id}: waiting on {render.words(on.value)}")
+    out = service.block(
+        st.store(),
+        st.user,
+        st.now(),
+        callback_id,
+        kind=on,
+        note=note,
+        until=st.due(until) if until else None,
+    )
+    dep = out.record.open_dependencies[-1]
+    when = f", expected by {render.say_time(dep.until, st.now(), st.tz())}" if dep.until else ""
+    text = f"{out.record.id}: waiting on {render.words(on.value)}{when}"
+    _print_outcome(st, out, as_json, text)
 
 
 @app.command()
@@ -616,7 +664,7 @@ def queue(
         return
     for line in render.queue_lines(policy, records, now, color_ok(), term_width()):
         typer.echo(line)
-    typer.echo(render.queue_summary(every, now, len(records)))
+    typer.echo(render.queue_summary(every, now, policy, len(records)))
 
 
 @app.command()
@@ -789,8 +837,10 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
     kind = "emergency" if cb.urgency == Urgency.emergency else "clinical"
     handoff = [f"Handoff ({kind}):\n  {filled.handoff}"]
     first = cb.urgency in (Urgency.emergency, Urgency.clinical)
+    language = [f"Language: {filled.language_note}"] if cb.patient.language else []
     lines = [
         *(handoff if first else []),
+        *language,
         f"Opening:\n  {filled.opening}",
         f"Voicemail ({cb.patient.voicemail.value} consent):\n  {filled.voicemail}",
         "Outcomes:",

@@ -1,0 +1,123 @@
+"""Front-desk commands: find a patient's callbacks, and correct a record."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cbtrack import render, service
+from cbtrack.cli.app import JsonOpt, app, state, term_width, warn
+from cbtrack.cli.core import IdArg, _details, _print_outcome, deadline_time
+from cbtrack.model import ContactMethod, EventType, VoicemailConsent
+
+
+@app.command()
+def find(
+    ctx: typer.Context,
+    text: Annotated[
+        str,
+        typer.Argument(
+            metavar="TEXT",
+            help="A phone number (any format; the last 7+ digits), a name (any order), an MRN "
+            "or a callback ID.",
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Find callbacks, open and closed, by phone, patient name, MRN or ID; newest first.
+    Check here before adding a callback for a patient who calls again.
+
+    Example: cbtrack find "617.555.0140"
+    """
+    st = state(ctx)
+    store = st.store()
+    found, problems = service.find(store, text)
+    if problems:
+        warn(
+            [
+                f"{len(problems)} closed record(s) could not be read and were skipped; "
+                "run 'cbtrack validate' to see which."
+            ]
+        )
+    if as_json:
+        typer.echo(render.records_json(found))
+        return
+    if not found:
+        typer.echo("No callback matches.")
+        return
+    for line in render.find_lines(store.policy, found, term_width()):
+        typer.echo(line)
+    n_open = sum(1 for cb in found if cb.is_open)
+    typer.echo(f"{len(found)} found, {n_open} open.")
+
+
+@app.command()
+def edit(
+    ctx: typer.Context,
+    callback_id: IdArg,
+    why: Annotated[str, typer.Option("--why", help="Why the record is corrected.")],
+    patient: Annotated[str | None, typer.Option("--patient", help="Patient's name.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="Phone number.")] = None,
+    dob: Annotated[
+        str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD ('' clears).")
+    ] = None,
+    mrn: Annotated[
+        str | None, typer.Option("--mrn", help="Medical record number ('' clears).")
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", help="Preferred language ('' clears).")
+    ] = None,
+    method: Annotated[
+        ContactMethod | None, typer.Option("--method", help="Preferred contact method.")
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option("--window", metavar="HH:MM-HH:MM", help="Contact window ('' clears)."),
+    ] = None,
+    voicemail: Annotated[
+        VoicemailConsent | None, typer.Option("--voicemail", help="Voicemail consent.")
+    ] = None,
+    detail: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--detail",
+            metavar="KEY=VALUE",
+            help="Set a detail field; KEY= removes an optional one (repeatable).",
+        ),
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="The reason, corrected.")] = None,
+    due: Annotated[str | None, typer.Option("--due", help="New due time.")] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option("--deadline", metavar="WHEN", help="A procedure date or expiry."),
+    ] = None,
+    next_action: Annotated[str | None, typer.Option("--next", help="The next action.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Correct a record: patient details, reason, details, due time, deadline or next
+    action. Records an `edited` event naming the fields changed.
+
+    Example: cbtrack --as jlee edit cb-20261127-k7m2q --phone "617-555-0141"
+    --why "Patient gave the wrong number on the first call"
+    """
+    st = state(ctx)
+    edits = service.Edits(
+        patient=patient,
+        phone=phone,
+        dob=dob,
+        mrn=mrn,
+        language=language,
+        method=method,
+        window=window,
+        voicemail=voicemail,
+        details=_details(detail or []),
+        reason=reason,
+        due=st.due(due) if due else None,
+        deadline=deadline_time(st, deadline) if deadline else None,
+        next_action=next_action,
+    )
+    out = service.edit(st.store(), st.user, st.now(), callback_id, why=why, edits=edits)
+    edited = [e for e in out.record.events if e.type == EventType.edited][-1]
+    names = ", ".join(edited.set or {})
+    _print_outcome(st, out, as_json, f"{out.record.id}: edited {names}")

@@ -1,0 +1,106 @@
+"""Deadlines and dependencies in time: when a callback is due, paused or overdue.
+
+Pure: every function takes `now` (or works without it) and reads no clock or file.
+
+- A deadline (`deadline_at`: a procedure date, an authorization expiry) makes a callback
+  due no later than the deadline less the policy's `deadline_lead` (business time), never
+  earlier than now, and at least `deadline` urgent.
+- A dependency is expected by its `until` (else `since` plus the policy's
+  `dependency_wait`). Until then the callback's clock is paused: it is neither overdue nor
+  escalated. Once an open dependency passes that time it is late, and the callback needs
+  escalation whatever its due time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+
+from cbtrack.model import Callback, Dependency, Urgency
+from cbtrack.policy import Policy
+
+DEADLINE_URGENCY = Urgency.deadline
+
+
+# --- deadlines ---------------------------------------------------------------------------
+
+
+def latest_due(policy: Policy, deadline: datetime) -> datetime:
+    """The latest due time that still leaves the policy's lead before `deadline`."""
+    return policy.calendar.sub_duration(deadline, policy.deadline_lead)
+
+
+def due_before_deadline(
+    policy: Policy, due: datetime, deadline: datetime | None, now: datetime
+) -> datetime:
+    """`due`, moved earlier when it leaves less than the lead before the deadline (but
+    never earlier than now)."""
+    if deadline is None:
+        return due
+    latest = latest_due(policy, deadline)
+    if due <= latest:
+        return due
+    return max(latest, now).astimezone(policy.tz)
+
+
+def deadline_floor(policy: Policy, urgency: Urgency) -> Urgency:
+    """A callback with a deadline is at least `deadline` urgent."""
+    if policy.rank(urgency) >= policy.rank(DEADLINE_URGENCY):
+        return urgency
+    return DEADLINE_URGENCY
+
+
+_DATE_IN_TEXT = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}):(\d{2}))?(?!\d)")
+
+
+def deadline_in_text(policy: Policy, text: str) -> datetime | None:
+    """The first ISO date (and time) written in a `deadline` detail, like "procedure
+    2026-12-02 07:00"; a bare date means the start of that business day, to be safe."""
+    m = _DATE_IN_TEXT.search(text)
+    if not m:
+        return None
+    try:
+        day = datetime.strptime(m.group(1), "%Y-%m-%d").date()
+        at = time(int(m.group(2)), int(m.group(3))) if m.group(2) else policy.calendar.open
+    except ValueError:
+        return None
+    return datetime.combine(day, at, tzinfo=policy.tz)
+
+
+# --- dependencies ------------------------------------------------------------------------
+
+
+def expected_by(policy: Policy, dep: Dependency) -> datetime:
+    """When a dependency is expected: its `until`, else `since` plus `dependency_wait`."""
+    if dep.until is not None:
+        return dep.until
+    return policy.calendar.add_duration(dep.since, policy.dependency_wait)
+
+
+def late_dependencies(policy: Policy, cb: Callback, now: datetime) -> list[Dependency]:
+    return [d for d in cb.open_dependencies if expected_by(policy, d) <= now]
+
+
+def paused(policy: Policy, cb: Callback, now: datetime) -> bool:
+    """Waiting on internal work that is not late yet: the callback's clock is stopped."""
+    return bool(cb.open_dependencies) and not late_dependencies(policy, cb, now)
+
+
+def overdue(policy: Policy, cb: Callback, now: datetime) -> bool:
+    """Open and past its due time (unless paused by a dependency), or with a late one."""
+    if not cb.is_open:
+        return False
+    if late_dependencies(policy, cb, now):
+        return True
+    return cb.due_at < now and not paused(policy, cb, now)
+
+
+def lateness_note(policy: Policy, cb: Callback, now: datetime) -> str | None:
+    """Why triage escalates a callback whose dependency is late (no patient data)."""
+    late = late_dependencies(policy, cb, now)
+    if not late:
+        return None
+    first = min(late, key=lambda d: expected_by(policy, d))
+    when = expected_by(policy, first).astimezone(policy.tz)
+    kinds = ", ".join(sorted({d.kind.value for d in late}))
+    return f"Dependency late: {kinds} was expected by {when:%a %Y-%m-%d %H:%M}"

@@ -1,0 +1,305 @@
+"""Finding a patient's callbacks (open and closed), the duplicate warning on add,
+`add --related` and `close --reason duplicate --of`; the find index behind the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cbtrack import index
+from cbtrack.model import Callback
+from cbtrack.store import Store, dump_record, parse_yaml
+from tests.conftest import Cli, git
+
+MARIA = ["--patient", "Maria Gonzalez", "--phone", "+1 (617) 555-0140"]
+
+
+def add(cli: Cli, who: list[str], *extra: str, now: str | None = None) -> str:
+    args = ["add", *who, "--category", "general", "--reason", "Question about parking"]
+    result = cli.ok(*args, "--detail", "topic=parking", *extra, now=now)
+    return str(result.stdout.strip())
+
+
+def found_ids(cli: Cli, text: str) -> list[str]:
+    return [r["id"] for r in json.loads(cli.ok("find", text, "--json").stdout)]
+
+
+@pytest.fixture
+def three(cli: Cli) -> dict[str, str]:
+    """Maria twice (one closed), and someone else."""
+    first = add(cli, MARIA, "--mrn", "00123", now="2026-11-20T09:00:00-05:00")
+    cli.ok(
+        "close",
+        first,
+        "--reason",
+        "resolved",
+        "--summary",
+        "Answered at the desk",
+        now="2026-11-20T11:00:00-05:00",
+    )
+    second = add(cli, MARIA, now="2026-11-27T09:00:00-05:00")
+    other = add(
+        cli,
+        ["--patient", "Oscar Fieldstone", "--phone", "555-0199-123"],
+        now="2026-11-26T09:00:00-05:00",
+    )
+    return {"first": first, "second": second, "other": other}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["617.555.0140", "+16175550140", "(617) 555 0140", "555-0140", "gonzalez maria", "MARIA"],
+)
+def test_find_by_phone_in_any_format_and_name_in_any_order(
+    cli: Cli, three: dict[str, str], text: str
+) -> None:
+    # Newest first: the open one (created on the 27th), then the closed one.
+    assert found_ids(cli, text) == [three["second"], three["first"]]
+
+
+def test_find_by_mrn_and_by_id(cli: Cli, three: dict[str, str]) -> None:
+    assert found_ids(cli, "00123") == [three["first"]]
+    assert found_ids(cli, three["first"]) == [three["first"]]
+    assert found_ids(cli, three["other"][-5:]) == [three["other"]]
+    assert found_ids(cli, "fieldst") == [three["other"]]  # the start of a name word
+    assert found_ids(cli, "555-0141") == []
+    assert found_ids(cli, "Maria Fieldstone") == []
+
+
+def test_find_text_lists_open_and_closed(cli: Cli, three: dict[str, str]) -> None:
+    out = cli.ok("find", "617 555 0140").stdout
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{three['second']} new ") and lines[0].endswith("| front_desk")
+    assert lines[1].startswith(f"{three['first']} closed ") and lines[1].endswith("| resolved")
+    assert lines[-1] == "2 found, 1 open."
+    assert all(len(line) <= 100 for line in lines)
+    assert cli.ok("find", "Nobody Here").stdout.strip() == "No callback matches."
+    assert "Give a phone number" in cli.refused("find", "  ")
+
+
+def test_add_warns_about_an_open_callback_with_the_same_phone(
+    cli: Cli, three: dict[str, str], store_dir: Path
+) -> None:
+    result = cli.ok(
+        "add",
+        "--patient",
+        "M. Gonzalez",
+        "--phone",
+        "617-555-0140",
+        "--category",
+        "general",
+        "--reason",
+        "Parking again",
+        "--detail",
+        "topic=p",
+    )
+    new = result.stdout.strip()
+    assert new.startswith("cb-")
+    # Names the open one (not the closed one), and never the patient's data.
+    assert three["second"] in result.stderr and three["first"] not in result.stderr
+    assert "--reason duplicate --of" in result.stderr
+    assert "617" not in result.stderr and "Gonzalez" not in result.stderr
+    # Same MRN, different phone: warned too.
+    by_mrn = cli.ok(
+        "add",
+        "--patient",
+        "Maria G",
+        "--phone",
+        "5550100999",
+        "--mrn",
+        "00123",
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+    )
+    assert "--reason duplicate" not in by_mrn.stderr  # the MRN's callback is closed
+    # Close the new one as a duplicate of the original.
+    cli.ok(
+        "close",
+        new,
+        "--reason",
+        "duplicate",
+        "--summary",
+        "Same request",
+        "--of",
+        three["second"][-5:],
+    )
+    rec = cli.record(new)
+    assert rec["closure"]["duplicate_of"] == three["second"]
+    assert rec["events"][-1]["set"]["duplicate_of"] == three["second"]
+    assert f"| dup of {three['second'][-5:]}" in cli.ok("find", "5550140").stdout
+    assert git(store_dir, "log", "-1", "--format=%s").strip() == f"close (duplicate) {new}"
+
+
+def test_related_links_and_silences_the_warning(cli: Cli, three: dict[str, str]) -> None:
+    result = cli.ok(
+        "add",
+        *MARIA,
+        "--category",
+        "general",
+        "--reason",
+        "Follow-up question",
+        "--detail",
+        "topic=parking",
+        "--related",
+        three["second"],
+    )
+    rec = cli.record(result.stdout.strip())
+    assert rec["related_to"] == three["second"]
+    assert rec["events"][0]["set"]["related_to"] == three["second"]
+    assert "duplicate" not in result.stderr
+    assert f"Related:    {three['second']}" in cli.ok("show", rec["id"]).stdout
+    assert "No callback" in cli.refused(
+        "add",
+        *MARIA,
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+        "--related",
+        "cb-20261127-zzzzz",
+    )
+
+
+def test_close_duplicate_rules(cli: Cli, three: dict[str, str]) -> None:
+    cid = three["second"]
+    assert "--of ID" in cli.refused("close", cid, "--reason", "duplicate", "--summary", "Same")
+    assert "only for --reason duplicate" in cli.refused(
+        "close", cid, "--reason", "resolved", "--summary", "Done", "--of", three["other"]
+    )
+    assert "itself" in cli.refused(
+        "close", cid, "--reason", "duplicate", "--summary", "Same", "--of", cid
+    )
+    assert "No callback" in cli.refused(
+        "close", cid, "--reason", "duplicate", "--summary", "Same", "--of", "cb-20261127-zzzzz"
+    )
+
+
+# --- the index -------------------------------------------------------------------------
+
+
+def test_index_is_private_local_and_rebuilt_when_folders_change(
+    cli: Cli, three: dict[str, str], store_dir: Path
+) -> None:
+    found_ids(cli, "5550140")
+    path = store_dir / ".cbtrack" / index.FILE_NAME
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert git(store_dir, "status", "--porcelain") == ""  # never committed
+    # A closed record arriving another way (a pull, a restore) is found on the next call.
+    month = store_dir / "callbacks" / "closed" / "2026-11"
+    text = (month / f"{three['first']}.yaml").read_text()
+    copy_id = "cb-20261103-abcde"
+    (month / f"{copy_id}.yaml").write_text(text.replace(three["first"], copy_id))
+    assert copy_id in found_ids(cli, "5550140")
+    # A damaged index is rebuilt, never trusted.
+    path.write_text("{not json")
+    # (the copy has the same creation time, so the larger ID comes first)
+    assert found_ids(cli, "00123") == [three["first"], copy_id]
+    # An index that points at the wrong record: the record itself decides.
+    data = json.loads(path.read_text())
+    rows = data["months"]["2026-11"]["files"]
+    rows[f"{three['first']}.yaml"][3] = "9999999999"
+    path.write_text(json.dumps(data))
+    assert three["first"] not in found_ids(cli, "9999999")
+
+
+def test_find_reads_only_closed_records_that_can_match(
+    cli: Cli, three: dict[str, str], store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    month = store_dir / "callbacks" / "closed" / "2026-10"
+    month.mkdir()
+    source = (store_dir / "callbacks" / "closed" / "2026-11" / f"{three['first']}.yaml").read_text()
+    for i in range(40):
+        cid = f"cb-202610{i % 28 + 1:02d}-x{i:04d}"
+        text = source.replace(three["first"], cid).replace("Maria Gonzalez", f"Pat Person{i}")
+        text = text.replace("+1 (617) 555-0140", f"555-01{i:02d}-777").replace("'00123'", "m1")
+        (month / f"{cid}.yaml").write_text(text)
+    store = Store(store_dir)
+    store.find_callbacks("anything")  # builds the index
+    loaded: list[str] = []
+    real = Store.load_path
+
+    def counting(self: Store, path: Path, text: str | None = None) -> object:
+        loaded.append(path.stem)
+        return real(self, path, text)
+
+    monkeypatch.setattr(Store, "load_path", counting)
+    hits, problems = Store(store_dir).find_callbacks("Pat Person7")
+    assert [cb.patient.name for cb in hits] == ["Pat Person7"] and not problems
+    closed_loaded = [i for i in loaded if i != three["second"] and i != three["other"]]
+    assert len(closed_loaded) == 1
+
+
+def test_an_unreadable_closed_record_is_reported_not_hidden(
+    cli: Cli, three: dict[str, str], store_dir: Path
+) -> None:
+    month = store_dir / "callbacks" / "closed" / "2026-11"
+    (month / "cb-20261102-zzzzz.yaml").write_text("patient: [broken")
+    result = cli.ok("find", "5550140")
+    assert "1 closed record(s) could not be read" in result.stderr
+    assert three["first"] in result.stdout
+
+
+def test_installed_cbtrack_finds(cli: Cli, three: dict[str, str], store_dir: Path) -> None:
+    exe = str(Path(sys.executable).parent / "cbtrack")
+    env = {**os.environ, "CBTRACK_STORE": str(store_dir)}
+    out = subprocess.run(
+        [exe, "find", "gonzalez", "--json"], capture_output=True, text=True, env=env, check=True
+    )
+    assert [r["id"] for r in json.loads(out.stdout)] == [three["second"], three["first"]]
+
+
+# --- the index's rows ------------------------------------------------------------------------
+
+NAMES = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30
+).filter(lambda s: s.strip())
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=NAMES, mrn=st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9-]{1,12}", fullmatch=True)))
+def test_a_row_read_from_text_equals_the_parsed_one(name: str, mrn: str | None) -> None:
+    """The fast text scan never disagrees with the YAML parser: it gives the same row,
+    or gives up (None) and the parser is used."""
+    cb = Callback.model_validate(
+        {
+            "id": "cb-20261127-abcde",
+            "created_at": "2026-11-27T10:00:00-05:00",
+            "created_by": "jlee",
+            "patient": {"name": name, "phone": "+1 (617) 555-0140", "mrn": mrn},
+            "category": "general",
+            "reason": "x",
+            "urgency": "routine",
+            "owner": "front_desk",
+            "due_at": "2026-11-30T10:00:00-05:00",
+            "next_action": "Call back",
+        }
+    )
+    text = dump_record(cb)
+    parsed = index.row_of(1, 2, parse_yaml(text))
+    fast = index.row_from_text(1, 2, text)
+    assert fast is None or fast == parsed
+    assert parsed[3] == "16175550140"
+    q = index.Query.parse(name)
+    assert q.matches_record(cb) == q.matches_row(cb.id, parsed) or not q.name_words
+
+
+def test_typical_records_take_the_fast_path(
+    cli: Cli, three: dict[str, str], store_dir: Path
+) -> None:
+    path = store_dir / "callbacks" / "closed" / "2026-11" / f"{three['first']}.yaml"
+    row = index.row_from_text(1, 2, path.read_text())
+    assert row == [1, 2, "2026-11-20T09:00:00-05:00", "16175550140", "maria gonzalez", "00123"]

@@ -1,0 +1,107 @@
+"""Report keys for the front desk's questions: handoffs, waits on internal work, the
+daily trend and details by category, in every format."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+
+
+def at(d: int, hm: str) -> str:
+    return f"2026-11-{d:02d}T{hm}:00-05:00"
+
+
+@pytest.fixture
+def week(cli: Cli) -> Cli:
+    a = cli.add(category="general", now=at(23, "09:00"))
+    cli.ok("route", a, "--to", "billing", "--note", "Billing question", now=at(23, "10:00"))
+    cli.ok("route", a, "--to", "clinical", "--note", "Asks about a medicine", now=at(24, "09:00"))
+    b = cli.add(category="general", now=at(24, "09:00"))
+    cli.ok("block", b, "--on", "referral_documents", "--note", "Packet", now=at(24, "10:00"))
+    cli.ok("unblock", b, "--note", "Arrived", now=at(25, "10:00"))
+    cli.ok("close", b, "--reason", "resolved", "--summary", "Told the patient", now=at(25, "11:00"))
+    cli.ok(
+        "add",
+        "--patient",
+        "Cy Example",
+        "--phone",
+        "5550100777",
+        "--category",
+        "scheduling",
+        "--reason",
+        "Annual visit",
+        "--detail",
+        "visit_type=annual",
+        "--detail",
+        "availability=unknown",
+        "--detail",
+        "provider_preference=Dr Quill",
+        now=at(25, "09:00"),
+    )
+    return cli
+
+
+def report(cli: Cli, *extra: str) -> Any:
+    args = ["report", "--since", "2026-11-23", "--until", "2026-11-27", *extra]
+    return cli.ok(*args, now=at(28, "09:00"), user=None).stdout
+
+
+def test_json_keys(week: Cli) -> None:
+    data = json.loads(report(week, "--json"))
+    assert data["handoffs"] == {"routed": 1, "rerouted": 1, "to": {"billing": 1, "clinical": 1}}
+    ref = data["waits"]["referral_documents"]
+    assert ref == {"count": 1, "resolved": 1, "median_hours": 24.0, "open": 0, "late": 0}
+    assert data["waits"]["patient_form"]["count"] == 0
+    assert data["trend"] == [
+        {"date": "2026-11-23", "created": 1, "closed": 0, "open_at_end": 1},
+        {"date": "2026-11-24", "created": 1, "closed": 0, "open_at_end": 2},
+        {"date": "2026-11-25", "created": 1, "closed": 1, "open_at_end": 2},
+        {"date": "2026-11-26", "created": 0, "closed": 0, "open_at_end": 2},
+        {"date": "2026-11-27", "created": 0, "closed": 0, "open_at_end": 2},
+    ]
+    sched = data["by_detail"]["scheduling"]
+    assert sched["availability"] == {"callbacks": 1, "empty_or_unknown": 1}
+    assert "Dr Quill" not in json.dumps(data)
+    phi = json.loads(report(week, "--json", "--include-phi"))
+    top = phi["by_detail"]["scheduling"]["provider_preference"]["top_values"]
+    assert top == [{"value": "Dr Quill", "count": 1}]
+
+
+def test_trend_stops_at_now(week: Cli) -> None:
+    out = week.ok(
+        "report",
+        "--since",
+        "2026-11-26",
+        "--until",
+        "2026-11-30",
+        "--json",
+        now=at(27, "12:00"),
+        user=None,
+    ).stdout
+    days = [d["date"] for d in json.loads(out)["trend"]]
+    assert days == ["2026-11-26", "2026-11-27"]
+
+
+def test_every_format_carries_the_new_figures(week: Cli) -> None:
+    text = report(week)
+    for title in ("Handoffs", "Waits on internal work", "Daily trend", "Details by category"):
+        assert title in text
+    assert "routed more than once" in text
+    md = report(week, "--format", "markdown")
+    assert "## Daily trend" in md and "| 2026-11-25 |" in md
+    csv = report(week, "--format", "csv")  # the same tables, readable in a spreadsheet
+    assert "\nDaily trend\ndate,new,closed,open at the end of the day\n" in csv
+    assert "2026-11-25,1,1," in csv
+    assert "routed more than once,1" in csv
+    assert "Referral documents,1,1,24.0," in csv
+    assert "Appointment scheduling,availability,1,1," in csv
+    html = report(week, "--format", "html")
+    assert "<figcaption>Daily trend</figcaption>" in html
+    assert html.count("<polyline") == 3
+    for fmt in ("text", "markdown", "csv", "html"):
+        assert "Dr Quill" not in report(week, "--format", fmt)
+        assert "Dr Quill" in report(week, "--format", fmt, "--include-phi")
