@@ -160,10 +160,12 @@ def test_init_options_on_an_existing_policy_are_refused(store_dir: Path) -> None
 
 def test_init_asks_at_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_core, "interactive", lambda: True)
-    answers = "Elm Test Clinic\n5550100888\n\nbad entry\nmo=Mo Khan:scheduling\n\n"
+    answers = "Elm Test Clinic\n12\n5550100888\nMars/Base\n\nbad entry\nmo=Mo Khan:scheduling\n\n"
     result = run("--as", "mo", "init", str(tmp_path / "elm"), input=answers)
     assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
     assert "--staff takes USER=NAME:ROLE" in result.stderr  # type: ignore[attr-defined]
+    assert "7 to 15 digits" in result.stderr  # type: ignore[attr-defined]  # asked again
+    assert "not a time zone name" in result.stderr  # type: ignore[attr-defined]
     policy = Store(tmp_path / "elm").policy
     assert policy.practice == "Elm Test Clinic"
     assert policy.callback_number == "5550100888"

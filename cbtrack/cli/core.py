@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +27,7 @@ from cbtrack.model import (
     Status,
     Urgency,
     VoicemailConsent,
+    phone_digits,
 )
 
 
@@ -77,6 +79,25 @@ def _staff_entry(text: str) -> tuple[str, service.StaffEntry]:
     return user.strip(), service.StaffEntry(name.strip(), role_list)
 
 
+def _ask(question: str, default: str, ok: Callable[[str], bool], why: str) -> str:
+    """Ask until the answer passes `ok`, saying `why` after a wrong one."""
+    while True:
+        answer = str(typer.prompt(question, default)).strip()
+        if ok(answer):
+            return answer
+        typer.echo(why, err=True)
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _ask_setup(setup: service.PracticeSetup, ask_staff: bool) -> None:
     """Ask, at a terminal, for what the options did not give; Enter keeps the default."""
     from cbtrack.policy import Policy
@@ -86,11 +107,19 @@ def _ask_setup(setup: service.PracticeSetup, ask_staff: bool) -> None:
     if setup.practice is None:
         setup.practice = typer.prompt("Practice name, as patients know it", shipped.practice)
     if setup.callback_number is None:
-        setup.callback_number = typer.prompt(
-            "Number patients should call back", shipped.callback_number
+        setup.callback_number = _ask(
+            "Number patients should call back",
+            shipped.callback_number,
+            lambda v: 7 <= len(phone_digits(v)) <= 15,
+            "A callback number has 7 to 15 digits, like +1 555 010 0123.",
         )
     if setup.timezone is None:
-        setup.timezone = typer.prompt("Time zone", shipped.timezone)
+        setup.timezone = _ask(
+            "Time zone",
+            shipped.timezone,
+            _known_zone,
+            "That is not a time zone name; use one like America/Chicago or Europe/London.",
+        )
     if not ask_staff:
         return
     typer.echo(
