@@ -31,9 +31,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cbtrack import gitlog
+from cbtrack import gitlog, history
 from cbtrack.errors import CbtrackError, GitError
-from cbtrack.model import ID_RE, Callback
+from cbtrack.history import HistoryRefused
+from cbtrack.model import Callback
 from cbtrack.policy import Policy
 from cbtrack.store import (
     LOCAL_DIR,
@@ -46,6 +47,8 @@ from cbtrack.store import (
     Undo,
     append_private_log,
     load_model,
+    loose_modes,
+    make_owner_only,
     remove_file,
     write_atomic,
 )
@@ -86,7 +89,9 @@ def _tell(store: Store, now: datetime, notices: list[str]) -> None:
 
 
 def finish_interrupted(store: Store, ids: list[str], now: datetime, user: str | None) -> list[str]:
-    """Complete the change named by a journal left behind by a command that died."""
+    """Complete the change named by a journal left behind by a command that died. What
+    the rule book refuses, or what no command could have written (a hand edit with the
+    ID put in the journal), stays uncommitted and is named."""
     notices: list[str] = []
     folders = {store.open_dir}
     for cid in ids:
@@ -95,21 +100,28 @@ def finish_interrupted(store: Store, ids: list[str], now: datetime, user: str | 
     # Git's index first goes back to HEAD for these records: a dead command may have
     # staged a version that is no longer on disk.
     gitlog.run(store.root, "reset", "-q", "--", *[record_spec(cid) for cid in ids])
-    specs: list[str] = []
+    rels: list[str] = []
     for cid in ids:
         notices += _drop_stale_copy(store, cid)
         if store.open_path(cid).is_file() or store.closed_path(cid).is_file():
-            specs.append(record_spec(cid))
+            rels += history.record_paths(cid)
         elif _restore_from_index(store, cid):
             notices.append(f"restored {cid} from git: no copy was left on disk")
-    if specs and _commit_specs(
-        store,
-        specs,
-        f"recover {', '.join(ids)}: finish a change interrupted before its commit",
-        user,
+    breaches = gitlog.check_worktree(store.root, rels, recovering=True)
+    refused = {b.callback for b in breaches}
+    for b in breaches:
+        notices.append(f"{b.path} was left uncommitted ({b.detail}); {b.fix()}")
+    done = [cid for cid in ids if cid not in refused]
+    rels = [r for r in rels if history.callback_of(r) in done]
+    if rels and gitlog.commit(
+        store.root,
+        rels,
+        f"recover {', '.join(done)}: finish a change interrupted before its commit",
+        user or gitlog.TOOL_USER,
         now,
+        recovering=True,
     ):
-        notices.append(f"committed the interrupted change to {', '.join(ids)} (recovery commit)")
+        notices.append(f"committed the interrupted change to {', '.join(done)} (recovery commit)")
     store.clear_journal()
     return notices
 
@@ -126,24 +138,6 @@ def _restore_from_index(store: Store, cid: str) -> bool:
 def record_spec(callback_id: str) -> str:
     """A git pathspec for both places a record can live (open, closed/<month>)."""
     return f":(glob)callbacks/**/{callback_id}.yaml"
-
-
-def _commit_specs(
-    store: Store, specs: list[str], message: str, user: str | None, now: datetime
-) -> bool:
-    """Stage exactly `specs` and commit them if they differ from HEAD."""
-    gitlog.require_repo(store.root)
-    env = gitlog.identity_env(user or gitlog.TOOL_USER, now)
-    gitlog.run(store.root, "add", "-A", "--", *specs, env=env)
-    if _specs_clean(store, specs, cached=True):
-        return False
-    gitlog.run(store.root, "commit", "-q", "--no-verify", "-m", message, "--", *specs, env=env)
-    return True
-
-
-def _specs_clean(store: Store, specs: list[str], cached: bool) -> bool:
-    args = ["diff", "--cached", "--quiet"] if cached else ["diff", "HEAD", "--quiet"]
-    return gitlog.run(store.root, *args, "--", *specs, check=False).returncode == 0
 
 
 def _drop_stale_copy(store: Store, cid: str) -> list[str]:
@@ -326,8 +320,8 @@ def examine(store: Store, now: datetime, user: str | None, repair: bool) -> list
             return found
         _repair(store, found, now, user)
         left = {(p.kind, p.path) for p in diagnose(store)}
-        for p in found:
-            p.repaired = p.repairable and (p.kind, p.path) not in left
+        for p in found:  # gone after the repairs (one may settle another's finding too)
+            p.repaired = (p.kind, p.path) not in left
         return found
 
 
@@ -335,8 +329,9 @@ def diagnose(store: Store) -> list[Problem]:
     """A full scan; changes nothing. Call it holding the store lock."""
     root = store.root
     out: list[Problem] = []
+    policy: Policy | None = None
     try:
-        load_model(Policy, root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
+        policy = load_model(Policy, root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
     except CbtrackError as exc:
         detail = exc.message.removeprefix(POLICY_FILE).lstrip(": ").rstrip(".")
         out.append(Problem("policy_invalid", POLICY_FILE, detail, False))
@@ -363,7 +358,22 @@ def diagnose(store: Store) -> list[Problem]:
         out.append(
             Problem("stale_temp_file", store.rel(path), "left by an interrupted write", True)
         )
-    out += _record_problems(store)
+    loose = loose_modes(root)
+    if loose:
+        out.append(
+            Problem(
+                "loose_modes",
+                store.rel(loose[0]) if loose[0] != root else ".",
+                f"{len(loose)} file(s) or folder(s) can be read by other users (as a plain "
+                "git clone leaves them); the store should be owner-only",
+                True,
+            )
+        )
+    out += _record_problems(store, policy)
+    out += [
+        Problem("stray_file", rel, "not a record in its place; move it out of callbacks/", False)
+        for rel in stray_files(store)
+    ]
     if gitlog.is_repo_root(root):
         out += _uncommitted(store)
     else:
@@ -378,7 +388,7 @@ def _all_temp_files(store: Store) -> list[Path]:
     return [p for f in folders for p in _temp_files_in(f)]
 
 
-def _record_problems(store: Store) -> list[Problem]:
+def _record_problems(store: Store, policy: Policy | None) -> list[Problem]:
     out: list[Problem] = []
     seen: dict[str, list[Path]] = {}
     for path in [*store.open_paths(), *store.closed_paths()]:
@@ -395,6 +405,8 @@ def _record_problems(store: Store) -> list[Problem]:
             out.append(Problem("invalid_record", rel, detail, False))
             continue
         seen.setdefault(cb.id, []).append(path)
+        if policy is not None:
+            out += [Problem("policy_mismatch", rel, d, False) for d in record_fit(policy, cb)]
         right = store.path_of(cb)
         if path != right and not right.exists():  # both there: open_and_closed covers it
             out.append(
@@ -432,15 +444,14 @@ def _uncommitted(store: Store) -> list[Problem]:
     except GitError as exc:
         return [Problem("git_error", ".", exc.message, False)]
     problems: list[Problem] = []
+    records: list[tuple[str, str]] = []
     for entry in out.split("\0"):
         if len(entry) < 4:
             continue
         code, rel = entry[:2], entry[3:]
         name = Path(rel).name
-        if name.startswith(TMP_PREFIX) or name == ".gitkeep":
+        if name.startswith(TMP_PREFIX) or rel in history.KEEP_FILES:
             continue
-        stem = Path(rel).stem
-        is_record = rel.endswith(".yaml") and ID_RE.match(stem) is not None
         if rel == POLICY_FILE:
             # The lead commits the policy, after checking it: never doctor --repair.
             why = (
@@ -450,28 +461,64 @@ def _uncommitted(store: Store) -> list[Problem]:
                 else "an edited policy that does not validate; see 'cbtrack validate'"
             )
             problems.append(Problem("uncommitted_policy", rel, why, False))
-            continue
-        if not is_record:
-            problems.append(
-                Problem("uncommitted", rel, "changed but not committed; commit it with git", False)
-            )
-            continue
-        if "D" in code:
-            elsewhere = store.open_path(stem).is_file() or store.closed_path(stem).is_file()
-            what = "removed but not committed" + ("" if elsewhere else " (no other copy)")
-            problems.append(Problem("uncommitted", rel, what, elsewhere))
-            continue
-        try:
-            _load_loose(store, store.root / rel)
-            ok = True
-        except CbtrackError:
-            ok = False
-        problems.append(Problem("uncommitted", rel, "a record not committed to git", ok))
+        elif (cid := history.record_id(rel)) is not None and not (
+            store.open_path(cid).is_file() and store.closed_path(cid).is_file()
+        ):  # a record in both folders is covered by open_and_closed
+            records.append((code, rel))
+        # anything else under callbacks/ is reported by `stray_files`
+    breaches = gitlog.check_worktree(store.root, [rel for _, rel in records])
+    for code, rel in records:
+        cid = history.record_id(rel)
+        own = [b for b in breaches if b.callback == cid]
+        if own:
+            b = own[0]
+            what = b.detail if b.path == rel else b.sentence
+            problems.append(Problem("uncommitted", rel, f"{what}; {b.fix()}", False))
+        elif "D" in code:
+            problems.append(Problem("uncommitted", rel, "removed but not committed", True))
+        else:
+            problems.append(Problem("uncommitted", rel, "a record not committed to git", True))
     return problems
+
+
+def stray_files(store: Store) -> list[str]:
+    """Files under callbacks/ that are neither a record in its place nor a `.gitkeep`
+    (nor a temp file, reported on its own): a record moved out of its folder, a note."""
+    top = store.root / OPEN_DIR.parent
+    listed = {store.open_dir, *(p for p in store.closed_dir.glob("*") if p.is_dir())}
+    found: list[str] = []
+    for folder, _dirs, files in os.walk(top):
+        for name in files:
+            rel = store.rel(Path(folder) / name)
+            if name.startswith(TMP_PREFIX) or rel in history.KEEP_FILES:
+                continue
+            if Path(folder) in listed and name.endswith(".yaml") and not name.startswith("."):
+                continue  # a record file where records are listed: checked as a record
+            found.append(rel)
+    return sorted(found)
+
+
+def record_fit(policy: Policy, cb: Callback) -> list[str]:
+    """What the policy says is wrong with a valid record (shared by `validate`)."""
+    out: list[str] = []
+    if cb.category not in policy.categories:
+        out.append("field category names no category in the policy")
+    elif cb.is_open:
+        missing = [
+            k for k in policy.categories[cb.category].required_details if k not in cb.details
+        ]
+        if missing:
+            out.append(f"field details lacks {', '.join(missing)}")
+    if not policy.accepts_owner(cb.owner):
+        out.append("field owner is not a role or staff user in the policy")
+    return out
 
 
 def _repair(store: Store, found: list[Problem], now: datetime, user: str | None) -> None:
     kinds = {p.kind for p in found if p.repairable}
+    actor = user or gitlog.TOOL_USER
+    if "loose_modes" in kinds:
+        make_owner_only(store.root)
     if "stale_git_lock" in kinds:
         settle_git(store.root, interrupted=False)
     for p in found:
@@ -480,21 +527,24 @@ def _repair(store: Store, found: list[Problem], now: datetime, user: str | None)
                 remove_file(store.root / p.path)
     ids = store.journal_ids()
     if ids is not None:
-        finish_interrupted(store, ids, now, user)
+        _tell(store, now, finish_interrupted(store, ids, now, user))
     for p in found:
         if p.kind == "open_and_closed" and p.repairable:
             _drop_stale_copy(store, Path(p.path).stem)
         elif p.kind == "wrong_folder" and p.repairable:
             _move_to_right_folder(store, store.root / p.path)
-    specs = sorted(
+    rels = sorted(
         {
-            record_spec(Path(p.path).stem)
+            r
             for p in diagnose(store)
             if p.kind == "uncommitted" and p.repairable
+            for r in history.record_paths(Path(p.path).stem)
         }
     )
-    if specs:
-        _commit_specs(store, specs, "recover: commit records left uncommitted", user, now)
+    with contextlib.suppress(HistoryRefused):  # what it refuses stays, listed by diagnose
+        if rels:
+            gitlog.commit(store.root, rels, "recover: commit records left uncommitted", actor, now)
+    # the policy is never committed here: the lead checks and commits it (validate --commit)
 
 
 def _move_to_right_folder(store: Store, path: Path) -> None:

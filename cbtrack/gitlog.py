@@ -16,13 +16,16 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cbtrack import history
 from cbtrack.errors import GitError, Refused, StoreError
-from cbtrack.store import held_lock_fds
+from cbtrack.history import Breach, HistoryRefused
+from cbtrack.store import MAX_RECORD_BYTES, POLICY_FILE, held_lock_fds, read_text
 
 MERGE_DRIVER = "cbtrack"
 TOOL_USER = "cbtrack"
@@ -31,6 +34,7 @@ VERIFIED_REF = "refs/cbtrack/verified"
 SYNCED_PREFIX = "refs/cbtrack/synced/"
 HOOK_MARK = "# cbtrack pre-commit hook"
 NULL_SHA = "0" * 40
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
 def identity_env(user: str, when: datetime | None) -> dict[str, str]:
@@ -56,8 +60,13 @@ def run(
     env: dict[str, str] | None = None,
     check: bool = True,
     input: str | None = None,
+    keep_lock: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    proc = _spawn(root, ["-c", "commit.gpgsign=false", *args], env=env, input=input, text=True)
+    """Run git in the store. `keep_lock=False` for a command that may outlive this one
+    (fetch, push and their ssh): it must not keep the store locked if we are killed."""
+    proc = _spawn(
+        root, ["-c", "commit.gpgsign=false", *args], keep_lock, env=env, input=input, text=True
+    )
     if check and proc.returncode != 0:
         raise _failed(root, args[0], proc.stderr)
     return proc
@@ -65,22 +74,26 @@ def run(
 
 def run_bytes(root: Path, *args: str, input: bytes | None = None) -> bytes:
     """A git command whose output is binary or NUL-separated (blobs, -z listings)."""
-    proc = _spawn(root, list(args), input=input)
+    proc = _spawn(root, list(args), True, input=input)
     if proc.returncode != 0:
         raise _failed(root, args[0], proc.stderr.decode("utf-8", "replace"))
     out: bytes = proc.stdout
     return out
 
 
-def _spawn(root: Path, args: list[str], **options: Any) -> subprocess.CompletedProcess[Any]:
-    """Run git in the store; its children inherit the store lock (see `held_lock_fds`)."""
+def _spawn(
+    root: Path, args: list[str], keep_lock: bool, **options: Any
+) -> subprocess.CompletedProcess[Any]:
+    """Run git in the store. A local git inherits the store lock (see `held_lock_fds`): if
+    we are killed mid-commit, the next command waits for it to finish. A network git does
+    not: a stalled fetch or push (or its ssh) must not hold every desk's store."""
     try:
         return subprocess.run(
             ["git", *args],
             cwd=root,
             capture_output=True,
             check=False,
-            pass_fds=held_lock_fds(),
+            pass_fds=held_lock_fds() if keep_lock else (),
             **options,
         )
     except FileNotFoundError:
@@ -109,8 +122,8 @@ def hook_text() -> str:
     """The pre-commit hook: validates staged records with this Python, no PATH needed."""
     return (
         "#!/bin/sh\n"
-        f"{HOOK_MARK}, installed by cbtrack: refuses staged callback records that do not\n"
-        "# validate, or that change or drop an attempt or event.\n"
+        f"{HOOK_MARK}, installed by cbtrack: refuses staged callback records that break\n"
+        "# the history rules (cbtrack.history): invalid, misplaced, deleted, or rewritten.\n"
         f"exec {shlex.quote(sys.executable)} -m cbtrack --store . check-staged\n"
     )
 
@@ -202,38 +215,131 @@ def require_repo(root: Path, merging_ok: bool = False) -> None:
         )
 
 
-# --- commits -------------------------------------------------------------------------
+# --- commits: the one guarded way into history --------------------------------------
 
 
-def commit(root: Path, paths: list[Path], message: str, user: str, when: datetime) -> None:
-    """Stage `paths` (written, moved or removed) and commit only them, as `user`: anything
-    else someone staged by hand stays out of the tool's commit (and under the hook)."""
-    require_repo(root)
+def commit(
+    root: Path,
+    paths: Sequence[Path | str],
+    message: str,
+    user: str,
+    when: datetime | None,
+    *,
+    merging: bool = False,
+    recovering: bool = False,
+) -> bool:
+    """The one way the tool commits (commands, doctor, sync, crash recovery, init).
+
+    Stages `paths` (written, moved or removed; none: what is already staged, as for a
+    merge) and judges every staged record against HEAD (and the merge's other parent) by
+    `cbtrack.history`. On any breach nothing is committed, `paths` are unstaged again, and
+    `HistoryRefused` names the file and what a person must do. Anything else someone
+    staged by hand stays out of the commit. `recovering`: finishing a change a killed
+    command left (crash recovery), which must also look like a command's work (it adds
+    an attempt or event, or a record), not a hand edit. False when nothing changed."""
+    require_repo(root, merging_ok=merging)
     ensure_config(root)
-    rels = [str(p.relative_to(root)) for p in paths]
+    rels = [str(p.relative_to(root)) if isinstance(p, Path) else p for p in paths]
     env = identity_env(user, when)
-    run(root, "add", "-A", "--", *rels, env=env)
-    run(root, "commit", "-q", "--no-verify", "-m", message, "--", *rels, env=env)
+    if rels:
+        stage(root, rels)
+    changed, breaches = check_index(root, rels, recovering)
+    if breaches:
+        if rels and changed and not merging:
+            run(root, "reset", "-q", "--", *changed, check=False)
+        raise HistoryRefused(breaches)
+    if not changed and not merging:
+        return False
+    args = ["commit", "-q", "--no-verify", "-m", message]
+    run(root, *args, *(["--", *changed] if rels and not merging else []), env=env)
+    return True
 
 
 def commit_all(root: Path, message: str, user: str, when: datetime | None) -> bool:
-    """Stage everything and commit; False when there was nothing to commit."""
-    env = identity_env(user, when)
-    run(root, "add", "-A", env=env)
-    if run(root, "diff", "--cached", "--quiet", check=False).returncode == 0:
-        return False
-    run(root, "commit", "-q", "--no-verify", "-m", message, env=env)
-    return True
+    """Stage everything and commit it (a new store's first commit)."""
+    run(root, "add", "-A", env=identity_env(user, when))
+    return commit(root, [], message, user, when)
 
 
-def commit_paths(root: Path, rels: list[str], message: str, user: str, when: datetime) -> bool:
-    """Stage exactly `rels` and commit only them; False when they hold no change."""
-    env = identity_env(user, when)
-    run(root, "add", "-A", "--", *rels, env=env)
-    if run(root, "diff", "--cached", "--quiet", "--", *rels, check=False).returncode == 0:
-        return False
-    run(root, "commit", "-q", "--no-verify", "-m", message, "--", *rels, env=env)
-    return True
+def parents_of_next(root: Path) -> list[str]:
+    """The parents the next commit gets: HEAD, and the other side of a merge under way."""
+    out = [c for c in (rev(root, "HEAD"),) if c]
+    if out and (root / ".git" / "MERGE_HEAD").is_file():
+        other = (root / ".git" / "MERGE_HEAD").read_text(encoding="utf-8").split()
+        out += [c for c in other[:1] if rev(root, c)]
+    return out
+
+
+def check_index(
+    root: Path, rels: Sequence[str] = (), recovering: bool = False
+) -> tuple[list[str], list[Breach]]:
+    """What the index changes against the next commit's parents (under `rels`, else all),
+    and the breaches of the rule book in it (the records, and the policy)."""
+    parents = parents_of_next(root)
+    changed: dict[str, None] = {}
+    for parent in parents or [EMPTY_TREE]:
+        raw = run_bytes(root, "diff", "--cached", "--name-only", "-z", "--no-renames", parent,
+                        "--", *rels)  # fmt: skip
+        changed.update((p, None) for p in raw.decode("utf-8", "surrogateescape").split("\0") if p)
+    return list(changed), _judge(root, list(changed), parents, ":", recovering)
+
+
+def check_worktree(root: Path, rels: Sequence[str], recovering: bool = False) -> list[Breach]:
+    """The breaches the working-tree files `rels` would bring into the next commit."""
+    return _judge(root, list(rels), parents_of_next(root), None, recovering)
+
+
+def _judge(
+    root: Path, changed: list[str], parents: list[str], index: str | None, recovering: bool
+) -> list[Breach]:
+    records = [p for p in changed if p.startswith(f"{RECORDS}/")]
+    need = history.wanted(records)
+    policy = [POLICY_FILE] if POLICY_FILE in changed else []
+    specs = [f"{c}:{p}" for c in parents for p in need]
+    if index is not None:
+        specs += [f"{index}{p}" for p in [*need, *policy]]
+    blobs = read_blobs(root, specs)
+    befores = [{p: blobs.get(f"{c}:{p}") for p in need} for c in parents]
+    if index is not None:
+        after: dict[str, bytes | str | None] = {p: blobs.get(f"{index}{p}") for p in need}
+        policy_data: bytes | str | None = blobs.get(f"{index}{POLICY_FILE}") if policy else None
+    else:
+        after = {p: _worktree(root, p) for p in need}
+        policy_data = _worktree(root, POLICY_FILE) if policy else None
+    out = history.check(records, befores, after)
+    if recovering and not out:
+        out = history.hand_edits(records, befores[0] if befores else {}, after)
+    if policy:
+        problem = _policy_problem(policy_data)
+        if problem:
+            out.append(history.Breach("invalid", POLICY_FILE, problem, restore=POLICY_FILE))
+    return out
+
+
+def _worktree(root: Path, rel: str) -> bytes | str | None:
+    """A working-tree file as bytes; None if absent; why not, if it cannot be read."""
+    path = root / rel
+    if not os.path.lexists(path):
+        return None
+    try:
+        return read_text(path, MAX_RECORD_BYTES, rel).encode("utf-8")
+    except StoreError as exc:
+        return exc.message
+
+
+def _policy_problem(data: bytes | str | None) -> str | None:
+    from cbtrack.policy import Policy
+    from cbtrack.store import MAX_POLICY_BYTES, decode_text, parse_model
+
+    if data is None:
+        return "the policy was deleted; every command needs it"
+    if isinstance(data, str):
+        return data.removeprefix(POLICY_FILE).lstrip(": ")
+    try:
+        parse_model(Policy, decode_text(data, MAX_POLICY_BYTES, POLICY_FILE), POLICY_FILE)
+    except StoreError as exc:
+        return exc.message.removeprefix(POLICY_FILE).lstrip(": ").rstrip(".")
+    return None
 
 
 def has_changes(root: Path, rel: str) -> bool:
@@ -319,14 +425,17 @@ def commits(
     head: str,
     since: str | None = None,
     paths: list[str] | None = None,
+    exclude: Sequence[str] = (),
 ) -> list[CommitInfo]:
-    """Commits reachable from `head` and not from `since`, oldest first (parents first)."""
+    """Commits reachable from `head` and not from `since` (nor any of `exclude`), oldest
+    first (parents first)."""
     args = ["log", "--reverse", "--topo-order", "--format=%H%x1f%P%x1f%an%x1f%aI%x1f%s%x1e"]
     if paths:
         args.append("--full-history")
     args.append(head)
-    if since:
-        args.append(f"^{since}")
+    for other in [since, *exclude]:
+        if other:
+            args.append(f"^{other}")
     if paths:
         args += ["--", *paths]
     out: list[CommitInfo] = []
@@ -394,6 +503,12 @@ def tree_changes(
     return out
 
 
+def tree_files(root: Path, commit: str, under: str = RECORDS) -> list[str]:
+    """Every file under `under` in a commit (for a first commit, which has no parent)."""
+    raw = run_bytes(root, "ls-tree", "-r", "-z", "--name-only", commit, "--", under)
+    return [p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
 def read_blobs(root: Path, specs: list[str]) -> dict[str, bytes | None]:
     """Contents for blob IDs or `commit:path` specs, in one git process; None if missing."""
     unique = list(dict.fromkeys(specs))
@@ -421,7 +536,7 @@ def staged_changes(root: Path) -> list[Change]:
     """Files under callbacks/ that the index changes against HEAD (all, if no HEAD yet)."""
     head = rev(root, "HEAD")
     args = ["diff-index", "--cached", "-r", "-z", "--no-renames", "--raw"]
-    raw = run_bytes(root, *args, head or "4b825dc642cb6eb9a060e54bf8d69288fbee4904", "--", RECORDS)
+    raw = run_bytes(root, *args, head or EMPTY_TREE, "--", RECORDS)
     tokens = raw.decode("utf-8", "surrogateescape").split("\0")
     out: list[Change] = []
     for i in range(0, len(tokens) - 1, 2):

@@ -13,8 +13,9 @@ The rules:
    matches the common version, that is a conflict.
 2. Dependencies: the union by `id`. For one both sides hold, `resolved_at` is the earliest
    non-empty value; its other fields follow rule 5.
-3. Open or closed: the latest `closed` or `reopened` event of the merged events decides
-   (with no such event, rule 5 on `closure`). A closed record keeps the latest closure of
+3. Open or closed: when both sides hold the same closure (or none), that stays; else the
+   latest `closed` or `reopened` event of the merged events decides (with no such event,
+   rule 5 on `closure`). A closed record keeps the latest closure of
    the two sides, and every attempt of both sides.
 4. An attempt later than that closure (made on a desk that had not yet seen the close)
    reopens the record: the merge appends a `reopened` event by `cbtrack` at that attempt's
@@ -205,6 +206,8 @@ def _lifecycle(
     sides: _Sides,
 ) -> Closure | None:
     """Rule 3: the closure the merged record keeps, or None if it is open."""
+    if ours.closure == theirs.closure:
+        return ours.closure  # both desks agree, whatever skewed clocks say about the turns
     turns = [e for e in events if e.type in (EventType.closed, EventType.reopened)]
     closures = [c for c in (ours.closure, theirs.closure) if c is not None]
     if turns:

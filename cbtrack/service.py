@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cbtrack import doctor, gitlog, review, timing, triage
+from cbtrack import doctor, gitlog, history, review, timing, triage
 from cbtrack.errors import CbtrackError, Refused, StoreError
 from cbtrack.model import (
     CLINICAL_URGENCIES,
@@ -980,16 +980,13 @@ def validate(store: Store) -> list[str]:
             problems.append(exc.message)
             continue
         rel = store.rel(path)
-        if cb.category not in policy.categories:
-            problems.append(f"{rel}: field category names no category in the policy.")
-        elif cb.is_open:
-            missing = [
-                k for k in policy.categories[cb.category].required_details if k not in cb.details
-            ]
-            if missing:
-                problems.append(f"{rel}: field details lacks {', '.join(missing)}.")
-        if not policy.accepts_owner(cb.owner):
-            problems.append(f"{rel}: field owner is not a role or staff user in the policy.")
+        if history.record_id(rel) is None:
+            problems.append(f"{rel}: not in the folder its creation month names.")
+        problems += [f"{rel}: {p}." for p in doctor.record_fit(policy, cb)]
+    problems += [
+        f"{rel}: not a record in its place; move it out of callbacks/."
+        for rel in doctor.stray_files(store)
+    ]
     return problems
 
 
@@ -1040,6 +1037,6 @@ def commit_policy(store: Store, user: str | None, now: datetime) -> bool:
                 "run 'cbtrack validate --commit' again."
             )
         actor = triage.check_user(store.policy, user)
-        return gitlog.commit_paths(
+        return gitlog.commit(
             store.root, [POLICY_FILE], "policy: edits checked by validate", actor, now
         )

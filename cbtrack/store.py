@@ -710,10 +710,7 @@ class Store:
                 deadline = time.monotonic() + wait
                 while not _try_lock(fd):
                     if time.monotonic() >= deadline:
-                        raise LockTimeout(
-                            f"Another cbtrack command held the store lock for {wait:g}s; "
-                            "nothing was written, try again in a moment."
-                        )
+                        raise LockTimeout(_busy_message(fd, wait))
                     time.sleep(0.02)
             self._lock_fd = fd
             _HELD_LOCK_FDS.add(fd)
@@ -747,9 +744,60 @@ _HELD_LOCK_FDS: set[int] = set()
 
 
 def held_lock_fds() -> tuple[int, ...]:
-    """Descriptors of store locks this process holds. Git children inherit them, so a
-    killed command's git keeps the store locked until it has finished too."""
+    """Descriptors of store locks this process holds. Local git children inherit them, so
+    a killed command's git commit keeps the store locked until it has finished too; git
+    fetch and push do not (`gitlog.run(keep_lock=False)`): a stalled network must not
+    hold the store after the command that started it is gone."""
     return tuple(sorted(_HELD_LOCK_FDS))
+
+
+def _busy_message(fd: int, wait: float) -> str:
+    holder = lock_holder(fd)
+    if holder is None:
+        return (
+            f"Another cbtrack command held the store lock for {wait:g}s; nothing was "
+            "written, try again in a moment."
+        )
+    pid, name = holder
+    return (
+        f"The store lock is held by process {pid} ({name}), so after {wait:g}s nothing was "
+        f"written; try again in a moment, or if that process is stuck, stop it with "
+        f"'kill {pid}'."
+    )
+
+
+def lock_holder(fd: int) -> tuple[int, str] | None:
+    """The process holding the flock on the file open as `fd`, and its command name
+    (never its arguments, which may hold patient data), from /proc; None when this
+    process is the holder or the system cannot tell. The holder may be a child that
+    inherited the lock from a command that died."""
+    try:
+        info = os.fstat(fd)
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    me = os.getpid()
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for num in fds:
+            try:
+                target = os.stat(f"/proc/{entry}/fd/{num}")
+                if (target.st_dev, target.st_ino) != (info.st_dev, info.st_ino):
+                    continue
+                with open(f"/proc/{entry}/fdinfo/{num}", encoding="utf-8") as fh:
+                    held = any(" FLOCK " in line for line in fh if line.startswith("lock:"))
+                with open(f"/proc/{entry}/comm", encoding="utf-8", errors="replace") as fh:
+                    name = fh.read().strip() or "unknown"
+            except OSError:
+                continue
+            if held:
+                return int(entry), name
+    return None
 
 
 def lock_timeout() -> float:
@@ -815,6 +863,33 @@ def init_layout(root: Path, policy_text: str) -> list[Path]:
             written.append(path)
     _owner_only(root)
     return written
+
+
+def loose_modes(root: Path) -> list[Path]:
+    """Files and folders of the store (git's own included) that others may read or
+    write, as a plain `git clone` under the usual umask leaves them."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        for name in [".", *dirs, *files]:
+            path = Path(folder) / name if name != "." else Path(folder)
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if not stat.S_ISLNK(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+                found.append(path)
+    return found
+
+
+def make_owner_only(root: Path) -> list[Path]:
+    """Take every right of group and others away, as `init` does for a new store (git
+    tracks no such bits, so a clone or a copied folder carries none of ours). Returns
+    what it changed."""
+    changed = loose_modes(root)
+    for path in changed:
+        with contextlib.suppress(OSError):
+            os.chmod(path, stat.S_IMODE(path.lstat().st_mode) & 0o700)
+    return changed
 
 
 def _owner_only(root: Path) -> None:

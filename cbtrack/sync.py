@@ -1,13 +1,12 @@
-"""Sharing a queue through git: sync, the merge driver on files, a record's history,
-verify, and the pre-commit check. Service functions, usable without the CLI.
+"""Sharing a queue through git: sync (fetch, merge, push) and the merge driver on files.
+Service functions, usable without the CLI.
 
-Where the local trust anchors live (refs are local: git does not push or clone them):
-
-- `refs/cbtrack/verified`: the last HEAD that `verify` found clean. `verify` walks only
-  the commits after it, and reports a HEAD that does not descend from it. As a ref it
-  also keeps the old history reachable, so a rewrite can be shown in full.
-- `refs/cbtrack/synced/<remote>/<branch>`: the remote head this desk last pushed or
-  merged. `sync` refuses a fetched remote head that does not descend from it.
+What may enter history is decided by the rule book in `cbtrack.history`; sync asks it
+three times: the pending files it commits, the merge commit it makes (both through
+`gitlog.commit`), and the commits it would push that `verify` has not yet seen
+(`refs/cbtrack/verified`, see `cbtrack.audit`). The remote head this desk last pushed or
+merged is kept in `refs/cbtrack/synced/<remote>/<branch>`: sync refuses a fetched remote
+head that does not descend from it.
 """
 
 from __future__ import annotations
@@ -15,14 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from cbtrack import doctor, gitlog, triage
-from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
+from cbtrack import audit, doctor, gitlog, history, triage
+from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.merge import Merged, merge_records
-from cbtrack.model import ID_RE, Callback
+from cbtrack.model import Callback
 from cbtrack.policy import Policy
 from cbtrack.store import (
     LOCAL_DIR,
@@ -30,78 +26,19 @@ from cbtrack.store import (
     MAX_RECORD_BYTES,
     POLICY_FILE,
     Store,
-    decode_text,
     dump_record,
     load_model,
-    parse_model,
+    make_owner_only,
     remove_file,
     write_atomic,
 )
 
 SHARED_FILES = {POLICY_FILE, ".gitattributes", ".gitignore"}
 SYNC_MERGE = "sync-merge"  # in .cbtrack/: the commit a sync is merging, while it does
-CHUNK = 400  # parent/commit pairs read per round of git calls in verify
-
-
-# --- reading versions that are not files in the store ---------------------------------
-
-
-class _Loose(BaseModel):
-    """Any mapping: the store's strict YAML rules, no record rules (old versions)."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class Scratch:
-    """Parses text that is not a store file (a staged or historical version) with the
-    store's own strict loader and limits, in memory."""
-
-    def __init__(self) -> None:
-        self.cache: dict[str, dict[str, Any] | None] = {}
-
-    def record(self, data: bytes, rel: str) -> Callback:
-        """A version that must be a valid record (raises StoreError naming `rel`)."""
-        return parse_model(Callback, decode_text(data, MAX_RECORD_BYTES, rel), rel)
-
-    def policy(self, data: bytes, rel: str) -> Policy:
-        return parse_model(Policy, decode_text(data, MAX_POLICY_BYTES, rel), rel)
-
-    def loose(self, key: str, data: bytes | None) -> dict[str, Any] | None:
-        """Any version as a mapping, cached by `key` (a blob ID); None when unreadable."""
-        if data is None:
-            return None
-        if key not in self.cache:
-            try:
-                text = decode_text(data, MAX_RECORD_BYTES, "a version")
-                self.cache[key] = parse_model(_Loose, text, "a version").model_dump()
-            except StoreError:
-                self.cache[key] = None
-        return self.cache[key]
-
-
-def record_id(rel: str) -> str | None:
-    """The callback ID a path in the store holds, or None for any other file."""
-    parts = rel.split("/")
-    if parts[0] != gitlog.RECORDS or not rel.endswith(".yaml") or parts[-1].startswith("."):
-        return None
-    stem = parts[-1][: -len(".yaml")]
-    return stem if ID_RE.match(stem) else None
 
 
 def record_rels(store: Store, cid: str) -> tuple[str, str]:
-    return store.rel(store.open_path(cid)), store.rel(store.closed_path(cid))
-
-
-def items_of(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """`attempt <id>` / `event <id>` -> the item, from a loosely read version."""
-    out: dict[str, dict[str, Any]] = {}
-    for key, kind in (("attempts", "attempt"), ("events", "event")):
-        items = data.get(key)
-        if isinstance(items, list):
-            for item in items:
-                if isinstance(item, dict):
-                    out[f"{kind} {item.get('id', '?')}"] = item
-    return out
+    return history.record_paths(cid)
 
 
 # --- the merge driver ----------------------------------------------------------------
@@ -168,6 +105,7 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
     with store.lock():
         _clear_own_merge(root)
         notes = doctor.recover(store, now, actor)
+        make_owner_only(root)
         gitlog.ensure_config(root)
         branch = gitlog.current_branch(root)
         if branch is None:
@@ -188,42 +126,45 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
 
 
 def _commit_pending(store: Store, actor: str, now: datetime) -> tuple[list[str], list[str]]:
-    """Commit the uncommitted store files that validate; name the rest and leave them."""
+    """Commit the uncommitted store files the rule book accepts; name the rest and leave
+    them (a hand edit that rewrites history is never shared)."""
     root = store.root
-    good: list[str] = []
+    candidates: list[str] = []
     left: list[str] = []
     for status, rel in gitlog.pending_files(root):
-        if status[0] == "U" or status[1] == "U":
+        if "U" in status:
             continue
-        path = root / rel
-        cid = record_id(rel)
-        if cid is None:
-            if rel in SHARED_FILES or rel.endswith("/.gitkeep"):
-                good.append(rel)
-            else:
-                left.append(f"{rel} is not a store file, so sync does not share it.")
-            continue
-        if not path.exists():
-            if any((root / r).is_file() for r in record_rels(store, cid) if r != rel):
-                good.append(rel)
-            else:
-                left.append(
-                    f"{rel} was deleted, which would drop its attempts; restore it with "
-                    f"'git checkout -- {rel}'."
-                )
-            continue
-        try:
-            store.load_path(path)
-        except CbtrackError as exc:
-            left.append(exc.message)
-            continue
-        good.append(rel)
+        if rel.startswith(f"{history.RECORDS}/") or rel in SHARED_FILES:
+            candidates.append(rel)
+        else:
+            left.append(f"{rel} is not a store file, so sync does not share it.")
+    breaches = gitlog.check_worktree(root, candidates)
+    bad_paths = {b.path for b in breaches}
+    bad_ids = {b.callback for b in breaches if b.callback}
+    good = [r for r in candidates if r not in bad_paths and history.callback_of(r) not in bad_ids]
+    left += [f"{b.sentence}; {b.fix()}." for b in breaches]
     if good:
         n = len(good)
-        gitlog.commit_paths(
-            root, good, f"sync: commit {n} pending change{'s' * (n != 1)}", actor, now
-        )
+        gitlog.commit(root, good, f"sync: commit {n} pending change{'s' * (n != 1)}", actor, now)
     return good, left
+
+
+def _check_outgoing(store: Store, theirs: str | None, result: SyncResult) -> None:
+    """Refuse to share commits that break the rule book (a hand commit that skipped the
+    hook with --no-verify): those not on the remote and not yet verified or accepted."""
+    root = store.root
+    head = gitlog.rev(root, "HEAD")
+    if head is None or head == theirs:
+        return
+    verified = gitlog.rev(root, gitlog.VERIFIED_REF)
+    found = audit.unverified_findings(store, head, [theirs or "", verified or ""])
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise Refused(
+            f"Sync stopped before merging or pushing anything: {found[0].message}{more}; "
+            "run 'cbtrack verify' and have the lead decide (after review, 'cbtrack verify "
+            "--accept' lets sync share it)."
+        )
 
 
 def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, round_no: int) -> bool:
@@ -243,6 +184,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
         f"+refs/heads/*:refs/remotes/{remote}/*",
         env=gitlog.identity_env(actor, None),
         check=False,
+        keep_lock=False,
     )
     if fetched.returncode != 0:
         raise GitError(f"Could not fetch from '{remote}': {_last_line(fetched.stderr)}")
@@ -254,6 +196,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
             "'cbtrack verify' and have the lead decide."
         )
     if round_no == 0:
+        _check_outgoing(store, theirs, result)
         result.committed, result.left_out = _commit_pending(store, actor, now)
     head = gitlog.rev(root, "HEAD")
     if head is None:
@@ -274,6 +217,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
             f"HEAD:refs/heads/{branch}",
             env=gitlog.identity_env(actor, None),
             check=False,
+            keep_lock=False,
         )
         if pushed.returncode != 0:
             text = pushed.stderr
@@ -331,7 +275,7 @@ def _merge_commit(
     try:
         _git_merge(store, actor, now, theirs, "--no-ff", "--no-commit")
         unmerged = set(gitlog.unmerged_paths(root))
-        others = sorted(p for p in unmerged if record_id(p) is None)
+        others = sorted(p for p in unmerged if history.record_id(p) is None)
         if others:
             raise Refused(
                 f"{others[0]} was changed differently on this desk and on '{result.remote}'; "
@@ -340,11 +284,11 @@ def _merge_commit(
             )
         base = gitlog.merge_base(root, head, theirs)
         touched = [*gitlog.changed_since(root, head), *unmerged]
-        ids = sorted({cid for p in touched if (cid := record_id(p)) is not None})
+        ids = sorted({cid for p in touched if (cid := history.record_id(p)) is not None})
         problems: list[str] = []
-        sc = Scratch()
+        rd = history.Reader()
         for cid in ids:
-            problems += _settle(store, sc, cid, base, head, theirs, unmerged, result)
+            problems += _settle(store, rd, cid, base, head, theirs, unmerged, result)
         if problems:
             more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
             raise Refused(
@@ -353,15 +297,14 @@ def _merge_commit(
                 "file with every attempt kept), commit, then sync again."
             )
         load_model(Policy, root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
-        gitlog.run(
-            root,
-            "commit",
-            "-q",
-            "--no-verify",
-            "-m",
-            f"sync: merge {result.remote}/{result.branch}",
-            env=gitlog.identity_env(actor, now),
-        )
+        message = f"sync: merge {result.remote}/{result.branch}"
+        try:
+            gitlog.commit(root, [], message, actor, now, merging=True)
+        except history.HistoryRefused as exc:
+            raise Refused(
+                f"Sync stopped and merged nothing: {exc.breaches[0].sentence}; run 'cbtrack "
+                "verify' and have the lead decide."
+            ) from None
     except BaseException:
         gitlog.run(root, "merge", "--abort", check=False)
         raise
@@ -385,7 +328,7 @@ def _clear_own_merge(root: Path) -> None:
 
 def _settle(
     store: Store,
-    sc: Scratch,
+    rd: history.Reader,
     cid: str,
     base: str | None,
     head: str,
@@ -403,7 +346,7 @@ def _settle(
             return []
         except StoreError:
             pass
-    versions = _versions(store, sc, cid, [c for c in (base, head, theirs) if c])
+    versions = _versions(store, rd, cid, [c for c in (base, head, theirs) if c])
     old = versions.get(base) if base else None
     mine, other = versions.get(head), versions.get(theirs)
     if isinstance(mine, str) or isinstance(other, str):
@@ -437,7 +380,7 @@ def _place(store: Store, cb: Callback) -> None:
 
 
 def _versions(
-    store: Store, sc: Scratch, cid: str, commits: list[str]
+    store: Store, rd: history.Reader, cid: str, commits: list[str]
 ) -> dict[str, Callback | str | None]:
     """The record as each commit holds it: a model, None if absent, or why it is unreadable."""
     rels = record_rels(store, cid)
@@ -449,384 +392,11 @@ def _versions(
             data = blobs.get(f"{c}:{r}")
             if data is None:
                 continue
-            try:
-                found.append(sc.record(data, r))
-            except StoreError as exc:
-                out[c] = (
-                    f"the version at commit {gitlog.short(c)} does not validate ({exc.message})"
-                )
+            v = rd.version(r, data)
+            if v.model is None:
+                out[c] = f"the version at commit {gitlog.short(c)} does not validate ({v.problem})"
                 break
+            found.append(v.model)
         else:
             out[c] = max(found, key=lambda cb: len(cb.events) + len(cb.attempts)) if found else None
-    return out
-
-
-# --- verify --------------------------------------------------------------------------
-
-
-@dataclass
-class Finding:
-    kind: str  # changed | removed | unreadable | rewritten | remote_rewritten
-    message: str
-    commit: str | None = None
-    callback: str | None = None
-    item: str | None = None
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {
-            "kind": self.kind,
-            "commit": self.commit,
-            "callback": self.callback,
-            "item": self.item,
-            "message": self.message,
-        }
-
-
-@dataclass
-class VerifyReport:
-    head: str | None
-    since: str | None
-    commits: int
-    findings: list[Finding]
-    recorded: bool
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-
-def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyReport:
-    """Walk history for changed or removed attempts and events, and for rewrites."""
-    root = store.root
-    gitlog.require_repo(root, merging_ok=True)
-    head = gitlog.rev(root, "HEAD")
-    if head is None:
-        return VerifyReport(None, None, 0, [], False)
-    findings: list[Finding] = []
-    verified = gitlog.rev(root, gitlog.VERIFIED_REF)
-    since = None
-    sc = Scratch()
-    if verified and not gitlog.is_ancestor(root, verified, head):
-        findings.append(
-            Finding(
-                "rewritten",
-                "HEAD does not descend from the last verified commit "
-                f"{gitlog.short(verified)}: this desk's history was rewritten",
-                commit=head,
-            )
-        )
-        findings += _compare(store, sc, [(verified, head)], {}, "the rewrite")
-        since = gitlog.merge_base(root, verified, head)
-    elif verified:
-        since = verified
-    walked = gitlog.commits(root, head, since=None if full else since)
-    info = {c.sha: c for c in walked}
-    pairs = [(p, c.sha) for c in walked for p in c.parents]
-    for i in range(0, len(pairs), CHUNK):
-        findings += _compare(store, sc, pairs[i : i + CHUNK], info, None)
-    synced_moved: dict[str, str] = {}
-    for name, sha in gitlog.refs_under(root, gitlog.SYNCED_PREFIX).items():
-        where = name[len(gitlog.SYNCED_PREFIX) :]
-        now_at = gitlog.rev(root, f"refs/remotes/{where}")
-        if now_at and not gitlog.is_ancestor(root, sha, now_at):
-            synced_moved[name] = now_at
-            findings.append(
-                Finding(
-                    "remote_rewritten",
-                    f"{where} no longer holds commit {gitlog.short(sha)} that this desk last "
-                    "synced: its history was rewritten (force-pushed)",
-                    commit=now_at,
-                )
-            )
-            findings += _compare(store, sc, [(sha, now_at)], {}, f"the rewrite of {where}")
-    recorded = not findings or accept
-    if recorded:
-        gitlog.set_ref(root, gitlog.VERIFIED_REF, head, "cbtrack verify")
-        for name, sha in synced_moved.items():
-            gitlog.set_ref(root, name, sha, "cbtrack verify --accept")
-    return VerifyReport(head, None if full else since, len(walked), _dedupe(findings), recorded)
-
-
-def _dedupe(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[str, str | None, str | None, str | None]] = set()
-    out = []
-    for f in findings:
-        key = (f.kind, f.commit, f.callback, f.item)
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-    return out
-
-
-def _compare(
-    store: Store,
-    sc: Scratch,
-    pairs: list[tuple[str, str]],
-    info: dict[str, gitlog.CommitInfo],
-    label: str | None,
-) -> list[Finding]:
-    """Every attempt or event a parent holds must be in the commit, unchanged."""
-    root = store.root
-    changes = gitlog.tree_changes(root, pairs)
-    specs: list[str] = []
-    plans: list[tuple[str, str, list[str], list[str]]] = []  # commit, cid, old keys, new keys
-    for (_parent, commit), diff in zip(pairs, changes, strict=True):
-        olds: dict[str, list[str]] = {}
-        news: dict[str, list[str]] = {}
-        for ch in diff:
-            cid = record_id(ch.path)
-            if cid is None:
-                continue
-            if ch.old:
-                olds.setdefault(cid, []).append(ch.old)
-            if ch.new:
-                news.setdefault(cid, []).append(ch.new)
-        for cid, old_blobs in olds.items():
-            new_keys = news.get(cid) or [f"{commit}:{r}" for r in record_rels(store, cid)]
-            specs += old_blobs + new_keys
-            plans.append((commit, cid, old_blobs, new_keys))
-    blobs = gitlog.read_blobs(root, specs)
-    out: list[Finding] = []
-    for commit, cid, old_keys, new_keys in plans:
-        c = info.get(commit)
-        who = f"commit {gitlog.short(commit)}"
-        if label:
-            who = label
-        elif c:
-            who += f" by {c.author} on {c.at[:16].replace('T', ' ')}"
-        present = [k for k in new_keys if blobs.get(k) is not None]
-        new_items: dict[str, dict[str, Any]] = {}
-        readable = True
-        for key in present:
-            data = sc.loose(key, blobs[key])
-            if data is None:
-                readable = False
-            else:
-                new_items.update(items_of(data))
-        if not readable:
-            out.append(Finding("unreadable", f"{who} left {cid} unreadable", commit, cid))
-            continue
-        for key in old_keys:
-            old = sc.loose(key, blobs.get(key))
-            if old is None:
-                continue
-            for item, value in items_of(old).items():
-                now_value = new_items.get(item)
-                if now_value == value:
-                    continue
-                kind = "removed" if now_value is None else "changed"
-                out.append(Finding(kind, f"{who} {kind} {item} of {cid}", commit, cid, item))
-    return out
-
-
-# --- the pre-commit check ------------------------------------------------------------
-
-
-def check_staged(store: Store) -> list[str]:
-    """Problems with what is staged: records that do not validate, sit in the wrong folder,
-    or change, drop or delete attempts and events; a policy that does not validate."""
-    root = store.root
-    problems: list[str] = []
-    changes = gitlog.staged_changes(root)
-    by_id: dict[str, list[gitlog.Change]] = {}
-    for ch in changes:
-        cid = record_id(ch.path)
-        if cid is not None:
-            by_id.setdefault(cid, []).append(ch)
-    specs = [":" + POLICY_FILE]
-    for cid in by_id:
-        specs += [f"{ref}:{r}" for r in record_rels(store, cid) for ref in ("HEAD", "")]
-    blobs = gitlog.read_blobs(root, specs)
-    sc = Scratch()
-    staged_policy = blobs.get(":" + POLICY_FILE)
-    if staged_policy is not None:
-        try:
-            sc.policy(staged_policy, POLICY_FILE)
-        except StoreError as exc:
-            problems.append(exc.message)
-    for cid in sorted(by_id):
-        problems += _check_one(store, sc, cid, blobs)
-    return problems
-
-
-def _check_one(store: Store, sc: Scratch, cid: str, blobs: dict[str, bytes | None]) -> list[str]:
-    problems: list[str] = []
-    rels = record_rels(store, cid)
-    staged: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in rels:
-        data = blobs.get(f":{r}")
-        if data is None:
-            continue
-        try:
-            cb = sc.record(data, r)
-        except StoreError as exc:
-            problems.append(exc.message)
-            continue
-        if cb.id != cid:
-            problems.append(f"{r}: field id does not match the file name.")
-        elif cb.is_open != r.startswith(f"{gitlog.RECORDS}/open/"):
-            problems.append(f"{r}: field status does not match the folder.")
-        staged[r] = items_of(sc.loose(f":{r}", data) or {})
-    if problems:
-        return problems
-    if not staged:
-        return [f"{rels[0]}: deleting a record drops its attempts and events; restore it."]
-    have: dict[str, dict[str, Any]] = {}
-    for items in staged.values():
-        have.update(items)
-    for r in rels:
-        old = sc.loose(f"HEAD:{r}", blobs.get(f"HEAD:{r}"))
-        if old is None:
-            continue
-        for item, value in items_of(old).items():
-            if item not in have:
-                problems.append(f"{r}: {item} was removed; attempts and events are append-only.")
-            elif have[item] != value:
-                problems.append(f"{r}: {item} was changed; attempts and events are append-only.")
-    return problems
-
-
-# --- log -----------------------------------------------------------------------------
-
-
-@dataclass
-class Entry:
-    kind: str  # commit | attempt | event
-    at: datetime
-    by: str
-    what: str
-    commit: str | None = None
-    item: str | None = None
-    note: str | None = None
-    changes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "kind": self.kind,
-            "at": self.at.isoformat(),
-            "by": self.by,
-            "what": self.what,
-            "commit": self.commit,
-        }
-        if self.kind == "commit":
-            out["changes"] = self.changes
-        else:
-            out["item"] = self.item
-            out["note"] = self.note
-        return out
-
-
-def history(store: Store, text: str) -> tuple[str, list[Entry]]:
-    """A record's history: each commit that touched it (across the open -> closed move),
-    with what it added or changed, merged with the record's attempts and events."""
-    root = store.root
-    gitlog.require_repo(root, merging_ok=True)
-    cid = store.resolve_id(text)
-    rels = list(record_rels(store, cid))
-    found = _touching(root, rels)
-    specs = [f"{c}:{r}" for x in found for c in [x.sha, *x.parents[:1]] for r in rels]
-    blobs = gitlog.read_blobs(root, specs)
-    entries: list[Entry] = []
-    added_in: dict[str, str] = {}
-    latest: dict[str, Any] | None = None
-    sc = Scratch()
-    for x in found:
-        after = _version(sc, blobs, x.sha, rels)
-        before = _version(sc, blobs, x.parents[0], rels) if x.parents else None
-        changes = _describe(before, after)
-        for key in items_of(after or {}):
-            if key not in items_of(before or {}):
-                added_in.setdefault(key, x.sha)
-        entries.append(
-            Entry(
-                "commit",
-                datetime.fromisoformat(x.at),
-                x.author,
-                x.subject,
-                commit=x.sha,
-                changes=changes,
-            )
-        )
-        latest = after if after is not None else latest
-    try:
-        current: dict[str, Any] | None = store.load(cid).model_dump(mode="json")
-    except CbtrackError:
-        current = latest
-    if current is None:
-        if not found:
-            raise Refused(f"No callback {cid} in this store or its history.")
-        current = {}
-    entries += _item_entries(current, added_in)
-    entries.sort(key=lambda e: (e.at, e.kind != "commit"))
-    return cid, entries
-
-
-def _touching(root: Path, rels: list[str]) -> list[gitlog.CommitInfo]:
-    """Commits that changed either path, oldest first. One `git log` per path: a single
-    path lets git use the commit-graph's changed-path filters (which sync keeps written)."""
-    if gitlog.rev(root, "HEAD") is None:
-        return []
-    seen: dict[str, gitlog.CommitInfo] = {}
-    for rel in rels:
-        for c in gitlog.commits(root, "HEAD", paths=[rel]):
-            seen.setdefault(c.sha, c)
-    order = {sha: i for i, sha in enumerate(seen)}
-    return sorted(seen.values(), key=lambda c: (datetime.fromisoformat(c.at), order[c.sha]))
-
-
-def _version(
-    sc: Scratch,
-    blobs: dict[str, bytes | None],
-    commit: str,
-    rels: list[str],
-) -> dict[str, Any] | None:
-    versions = [sc.loose(f"{commit}:{r}", blobs.get(f"{commit}:{r}")) for r in rels]
-    found = [v for v in versions if v is not None]
-    return max(found, key=lambda v: len(items_of(v))) if found else None
-
-
-def _describe(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
-    """What one commit did to the record, by field and item names (never values)."""
-    if after is None:
-        return ["record removed"]
-    if before is None:
-        return ["record created"]
-    old, new = items_of(before), items_of(after)
-    out = [f"+{k}" for k in new if k not in old]
-    out += [f"-{k}" for k in old if k not in new]
-    out += [f"~{k}" for k in old if k in new and old[k] != new[k]]
-    skip = {"attempts", "events"}
-    keys = [k for k in [*before, *after] if k not in skip]
-    out += sorted({k for k in keys if before.get(k) != after.get(k)})
-    return out
-
-
-def _item_entries(current: dict[str, Any], added_in: dict[str, str]) -> list[Entry]:
-    out: list[Entry] = []
-    for a in current.get("attempts") or []:
-        out.append(
-            Entry(
-                "attempt",
-                datetime.fromisoformat(str(a["at"])),
-                str(a["by"]),
-                f"{a['method']} {a['result']}" + (" (forced)" if a.get("forced") else ""),
-                commit=added_in.get(f"attempt {a['id']}"),
-                item=str(a["id"]),
-                note=a.get("note"),
-            )
-        )
-    for e in current.get("events") or []:
-        sets = e.get("set") or {}
-        what = str(e["type"]) + "".join(f" {k}={v}" for k, v in sets.items())
-        out.append(
-            Entry(
-                "event",
-                datetime.fromisoformat(str(e["at"])),
-                str(e["by"]),
-                what,
-                commit=added_in.get(f"event {e['id']}"),
-                item=str(e["id"]),
-                note=e.get("note"),
-            )
-        )
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,9 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
     for var in ("CBTRACK_STORE", "CBTRACK_USER", "CBTRACK_NOW", "NO_COLOR", "GIT_DIR", "COLUMNS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CBTRACK_NOW", NOW)
+    old = os.umask(0o077)  # as `cbtrack` itself sets it (cbtrack.cli.main)
     yield
+    os.umask(old)
 
 
 class Cli:

@@ -23,16 +23,20 @@ def doctor(
         bool,
         typer.Option(
             "--repair",
-            help="Repair what is safe: remove stale temp and git lock files, finish an "
-            "interrupted change, drop the older copy of a record in both folders, move a "
-            "record to the folder its status names, commit valid records left uncommitted.",
+            help="Repair what is safe: make the store owner-only, remove stale temp and git "
+            "lock files, finish an interrupted change, drop the older copy of a record in "
+            "both folders, move a record to the folder its status names, commit records "
+            "left uncommitted that the history rules accept (never a hand edit that "
+            "rewrites an attempt, an event, a closure or a creation field).",
         ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check the store for stale lock and temp files, interrupted changes, records in
-    both folders or the wrong one, file names that differ from IDs, and uncommitted
-    records. Only reports (exit 1 if anything is wrong) unless --repair is given.
+    both folders or the wrong one, file names that differ from IDs, files under
+    callbacks/ that are not records, what `validate` reports (records the policy does
+    not fit), files others can read, and uncommitted records. Only reports (exit 1 if
+    anything is wrong) unless --repair is given.
 
     Example: cbtrack --as jlee doctor --repair
     """

@@ -1,5 +1,5 @@
 """Git commands: sync, log, verify, and the two that git itself calls (merge-driver,
-check-staged). Each: parse, call `cbtrack.sync`, print."""
+check-staged). Each: parse, call `cbtrack.sync` or `cbtrack.audit`, print."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ def sync_cmd(
     ] = "origin",
     as_json: JsonOpt = False,
 ) -> None:
-    """Share the queue: commit pending changes that validate, fetch, merge, push.
+    """Share the queue: commit pending changes the history rules accept, fetch, merge, push.
 
     Records changed on both desks are merged by the record rules (attempts and events are
-    never lost); a remote whose history was rewritten is refused. Never rebases or forces.
+    never lost); a remote whose history was rewritten is refused, and so is pushing a
+    commit that breaks the history rules (see 'cbtrack verify'). Never rebases or forces.
 
     Example: cbtrack --as jlee sync --remote origin
     """
@@ -76,9 +77,9 @@ def log_cmd(
     """
     st = state(ctx)
     store = st.store()
-    from cbtrack import sync
+    from cbtrack import audit
 
-    cid, entries = sync.history(store, callback_id)
+    cid, entries = audit.record_history(store, callback_id)
     if as_json:
         typer.echo(render.to_json({"id": cid, "entries": [e.as_dict() for e in entries]}))
         return
@@ -105,15 +106,17 @@ def verify(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Walk the git history: report every attempt or event that a commit changed or
-    removed, and any history rewritten since the last verify; exit 1 on any finding.
+    """Walk the git history and judge every commit by the history rules: an attempt or
+    event changed or removed, a record deleted, moved out of its folder or made invalid,
+    a creation field changed, a closure or status changed without its event; and any
+    history rewritten since the last verify. Exit 1 on any finding.
 
     Example: cbtrack verify --json
     """
     st = state(ctx)
-    from cbtrack import sync
+    from cbtrack import audit
 
-    report = sync.verify(st.store(), full=full, accept=accept)
+    report = audit.verify(st.store(), full=full, accept=accept)
     if as_json:
         typer.echo(
             render.to_json(
@@ -129,8 +132,8 @@ def verify(
         )
     elif report.ok:
         typer.echo(
-            f"History verified: {report.commits} commit(s) checked, no attempt or "
-            "event was changed or removed."
+            f"History verified: {report.commits} commit(s) checked against the history "
+            "rules, no finding."
         )
     else:
         for f in report.findings:
@@ -170,9 +173,9 @@ def check_staged(ctx: typer.Context) -> None:
 
     Example: cbtrack --store . check-staged
     """
-    from cbtrack import sync
+    from cbtrack import audit
 
-    problems = sync.check_staged(state(ctx).store())
+    problems = audit.check_staged(state(ctx).store())
     for p in problems:
         typer.echo(f"cbtrack: {p}", err=True)
     if problems:

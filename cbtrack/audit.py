@@ -1,0 +1,357 @@
+"""Reading history: `verify` (every commit judged by the rule book in `cbtrack.history`),
+the pre-commit hook's check, and a record's history for `cbtrack log`.
+
+Where the local trust anchors live (refs are local: git does not push or clone them):
+
+- `refs/cbtrack/verified`: the last HEAD that `verify` found clean. `verify` walks only
+  the commits after it, and reports a HEAD that does not descend from it. As a ref it
+  also keeps the old history reachable, so a rewrite can be shown in full.
+- `refs/cbtrack/synced/<remote>/<branch>`: the remote head this desk last pushed or
+  merged (set by `sync`), checked here for a remote rewritten since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cbtrack import gitlog, history
+from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
+from cbtrack.store import Store
+
+CHUNK = 400  # parent/commit pairs read per round of git calls
+
+
+# --- verify --------------------------------------------------------------------------
+
+
+@dataclass
+class Finding:
+    kind: str  # a history.Breach kind, or rewritten | remote_rewritten
+    message: str
+    commit: str | None = None
+    callback: str | None = None
+    item: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "kind": self.kind,
+            "commit": self.commit,
+            "callback": self.callback,
+            "item": self.item,
+            "message": self.message,
+        }
+
+
+@dataclass
+class VerifyReport:
+    head: str | None
+    since: str | None
+    commits: int
+    findings: list[Finding]
+    recorded: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyReport:
+    """Judge every commit since the last clean verify by the rule book; report rewrites."""
+    root = store.root
+    gitlog.require_repo(root, merging_ok=True)
+    head = gitlog.rev(root, "HEAD")
+    if head is None:
+        return VerifyReport(None, None, 0, [], False)
+    findings: list[Finding] = []
+    verified = gitlog.rev(root, gitlog.VERIFIED_REF)
+    since = None
+    rd = history.Reader()
+    if verified and not gitlog.is_ancestor(root, verified, head):
+        findings.append(
+            Finding(
+                "rewritten",
+                "HEAD does not descend from the last verified commit "
+                f"{gitlog.short(verified)}: this desk's history was rewritten",
+                commit=head,
+            )
+        )
+        findings += judge_steps(root, rd, [([verified], head)], {}, "the rewrite")
+        since = gitlog.merge_base(root, verified, head)
+    elif verified:
+        since = verified
+    walked = gitlog.commits(root, head, since=None if full else since)
+    findings += judge_commits(root, rd, walked)
+    synced_moved: dict[str, str] = {}
+    for name, sha in gitlog.refs_under(root, gitlog.SYNCED_PREFIX).items():
+        where = name[len(gitlog.SYNCED_PREFIX) :]
+        now_at = gitlog.rev(root, f"refs/remotes/{where}")
+        if now_at and not gitlog.is_ancestor(root, sha, now_at):
+            synced_moved[name] = now_at
+            findings.append(
+                Finding(
+                    "remote_rewritten",
+                    f"{where} no longer holds commit {gitlog.short(sha)} that this desk last "
+                    "synced: its history was rewritten (force-pushed)",
+                    commit=now_at,
+                )
+            )
+            findings += judge_steps(root, rd, [([sha], now_at)], {}, f"the rewrite of {where}")
+    recorded = not findings or accept
+    if recorded:
+        try:
+            gitlog.set_ref(root, gitlog.VERIFIED_REF, head, "cbtrack verify")
+            for name, sha in synced_moved.items():
+                gitlog.set_ref(root, name, sha, "cbtrack verify --accept")
+        except GitError:
+            raise StoreError(
+                f"History checked ({len(walked)} commit(s), {len(findings)} finding(s)), but "
+                f"the store at {root} is read-only, so the result could not be recorded; "
+                "run 'cbtrack verify' where the store can be written."
+            ) from None
+    return VerifyReport(head, None if full else since, len(walked), _dedupe(findings), recorded)
+
+
+def unverified_findings(store: Store, head: str, exclude: Sequence[str]) -> list[Finding]:
+    """The findings in commits reachable from `head` but from none of `exclude` (what
+    sync would push: not on the remote, not verified or accepted by the lead)."""
+    walked = gitlog.commits(store.root, head, exclude=[e for e in exclude if e])
+    return _dedupe(judge_commits(store.root, history.Reader(), walked))
+
+
+def judge_commits(root: Path, rd: history.Reader, walked: list[gitlog.CommitInfo]) -> list[Finding]:
+    info = {c.sha: c for c in walked}
+    out: list[Finding] = []
+    steps: list[tuple[list[str], str]] = []
+    size = 0
+    for c in walked:
+        steps.append((c.parents, c.sha))
+        size += max(1, len(c.parents))
+        if size >= CHUNK:
+            out += judge_steps(root, rd, steps, info, None)
+            steps, size = [], 0
+    return out + judge_steps(root, rd, steps, info, None)
+
+
+def judge_steps(
+    root: Path,
+    rd: history.Reader,
+    steps: list[tuple[list[str], str]],
+    info: dict[str, gitlog.CommitInfo],
+    label: str | None,
+) -> list[Finding]:
+    """Judge each (parents, commit) step by the rule book, a few git calls in all."""
+    if not steps:
+        return []
+    pairs = [(p, c) for parents, c in steps for p in parents]
+    diffs = iter(gitlog.tree_changes(root, pairs))
+    changed: list[list[str]] = []
+    for parents, c in steps:
+        seen: dict[str, None] = {}
+        if parents:
+            for _ in parents:
+                seen.update((ch.path, None) for ch in next(diffs))
+        else:  # a first commit: everything in it is new
+            seen.update((p, None) for p in gitlog.tree_files(root, c))
+        changed.append(list(seen))
+    specs: list[str] = []
+    needs: list[list[str]] = []
+    for (parents, c), paths in zip(steps, changed, strict=True):
+        need = history.wanted(paths)
+        needs.append(need)
+        specs += [f"{x}:{p}" for x in [*parents, c] for p in need]
+    blobs = gitlog.read_blobs(root, specs)
+    out: list[Finding] = []
+    for (parents, c), paths, need in zip(steps, changed, needs, strict=True):
+        if not paths:
+            continue
+        befores = [{p: blobs.get(f"{x}:{p}") for p in need} for x in parents]
+        after = {p: blobs.get(f"{c}:{p}") for p in need}
+        who = label or _who(c, info.get(c))
+        for b in history.check(paths, befores, after, rd):
+            if b.item and b.kind in ("changed", "removed"):
+                message = f"{who} {b.kind} {b.item} of {b.callback}"
+            else:
+                message = f"{who}: {b.sentence}"
+            out.append(Finding(b.kind, message, c, b.callback, b.item))
+    return out
+
+
+def _who(sha: str, c: gitlog.CommitInfo | None) -> str:
+    who = f"commit {gitlog.short(sha)}"
+    if c:
+        who += f" by {c.author} on {c.at[:16].replace('T', ' ')}"
+    return who
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str | None, str | None, str | None]] = set()
+    out = []
+    for f in findings:
+        key = (f.kind, f.commit, f.callback, f.item)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+# --- the pre-commit check ------------------------------------------------------------
+
+
+def check_staged(store: Store) -> list[str]:
+    """What the pre-commit hook refuses: the staged changes judged by the rule book
+    against HEAD (and the other side of a merge), one sentence each."""
+    _changed, breaches = gitlog.check_index(store.root)
+    return [b.sentence for b in breaches]
+
+
+# --- log -----------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    kind: str  # commit | attempt | event
+    at: datetime
+    by: str
+    what: str
+    commit: str | None = None
+    item: str | None = None
+    note: str | None = None
+    changes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+            "by": self.by,
+            "what": self.what,
+            "commit": self.commit,
+        }
+        if self.kind == "commit":
+            out["changes"] = self.changes
+        else:
+            out["item"] = self.item
+            out["note"] = self.note
+        return out
+
+
+def record_history(store: Store, text: str) -> tuple[str, list[Entry]]:
+    """A record's history: each commit that touched it (across the open -> closed move),
+    with what it added or changed, merged with the record's attempts and events."""
+    root = store.root
+    gitlog.require_repo(root, merging_ok=True)
+    cid = store.resolve_id(text)
+    rels = list(history.record_paths(cid))
+    found = _touching(root, rels)
+    specs = [f"{c}:{r}" for x in found for c in [x.sha, *x.parents[:1]] for r in rels]
+    blobs = gitlog.read_blobs(root, specs)
+    entries: list[Entry] = []
+    added_in: dict[str, str] = {}
+    latest: dict[str, Any] | None = None
+    rd = history.Reader()
+    for x in found:
+        after = _version(rd, blobs, x.sha, rels)
+        before = _version(rd, blobs, x.parents[0], rels) if x.parents else None
+        changes = _describe(before, after)
+        for key in history.items_of(after or {}):
+            if key not in history.items_of(before or {}):
+                added_in.setdefault(key, x.sha)
+        entries.append(
+            Entry(
+                "commit",
+                datetime.fromisoformat(x.at),
+                x.author,
+                x.subject,
+                commit=x.sha,
+                changes=changes,
+            )
+        )
+        latest = after if after is not None else latest
+    try:
+        current: dict[str, Any] | None = store.load(cid).model_dump(mode="json")
+    except CbtrackError:
+        current = latest
+    if current is None:
+        if not found:
+            raise Refused(f"No callback {cid} in this store or its history.")
+        current = {}
+    entries += _item_entries(current, added_in)
+    entries.sort(key=lambda e: (e.at, e.kind != "commit"))
+    return cid, entries
+
+
+def _touching(root: Path, rels: list[str]) -> list[gitlog.CommitInfo]:
+    """Commits that changed either path, oldest first. One `git log` per path: a single
+    path lets git use the commit-graph's changed-path filters (which sync keeps written)."""
+    if gitlog.rev(root, "HEAD") is None:
+        return []
+    seen: dict[str, gitlog.CommitInfo] = {}
+    for rel in rels:
+        for c in gitlog.commits(root, "HEAD", paths=[rel]):
+            seen.setdefault(c.sha, c)
+    order = {sha: i for i, sha in enumerate(seen)}
+    return sorted(seen.values(), key=lambda c: (datetime.fromisoformat(c.at), order[c.sha]))
+
+
+def _version(
+    rd: history.Reader,
+    blobs: dict[str, bytes | None],
+    commit: str,
+    rels: list[str],
+) -> dict[str, Any] | None:
+    found = []
+    for r in rels:
+        data = blobs.get(f"{commit}:{r}")
+        if data is not None and (loose := rd.version(r, data).loose) is not None:
+            found.append(loose)
+    return max(found, key=lambda v: len(history.items_of(v))) if found else None
+
+
+def _describe(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """What one commit did to the record, by field and item names (never values)."""
+    if after is None:
+        return ["record removed"]
+    if before is None:
+        return ["record created"]
+    old, new = history.items_of(before), history.items_of(after)
+    out = [f"+{k}" for k in new if k not in old]
+    out += [f"-{k}" for k in old if k not in new]
+    out += [f"~{k}" for k in old if k in new and old[k] != new[k]]
+    skip = {"attempts", "events"}
+    keys = [k for k in [*before, *after] if k not in skip]
+    out += sorted({k for k in keys if before.get(k) != after.get(k)})
+    return out
+
+
+def _item_entries(current: dict[str, Any], added_in: dict[str, str]) -> list[Entry]:
+    out: list[Entry] = []
+    for a in current.get("attempts") or []:
+        out.append(
+            Entry(
+                "attempt",
+                datetime.fromisoformat(str(a["at"])),
+                str(a["by"]),
+                f"{a['method']} {a['result']}" + (" (forced)" if a.get("forced") else ""),
+                commit=added_in.get(f"attempt {a['id']}"),
+                item=str(a["id"]),
+                note=a.get("note"),
+            )
+        )
+    for e in current.get("events") or []:
+        sets = e.get("set") or {}
+        what = str(e["type"]) + "".join(f" {k}={v}" for k, v in sets.items())
+        out.append(
+            Entry(
+                "event",
+                datetime.fromisoformat(str(e["at"])),
+                str(e["by"]),
+                what,
+                commit=added_in.get(f"event {e['id']}"),
+                item=str(e["id"]),
+                note=e.get("note"),
+            )
+        )
+    return out
