@@ -13,8 +13,19 @@ from zoneinfo import ZoneInfo
 from dateutil import parser as dateparser
 
 from cbtrack.errors import Refused
+from cbtrack.model import FIRST_YEAR, LAST_YEAR, in_years
 
 DURATION_RE = re.compile(r"^(\d{1,5})(m|h|d|bd)$")
+
+
+def check_range(moment: datetime, what: str) -> datetime:
+    """`moment`, or a refusal naming `what` (a typed value is never repeated in full)."""
+    if not in_years(moment):
+        raise Refused(
+            f"{what} is outside the years {FIRST_YEAR} to {LAST_YEAR}, the dates cbtrack "
+            "(and git) can record; check the year."
+        )
+    return moment
 
 
 def parse_duration(text: str) -> tuple[int, str]:
@@ -172,7 +183,7 @@ class BusinessCalendar:
         return self.add(moment, minutes)
 
 
-def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
+def parse_when(text: str, tz: ZoneInfo, now: datetime, checked: bool = True) -> datetime:
     """What staff type for a time: ISO 8601 (date, or date and time with or without offset),
     `15:00`, `today 17:00`, `tomorrow 9:00`, `monday`, `next tue 10:00`, `+2h`, `in 3d`.
     Naive times are the practice's; a day without a time means 17:00."""
@@ -181,7 +192,8 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     local_now = now.astimezone(tz)
     rel = re.fullmatch(r"(?:\+|in\s+)(\d{1,5}\s*(?:m|h|d))", low)
     if rel:
-        return local_now + wall_delta(rel.group(1).replace(" ", ""))
+        ahead = local_now + wall_delta(rel.group(1).replace(" ", ""))  # at most 99999 days
+        return check_range(ahead, f"'{raw[:40]}'") if checked else ahead
     day_word = re.fullmatch(
         r"(today|tomorrow)(?:\s+(?:at\s+)?(\d{1,2}(?::\d{2})?\s*(?:am|pm)?))?", low
     )
@@ -197,8 +209,8 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     )
     if weekday:
         wanted = WEEKDAY_NAMES.index(weekday.group(1))
-        ahead = (wanted - local_now.weekday()) % 7 or 7  # the coming one, never today
-        base = local_now.date() + timedelta(days=ahead)
+        days_ahead = (wanted - local_now.weekday()) % 7 or 7  # the coming one, never today
+        base = local_now.date() + timedelta(days=days_ahead)
         return datetime.combine(base, _parse_clock(weekday.group(2) or "17:00", raw), tzinfo=tz)
     if re.fullmatch(r"\d{1,2}(:\d{2})?\s*(am|pm)?", low) and (
         ":" in low or low[-2:] in ("am", "pm")
@@ -213,11 +225,11 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
         )
     try:
         parsed = dateparser.isoparse(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise Refused(f"'{raw[:40]}' is not a valid date or time; check the numbers.") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed
+    return check_range(parsed, f"'{raw[:40]}'") if checked else parsed
 
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -263,7 +263,7 @@ class Policy(StrictModel):
                     "always applies; give your rule another name"
                 )
         try:
-            _ = self.matcher
+            self._check_own_triage()
         except PatternError as exc:
             raise ValueError(f"triage: {exc}") from None
         for key in ("end_of_day_owner", "escalation_owner"):
@@ -315,6 +315,15 @@ class Policy(StrictModel):
     def triage_rules(self) -> list[TriageRule]:
         """The built-in rules, then the practice's own."""
         return [*builtin_triage()[2], *self.triage]
+
+    def _check_own_triage(self) -> None:
+        """Compile the practice's own concepts and rules against the built-in concept names
+        (cheap; the built-in rules are compiled when triage first needs them)."""
+        spelling, concepts, _ = builtin_triage()
+        known: dict[str, list[str]] = {name: [] for name in concepts}
+        for name, terms in self.concepts.items():
+            known[name] = list(terms)
+        Matcher(known, [r.spec() for r in self.triage], spelling)
 
     @cached_property
     def matcher(self) -> Matcher:

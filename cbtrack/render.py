@@ -59,15 +59,106 @@ METHOD_TAG = {"phone": "ph", "text": "txt", "portal": "prt", "email": "eml"}
 RED, YELLOW, BOLD, DIM, RESET = "\033[31m", "\033[33m", "\033[1m", "\033[2m", "\033[0m"
 
 
+# --- text that is safe on a terminal ---------------------------------------------------
+#
+# Record text is typed by staff, imported, or edited by hand, so it may hold what a
+# terminal acts on: C0 controls (ESC starts a sequence that can clear the screen, set the
+# window title or write the clipboard; BEL rings), DEL, C1 controls (U+009B is a one-byte
+# CSI), the bidirectional controls that reorder what follows (U+202E), the line and
+# paragraph separators, and lone surrogates (bytes of an argument that were not UTF-8).
+# Every text output shows them as visible escapes (`\x1b`, `\u202e`); JSON keeps them,
+# escaped by JSON itself.
+
+UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_JSON_UNSAFE = re.compile(
+    "[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# One escape as `printable` writes it, or one character: `clip` never cuts inside one.
+_TOKEN = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|[tnr])|.", re.DOTALL)
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, newlines: bool = False) -> str:
+    r"""`text` with every control, bidirectional-control and undecodable character shown as
+    an escape (`\x1b`, `\u202e`, `\n`). With `newlines`, line breaks stay line breaks
+    (for text we lay out over several lines, like a table cell)."""
+    if not UNSAFE.search(text):
+        return text
+    if newlines:
+        return "\n".join(UNSAFE.sub(_escape, line) for line in text.split("\n"))
+    return UNSAFE.sub(_escape, text)
+
+
+def clip(text: str, width: int) -> str:
+    """Printable text cut to `width` characters with `…`, never inside an escape."""
+    if len(text) <= width:
+        return text
+    if "\\" not in text:
+        return text[: width - 1] + "…"
+    out, used = [], 0
+    for token in _TOKEN.findall(text):
+        if used + len(token) > width - 1:
+            break
+        out.append(token)
+        used += len(token)
+    return "".join(out) + "…"
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"); `=HYPERLINK(...)` in a name would leak the sheet when opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text for a CSV cell that no spreadsheet takes for a formula: a cell starting (after
+    any spaces) with = + - @, a tab or a carriage return gets a leading single quote, as
+    OWASP recommends. Numbers are written by the caller as numbers, never through this."""
+    return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS and text else text
+
+
+def one_line(text: str, width: int | None = None) -> str:
+    """A value for a one-line cell: runs of whitespace (newlines too) become one space,
+    the rest is made printable, then cut to `width`."""
+    flat = printable(" ".join(text.split()))
+    return flat if width is None else clip(flat, width)
+
+
+def _safe_cell(value: Any) -> Any:
+    return printable(value, newlines=True) if isinstance(value, str) else value
+
+
 def _tabulate(rows: list[list[Any]], headers: list[str], tablefmt: str) -> str:
-    """tabulate, imported when a table is drawn (the queue and JSON never need it)."""
+    """tabulate, imported when a table is drawn (the queue and JSON never need it). Every
+    text cell is made printable first: the one door through which record text reaches a
+    table."""
     from tabulate import tabulate
 
-    return tabulate(rows, headers=headers, tablefmt=tablefmt)
+    safe_rows = [[_safe_cell(c) for c in row] for row in rows]
+    return tabulate(safe_rows, headers=[_safe_cell(h) for h in headers], tablefmt=tablefmt)
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    """JSON with text as typed (names in any script stay readable); the characters a
+    terminal would act on are written as JSON escapes (`\u001b`, `\u202e`), so the value
+    is kept exactly and the output is safe to print."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    # json.dumps already escapes C0 controls in strings; outside strings it writes only
+    # ASCII, so the rest can be escaped wherever it occurs.
+    return _JSON_UNSAFE.sub(_json_escape, text) if _JSON_UNSAFE.search(text) else text
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def records_json(records: list[Callback]) -> str:
@@ -99,17 +190,18 @@ def display_width(text: str) -> int:
 
 
 def fit(text: str, width: int) -> str:
-    """One line of at most `width` columns: whitespace runs become one space, and text
-    that is too long is cut with `…`."""
-    text = " ".join(text.split())
+    """One printable line of at most `width` columns: whitespace runs become one space,
+    controls are escaped (`printable`), and text that is too long is cut with `…`, never
+    inside an escape."""
+    text = printable(" ".join(text.split()))
     if display_width(text) <= width:
         return text
     out, used = [], 0
-    for ch in text:
-        w = char_width(ch)
+    for token in _TOKEN.findall(text) if "\\" in text else text:
+        w = display_width(token)
         if used + w > width - 1:
             break
-        out.append(ch)
+        out.append(token)
         used += w
     return "".join(out) + "…"
 
@@ -120,7 +212,9 @@ def pad(text: str, width: int) -> str:
 
 def wrap(text: str, width: int, first: str = "", rest: str | None = None) -> list[str]:
     """`text` in lines of at most `width` columns, words kept whole where they fit; the first
-    line starts with `first`, the others with `rest` (default: as many spaces)."""
+    line starts with `first`, the others with `rest` (default: as many spaces). Controls in
+    `text` are escaped (`printable`)."""
+    text = printable(text)
     indent = " " * display_width(first) if rest is None else rest
     lines: list[str] = []
     line, used = first, display_width(first)
@@ -179,6 +273,10 @@ def owner_label(policy: Policy, owner: str) -> str:
 
 
 # --- the queue -------------------------------------------------------------------------
+
+
+def _cut(text: str, width: int) -> str:
+    return fit(text, width)
 
 
 def _tried(cb: Callback, now: datetime) -> str:

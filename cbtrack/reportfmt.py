@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import textwrap
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from tabulate import tabulate
+
+from cbtrack.render import clip, printable, spreadsheet_safe, to_json
 
 FORMATS = ("text", "markdown", "csv", "json", "html")
 
@@ -390,21 +391,46 @@ def _numbered(lines: list[str]) -> str:
 # --- CSV: the tables, one after another -----------------------------------------------
 
 
+def csv_cell(value: Any) -> str:
+    """A figure stays a number (a negative one too); text is made formula-safe."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return spreadsheet_safe("; ".join(str(v) for v in value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return cell(value)
+    return spreadsheet_safe(cell(value))
+
+
+def csv_text(text: str) -> str:
+    """A table cell for a spreadsheet: figures stay numbers, `-` (no figure) is left empty,
+    and text is made formula-safe."""
+    if text == "-":
+        return ""
+    if _numeric(text):
+        return text
+    return spreadsheet_safe(text)
+
+
+def _csv_rows(rows: list[list[str]]) -> list[list[str]]:
+    return [[csv_text(c) for c in row] for row in rows]
+
+
 def csv_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[tuple[str, str]]:
-    """Each table as its own CSV text (a title-free header row, then one row per line
-    of the table), with a file name for `--output DIR`."""
+    """Each table as its own CSV text (its header row, then one row per line of the
+    table), with a file name for `--output DIR`."""
     out = []
     for table in tables(report, labels):
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(table.flat_headers)
-        writer.writerows(table.rows)
+        writer.writerows(_csv_rows(table.rows))
         name = table.title.lower().split(" (")[0].replace(" ", "_") + ".csv"
         out.append((name, buf.getvalue()))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["insight"])
-    writer.writerows([[line] for line in report["insights"]])
+    writer.writerows([[spreadsheet_safe(line)] for line in report["insights"]])
     out.append(("insights.csv", buf.getvalue()))
     return out
 
@@ -415,14 +441,16 @@ def as_csv(report: dict[str, Any], labels: Labels = NO_LABELS) -> str:
     title, sub = heading(report)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([title])
-    writer.writerow([sub])
+    writer.writerow([spreadsheet_safe(title)])
+    writer.writerow([spreadsheet_safe(sub)])
     for table in [*tables(report, labels), Table("Insights", ["insight"], [])]:
         writer.writerow([])
         writer.writerow([table.title])
         writer.writerow(table.flat_headers)
-        rows = table.rows if table.title != "Insights" else [[s] for s in report["insights"]]
-        writer.writerows(rows)
+        if table.title == "Insights":
+            writer.writerows([[spreadsheet_safe(s)] for s in report["insights"]])
+        else:
+            writer.writerows(_csv_rows(table.rows))
     return buf.getvalue()
 
 
@@ -466,8 +494,9 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
     for i, (name, n) in enumerate(items):
         y = 4 + i * row_h
         w = round(bar_w * n / top) if top else 0
+        label = escape(clip(name, 34))
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(name[:34])}</text>'
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{label}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1)}" height="{row_h - 8}" '
             f'fill="{BAR}" rx="2"></rect>'
             f'<text x="{label_w + w + 6}" y="{y + 15}">{n}</text>'
@@ -606,10 +635,25 @@ def as_html(report: dict[str, Any], labels: Labels = NO_LABELS) -> str:
     )
 
 
+def shown(value: Any) -> Any:
+    """The report with every text (keys too) made printable: control and bidirectional
+    characters in a name, reason or policy label become visible escapes in every format
+    but JSON, which escapes them itself."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown(v) for v in value]
+    return value
+
+
 def render(report: dict[str, Any], fmt: str, labels: Labels = NO_LABELS) -> str:
     """The report in `fmt`; every format but JSON uses the practice's `labels`."""
     if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        return to_json(report) + "\n"
+    report = shown(report)
+    labels = Labels(shown(labels.category), shown(labels.urgency), shown(labels.owner))
     return {"text": as_text, "markdown": as_markdown, "csv": as_csv, "html": as_html}[fmt](
         report, labels
     )

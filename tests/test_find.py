@@ -249,7 +249,7 @@ def test_an_unreadable_closed_record_is_reported_not_hidden(
     month = store_dir / "callbacks" / "closed" / "2026-11"
     (month / "cb-20261102-zzzzz.yaml").write_text("patient: [broken")
     result = cli.ok("find", "5550140")
-    assert "1 closed record(s) could not be read" in result.stderr
+    assert "1 record(s) could not be read" in result.stderr
     assert three["first"] in result.stdout
 
 

@@ -166,6 +166,7 @@ HAND_EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
     "created_at": lambda d: d.update(created_at="2026-11-20T09:00:00-05:00"),
     "created_by": lambda d: d.update(created_by="mkhan"),
     "source": lambda d: d.update(source="portal"),
+    "import_key": lambda d: d.update(import_key="missed-call:20261127T140000Z:5550100123"),
     "status": lambda d: d.update(status="in_progress"),
     "closure": _close_by_hand,
 }

@@ -16,12 +16,22 @@ from typer.core import TyperGroup
 
 from cbtrack import clock
 from cbtrack.errors import CbtrackError, Refused
+from cbtrack.render import printable
 from cbtrack.store import Store
 
 
 def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"Error: {message}", err=True)
+    """`Error: <sentence>` on stderr; any text of the user's in it is shown escaped."""
+    typer.echo(f"Error: {printable(message)}", err=True)
     raise typer.Exit(code)
+
+
+def _escaped_usage_error(exc: Exception) -> None:
+    """A usage error (exit 2) quotes what was typed: make it printable before typer shows it."""
+    from typer._click.exceptions import ClickException  # typer bundles its own click
+
+    if isinstance(exc, ClickException):
+        exc.message = printable(exc.message)
 
 
 class Group(TyperGroup):
@@ -35,6 +45,13 @@ class Group(TyperGroup):
         if command is not None:
             _accept_global_options(command, self.params)
         return command
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except Exception as exc:
+            _escaped_usage_error(exc)
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -50,6 +67,7 @@ class Group(TyperGroup):
             from typer.exceptions import Abort, Exit, TyperException
 
             if isinstance(exc, Exit | Abort | TyperException):
+                _escaped_usage_error(exc)
                 raise  # typer's own signals: exits and usage errors
             self.unexpected(ctx, exc)
 
@@ -135,7 +153,7 @@ class State:
             self._store.on_wait = lambda: typer.echo(
                 "Waiting for another cbtrack command to finish (store lock)...", err=True
             )
-            self._store.on_notice = lambda m: typer.echo(f"Note: {m}.", err=True)
+            self._store.on_notice = lambda m: typer.echo(f"Note: {printable(m)}.", err=True)
             if policy_notice:
                 from cbtrack import service
 
@@ -161,11 +179,12 @@ class State:
         if raw:
             real = datetime.now(zone)
             try:
-                return clock.parse_when(raw, zone, real).replace(microsecond=0)
+                moment = clock.parse_when(raw, zone, real, checked=False).replace(microsecond=0)
             except Refused:
                 raise Refused(
                     "CBTRACK_NOW is not an ISO 8601 time; set it like 2026-11-27T09:00:00-05:00."
                 ) from None
+            return clock.check_range(moment, "CBTRACK_NOW")
         return datetime.now(zone).replace(microsecond=0)
 
     def when(self, text: str) -> datetime:
@@ -230,7 +249,16 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout and 
 
 def warn(messages: list[str]) -> None:
     for m in messages:
-        typer.echo(f"Warning: {m}", err=True)
+        typer.echo(f"Warning: {printable(m)}", err=True)
+
+
+def unreadable_exit(problems: list[str]) -> None:
+    """After listing what could be read: name each file that could not be, one line each
+    on stderr, and exit 3, so that cron and scripts know the list is incomplete."""
+    for problem in problems:
+        typer.echo(f"Error: {printable(problem)}", err=True)
+    if problems:
+        raise typer.Exit(3)
 
 
 def term_width() -> int:

@@ -15,7 +15,16 @@ from typing import Annotated
 import typer
 
 from cbtrack import clock, render, service
-from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, term_width, warn
+from cbtrack.cli.app import (
+    JsonOpt,
+    State,
+    app,
+    color_ok,
+    state,
+    term_width,
+    unreadable_exit,
+    warn,
+)
 from cbtrack.errors import Refused
 from cbtrack.model import (
     AttemptMethod,
@@ -200,21 +209,35 @@ def init(
         _ask_setup(setup, ask_staff=not staff)
     written = service.init_store(directory, st.user, st.now(Policy.default().tz), setup)
     where = directory.resolve()
+    strays = service.untracked_files(directory)
+    if strays:
+        typer.echo(
+            render.printable(
+                f"Note: {len(strays)} other file(s) in {where} were left untracked; cbtrack "
+                "commits only its own files (see 'git status')."
+            ),
+            err=True,
+        )
     if not written:
-        typer.echo(f"Checked the cbtrack store in {where}: nothing was missing.")
+        typer.echo(render.printable(f"Checked the cbtrack store in {where}: nothing was missing."))
         return
     from cbtrack.store import Store
 
     policy = Store(where).policy
     if not new_policy:
-        typer.echo(f"Made the store in {where} a repository; its cbtrack.yaml was kept.")
+        typer.echo(
+            render.printable(f"Made the store in {where} a repository; its cbtrack.yaml was kept.")
+        )
         return
     roster = f"{len(policy.staff)} staff" if policy.staff else "no staff roster yet"
     typer.echo(
-        f"Created the cbtrack store for {policy.practice} in {where} (one commit).\n"
-        f"Time zone {policy.timezone}; call hours {policy.call_hours}; {roster}.\n"
-        "Next: read cbtrack.yaml (each key is explained in it), change what your practice "
-        "does\ndifferently, then run 'cbtrack validate --commit'."
+        render.printable(
+            f"Created the cbtrack store for {policy.practice} in {where} (one commit).\n"
+            f"Time zone {policy.timezone}; call hours {policy.call_hours}; {roster}.\n"
+            "Next: read cbtrack.yaml (each key is explained in it), change what your "
+            "practice does\ndifferently, then run 'cbtrack validate --commit'.",
+            newlines=True,
+        )
     )
     warn(policy.placeholders())
 
@@ -672,28 +695,30 @@ def queue(
         if owner and owner != st.user:
             raise Refused("--mine shows your own callbacks; leave out --owner, or --mine.")
         owner = st.user
+    unreadable: list[str] = []
     records = service.queue(
         store,
         now,
         service.QueueFilter(
             owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
         ),
+        unreadable,
     )
     every = records
     records = records[:limit] if limit is not None else records
     if as_json:
         typer.echo(render.records_json(records))
-        return
-    if not records:
+    elif not records:
         typer.echo(
             "No open callbacks match."
-            if (owner or mine or category or urgency or status or overdue)
+            if (owner or mine or category or urgency or status or overdue or unreadable)
             else "No open callbacks. The queue is clear."
         )
-        return
-    for line in render.queue_lines(policy, records, now, color_ok(), term_width()):
-        typer.echo(line)
-    typer.echo(render.queue_summary(every, now, policy, len(records)))
+    else:
+        for line in render.queue_lines(policy, records, now, color_ok(), term_width()):
+            typer.echo(line)
+        typer.echo(render.queue_summary(every, now, policy, len(records)))
+    unreadable_exit(unreadable)
 
 
 @app.command()
@@ -760,7 +785,8 @@ def triage(
                 else f"{k}={v}"
                 for k, v in c.fields.items()
             )
-            typer.echo(f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}")
+            line = f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}"
+            typer.echo(render.printable(line))
 
 
 @app.command()
@@ -794,7 +820,7 @@ def validate(
         )
     elif problems:
         for p in problems:
-            typer.echo(p, err=True)
+            typer.echo(render.printable(p), err=True)
     else:
         typer.echo("The policy and every record are valid.")
     if committed and not as_json:
@@ -878,4 +904,4 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
         "Avoid saying:",
         *[f"  - {text}" for text in filled.avoid],
     ]
-    typer.echo("\n".join(lines))
+    typer.echo(render.printable("\n".join(lines), newlines=True))

@@ -36,7 +36,7 @@ def find(
     if problems:
         warn(
             [
-                f"{len(problems)} closed record(s) could not be read and were skipped; "
+                f"{len(problems)} record(s) could not be read and were skipped; "
                 "run 'cbtrack validate' to see which."
             ]
         )

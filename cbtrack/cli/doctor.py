@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from cbtrack import doctor as doc
+from cbtrack import render
 from cbtrack.cli.app import JsonOpt, app, state
 from cbtrack.errors import CbtrackError, Refused
 from cbtrack.store import Store
@@ -64,7 +65,7 @@ def doctor(
                 mark = "repairable with --repair"
             else:
                 mark = "needs a person"
-            typer.echo(f"{p.kind}: {p.path}: {p.detail} [{mark}]")
+            typer.echo(render.printable(f"{p.kind}: {p.path}: {p.detail} [{mark}]"))
         if not problems:
             typer.echo("The store is healthy.")
         elif not left:

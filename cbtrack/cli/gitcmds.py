@@ -137,7 +137,7 @@ def verify(
         )
     else:
         for f in report.findings:
-            typer.echo(f"{f.kind}: {f.message}")
+            typer.echo(render.printable(f"{f.kind}: {f.message}"))
     if not report.ok:
         if report.recorded:  # --accept: the lead has reviewed them; that is a success
             if not as_json:
@@ -177,7 +177,7 @@ def check_staged(ctx: typer.Context) -> None:
 
     problems = audit.check_staged(state(ctx).store())
     for p in problems:
-        typer.echo(f"cbtrack: {p}", err=True)
+        typer.echo(f"cbtrack: {render.printable(p)}", err=True)
     if problems:
         typer.echo(
             "Error: commit refused; fix the record(s) above, or restore them with "

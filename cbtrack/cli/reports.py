@@ -11,9 +11,9 @@ import typer
 
 from cbtrack import clock, render, review, service
 from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
-from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, term_width
+from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, term_width, unreadable_exit
 from cbtrack.errors import Refused, UsageProblem
-from cbtrack.store import write_atomic
+from cbtrack.store import check_output, write_output
 
 
 class Format(StrEnum):
@@ -59,8 +59,10 @@ def review_cmd(
     store = st.store()
     policy = store.policy
     now = st.now()
+    unreadable: list[str] = []
     if check:
-        missing = review.unattempted_due_today(policy, store.open_records(), now)
+        missing = review.unattempted_due_today(policy, store.open_records(unreadable), now)
+        unreadable_exit(unreadable)
         if missing:
             n = len(missing)
             raise Refused(
@@ -72,10 +74,11 @@ def review_cmd(
     if roll:
         _roll(st, now, dry_run, as_json)
         return
-    records = store.open_records()
+    records = store.open_records(unreadable)
     found = review.buckets(policy, records, now)
     if as_json:
         typer.echo(render.to_json({b: [cb.id for cb in found[b]] for b in review.BUCKETS}))
+        unreadable_exit(unreadable)
         return
     total = len(records)
     local = now.astimezone(policy.tz)
@@ -83,6 +86,7 @@ def review_cmd(
     typer.echo(f"End-of-day review, {local:%a %d %b %H:%M} ({policy.timezone}): {total} open")
     if not total:
         typer.echo("Nothing is open: there is nothing to review.")
+        unreadable_exit(unreadable)
         return
     widths = render.queue_widths(policy, records, now, width)
     header, *_ = render.queue_lines(policy, [], now, False, width, widths)
@@ -106,6 +110,7 @@ def review_cmd(
         width,
     ):
         typer.echo(line)
+    unreadable_exit(unreadable)
 
 
 def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
@@ -217,8 +222,10 @@ def report_cmd(
         start = datetime.combine(first, time(0), tzinfo=policy.tz)
     if start >= end:
         raise Refused("The period is empty: --since must be earlier than --until.")
-    if output is not None and output.is_dir() and chosen != Format.csv:
-        raise Refused(f"{output} is a folder; give --output a file name (a folder only for csv).")
+    if output is not None:
+        output = output.expanduser()
+        if not (chosen == Format.csv and output.is_dir() and not output.is_symlink()):
+            check_output(output)
     from cbtrack import report, reportfmt
 
     figures = report.build(
@@ -232,17 +239,10 @@ def report_cmd(
     labels = reportfmt.Labels.of(policy)
     if output is not None and chosen == Format.csv and output.is_dir():
         for name, part in reportfmt.csv_tables(figures, labels):
-            _write(output / name, part)
+            write_output(output / name, part)
         return
     text = reportfmt.render(figures, chosen.value, labels)
     if output is None:
         typer.echo(text, nl=False)
         return
-    _write(output.expanduser(), text)
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        write_atomic(path, text)
-    except OSError as exc:
-        raise Refused(f"Cannot write the report to {path} ({exc.strerror}).") from None
+    write_output(output, text)
