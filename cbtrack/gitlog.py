@@ -342,6 +342,11 @@ def _policy_problem(data: bytes | str | None) -> str | None:
     return None
 
 
+def has_changes(root: Path, rel: str) -> bool:
+    """True when `rel` differs from the last commit (edited, new, or removed)."""
+    return bool(run(root, "status", "--porcelain", "--untracked-files=all", "--", rel).stdout)
+
+
 def untracked(root: Path) -> list[str]:
     """Files git neither tracks nor ignores (what a plain `git add -A` would take in)."""
     out = run_bytes(root, "ls-files", "--others", "--exclude-standard", "-z")

@@ -6,6 +6,7 @@ the git commit, reads only the record it changes, and writes nothing when refuse
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cbtrack import doctor, gitlog, history, importer, review, timing, triage
-from cbtrack.errors import Refused, WriteFailed
+from cbtrack.errors import CbtrackError, Refused, StoreError, WriteFailed
 from cbtrack.model import (
     CLINICAL_URGENCIES,
     Attempt,
@@ -37,7 +38,15 @@ from cbtrack.model import (
     phone_digits,
 )
 from cbtrack.policy import CLINICAL_ROLE, Policy
-from cbtrack.store import STORE_FILES, Store, dump_yaml, init_layout
+from cbtrack.store import (
+    POLICY_FILE,
+    STORE_FILES,
+    Store,
+    dump_yaml,
+    init_layout,
+    parse_model,
+    write_atomic,
+)
 
 
 @dataclass
@@ -117,14 +126,72 @@ def change_many(
 # --- init --------------------------------------------------------------------------
 
 
-def init_store(root: Path, user: str | None, now: datetime) -> list[Path]:
-    """Make `root` a store: default policy (kept if present), folders, git, first commit."""
-    policy_text = (
-        "# cbtrack practice policy: edit to match your practice, then run 'cbtrack validate'.\n"
-        + dump_yaml(Policy.default().model_dump(mode="json", exclude_none=True))
-    )
+@dataclass
+class PracticeSetup:
+    """What `init` fills into the default policy; None keeps the shipped value."""
+
+    practice: str | None = None
+    callback_number: str | None = None
+    timezone: str | None = None
+    staff: dict[str, StaffEntry] = field(default_factory=dict)
+
+    def given(self) -> bool:
+        return bool(self.practice or self.callback_number or self.timezone or self.staff)
+
+
+@dataclass
+class StaffEntry:
+    name: str
+    roles: list[str]
+
+
+def policy_text(setup: PracticeSetup | None = None) -> str:
+    """The commented default policy with the practice's own values filled in, checked like
+    a policy file (a refusal names the key and a right value)."""
+    from cbtrack.policy import default_policy_text
+
+    text = default_policy_text()
+    if setup is not None:
+        for key in ("practice", "callback_number", "timezone"):
+            value = getattr(setup, key)
+            if value is not None:
+                text = _replace_top_key(text, key, dump_yaml({key: value}).rstrip("\n"))
+        if setup.staff:
+            block = ["staff:"]
+            for user, e in setup.staff.items():
+                member = dump_yaml({user: {"name": e.name, "roles": e.roles}}, flow=True)
+                block.append("  " + member.strip()[1:-1])
+            text = _replace_top_key(text, "staff", "\n".join(block))
     try:
-        written = init_layout(root, policy_text)
+        parse_model(Policy, text, POLICY_FILE)
+    except StoreError as exc:
+        raise Refused(exc.message.replace(f"{POLICY_FILE}: ", "", 1)) from None
+    return text
+
+
+def _replace_top_key(text: str, key: str, block: str) -> str:
+    """Replace the one line `key: ...` at the top level of the policy text by `block`."""
+    lines = text.split("\n")
+    at = [i for i, line in enumerate(lines) if line.startswith(f"{key}:")]
+    if len(at) != 1:
+        raise ValueError(f"the packaged policy has no single top-level {key}")
+    lines[at[0] : at[0] + 1] = block.split("\n")
+    return "\n".join(lines)
+
+
+def init_store(
+    root: Path, user: str | None, now: datetime, setup: PracticeSetup | None = None
+) -> list[Path]:
+    """Make `root` a store: the commented default policy with `setup` filled in (an
+    existing policy is kept), folders, git, and one commit of all of it."""
+    if setup is not None and setup.given() and (root / POLICY_FILE).exists():
+        raise Refused(
+            f"{root / POLICY_FILE} already exists; edit it instead and run "
+            "'cbtrack validate --commit'."
+        )
+    text = policy_text(setup)
+    try:
+        written = init_layout(root, text)
     except OSError as exc:
         raise WriteFailed(
             f"The store at {root} could not be set up ({exc.strerror or 'I/O error'}); "
@@ -1202,3 +1269,55 @@ def validate(store: Store) -> list[str]:
         for rel in doctor.stray_files(store)
     ]
     return problems
+
+
+# --- the policy in git -------------------------------------------------------------
+
+POLICY_STAMP = "policy-committed"
+
+
+def _policy_stamp(store: Store) -> str | None:
+    try:
+        info = (store.root / POLICY_FILE).stat()
+    except OSError:
+        return None
+    return f"{info.st_mtime_ns} {info.st_size} {info.st_ino}"
+
+
+def policy_uncommitted(store: Store) -> bool:
+    """True when cbtrack.yaml has edits that are not committed. Costs one stat when the
+    file is as it was last found committed (remembered in `.cbtrack/`), else one git call."""
+    if not gitlog.is_repo_root(store.root):
+        return False
+    stamp = _policy_stamp(store)
+    seen = store.local_dir / POLICY_STAMP
+    try:
+        if stamp is not None and seen.read_text(encoding="utf-8") == stamp:
+            return False
+    except OSError:
+        pass
+    try:
+        dirty = gitlog.has_changes(store.root, POLICY_FILE)
+    except CbtrackError:
+        return False  # git trouble is doctor's to report
+    if not dirty and stamp is not None:
+        with contextlib.suppress(OSError):
+            write_atomic(seen, stamp)
+    return dirty
+
+
+def commit_policy(store: Store, user: str | None, now: datetime) -> bool:
+    """Commit cbtrack.yaml once it validates (`validate --commit`); False when it holds no
+    uncommitted edit. Refused, with nothing committed, while the policy has a problem."""
+    gitlog.require_repo(store.root)
+    with store.lock():
+        problems = store.policy_problems()
+        if problems:
+            raise Refused(
+                "The policy has problems, so it was not committed; fix them (see above) and "
+                "run 'cbtrack validate --commit' again."
+            )
+        actor = triage.check_user(store.policy, user)
+        return gitlog.commit(
+            store.root, [POLICY_FILE], "policy: edits checked by validate", actor, now
+        )

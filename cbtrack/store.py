@@ -45,12 +45,11 @@ from cbtrack.model import (
     ALPHABET,
     ID_RE,
     Callback,
-    describe_problems,
     describe_validation,
     id_month,
     new_callback_id,
 )
-from cbtrack.policy import Policy
+from cbtrack.policy import Policy, describe_policy_problems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -171,14 +170,15 @@ def _represent_str(dumper: _Dumper, value: str) -> yaml.Node:
 _Dumper.add_representer(str, _represent_str)
 
 
-def dump_yaml(data: Any) -> str:
-    """Stable, diff-friendly YAML: key order as given, ambiguous strings quoted."""
+def dump_yaml(data: Any, flow: bool = False) -> str:
+    """Stable, diff-friendly YAML: key order as given, ambiguous strings quoted
+    (`flow`: on one line, `{a: b, c: [d]}`)."""
     return yaml.dump(
         data,
         Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
-        default_flow_style=False,
+        default_flow_style=flow,
         width=10_000,
     )
 
@@ -270,6 +270,11 @@ def parse_model(model: type[M], text: str, rel: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        if model is Policy:
+            problems = describe_policy_problems(exc)
+            more = len(problems) - 1
+            extra = f" ({more} more: 'cbtrack validate' lists them all)" if more else ""
+            raise StoreError(f"{rel}: {problems[0]}{extra}.") from None
         names_ok = model is not Callback
         raise StoreError(f"{rel}: {describe_validation(exc, names_ok)}.") from None
 
@@ -433,7 +438,7 @@ class Store:
                 data = parse_yaml(read_text(self.root / POLICY_FILE, MAX_POLICY_BYTES, POLICY_FILE))
                 Policy.model_validate(data)
             except ValidationError as exc:
-                return [f"{POLICY_FILE}: {p}." for p in describe_problems(exc, names_ok=True)]
+                return [f"{POLICY_FILE}: {p}." for p in describe_policy_problems(exc)]
             except (StoreError, _YamlProblem, yaml.YAMLError, RecursionError):
                 pass
             return [first.message]
@@ -491,6 +496,10 @@ class Store:
                     return hits[0].stem
                 if len(hits) > 1:
                     raise NotFound(f"Several callbacks end in {cid}; give the full ID.")
+            raise NotFound(
+                f"No callback ends in {cid}; check the ID with 'cbtrack queue' (open "
+                "callbacks) or give the full ID."
+            )
         raise NotFound(
             "That is not a callback ID; IDs look like cb-20261127-k7m2q, and the last five "
             "characters of one will do (see 'cbtrack queue')."

@@ -159,7 +159,7 @@ def test_related_links_and_silences_the_warning(cli: Cli, three: dict[str, str])
     assert rec["related_to"] == three["second"]
     assert rec["events"][0]["set"]["related_to"] == three["second"]
     assert "duplicate" not in result.stderr
-    assert f"Related:   {three['second']}" in cli.ok("show", rec["id"]).stdout
+    assert f"Related:    {three['second']}" in cli.ok("show", rec["id"]).stdout
     assert "No callback" in cli.refused(
         "add",
         *MARIA,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,13 @@ class Group(TyperGroup):
     """Turns every CbtrackError into `Error: <sentence>` on stderr and its exit code.
     Any other exception is a bug: one line on stderr, and its type, files and line numbers
     (never its message or variables, which may hold patient data) in a private log."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """Each command also takes the global options `--store` and `--as` after its name."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _accept_global_options(command, self.params)
+        return command
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -82,10 +90,46 @@ class Group(TyperGroup):
         fail(f"unexpected failure ({type(exc).__name__}); {where}.", 1)
 
 
+GLOBAL_OPTIONS = {"--store": "store_dir", "--as": "user_opt"}  # option -> State field
+
+
+def _accept_global_options(command: Any, root_params: list[Any]) -> None:
+    """Give `command` (and a sub-group's commands) copies of the root's `--store`
+    and `--as`; a value given after the command name wins over one given before it."""
+    import copy
+
+    if getattr(command, "_cbtrack_globals", False):
+        return
+    command._cbtrack_globals = True
+    taken = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    for param in root_params:
+        field_name = next((GLOBAL_OPTIONS[o] for o in param.opts if o in GLOBAL_OPTIONS), None)
+        if field_name is None or taken & set(param.opts):
+            continue
+        clone = copy.copy(param)
+        clone.name = f"_global_{field_name}"
+        clone.expose_value = False
+        clone.callback = _set_global(field_name)
+        command.params.append(clone)
+    for sub in getattr(command, "commands", {}).values():
+        _accept_global_options(sub, root_params)
+
+
+def _set_global(field_name: str) -> Any:
+    def callback(ctx: Any, _param: Any, value: str | None) -> str | None:
+        if value is not None:
+            st = state(ctx)
+            if st._store is None:
+                setattr(st, field_name, value)
+        return value
+
+    return callback
+
+
 app = typer.Typer(
     cls=Group,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     help="Patient callback tracking for small medical practices.\n\n"
@@ -98,14 +142,27 @@ class State:
     store_dir: str | None = None
     user_opt: str | None = None
     _store: Store | None = field(default=None, repr=False)
+    #: Warnings shown only once the command succeeds (a due time moved off a closed day).
+    notes: list[str] = field(default_factory=list)
 
-    def store(self) -> Store:
+    def store(self, policy_notice: bool = True) -> Store:
+        """The store; says on stderr when its policy has uncommitted edits (unless the
+        command reports that itself)."""
         if self._store is None:
             self._store = Store.find(self.store_dir)
             self._store.on_wait = lambda: typer.echo(
                 "Waiting for another cbtrack command to finish (store lock)...", err=True
             )
             self._store.on_notice = lambda m: typer.echo(f"Note: {printable(m)}.", err=True)
+            if policy_notice:
+                from cbtrack import service
+
+                if service.policy_uncommitted(self._store) and not self._store.policy_problems():
+                    typer.echo(
+                        "Warning: cbtrack.yaml has edits that are not committed; this command "
+                        "follows them. Check and commit them with 'cbtrack validate --commit'.",
+                        err=True,
+                    )
         return self._store
 
     @property
@@ -134,12 +191,25 @@ class State:
         return clock.parse_when(text, self.tz(), self.now())
 
     def due(self, text: str) -> datetime:
-        """A due time; a bare date means the close of business that day."""
+        """A due time; a bare date means the close of business that day. A friendly form
+        that lands on a day the practice is closed (`in 3d` on a Thursday) moves to the next
+        business day's opening; either way stderr says so once the command succeeds."""
         moment = self.when(text)
+        calendar = self.store().policy.calendar
         if clock.is_date_only(text):
-            close = self.store().policy.calendar.close
+            close = calendar.close
             moment = moment.replace(hour=close.hour, minute=close.minute)
-        return moment
+        local = moment.astimezone(self.tz())
+        if calendar.is_business_day(local.date()):
+            return moment
+        closed = f"the due time falls on {local:%a %d %b}, when the practice is closed"
+        if clock.is_iso(text):  # a date typed out in full is kept as typed
+            self.notes.append(f"{closed}; kept as given.")
+            return moment
+        day = calendar.next_business_day(local.date())
+        moved = datetime.combine(day, calendar.open, tzinfo=self.tz())
+        self.notes.append(f"{closed}; it is due {moved:%a %d %b %H:%M} instead.")
+        return moved
 
 
 def state(ctx: typer.Context) -> State:
@@ -189,6 +259,16 @@ def unreadable_exit(problems: list[str]) -> None:
         typer.echo(f"Error: {printable(problem)}", err=True)
     if problems:
         raise typer.Exit(3)
+
+
+def term_width() -> int:
+    """Columns to lay text out for: $COLUMNS, else the terminal's width, else 100."""
+    raw = os.environ.get("COLUMNS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((100, 24)).columns
+    return 100
 
 
 def color_ok() -> bool:

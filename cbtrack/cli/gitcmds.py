@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from cbtrack import gitlog, render
-from cbtrack.cli.app import JsonOpt, app, state, warn
+from cbtrack import render
+from cbtrack.cli.app import JsonOpt, app, state, term_width, warn
 
 
 @app.command(name="sync")
@@ -83,19 +83,9 @@ def log_cmd(
     if as_json:
         typer.echo(render.to_json({"id": cid, "entries": [e.as_dict() for e in entries]}))
         return
-    tz = store.policy.tz
-    rows = []
-    for e in entries:
-        what = e.what
-        if e.kind == "commit":
-            what += f" [{', '.join(e.changes)}]" if e.changes else ""
-            ref = gitlog.short(e.commit or "")
-        else:
-            what = f"{e.kind} {e.item}: {what}" + (f" - {e.note}" if e.note else "")
-            ref = gitlog.short(e.commit) if e.commit else ""
-        rows.append([f"{e.at.astimezone(tz):%Y-%m-%d %H:%M}", e.by, ref, what])
     typer.echo(f"History of {cid}:")
-    typer.echo(render.table(rows, ["when", "who", "commit", "what"]))
+    for line in render.log_lines(entries, st.now(), store.policy.tz, term_width()):
+        typer.echo(line)
 
 
 @app.command()
