@@ -290,12 +290,13 @@ class RecordCache:
             raise
 
 
-Loader = Callable[[Path], tuple[Data, Any]]
+# Reads a file strictly: its data and model, or None to leave the record out (gone or moved).
+Loader = Callable[[Path], tuple[Data, Any] | None]
 
 
 def read_one(
     cache: RecordCache, path: Path, load: Loader, where: tuple[str, str] | None = None
-) -> Cached:
+) -> Cached | None:
     """The record at `path`: from the cache when its entry holds, else through `load` (the
     strict read, which gives the data and the model), whose result replaces the entry. A
     file that cannot be stat'ed goes to `load`, which reports it as it would without the
@@ -309,7 +310,10 @@ def read_one(
         hit = cache.get(path, st, where)
         if hit is not None:
             return hit
-    data, model = load(path)
+    loaded = load(path)
+    if loaded is None:
+        return None
+    data, model = loaded
     row = cache.put(path, st, data) if st is not None else None
     return Cached(path.parent, path.name, row or _row_or_blank(data), None, data, model)
 
@@ -332,7 +336,9 @@ def read_all(
         where = cache.locate(path)
         if where is not None:
             by_shard.setdefault(where[0], []).append(where[1])
-        out.append(read_one(cache, path, load, where))
+        got = read_one(cache, path, load, where)
+        if got is not None:
+            out.append(got)
         if progress is not None:
             progress.step()
     if progress is not None:
@@ -373,10 +379,13 @@ def read_folder(
             hit = cache._get(folder, shard, name, st) if st is not None and shard else None
             if hit is None:
                 path = folder / name
-                data, model = load(path)
-                row = cache.put(path, st, data) if st is not None else None
-                hit = Cached(folder, name, row or _row_or_blank(data), None, data, model)
-            out.append(hit)
+                loaded = load(path)
+                if loaded is not None:
+                    data, model = loaded
+                    row = cache.put(path, st, data) if st is not None else None
+                    hit = Cached(folder, name, row or _row_or_blank(data), None, data, model)
+            if hit is not None:
+                out.append(hit)
             if progress is not None:
                 progress.step()
     finally:

@@ -13,8 +13,19 @@ from zoneinfo import ZoneInfo
 from dateutil import parser as dateparser
 
 from cbtrack.errors import Refused
+from cbtrack.model import FIRST_YEAR, LAST_YEAR, in_years
 
 DURATION_RE = re.compile(r"^(\d{1,5})(m|h|d|bd)$")
+
+
+def check_range(moment: datetime, what: str) -> datetime:
+    """`moment`, or a refusal naming `what` (a typed value is never repeated in full)."""
+    if not in_years(moment):
+        raise Refused(
+            f"{what} is outside the years {FIRST_YEAR} to {LAST_YEAR}, the dates cbtrack "
+            "(and git) can record; check the year."
+        )
+    return moment
 
 
 def parse_duration(text: str) -> tuple[int, str]:
@@ -172,15 +183,17 @@ class BusinessCalendar:
         return self.add(moment, minutes)
 
 
-def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
+def parse_when(text: str, tz: ZoneInfo, now: datetime, checked: bool = True) -> datetime:
     """What staff type for a time: ISO 8601 (date, or date and time with or without offset),
-    `15:00`, `today 17:00`, `tomorrow 9:00`, `+2h`, `in 3d`. Naive times are the practice's."""
+    `15:00`, `today 17:00`, `tomorrow 9:00`, `monday`, `next tue 10:00`, `+2h`, `in 3d`.
+    Naive times are the practice's; a day without a time means 17:00."""
     raw = text.strip()
     low = raw.lower()
     local_now = now.astimezone(tz)
     rel = re.fullmatch(r"(?:\+|in\s+)(\d{1,5}\s*(?:m|h|d))", low)
     if rel:
-        return local_now + wall_delta(rel.group(1).replace(" ", ""))
+        ahead = local_now + wall_delta(rel.group(1).replace(" ", ""))  # at most 99999 days
+        return check_range(ahead, f"'{raw[:40]}'") if checked else ahead
     day_word = re.fullmatch(
         r"(today|tomorrow)(?:\s+(?:at\s+)?(\d{1,2}(?::\d{2})?\s*(?:am|pm)?))?", low
     )
@@ -188,6 +201,17 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
         base = local_now.date() + timedelta(days=1 if day_word.group(1) == "tomorrow" else 0)
         clock = _parse_clock(day_word.group(2) or "17:00", raw)
         return datetime.combine(base, clock, tzinfo=tz)
+    weekday = re.fullmatch(
+        r"(?:next\s+|on\s+)?(mon|tue|wed|thu|fri|sat|sun)"
+        r"(?:day|s|sday|nesday|r|rs|rsday|urday)?"
+        r"(?:\s+(?:at\s+)?(\d{1,2}(?::\d{2})?\s*(?:am|pm)?))?",
+        low,
+    )
+    if weekday:
+        wanted = WEEKDAY_NAMES.index(weekday.group(1))
+        days_ahead = (wanted - local_now.weekday()) % 7 or 7  # the coming one, never today
+        base = local_now.date() + timedelta(days=days_ahead)
+        return datetime.combine(base, _parse_clock(weekday.group(2) or "17:00", raw), tzinfo=tz)
     if re.fullmatch(r"\d{1,2}(:\d{2})?\s*(am|pm)?", low) and (
         ":" in low or low[-2:] in ("am", "pm")
     ):
@@ -197,15 +221,18 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     ):
         raise Refused(
             f"'{raw[:40]}' is not a time; use ISO 8601 like 2026-11-27 or 2026-11-27T15:00, "
-            "or 15:00, 'tomorrow 9:00', '+2h'."
+            "or 15:00, 'tomorrow 9:00', 'next monday', '+2h', 'in 3d'."
         )
     try:
         parsed = dateparser.isoparse(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise Refused(f"'{raw[:40]}' is not a valid date or time; check the numbers.") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed
+    return check_range(parsed, f"'{raw[:40]}'") if checked else parsed
+
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _parse_clock(text: str, raw: str) -> time:
@@ -220,6 +247,11 @@ def _parse_clock(text: str, raw: str) -> time:
     if hour > 23 or minute > 59:
         raise Refused(f"'{raw[:40]}' is not a time of day; write it like 9:00 or 3pm.")
     return time(hour, minute)
+
+
+def is_iso(text: str) -> bool:
+    """A date, or a date and time, written out in ISO 8601."""
+    return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?", text.strip()))
 
 
 def is_date_only(text: str) -> bool:

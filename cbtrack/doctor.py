@@ -453,13 +453,14 @@ def _uncommitted(store: Store) -> list[Problem]:
         if name.startswith(TMP_PREFIX) or rel in history.KEEP_FILES:
             continue
         if rel == POLICY_FILE:
-            ok = not store.policy_problems()
+            # The lead commits the policy, after checking it: never doctor --repair.
             why = (
-                "an edited policy not yet committed"
-                if ok
-                else "an edited policy that does not validate"
+                "an edited policy not yet committed; check and commit it with "
+                "'cbtrack validate --commit'"
+                if not store.policy_problems()
+                else "an edited policy that does not validate; see 'cbtrack validate'"
             )
-            problems.append(Problem("uncommitted_policy", rel, why, ok))
+            problems.append(Problem("uncommitted_policy", rel, why, False))
         elif (cid := history.record_id(rel)) is not None and not (
             store.open_path(cid).is_file() and store.closed_path(cid).is_file()
         ):  # a record in both folders is covered by open_and_closed
@@ -543,10 +544,7 @@ def _repair(store: Store, found: list[Problem], now: datetime, user: str | None)
     with contextlib.suppress(HistoryRefused):  # what it refuses stays, listed by diagnose
         if rels:
             gitlog.commit(store.root, rels, "recover: commit records left uncommitted", actor, now)
-        if any(p.kind == "uncommitted_policy" and p.repairable for p in found):
-            gitlog.commit(
-                store.root, [POLICY_FILE], "policy: commit the edited cbtrack.yaml", actor, now
-            )
+    # the policy is never committed here: the lead checks and commits it (validate --commit)
 
 
 def _move_to_right_folder(store: Store, path: Path) -> None:

@@ -45,6 +45,14 @@ class LockTimeout(CbtrackError):
     exit_code = 1
 
 
+class WriteFailed(CbtrackError):
+    """A change could not be written or committed (a full disk, an I/O error); the message
+    says what happened to it: nothing changed, undone, or written and to be completed
+    (exit 1)."""
+
+    exit_code = 1
+
+
 class GitError(CbtrackError):
     """A git operation failed (exit 1); the message says which and what to do."""
 

@@ -342,6 +342,17 @@ def _policy_problem(data: bytes | str | None) -> str | None:
     return None
 
 
+def has_changes(root: Path, rel: str) -> bool:
+    """True when `rel` differs from the last commit (edited, new, or removed)."""
+    return bool(run(root, "status", "--porcelain", "--untracked-files=all", "--", rel).stdout)
+
+
+def untracked(root: Path) -> list[str]:
+    """Files git neither tracks nor ignores (what a plain `git add -A` would take in)."""
+    out = run_bytes(root, "ls-files", "--others", "--exclude-standard", "-z")
+    return [os.fsdecode(p) for p in out.split(b"\0") if p]
+
+
 def stage(root: Path, rels: list[str]) -> None:
     """Stage each path as the working tree has it: written, or gone (unmerged ones too)."""
     present = [r for r in rels if (root / r).exists()]

@@ -13,7 +13,7 @@ The rules, for every record touched by a change (a commit against each of its pa
    Nothing else lives under `callbacks/` except the two `.gitkeep` files.
 3. Never gone: a record a parent holds is still held (in either place) afterwards.
 4. Append-only: every attempt and event a parent holds is still there, unchanged.
-5. Fixed once written: `id`, `created_at`, `created_by`, `source`.
+5. Fixed once written: `id`, `created_at`, `created_by`, `source`, `import_key`.
 6. Closure only through its commands: the closure changes only together with a new
    `closed` event that records it (same time, same person, same reason; `reached` only
    with an attempt that reached the patient), and goes away only with a new `reopened`
@@ -41,7 +41,7 @@ RECORDS = "callbacks"
 OPEN = f"{RECORDS}/open/"
 CLOSED = f"{RECORDS}/closed/"
 KEEP_FILES = frozenset({f"{OPEN}.gitkeep", f"{CLOSED}.gitkeep"})
-FIXED = ("id", "created_at", "created_by", "source")
+FIXED = ("id", "created_at", "created_by", "source", "import_key")
 
 #: A file's content as one version holds it: bytes, None when absent, or a sentence
 #: saying why it cannot be read (a FIFO or an oversized file in the working tree).

@@ -391,6 +391,12 @@ Span = tuple[int, int]  # token positions, end exclusive
 class _Text:
     tokens: list[Token]
     spans: dict[str, list[Span]] = field(default_factory=dict)
+    at: dict[str, list[int]] = field(default_factory=dict)  # stem -> positions
+
+    def __post_init__(self) -> None:
+        for i, t in enumerate(self.tokens):
+            if t.stem:
+                self.at.setdefault(t.stem, []).append(i)
 
 
 class Matcher:
@@ -453,11 +459,12 @@ class Matcher:
     def _item_spans(self, text: _Text, item: Item) -> list[Span]:
         if item.concept is not None:
             return self._concept_spans(text, item.concept)
-        return [
-            (i, i + 1)
-            for i, t in enumerate(text.tokens)
-            if t.stem and (t.stem in item.stems or t.raw.startswith(item.prefixes))
-        ]
+        found = {i for s in item.stems for i in text.at.get(s, ())}
+        if item.prefixes:
+            found.update(
+                i for i, t in enumerate(text.tokens) if t.stem and t.raw.startswith(item.prefixes)
+            )
+        return [(i, i + 1) for i in sorted(found)]
 
     def _concept_spans(self, text: _Text, name: str) -> list[Span]:
         if name not in text.spans:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -46,8 +47,31 @@ ITEM_ID_RE = r"^[0-9a-hjkmnp-tv-z]{6}$"
 WINDOW_RE = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+# The years a timestamp may fall in: those git can record as a commit date (it refuses
+# dates after 2099 and mangles those before 1970), which also keeps business-time
+# arithmetic far from the ends of Python's calendar, where it would overflow.
+FIRST_YEAR, LAST_YEAR = 1970, 2099
+_EPOCH = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
+
+
+def in_years(moment: datetime) -> bool:
+    """Whether an aware `moment` falls in FIRST_YEAR to LAST_YEAR."""
+    return moment >= _EPOCH and moment.year <= LAST_YEAR
+
+
+def _in_years(value: datetime) -> datetime:
+    if not in_years(value):
+        raise ValueError(f"a time must fall in the years {FIRST_YEAR} to {LAST_YEAR}")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_years)]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 ItemId = Annotated[str, StringConstraints(pattern=ITEM_ID_RE)]
+# Where an imported callback came from: `<kind>:<what identifies it there>`, for example
+# `missed-call:20261127T131400Z:5550100123` (the call's UTC time and phone digits).
+IMPORT_KEY_RE = r"^[a-z][a-z0-9-]{0,19}:[A-Za-z0-9:+._-]{1,100}$"
 CallbackId = Annotated[str, StringConstraints(pattern=ID_RE.pattern)]
 
 
@@ -107,8 +131,15 @@ def _describe_one(err: Any, known: set[str], names_ok: bool) -> str:
             hidden = True
             break
     msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    kind = err["type"]
+    if kind == "extra_forbidden":
         msg = "holds a key that is not allowed here"
+    elif kind == "string_too_long":
+        msg = f"is longer than {err['ctx']['max_length']} characters; shorten it"
+    elif kind == "string_too_short":
+        msg = "is empty; write some text"
+    elif kind == "string_unicode":
+        msg = "is not valid UTF-8 text; retype it (check the terminal's encoding)"
     elif hidden:
         msg = f"a key in it is not valid ({msg})"
     where = ".".join(parts)
@@ -182,7 +213,7 @@ class Patient(StrictModel):
 
 class Attempt(StrictModel):
     id: ItemId = Field(default_factory=new_item_id)
-    at: AwareDatetime
+    at: Moment
     by: Name
     method: AttemptMethod
     result: AttemptResult
@@ -196,7 +227,7 @@ class Attempt(StrictModel):
 
 class Event(StrictModel):
     id: ItemId = Field(default_factory=new_item_id)
-    at: AwareDatetime
+    at: Moment
     by: Name
     type: EventType
     note: Text | None = None
@@ -208,13 +239,13 @@ class Dependency(StrictModel):
     id: ItemId = Field(default_factory=new_item_id)
     kind: DependencyKind
     note: Text
-    since: AwareDatetime
-    until: AwareDatetime | None = None  # when it is expected; late after that
-    resolved_at: AwareDatetime | None = None
+    since: Moment
+    until: Moment | None = None  # when it is expected; late after that
+    resolved_at: Moment | None = None
 
 
 class Closure(StrictModel):
-    at: AwareDatetime
+    at: Moment
     by: Name
     reason: CloseReason
     summary: Text
@@ -230,9 +261,10 @@ class Closure(StrictModel):
 
 class Callback(StrictModel):
     id: str = Field(pattern=ID_RE.pattern)
-    created_at: AwareDatetime
+    created_at: Moment
     created_by: Name
     source: Source = Source.phone
+    import_key: Annotated[str, StringConstraints(pattern=IMPORT_KEY_RE)] | None = None
     patient: Patient
     category: Name
     reason: Text
@@ -240,11 +272,11 @@ class Callback(StrictModel):
     urgency: Urgency
     status: Status = Status.new
     owner: Name
-    due_at: AwareDatetime
-    deadline_at: AwareDatetime | None = None  # a procedure date, an authorization expiry
+    due_at: Moment
+    deadline_at: Moment | None = None  # a procedure date, an authorization expiry
     related_to: CallbackId | None = None  # an earlier callback this one follows up
     next_action: Text
-    next_attempt_at: AwareDatetime | None = None
+    next_attempt_at: Moment | None = None
     depends_on: list[Dependency] = Field(default_factory=list)
     attempts: list[Attempt] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
@@ -324,7 +356,10 @@ class Callback(StrictModel):
         was: dict[str, str] | None = None,
         set: dict[str, str] | None = None,
     ) -> Event:
-        event = Event(at=at, by=by, type=type, note=note, was=was, set=set)
+        try:
+            event = Event(at=at, by=by, type=type, note=note, was=was, set=set)
+        except ValidationError as exc:  # the note or a value typed for the change
+            raise Refused(f"Invalid input, {describe_validation(exc)}.") from None
         while any(e.id == event.id for e in self.events):
             event.id = new_item_id()
         self.events = [*self.events, event]

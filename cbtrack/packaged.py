@@ -11,8 +11,12 @@ from typing import Any
 import yaml
 
 
+def text(name: str) -> str:
+    """The text of cbtrack/data/<name>, comments and all."""
+    return resources.files("cbtrack").joinpath("data", name).read_text(encoding="utf-8")
+
+
 @cache
 def load(name: str) -> Any:
     """The parsed content of cbtrack/data/<name> (cached: read once per process)."""
-    text = resources.files("cbtrack").joinpath("data", name).read_text(encoding="utf-8")
-    return yaml.load(text, Loader=yaml.CBaseLoader)
+    return yaml.load(text(name), Loader=yaml.CBaseLoader)

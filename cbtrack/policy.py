@@ -1,7 +1,9 @@
 """The practice's rules as data (`cbtrack.yaml`): model, defaults and the calendar.
 
-`Policy.default()` is what `cbtrack init` writes. Everything the tool decides about
-owners, urgency, due times, attempts and scripts comes from here.
+The default policy is a commented YAML file shipped in the package
+(`cbtrack/data/policy.yaml`): `cbtrack init` writes that file, `Policy.default()` loads
+it, and a short hand-written policy is completed from it. Everything the tool decides
+about owners, urgency, due times, attempts and scripts comes from here.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class BusinessHours(StrictModel):
     def _days(cls, v: list[str]) -> list[str]:
         bad = [d for d in v if d not in WEEKDAYS]
         if bad or not v:
-            raise ValueError(f"days must be a non-empty list of {', '.join(WEEKDAYS)}")
+            raise ValueError(f"must list the open days among {', '.join(WEEKDAYS)}")
         return v
 
     @field_validator("hours")
@@ -68,7 +70,7 @@ class BusinessHours(StrictModel):
     def _opens_before_it_closes(cls, v: str) -> str:
         start, end = v.split("-")
         if start >= end:
-            raise ValueError("business hours must open before they close on the same day")
+            raise ValueError("must open before they close on the same day")
         return v
 
 
@@ -216,51 +218,74 @@ class Policy(StrictModel):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("unknown time zone; use a name like America/New_York") from None
+            raise ValueError("is not a time zone name cbtrack knows") from None
         return v
 
     @field_validator("callback_number")
     @classmethod
     def _number(cls, v: str) -> str:
         if not 7 <= len(phone_digits(v)) <= 15:
-            raise ValueError("the callback number needs 7 to 15 digits")
+            raise ValueError("needs 7 to 15 digits")
         return v
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
+        """Checks across keys; each message starts with the key it is about."""
+        roles = ", ".join(self.roles)
         missing = [u.value for u in Urgency if u not in self.urgencies]
         if missing:
-            raise ValueError(f"urgencies is missing {', '.join(missing)}")
+            raise ValueError(
+                f"urgencies is missing {', '.join(missing)}; every level needs a rule, for "
+                f"example {missing[0]}: {{label: ..., rank: 3, due: 1bd}}"
+            )
         for name, cat in self.categories.items():
             if not self.is_owner(cat.owner):
-                raise ValueError(f"category {name} has owner {cat.owner}, not a role or staff user")
+                raise ValueError(
+                    f"categories.{name}.owner names {cat.owner}, which is not a role or a "
+                    f"staff user; use one of the roles ({roles}) or add it under roles"
+                )
             clash = set(cat.required_details) & set(cat.optional_details)
             if clash:
                 raise ValueError(
-                    f"category {name} lists {sorted(clash)[0]} as required and optional"
+                    f"categories.{name} lists {sorted(clash)[0]} in both required_details "
+                    "and optional_details; keep it in one of them"
                 )
         builtin_names = {r.name for r in builtin_triage()[2]}
-        for rule in self.triage:
+        for i, rule in enumerate(self.triage, 1):
             if rule.route_to and not self.is_owner(rule.route_to):
-                raise ValueError(f"triage rule {rule.name} routes to unknown role {rule.route_to}")
+                raise ValueError(
+                    f"triage[{i}].route_to names {rule.route_to}, which is not a role; use one "
+                    f"of the roles ({roles}) or add it under roles"
+                )
             if rule.name in builtin_names:
                 raise ValueError(
-                    f"triage rule {rule.name} has the name of a built-in rule, which always "
-                    "applies; give your rule another name"
+                    f"triage[{i}].name is {rule.name}, the name of a built-in rule, which "
+                    "always applies; give your rule another name"
                 )
         try:
-            _ = self.matcher
+            self._check_own_triage()
         except PatternError as exc:
             raise ValueError(f"triage: {exc}") from None
         for key in ("end_of_day_owner", "escalation_owner"):
             if not self.is_owner(getattr(self, key)):
-                raise ValueError(f"{key} is not a role or staff user")
+                raise ValueError(
+                    f"{key} names {getattr(self, key)}, which is not a role or a staff user; "
+                    f"use one of the roles ({roles}) or add it under roles"
+                )
         for user, member in self.staff.items():
             unknown = [r for r in member.roles if r not in self.roles]
             if unknown:
-                raise ValueError(f"staff {user} has unknown role {unknown[0]}")
-        for level in self.urgencies.values():
-            parse_duration(level.due)
+                raise ValueError(
+                    f"staff.{user}.roles names {unknown[0]}, which is not a role; use one of "
+                    f"the roles ({roles}) or add it under roles"
+                )
+        for level, level_rule in self.urgencies.items():
+            try:
+                parse_duration(level_rule.due)
+            except ValueError:
+                raise ValueError(
+                    f"urgencies.{level}.due is not a duration; for example due: 1bd"
+                ) from None
         for key, allowed in ALLOWED_FIELDS.items():
             texts = [("scripts", getattr(self.scripts, key))] + [
                 (f"scripts.languages.{code}", getattr(tr, key))
@@ -270,8 +295,8 @@ class Policy(StrictModel):
                 extra = fields_of(text or "") - allowed
                 if extra:
                     raise ValueError(
-                        f"{where}.{key} may not use {{{sorted(extra)[0]}}}; allowed: "
-                        + ", ".join(sorted(allowed))
+                        f"{where}.{key} may not use {{{sorted(extra)[0]}}}; it may use only "
+                        + ", ".join("{" + a + "}" for a in sorted(allowed))
                     )
         return self
 
@@ -290,6 +315,15 @@ class Policy(StrictModel):
     def triage_rules(self) -> list[TriageRule]:
         """The built-in rules, then the practice's own."""
         return [*builtin_triage()[2], *self.triage]
+
+    def _check_own_triage(self) -> None:
+        """Compile the practice's own concepts and rules against the built-in concept names
+        (cheap; the built-in rules are compiled when triage first needs them)."""
+        spelling, concepts, _ = builtin_triage()
+        known: dict[str, list[str]] = {name: [] for name in concepts}
+        for name, terms in self.concepts.items():
+            known[name] = list(terms)
+        Matcher(known, [r.spec() for r in self.triage], spelling)
 
     @cached_property
     def matcher(self) -> Matcher:
@@ -326,31 +360,73 @@ class Policy(StrictModel):
 
     @staticmethod
     def default() -> Policy:
-        return Policy.model_validate(DEFAULT_POLICY)
+        """The policy shipped with cbtrack, as `cbtrack init` writes it."""
+        return Policy.model_validate(default_data())
+
+    def placeholders(self) -> list[str]:
+        """What is still the shipped placeholder and would be read to patients."""
+        shipped = default_data()
+        out = []
+        if self.practice == shipped["practice"]:
+            out.append(
+                f"practice is still the placeholder '{self.practice}'; scripts and voicemails "
+                "say it to patients: set it, like practice: Maple Street Family Medicine"
+            )
+        if phone_digits(self.callback_number) == phone_digits(shipped["callback_number"]):
+            out.append(
+                f"callback_number is still the placeholder {self.callback_number}; voicemails "
+                'ask patients to call it: set it, like callback_number: "+15555550123"'
+            )
+        return out
+
+
+#: The default policy inside the package (cbtrack/data/), read with importlib.resources.
+DEFAULT_POLICY_FILE = "policy.yaml"
+
+
+def default_policy_text() -> str:
+    """The commented default policy shipped in the package, as `cbtrack init` writes it."""
+    return packaged.text(DEFAULT_POLICY_FILE)
+
+
+def default_data() -> dict[str, Any]:
+    """The default policy's data (a fresh copy; scalars as written in the file)."""
+    data = packaged.load(DEFAULT_POLICY_FILE)
+    if not isinstance(data, dict):
+        raise TypeError("the packaged default policy is not a mapping")
+    return copy.deepcopy(data)
+
+
+def __getattr__(name: str) -> Any:
+    """`DEFAULT_POLICY`: the default policy's data, read from the packaged file on use."""
+    if name == "DEFAULT_POLICY":
+        return default_data()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
-    """Fill what a short, hand-written policy leaves out from `DEFAULT_POLICY`:
+    """Fill what a short, hand-written policy leaves out from the default policy:
     roles (the default ones plus every name used as an owner), the end-of-day and
-    escalation owners, every urgency level, the triage rules, the scripts, and each
-    category's label. Also accepts `roles` as a list and `business_hours` as "HH:MM-HH:MM"."""
+    escalation owners, every urgency level, the practice's triage rules, the scripts, the
+    categories when none are given, and each category's label. Also accepts `roles` as a
+    list and `business_hours` as "HH:MM-HH:MM"."""
     out = dict(data)
-    defaults = copy.deepcopy(DEFAULT_POLICY)
+    defaults = default_data()
     hours = out.get("business_hours")
     if isinstance(hours, str):
         out["business_hours"] = {"hours": hours}
-    for key in ("end_of_day_owner", "triage", "concepts", "attempts", "holidays"):
+    for key in ("end_of_day_owner", "triage", "concepts", "attempts", "holidays", "categories"):
         out.setdefault(key, defaults[key])
     out.setdefault("escalation_owner", out["end_of_day_owner"])
     urgencies = out.get("urgencies")
-    merged_urgencies = dict(defaults["urgencies"])  # type: ignore[call-overload]
+    merged_urgencies = dict(defaults["urgencies"])
     if isinstance(urgencies, dict):
         for level, rule in urgencies.items():
             base = dict(merged_urgencies.get(level, {}))
             merged_urgencies[level] = {**base, **rule} if isinstance(rule, dict) else rule
     out["urgencies"] = merged_urgencies
     scripts = out.get("scripts")
-    merged_scripts = dict(defaults["scripts"])  # type: ignore[call-overload]
+    merged_scripts = dict(defaults["scripts"])
     if isinstance(scripts, dict):
         merged_scripts.update(scripts)
     out["scripts"] = merged_scripts
@@ -368,7 +444,7 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(roles, list):
         out["roles"] = {str(r): str(r) for r in roles}
     elif roles is None:
-        derived: dict[str, str] = dict(defaults["roles"])  # type: ignore[call-overload]
+        derived: dict[str, str] = dict(defaults["roles"])
         used: list[object] = [out["end_of_day_owner"], out["escalation_owner"]]
         if isinstance(categories, dict):
             used += [c.get("owner") for c in categories.values() if isinstance(c, dict)]
@@ -386,256 +462,212 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _cat(
-    label: str,
-    owner: str,
-    urgency: str,
-    required: list[str],
-    optional: list[str],
-    template: str,
-    next_action: str,
-    preventable: str,
-    opening: str,
-) -> dict[str, object]:
-    return {
-        "label": label,
-        "owner": owner,
-        "urgency": urgency,
-        "required_details": required,
-        "optional_details": optional,
-        "note_template": template,
-        "next_action": next_action,
-        "preventable": preventable,
-        "opening": opening,
-    }
+# --- problems in plain words ---------------------------------------------------------
 
-
-DEFAULT_POLICY: dict[str, object] = {
-    "practice": "Your Practice Name",
-    "callback_number": "+15555550100",
-    "timezone": "America/New_York",
-    "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "hours": "08:00-17:00"},
-    "call_hours": "08:00-20:00",
-    "staff": {},
-    "roles": {
-        "front_desk": "Front desk",
-        "front_desk_lead": "Front desk lead",
-        "scheduling": "Scheduling",
-        "referrals": "Referral coordination",
-        "billing": "Billing support",
-        "records": "Medical records",
-        "clinical": "Clinical staff (nurses, providers)",
-    },
-    "end_of_day_owner": "front_desk_lead",
-    "escalation_owner": "front_desk_lead",
-    "holidays": [],
-    "urgencies": {
-        "routine": {"label": "Routine administrative", "rank": 1, "due": "2bd"},
-        "time_sensitive": {"label": "Time-sensitive scheduling", "rank": 2, "due": "1bd"},
-        "deadline": {"label": "Referral or authorization deadline", "rank": 3, "due": "1bd"},
-        "same_day": {
-            "label": "Patient awaiting a same-day response",
-            "rank": 4,
-            "due": "4h",
-            "retry": "2h",
-        },
-        "clinical": {"label": "Clinical concern route", "rank": 5, "due": "1h", "retry": "30m"},
-        "emergency": {
-            "label": "Emergency guidance per practice policy",
-            "rank": 6,
-            "due": "0m",
-            "retry": "15m",
-        },
-    },
-    "categories": {
-        "scheduling": _cat(
-            "Appointment scheduling",
-            "scheduling",
-            "time_sensitive",
-            ["visit_type", "availability", "provider_preference"],
-            ["deadline"],
-            "Visit type; when the patient is available; provider preference; any deadline.",
-            "Offer times",
-            "Many scheduling callbacks: make booking rules clearer and ask for preferred "
-            "contact windows when the request comes in.",
-            "I'm calling about your appointment request. I can help confirm the right visit "
-            "type and check available times.",
-        ),
-        "rescheduling": _cat(
-            "Rescheduling",
-            "scheduling",
-            "time_sensitive",
-            ["current_appointment", "availability"],
-            ["provider_preference", "reason_code"],
-            "Which appointment; when the patient is available instead.",
-            "Offer new times",
-            "Many reschedules: check whether reminders go out early enough to rebook in time.",
-            "I'm calling about moving your appointment. I can look at other times with you.",
-        ),
-        "cancellation": _cat(
-            "Cancellation",
-            "scheduling",
-            "routine",
-            ["appointment"],
-            ["rebook_wanted"],
-            "Which appointment; whether the patient wants to rebook.",
-            "Confirm cancel, offer rebook",
-            "Many cancellations: offer an easy way to cancel or rebook without a call.",
-            "I'm calling about the appointment you asked to cancel.",
-        ),
-        "referral_status": _cat(
-            "Referral status",
-            "referrals",
-            "deadline",
-            ["receipt_status", "missing_documents", "next_expected_update"],
-            ["referring_office"],
-            "Whether the referral arrived; missing documents; when the next update is due.",
-            "Check referral, update patient",
-            "Patients keep asking about referrals: send status updates before they have to call.",
-            "I'm calling with an update on your referral.",
-        ),
-        "insurance": _cat(
-            "Insurance or eligibility question",
-            "billing",
-            "routine",
-            ["plan", "question_type", "verification_needed"],
-            ["member_id_on_file"],
-            "Plan; what the question is about; whether eligibility must be verified.",
-            "Verify coverage, call back",
-            "Insurance questions repeat: verify eligibility earlier, before the visit is booked.",
-            "I'm calling about your insurance question.",
-        ),
-        "intake_form": _cat(
-            "Intake form issue",
-            "front_desk",
-            "routine",
-            ["form_name", "problem"],
-            ["sent_via"],
-            "Which form; what the patient could not complete.",
-            "Resend or walk through form",
-            "The same form questions come back: revise the form or its instructions.",
-            "I'm calling about one of the forms for your visit.",
-        ),
-        "records_request": _cat(
-            "Records request",
-            "records",
-            "routine",
-            ["records_requested", "destination"],
-            ["authorization_on_file"],
-            "Which records; where they should go; whether an authorization is on file.",
-            "Confirm release form",
-            "Many records calls: publish how to request records and how long it takes.",
-            "I'm calling about your request for records.",
-        ),
-        "billing": _cat(
-            "Billing question",
-            "billing",
-            "routine",
-            ["statement_date", "question_type"],
-            ["amount_in_question"],
-            "Which statement; what the question is about.",
-            "Billing answer, call back",
-            "Billing calls repeat: make statements easier to read and list the billing line.",
-            "I'm calling about your billing question.",
-        ),
-        "prescription": _cat(
-            "Prescription message",
-            "clinical",
-            "same_day",
-            ["medication", "pharmacy", "request_type"],
-            ["last_fill"],
-            "Which medication; which pharmacy; refill, question or problem.",
-            "Clinical review",
-            "Many refill calls: offer portal refill requests and remind patients earlier.",
-            "I'm calling about your prescription message.",
-        ),
-        "clinical_concern": _cat(
-            "Clinical concern",
-            "clinical",
-            "clinical",
-            ["concern_summary", "onset"],
-            ["current_medications"],
-            "What the patient reports, in their words; when it started.",
-            "Nurse review and call",
-            "Check which clinical questions could be answered in after-visit instructions.",
-            "I'm calling from the clinical team about the message you left.",
-        ),
-        "post_visit": _cat(
-            "Post-visit follow-up",
-            "clinical",
-            "routine",
-            ["visit_date", "follow_up_topic"],
-            ["provider"],
-            "Which visit; what needs following up.",
-            "Follow up as provider asked",
-            "Post-visit questions repeat: make after-visit summaries clearer.",
-            "I'm calling to follow up on your recent visit.",
-        ),
-        "missed_call": _cat(
-            "Missed inbound call",
-            "front_desk",
-            "routine",
-            ["call_time"],
-            ["left_message"],
-            "When the call came in; whether a message was left.",
-            "Call back, find the need",
-            "Missed calls pile up: look at phone coverage at peak hours and the phone menu.",
-            "I'm returning a call we missed from this number.",
-        ),
-        "general": _cat(
-            "General question",
-            "front_desk",
-            "routine",
-            ["topic"],
-            [],
-            "What the question is about.",
-            "Answer or route",
-            "Frequent general questions belong in the website FAQ or the phone menu.",
-            "I'm returning your call with an answer to your question.",
-        ),
-    },
-    "triage": [],
-    "concepts": {},
-    "attempts": {"max": 3, "min_spacing": "4h", "voicemail": {"patient_name": "none"}},
-    "scripts": {
-        "opening": (
-            "Hello, this is {caller} calling from {practice}. Before we go on, please confirm "
-            "your full name and date of birth. {category_opening}"
-        ),
-        "voicemail_minimal": (
-            "Hello, this is {practice} returning a call. Please call us back at "
-            "{callback_number}. Thank you."
-        ),
-        "voicemail_detailed": (
-            "Hello, this is {practice} calling for {patient_first} about your {category_label}. "
-            "Please call us back at {callback_number}. Thank you."
-        ),
-        "outcomes": {
-            "reached_scheduled": "Reached patient; scheduled {what} for {when}.",
-            "reached_missing_info": "Reached patient; needs {missing}; {how_to_send} sent.",
-            "left_voicemail": "Left voicemail with the approved script asking the patient to call "
-            "{callback_number}; next attempt {next_attempt}.",
-            "unable_to_reach": "Unable to reach after {attempts} attempts as the policy defines; "
-            "closing as attempts exhausted.",
-            "routed_clinical": "I am routing this to our clinical team today, and the next update "
-            "will be documented in your record.",
-            "waiting_referral": "We are still waiting on the referral documents; we will call you "
-            "when they arrive or by {next_update}.",
-            "waiting_insurance": "We are checking your insurance information and will call you "
-            "back once it is verified.",
-        },
-        "clinical_handoff": (
-            "I am not able to give medical advice, but I want you to get the right answer. I am "
-            "sending your message to our clinical team now, and a nurse will call you back."
-        ),
-        "emergency_guidance": (
-            "If this is a medical emergency, hang up and call 911 or go to the nearest "
-            "emergency room now. I am also letting our clinical team know right away."
-        ),
-        "never_say": [
-            "We will get this fixed today.",
-            "It is probably nothing.",
-            "The test results are normal.",
-        ],
-    },
+#: A right value for each policy key, shown when that key is wrong. `*` stands for any
+#: name (a user, a role, a category, an urgency, a script outcome) or list position.
+EXAMPLES = {
+    "practice": "practice: Maple Street Family Medicine",
+    "callback_number": 'callback_number: "+15555550123"',
+    "timezone": "timezone: America/Chicago",
+    "business_hours": 'business_hours: {days: [mon, tue, wed, thu, fri], hours: "08:00-17:00"}',
+    "business_hours.days": "days: [mon, tue, wed, thu, fri]",
+    "business_hours.hours": 'hours: "08:00-17:00"',
+    "call_hours": 'call_hours: "08:00-20:00"',
+    "staff": "staff: {jlee: {name: Jamie Lee, roles: [front_desk]}}",
+    "staff.*": "jlee: {name: Jamie Lee, roles: [front_desk]}",
+    "staff.*.name": "name: Jamie Lee",
+    "staff.*.roles": "roles: [front_desk, front_desk_lead]",
+    "roles": "roles: {front_desk: Front desk, clinical: Clinical staff}",
+    "roles.*": "front_desk: Front desk",
+    "end_of_day_owner": "end_of_day_owner: front_desk_lead",
+    "escalation_owner": "escalation_owner: front_desk_lead",
+    "holidays": "holidays: [2026-12-25, 2027-01-01]",
+    "holidays.*": "holidays: [2026-12-25]",
+    "urgencies": "urgencies: {routine: {label: Routine administrative, rank: 1, due: 2bd}}",
+    "urgencies.*": "routine: {label: Routine administrative, rank: 1, due: 2bd}",
+    "urgencies.*.label": "label: Routine administrative",
+    "urgencies.*.rank": "rank: 1",
+    "urgencies.*.due": "due: 2bd",
+    "categories": "categories: {general: {owner: front_desk, urgency: routine}}",
+    "categories.*": "general: {owner: front_desk, urgency: routine, required_details: [topic]}",
+    "categories.*.label": "label: General question",
+    "categories.*.owner": "owner: front_desk",
+    "categories.*.urgency": "urgency: routine",
+    "categories.*.required_details": "required_details: [visit_type, availability]",
+    "categories.*.optional_details": "optional_details: [deadline]",
+    "categories.*.note_template": "note_template: What the question is about.",
+    "categories.*.next_action": "next_action: Answer or route",
+    "categories.*.preventable": "preventable: Put frequent questions in the website FAQ.",
+    "categories.*.opening": "opening: I'm returning your call about your question.",
+    "triage": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
+    "triage.*": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
+    "triage.*.name": "name: wound_check",
+    "triage.*.patterns": 'patterns: ["{our_drugs} ~4 {symptom}", "wound ..3 open*"]',
+    "triage.*.phrases": "phrases: [stitches, dressing]",
+    "triage.*.readings": 'readings: ["temperature >= 103"]',
+    "triage.*.requires": 'requires: ["{pregnant}"]',
+    "triage.*.negatable": "negatable: false",
+    "triage.*.label": "label: Methotrexate question",
+    "concepts": "concepts: {our_drugs: [methotrexate, mtx]}",
+    "concepts.*": "our_drugs: [methotrexate, mtx]",
+    "urgencies.*.retry": "retry: 30m",
+    "deadline_lead": "deadline_lead: 1bd",
+    "dependency_wait": "dependency_wait: 2bd",
+    "scripts.languages": 'languages: {es: {voicemail_minimal: "Hola, le llama {practice}."}}',
+    "scripts.languages.*": 'es: {voicemail_minimal: "Hola, le llama {practice}."}',
+    "triage.*.urgency": "urgency: same_day",
+    "triage.*.route_to": "route_to: clinical",
+    "triage.*.next_action": "next_action: Nurse call about wound care",
+    "attempts": "attempts: {max: 3, min_spacing: 4h}",
+    "attempts.max": "max: 3",
+    "attempts.min_spacing": "min_spacing: 4h",
+    "attempts.voicemail": "voicemail: {patient_name: none}",
+    "attempts.voicemail.patient_name": "patient_name: none",
+    "scripts": 'scripts: {voicemail_minimal: "Hello, this is {practice} returning a call."}',
+    "scripts.outcomes": 'outcomes: {reached_scheduled: "Reached patient; scheduled {what}."}',
+    "scripts.outcomes.*": 'reached_scheduled: "Reached patient; scheduled {what} for {when}."',
+    "scripts.never_say": "never_say: [It is probably nothing.]",
+    "scripts.never_say.*": "never_say: [It is probably nothing.]",
+    "scripts.*": 'voicemail_minimal: "This is {practice}. Please call {callback_number}."',
 }
+
+#: Keys whose value is a time range, a duration, or a fixed word.
+_WINDOW_KEYS = {"call_hours", "business_hours.hours"}
+_DURATION_KEYS = {
+    "attempts.min_spacing",
+    "urgencies.*.due",
+    "urgencies.*.retry",
+    "deadline_lead",
+    "dependency_wait",
+}
+
+#: Named mappings: a key below them is a name (a user, a role, a category), not a field.
+_NAMED = {
+    "staff",
+    "roles",
+    "urgencies",
+    "categories",
+    "scripts.outcomes",
+    "concepts",
+    "scripts.languages",
+}
+
+
+def _pattern(loc: tuple[int | str, ...]) -> str:
+    """`categories.general.owner` -> `categories.*.owner`; list positions become `*`."""
+    parts: list[str] = []
+    for part in loc:
+        prefix = ".".join(parts)
+        parts.append("*" if isinstance(part, int) or prefix in _NAMED else str(part))
+    return ".".join(parts)
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _example(pattern: str) -> str | None:
+    if pattern in EXAMPLES:
+        return EXAMPLES[pattern]
+    if pattern.startswith("scripts.") and pattern.count(".") == 1:
+        return EXAMPLES["scripts.*"]
+    return None
+
+
+def _known_keys(pattern: str) -> list[str]:
+    """The keys a mapping at `pattern` may hold (for 'did you mean')."""
+    models: dict[str, type[StrictModel]] = {
+        "": Policy,
+        "business_hours": BusinessHours,
+        "staff.*": StaffMember,
+        "urgencies.*": UrgencyRule,
+        "categories.*": CategoryPolicy,
+        "triage.*": TriageRule,
+        "attempts": AttemptPolicy,
+        "attempts.voicemail": VoicemailRules,
+        "scripts": Scripts,
+        "scripts.languages.*": Translation,
+    }
+    model = models.get(pattern)
+    return list(model.model_fields) if model else []
+
+
+def _what_is_wrong(err: Any, pattern: str) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "is missing"
+    if kind == "extra_forbidden":
+        parent, _, name = pattern.rpartition(".")
+        known = _known_keys(parent if "." in pattern else "")
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"is not a key cbtrack knows here{hint}; remove it or fix its spelling"
+    if kind == "string_pattern_mismatch":
+        if pattern in _WINDOW_KEYS:
+            return "is not a time range from opening to closing, in 24-hour HH:MM"
+        if pattern in _DURATION_KEYS:
+            return "is not a duration: a number and m, h, d or bd (business days)"
+        if pattern == "attempts.voicemail.patient_name":
+            return "must be none or first"
+        return "is not a name: use letters, digits, _ . or - (up to 40)"
+    if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
+        return "must be a mapping of keys to values, not a single value or a list"
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return "must be a list"
+    if kind in ("string_type", "string_too_short"):
+        return "must be text (not empty)"
+    if kind == "string_too_long":
+        return "is too long"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "must be a whole number"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"must be at least {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be at most {ctx.get('le', ctx.get('lt'))}"
+    if kind == "enum":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"must be one of {expected}"
+    if kind == "too_short":
+        return "must list at least one entry"
+    if kind.startswith("date"):
+        return "must be a date written YYYY-MM-DD"
+    if kind.startswith("bool"):
+        return "must be true or false"
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    return "is not valid here"
+
+
+def describe_policy_problems(exc: Any) -> list[str]:
+    """Each problem of a policy that does not validate, in plain words: the key, what is
+    wrong, and a right value. `exc` is pydantic's ValidationError."""
+    out: list[str] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = tuple(err["loc"])
+        if loc and loc[-1] == "[key]":
+            key, pattern = _key(loc[:-2]), _pattern(loc[:-2])
+            if err["type"] == "enum":
+                what = "has a key that is not an urgency level (the levels are " + (
+                    ", ".join(u.value for u in Urgency) + ")"
+                )
+            else:
+                what = "has a key that is not a name: use letters, digits, _ . or - (up to 40)"
+            loc = loc[:-2]
+        else:
+            key, pattern = _key(loc), _pattern(loc)
+            what = _what_is_wrong(err, pattern)
+        if not loc:
+            # a check across keys: the message starts with the key it is about
+            out.append(str(err["msg"]).removeprefix("Value error, "))
+            continue
+        example = _example(pattern)
+        right = f"; for example {example}" if example and err["type"] != "extra_forbidden" else ""
+        out.append(f"{key} {what}{right}")
+    return out

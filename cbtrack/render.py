@@ -6,6 +6,7 @@ Nothing here decides anything; it only lays out what the domain computed.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +27,9 @@ URGENCY_TAG = {
 RESULT_TAG = {
     AttemptResult.reached: "reached",
     AttemptResult.left_voicemail: "vm",
-    AttemptResult.no_answer: "no ans",
+    AttemptResult.no_answer: "no answer",
     AttemptResult.busy: "busy",
-    AttemptResult.wrong_number: "wrong#",
+    AttemptResult.wrong_number: "wrong no.",
     AttemptResult.message_sent: "sent",
 }
 DEP_TAG = {
@@ -58,15 +59,106 @@ METHOD_TAG = {"phone": "ph", "text": "txt", "portal": "prt", "email": "eml"}
 RED, YELLOW, BOLD, DIM, RESET = "\033[31m", "\033[33m", "\033[1m", "\033[2m", "\033[0m"
 
 
+# --- text that is safe on a terminal ---------------------------------------------------
+#
+# Record text is typed by staff, imported, or edited by hand, so it may hold what a
+# terminal acts on: C0 controls (ESC starts a sequence that can clear the screen, set the
+# window title or write the clipboard; BEL rings), DEL, C1 controls (U+009B is a one-byte
+# CSI), the bidirectional controls that reorder what follows (U+202E), the line and
+# paragraph separators, and lone surrogates (bytes of an argument that were not UTF-8).
+# Every text output shows them as visible escapes (`\x1b`, `\u202e`); JSON keeps them,
+# escaped by JSON itself.
+
+UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_JSON_UNSAFE = re.compile(
+    "[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# One escape as `printable` writes it, or one character: `clip` never cuts inside one.
+_TOKEN = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|[tnr])|.", re.DOTALL)
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, newlines: bool = False) -> str:
+    r"""`text` with every control, bidirectional-control and undecodable character shown as
+    an escape (`\x1b`, `\u202e`, `\n`). With `newlines`, line breaks stay line breaks
+    (for text we lay out over several lines, like a table cell)."""
+    if not UNSAFE.search(text):
+        return text
+    if newlines:
+        return "\n".join(UNSAFE.sub(_escape, line) for line in text.split("\n"))
+    return UNSAFE.sub(_escape, text)
+
+
+def clip(text: str, width: int) -> str:
+    """Printable text cut to `width` characters with `…`, never inside an escape."""
+    if len(text) <= width:
+        return text
+    if "\\" not in text:
+        return text[: width - 1] + "…"
+    out, used = [], 0
+    for token in _TOKEN.findall(text):
+        if used + len(token) > width - 1:
+            break
+        out.append(token)
+        used += len(token)
+    return "".join(out) + "…"
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"); `=HYPERLINK(...)` in a name would leak the sheet when opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text for a CSV cell that no spreadsheet takes for a formula: a cell starting (after
+    any spaces) with = + - @, a tab, a carriage return or NUL gets a leading single quote,
+    as OWASP recommends. Numbers are written by the caller as numbers, never through this."""
+    return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS and text else text
+
+
+def one_line(text: str, width: int | None = None) -> str:
+    """A value for a one-line cell: runs of whitespace (newlines too) become one space,
+    the rest is made printable, then cut to `width`."""
+    flat = printable(" ".join(text.split()))
+    return flat if width is None else clip(flat, width)
+
+
+def _safe_cell(value: Any) -> Any:
+    return printable(value, newlines=True) if isinstance(value, str) else value
+
+
 def _tabulate(rows: list[list[Any]], headers: list[str], tablefmt: str) -> str:
-    """tabulate, imported when a table is drawn (the queue and JSON never need it)."""
+    """tabulate, imported when a table is drawn (the queue and JSON never need it). Every
+    text cell is made printable first: the one door through which record text reaches a
+    table."""
     from tabulate import tabulate
 
-    return tabulate(rows, headers=headers, tablefmt=tablefmt)
+    safe_rows = [[_safe_cell(c) for c in row] for row in rows]
+    return tabulate(safe_rows, headers=[_safe_cell(h) for h in headers], tablefmt=tablefmt)
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    """JSON with text as typed (names in any script stay readable); the characters a
+    terminal would act on are written as JSON escapes (`\u001b`, `\u202e`), so the value
+    is kept exactly and the output is safe to print."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    # json.dumps already escapes C0 controls in strings; outside strings it writes only
+    # ASCII, so the rest can be escaped wherever it occurs.
+    return _JSON_UNSAFE.sub(_json_escape, text) if _JSON_UNSAFE.search(text) else text
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def records_json(records: list[Callback]) -> str:
@@ -77,15 +169,120 @@ def record_json(cb: Callback) -> str:
     return to_json(cb.model_dump(mode="json", exclude_none=True))
 
 
+# --- display width ---------------------------------------------------------------------
+#
+# A terminal gives a wide character (Chinese, Japanese, Korean, most emoji) two columns and
+# a combining mark none, so widths are counted per character, never by `len`.
+
+
+def char_width(ch: str) -> int:
+    import unicodedata
+
+    if unicodedata.combining(ch) or ch in "\u200b\u200d\ufe0f":
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    return sum(char_width(ch) for ch in text)
+
+
+def fit(text: str, width: int) -> str:
+    """One printable line of at most `width` columns: whitespace runs become one space,
+    controls are escaped (`printable`), and text that is too long is cut with `…`, never
+    inside an escape."""
+    text = printable(" ".join(text.split()))
+    if display_width(text) <= width:
+        return text
+    out, used = [], 0
+    for token in _TOKEN.findall(text) if "\\" in text else text:
+        w = display_width(token)
+        if used + w > width - 1:
+            break
+        out.append(token)
+        used += w
+    return "".join(out) + "…"
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
+
+
+def wrap(text: str, width: int, first: str = "", rest: str | None = None) -> list[str]:
+    """`text` in lines of at most `width` columns, words kept whole where they fit; the first
+    line starts with `first`, the others with `rest` (default: as many spaces). Controls in
+    `text` are escaped (`printable`)."""
+    text = printable(text)
+    indent = " " * display_width(first) if rest is None else rest
+    lines: list[str] = []
+    line, used = first, display_width(first)
+    room = max(8, width - display_width(indent))
+    fresh = True
+    for word in text.split():
+        w = display_width(word)
+        if not fresh and used + 1 + w <= width:
+            line, used = f"{line} {word}", used + 1 + w
+            continue
+        if not fresh:
+            lines.append(line)
+            line, used = indent, display_width(indent)
+        while used + w > width and w > room // 2:  # a word longer than a line: break it
+            head = fit(word, width - used + 1)[:-1] or word[:1]
+            lines.append(line + head)
+            word = word[len(head) :]
+            w = display_width(word)
+            line, used = indent, display_width(indent)
+        line, used = line + word, used + w
+        fresh = False
+    lines.append(line)
+    return [ln.rstrip() for ln in lines]
+
+
+# --- times as people say them ----------------------------------------------------------
+
+
+def say_time(moment: datetime, now: datetime, tz: Any) -> str:
+    """`today 09:30`, `yesterday 16:00`, `tomorrow 08:00`, `Tue 09:30` within a week,
+    `Tue 24 Nov 09:30` further off, `24 Nov 2025 09:30` in another year."""
+    local, today = moment.astimezone(tz), now.astimezone(tz).date()
+    days = (local.date() - today).days
+    clock_time = f"{local:%H:%M}"
+    if days == 0:
+        return f"today {clock_time}"
+    if days == -1:
+        return f"yesterday {clock_time}"
+    if days == 1:
+        return f"tomorrow {clock_time}"
+    if -6 <= days <= 6:
+        return f"{local:%a} {clock_time}"
+    if local.year == today.year:
+        return f"{local:%a} {local.day} {local:%b} {clock_time}"
+    return f"{local.day} {local:%b %Y} {clock_time}"
+
+
+def words(key: str) -> str:
+    """A key as words: `left_voicemail` -> `left voicemail`."""
+    return key.replace("_", " ")
+
+
+def owner_label(policy: Policy, owner: str) -> str:
+    """A staff user as their user name (what --owner takes); a role in words."""
+    return owner if owner in policy.staff else words(owner)
+
+
+# --- the queue -------------------------------------------------------------------------
+
+
 def _cut(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return fit(text, width)
 
 
 def _tried(cb: Callback, now: datetime) -> str:
     last = cb.last_attempt
     if last is None:
-        return "no attempt"
+        return "none yet"
     when = clock.ago(last.at, now).replace(" ago", "").replace("just now", "now")
     return f"{len(cb.attempts)} {RESULT_TAG[last.result]} {when}"
 
@@ -109,64 +306,98 @@ def _due(policy: Policy, cb: Callback, now: datetime) -> str:
 
 
 def _why(policy: Policy, cb: Callback) -> str:
-    cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
+    cat = CATEGORY_TAG.get(cb.category, words(cb.category))
+    reason = " ".join(cb.reason.split())
     if cb.deadline_at is None:
-        return f"{cat}: {cb.reason}"
-    return f"DL {deadline_text(policy, cb.deadline_at)} {cat}: {cb.reason}"
+        return f"{cat}: {reason}"
+    return f"DL {deadline_text(policy, cb.deadline_at)} {cat}: {reason}"
 
 
 def deadline_text(policy: Policy, deadline: datetime) -> str:
     return deadline.astimezone(policy.tz).strftime("%m-%d %H:%M")
 
 
-# id, urgency, due, patient, why, tried, owner, next: widths that sum to 100 with gaps.
+# name, narrowest, widest, how reluctantly it gives up a column (higher keeps it longer)
 COLUMNS = (
-    ("ID", 5),
-    ("URG", 5),
-    ("DUE", 11),
-    ("PATIENT", 15),
-    ("WHY", 20),
-    ("TRIED", 13),
-    ("OWNER", 10),
-    ("NEXT", 14),
+    ("ID", 5, 5, 0.0),
+    ("URG", 5, 5, 0.0),
+    ("DUE", 11, 11, 0.0),
+    ("PATIENT", 12, 22, 1.0),
+    ("WHY", 12, 60, 1.6),
+    ("TRIED", 9, 14, 1.0),
+    ("OWNER", 9, 16, 1.3),
+    ("NEXT", 10, 40, 1.2),
 )
+MIN_WIDTH = 80
+
+
+def _queue_cells(policy: Policy, cb: Callback, now: datetime) -> list[str]:
+    return [
+        cb.id[-5:],
+        URGENCY_TAG[cb.urgency],
+        _due(policy, cb, now),
+        f"{' '.join(cb.patient.name.split())}\t{METHOD_TAG[cb.patient.preferred_method.value]}",
+        _why(policy, cb),
+        _tried(cb, now),
+        owner_label(policy, cb.owner),
+        " ".join(_next(cb).split()),
+    ]
+
+
+def queue_widths(
+    policy: Policy, records: list[Callback], now: datetime, width: int = WIDTH
+) -> dict[str, int]:
+    """Column widths for `records` on a `width`-column terminal (never under 80): each
+    column as wide as its longest value allows, then the widest give way first."""
+    width = max(width, MIN_WIDTH)
+    cells = [_queue_cells(policy, cb, now) for cb in records]
+    widths: dict[str, int] = {}
+    for i, (name, low, high, _) in enumerate(COLUMNS):
+        longest = max([display_width(name), *(display_width(row[i]) for row in cells)])
+        # (the patient cell's tab stands for one space)
+        widths[name] = max(low, min(high, longest))
+    keep = {name: (low, weight) for name, low, _, weight in COLUMNS}
+    while sum(widths.values()) + len(COLUMNS) - 1 > width:
+        give = max(
+            (n for n in widths if widths[n] > keep[n][0]),
+            key=lambda n: (widths[n] - keep[n][0]) / keep[n][1],
+            default=None,
+        )
+        if give is None:
+            break
+        widths[give] -= 1
+    return widths
 
 
 def queue_lines(
-    policy: Policy, records: list[Callback], now: datetime, color: bool, width: int = WIDTH
+    policy: Policy,
+    records: list[Callback],
+    now: datetime,
+    color: bool,
+    width: int = WIDTH,
+    widths: dict[str, int] | None = None,
 ) -> list[str]:
-    """One line per callback, at most `width` (>= 100) columns: who, why, how urgent, when
-    due, what was tried, who owns it, what comes next. Extra width goes to WHY and NEXT."""
-    extra = max(width, WIDTH) - WIDTH
-    widths = dict(COLUMNS)
-    widths["WHY"] += extra // 2
-    widths["NEXT"] += extra - extra // 2
-    columns = [(name, widths[name]) for name, _ in COLUMNS]
-    rows: list[list[str]] = []
+    """A header and one line per callback, at most `width` columns (80 or more): who, why,
+    how urgent, when due, what was tried, who owns it, what comes next."""
+    widths = widths or queue_widths(policy, records, now, width)
+    lines = [" ".join(pad(name, widths[name]) for name, *_ in COLUMNS).rstrip()]
     for cb in records:
-        rows.append(
-            [
-                cb.id[-5:],
-                URGENCY_TAG[cb.urgency],
-                _due(policy, cb, now),
-                f"{_cut(cb.patient.name, widths['PATIENT'] - 4)} "
-                f"{METHOD_TAG[cb.patient.preferred_method.value]}",
-                _why(policy, cb),
-                _tried(cb, now),
-                cb.owner,
-                _next(cb),
-            ]
-        )
-    lines = [" ".join(name.ljust(w) for name, w in columns).rstrip()]
-    for cb, row in zip(records, rows, strict=True):
         cells = []
-        for (name, w), value in zip(columns, row, strict=True):
-            cell = _cut(value, w).ljust(w)
+        for (name, *_), value in zip(COLUMNS, _queue_cells(policy, cb, now), strict=True):
+            cell = pad(_fit_cell(value, widths[name]), widths[name])
             if color:
                 cell = _paint(name, cell, cb, now)
             cells.append(cell)
         lines.append(" ".join(cells).rstrip())
     return lines
+
+
+def _fit_cell(value: str, width: int) -> str:
+    """A queue cell; the patient's `name<TAB>method` keeps the method when the name is cut."""
+    name, tab, tag = value.partition("\t")
+    if not tab:
+        return fit(value, width)
+    return f"{fit(name, width - display_width(tag) - 1)} {tag}"
 
 
 def _paint(column: str, cell: str, cb: Callback, now: datetime) -> str:
@@ -181,116 +412,214 @@ def _paint(column: str, cell: str, cb: Callback, now: datetime) -> str:
     return cell
 
 
-def queue_summary(records: list[Callback], now: datetime, policy: Policy | None = None) -> str:
+def queue_summary(
+    records: list[Callback], now: datetime, policy: Policy | None = None, shown: int | None = None
+) -> str:
+    """`20 open, 3 overdue, ...` over all `records`; says how many were left out."""
     if policy is None:
         overdue = sum(1 for cb in records if cb.due_at < now)
     else:
         overdue = sum(1 for cb in records if timing.overdue(policy, cb, now))
     waiting = sum(1 for cb in records if cb.status == Status.waiting_internal)
-    return queue_counts(len(records), overdue, waiting)
+    return queue_counts(len(records), overdue, waiting, shown)
 
 
-def queue_counts(total: int, overdue: int, waiting: int, shown: int | None = None) -> str:
-    """The queue's last line; `shown` when only the first screen of it was printed."""
-    line = f"{total} open, {overdue} overdue, {waiting} waiting on internal work"
-    if shown is not None and shown < total:
-        line += f" (the first {shown} shown; 'cbtrack queue --all' lists them all)"
-    return line
+def queue_counts(
+    total: int, overdue: int, waiting: int, shown: int | None = None, hint: str = "raise --limit"
+) -> str:
+    """`20 open, 3 overdue, ...`; says how many were left out when only `shown` were
+    printed, and how to see them (`hint`)."""
+    left_out = total - shown if shown is not None else 0
+    more = f" ({left_out} not shown: {hint})" if left_out > 0 else ""
+    return f"{total} open{more}, {overdue} overdue, {waiting} waiting on internal work"
 
 
-def show_text(policy: Policy, cb: Callback, now: datetime) -> str:
-    """The whole record, at a glance first, then the histories."""
+# --- one record ------------------------------------------------------------------------
+
+
+def show_text(policy: Policy, cb: Callback, now: datetime, width: int = WIDTH) -> str:
+    """The whole record at `width` columns: at a glance first, then the attempts and the
+    events, oldest first. Long text is wrapped, never cut."""
+    width = max(width, MIN_WIDTH)
     tz = policy.tz
+
+    def t(dt: datetime) -> str:
+        return say_time(dt, now, tz)
+
     p = cb.patient
-
-    def t(dt: datetime | None) -> str:
-        return dt.astimezone(tz).strftime("%a %Y-%m-%d %H:%M") if dt else "-"
-
     cat = policy.categories.get(cb.category)
-    head = [
-        f"{cb.id}  {cb.urgency.value.upper()}  {cb.status.value}",
-        f"Patient:   {p.name}  {p.phone}  prefers {p.preferred_method.value}"
-        + (f", window {p.contact_window}" if p.contact_window else "")
-        + f", voicemail {p.voicemail.value}"
-        + (f", MRN {p.mrn}" if p.mrn else "")
-        + (f", DOB {p.dob}" if p.dob else "")
-        + (f", language {p.language}" if p.language else ""),
-        f"Why:       {cat.label if cat else cb.category}: {cb.reason}",
-        f"Owner:     {cb.owner}",
-        f"Due:       {t(cb.due_at)} ({clock.relative(cb.due_at, now)})"
-        + (f", deadline {t(cb.deadline_at)}" if cb.deadline_at else ""),
-        f"Next:      {cb.next_action}"
-        + (f" (next attempt {t(cb.next_attempt_at)})" if cb.next_attempt_at else ""),
-        f"Created:   {t(cb.created_at)} by {cb.created_by} via {cb.source.value}",
+    level = policy.urgencies.get(cb.urgency)
+    urgency = level.label if level and level.label else words(cb.urgency.value)
+    status = STATUS_WORDS.get(cb.status.value, words(cb.status.value))
+    out = wrap(f"{cb.id}  {cb.urgency.value.upper()} ({urgency}), {status}", width)
+    reach = [p.phone, f"prefers {p.preferred_method.value}"]
+    if p.contact_window:
+        reach.append(f"window {p.contact_window}")
+    reach.append(f"voicemail {p.voicemail.value}")
+    for label, value in (("MRN", p.mrn), ("DOB", p.dob), ("language", p.language)):
+        if value:
+            reach.append(f"{label} {value}")
+    fields: list[tuple[str, str]] = [
+        ("Patient", f"{p.name}; " + ", ".join(reach)),
+        ("Why", f"{cat.label if cat else words(cb.category)}: {cb.reason}"),
+    ]
+    if cb.details:
+        fields.append(("Details", "; ".join(f"{words(k)}: {v}" for k, v in cb.details.items())))
+    role = policy.roles.get(cb.owner)
+    staff = policy.staff.get(cb.owner)
+    owner = (
+        f"{staff.name} ({cb.owner})"
+        if staff and staff.name
+        else (f"{role}, role {cb.owner}" if role else cb.owner)
+    )
+    fields += [
+        ("Owner", owner),
+        (
+            "Due",
+            f"{t(cb.due_at)} ({clock.relative(cb.due_at, now)})"
+            + (f", deadline {t(cb.deadline_at)}" if cb.deadline_at else ""),
+        ),
+        (
+            "Next",
+            cb.next_action
+            + (f"; next attempt {t(cb.next_attempt_at)}" if cb.next_attempt_at else ""),
+        ),
+        ("Created", f"{t(cb.created_at)} by {cb.created_by}, from {words(cb.source.value)}"),
     ]
     if cb.number_is_wrong:
-        head.append("Phone:     WRONG NUMBER (last attempt); correct it with 'cbtrack edit'")
+        fields.append(("Phone", "WRONG NUMBER (last attempt); correct it with 'cbtrack edit'"))
     if cb.related_to:
-        head.append(f"Related:   {cb.related_to}")
-    if cb.details:
-        head.append("Details:   " + "; ".join(f"{k}: {v}" for k, v in cb.details.items()))
-    if cb.depends_on:
-        head.append("Waiting on:")
-        for d in cb.depends_on:
-            expected = timing.expected_by(policy, d)
-            late = " LATE" if expected <= now else ""
-            state = (
-                f"resolved {t(d.resolved_at)}"
-                if d.resolved_at
-                else f"OPEN, expected by {t(expected)}{late}"
-            )
-            head.append(f"  - {d.kind.value} since {t(d.since)} [{state}]: {d.note}")
+        fields.append(("Related", cb.related_to))
+    for d in cb.depends_on:
+        expected = timing.expected_by(policy, d)
+        late = ", LATE" if expected <= now else ""
+        state = (
+            f"resolved {t(d.resolved_at)}"
+            if d.resolved_at
+            else f"still open, expected by {t(expected)}{late}"
+        )
+        fields.append(
+            ("Waiting on", f"{words(d.kind.value)} since {t(d.since)}, {state}: {d.note}")
+        )
     if cb.closure:
         c = cb.closure
-        head.append(
-            f"Closed:    {t(c.at)} by {c.by}: {c.reason.value}"
-            + (f" to {c.to}" if c.to else "")
-            + (f" of {c.duplicate_of}" if c.duplicate_of else "")
-            + f". {c.summary}"
-        )
-    out = "\n".join(head)
+        to = f" to {owner_label(policy, c.to)}" if c.to else ""
+        to += f" of {c.duplicate_of}" if c.duplicate_of else ""
+        fields.append(("Closed", f"{t(c.at)} by {c.by}: {words(c.reason.value)}{to}. {c.summary}"))
+    for label, value in fields:
+        out += wrap(value, width, first=f"{label + ':':<12}")
+    stamps = [a.at for a in cb.attempts] + [e.at for e in cb.events]
+    when_w = max([4, *(display_width(t(at)) for at in stamps)])
+    out.append("")
     if cb.attempts:
-        rows = [
-            [
-                t(a.at),
-                a.by,
-                a.method.value,
-                a.result.value,
-                "yes" if a.message_left else "no",
-                a.note
-                + (f" | patient: {a.patient_response}" if a.patient_response else "")
-                + (f" | next: {a.next_action}" if a.next_action else "")
-                + (f" | script: {a.script}" if a.script else "")
-                + (f" | FORCED: {a.forced}" if a.forced else ""),
-            ]
-            for a in sorted(cb.attempts, key=lambda a: a.at)
-        ]
-        out += f"\n\nAttempts ({len(cb.attempts)}):\n" + _tabulate(
-            rows, headers=["when", "by", "method", "result", "msg", "note"], tablefmt="simple"
-        )
+        out.append(f"Attempts ({len(cb.attempts)}):")
+        for a in sorted(cb.attempts, key=lambda a: a.at):
+            left = ", message left" if a.message_left else ""
+            head = f"{a.by}, {a.method.value}: {words(a.result.value)}{left}"
+            out += wrap(head, width, first=f"  {pad(t(a.at), when_w)}  ")
+            extra = [a.note]
+            if a.patient_response:
+                extra.append(f"Patient said: {a.patient_response}")
+            if a.next_action:
+                extra.append(f"Next: {a.next_action}")
+            if a.script:
+                extra.append(f"Script: {words(a.script)}")
+            if a.forced:
+                extra.append(f"Past a policy limit because: {a.forced}")
+            indent = " " * (4 + when_w)
+            for text in extra:
+                out += wrap(text, width, first=indent)
     else:
-        out += "\n\nAttempts: none yet"
-    out += "\n\nEvents:\n" + events_table(policy, cb)
-    return out
+        out.append("Attempts: none yet")
+    out += ["", f"Events ({len(cb.events)}):", *events_lines(policy, cb, now, width, when_w)]
+    return "\n".join(out)
 
 
-def events_table(policy: Policy, cb: Callback) -> str:
-    rows = []
+def events_lines(
+    policy: Policy, cb: Callback, now: datetime, width: int = WIDTH, when_w: int = 0
+) -> list[str]:
+    lines: list[str] = []
+    indent = " " * (4 + when_w)
     for e in sorted(cb.events, key=lambda e: e.at):
-        change = ", ".join(
-            f"{k}: {(e.was or {}).get(k, '') or '-'} -> {v}" if e.was and k in e.was else f"{k}={v}"
+        when = pad(say_time(e.at, now, policy.tz), when_w)
+        lines += wrap(f"{e.by}, {words(e.type.value)}", width, first=f"  {when}  ")
+
+        def said(value: str | None) -> str:
+            return _say_value(policy, value, now)
+
+        changes = [
+            f"{words(k)}: {said((e.was or {}).get(k))} -> {said(v)}"
+            if e.was and k in e.was
+            else f"{words(k)}: {said(v)}"
             for k, v in (e.set or {}).items()
+        ]
+        if changes:
+            lines += wrap("; ".join(changes), width, first=indent)
+        if e.note:
+            lines += wrap(e.note, width, first=indent)
+    return lines
+
+
+def _say_value(policy: Policy, value: str | None, now: datetime) -> str:
+    """An event's recorded value as people say it: times as times, keys as words."""
+    if not value:
+        return "-"
+    if len(value) >= 20 and value[4:5] == "-" and "T" in value:
+        try:
+            return say_time(datetime.fromisoformat(value), now, policy.tz)
+        except ValueError:
+            return value
+    if value in STATUS_WORDS:
+        return STATUS_WORDS[value]
+    return words(value) if value.replace("_", "").isalnum() and value.islower() else value
+
+
+STATUS_WORDS = {
+    "new": "new",
+    "in_progress": "in progress",
+    "waiting_patient": "waiting on the patient",
+    "waiting_internal": "waiting on internal work",
+    "escalated": "escalated",
+    "closed": "closed",
+}
+
+
+_ISO_TIME = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[+-]\d\d:\d\d|Z)")
+_KEY = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+
+
+def log_lines(entries: list[Any], now: datetime, tz: Any, width: int = WIDTH) -> list[str]:
+    """A record's history, one entry per paragraph: when, who, the commit, what happened."""
+    width = max(width, MIN_WIDTH)
+    when_w = max([4, *(display_width(say_time(e.at, now, tz)) for e in entries)])
+    who_w = min(12, max([3, *(display_width(e.by) for e in entries)]))
+    lines = []
+    for e in entries:
+        ref = (e.commit or "")[:7]
+        if e.kind == "commit":
+            what = e.what + (f" [{', '.join(e.changes)}]" if e.changes else "")
+        else:
+            what = f"{e.kind} {e.item}: {e.what}" + (f" - {e.note}" if e.note else "")
+        what = _ISO_TIME.sub(lambda m: say_time(datetime.fromisoformat(m.group()), now, tz), what)
+        what = _KEY.sub(lambda m: words(m.group()), what)
+        first = f"{pad(say_time(e.at, now, tz), when_w)}  {pad(fit(e.by, who_w), who_w)}  "
+        first += f"{ref:<7}  "
+        lines += wrap(what, width, first=first)
+    return lines
+
+
+def roll_lines(policy: Policy, rolls: list[Any], now: datetime, verb: str, width: int) -> list[str]:
+    """`review --roll`: what each callback got, wrapped to `width`."""
+    lines = []
+    for r in rolls:
+        owner = owner_label(policy, r.owner)
+        if r.owner != r.was_owner:
+            owner = f"{owner_label(policy, r.was_owner)} -> {owner}"
+        text = (
+            f"{verb}: owner {owner}, next touch {say_time(r.next_touch, now, policy.tz)}. {r.why}"
         )
-        rows.append(
-            [
-                e.at.astimezone(policy.tz).strftime("%Y-%m-%d %H:%M"),
-                e.by,
-                e.type.value,
-                change,
-                e.note or "",
-            ]
-        )
-    return _tabulate(rows, headers=["when", "by", "event", "change", "note"], tablefmt="simple")
+        lines += wrap(text, width, first=f"{r.callback_id} ", rest="  ")
+    return lines
 
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:
@@ -320,10 +649,10 @@ def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> l
                 "attempts_exhausted": "exhausted",
                 "routed": f"routed {c.to or ''}",
             }.get(c.reason.value, c.reason.value)
-        where = _cut(where, 16)
+        where = fit(where, 16)
         head = f"{cb.id} {STATE_TAG[cb.status]:<11} "
-        who = f"{_cut(cb.patient.name, 16)} {_cut(cb.patient.phone, 15)}  "
+        who = f"{fit(cb.patient.name, 16)} {fit(cb.patient.phone, 15)}  "
         cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
-        room = max(max(width, WIDTH) - len(head) - len(who) - len(where) - 3, 12)
-        lines.append(f"{head}{who}{_cut(f'{cat}: {cb.reason}', room).ljust(room)} | {where}")
+        room = max(max(width, MIN_WIDTH) - len(head) - len(who) - len(where) - 3, 12)
+        lines.append(f"{head}{who}{fit(f'{cat}: {cb.reason}', room).ljust(room)} | {where}")
     return lines

@@ -230,19 +230,26 @@ def label(policy: Policy, category: str) -> str:
     return cat.label if cat else category
 
 
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def insights(policy: Policy, report: dict[str, Any], repeats: list[list[Callback]]) -> list[str]:
     """Sentences that turn the biggest repeat categories and patterns into upstream fixes."""
     out: list[str] = []
     total = report["totals"]["created"]
+    # ties keep the policy's order of categories (by_category is in that order)
     ranked = sorted(
         ((name, b["created"]) for name, b in report["by_category"].items() if b["created"]),
-        key=lambda kv: (-kv[1], kv[0]),
+        key=lambda kv: -kv[1],
     )
     for i, (name, n) in enumerate(ranked[:3]):
         share = round(100 * n / total)
+        tied = [label(policy, c) for c, m in ranked if m == n and c != name]
         if i == 0 and n >= 2:
             head = f"{label(policy, name)} is the biggest repeat category: {n} of {total} new "
-            head += f"callbacks ({share}%)."
+            head += f"callbacks ({share}%)"
+            head += f", tied with {_and(tied)}." if tied else "."
         elif i > 0 and n >= 3 and share >= 20:
             head = f"{label(policy, name)} is next with {n} new callbacks ({share}%)."
         else:
@@ -256,11 +263,18 @@ def insights(policy: Policy, report: dict[str, Any], repeats: list[list[Callback
         out.append(f"{head} {fix}")
     if repeats:
         cats = Counter(cb.category for group in repeats for cb in group)
-        common = label(policy, cats.most_common(1)[0][0])
+        most = max(cats.values())
+        order = list(policy.categories)
+        common = sorted(
+            (c for c, m in cats.items() if m == most),
+            key=lambda c: order.index(c) if c in order else len(order),
+        )
+        about = _and([label(policy, c) for c in common])
         n = len(repeats)
         out.append(
             f"{n} patient{'s' if n != 1 else ''} needed two or more callbacks, most often about "
-            f"{common}; check that the first answer settles the question."
+            f"{about}{' (tied)' if len(common) > 1 else ''}; check that the first answer "
+            "settles the question."
         )
     first = report["first_attempts"]
     if first["count"] >= 3 and first["reach_rate"] is not None and first["reach_rate"] < 0.5:
@@ -307,7 +321,11 @@ def build(
         name: {"label": label(policy, name), **b}
         for name, b in period.groups(lambda cb: cb.category, policy.categories).items()
     }
-    volume = sorted((-b["created"], name) for name, b in by_category.items() if b["created"])
+    # the top category: most created; a tie goes to the category listed first in the policy
+    volume = sorted(
+        ((-b["created"], i, name) for i, (name, b) in enumerate(by_category.items())),
+    )
+    volume = [v for v in volume if v[0] < 0]
     open_at_end = [f.cb for f in facts if f.open]
     oldest = min(open_at_end, key=lambda cb: (cb.created_at, cb.id), default=None)
     report: dict[str, Any] = {
@@ -346,7 +364,7 @@ def build(
         "by_source": period.groups(lambda cb: cb.source.value, [s.value for s in Source]),
         "closure_reasons": closure_reasons(period),
         "repeat_patients": len(repeats),
-        "top_category": volume[0][1] if volume else None,
+        "top_category": volume[0][2] if volume else None,
         "oldest_open": _oldest(policy, oldest, period.as_of, include_phi),
         "distribution": {"hours_to_first_attempt": histogram(period)},
         "insights": [],

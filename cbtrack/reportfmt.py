@@ -7,43 +7,86 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from tabulate import tabulate
 
+from cbtrack.render import clip, printable, spreadsheet_safe, to_json
+
 FORMATS = ("text", "markdown", "csv", "json", "html")
 
 GROUP_COLUMNS = (
-    ("created", "created"),
+    ("created", "new"),
     ("closed", "closed"),
     ("open", "open"),
     ("overdue", "overdue"),
-    ("first_attempt_on_time", "on\ntime"),
-    ("first_attempt_late", "late"),
-    ("median_hours_to_first_attempt", "1st h\nmed"),
-    ("p90_hours_to_first_attempt", "1st h\np90"),
-    ("median_hours_to_close", "close h\nmed"),
-    ("p90_hours_to_close", "close h\np90"),
-    ("mean_attempts_to_close", "tries"),
+    ("first_attempt_on_time", "first call\non time"),
+    ("first_attempt_late", "first call\nlate"),
+    ("median_hours_to_first_attempt", "hours to\nfirst call\n(typical)"),
+    ("p90_hours_to_first_attempt", "hours to\nfirst call\n(9 in 10)"),
+    ("median_hours_to_close", "hours to\nclose\n(typical)"),
+    ("p90_hours_to_close", "hours to\nclose\n(9 in 10)"),
+    ("mean_attempts_to_close", "calls per\nclosed\ncallback"),
 )
 GROUPS = (
     ("by_category", "By category", "category"),
     ("by_urgency", "By urgency", "urgency"),
     ("by_owner", "By owner", "owner"),
-    ("by_source", "By source", "source"),
+    ("by_source", "By how the request came in", "came in by"),
 )
+HOURS = {k for k, _ in GROUP_COLUMNS if "hours" in k} | {"mean_attempts_to_close"}
 
 
 LEGEND = (
-    "on time / late: first attempts at or before / after the due time; 1st h: hours to the "
-    "first attempt; close h: hours to close; med: median; p90: 90th percentile; tries: "
-    "outbound attempts per closed callback."
+    "New: callbacks created in the period. First call on time / late: the first call "
+    "made by / after the callback's due time. Typical: the middle value (median); 9 in 10: "
+    "nine in ten took at most this long. Calls per closed callback: the calls made, on "
+    "average, before a callback was closed."
 )
+TIES = (
+    "Ties: categories with the same count are listed, and the top category taken, in the "
+    "order of the practice's policy."
+)
+
+
+@dataclass
+class Labels:
+    """What a practice manager reads instead of the keys: from the practice's policy."""
+
+    category: dict[str, str]
+    urgency: dict[str, str]
+    owner: dict[str, str]
+
+    @staticmethod
+    def of(policy: Any) -> Labels:
+        owners = {name: label for name, label in policy.roles.items()}
+        owners.update({user: (m.name or user) for user, m in policy.staff.items()})
+        return Labels(
+            {name: cat.label for name, cat in policy.categories.items()},
+            {u.value: (rule.label or u.value) for u, rule in policy.urgencies.items()},
+            owners,
+        )
+
+    def name(self, kind: str, key: str) -> str:
+        table = {"category": self.category, "urgency": self.urgency, "owner": self.owner}
+        found = table.get(kind, {}).get(key)
+        return found or words(key)
+
+
+def words(key: str) -> str:
+    """`attempts_exhausted` -> `Attempts exhausted`."""
+    text = key.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+NO_LABELS = Labels({}, {}, {})
+STATUS = {
+    "waiting_patient": "Waiting on the patient",
+    "waiting_internal": "Waiting on internal work",
+}
 
 
 @dataclass
@@ -63,17 +106,20 @@ class Table:
             return "(none)"
         headers = self.headers if fmt == "simple" else self.flat_headers
         rows = self.rows if fmt == "simple" else [[_md(c) for c in row] for row in self.rows]
-        align = ("left",) + ("right",) * (len(headers) - 1)
+        align = ["left"] + [
+            "right" if all(_numeric(row[i]) for row in self.rows) else "left"
+            for i in range(1, len(headers))
+        ]
         return tabulate(rows, headers=headers, tablefmt=fmt, colalign=align, disable_numparse=True)
 
 
-def cell(value: Any) -> str:
+def cell(value: Any, hours: bool = False) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.1f}" if hours else f"{value:g}"
     return str(value)
 
 
@@ -82,21 +128,60 @@ def percent(value: float | None) -> str:
 
 
 def day(text: str) -> str:
-    """`2026-11-23T00:00:00-05:00` -> `2026-11-23 00:00`."""
-    return text[:16].replace("T", " ")
+    """`2026-11-23T00:00:00-05:00` -> `Mon 23 Nov 2026 00:00`."""
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(text)
+    return f"{moment:%a} {moment.day} {moment:%b %Y %H:%M}"
+
+
+def age(hours: float) -> str:
+    """`32.97` -> `1 day 9 hours`."""
+    whole = round(hours)
+    d, h = divmod(whole, 24)
+    parts = ([f"{d} day{'s' if d != 1 else ''}"] if d else []) + (
+        [f"{h} hour{'s' if h != 1 else ''}"] if h or not d else []
+    )
+    return " ".join(parts)
+
+
+def period_words(start: str, end: str) -> str:
+    """`Mon 23 Nov to Fri 27 Nov 2026` for whole days, else both moments in full."""
+    from datetime import datetime, timedelta
+
+    a, b = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    if (a.hour, a.minute, b.hour, b.minute) == (0, 0, 0, 0):
+        last = b - timedelta(days=1)
+        if last.date() == a.date():
+            return f"{a:%a} {a.day} {a:%b %Y}"
+        return f"{a:%a} {a.day} {a:%b} to {last:%a} {last.day} {last:%b %Y}"
+    return f"{day(start)} to {day(end)}"
 
 
 def heading(report: dict[str, Any]) -> tuple[str, str]:
     p = report["period"]
     title = f"Callback report: {report['practice']}"
-    sub = f"{day(p['start'])} to {day(p['end'])} (open and overdue as of {day(p['as_of'])})"
+    sub = f"{period_words(p['start'], p['end'])} (open and overdue as of {day(p['as_of'])})"
     if not report["phi_included"]:
         sub += "; de-identified"
     return title, sub
 
 
-def tables(report: dict[str, Any]) -> list[Table]:
-    """Every figure as a titled table, in reading order."""
+def _top(report: dict[str, Any], labels: Labels) -> str:
+    """The top category by label, with any category tied with it."""
+    top = report["top_category"]
+    if top is None:
+        return "-"
+    n = report["by_category"][top]["created"]
+    tied = [c for c, b in report["by_category"].items() if b["created"] == n and c != top]
+    text = labels.name("category", top)
+    if tied:
+        text += " (tied with " + ", ".join(labels.name("category", c) for c in tied) + ")"
+    return text
+
+
+def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
+    """Every figure as a titled table with plain headings, in reading order."""
     t, s, f = report["totals"], report["sla"], report["first_attempts"]
     o = report["overall"]
     out = [
@@ -104,48 +189,56 @@ def tables(report: dict[str, Any]) -> list[Table]:
             "Totals",
             ["figure", "value"],
             [
-                ["created in the period", cell(t["created"])],
+                ["new callbacks in the period", cell(t["created"])],
                 ["closed in the period", cell(t["closed"])],
                 ["open at the end", cell(t["open"])],
                 ["overdue at the end", cell(t["overdue"])],
-                ["attempts made", cell(t["attempts"])],
-                ["repeat patients", cell(report["repeat_patients"])],
-                ["top category", cell(report["top_category"])],
+                ["calls and messages made", cell(t["attempts"])],
+                ["patients who needed two or more callbacks", cell(report["repeat_patients"])],
+                ["top category", _top(report, labels)],
             ],
         ),
         Table(
             "Speed and reach",
             ["figure", "value"],
             [
-                ["hours to first attempt, median", cell(o["median_hours_to_first_attempt"])],
-                ["hours to first attempt, 90th percentile", cell(o["p90_hours_to_first_attempt"])],
-                ["hours to close, median", cell(o["median_hours_to_close"])],
-                ["hours to close, 90th percentile", cell(o["p90_hours_to_close"])],
-                ["attempts per closed callback", cell(o["mean_attempts_to_close"])],
-                ["first attempts", cell(f["count"])],
-                ["first attempts that reached the patient", percent(f["reach_rate"])],
-                ["first attempts on time", cell(s["first_attempt_on_time"])],
-                ["first attempts late", cell(s["first_attempt_late"])],
-                ["overdue with no attempt at the end", cell(s["overdue_without_attempt"])],
+                ["hours to first call, typical (median)",
+                 cell(o["median_hours_to_first_attempt"], True)],
+                ["hours to first call, 9 in 10 within",
+                 cell(o["p90_hours_to_first_attempt"], True)],
+                ["hours to close, typical (median)", cell(o["median_hours_to_close"], True)],
+                ["hours to close, 9 in 10 within", cell(o["p90_hours_to_close"], True)],
+                ["calls per closed callback", cell(o["mean_attempts_to_close"], True)],
+                ["first calls made", cell(f["count"])],
+                ["first calls that reached the patient", percent(f["reach_rate"])],
+                ["first calls on time", cell(s["first_attempt_on_time"])],
+                ["first calls late", cell(s["first_attempt_late"])],
+                ["overdue at the end with no call yet", cell(s["overdue_without_attempt"])],
             ],
         ),
-    ]
+    ]  # fmt: skip
     for key, title, name in GROUPS:
+        kind = name if name in ("category", "urgency", "owner") else ""
         rows = []
         for group, block in report[key].items():
-            rows.append([group, *(cell(block[k]) for k, _ in GROUP_COLUMNS)])
-        note = LEGEND if key == "by_category" else ""
+            rows.append(
+                [
+                    labels.name(kind, group),
+                    *(cell(block[k], k in HOURS) for k, _ in GROUP_COLUMNS),
+                ]
+            )
+        note = f"{LEGEND} {TIES}" if key == "by_category" else ""
         out.append(Table(title, [name, *(h for _, h in GROUP_COLUMNS)], rows, note))
     out.append(
         Table(
-            "Closure reasons",
+            "Why callbacks were closed",
             ["reason", "closed"],
-            [[r, cell(n)] for r, n in report["closure_reasons"].items()],
+            [[words(r), cell(n)] for r, n in report["closure_reasons"].items()],
         )
     )
     out.append(
         Table(
-            "Hours to first attempt",
+            "Hours to first call",
             ["hours", "callbacks"],
             [
                 [b["label"], cell(b["count"])]
@@ -153,29 +246,46 @@ def tables(report: dict[str, Any]) -> list[Table]:
             ],
         )
     )
-    out += desk_tables(report)
+    out += desk_tables(report, labels)
     old = report["oldest_open"]
     if old:
-        out.append(
-            Table(
-                "Oldest open callback", ["field", "value"], [[k, cell(v)] for k, v in old.items()]
-            )
-        )
+        rows = [
+            ["callback", old["id"]],
+            ["category", labels.name("category", old["category"])],
+            ["urgency", labels.name("urgency", old["urgency"])],
+            ["owner", labels.name("owner", old["owner"])],
+            ["where it stands", STATUS.get(old["status_now"], words(old["status_now"]))],
+            ["created", day(old["created_at"])],
+            ["due", day(old["due_at"])],
+            ["open for", age(old["age_hours"])],
+        ]
+        rows += [[k, cell(old[k])] for k in ("patient", "reason") if k in old]
+        out.append(Table("Oldest open callback", ["figure", "value"], rows))
     phi = report.get("patients")
     if phi:
         cols = ["id", "name", "phone", "dob", "mrn", "category", "reason", "owner", "due_at"]
+        heads = ["callback", "name", "phone", "birth date", "MRN", "category", "reason",
+                 "owner", "due"]  # fmt: skip
+
+        def shown(r: dict[str, Any], c: str) -> str:
+            if c == "category" or c == "owner":
+                return labels.name(c, r[c])
+            if c == "due_at":
+                return day(r[c])
+            return cell(r.get(c))
+
         out.append(
             Table(
                 "Open at the end (contains patient information)",
-                cols,
-                [[cell(r.get(c)) for c in cols] for r in phi["open_at_end"]],
+                heads,
+                [[shown(r, c) for c in cols] for r in phi["open_at_end"]],
             )
         )
         rcols = ["name", "phone", "dob", "mrn"]
         out.append(
             Table(
                 "Repeat patients (contains patient information)",
-                [*rcols, "callbacks"],
+                ["name", "phone", "birth date", "MRN", "callbacks"],
                 [
                     [*(cell(r.get(c)) for c in rcols), ", ".join(r["callbacks"])]
                     for r in phi["repeat_patients"]
@@ -185,7 +295,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
     return out
 
 
-def desk_tables(report: dict[str, Any]) -> list[Table]:
+def desk_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     """Handoffs, waits on internal work, the daily trend and details by category."""
     h = report["handoffs"]
     out = [
@@ -195,32 +305,42 @@ def desk_tables(report: dict[str, Any]) -> list[Table]:
             [
                 ["callbacks routed", cell(h["routed"])],
                 ["routed more than once", cell(h["rerouted"])],
-                *[[f"routed to {role}", cell(n)] for role, n in h["to"].items()],
+                *[
+                    [f"routed to {labels.name('owner', role)}", cell(n)]
+                    for role, n in h["to"].items()
+                ],
             ],
         ),
         Table(
             "Waits on internal work",
-            ["dependency", "started", "resolved", "median h", "open", "late"],
+            ["waiting on", "started", "resolved", "typical hours", "still open", "late"],
             [
-                [kind, *(cell(w[k]) for k in ("count", "resolved", "median_hours", "open", "late"))]
+                [words(kind), *(cell(w[k], k == "median_hours")
+                                for k in ("count", "resolved", "median_hours", "open", "late"))]
                 for kind, w in report["waits"].items()
             ],
         ),
         Table(
             "Daily trend",
-            ["date", "created", "closed", "open at end"],
+            ["date", "new", "closed", "open at the end of the day"],
             [
                 [d["date"], cell(d["created"]), cell(d["closed"]), cell(d["open_at_end"])]
                 for d in report["trend"]
             ],
         ),
-    ]
+    ]  # fmt: skip
     rows = []
     for category, fields in report["by_detail"].items():
         for name, b in fields.items():
             top = "; ".join(f"{v['value']} ({v['count']})" for v in b.get("top_values", []))
             rows.append(
-                [category, name, cell(b["callbacks"]), cell(b["empty_or_unknown"]), top or "-"]
+                [
+                    labels.name("category", category),
+                    words(name).lower(),
+                    cell(b["callbacks"]),
+                    cell(b["empty_or_unknown"]),
+                    top or "-",
+                ]
             )
     out.append(
         Table(
@@ -235,37 +355,23 @@ def desk_tables(report: dict[str, Any]) -> list[Table]:
     return out
 
 
-def csv_desk_rows(report: dict[str, Any]) -> Iterator[list[str]]:
-    """CSV rows for the nested desk figures (trend and by_detail)."""
-    for d in report["trend"]:
-        for figure in ("created", "closed", "open_at_end"):
-            yield ["trend", d["date"], figure, csv_cell(d[figure])]
-    for category, fields in report["by_detail"].items():
-        for name, b in fields.items():
-            for figure in ("callbacks", "empty_or_unknown"):
-                yield ["by_detail", f"{category}/{name}", figure, csv_cell(b[figure])]
-            for i, v in enumerate(b.get("top_values", []), 1):
-                yield ["by_detail", f"{category}/{name}", f"top_{i}", csv_cell(v["value"])]
-                yield ["by_detail", f"{category}/{name}", f"top_{i}_count", csv_cell(v["count"])]
-
-
 # --- text and Markdown ----------------------------------------------------------------
 
 
-def as_text(report: dict[str, Any]) -> str:
+def as_text(report: dict[str, Any], labels: Labels = NO_LABELS) -> str:
     title, sub = heading(report)
     parts = [title, sub]
-    for table in tables(report):
+    for table in tables(report, labels):
         note = "\n" + textwrap.fill(table.note, 100) if table.note else ""
         parts.append(f"{table.title}\n{table.text('simple')}{note}")
     parts.append("Insights\n" + _numbered(report["insights"]))
     return "\n\n".join(parts) + "\n"
 
 
-def as_markdown(report: dict[str, Any]) -> str:
+def as_markdown(report: dict[str, Any], labels: Labels = NO_LABELS) -> str:
     title, sub = heading(report)
     parts = [f"# {_md(title)}", f"_{_md(sub)}_"]
-    for table in tables(report):
+    for table in tables(report, labels):
         note = f"\n\n_{table.note}_" if table.note else ""
         parts.append(f"## {table.title}\n\n{table.text('github')}{note}")
     parts.append("## Insights\n\n" + _numbered([_md(s) for s in report["insights"]]))
@@ -282,52 +388,70 @@ def _numbered(lines: list[str]) -> str:
     return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
 
 
-# --- CSV: one figure per row ----------------------------------------------------------------
+# --- CSV: the tables, one after another -----------------------------------------------
 
 
 def csv_cell(value: Any) -> str:
+    """A figure stays a number (a negative one too); text is made formula-safe."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    return cell(value)
+        return spreadsheet_safe("; ".join(str(v) for v in value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return cell(value)
+    return spreadsheet_safe(cell(value))
 
 
-def flatten(report: dict[str, Any]) -> Iterator[list[str]]:
-    """(section, group, figure, value) rows: `by_category,scheduling,created,3`."""
-    for section, value in report.items():
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                if isinstance(inner, dict):
-                    for figure, leaf in inner.items():
-                        yield [section, key, figure, csv_cell(leaf)]
-                elif isinstance(inner, list):
-                    for item in inner:
-                        group = item.get("id") or item.get("name") or ""
-                        for figure, leaf in item.items():
-                            yield [section, f"{key}/{group}", figure, csv_cell(leaf)]
-                else:
-                    yield [section, "", key, csv_cell(inner)]
-        elif isinstance(value, list):
-            for i, item in enumerate(value, 1):
-                yield [section, "", str(i), csv_cell(item)]
+def csv_text(text: str) -> str:
+    """A table cell for a spreadsheet: figures stay numbers, `-` (no figure) is left empty,
+    and text is made formula-safe."""
+    if text == "-":
+        return ""
+    if _numeric(text):
+        return text
+    return spreadsheet_safe(text)
+
+
+def _csv_rows(rows: list[list[str]]) -> list[list[str]]:
+    return [[csv_text(c) for c in row] for row in rows]
+
+
+def csv_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[tuple[str, str]]:
+    """Each table as its own CSV text (its header row, then one row per line of the
+    table), with a file name for `--output DIR`."""
+    out = []
+    for table in tables(report, labels):
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(table.flat_headers)
+        writer.writerows(_csv_rows(table.rows))
+        name = table.title.lower().split(" (")[0].replace(" ", "_") + ".csv"
+        out.append((name, buf.getvalue()))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["insight"])
+    writer.writerows([[spreadsheet_safe(line)] for line in report["insights"]])
+    out.append(("insights.csv", buf.getvalue()))
+    return out
+
+
+def as_csv(report: dict[str, Any], labels: Labels = NO_LABELS) -> str:
+    """One file a spreadsheet opens as readable tables: each table's title on its own row,
+    its header row, its rows, then a blank row. `--output DIR` writes one file per table."""
+    title, sub = heading(report)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([spreadsheet_safe(title)])
+    writer.writerow([spreadsheet_safe(sub)])
+    for table in [*tables(report, labels), Table("Insights", ["insight"], [])]:
+        writer.writerow([])
+        writer.writerow([table.title])
+        writer.writerow(table.flat_headers)
+        if table.title == "Insights":
+            writer.writerows([[spreadsheet_safe(s)] for s in report["insights"]])
         else:
-            yield [section, "", "value", csv_cell(value)]
-
-
-def as_csv(report: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["section", "group", "figure", "value"])
-    for section, group, figure, value in flatten(report):
-        if section in ("distribution", "trend", "by_detail"):
-            continue
-        writer.writerow([section, group, figure, value])
-    for b in report["distribution"]["hours_to_first_attempt"]:
-        writer.writerow(["distribution", "hours_to_first_attempt", b["label"], b["count"]])
-    for row in csv_desk_rows(report):
-        writer.writerow(row)
-    return out.getvalue()
+            writer.writerows(_csv_rows(table.rows))
+    return buf.getvalue()
 
 
 # --- HTML: one page, inline CSS and SVG ---------------------------------------------------
@@ -359,9 +483,10 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
     if not any(n for _, n in items):
         return f"<figure><figcaption>{escape(title)}</figcaption><p>No data.</p></figure>"
     top = max(n for _, n in items)
-    label_w, bar_w, row_h = 170, 200, 24
+    width, row_h = 560, 24
+    label_w = min(240, 12 + 7 * max(len(name) for name, _ in items))
+    bar_w = width - label_w - 40  # the bars take what the labels leave
     height = row_h * len(items) + 8
-    width = label_w + bar_w + 50
     parts = [
         f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
@@ -369,8 +494,9 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
     for i, (name, n) in enumerate(items):
         y = 4 + i * row_h
         w = round(bar_w * n / top) if top else 0
+        label = escape(clip(name, 34))
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(name[:24])}</text>'
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{label}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1)}" height="{row_h - 8}" '
             f'fill="{BAR}" rx="2"></rect>'
             f'<text x="{label_w + w + 6}" y="{y + 15}">{n}</text>'
@@ -380,6 +506,7 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
 
 
 TREND_SERIES = (("created", "#3b6fb6"), ("closed", "#2e8b57"), ("open_at_end", "#b3261e"))
+TREND_NAMES = {"created": "new", "closed": "closed", "open_at_end": "open at day's end"}
 
 
 def trend_chart(title: str, days: list[dict[str, Any]]) -> str:
@@ -421,7 +548,7 @@ def trend_chart(title: str, days: list[dict[str, Any]]) -> str:
         parts.append(
             f'<rect x="{x}" y="{top + plot_h + 32}" width="12" height="12" fill="{color}">'
             f'</rect><text x="{x + 16}" y="{top + plot_h + 42}">'
-            f"{escape(key.replace('_', ' '))}</text>"
+            f"{escape(TREND_NAMES[key])}</text>"
         )
     parts.append("</svg>")
     return f"<figure><figcaption>{escape(title)}</figcaption>{''.join(parts)}</figure>"
@@ -453,41 +580,47 @@ def _numeric(text: str) -> bool:
     return text == "-" or text.replace(".", "", 1).replace("%", "").isdigit()
 
 
-def as_html(report: dict[str, Any]) -> str:
+def as_html(report: dict[str, Any], labels: Labels = NO_LABELS) -> str:
     title, sub = heading(report)
     t = report["totals"]
     cards = "".join(
         f'<div class="card"><b>{escape(cell(v))}</b>{escape(name)}</div>'
         for name, v in (
-            ("created", t["created"]),
+            ("new callbacks", t["created"]),
             ("closed", t["closed"]),
-            ("open at end", t["open"]),
-            ("overdue at end", t["overdue"]),
-            ("first attempts reached", percent(report["first_attempts"]["reach_rate"])),
-            ("repeat patients", report["repeat_patients"]),
+            ("open at the end", t["open"]),
+            ("overdue at the end", t["overdue"]),
+            (
+                "first calls that reached the patient",
+                percent(report["first_attempts"]["reach_rate"]),
+            ),
+            ("patients called back twice or more", report["repeat_patients"]),
         )
     )
     charts = "".join(
         (
             bar_chart(
-                "Volume by category (created)",
+                "New callbacks by category",
                 [(b["label"], b["created"]) for b in report["by_category"].values()],
             ),
             bar_chart(
-                "Time to first attempt (callbacks)",
+                "Hours to the first call (callbacks)",
                 [
                     (b["label"], b["count"])
                     for b in report["distribution"]["hours_to_first_attempt"]
                 ],
             ),
-            bar_chart("Closure reasons", list(report["closure_reasons"].items())),
+            bar_chart(
+                "Why callbacks were closed",
+                [(words(r), n) for r, n in report["closure_reasons"].items()],
+            ),
             trend_chart("Daily trend", report["trend"]),
         )
     )
     insights = "".join(f"<li>{escape(s)}</li>" for s in report["insights"]) or (
         "<li>No pattern stands out in this period.</li>"
     )
-    body = "".join(html_table(tb) for tb in tables(report))
+    body = "".join(html_table(tb) for tb in tables(report, labels))
     csp = "default-src 'none'; style-src 'unsafe-inline'"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -502,7 +635,25 @@ def as_html(report: dict[str, Any]) -> str:
     )
 
 
-def render(report: dict[str, Any], fmt: str) -> str:
+def shown(value: Any) -> Any:
+    """The report with every text (keys too) made printable: control and bidirectional
+    characters in a name, reason or policy label become visible escapes in every format
+    but JSON, which escapes them itself."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown(v) for v in value]
+    return value
+
+
+def render(report: dict[str, Any], fmt: str, labels: Labels = NO_LABELS) -> str:
+    """The report in `fmt`; every format but JSON uses the practice's `labels`."""
     if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    return {"text": as_text, "markdown": as_markdown, "csv": as_csv, "html": as_html}[fmt](report)
+        return to_json(report) + "\n"
+    report = shown(report)
+    labels = Labels(shown(labels.category), shown(labels.urgency), shown(labels.owner))
+    return {"text": as_text, "markdown": as_markdown, "csv": as_csv, "html": as_html}[fmt](
+        report, labels
+    )

@@ -6,15 +6,16 @@ the git commit, reads only the record it changes, and writes nothing when refuse
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from cbtrack.errors import Refused
+from cbtrack.errors import CbtrackError, Refused, StoreError, WriteFailed
 from cbtrack.lazy import lazy_module
 from cbtrack.model import (
     CLINICAL_URGENCIES,
@@ -34,17 +35,27 @@ from cbtrack.model import (
     Urgency,
     VoicemailConsent,
     describe_validation,
+    phone_digits,
 )
 from cbtrack.policy import CLINICAL_ROLE, Policy
 from cbtrack.progress import Progress
-from cbtrack.store import Store, dump_yaml, init_layout
+from cbtrack.store import (
+    POLICY_FILE,
+    STORE_FILES,
+    Store,
+    dump_yaml,
+    init_layout,
+    parse_model,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
-    from cbtrack import doctor, gitlog, history, review, timing, triage
+    from cbtrack import doctor, gitlog, history, importer, review, timing, triage
 else:  # loaded by the commands that use them: reading the queue needs none of them
     doctor = lazy_module("cbtrack.doctor")
     gitlog = lazy_module("cbtrack.gitlog")
     history = lazy_module("cbtrack.history")
+    importer = lazy_module("cbtrack.importer")
     review = lazy_module("cbtrack.review")
     timing = lazy_module("cbtrack.timing")
     triage = lazy_module("cbtrack.triage")
@@ -127,19 +138,166 @@ def change_many(
 # --- init --------------------------------------------------------------------------
 
 
-def init_store(root: Path, user: str | None, now: datetime) -> list[Path]:
-    """Make `root` a store: default policy (kept if present), folders, git, first commit."""
-    policy_text = (
-        "# cbtrack practice policy: edit to match your practice, then run 'cbtrack validate'.\n"
-        + dump_yaml(Policy.default().model_dump(mode="json", exclude_none=True))
-    )
-    written = init_layout(root, policy_text)
-    gitlog.init_repo(root.resolve())
-    gitlog.commit_all(root.resolve(), "init cbtrack store", user or gitlog.TOOL_USER, now)
+@dataclass
+class PracticeSetup:
+    """What `init` fills into the default policy; None keeps the shipped value."""
+
+    practice: str | None = None
+    callback_number: str | None = None
+    timezone: str | None = None
+    staff: dict[str, StaffEntry] = field(default_factory=dict)
+
+    def given(self) -> bool:
+        return bool(self.practice or self.callback_number or self.timezone or self.staff)
+
+
+@dataclass
+class StaffEntry:
+    name: str
+    roles: list[str]
+
+
+def policy_text(setup: PracticeSetup | None = None) -> str:
+    """The commented default policy with the practice's own values filled in, checked like
+    a policy file (a refusal names the key and a right value)."""
+    from cbtrack.policy import default_policy_text
+
+    text = default_policy_text()
+    if setup is not None:
+        for key in ("practice", "callback_number", "timezone"):
+            value = getattr(setup, key)
+            if value is not None:
+                text = _replace_top_key(text, key, dump_yaml({key: value}).rstrip("\n"))
+        if setup.staff:
+            block = ["staff:"]
+            for user, e in setup.staff.items():
+                member = dump_yaml({user: {"name": e.name, "roles": e.roles}}, flow=True)
+                block.append("  " + member.strip()[1:-1])
+            text = _replace_top_key(text, "staff", "\n".join(block))
+    try:
+        parse_model(Policy, text, POLICY_FILE)
+    except StoreError as exc:
+        raise Refused(exc.message.replace(f"{POLICY_FILE}: ", "", 1)) from None
+    return text
+
+
+def _replace_top_key(text: str, key: str, block: str) -> str:
+    """Replace the one line `key: ...` at the top level of the policy text by `block`."""
+    lines = text.split("\n")
+    at = [i for i, line in enumerate(lines) if line.startswith(f"{key}:")]
+    if len(at) != 1:
+        raise ValueError(f"the packaged policy has no single top-level {key}")
+    lines[at[0] : at[0] + 1] = block.split("\n")
+    return "\n".join(lines)
+
+
+def init_store(
+    root: Path, user: str | None, now: datetime, setup: PracticeSetup | None = None
+) -> list[Path]:
+    """Make `root` a store: the commented default policy with `setup` filled in (an
+    existing policy is kept), folders, git, and one commit of all of it."""
+    if setup is not None and setup.given() and (root / POLICY_FILE).exists():
+        raise Refused(
+            f"{root / POLICY_FILE} already exists; edit it instead and run "
+            "'cbtrack validate --commit'."
+        )
+    text = policy_text(setup)
+    try:
+        written = init_layout(root, text)
+    except OSError as exc:
+        raise WriteFailed(
+            f"The store at {root} could not be set up ({exc.strerror or 'I/O error'}); "
+            f"once that is fixed, run 'cbtrack init {root}' again (it keeps what is there)."
+        ) from None
+    root = root.resolve()
+    gitlog.init_repo(root)
+    # Only the store's own files: a folder that already held other files (a `.env`, an
+    # export of patients) keeps them untracked, so no sync ever pushes them.
+    store = Store(root)
+    own = [*STORE_FILES, *(store.rel(p) for p in store.open_paths() + store.closed_paths())]
+    gitlog.commit(root, own, "init cbtrack store", user or gitlog.TOOL_USER, now)
     return written
 
 
+def untracked_files(root: Path) -> list[str]:
+    """Files in the store folder that git does not track and no ignore rule covers."""
+    return gitlog.untracked(root.resolve())
+
+
 # --- add ---------------------------------------------------------------------------
+
+
+def new_record(
+    store: Store,
+    actor: str,
+    created: datetime,
+    *,
+    source: Source,
+    patient: Patient,
+    category: str,
+    reason: str,
+    details: dict[str, str],
+    plan: triage.Intake,
+    next_action: str | None = None,
+    deadline_at: datetime | None = None,
+    related_to: str | None = None,
+    import_key: str | None = None,
+    created_note: str | None = None,
+) -> Callback:
+    """A new callback as triage planned it, with its `created` (and `triaged`) events; an
+    ID is picked from the store, so call it under the lock. `add` and `import` share it."""
+    cb: Callback = build(
+        lambda: Callback(
+            id=store.new_id(created),
+            created_at=created,
+            created_by=actor,
+            source=source,
+            import_key=import_key,
+            patient=patient,
+            category=category,
+            reason=reason,
+            details=details,
+            urgency=plan.urgency,
+            owner=plan.owner,
+            due_at=plan.due_at,
+            deadline_at=deadline_at,
+            related_to=related_to,
+            next_action=next_action or plan.next_action,
+        )
+    )
+    created_set = {
+        "owner": plan.owner,
+        "urgency": plan.urgency.value,
+        "due_at": plan.due_at.isoformat(),
+    }
+    if deadline_at:
+        created_set["deadline_at"] = deadline_at.isoformat()
+    if related_to:
+        created_set["related_to"] = related_to
+    cb.log(created, actor, EventType.created, note=created_note, set=created_set)
+    if plan.judged:
+        cb.log(
+            created,
+            actor,
+            EventType.urgency_changed,
+            note="Set by clinical staff on intake, below what triage suggests",
+            was={"urgency": plan.floor.value},
+            set={"urgency": plan.urgency.value},
+        )
+    elif plan.rule and plan.triaged:
+        why = (
+            "staff answered yes to the symptoms question"
+            if plan.answered
+            else (f"rule {plan.rule.name}")
+        )
+        cb.log(
+            created,
+            actor,
+            EventType.triaged,
+            note=f"Triage by {why}",
+            set={"urgency": plan.urgency.value, "owner": plan.owner},
+        )
+    return cb
 
 
 def add(
@@ -203,56 +361,20 @@ def add(
     gitlog.require_repo(store.root)
     with store.lock():
         doctor.recover(store, now, actor)
-        cb: Callback = build(
-            lambda: Callback(
-                id=store.new_id(created),
-                created_at=created,
-                created_by=actor,
-                source=source,
-                patient=person,
-                category=category,
-                reason=reason,
-                details=details,
-                urgency=plan.urgency,
-                owner=plan.owner,
-                due_at=plan.due_at,
-                deadline_at=deadline_at,
-                related_to=related_to,
-                next_action=next_action or plan.next_action,
-            )
+        cb = new_record(
+            store,
+            actor,
+            created,
+            source=source,
+            patient=person,
+            category=category,
+            reason=reason,
+            details=details,
+            plan=plan,
+            next_action=next_action,
+            deadline_at=deadline_at,
+            related_to=related_to,
         )
-        created_set = {
-            "owner": plan.owner,
-            "urgency": plan.urgency.value,
-            "due_at": plan.due_at.isoformat(),
-        }
-        if deadline_at:
-            created_set["deadline_at"] = deadline_at.isoformat()
-        if related_to:
-            created_set["related_to"] = related_to
-        cb.log(created, actor, EventType.created, set=created_set)
-        if plan.judged:
-            cb.log(
-                created,
-                actor,
-                EventType.urgency_changed,
-                note="Set by clinical staff on intake, below what triage suggests",
-                was={"urgency": plan.floor.value},
-                set={"urgency": plan.urgency.value},
-            )
-        elif plan.rule and plan.triaged:
-            why = (
-                "staff answered yes to the symptoms question"
-                if plan.answered
-                else f"rule {plan.rule.name}"
-            )
-            cb.log(
-                created,
-                actor,
-                EventType.triaged,
-                note=f"Triage by {why}",
-                set={"urgency": plan.urgency.value, "owner": plan.owner},
-            )
         if note:
             cb.log(created, actor, EventType.note, note=note)
         paths = store.save(cb)
@@ -873,6 +995,228 @@ def roll_over(store: Store, user: str | None, now: datetime) -> list[review.Roll
     return done
 
 
+# --- import of missed calls ---------------------------------------------------------
+
+MISSED_CALL = "missed_call"
+
+
+@dataclass
+class PlannedCall:
+    """What one missed call becomes: everything but its ID."""
+
+    call: importer.Call
+    patient: Patient
+    reason: str
+    details: dict[str, str]
+    source: Source
+    plan: triage.Intake
+    next_action: str
+
+
+@dataclass
+class Imported:
+    """What an import did (or, in a dry run, would do)."""
+
+    added: list[PlannedCall]
+    skipped: list[importer.Call]  # already in the store, or earlier in the same file
+    records: list[Callback]  # the callbacks written (empty in a dry run)
+    warnings: list[str]
+
+
+def _import_intake(
+    policy: Policy, actor: str, reason: str, details: dict[str, str], created: datetime
+) -> triage.Intake:
+    """Triage as `add` applies it, with nothing chosen by staff: the transcript is read
+    like any reason, so every triage rule applies to what the caller said."""
+    return triage.intake(policy, actor, MISSED_CALL, reason, details, None, None, None, created)
+
+
+def plan_call(policy: Policy, actor: str, call: importer.Call) -> PlannedCall:
+    """The callback a missed call becomes. A voicemail transcript is the reason, in the
+    caller's own words, and triage reads it (the whole of it, even when the stored reason
+    must be cut) exactly as it reads a reason typed at the desk."""
+    cat = policy.categories[MISSED_CALL]
+    details = {"call_time": f"{call.at:%Y-%m-%d %H:%M}"}
+    if "left_message" in (*cat.required_details, *cat.optional_details):
+        details["left_message"] = "yes" if call.transcript else "no"
+    if call.transcript:
+        heard = reason = call.transcript
+        if len(reason) > importer.MAX_TRANSCRIPT:
+            reason = reason[: importer.MAX_TRANSCRIPT].rsplit(" ", 1)[0]
+            reason += " [cut here; the whole message is in the phone system]"
+    else:
+        heard = reason = "Missed call, no voicemail left"
+    plan = _import_intake(policy, actor, heard, details, call.at)
+    next_action = plan.next_action
+    if call.name is None and plan.rule is None:
+        next_action = f"{next_action}; ask who is calling"
+    patient: Patient = build(
+        lambda: Patient(name=call.name or importer.UNKNOWN_CALLER, phone=call.phone)
+    )
+    source = Source.voicemail if call.transcript else Source.missed_call
+    return PlannedCall(call, patient, reason, details, source, plan, next_action)
+
+
+def import_missed_calls(
+    store: Store,
+    user: str | None,
+    now: datetime,
+    calls: list[importer.Call],
+    *,
+    dry_run: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Imported:
+    """Each call not yet in the store becomes a `missed_call` callback created at the call
+    time; all of them are saved under one lock and committed once, by the acting user."""
+    policy = store.policy
+    actor = triage.check_user(policy, user) if user or not dry_run else "import"
+    if MISSED_CALL not in policy.categories:
+        raise Refused(
+            "The policy has no missed_call category; add one to cbtrack.yaml before "
+            "importing missed calls."
+        )
+    required = policy.categories[MISSED_CALL].required_details
+    lacking = [k for k in required if k not in ("call_time", "left_message")]
+    if lacking:
+        raise Refused(
+            f"The policy's missed_call category requires {', '.join(lacking)}, which a "
+            "phone system's export does not hold; make it optional to import missed calls."
+        )
+    # IDs carry the call's local date; a day either side covers a change of time zone.
+    days = {f"{c.at + timedelta(days=d):%Y%m%d}" for c in calls for d in (-1, 0, 1)}
+    found = store.import_keys(days)
+    unseen, skipped = _new_calls(calls, set(found))  # triage only new calls
+    planned: list[PlannedCall] = []
+    for call in unseen:
+        planned.append(plan_call(policy, actor, call))
+        if progress:
+            progress("Triaging", len(planned), len(unseen))
+    warnings = sorted(
+        {w for p in planned for w in triage.check_details(policy, MISSED_CALL, p.details)}
+    )
+    warnings += _twice_warnings(found)
+    if dry_run:
+        fresh = planned
+        urgent = [p for p in fresh if p.plan.urgency in CLINICAL_URGENCIES]
+        if urgent:
+            lines = ", ".join(str(p.call.line) for p in urgent)
+            warnings.append(
+                f"{len(urgent)} of these calls would be {_levels(urgent)} (line(s) {lines}): "
+                "import them now so a clinician calls back."
+            )
+        return Imported(fresh, skipped, [], warnings)
+    gitlog.require_repo(store.root)
+    with store.lock():
+        doctor.recover(store, now, actor)
+        known = store.import_keys(days)  # again: another desk may have imported since
+        fresh = [p for p in planned if p.call.key not in known]
+        skipped += [p.call for p in planned if p.call.key in known]
+        paths: list[Path] = []
+        records: list[Callback] = []
+        stamp = f"{now.astimezone(policy.tz):%Y-%m-%d %H:%M}"
+        for n, p in enumerate(fresh, 1):
+            cb = new_record(
+                store,
+                actor,
+                p.call.at,
+                source=p.source,
+                patient=p.patient,
+                category=MISSED_CALL,
+                reason=p.reason,
+                details=p.details,
+                plan=p.plan,
+                next_action=p.next_action,
+                import_key=p.call.key,
+                created_note=f"Imported from a missed-call export on {stamp}{_lasted(p.call)}",
+            )
+            paths += store.save(cb)
+            records.append(cb)
+            if progress:
+                progress("Saving", n, len(fresh))
+        if records:
+            ids = [cb.id for cb in records]
+            title = f"import {len(ids)} missed call{'s' if len(ids) != 1 else ''}"
+            gitlog.commit(store.root, paths, title + "\n\n" + "\n".join(ids), actor, now)
+    if records:  # after the lock: what the desk should look at first
+        warnings += _urgent_warnings(policy, records)
+        warnings += _repeat_warnings(store.open_records(), records)
+    return Imported(fresh, skipped, records, warnings)
+
+
+def _twice_warnings(found: dict[str, list[str]]) -> list[str]:
+    """Calls held by two callbacks: two desks imported one export before they synced."""
+    pairs = [" = ".join(ids) for ids in found.values() if len(ids) > 1]
+    if not pairs:
+        return []
+    shown = "; ".join(pairs[:5]) + ("; ..." if len(pairs) > 5 else "")
+    return [
+        f"{len(pairs)} call(s) were imported twice, by two desks before they synced "
+        f"({shown}); close one of each with --reason duplicate."
+    ]
+
+
+def _lasted(call: importer.Call) -> str:
+    if call.duration is None:
+        return ""
+    return f"; the call lasted {importer.describe_duration(call.duration)}"
+
+
+def _levels(planned: list[PlannedCall]) -> str:
+    return " or ".join(sorted({p.plan.urgency.value for p in planned}))
+
+
+def _urgent_warnings(policy: Policy, records: list[Callback]) -> list[str]:
+    """What the desk must not miss: calls that triage found clinical or emergency."""
+    out = []
+    for level in (Urgency.emergency, Urgency.clinical):
+        ids = [cb.id for cb in records if cb.urgency == level]
+        if ids:
+            out.append(
+                f"{len(ids)} imported call(s) are {level.value} and owned by "
+                f"{', '.join(sorted({cb.owner for cb in records if cb.urgency == level}))}: "
+                f"{', '.join(ids)}; "
+                + ("call back now." if level == Urgency.emergency else "a clinician calls back.")
+            )
+    return out
+
+
+def _repeat_warnings(open_records: list[Callback], new: list[Callback]) -> list[str]:
+    """New callbacks whose number has another open callback: the desk should see them
+    together (the same need, called in twice, is closed as a duplicate)."""
+    numbers: dict[str, int] = {}
+    for cb in open_records:
+        key = phone_digits(cb.patient.phone)[-importer.KEY_DIGITS :]
+        numbers[key] = numbers.get(key, 0) + 1
+    repeats = [
+        cb.id
+        for cb in new
+        if numbers.get(phone_digits(cb.patient.phone)[-importer.KEY_DIGITS :], 0) > 1
+    ]
+    if not repeats:
+        return []
+    return [
+        f"{len(repeats)} imported call(s) come from a number with another open callback "
+        f"({', '.join(repeats)}); if it is the same need, close the extra one with "
+        "--reason duplicate."
+    ]
+
+
+def _new_calls(
+    calls: list[importer.Call], known: set[str]
+) -> tuple[list[importer.Call], list[importer.Call]]:
+    """The calls not in `known`, each once; and the others."""
+    fresh: list[importer.Call] = []
+    skipped: list[importer.Call] = []
+    seen = set(known)
+    for call in calls:
+        if call.key in seen:
+            skipped.append(call)
+        else:
+            seen.add(call.key)
+            fresh.append(call)
+    return fresh, skipped
+
+
 # --- reading -----------------------------------------------------------------------
 
 
@@ -885,14 +1229,17 @@ class QueueFilter:
     overdue: bool = False
 
 
-def queue(store: Store, now: datetime, f: QueueFilter | None = None) -> list[Callback]:
-    """The open callbacks, ranked; reads only `callbacks/open/`."""
+def queue(
+    store: Store, now: datetime, f: QueueFilter | None = None, problems: list[str] | None = None
+) -> list[Callback]:
+    """The open callbacks, ranked; reads only `callbacks/open/`. With `problems`, a record
+    that cannot be read is named there and the others are still listed."""
     f = f or QueueFilter()
     policy = store.policy
     # A user's work is what they own and what their roles own.
     owners = {f.owner, *policy.roles_of(f.owner)} if f.owner else set()
     out = []
-    for cb in store.open_records():
+    for cb in store.open_records(problems):
         if owners and cb.owner not in owners:
             continue
         if f.category and cb.category != f.category:
@@ -918,7 +1265,11 @@ class QueuePage:
 
 
 def queue_page(
-    store: Store, now: datetime, f: QueueFilter | None = None, limit: int = 20
+    store: Store,
+    now: datetime,
+    f: QueueFilter | None = None,
+    limit: int = 20,
+    problems: list[str] | None = None,
 ) -> QueuePage:
     """The first `limit` callbacks of `queue(store, now, f)`, in the same order, with counts
     over all that match. Filters and ranks on a few plain fields of each record's cached
@@ -930,7 +1281,7 @@ def queue_page(
     when = now.timestamp()
     rows: list[tuple[tuple[int, float, float], Any]] = []
     overdue = waiting = 0
-    for c in store.cached_open():
+    for c in store.cached_open(problems):
         r = c.row
         if not c.usable or r.urgency not in ranks:  # not what a cached record holds
             cb = store.model_of(c)
@@ -990,3 +1341,55 @@ def validate(store: Store) -> list[str]:
         for rel in doctor.stray_files(store)
     ]
     return problems
+
+
+# --- the policy in git -------------------------------------------------------------
+
+POLICY_STAMP = "policy-committed"
+
+
+def _policy_stamp(store: Store) -> str | None:
+    try:
+        info = (store.root / POLICY_FILE).stat()
+    except OSError:
+        return None
+    return f"{info.st_mtime_ns} {info.st_size} {info.st_ino}"
+
+
+def policy_uncommitted(store: Store) -> bool:
+    """True when cbtrack.yaml has edits that are not committed. Costs one stat when the
+    file is as it was last found committed (remembered in `.cbtrack/`), else one git call."""
+    if not gitlog.is_repo_root(store.root):
+        return False
+    stamp = _policy_stamp(store)
+    seen = store.local_dir / POLICY_STAMP
+    try:
+        if stamp is not None and seen.read_text(encoding="utf-8") == stamp:
+            return False
+    except OSError:
+        pass
+    try:
+        dirty = gitlog.has_changes(store.root, POLICY_FILE)
+    except CbtrackError:
+        return False  # git trouble is doctor's to report
+    if not dirty and stamp is not None:
+        with contextlib.suppress(OSError):
+            write_atomic(seen, stamp)
+    return dirty
+
+
+def commit_policy(store: Store, user: str | None, now: datetime) -> bool:
+    """Commit cbtrack.yaml once it validates (`validate --commit`); False when it holds no
+    uncommitted edit. Refused, with nothing committed, while the policy has a problem."""
+    gitlog.require_repo(store.root)
+    with store.lock():
+        problems = store.policy_problems()
+        if problems:
+            raise Refused(
+                "The policy has problems, so it was not committed; fix them (see above) and "
+                "run 'cbtrack validate --commit' again."
+            )
+        actor = triage.check_user(store.policy, user)
+        return gitlog.commit(
+            store.root, [POLICY_FILE], "policy: edits checked by validate", actor, now
+        )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import re
 import stat
@@ -39,17 +40,16 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cbtrack import cache, index
-from cbtrack.errors import LockTimeout, NotFound, Refused, StoreError
+from cbtrack.errors import CbtrackError, LockTimeout, NotFound, Refused, StoreError, WriteFailed
 from cbtrack.model import (
     ALPHABET,
     ID_RE,
     Callback,
-    describe_problems,
     describe_validation,
     id_month,
     new_callback_id,
 )
-from cbtrack.policy import Policy
+from cbtrack.policy import Policy, describe_policy_problems
 from cbtrack.progress import Progress
 
 M = TypeVar("M", bound=BaseModel)
@@ -68,6 +68,14 @@ MAX_DEPTH = 32  # records nest about 4 deep, the policy about 5
 DEFAULT_LOCK_TIMEOUT = 30.0
 GITATTRIBUTES = "callbacks/**/*.yaml merge=cbtrack\n"
 GITIGNORE = ".cbtrack/\n.cbtrack-tmp-*\n"
+# What `init` writes and commits; with the records, nothing else in the folder is tracked.
+STORE_FILES = (
+    POLICY_FILE,
+    ".gitattributes",
+    ".gitignore",
+    f"{OPEN_DIR}/.gitkeep",
+    f"{CLOSED_DIR}/.gitkeep",
+)
 
 
 # --- strict YAML ---------------------------------------------------------------------
@@ -163,14 +171,15 @@ def _represent_str(dumper: _Dumper, value: str) -> yaml.Node:
 _Dumper.add_representer(str, _represent_str)
 
 
-def dump_yaml(data: Any) -> str:
-    """Stable, diff-friendly YAML: key order as given, ambiguous strings quoted."""
+def dump_yaml(data: Any, flow: bool = False) -> str:
+    """Stable, diff-friendly YAML: key order as given, ambiguous strings quoted
+    (`flow`: on one line, `{a: b, c: [d]}`)."""
     return yaml.dump(
         data,
         Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
-        default_flow_style=False,
+        default_flow_style=flow,
         width=10_000,
     )
 
@@ -190,13 +199,18 @@ def dump_record(cb: Callback) -> str:
     return dump_yaml(data)
 
 
+class FileGone(StoreError):
+    """A file that was there a moment ago is not: a concurrent close or reopen moved it
+    (records are moved by writing the new place first, then removing the old)."""
+
+
 def read_text(path: Path, limit: int, rel: str) -> str:
     """A regular file of at most `limit` bytes, as UTF-8. Never blocks on a FIFO or device,
     never reads more than `limit` bytes, never quotes the content in an error."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
-        raise StoreError(f"{rel} is missing.") from None
+        raise FileGone(f"{rel} is missing.") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise StoreError(
@@ -257,6 +271,11 @@ def parse_model(model: type[M], text: str, rel: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        if model is Policy:
+            problems = describe_policy_problems(exc)
+            more = len(problems) - 1
+            extra = f" ({more} more: 'cbtrack validate' lists them all)" if more else ""
+            raise StoreError(f"{rel}: {problems[0]}{extra}.") from None
         names_ok = model is not Callback
         raise StoreError(f"{rel}: {describe_validation(exc, names_ok)}.") from None
 
@@ -272,11 +291,19 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str | bytes) -> None:
+def write_atomic(
+    path: Path,
+    text: str | bytes,
+    make_folders: bool = True,
+    on_replaced: Callable[[], None] | None = None,
+) -> None:
     """Temp file in the same folder (owner-only), write, fsync, rename over the target,
-    fsync the folder. A crash at any point leaves the old file or the new one."""
+    fsync the folder. A crash at any point leaves the old file or the new one.
+    `on_replaced` is told the moment the new file is in place (a failure after that, of
+    the folder's fsync, leaves the new file)."""
     data = text.encode("utf-8") if isinstance(text, str) else text
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if make_folders:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
     try:
         try:
@@ -291,7 +318,53 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if on_replaced is not None:
+        on_replaced()
     fsync_dir(path.parent)
+
+
+def check_output(path: Path) -> None:
+    """Refuse an `--output` that is not a regular file or a new name in an existing folder:
+    a device node, FIFO, socket or folder (written over, `/dev/full` would be replaced by a
+    report), a symbolic link (it may point at any of those, or at a file of someone
+    else's), or a path whose folder does not exist (a typo; folders are never made)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise Refused(f"Cannot use {path} for the output ({exc.strerror}).") from None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise Refused(
+                f"{path} is a symbolic link; give --output the path of a regular file "
+                "or a new file."
+            )
+        if stat.S_ISDIR(info.st_mode):
+            raise Refused(f"{path} is a folder; give --output a file name.")
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(
+                f"{path} is not a regular file (a device, pipe or socket); give --output "
+                "a regular file or a new file."
+            )
+        return
+    if not path.parent.is_dir():
+        raise Refused(
+            f"The folder {path.parent} does not exist; create it first, or give --output "
+            "a path in an existing folder."
+        )
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a report or export to `path` (checked as `check_output` says): atomically,
+    owner-only, never making folders. Refused with one sentence when it cannot be done."""
+    check_output(path)
+    try:
+        write_atomic(path, text, make_folders=False)
+    except OSError as exc:
+        raise Refused(
+            f"Cannot write to {path} ({exc.strerror or 'I/O error'}); nothing was written."
+        ) from None
 
 
 def append_private_log(path: Path, text: str) -> None:
@@ -304,9 +377,12 @@ def append_private_log(path: Path, text: str) -> None:
         os.close(fd)
 
 
-def remove_file(path: Path) -> None:
-    """Unlink and fsync the folder, so the removal survives a crash."""
+def remove_file(path: Path, on_removed: Callable[[], None] | None = None) -> None:
+    """Unlink and fsync the folder, so the removal survives a crash (`on_removed` is told
+    as soon as the file is gone)."""
     path.unlink()
+    if on_removed is not None:
+        on_removed()
     fsync_dir(path.parent)
 
 
@@ -364,7 +440,7 @@ class Store:
                 data = parse_yaml(read_text(self.root / POLICY_FILE, MAX_POLICY_BYTES, POLICY_FILE))
                 Policy.model_validate(data)
             except ValidationError as exc:
-                return [f"{POLICY_FILE}: {p}." for p in describe_problems(exc, names_ok=True)]
+                return [f"{POLICY_FILE}: {p}." for p in describe_policy_problems(exc)]
             except (StoreError, _YamlProblem, yaml.YAMLError, RecursionError):
                 pass
             return [first.message]
@@ -414,13 +490,18 @@ class Store:
             return cid
         if len(cid) == 5 and all(c in ALPHABET for c in cid):
             pattern = f"cb-*-{cid}.yaml"
-            hits = sorted(self.open_dir.glob(pattern)) or sorted(
-                self.closed_dir.glob(f"*/{pattern}")
+            for _ in range(2):  # a second look, in case a reopen moved it between the two
+                hits = sorted(self.open_dir.glob(pattern)) or sorted(
+                    self.closed_dir.glob(f"*/{pattern}")
+                )
+                if len(hits) == 1:
+                    return hits[0].stem
+                if len(hits) > 1:
+                    raise NotFound(f"Several callbacks end in {cid}; give the full ID.")
+            raise NotFound(
+                f"No callback ends in {cid}; check the ID with 'cbtrack queue' (open "
+                "callbacks) or give the full ID."
             )
-            if len(hits) == 1:
-                return hits[0].stem
-            if len(hits) > 1:
-                raise NotFound(f"Several callbacks end in {cid}; give the full ID.")
         raise NotFound(
             "That is not a callback ID; IDs look like cb-20261127-k7m2q, and the last five "
             "characters of one will do (see 'cbtrack queue')."
@@ -443,13 +524,34 @@ class Store:
     def load(self, text: str) -> Callback:
         """One callback by ID: reads only its own file (two, if a move was interrupted)."""
         cid = self.resolve_id(text)
-        # lexists, not is_file: a FIFO or folder in a record's place is reported, not skipped
-        found = [p for p in (self.open_path(cid), self.closed_path(cid)) if os.path.lexists(p)]
-        if not found:
-            raise NotFound(f"No callback {cid} in this store; check the ID with 'cbtrack queue'.")
-        records = [self.load_path(p) for p in found]
-        # An interrupted move leaves both copies; histories only grow, so the longer is newer.
-        return max(records, key=lambda c: len(c.events) + len(c.attempts))
+        for _ in range(3):  # a concurrent close/reopen may move it while we look
+            # lexists, not is_file: a FIFO or folder in a record's place is reported
+            places = (self.open_path(cid), self.closed_path(cid))
+            found = [p for p in places if os.path.lexists(p)]
+            if not found:
+                break
+            records = []
+            for path in found:
+                try:
+                    records.append(self.load_path(path))
+                except FileGone:
+                    continue  # moved since it was seen: look again
+            if records:
+                # An interrupted move leaves both copies; histories only grow, so the
+                # longer is newer.
+                return max(records, key=lambda c: len(c.events) + len(c.attempts))
+        raise NotFound(f"No callback {cid} in this store; check the ID with 'cbtrack queue'.")
+
+    def load_listed(self, path: Path) -> Callback | None:
+        """A record found by listing a folder. A concurrent close or reopen may have moved
+        it since: then it is read where it went; None when it is gone altogether."""
+        try:
+            return self.load_path(path)
+        except FileGone:
+            try:
+                return self.load(path.stem)
+            except NotFound:
+                return None
 
     def open_paths(self) -> list[Path]:
         if not self.open_dir.is_dir():
@@ -463,19 +565,28 @@ class Store:
         out: list[Path] = []
         for month in sorted(self.closed_dir.iterdir()):
             if month.is_dir() and (months is None or month.name in months):
-                out.extend(sorted((p for p in month.iterdir() if _is_record(p)), key=_name))
+                with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                    out.extend(sorted((p for p in month.iterdir() if _is_record(p)), key=_name))
         return out
 
-    def open_records(self) -> list[Callback]:
-        return [self.model_of(c) for c in self.cached_open()]
+    def open_records(self, problems: list[str] | None = None) -> list[Callback]:
+        """Every open callback. One moved meanwhile by a concurrent close is left out (it is
+        no longer open). A file that cannot be read stops the listing (exit 3), unless
+        `problems` is given: then its one-line problem goes there and the rest is read.
+        Unchanged files come from the read cache (cbtrack/cache.py)."""
+        return [self.model_of(c) for c in self.cached_open(problems)]
 
     def closed_records(self, months: set[str] | None = None) -> Iterator[Callback]:
         for c in self.cached_records(self.closed_paths(months)):
             yield self.model_of(c)
 
     def all_records(self) -> Iterator[Callback]:
-        yield from self.open_records()
-        yield from self.closed_records()
+        """Every callback once, even if one moves between the two folders meanwhile."""
+        seen: set[str] = set()
+        for cb in itertools.chain(self.open_records(), self.closed_records()):
+            if cb.id not in seen:
+                seen.add(cb.id)
+                yield cb
 
     def records_for_period(self, start: datetime, end: datetime) -> Iterator[Callback]:
         """Every open callback, and the closed callbacks that can matter to [start, end).
@@ -487,7 +598,10 @@ class Store:
         records closed at or after `start` (or whose closure the scan cannot read) are
         parsed and validated. A callback created a year before the period and closed in
         it still counts."""
-        yield from self.open_records()
+        seen: set[str] = set()
+        for cb in self.open_records():
+            seen.add(cb.id)
+            yield cb
         last = f"{end.astimezone(self.policy.tz) + timedelta(days=31):%Y-%m}"
         since = start.timestamp()
         rc = self.read_cache
@@ -495,8 +609,8 @@ class Store:
         progress = Progress("Reading closed records", len(paths), self.on_progress)
         for path in paths:
             progress.step()
-            if path.parent.name > last:
-                continue
+            if path.parent.name > last or path.stem in seen:
+                continue  # (a record closed since the open folder was read counts once)
             where = rc.locate(path)
             try:
                 st: os.stat_result | None = os.lstat(path)
@@ -507,7 +621,14 @@ class Store:
                 if hit.row.closed is None or hit.row.closed >= since:
                     yield self.model_of(hit)
                 continue
-            text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
+            try:
+                text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
+            except FileGone:  # reopened meanwhile: read where it went, if not read yet
+                moved = self.load_listed(path)
+                if moved is not None and moved.id not in seen:
+                    seen.add(moved.id)
+                    yield moved
+                continue
             when = _closed_at(text)
             if when is None or when >= start:
                 cb = self.load_path(path, text)
@@ -533,27 +654,47 @@ class Store:
             cache.cache_key(__version__, policy),
         )
 
-    def cached_open(self) -> list[cache.Cached]:
-        """The open records, as `cached_records(self.open_paths())` gives them (same order),
-        with less work per file."""
+    def cached_open(self, problems: list[str] | None = None) -> list[cache.Cached]:
+        """The open records, as `open_records` reads them (same order, same handling of a
+        record moved meanwhile or unreadable), with their read-cache rows."""
         if not self.open_dir.is_dir():
             return []
-        with os.scandir(self.open_dir) as entries:
-            names = sorted(e.name for e in entries if _is_record_name(e.name))
+        try:
+            with os.scandir(self.open_dir) as entries:
+                names = sorted(e.name for e in entries if _is_record_name(e.name))
+        except FileNotFoundError:
+            return []
         progress = Progress("Reading records", len(names), self.on_progress)
         return cache.read_folder(
-            self.read_cache, self.open_dir, names, self._load_for_cache, progress
+            self.read_cache, self.open_dir, names, self._loader(problems), progress
         )
 
-    def cached_records(self, paths: list[Path]) -> list[cache.Cached]:
+    def cached_records(
+        self, paths: list[Path], problems: list[str] | None = None
+    ) -> list[cache.Cached]:
         """Each record in `paths` from the read cache when its file is unchanged, else read
         strictly (`load_path`) and cached for next time; see cbtrack/cache.py."""
         progress = Progress("Reading records", len(paths), self.on_progress)
-        return cache.read_all(self.read_cache, paths, self._load_for_cache, progress)
+        return cache.read_all(self.read_cache, paths, self._loader(problems), progress)
 
-    def _load_for_cache(self, path: Path) -> tuple[dict[str, Any], Callback]:
-        cb = self.load_path(path)
-        return record_data(cb), cb
+    def _loader(self, problems: list[str] | None) -> cache.Loader:
+        """How the cache reads a file it cannot answer for: strictly, as `load_listed`.
+        None (the record is left out) when it is gone, or was moved to the other folder
+        since the listing; an unreadable file raises, or with `problems` is noted there."""
+
+        def load(path: Path) -> tuple[dict[str, Any], Callback] | None:
+            try:
+                cb = self.load_listed(path)
+            except StoreError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc.message)
+                return None
+            if cb is None or self.path_of(cb) != path:
+                return None
+            return record_data(cb), cb
+
+        return load
 
     def model_of(self, cached: cache.Cached) -> Callback:
         """The model of a cached record: the one just read, else built from the cached
@@ -570,6 +711,28 @@ class Store:
         cached.model = cb
         return cb
 
+    def import_keys(self, days: set[str]) -> dict[str, list[str]]:
+        """The `import_key`s of the callbacks created on `days` (`YYYYMMDD`), open or closed,
+        each with the IDs that hold it (two, when two desks imported one call before they
+        synced).
+
+        IDs carry their creation day and closed records are filed by month, so only the
+        files of those days are opened, and each is scanned as text, not parsed: a store
+        with years of closed callbacks costs no more than an empty one."""
+        found: dict[str, list[str]] = {}
+        for day in sorted(days):
+            folders = (self.open_dir, self.closed_dir / f"{day[:4]}-{day[4:6]}")
+            for folder in folders:
+                if not folder.is_dir():
+                    continue
+                for path in sorted(folder.glob(f"cb-{day}-*.yaml")):
+                    if not _is_record(path):
+                        continue
+                    m = _IMPORT_KEY.search(read_text(path, MAX_RECORD_BYTES, self.rel(path)))
+                    if m:
+                        found.setdefault(m.group(1), []).append(path.stem)
+        return {key: sorted(set(ids)) for key, ids in found.items()}
+
     # finding callbacks (cbtrack find) ----------------------------------------------
 
     def find_callbacks(self, text: str) -> tuple[list[Callback], list[str]]:
@@ -578,20 +741,17 @@ class Store:
         are located through the find index (`cbtrack.index`) and each hit is confirmed
         on the record itself; no closed record that cannot match is parsed."""
         query = index.Query.parse(text)
-        hits = [
-            self.model_of(c)
-            for c in self.cached_open()  # matched on the read cache's plain fields
-            if (c.usable and query.matches(c.id, c.row.phone, c.row.name, c.row.mrn))
-            or (not c.usable and query.matches_record(self.model_of(c)))
-        ]
         problems: list[str] = []
+        hits = [cb for cb in self.open_records(problems) if query.matches_record(cb)]
+        seen = {cb.id for cb in hits}
         for path in self._closed_candidates(query):
             try:
-                cb = self.load_path(path)
+                cb = self.load_listed(path)  # a reopen may have moved it meanwhile
             except StoreError as exc:
                 problems.append(exc.message)
                 continue
-            if query.matches_record(cb):
+            if cb is not None and cb.id not in seen and query.matches_record(cb):
+                seen.add(cb.id)
                 hits.append(cb)
         return index.newest_first(hits), problems
 
@@ -672,44 +832,55 @@ class Store:
     def save(self, cb: Callback) -> list[Path]:
         """Write the record where its status puts it; remove a copy left in the other folder.
         Returns the paths that changed (for the commit). Under the lock the change is
-        journalled first and undone if the change fails (see the module docstring)."""
+        journalled first and undone if the change fails (see the module docstring).
+        A file counts as changed from the moment it is renamed into place (or removed), so
+        a failure can always say truthfully what was and was not written."""
         text = dump_record(cb)
         target = self.path_of(cb)
         other = self.closed_path(cb.id) if cb.is_open else self.open_path(cb.id)
+        locked = self._lock_fd is not None
+        doing, failed = target, "written"
         try:
-            if self._lock_fd is not None:
+            if locked:
                 self._journal(cb.id)
-                self._remember(target)
-                self._remember(other)
-            write_atomic(target, text)
+        except OSError as exc:
+            # With a journal in place the lock's handler finishes the sentence.
+            outcome = "" if self._journal_ids else "; nothing was changed"
+            raise WriteFailed(
+                f"The change to {cb.id} could not be started: {self.rel(self.journal_path)} "
+                f"could not be written ({exc.strerror or 'I/O error'}){outcome}."
+            ) from None
+        try:
+            old = _old_bytes(target) if locked else None
+            write_atomic(target, text, on_replaced=lambda: self._remember(target, old))
             changed = [target]
             if other.exists():
-                remove_file(other)
+                doing, failed = other, "removed"
+                old_other = _old_bytes(other) if locked else None
+                remove_file(other, on_removed=lambda: self._remember(other, old_other))
                 changed.append(other)
-            cache.note_saved(
-                self.read_cache, target, changed[1] if len(changed) > 1 else None, record_data(cb)
-            )
         except OSError as exc:
-            raise StoreError(
-                f"{self.rel(target)} could not be written ({exc.strerror or 'I/O error'}); "
-                "the change was not saved."
+            raise WriteFailed(
+                f"{self.rel(doing)} could not be {failed} ({exc.strerror or 'I/O error'})."
             ) from None
+        removed = changed[1] if len(changed) > 1 else None
+        cache.note_saved(self.read_cache, target, removed, record_data(cb))
         return changed
 
-    def _remember(self, path: Path) -> None:
-        if any(p == path for p, _ in self._undo):
-            return
-        try:
-            old: bytes | None = path.read_bytes()
-        except FileNotFoundError:
-            old = None
-        self._undo.append((path, old))
+    def _remember(self, path: Path, old: bytes | None) -> None:
+        """Note that this change replaced or removed `path`, which held `old` before."""
+        if self._lock_fd is not None and not any(p == path for p, _ in self._undo):
+            self._undo.append((path, old))
 
     def _journal(self, callback_id: str) -> None:
         if callback_id in self._journal_ids:
             return
-        self._journal_ids.append(callback_id)
-        write_atomic(self.journal_path, "".join(f"{i}\n" for i in self._journal_ids))
+        ids = [*self._journal_ids, callback_id]
+
+        def in_place() -> None:
+            self._journal_ids = ids
+
+        write_atomic(self.journal_path, "".join(f"{i}\n" for i in ids), on_replaced=in_place)
 
     def journal_ids(self) -> list[str] | None:
         """IDs named by a journal left behind, or None when there is none. Lines that are
@@ -732,7 +903,7 @@ class Store:
             if old is None:
                 if path.exists():
                     remove_file(path)
-            else:
+            elif _old_bytes(path) != old:  # (a full disk may still allow what needs no room)
                 write_atomic(path, old)
 
     def _abort(self) -> bool:
@@ -754,6 +925,28 @@ class Store:
         except Exception:
             return False
         return True
+
+    def _after_failure(self, exc: BaseException) -> None:
+        """A change failed after it began writing: undo it, then make the error say what
+        really happened to it (nothing written, undone, or written and to be completed)."""
+        undo = list(self._undo)
+        written = sorted({path.stem for path, _ in undo})
+        restored = self._abort()
+        if not isinstance(exc, Exception):
+            return  # an interrupt: the CLI says so; the journal (if kept) completes it
+        why = exc.message.rstrip(".") if isinstance(exc, CbtrackError) else type(exc).__name__
+        if not restored:
+            raise WriteFailed(
+                f"The change to {', '.join(written)} was written but not committed ({why}) "
+                "and could not be undone; the next cbtrack command will complete it (or "
+                "run 'cbtrack doctor')."
+            ) from None
+        if not isinstance(exc, CbtrackError):
+            return
+        if not undo:
+            exc.message = f"{why}; nothing was changed."
+        elif all(_holds(path, old) for path, old in undo):
+            exc.message = f"{why}; the change to {', '.join(written)} was undone, nothing changed."
 
     # locking ---------------------------------------------------------------------
 
@@ -793,13 +986,8 @@ class Store:
             try:
                 yield
             except BaseException as exc:
-                if self._journal_ids and not self._abort() and isinstance(exc, Exception):
-                    names = ", ".join(self._journal_ids)
-                    raise StoreError(
-                        f"The change to {names} was written but could neither be committed "
-                        "nor undone; the next cbtrack command will complete it (or run "
-                        "'cbtrack doctor')."
-                    ) from None
+                if self._journal_ids:
+                    self._after_failure(exc)
                 raise
             if self._journal_ids:
                 with contextlib.suppress(OSError):
@@ -898,6 +1086,7 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
+_IMPORT_KEY = re.compile(r"^import_key: '?([^'\n]+?)'?$", re.MULTILINE)
 _CLOSURE_AT = re.compile(r"^closure:\n  at: '?([0-9][0-9T:+.Z-]*)'?\n", re.MULTILINE)
 
 
@@ -919,6 +1108,22 @@ def _name(path: Path) -> str:
 
 def _is_record_name(name: str) -> bool:
     return name.endswith(".yaml") and not name.startswith(".")
+
+
+def _old_bytes(path: Path) -> bytes | None:
+    """What `path` holds now (None when there is no such file)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _holds(path: Path, old: bytes | None) -> bool:
+    """Whether `path` holds `old` again (None: no file); False when that cannot be read."""
+    try:
+        return _old_bytes(path) == old
+    except OSError:
+        return False
 
 
 def _is_record(path: Path) -> bool:

@@ -194,10 +194,27 @@ def check_details(policy: Policy, category: str, details: dict[str, str]) -> lis
     extra = sorted(set(details) - allowed)
     if not extra:
         return []
-    return [
-        f"{len(extra)} detail field(s) given are not among the {category} fields the policy "
-        "names; kept as given."
-    ]
+    import difflib
+
+    known = [*cat.required_details, *cat.optional_details]
+    warnings = []
+    unnamed = 0
+    for key in extra:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", key):
+            unnamed += 1  # not a field name: may be free text, so it is not repeated
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        warnings.append(
+            f"detail {key} is not one of the {category} fields ({', '.join(known)}); "
+            f"kept as given.{hint}"
+        )
+    if unnamed:
+        warnings.append(
+            f"{unnamed} detail field(s) given are not among the {category} fields "
+            f"({', '.join(known)}); kept as given."
+        )
+    return warnings
 
 
 def check_owner(policy: Policy, owner: str) -> None:

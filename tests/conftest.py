@@ -24,7 +24,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    for var in ("CBTRACK_STORE", "CBTRACK_USER", "CBTRACK_NOW", "NO_COLOR", "GIT_DIR"):
+    for var in ("CBTRACK_STORE", "CBTRACK_USER", "CBTRACK_NOW", "NO_COLOR", "GIT_DIR", "COLUMNS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CBTRACK_NOW", NOW)
     old = os.umask(0o077)  # as `cbtrack` itself sets it (cbtrack.cli.main)
@@ -138,6 +138,18 @@ def set_policy(store: Path, **changes: Any) -> None:
     data = yaml.safe_load(path.read_text())
     data.update(changes)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    commit_policy(store)
+
+
+def commit_policy(store: Path) -> None:
+    """Commit the edited cbtrack.yaml, as the lead does after editing it."""
+    ident = ["-c", "user.name=Test Lead", "-c", "user.email=lead@example.invalid"]
+    subprocess.run(
+        ["git", *ident, "commit", "-q", "--no-verify", "-m", "policy", "--", "cbtrack.yaml"],
+        cwd=store,
+        check=True,
+        capture_output=True,
+    )
 
 
 STAFF = {

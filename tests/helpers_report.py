@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from cbtrack.cli import app
+from tests.conftest import commit_policy
 
 STAFF = {
     "jlee": {"name": "Jamie Lee", "roles": ["front_desk"]},
@@ -134,6 +135,7 @@ def init_store(root: Path, staff: dict[str, Any] | None = None) -> Staff:
         data = yaml.safe_load(path.read_text())
         data["staff"] = staff
         path.write_text(yaml.safe_dump(data, sort_keys=False))
+        commit_policy(store)
     return cli
 
 

@@ -148,7 +148,7 @@ def test_edit_deadline_and_policy_lead(cli: Cli, store_dir: Path) -> None:
     # Tue 12:00 less two business days is Fri 12:00 (sooner than 1bd from now, Mon 10:00).
     assert rec["due_at"] == "2026-11-27T12:00:00-05:00"
     assert set(rec["events"][-1]["set"]) == {"deadline_at", "urgency", "due_at"}
-    assert "deadline Tue 2026-12-01 12:00" in cli.ok("show", cid).stdout
+    assert "deadline Tue 12:00" in cli.ok("show", cid).stdout  # Tue 1 Dec
     set_policy(store_dir, deadline_lead="soon")
     assert "deadline_lead" in cli.refused("queue", code=3)
 
@@ -161,7 +161,7 @@ def test_block_until_pauses_the_clock_then_the_dependency_is_late(
 ) -> None:
     cid = cli.add("--urgency", "same_day", category="general")  # due Fri 14:00
     out = cli.ok("block", cid, "--on", "referral_documents", "--note", "Packet from the clinic")
-    assert "expected by Tue 2026-12-01 10:00" in out.stdout  # dependency_wait: 2bd
+    assert "expected by Tue 10:00" in out.stdout  # dependency_wait: 2bd (Tue 1 Dec)
     rec = cli.record(cid)
     assert rec["depends_on"][0]["until"] == "2026-12-01T10:00:00-05:00"
     cli.ok(*attempt_args(cid, "inbound", "reached", "Patient called; told them we wait on it"))

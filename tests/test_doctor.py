@@ -186,16 +186,16 @@ def test_invalid_records_are_listed(cli: Any, store_dir: Path) -> None:
     assert "Private" not in json.dumps(data)
 
 
-def test_an_edited_policy_is_committed_by_repair_once_it_validates(
-    cli: Any, store_dir: Path
-) -> None:
+def test_an_edited_policy_is_left_to_validate_commit(cli: Any, store_dir: Path) -> None:
     path = store_dir / "cbtrack.yaml"
     path.write_text(path.read_text().replace("Your Practice Name", "Elm Test Clinic"))
     code, data = doctor(cli)
-    assert code == 1 and ("uncommitted_policy", "cbtrack.yaml", True) in kinds(data)
-    code, data = doctor(cli, "--repair", user="jlee")
-    assert code == 0, data
+    assert code == 1 and ("uncommitted_policy", "cbtrack.yaml", False) in kinds(data)
+    assert "validate --commit" in json.dumps(data)
+    doctor(cli, "--repair", user="jlee")
+    assert "cbtrack.yaml" in git_clean(store_dir)  # repair never commits the policy
+    assert cli("validate", "--commit").exit_code == 0
     assert git_clean(store_dir) == ""
-    path.write_text(path.read_text().replace("call_hours: 08:00-20:00", "call_hours: soon"))
+    path.write_text(path.read_text().replace('call_hours: "08:00-20:00"', "call_hours: soon"))
     code, data = doctor(cli, "--repair", user="jlee")
     assert code == 1 and ("uncommitted_policy", "cbtrack.yaml", False) in kinds(data)

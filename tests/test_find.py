@@ -159,7 +159,7 @@ def test_related_links_and_silences_the_warning(cli: Cli, three: dict[str, str])
     assert rec["related_to"] == three["second"]
     assert rec["events"][0]["set"]["related_to"] == three["second"]
     assert "duplicate" not in result.stderr
-    assert f"Related:   {three['second']}" in cli.ok("show", rec["id"]).stdout
+    assert f"Related:    {three['second']}" in cli.ok("show", rec["id"]).stdout
     assert "No callback" in cli.refused(
         "add",
         *MARIA,
@@ -249,7 +249,7 @@ def test_an_unreadable_closed_record_is_reported_not_hidden(
     month = store_dir / "callbacks" / "closed" / "2026-11"
     (month / "cb-20261102-zzzzz.yaml").write_text("patient: [broken")
     result = cli.ok("find", "5550140")
-    assert "1 closed record(s) could not be read" in result.stderr
+    assert "1 record(s) could not be read" in result.stderr
     assert three["first"] in result.stdout
 
 

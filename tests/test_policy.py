@@ -14,7 +14,7 @@ from cbtrack.errors import StoreError
 from cbtrack.model import Urgency
 from cbtrack.policy import Policy
 from cbtrack.store import Store
-from tests.conftest import Cli
+from tests.conftest import Cli, commit_policy
 
 MINIMAL = """\
 practice: Birch Street Test Clinic
@@ -36,6 +36,7 @@ def minimal_store(tmp_path: Path) -> Path:
     result = CliRunner().invoke(app, ["--as", "amy", "init", str(store)])
     assert result.exit_code == 0
     (store / "cbtrack.yaml").write_text(MINIMAL)
+    commit_policy(store)
     return store
 
 

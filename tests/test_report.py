@@ -237,30 +237,63 @@ def test_text_and_markdown_lay_out_the_figures(week: tuple[Staff, dict[str, str]
     cli, _ = week
     text = cli.ok("report", *WEEK, now=AFTER_WEEK).stdout
     assert text.startswith("Callback report: Your Practice Name\n")
-    assert "2026-11-23 00:00 to 2026-11-28 00:00" in text
+    assert "Mon 23 Nov to Fri 27 Nov 2026" in text
     assert "de-identified" in text
-    assert re.search(r"^hours to close, median +26\.75$", text, re.MULTILINE)
-    assert re.search(r"^first attempts that reached the patient +20%$", text, re.MULTILINE)
-    assert re.search(r"^scheduling( +[0-9.]+){11}$", text, re.MULTILINE)
+    assert re.search(r"^hours to close, typical \(median\) +26\.8$", text, re.MULTILINE)
+    assert re.search(r"^first calls that reached the patient +20%$", text, re.MULTILINE)
+    assert re.search(r"^Appointment scheduling( +[0-9.-]+){11}$", text, re.MULTILINE)
     assert "1. Appointment scheduling is the biggest repeat category" in text
+    # labels and plain headings, never the keys a developer reads
+    for key in ("front_desk_lead", "attempts_exhausted", "status_now", "age_hours", "1st h",
+                "p90", "tries", "T00:00:00"):  # fmt: skip
+        assert key not in text, key
+    assert "Attempts exhausted" in text and "Referral coordination" in text
     md = cli.ok("report", *WEEK, "--format", "markdown", now=AFTER_WEEK).stdout
     assert md.startswith("# Callback report: Your Practice Name")
     assert "## By category" in md and "## Insights" in md
-    assert "| scheduling " in md
+    assert "| Appointment scheduling " in md
 
 
-def test_csv_has_one_figure_per_row(week: tuple[Staff, dict[str, str]]) -> None:
+def test_csv_opens_as_readable_tables(week: tuple[Staff, dict[str, str]], tmp_path: Path) -> None:
     cli, _ = week
     out = cli.ok("report", *WEEK, "--format", "csv", now=AFTER_WEEK).stdout
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["section", "group", "figure", "value"]
-    assert all(len(r) == 4 for r in rows)
-    assert ["totals", "", "created", "7"] in rows
-    assert ["by_category", "scheduling", "median_hours_to_close", "6.5"] in rows
-    assert ["by_category", "referral_status", "median_hours_to_close", ""] in rows
-    assert ["closure_reasons", "", "attempts_exhausted", "1"] in rows
-    assert ["repeat_patients", "", "value", "2"] in rows
-    assert ["distribution", "hours_to_first_attempt", "under 1h", "2"] in rows
+    assert rows[0] == ["Callback report: Your Practice Name"]
+    at = rows.index(["By category"])
+    header = rows[at + 1]
+    assert header[0] == "category" and "hours to close (typical)" in header
+    by_name = {r[0]: r for r in rows[at + 2 : rows.index([], at)]}
+    sched = by_name["Appointment scheduling"]
+    assert sched[header.index("new")] == "3"
+    assert sched[header.index("hours to close (typical)")] == "6.5"
+    assert by_name["Referral status"][header.index("hours to close (typical)")] == ""
+    assert len(rows) < 120  # not a long format that needs a pivot table
+    reasons = rows.index(["Why callbacks were closed"])
+    assert ["Attempts exhausted", "1"] in rows[reasons:]
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    cli.ok("report", *WEEK, "--format", "csv", "--output", str(folder), now=AFTER_WEEK)
+    names = sorted(p.name for p in folder.iterdir())
+    assert "by_category.csv" in names and "totals.csv" in names and "insights.csv" in names
+    table = list(csv.reader((folder / "by_category.csv").open()))
+    assert table[0] == header and table[1:] == [by_name[r[0]] for r in table[1:]]
+    assert all(oct((folder / n).stat().st_mode)[-3:] == "600" for n in names)
+
+
+def test_ties_are_broken_in_the_policys_order(tmp_path: Path) -> None:
+    cli = init_store(tmp_path)
+    # general is listed after billing in the policy, and comes first alphabetically too
+    for hour, cat in (("09:00", "general"), ("10:00", "billing"), ("11:00", "general"),
+                      ("12:00", "billing")):  # fmt: skip
+        cli.add(day(23, hour), "Una Testperson", "5557310099", cat, "Asks a thing")
+    data = cli.json("report", "--since", "2026-11-23", "--until", "2026-11-23", "--json",
+                    now=AFTER_WEEK)  # fmt: skip
+    assert data["top_category"] == "billing"  # listed before general in the policy
+    text = cli.ok("report", "--since", "2026-11-23", "--until", "2026-11-23",
+                  now=AFTER_WEEK).stdout  # fmt: skip
+    assert "Billing question (tied with General question)" in text
+    assert "about Billing question and General question (tied)" in text
+    assert "Ties:" in text
 
 
 def test_json_writes_only_json(week: tuple[Staff, dict[str, str]]) -> None:
@@ -288,7 +321,7 @@ def test_output_file_is_atomic_owner_only_and_quiet(
     assert [p.name for p in target.parent.iterdir()] == ["week.md"]  # no temp file left
     # An existing file is replaced whole.
     cli.ok("report", *WEEK, "--format", "csv", "--output", str(target), now=AFTER_WEEK)
-    assert target.read_text().startswith("section,group,figure,value\n")
+    assert target.read_text().startswith("Callback report: ")
 
 
 def test_refusals_are_one_sentence_with_the_right_code(

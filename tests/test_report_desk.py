@@ -93,11 +93,12 @@ def test_every_format_carries_the_new_figures(week: Cli) -> None:
     assert "routed more than once" in text
     md = report(week, "--format", "markdown")
     assert "## Daily trend" in md and "| 2026-11-25 |" in md
-    csv = report(week, "--format", "csv")
-    assert "trend,2026-11-25,closed,1" in csv
-    assert "handoffs,,rerouted,1" in csv
-    assert "waits,referral_documents,median_hours,24" in csv
-    assert "by_detail,scheduling/availability,empty_or_unknown,1" in csv
+    csv = report(week, "--format", "csv")  # the same tables, readable in a spreadsheet
+    assert "\nDaily trend\ndate,new,closed,open at the end of the day\n" in csv
+    assert "2026-11-25,1,1," in csv
+    assert "routed more than once,1" in csv
+    assert "Referral documents,1,1,24.0," in csv
+    assert "Appointment scheduling,availability,1,1," in csv
     html = report(week, "--format", "html")
     assert "<figcaption>Daily trend</figcaption>" in html
     assert html.count("<polyline") == 3

@@ -86,9 +86,13 @@ def test_page_is_self_contained(week: tuple[Staff, dict[str, str]], tmp_path: Pa
     cli, _ = week
     page = html_report(cli, tmp_path).read_text()
     assert page.startswith("<!DOCTYPE html>")
-    assert page.count("<svg") == 4  # category volume, time to first attempt, closures, trend
-    for caption in ("Volume by category", "Time to first attempt", "Closure reasons"):
+    assert page.count("<svg") == 4  # category volume, time to first call, closures, trend
+    for caption in ("New callbacks by category", "Hours to the first call",
+                    "Why callbacks were closed", "Daily trend"):  # fmt: skip
         assert caption in page
+    # labels, not keys; the bars get most of the chart's width
+    assert "attempts_exhausted" not in page and "Attempts exhausted" in page
+    assert 'viewBox="0 0 560 ' in page
     assert "<style>" in page and "Content-Security-Policy" in page
     for external in ("<script", "<link", "src=", "href=", "url(", "@import", "http:", "https:"):
         assert external not in page, external

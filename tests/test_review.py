@@ -156,7 +156,7 @@ def test_in_the_morning_nothing_needs_escalation_yet(
 def test_review_text_lists_each_bucket(monday: tuple[Staff, dict[str, str]]) -> None:
     cli, _ = monday
     out = cli.ok("review", now=EVENING, user=None).stdout
-    assert out.startswith("End-of-day review, Mon 2026-11-23 17:00 (America/New_York): 7 open")
+    assert out.startswith("End-of-day review, Mon 23 Nov 17:00 (America/New_York): 7 open")
     for title in (
         "Due today (overdue included): 3",
         "No attempt yet: 3",
@@ -215,8 +215,8 @@ def test_roll_dry_run_writes_nothing(monday: tuple[Staff, dict[str, str]]) -> No
         "R5",
     ]
     text = cli.ok("review", "--roll", "--dry-run", now=day(23, "17:30"), user="lead").stdout
-    assert f"{ids['R2']} would roll: owner front_desk -> front_desk_lead" in text
-    assert text.rstrip().endswith("7 callback(s) would roll over to Tue 2026-11-24.")
+    assert f"{ids['R2']} would roll: owner front desk -> front desk lead, next touch" in text
+    assert text.rstrip().endswith("7 callback(s) would roll over to Tue 24 Nov.")
     assert snapshot(cli.store) == before
 
 

@@ -6,7 +6,7 @@ import gc
 import os
 
 # Importing a command module registers its commands; --help lists them in this order.
-from cbtrack.cli import core, desk, doctor, gitcmds, reports  # noqa: F401
+from cbtrack.cli import core, desk, doctor, gitcmds, interop, reports  # noqa: F401
 from cbtrack.cli.app import app
 
 __all__ = ["app", "main"]

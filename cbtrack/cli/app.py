@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,21 +18,50 @@ from cbtrack.errors import CbtrackError, Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock
+    from cbtrack import clock, render
     from cbtrack.store import Store
 else:  # loaded when a command first needs them, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
+    render = lazy_module("cbtrack.render")
+
+
+def printable(text: str) -> str:
+    """`render.printable` (loaded on first use: an error, a warning, a note)."""
+    return render.printable(text)
 
 
 def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"Error: {message}", err=True)
+    """`Error: <sentence>` on stderr; any text of the user's in it is shown escaped."""
+    typer.echo(f"Error: {printable(message)}", err=True)
     raise typer.Exit(code)
+
+
+def _escaped_usage_error(exc: Exception) -> None:
+    """A usage error (exit 2) quotes what was typed: make it printable before typer shows it."""
+    from typer._click.exceptions import ClickException  # typer bundles its own click
+
+    if isinstance(exc, ClickException):
+        exc.message = printable(exc.message)
 
 
 class Group(TyperGroup):
     """Turns every CbtrackError into `Error: <sentence>` on stderr and its exit code.
     Any other exception is a bug: one line on stderr, and its type, files and line numbers
     (never its message or variables, which may hold patient data) in a private log."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """Each command also takes the global options `--store` and `--as` after its name."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _accept_global_options(command, self.params)
+        return command
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except Exception as exc:
+            _escaped_usage_error(exc)
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -47,6 +77,7 @@ class Group(TyperGroup):
             from typer.exceptions import Abort, Exit, TyperException
 
             if isinstance(exc, Exit | Abort | TyperException):
+                _escaped_usage_error(exc)
                 raise  # typer's own signals: exits and usage errors
             self.unexpected(ctx, exc)
 
@@ -71,10 +102,46 @@ class Group(TyperGroup):
         fail(f"unexpected failure ({type(exc).__name__}); {where}.", 1)
 
 
+GLOBAL_OPTIONS = {"--store": "store_dir", "--as": "user_opt"}  # option -> State field
+
+
+def _accept_global_options(command: Any, root_params: list[Any]) -> None:
+    """Give `command` (and a sub-group's commands) copies of the root's `--store`
+    and `--as`; a value given after the command name wins over one given before it."""
+    import copy
+
+    if getattr(command, "_cbtrack_globals", False):
+        return
+    command._cbtrack_globals = True
+    taken = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    for param in root_params:
+        field_name = next((GLOBAL_OPTIONS[o] for o in param.opts if o in GLOBAL_OPTIONS), None)
+        if field_name is None or taken & set(param.opts):
+            continue
+        clone = copy.copy(param)
+        clone.name = f"_global_{field_name}"
+        clone.expose_value = False
+        clone.callback = _set_global(field_name)
+        command.params.append(clone)
+    for sub in getattr(command, "commands", {}).values():
+        _accept_global_options(sub, root_params)
+
+
+def _set_global(field_name: str) -> Any:
+    def callback(ctx: Any, _param: Any, value: str | None) -> str | None:
+        if value is not None:
+            st = state(ctx)
+            if st._store is None:
+                setattr(st, field_name, value)
+        return value
+
+    return callback
+
+
 app = typer.Typer(
     cls=Group,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     help="Patient callback tracking for small medical practices.\n\n"
@@ -87,8 +154,12 @@ class State:
     store_dir: str | None = None
     user_opt: str | None = None
     _store: Store | None = field(default=None, repr=False)
+    #: Warnings shown only once the command succeeds (a due time moved off a closed day).
+    notes: list[str] = field(default_factory=list)
 
-    def store(self) -> Store:
+    def store(self, policy_notice: bool = True) -> Store:
+        """The store; says on stderr when its policy has uncommitted edits (unless the
+        command reports that itself)."""
         if self._store is None:
             from cbtrack.store import Store
 
@@ -96,9 +167,18 @@ class State:
             self._store.on_wait = lambda: typer.echo(
                 "Waiting for another cbtrack command to finish (store lock)...", err=True
             )
-            self._store.on_notice = lambda m: typer.echo(f"Note: {m}.", err=True)
+            self._store.on_notice = lambda m: typer.echo(f"Note: {printable(m)}.", err=True)
             if sys.stderr.isatty():
                 self._store.on_progress = show_progress
+            if policy_notice:
+                from cbtrack import service
+
+                if service.policy_uncommitted(self._store) and not self._store.policy_problems():
+                    typer.echo(
+                        "Warning: cbtrack.yaml has edits that are not committed; this command "
+                        "follows them. Check and commit them with 'cbtrack validate --commit'.",
+                        err=True,
+                    )
         return self._store
 
     @property
@@ -115,23 +195,37 @@ class State:
         if raw:
             real = datetime.now(zone)
             try:
-                return clock.parse_when(raw, zone, real).replace(microsecond=0)
+                moment = clock.parse_when(raw, zone, real, checked=False).replace(microsecond=0)
             except Refused:
                 raise Refused(
                     "CBTRACK_NOW is not an ISO 8601 time; set it like 2026-11-27T09:00:00-05:00."
                 ) from None
+            return clock.check_range(moment, "CBTRACK_NOW")
         return datetime.now(zone).replace(microsecond=0)
 
     def when(self, text: str) -> datetime:
         return clock.parse_when(text, self.tz(), self.now())
 
     def due(self, text: str) -> datetime:
-        """A due time; a bare date means the close of business that day."""
+        """A due time; a bare date means the close of business that day. A friendly form
+        that lands on a day the practice is closed (`in 3d` on a Thursday) moves to the next
+        business day's opening; either way stderr says so once the command succeeds."""
         moment = self.when(text)
+        calendar = self.store().policy.calendar
         if clock.is_date_only(text):
-            close = self.store().policy.calendar.close
+            close = calendar.close
             moment = moment.replace(hour=close.hour, minute=close.minute)
-        return moment
+        local = moment.astimezone(self.tz())
+        if calendar.is_business_day(local.date()):
+            return moment
+        closed = f"the due time falls on {local:%a %d %b}, when the practice is closed"
+        if clock.is_iso(text):  # a date typed out in full is kept as typed
+            self.notes.append(f"{closed}; kept as given.")
+            return moment
+        day = calendar.next_business_day(local.date())
+        moved = datetime.combine(day, calendar.open, tzinfo=self.tz())
+        self.notes.append(f"{closed}; it is due {moved:%a %d %b %H:%M} instead.")
+        return moved
 
 
 def show_progress(line: str) -> None:
@@ -177,7 +271,26 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout and 
 
 def warn(messages: list[str]) -> None:
     for m in messages:
-        typer.echo(f"Warning: {m}", err=True)
+        typer.echo(f"Warning: {printable(m)}", err=True)
+
+
+def unreadable_exit(problems: list[str]) -> None:
+    """After listing what could be read: name each file that could not be, one line each
+    on stderr, and exit 3, so that cron and scripts know the list is incomplete."""
+    for problem in problems:
+        typer.echo(f"Error: {printable(problem)}", err=True)
+    if problems:
+        raise typer.Exit(3)
+
+
+def term_width() -> int:
+    """Columns to lay text out for: $COLUMNS, else the terminal's width, else 100."""
+    raw = os.environ.get("COLUMNS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((100, 24)).columns
+    return 100
 
 
 def color_ok() -> bool:

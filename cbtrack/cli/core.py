@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -14,7 +15,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, warn
+from cbtrack.cli.app import (
+    JsonOpt,
+    State,
+    app,
+    color_ok,
+    state,
+    term_width,
+    unreadable_exit,
+    warn,
+)
 from cbtrack.enums import (
     AttemptMethod,
     AttemptResult,
@@ -30,9 +40,10 @@ from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, render, service
+    from cbtrack import clock, model, render, service
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
+    model = lazy_module("cbtrack.model")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
 
@@ -49,7 +60,7 @@ IdArg = Annotated[
 
 
 def _print_outcome(st: State, out: service.Outcome, as_json: bool, text: str) -> None:
-    warn(out.warnings)
+    warn(st.notes + out.warnings)
     if as_json:
         typer.echo(render.record_json(out.record))
     else:
@@ -68,6 +79,82 @@ def _details(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def interactive() -> bool:
+    """True when a person is at a terminal (init asks questions only then)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _staff_entry(text: str) -> tuple[str, service.StaffEntry]:
+    user, eq, rest = text.partition("=")
+    name, colon, roles = rest.rpartition(":")
+    role_list = [r.strip() for r in roles.split(",") if r.strip()]
+    if not eq or not colon or not user.strip() or not name.strip() or not role_list:
+        raise Refused(
+            "--staff takes USER=NAME:ROLE[,ROLE...], like "
+            '--staff jlee="Jamie Lee:front_desk,front_desk_lead".'
+        )
+    return user.strip(), service.StaffEntry(name.strip(), role_list)
+
+
+def _ask(question: str, default: str, ok: Callable[[str], bool], why: str) -> str:
+    """Ask until the answer passes `ok`, saying `why` after a wrong one."""
+    while True:
+        answer = str(typer.prompt(question, default)).strip()
+        if ok(answer):
+            return answer
+        typer.echo(why, err=True)
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _ask_setup(setup: service.PracticeSetup, ask_staff: bool) -> None:
+    """Ask, at a terminal, for what the options did not give; Enter keeps the default."""
+    from cbtrack.policy import Policy
+
+    shipped = Policy.default()
+    typer.echo("Setting up the practice (Enter keeps the value in brackets).")
+    if setup.practice is None:
+        setup.practice = typer.prompt("Practice name, as patients know it", shipped.practice)
+    if setup.callback_number is None:
+        setup.callback_number = _ask(
+            "Number patients should call back",
+            shipped.callback_number,
+            lambda v: 7 <= len(model.phone_digits(v)) <= 15,
+            "A callback number has 7 to 15 digits, like +1 555 010 0123.",
+        )
+    if setup.timezone is None:
+        setup.timezone = _ask(
+            "Time zone",
+            shipped.timezone,
+            _known_zone,
+            "That is not a time zone name; use one like America/Chicago or Europe/London.",
+        )
+    if not ask_staff:
+        return
+    typer.echo(
+        "Staff, one at a time as USER=NAME:ROLE[,ROLE...], e.g. jlee=Jamie Lee:front_desk."
+        f"\nRoles: {', '.join(shipped.roles)}. An empty line ends the list."
+    )
+    while True:
+        entry = typer.prompt("Staff member", "", show_default=False).strip()
+        if not entry:
+            return
+        try:
+            user, member = _staff_entry(entry)
+        except Refused as exc:
+            typer.echo(exc.message, err=True)
+            continue
+        setup.staff[user] = member
+
+
 @app.command()
 def init(
     ctx: typer.Context,
@@ -78,12 +165,41 @@ def init(
             help="Folder for the store (default: --store, else $CBTRACK_STORE, else here).",
         ),
     ] = None,
+    practice: Annotated[
+        str | None,
+        typer.Option(
+            "--practice", metavar="NAME", help="The practice's name, as patients know it."
+        ),
+    ] = None,
+    callback_number: Annotated[
+        str | None,
+        typer.Option(
+            "--callback-number", metavar="PHONE", help="The number patients should call back."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone", metavar="TZ", help="Time zone, like America/Chicago (default New York)."
+        ),
+    ] = None,
+    staff: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--staff",
+            metavar="USER=NAME:ROLE[,ROLE...]",
+            help="A staff member and their roles (repeatable).",
+        ),
+    ] = None,
 ) -> None:
-    """Create a store: default policy, callbacks/ folders, git repository, merge driver.
+    """Create a store: the commented policy with your practice filled in, callbacks/
+    folders, a git repository, all in one commit. At a terminal, asks for what the options
+    do not give. An existing cbtrack.yaml is kept, so init also turns a copied store into
+    a repository.
 
-    An existing cbtrack.yaml is kept, so init also turns a copied store into a repository.
-
-    Example: cbtrack --as jlee init ~/callbacks
+    Example: cbtrack --as jlee init ~/callbacks --practice "Maple Street Family Medicine"
+    --callback-number "+15555550123" --timezone America/Chicago
+    --staff jlee="Jamie Lee:front_desk,front_desk_lead" --staff rnpatel="Riya Patel:clinical"
     """
     st = state(ctx)
     chosen = directory or st.store_dir or os.environ.get("CBTRACK_STORE") or "."
@@ -92,11 +208,46 @@ def init(
         raise Refused(f"{directory} exists and is not a folder; pick another path.")
     from cbtrack.policy import Policy
 
-    written = service.init_store(directory, st.user, st.now(Policy.default().tz))
-    what = "Created" if written else "Checked"
+    setup = service.PracticeSetup(practice, callback_number, timezone)
+    for entry in staff or []:
+        user, member = _staff_entry(entry)
+        setup.staff[user] = member
+    new_policy = not (directory / "cbtrack.yaml").exists()
+    if new_policy and interactive():
+        _ask_setup(setup, ask_staff=not staff)
+    written = service.init_store(directory, st.user, st.now(Policy.default().tz), setup)
+    where = directory.resolve()
+    strays = service.untracked_files(directory)
+    if strays:
+        typer.echo(
+            render.printable(
+                f"Note: {len(strays)} other file(s) in {where} were left untracked; cbtrack "
+                "commits only its own files (see 'git status')."
+            ),
+            err=True,
+        )
+    if not written:
+        typer.echo(render.printable(f"Checked the cbtrack store in {where}: nothing was missing."))
+        return
+    from cbtrack.store import Store
+
+    policy = Store(where).policy
+    if not new_policy:
+        typer.echo(
+            render.printable(f"Made the store in {where} a repository; its cbtrack.yaml was kept.")
+        )
+        return
+    roster = f"{len(policy.staff)} staff" if policy.staff else "no staff roster yet"
     typer.echo(
-        f"{what} cbtrack store in {directory.resolve()}; edit cbtrack.yaml for your practice."
+        render.printable(
+            f"Created the cbtrack store for {policy.practice} in {where} (one commit).\n"
+            f"Time zone {policy.timezone}; call hours {policy.call_hours}; {roster}.\n"
+            "Next: read cbtrack.yaml (each key is explained in it), change what your "
+            "practice does\ndifferently, then run 'cbtrack validate --commit'.",
+            newlines=True,
+        )
     )
+    warn(policy.placeholders())
 
 
 @app.command()
@@ -168,7 +319,8 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a callback; triage sets owner, urgency and due time from the policy. Prints the ID.
-    Warns when an open callback has the same phone number or MRN.
+    Each category needs its own details: 'cbtrack categories' lists them. Warns when an open
+    callback has the same phone number or MRN.
 
     Triage reads the reason, the details and --note. An emergency prints the emergency
     script on stderr at once: read it to the patient while they are on the line.
@@ -320,9 +472,11 @@ def attempt(
     )
     cb = out.record
     nxt = cb.next_attempt_at
-    text = f"{cb.id}: {result.value}, {len(cb.attempts)} attempt(s), status {cb.status.value}"
+    n = len(cb.attempts)
+    text = f"{cb.id}: {render.words(result.value)}, {n} attempt{'s' if n != 1 else ''}, "
+    text += render.STATUS_WORDS[cb.status.value]
     if nxt:
-        text += f", next attempt {nxt.astimezone(st.tz()):%a %Y-%m-%d %H:%M}"
+        text += f"; next attempt {render.say_time(nxt, st.now(), st.tz())}"
     _print_outcome(st, out, as_json, text)
 
 
@@ -351,7 +505,7 @@ def close(
     out = service.close(
         st.store(), st.user, st.now(), callback_id, reason=reason, summary=summary, to=to, of=of
     )
-    _print_outcome(st, out, as_json, f"{out.record.id}: closed ({reason.value})")
+    _print_outcome(st, out, as_json, f"{out.record.id}: closed, {render.words(reason.value)}")
 
 
 @app.command()
@@ -367,7 +521,8 @@ def reopen(
     """
     st = state(ctx)
     out = service.reopen(st.store(), st.user, st.now(), callback_id, why=why)
-    _print_outcome(st, out, as_json, f"{out.record.id}: reopened, status {out.record.status.value}")
+    status = render.STATUS_WORDS[out.record.status.value]
+    _print_outcome(st, out, as_json, f"{out.record.id}: reopened, {status}")
 
 
 @app.command("urgency")
@@ -384,7 +539,7 @@ def urgency_cmd(
     """
     st = state(ctx)
     out = service.set_urgency(st.store(), st.user, st.now(), callback_id, level=level, why=why)
-    _print_outcome(st, out, as_json, f"{out.record.id}: urgency {level.value}")
+    _print_outcome(st, out, as_json, f"{out.record.id}: urgency {render.words(level.value)}")
 
 
 @app.command()
@@ -437,9 +592,9 @@ def block(
         until=st.due(until) if until else None,
     )
     dep = out.record.open_dependencies[-1]
-    expected = dep.until.astimezone(st.tz()) if dep.until else None
-    when = f", expected by {expected:%a %Y-%m-%d %H:%M}" if expected else ""
-    _print_outcome(st, out, as_json, f"{out.record.id}: waiting on {on.value}{when}")
+    when = f", expected by {render.say_time(dep.until, st.now(), st.tz())}" if dep.until else ""
+    text = f"{out.record.id}: waiting on {render.words(on.value)}{when}"
+    _print_outcome(st, out, as_json, text)
 
 
 @app.command()
@@ -458,9 +613,8 @@ def unblock(
     """
     st = state(ctx)
     out = service.unblock(st.store(), st.user, st.now(), callback_id, kind=on, note=note)
-    _print_outcome(
-        st, out, as_json, f"{out.record.id}: unblocked, status {out.record.status.value}"
-    )
+    status = render.STATUS_WORDS[out.record.status.value]
+    _print_outcome(st, out, as_json, f"{out.record.id}: unblocked, {status}")
 
 
 @app.command()
@@ -508,7 +662,7 @@ def show(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> No
     if as_json:
         typer.echo(render.record_json(cb))
     else:
-        typer.echo(render.show_text(store.policy, cb, st.now()))
+        typer.echo(render.show_text(store.policy, cb, st.now(), term_width()))
 
 
 @app.command()
@@ -524,6 +678,10 @@ def queue(
     urgency: Annotated[Urgency | None, typer.Option("--urgency", help="Only this urgency.")] = None,
     status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue callbacks.")] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", metavar="N", min=1, help="Only the first N (the most urgent)."),
+    ] = None,
     show_all: Annotated[
         bool,
         typer.Option(
@@ -532,12 +690,13 @@ def queue(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """The 3-second view: open callbacks ranked by urgency, due time, then age.
+    """The 3-second view: open callbacks ranked by urgency, due time, then age. Fits the
+    terminal ($COLUMNS, else its width; 80 columns or more).
 
     On a terminal it shows one screen, most urgent first (--all for every callback);
     piped or with --json it lists them all.
 
-    Example: cbtrack queue --mine --overdue
+    Example: cbtrack queue --mine --overdue --limit 10
     """
     st = state(ctx)
     store = st.store()
@@ -556,40 +715,54 @@ def queue(
     chosen = service.QueueFilter(
         owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
     )
-    filtered = bool(owner or mine or category or urgency or status or overdue)
+    unreadable: list[str] = []
     if sys.stdout.isatty() and not as_json and not show_all:
-        _queue_screen(st, chosen, filtered)
+        filtered = bool(owner or mine or category or urgency or status or overdue)
+        _queue_screen(st, chosen, filtered, limit, unreadable)
+        unreadable_exit(unreadable)
         return
-    records = service.queue(store, now, chosen)
+    records = service.queue(store, now, chosen, unreadable)
+    every = records
+    records = records[:limit] if limit is not None else records
     if as_json:
         typer.echo(render.records_json(records))
-        return
-    if not records:
+    elif not records:
         typer.echo(
             "No open callbacks match."
-            if (owner or mine or category or urgency or status or overdue)
+            if (owner or mine or category or urgency or status or overdue or unreadable)
+            else "No open callbacks. The queue is clear."
+        )
+    else:
+        for line in render.queue_lines(policy, records, now, color_ok(), term_width()):
+            typer.echo(line)
+        typer.echo(render.queue_summary(every, now, policy, len(records)))
+    unreadable_exit(unreadable)
+
+
+def _queue_screen(
+    st: State,
+    chosen: service.QueueFilter,
+    filtered: bool,
+    limit: int | None,
+    unreadable: list[str],
+) -> None:
+    """The queue on a terminal: as many callbacks as fit the window (or `limit`), then the
+    counts over all of them."""
+    store, now = st.store(), st.now()
+    rows = shutil.get_terminal_size((100, 24)).lines
+    shown = limit if limit is not None else max(rows - 3, 5)
+    page = service.queue_page(store, now, chosen, shown, unreadable)
+    if not page.total:
+        typer.echo(
+            "No open callbacks match."
+            if filtered or unreadable
             else "No open callbacks. The queue is clear."
         )
         return
-    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
-    for line in render.queue_lines(policy, records, now, color_ok(), width):
+    for line in render.queue_lines(store.policy, page.records, now, color_ok(), term_width()):
         typer.echo(line)
-    typer.echo(render.queue_summary(records, now, policy))
-
-
-def _queue_screen(st: State, chosen: service.QueueFilter, filtered: bool) -> None:
-    """The queue on a terminal: as many callbacks as fit the window, then the counts."""
-    store, now = st.store(), st.now()
-    size = shutil.get_terminal_size((100, 24))
-    page = service.queue_page(store, now, chosen, limit=max(size.lines - 3, 5))
-    if not page.total:
-        typer.echo(
-            "No open callbacks match." if filtered else "No open callbacks. The queue is clear."
-        )
-        return
-    for line in render.queue_lines(store.policy, page.records, now, color_ok(), size.columns):
-        typer.echo(line)
-    typer.echo(render.queue_counts(page.total, page.overdue, page.waiting, len(page.records)))
+    hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
+    typer.echo(render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint))
 
 
 @app.command()
@@ -656,29 +829,91 @@ def triage(
                 else f"{k}={v}"
                 for k, v in c.fields.items()
             )
-            typer.echo(f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}")
+            line = f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}"
+            typer.echo(render.printable(line))
 
 
 @app.command()
-def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def validate(
+    ctx: typer.Context,
+    commit: Annotated[
+        bool,
+        typer.Option("--commit", help="Commit cbtrack.yaml's edits once the policy validates."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Check the policy and every record; list every problem; exit 1 if there is any.
+    Warns while the practice name or callback number are still the placeholders.
 
-    Example: cbtrack --store ~/callbacks validate
+    Example: cbtrack --store ~/callbacks --as jlee validate --commit
     """
     st = state(ctx)
-    store = st.store()
+    store = st.store(policy_notice=False)
     problems = service.validate(store)
+    policy_ok = not store.policy_problems()
+    if policy_ok:
+        warn(store.policy.placeholders())
+    committed = False
+    if commit and policy_ok:
+        committed = service.commit_policy(store, st.user, st.now())
+    elif not commit and policy_ok and service.policy_uncommitted(store):
+        warn(["cbtrack.yaml has edits that are not committed; commit them with --commit."])
     if as_json:
-        typer.echo(render.to_json({"ok": not problems, "problems": problems}))
+        typer.echo(
+            render.to_json({"ok": not problems, "problems": problems, "committed": committed})
+        )
     elif problems:
         for p in problems:
-            typer.echo(p, err=True)
+            typer.echo(render.printable(p), err=True)
     else:
         typer.echo("The policy and every record are valid.")
+    if committed and not as_json:
+        typer.echo("Committed the edited cbtrack.yaml.")
+    elif commit and policy_ok and not as_json:
+        typer.echo("cbtrack.yaml had no uncommitted edits.")
     if problems:
         if not as_json:
-            typer.echo(f"Error: {len(problems)} problem(s) found.", err=True)
+            not_committed = " cbtrack.yaml was not committed." if commit and not policy_ok else ""
+            typer.echo(f"Error: {len(problems)} problem(s) found.{not_committed}", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def categories(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The policy's categories: what each is for, who owns it, its urgency, and the
+    details `add` needs for it (as --detail KEY=VALUE).
+
+    Example: cbtrack categories
+    """
+    st = state(ctx)
+    policy = st.store().policy
+    if as_json:
+        typer.echo(
+            render.to_json(
+                {
+                    name: {
+                        "label": cat.label,
+                        "owner": cat.owner,
+                        "urgency": cat.urgency.value,
+                        "required_details": cat.required_details,
+                        "optional_details": cat.optional_details,
+                    }
+                    for name, cat in policy.categories.items()
+                }
+            )
+        )
+        return
+    width = max(term_width(), render.MIN_WIDTH)
+    name_w = max(len(n) for n in policy.categories) + 2
+    for name, cat in policy.categories.items():
+        level = policy.urgencies[cat.urgency]
+        head = f"{cat.label}; owner {render.owner_label(policy, cat.owner)}, "
+        head += (level.label or cat.urgency.value).lower()
+        lines = render.wrap(head, width, first=name.ljust(name_w))
+        needs = ", ".join(f"{d}=..." for d in cat.required_details) or "nothing"
+        more = f"; may add {', '.join(cat.optional_details)}" if cat.optional_details else ""
+        lines += render.wrap(f"needs {needs}{more}", width, first=" " * name_w)
+        typer.echo("\n".join(lines))
 
 
 @app.command()
@@ -694,6 +929,7 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
     store = st.store()
     cb = store.load(callback_id)
     filled = scripts_for(store.policy, cb, st.user or "[your name]", st.now())
+    warn(store.policy.placeholders())  # these would be read to the patient
     if as_json:
         typer.echo(render.to_json(filled.as_dict()))
         return
@@ -712,4 +948,4 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
         "Avoid saying:",
         *[f"  - {text}" for text in filled.avoid],
     ]
-    typer.echo("\n".join(lines))
+    typer.echo(render.printable("\n".join(lines), newlines=True))

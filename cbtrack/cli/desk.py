@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbtrack.cli.app import JsonOpt, app, state, warn
+from cbtrack.cli.app import JsonOpt, app, state, term_width, warn
 from cbtrack.cli.core import IdArg, _details, _print_outcome, deadline_time
 from cbtrack.enums import ContactMethod, EventType, VoicemailConsent
 from cbtrack.lazy import lazy_module
@@ -44,7 +42,7 @@ def find(
     if problems:
         warn(
             [
-                f"{len(problems)} closed record(s) could not be read and were skipped; "
+                f"{len(problems)} record(s) could not be read and were skipped; "
                 "run 'cbtrack validate' to see which."
             ]
         )
@@ -54,8 +52,7 @@ def find(
     if not found:
         typer.echo("No callback matches.")
         return
-    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
-    for line in render.find_lines(store.policy, found, width):
+    for line in render.find_lines(store.policy, found, term_width()):
         typer.echo(line)
     n_open = sum(1 for cb in found if cb.is_open)
     typer.echo(f"{len(found)} found, {n_open} open.")

@@ -16,9 +16,11 @@ from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
     from cbtrack import doctor as doc
+    from cbtrack import render
     from cbtrack.store import Store
 else:  # loaded when the command runs, so --help stays cheap
     doc = lazy_module("cbtrack.doctor")
+    render = lazy_module("cbtrack.render")
 
 
 @app.command()
@@ -69,7 +71,7 @@ def doctor(
                 mark = "repairable with --repair"
             else:
                 mark = "needs a person"
-            typer.echo(f"{p.kind}: {p.path}: {p.detail} [{mark}]")
+            typer.echo(render.printable(f"{p.kind}: {p.path}: {p.detail} [{mark}]"))
         if not problems:
             typer.echo("The store is healthy.")
         elif not left:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbtrack.cli.app import JsonOpt, app, state, warn
+from cbtrack.cli.app import JsonOpt, app, state, term_width, warn
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -89,19 +89,9 @@ def log_cmd(
     if as_json:
         typer.echo(render.to_json({"id": cid, "entries": [e.as_dict() for e in entries]}))
         return
-    tz = store.policy.tz
-    rows = []
-    for e in entries:
-        what = e.what
-        if e.kind == "commit":
-            what += f" [{', '.join(e.changes)}]" if e.changes else ""
-            ref = gitlog.short(e.commit or "")
-        else:
-            what = f"{e.kind} {e.item}: {what}" + (f" - {e.note}" if e.note else "")
-            ref = gitlog.short(e.commit) if e.commit else ""
-        rows.append([f"{e.at.astimezone(tz):%Y-%m-%d %H:%M}", e.by, ref, what])
     typer.echo(f"History of {cid}:")
-    typer.echo(render.table(rows, ["when", "who", "commit", "what"]))
+    for line in render.log_lines(entries, st.now(), store.policy.tz, term_width()):
+        typer.echo(line)
 
 
 @app.command()
@@ -153,7 +143,7 @@ def verify(
         )
     else:
         for f in report.findings:
-            typer.echo(f"{f.kind}: {f.message}")
+            typer.echo(render.printable(f"{f.kind}: {f.message}"))
     if not report.ok:
         if report.recorded:  # --accept: the lead has reviewed them; that is a success
             if not as_json:
@@ -193,7 +183,7 @@ def check_staged(ctx: typer.Context) -> None:
 
     problems = audit.check_staged(state(ctx).store())
     for p in problems:
-        typer.echo(f"cbtrack: {p}", err=True)
+        typer.echo(f"cbtrack: {render.printable(p)}", err=True)
     if problems:
         typer.echo(
             "Error: commit refused; fix the record(s) above, or restore them with "

@@ -10,17 +10,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
-from cbtrack.cli.app import JsonOpt, State, app, color_ok, state
+from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, term_width, unreadable_exit
 from cbtrack.errors import Refused, UsageProblem
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
     from cbtrack import clock, render, review, service
+    from cbtrack import store as store_mod
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
     render = lazy_module("cbtrack.render")
     review = lazy_module("cbtrack.review")
     service = lazy_module("cbtrack.service")
+    store_mod = lazy_module("cbtrack.store")
 
 
 class Format(StrEnum):
@@ -66,8 +68,10 @@ def review_cmd(
     store = st.store()
     policy = store.policy
     now = st.now()
+    unreadable: list[str] = []
     if check:
-        missing = review.unattempted_due_today(policy, store.open_records(), now)
+        missing = review.unattempted_due_today(policy, store.open_records(unreadable), now)
+        unreadable_exit(unreadable)
         if missing:
             n = len(missing)
             raise Refused(
@@ -79,25 +83,43 @@ def review_cmd(
     if roll:
         _roll(st, now, dry_run, as_json)
         return
-    records = store.open_records()
+    records = store.open_records(unreadable)
     found = review.buckets(policy, records, now)
     if as_json:
         typer.echo(render.to_json({b: [cb.id for cb in found[b]] for b in review.BUCKETS}))
+        unreadable_exit(unreadable)
         return
     total = len(records)
     local = now.astimezone(policy.tz)
-    typer.echo(f"End-of-day review, {local:%a %Y-%m-%d %H:%M} ({policy.timezone}): {total} open")
-    if total:
-        typer.echo(render.queue_lines(policy, [], now, False)[0])
+    width = term_width()
+    typer.echo(f"End-of-day review, {local:%a %d %b %H:%M} ({policy.timezone}): {total} open")
+    if not total:
+        typer.echo("Nothing is open: there is nothing to review.")
+        unreadable_exit(unreadable)
+        return
+    widths = render.queue_widths(policy, records, now, width)
+    header, *_ = render.queue_lines(policy, [], now, False, width, widths)
+    empty = [review.TITLES[b] for b in review.BUCKETS if not found[b]]
     for bucket in review.BUCKETS:
+        if not found[bucket]:
+            continue
         typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
-        for line in render.queue_lines(policy, found[bucket], now, color_ok())[1:]:
+        typer.echo(header)
+        lines = render.queue_lines(policy, found[bucket], now, color_ok(), width, widths)
+        for line in lines[1:]:
             typer.echo(line)
-    if total:
-        typer.echo(
-            "\nNext: 'cbtrack review --roll' gives each open callback an owner and a "
-            "next touch\non the next business day."
-        )
+    if empty:
+        typer.echo("")
+        for line in render.wrap("Nothing under: " + "; ".join(empty) + ".", width):
+            typer.echo(line)
+    typer.echo("")
+    for line in render.wrap(
+        "Next: 'cbtrack review --roll' gives each open callback that needs one an owner "
+        "and a next touch on the next business day.",
+        width,
+    ):
+        typer.echo(line)
+    unreadable_exit(unreadable)
 
 
 def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
@@ -116,14 +138,10 @@ def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
         )
         return
     verb = "would roll" if dry_run else "rolled"
-    for r in rolls:
-        owner = r.owner if r.owner == r.was_owner else f"{r.was_owner} -> {r.owner}"
-        typer.echo(
-            f"{r.callback_id} {verb}: owner {owner}, next touch "
-            f"{r.next_touch.astimezone(policy.tz):%a %Y-%m-%d %H:%M}. {r.why}"
-        )
+    for line in render.roll_lines(policy, rolls, now, verb, term_width()):
+        typer.echo(line)
     day = rolls[0].day
-    typer.echo(f"{len(rolls)} callback(s) {verb} over to {day:%a %Y-%m-%d}.")
+    typer.echo(f"{len(rolls)} callback(s) {verb} over to {day:%a %d %b}.")
 
 
 def _start(st: State, text: str) -> datetime:
@@ -169,13 +187,16 @@ def report_cmd(
             help="End: an ISO date (the whole day counts) or time (default: the end of today).",
         ),
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    fmt: Annotated[
+        Format | None, typer.Option("--format", help="Output format (default: text).")
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
             "--output",
             metavar="FILE",
-            help="Write to FILE (atomically, owner-only) instead of stdout; print nothing.",
+            help="Write to FILE (atomically, owner-only) instead of stdout; print nothing. "
+            "With --format csv, a folder gets one file per table.",
         ),
     ] = None,
     include_phi: Annotated[
@@ -195,9 +216,9 @@ def report_cmd(
     Example: cbtrack --store ~/callbacks report --since 2026-11-01 --until 2026-11-30
     --format html --output november.html
     """
-    if as_json and fmt not in (Format.text, Format.json):
-        raise UsageProblem("--json is --format json; give only one of them.")
-    chosen = Format.json if as_json else fmt
+    if as_json and fmt not in (None, Format.json):
+        raise UsageProblem(f"--json is --format json, not {fmt}; give only one of them.")
+    chosen = Format.json if as_json else (fmt or Format.text)
     st = state(ctx)
     store = st.store()
     policy = store.policy
@@ -210,8 +231,10 @@ def report_cmd(
         start = datetime.combine(first, time(0), tzinfo=policy.tz)
     if start >= end:
         raise Refused("The period is empty: --since must be earlier than --until.")
-    if output is not None and output.is_dir():
-        raise Refused(f"{output} is a folder; give --output a file name.")
+    if output is not None:
+        output = output.expanduser()
+        if not (chosen == Format.csv and output.is_dir() and not output.is_symlink()):
+            store_mod.check_output(output)
     from cbtrack import report, reportfmt
 
     figures = report.build(
@@ -222,13 +245,13 @@ def report_cmd(
         now,
         include_phi=include_phi,
     )
-    text = reportfmt.render(figures, chosen.value)
+    labels = reportfmt.Labels.of(policy)
+    if output is not None and chosen == Format.csv and output.is_dir():
+        for name, part in reportfmt.csv_tables(figures, labels):
+            store_mod.write_output(output / name, part)
+        return
+    text = reportfmt.render(figures, chosen.value, labels)
     if output is None:
         typer.echo(text, nl=False)
         return
-    try:
-        from cbtrack.store import write_atomic
-
-        write_atomic(output.expanduser(), text)
-    except OSError as exc:
-        raise Refused(f"Cannot write the report to {output} ({exc.strerror}).") from None
+    store_mod.write_output(output, text)
