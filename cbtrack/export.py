@@ -34,6 +34,7 @@ from cbtrack.model import (
     phone_digits,
 )
 from cbtrack.policy import Policy
+from cbtrack.render import spreadsheet_safe
 
 # Code systems of cbtrack's own words (URNs: they name, they do not resolve).
 SYSTEM = "urn:cbtrack"
@@ -136,16 +137,11 @@ CSV_COLUMNS = [
     "duplicate_of",
 ]
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
-
 
 def csv_cell(value: object) -> str:
-    """Text a spreadsheet shows as text: a cell that starts like a formula (=, +, -, @, tab,
-    carriage return, NUL) gets a leading apostrophe, as OWASP advises. A spreadsheet hides
-    the apostrophe, and a phone number like +15550100123 keeps its + instead of becoming a
-    number."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    """Text a spreadsheet shows as text (`render.spreadsheet_safe`, as for reports): a
+    phone number like +15550100123 keeps its + instead of becoming a number."""
+    return spreadsheet_safe("" if value is None else str(value))
 
 
 def _iso(moment: datetime | None) -> str:

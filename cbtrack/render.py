@@ -116,13 +116,13 @@ def clip(text: str, width: int) -> str:
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
 # Injection"); `=HYPERLINK(...)` in a name would leak the sheet when opened.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 def spreadsheet_safe(text: str) -> str:
     """Text for a CSV cell that no spreadsheet takes for a formula: a cell starting (after
-    any spaces) with = + - @, a tab or a carriage return gets a leading single quote, as
-    OWASP recommends. Numbers are written by the caller as numbers, never through this."""
+    any spaces) with = + - @, a tab, a carriage return or NUL gets a leading single quote,
+    as OWASP recommends. Numbers are written by the caller as numbers, never through this."""
     return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS and text else text
 
 

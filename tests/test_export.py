@@ -289,8 +289,8 @@ def test_output_must_be_a_plain_file_outside_the_store(
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     cases = {
-        str(tmp_path): "not a regular file",
-        str(link): "not a regular file",
+        str(tmp_path): "is a folder",
+        str(link): "is a symbolic link",
         str(fifo): "not a regular file",
         str(tmp_path / "nope" / "x.json"): "does not exist",
         str(store_dir / "export.json"): "outside it",

@@ -177,3 +177,20 @@ def test_init_of_an_empty_folder_says_nothing_about_strays(tmp_path: Path) -> No
         check=True,
     ).stdout
     assert status == ""
+
+
+def test_export_output_follows_the_same_rules(cli: Any, tmp_path: Path) -> None:
+    """Every --output the tool has goes through one check: export too."""
+    cli.add()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for target, says in (
+        (fifo, "is not a regular file (a device, pipe or socket)"),
+        (tmp_path / "no" / "x.csv", "does not exist"),
+    ):
+        err = cli.refused("export", "--format", "csv", "--output", str(target))
+        assert says in err, err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and not (tmp_path / "no").exists()
+    out = tmp_path / "x.csv"
+    cli.ok("export", "--format", "csv", "--output", str(out))
+    assert mode(out) == 0o600 and "'+15550100123" in out.read_text()

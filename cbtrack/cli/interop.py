@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,7 +14,7 @@ from cbtrack import importer, render, service
 from cbtrack.cli import reports  # periods read as the report reads them; listed after it
 from cbtrack.cli.app import app, state, warn
 from cbtrack.errors import Refused, StoreError, UsageProblem
-from cbtrack.store import Store, decode_text, read_text, write_atomic
+from cbtrack.store import Store, check_output, decode_text, read_text, write_output
 
 MAX_IMPORT_BYTES = 50_000_000
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -76,9 +74,8 @@ def missed_calls(
     text = _read_export(file)
     parsed = importer.read_calls(text, fields, policy.tz, now)
     for bad in parsed.bad:
-        typer.echo(
-            f"{'Left out' if skip_bad else 'Bad row'}: line {bad.line}: {bad.problem}.", err=True
-        )
+        what = f"{'Left out' if skip_bad else 'Bad row'}: line {bad.line}: {bad.problem}."
+        typer.echo(render.printable(what), err=True)  # a problem may quote a column name
     if parsed.bad and not skip_bad:
         n = len(parsed.bad)
         lines = ", ".join(str(b.line) for b in parsed.bad[:10]) + (", ..." if n > 10 else "")
@@ -220,25 +217,14 @@ def export_cmd(
     if target is None:
         typer.echo(text, nl=False)
         return
-    try:
-        write_atomic(target, text)
-    except OSError as exc:
-        raise Refused(f"Cannot write the export to {output} ({exc.strerror}).") from None
+    write_output(target, text)
 
 
 def _output_path(store: Store, output: Path) -> Path:
     """A regular file, or a new file in an existing folder, outside the store."""
     path = output.expanduser()
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        info = None
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        raise Refused(f"{output} is not a regular file; give --output a file name.")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise Refused(f"The folder of {output} does not exist; create it first.")
-    real = folder.resolve() / path.name
+    check_output(path)  # a regular file or a new one in an existing folder, as for reports
+    real = path.parent.resolve() / path.name
     if real == store.root or store.root in real.parents:
         raise Refused(
             "The export holds patient data and would be committed if written in the store; "
