@@ -128,7 +128,8 @@ def test_init_in_a_folder_with_other_files_commits_only_its_own(tmp_path: Path) 
     (folder / ".env").write_text("API_TOKEN=not-a-real-token\n")
     (folder / "patients.csv").write_text("name,phone\nAda Example,5550100123\n")
     (folder / "exports" / "old.csv").write_text("x\n")
-    result = CliRunner().invoke(app, ["--as", "jlee", "init", str(folder)])
+    named = ["--practice", "Oak Test Clinic", "--callback-number", "5550100999"]
+    result = CliRunner().invoke(app, ["--as", "jlee", "init", str(folder), *named])
     assert result.exit_code == 0, result.stderr
     assert tracked(folder) == OWN_FILES
     assert result.stderr == (
@@ -163,9 +164,10 @@ def test_init_of_a_copied_store_commits_its_records_but_not_strays(
 
 
 def test_init_of_an_empty_folder_says_nothing_about_strays(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["--as", "jlee", "init", str(tmp_path / "new")])
+    named = ["--practice", "Oak Test Clinic", "--callback-number", "5550100999"]
+    result = CliRunner().invoke(app, ["--as", "jlee", "init", str(tmp_path / "new"), *named])
     assert result.exit_code == 0
-    assert result.stderr == ""
+    assert result.stderr == ""  # (no placeholder left to warn about either)
     assert tracked(tmp_path / "new") == OWN_FILES
     status = subprocess.run(
         ["git", "status", "--porcelain"],
