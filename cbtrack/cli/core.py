@@ -397,7 +397,10 @@ def _emergency_banner(st: State, out: service.Outcome) -> None:
                 "EMERGENCY: give this to the patient now, while they are on the line:",
                 "",
                 textwrap.fill(
-                    emergency_text(policy), width=72, initial_indent="  ", subsequent_indent="  "
+                    render.printable(emergency_text(policy)),
+                    width=72,
+                    initial_indent="  ",
+                    subsequent_indent="  ",
                 ),
                 "",
                 f"Then tell {out.record.owner} at once. Callback {out.record.id}.",
