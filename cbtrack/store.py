@@ -657,13 +657,7 @@ class Store:
     def cached_open(self, problems: list[str] | None = None) -> list[cache.Cached]:
         """The open records, as `open_records` reads them (same order, same handling of a
         record moved meanwhile or unreadable), with their read-cache rows."""
-        if not self.open_dir.is_dir():
-            return []
-        try:
-            with os.scandir(self.open_dir) as entries:
-                names = sorted(e.name for e in entries if _is_record_name(e.name))
-        except FileNotFoundError:
-            return []
+        names = [p.name for p in self.open_paths()]
         progress = Progress("Reading records", len(names), self.on_progress)
         return cache.read_folder(
             self.read_cache, self.open_dir, names, self._loader(problems), progress
@@ -1104,10 +1098,6 @@ def _closed_at(text: str) -> datetime | None:
 
 def _name(path: Path) -> str:
     return path.name
-
-
-def _is_record_name(name: str) -> bool:
-    return name.endswith(".yaml") and not name.startswith(".")
 
 
 def _old_bytes(path: Path) -> bytes | None:

@@ -13,6 +13,7 @@ that another desk's change lands exactly between the two.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -72,7 +73,10 @@ def after_listing(monkeypatch: pytest.MonkeyPatch, name: str, act: Callable[[], 
 
 @pytest.fixture
 def two(cli: Any) -> tuple[Any, str, str]:
-    return cli, cli.add(), cli.add(category="general")
+    made = cli, cli.add(), cli.add(category="general")
+    # The races below happen as a file is read; with a warm read cache it would not be.
+    shutil.rmtree(cli.store / ".cbtrack" / "cache", ignore_errors=True)
+    return made
 
 
 def test_queue_leaves_out_a_record_closed_while_it_reads(
@@ -96,6 +100,7 @@ def test_queue_text_and_review_survive_the_same_race(
     out = cli.ok("queue").stdout
     assert b[-5:] in out and a[-5:] not in out
     reopen_now(cli.store, a)
+    shutil.rmtree(cli.store / ".cbtrack" / "cache")  # (the reopen cached `a`: read it again)
     before_reading(monkeypatch, path, lambda: close_now(cli.store, a))
     data = json.loads(cli.ok("review", "--json").stdout)
     assert a not in data["no_attempt"] and b in data["no_attempt"]
