@@ -123,7 +123,7 @@ def test_chromium_renders_the_report_without_console_errors(
     page = html_report(cli, tmp_path, *(["--include-phi"] if phi else []))
     dom, console = browse(page, tmp_path / "profile")
     assert console == []
-    assert len(re.findall(r"<svg\b", dom)) == 3
+    assert len(re.findall(r"<svg\b", dom)) == 4  # categories, first-attempt times, reasons, trend
     assert len(re.findall(r"<rect\b", dom)) >= 4 + 5 + 5  # categories, histogram, reasons
     assert "<h1>Callback report: Your Practice Name</h1>" in dom
     assert ("Ozymandias" in dom) is phi
