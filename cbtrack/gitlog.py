@@ -255,12 +255,6 @@ def commit(
     return True
 
 
-def commit_all(root: Path, message: str, user: str, when: datetime | None) -> bool:
-    """Stage everything and commit it (a new store's first commit)."""
-    run(root, "add", "-A", env=identity_env(user, when))
-    return commit(root, [], message, user, when)
-
-
 def parents_of_next(root: Path) -> list[str]:
     """The parents the next commit gets: HEAD, and the other side of a merge under way."""
     out = [c for c in (rev(root, "HEAD"),) if c]
