@@ -200,8 +200,8 @@ def export_cmd(
     st = state(ctx)
     store = st.store()
     now = st.now()
-    start = reports._start(st, since) if since else None
-    end = reports._end(st, until) if until else None
+    start = reports.period_start(st, since) if since else None
+    end = reports.period_end(st, until) if until else None
     if start and end and start >= end:
         raise Refused("The period is empty: --since must be earlier than --until.")
     target = _output_path(store, output) if output is not None else None

@@ -144,7 +144,7 @@ def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
     typer.echo(f"{len(rolls)} callback(s) {verb} over to {day:%a %d %b}.")
 
 
-def _start(st: State, text: str) -> datetime:
+def period_start(st: State, text: str) -> datetime:
     """A date means its first moment in the practice's time zone."""
     tz = st.tz()
     low = text.strip().lower()
@@ -157,11 +157,11 @@ def _start(st: State, text: str) -> datetime:
     return st.when(text)
 
 
-def _end(st: State, text: str) -> datetime:
+def period_end(st: State, text: str) -> datetime:
     """A date in --until includes that whole day: the period ends at the next midnight."""
     low = text.strip().lower()
     if low in ("today", "yesterday") or clock.is_date_only(text):
-        first = _start(st, text)
+        first = period_start(st, text)
         nxt = first.date() + timedelta(days=1)
         return datetime.combine(nxt, time(0), tzinfo=st.tz())
     return st.when(text)
@@ -223,9 +223,9 @@ def report_cmd(
     store = st.store()
     policy = store.policy
     now = st.now()
-    end = _end(st, until or "today")
+    end = period_end(st, until or "today")
     if since:
-        start = _start(st, since)
+        start = period_start(st, since)
     else:
         first = now.astimezone(policy.tz).date() - timedelta(days=6)
         start = datetime.combine(first, time(0), tzinfo=policy.tz)
