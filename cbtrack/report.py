@@ -234,8 +234,9 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def insights(policy: Policy, report: dict[str, Any], repeats: list[list[Callback]]) -> list[str]:
-    """Sentences that turn the biggest repeat categories and patterns into upstream fixes."""
+def insights(policy: Policy, report: dict[str, Any], repeats: list[list[str]]) -> list[str]:
+    """Sentences that turn the biggest repeat categories and patterns into upstream fixes;
+    `repeats` holds, per repeat patient, the categories of their callbacks."""
     out: list[str] = []
     total = report["totals"]["created"]
     # ties keep the policy's order of categories (by_category is in that order)
@@ -262,7 +263,7 @@ def insights(policy: Policy, report: dict[str, Any], repeats: list[list[Callback
         )
         out.append(f"{head} {fix}")
     if repeats:
-        cats = Counter(cb.category for group in repeats for cb in group)
+        cats = Counter(category for group in repeats for category in group)
         most = max(cats.values())
         order = list(policy.categories)
         common = sorted(
@@ -373,7 +374,7 @@ def build(
     report["waits"] = waits(period)
     report["trend"] = trend(policy, period)
     report["by_detail"] = by_detail(policy, period, include_phi)
-    report["insights"] = insights(policy, report, repeats)
+    report["insights"] = insights(policy, report, [[cb.category for cb in g] for g in repeats])
     if include_phi:
         report["patients"] = phi_section(policy, open_at_end, repeats)
     return report

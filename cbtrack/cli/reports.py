@@ -235,16 +235,15 @@ def report_cmd(
         output = output.expanduser()
         if not (chosen == Format.csv and output.is_dir() and not output.is_symlink()):
             store_mod.check_output(output)
-    from cbtrack import report, reportfmt
+    from cbtrack import reportfmt, reportrows
 
-    figures = report.build(
-        policy,
-        store.records_for_period(start, end),
-        start,
-        end,
-        now,
-        include_phi=include_phi,
+    # De-identified, the rows come from the row cache; with PHI, from the records as read.
+    rows = (
+        reportrows.rows_with_phi(store, start, end)
+        if include_phi
+        else reportrows.cached_rows(store, start, end)
     )
+    figures = reportrows.build(policy, rows, start, end, now, include_phi=include_phi)
     labels = reportfmt.Labels.of(policy)
     if output is not None and chosen == Format.csv and output.is_dir():
         for name, part in reportfmt.csv_tables(figures, labels):
