@@ -208,6 +208,9 @@ class Tally:
         self.tries += other.tries
 
     def block(self) -> Block:
+        # sorted once here: the median and p90 then sort an already sorted list (linear)
+        self.to_first.sort()
+        self.to_close.sort()
         return {
             "created": self.created,
             "closed": self.closed,
@@ -250,7 +253,10 @@ class Figures:
         # per kind: started, hours to resolve, open, late
         self.waits: dict[str, list[Any]] = {k.value: [0, [], 0, 0] for k in DependencyKind}
         self.details: dict[str, list[Any]] = {}  # category: [callbacks, unknown counts, values]
-        self.made: list[tuple[Any, ...]] = []  # created in the period: patient keys etc.
+        # created in the period: patient keys, category, and with PHI (id, created, phi)
+        self.made_keys: list[tuple[bytes, ...]] = []
+        self.made_categories: list[str] = []
+        self.made_phi: list[tuple[Any, ...]] = []
 
     def add(self, row: tuple[Any, ...]) -> None:
         (
@@ -296,7 +302,10 @@ class Figures:
         t.attempts += tried
         if created_in:
             t.created += 1
-            self.made.append((patient, category, rid, created, phi))
+            self.made_keys.append(patient)
+            self.made_categories.append(category)
+            if self.include_phi:
+                self.made_phi.append((rid, created, phi))
             self._detail(category, unknown, phi)
         if first is not None and s <= first < e:
             t.firsts += 1
@@ -342,6 +351,86 @@ class Figures:
                 w[2] += 1
                 if until is not None and until < a:
                     w[3] += 1
+
+    @classmethod
+    def spanning(cls, policy: Policy) -> Figures:
+        """Figures over all of time, for a month's summary: every time a record may hold
+        (1970 to 2099) is inside, and nothing is open."""
+        end = datetime(2100, 1, 1, tzinfo=UTC)
+        return cls(policy, _EPOCH, end, end, False)
+
+    def summary(self) -> tuple[Any, ...]:
+        """These figures' sums as plain values (for the row cache): what rows add to any
+        period that holds all their times, before its `as_of`."""
+        return (
+            {
+                k: (
+                    t.n,
+                    t.created,
+                    t.closed,
+                    t.open,
+                    t.overdue,
+                    t.attempts,
+                    t.firsts,
+                    t.reached,
+                    t.on_time,
+                    t.to_first,
+                    t.to_close,
+                    t.tries,
+                )
+                for k, t in self.tallies.items()
+            },
+            dict(self.reasons),
+            self.created_times,
+            self.closed_times,
+            self.routed,
+            self.rerouted,
+            dict(self.routed_to),
+            self.waits,
+            {c: d[:2] for c, d in self.details.items()},
+            self.made_keys,
+            self.made_categories,
+        )
+
+    def merge(self, summary: Any) -> None:
+        """Add a `summary` of rows whose times all fall in this period, before `as_of`."""
+        (tallies, reasons, created, closed, routed, rerouted, to, waits, details) = summary[:9]
+        for key, v in tallies.items():
+            t = self.tallies.get(key)
+            if t is None:
+                t = self.tallies[key] = Tally()
+            t.n += v[0]
+            t.created += v[1]
+            t.closed += v[2]
+            t.open += v[3]
+            t.overdue += v[4]
+            t.attempts += v[5]
+            t.firsts += v[6]
+            t.reached += v[7]
+            t.on_time += v[8]
+            t.to_first += v[9]
+            t.to_close += v[10]
+            t.tries += v[11]
+        self.reasons.update(reasons)
+        self.created_times += created
+        self.closed_times += closed
+        self.routed += routed
+        self.rerouted += rerouted
+        self.routed_to.update(to)
+        for kind, w in waits.items():
+            mine = self.waits[kind]
+            mine[0] += w[0]
+            mine[1] += w[1]
+            mine[2] += w[2]
+            mine[3] += w[3]
+        for category, (n, unknown) in details.items():
+            d = self.details.get(category)
+            if d is None:
+                d = self.details[category] = [0, [0] * len(unknown), [Counter() for _ in unknown]]
+            d[0] += n
+            d[1] = [a + b for a, b in zip(d[1], unknown, strict=True)]
+        self.made_keys += summary[9]
+        self.made_categories += summary[10]
 
     def _detail(self, category: str, unknown: tuple[bool, ...], phi: Any) -> None:
         if not unknown:
@@ -439,32 +528,38 @@ class Figures:
         }
         report["trend"] = self._trend()
         report["by_detail"] = self._by_detail()
-        report["insights"] = insights(policy, report, [[m[1] for m in g] for g in repeats])
+        cats = self.made_categories
+        report["insights"] = insights(policy, report, [[cats[i] for i in g] for g in repeats])
         if self.include_phi:
             report["patients"] = self._phi_section(repeats)
         return report
 
-    def _repeats(self) -> list[list[tuple[Any, ...]]]:
-        """As `report.repeat_groups`, over the hashed keys."""
-        made = self.made
-        parent = list(range(len(made)))
+    def _repeats(self) -> list[list[int]]:
+        """As `report.repeat_groups`, over the hashed keys: groups of two or more indexes
+        into the callbacks created in the period (in their order), in no particular order."""
+        parent: dict[int, int] = {}
 
         def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
+            root = i
+            while (up := parent.get(root, root)) != root:
+                root = up
+            while i != root:  # path compression
+                parent[i], i = root, parent[i]
+            return root
 
-        seen: dict[bytes, int] = {}
-        for i, m in enumerate(made):
-            for key in m[0]:
-                if key in seen:
-                    parent[find(i)] = find(seen[key])
-                else:
-                    seen[key] = i
-        groups: dict[int, list[tuple[Any, ...]]] = {}
-        for i, m in enumerate(made):
-            groups.setdefault(find(i), []).append(m)
+        first: dict[bytes, int] = {}
+        for i, keys in enumerate(self.made_keys):
+            for key in keys:
+                j = first.setdefault(key, i)
+                if j != i:
+                    parent.setdefault(i, i)
+                    parent.setdefault(j, j)
+                    a, b = find(i), find(j)
+                    if a != b:
+                        parent[a] = b
+        groups: dict[int, list[int]] = {}
+        for i in sorted(parent):
+            groups.setdefault(find(i), []).append(i)
         return [g for g in groups.values() if len(g) >= 2]
 
     def _oldest(self) -> dict[str, Any] | None:
@@ -535,13 +630,14 @@ class Figures:
             out[name] = fields
         return out
 
-    def _phi_section(self, repeats: list[list[tuple[Any, ...]]]) -> dict[str, Any]:
+    def _phi_section(self, repeats: list[list[int]]) -> dict[str, Any]:
         policy, tz = self.policy, self.policy.tz
 
         def person(phi: tuple[Any, ...]) -> dict[str, Any]:
             return {"name": phi[0], "phone": phi[1], "dob": phi[2], "mrn": phi[3]}
 
         ranked = sorted(self.open_rows, key=lambda r: (-policy.rank(Urgency(r[2])), r[7], r[0]))
+        made = self.made_phi
         return {
             "open_at_end": [
                 {
@@ -556,10 +652,10 @@ class Figures:
             ],
             "repeat_patients": [
                 {
-                    **person(min(g, key=lambda m: m[3])[4]),
-                    "callbacks": sorted(m[2] for m in g),
+                    **person(made[min(g, key=lambda i: made[i][1])][2]),
+                    "callbacks": sorted(made[i][0] for i in g),
                 }
-                for g in sorted(repeats, key=lambda g: (-len(g), min(m[2] for m in g)))
+                for g in sorted(repeats, key=lambda g: (-len(g), min(made[i][0] for i in g)))
             ],
         }
 
@@ -571,11 +667,14 @@ def _close_reasons() -> list[str]:
 
 
 def _histogram(values: list[float]) -> list[dict[str, Any]]:
+    """Counts per `HISTOGRAM` bucket of `values`."""
+    values.sort()  # (already sorted by `Tally.block`: linear)
     out: list[dict[str, Any]] = []
-    low = -float("inf")
+    low = 0  # the index of the first value at or above the bucket's low end
     for name, high in HISTOGRAM:
-        out.append({"label": name, "count": sum(1 for v in values if low <= v < high)})
-        low = high
+        top = bisect_left(values, high)
+        out.append({"label": name, "count": top - low})
+        low = top
     return out
 
 
@@ -595,6 +694,18 @@ def build(
     return figures.result()
 
 
+def from_store(
+    store: Store, start: datetime, end: datetime, now: datetime, include_phi: bool = False
+) -> dict[str, Any]:
+    """The report of a store for [start, end): de-identified through the row cache
+    (`collect`); with PHI from the records as read (`rows_with_phi`)."""
+    if include_phi:
+        return build(store.policy, rows_with_phi(store, start, end), start, end, now, True)
+    figures = Figures(store.policy, start, end, now, False)
+    collect(store, figures)
+    return figures.result()
+
+
 # --- reading rows from a store ----------------------------------------------------------
 
 
@@ -608,7 +719,13 @@ def rows_with_phi(store: Store, start: datetime, end: datetime) -> Iterator[tupl
 
 
 class RowCache:
-    """The row cache files of one store; every failure to read or write them is silent."""
+    """The row cache files of one store; every failure to read or write them is silent.
+
+    A file holds, for one folder: the record file names and their stat signatures, then
+    per file either its row or (for a record closed before the period of the report that
+    read it, found by a text scan and not parsed) its closure time; and for a month of
+    closed records whose files all have rows, the month's `Figures.summary` and the span of
+    its times, used for any period that holds that whole span."""
 
     def __init__(self, store: Store) -> None:
         from cbtrack import __version__, cache
@@ -650,30 +767,33 @@ class RowCache:
                     os.unlink(tmp)
         return salt
 
-    def load(self, name: str) -> tuple[dict[str, Any], int]:
-        """A cache file's entries and its mtime_ns (for the racy rule); empty when there is
-        none, or it is damaged or was written for something else."""
+    def load(self, name: str) -> Shard:
+        """A cache file; empty when there is none, or it is damaged or not ours."""
         try:
             fd = os.open(self.folder / f"{name}.bin", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
-            return {}, 0
+            return Shard()
         try:
             st = os.fstat(fd)
             with os.fdopen(fd, "rb", closefd=False) as f:
-                header, digest, payload = marshal.loads(f.read())
-            if header != self.key or hashlib.blake2b(payload).digest() != digest:
-                return {}, 0
-            entries = marshal.loads(payload)
+                header, digest, head, held = marshal.loads(f.read())
+            if header != self.key or hashlib.blake2b(head).digest() != digest[:64]:
+                return Shard()
+            names, sigs, summary, span = marshal.loads(head)
+            if type(names) is not list or type(sigs) is not list or len(names) != len(sigs):
+                return Shard()
+            return Shard(names, sigs, summary, span, held, digest[64:], st.st_mtime_ns)
         except Exception:  # corrupt, truncated, or not ours: rebuilt on the next write
-            return {}, 0
+            return Shard()
         finally:
             os.close(fd)
-        return (entries, st.st_mtime_ns) if type(entries) is dict else ({}, 0)
 
-    def save(self, name: str, entries: dict[str, Any]) -> None:
+    def save(self, name: str, shard: Shard) -> None:
         with contextlib.suppress(OSError, ValueError):
-            payload = marshal.dumps(entries)
-            blob = marshal.dumps((self.key, hashlib.blake2b(payload).digest(), payload))
+            head = marshal.dumps((shard.names, shard.sigs, shard.summary, shard.span))
+            held = marshal.dumps(shard.held_list())
+            digest = hashlib.blake2b(head).digest() + hashlib.blake2b(held).digest()
+            blob = marshal.dumps((self.key, digest, head, held))
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=TMP_PREFIX)  # owner-only
             try:
@@ -686,7 +806,47 @@ class RowCache:
                 raise
 
 
-def _sig(st: os.stat_result) -> tuple[int, int, int, int]:
+Sig = tuple[int, int, int, int]
+
+
+class Shard:
+    """One cache file's content. `held` (rows and closure times) is decoded on first use."""
+
+    def __init__(
+        self,
+        names: list[str] | None = None,
+        sigs: list[Sig] | None = None,
+        summary: Any = None,
+        span: Any = None,
+        held: bytes | list[Any] = b"",
+        held_digest: bytes = b"",
+        written_ns: int = 0,
+    ) -> None:
+        self.names = names or []
+        self.sigs = sigs or []
+        self.summary, self.span = summary, span
+        self._held = held
+        self._held_digest = held_digest
+        self.written_ns = written_ns
+
+    def held_list(self) -> list[Any]:
+        held = self._held
+        if type(held) is bytes:
+            value: Any = None
+            with contextlib.suppress(Exception):
+                if hashlib.blake2b(held).digest() == self._held_digest:
+                    value = marshal.loads(held)
+            if type(value) is not list or len(value) != len(self.names):
+                value = [None] * len(self.names)  # damaged: every file is read again
+            self._held = held = value
+        assert type(held) is list
+        return held
+
+    def entries(self) -> dict[str, tuple[Sig, Any]]:
+        return dict(zip(self.names, zip(self.sigs, self.held_list(), strict=True), strict=True))
+
+
+def _sig(st: os.stat_result) -> Sig:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -697,19 +857,37 @@ def _read(path: Path) -> bytes:
         return b""
 
 
-def cached_rows(store: Store, start: datetime, end: datetime) -> Iterator[tuple[Any, ...]]:
-    """The de-identified rows of the records that can matter to [start, end), in the order
-    and with the handling of `Store.records_for_period`: every open record, then the closed
-    ones by month folder and name, leaving out month folders after the period (a month of
-    slack for time zones) and records closed before `start`. Unchanged files come from the
-    row cache; the others are read strictly and their rows cached. Each month's rows are
-    given and dropped before the next month is read."""
-    from cbtrack.store import MAX_RECORD_BYTES, FileGone, _closed_at, read_text
+def _span(rows: list[tuple[Any, ...]]) -> tuple[int, int] | None:
+    """The earliest and latest of every time in `rows` that a period compares."""
+    times: list[int] = []
+    for r in rows:
+        times.append(r[6])
+        if r[8] is not None:
+            times.append(r[8])
+        times += r[10]
+        times += [at for at, _ in r[14]]
+        for _, since, until, resolved in r[15]:
+            times.append(since)
+            if until is not None:
+                times.append(until)
+            if resolved is not None:
+                times.append(resolved)
+    return (min(times), max(times)) if times else None
 
+
+def collect(store: Store, figures: Figures) -> None:
+    """Add to `figures` the de-identified rows of the records that can matter to its
+    period, in the order and with the handling of `Store.records_for_period`: every open
+    record, then the closed ones by month folder and name, leaving out month folders
+    after the period (a month of slack for time zones) and records closed before it.
+
+    Unchanged files come from the row cache; the others are read strictly and their rows
+    cached. A month of closed records that is unchanged and whose times all fall in the
+    period (and before its `as_of`) is added from its cached summary, row by row otherwise.
+    Each month is added and dropped before the next one is read."""
     rc = RowCache(store)
     policy = store.policy
-    since = micros(start)
-    last = f"{end.astimezone(policy.tz) + timedelta(days=31):%Y-%m}"
+    last = f"{figures.end.astimezone(policy.tz) + timedelta(days=31):%Y-%m}"
     plan: list[tuple[Path, str, list[str]]] = [
         (store.open_dir, OPEN_SHARD, store.record_names(store.open_dir))
     ]
@@ -719,90 +897,168 @@ def cached_rows(store: Store, start: datetime, end: datetime) -> Iterator[tuple[
     progress = Progress(
         "Building the report cache", sum(len(p[2]) for p in plan), store.on_progress
     )
-    seen: set[str] = set()
-    is_open = True
-    for folder, shard, names in plan:
-        entries, written = rc.load(shard)
-        fresh: dict[str, Any] = {}
-        changed = False
-        try:
-            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            dfd = -1
-        try:
-            for name in names:
-                stem = name.removesuffix(".yaml")
-                if not is_open and stem in seen:
-                    # (a record closed since the open folder was read counts once)
-                    if name in entries:
-                        fresh[name] = entries[name]
-                    continue
-                try:
-                    st: os.stat_result | None = (
-                        os.stat(name, dir_fd=dfd, follow_symlinks=False) if dfd >= 0 else None
-                    )
-                except OSError:
-                    st = None
-                row: tuple[Any, ...] | None = None
-                entry = entries.get(name) if st is not None else None
+    seen: set[str] = set()  # the open records' file names
+    for folder, name, names in plan:
+        is_open = name == OPEN_SHARD
+        shard = rc.load(name)
+        if not is_open and _summary_holds(shard, folder, names, seen, figures):
+            figures.merge(shard.summary)
+            progress.step(len(names))
+            continue
+        new = _folder(store, rc, figures, folder, names, shard, is_open, seen, progress)
+        if new is not None:
+            rc.save(name, new)
+    progress.done()
+
+
+def _summary_holds(
+    shard: Shard, folder: Path, names: list[str], seen: set[str], figures: Figures
+) -> bool:
+    span = shard.span
+    if (
+        shard.summary is None
+        or type(span) is not tuple
+        or not (figures.s <= span[0] and span[1] < figures.a)
+        or names != shard.names
+        or not seen.isdisjoint(names)
+    ):
+        return False
+    try:
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        stats = [os.stat(n, dir_fd=dfd, follow_symlinks=False) for n in names]
+    except OSError:
+        return False
+    finally:
+        os.close(dfd)
+    sigs = [(s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for s in stats]
+    if sigs != shard.sigs:
+        return False
+    written = shard.written_ns
+    # git's racy rule: a file not older than the cache file may have changed unseen
+    return all(s[2] < written and s[3] < written for s in sigs)
+
+
+def _folder(
+    store: Store,
+    rc: RowCache,
+    figures: Figures,
+    folder: Path,
+    names: list[str],
+    shard: Shard,
+    is_open: bool,
+    seen: set[str],
+    progress: Progress,
+) -> Shard | None:
+    """Add one folder's rows to `figures`, row by row; the folder's new cache content, or
+    None when the cached one still holds."""
+    from cbtrack.store import MAX_RECORD_BYTES, FileGone, _closed_at, read_text
+
+    policy = store.policy
+    since = figures.s
+    start = figures.start
+    entries = shard.entries() if shard.names else {}
+    written = shard.written_ns
+    new_names: list[str] = []
+    new_sigs: list[Sig] = []
+    new_held: list[Any] = []
+    rows: list[tuple[Any, ...]] = []
+    changed = False
+    add = figures.add
+    try:
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        dfd = -1
+    try:
+        for name in names:
+            progress.step()
+            if not is_open and name in seen:
+                # (a record closed since the open folder was read counts once)
+                old = entries.get(name)
+                if old is not None:
+                    new_names.append(name)
+                    new_sigs.append(old[0])
+                    new_held.append(old[1])
+                continue
+            try:
+                st: os.stat_result | None = (
+                    os.stat(name, dir_fd=dfd, follow_symlinks=False) if dfd >= 0 else None
+                )
+            except OSError:
+                st = None
+            row: tuple[Any, ...] | None = None
+            held: Any = None
+            if st is not None:
+                old = entries.get(name)
+                sig = _sig(st)
                 if (
-                    st is not None
-                    and type(entry) is tuple
-                    and len(entry) == 5
-                    and entry[0] == st.st_ino
-                    and entry[1] == st.st_size
-                    and entry[2] == st.st_mtime_ns
-                    and entry[3] == st.st_ctime_ns
+                    old is not None
+                    and old[0] == sig
                     and st.st_mtime_ns < written
                     and st.st_ctime_ns < written
                 ):
-                    held = entry[4]
+                    held = old[1]
                     if type(held) is tuple and len(held) == ROW_LEN:
                         row = held
-                        fresh[name] = entry
                     elif type(held) is int and held < since:
-                        fresh[name] = entry
-                        progress.step()
+                        new_names.append(name)
+                        new_sigs.append(sig)
+                        new_held.append(held)
                         continue  # closed before the period (as its text said): not read
-                progress.step()
-                if row is None:
-                    path = folder / name
-                    cb: Callback | None
-                    if is_open:
-                        cb = store.load_listed(path)
-                        if cb is None or store.path_of(cb) != path:
-                            continue  # gone, or closed meanwhile (then read in its month)
                     else:
-                        try:
-                            text = read_text(path, MAX_RECORD_BYTES, store.rel(path))
-                        except FileGone:  # reopened meanwhile: read where it went
-                            moved = store.load_listed(path)
-                            if moved is not None and moved.id not in seen:
-                                seen.add(moved.id)
-                                yield row_of(moved, policy, rc.salt)
-                            continue
-                        when = _closed_at(text)
-                        if when is not None and when < start:
-                            # closed before the period: it cannot matter, so it is not
-                            # parsed; its closure time is noted for the next report
-                            if st is not None:
-                                fresh[name] = (*_sig(st), micros(when))
-                                changed = True
-                            continue
-                        cb = store.load_path(path, text)
-                    row = row_of(cb, policy, rc.salt)
-                    if st is not None:
-                        fresh[name] = (*_sig(st), row)
-                        changed = True
+                        held = None
+            if row is None:
+                path = folder / name
+                cb: Callback | None
                 if is_open:
-                    seen.add(row[0])
-                elif row[8] is not None and row[8] < since:
-                    continue
-                yield row
-        finally:
-            if dfd >= 0:
-                os.close(dfd)
-        if changed or len(fresh) != len(entries):
-            rc.save(shard, fresh)
-        is_open = False
-    progress.done()
+                    cb = store.load_listed(path)
+                    if cb is None or store.path_of(cb) != path:
+                        continue  # gone, or closed meanwhile (then read in its month)
+                else:
+                    try:
+                        text = read_text(path, MAX_RECORD_BYTES, store.rel(path))
+                    except FileGone:  # reopened meanwhile: read where it went
+                        moved = store.load_listed(path)
+                        if moved is not None and f"{moved.id}.yaml" not in seen:
+                            seen.add(f"{moved.id}.yaml")
+                            add(row_of(moved, policy, rc.salt))
+                        continue
+                    when = _closed_at(text)
+                    if when is not None and when < start:
+                        # closed before the period: it cannot matter, so it is not parsed;
+                        # its closure time is noted for the next report
+                        if st is not None:
+                            new_names.append(name)
+                            new_sigs.append(_sig(st))
+                            new_held.append(micros(when))
+                            changed = True
+                        continue
+                    cb = store.load_path(path, text)
+                row = row_of(cb, policy, rc.salt)
+                if st is not None:
+                    held = row
+                    changed = True
+            if held is not None and st is not None:
+                new_names.append(name)
+                new_sigs.append(_sig(st))
+                new_held.append(held)
+                rows.append(held)
+            if is_open:
+                seen.add(name)
+            elif row[8] is not None and row[8] < since:
+                continue
+            add(row)
+    finally:
+        if dfd >= 0:
+            os.close(dfd)
+    if not changed and new_names == shard.names:
+        return None
+    summary = span = None
+    if not is_open and len(rows) == len(new_names):
+        whole = Figures.spanning(policy)
+        for r in rows:
+            whole.add(r)
+        summary, span = whole.summary(), _span(rows)
+    return Shard(new_names, new_sigs, summary, span, new_held)

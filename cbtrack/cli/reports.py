@@ -237,13 +237,7 @@ def report_cmd(
             store_mod.check_output(output)
     from cbtrack import reportfmt, reportrows
 
-    # De-identified, the rows come from the row cache; with PHI, from the records as read.
-    rows = (
-        reportrows.rows_with_phi(store, start, end)
-        if include_phi
-        else reportrows.cached_rows(store, start, end)
-    )
-    figures = reportrows.build(policy, rows, start, end, now, include_phi=include_phi)
+    figures = reportrows.from_store(store, start, end, now, include_phi=include_phi)
     labels = reportfmt.Labels.of(policy)
     if output is not None and chosen == Format.csv and output.is_dir():
         for name, part in reportfmt.csv_tables(figures, labels):
