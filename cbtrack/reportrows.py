@@ -361,7 +361,13 @@ class Figures:
 
     def summary(self) -> tuple[Any, ...]:
         """These figures' sums as plain values (for the row cache): what rows add to any
-        period that holds all their times, before its `as_of`."""
+        period that holds all their times, before its `as_of`. Lists are sorted, so that
+        merged they sort quickly."""
+        for t in self.tallies.values():
+            t.to_first.sort()
+            t.to_close.sort()
+        self.created_times.sort()
+        self.closed_times.sort()
         return (
             {
                 k: (
@@ -590,9 +596,13 @@ class Figures:
         day = self.start.astimezone(tz).date()
         last = (self.end - timedelta(microseconds=1)).astimezone(tz).date()
         s, e, a = self.s, self.e, self.a
+        one = timedelta(days=1)
+        midnight = micros(datetime.combine(day, time(0), tzinfo=tz))
         while day <= last:
-            lo = max(micros(datetime.combine(day, time(0), tzinfo=tz)), s)
-            hi = min(micros(datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)), e)
+            following = day + one
+            next_midnight = micros(datetime.combine(following, time(0), tzinfo=tz))
+            lo = max(midnight, s)
+            hi = min(next_midnight, e)
             if lo >= a and not (self.as_of_included and lo == a):
                 break  # days that have not begun yet
             at = min(hi, a)
@@ -606,7 +616,7 @@ class Figures:
                     "open_at_end": count(created, at) - count(closed, at),
                 }
             )
-            day += timedelta(days=1)
+            day, midnight = following, next_midnight
         return out
 
     def _by_detail(self) -> dict[str, Any]:
@@ -901,27 +911,31 @@ def collect(store: Store, figures: Figures) -> None:
     for folder, name, names in plan:
         is_open = name == OPEN_SHARD
         shard = rc.load(name)
-        if not is_open and _summary_holds(shard, folder, names, seen, figures):
-            figures.merge(shard.summary)
-            progress.step(len(names))
-            continue
+        if _unchanged(shard, folder, names, () if is_open else seen):
+            span = shard.span
+            if (
+                not is_open
+                and shard.summary is not None
+                and type(span) is tuple
+                and figures.s <= span[0]
+                and span[1] < figures.a
+            ):
+                figures.merge(shard.summary)
+                progress.step(len(names))
+                continue
+            if _add_held(figures, shard, is_open, seen):
+                progress.step(len(names))
+                continue
         new = _folder(store, rc, figures, folder, names, shard, is_open, seen, progress)
         if new is not None:
             rc.save(name, new)
     progress.done()
 
 
-def _summary_holds(
-    shard: Shard, folder: Path, names: list[str], seen: set[str], figures: Figures
-) -> bool:
-    span = shard.span
-    if (
-        shard.summary is None
-        or type(span) is not tuple
-        or not (figures.s <= span[0] and span[1] < figures.a)
-        or names != shard.names
-        or not seen.isdisjoint(names)
-    ):
+def _unchanged(shard: Shard, folder: Path, names: list[str], seen: Iterable[str]) -> bool:
+    """Whether a folder's cache file holds for every file in it, as listed in `names`
+    (none of them in `seen`): same names, same stat signatures, none racy."""
+    if not shard.names or names != shard.names or not set(seen).isdisjoint(names):
         return False
     try:
         dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -939,6 +953,30 @@ def _summary_holds(
     written = shard.written_ns
     # git's racy rule: a file not older than the cache file may have changed unseen
     return all(s[2] < written and s[3] < written for s in sigs)
+
+
+def _add_held(figures: Figures, shard: Shard, is_open: bool, seen: set[str]) -> bool:
+    """Add the rows of an unchanged folder straight from its cache file; False (nothing
+    added) when a file must be read after all: a damaged entry, or one noted as closed
+    before an earlier period that this one reaches."""
+    held = shard.held_list()
+    since = figures.s
+    for h in held:
+        if not (
+            (type(h) is tuple and len(h) == ROW_LEN)
+            or (type(h) is int and not is_open and h < since)
+        ):
+            return False
+    add = figures.add
+    if is_open:
+        seen.update(shard.names)
+        for row in held:
+            add(row)
+        return True
+    for row in held:
+        if type(row) is tuple and (row[8] is None or row[8] >= since):
+            add(row)
+    return True
 
 
 def _folder(
