@@ -234,9 +234,12 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def insights(policy: Policy, report: dict[str, Any], repeats: list[list[str]]) -> list[str]:
+def insights(
+    policy: Policy, report: dict[str, Any], repeats: int, repeat_categories: Counter[str]
+) -> list[str]:
     """Sentences that turn the biggest repeat categories and patterns into upstream fixes;
-    `repeats` holds, per repeat patient, the categories of their callbacks."""
+    `repeats` patients needed two or more callbacks, whose categories are counted in
+    `repeat_categories`."""
     out: list[str] = []
     total = report["totals"]["created"]
     # ties keep the policy's order of categories (by_category is in that order)
@@ -263,7 +266,7 @@ def insights(policy: Policy, report: dict[str, Any], repeats: list[list[str]]) -
         )
         out.append(f"{head} {fix}")
     if repeats:
-        cats = Counter(category for group in repeats for category in group)
+        cats = repeat_categories
         most = max(cats.values())
         order = list(policy.categories)
         common = sorted(
@@ -271,7 +274,7 @@ def insights(policy: Policy, report: dict[str, Any], repeats: list[list[str]]) -
             key=lambda c: order.index(c) if c in order else len(order),
         )
         about = _and([label(policy, c) for c in common])
-        n = len(repeats)
+        n = repeats
         out.append(
             f"{n} patient{'s' if n != 1 else ''} needed two or more callbacks, most often about "
             f"{about}{' (tied)' if len(common) > 1 else ''}; check that the first answer "
@@ -374,7 +377,9 @@ def build(
     report["waits"] = waits(period)
     report["trend"] = trend(policy, period)
     report["by_detail"] = by_detail(policy, period, include_phi)
-    report["insights"] = insights(policy, report, [[cb.category for cb in g] for g in repeats])
+    report["insights"] = insights(
+        policy, report, len(repeats), Counter(cb.category for g in repeats for cb in g)
+    )
     if include_phi:
         report["patients"] = phi_section(policy, open_at_end, repeats)
     return report

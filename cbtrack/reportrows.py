@@ -454,6 +454,10 @@ class Figures:
     # the figures -------------------------------------------------------------------------
 
     def _groups(self, field: int, order: Iterable[str] = ()) -> dict[str, Block]:
+        for t in self.tallies.values():
+            # sorted once: a group's list is then a few sorted runs, which sort quickly
+            t.to_first.sort()
+            t.to_close.sort()
         by: dict[str, Tally] = {}
         for key, t in self.tallies.items():
             name = key[field]
@@ -535,38 +539,47 @@ class Figures:
         report["trend"] = self._trend()
         report["by_detail"] = self._by_detail()
         cats = self.made_categories
-        report["insights"] = insights(policy, report, [[cats[i] for i in g] for g in repeats])
+        report["insights"] = insights(
+            policy, report, len(repeats), Counter(cats[i] for g in repeats for i in g)
+        )
         if self.include_phi:
             report["patients"] = self._phi_section(repeats)
         return report
 
     def _repeats(self) -> list[list[int]]:
         """As `report.repeat_groups`, over the hashed keys: groups of two or more indexes
-        into the callbacks created in the period (in their order), in no particular order."""
-        parent: dict[int, int] = {}
+        into the callbacks created in the period (each in their order), in no particular
+        order. Callbacks with the very same keys are taken together first (most of a
+        patient's callbacks), so the union-find runs over distinct keys only."""
+        same: dict[tuple[bytes, ...], list[int]] = {}
+        for i, keys in enumerate(self.made_keys):
+            found = same.get(keys)
+            if found is None:
+                same[keys] = [i]
+            else:
+                found.append(i)
+        sets = list(same)
+        parent = list(range(len(sets)))
 
         def find(i: int) -> int:
-            root = i
-            while (up := parent.get(root, root)) != root:
-                root = up
-            while i != root:  # path compression
-                parent[i], i = root, parent[i]
-            return root
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
 
         first: dict[bytes, int] = {}
-        for i, keys in enumerate(self.made_keys):
+        for i, keys in enumerate(sets):
             for key in keys:
                 j = first.setdefault(key, i)
                 if j != i:
-                    parent.setdefault(i, i)
-                    parent.setdefault(j, j)
-                    a, b = find(i), find(j)
-                    if a != b:
-                        parent[a] = b
+                    parent[find(i)] = find(j)
         groups: dict[int, list[int]] = {}
-        for i in sorted(parent):
-            groups.setdefault(find(i), []).append(i)
-        return [g for g in groups.values() if len(g) >= 2]
+        for i, keys in enumerate(sets):
+            groups.setdefault(find(i), []).extend(same[keys])
+        out = [g for g in groups.values() if len(g) >= 2]
+        for g in out:
+            g.sort()
+        return out
 
     def _oldest(self) -> dict[str, Any] | None:
         row = self.oldest

@@ -1,0 +1,298 @@
+"""The report over cached rows (cbtrack/reportrows.py) gives exactly what the model path
+(`report.build` over every record) gives, in every format, cold and warm; and its row cache
+is never trusted over the files: a hand edit, a checkout or a damaged cache file is seen.
+
+Not timed: the speed is measured by tests/bench/run.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cbtrack import report, reportfmt, reportrows
+from cbtrack.cli import app
+from cbtrack.store import Store
+from tests.bench.make_store import make_store
+from tests.conftest import git
+from tests.helpers_report import STAFF, Staff, build_week, day, init_store
+
+NOW = "2026-11-27T10:00:00-05:00"
+FORMATS = ("json", "text", "markdown", "csv", "html")
+# (since, until): everything; a year; a month; a week that ends before now; a period
+# that runs past now (open and overdue are measured now); a day in the past
+PERIODS = [
+    ("2000-01-01T00:00:00-05:00", "2026-11-28T00:00:00-05:00"),
+    ("2025-11-27T00:00:00-05:00", "2026-11-28T00:00:00-05:00"),
+    ("2026-10-01T00:00:00-04:00", "2026-11-01T00:00:00-04:00"),
+    ("2026-11-16T00:00:00-05:00", "2026-11-23T00:00:00-05:00"),
+    ("2026-11-20T00:00:00-05:00", "2026-12-05T12:00:00-05:00"),
+    ("2026-03-10T00:00:00-04:00", "2026-03-11T00:00:00-04:00"),
+]
+
+
+def run(store: Path, *args: str, now: str = NOW) -> str:
+    result = CliRunner().invoke(
+        app,
+        ["--store", str(store), "report", *args],
+        env={"CBTRACK_NOW": now, "CBTRACK_STORE": None, "CBTRACK_USER": None},
+    )
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def reference(store: Path, since: str, until: str, phi: bool, now: str = NOW) -> dict[str, object]:
+    """The figures the model path gives: every record parsed and validated."""
+    st = Store(store)
+    start, end = datetime.fromisoformat(since), datetime.fromisoformat(until)
+    records = st.records_for_period(start, end)
+    return report.build(
+        st.policy, records, start, end, datetime.fromisoformat(now), include_phi=phi
+    )
+
+
+def same_as_reference(
+    store: Path, now: str = NOW, periods: list[tuple[str, str]] = PERIODS
+) -> None:
+    labels = reportfmt.Labels.of(Store(store).policy)
+    for since, until in periods:
+        for phi in (False, True):
+            expected = reference(store, since, until, phi, now)
+            extra = ["--include-phi"] if phi else []
+            for fmt in FORMATS:
+                got = run(
+                    store, "--since", since, "--until", until, "--format", fmt, *extra, now=now
+                )
+                assert got == reportfmt.render(expected, fmt, labels), (since, until, phi, fmt)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A varied store from the benchmark's builder: every category, attempts, events,
+    dependencies, closures over many months, patients who call more than once."""
+    return make_store(tmp_path_factory.mktemp("rows") / "store", 40, 260, seed=5)
+
+
+def test_rows_give_the_model_paths_figures_cold_and_warm(bench: Path) -> None:
+    cache = bench / ".cbtrack/cache"
+    for path in cache.glob("report-*"):
+        path.unlink()
+    same_as_reference(bench, periods=PERIODS[:1])  # cold: builds the row cache
+    assert list(cache.glob("report-20*.bin")), "the row cache was not written"
+    same_as_reference(bench)  # warm, and over periods that cut months in two
+
+
+def test_a_scripted_week_with_handoffs_waits_and_unknown_details(tmp_path: Path) -> None:
+    cli = init_store(tmp_path, staff=STAFF)
+    ids = build_week(cli)
+    # a repeat patient (A's phone), unknown details, two handoffs, a wait that runs late
+    x = cli.add(
+        day(24, "10:30"),
+        "Ottoline Testperson",
+        "+15557310401",
+        "general",
+        "Asks about the Brightwater fair parking",
+        details={"topic": "unknown"},
+    )
+    cli.ok("route", x, "--to", "clinical", "--note", "Needs the nurse", now=day(24, "11:00"))
+    cli.ok("route", x, "--to", "front_desk", "--note", "Back to the desk", now=day(25, "09:00"))
+    cli.ok(
+        "block",
+        x,
+        "--on",
+        "provider_review",
+        "--note",
+        "Waiting on the doctor's answer",
+        "--until",
+        "2026-11-25",
+        now=day(24, "12:00"),
+    )
+    cli.ok("unblock", ids["C"], "--note", "The letter came", now=day(26, "10:00"))
+    periods = [
+        ("2026-10-01T00:00:00-04:00", "2026-12-01T00:00:00-05:00"),
+        ("2026-11-23T00:00:00-05:00", "2026-11-28T00:00:00-05:00"),
+        ("2026-11-24T12:00:00-05:00", "2026-11-26T08:00:00-05:00"),
+    ]
+    same_as_reference(cli.store, now=day(28, "09:00"), periods=periods)
+    same_as_reference(cli.store, now=day(25, "12:00"), periods=periods)  # a period past now
+
+
+def test_a_default_report_is_the_same_too(tmp_path: Path) -> None:
+    cli = init_store(tmp_path, staff=STAFF)
+    build_week(cli)
+    st = Store(cli.store)
+    now = datetime.fromisoformat(day(27, "18:00"))
+    start = datetime.fromisoformat("2026-11-21T00:00:00-05:00")
+    end = datetime.fromisoformat("2026-11-28T00:00:00-05:00")
+    expected = report.build(st.policy, st.records_for_period(start, end), start, end, now)
+    assert json.loads(run(cli.store, "--json", now=day(27, "18:00"))) == json.loads(
+        json.dumps(expected)
+    )
+
+
+# --- the row cache is never trusted over the files -----------------------------------------
+
+
+def _week(tmp_path: Path) -> tuple[Staff, dict[str, str]]:
+    cli = init_store(tmp_path, staff=STAFF)
+    ids = build_week(cli)
+    return cli, ids
+
+
+def _json(cli: Staff) -> dict[str, object]:
+    out = run(
+        cli.store, "--since", "2026-10-01", "--until", "2026-11-30", "--json", now=day(28, "09:00")
+    )
+    data: dict[str, object] = json.loads(out)
+    return data
+
+
+def _expected(cli: Staff) -> dict[str, object]:
+    ref = reference(
+        cli.store, "2026-10-01T00:00:00-04:00", "2026-12-01T00:00:00-05:00", False, day(28, "09:00")
+    )
+    data: dict[str, object] = json.loads(json.dumps(ref))
+    return data
+
+
+def _record(store: Path, cid: str) -> Path:
+    found = list(store.glob(f"callbacks/**/{cid}.yaml"))
+    assert len(found) == 1
+    return found[0]
+
+
+def test_the_row_cache_is_local_and_owner_only(tmp_path: Path) -> None:
+    cli, _ = _week(tmp_path)
+    _json(cli)
+    cache = cli.store / ".cbtrack/cache"
+    files = list(cache.glob("report-*"))
+    assert {p.name for p in files} >= {"report-open.bin", "report-2026-11.bin", "report-salt"}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert git(cli.store, "status", "--porcelain") == ""
+    # no patient identifier is written to it: names, phones (any form), MRNs, reasons
+    blob = b"".join(p.read_bytes() for p in files)
+    for text in ("Quillon", "Farthingale", "5557310401", "731-0402", "MRNQX7781", "Brightwater"):
+        assert text.encode() not in blob
+        assert text.lower().encode() not in blob
+
+
+def test_a_hand_edit_is_seen_even_with_the_same_size_and_time(tmp_path: Path) -> None:
+    cli, ids = _week(tmp_path)
+    _json(cli)
+    before_edit = _json(cli)  # warm
+    path = _record(cli.store, ids["A"])
+    before = path.stat()
+    text = path.read_text()
+    assert "category: scheduling" in text
+    # same length, same mtime: only the inode's ctime tells
+    path.write_text(text.replace("category: scheduling", "category: general   "))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    # and the cache files look newer than the edit: git's racy rule alone would not tell
+    for cached in (cli.store / ".cbtrack/cache").glob("report-*.bin"):
+        later = cached.stat().st_mtime_ns + 10**10
+        os.utime(cached, ns=(later, later))
+    got = _json(cli)
+    assert got == _expected(cli)
+    general = before_edit["by_category"]["general"]["created"]  # type: ignore[index]
+    assert got["by_category"]["general"]["created"] == general + 1  # type: ignore[index]
+
+
+def test_a_bad_hand_edit_gives_the_same_error_as_without_the_cache(tmp_path: Path) -> None:
+    cli, ids = _week(tmp_path)
+    _json(cli)
+    path = _record(cli.store, ids["B"])
+    path.write_text(path.read_text().replace("urgency: ", "urgency: bogus_"))
+    result = CliRunner().invoke(
+        app,
+        ["--store", str(cli.store), "report", "--since", "2026-10-01", "--json"],
+        env={"CBTRACK_NOW": day(28, "09:00")},
+    )
+    assert result.exit_code == 3
+    rel = path.relative_to(cli.store)
+    assert f"{rel}: field urgency" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_checkout_is_seen_through_the_row_cache(tmp_path: Path) -> None:
+    cli, ids = _week(tmp_path)
+    head = git(cli.store, "rev-parse", "HEAD").strip()
+    first = _json(cli)
+    cli.close(ids["C"], day(27, "17:00"), "resolved", "The referral arrived")
+    closed = _json(cli)
+    assert closed != first and closed == _expected(cli)
+    git(cli.store, "checkout", "-q", head, "--", "callbacks")
+    git(cli.store, "clean", "-qfd", "callbacks")
+    again = _json(cli)
+    assert again == first == _expected(cli)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "salt", "foreign"])
+def test_a_damaged_row_cache_is_rebuilt(tmp_path: Path, damage: str) -> None:
+    cli, _ = _week(tmp_path)
+    expected = _json(cli)
+    cache = cli.store / ".cbtrack/cache"
+    month = cache / "report-2026-11.bin"
+    blob = month.read_bytes()
+    if damage == "garbage":
+        month.write_bytes(b"\x00not a cache file")
+    elif damage == "truncated":
+        month.write_bytes(blob[: len(blob) // 2])
+    elif damage == "flipped":
+        middle = len(blob) // 2
+        month.write_bytes(blob[:middle] + bytes([blob[middle] ^ 0xFF]) + blob[middle + 1 :])
+    elif damage == "salt":
+        (cache / "report-salt").write_bytes(b"short")
+    else:  # written for another policy
+        policy = cli.store / "cbtrack.yaml"
+        policy.write_text(policy.read_text() + "\n# a comment\n")
+        expected = _expected(cli)
+    assert _json(cli) == expected
+    assert _json(cli) == expected  # and the rewritten cache holds
+    data = month.read_bytes()
+    assert data != b"\x00not a cache file" and len(data) > 100
+
+
+def test_the_cache_serves_a_second_period_and_notes_unparsed_records(tmp_path: Path) -> None:
+    cli, _ = _week(tmp_path)
+    # a report from mid-November leaves October's record unparsed (closed before it)
+    late = run(
+        cli.store, "--since", "2026-11-24", "--until", "2026-11-30", "--json", now=day(28, "09:00")
+    )
+    ref = reference(
+        cli.store, "2026-11-24T00:00:00-05:00", "2026-12-01T00:00:00-05:00", False, day(28, "09:00")
+    )
+    assert json.loads(late) == json.loads(json.dumps(ref))
+    assert _json(cli) == _expected(cli)  # then the earlier period reads it
+
+
+def test_progress_shows_only_on_a_terminal_while_the_cache_is_built(bench: Path) -> None:
+    from cbtrack.progress import Progress
+
+    shown: list[str] = []
+    st = Store(bench)
+    st.on_progress = shown.append
+    for path in (bench / ".cbtrack/cache").glob("report-*"):
+        path.unlink()
+    old = Progress.DELAY
+    Progress.DELAY = 0.0
+    try:
+        start = datetime.fromisoformat(PERIODS[0][0])
+        end = datetime.fromisoformat(PERIODS[0][1])
+        figures = reportrows.Figures(st.policy, start, end, datetime.fromisoformat(NOW), False)
+        reportrows.collect(st, figures)
+    finally:
+        Progress.DELAY = old
+    assert any(line.startswith("Building the report cache: ") for line in shown)
+    assert shown[-1] == ""
+    # the CLI (not a terminal here) prints nothing on stderr
+    result = CliRunner().invoke(
+        app, ["--store", str(bench), "report", "--json"], env={"CBTRACK_NOW": NOW}
+    )
+    assert result.exit_code == 0 and result.stderr == ""
