@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import textwrap
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-
-from tabulate import tabulate
 
 from cbtrack.render import clip, printable, spreadsheet_safe, to_json
 
@@ -110,6 +109,8 @@ class Table:
             "right" if all(_numeric(row[i]) for row in self.rows) else "left"
             for i in range(1, len(headers))
         ]
+        from tabulate import tabulate  # only tables need it (JSON does not)
+
         return tabulate(rows, headers=headers, tablefmt=fmt, colalign=align, disable_numparse=True)
 
 
@@ -648,10 +649,44 @@ def shown(value: Any) -> Any:
     return value
 
 
+TREND_KEYS = ("date", "created", "closed", "open_at_end")
+_TREND_DAY = (
+    '{\n      "date": "%s",\n      "created": %d,\n      "closed": %d,\n'
+    '      "open_at_end": %d\n    }'
+)
+
+
+def _json(report: dict[str, Any]) -> str:
+    """`to_json(report)`, with the trend (a line per day: thousands over a long period)
+    written straight from a template instead of through the json module's indenting
+    encoder: the same text, several times faster."""
+    trend = report.get("trend")
+    if not (
+        isinstance(trend, list)
+        and trend
+        and all(
+            type(d) is dict
+            and tuple(d) == TREND_KEYS
+            and type(d["date"]) is str
+            and d["date"].isascii()
+            and d["date"].replace("-", "").isalnum()
+            and all(type(d[k]) is int for k in TREND_KEYS[1:])
+            for d in trend
+        )
+    ):
+        return to_json(report)
+    marker = f"@@trend-{os.urandom(8).hex()}@@"  # text no report can hold
+    text = to_json({**report, "trend": marker})
+    days = ",\n    ".join(
+        _TREND_DAY % (d["date"], d["created"], d["closed"], d["open_at_end"]) for d in trend
+    )
+    return text.replace(f'"{marker}"', f"[\n    {days}\n  ]", 1)
+
+
 def render(report: dict[str, Any], fmt: str, labels: Labels = NO_LABELS) -> str:
     """The report in `fmt`; every format but JSON uses the practice's `labels`."""
     if fmt == "json":
-        return to_json(report) + "\n"
+        return _json(report) + "\n"
     report = shown(report)
     labels = Labels(shown(labels.category), shown(labels.urgency), shown(labels.owner))
     return {"text": as_text, "markdown": as_markdown, "csv": as_csv, "html": as_html}[fmt](

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 FORMAT = "cbtrack-report-rows-1"
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
+KEY_BYTES = 16  # a keyed hash of one patient key
 TMP_PREFIX = ".tmp-"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -103,7 +104,7 @@ class Row(NamedTuple):
     routes: tuple[tuple[int, str], ...]  # routed events: time, owner set ("" if none)
     deps: tuple[tuple[str, int, int | None, int | None], ...]  # kind, since, until, resolved
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
-    patient: tuple[bytes, ...]  # keyed hashes of the patient's phone and MRN keys
+    patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
 
 
@@ -156,13 +157,13 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
             for d in cb.depends_on
         ),
         tuple(v.casefold() in UNKNOWN_VALUES for v in values),
-        tuple(_keyed(salt, k) for k in patient_keys(cb)),
+        b"".join(_keyed(salt, k) for k in patient_keys(cb)),
         person,
     )
 
 
 def _keyed(salt: bytes, key: str) -> bytes:
-    return hashlib.blake2b(key.encode(), key=salt, digest_size=16).digest()
+    return hashlib.blake2b(key.encode(), key=salt, digest_size=KEY_BYTES).digest()
 
 
 # --- one pass over the rows ---------------------------------------------------------------
@@ -254,7 +255,7 @@ class Figures:
         self.waits: dict[str, list[Any]] = {k.value: [0, [], 0, 0] for k in DependencyKind}
         self.details: dict[str, list[Any]] = {}  # category: [callbacks, unknown counts, values]
         # created in the period: patient keys, category, and with PHI (id, created, phi)
-        self.made_keys: list[tuple[bytes, ...]] = []
+        self.made_keys: list[bytes] = []
         self.made_categories: list[str] = []
         self.made_phi: list[tuple[Any, ...]] = []
 
@@ -551,7 +552,7 @@ class Figures:
         into the callbacks created in the period (each in their order), in no particular
         order. Callbacks with the very same keys are taken together first (most of a
         patient's callbacks), so the union-find runs over distinct keys only."""
-        same: dict[tuple[bytes, ...], list[int]] = {}
+        same: dict[bytes, list[int]] = {}
         for i, keys in enumerate(self.made_keys):
             found = same.get(keys)
             if found is None:
@@ -569,8 +570,8 @@ class Figures:
 
         first: dict[bytes, int] = {}
         for i, keys in enumerate(sets):
-            for key in keys:
-                j = first.setdefault(key, i)
+            for at in range(0, len(keys), KEY_BYTES):
+                j = first.setdefault(keys[at : at + KEY_BYTES], i)
                 if j != i:
                     parent[find(i)] = find(j)
         groups: dict[int, list[int]] = {}
@@ -610,6 +611,13 @@ class Figures:
         last = (self.end - timedelta(microseconds=1)).astimezone(tz).date()
         s, e, a = self.s, self.e, self.a
         one = timedelta(days=1)
+        # Days that end before anything happened and before `as_of` are all zeros: a day
+        # ends before the UTC midnight after its own (a zone is less than a day off UTC).
+        quiet = min(created[0] if created else a, closed[0] if closed else a, a)
+        epoch_day = _EPOCH.date().toordinal()
+        while day <= last and (day.toordinal() - epoch_day + 2) * 86_400_000_000 < quiet:
+            out.append({"date": day.isoformat(), "created": 0, "closed": 0, "open_at_end": 0})
+            day += one
         midnight = micros(datetime.combine(day, time(0), tzinfo=tz))
         while day <= last:
             following = day + one
