@@ -811,7 +811,7 @@ class RowCache:
             if header != self.key or hashlib.blake2b(head).digest() != digest[:64]:
                 return Shard()
             names, sigs, summary, span = marshal.loads(head)
-            if type(names) is not list or type(sigs) is not list or len(names) != len(sigs):
+            if type(names) is not str or type(sigs) is not bytes:
                 return Shard()
             return Shard(names, sigs, summary, span, held, digest[64:], st.st_mtime_ns)
         except Exception:  # corrupt, truncated, or not ours: rebuilt on the next write
@@ -821,7 +821,7 @@ class RowCache:
 
     def save(self, name: str, shard: Shard) -> None:
         with contextlib.suppress(OSError, ValueError):
-            head = marshal.dumps((shard.names, shard.sigs, shard.summary, shard.span))
+            head = marshal.dumps((shard.names_blob, shard.sigs_blob, shard.summary, shard.span))
             held = marshal.dumps(shard.held_list())
             digest = hashlib.blake2b(head).digest() + hashlib.blake2b(held).digest()
             blob = marshal.dumps((self.key, digest, head, held))
@@ -841,40 +841,66 @@ Sig = tuple[int, int, int, int]
 
 
 class Shard:
-    """One cache file's content. `held` (rows and closure times) is decoded on first use."""
+    """One cache file's content. The file names are kept as one string and their stat
+    signatures as one marshalled string (so that an unchanged folder is checked by
+    comparing two strings); `held` (rows and closure times) is decoded on first use."""
 
     def __init__(
         self,
-        names: list[str] | None = None,
-        sigs: list[Sig] | None = None,
+        names_blob: str = "",
+        sigs_blob: bytes = b"",
         summary: Any = None,
         span: Any = None,
         held: bytes | list[Any] = b"",
         held_digest: bytes = b"",
         written_ns: int = 0,
     ) -> None:
-        self.names = names or []
-        self.sigs = sigs or []
+        self.names_blob, self.sigs_blob = names_blob, sigs_blob
         self.summary, self.span = summary, span
         self._held = held
         self._held_digest = held_digest
         self.written_ns = written_ns
 
+    @classmethod
+    def of(
+        cls, names: list[str], sigs: list[Sig], summary: Any, span: Any, held: list[Any]
+    ) -> Shard:
+        return cls(_names_blob(names), _sigs_blob(sigs), summary, span, held)
+
+    @property
+    def names(self) -> list[str]:
+        return self.names_blob.split("\0") if self.names_blob else []
+
     def held_list(self) -> list[Any]:
         held = self._held
+        count = len(self.names)
         if type(held) is bytes:
             value: Any = None
             with contextlib.suppress(Exception):
                 if hashlib.blake2b(held).digest() == self._held_digest:
                     value = marshal.loads(held)
-            if type(value) is not list or len(value) != len(self.names):
-                value = [None] * len(self.names)  # damaged: every file is read again
+            if type(value) is not list or len(value) != count:
+                value = [None] * count  # damaged: every file is read again
             self._held = held = value
         assert type(held) is list
         return held
 
     def entries(self) -> dict[str, tuple[Sig, Any]]:
-        return dict(zip(self.names, zip(self.sigs, self.held_list(), strict=True), strict=True))
+        names = self.names
+        sigs: Any = None
+        with contextlib.suppress(Exception):
+            sigs = marshal.loads(self.sigs_blob)
+        if type(sigs) is not list or len(sigs) != len(names):
+            return {}
+        return dict(zip(names, zip(sigs, self.held_list(), strict=True), strict=True))
+
+
+def _names_blob(names: list[str]) -> str:
+    return "\0".join(names)  # a file name never holds a NUL
+
+
+def _sigs_blob(sigs: list[Sig]) -> bytes:
+    return marshal.dumps(sigs, 2)  # version 2: no back-references, so equal lists give equal bytes
 
 
 def _sig(st: os.stat_result) -> Sig:
@@ -932,7 +958,7 @@ def collect(store: Store, figures: Figures) -> None:
     for folder, name, names in plan:
         is_open = name == OPEN_SHARD
         shard = rc.load(name)
-        if _unchanged(shard, folder, names, () if is_open else seen):
+        if _unchanged(shard, folder, names, set() if is_open else seen):
             span = shard.span
             if (
                 not is_open
@@ -953,10 +979,10 @@ def collect(store: Store, figures: Figures) -> None:
     progress.done()
 
 
-def _unchanged(shard: Shard, folder: Path, names: list[str], seen: Iterable[str]) -> bool:
+def _unchanged(shard: Shard, folder: Path, names: list[str], seen: set[str]) -> bool:
     """Whether a folder's cache file holds for every file in it, as listed in `names`
     (none of them in `seen`): same names, same stat signatures, none racy."""
-    if not shard.names or names != shard.names or not set(seen).isdisjoint(names):
+    if not shard.names_blob or _names_blob(names) != shard.names_blob or not seen.isdisjoint(names):
         return False
     try:
         dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -969,7 +995,7 @@ def _unchanged(shard: Shard, folder: Path, names: list[str], seen: Iterable[str]
     finally:
         os.close(dfd)
     sigs = [(s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for s in stats]
-    if sigs != shard.sigs:
+    if _sigs_blob(sigs) != shard.sigs_blob:
         return False
     written = shard.written_ns
     # git's racy rule: a file not older than the cache file may have changed unseen
@@ -1018,7 +1044,7 @@ def _folder(
     policy = store.policy
     since = figures.s
     start = figures.start
-    entries = shard.entries() if shard.names else {}
+    entries = shard.entries()
     written = shard.written_ns
     new_names: list[str] = []
     new_sigs: list[Sig] = []
@@ -1112,7 +1138,7 @@ def _folder(
     finally:
         if dfd >= 0:
             os.close(dfd)
-    if not changed and new_names == shard.names:
+    if not changed and _names_blob(new_names) == shard.names_blob:
         return None
     summary = span = None
     if not is_open and len(rows) == len(new_names):
@@ -1120,4 +1146,4 @@ def _folder(
         for r in rows:
             whole.add(r)
         summary, span = whole.summary(), _span(rows)
-    return Shard(new_names, new_sigs, summary, span, new_held)
+    return Shard.of(new_names, new_sigs, summary, span, new_held)
