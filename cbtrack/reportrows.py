@@ -810,10 +810,10 @@ class RowCache:
                 header, digest, head, held = marshal.loads(f.read())
             if header != self.key or hashlib.blake2b(head).digest() != digest[:64]:
                 return Shard()
-            names, sigs, summary, span = marshal.loads(head)
-            if type(names) is not str or type(sigs) is not bytes:
+            names, sigs, listing, summary, span = marshal.loads(head)
+            if type(names) is not str or type(sigs) is not bytes or type(listing) is not str:
                 return Shard()
-            return Shard(names, sigs, summary, span, held, digest[64:], st.st_mtime_ns)
+            return Shard(names, sigs, summary, span, held, digest[64:], st.st_mtime_ns, listing)
         except Exception:  # corrupt, truncated, or not ours: rebuilt on the next write
             return Shard()
         finally:
@@ -821,7 +821,9 @@ class RowCache:
 
     def save(self, name: str, shard: Shard) -> None:
         with contextlib.suppress(OSError, ValueError):
-            head = marshal.dumps((shard.names_blob, shard.sigs_blob, shard.summary, shard.span))
+            head = marshal.dumps(
+                (shard.names_blob, shard.sigs_blob, shard.listing_blob, shard.summary, shard.span)
+            )
             held = marshal.dumps(shard.held_list())
             digest = hashlib.blake2b(head).digest() + hashlib.blake2b(held).digest()
             blob = marshal.dumps((self.key, digest, head, held))
@@ -854,8 +856,10 @@ class Shard:
         held: bytes | list[Any] = b"",
         held_digest: bytes = b"",
         written_ns: int = 0,
+        listing_blob: str = "",
     ) -> None:
         self.names_blob, self.sigs_blob = names_blob, sigs_blob
+        self.listing_blob = listing_blob  # the folder's listing (os.listdir) when written
         self.summary, self.span = summary, span
         self._held = held
         self._held_digest = held_digest
@@ -945,19 +949,19 @@ def collect(store: Store, figures: Figures) -> None:
     rc = RowCache(store)
     policy = store.policy
     last = f"{figures.end.astimezone(policy.tz) + timedelta(days=31):%Y-%m}"
-    plan: list[tuple[Path, str, list[str]]] = [
-        (store.open_dir, OPEN_SHARD, store.record_names(store.open_dir))
-    ]
-    for month in store.closed_folders():
-        if month.name <= last:
-            plan.append((month, f"report-{month.name}", store.record_names(month)))
+    folders = [store.open_dir] + [m for m in store.closed_folders() if m.name <= last]
+    listings = [_listdir(folder) for folder in folders]
     progress = Progress(
-        "Building the report cache", sum(len(p[2]) for p in plan), store.on_progress
+        "Building the report cache", sum(len(raw) for raw in listings), store.on_progress
     )
     seen: set[str] = set()  # the open records' file names
-    for folder, name, names in plan:
-        is_open = name == OPEN_SHARD
+    for folder, raw in zip(folders, listings, strict=True):
+        is_open = folder == store.open_dir
+        name = OPEN_SHARD if is_open else f"report-{folder.name}"
         shard = rc.load(name)
+        listing = _names_blob(raw)
+        # the folder lists as it did: its record names are the ones cached (no sorting)
+        names = shard.names if listing == shard.listing_blob else _record_names(raw)
         if _unchanged(shard, folder, names, set() if is_open else seen):
             span = shard.span
             if (
@@ -974,9 +978,25 @@ def collect(store: Store, figures: Figures) -> None:
                 progress.step(len(names))
                 continue
         new = _folder(store, rc, figures, folder, names, shard, is_open, seen, progress)
+        if new is None and listing != shard.listing_blob and shard.names_blob:
+            new = shard  # unchanged records, but the listing to recognise is new
         if new is not None:
+            # (kept only when the cached names are exactly the listing's records)
+            new.listing_blob = listing if new.names == _record_names(raw) else ""
             rc.save(name, new)
     progress.done()
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _record_names(listing: list[str]) -> list[str]:
+    """The record files of a folder listing, sorted (as `Store.open_paths` has them)."""
+    return sorted(n for n in listing if n.endswith(".yaml") and not n.startswith("."))
 
 
 def _unchanged(shard: Shard, folder: Path, names: list[str], seen: set[str]) -> bool:

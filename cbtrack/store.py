@@ -575,14 +575,6 @@ class Store:
             return []
         return [m for m in sorted(self.closed_dir.iterdir()) if m.is_dir()]
 
-    def record_names(self, folder: Path) -> list[str]:
-        """The names of the record files in `folder`, sorted; none when it is gone."""
-        try:
-            names = os.listdir(folder)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return sorted(n for n in names if n.endswith(".yaml") and not n.startswith("."))
-
     def open_records(self, problems: list[str] | None = None) -> list[Callback]:
         """Every open callback. One moved meanwhile by a concurrent close is left out (it is
         no longer open). A file that cannot be read stops the listing (exit 3), unless
