@@ -176,6 +176,7 @@ class Tally:
         "attempts",
         "closed",
         "created",
+        "dues",
         "firsts",
         "n",
         "on_time",
@@ -193,6 +194,7 @@ class Tally:
         self.to_first: list[float] = []
         self.to_close: list[float] = []
         self.tries: list[float] = []
+        self.dues: list[int] = []  # of the open ones (for a summary)
 
     def merge(self, other: Tally) -> None:
         self.n += other.n
@@ -247,6 +249,7 @@ class Figures:
         self.created_times: list[int] = []
         self.closed_times: list[int] = []
         self.overdue_without_attempt = 0
+        self.unattempted_dues: list[int] = []  # of the open ones without an attempt
         self.oldest: tuple[Any, ...] | None = None
         self.open_rows: list[tuple[Any, ...]] = []  # with include_phi only
         self.routed = self.rerouted = 0
@@ -320,6 +323,9 @@ class Figures:
             self.reasons[close_reason] += 1
         if is_open:
             t.open += 1
+            t.dues.append(due)
+            if first is None:
+                self.unattempted_dues.append(due)
             if due < a:
                 t.overdue += 1
                 seen = first is not None and (first <= a if inclusive else first < a)
@@ -384,6 +390,7 @@ class Figures:
                     t.to_first,
                     t.to_close,
                     t.tries,
+                    sorted(t.dues),
                 )
                 for k, t in self.tallies.items()
             },
@@ -397,10 +404,13 @@ class Figures:
             {c: d[:2] for c, d in self.details.items()},
             self.made_keys,
             self.made_categories,
+            sorted(self.unattempted_dues),
+            self.oldest,
         )
 
     def merge(self, summary: Any) -> None:
-        """Add a `summary` of rows whose times all fall in this period, before `as_of`."""
+        """Add a `summary` of rows whose times all fall in this period, before `as_of`
+        (every time but a due time, which is compared with `as_of` here)."""
         (tallies, reasons, created, closed, routed, rerouted, to, waits, details) = summary[:9]
         for key, v in tallies.items():
             t = self.tallies.get(key)
@@ -410,7 +420,9 @@ class Figures:
             t.created += v[1]
             t.closed += v[2]
             t.open += v[3]
-            t.overdue += v[4]
+            # overdue is measured at `as_of`: the open ones due before it (v[4] counted
+            # every open one, measured in 2100)
+            t.overdue += bisect_left(v[12], self.a)
             t.attempts += v[5]
             t.firsts += v[6]
             t.reached += v[7]
@@ -438,6 +450,13 @@ class Figures:
             d[1] = [a + b for a, b in zip(d[1], unknown, strict=True)]
         self.made_keys += summary[9]
         self.made_categories += summary[10]
+        # the open ones without an attempt (any attempt falls before `as_of`)
+        self.overdue_without_attempt += bisect_left(summary[11], self.a)
+        oldest = summary[12]
+        if oldest is not None and (
+            self.oldest is None or (oldest[6], oldest[0]) < (self.oldest[6], self.oldest[0])
+        ):
+            self.oldest = oldest
 
     def _detail(self, category: str, unknown: tuple[bool, ...], phi: Any) -> None:
         if not unknown:
@@ -919,7 +938,8 @@ def _read(path: Path) -> bytes:
 
 
 def _span(rows: list[tuple[Any, ...]]) -> tuple[int, int] | None:
-    """The earliest and latest of every time in `rows` that a period compares."""
+    """The earliest and latest of every time in `rows` that a period compares with its
+    bounds (all but due times, which `Figures.merge` compares itself)."""
     times: list[int] = []
     for r in rows:
         times.append(r[6])
@@ -965,13 +985,14 @@ def collect(store: Store, figures: Figures) -> None:
         if _unchanged(shard, folder, names, set() if is_open else seen):
             span = shard.span
             if (
-                not is_open
-                and shard.summary is not None
+                shard.summary is not None
                 and type(span) is tuple
                 and figures.s <= span[0]
                 and span[1] < figures.a
             ):
                 figures.merge(shard.summary)
+                if is_open:
+                    seen.update(names)
                 progress.step(len(names))
                 continue
             if _add_held(figures, shard, is_open, seen):
@@ -1161,7 +1182,7 @@ def _folder(
     if not changed and _names_blob(new_names) == shard.names_blob:
         return None
     summary = span = None
-    if not is_open and len(rows) == len(new_names):
+    if len(rows) == len(new_names):
         whole = Figures.spanning(policy)
         for r in rows:
             whole.add(r)
