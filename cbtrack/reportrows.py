@@ -36,6 +36,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -495,7 +496,7 @@ class Figures:
         for t in self.tallies.values():
             overall_t.merge(t)
         overall = overall_t.block()
-        repeats = self._repeats()
+        repeat_count, repeat_categories = self._repeat_counts()
         by_category = {
             name: {"label": label(policy, name), **b}
             for name, b in self._groups(0, policy.categories).items()
@@ -535,7 +536,7 @@ class Figures:
             "by_owner": self._groups(2),
             "by_source": self._groups(3, [s.value for s in Source]),
             "closure_reasons": {r: self.reasons.get(r, 0) for r in _close_reasons()},
-            "repeat_patients": len(repeats),
+            "repeat_patients": repeat_count,
             "top_category": volume[0][2] if volume else None,
             "oldest_open": self._oldest(),
             "distribution": {"hours_to_first_attempt": _histogram(overall_t.to_first)},
@@ -558,27 +559,16 @@ class Figures:
         }
         report["trend"] = self._trend()
         report["by_detail"] = self._by_detail()
-        cats = self.made_categories
-        report["insights"] = insights(
-            policy, report, len(repeats), Counter(cats[i] for g in repeats for i in g)
-        )
+        report["insights"] = insights(policy, report, repeat_count, repeat_categories)
         if self.include_phi:
-            report["patients"] = self._phi_section(repeats)
+            report["patients"] = self._phi_section(self._repeats())
         return report
 
-    def _repeats(self) -> list[list[int]]:
-        """As `report.repeat_groups`, over the hashed keys: groups of two or more indexes
-        into the callbacks created in the period (each in their order), in no particular
-        order. Callbacks with the very same keys are taken together first (most of a
-        patient's callbacks), so the union-find runs over distinct keys only."""
-        same: dict[bytes, list[int]] = {}
-        for i, keys in enumerate(self.made_keys):
-            found = same.get(keys)
-            if found is None:
-                same[keys] = [i]
-            else:
-                found.append(i)
-        sets = list(same)
+    def _patients(self) -> tuple[list[bytes], list[int]]:
+        """The distinct key sets of the callbacks created in the period, and for each the
+        patient (a number) it belongs to: key sets that share a key (a phone number or an
+        MRN) are one patient, as in `report.repeat_groups`."""
+        sets = list(dict.fromkeys(self.made_keys))
         parent = list(range(len(sets)))
 
         def find(i: int) -> int:
@@ -593,13 +583,32 @@ class Figures:
                 j = first.setdefault(keys[at : at + KEY_BYTES], i)
                 if j != i:
                     parent[find(i)] = find(j)
+        return sets, [find(i) for i in range(len(sets))]
+
+    def _repeat_counts(self) -> tuple[int, Counter[str]]:
+        """How many patients had two or more callbacks created in the period, and the
+        categories of those callbacks (counted per key set, not per callback)."""
+        sets, patient = self._patients()
+        of = dict(zip(sets, patient, strict=True))
+        sizes: Counter[int] = Counter()
+        for keys, n in Counter(self.made_keys).items():
+            sizes[of[keys]] += n
+        cats: Counter[str] = Counter()
+        pairs = Counter(zip(self.made_keys, self.made_categories, strict=True))
+        for (keys, category), n in pairs.items():
+            if sizes[of[keys]] >= 2:
+                cats[category] += n
+        return sum(1 for n in sizes.values() if n >= 2), cats
+
+    def _repeats(self) -> list[list[int]]:
+        """The groups of two or more callbacks created in the period that are one patient's,
+        as indexes in their order (for the --include-phi list)."""
+        sets, patient = self._patients()
+        of = dict(zip(sets, patient, strict=True))
         groups: dict[int, list[int]] = {}
-        for i, keys in enumerate(sets):
-            groups.setdefault(find(i), []).extend(same[keys])
-        out = [g for g in groups.values() if len(g) >= 2]
-        for g in out:
-            g.sort()
-        return out
+        for i, keys in enumerate(self.made_keys):
+            groups.setdefault(of[keys], []).append(i)
+        return [g for g in groups.values() if len(g) >= 2]
 
     def _oldest(self) -> dict[str, Any] | None:
         row = self.oldest
@@ -1040,7 +1049,9 @@ def _unchanged(shard: Shard, folder: Path, names: list[str], seen: set[str]) -> 
         return False
     written = shard.written_ns
     # git's racy rule: a file not older than the cache file may have changed unseen
-    return all(s[2] < written and s[3] < written for s in sigs)
+    return not sigs or (
+        max(map(itemgetter(2), sigs)) < written and max(map(itemgetter(3), sigs)) < written
+    )
 
 
 def _add_held(figures: Figures, shard: Shard, is_open: bool, seen: set[str]) -> bool:
