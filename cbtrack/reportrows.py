@@ -782,9 +782,9 @@ class RowCache:
 
     A file holds, for one folder: the record file names and their stat signatures, then
     per file either its row or (for a record closed before the period of the report that
-    read it, found by a text scan and not parsed) its closure time; and for a month of
-    closed records whose files all have rows, the month's `Figures.summary` and the span of
-    its times, used for any period that holds that whole span."""
+    read it, found by a text scan and not parsed) its closure time; and for a folder whose
+    files all have rows, the folder's `Figures.summary` and the span of its times, used for
+    any period that holds that whole span before its `as_of`."""
 
     def __init__(self, store: Store) -> None:
         from cbtrack import __version__, cache
