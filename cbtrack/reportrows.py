@@ -978,50 +978,60 @@ def collect(store: Store, figures: Figures) -> None:
     rc = RowCache(store)
     policy = store.policy
     last = f"{figures.end.astimezone(policy.tz) + timedelta(days=31):%Y-%m}"
-    folders = [store.open_dir] + [m for m in store.closed_folders() if m.name <= last]
-    listings = [_listdir(folder) for folder in folders]
-    progress = Progress(
-        "Building the report cache", sum(len(raw) for raw in listings), store.on_progress
-    )
+    opened = store.folder_names(store.open_dir)
+    progress = Progress("Building the report cache", len(opened), store.on_progress)
     seen: set[str] = set()  # the open records' file names
-    for folder, raw in zip(folders, listings, strict=True):
-        is_open = folder == store.open_dir
-        name = OPEN_SHARD if is_open else f"report-{folder.name}"
-        shard = rc.load(name)
-        listing = _names_blob(raw)
-        # the folder lists as it did: its record names are the ones cached (no sorting)
-        names = shard.names if listing == shard.listing_blob else _record_names(raw)
-        if _unchanged(shard, folder, names, set() if is_open else seen):
-            span = shard.span
-            if (
-                shard.summary is not None
-                and type(span) is tuple
-                and figures.s <= span[0]
-                and span[1] < figures.a
-            ):
-                figures.merge(shard.summary)
-                if is_open:
-                    seen.update(names)
-                progress.step(len(names))
-                continue
-            if _add_held(figures, shard, is_open, seen):
-                progress.step(len(names))
-                continue
-        new = _folder(store, rc, figures, folder, names, shard, is_open, seen, progress)
-        if new is None and listing != shard.listing_blob and shard.names_blob:
-            new = shard  # unchanged records, but the listing to recognise is new
-        if new is not None:
-            # (kept only when the cached names are exactly the listing's records)
-            new.listing_blob = listing if new.names == _record_names(raw) else ""
-            rc.save(name, new)
+    _add_folder(store, rc, figures, store.open_dir, opened, seen, progress)
+    # The month folders are listed once the open folder is read, as `records_for_period`
+    # does: a record closed meanwhile is then found in its month, and counted once.
+    months = [m for m in store.closed_folders() if m.name <= last]
+    listings = [store.folder_names(m) for m in months]
+    progress.total += sum(len(raw) for raw in listings)
+    for month, raw in zip(months, listings, strict=True):
+        _add_folder(store, rc, figures, month, raw, seen, progress)
     progress.done()
 
 
-def _listdir(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+def _add_folder(
+    store: Store,
+    rc: RowCache,
+    figures: Figures,
+    folder: Path,
+    raw: list[str],
+    seen: set[str],
+    progress: Progress,
+) -> None:
+    """Add one folder's records, listed as `raw`: from its summary, its cached rows, or
+    row by row (reading what changed, and caching the result)."""
+    is_open = folder == store.open_dir
+    name = OPEN_SHARD if is_open else f"report-{folder.name}"
+    shard = rc.load(name)
+    listing = _names_blob(raw)
+    # the folder lists as it did: its record names are the ones cached (no sorting)
+    names = shard.names if listing == shard.listing_blob else _record_names(raw)
+    if _unchanged(shard, folder, names, set() if is_open else seen):
+        span = shard.span
+        if (
+            shard.summary is not None
+            and type(span) is tuple
+            and figures.s <= span[0]
+            and span[1] < figures.a
+        ):
+            figures.merge(shard.summary)
+            if is_open:
+                seen.update(names)
+            progress.step(len(names))
+            return
+        if _add_held(figures, shard, is_open, seen):
+            progress.step(len(names))
+            return
+    new = _folder(store, rc, figures, folder, names, shard, is_open, seen, progress)
+    if new is None and listing != shard.listing_blob and shard.names_blob:
+        new = shard  # unchanged records, but the listing to recognise is new
+    if new is not None:
+        # (kept only when the cached names are exactly the listing's records)
+        new.listing_blob = listing if new.names == _record_names(raw) else ""
+        rc.save(name, new)
 
 
 def _record_names(listing: list[str]) -> list[str]:

@@ -569,6 +569,13 @@ class Store:
                     out.extend(sorted((p for p in month.iterdir() if _is_record(p)), key=_name))
         return out
 
+    def folder_names(self, folder: Path) -> list[str]:
+        """Every name in `folder` as the system lists it (unsorted); none when it is gone."""
+        try:
+            return os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
     def closed_folders(self) -> list[Path]:
         """The month folders of closed records, oldest first (as `closed_paths` reads them)."""
         if not self.closed_dir.is_dir():

@@ -56,12 +56,13 @@ def before_reading(
 
 
 def after_listing(monkeypatch: pytest.MonkeyPatch, name: str, act: Callable[[], None]) -> list[int]:
-    """Run `act` once, right after the store lists a folder (`open_paths`/`closed_paths`)."""
+    """Run `act` once, right after the store lists a folder (`open_paths`, `closed_paths`,
+    `folder_names`)."""
     real = getattr(Store, name)
     done: list[int] = []
 
-    def listing(self: Store, *args: Any) -> list[Path]:
-        found: list[Path] = real(self, *args)
+    def listing(self: Store, *args: Any) -> list[Any]:
+        found: list[Any] = real(self, *args)
         if not done:
             done.append(1)
             act()
@@ -119,7 +120,8 @@ def test_report_counts_a_record_closed_meanwhile_once(
     two: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cli, a, _ = two
-    done = after_listing(monkeypatch, "open_paths", lambda: close_now(cli.store, a))
+    # (the report lists folders with `folder_names`; the open folder first)
+    done = after_listing(monkeypatch, "folder_names", lambda: close_now(cli.store, a))
     result = cli("report", "--json")
     assert done and result.exit_code == 0, result.stderr
     totals = json.loads(result.stdout)["totals"]
@@ -134,13 +136,19 @@ def test_report_counts_a_record_reopened_meanwhile_once(
     # the open folder is read first (without a); then a is reopened; then the closed
     # folder's listing still names it
     closed_path = Store(cli.store).closed_path(a)
-    real = Store.closed_paths
-    monkeypatch.setattr(Store, "closed_paths", lambda self, months=None: [closed_path])
-    monkeypatch.setattr(
-        Store, "open_paths", _then(Store.open_paths, lambda: reopen_now(cli.store, a))
-    )
+    real = Store.folder_names
+
+    def stale(self: Store, folder: Path) -> list[str]:
+        if folder == closed_path.parent:
+            return [closed_path.name]  # listed before the reopen moved it
+        found = real(self, folder)
+        if folder == self.open_dir:
+            reopen_now(cli.store, a)  # the open folder was listed without it
+        return found
+
+    monkeypatch.setattr(Store, "folder_names", stale)
     result = cli("report", "--json")
-    monkeypatch.setattr(Store, "closed_paths", real)
+    monkeypatch.setattr(Store, "folder_names", real)
     assert result.exit_code == 0, result.stderr
     totals = json.loads(result.stdout)["totals"]
     assert (totals["created"], totals["closed"], totals["open"]) == (2, 0, 2)
