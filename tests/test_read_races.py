@@ -154,17 +154,6 @@ def test_report_counts_a_record_reopened_meanwhile_once(
     assert (totals["created"], totals["closed"], totals["open"]) == (2, 0, 2)
 
 
-def _then(real: Any, act: Callable[[], None]) -> Any:
-    """`real` listing, taken before `act` runs (so the listing is stale by one change)."""
-
-    def listing(self: Store, *args: Any) -> Any:
-        found = real(self, *args)
-        act()
-        return found
-
-    return listing
-
-
 def test_roll_over_skips_a_record_closed_after_planning(
     two: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
