@@ -362,9 +362,9 @@ class Figures:
 
     @classmethod
     def spanning(cls, policy: Policy) -> Figures:
-        """Figures over all of time, for a month's summary: every time a record may hold
-        (1970 to 2099) is inside, and nothing is open."""
-        end = datetime(2100, 1, 1, tzinfo=UTC)
+        """Figures over all of time, for a folder's summary: every time a record may hold
+        (1970 to 2099 in its own zone) is inside, and `as_of` comes after all of them."""
+        end = datetime(2101, 1, 1, tzinfo=UTC)
         return cls(policy, _EPOCH, end, end, False)
 
     def summary(self) -> tuple[Any, ...]:
@@ -422,7 +422,7 @@ class Figures:
             t.closed += v[2]
             t.open += v[3]
             # overdue is measured at `as_of`: the open ones due before it (v[4] counted
-            # every open one, measured in 2100)
+            # every open one, measured after all times)
             t.overdue += bisect_left(v[12], self.a)
             t.attempts += v[5]
             t.firsts += v[6]
