@@ -67,7 +67,8 @@ def test_reads_fill_an_owner_only_cache_that_git_never_sees(cli: Cli, store_dir:
     assert sorted(_queue_ids(cli)) == [ids[0]]
     cli.ok("report", "--since", "2026-11-01", "--format", "json")
     files = _cache_files(store_dir)
-    assert {f.name.split("-")[0] for f in files} == {"open", "closed"}
+    # (report-*: the report's row cache, cbtrack/reportrows.py)
+    assert {f.name.split("-")[0] for f in files} == {"open", "closed", "report"}
     folder = store_dir / ".cbtrack" / "cache"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
