@@ -661,25 +661,20 @@ def _json(report: dict[str, Any]) -> str:
     written straight from a template instead of through the json module's indenting
     encoder: the same text, several times faster."""
     trend = report.get("trend")
+    if not isinstance(trend, list) or not trend or {type(d) for d in trend} != {dict}:
+        return to_json(report)
+    rows = [tuple(d.values()) for d in trend]
+    dates = "".join(r[0] for r in rows) if {tuple(d) for d in trend} == {TREND_KEYS} else ""
     if not (
-        isinstance(trend, list)
-        and trend
-        and all(
-            type(d) is dict
-            and tuple(d) == TREND_KEYS
-            and type(d["date"]) is str
-            and d["date"].isascii()
-            and d["date"].replace("-", "").isalnum()
-            and all(type(d[k]) is int for k in TREND_KEYS[1:])
-            for d in trend
-        )
+        dates.isascii()
+        and dates.replace("-", "").isalnum()
+        and {type(r[0]) for r in rows} == {str}
+        and {type(v) for r in rows for v in r[1:]} == {int}
     ):
         return to_json(report)
     marker = f"@@trend-{os.urandom(8).hex()}@@"  # text no report can hold
     text = to_json({**report, "trend": marker})
-    days = ",\n    ".join(
-        _TREND_DAY % (d["date"], d["created"], d["closed"], d["open_at_end"]) for d in trend
-    )
+    days = ",\n    ".join(_TREND_DAY % r for r in rows)
     return text.replace(f'"{marker}"', f"[\n    {days}\n  ]", 1)
 
 

@@ -36,7 +36,8 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from operator import itemgetter
+from functools import partial
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -935,6 +936,9 @@ def _sigs_blob(sigs: list[Sig]) -> bytes:
     return marshal.dumps(sigs, 2)  # version 2: no back-references, so equal lists give equal bytes
 
 
+_SIG = attrgetter("st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+
+
 def _sig(st: os.stat_result) -> Sig:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -1049,12 +1053,12 @@ def _unchanged(shard: Shard, folder: Path, names: list[str], seen: set[str]) -> 
     except OSError:
         return False
     try:
-        stats = [os.stat(n, dir_fd=dfd, follow_symlinks=False) for n in names]
+        stats = list(map(partial(os.stat, dir_fd=dfd, follow_symlinks=False), names))
     except OSError:
         return False
     finally:
         os.close(dfd)
-    sigs = [(s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for s in stats]
+    sigs = list(map(_SIG, stats))
     if _sigs_blob(sigs) != shard.sigs_blob:
         return False
     written = shard.written_ns
