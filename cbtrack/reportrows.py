@@ -321,7 +321,7 @@ class Figures:
         if closed_in:
             t.closed += 1
             t.to_close.append(_hours(closed, created))
-            t.tries.append(float(tries))
+            t.tries.append(tries)  # (an int: fmean sums it exactly, as the float)
             self.reasons[close_reason] += 1
         if is_open:
             t.open += 1
@@ -839,10 +839,12 @@ class RowCache:
                 header, digest, head, held = marshal.loads(f.read())
             if header != self.key or hashlib.blake2b(head).digest() != digest[:64]:
                 return Shard()
-            names, sigs, listing, summary, span = marshal.loads(head)
+            names, sigs, listing, summary, span, latest = marshal.loads(head)
             if type(names) is not str or type(sigs) is not bytes or type(listing) is not str:
                 return Shard()
-            return Shard(names, sigs, summary, span, held, digest[64:], st.st_mtime_ns, listing)
+            shard = Shard(names, sigs, summary, span, held, digest[64:], st.st_mtime_ns, listing)
+            shard.latest = latest if type(latest) is int else None
+            return shard
         except Exception:  # corrupt, truncated, or not ours: rebuilt on the next write
             return Shard()
         finally:
@@ -851,7 +853,14 @@ class RowCache:
     def save(self, name: str, shard: Shard) -> None:
         with contextlib.suppress(OSError, ValueError):
             head = marshal.dumps(
-                (shard.names_blob, shard.sigs_blob, shard.listing_blob, shard.summary, shard.span)
+                (
+                    shard.names_blob,
+                    shard.sigs_blob,
+                    shard.listing_blob,
+                    shard.summary,
+                    shard.span,
+                    shard.latest,
+                )
             )
             held = marshal.dumps(shard.held_list())
             digest = hashlib.blake2b(head).digest() + hashlib.blake2b(held).digest()
@@ -889,6 +898,9 @@ class Shard:
     ) -> None:
         self.names_blob, self.sigs_blob = names_blob, sigs_blob
         self.listing_blob = listing_blob  # the folder's listing (os.listdir) when written
+        # in a month folder: the latest closure time of its records, when every record has
+        # a row or a noted closure time (a period after it needs nothing from the month)
+        self.latest: int | None = None
         self.summary, self.span = summary, span
         self._held = held
         self._held_digest = held_digest
@@ -898,7 +910,11 @@ class Shard:
     def of(
         cls, names: list[str], sigs: list[Sig], summary: Any, span: Any, held: list[Any]
     ) -> Shard:
-        return cls(_names_blob(names), _sigs_blob(sigs), summary, span, held)
+        shard = cls(_names_blob(names), _sigs_blob(sigs), summary, span, held)
+        closures = [h if type(h) is int else h[8] for h in held]
+        if held and all(type(c) is int for c in closures):
+            shard.latest = max(closures)
+        return shard
 
     @property
     def names(self) -> list[str]:
@@ -1026,6 +1042,9 @@ def _add_folder(
                 seen.update(names)
             progress.step(len(names))
             return
+        if not is_open and shard.latest is not None and shard.latest < figures.s:
+            progress.step(len(names))
+            return  # every record in it closed before the period
         if _add_held(figures, shard, is_open, seen):
             progress.step(len(names))
             return
