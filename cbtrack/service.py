@@ -1285,9 +1285,13 @@ def queue_page(
         r = c.row
         if not c.usable or r.urgency not in ranks:  # not what a cached record holds
             cb = store.model_of(c)
+            late = timing.overdue(policy, cb, now)
             r = r._replace(urgency=cb.urgency.value, status=cb.status.value, owner=cb.owner,
                            category=cb.category, due=cb.due_at.timestamp(),
-                           created=cb.created_at.timestamp(), blocked=True)  # fmt: skip
+                           created=cb.created_at.timestamp())  # fmt: skip
+        else:
+            # Overdue: past due; with an open dependency, past when it is expected.
+            late = r.due < when if r.expected is None else r.expected <= when
         if (
             (owners and r.owner not in owners)
             or (f.category and r.category != f.category)
@@ -1295,8 +1299,6 @@ def queue_page(
             or (f.status and r.status != f.status)
         ):
             continue
-        # Without an open dependency, overdue is past due; with one, timing decides.
-        late = timing.overdue(policy, store.model_of(c), now) if r.blocked else r.due < when
         if f.overdue and not late:
             continue
         overdue += late

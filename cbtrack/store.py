@@ -652,16 +652,61 @@ class Store:
             self.local_dir / cache.CACHE_DIR,
             self.root / OPEN_DIR.parent,
             cache.cache_key(__version__, policy),
+            self._expected,
         )
+
+    def _expected(self, data: dict[str, Any]) -> float:
+        """When the first open dependency of a record's data is expected, as `timing`
+        reckons it under this store's policy (a row of the read cache keeps it)."""
+        from cbtrack.model import Dependency
+        from cbtrack.timing import expected_by
+
+        try:
+            policy = self.policy
+            deps = [Dependency.model_validate(d) for d in data["depends_on"]]
+        except (StoreError, ValidationError) as exc:
+            raise ValueError("no expected time") from exc
+        return min(expected_by(policy, d) for d in deps if d.resolved_at is None).timestamp()
 
     def cached_open(self, problems: list[str] | None = None) -> list[cache.Cached]:
         """The open records, as `open_records` reads them (same order, same handling of a
         record moved meanwhile or unreadable), with their read-cache rows."""
         names = [p.name for p in self.open_paths()]
         progress = Progress("Reading records", len(names), self.on_progress)
-        return cache.read_folder(
+        found = cache.read_folder(
             self.read_cache, self.open_dir, names, self._loader(problems), progress
         )
+        self._note_digest()
+        return found
+
+    def open_views(self, problems: list[str] | None = None) -> list[Callback]:
+        """The open records as `open_records` gives them, but as read-only views made from
+        the read cache's data (cbtrack/views.py) where it has them, so that reading 10,000
+        records builds no models. Only for reading: a view cannot be changed or saved."""
+        from cbtrack.views import CallbackView
+
+        out: list[Callback] = []
+        for c in self.cached_open(problems):
+            view: Any = c.model
+            data = c.data if view is None else None
+            if data is not None:
+                try:
+                    view = CallbackView(data)
+                except (KeyError, TypeError, ValueError):
+                    view = None
+            out.append(view if view is not None else self.model_of(c))
+        return out
+
+    def _note_digest(self) -> None:
+        """Keep beside the read cache what the queue on a terminal needs of the policy
+        (`quick.py` reads it instead of validating the policy)."""
+        rc = self.read_cache
+        try:
+            digest = policy_digest(self.policy)
+        except StoreError:
+            return
+        if rc.extra(cache.POLICY_DIGEST) != digest:
+            rc.save_extra(cache.POLICY_DIGEST, digest)
 
     def cached_records(
         self, paths: list[Path], problems: list[str] | None = None
@@ -1094,6 +1139,18 @@ def _closed_at(text: str) -> datetime | None:
     except ValueError:
         return None
     return found if found.tzinfo else None
+
+
+def policy_digest(policy: Policy) -> dict[str, Any]:
+    """The little the queue needs of a validated policy, as plain values."""
+    from cbtrack.model import Urgency
+
+    return {
+        "timezone": policy.timezone,
+        "ranks": {u.value: policy.rank(u) for u in Urgency},
+        "staff": {user: list(m.roles) for user, m in policy.staff.items()},
+        "categories": sorted(policy.categories),
+    }
 
 
 def _name(path: Path) -> str:
