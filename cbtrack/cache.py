@@ -242,7 +242,7 @@ class RecordCache:
         runs once per record."""
         head, _, name = str(path).rpartition(os.sep)
         if head == self._open:
-            return (OPEN_ROWS, _open_data(name), name) if name.removesuffix(".yaml") else None
+            return (OPEN_ROWS, open_data_name(name), name) if name.removesuffix(".yaml") else None
         if head.startswith(self._closed):
             month = head[len(self._closed) :]
             if month and os.sep not in month:
@@ -256,7 +256,7 @@ class RecordCache:
         if where is None:
             return None
         if where[0] == OPEN_ROWS:
-            return lambda name: (OPEN_ROWS, _open_data(name))
+            return lambda name: (OPEN_ROWS, open_data_name(name))
         shards = (where[0], where[1])
         return lambda name: shards
 
@@ -301,6 +301,11 @@ class RecordCache:
             return None
         blob = entry[5]
         return blob if type(blob) is bytes else None
+
+    def entries(self, name: str) -> tuple[dict[str, Entry], int]:
+        """The entries of one cache file, and when it was written (for the racy rule)."""
+        shard = self._shard(name)
+        return shard.entries, shard.written_ns
 
     def extra(self, name: str) -> Any:
         """The content of a cache file that holds no records (`POLICY_DIGEST`), or None."""
@@ -384,7 +389,7 @@ class RecordCache:
             raise
 
 
-def _open_data(name: str) -> str:
+def open_data_name(name: str) -> str:
     """The data file of an open record: by the last two characters of its ID (1,024 files,
     so a screenful of records reads a few small files, and a change rewrites one)."""
     stem = name.removesuffix(".yaml")

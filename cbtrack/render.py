@@ -8,11 +8,18 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cbtrack import clock, timing
-from cbtrack.model import AttemptResult, Callback, DependencyKind, Status, Urgency
-from cbtrack.policy import Policy
+from cbtrack import clock
+from cbtrack.enums import AttemptResult, DependencyKind, Status, Urgency
+from cbtrack.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cbtrack import timing
+    from cbtrack.model import Callback
+    from cbtrack.policy import Policy
+else:  # the queue on a terminal lays out its screen without the models (cbtrack/quick.py)
+    timing = lazy_module("cbtrack.timing")
 
 WIDTH = 100
 
@@ -312,7 +319,10 @@ def _due(policy: Policy, cb: Callback, now: datetime) -> str:
     """Relative due time; while a dependency holds the clock, when it is expected."""
     deps = cb.open_dependencies
     if deps:
-        expected = min(timing.expected_by(policy, d) for d in deps)
+        # (a view from cbtrack/quick.py brings the time from the read cache's row)
+        expected = getattr(cb, "expected_at", None) or min(
+            timing.expected_by(policy, d) for d in deps
+        )
         return "dep " + clock.relative(expected, now).replace("overdue", "late")
     return clock.relative(cb.due_at, now)
 

@@ -99,6 +99,9 @@ class CallbackView:
         self.next_action: str = data["next_action"]
         self.due_at = moment(data["due_at"])
         self.created_at = moment(data["created_at"])
+        # When the first open dependency is expected, if the reader knows it already
+        # (cbtrack/quick.py, from the read cache's row); else `timing` works it out.
+        self.expected_at: datetime | None = None
 
     @cached_property
     def deadline_at(self) -> datetime | None:
