@@ -4,8 +4,10 @@ Reading 10,000 records costs about a second of strict YAML parsing; this cache k
 record file, the record's data as it was last read and validated, keyed by the file's inode,
 size, mtime_ns and ctime_ns. It lives behind `Store` (nothing else uses it) in
 
-    <store>/.cbtrack/cache/open.bin            the rows of every record in callbacks/open/
-    <store>/.cbtrack/cache/open-<cc>.bin       the data of those whose ID ends in <cc>
+    <store>/.cbtrack/cache/rows-<c>.bin        rows of the records in callbacks/open/ whose
+                                               ID ends in <c>
+    <store>/.cbtrack/cache/patients-<c>.bin    the same records by phone and MRN
+    <store>/.cbtrack/cache/open-<cc>.bin       data of those whose ID ends in <cc>
     <store>/.cbtrack/cache/closed-YYYY-MM.bin  rows and data of callbacks/closed/YYYY-MM/
     <store>/.cbtrack/cache/policy.bin          what the queue needs of the policy (`Digest`)
 
@@ -16,9 +18,11 @@ is ignored and rewritten (a corrupt cache is rebuilt silently).
 
 An entry holds a `Row` (the few plain fields the queue ranks and filters on, the duplicate
 check compares and a report selects by) and the record's data, marshalled separately so that
-it is decoded only for the records a command shows. For the open folder the rows of all
-records are one small file and the data is spread over many, so the queue ranks 10,000
-records from the one file and decodes only the screenful it shows.
+it is decoded only for the records a command shows. For the open folder rows and data are
+kept apart (32 files of rows, 1,024 of data): the queue ranks 10,000 records from the rows
+and decodes only the screenful it shows, and a change rewrites two small files. Beside each
+file of open rows, an index of the same records by phone and MRN (`patient_keys`) lets the
+duplicate check on `add` read only the records that match.
 
 A row may hold values derived from the policy (when a dependency is expected): the cache
 key names the exact policy file, so a cache written under another policy is never used.
@@ -39,6 +43,7 @@ import contextlib
 import hashlib
 import marshal
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -48,8 +53,10 @@ from typing import Any, NamedTuple
 from cbtrack.progress import Progress
 
 FORMAT = "cbtrack-read-cache-5"
-OPEN_ROWS = "open"
+OPEN_ROWS = "rows"
+OPEN_DATA = "open"
 POLICY_DIGEST = "policy"
+PATIENTS = "patients"
 CACHE_DIR = "cache"
 TMP_PREFIX = ".tmp-"
 
@@ -242,7 +249,9 @@ class RecordCache:
         runs once per record."""
         head, _, name = str(path).rpartition(os.sep)
         if head == self._open:
-            return (OPEN_ROWS, open_data_name(name), name) if name.removesuffix(".yaml") else None
+            if not name.removesuffix(".yaml"):
+                return None
+            return (open_rows_name(name), open_data_name(name), name)
         if head.startswith(self._closed):
             month = head[len(self._closed) :]
             if month and os.sep not in month:
@@ -255,8 +264,8 @@ class RecordCache:
         where = self.locate(folder / "x.yaml")
         if where is None:
             return None
-        if where[0] == OPEN_ROWS:
-            return lambda name: (OPEN_ROWS, open_data_name(name))
+        if where[0].startswith(f"{OPEN_ROWS}-"):
+            return lambda name: (open_rows_name(name), open_data_name(name))
         shards = (where[0], where[1])
         return lambda name: shards
 
@@ -312,6 +321,17 @@ class RecordCache:
         found = self._read(name)
         return None if found is None else found[1]
 
+    def patients(self, rows: str) -> tuple[dict[str, Any], dict[str, list[str]], int] | None:
+        """For the open rows file `rows`: its records' signatures, their names by
+        `patient_keys`, and when that was written; None when there is no good copy."""
+        found = self._read(f"{PATIENTS}-{rows.removeprefix(OPEN_ROWS + '-')}")
+        if found is None or type(found[1]) is not tuple or len(found[1]) != 2:
+            return None
+        sigs, keys = found[1]
+        if type(sigs) is not dict or type(keys) is not dict:
+            return None
+        return sigs, keys, found[0]
+
     # writing ---------------------------------------------------------------------
 
     def put(self, path: Path, st: os.stat_result, data: Data) -> Row | None:
@@ -349,11 +369,12 @@ class RecordCache:
 
     def forget_missing(self, shard_name: str, present: Iterable[str]) -> None:
         """Drop entries of files that are gone (moved by a close, a pull, a checkout); for
-        the open rows, from the data files read so far too."""
+        open rows, from the data files read so far too."""
         keep = set(present)
         names = [shard_name]
-        if shard_name == OPEN_ROWS:
-            names += [n for n in self._shards if n.startswith(f"{OPEN_ROWS}-")]
+        if shard_name.startswith(f"{OPEN_ROWS}-"):
+            end = shard_name.removeprefix(f"{OPEN_ROWS}-")
+            names += [n for n in self._shards if n.startswith(f"{OPEN_DATA}-") and n.endswith(end)]
         for name in names:
             shard = self._shard(name)
             gone = [n for n in shard.entries if n not in keep]
@@ -361,6 +382,17 @@ class RecordCache:
                 del shard.entries[n]
             if gone:
                 shard.dirty = True
+
+    def save_patients(self, rows: str | None = None) -> None:
+        """Write the `patients` index of the open rows file `rows` (by default, of every
+        one read so far)."""
+        for name, shard in list(self._shards.items()):
+            if name.startswith(f"{OPEN_ROWS}-") and rows in (None, name):
+                self._save_patients(name, shard)
+
+    def _save_patients(self, name: str, shard: Shard) -> None:
+        end = name.removeprefix(f"{OPEN_ROWS}-")
+        self.save_extra(f"{PATIENTS}-{end}", patient_index(shard.entries))
 
     def save_extra(self, name: str, content: Any) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -375,6 +407,8 @@ class RecordCache:
             shard.dirty = False
             with contextlib.suppress(OSError, ValueError):
                 self._write(name, marshal.dumps((self.key, shard.entries)))
+            if name.startswith(f"{OPEN_ROWS}-"):
+                self._save_patients(name, shard)
 
     def _write(self, name: str, blob: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -389,11 +423,38 @@ class RecordCache:
             raise
 
 
+def patient_keys(phone: str, mrn: str | None) -> list[str]:
+    """Lookup keys for the duplicate check (`index.same_patient`): the last 7 digits of the
+    phone (numbers that match agree on at least those) and the case-folded MRN."""
+    digits = re.sub(r"\D", "", phone)  # (as `model.phone_digits`)
+    keys = [f"p:{digits[-7:]}"] if len(digits) >= 7 else []
+    return [*keys, f"m:{mrn.casefold()}"] if mrn else keys
+
+
+def patient_index(entries: dict[str, Entry]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    sigs: dict[str, Any] = {}
+    keys: dict[str, list[str]] = {}
+    for name, entry in entries.items():
+        row = entry[4]
+        if type(row) is not tuple or len(row) != ROW_FIELDS:
+            continue
+        sigs[name] = entry[:4]
+        for key in patient_keys(row[8], row[10]):
+            keys.setdefault(key, []).append(name)
+    return sigs, keys
+
+
+def open_rows_name(name: str) -> str:
+    """The rows file of an open record: by the last character of its ID (32 files)."""
+    stem = name.removesuffix(".yaml")
+    return f"{OPEN_ROWS}-{stem[-1:] or '_'}"
+
+
 def open_data_name(name: str) -> str:
     """The data file of an open record: by the last two characters of its ID (1,024 files,
     so a screenful of records reads a few small files, and a change rewrites one)."""
     stem = name.removesuffix(".yaml")
-    return f"{OPEN_ROWS}-{stem[-2:] if len(stem) >= 2 else '_'}"
+    return f"{OPEN_DATA}-{stem[-2:] if len(stem) >= 2 else '_'}"
 
 
 # Reads a file strictly: its data and model, or None to leave the record out (gone or moved).

@@ -93,7 +93,6 @@ def now_in(tz: ZoneInfo) -> datetime | None:
 def fresh_rows(rc: cache.RecordCache, folder: Path) -> list[tuple[str, cache.Row]] | None:
     """(file name, row) of every record in the open folder, sorted by name, when every
     one of them has a fresh entry; None otherwise."""
-    entries, written = rc.entries(cache.OPEN_ROWS)
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".yaml") and n[0] != ".")
         dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -101,16 +100,21 @@ def fresh_rows(rc: cache.RecordCache, folder: Path) -> list[tuple[str, cache.Row
         return None
     out: list[tuple[str, cache.Row]] = []
     make = cache.Row._make
+    shards: dict[str, tuple[dict[str, cache.Entry], int]] = {}
     try:
         for name in names:
-            entry = entries.get(name)
+            rows = cache.open_rows_name(name)
+            shard = shards.get(rows)
+            if shard is None:
+                shard = shards[rows] = rc.entries(rows)
+            entry = shard[0].get(name)
             if entry is None:
                 return None
             try:
                 st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             except OSError:
                 return None
-            mtime, ctime = st.st_mtime_ns, st.st_ctime_ns
+            mtime, ctime, written = st.st_mtime_ns, st.st_ctime_ns, shard[1]
             if (
                 type(entry) is not tuple
                 or len(entry) != 6
@@ -214,7 +218,7 @@ def queue_screen(
 
 
 def _view(rc: cache.RecordCache, name: str, r: cache.Row, tz: ZoneInfo) -> CallbackView | None:
-    entry = rc.entries(cache.OPEN_ROWS)[0][name]
+    entry = rc.entries(cache.open_rows_name(name))[0][name]
     blob = rc.blob(cache.open_data_name(name), name, tuple(entry[:4]))
     if blob is None:
         return None

@@ -429,17 +429,7 @@ def apply_deadline(
 def duplicate_warnings(store: Store, person: Patient, related: str | None) -> list[str]:
     """A warning naming each open callback with the same phone digits or MRN (not the one
     this callback says it follows up)."""
-    from cbtrack import index
-
-    found = []
-    for c in store.cached_open():  # plain fields from the read cache: no model per record
-        if c.usable:
-            cid, phone, mrn = c.id, c.row.phone, c.row.mrn
-        else:
-            cb = store.model_of(c)
-            cid, phone, mrn = cb.id, cb.patient.phone, cb.patient.mrn
-        if cid != related and index.same_patient(phone, mrn, person.phone, person.mrn):
-            found.append(cid)
+    found = [cid for cid in store.open_same_patient(person.phone, person.mrn) if cid != related]
     return [
         f"Open callback {cid} has the same phone number or MRN; if this is the same request, "
         f"close the new one with --reason duplicate --of {cid}, or link a follow-up with "

@@ -697,6 +697,67 @@ class Store:
             out.append(view if view is not None else self.model_of(c))
         return out
 
+    def open_same_patient(self, phone: str, mrn: str | None) -> list[str]:
+        """IDs of the open callbacks whose patient has the same phone digits or MRN
+        (`index.same_patient`), in ID order: the duplicate check on `add`.
+
+        The read cache keeps the open records by phone and MRN (`cache.patient_keys`), so
+        this costs a listing and a stat per open file, then a strict read of each hit and
+        of each file changed since the cache saw it (a hand edit, a pull); an unreadable
+        file stops it as it stops a full read."""
+        rc = self.read_cache
+        try:
+            names = sorted(n for n in os.listdir(self.open_dir) if _is_record_name(n))
+            dfd = os.open(self.open_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return []  # (no open folder: nothing is open)
+        keys = cache.patient_keys(phone, mrn)
+        indexes: dict[str, Any] = {}
+        missing: set[str] = set()
+        check: list[tuple[str, os.stat_result | None, bool]] = []  # name, stat, changed
+        try:
+            for name in names:
+                rows = cache.open_rows_name(name)
+                if rows not in indexes:
+                    found = rc.patients(rows)
+                    if found is None:  # (a cache from before the index: make it)
+                        entries, written = rc.entries(rows)
+                        found = (*cache.patient_index(entries), written)
+                        missing.add(rows)
+                    indexes[rows] = (found, {n for k in keys for n in found[1].get(k, [])})
+                found, wanted = indexes[rows]
+                try:
+                    st: os.stat_result | None = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                except OSError:
+                    st = None
+                if (
+                    st is None
+                    or found[0].get(name) != cache.signature(st)
+                    or st.st_mtime_ns >= found[2]
+                    or st.st_ctime_ns >= found[2]
+                ):
+                    check.append((name, st, True))
+                elif name in wanted:
+                    check.append((name, st, False))
+        finally:
+            os.close(dfd)
+        load = self._loader(None)
+        out = []
+        for name, st, changed in check:
+            path = self.open_dir / name
+            loaded = load(path)
+            if loaded is None:
+                continue
+            data, cb = loaded
+            if changed and st is not None:
+                rc.put(path, st, data)
+            if index.same_patient(cb.patient.phone, cb.patient.mrn, phone, mrn):
+                out.append(cb.id)
+        rc.flush()
+        for rows in missing:
+            rc.save_patients(rows)
+        return out
+
     def _note_digest(self) -> None:
         """Keep beside the read cache what the queue on a terminal needs of the policy
         (`quick.py` reads it instead of validating the policy)."""
@@ -1175,6 +1236,11 @@ def _holds(path: Path, old: bytes | None) -> bool:
 
 def _is_record(path: Path) -> bool:
     return path.suffix == ".yaml" and not path.name.startswith(".")
+
+
+def _is_record_name(name: str) -> bool:
+    """`_is_record` for a bare file name, without making a path."""
+    return name.endswith(".yaml") and not name.startswith(".")
 
 
 def init_layout(root: Path, policy_text: str) -> list[Path]:

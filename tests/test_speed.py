@@ -68,7 +68,7 @@ def test_reads_fill_an_owner_only_cache_that_git_never_sees(cli: Cli, store_dir:
     cli.ok("report", "--since", "2026-11-01", "--format", "json")
     files = _cache_files(store_dir)
     kinds = {f.name.removesuffix(".bin").split("-")[0] for f in files}
-    assert kinds == {"open", "closed", "policy"}
+    assert kinds == {"rows", "patients", "open", "closed", "policy"}
     folder = store_dir / ".cbtrack" / "cache"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
@@ -326,7 +326,8 @@ def test_a_change_updates_its_own_entry_only(cli: Cli, store_dir: Path) -> None:
     def entries() -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in _cache_files(store_dir):
-            out.update(marshal.loads(f.read_bytes())[1])
+            if f.name.startswith(("rows-", "open-", "closed-")):
+                out.update(marshal.loads(f.read_bytes())[1])
         return out
 
     def open_data() -> dict[str, Any]:
@@ -337,7 +338,11 @@ def test_a_change_updates_its_own_entry_only(cli: Cli, store_dir: Path) -> None:
         return out
 
     def open_rows() -> dict[str, Any]:
-        return dict(marshal.loads((store_dir / ".cbtrack/cache/open.bin").read_bytes())[1])
+        out: dict[str, Any] = {}
+        for f in _cache_files(store_dir):
+            if f.name.startswith("rows-"):
+                out.update(marshal.loads(f.read_bytes())[1])
+        return out
 
     before, before_data = open_rows(), open_data()
     cid = ids[3]
