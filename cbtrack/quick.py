@@ -2,8 +2,8 @@
 
 Staff look at the queue all day; at 10,000 open callbacks the full path (validate the
 policy, load the models, check each record) costs more than the ranking itself. Here the
-screen is made from what cbtrack/cache.py keeps: the rows of every open record (one small
-file), the data of the screenful shown, and a digest of the policy (`store.policy_digest`),
+screen is made from what cbtrack/cache.py keeps: the rows of every open record (32 small
+files), the data of the screenful shown, and a digest of the policy (`store.policy_digest`),
 all written for this exact policy file, cbtrack version and record model. Nothing here
 imports pydantic, YAML or the models.
 
@@ -86,7 +86,10 @@ def now_in(tz: ZoneInfo) -> datetime | None:
         return datetime.now(tz).replace(microsecond=0)
     if not _ISO.fullmatch(raw):
         return None
-    moment = datetime.fromisoformat(raw).replace(microsecond=0)
+    try:
+        moment = datetime.fromisoformat(raw).replace(microsecond=0)
+    except ValueError:
+        return None
     return moment if moment >= _EPOCH and moment.year <= 2099 else None
 
 
