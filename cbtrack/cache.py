@@ -564,11 +564,15 @@ def read_folder(
     return out
 
 
-def note_saved(cache: RecordCache, target: Path, removed: Path | None, data: Data) -> None:
+def note_saved(
+    cache: RecordCache, target: Path, removed: Path | None, data: Data, flush: bool = True
+) -> None:
     """A change wrote `target` (and removed `removed`, its copy in the other folder, if
-    any): update that record's entries, and no others."""
+    any): update that record's entries, and no others (written now, or by the caller's
+    `flush` later)."""
     with contextlib.suppress(OSError):
         cache.put(target, os.lstat(target), data)
     if removed is not None:
         cache.drop(removed)
-    cache.flush()
+    if flush:
+        cache.flush()

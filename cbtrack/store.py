@@ -964,7 +964,9 @@ class Store:
                 f"{self.rel(doing)} could not be {failed} ({exc.strerror or 'I/O error'})."
             ) from None
         removed = changed[1] if len(changed) > 1 else None
-        cache.note_saved(self.read_cache, target, removed, record_data(cb))
+        # Under the lock the cache files are written when it is released, after the commit:
+        # by then the clock has moved on, so the racy rule keeps trusting this entry.
+        cache.note_saved(self.read_cache, target, removed, record_data(cb), flush=not locked)
         return changed
 
     def _remember(self, path: Path, old: bytes | None) -> None:
@@ -1093,6 +1095,8 @@ class Store:
                 with contextlib.suppress(OSError):
                     self.clear_journal()
         finally:
+            if "read_cache" in self.__dict__:
+                self.read_cache.flush()  # (entries of what this change saved)
             _HELD_LOCK_FDS.discard(fd)
             self._lock_fd = None
             self._undo, self._journal_ids = [], []
