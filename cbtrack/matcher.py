@@ -108,13 +108,17 @@ _SHORT_FORMS = (
 )
 
 
+_INNER_APOSTROPHE = re.compile(r"(?<=[a-z])'(?=[a-z])")
+
+
 def normalise(text: str) -> str:
     """Lower case, compatibility forms folded, apostrophes inside words dropped."""
     out = unicodedata.normalize("NFKC", text).lower()
     out = out.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
-    out = re.sub(r"(?<=[a-z])'(?=[a-z])", "", out)
-    for pattern, replacement in _SHORT_FORMS:
-        out = pattern.sub(replacement, out)
+    out = _INNER_APOSTROPHE.sub("", out)
+    if "/" in out:
+        for pattern, replacement in _SHORT_FORMS:
+            out = pattern.sub(replacement, out)
     return out
 
 
@@ -125,14 +129,20 @@ class Token:
     punct: bool = False
 
 
-Spelling = Mapping[tuple[str, ...], tuple[str, ...]]
+class Spelling(dict[tuple[str, ...], tuple[str, ...]]):
+    """Typed forms (one or more words) -> what was meant; `longest`: the most words of
+    a typed form, worked out once rather than for every text and pattern."""
+
+    def __init__(self, forms: Mapping[tuple[str, ...], tuple[str, ...]]) -> None:
+        super().__init__(forms)
+        self.longest = max((len(k) for k in self), default=1)
 
 
 def _respell(raw: list[str], spelling: Spelling) -> list[str]:
     """Replace typed forms (one or more words) by what was meant, longest first."""
     words: list[str] = []
     i = 0
-    longest = max((len(k) for k in spelling), default=1)
+    longest = spelling.longest
     while i < len(raw):
         for size in range(min(longest, len(raw) - i), 0, -1):
             key = tuple(raw[i : i + size])
@@ -408,10 +418,12 @@ class Matcher:
         rules: Iterable[RuleSpec],
         spelling: Mapping[str, str] | None = None,
     ) -> None:
-        self.spelling: dict[tuple[str, ...], tuple[str, ...]] = {
-            tuple(normalise(k).split()): tuple(normalise(v).split())
-            for k, v in (spelling or {}).items()
-        }
+        self.spelling = Spelling(
+            {
+                tuple(normalise(k).split()): tuple(normalise(v).split())
+                for k, v in (spelling or {}).items()
+            }
+        )
         self.concepts: dict[str, list[Pattern]] = {
             name: parse_patterns(terms, self.spelling) for name, terms in concepts.items()
         }

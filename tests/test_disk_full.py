@@ -44,11 +44,12 @@ def disk_full_from(
 
 
 def commit_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    """git cannot write its objects: every `git commit` fails."""
+    """git cannot write its objects: every commit (`git commit`, or the commit object a
+    command's own commit writes with `git commit-tree`) fails."""
     real = gitlog.run
 
     def run(root: Path, *args: str, **kwargs: Any) -> Any:
-        if args and args[0] == "commit":
+        if args and args[0] in ("commit", "commit-tree"):
             raise GitError(f"git commit failed in {root}: error: {ENOSPC}")
         return real(root, *args, **kwargs)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
+from typing import Any
 
 # Importing a command module registers its commands; --help lists them in this order.
 from cbtrack.cli import core, desk, doctor, gitcmds, interop, reports  # noqa: F401
-from cbtrack.cli.app import app
+from cbtrack.cli.app import GLOBAL_OPTIONS, app
 
 __all__ = ["app", "main"]
 
@@ -18,4 +20,41 @@ def main() -> None:
     # A command is a short process whose objects (records, rows) hold no reference cycles:
     # the cycle collector would only walk them again and again (a quarter of a big report).
     gc.disable()
-    app(prog_name="cbtrack")
+    commands, groups = app.registered_commands, app.registered_groups
+    try:
+        _only(command_named(sys.argv[1:]))
+        app(prog_name="cbtrack")
+    finally:
+        app.registered_commands, app.registered_groups = commands, groups
+
+
+def command_named(argv: list[str]) -> str | None:
+    """The command a command line runs (`cbtrack [--store DIR] [--as USER] NAME ...`), or
+    None when it asks for the overall help, completion, or names no command."""
+    if os.environ.get("_CBTRACK_COMPLETE"):
+        return None
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i] in GLOBAL_OPTIONS:
+            i += 2
+        elif argv[i].split("=", 1)[0] in GLOBAL_OPTIONS:
+            i += 1
+        else:
+            return None
+    return argv[i] if i < len(argv) else None
+
+
+def _only(name: str | None) -> None:
+    """Let typer build just the command being run: building all thirty (their options
+    read from the functions' signatures) costs more than running most of them. A name
+    that is no command keeps them all, for typer's "No such command" and its hints."""
+    if name is None:
+        return
+    commands = [c for c in app.registered_commands if _name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if commands or groups:
+        app.registered_commands, app.registered_groups = commands, groups
+
+
+def _name(info: Any) -> str:
+    return str(info.name or info.callback.__name__.lower().replace("_", "-"))

@@ -38,9 +38,11 @@ def fail(message: str, code: int) -> NoReturn:
 
 def _escaped_usage_error(exc: Exception) -> None:
     """A usage error (exit 2) quotes what was typed: make it printable before typer shows it."""
-    from typer._click.exceptions import ClickException  # typer bundles its own click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
-    if isinstance(exc, ClickException):
+    # (typer bundles its own click.) No arguments at all shows the help, which is ours and
+    # laid out on several lines: nothing typed to escape there.
+    if isinstance(exc, ClickException) and not isinstance(exc, NoArgsIsHelpError):
         exc.message = printable(exc.message)
 
 
