@@ -141,7 +141,7 @@ class CallbackView:
     def last_attempt(self) -> AttemptView | None:
         return max(self.attempts, key=lambda a: a.at) if self.attempts else None
 
-    @property
+    @cached_property  # (a view never changes)
     def open_dependencies(self) -> list[DependencyView]:
         return [d for d in self.depends_on if d.resolved_at is None]
 

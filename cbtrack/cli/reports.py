@@ -107,8 +107,7 @@ def review_cmd(
         typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
         typer.echo(header)
         lines = render.queue_lines(policy, found[bucket], now, color_ok(), width, widths, memo)
-        for line in lines[1:]:
-            typer.echo(line)
+        typer.echo("\n".join(lines[1:]))
     if empty:
         typer.echo("")
         for line in render.wrap("Nothing under: " + "; ".join(empty) + ".", width):
