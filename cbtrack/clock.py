@@ -10,16 +10,15 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from dateutil import parser as dateparser
-
 from cbtrack.errors import Refused
-from cbtrack.model import FIRST_YEAR, LAST_YEAR, in_years
 
 DURATION_RE = re.compile(r"^(\d{1,5})(m|h|d|bd)$")
 
 
 def check_range(moment: datetime, what: str) -> datetime:
     """`moment`, or a refusal naming `what` (a typed value is never repeated in full)."""
+    from cbtrack.model import FIRST_YEAR, LAST_YEAR, in_years  # (loaded when needed)
+
     if not in_years(moment):
         raise Refused(
             f"{what} is outside the years {FIRST_YEAR} to {LAST_YEAR}, the dates cbtrack "
@@ -223,6 +222,8 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime, checked: bool = True) -> 
             f"'{raw[:40]}' is not a time; use ISO 8601 like 2026-11-27 or 2026-11-27T15:00, "
             "or 15:00, 'tomorrow 9:00', 'next monday', '+2h', 'in 3d'."
         )
+    from dateutil import parser as dateparser
+
     try:
         parsed = dateparser.isoparse(raw)
     except (ValueError, OverflowError):

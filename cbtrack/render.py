@@ -8,11 +8,18 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cbtrack import clock, timing
-from cbtrack.model import AttemptResult, Callback, DependencyKind, Status, Urgency
-from cbtrack.policy import Policy
+from cbtrack import clock
+from cbtrack.enums import AttemptResult, DependencyKind, Status, Urgency
+from cbtrack.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cbtrack import timing
+    from cbtrack.model import Callback
+    from cbtrack.policy import Policy
+else:  # the queue on a terminal lays out its screen without the models (cbtrack/quick.py)
+    timing = lazy_module("cbtrack.timing")
 
 WIDTH = 100
 
@@ -176,17 +183,27 @@ def record_json(cb: Callback) -> str:
 
 
 def char_width(ch: str) -> int:
-    import unicodedata
+    width = _CHAR_WIDTHS.get(ch)
+    if width is None:
+        import unicodedata
 
-    if unicodedata.combining(ch) or ch in "\u200b\u200d\ufe0f":
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if unicodedata.combining(ch) or ch in "\u200b\u200d\ufe0f":
+            width = 0
+        else:
+            width = 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        _CHAR_WIDTHS[ch] = width
+    return width
+
+
+_CHAR_WIDTHS: dict[str, int] = {}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def display_width(text: str) -> int:
     if text.isascii():
         return len(text)
-    return sum(char_width(ch) for ch in text)
+    others = _NON_ASCII.findall(text)  # ASCII characters are one column each
+    return len(text) - len(others) + sum(char_width(ch) for ch in others)
 
 
 def fit(text: str, width: int) -> str:
@@ -194,6 +211,8 @@ def fit(text: str, width: int) -> str:
     controls are escaped (`printable`), and text that is too long is cut with `…`, never
     inside an escape."""
     text = printable(" ".join(text.split()))
+    if text.isascii() and "\\" not in text:  # (the common case: one column a character)
+        return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
     if display_width(text) <= width:
         return text
     out, used = [], 0
@@ -300,7 +319,10 @@ def _due(policy: Policy, cb: Callback, now: datetime) -> str:
     """Relative due time; while a dependency holds the clock, when it is expected."""
     deps = cb.open_dependencies
     if deps:
-        expected = min(timing.expected_by(policy, d) for d in deps)
+        # (a view from cbtrack/quick.py brings the time from the read cache's row)
+        expected = getattr(cb, "expected_at", None) or min(
+            timing.expected_by(policy, d) for d in deps
+        )
         return "dep " + clock.relative(expected, now).replace("overdue", "late")
     return clock.relative(cb.due_at, now)
 
@@ -345,12 +367,18 @@ def _queue_cells(policy: Policy, cb: Callback, now: datetime) -> list[str]:
 
 
 def queue_widths(
-    policy: Policy, records: list[Callback], now: datetime, width: int = WIDTH
+    policy: Policy,
+    records: list[Callback],
+    now: datetime,
+    width: int = WIDTH,
+    memo: dict[Any, Any] | None = None,
 ) -> dict[str, int]:
     """Column widths for `records` on a `width`-column terminal (never under 80): each
-    column as wide as its longest value allows, then the widest give way first."""
+    column as wide as its longest value allows, then the widest give way first. `memo`
+    (shared with `queue_lines` over the same records and `now`) keeps each record's cells
+    and line, so that a record listed under several headings is laid out once."""
     width = max(width, MIN_WIDTH)
-    cells = [_queue_cells(policy, cb, now) for cb in records]
+    cells = [_memo_cells(policy, cb, now, memo) for cb in records]
     widths: dict[str, int] = {}
     for i, (name, low, high, _) in enumerate(COLUMNS):
         longest = max([display_width(name), *(display_width(row[i]) for row in cells)])
@@ -376,20 +404,40 @@ def queue_lines(
     color: bool,
     width: int = WIDTH,
     widths: dict[str, int] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> list[str]:
     """A header and one line per callback, at most `width` columns (80 or more): who, why,
-    how urgent, when due, what was tried, who owns it, what comes next."""
-    widths = widths or queue_widths(policy, records, now, width)
+    how urgent, when due, what was tried, who owns it, what comes next. With `memo` (see
+    `queue_widths`), each record's line is made once for the same `widths`."""
+    widths = widths or queue_widths(policy, records, now, width, memo)
     lines = [" ".join(pad(name, widths[name]) for name, *_ in COLUMNS).rstrip()]
     for cb in records:
-        cells = []
-        for (name, *_), value in zip(COLUMNS, _queue_cells(policy, cb, now), strict=True):
-            cell = pad(_fit_cell(value, widths[name]), widths[name])
-            if color:
-                cell = _paint(name, cell, cb, now)
-            cells.append(cell)
-        lines.append(" ".join(cells).rstrip())
+        key = ("line", cb.id, color)
+        line = memo.get(key) if memo is not None else None
+        if line is None:
+            cells = []
+            for (name, *_), value in zip(COLUMNS, _memo_cells(policy, cb, now, memo), strict=True):
+                cell = pad(_fit_cell(value, widths[name]), widths[name])
+                if color:
+                    cell = _paint(name, cell, cb, now)
+                cells.append(cell)
+            line = " ".join(cells).rstrip()
+            if memo is not None:
+                memo[key] = line
+        lines.append(line)
     return lines
+
+
+def _memo_cells(
+    policy: Policy, cb: Callback, now: datetime, memo: dict[Any, Any] | None
+) -> list[str]:
+    if memo is None:
+        return _queue_cells(policy, cb, now)
+    key = ("cells", cb.id)
+    found: list[str] | None = memo.get(key)
+    if found is None:
+        found = memo[key] = _queue_cells(policy, cb, now)
+    return found
 
 
 def _fit_cell(value: str, width: int) -> str:

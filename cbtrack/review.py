@@ -55,13 +55,18 @@ def closable(policy: Policy, cb: Callback) -> bool:
     return done and (cb.reopened_at is None or bool(cb.current_attempts))
 
 
-def in_bucket(policy: Policy, cb: Callback, bucket: str, now: datetime) -> bool:
-    """Whether an open callback belongs in `bucket` at `now` (practice time zone days).
-    A callback paused by a dependency that is not late is neither due nor overdue."""
+def in_bucket(
+    policy: Policy, cb: Callback, bucket: str, now: datetime, today: date | None = None
+) -> bool:
+    """Whether an open callback belongs in `bucket` at `now` (practice time zone days;
+    `today` is now's date there, if the caller has it already). A callback paused by a
+    dependency that is not late is neither due nor overdue."""
     if bucket == "due_today":
-        if timing.paused(policy, cb, now):
+        if cb.open_dependencies and timing.paused(policy, cb, now):
             return False
-        return cb.due_at.astimezone(policy.tz).date() <= now.astimezone(policy.tz).date()
+        if today is None:
+            today = now.astimezone(policy.tz).date()
+        return cb.due_at.astimezone(policy.tz).date() <= today
     # no_attempt, waiting_patient and waiting_internal go by status, as the spec says:
     # `new` is the status of a callback nobody has tried yet.
     if bucket == "no_attempt":
@@ -80,7 +85,8 @@ def in_bucket(policy: Policy, cb: Callback, bucket: str, now: datetime) -> bool:
 def buckets(policy: Policy, records: list[Callback], now: datetime) -> dict[str, list[Callback]]:
     """Each bucket's open callbacks, ranked as the queue ranks them."""
     ranked = triage.rank_queue(policy, [cb for cb in records if cb.is_open])
-    return {b: [cb for cb in ranked if in_bucket(policy, cb, b, now)] for b in BUCKETS}
+    today = now.astimezone(policy.tz).date()
+    return {b: [cb for cb in ranked if in_bucket(policy, cb, b, now, today)] for b in BUCKETS}
 
 
 def unattempted_due_today(policy: Policy, records: list[Callback], now: datetime) -> list[str]:

@@ -429,17 +429,7 @@ def apply_deadline(
 def duplicate_warnings(store: Store, person: Patient, related: str | None) -> list[str]:
     """A warning naming each open callback with the same phone digits or MRN (not the one
     this callback says it follows up)."""
-    from cbtrack import index
-
-    found = []
-    for c in store.cached_open():  # plain fields from the read cache: no model per record
-        if c.usable:
-            cid, phone, mrn = c.id, c.row.phone, c.row.mrn
-        else:
-            cb = store.model_of(c)
-            cid, phone, mrn = cb.id, cb.patient.phone, cb.patient.mrn
-        if cid != related and index.same_patient(phone, mrn, person.phone, person.mrn):
-            found.append(cid)
+    found = [cid for cid in store.open_same_patient(person.phone, person.mrn) if cid != related]
     return [
         f"Open callback {cid} has the same phone number or MRN; if this is the same request, "
         f"close the new one with --reason duplicate --of {cid}, or link a follow-up with "
@@ -1285,9 +1275,13 @@ def queue_page(
         r = c.row
         if not c.usable or r.urgency not in ranks:  # not what a cached record holds
             cb = store.model_of(c)
+            late = timing.overdue(policy, cb, now)
             r = r._replace(urgency=cb.urgency.value, status=cb.status.value, owner=cb.owner,
                            category=cb.category, due=cb.due_at.timestamp(),
-                           created=cb.created_at.timestamp(), blocked=True)  # fmt: skip
+                           created=cb.created_at.timestamp())  # fmt: skip
+        else:
+            # Overdue: past due; with an open dependency, past when it is expected.
+            late = r.due < when if r.expected is None else r.expected <= when
         if (
             (owners and r.owner not in owners)
             or (f.category and r.category != f.category)
@@ -1295,8 +1289,6 @@ def queue_page(
             or (f.status and r.status != f.status)
         ):
             continue
-        # Without an open dependency, overdue is past due; with one, timing decides.
-        late = timing.overdue(policy, store.model_of(c), now) if r.blocked else r.due < when
         if f.overdue and not late:
             continue
         overdue += late

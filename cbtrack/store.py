@@ -665,16 +665,122 @@ class Store:
             self.local_dir / cache.CACHE_DIR,
             self.root / OPEN_DIR.parent,
             cache.cache_key(__version__, policy),
+            self._expected,
         )
+
+    def _expected(self, data: dict[str, Any]) -> float:
+        """When the first open dependency of a record's data is expected, as `timing`
+        reckons it under this store's policy (a row of the read cache keeps it)."""
+        from cbtrack.model import Dependency
+        from cbtrack.timing import expected_by
+
+        try:
+            policy = self.policy
+            deps = [Dependency.model_validate(d) for d in data["depends_on"]]
+        except (StoreError, ValidationError) as exc:
+            raise ValueError("no expected time") from exc
+        return min(expected_by(policy, d) for d in deps if d.resolved_at is None).timestamp()
 
     def cached_open(self, problems: list[str] | None = None) -> list[cache.Cached]:
         """The open records, as `open_records` reads them (same order, same handling of a
         record moved meanwhile or unreadable), with their read-cache rows."""
         names = [p.name for p in self.open_paths()]
         progress = Progress("Reading records", len(names), self.on_progress)
-        return cache.read_folder(
+        found = cache.read_folder(
             self.read_cache, self.open_dir, names, self._loader(problems), progress
         )
+        self._note_digest()
+        return found
+
+    def open_views(self, problems: list[str] | None = None) -> list[Callback]:
+        """The open records as `open_records` gives them, but as read-only views made from
+        the read cache's data (cbtrack/views.py) where it has them, so that reading 10,000
+        records builds no models. Only for reading: a view cannot be changed or saved."""
+        from cbtrack.views import CallbackView
+
+        out: list[Callback] = []
+        for c in self.cached_open(problems):
+            view: Any = c.model
+            data = c.data if view is None else None
+            if data is not None:
+                try:
+                    view = CallbackView(data)
+                except (KeyError, TypeError, ValueError):
+                    view = None
+            out.append(view if view is not None else self.model_of(c))
+        return out
+
+    def open_same_patient(self, phone: str, mrn: str | None) -> list[str]:
+        """IDs of the open callbacks whose patient has the same phone digits or MRN
+        (`index.same_patient`), in ID order: the duplicate check on `add`.
+
+        The read cache keeps the open records by phone and MRN (`cache.patient_keys`), so
+        this costs a listing and a stat per open file, then a strict read of each hit and
+        of each file changed since the cache saw it (a hand edit, a pull); an unreadable
+        file stops it as it stops a full read."""
+        rc = self.read_cache
+        try:
+            names = sorted(n for n in os.listdir(self.open_dir) if _is_record_name(n))
+            dfd = os.open(self.open_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return []  # (no open folder: nothing is open)
+        keys = cache.patient_keys(phone, mrn)
+        indexes: dict[str, Any] = {}
+        missing: set[str] = set()
+        check: list[tuple[str, os.stat_result | None, bool]] = []  # name, stat, changed
+        try:
+            for name in names:
+                rows = cache.open_rows_name(name)
+                if rows not in indexes:
+                    found = rc.patients(rows)
+                    if found is None:  # (a cache from before the index: make it)
+                        entries, written = rc.entries(rows)
+                        found = (*cache.patient_index(entries), written)
+                        missing.add(rows)
+                    indexes[rows] = (found, {n for k in keys for n in found[1].get(k, [])})
+                found, wanted = indexes[rows]
+                try:
+                    st: os.stat_result | None = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                except OSError:
+                    st = None
+                if (
+                    st is None
+                    or found[0].get(name) != cache.signature(st)
+                    or st.st_mtime_ns >= found[2]
+                    or st.st_ctime_ns >= found[2]
+                ):
+                    check.append((name, st, True))
+                elif name in wanted:
+                    check.append((name, st, False))
+        finally:
+            os.close(dfd)
+        load = self._loader(None)
+        out = []
+        for name, st, changed in check:
+            path = self.open_dir / name
+            loaded = load(path)
+            if loaded is None:
+                continue
+            data, cb = loaded
+            if changed and st is not None:
+                rc.put(path, st, data)
+            if index.same_patient(cb.patient.phone, cb.patient.mrn, phone, mrn):
+                out.append(cb.id)
+        rc.flush()
+        for rows in missing:
+            rc.save_patients(rows)
+        return out
+
+    def _note_digest(self) -> None:
+        """Keep beside the read cache what the queue on a terminal needs of the policy
+        (`quick.py` reads it instead of validating the policy)."""
+        rc = self.read_cache
+        try:
+            digest = policy_digest(self.policy)
+        except StoreError:
+            return
+        if rc.extra(cache.POLICY_DIGEST) != digest:
+            rc.save_extra(cache.POLICY_DIGEST, digest)
 
     def cached_records(
         self, paths: list[Path], problems: list[str] | None = None
@@ -871,7 +977,9 @@ class Store:
                 f"{self.rel(doing)} could not be {failed} ({exc.strerror or 'I/O error'})."
             ) from None
         removed = changed[1] if len(changed) > 1 else None
-        cache.note_saved(self.read_cache, target, removed, record_data(cb))
+        # Under the lock the cache files are written when it is released, after the commit:
+        # by then the clock has moved on, so the racy rule keeps trusting this entry.
+        cache.note_saved(self.read_cache, target, removed, record_data(cb), flush=not locked)
         return changed
 
     def _remember(self, path: Path, old: bytes | None) -> None:
@@ -1000,6 +1108,8 @@ class Store:
                 with contextlib.suppress(OSError):
                     self.clear_journal()
         finally:
+            if "read_cache" in self.__dict__:
+                self.read_cache.flush()  # (entries of what this change saved)
             _HELD_LOCK_FDS.discard(fd)
             self._lock_fd = None
             self._undo, self._journal_ids = [], []
@@ -1109,6 +1219,18 @@ def _closed_at(text: str) -> datetime | None:
     return found if found.tzinfo else None
 
 
+def policy_digest(policy: Policy) -> dict[str, Any]:
+    """The little the queue needs of a validated policy, as plain values."""
+    from cbtrack.model import Urgency
+
+    return {
+        "timezone": policy.timezone,
+        "ranks": {u.value: policy.rank(u) for u in Urgency},
+        "staff": {user: list(m.roles) for user, m in policy.staff.items()},
+        "categories": sorted(policy.categories),
+    }
+
+
 def _name(path: Path) -> str:
     return path.name
 
@@ -1131,6 +1253,11 @@ def _holds(path: Path, old: bytes | None) -> bool:
 
 def _is_record(path: Path) -> bool:
     return path.suffix == ".yaml" and not path.name.startswith(".")
+
+
+def _is_record_name(name: str) -> bool:
+    """`_is_record` for a bare file name, without making a path."""
+    return name.endswith(".yaml") and not name.startswith(".")
 
 
 def init_layout(root: Path, policy_text: str) -> list[Path]:

@@ -67,8 +67,9 @@ def test_reads_fill_an_owner_only_cache_that_git_never_sees(cli: Cli, store_dir:
     assert sorted(_queue_ids(cli)) == [ids[0]]
     cli.ok("report", "--since", "2026-11-01", "--format", "json")
     files = _cache_files(store_dir)
+    kinds = {f.name.removesuffix(".bin").split("-")[0] for f in files}
     # (report-*: the report's row cache, cbtrack/reportrows.py)
-    assert {f.name.split("-")[0] for f in files} == {"open", "closed", "report"}
+    assert kinds == {"rows", "patients", "open", "closed", "policy", "report"}
     folder = store_dir / ".cbtrack" / "cache"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
@@ -174,6 +175,12 @@ def test_the_racy_rule(tmp_path: Path) -> None:
     shard.written_ns = st.st_mtime_ns  # written in the same tick as the file
     assert rc.get(record, st, where) is None
     shard.written_ns = max(st.st_mtime_ns, st.st_ctime_ns) + 1
+    hit = rc.get(record, st, where)
+    assert hit is not None
+    data_shard = rc._shard(where[1])  # type: ignore[index]
+    data_shard.written_ns = st.st_mtime_ns  # the data file is racy too: not used
+    assert hit.data is None
+    data_shard.written_ns = max(st.st_mtime_ns, st.st_ctime_ns) + 1
     hit = rc.get(record, st, where)
     assert hit is not None and hit.data == data
 
@@ -320,27 +327,41 @@ def test_a_change_updates_its_own_entry_only(cli: Cli, store_dir: Path) -> None:
     def entries() -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in _cache_files(store_dir):
-            out.update(marshal.loads(f.read_bytes())[1])
+            if f.name.startswith(("rows-", "open-", "closed-")):
+                out.update(marshal.loads(f.read_bytes())[1])
         return out
 
-    before = entries()
+    def open_data() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in _cache_files(store_dir):
+            if f.name.startswith("open-"):
+                out.update(marshal.loads(f.read_bytes())[1])
+        return out
+
+    def open_rows() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in _cache_files(store_dir):
+            if f.name.startswith("rows-"):
+                out.update(marshal.loads(f.read_bytes())[1])
+        return out
+
+    before, before_data = open_rows(), open_data()
     cid = ids[3]
     cli.ok(*attempt_args(cid, "phone", "no_answer", "No answer, will retry this afternoon"))
-    after = entries()
+    after, after_data = open_rows(), open_data()
     name = f"{cid}.yaml"
     path = store_dir / "callbacks" / "open" / name
-    assert after[name][:4] == cache.signature(path.stat())
-    assert len(marshal.loads(after[name][5])["attempts"]) == 1
+    assert after[name][:4] == after_data[name][:4] == cache.signature(path.stat())
+    assert len(marshal.loads(after_data[name][5])["attempts"]) == 1
     assert {k: v for k, v in after.items() if k != name} == {
         k: v for k, v in before.items() if k != name
+    }
+    assert {k: v for k, v in after_data.items() if k != name} == {
+        k: v for k, v in before_data.items() if k != name
     }
     cli.ok("close", cid, "--reason", "resolved", "--summary", "Booked")
     closed = entries()
     assert name in closed and closed[name][:4] == cache.signature(
         (store_dir / "callbacks" / "closed" / "2026-11" / name).stat()
     )
-    open_entries = {
-        k for f in _cache_files(store_dir) if f.name.startswith("open-")
-        for k in marshal.loads(f.read_bytes())[1]
-    }  # fmt: skip
-    assert name not in open_entries
+    assert name not in open_rows() and name not in open_data()

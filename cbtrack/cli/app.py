@@ -56,9 +56,11 @@ class Group(TyperGroup):
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             _accept_global_options(command, self.params)
+            _plain_text_options(command)
         return command
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        _plain_text_options(self)
         try:
             return super().make_context(*args, **kwargs)
         except Exception as exc:
@@ -127,6 +129,45 @@ def _accept_global_options(command: Any, root_params: list[Any]) -> None:
         command.params.append(clone)
     for sub in getattr(command, "commands", {}).values():
         _accept_global_options(sub, root_params)
+
+
+def _plain_text_options(command: Any) -> None:
+    """Typer checks every option's value with a pydantic `TypeAdapter`, which costs a
+    command some 0.1 s of imports and schema building before it starts. For a text option
+    (`str`, no parser) given plain text, or any option not given, that check returns the
+    value as it is: answer those directly, and build typer's own check for anything else
+    (numbers, choices, text pydantic would refuse), so every error stays typer's."""
+    from typer._coercion import RuntimeParam, build_runtime_param
+
+    class PlainText(RuntimeParam):
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if type(value) is str and self.annotation is str:
+                try:
+                    value.encode("utf-8")  # (pydantic refuses lone surrogates)
+                    return value
+                except UnicodeEncodeError:
+                    pass
+            real = build_runtime_param(param.type_descriptor)
+            param._runtime_param = real
+            return real.coerce(value, param=param, ctx=ctx)
+
+    def plain(param: Any) -> Any:
+        desc = getattr(param, "type_descriptor", None)
+        if desc is None or getattr(param, "_runtime_param", True) is not None:
+            return param
+        if desc.file_annotation is None and desc.parameter_info.parser is None:
+            param._runtime_param = PlainText(desc.parameter_info, desc.annotation)
+        return param
+
+    if getattr(command, "_cbtrack_plain", False):
+        return
+    command._cbtrack_plain = True
+    for param in command.params:
+        plain(param)
+    help_option = command.get_help_option  # (made on first use, so wrapped)
+    command.get_help_option = lambda ctx: plain(help_option(ctx))
+    for sub in getattr(command, "commands", {}).values():
+        _plain_text_options(sub)
 
 
 def _set_global(field_name: str) -> Any:

@@ -702,6 +702,15 @@ def queue(
     Example: cbtrack queue --mine --overdue --limit 10
     """
     st = state(ctx)
+    if sys.stdout.isatty() and not as_json and not show_all:
+        from cbtrack import quick  # the screen from the read cache alone, when it can
+
+        if quick.queue_screen(
+            st.store_dir, st.user, owner, mine, category,
+            urgency.value if urgency else None, status.value if status else None,
+            overdue, limit,
+        ):  # fmt: skip
+            return
     store = st.store()
     policy = store.policy
     now = st.now()

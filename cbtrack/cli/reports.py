@@ -70,7 +70,7 @@ def review_cmd(
     now = st.now()
     unreadable: list[str] = []
     if check:
-        missing = review.unattempted_due_today(policy, store.open_records(unreadable), now)
+        missing = review.unattempted_due_today(policy, store.open_views(unreadable), now)
         unreadable_exit(unreadable)
         if missing:
             n = len(missing)
@@ -83,7 +83,7 @@ def review_cmd(
     if roll:
         _roll(st, now, dry_run, as_json)
         return
-    records = store.open_records(unreadable)
+    records = store.open_views(unreadable)  # read-only views: no model per record
     found = review.buckets(policy, records, now)
     if as_json:
         typer.echo(render.to_json({b: [cb.id for cb in found[b]] for b in review.BUCKETS}))
@@ -97,7 +97,8 @@ def review_cmd(
         typer.echo("Nothing is open: there is nothing to review.")
         unreadable_exit(unreadable)
         return
-    widths = render.queue_widths(policy, records, now, width)
+    memo: dict[object, object] = {}  # a callback under several headings is laid out once
+    widths = render.queue_widths(policy, records, now, width, memo)
     header, *_ = render.queue_lines(policy, [], now, False, width, widths)
     empty = [review.TITLES[b] for b in review.BUCKETS if not found[b]]
     for bucket in review.BUCKETS:
@@ -105,9 +106,8 @@ def review_cmd(
             continue
         typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
         typer.echo(header)
-        lines = render.queue_lines(policy, found[bucket], now, color_ok(), width, widths)
-        for line in lines[1:]:
-            typer.echo(line)
+        lines = render.queue_lines(policy, found[bucket], now, color_ok(), width, widths, memo)
+        typer.echo("\n".join(lines[1:]))
     if empty:
         typer.echo("")
         for line in render.wrap("Nothing under: " + "; ".join(empty) + ".", width):

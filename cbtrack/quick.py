@@ -1,0 +1,263 @@
+"""The queue on a terminal, from the read cache alone, when every entry is fresh.
+
+Staff look at the queue all day; at 10,000 open callbacks the full path (validate the
+policy, load the models, check each record) costs more than the ranking itself. Here the
+screen is made from what cbtrack/cache.py keeps: the rows of every open record (32 small
+files), the data of the screenful shown, and a digest of the policy (`store.policy_digest`),
+all written for this exact policy file, cbtrack version and record model. Nothing here
+imports pydantic, YAML or the models.
+
+The same rules as the full path hold: every open record file is listed and stat'ed, and its
+entry used only when inode, size, mtime and ctime match and the file is older than the cache
+file (git's racy rule). At the first thing that is not exactly as cached (a changed, new or
+unreadable file, a missing digest, a policy with uncommitted edits, an option the digest
+cannot check, a `CBTRACK_NOW` that is not a plain ISO time), `queue_screen` returns False
+and the command takes the full path, which reads strictly, reports problems as always, and
+refreshes the cache. The output is the full path's (tests/test_views.py compares them).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cbtrack import cache
+from cbtrack.enums import Urgency
+from cbtrack.views import CallbackView
+
+POLICY_FILE = "cbtrack.yaml"  # (as in cbtrack/store.py, which this must not import)
+OPEN_DIR = ("callbacks", "open")
+POLICY_STAMP = ".cbtrack/policy-committed"  # as `service.policy_uncommitted` writes it
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([+-]\d{2}:\d{2}|Z)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class DigestPolicy:
+    """The policy as the queue's lines ask for it (`render.owner_label`, deadline times)."""
+
+    def __init__(self, digest: dict[str, Any]) -> None:
+        self.timezone: str = digest["timezone"]
+        self.tz = ZoneInfo(self.timezone)
+        self.ranks: dict[str, int] = dict(digest["ranks"])
+        self.staff: dict[str, list[str]] = dict(digest["staff"])
+        self.categories: set[str] = set(digest["categories"])
+
+    def roles_of(self, user: str) -> list[str]:
+        return list(self.staff.get(user, []))
+
+
+def find_root(explicit: str | None) -> Path | None:
+    """The store folder as `Store.find` picks it, or None (the full path explains why)."""
+    chosen = explicit or os.environ.get("CBTRACK_STORE")
+    if chosen:
+        root = Path(chosen).expanduser()
+        return root.resolve() if (root / POLICY_FILE).is_file() else None
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / POLICY_FILE).is_file():
+            return folder.resolve()
+    return None
+
+
+def policy_quiet(root: Path) -> bool:
+    """True when the full path would not warn about uncommitted policy edits, known
+    without git: no repository, or the policy file as it was last found committed."""
+    if not (root / ".git").exists():
+        return True
+    try:
+        info = (root / POLICY_FILE).stat()
+        seen = (root / POLICY_STAMP).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return seen == f"{info.st_mtime_ns} {info.st_size} {info.st_ino}"
+
+
+def now_in(tz: ZoneInfo) -> datetime | None:
+    """`$CBTRACK_NOW` if it is a plain ISO time with an offset, else the clock; None for
+    anything else (the full path parses it)."""
+    raw = os.environ.get("CBTRACK_NOW", "").strip()
+    if not raw:
+        return datetime.now(tz).replace(microsecond=0)
+    if not _ISO.fullmatch(raw):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw).replace(microsecond=0)
+    except ValueError:
+        return None
+    return moment if moment >= _EPOCH and moment.year <= 2099 else None
+
+
+def fresh_rows(rc: cache.RecordCache, folder: Path) -> list[tuple[str, cache.Row]] | None:
+    """(file name, row) of every record in the open folder, sorted by name, when every
+    one of them has a fresh entry; None otherwise."""
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".yaml") and n[0] != ".")
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    out: list[tuple[str, cache.Row]] = []
+    make = cache.Row._make
+    shards: dict[str, tuple[dict[str, cache.Entry], int]] = {}
+    try:
+        for name in names:
+            rows = cache.open_rows_name(name)
+            shard = shards.get(rows)
+            if shard is None:
+                shard = shards[rows] = rc.entries(rows)
+            entry = shard[0].get(name)
+            if entry is None:
+                return None
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except OSError:
+                return None
+            mtime, ctime, written = st.st_mtime_ns, st.st_ctime_ns, shard[1]
+            if (
+                type(entry) is not tuple
+                or len(entry) != 6
+                or entry[0] != st.st_ino
+                or entry[1] != st.st_size
+                or entry[2] != mtime
+                or entry[3] != ctime
+                or mtime >= written
+                or ctime >= written
+            ):
+                return None
+            row = entry[4]
+            if type(row) is not tuple or len(row) != cache.ROW_FIELDS:
+                return None
+            out.append((name, make(row)))
+    finally:
+        os.close(dfd)
+    return out
+
+
+def queue_screen(
+    store_dir: str | None,
+    user: str | None,
+    owner: str | None,
+    mine: bool,
+    category: str | None,
+    urgency: str | None,
+    status: str | None,
+    overdue: bool,
+    limit: int | None,
+) -> bool:
+    """Print the queue's first screen as `cli.core._queue_screen` does, and return True;
+    or print nothing and return False when the cache cannot vouch for every record."""
+    from cbtrack import __version__
+
+    root = find_root(store_dir)
+    if root is None or not policy_quiet(root):
+        return False
+    if mine:
+        if not user or (owner and owner != user):
+            return False  # the full path says what is wrong
+        owner = user
+    try:
+        policy_bytes = (root / POLICY_FILE).read_bytes()
+    except OSError:
+        return False
+    rc = cache.RecordCache(
+        root / ".cbtrack" / cache.CACHE_DIR,
+        root / OPEN_DIR[0],
+        cache.cache_key(__version__, policy_bytes),
+    )
+    try:
+        policy = DigestPolicy(rc.extra(cache.POLICY_DIGEST))
+    except (KeyError, TypeError, ValueError, LookupError):
+        return False
+    if category and category not in policy.categories:
+        return False
+    ranks = policy.ranks
+    if set(ranks) != {u.value for u in Urgency}:
+        return False
+    now = now_in(policy.tz)
+    if now is None:
+        return False
+    folder = root.joinpath(*OPEN_DIR)
+    found = fresh_rows(rc, folder)
+    if found is None:
+        return False
+    owners = {owner, *policy.roles_of(owner)} if owner else set()
+    when = now.timestamp()
+    picked: list[tuple[tuple[int, float, float], str, cache.Row]] = []
+    late_count = waiting = 0
+    for name, r in found:
+        if r.urgency not in ranks:
+            return False
+        if (
+            (owners and r.owner not in owners)
+            or (category and r.category != category)
+            or (urgency and r.urgency != urgency)
+            or (status and r.status != status)
+        ):
+            continue
+        late = r.due < when if r.expected is None else r.expected <= when
+        if overdue and not late:
+            continue
+        late_count += late
+        waiting += r.status == "waiting_internal"
+        picked.append(((-ranks[r.urgency], r.due, r.created), name, r))
+    picked.sort(key=lambda p: p[0])
+    rows = shutil.get_terminal_size((100, 24)).lines
+    shown = limit if limit is not None else max(rows - 3, 5)
+    views: list[Any] = []
+    for _, name, r in picked[: max(shown, 0)]:
+        view = _view(rc, name, r, policy.tz)
+        if view is None:
+            return False
+        views.append(view)
+    _print_screen(policy, views, now, len(picked), late_count, waiting, limit, bool(
+        owner or mine or category or urgency or status or overdue
+    ))  # fmt: skip
+    return True
+
+
+def _view(rc: cache.RecordCache, name: str, r: cache.Row, tz: ZoneInfo) -> CallbackView | None:
+    entry = rc.entries(cache.open_rows_name(name))[0][name]
+    blob = rc.blob(cache.open_data_name(name), name, tuple(entry[:4]))
+    if blob is None:
+        return None
+    try:
+        view = CallbackView(marshal.loads(blob))
+    except (KeyError, TypeError, ValueError, EOFError):
+        return None
+    if view.id != name.removesuffix(".yaml"):
+        return None
+    if r.expected is not None:
+        view.expected_at = datetime.fromtimestamp(r.expected, tz)
+    return view
+
+
+def _print_screen(
+    policy: DigestPolicy,
+    views: list[Any],
+    now: datetime,
+    total: int,
+    late: int,
+    waiting: int,
+    limit: int | None,
+    filtered: bool,
+) -> None:
+    import typer
+
+    from cbtrack import render
+    from cbtrack.cli.app import color_ok, term_width
+
+    if not total:
+        typer.echo(
+            "No open callbacks match." if filtered else "No open callbacks. The queue is clear."
+        )
+        return
+    p: Any = policy  # (the digest answers what the queue's lines ask of a policy)
+    for line in render.queue_lines(p, views, now, color_ok(), term_width()):
+        typer.echo(line)
+    hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
+    typer.echo(render.queue_counts(total, late, waiting, len(views), hint))

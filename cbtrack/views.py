@@ -1,0 +1,177 @@
+"""Read-only stand-ins for callbacks, made from the read cache's data without pydantic.
+
+The queue and the end-of-day review read every open record but change none: building and
+validating 10,000 models costs them a second, most of it for fields they never look at.
+A `CallbackView` is made from a record's cached data (the output of `Callback.model_dump`
+for a record that validated when it was cached, see cbtrack/cache.py) and answers the
+attributes and derived views the queue, the review buckets and the queue's lines ask of a
+`Callback`: plain values, datetimes, enums, and lists of attempts, events and
+dependencies, each parsed on first use. Nothing may change a view or save it; changes load
+the model from the record's file (`Store.load`).
+
+Kept light on purpose (no pydantic, no YAML): the queue on a terminal renders its screen
+from views without loading the models at all. tests/test_views.py checks, field by field
+and command by command, that a view answers as the model does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from cbtrack.enums import (
+    AttemptMethod,
+    AttemptResult,
+    ContactMethod,
+    DependencyKind,
+    EventType,
+    Status,
+    Urgency,
+)
+
+Data = dict[str, Any]
+
+
+def moment(text: Any) -> datetime:
+    """A timestamp as the model holds it (always with an offset in cached data)."""
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise ValueError("a time without an offset")
+    return when
+
+
+def maybe_moment(text: Any) -> datetime | None:
+    return None if text is None else moment(text)
+
+
+class PatientView:
+    __slots__ = ("contact_window", "mrn", "name", "phone", "preferred_method")
+
+    def __init__(self, data: Data) -> None:
+        self.name: str = data["name"]
+        self.phone: str = data["phone"]
+        self.preferred_method = ContactMethod(data.get("preferred_method", "phone"))
+        self.contact_window: str | None = data.get("contact_window")
+        self.mrn: str | None = data.get("mrn")
+
+
+class AttemptView:
+    __slots__ = ("at", "method", "result")
+
+    def __init__(self, data: Data) -> None:
+        self.at = moment(data["at"])
+        self.method = AttemptMethod(data["method"])
+        self.result = AttemptResult(data["result"])
+
+
+class EventView:
+    __slots__ = ("at", "set", "type")
+
+    def __init__(self, data: Data) -> None:
+        self.at = moment(data["at"])
+        self.type = EventType(data["type"])
+        self.set: dict[str, str] | None = data.get("set")
+
+
+class DependencyView:
+    __slots__ = ("kind", "resolved_at", "since", "until")
+
+    def __init__(self, data: Data) -> None:
+        self.kind = DependencyKind(data["kind"])
+        self.since = moment(data["since"])
+        self.until = maybe_moment(data.get("until"))
+        self.resolved_at = maybe_moment(data.get("resolved_at"))
+
+
+class CallbackView:
+    """What the queue and the review read of one callback, from its cached data. The
+    derived views below mirror `Callback`'s (cbtrack/model.py) line for line."""
+
+    def __init__(self, data: Data) -> None:
+        self._data = data
+        self.id: str = data["id"]
+        self.status = Status(data.get("status", "new"))
+        self.urgency = Urgency(data["urgency"])
+        self.owner: str = data["owner"]
+        self.category: str = data["category"]
+        self.reason: str = data["reason"]
+        self.next_action: str = data["next_action"]
+        self.due_at = moment(data["due_at"])
+        self.created_at = moment(data["created_at"])
+        # When the first open dependency is expected, if the reader knows it already
+        # (cbtrack/quick.py, from the read cache's row); else `timing` works it out.
+        self.expected_at: datetime | None = None
+
+    @cached_property
+    def deadline_at(self) -> datetime | None:
+        return maybe_moment(self._data.get("deadline_at"))
+
+    @cached_property
+    def next_attempt_at(self) -> datetime | None:
+        return maybe_moment(self._data.get("next_attempt_at"))
+
+    @cached_property
+    def patient(self) -> PatientView:
+        return PatientView(self._data["patient"])
+
+    @cached_property
+    def attempts(self) -> list[AttemptView]:
+        return [AttemptView(a) for a in self._data.get("attempts") or []]
+
+    @cached_property
+    def events(self) -> list[EventView]:
+        return [EventView(e) for e in self._data.get("events") or []]
+
+    @cached_property
+    def depends_on(self) -> list[DependencyView]:
+        return [DependencyView(d) for d in self._data.get("depends_on") or []]
+
+    # --- derived views, as in `Callback` -------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != Status.closed
+
+    @property
+    def outbound_attempts(self) -> list[AttemptView]:
+        return [a for a in self.attempts if a.method.outbound]
+
+    @property
+    def last_attempt(self) -> AttemptView | None:
+        return max(self.attempts, key=lambda a: a.at) if self.attempts else None
+
+    @cached_property  # (a view never changes)
+    def open_dependencies(self) -> list[DependencyView]:
+        return [d for d in self.depends_on if d.resolved_at is None]
+
+    @property
+    def was_reached(self) -> bool:
+        return any(a.result == AttemptResult.reached for a in self.attempts)
+
+    @property
+    def reopened_at(self) -> datetime | None:
+        times = [e.at for e in self.events if e.type == EventType.reopened]
+        return max(times) if times else None
+
+    @property
+    def current_attempts(self) -> list[AttemptView]:
+        since = self.reopened_at
+        return [a for a in self.attempts if since is None or a.at > since]
+
+    @property
+    def reached_since_reopen(self) -> bool:
+        return any(a.result == AttemptResult.reached for a in self.current_attempts)
+
+    @property
+    def number_is_wrong(self) -> bool:
+        calls = [a for a in self.attempts if a.method in (AttemptMethod.phone, AttemptMethod.text)]
+        if not calls:
+            return False
+        last = max(calls, key=lambda a: a.at)
+        if last.result != AttemptResult.wrong_number:
+            return False
+        return not any(
+            e.type == EventType.edited and "patient.phone" in (e.set or {}) and e.at >= last.at
+            for e in self.events
+        )
