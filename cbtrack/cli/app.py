@@ -136,8 +136,13 @@ def _plain_text_options(command: Any) -> None:
     command some 0.1 s of imports and schema building before it starts. For a text option
     (`str`, no parser) given plain text, or any option not given, that check returns the
     value as it is: answer those directly, and build typer's own check for anything else
-    (numbers, choices, text pydantic would refuse), so every error stays typer's."""
-    from typer._coercion import RuntimeParam, build_runtime_param
+    (numbers, choices, text pydantic would refuse), so every error stays typer's.
+    This leans on typer's internals: with a typer whose internals differ, it does nothing
+    and typer checks every option itself."""
+    try:
+        from typer._coercion import RuntimeParam, build_runtime_param
+    except ImportError:
+        return
 
     class PlainText(RuntimeParam):
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
@@ -162,8 +167,14 @@ def _plain_text_options(command: Any) -> None:
     if getattr(command, "_cbtrack_plain", False):
         return
     command._cbtrack_plain = True
-    for param in command.params:
-        plain(param)
+    try:
+        for param in command.params:
+            plain(param)
+    except AttributeError:  # another typer: leave its checks as they are
+        for param in command.params:
+            if isinstance(getattr(param, "_runtime_param", None), PlainText):
+                param._runtime_param = None
+        return
     help_option = command.get_help_option  # (made on first use, so wrapped)
     command.get_help_option = lambda ctx: plain(help_option(ctx))
     for sub in getattr(command, "commands", {}).values():
