@@ -23,6 +23,8 @@ from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
 from cbtrack.store import Store
 
 CHUNK = 400  # parent/commit pairs read per round of git calls
+PATHS_PER_UNIT = 1000  # a big commit's changed files are judged this many at a time
+BLOBS_PER_READ = 6000  # file versions read per `git cat-file` round
 
 
 # --- verify --------------------------------------------------------------------------
@@ -143,12 +145,14 @@ def judge_steps(
     info: dict[str, gitlog.CommitInfo],
     label: str | None,
 ) -> list[Finding]:
-    """Judge each (parents, commit) step by the rule book, a few git calls in all."""
+    """Judge each (parents, commit) step by the rule book, a few git calls in all. The
+    files are read at most `BLOBS_PER_READ` at a time, so that a commit of 50,000 records
+    (an import, a migration) is judged in bounded memory."""
     if not steps:
         return []
     pairs = [(p, c) for parents, c in steps for p in parents]
     diffs = iter(gitlog.tree_changes(root, pairs))
-    changed: list[list[str]] = []
+    units: list[tuple[list[str], str, list[str]]] = []  # parents, commit, paths
     for parents, c in steps:
         seen: dict[str, None] = {}
         if parents:
@@ -156,16 +160,38 @@ def judge_steps(
                 seen.update((ch.path, None) for ch in next(diffs))
         else:  # a first commit: everything in it is new
             seen.update((p, None) for p in gitlog.tree_files(root, c))
-        changed.append(list(seen))
+        # a record's two places stay together (a move is judged as one change)
+        paths = sorted(seen, key=lambda p: (history.callback_of(p) or "", p))
+        for i in range(0, len(paths), PATHS_PER_UNIT):
+            units.append((parents, c, paths[i : i + PATHS_PER_UNIT]))
+    out: list[Finding] = []
+    batch: list[tuple[list[str], str, list[str]]] = []
+    size = 0
+    for unit in units:
+        batch.append(unit)
+        size += len(unit[2]) * (len(unit[0]) + 1)
+        if size >= BLOBS_PER_READ:
+            out += _judge_units(root, rd, batch, info, label)
+            batch, size = [], 0
+    return out + _judge_units(root, rd, batch, info, label)
+
+
+def _judge_units(
+    root: Path,
+    rd: history.Reader,
+    units: list[tuple[list[str], str, list[str]]],
+    info: dict[str, gitlog.CommitInfo],
+    label: str | None,
+) -> list[Finding]:
     specs: list[str] = []
     needs: list[list[str]] = []
-    for (parents, c), paths in zip(steps, changed, strict=True):
+    for parents, c, paths in units:
         need = history.wanted(paths)
         needs.append(need)
         specs += [f"{x}:{p}" for x in [*parents, c] for p in need]
     blobs = gitlog.read_blobs(root, specs)
     out: list[Finding] = []
-    for (parents, c), paths, need in zip(steps, changed, needs, strict=True):
+    for (parents, c, paths), need in zip(units, needs, strict=True):
         if not paths:
             continue
         befores = [{p: blobs.get(f"{x}:{p}") for p in need} for x in parents]

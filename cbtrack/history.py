@@ -144,18 +144,24 @@ class _Version:
 
 
 class Reader:
-    """Parses contents once each (a blob seen in many commits is read once)."""
+    """Parses contents once each (a version seen in a commit and again as the next commit's
+    parent is read once). Holds the `limit` most recent versions only, so that walking a
+    long history or a commit of 50,000 records takes bounded memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 4096) -> None:
         self._cache: dict[tuple[str, bytes], _Version] = {}
+        self.limit = limit
 
     def version(self, path: str, data: bytes | str) -> _Version:
         if isinstance(data, str):
             return _Version(None, None, data)
         key = (path, hashlib.sha1(data).digest())
-        if key not in self._cache:
-            self._cache[key] = _read(path, data)
-        return self._cache[key]
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = _read(path, data)
+            if len(self._cache) > self.limit:
+                del self._cache[next(iter(self._cache))]  # the oldest
+        return found
 
 
 def _read(path: str, data: bytes) -> _Version:

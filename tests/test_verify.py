@@ -8,6 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from cbtrack import audit
 from tests.helpers_git import UPSTREAM, Desk, at, git, git_env, office
 
 
@@ -243,3 +246,28 @@ def test_the_hook_also_checks_commit_dash_a(tmp_path: Path) -> None:
     done = git(a.path, "commit", "-q", "-a", "-m", "close by hand", check=False)
     assert done.returncode != 0
     assert "closure go together" in done.stderr and cid in done.stderr
+
+
+def test_a_big_commit_is_judged_in_pieces_with_the_same_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit of many records is read a few files at a time (bounded memory); split down
+    to one file per piece, the findings are the same."""
+    monkeypatch.setattr(audit, "PATHS_PER_UNIT", 1)
+    monkeypatch.setattr(audit, "BLOBS_PER_READ", 2)
+    (a, _) = office(tmp_path)
+    cid = two_attempts(a)
+    other = a.add(now=at("15:00"))
+    third = a.add(now=at("15:10"))
+    a.ok("close", third, "--reason", "resolved", "--summary", "Answered it", now=at("15:20"))
+    a.edit(cid, lambda d: d.update(events=[]))
+    git(a.path, "rm", "-q", str(a.record_path(other).relative_to(a.path)))
+    a.commit_by_hand("clean up")
+    code, out = verify_json(a, "--full")
+    kinds = sorted(
+        (f["kind"], f["callback"], (f["item"] or "record").split()[0]) for f in out["findings"]
+    )
+    assert code == 1
+    assert ("removed", cid, "event") in kinds and ("deleted", other, "record") in kinds
+    assert all(c != third for _, c, _ in kinds)  # its move to closed/ is no finding
+    assert len(kinds) == len(set(kinds))
