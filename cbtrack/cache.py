@@ -411,16 +411,22 @@ class RecordCache:
                 self._save_patients(name, shard)
 
     def _write(self, name: str, blob: bytes) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=TMP_PREFIX)  # owner-only
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(blob)
-            os.replace(tmp, self.folder / f"{name}.bin")
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_file(self.folder, name, blob)
+
+
+def write_file(folder: Path, name: str, blob: bytes) -> None:
+    """`<folder>/<name>.bin`, owner-only, through a temp file renamed over the old one (no
+    fsync: a cache file lost in a crash is only rebuilt)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX)  # owner-only
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, folder / f"{name}.bin")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def patient_keys(phone: str, mrn: str | None) -> list[str]:

@@ -41,6 +41,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from cbtrack import cache
 from cbtrack.enums import DependencyKind, EventType, Source, Urgency
 from cbtrack.progress import Progress
 from cbtrack.report import (
@@ -66,7 +67,7 @@ FORMAT = "cbtrack-report-rows-1"
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
-TMP_PREFIX = ".tmp-"
+TMP_PREFIX = cache.TMP_PREFIX
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -864,17 +865,7 @@ class RowCache:
             )
             held = marshal.dumps(shard.held_list())
             digest = hashlib.blake2b(head).digest() + hashlib.blake2b(held).digest()
-            blob = marshal.dumps((self.key, digest, head, held))
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=TMP_PREFIX)  # owner-only
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(blob)
-                os.replace(tmp, self.folder / f"{name}.bin")
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            cache.write_file(self.folder, name, marshal.dumps((self.key, digest, head, held)))
 
 
 Sig = tuple[int, int, int, int]
