@@ -334,8 +334,10 @@ def check(
             ids[named] = None
         if after.get(path) is not None and not _inherited(path, parents, after):
             out.append(Breach("stray", path, "is not a record in its place", named))
+    # a first commit (a store made from an existing folder) brings records that people
+    # wrote before the store had a history: whose they are cannot be judged from it
     for cid in ids:
-        out += _check_record(cid, parents, after, rd, rules, author)
+        out += _check_record(cid, parents, after, rd, rules, author if parents else None)
     return out
 
 

@@ -1434,7 +1434,9 @@ def commit_policy(store: Store, user: str | None, now: datetime) -> bool:
                 "The policy has problems, so it was not committed; fix them (see above) and "
                 "run 'cbtrack validate --commit' again."
             )
-        actor = triage.check_user(committed_policy(store), user)
+        # on the roster it commits, and on the roster as committed (an admin's change)
+        actor = triage.check_user(store.policy, user)
+        triage.check_user(committed_policy(store), user)
         return gitlog.commit(
             store.root, [POLICY_FILE], "policy: edits checked by validate", actor, now
         )

@@ -214,7 +214,9 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
         raise Refused("This store has no commits yet; run 'cbtrack init' on it first.")
     if theirs and theirs != head and not gitlog.is_ancestor(root, theirs, head):
         incoming = gitlog.commits(root, theirs, since=head)
-        _check_incoming(store, incoming, remote)
+        # (what the lead accepted with 'verify --accept' moved the anchor: not judged again)
+        _check_incoming(store, gitlog.commits(root, theirs, since=head, exclude=[anchor or ""]),
+                        remote)  # fmt: skip
         result.incoming += len(incoming)
         if gitlog.is_ancestor(root, head, theirs):
             _git_merge(store, actor, now, theirs, "--ff-only")

@@ -164,11 +164,11 @@ def test_sync_commits_valid_pending_edits_and_names_the_rest(tmp_path: Path) -> 
     a, b = office(tmp_path)
     good = a.add(now=at("09:00"))
     bad = a.add(now=at("09:01"))
+    unexplained = a.add(now=at("09:02"))
     # a note appended by the syncing user is explained; a bare field edit is not
     note = {"id": "n0te01", "at": at("09:20"), "by": a.user, "type": "note", "note": "Map sent"}
     a.edit(good, lambda d: d["events"].append(note))
     a.edit(bad, lambda d: d.update(urgency="whenever"))
-    unexplained = a.add(now=at("09:02"))
     a.edit(unexplained, lambda d: d.update(next_action="Email the parking map"))
     (a.path / "notes.txt").write_text("scratch notes\n")
     result = a.run("sync", now=at("09:30"))

@@ -234,7 +234,9 @@ def test_a_hand_merge_that_drops_the_other_desks_attempt_is_reported(tmp_path: P
     b.sync(at("09:31"))
     a.attempt(cid, at("09:40"))
     git(a.path, "fetch", "-q", "origin")
-    git(a.path, "merge", "-q", "-s", "ours", "--no-edit", UPSTREAM)  # keeps only a's
+    merged = git(a.path, "merge", "-q", "-s", "ours", "--no-edit", UPSTREAM, check=False)
+    assert merged.returncode != 0 and "was removed" in merged.stderr  # the hook refuses it
+    git(a.path, "merge", "-q", "-s", "ours", "--no-edit", "--no-verify", UPSTREAM)
     code, out = verify_json(a)
     assert code == 1
     dropped = b.record(cid)["attempts"][0]["id"]
