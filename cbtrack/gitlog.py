@@ -557,9 +557,7 @@ def check_index(
     if author is None:
         author = next_author(root)
     breaches = history.tree_breaches(m for m in modes if m[1] != "000000")
-    return list(changed), breaches + _judge(
-        root, list(changed), parents, ":", recovering, author
-    )
+    return list(changed), breaches + _judge(root, list(changed), parents, ":", recovering, author)
 
 
 def next_author(root: Path) -> str | None:

@@ -39,6 +39,7 @@ is a breach. A commit's roles and clock skew always come from its parent's polic
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,26 @@ EXPLAINED_BY: dict[str, tuple[str, ...]] = {
     "reason": ("edited",),
 }
 _URGENCY_ORDER = {u: i for i, u in enumerate(Urgency)}
+
+
+def rules_table() -> str:
+    """Rule 7 as the Markdown table the README prints (a test keeps the two equal)."""
+    rows = ["| field | explained only by, in the same commit |", "| --- | --- |"]
+    for key, how in EXPLAINED_BY.items():
+        parts = ["a new attempt"] if "attempt" in how else []
+        typed = [f"`{h[:-1]}`" for h in how if h.endswith("*")]
+        named = [f"`{h}`" for h in how if h != "attempt" and not h.endswith("*")]
+        if typed:
+            parts.append(f"a new {' or '.join(typed)} event")
+        if named:
+            parts.append(f"a new {', '.join(named)} event that names it in `set`")
+        rows.append(f"| `{key}` | {'; '.join(parts)} |")
+    rows.append("| `status` | any new attempt or event (`closed` only with a closure) |")
+    rows.append("| `closure`, folder | a new `closed` event that records it; a new `reopened` |")
+    fixed = ", ".join(f"`{k}`" for k in FIXED)
+    rows.append(f"| {fixed} | nothing: fixed once written |")
+    return "\n".join(rows) + "\n"
+
 
 #: A file's content as one version holds it: bytes, None when absent, or a sentence
 #: saying why it cannot be read (a FIFO or an oversized file in the working tree).
@@ -228,15 +249,13 @@ def rules_of(data: dict[str, Any] | None) -> Rules:
     if isinstance(members, dict):
         for user, member in members.items():
             roles = member.get("roles") if isinstance(member, dict) else None
-            staff[str(user)] = frozenset(str(r) for r in roles) if isinstance(roles, list) else (
-                frozenset()
+            staff[str(user)] = (
+                frozenset(str(r) for r in roles) if isinstance(roles, list) else (frozenset())
             )
     skew = timedelta(minutes=10)
     text = data.get("clock_skew", DEFAULT_SKEW)
-    try:
+    with contextlib.suppress(ValueError):
         skew = wall_delta(str(text))
-    except ValueError:
-        pass
     return Rules(staff, skew, {k: data.get(k) for k in GOVERNED})
 
 
@@ -370,7 +389,8 @@ def tree_breaches(entries: Iterable[tuple[str, str]]) -> list[Breach]:
                 Breach(
                     "local",
                     path,
-                    f"is under {LOCAL_DIR}/, which holds one desk's local files and is never shared",
+                    f"is under {LOCAL_DIR}/, which holds one desk's local files and is never "
+                    "shared",
                 )
             )
         elif mode in ODD_MODES:
@@ -402,7 +422,9 @@ def check_merge(
             )
         ]
     if len(parents) != 2:
-        return [Breach("merge", "(merge)", "a merge of more than two histories; merge two at a time")]
+        return [
+            Breach("merge", "(merge)", "a merge of more than two histories; merge two at a time")
+        ]
     out: list[Breach] = []
     ids: dict[str, None] = {}
     for path in changed:
@@ -411,13 +433,16 @@ def check_merge(
             ids[cid] = None
         elif path == POLICY_FILE:
             want = _three_way(base.get(path), parents[0].get(path), parents[1].get(path))
-            if want is _BOTH or after.get(path) != want:
+            if (want is _BOTH or after.get(path) != want) and author is not None:
                 for p in parents:
-                    if author is not None:
-                        out += policy_breaches(rd, p.get(path), after.get(path), author)
-        elif path.startswith(f"{RECORDS}/") and path not in KEEP_FILES:
-            if after.get(path) is not None and not _inherited(path, parents, after):
-                out.append(Breach("stray", path, "is not a record in its place"))
+                    out += policy_breaches(rd, p.get(path), after.get(path), author)
+        elif (
+            path.startswith(f"{RECORDS}/")
+            and path not in KEEP_FILES
+            and after.get(path) is not None
+            and not _inherited(path, parents, after)
+        ):
+            out.append(Breach("stray", path, "is not a record in its place"))
     for cid in ids:
         out += _merge_record(cid, base, parents, after, rd)
     return out
@@ -451,8 +476,7 @@ def _merge_record(
             Breach(
                 "merge",
                 where,
-                "the merge holds a version that neither side made (judged against the merge "
-                "base)",
+                "the merge holds a version that neither side made (judged against the merge base)",
                 cid,
                 restore=where,
             )
@@ -466,8 +490,11 @@ def _merge_record(
     result = _whole(after, rels, rd)
     expected = merged.record
     place = rels[0] if expected.is_open else rels[1]
-    if result is None or result.model != expected or after.get(place) is None or all(
-        d is not None for d in state
+    if (
+        result is None
+        or result.model != expected
+        or after.get(place) is None
+        or all(d is not None for d in state)
     ):
         return _check_record(cid, parents, after, rd, Rules(), None) or [
             Breach(
@@ -617,8 +644,12 @@ def _new_record_authorship(cb: Callback, author: str, path: str, cid: str) -> li
     out = []
     if cb.created_by != author:
         out.append(
-            Breach("author", path, f"the record is created by {cb.created_by} but the commit "
-                   f"is by {author}", cid)  # fmt: skip
+            Breach(
+                "author",
+                path,
+                f"the record is created by {cb.created_by} but the commit is by {author}",
+                cid,
+            )
         )
     for kind, items in (("attempt", cb.attempts), ("event", cb.events)):
         for item in items:
@@ -721,17 +752,16 @@ def _field_breaches(
     out += _clock(before, [*new_attempts, *fresh], rules, path, cid, restore)
     who = author if author is not None else (fresh[-1].by if fresh else None)
     out += _guardrails(old, new, rules, who, path, cid, restore)
-    if old.get("status") != new.get("status"):
-        if not fresh and not new_attempts:
-            out.append(
-                Breach(
-                    "status",
-                    path,
-                    "field status was changed without a new attempt or event",
-                    cid,
-                    restore=restore,
-                )
+    if old.get("status") != new.get("status") and not fresh and not new_attempts:
+        out.append(
+            Breach(
+                "status",
+                path,
+                "field status was changed without a new attempt or event",
+                cid,
+                restore=restore,
             )
+        )
     return out
 
 
@@ -805,7 +835,7 @@ def _clock(
 def too_early(cb: Callback, at: datetime, skew: timedelta) -> datetime | None:
     """The record's latest attempt or event time when `at` is earlier than it by more
     than `skew` (a clock running backwards), else None. Commands ask it before a change."""
-    times = [i.at for i in [*cb.attempts, *cb.events]]
+    times = [a.at for a in cb.attempts] + [e.at for e in cb.events]
     latest = max(times) if times else None
     return latest if latest is not None and at < latest - skew else None
 
@@ -838,14 +868,16 @@ def _guardrails(
     if owner != old.get("owner") and isinstance(owner, str) and not rules.clinical_owner(owner):
         acts.append(f"handed it to {owner}")
     lowered = new.get("urgency")
-    if lowered in _URGENCY_ORDER and _URGENCY_ORDER[Urgency(lowered)] < _URGENCY_ORDER[Urgency(level)]:
+    if (
+        lowered in _URGENCY_ORDER
+        and _URGENCY_ORDER[Urgency(lowered)] < _URGENCY_ORDER[Urgency(level)]
+    ):
         acts.append(f"lowered it to {lowered}")
     return [
         Breach(
             "guardrail",
             path,
-            f"the callback is {level}, and {by}, who does not have the {CLINICAL_ROLE} role, "
-            f"{act}",
+            f"the callback is {level}, and {by}, who does not have the {CLINICAL_ROLE} role, {act}",
             cid,
             restore=restore,
         )

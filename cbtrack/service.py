@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from cbtrack.clock import wall_delta
 from cbtrack.errors import CbtrackError, Refused, StoreError, WriteFailed
 from cbtrack.lazy import lazy_module
 from cbtrack.model import (
@@ -39,7 +40,6 @@ from cbtrack.model import (
 )
 from cbtrack.policy import CLINICAL_ROLE, Policy
 from cbtrack.progress import Progress
-from cbtrack.clock import wall_delta
 from cbtrack.store import (
     MAX_POLICY_BYTES,
     POLICY_FILE,

@@ -357,6 +357,18 @@ def check_output(path: Path) -> None:
         )
 
 
+def outside_store(root: Path, path: Path, what: str) -> Path:
+    """`path` resolved, refused when it falls inside the store at `root` (where it could
+    be committed and shared): `what` says what the file holds."""
+    real = path.parent.resolve() / path.name
+    if real == root or root in real.parents:
+        raise Refused(
+            f"The {what} holds patient data and would be committed if written in the store; "
+            "give --output a path outside it."
+        )
+    return real
+
+
 def write_output(path: Path, text: str) -> None:
     """Write a report or export to `path` (checked as `check_output` says): atomically,
     owner-only, never making folders. Refused with one sentence when it cannot be done."""
@@ -1066,7 +1078,9 @@ class Store:
                 ids.append(parts[0])
             elif len(parts) == 2 and parts[0] == "by" and re.fullmatch(NAME_PATTERN, parts[1]):
                 by = parts[1]
-            elif len(parts) == 3 and parts[0] == "file" and re.fullmatch(r"[0-9a-f]{64}|-", parts[1]):
+            elif (
+                len(parts) == 3 and parts[0] == "file" and re.fullmatch(r"[0-9a-f]{64}|-", parts[1])
+            ):
                 files[parts[2]] = parts[1]
         return Journal(ids, by, files)
 

@@ -132,7 +132,7 @@ def test_an_unexplained_hand_edit_is_named_and_left_uncommitted(cli: Any, store_
     cb.next_action = "Edited by hand, not committed"
     s.open_path(cid).write_text(dump_record(cb))
     commits = commit_count(store_dir)
-    code, data = doctor(cli)
+    _code, data = doctor(cli)
     assert kinds(data) == [("uncommitted", f"callbacks/open/{cid}.yaml", False)]
     doctor(cli, "--repair", user="jlee")
     assert commit_count(store_dir) == commits

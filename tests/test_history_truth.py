@@ -239,8 +239,14 @@ def _forge_close(d: Desk, cid: str, by: str) -> None:
     data["status"] = "closed"
     data["closure"] = {"at": when, "by": by, "reason": "resolved", "summary": "done"}
     data["events"].append(
-        {"id": "f0rged", "at": when, "by": by, "type": "closed", "note": "done",
-         "set": {"status": "closed", "reason": "resolved"}}  # fmt: skip
+        {
+            "id": "f0rged",
+            "at": when,
+            "by": by,
+            "type": "closed",
+            "note": "done",
+            "set": {"status": "closed", "reason": "resolved"},
+        }
     )
     src = d.path_of(cid)
     dest = d.path / "callbacks" / "closed" / "2026-11" / f"{cid}.yaml"
@@ -263,7 +269,7 @@ def test_a_forged_close_by_the_front_desk_breaks_the_guardrail(desk: Desk) -> No
     (desk.path / ".cbtrack").mkdir(exist_ok=True)
     (desk.path / ".cbtrack" / "pending").write_text(f"{cid}\n")
     other = desk.add_emergency(now=at("11:40"))
-    assert other and cid in desk.ok("rn", "queue", "--json", now=at("11:41")) or True
+    assert (other and cid in desk.ok("rn", "queue", "--json", now=at("11:41"))) or True
     log = hand_git(desk.path, "log", "--format=%s")
     assert f"recover {cid}" not in log
     assert desk.path.joinpath("callbacks", "closed", "2026-11", f"{cid}.yaml").exists()
@@ -369,8 +375,13 @@ def test_a_clock_behind_the_record_is_refused_and_found(desk: Desk) -> None:
     desk.ok("rn", "note", cid, "Called back", now="2026-11-27T08:55:00-05:00")
     data = desk.data(cid)
     data["events"].append(
-        {"id": "ba0k01", "at": "2026-11-20T09:00:00-05:00", "by": "fd", "type": "note",
-         "note": "backdated"}  # fmt: skip
+        {
+            "id": "ba0k01",
+            "at": "2026-11-20T09:00:00-05:00",
+            "by": "fd",
+            "type": "note",
+            "note": "backdated",
+        }
     )
     desk.write(cid, data)
     hand_git(desk.path, "commit", "-q", "--no-verify", "-am", "n", author="fd")
@@ -396,3 +407,28 @@ def test_a_sync_killed_mid_merge_does_not_block_the_next_change(pair: tuple[Desk
     (a.path / ".cbtrack" / "sync-merge").write_text(theirs + "\n")
     a.ok("rn", "note", cid, "After the crash", now=at("09:10"))
     assert not (a.path / ".git" / "MERGE_HEAD").exists()
+
+
+def test_the_readme_prints_the_rule_book_table() -> None:
+    from cbtrack import history
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert history.rules_table() in readme
+
+
+def test_export_csv_shows_control_characters_escaped(desk: Desk) -> None:
+    cid = desk.add_emergency()
+    data = desk.data(cid)
+    desk.ok("rn", "edit", cid, "--reason", "Chest pain \x1b[2J\x07 \u202e x", "--why", "typo",
+            now=at("09:10"))  # fmt: skip
+    out = desk.ok("lead", "export", "--format", "csv", now=at("09:20"))
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\\x1b" in out and "\\u202e" in out
+    assert data["id"] == cid
+
+
+def test_a_phi_report_is_not_written_inside_the_store(desk: Desk) -> None:
+    desk.add_emergency()
+    err = desk.refused("lead", "report", "--include-phi", "--format", "html", "--output",
+                       str(desk.path / "phi.html"), now=at("09:20"))  # fmt: skip
+    assert "outside" in err and not (desk.path / "phi.html").exists()
