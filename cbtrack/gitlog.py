@@ -59,6 +59,24 @@ def identity_env(user: str, when: datetime | None) -> dict[str, str]:
     return env
 
 
+#: The key spec git signs this process's commits with (None: unsigned). Set once the
+#: acting user is known (`sign_with`), by `cbtrack.identity` under `signing: required`.
+_signing: str | None = None
+
+
+def sign_with(spec: str | None) -> None:
+    """Sign every commit this process makes from now on with `spec` (None: stop)."""
+    global _signing
+    _signing = spec
+
+
+def _sign_options() -> list[str]:
+    if _signing is None:
+        return ["-c", "commit.gpgsign=false"]
+    return ["-c", "gpg.format=ssh", "-c", f"user.signingkey={_signing}",
+            "-c", "commit.gpgsign=true"]  # fmt: skip
+
+
 def run(
     root: Path,
     *args: str,
@@ -69,9 +87,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run git in the store. `keep_lock=False` for a command that may outlive this one
     (fetch, push and their ssh): it must not keep the store locked if we are killed."""
-    proc = _spawn(
-        root, ["-c", "commit.gpgsign=false", *args], keep_lock, env=env, input=input, text=True
-    )
+    proc = _spawn(root, [*_sign_options(), *args], keep_lock, env=env, input=input, text=True)
     if check and proc.returncode != 0:
         raise _failed(root, args[0], proc.stderr)
     return proc
@@ -103,6 +119,14 @@ def _spawn(
         )
     except FileNotFoundError:
         raise GitError("git is not installed; install git, then try again.") from None
+
+
+def _signing_failed(root: Path, stderr: str) -> Refused:
+    last = (stderr.strip().splitlines() or ["no details"])[-1][:200]
+    return Refused(
+        f"The change could not be signed ({last}); check that CBTRACK_SIGNING_KEY names your "
+        "key and, for a key with a passphrase, that it is loaded in ssh-agent (ssh-add)."
+    )
 
 
 def _failed(root: Path, command: str, stderr: str) -> GitError:
@@ -334,9 +358,13 @@ def _commit_direct(
     tree = _write_trees(root, trees)
     if tree is None:
         return None
-    commit_id = run(
-        root, "commit-tree", tree, "-p", head, input=_clean_message(message), env=env
-    ).stdout.strip()
+    sign = ["-S"] if _signing is not None else []
+    made = run(root, "commit-tree", *sign, tree, "-p", head, input=_clean_message(message),
+               env=env, check=False)  # fmt: skip
+    if made.returncode != 0:
+        raise _signing_failed(root, made.stderr) if sign else _failed(root, "commit-tree",
+                                                                      made.stderr)  # fmt: skip
+    commit_id = made.stdout.strip()
     # The index first (the old order: staged, then committed), so that a failure or a kill
     # before the branch moves leaves what the journal's recovery expects to find.
     _index_paths(root, changed)

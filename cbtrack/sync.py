@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cbtrack import audit, doctor, gitlog, history, triage
+from cbtrack import audit, doctor, gitlog, history, identity, service
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.merge import Merged, merge_records
 from cbtrack.model import Callback
@@ -94,7 +94,7 @@ class SyncResult:
 
 def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") -> SyncResult:
     """Commit pending valid changes, fetch, merge (records by the merge rules), push."""
-    actor = triage.check_user(store.policy, user)
+    actor = identity.actor(store.root, service.committed_policy(store), user)
     root = store.root
     gitlog.require_repo(root, merging_ok=True)
     if not gitlog.has_remote(root, remote):
