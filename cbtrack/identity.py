@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cbtrack import gitlog
-from cbtrack.errors import Refused
+from cbtrack.errors import GitError, Refused
 
 if TYPE_CHECKING:
     from cbtrack.policy import Policy
@@ -55,7 +55,7 @@ def configured_spec(root: Path) -> str | None:
         return spec
     try:  # (git's own setting: not what this process passes to git for signing)
         out = gitlog.run_bytes(root, "config", "user.signingkey")
-    except gitlog.GitError:
+    except GitError:
         return None
     return out.decode("utf-8", "replace").strip() or None
 

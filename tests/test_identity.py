@@ -19,21 +19,30 @@ from cbtrack.cli import app
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
 
 NOW = "2026-11-27T09:00:00-05:00"
-USERS = {"rn": "Riya Nurse:clinical", "fd": "Frank Desk:front_desk",
-         "lead": "Lee Admin:front_desk_lead,admin"}  # fmt: skip
+USERS = {
+    "rn": "Riya Nurse:clinical",
+    "fd": "Frank Desk:front_desk",
+    "lead": "Lee Admin:front_desk_lead,admin",
+}
 
 
 def keygen(folder: Path, user: str, passphrase: str = "") -> Path:
     path = folder / f"{user}_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", user, "-f",
-                    str(path)], check=True)  # fmt: skip
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", user, "-f", str(path)],
+        check=True,
+    )
     return path
 
 
 def hand_git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_AUTHOR_NAME="rn", GIT_AUTHOR_EMAIL="rn@example.invalid",
-               GIT_COMMITTER_NAME="rn", GIT_COMMITTER_EMAIL="rn@example.invalid")  # fmt: skip
+    env.update(
+        GIT_AUTHOR_NAME="rn",
+        GIT_AUTHOR_EMAIL="rn@example.invalid",
+        GIT_COMMITTER_NAME="rn",
+        GIT_COMMITTER_EMAIL="rn@example.invalid",
+    )
     proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
     if check:
         assert proc.returncode == 0, (args, proc.stderr)
@@ -48,12 +57,27 @@ class Practice:
         self.runner = CliRunner()
         staff = [a for u, spec in USERS.items() for a in ("--staff", f"{u}={spec}")]
         keys = [a for u, k in self.keys.items() for a in ("--key", f"{u}={k}.pub")]
-        result = self.run(None, "init", str(self.store), *staff, *keys, "--signing", "required",
-                          key="lead", store=False)  # fmt: skip
+        result = self.run(
+            None,
+            "init",
+            str(self.store),
+            *staff,
+            *keys,
+            "--signing",
+            "required",
+            key="lead",
+            store=False,
+        )
         assert result.exit_code == 0, result.stderr
 
-    def run(self, user: str | None, *args: str, key: str | None = None, now: str = NOW,
-            store: bool = True) -> Any:  # fmt: skip
+    def run(
+        self,
+        user: str | None,
+        *args: str,
+        key: str | None = None,
+        now: str = NOW,
+        store: bool = True,
+    ) -> Any:
         argv = (["--store", str(self.store)] if store else []) + (["--as", user] if user else [])
         env = {"CBTRACK_NOW": now}
         if key:
@@ -61,9 +85,22 @@ class Practice:
         return self.runner.invoke(app, [*argv, *args], env=env)
 
     def add(self, key: str, now: str = NOW) -> str:
-        result = self.run(None, "add", "--patient", "Ada Example", "--phone", "+15550100123",
-                          "--category", "general", "--reason", "Question about parking",
-                          "--detail", "topic=parking", key=key, now=now)  # fmt: skip
+        result = self.run(
+            None,
+            "add",
+            "--patient",
+            "Ada Example",
+            "--phone",
+            "+15550100123",
+            "--category",
+            "general",
+            "--reason",
+            "Question about parking",
+            "--detail",
+            "topic=parking",
+            key=key,
+            now=now,
+        )
         assert result.exit_code == 0, result.stderr
         return str(result.stdout.strip())
 
@@ -96,15 +133,41 @@ def test_no_key_or_an_unknown_key_is_refused_before_anything_is_written(
 ) -> None:
     monkeypatch.delenv("CBTRACK_SIGNING_KEY", raising=False)
     head = hand_git(practice.store, "rev-parse", "HEAD").stdout
-    result = practice.run("rn", "add", "--patient", "A B", "--phone", "5550100123",
-                          "--category", "general", "--reason", "x", "--detail", "topic=x")  # fmt: skip
+    result = practice.run(
+        "rn",
+        "add",
+        "--patient",
+        "A B",
+        "--phone",
+        "5550100123",
+        "--category",
+        "general",
+        "--reason",
+        "x",
+        "--detail",
+        "topic=x",
+    )
     assert result.exit_code == 1 and "ssh-keygen -t ed25519" in result.stderr
     stranger = keygen(tmp_path, "stranger")
     result = practice.runner.invoke(
-        app, ["--store", str(practice.store), "add", "--patient", "A B", "--phone", "5550100123",
-              "--category", "general", "--reason", "x", "--detail", "topic=x"],
+        app,
+        [
+            "--store",
+            str(practice.store),
+            "add",
+            "--patient",
+            "A B",
+            "--phone",
+            "5550100123",
+            "--category",
+            "general",
+            "--reason",
+            "x",
+            "--detail",
+            "topic=x",
+        ],
         env={"CBTRACK_NOW": NOW, "CBTRACK_SIGNING_KEY": str(stranger)},
-    )  # fmt: skip
+    )
     assert result.exit_code == 1 and "not any staff member's key" in result.stderr
     assert hand_git(practice.store, "rev-parse", "HEAD").stdout == head
 
@@ -113,16 +176,33 @@ def test_unsigned_and_wrongly_signed_commits_are_findings(practice: Practice) ->
     cid = practice.add("rn")
     path = next(practice.store.glob(f"callbacks/open/{cid}.yaml"))
     data = yaml.safe_load(path.read_text())
-    data["events"].append({"id": "n0te07", "at": "2026-11-27T09:20:00-05:00", "by": "rn",
-                           "type": "note", "note": "called"})  # fmt: skip
+    data["events"].append(
+        {
+            "id": "n0te07",
+            "at": "2026-11-27T09:20:00-05:00",
+            "by": "rn",
+            "type": "note",
+            "note": "called",
+        }
+    )
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     hand_git(practice.store, "commit", "-q", "-am", "by hand")
     found = practice.findings()
     assert [f["kind"] for f in found] == ["signature"] and "not signed" in found[0]["message"]
     hand_git(practice.store, "reset", "-q", "--hard", "HEAD~1")
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    hand_git(practice.store, "-c", "gpg.format=ssh", "-c",
-             f"user.signingkey={practice.keys['fd']}", "commit", "-S", "-q", "-am", "x")  # fmt: skip
+    hand_git(
+        practice.store,
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        f"user.signingkey={practice.keys['fd']}",
+        "commit",
+        "-S",
+        "-q",
+        "-am",
+        "x",
+    )
     found = practice.findings("--full")
     assert any("signed with fd's key but names rn" in f["message"] for f in found)
 
@@ -133,13 +213,24 @@ def test_a_revoked_key_can_no_longer_sign(practice: Practice) -> None:
     assert result.exit_code == 0, result.stderr
     listed = json.loads(practice.run(None, "keys", "list", "--json").stdout)
     assert [k["user"] for k in listed["keys"]] == ["rn", "lead"]
-    result = practice.run(None, "note", cid, "still here", key="fd",
-                          now="2026-11-27T09:20:00-05:00")  # fmt: skip
+    result = practice.run(
+        None, "note", cid, "still here", key="fd", now="2026-11-27T09:20:00-05:00"
+    )
     assert result.exit_code == 1 and "revoked" in result.stderr
     # a commit signed by hand with the revoked key is a finding
-    hand_git(practice.store, "-c", "gpg.format=ssh", "-c",
-             f"user.signingkey={practice.keys['fd']}", "commit", "-S", "-q", "--allow-empty",
-             "-m", "x")  # fmt: skip
+    hand_git(
+        practice.store,
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        f"user.signingkey={practice.keys['fd']}",
+        "commit",
+        "-S",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "x",
+    )
     assert any(f["kind"] == "signature" for f in practice.findings())
 
 
@@ -171,8 +262,9 @@ def test_a_passphrase_key_signs_through_ssh_agent(practice: Practice, tmp_path: 
         pytest.skip("needs ssh-agent")
     cid = practice.add("rn")
     locked = keygen(tmp_path, "rn2", passphrase="s3cret phrase")
-    result = practice.run(None, "keys", "add", "rn", f"{locked}.pub", key="lead",
-                          now="2026-11-27T09:05:00-05:00")  # fmt: skip
+    result = practice.run(
+        None, "keys", "add", "rn", f"{locked}.pub", key="lead", now="2026-11-27T09:05:00-05:00"
+    )
     assert result.exit_code == 0, result.stderr
     agent = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
     env = dict(os.environ)
@@ -181,15 +273,27 @@ def test_a_passphrase_key_signs_through_ssh_agent(practice: Practice, tmp_path: 
             k, v = part.strip().split("=", 1)
             env[k] = v
     try:
-        subprocess.run(["ssh-add", "-q", str(locked)], env={**env, "SSH_ASKPASS_REQUIRE": "force",
-                       "SSH_ASKPASS": str(_askpass(tmp_path)), "DISPLAY": ":0"}, check=True,
-                       capture_output=True, stdin=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            ["ssh-add", "-q", str(locked)],
+            env={
+                **env,
+                "SSH_ASKPASS_REQUIRE": "force",
+                "SSH_ASKPASS": str(_askpass(tmp_path)),
+                "DISPLAY": ":0",
+            },
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
         os.environ.update({k: env[k] for k in ("SSH_AUTH_SOCK", "SSH_AGENT_PID")})
         result = practice.runner.invoke(
-            app, ["--store", str(practice.store), "note", cid, "Called back"],
-            env={"CBTRACK_NOW": "2026-11-27T10:00:00-05:00",
-                 "CBTRACK_SIGNING_KEY": f"{locked}.pub"},
-        )  # fmt: skip
+            app,
+            ["--store", str(practice.store), "note", cid, "Called back"],
+            env={
+                "CBTRACK_NOW": "2026-11-27T10:00:00-05:00",
+                "CBTRACK_SIGNING_KEY": f"{locked}.pub",
+            },
+        )
         assert result.exit_code == 0, result.stderr
         assert practice.findings("--full") == []
     finally:
