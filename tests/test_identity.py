@@ -307,3 +307,13 @@ def _askpass(folder: Path) -> Path:
     script.write_text("#!/bin/sh\necho 's3cret phrase'\n")
     script.chmod(0o700)
     return script
+
+
+def test_doctor_says_when_this_desk_has_no_usable_key(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CBTRACK_SIGNING_KEY", raising=False)
+    result = practice.runner.invoke(app, ["--store", str(practice.store), "doctor", "--json"])
+    assert "no_signing_key" in result.stdout and "ssh-keygen -t ed25519" in result.stdout
+    result = practice.run(None, "doctor", "--json", key="rn")
+    assert "no_signing_key" not in result.stdout
