@@ -59,21 +59,25 @@ def identity_env(user: str, when: datetime | None) -> dict[str, str]:
     return env
 
 
-#: The key spec git signs this process's commits with (None: unsigned). Set once the
-#: acting user is known (`sign_with`), by `cbtrack.identity` under `signing: required`.
-_signing: str | None = None
+#: Per store (its root): the key spec git signs this process's commits with. Set once
+#: the acting user is known (`sign_with`), by `cbtrack.identity` under `signing: required`.
+_signing: dict[Path, str] = {}
 
 
-def sign_with(spec: str | None) -> None:
-    """Sign every commit this process makes from now on with `spec` (None: stop)."""
-    global _signing
-    _signing = spec
+def sign_with(root: Path, spec: str | None) -> None:
+    """Sign every commit this process makes in the store at `root` with `spec` (None:
+    unsigned)."""
+    if spec is None:
+        _signing.pop(root, None)
+    else:
+        _signing[root] = spec
 
 
-def _sign_options() -> list[str]:
-    if _signing is None:
+def _sign_options(root: Path) -> list[str]:
+    spec = _signing.get(root)
+    if spec is None:
         return ["-c", "commit.gpgsign=false"]
-    return ["-c", "gpg.format=ssh", "-c", f"user.signingkey={_signing}",
+    return ["-c", "gpg.format=ssh", "-c", f"user.signingkey={spec}",
             "-c", "commit.gpgsign=true"]  # fmt: skip
 
 
@@ -87,7 +91,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run git in the store. `keep_lock=False` for a command that may outlive this one
     (fetch, push and their ssh): it must not keep the store locked if we are killed."""
-    proc = _spawn(root, [*_sign_options(), *args], keep_lock, env=env, input=input, text=True)
+    proc = _spawn(root, [*_sign_options(root), *args], keep_lock, env=env, input=input, text=True)
     if check and proc.returncode != 0:
         raise _failed(root, args[0], proc.stderr)
     return proc
@@ -358,7 +362,7 @@ def _commit_direct(
     tree = _write_trees(root, trees)
     if tree is None:
         return None
-    sign = ["-S"] if _signing is not None else []
+    sign = ["-S"] if root in _signing else []
     made = run(root, "commit-tree", *sign, tree, "-p", head, input=_clean_message(message),
                env=env, check=False)  # fmt: skip
     if made.returncode != 0:
@@ -942,6 +946,12 @@ def pending_files(root: Path) -> list[tuple[str, str]]:
 
 def unmerged_paths(root: Path) -> list[str]:
     raw = run_bytes(root, "diff", "--name-only", "-z", "--diff-filter=U")
+    return sorted({p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p})
+
+
+def changed_between(root: Path, old: str, new: str) -> list[str]:
+    """Every file that differs between two commits, no rename pairing."""
+    raw = run_bytes(root, "diff", "--name-only", "-z", "--no-renames", old, new)
     return sorted({p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p})
 
 

@@ -133,13 +133,13 @@ def actor(root: Path, policy: Policy, user: str | None) -> str:
     this process is signed with it from here on."""
     from cbtrack import triage
 
-    gitlog.sign_with(None)
+    gitlog.sign_with(root, None)
     if policy.signing != "required":
         return triage.check_user(policy, user)
     keys = {u: m.key for u, m in policy.staff.items() if m.key}
     who, spec = acting_user(root, keys, user)
     triage.check_user(policy, who)
-    gitlog.sign_with(spec)
+    gitlog.sign_with(root, spec)
     return who
 
 
