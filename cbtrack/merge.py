@@ -211,7 +211,7 @@ def _follow_events(
     seen = {e.id for e in old.events} if old else set()
     for key in EVENT_FIELDS:
         b, o, t = base.get(key), ours.get(key), theirs.get(key)
-        if o == t or o == b or t == b:
+        if o in (t, b) or t == b:
             continue
         setting = [e for e in events if e.id not in seen and key in (e.set or {})]
         if setting:

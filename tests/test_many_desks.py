@@ -112,14 +112,14 @@ def test_ten_desks_twenty_rounds_lose_nothing(tmp_path: Path) -> None:
             else:
                 cid = rng.choice(known[-6:])  # recent callbacks: several desks on each
                 note = f"Round {rnd} call by {d.user}, no answer on the mobile"
-                result = d.run("attempt", cid, "--method", "phone", "--result", "no_answer",
-                               "--note", note, "--force", "--why", "scale test", now=now)  # fmt: skip
+                args = ["--method", "phone", "--result", "no_answer", "--note", note]
+                result = d.run("attempt", cid, *args, "--force", "--why", "scale", now=now)
                 if result.exit_code == 0:
                     ledger[cid].add(note)
         minute += 1
         now = f"2026-11-27T{9 + minute // 60:02d}:{minute % 60:02d}:00-05:00"
         with ThreadPoolExecutor(max_workers=len(desks)) as pool:
-            results = list(pool.map(lambda d: run(d, "sync", "--json", now=now), desks))
+            results = list(pool.map(lambda d, t=now: run(d, "sync", "--json", now=t), desks))
         for r in results:
             assert r.returncode == 0, r.stderr
             retries += json.loads(r.stdout)["push_retries"]
