@@ -121,6 +121,8 @@ def unverified_findings(store: Store, head: str, exclude: Sequence[str]) -> list
     """The findings in commits reachable from `head` but from none of `exclude` (what
     sync would push: not on the remote, not verified or accepted by the lead)."""
     walked = gitlog.commits(store.root, head, exclude=[e for e in exclude if e])
+    done = gitlog.judged(store.root)
+    walked = [c for c in walked if c.sha not in done]
     return _dedupe(judge_commits(store.root, history.Reader(), walked))
 
 

@@ -30,7 +30,14 @@ from typing import Any
 from cbtrack import history
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.history import Breach, HistoryRefused
-from cbtrack.store import MAX_RECORD_BYTES, POLICY_FILE, held_lock_fds, read_text
+from cbtrack.store import (
+    LOCAL_DIR,
+    MAX_RECORD_BYTES,
+    POLICY_FILE,
+    append_private_log,
+    held_lock_fds,
+    read_text,
+)
 
 MERGE_DRIVER = "cbtrack"
 TOOL_USER = "cbtrack"
@@ -297,7 +304,32 @@ def commit(
         return False
     args = ["commit", "-q", "--no-verify", "-m", message]
     run(root, *args, *(["--", *changed] if rels and not merging else []), env=env)
+    made = rev(root, "HEAD")
+    if made:
+        remember_judged(root, [made])
     return True
+
+
+JUDGED_FILE = "judged"  # in .cbtrack/: commits this desk judged clean (made or took in)
+
+
+def remember_judged(root: Path, shas: Sequence[str]) -> None:
+    """Note commits the rule book passed here, so sync need not judge them again (a local
+    shortcut only: verify, other desks and the server judge every commit themselves)."""
+    with contextlib.suppress(OSError):
+        append_private_log(root / LOCAL_DIR / JUDGED_FILE, "".join(f"{s}\n" for s in shas))
+
+
+def judged(root: Path) -> set[str]:
+    """The commits `remember_judged` noted (an unreadable note: none)."""
+    path = root / LOCAL_DIR / JUDGED_FILE
+    try:
+        if path.is_symlink() or path.parent.is_symlink():
+            return set()
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return set()
+    return {line for line in text.split() if re.fullmatch(r"[0-9a-f]{40}", line)}
 
 
 # --- the direct commit: new objects along the changed paths only -----------------------
@@ -379,6 +411,7 @@ def _commit_direct(
             f"git update-ref failed in {root}: the branch moved while this change was being "
             "recorded (a git command run by hand?); try the command again."
         )
+    remember_judged(root, [commit_id])
     # What `git commit` does after committing: pack loose objects when there are many
     # (git detaches that work); without the store lock, and never a reason to fail.
     with contextlib.suppress(OSError, GitError):

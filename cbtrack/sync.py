@@ -198,13 +198,16 @@ def _check_outgoing(store: Store, theirs: str | None, result: SyncResult) -> Non
 def _check_incoming(store: Store, incoming: list[gitlog.CommitInfo], remote: str) -> None:
     """Judge every incoming commit by the rule book before any is taken in: on a breach
     the local store stays as it was, and the message names the commit, file and rule."""
-    found = audit.judge_commits(store.root, history.Reader(), incoming)
+    done = gitlog.judged(store.root)
+    todo = [c for c in incoming if c.sha not in done]
+    found = audit.judge_commits(store.root, history.Reader(), todo)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise Refused(
             f"Sync took in nothing from '{remote}': {found[0].message}{more}; this desk is "
             "as it was. Have the lead look at it ('cbtrack verify' on the desk that made it)."
         )
+    gitlog.remember_judged(store.root, [c.sha for c in todo])
 
 
 def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, round_no: int) -> bool:

@@ -136,3 +136,27 @@ def test_ten_desks_twenty_rounds_lose_nothing(tmp_path: Path) -> None:
         assert "no finding" in d.ok("verify", now=at("18:10"))
     assert git(last.path, "status", "--porcelain").stdout == ""
     print(f"{len(ledger)} callbacks, {retries} push retries over {20 * len(desks)} syncs")
+
+
+def test_a_report_waits_for_a_change_under_way(tmp_path: Path) -> None:
+    """A report reads one consistent state: while a change (a sync's merge, say) holds the
+    store, the report waits for it rather than count half of it."""
+    (a,) = office(tmp_path, ("d1",))
+    a.add(now=at("09:00"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; from cbtrack.store import Store\n"
+         "with Store(Path(sys.argv[1])).lock():\n"
+         "    print('held', flush=True); sys.stdin.read()", str(a.path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=cli_env(at("09:10")),
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        env = dict(cli_env(at("09:10")), CBTRACK_LOCK_TIMEOUT="0.3")
+        argv = [*CLI, "--store", str(a.path), "report", "--json"]
+        waited = subprocess.run(argv, env=env, capture_output=True, text=True)
+        assert waited.returncode != 0 and "lock" in waited.stderr
+    finally:
+        holder.communicate("")
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and json.loads(done.stdout)["totals"]["created"] == 1
