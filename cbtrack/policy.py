@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 import string
-from datetime import date
+from datetime import date, timedelta
 from functools import cache, cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -23,7 +24,7 @@ from pydantic import (
 )
 
 from cbtrack import packaged
-from cbtrack.clock import BusinessCalendar, parse_duration
+from cbtrack.clock import BusinessCalendar, parse_duration, wall_delta
 from cbtrack.matcher import Matcher, PatternError, RuleSpec
 from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency, phone_digits
 
@@ -193,6 +194,86 @@ class Scripts(StrictModel):
         return None
 
 
+#: What an alert rule watches for (SPEC section 8, "Alerts").
+AlertWhen = Literal["emergency", "clinical_overdue", "overdue", "dependency_late", "no_attempt"]
+AlertDelay = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^(0|\d{1,5}(m|h|d|bd))$")
+]
+MailAddress = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s<>,;]{1,64}@[^@\s<>,;]{1,190}$")
+]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+SmtpServer = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9.-]{1,253}:\d{1,5}$")
+]
+
+
+class AlertMail(StrictModel):
+    """Where an alert is mailed: SMTP, with STARTTLS, and a password read from the
+    environment variable `password_env` (never written in the policy)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    to: list[MailAddress] = Field(min_length=1)
+    from_: MailAddress = Field(alias="from")
+    smtp: SmtpServer
+    starttls: bool = True
+    user: Text | None = None
+    password_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _login(self) -> AlertMail:
+        if (self.user is None) != (self.password_env is None):
+            raise ValueError(
+                "alerts mail needs user and password_env together (the password is read "
+                "from that environment variable), or neither"
+            )
+        if self.user is not None and not self.starttls:
+            raise ValueError(
+                "alerts mail with a user needs starttls: true, so the password is never sent "
+                "in clear"
+            )
+        return self
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.smtp.rpartition(":")
+        return host, int(port)
+
+
+class AlertRule(StrictModel):
+    """One alert rule: when a callback meets `when` for `after` (wall-clock time), tell
+    someone through `command` (an argv; the payload as JSON on its stdin) and/or `mail`."""
+
+    name: Name | None = None
+    when: AlertWhen
+    after: AlertDelay | None = None  # default: 0 for emergency, 15m otherwise
+    command: list[Text] | None = Field(default=None, min_length=1)
+    timeout: int = Field(default=30, ge=1, le=600)  # seconds a command or a mail may take
+    mail: AlertMail | None = None
+    include_phi: bool = False
+
+    @model_validator(mode="after")
+    def _a_way_out(self) -> AlertRule:
+        if not self.command and self.mail is None:
+            raise ValueError("needs a command or a mail to send its alerts by")
+        return self
+
+    @property
+    def key(self) -> str:
+        """What the rule is called in `alerted` events: its name, else its `when`."""
+        return self.name or self.when
+
+    @property
+    def delay(self) -> timedelta:
+        after = self.after or ("0" if self.when == "emergency" else "15m")
+        return timedelta(0) if after == "0" else wall_delta(after)
+
+    @property
+    def channels(self) -> list[str]:
+        return [c for c, on in (("command", bool(self.command)), ("mail", bool(self.mail))) if on]
+
+
 class Policy(StrictModel):
     practice: Text
     callback_number: str
@@ -220,6 +301,9 @@ class Policy(StrictModel):
     # How far desks' clocks may disagree: nothing is recorded earlier than a callback's
     # latest entry by more than this (wall-clock time).
     clock_skew: Duration = "10m"
+    # Who is told at once of an emergency, an overdue callback, a late dependency (see the
+    # README, "Alerts").
+    alerts: list[AlertRule] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -314,7 +398,28 @@ class Policy(StrictModel):
                         f"{where}.{key} may not use {{{sorted(extra)[0]}}}; it may use only "
                         + ", ".join("{" + a + "}" for a in sorted(allowed))
                     )
+        self._check_alerts()
         return self
+
+    def _check_alerts(self) -> None:
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(self.alerts, 1):
+            if rule.key in seen:
+                raise ValueError(
+                    f"alerts[{i}] has the same name as alerts[{seen[rule.key]}] ({rule.key}); "
+                    f"give each a name of its own, like name: {rule.when}_pager"
+                )
+            seen[rule.key] = i
+
+    def alert_warnings(self) -> list[str]:
+        """What `validate` says of the alert rules without refusing them."""
+        return [
+            f"alerts[{i}] ({rule.key}) has include_phi: true, so its alerts carry the "
+            "patient's name, phone and reason to wherever they go; make sure that channel "
+            "is approved for patient data"
+            for i, rule in enumerate(self.alerts, 1)
+            if rule.include_phi
+        ]
 
     # --- lookups -------------------------------------------------------------------
 
@@ -546,6 +651,27 @@ EXAMPLES = {
     "scripts.never_say": "never_say: [It is probably nothing.]",
     "scripts.never_say.*": "never_say: [It is probably nothing.]",
     "scripts.*": 'voicemail_minimal: "This is {practice}. Please call {callback_number}."',
+    "clock_skew": "clock_skew: 10m",
+    "alerts": "alerts: [{when: emergency, command: [/usr/local/bin/page-nurse]}]",
+    "alerts.*": "{when: clinical_overdue, after: 15m, command: [/usr/local/bin/page-nurse]}",
+    "alerts.*.name": "name: emergency_pager",
+    "alerts.*.when": "when: clinical_overdue",
+    "alerts.*.after": "after: 15m",
+    "alerts.*.command": "command: [/usr/local/bin/page-nurse, --urgent]",
+    "alerts.*.command.*": "command: [/usr/local/bin/page-nurse, --urgent]",
+    "alerts.*.timeout": "timeout: 30",
+    "alerts.*.include_phi": "include_phi: false",
+    "alerts.*.mail": (
+        "mail: {to: [nurse@example.org], from: cbtrack@example.org, smtp: "
+        "'mail.example.org:587', user: cbtrack, password_env: CBTRACK_SMTP_PASSWORD}"
+    ),
+    "alerts.*.mail.to": "to: [nurse@example.org]",
+    "alerts.*.mail.to.*": "to: [nurse@example.org]",
+    "alerts.*.mail.from": "from: cbtrack@example.org",
+    "alerts.*.mail.smtp": "smtp: 'mail.example.org:587'",
+    "alerts.*.mail.starttls": "starttls: true",
+    "alerts.*.mail.user": "user: cbtrack",
+    "alerts.*.mail.password_env": "password_env: CBTRACK_SMTP_PASSWORD",
 }
 
 #: Keys whose value is a time range, a duration, or a fixed word.
@@ -556,6 +682,8 @@ _DURATION_KEYS = {
     "urgencies.*.retry",
     "deadline_lead",
     "dependency_wait",
+    "clock_skew",
+    "alerts.*.after",
 }
 
 #: Named mappings: a key below them is a name (a user, a role, a category), not a field.
@@ -567,6 +695,14 @@ _NAMED = {
     "scripts.outcomes",
     "concepts",
     "scripts.languages",
+}
+
+
+_MAIL_WORDS = {
+    "alerts.*.mail.smtp": "is not a mail server written HOST:PORT",
+    "alerts.*.mail.to.*": "is not a mail address",
+    "alerts.*.mail.from": "is not a mail address",
+    "alerts.*.mail.password_env": "is not an environment variable's name",
 }
 
 
@@ -607,9 +743,11 @@ def _known_keys(pattern: str) -> list[str]:
         "attempts.voicemail": VoicemailRules,
         "scripts": Scripts,
         "scripts.languages.*": Translation,
+        "alerts.*": AlertRule,
+        "alerts.*.mail": AlertMail,
     }
     model = models.get(pattern)
-    return list(model.model_fields) if model else []
+    return [info.alias or name for name, info in model.model_fields.items()] if model else []
 
 
 def _what_is_wrong(err: Any, pattern: str) -> str:
@@ -632,6 +770,8 @@ def _what_is_wrong(err: Any, pattern: str) -> str:
             return "is not a duration: a number and m, h, d or bd (business days)"
         if pattern == "attempts.voicemail.patient_name":
             return "must be none or first"
+        if pattern.startswith("alerts.*.mail."):
+            return _MAIL_WORDS.get(pattern, "is not valid here")
         return "is not a name: use letters, digits, _ . or - (up to 40)"
     if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
         return "must be a mapping of keys to values, not a single value or a list"
@@ -647,6 +787,9 @@ def _what_is_wrong(err: Any, pattern: str) -> str:
         return f"must be at least {ctx.get('ge', ctx.get('gt'))}"
     if kind in ("less_than_equal", "less_than"):
         return f"must be at most {ctx.get('le', ctx.get('lt'))}"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"must be one of {expected}"
     if kind == "enum":
         expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
         return f"must be one of {expected}"
