@@ -28,7 +28,7 @@ def hook(folder: Path, exit_code: int = 0, name: str = "got.jsonl") -> tuple[lis
     script.chmod(0o700)
     out = folder / name
     argv = [str(script), str(out)]
-    return (argv + [str(exit_code)] if exit_code else argv), out
+    return ([*argv, str(exit_code)] if exit_code else argv), out
 
 
 def received(out: Path) -> list[dict[str, Any]]:

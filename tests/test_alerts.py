@@ -100,9 +100,7 @@ def test_urgency_raised_to_emergency_alerts_at_once(cli: Cli, store_dir: Path) -
     assert alert["id"] == cid and alert["urgency"] == "emergency"
 
 
-def test_a_failed_alert_never_loses_the_callback_and_is_retried(
-    cli: Cli, store_dir: Path
-) -> None:
+def test_a_failed_alert_never_loses_the_callback_and_is_retried(cli: Cli, store_dir: Path) -> None:
     argv, got = hook(store_dir.parent, exit_code=3)
     set_alerts(store_dir, [{"when": "emergency", "command": argv}])
     out = cli.ok(*EMERGENCY_ADD)
@@ -196,9 +194,7 @@ def test_clinical_overdue_and_no_attempt(cli: Cli, store_dir: Path) -> None:
         ],
     )
     routine = cli.add("--due", "2026-11-27T10:30:00-05:00")
-    clinical = cli.add(
-        "--symptoms", "yes", category="clinical_concern", reason="Rash on the arm"
-    )
+    clinical = cli.add("--symptoms", "yes", category="clinical_concern", reason="Rash on the arm")
     tried = cli.add()
     cli.ok("attempt", tried, "--method", "phone", "--result", "no_answer", "--note",
            "Rang the mobile, no answer", now="2026-11-27T10:10:00-05:00")  # fmt: skip
@@ -278,8 +274,18 @@ def test_payload_has_only_the_documented_keys(cli: Cli, store_dir: Path) -> None
     [due] = alerts.due_alerts(store.policy, [store.load(cid)], datetime.fromisoformat(NOW))
     data = alerts.payload(store.policy, due, datetime.fromisoformat(NOW))
     assert sorted(data) == sorted(
-        ["alert", "rule", "id", "urgency", "category", "owner", "due_at", "overdue_by",
-         "practice", "text"]  # fmt: skip
+        [
+            "alert",
+            "rule",
+            "id",
+            "urgency",
+            "category",
+            "owner",
+            "due_at",
+            "overdue_by",
+            "practice",
+            "text",
+        ]
     )
 
 
