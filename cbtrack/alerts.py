@@ -18,12 +18,13 @@ included); no other rule of lateness is written here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
-from cbtrack import clock, review, timing
+from cbtrack import clock, report, review, timing
 from cbtrack.model import CLINICAL_URGENCIES, Callback, EventType, Urgency
 from cbtrack.policy import AlertRule, Policy
 
@@ -184,44 +185,14 @@ def record(cb: Callback, due: Due, at: datetime, by: str) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Sent:
-    """One `alerted` event, for the review and the report."""
-
-    callback_id: str
-    rule: str
-    at: datetime
-    minutes_after: float  # from the episode's start (the event alerted on) to the alert
-
-
-def sent_in(records: list[Callback], start: datetime, end: datetime) -> list[Sent]:
-    """The alerts the records hold as sent in [start, end)."""
-    out = []
-    for cb in records:
-        for e in cb.events:
-            if e.type != EventType.alerted or not start <= e.at < end:
-                continue
-            said = e.set or {}
-            try:
-                since = datetime.fromisoformat(said.get("since", ""))
-            except ValueError:
-                since = e.at
-            minutes = (e.at - since).total_seconds() / 60
-            out.append(Sent(cb.id, said.get("alert", "?"), e.at, minutes))
-    return out
-
-
-def summary(sent: list[Sent]) -> dict[str, Any]:
-    """How many alerts were sent, and how long after the event they were about."""
-    lags = sorted(s.minutes_after for s in sent)
-    by_rule: dict[str, int] = {}
-    for s in sent:
-        by_rule[s.rule] = by_rule.get(s.rule, 0) + 1
-    mid = len(lags) // 2
-    median = None if not lags else (lags[mid] if len(lags) % 2 else (lags[mid - 1] + lags[mid]) / 2)
-    return {
-        "sent": len(sent),
-        "by_rule": dict(sorted(by_rule.items())),
-        "median_minutes_after_event": None if median is None else round(median, 1),
-        "max_minutes_after_event": round(lags[-1], 1) if lags else None,
-    }
+def sent_between(records: Iterable[Callback], start: datetime, end: datetime) -> dict[str, Any]:
+    """How many alerts the records hold as sent in [start, end), by rule, and how long
+    after the event they were about (the report's figure, `report.alert_figures`)."""
+    return report.alert_figures(
+        [
+            sent
+            for cb in records
+            for e in cb.events
+            if start <= e.at < end and (sent := report.alert_sent(e)) is not None
+        ]
+    )

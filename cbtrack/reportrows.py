@@ -49,6 +49,8 @@ from cbtrack.report import (
     TOP_VALUES,
     UNKNOWN_VALUES,
     Block,
+    alert_figures,
+    alert_sent,
     insights,
     label,
     mean,
@@ -108,10 +110,12 @@ class Row(NamedTuple):
     deps: tuple[tuple[str, int, int | None, int | None], ...]  # kind, since, until, resolved
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
+    alerts: tuple[tuple[int, str, float], ...]  # alerted events: time, rule, minutes after
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
 
 
 ROW_LEN = len(Row._fields)
+PHI = Row._fields.index("phi")
 
 
 def _norm(value: str) -> str:
@@ -161,6 +165,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         ),
         tuple(v.casefold() in UNKNOWN_VALUES for v in values),
         b"".join(_keyed(salt, k) for k in patient_keys(cb)),
+        tuple((micros(e.at), *sent) for e in cb.events if (sent := alert_sent(e)) is not None),
         person,
     )
 
@@ -257,6 +262,7 @@ class Figures:
         self.open_rows: list[tuple[Any, ...]] = []  # with include_phi only
         self.routed = self.rerouted = 0
         self.routed_to: Counter[str] = Counter()
+        self.alerts_sent: list[tuple[str, float]] = []  # rule, minutes after the event
         # per kind: started, hours to resolve, open, late
         self.waits: dict[str, list[Any]] = {k.value: [0, [], 0, 0] for k in DependencyKind}
         self.details: dict[str, list[Any]] = {}  # category: [callbacks, unknown counts, values]
@@ -285,6 +291,7 @@ class Figures:
             deps,
             unknown,
             patient,
+            alerted,
             phi,
         ) = row
         s, e, a = self.s, self.e, self.a
@@ -341,6 +348,9 @@ class Figures:
         self.created_times.append(created)
         if closed is not None:
             self.closed_times.append(closed)
+        for at, rule, minutes in alerted:
+            if s <= at < e:
+                self.alerts_sent.append((rule, minutes))
         if routes:
             inside = [to for at, to in routes if s <= at < e]
             if inside:
@@ -409,6 +419,7 @@ class Figures:
             self.made_categories,
             sorted(self.unattempted_dues),
             self.oldest,
+            self.alerts_sent,
         )
 
     def merge(self, summary: Any) -> None:
@@ -460,6 +471,7 @@ class Figures:
             self.oldest is None or (oldest[6], oldest[0]) < (self.oldest[6], self.oldest[0])
         ):
             self.oldest = oldest
+        self.alerts_sent += summary[13]
 
     def _detail(self, category: str, unknown: tuple[bool, ...], phi: Any) -> None:
         if not unknown:
@@ -544,6 +556,7 @@ class Figures:
             "distribution": {"hours_to_first_attempt": _histogram(overall_t.to_first)},
             "insights": [],
         }
+        report["alerts"] = alert_figures(self.alerts_sent)
         report["handoffs"] = {
             "routed": self.routed,
             "rerouted": self.rerouted,
@@ -628,8 +641,8 @@ class Figures:
             "age_hours": round(_hours(self.a, row[6]), 2),
         }
         if self.include_phi:
-            out["patient"] = row[18][0]
-            out["reason"] = row[18][4]
+            out["patient"] = row[PHI][0]
+            out["reason"] = row[PHI][4]
         return out
 
     def _trend(self) -> list[dict[str, Any]]:
@@ -703,9 +716,9 @@ class Figures:
             "open_at_end": [
                 {
                     "id": r[0],
-                    **person(r[18]),
+                    **person(r[PHI]),
                     "category": r[1],
-                    "reason": r[18][4],
+                    "reason": r[PHI][4],
                     "owner": r[3],
                     "due_at": moment(r[7]).astimezone(tz).isoformat(),
                 }

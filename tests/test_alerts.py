@@ -292,3 +292,33 @@ def test_payload_has_only_the_documented_keys(cli: Cli, store_dir: Path) -> None
 def test_cli_lists_the_alerts_command(cli: Cli) -> None:
     out = cli.ok("alerts", "--help", user=None, store=False)
     assert "Example: cbtrack --store ~/callbacks --as lee alerts" in out.stdout
+
+
+def test_review_and_report_say_how_many_alerts_and_how_soon(cli: Cli, store_dir: Path) -> None:
+    argv, _ = hook(store_dir.parent)
+    set_alerts(
+        store_dir, [{"when": "emergency", "command": argv}, {"when": "overdue", "command": argv}]
+    )
+    urgent = cli.ok(*EMERGENCY_ADD).stdout.strip()  # alerted at once
+    cli.add("--due", "2026-11-27T11:00:00-05:00")
+    cli.ok("alerts", now="2026-11-27T11:30:00-05:00")  # both overdue now: 30 and 90 min
+    cli.ok("close", urgent, "--reason", "resolved", "--summary", "Seen in the ED, home now",
+           now="2026-11-27T12:00:00-05:00")  # fmt: skip
+    expected = {
+        "sent": 3,
+        "by_rule": {"emergency": 1, "overdue": 2},
+        "median_minutes_after_event": 30.0,
+        "max_minutes_after_event": 90.0,
+    }
+    evening = "2026-11-27T17:00:00-05:00"
+    review = json.loads(cli.ok("review", "--json", now=evening).stdout)
+    assert review["alerts"] == expected  # the closed callback's alerts count too
+    text = cli.ok("review", now=evening).stdout
+    assert "Alerts today: 3 sent (emergency 1, overdue 2), typically 30 min after the event" in text
+    report = json.loads(cli.ok("report", "--since", "2026-11-27", "--until", "2026-11-27",
+                               "--format", "json", now=evening).stdout)  # fmt: skip
+    assert report["alerts"] == expected
+    text = cli.ok("report", "--since", "2026-11-27", "--until", "2026-11-27", now=evening).stdout
+    assert "alerts sent" in text and "sent for overdue" in text
+    day_before = ["report", "--since", "2026-11-26", "--until", "2026-11-26", "--format", "json"]
+    assert json.loads(cli.ok(*day_before, now=evening).stdout)["alerts"]["sent"] == 0
