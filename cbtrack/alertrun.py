@@ -97,8 +97,8 @@ def run(
 
 
 def _records(store: Store, ids: list[str] | None, problems: list[str]) -> list[Callback]:
-    if ids is None:
-        return store.open_records(problems)
+    if ids is None:  # read-only views from the read cache: no model per open record
+        return store.open_views(problems)
     return [store.load(i) for i in ids]
 
 
