@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from cbtrack import timing
 from cbtrack.model import (
     Callback,
     CloseReason,
@@ -48,7 +49,6 @@ from cbtrack.model import (
     Urgency,
     phone_digits,
 )
-from cbtrack import timing
 from cbtrack.policy import Policy
 
 Block = dict[str, Any]
