@@ -438,7 +438,7 @@ def test_report_counts_what_happened_at_this_very_moment(tmp_path: Path) -> None
     assert same_day["totals"]["open"] == 3 and same_day["top_category"] == "general"
 
 
-def test_report_queue_and_review_agree_on_overdue_with_waits(cli: Cli) -> None:
+def test_report_queue_and_review_agree_on_overdue_with_waits(cli: Any) -> None:
     """One rule decides "overdue": a callback paused on a dependency that is not late yet
     is overdue nowhere; once the dependency is late, it is overdue everywhere."""
     waiting = cli.add(now="2026-11-23T09:00:00-05:00")
