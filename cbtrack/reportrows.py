@@ -41,7 +41,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cbtrack import cache
+from cbtrack import cache, timing
 from cbtrack.enums import DependencyKind, EventType, Source, Urgency
 from cbtrack.progress import Progress
 from cbtrack.report import (
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-FORMAT = "cbtrack-report-rows-1"
+FORMAT = "cbtrack-report-rows-2"  # 2: rows end with when they count as overdue
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
@@ -167,6 +167,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         b"".join(_keyed(salt, k) for k in patient_keys(cb)),
         tuple((micros(e.at), *sent) for e in cb.events if (sent := alert_sent(e)) is not None),
         person,
+        micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)
     )
 
 
@@ -293,6 +294,7 @@ class Figures:
             patient,
             alerted,
             phi,
+            late_from,
         ) = row
         s, e, a = self.s, self.e, self.a
         inclusive = self.as_of_included
@@ -333,10 +335,10 @@ class Figures:
             self.reasons[close_reason] += 1
         if is_open:
             t.open += 1
-            t.dues.append(due)
+            t.dues.append(late_from)
             if first is None:
-                self.unattempted_dues.append(due)
-            if due < a:
+                self.unattempted_dues.append(late_from)
+            if late_from < a:
                 t.overdue += 1
                 seen = first is not None and (first <= a if inclusive else first < a)
                 if not seen:

@@ -947,11 +947,11 @@ class Store:
             info = folder.stat()
             sig = [info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
             entry = old.get(folder.name)
-            if entry is not None and entry["sig"] == sig:
-                fresh[folder.name] = entry
-                continue
-            fresh[folder.name] = self._index_month(folder, sig, entry)
-            changed = True
+            # every file's size and time are checked, not only the folder's: an edit in
+            # place (a text editor, a checkout) leaves the folder as it was
+            month = self._index_month(folder, sig, entry)
+            fresh[folder.name] = month
+            changed = changed or month != entry
         if changed or set(fresh) != set(old):
             with contextlib.suppress(OSError):
                 if self.local_dir.is_symlink():
