@@ -12,8 +12,9 @@ since: <when the episode began>}`; once a desk has recorded it and synced, no de
 that alert for that episode again. A new episode (urgency raised to emergency again, a
 new due time that passes too) is alerted anew.
 
-Overdue is `timing.overdue`, the rule the queue and the review use (dependency pauses
-included); no other rule of lateness is written here.
+Overdue is `timing.overdue` (from `timing.overdue_from`), the one rule the queue, the
+review, triage and the report use (dependency pauses included); no other rule of lateness
+is written here.
 """
 
 from __future__ import annotations
@@ -71,9 +72,9 @@ def episode_start(policy: Policy, rule: AlertRule, cb: Callback, now: datetime) 
     if when == "clinical_overdue":
         if cb.urgency not in CLINICAL_URGENCIES:
             return None
-        return timing.overdue_since(policy, cb, now)
+        return overdue_since(policy, cb, now)
     if when == "overdue":
-        return timing.overdue_since(policy, cb, now)
+        return overdue_since(policy, cb, now)
     if when == "dependency_late":
         late = timing.late_dependencies(policy, cb, now)
         return min(timing.expected_by(policy, d) for d in late) if late else None
@@ -82,6 +83,11 @@ def episode_start(policy: Policy, rule: AlertRule, cb: Callback, now: datetime) 
             return None
         return cb.reopened_at or cb.created_at
     raise ValueError(when)
+
+
+def overdue_since(policy: Policy, cb: Callback, now: datetime) -> datetime | None:
+    """Since when the one overdue rule (`timing.overdue`) has held: `timing.overdue_from`."""
+    return timing.overdue_from(policy, cb) if timing.overdue(policy, cb, now) else None
 
 
 def emergency_since(cb: Callback) -> datetime:
@@ -124,7 +130,7 @@ def was_sent(cb: Callback, key: str, channel: str, since: datetime) -> bool:
 
 def overdue_minutes(policy: Policy, cb: Callback, now: datetime) -> int | None:
     """How long the callback has been overdue, in whole minutes (None if it is not)."""
-    since = timing.overdue_since(policy, cb, now)
+    since = overdue_since(policy, cb, now)
     if since is None:
         return None
     return int((now - since).total_seconds() // 60)

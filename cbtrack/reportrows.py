@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-FORMAT = "cbtrack-report-rows-2"  # 2: rows end with when they count as overdue
+FORMAT = "cbtrack-report-rows-3"  # 2: when they count as overdue; 3: alerts sent
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
@@ -112,6 +112,7 @@ class Row(NamedTuple):
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
     alerts: tuple[tuple[int, str, float], ...]  # alerted events: time, rule, minutes after
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
+    late_from: int  # when it counts as overdue while open (`timing.overdue_from`)
 
 
 ROW_LEN = len(Row._fields)

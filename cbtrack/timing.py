@@ -100,17 +100,6 @@ def overdue(policy: Policy, cb: Callback, now: datetime) -> bool:
     return cb.is_open and overdue_from(policy, cb) < now
 
 
-def overdue_since(policy: Policy, cb: Callback, now: datetime) -> datetime | None:
-    """Since when `overdue` has held, by the same rule: the earliest late dependency's
-    expected time, else the due time; None when the callback is not overdue."""
-    if not overdue(policy, cb, now):
-        return None
-    late = late_dependencies(policy, cb, now)
-    if late:
-        return min(expected_by(policy, d) for d in late)
-    return cb.due_at
-
-
 def lateness_note(policy: Policy, cb: Callback, now: datetime) -> str | None:
     """Why triage escalates a callback whose dependency is late (no patient data)."""
     late = late_dependencies(policy, cb, now)

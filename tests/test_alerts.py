@@ -176,9 +176,9 @@ def test_a_dependency_pauses_overdue_and_its_lateness_alerts(cli: Cli, store_dir
     cid = cli.add("--due", "2026-11-27T11:00:00-05:00")
     cli.ok("block", cid, "--on", "provider_review", "--note", "Waiting on Dr. review",
            "--until", "2026-11-27T13:00:00-05:00", now="2026-11-27T10:30:00-05:00")  # fmt: skip
-    cli.ok("alerts", now="2026-11-27T12:59:00-05:00")
-    assert received(got) == []  # past due, but paused by the dependency
     cli.ok("alerts", now="2026-11-27T13:00:00-05:00")
+    assert received(got) == []  # past due, but paused by the dependency (due by 13:00)
+    cli.ok("alerts", now="2026-11-27T13:01:00-05:00")
     assert [a["alert"] for a in received(got)] == ["dependency_late"]
     cli.ok("alerts", now="2026-11-27T13:15:00-05:00")
     assert [a["alert"] for a in received(got)] == ["dependency_late", "overdue"]
