@@ -26,8 +26,9 @@ from pathlib import PurePath
 from typing import Any
 
 from cbtrack import clock, report, review, timing
+from cbtrack.alertrules import AlertRule
 from cbtrack.model import CLINICAL_URGENCIES, Callback, EventType, Urgency
-from cbtrack.policy import AlertRule, Policy
+from cbtrack.policy import Policy
 
 #: What each `when` means, as the start of the alert's one sentence.
 WHAT = {

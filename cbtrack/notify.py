@@ -19,7 +19,7 @@ import subprocess
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from cbtrack.policy import AlertMail
+from cbtrack.alertrules import AlertMail
 
 
 class AlertFailed(Exception):

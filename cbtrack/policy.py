@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import copy
 import string
-from datetime import date, timedelta
+from datetime import date
 from functools import cache, cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -24,7 +23,8 @@ from pydantic import (
 )
 
 from cbtrack import packaged
-from cbtrack.clock import BusinessCalendar, parse_duration, wall_delta
+from cbtrack.alertrules import AlertMail, AlertRule
+from cbtrack.clock import BusinessCalendar, parse_duration
 from cbtrack.matcher import Matcher, PatternError, RuleSpec
 from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency, phone_digits
 
@@ -192,86 +192,6 @@ class Scripts(StrictModel):
             if key in codes:
                 return codes[key], self.languages[codes[key]]
         return None
-
-
-#: What an alert rule watches for (SPEC section 8, "Alerts").
-AlertWhen = Literal["emergency", "clinical_overdue", "overdue", "dependency_late", "no_attempt"]
-AlertDelay = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^(0|\d{1,5}(m|h|d|bd))$")
-]
-MailAddress = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s<>,;]{1,64}@[^@\s<>,;]{1,190}$")
-]
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
-SmtpServer = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9.-]{1,253}:\d{1,5}$")
-]
-
-
-class AlertMail(StrictModel):
-    """Where an alert is mailed: SMTP, with STARTTLS, and a password read from the
-    environment variable `password_env` (never written in the policy)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    to: list[MailAddress] = Field(min_length=1)
-    from_: MailAddress = Field(alias="from")
-    smtp: SmtpServer
-    starttls: bool = True
-    user: Text | None = None
-    password_env: EnvName | None = None
-
-    @model_validator(mode="after")
-    def _login(self) -> AlertMail:
-        if (self.user is None) != (self.password_env is None):
-            raise ValueError(
-                "alerts mail needs user and password_env together (the password is read "
-                "from that environment variable), or neither"
-            )
-        if self.user is not None and not self.starttls:
-            raise ValueError(
-                "alerts mail with a user needs starttls: true, so the password is never sent "
-                "in clear"
-            )
-        return self
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, _, port = self.smtp.rpartition(":")
-        return host, int(port)
-
-
-class AlertRule(StrictModel):
-    """One alert rule: when a callback meets `when` for `after` (wall-clock time), tell
-    someone through `command` (an argv; the payload as JSON on its stdin) and/or `mail`."""
-
-    name: Name | None = None
-    when: AlertWhen
-    after: AlertDelay | None = None  # default: 0 for emergency, 15m otherwise
-    command: list[Text] | None = Field(default=None, min_length=1)
-    timeout: int = Field(default=30, ge=1, le=600)  # seconds a command or a mail may take
-    mail: AlertMail | None = None
-    include_phi: bool = False
-
-    @model_validator(mode="after")
-    def _a_way_out(self) -> AlertRule:
-        if not self.command and self.mail is None:
-            raise ValueError("needs a command or a mail to send its alerts by")
-        return self
-
-    @property
-    def key(self) -> str:
-        """What the rule is called in `alerted` events: its name, else its `when`."""
-        return self.name or self.when
-
-    @property
-    def delay(self) -> timedelta:
-        after = self.after or ("0" if self.when == "emergency" else "15m")
-        return timedelta(0) if after == "0" else wall_delta(after)
-
-    @property
-    def channels(self) -> list[str]:
-        return [c for c, on in (("command", bool(self.command)), ("mail", bool(self.mail))) if on]
 
 
 class Policy(StrictModel):
