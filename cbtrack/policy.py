@@ -127,6 +127,44 @@ class TriageRule(StrictModel):
         )
 
 
+RED_FLAG_MAX = 30
+
+
+class TriageSection(StrictModel):
+    """`triage:` in the policy: the red-flag checklist asked at intake and the practice's own
+    rules. A plain list is read as the rules (the form of versions before 0.3)."""
+
+    red_flags: list[Text] = Field(default_factory=lambda: default_red_flags())
+    rules: list[TriageRule] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_is_rules(cls, data: object) -> object:
+        return {"rules": data} if isinstance(data, list) else data
+
+    @field_validator("red_flags")
+    @classmethod
+    def _checklist(cls, flags: list[str]) -> list[str]:
+        if not flags:
+            raise ValueError("needs at least one sign; the symptoms question asks it")
+        if len(flags) > RED_FLAG_MAX:
+            raise ValueError(f"holds {len(flags)} signs; keep the checklist to {RED_FLAG_MAX}")
+        seen: set[str] = set()
+        for i, flag in enumerate(flags, 1):
+            if "\n" in flag.strip() or len(flag) > 120:
+                raise ValueError(f"sign {i} must be one line of at most 120 characters")
+            if flag.strip().lower() in seen:
+                raise ValueError(f"sign {i} is listed twice")
+            seen.add(flag.strip().lower())
+        return [f.strip() for f in flags]
+
+
+def default_red_flags() -> list[str]:
+    """The red-flag checklist of the default policy (cbtrack/data/policy.yaml)."""
+    section = default_data()["triage"]
+    return [str(f) for f in section["red_flags"]]
+
+
 @cache
 def builtin_triage() -> tuple[dict[str, str], dict[str, list[str]], tuple[TriageRule, ...]]:
     """The built-in spelling map, concepts and rules (cbtrack/data/triage.yaml)."""
@@ -196,7 +234,7 @@ class Policy(StrictModel):
     holidays: list[date] = Field(default_factory=list)
     urgencies: dict[Urgency, UrgencyRule]
     categories: dict[Name, CategoryPolicy]
-    triage: list[TriageRule] = Field(default_factory=list)
+    triage: TriageSection = Field(default_factory=TriageSection)
     concepts: dict[Name, list[Text]] = Field(default_factory=dict)
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy)
     scripts: Scripts
@@ -251,15 +289,15 @@ class Policy(StrictModel):
                     "and optional_details; keep it in one of them"
                 )
         builtin_names = {r.name for r in builtin_triage()[2]}
-        for i, rule in enumerate(self.triage, 1):
+        for i, rule in enumerate(self.triage.rules, 1):
             if rule.route_to and not self.is_owner(rule.route_to):
                 raise ValueError(
-                    f"triage[{i}].route_to names {rule.route_to}, which is not a role; use one "
+                    f"triage.rules[{i}].route_to names {rule.route_to}, which is not a role; use one "
                     f"of the roles ({roles}) or add it under roles"
                 )
             if rule.name in builtin_names:
                 raise ValueError(
-                    f"triage[{i}].name is {rule.name}, the name of a built-in rule, which "
+                    f"triage.rules[{i}].name is {rule.name}, the name of a built-in rule, which "
                     "always applies; give your rule another name"
                 )
         try:
@@ -314,7 +352,7 @@ class Policy(StrictModel):
     @property
     def triage_rules(self) -> list[TriageRule]:
         """The built-in rules, then the practice's own."""
-        return [*builtin_triage()[2], *self.triage]
+        return [*builtin_triage()[2], *self.triage.rules]
 
     def _check_own_triage(self) -> None:
         """Compile the practice's own concepts and rules against the built-in concept names
@@ -323,7 +361,7 @@ class Policy(StrictModel):
         known: dict[str, list[str]] = {name: [] for name in concepts}
         for name, terms in self.concepts.items():
             known[name] = list(terms)
-        Matcher(known, [r.spec() for r in self.triage], spelling)
+        Matcher(known, [r.spec() for r in self.triage.rules], spelling)
 
     @cached_property
     def matcher(self) -> Matcher:
@@ -453,8 +491,9 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
             for member in staff.values():
                 if isinstance(member, dict) and isinstance(member.get("roles"), list):
                     used += member["roles"]
-        if isinstance(out["triage"], list):
-            used += [r.get("route_to") for r in out["triage"] if isinstance(r, dict)]
+        rules = out["triage"].get("rules") if isinstance(out["triage"], dict) else out["triage"]
+        if isinstance(rules, list):
+            used += [r.get("route_to") for r in rules if isinstance(r, dict)]
         for name in used:
             if isinstance(name, str) and name and name not in (staff or {}):
                 derived.setdefault(name, name)
@@ -500,15 +539,18 @@ EXAMPLES = {
     "categories.*.next_action": "next_action: Answer or route",
     "categories.*.preventable": "preventable: Put frequent questions in the website FAQ.",
     "categories.*.opening": "opening: I'm returning your call about your question.",
-    "triage": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
-    "triage.*": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
-    "triage.*.name": "name: wound_check",
-    "triage.*.patterns": 'patterns: ["{our_drugs} ~4 {symptom}", "wound ..3 open*"]',
-    "triage.*.phrases": "phrases: [stitches, dressing]",
-    "triage.*.readings": 'readings: ["temperature >= 103"]',
-    "triage.*.requires": 'requires: ["{pregnant}"]',
-    "triage.*.negatable": "negatable: false",
-    "triage.*.label": "label: Methotrexate question",
+    "triage": "triage: {red_flags: [Chest pain or pressure], rules: []}",
+    "triage.red_flags": "red_flags: [Chest pain or pressure, Trouble breathing]",
+    "triage.red_flags.*": "- Chest pain or pressure",
+    "triage.rules": "rules: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
+    "triage.rules.*": "- {name: wound_check, patterns: [stitches], urgency: same_day}",
+    "triage.rules.*.name": "name: wound_check",
+    "triage.rules.*.patterns": 'patterns: ["{our_drugs} ~4 {symptom}", "wound ..3 open*"]',
+    "triage.rules.*.phrases": "phrases: [stitches, dressing]",
+    "triage.rules.*.readings": 'readings: ["temperature >= 103"]',
+    "triage.rules.*.requires": 'requires: ["{pregnant}"]',
+    "triage.rules.*.negatable": "negatable: false",
+    "triage.rules.*.label": "label: Methotrexate question",
     "concepts": "concepts: {our_drugs: [methotrexate, mtx]}",
     "concepts.*": "our_drugs: [methotrexate, mtx]",
     "urgencies.*.retry": "retry: 30m",
@@ -516,9 +558,9 @@ EXAMPLES = {
     "dependency_wait": "dependency_wait: 2bd",
     "scripts.languages": 'languages: {es: {voicemail_minimal: "Hola, le llama {practice}."}}',
     "scripts.languages.*": 'es: {voicemail_minimal: "Hola, le llama {practice}."}',
-    "triage.*.urgency": "urgency: same_day",
-    "triage.*.route_to": "route_to: clinical",
-    "triage.*.next_action": "next_action: Nurse call about wound care",
+    "triage.rules.*.urgency": "urgency: same_day",
+    "triage.rules.*.route_to": "route_to: clinical",
+    "triage.rules.*.next_action": "next_action: Nurse call about wound care",
     "attempts": "attempts: {max: 3, min_spacing: 4h}",
     "attempts.max": "max: 3",
     "attempts.min_spacing": "min_spacing: 4h",
@@ -586,7 +628,8 @@ def _known_keys(pattern: str) -> list[str]:
         "staff.*": StaffMember,
         "urgencies.*": UrgencyRule,
         "categories.*": CategoryPolicy,
-        "triage.*": TriageRule,
+        "triage": TriageSection,
+        "triage.rules.*": TriageRule,
         "attempts": AttemptPolicy,
         "attempts.voicemail": VoicemailRules,
         "scripts": Scripts,
