@@ -292,8 +292,8 @@ class Policy(StrictModel):
         for i, rule in enumerate(self.triage.rules, 1):
             if rule.route_to and not self.is_owner(rule.route_to):
                 raise ValueError(
-                    f"triage.rules[{i}].route_to names {rule.route_to}, which is not a role; use one "
-                    f"of the roles ({roles}) or add it under roles"
+                    f"triage.rules[{i}].route_to names {rule.route_to}, which is not a role; "
+                    f"use one of the roles ({roles}) or add it under roles"
                 )
             if rule.name in builtin_names:
                 raise ValueError(

@@ -285,11 +285,10 @@ def new_record(
             set={"urgency": plan.urgency.value},
         )
     elif plan.rule and plan.triaged:
-        why = (
-            "staff answered yes to the symptoms question"
-            if plan.answered
-            else (f"rule {plan.rule.name}")
-        )
+        why = f"rule {plan.rule.name}"
+        if plan.answered:
+            asked = "red-flag checklist" if plan.red_flag else "symptoms question"
+            why = f"staff answered yes to the {asked}"
         cb.log(
             created,
             actor,
@@ -325,9 +324,11 @@ def add(
     symptoms: bool | None = None,
     deadline: datetime | None = None,
     related: str | None = None,
+    red_flags: bool | None = None,
 ) -> Outcome:
-    """A new callback; triage reads the reason, the details and `note`, and a 'yes' to the
-    symptoms question (`symptoms=True`) makes it at least clinical."""
+    """A new callback; triage reads the reason, the details and `note`; a 'yes' to the
+    symptoms question (`symptoms=True`) makes it at least clinical, and a 'yes' to the
+    red-flag checklist (`red_flags=True`) an emergency."""
     policy = store.policy
     actor = triage.check_user(policy, user)
     details = {k: v for k, v in (details or {}).items()}
@@ -352,7 +353,18 @@ def add(
         raise Refused("--note is empty; write what the patient said or leave --note out.")
     notes = [note] if note else []
     plan = triage.intake(
-        policy, actor, category, reason, details, urgency, owner, due, created, notes, symptoms
+        policy,
+        actor,
+        category,
+        reason,
+        details,
+        urgency,
+        owner,
+        due,
+        created,
+        notes,
+        symptoms,
+        red_flags,
     )
     warnings += plan.warnings
     deadline_at = apply_deadline(policy, plan, deadline, details, due, created, warnings)
@@ -611,6 +623,8 @@ class Edits:
     due: datetime | None = None
     deadline: datetime | None = None
     next_action: str | None = None
+    symptoms: bool | None = None  # a later answer to the symptoms question
+    red_flags: bool | None = None  # a later answer to the red-flag checklist
 
     def patient_fields(self) -> dict[str, object]:
         given = {
@@ -636,6 +650,8 @@ class Edits:
             not self.patient_fields()
             and not self.details
             and all(v is None for v in (self.reason, self.due, self.deadline, self.next_action))
+            and not self.symptoms
+            and not self.red_flags
         )
 
 
@@ -650,7 +666,7 @@ def edit(
         raise Refused(
             "Nothing to change; give at least one of --patient, --phone, --dob, --mrn, "
             "--language, --method, --window, --voicemail, --detail, --reason, --due, "
-            "--deadline or --next."
+            "--deadline, --next, --symptoms yes or --red-flags yes."
         )
 
     def apply(policy: Policy, cb: Callback, actor: str) -> list[str]:
@@ -707,6 +723,12 @@ def edit(
             cb.next_attempt_at = triage.callable_time(policy, cb, at)
         after = record_fields(cb)
         changed = changed_fields(before, after)
+        answers = triage.plan_answers(policy, cb, edits.symptoms, edits.red_flags)
+        if not changed and (edits.symptoms or edits.red_flags):
+            if answers is None:
+                raise Refused(f"{cb.id} is already {cb.urgency.value}; nothing to change.")
+            triage.apply_change(cb, answers, at, actor)
+            return warnings
         if not changed:
             raise Refused(f"{cb.id} already holds those values; nothing to change.")
         cb.log(
@@ -722,6 +744,9 @@ def edit(
             if ch.type == EventType.triaged:
                 triage.apply_change(cb, ch, at, actor)
                 warnings.append(f"Triage read the correction: {ch.note}.")
+        answers = triage.plan_answers(policy, cb, edits.symptoms, edits.red_flags)
+        if answers is not None:
+            triage.apply_change(cb, answers, at, actor)
         return warnings
 
     return change(store, user, now, callback_id, "edit", apply)
