@@ -13,6 +13,9 @@ Definitions (hours are decimal hours from `created_at`):
 - median: the middle value (mean of the two middle ones); p90: nearest rank;
 - repeat patients: patients with two or more callbacks created in the period, one patient
   being the records that share a phone number (last 10 digits) or an MRN.
+- triage_corrections: urgency changes in the period that corrected intake triage: staff
+  raised a callback to clinical or emergency above what triage gave (`missed`), or a
+  clinician lowered one that triage raised (`false_alarms`).
 - handoffs: callbacks with a `routed` event in the period (`routed`), and those routed more
   than once in it (`rerouted`: a sign of a broken handoff); `to` counts routes per role.
 - waits: per dependency kind, the dependencies that started in the period (`count`), the
@@ -373,6 +376,7 @@ def build(
         "distribution": {"hours_to_first_attempt": histogram(period)},
         "insights": [],
     }
+    report["triage_corrections"] = triage_corrections(period)
     report["handoffs"] = handoffs(period)
     report["waits"] = waits(period)
     report["trend"] = trend(policy, period)
@@ -466,6 +470,19 @@ def phi_section(
 
 
 # --- handoffs, waits, trend, details ---------------------------------------------------------
+
+
+def triage_corrections(period: Period) -> dict[str, int]:
+    """Urgency changes in the period that corrected triage: raised to clinical or emergency
+    above what it gave (`missed`), or lowered by a clinician from what it raised
+    (`false_alarms`)."""
+    missed = alarms = 0
+    for f in period.facts_list:
+        for e in f.cb.events:
+            if e.type == EventType.urgency_changed and period.inside(e.at):
+                missed += bool(e.triage_missed)
+                alarms += bool(e.triage_false_alarm) and not e.triage_missed
+    return {"missed": missed, "false_alarms": alarms}
 
 
 def handoffs(period: Period) -> dict[str, Any]:

@@ -296,6 +296,19 @@ def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     return out
 
 
+def _corrections_table(report: dict[str, Any]) -> Table:
+    """How often staff corrected intake triage: each miss is a phrase a rule could catch."""
+    fixes = report.get("triage_corrections") or {"missed": 0, "false_alarms": 0}
+    return Table(
+        "Triage corrections",
+        ["figure", "value"],
+        [
+            ["raised by staff above triage (missed)", cell(fixes["missed"])],
+            ["lowered by a clinician (false alarms)", cell(fixes["false_alarms"])],
+        ],
+    )
+
+
 def desk_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     """Handoffs, waits on internal work, the daily trend and details by category."""
     h = report["handoffs"]
@@ -312,6 +325,7 @@ def desk_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Tabl
                 ],
             ],
         ),
+        _corrections_table(report),
         Table(
             "Waits on internal work",
             ["waiting on", "started", "resolved", "typical hours", "still open", "late"],

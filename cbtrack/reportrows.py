@@ -109,6 +109,7 @@ class Row(NamedTuple):
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
+    fixes: tuple[tuple[int, int], ...]  # triage corrections: time, 1 missed / 2 false alarm
 
 
 ROW_LEN = len(Row._fields)
@@ -162,6 +163,11 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple(v.casefold() in UNKNOWN_VALUES for v in values),
         b"".join(_keyed(salt, k) for k in patient_keys(cb)),
         person,
+        tuple(
+            (micros(e.at), 1 if e.triage_missed else 2)
+            for e in cb.events
+            if e.type == EventType.urgency_changed and (e.triage_missed or e.triage_false_alarm)
+        ),
     )
 
 
@@ -257,6 +263,7 @@ class Figures:
         self.open_rows: list[tuple[Any, ...]] = []  # with include_phi only
         self.routed = self.rerouted = 0
         self.routed_to: Counter[str] = Counter()
+        self.fixes = [0, 0]  # triage corrections in the period: missed, false alarms
         # per kind: started, hours to resolve, open, late
         self.waits: dict[str, list[Any]] = {k.value: [0, [], 0, 0] for k in DependencyKind}
         self.details: dict[str, list[Any]] = {}  # category: [callbacks, unknown counts, values]
@@ -286,6 +293,7 @@ class Figures:
             unknown,
             patient,
             phi,
+            fixes,
         ) = row
         s, e, a = self.s, self.e, self.a
         inclusive = self.as_of_included
@@ -341,6 +349,9 @@ class Figures:
         self.created_times.append(created)
         if closed is not None:
             self.closed_times.append(closed)
+        for at, kind in fixes:
+            if s <= at < e:
+                self.fixes[kind - 1] += 1
         if routes:
             inside = [to for at, to in routes if s <= at < e]
             if inside:
@@ -409,6 +420,7 @@ class Figures:
             self.made_categories,
             sorted(self.unattempted_dues),
             self.oldest,
+            self.fixes,
         )
 
     def merge(self, summary: Any) -> None:
@@ -460,6 +472,7 @@ class Figures:
             self.oldest is None or (oldest[6], oldest[0]) < (self.oldest[6], self.oldest[0])
         ):
             self.oldest = oldest
+        self.fixes = [a + b for a, b in zip(self.fixes, summary[13], strict=True)]
 
     def _detail(self, category: str, unknown: tuple[bool, ...], phi: Any) -> None:
         if not unknown:
@@ -544,6 +557,7 @@ class Figures:
             "distribution": {"hours_to_first_attempt": _histogram(overall_t.to_first)},
             "insights": [],
         }
+        report["triage_corrections"] = {"missed": self.fixes[0], "false_alarms": self.fixes[1]}
         report["handoffs"] = {
             "routed": self.routed,
             "rerouted": self.rerouted,

@@ -50,8 +50,9 @@ from cbtrack.store import (
 )
 
 if TYPE_CHECKING:
-    from cbtrack import doctor, gitlog, history, importer, review, timing, triage
+    from cbtrack import corrections, doctor, gitlog, history, importer, review, timing, triage
 else:  # loaded by the commands that use them: reading the queue needs none of them
+    corrections = lazy_module("cbtrack.corrections")
     doctor = lazy_module("cbtrack.doctor")
     gitlog = lazy_module("cbtrack.gitlog")
     history = lazy_module("cbtrack.history")
@@ -276,7 +277,7 @@ def new_record(
         created_set["related_to"] = related_to
     cb.log(created, actor, EventType.created, note=created_note, set=created_set)
     if plan.judged:
-        cb.log(
+        judged = cb.log(
             created,
             actor,
             EventType.urgency_changed,
@@ -284,6 +285,8 @@ def new_record(
             was={"urgency": plan.floor.value},
             set={"urgency": plan.urgency.value},
         )
+        verdict = corrections.lowered_alarm(store.policy, cb, plan.floor, plan.urgency, actor)
+        corrections.mark(judged, verdict)
     elif plan.rule and plan.triaged:
         why = f"rule {plan.rule.name}"
         if plan.answered:
@@ -795,7 +798,9 @@ def set_urgency(
         fields["due_at"] = (
             min(cb.due_at, due) if policy.rank(level) > policy.rank(cb.urgency) else due
         )
+        verdict = corrections.judge(policy, cb, level, actor)
         cb.change(at, actor, EventType.urgency_changed, why, **fields)
+        corrections.mark(cb.events[-1], verdict)
 
     return change(store, user, now, callback_id, "urgency", apply)
 
@@ -941,6 +946,20 @@ def add_note(
 class TriagePlan:
     callback_id: str
     changes: list[triage.Change]
+
+
+def triage_corrections(
+    store: Store, since: datetime | None, until: datetime
+) -> list[corrections.Correction]:
+    """Every marked triage correction (a miss or a false alarm) since `since`, oldest
+    first, with the words triage read: patient data, for local output only."""
+    start = since or datetime(1970, 1, 1, tzinfo=store.policy.tz)
+    found = [
+        c
+        for cb in store.records_for_period(start, until)
+        for c in corrections.corrections(store.policy, cb, since)
+    ]
+    return sorted(found, key=lambda c: (c.at, c.callback_id))
 
 
 def plan_triage(

@@ -829,14 +829,32 @@ def triage(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the changes; write nothing.")
     ] = False,
+    misses: Annotated[
+        bool,
+        typer.Option(
+            "--misses",
+            help="List the corrections staff made to triage (misses and false alarms) with "
+            "the words triage read; patient data, for this screen only. Changes nothing.",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DATE", help="With --misses: corrections since DATE."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply the policy's rules (urgency, routing) to new, named or all open callbacks, and
-    escalate overdue ones.
+    escalate overdue ones. With --misses, list where staff corrected triage instead, so the
+    practice's clinician can add a rule.
 
-    Example: cbtrack --as jlee triage --all --dry-run
+    Example: cbtrack --as jlee triage --all --dry-run; cbtrack triage --misses --since 2026-11-01
     """
     st = state(ctx)
+    if misses or since:
+        from cbtrack.cli.misses import show_misses
+
+        show_misses(st, misses, since, bool(ids or all_open or dry_run), as_json)
+        return
     store = st.store()
     now = st.now()
     if dry_run:
