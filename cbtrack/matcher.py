@@ -291,7 +291,7 @@ _CONTEXT = {
     "glucose": {"sugar", "glucometer", "meter", "dexcom", "libre", "cgm"},
     "oxygen": {"o2", "oxygen", "sat", "spo2", "saturation", "oximeter", "ox", "pulseox"},
     # before the number only ("pulse 150", "heart rate of 38", "hr 160"), or "bpm" after
-    "heart_rate": {stem(w) for w in ("pulse", "hr", "heartrate", "rate", "bpm")},
+    "heart_rate": {stem(w) for w in ("pulse", "hr", "heartrate", "rate", "bpm", "heart")},
 }
 _NOT_A_RATE = {stem(w) for w in ("min", "mins", "minutes", "hour", "hr", "day", "week", "year")}
 _RATE = stem("rate")
@@ -339,8 +339,12 @@ class Measured:
 
 
 def _number(raw: str) -> tuple[float, str] | None:
-    m = re.fullmatch(r"(\d{1,4}(?:\.\d+)?)(f|c)?", raw)
-    return (float(m.group(1)), m.group(2) or "") if m else None
+    """A number as typed: "101.5", "39c", "104f"; a decade ("in the 80s") as its floor."""
+    m = re.fullmatch(r"(\d{1,4}(?:\.\d+)?)(f|c|s)?", raw)
+    if not m:
+        return None
+    unit = m.group(2) or ""
+    return float(m.group(1)), ("" if unit == "s" else unit)
 
 
 def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
