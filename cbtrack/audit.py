@@ -20,7 +20,7 @@ from typing import Any
 
 from cbtrack import gitlog, history
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
-from cbtrack.store import Store
+from cbtrack.store import POLICY_FILE, Store
 
 CHUNK = 400  # parent/commit pairs read per round of git calls
 PATHS_PER_UNIT = 1000  # a big commit's changed files are judged this many at a time
@@ -127,15 +127,30 @@ def unverified_findings(store: Store, head: str, exclude: Sequence[str]) -> list
 def judge_commits(root: Path, rd: history.Reader, walked: list[gitlog.CommitInfo]) -> list[Finding]:
     info = {c.sha: c for c in walked}
     out: list[Finding] = []
+    first = gitlog.first_root(root)
     steps: list[tuple[list[str], str]] = []
     size = 0
     for c in walked:
+        if not c.parents and first is not None and c.sha != first:
+            out.append(
+                Finding(
+                    "root",
+                    f"{_who(c.sha, c)}: a second first commit (a history that does not reach "
+                    "this store's first commit); only the store's own history may be merged",
+                    c.sha,
+                )
+            )
+            continue
         steps.append((c.parents, c.sha))
         size += max(1, len(c.parents))
         if size >= CHUNK:
             out += judge_steps(root, rd, steps, info, None)
             steps, size = [], 0
     return out + judge_steps(root, rd, steps, info, None)
+
+
+#: (parents, commit, merge base or None, changed paths) of one unit of judging
+Unit = tuple[list[str], str, str | None, list[str]]
 
 
 def judge_steps(
@@ -151,25 +166,34 @@ def judge_steps(
     if not steps:
         return []
     pairs = [(p, c) for parents, c in steps for p in parents]
-    diffs = iter(gitlog.tree_changes(root, pairs))
-    units: list[tuple[list[str], str, list[str]]] = []  # parents, commit, paths
+    diffs = iter(gitlog.tree_changes(root, pairs, under=None))
+    units: list[Unit] = []
+    out: list[Finding] = []
     for parents, c in steps:
         seen: dict[str, None] = {}
+        base = gitlog.merge_base(root, parents[0], parents[1]) if len(parents) == 2 else None
         if parents:
-            for _ in parents:
-                seen.update((ch.path, None) for ch in next(diffs))
+            for i, _ in enumerate(parents):
+                changes = next(diffs)
+                seen.update((ch.path, None) for ch in changes)
+                if i == 0:
+                    entries = [(ch.path, ch.mode) for ch in changes if ch.new is not None]
+                    out += _findings(history.tree_breaches(entries), c, info, label)
         else:  # a first commit: everything in it is new
             seen.update((p, None) for p in gitlog.tree_files(root, c))
         # a record's two places stay together (a move is judged as one change)
-        paths = sorted(seen, key=lambda p: (history.callback_of(p) or "", p))
-        for i in range(0, len(paths), PATHS_PER_UNIT):
-            units.append((parents, c, paths[i : i + PATHS_PER_UNIT]))
-    out: list[Finding] = []
-    batch: list[tuple[list[str], str, list[str]]] = []
+        judged = [p for p in seen if p.startswith(f"{history.RECORDS}/") or p == POLICY_FILE]
+        paths = sorted(judged, key=lambda p: (history.callback_of(p) or "", p))
+        if len(parents) == 2 and base is None:
+            units.append((parents, c, None, paths))
+            continue
+        for i in range(0, max(len(paths), 1), PATHS_PER_UNIT):
+            units.append((parents, c, base, paths[i : i + PATHS_PER_UNIT]))
+    batch: list[Unit] = []
     size = 0
     for unit in units:
         batch.append(unit)
-        size += len(unit[2]) * (len(unit[0]) + 1)
+        size += len(unit[3]) * (len(unit[0]) + 2)
         if size >= BLOBS_PER_READ:
             out += _judge_units(root, rd, batch, info, label)
             batch, size = [], 0
@@ -179,30 +203,49 @@ def judge_steps(
 def _judge_units(
     root: Path,
     rd: history.Reader,
-    units: list[tuple[list[str], str, list[str]]],
+    units: list[Unit],
     info: dict[str, gitlog.CommitInfo],
     label: str | None,
 ) -> list[Finding]:
     specs: list[str] = []
     needs: list[list[str]] = []
-    for parents, c, paths in units:
+    for parents, c, base, paths in units:
         need = history.wanted(paths)
         needs.append(need)
-        specs += [f"{x}:{p}" for x in [*parents, c] for p in need]
+        specs += [f"{x}:{p}" for x in [*parents, c, *([base] if base else [])] for p in need]
     blobs = gitlog.read_blobs(root, specs)
     out: list[Finding] = []
-    for (parents, c, paths), need in zip(units, needs, strict=True):
-        if not paths:
+    for (parents, c, base, paths), need in zip(units, needs, strict=True):
+        merge = len(parents) == 2
+        if not paths and not (merge and base is None):
             continue
         befores = [{p: blobs.get(f"{x}:{p}") for p in need} for x in parents]
         after = {p: blobs.get(f"{c}:{p}") for p in need}
-        who = label or _who(c, info.get(c))
-        for b in history.check(paths, befores, after, rd):
-            if b.item and b.kind in ("changed", "removed"):
-                message = f"{who} {b.kind} {b.item} of {b.callback}"
-            else:
-                message = f"{who}: {b.sentence}"
-            out.append(Finding(b.kind, message, c, b.callback, b.item))
+        commit = info.get(c)
+        author = commit.author if commit is not None and label is None else None
+        if merge:
+            based = {p: blobs.get(f"{base}:{p}") for p in need} if base else None
+            breaches = history.check_merge(paths, based, befores, after, rd, author)
+        else:
+            breaches = history.check(paths, befores, after, rd, author)
+        out += _findings(breaches, c, info, label)
+    return out
+
+
+def _findings(
+    breaches: list[history.Breach],
+    c: str,
+    info: dict[str, gitlog.CommitInfo],
+    label: str | None,
+) -> list[Finding]:
+    who = label or _who(c, info.get(c))
+    out = []
+    for b in breaches:
+        if b.item and b.kind in ("changed", "removed"):
+            message = f"{who} {b.kind} {b.item} of {b.callback}"
+        else:
+            message = f"{who}: {b.sentence}"
+        out.append(Finding(b.kind, message, c, b.callback, b.item))
     return out
 
 

@@ -228,6 +228,8 @@ class RecordCache:
 
     def _read(self, name: str) -> tuple[int, Any] | None:
         """(mtime_ns, content) of one cache file written for this key, or None."""
+        if not real_folder(self.folder):
+            return None
         try:
             fd = os.open(self.folder / f"{name}.bin", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
@@ -414,9 +416,17 @@ class RecordCache:
         write_file(self.folder, name, blob)
 
 
+def real_folder(folder: Path) -> bool:
+    """False when the folder or the one above it (`.cbtrack/`) is a symlink: cbtrack never
+    reads or writes its local files through one (it could lead outside the store)."""
+    return not (folder.is_symlink() or folder.parent.is_symlink())
+
+
 def write_file(folder: Path, name: str, blob: bytes) -> None:
     """`<folder>/<name>.bin`, owner-only, through a temp file renamed over the old one (no
     fsync: a cache file lost in a crash is only rebuilt)."""
+    if not real_folder(folder):
+        raise OSError(f"{folder.name} is a symlink")
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX)  # owner-only
     try:

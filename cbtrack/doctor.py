@@ -46,6 +46,7 @@ from cbtrack.store import (
     Store,
     Undo,
     append_private_log,
+    file_digest,
     load_model,
     loose_modes,
     make_owner_only,
@@ -69,7 +70,9 @@ def recover(store: Store, now: datetime, user: str | None = None) -> list[str]:
     Call it holding the store lock. Raises GitError when a git process is still busy in
     the store after `SETTLE_SECONDS` (nothing is changed then)."""
     store.on_abort = _after_abort
+    store.journal_by = user
     notices: list[str] = []
+    notices += clear_sync_merge(store)
     notices += _remove_temp_files(store, [store.local_dir])
     ids = store.journal_ids()
     if ids is not None or git_lock_files(store.root):
@@ -78,6 +81,30 @@ def recover(store: Store, now: datetime, user: str | None = None) -> list[str]:
         notices += finish_interrupted(store, ids, now, user)
     _tell(store, now, notices)
     return notices
+
+
+SYNC_MERGE = "sync-merge"  # in .cbtrack/: the commit a sync is merging, while it does
+
+
+def clear_sync_merge(store: Store) -> list[str]:
+    """A merge that a killed sync left half done is undone (the next sync redoes it); a
+    merge someone started by hand is left for them. Runs under the store lock, so never
+    while a sync is still merging."""
+    marker = store.local_dir / SYNC_MERGE
+    head = store.root / ".git" / "MERGE_HEAD"
+    if marker.is_symlink():
+        marker.unlink()
+        return []
+    try:
+        ours = marker.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out = []
+    if head.exists() and head.read_text(encoding="utf-8").strip() == ours:
+        gitlog.run(store.root, "merge", "--abort", check=False)
+        out.append("undid the half-made merge of a sync that was interrupted (sync redoes it)")
+    marker.unlink(missing_ok=True)
+    return out
 
 
 def _tell(store: Store, now: datetime, notices: list[str]) -> None:
@@ -107,8 +134,21 @@ def finish_interrupted(store: Store, ids: list[str], now: datetime, user: str | 
             rels += history.record_paths(cid)
         elif _restore_from_index(store, cid):
             notices.append(f"restored {cid} from git: no copy was left on disk")
-    breaches = gitlog.check_worktree(store.root, rels, recovering=True)
-    refused = {b.callback for b in breaches}
+    journal = store.journal()
+    noted = journal.files if journal is not None else {}
+    author = (journal.by if journal is not None else None) or user or gitlog.TOOL_USER
+    foreign = _not_written_by_journal(store, rels, noted)
+    for rel in foreign:
+        notices.append(
+            f"{rel} was left uncommitted (it is not what the interrupted command wrote: "
+            f"edited by hand?); keep it by committing it with git, or drop it with "
+            f"'git checkout HEAD -- {rel}'"
+        )
+    refused = {history.callback_of(r) for r in foreign}
+    breaches = gitlog.check_worktree(
+        store.root, [r for r in rels if history.callback_of(r) not in refused], True, author
+    )
+    refused |= {b.callback for b in breaches}
     for b in breaches:
         notices.append(f"{b.path} was left uncommitted ({b.detail}); {b.fix()}")
     done = [cid for cid in ids if cid not in refused]
@@ -117,13 +157,23 @@ def finish_interrupted(store: Store, ids: list[str], now: datetime, user: str | 
         store.root,
         rels,
         f"recover {', '.join(done)}: finish a change interrupted before its commit",
-        user or gitlog.TOOL_USER,
+        author,
         now,
         recovering=True,
     ):
         notices.append(f"committed the interrupted change to {', '.join(done)} (recovery commit)")
     store.clear_journal()
     return notices
+
+
+def _not_written_by_journal(store: Store, rels: list[str], noted: dict[str, str]) -> list[str]:
+    """The files among `rels` that differ from HEAD with bytes the journal did not note:
+    recovery replays what the interrupted command wrote, never what it finds."""
+    out = []
+    for rel in gitlog.differs_from_head(store.root, rels):
+        if noted.get(rel) is None or file_digest(store.root / rel) != noted[rel]:
+            out.append(rel)
+    return out
 
 
 def _restore_from_index(store: Store, cid: str) -> bool:

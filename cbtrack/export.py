@@ -34,7 +34,7 @@ from cbtrack.model import (
     phone_digits,
 )
 from cbtrack.policy import Policy
-from cbtrack.render import spreadsheet_safe
+from cbtrack.render import printable, spreadsheet_safe
 
 # Code systems of cbtrack's own words (URNs: they name, they do not resolve).
 SYSTEM = "urn:cbtrack"
@@ -140,8 +140,10 @@ CSV_COLUMNS = [
 
 def csv_cell(value: object) -> str:
     """Text a spreadsheet shows as text (`render.spreadsheet_safe`, as for reports): a
-    phone number like +15550100123 keeps its + instead of becoming a number."""
-    return spreadsheet_safe("" if value is None else str(value))
+    phone number like +15550100123 keeps its + instead of becoming a number. Control and
+    bidirectional characters are shown as escapes (`render.printable`; line breaks stay),
+    so neither a terminal nor a spreadsheet acts on them."""
+    return spreadsheet_safe(printable("" if value is None else str(value), newlines=True))
 
 
 def _iso(moment: datetime | None) -> str:

@@ -174,12 +174,20 @@ def ensure_config(root: Path) -> None:
     ensure_hook(root)
 
 
+HOOKS = ("pre-commit", "pre-merge-commit")  # a merge git makes itself runs the second
+
+
 def ensure_hook(root: Path) -> None:
-    """Install or refresh our pre-commit hook; a hook of the practice's own is left alone."""
+    """Install or refresh our hooks; a hook of the practice's own is left alone."""
+    for name in HOOKS:
+        _ensure_hook(root, name)
+
+
+def _ensure_hook(root: Path, name: str) -> None:
     hooks = root / ".git" / "hooks"
     if not (root / ".git").is_dir():
         return
-    path = hooks / "pre-commit"
+    path = hooks / name
     want = hook_text()
     try:
         have = path.read_text(encoding="utf-8")
@@ -190,7 +198,7 @@ def ensure_hook(root: Path) -> None:
     if have == want or (have is not None and HOOK_MARK not in have):
         return
     hooks.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = hooks / ".pre-commit.cbtrack-tmp"
+    tmp = hooks / f".{name}.cbtrack-tmp"
     tmp.write_text(want, encoding="utf-8")
     tmp.chmod(0o700)
     os.replace(tmp, path)
@@ -247,12 +255,12 @@ def commit(
     rels = [str(p.relative_to(root)) if isinstance(p, Path) else p for p in paths]
     env = identity_env(user, when)
     if rels and not merging and not recovering:
-        done = _commit_direct(root, rels, message, env)
+        done = _commit_direct(root, rels, message, env, user)
         if done is not None:
             return done
     if rels:
         stage(root, rels)
-    changed, breaches = check_index(root, rels, recovering)
+    changed, breaches = check_index(root, rels, recovering, author=user)
     if breaches:
         if rels and changed and not merging:
             run(root, "reset", "-q", "--", *changed, check=False)
@@ -270,7 +278,9 @@ TREE_MODE = "40000"
 FILE_MODE = "100644"
 
 
-def _commit_direct(root: Path, rels: list[str], message: str, env: dict[str, str]) -> bool | None:
+def _commit_direct(
+    root: Path, rels: list[str], message: str, env: dict[str, str], author: str
+) -> bool | None:
     """`commit` for a command's own files without `git add` and `git commit`, which read,
     refresh and rewrite git's whole index (seconds' worth at 100,000 records): a blob for
     each changed file, new trees only along their paths (the rest is HEAD's), a commit
@@ -304,7 +314,7 @@ def _commit_direct(root: Path, rels: list[str], message: str, env: dict[str, str
     changed = [p for p in new if new[p] != before.get(p)]
     if not changed:
         return False
-    _refuse_breaches(changed, before, new)
+    _refuse_breaches(changed, before, new, author)
     trees: dict[str, _Tree] = {}
     for d in dirs:
         obj = objects.get(f"{head}:{d}")
@@ -389,12 +399,12 @@ def _tree_paths(paths: Iterable[str]) -> list[str]:
 
 
 def _refuse_breaches(
-    changed: list[str], before: dict[str, bytes | None], new: dict[str, bytes | None]
+    changed: list[str], before: dict[str, bytes | None], new: dict[str, bytes | None], author: str
 ) -> None:
-    records = [p for p in changed if p.startswith(f"{RECORDS}/")]
+    records = [p for p in changed if p.startswith(f"{RECORDS}/") or p == POLICY_FILE]
     after = {p: new.get(p, before.get(p)) for p in history.wanted(records)}
     parent = {p: before.get(p) for p in after}
-    breaches = history.check(records, [parent], after) if records else []
+    breaches = history.check(records, [parent], after, author=author) if records else []
     if POLICY_FILE in changed:
         problem = _policy_problem(new[POLICY_FILE])
         if problem:
@@ -518,46 +528,82 @@ def parents_of_next(root: Path) -> list[str]:
     if out and (root / ".git" / "MERGE_HEAD").is_file():
         other = (root / ".git" / "MERGE_HEAD").read_text(encoding="utf-8").split()
         out += [c for c in other[:1] if rev(root, c)]
+    elif out:
+        # git's pre-merge-commit hook runs before MERGE_HEAD is written; git names the
+        # merged commits in GITHEAD_<id> variables then
+        named = [k[len("GITHEAD_") :] for k in os.environ if k.startswith("GITHEAD_")]
+        out += [c for c in named if re.fullmatch(r"[0-9a-f]{40}", c) and c != out[0]][:1]
     return out
 
 
 def check_index(
-    root: Path, rels: Sequence[str] = (), recovering: bool = False
+    root: Path, rels: Sequence[str] = (), recovering: bool = False, author: str | None = None
 ) -> tuple[list[str], list[Breach]]:
     """What the index changes against the next commit's parents (under `rels`, else all),
-    and the breaches of the rule book in it (the records, and the policy)."""
+    and the breaches of the rule book in it (the records, the policy, the tree), judged
+    as a commit by `author` (None: git's author for the next commit, as a hook sees it)."""
     parents = parents_of_next(root)
     changed: dict[str, None] = {}
+    modes: list[tuple[str, str]] = []
     for parent in parents or [EMPTY_TREE]:
-        raw = run_bytes(root, "diff", "--cached", "--name-only", "-z", "--no-renames", parent,
+        raw = run_bytes(root, "diff", "--cached", "--raw", "-z", "--no-renames", parent,
                         "--", *rels)  # fmt: skip
-        changed.update((p, None) for p in raw.decode("utf-8", "surrogateescape").split("\0") if p)
-    return list(changed), _judge(root, list(changed), parents, ":", recovering)
+        tokens = raw.decode("utf-8", "surrogateescape").split("\0")
+        for i in range(0, len(tokens) - 1, 2):
+            meta = tokens[i].split()
+            if len(meta) >= 5:
+                changed[tokens[i + 1]] = None
+                modes.append((tokens[i + 1], meta[1]))
+    if author is None:
+        author = next_author(root)
+    breaches = history.tree_breaches(m for m in modes if m[1] != "000000")
+    return list(changed), breaches + _judge(root, list(changed), parents, ":", recovering, author)
 
 
-def check_worktree(root: Path, rels: Sequence[str], recovering: bool = False) -> list[Breach]:
+def next_author(root: Path) -> str | None:
+    """The author name git gives the next commit (environment, then configuration)."""
+    proc = run(root, "var", "GIT_AUTHOR_IDENT", check=False)
+    ident = proc.stdout.strip()
+    return ident.split(" <", 1)[0] if proc.returncode == 0 and " <" in ident else None
+
+
+def check_worktree(
+    root: Path, rels: Sequence[str], recovering: bool = False, author: str | None = None
+) -> list[Breach]:
     """The breaches the working-tree files `rels` would bring into the next commit."""
-    return _judge(root, list(rels), parents_of_next(root), None, recovering)
+    odd = [(r, "120000") for r in rels if os.path.islink(root / r)]
+    return history.tree_breaches(odd) + _judge(
+        root, list(rels), parents_of_next(root), None, recovering, author
+    )
 
 
 def _judge(
-    root: Path, changed: list[str], parents: list[str], index: str | None, recovering: bool
+    root: Path,
+    changed: list[str],
+    parents: list[str],
+    index: str | None,
+    recovering: bool,
+    author: str | None,
 ) -> list[Breach]:
-    records = [p for p in changed if p.startswith(f"{RECORDS}/")]
+    records = [p for p in changed if p.startswith(f"{RECORDS}/") or p == POLICY_FILE]
     need = history.wanted(records)
     policy = [POLICY_FILE] if POLICY_FILE in changed else []
-    specs = [f"{c}:{p}" for c in parents for p in need]
+    base = merge_base(root, parents[0], parents[1]) if len(parents) == 2 else None
+    specs = [f"{c}:{p}" for c in [*parents, *([base] if base else [])] for p in need]
     if index is not None:
-        specs += [f"{index}{p}" for p in [*need, *policy]]
+        specs += [f"{index}{p}" for p in need]
     blobs = read_blobs(root, specs)
     befores = [{p: blobs.get(f"{c}:{p}") for p in need} for c in parents]
     if index is not None:
         after: dict[str, bytes | str | None] = {p: blobs.get(f"{index}{p}") for p in need}
-        policy_data: bytes | str | None = blobs.get(f"{index}{POLICY_FILE}") if policy else None
     else:
         after = {p: _worktree(root, p) for p in need}
-        policy_data = _worktree(root, POLICY_FILE) if policy else None
-    out = history.check(records, befores, after)
+    policy_data = after.get(POLICY_FILE) if policy else None
+    if len(parents) == 2:
+        based = {p: blobs.get(f"{base}:{p}") for p in need} if base else None
+        out = history.check_merge(records, based, befores, after, author=author)
+    else:
+        out = history.check(records, befores, after, author=author)
     if recovering and not out:
         out = history.hand_edits(records, befores[0] if befores else {}, after)
     if policy:
@@ -591,6 +637,37 @@ def _policy_problem(data: bytes | str | None) -> str | None:
     except StoreError as exc:
         return exc.message.removeprefix(POLICY_FILE).lstrip(": ").rstrip(".")
     return None
+
+
+def differs_from_head(root: Path, rels: Sequence[str]) -> list[str]:
+    """The paths among `rels` whose working-tree file is not what HEAD holds (edited,
+    added, removed, or not a plain file). One git process."""
+    return [rel for rel, _ in head_differences(root, rels)]
+
+
+def head_differences(root: Path, rels: Sequence[str]) -> list[tuple[str, bool]]:
+    """(path, whether HEAD holds it) for each of `rels` that differs from HEAD."""
+    raw = run_bytes(root, "ls-tree", "-z", "HEAD", "--", *rels) if rev(root, "HEAD") else b""
+    held: dict[str, str] = {}
+    for entry in raw.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, path = entry.partition("\t")
+        if path:
+            held[path] = meta.split()[2]
+    out = []
+    for rel in rels:
+        try:
+            st = os.lstat(root / rel)
+        except FileNotFoundError:
+            if rel in held:
+                out.append((rel, True))
+            continue
+        if not stat.S_ISREG(st.st_mode) or rel not in held:
+            out.append((rel, rel in held))
+            continue
+        data = (root / rel).read_bytes()
+        if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() != held[rel]:
+            out.append((rel, True))
+    return out
 
 
 def has_changes(root: Path, rel: str) -> bool:
@@ -634,6 +711,13 @@ def merge_base(root: Path, a: str, b: str) -> str | None:
     if proc.returncode != 0:
         return None
     return proc.stdout.strip() or None
+
+
+def first_root(root: Path, head: str = "HEAD") -> str | None:
+    """The store's first commit: where `head`'s first-parent line begins."""
+    proc = run(root, "rev-list", "--first-parent", "--max-parents=0", head, check=False)
+    found = proc.stdout.split()
+    return found[-1] if proc.returncode == 0 and found else None
 
 
 def set_ref(root: Path, ref: str, sha: str, why: str) -> None:
@@ -711,14 +795,16 @@ class Change:
     old: str | None  # blob in the parent, None if added
     new: str | None  # blob in the commit, None if deleted
     path: str
+    mode: str = FILE_MODE  # git's mode in the commit ("000000" if deleted)
 
 
 def tree_changes(
     root: Path,
     pairs: list[tuple[str, str]],
-    under: str = RECORDS,
+    under: str | None = RECORDS,
 ) -> list[list[Change]]:
-    """For each (parent, commit): the files under `under` that differ. One git process."""
+    """For each (parent, commit): the files under `under` (None: anywhere) that differ.
+    One git process."""
     if not pairs:
         return []
     lines = "".join(f"{commit} {parent}\n" for parent, commit in pairs)
@@ -731,8 +817,7 @@ def tree_changes(
         "--always",
         "--no-renames",
         "--raw",
-        "--",
-        under,
+        *(["--", under] if under else []),
         input=lines.encode(),
     )
     tokens = raw.decode("utf-8", "surrogateescape").split("\0")
@@ -748,6 +833,7 @@ def tree_changes(
                     None if old == NULL_SHA else old,
                     None if new == NULL_SHA else new,
                     tokens[i + 1],
+                    meta[1],
                 )
             )
             i += 2

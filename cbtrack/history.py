@@ -18,30 +18,101 @@ The rules, for every record touched by a change (a commit against each of its pa
    `closed` event that records it (same time, same person, same reason; `reached` only
    with an attempt that reached the patient), and goes away only with a new `reopened`
    event. `status` changes only together with a new attempt or event.
+7. Explained: every other changed field is explained by what the same change appended
+   (`EXPLAINED_BY`: an event of a listed type that names the field in `set`, or a new
+   attempt where listed).
+8. Signed by its author: every new attempt and event (and a new record's `created_by`)
+   is by the commit's author, and none is dated earlier than the record's latest item by
+   more than the policy's `clock_skew`.
+9. Guardrails: with a roster, closing a `clinical` or `emergency` callback, handing it to
+   an owner outside the clinical role, or lowering its urgency needs an author with the
+   clinical role in the policy as committed before the change.
+10. Policy: a change to the keys in `GOVERNED` needs an author with the `admin` role in
+   the policy before the change (or a policy that names no admin yet).
+11. Tree: nothing under `.cbtrack/` (local files) and no symlink or submodule anywhere.
 
-A merge is judged against each parent: it must keep every item of every parent (rule 4),
-while a field (rules 5, 6) or a file's content (rules 1, 2) that it took unchanged from
-one parent is that parent's doing, judged where that parent made it.
+A merge is judged against its merge base (`check_merge`): each record it touches must be
+what the three-way merge of the two sides gives (the one side that changed it, or the
+union by the merge rules of `cbtrack.merge`); a merge of histories with no common commit
+is a breach. A commit's roles and clock skew always come from its parent's policy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from cbtrack.clock import wall_delta
+from cbtrack.enums import CLINICAL_URGENCIES, Urgency
 from cbtrack.errors import Refused, StoreError
+from cbtrack.merge import merge_records
 from cbtrack.model import ID_RE, Callback, CloseReason, EventType, id_month
-from cbtrack.store import MAX_RECORD_BYTES, decode_text, parse_model
+from cbtrack.store import (
+    LOCAL_DIR,
+    MAX_POLICY_BYTES,
+    MAX_RECORD_BYTES,
+    POLICY_FILE,
+    decode_text,
+    parse_model,
+)
 
 RECORDS = "callbacks"
 OPEN = f"{RECORDS}/open/"
 CLOSED = f"{RECORDS}/closed/"
 KEEP_FILES = frozenset({f"{OPEN}.gitkeep", f"{CLOSED}.gitkeep"})
-FIXED = ("id", "created_at", "created_by", "source", "import_key")
+FIXED = ("id", "created_at", "created_by", "source", "import_key", "category", "related_to")
+CLINICAL_ROLE = "clinical"
+ADMIN_ROLE = "admin"
+DEFAULT_SKEW = "10m"
+#: The policy keys that say who may do what; only an admin changes them (rule 10).
+GOVERNED = ("staff", "roles", "triage", "concepts", "signing", "alerts")
+#: Git modes that are neither a plain file nor a folder: a symlink, a submodule.
+ODD_MODES = frozenset({"120000", "160000"})
+
+#: Rule 7: field -> what may change it. An event type explains the field when the event
+#: names it in `set`; a type ending in "*" explains it by its type alone; "attempt" is a
+#: new attempt (for `next_action`, one whose own next action is the new value).
+#: `patient.<field>`, `details.<key>` and `reason` change only by an `edited` event that
+#: names them; `status` by any new attempt or event; `closure` by rule 6.
+EXPLAINED_BY: dict[str, tuple[str, ...]] = {
+    "urgency": ("urgency_changed", "triaged", "edited"),
+    "owner": ("assigned", "routed", "rolled_over", "escalated", "triaged", "closed"),
+    "due_at": ("urgency_changed", "triaged", "edited", "reopened", "unblocked"),
+    "deadline_at": ("edited",),
+    "next_action": ("attempt", "edited", "routed", "triaged"),
+    "next_attempt_at": ("attempt", "closed*", "reopened*", "edited", "rolled_over"),
+    "depends_on": ("blocked*", "unblocked*"),
+    "patient.*": ("edited",),
+    "details.*": ("edited",),
+    "reason": ("edited",),
+}
+_URGENCY_ORDER = {u: i for i, u in enumerate(Urgency)}
+
+
+def rules_table() -> str:
+    """Rule 7 as the Markdown table the README prints (a test keeps the two equal)."""
+    rows = ["| field | explained only by, in the same commit |", "| --- | --- |"]
+    for key, how in EXPLAINED_BY.items():
+        parts = ["a new attempt"] if "attempt" in how else []
+        typed = [f"`{h[:-1]}`" for h in how if h.endswith("*")]
+        named = [f"`{h}`" for h in how if h != "attempt" and not h.endswith("*")]
+        if typed:
+            parts.append(f"a new {' or '.join(typed)} event")
+        if named:
+            parts.append(f"a new {', '.join(named)} event that names it in `set`")
+        rows.append(f"| `{key}` | {'; '.join(parts)} |")
+    rows.append("| `status` | any new attempt or event (`closed` only with a closure) |")
+    rows.append("| `closure`, folder | a new `closed` event that records it; a new `reopened` |")
+    fixed = ", ".join(f"`{k}`" for k in FIXED)
+    rows.append(f"| {fixed} | nothing: fixed once written |")
+    return "\n".join(rows) + "\n"
+
 
 #: A file's content as one version holds it: bytes, None when absent, or a sentence
 #: saying why it cannot be read (a FIFO or an oversized file in the working tree).
@@ -52,7 +123,8 @@ Snapshot = Mapping[str, Content]
 @dataclass(frozen=True)
 class Breach:
     """One broken rule. `kind`: invalid, folder, stray, deleted, changed, removed, fixed,
-    closure, status. `restore` is the path a parent holds the record at, when it does."""
+    closure, status, unexplained, author, clock, guardrail, policy, merge, root, local,
+    link. `restore` is the path a parent holds the record at, when it does."""
 
     kind: str
     path: str
@@ -116,8 +188,9 @@ def record_paths(cid: str) -> tuple[str, str]:
 
 
 def wanted(changed: Iterable[str]) -> list[str]:
-    """Every path whose content `check` needs for these changed paths."""
-    out: dict[str, None] = {}
+    """Every path whose content `check` needs for these changed paths (the policy always:
+    a change is judged by the roles its parent's policy gives)."""
+    out: dict[str, None] = {POLICY_FILE: None}
     for path in changed:
         out[path] = None
         cid = callback_of(path)
@@ -143,6 +216,49 @@ class _Version:
     problem: str | None  # why it does not validate (names the file)
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What the rule book reads from a committed policy: who holds which role, the clock
+    skew allowed between desks, and the governed keys (rules 8 to 10). Read loosely, so
+    an old policy that a newer cbtrack would not accept still says who was who."""
+
+    staff: dict[str, frozenset[str]] = field(default_factory=dict)
+    skew: timedelta = timedelta(minutes=10)
+    governed: dict[str, Any] = field(default_factory=dict)
+
+    def has_role(self, user: str | None, role: str) -> bool:
+        return user is not None and role in self.staff.get(user, frozenset())
+
+    @property
+    def roster(self) -> bool:
+        return bool(self.staff)
+
+    @property
+    def admins(self) -> list[str]:
+        return sorted(u for u, roles in self.staff.items() if ADMIN_ROLE in roles)
+
+    def clinical_owner(self, owner: str) -> bool:
+        return owner == CLINICAL_ROLE or self.has_role(owner, CLINICAL_ROLE)
+
+
+def rules_of(data: dict[str, Any] | None) -> Rules:
+    if not isinstance(data, dict):
+        return Rules()
+    staff: dict[str, frozenset[str]] = {}
+    members = data.get("staff")
+    if isinstance(members, dict):
+        for user, member in members.items():
+            roles = member.get("roles") if isinstance(member, dict) else None
+            staff[str(user)] = (
+                frozenset(str(r) for r in roles) if isinstance(roles, list) else (frozenset())
+            )
+    skew = timedelta(minutes=10)
+    text = data.get("clock_skew", DEFAULT_SKEW)
+    with contextlib.suppress(ValueError):
+        skew = wall_delta(str(text))
+    return Rules(staff, skew, {k: data.get(k) for k in GOVERNED})
+
+
 class Reader:
     """Parses contents once each (a version seen in a commit and again as the next commit's
     parent is read once). Holds the `limit` most recent versions only, so that walking a
@@ -150,7 +266,23 @@ class Reader:
 
     def __init__(self, limit: int = 4096) -> None:
         self._cache: dict[tuple[str, bytes], _Version] = {}
+        self._rules: dict[bytes, Rules] = {}
         self.limit = limit
+
+    def rules(self, data: Content) -> Rules:
+        """The rules a policy file's content gives (defaults when absent or unreadable)."""
+        if not isinstance(data, bytes):
+            return Rules()
+        key = hashlib.sha1(data).digest()
+        found = self._rules.get(key)
+        if found is None:
+            try:
+                text = decode_text(data, MAX_POLICY_BYTES, POLICY_FILE)
+                loose = parse_model(_Loose, text, POLICY_FILE).model_dump()
+            except StoreError:
+                loose = None
+            found = self._rules[key] = rules_of(loose)
+        return found
 
     def version(self, path: str, data: bytes | str) -> _Version:
         if isinstance(data, str):
@@ -196,14 +328,20 @@ def check(
     parents: Sequence[Snapshot],
     after: Snapshot,
     reader: Reader | None = None,
+    author: str | None = None,
 ) -> list[Breach]:
-    """The breaches of one change: `changed` lists the paths under callbacks/ that differ
-    between any parent and `after`; each snapshot holds (at least) the paths `wanted`
-    names. With no parent the change is a first commit."""
+    """The breaches of one change: `changed` lists the paths that differ between any
+    parent and `after` (records, and the policy); each snapshot holds (at least) the
+    paths `wanted` names. With no parent the change is a first commit. `author` is who
+    the commit names (None: rules 8 to 10 are not judged, as for an unknown author)."""
     rd = reader or Reader()
     out: list[Breach] = []
     ids: dict[str, None] = {}
+    rules = rd.rules(parents[0].get(POLICY_FILE)) if parents else Rules()
     for path in changed:
+        if path == POLICY_FILE and parents and author is not None:
+            out += policy_breaches(rd, parents[0].get(POLICY_FILE), after.get(path), author)
+            continue
         if not path.startswith(f"{RECORDS}/") or path in KEEP_FILES:
             continue
         cid = record_id(path)
@@ -215,9 +353,160 @@ def check(
             ids[named] = None
         if after.get(path) is not None and not _inherited(path, parents, after):
             out.append(Breach("stray", path, "is not a record in its place", named))
+    # a first commit (a store made from an existing folder) brings records that people
+    # wrote before the store had a history: whose they are cannot be judged from it
     for cid in ids:
-        out += _check_record(cid, parents, after, rd)
+        out += _check_record(cid, parents, after, rd, rules, author if parents else None)
     return out
+
+
+def policy_breaches(rd: Reader, before: Content, after: Content, author: str) -> list[Breach]:
+    """Rule 10: who may change the keys that say who may do what."""
+    if not isinstance(before, bytes) or not isinstance(after, bytes):
+        return []  # a first policy, or one that does not read (judged as invalid elsewhere)
+    old, new = rd.rules(before), rd.rules(after)
+    keys = [k for k in GOVERNED if old.governed.get(k) != new.governed.get(k)]
+    admins = old.admins
+    if not keys or not admins or old.has_role(author, ADMIN_ROLE):
+        return []
+    return [
+        Breach(
+            "policy",
+            POLICY_FILE,
+            f"{', '.join(keys)} changed by {author}, who does not have the {ADMIN_ROLE} role "
+            f"in the policy before the change (held by {', '.join(admins)})",
+            restore=POLICY_FILE,
+        )
+    ]
+
+
+def tree_breaches(entries: Iterable[tuple[str, str]]) -> list[Breach]:
+    """Rule 11 for the (path, git mode) pairs a change adds or alters."""
+    out: list[Breach] = []
+    for path, mode in entries:
+        if path == LOCAL_DIR or path.startswith(f"{LOCAL_DIR}/"):
+            out.append(
+                Breach(
+                    "local",
+                    path,
+                    f"is under {LOCAL_DIR}/, which holds one desk's local files and is never "
+                    "shared",
+                )
+            )
+        elif mode in ODD_MODES:
+            what = "a symlink" if mode == "120000" else "a submodule"
+            out.append(Breach("link", path, f"is {what}; a store holds plain files only"))
+    return out
+
+
+def check_merge(
+    changed: Iterable[str],
+    base: Snapshot | None,
+    parents: Sequence[Snapshot],
+    after: Snapshot,
+    reader: Reader | None = None,
+    author: str | None = None,
+) -> list[Breach]:
+    """The breaches of a merge, judged against its merge base `base` (None: the two
+    histories share no commit). Each record the merge holds differently from a parent
+    must be the three-way merge of the two sides; the policy likewise, else the merge's
+    own change to it is judged as any change by its author."""
+    rd = reader or Reader()
+    if base is None:
+        return [
+            Breach(
+                "root",
+                "(merge)",
+                "the merge joins a history that shares no commit with this one (a second "
+                "first commit); only histories cloned from the store's own may be merged",
+            )
+        ]
+    if len(parents) != 2:
+        return [
+            Breach("merge", "(merge)", "a merge of more than two histories; merge two at a time")
+        ]
+    out: list[Breach] = []
+    ids: dict[str, None] = {}
+    for path in changed:
+        cid = callback_of(path)
+        if cid is not None:
+            ids[cid] = None
+        elif path == POLICY_FILE:
+            want = _three_way(base.get(path), parents[0].get(path), parents[1].get(path))
+            if (want is _BOTH or after.get(path) != want) and author is not None:
+                for p in parents:
+                    out += policy_breaches(rd, p.get(path), after.get(path), author)
+        elif (
+            path.startswith(f"{RECORDS}/")
+            and path not in KEEP_FILES
+            and after.get(path) is not None
+            and not _inherited(path, parents, after)
+        ):
+            out.append(Breach("stray", path, "is not a record in its place"))
+    for cid in ids:
+        out += _merge_record(cid, base, parents, after, rd)
+    return out
+
+
+_BOTH: Any = object()  # both sides changed a file: the merge rules decide
+
+
+def _three_way(base: Any, ours: Any, theirs: Any) -> Any:
+    if ours == theirs:
+        return ours
+    if ours == base:
+        return theirs
+    if theirs == base:
+        return ours
+    return _BOTH
+
+
+def _merge_record(
+    cid: str, base: Snapshot, parents: Sequence[Snapshot], after: Snapshot, rd: Reader
+) -> list[Breach]:
+    rels = record_paths(cid)
+    state = tuple(after.get(r) for r in rels)
+    want = _three_way(*(tuple(s.get(r) for r in rels) for s in (base, *parents)))
+    where = next((r for r, d in zip(rels, state, strict=True) if d is not None), rels[0])
+    if want is not _BOTH:
+        if state == want:
+            return []
+        found = _check_record(cid, parents, after, rd, Rules(), None)
+        return found or [
+            Breach(
+                "merge",
+                where,
+                "the merge holds a version that neither side made (judged against the merge base)",
+                cid,
+                restore=where,
+            )
+        ]
+    sides = [_whole(s, rels, rd) for s in (base, *parents)]
+    old, mine, other = (v.model if v is not None else None for v in sides)
+    merged = merge_records(old, mine, other) if mine is not None and other is not None else None
+    if merged is None or merged.record is None or merged.conflicts:
+        # no rule settles it: a person's merge, judged against both sides as any change
+        return _check_record(cid, parents, after, rd, Rules(), None)
+    result = _whole(after, rels, rd)
+    expected = merged.record
+    place = rels[0] if expected.is_open else rels[1]
+    if (
+        result is None
+        or result.model != expected
+        or after.get(place) is None
+        or all(d is not None for d in state)
+    ):
+        return _check_record(cid, parents, after, rd, Rules(), None) or [
+            Breach(
+                "merge",
+                where,
+                "the merge's version is not the union of the two sides by the merge rules: "
+                "it holds changes of its own (judged against the merge base)",
+                cid,
+                restore=where,
+            )
+        ]
+    return []
 
 
 def _inherited(path: str, parents: Sequence[Snapshot], after: Snapshot) -> bool:
@@ -227,7 +516,12 @@ def _inherited(path: str, parents: Sequence[Snapshot], after: Snapshot) -> bool:
 
 
 def _check_record(
-    cid: str, parents: Sequence[Snapshot], after: Snapshot, rd: Reader
+    cid: str,
+    parents: Sequence[Snapshot],
+    after: Snapshot,
+    rd: Reader,
+    rules: Rules,
+    author: str | None,
 ) -> list[Breach]:
     rels = record_paths(cid)
     out: list[Breach] = []
@@ -266,6 +560,11 @@ def _check_record(
     befores = [_whole(p, rels, rd) for p in parents]
     held = [b for b in befores if b is not None]
     if not held:
+        fresh = _best(list(now.values())) if now else None
+        if fresh is not None and fresh.model is not None and author is not None:
+            path = next(iter(now))
+            if not all(_inherited(r, parents, after) for r in now):
+                out += _new_record_authorship(fresh.model, author, path, cid)
         return out
     if not now:
         where = next(r for r in rels if any(p.get(r) is not None for p in parents))
@@ -299,7 +598,9 @@ def _check_record(
     # a field is the change's doing only when it breaks the rules against every parent
     # that held the record (a merge may take a field as either parent had it)
     # (a parent whose copy could not be read at all has no fields to compare with)
-    judged = [_field_breaches(b, after_v, path, cid, restore) for b in held if b.loose]
+    judged = [
+        _field_breaches(b, after_v, path, cid, restore, rules, author) for b in held if b.loose
+    ]
     if judged:
         keys = set.intersection(*({(x.kind, x.detail) for x in fb} for fb in judged))
         out += [x for x in judged[0] if (x.kind, x.detail) in keys]
@@ -338,8 +639,46 @@ def _best(found: list[_Version]) -> _Version:
     return max(found, key=lambda v: len(items_of(v.loose)))
 
 
+def _new_record_authorship(cb: Callback, author: str, path: str, cid: str) -> list[Breach]:
+    """Rule 8 for a record the change creates."""
+    out = []
+    if cb.created_by != author:
+        out.append(
+            Breach(
+                "author",
+                path,
+                f"the record is created by {cb.created_by} but the commit is by {author}",
+                cid,
+            )
+        )
+    for kind, items in (("attempt", cb.attempts), ("event", cb.events)):
+        for item in items:
+            if item.by != author:
+                out.append(_not_author(kind, item.id, item.by, author, path, cid, None))
+    return out
+
+
+def _not_author(
+    kind: str, item: str, by: str, author: str, path: str, cid: str, restore: str | None
+) -> Breach:
+    return Breach(
+        "author",
+        path,
+        f"{kind} {item} is by {by} but the commit that adds it is by {author}",
+        cid,
+        f"{kind} {item}",
+        restore,
+    )
+
+
 def _field_breaches(
-    before: _Version, after: _Version, path: str, cid: str, restore: str | None
+    before: _Version,
+    after: _Version,
+    path: str,
+    cid: str,
+    restore: str | None,
+    rules: Rules,
+    author: str | None,
 ) -> list[Breach]:
     old, new = before.loose or {}, after.loose or {}
     cb = after.model
@@ -399,19 +738,151 @@ def _field_breaches(
                     restore=restore,
                 )
             )
-    if old.get("status") != new.get("status"):
-        new_attempts = [a for a in cb.attempts if f"attempt {a.id}" not in old_items]
-        if not fresh and not new_attempts:
+    new_attempts = [a for a in cb.attempts if f"attempt {a.id}" not in old_items]
+    flat_old, flat_new = _flat(before), _flat(after)
+    for key in [*flat_old, *(k for k in flat_new if k not in flat_old)]:
+        value = flat_new.get(key)
+        if flat_old.get(key) != value and not _explained(key, value, fresh, new_attempts):
+            out.append(Breach("unexplained", path, _unexplained_detail(key), cid, restore=restore))
+    if author is not None:
+        for kind, items in (("attempt", new_attempts), ("event", fresh)):
+            for item in items:
+                if item.by != author:
+                    out.append(_not_author(kind, item.id, item.by, author, path, cid, restore))
+    out += _clock(before, [*new_attempts, *fresh], rules, path, cid, restore)
+    who = author if author is not None else (fresh[-1].by if fresh else None)
+    out += _guardrails(old, new, rules, who, path, cid, restore)
+    if old.get("status") != new.get("status") and not fresh and not new_attempts:
+        out.append(
+            Breach(
+                "status",
+                path,
+                "field status was changed without a new attempt or event",
+                cid,
+                restore=restore,
+            )
+        )
+    return out
+
+
+_NOT_FIELDS = frozenset({*FIXED, "status", "closure", "attempts", "events", "patient", "details"})
+
+
+def _flat(v: _Version) -> dict[str, Any]:
+    """The fields rule 7 judges, flattened to `patient.phone`, `details.KEY`, ... (model
+    values when the version validates, so that a re-written timestamp compares equal)."""
+    data: dict[str, Any] = (
+        v.model.model_dump(exclude_none=True) if v.model is not None else dict(v.loose or {})
+    )
+    out = {k: val for k, val in data.items() if k not in _NOT_FIELDS}
+    for group in ("patient", "details"):
+        sub = data.get(group)
+        if isinstance(sub, dict):
+            out.update((f"{group}.{k}", val) for k, val in sub.items() if val is not None)
+    return out
+
+
+def _explained(key: str, value: Any, fresh: list[Any], attempts: list[Any]) -> bool:
+    how = EXPLAINED_BY.get(key) or EXPLAINED_BY.get(key.split(".", 1)[0] + ".*", ())
+    for h in how:
+        if h == "attempt":
+            if key == "next_action":
+                if any(a.next_action == value for a in attempts):
+                    return True
+            elif attempts:
+                return True
+        elif h.endswith("*"):
+            if any(e.type.value == h[:-1] for e in fresh):
+                return True
+        elif any(e.type.value == h and key in (e.set or {}) for e in fresh):
+            return True
+    return False
+
+
+def _unexplained_detail(key: str) -> str:
+    how = EXPLAINED_BY.get(key) or EXPLAINED_BY.get(key.split(".", 1)[0] + ".*")
+    if not how:
+        return f"field {key} was changed; no cbtrack command changes it"
+    names = ", ".join(h.rstrip("*") for h in how)
+    return f"field {key} was changed without a new {names} entry that explains it (a hand edit?)"
+
+
+def _clock(
+    before: _Version, new: list[Any], rules: Rules, path: str, cid: str, restore: str | None
+) -> list[Breach]:
+    """Rule 8's clock: nothing new is dated before the record's latest item, less the skew."""
+    cb = before.model
+    if cb is None or not new:
+        return []
+    out = []
+    for item in new:
+        if too_early(cb, item.at, rules.skew) is not None:
+            kind = "attempt" if hasattr(item, "result") else "event"
             out.append(
                 Breach(
-                    "status",
+                    "clock",
                     path,
-                    "field status was changed without a new attempt or event",
+                    f"{kind} {item.id} is dated before the record's latest entry by more than "
+                    f"the clock skew allowed ({_span(rules.skew)}); time runs backwards",
                     cid,
-                    restore=restore,
+                    f"{kind} {item.id}",
+                    restore,
                 )
             )
     return out
+
+
+def too_early(cb: Callback, at: datetime, skew: timedelta) -> datetime | None:
+    """The record's latest attempt or event time when `at` is earlier than it by more
+    than `skew` (a clock running backwards), else None. Commands ask it before a change."""
+    times = [a.at for a in cb.attempts] + [e.at for e in cb.events]
+    latest = max(times) if times else None
+    return latest if latest is not None and at < latest - skew else None
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60}h" if minutes and minutes % 60 == 0 else f"{minutes}m"
+
+
+def _guardrails(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    rules: Rules,
+    who: str | None,
+    path: str,
+    cid: str,
+    restore: str | None,
+) -> list[Breach]:
+    """Rule 9, with the roles of the policy the change started from."""
+    level = old.get("urgency")
+    if level not in CLINICAL_URGENCIES or not rules.roster:
+        return []
+    if rules.has_role(who, CLINICAL_ROLE):
+        return []
+    by = who or "someone"
+    acts = []
+    if old.get("closure") is None and new.get("closure") is not None:
+        acts.append("closed it")
+    owner = new.get("owner")
+    if owner != old.get("owner") and isinstance(owner, str) and not rules.clinical_owner(owner):
+        acts.append(f"handed it to {owner}")
+    lowered = new.get("urgency")
+    if (
+        lowered in _URGENCY_ORDER
+        and _URGENCY_ORDER[Urgency(lowered)] < _URGENCY_ORDER[Urgency(level)]
+    ):
+        acts.append(f"lowered it to {lowered}")
+    return [
+        Breach(
+            "guardrail",
+            path,
+            f"the callback is {level}, and {by}, who does not have the {CLINICAL_ROLE} role, {act}",
+            cid,
+            restore=restore,
+        )
+        for act in acts
+    ]
 
 
 def hand_edits(changed: Iterable[str], before: Snapshot, after: Snapshot) -> list[Breach]:

@@ -242,6 +242,9 @@ class Policy(StrictModel):
     deadline_lead: Duration = "1bd"
     # How long `block` waits for a dependency when no --until is given.
     dependency_wait: Duration = "2bd"
+    # How far desks' clocks may disagree: nothing is recorded earlier than a callback's
+    # latest entry by more than this (wall-clock time).
+    clock_skew: Duration = "10m"
 
     @model_validator(mode="before")
     @classmethod

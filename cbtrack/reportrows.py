@@ -821,6 +821,8 @@ class RowCache:
 
     def _salt(self) -> bytes:
         path = self.folder / SALT_FILE
+        if not cache.real_folder(self.folder):
+            return os.urandom(32)  # never through a symlink: a salt for this run only
         with contextlib.suppress(OSError):
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
@@ -844,6 +846,8 @@ class RowCache:
 
     def load(self, name: str) -> Shard:
         """A cache file; empty when there is none, or it is damaged or not ours."""
+        if not cache.real_folder(self.folder):
+            return Shard()
         try:
             fd = os.open(self.folder / f"{name}.bin", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from cbtrack.clock import wall_delta
 from cbtrack.errors import CbtrackError, Refused, StoreError, WriteFailed
 from cbtrack.lazy import lazy_module
 from cbtrack.model import (
@@ -40,9 +41,11 @@ from cbtrack.model import (
 from cbtrack.policy import CLINICAL_ROLE, Policy
 from cbtrack.progress import Progress
 from cbtrack.store import (
+    MAX_POLICY_BYTES,
     POLICY_FILE,
     STORE_FILES,
     Store,
+    decode_text,
     dump_yaml,
     init_layout,
     parse_model,
@@ -87,16 +90,62 @@ def change(
     apply: Callable[[Policy, Callback, str], list[str] | None],
 ) -> Outcome:
     """The one path for changing a record: lock, load it, apply, save, commit."""
-    policy = store.policy
+    gitlog.require_repo(store.root, merging_ok=True)
+    policy = committed_policy(store)
     actor = triage.check_user(policy, user)
-    gitlog.require_repo(store.root)
     with store.lock():
         doctor.recover(store, now, actor)
+        gitlog.require_repo(store.root)  # (a merge started by hand; a sync's waits above)
         cb = store.load(callback_id)
+        start_from_head(store, policy, cb, now)
         warnings = apply(policy, cb, actor) or []
         paths = store.save(cb)
         gitlog.commit(store.root, paths, f"{action} {cb.id}", actor, now)
     return Outcome(cb, warnings)
+
+
+def start_from_head(store: Store, policy: Policy, cb: Callback, now: datetime) -> None:
+    """A command changes a record only from the version committed at HEAD (a pending
+    change of its own was committed by recovery first), and never with a clock that runs
+    behind the record's history by more than the policy's `clock_skew`."""
+    edited = gitlog.head_differences(store.root, history.record_paths(cb.id))
+    if edited:
+        rel, held = edited[0]
+        drop = f"with 'git checkout HEAD -- {rel}'" if held else f"by deleting {rel}"
+        raise Refused(
+            f"{rel} differs from the last commit (edited outside cbtrack), so nothing was "
+            "changed; keep the edit by committing it yourself with git (cbtrack verify "
+            f"judges it), or drop it {drop}."
+        )
+    latest = history.too_early(cb, now, wall_delta(policy.clock_skew))
+    if latest is not None:
+        raise Refused(
+            f"The clock says {now.isoformat(timespec='minutes')}, earlier than {cb.id}'s "
+            f"latest entry ({latest.isoformat(timespec='minutes')}) by more than the "
+            f"policy's clock_skew ({policy.clock_skew}); set this computer's clock (or "
+            "CBTRACK_NOW) right and try again."
+        )
+
+
+def committed_policy(store: Store) -> Policy:
+    """The policy a change runs by. Who is on the staff and with which roles comes from
+    cbtrack.yaml as committed at HEAD, never from uncommitted edits (those take effect once
+    'cbtrack validate --commit' has committed them); the rest is the file as it is."""
+    policy = store.policy
+    if not policy_uncommitted(store):
+        return policy
+    spec = f"HEAD:{POLICY_FILE}"
+    data = gitlog.read_blobs(store.root, [spec]).get(spec)
+    if data is None:
+        return policy  # never committed: a store being set up
+    try:
+        head = parse_model(Policy, decode_text(data, MAX_POLICY_BYTES, POLICY_FILE), POLICY_FILE)
+    except StoreError:
+        return policy
+    if head.staff != policy.staff:
+        policy = policy.model_copy(update={"staff": head.staff})
+        store.use_policy(policy)
+    return policy
 
 
 class Skip(Exception):
@@ -113,15 +162,17 @@ def change_many(
 ) -> list[Callback]:
     """One change to many records (a roll-over, a triage run): one lock, one commit.
     Each record is loaded and re-checked under the lock; `apply` may raise `Skip`."""
-    policy = store.policy
+    gitlog.require_repo(store.root, merging_ok=True)
+    policy = committed_policy(store)
     actor = triage.check_user(policy, user)
-    gitlog.require_repo(store.root)
     changed: list[Callback] = []
     with store.lock():
         doctor.recover(store, now, actor)
+        gitlog.require_repo(store.root)  # (a merge started by hand; a sync's waits above)
         paths: list[Path] = []
         for cid in callback_ids:
             cb = store.load(cid)
+            start_from_head(store, policy, cb, now)
             try:
                 apply(policy, cb, actor)
             except Skip:
@@ -285,7 +336,9 @@ def new_record(
             was={"urgency": plan.floor.value},
             set={"urgency": plan.urgency.value},
         )
-        verdict = corrections.lowered_alarm(store.policy, cb, plan.floor, plan.urgency, actor)
+        verdict = corrections.lowered_alarm(
+            committed_policy(store), cb, plan.floor, plan.urgency, actor
+        )
         corrections.mark(judged, verdict)
     elif plan.rule and plan.triaged:
         why = f"rule {plan.rule.name}"
@@ -332,7 +385,7 @@ def add(
     """A new callback; triage reads the reason, the details and `note`; a 'yes' to the
     symptoms question (`symptoms=True`) makes it at least clinical, and a 'yes' to the
     red-flag checklist (`red_flags=True`) an emergency."""
-    policy = store.policy
+    policy = committed_policy(store)
     actor = triage.check_user(policy, user)
     details = {k: v for k, v in (details or {}).items()}
     triage.check_category(policy, category)
@@ -373,9 +426,10 @@ def add(
     deadline_at = apply_deadline(policy, plan, deadline, details, due, created, warnings)
     related_to = store.load(related).id if related else None
     warnings += duplicate_warnings(store, person, related_to)
-    gitlog.require_repo(store.root)
+    gitlog.require_repo(store.root, merging_ok=True)
     with store.lock():
         doctor.recover(store, now, actor)
+        gitlog.require_repo(store.root)  # (a merge started by hand; a sync's waits above)
         cb = new_record(
             store,
             actor,
@@ -1139,9 +1193,10 @@ def import_missed_calls(
                 "import them now so a clinician calls back."
             )
         return Imported(fresh, skipped, [], warnings)
-    gitlog.require_repo(store.root)
+    gitlog.require_repo(store.root, merging_ok=True)
     with store.lock():
         doctor.recover(store, now, actor)
+        gitlog.require_repo(store.root)  # (a merge started by hand; a sync's waits above)
         known = store.import_keys(days)  # again: another desk may have imported since
         fresh = [p for p in planned if p.call.key not in known]
         skipped += [p.call for p in planned if p.call.key in known]
@@ -1408,7 +1463,7 @@ def policy_uncommitted(store: Store) -> bool:
         dirty = gitlog.has_changes(store.root, POLICY_FILE)
     except CbtrackError:
         return False  # git trouble is doctor's to report
-    if not dirty and stamp is not None:
+    if not dirty and stamp is not None and not store.local_dir.is_symlink():
         with contextlib.suppress(OSError):
             write_atomic(seen, stamp)
     return dirty
@@ -1417,7 +1472,7 @@ def policy_uncommitted(store: Store) -> bool:
 def commit_policy(store: Store, user: str | None, now: datetime) -> bool:
     """Commit cbtrack.yaml once it validates (`validate --commit`); False when it holds no
     uncommitted edit. Refused, with nothing committed, while the policy has a problem."""
-    gitlog.require_repo(store.root)
+    gitlog.require_repo(store.root, merging_ok=True)
     with store.lock():
         problems = store.policy_problems()
         if problems:
@@ -1425,7 +1480,9 @@ def commit_policy(store: Store, user: str | None, now: datetime) -> bool:
                 "The policy has problems, so it was not committed; fix them (see above) and "
                 "run 'cbtrack validate --commit' again."
             )
+        # on the roster it commits, and on the roster as committed (an admin's change)
         actor = triage.check_user(store.policy, user)
+        triage.check_user(committed_policy(store), user)
         return gitlog.commit(
             store.root, [POLICY_FILE], "policy: edits checked by validate", actor, now
         )

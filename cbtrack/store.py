@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import itertools
 import os
 import re
@@ -31,6 +32,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -355,6 +357,18 @@ def check_output(path: Path) -> None:
         )
 
 
+def outside_store(root: Path, path: Path, what: str) -> Path:
+    """`path` resolved, refused when it falls inside the store at `root` (where it could
+    be committed and shared): `what` says what the file holds."""
+    real = path.parent.resolve() / path.name
+    if real == root or root in real.parents:
+        raise Refused(
+            f"The {what} holds patient data and would be committed if written in the store; "
+            "give --output a path outside it."
+        )
+    return real
+
+
 def write_output(path: Path, text: str) -> None:
     """Write a report or export to `path` (checked as `check_output` says): atomically,
     owner-only, never making folders. Refused with one sentence when it cannot be done."""
@@ -368,9 +382,13 @@ def write_output(path: Path, text: str) -> None:
 
 
 def append_private_log(path: Path, text: str) -> None:
-    """Append to an owner-only log file (folders created owner-only too)."""
+    """Append to an owner-only log file (folders created owner-only too); never through a
+    symlink (of the file or its folder)."""
+    if path.parent.is_symlink():
+        raise OSError(f"{path.parent.name} is a symlink")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    fd = os.open(path, flags, 0o600)
     try:
         os.write(fd, text.encode("utf-8", "replace"))
     finally:
@@ -391,6 +409,31 @@ def remove_file(path: Path, on_removed: Callable[[], None] | None = None) -> Non
 Undo = list[tuple[Path, bytes | None]]  # files written under the lock, with their old bytes
 
 
+REMOVED = "-"  # a journal's note for a file the change removes
+NAME_PATTERN = r"[A-Za-z0-9_.-]{1,40}"
+
+
+@dataclass
+class Journal:
+    """What a change under the lock noted before writing: the records, who it is by, and
+    each file's SHA-256 (or REMOVED)."""
+
+    ids: list[str]
+    by: str | None
+    files: dict[str, str]
+
+
+def file_digest(path: Path) -> str | None:
+    """A plain file's SHA-256, REMOVED when there is none, None when it is something else."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return REMOVED
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 class Store:
     """One store folder. Cheap to make: nothing is read until asked for."""
 
@@ -404,6 +447,8 @@ class Store:
         self._lock_fd: int | None = None
         self._undo: Undo = []
         self._journal_ids: list[str] = []
+        self._journal_files: dict[str, str] = {}
+        self.journal_by: str | None = None  # who the change is by (noted in the journal)
 
     # finding ---------------------------------------------------------------------
 
@@ -448,6 +493,10 @@ class Store:
     @cached_property
     def policy(self) -> Policy:
         return load_model(Policy, self.root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
+
+    def use_policy(self, policy: Policy) -> None:
+        """Run by `policy` instead of the file as it is (the service's committed roles)."""
+        self.__dict__["policy"] = policy
 
     # paths -----------------------------------------------------------------------
 
@@ -904,6 +953,8 @@ class Store:
             changed = True
         if changed or set(fresh) != set(old):
             with contextlib.suppress(OSError):
+                if self.local_dir.is_symlink():
+                    raise OSError("the local folder is a symlink")
                 self.local_dir.mkdir(exist_ok=True, mode=0o700)
                 write_atomic(self.index_path, index.encode(fresh))
         return fresh
@@ -955,7 +1006,8 @@ class Store:
         doing, failed = target, "written"
         try:
             if locked:
-                self._journal(cb.id)
+                digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                self._journal(cb.id, {self.rel(target): digest, self.rel(other): REMOVED})
         except OSError as exc:
             # With a journal in place the lock's handler finishes the sentence.
             outcome = "" if self._journal_ids else "; nothing was changed"
@@ -987,26 +1039,50 @@ class Store:
         if self._lock_fd is not None and not any(p == path for p, _ in self._undo):
             self._undo.append((path, old))
 
-    def _journal(self, callback_id: str) -> None:
-        if callback_id in self._journal_ids:
-            return
-        ids = [*self._journal_ids, callback_id]
+    def _journal(self, callback_id: str, files: dict[str, str]) -> None:
+        """Note, before writing, which record changes and the exact bytes it gets (a
+        SHA-256 per file, or `-` for a removal): recovery commits only those bytes."""
+        ids = [*self._journal_ids, *([] if callback_id in self._journal_ids else [callback_id])]
+        written = {**self._journal_files, **files}
+        lines = [f"by {self.journal_by}\n"] if self.journal_by else []
+        lines += [f"{i}\n" for i in ids]
+        lines += [f"file {digest} {rel}\n" for rel, digest in written.items()]
 
         def in_place() -> None:
             self._journal_ids = ids
+            self._journal_files = written
 
-        write_atomic(self.journal_path, "".join(f"{i}\n" for i in ids), on_replaced=in_place)
+        write_atomic(self.journal_path, "".join(lines), on_replaced=in_place)
 
     def journal_ids(self) -> list[str] | None:
-        """IDs named by a journal left behind, or None when there is none. Lines that are
-        not callback IDs are ignored (the file is local, but it is read as untrusted)."""
+        """IDs named by a journal left behind, or None when there is none."""
+        found = self.journal()
+        return None if found is None else found.ids
+
+    def journal(self) -> Journal | None:
+        """The journal left behind, or None when there is none. Read as untrusted (it is
+        local, but anyone at the desk can write it): lines that are not an ID, a user or a
+        file note are ignored, and recovery commits only files whose bytes match a note."""
         try:
             text = read_text(self.journal_path, 64_000, self.rel(self.journal_path))
         except StoreError:
             if not self.journal_path.exists() and not self.journal_path.is_symlink():
                 return None
-            return []
-        return [line for line in text.split() if ID_RE.match(line)]
+            return Journal([], None, {})
+        ids: list[str] = []
+        by: str | None = None
+        files: dict[str, str] = {}
+        for line in text.splitlines():
+            parts = line.split(" ", 2)
+            if len(parts) == 1 and ID_RE.match(parts[0]):
+                ids.append(parts[0])
+            elif len(parts) == 2 and parts[0] == "by" and re.fullmatch(NAME_PATTERN, parts[1]):
+                by = parts[1]
+            elif (
+                len(parts) == 3 and parts[0] == "file" and re.fullmatch(r"[0-9a-f]{64}|-", parts[1])
+            ):
+                files[parts[2]] = parts[1]
+        return Journal(ids, by, files)
 
     def clear_journal(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -1077,6 +1153,12 @@ class Store:
             yield
             return
         wait = lock_timeout() if timeout is None else timeout
+        if self.local_dir.is_symlink():
+            raise StoreError(
+                f"{self.rel(self.local_dir)} is a symlink, and cbtrack keeps its lock, journal "
+                "and logs only in a real folder of the store; remove the link "
+                f"(rm {self.local_dir}) and run the command again."
+            )
         try:
             self.local_dir.mkdir(exist_ok=True, mode=0o700)
             fd = os.open(self.local_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -1097,7 +1179,7 @@ class Store:
                     time.sleep(0.02)
             self._lock_fd = fd
             _HELD_LOCK_FDS.add(fd)
-            self._undo, self._journal_ids = [], []
+            self._undo, self._journal_ids, self._journal_files = [], [], {}
             try:
                 yield
             except BaseException as exc:
@@ -1112,7 +1194,7 @@ class Store:
                 self.read_cache.flush()  # (entries of what this change saved)
             _HELD_LOCK_FDS.discard(fd)
             self._lock_fd = None
-            self._undo, self._journal_ids = [], []
+            self._undo, self._journal_ids, self._journal_files = [], [], {}
             os.close(fd)  # closing the descriptor releases the flock
 
     @property

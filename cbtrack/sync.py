@@ -34,7 +34,7 @@ from cbtrack.store import (
 )
 
 SHARED_FILES = {POLICY_FILE, ".gitattributes", ".gitignore"}
-SYNC_MERGE = "sync-merge"  # in .cbtrack/: the commit a sync is merging, while it does
+SYNC_MERGE = doctor.SYNC_MERGE
 
 
 def record_rels(store: Store, cid: str) -> tuple[str, str]:
@@ -103,7 +103,6 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
             f"'git -C {root} remote add {remote} URL', then sync again."
         )
     with store.lock():
-        _clear_own_merge(root)
         notes = doctor.recover(store, now, actor)
         make_owner_only(root)
         gitlog.ensure_config(root)
@@ -138,7 +137,7 @@ def _commit_pending(store: Store, actor: str, now: datetime) -> tuple[list[str],
             candidates.append(rel)
         else:
             left.append(f"{rel} is not a store file, so sync does not share it.")
-    breaches = gitlog.check_worktree(root, candidates)
+    breaches = gitlog.check_worktree(root, candidates, author=actor)
     bad_paths = {b.path for b in breaches}
     bad_ids = {b.callback for b in breaches if b.callback}
     good = [r for r in candidates if r not in bad_paths and history.callback_of(r) not in bad_ids]
@@ -164,6 +163,18 @@ def _check_outgoing(store: Store, theirs: str | None, result: SyncResult) -> Non
             f"Sync stopped before merging or pushing anything: {found[0].message}{more}; "
             "run 'cbtrack verify' and have the lead decide (after review, 'cbtrack verify "
             "--accept' lets sync share it)."
+        )
+
+
+def _check_incoming(store: Store, incoming: list[gitlog.CommitInfo], remote: str) -> None:
+    """Judge every incoming commit by the rule book before any is taken in: on a breach
+    the local store stays as it was, and the message names the commit, file and rule."""
+    found = audit.judge_commits(store.root, history.Reader(), incoming)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise Refused(
+            f"Sync took in nothing from '{remote}': {found[0].message}{more}; this desk is "
+            "as it was. Have the lead look at it ('cbtrack verify' on the desk that made it)."
         )
 
 
@@ -202,7 +213,11 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
     if head is None:
         raise Refused("This store has no commits yet; run 'cbtrack init' on it first.")
     if theirs and theirs != head and not gitlog.is_ancestor(root, theirs, head):
-        result.incoming += len(gitlog.commits(root, theirs, since=head))
+        incoming = gitlog.commits(root, theirs, since=head)
+        # (what the lead accepted with 'verify --accept' moved the anchor: not judged again)
+        _check_incoming(store, gitlog.commits(root, theirs, since=head, exclude=[anchor or ""]),
+                        remote)  # fmt: skip
+        result.incoming += len(incoming)
         if gitlog.is_ancestor(root, head, theirs):
             _git_merge(store, actor, now, theirs, "--ff-only")
         else:
@@ -310,20 +325,6 @@ def _merge_commit(
         raise
     finally:
         marker.unlink(missing_ok=True)
-
-
-def _clear_own_merge(root: Path) -> None:
-    """A merge that a crashed or killed sync left half done is undone (the next round
-    redoes it); a merge someone started by hand is left for them."""
-    marker = root / LOCAL_DIR / SYNC_MERGE
-    head = root / ".git" / "MERGE_HEAD"
-    try:
-        ours = marker.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return
-    if head.exists() and head.read_text(encoding="utf-8").strip() == ours:
-        gitlog.run(root, "merge", "--abort", check=False)
-    marker.unlink(missing_ok=True)
 
 
 def _settle(

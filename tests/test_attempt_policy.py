@@ -113,7 +113,8 @@ def test_forced_attempts_count_toward_the_process(cli: Cli) -> None:
             "Urgent scheduling before the surgery date",
             now=f"2026-11-27T1{i}:00:00-05:00",
         )
-    cli.ok("close", cid, "--reason", "attempts_exhausted", "--summary", "Unreachable by phone")
+    cli.ok("close", cid, "--reason", "attempts_exhausted", "--summary", "Unreachable by phone",
+           now="2026-11-27T12:30:00-05:00")  # fmt: skip
 
 
 def test_voicemail_consent_none_refuses_voicemail(cli: Cli) -> None:

@@ -282,13 +282,15 @@ def fault(step: str, k: int, persistent: bool) -> Iterator[Fault]:
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A store with one open callback that has one attempt."""
     root = tmp_path_factory.mktemp("template") / "store"
-    code, _, err = run_in_process(["--as", "jlee", "init", str(root)])
-    assert code == 0, err
-    code, out, err = run_in_process([*base(root), *add_args("Template Patient")])
-    assert code == 0, err
-    cid = out.strip()
-    code, _, err = run_in_process([*base(root), *attempt_args(cid, "First call: no answer")])
-    assert code == 0, err
+    with pytest.MonkeyPatch.context() as mp:  # (made before each test sets its clock)
+        mp.setenv("CBTRACK_NOW", "2026-11-27T14:00:00-05:00")
+        code, _, err = run_in_process(["--as", "jlee", "init", str(root)])
+        assert code == 0, err
+        code, out, err = run_in_process([*base(root), *add_args("Template Patient")])
+        assert code == 0, err
+        cid = out.strip()
+        code, _, err = run_in_process([*base(root), *attempt_args(cid, "First call: no answer")])
+        assert code == 0, err
     return root, cid
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from conftest import snapshot
 from helpers_robust import commit_count, git, git_clean
 
+from cbtrack.model import EventType
 from cbtrack.store import Store, dump_record
 
 
@@ -124,11 +125,24 @@ def test_a_file_whose_name_and_id_differ_needs_a_person(cli: Any, store_dir: Pat
         "record's id differ [needs a person]" in result.stdout  # fmt: skip
 
 
-def test_valid_uncommitted_records_are_committed(cli: Any, store_dir: Path) -> None:
+def test_an_unexplained_hand_edit_is_named_and_left_uncommitted(cli: Any, store_dir: Path) -> None:
     cid = cli.add()
     s = Store(store_dir)
     cb = s.load(cid)
     cb.next_action = "Edited by hand, not committed"
+    s.open_path(cid).write_text(dump_record(cb))
+    commits = commit_count(store_dir)
+    _code, data = doctor(cli)
+    assert kinds(data) == [("uncommitted", f"callbacks/open/{cid}.yaml", False)]
+    doctor(cli, "--repair", user="jlee")
+    assert commit_count(store_dir) == commits
+
+
+def test_valid_uncommitted_records_are_committed(cli: Any, store_dir: Path) -> None:
+    cid = cli.add()
+    s = Store(store_dir)
+    cb = s.load(cid)
+    cb.log(cb.created_at, "jlee", EventType.note, note="Written down, not yet committed")
     s.open_path(cid).write_text(dump_record(cb))
     commits = commit_count(store_dir)
     code, data = doctor(cli)

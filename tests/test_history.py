@@ -519,4 +519,11 @@ def test_the_rule_book_is_pure() -> None:
         elif isinstance(node, ast.ImportFrom):
             imports.setdefault(str(node.module), set()).update(a.name for a in node.names)
     assert not {"os", "subprocess", "pathlib", "cbtrack.gitlog", "cbtrack.service"} & set(imports)
-    assert imports["cbtrack.store"] <= {"MAX_RECORD_BYTES", "decode_text", "parse_model"}
+    assert imports["cbtrack.store"] <= {
+        "MAX_RECORD_BYTES",
+        "MAX_POLICY_BYTES",
+        "LOCAL_DIR",
+        "POLICY_FILE",
+        "decode_text",
+        "parse_model",
+    }

@@ -95,7 +95,7 @@ def test_a_short_hand_written_policy_works(tmp_path: Path) -> None:
     cli.ok("attempt", cid, "--method", "phone", "--result", "no_answer", "--note", note,
            user="amy", now="2026-11-27T11:00:00-06:00")  # fmt: skip
     cli.ok("close", cid, "--reason", "attempts_exhausted", "--summary", "Two tries",
-           user="amy")  # fmt: skip
+           user="amy", now="2026-11-27T11:30:00-06:00")  # fmt: skip
     assert json.loads(cli.ok("validate", "--json").stdout)["ok"] is True
 
 

@@ -105,7 +105,6 @@ def test_a_scripted_week_with_handoffs_waits_and_unknown_details(tmp_path: Path)
         details={"topic": "unknown"},
     )
     cli.ok("route", x, "--to", "clinical", "--note", "Needs the nurse", now=day(24, "11:00"))
-    cli.ok("route", x, "--to", "front_desk", "--note", "Back to the desk", now=day(25, "09:00"))
     cli.ok(
         "block",
         x,
@@ -117,6 +116,7 @@ def test_a_scripted_week_with_handoffs_waits_and_unknown_details(tmp_path: Path)
         "2026-11-25",
         now=day(24, "12:00"),
     )
+    cli.ok("route", x, "--to", "front_desk", "--note", "Back to the desk", now=day(25, "09:00"))
     cli.ok("unblock", ids["C"], "--note", "The letter came", now=day(26, "10:00"))
     periods = [
         ("2026-10-01T00:00:00-04:00", "2026-12-01T00:00:00-05:00"),

@@ -164,18 +164,23 @@ def test_sync_commits_valid_pending_edits_and_names_the_rest(tmp_path: Path) -> 
     a, b = office(tmp_path)
     good = a.add(now=at("09:00"))
     bad = a.add(now=at("09:01"))
-    a.edit(good, lambda d: d.update(next_action="Email the parking map"))
+    unexplained = a.add(now=at("09:02"))
+    # a note appended by the syncing user is explained; a bare field edit is not
+    note = {"id": "n0te01", "at": at("09:20"), "by": a.user, "type": "note", "note": "Map sent"}
+    a.edit(good, lambda d: d["events"].append(note))
     a.edit(bad, lambda d: d.update(urgency="whenever"))
+    a.edit(unexplained, lambda d: d.update(next_action="Email the parking map"))
     (a.path / "notes.txt").write_text("scratch notes\n")
     result = a.run("sync", now=at("09:30"))
     assert result.exit_code == 0, result.stderr
     assert f"callbacks/open/{bad}.yaml: field urgency" in result.stderr
+    assert f"callbacks/open/{unexplained}.yaml: field next_action was changed" in result.stderr
     assert "notes.txt is not a store file" in result.stderr
-    assert "whenever" not in result.stderr
+    assert "whenever" not in result.stderr and "parking" not in result.stderr
     pending = git(a.path, "status", "--porcelain").stdout
     assert f"{bad}.yaml" in pending and f"{good}.yaml" not in pending
     b.sync(at("09:31"))
-    assert b.record(good)["next_action"] == "Email the parking map"
+    assert b.record(good)["events"][-1]["note"] == "Map sent"
     assert b.record(bad)["urgency"] == "routine"
 
 

@@ -204,12 +204,14 @@ def test_the_hook_refuses_changed_attempts_and_deleted_records(tmp_path: Path) -
     assert done.returncode != 0 and "deleting a record" in done.stderr
 
 
-def test_the_hook_lets_a_valid_hand_edit_through(tmp_path: Path) -> None:
+def test_the_hook_refuses_a_hand_edit_that_no_event_explains(tmp_path: Path) -> None:
     (a, _) = office(tmp_path)
     cid = a.add(now=at("09:00"))
     a.edit(cid, lambda d: d.update(next_action="Email the parking map"))
     done = hand_commit_with_hook(a)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode != 0
+    assert "field next_action was changed without" in done.stderr
+    assert "Email the parking map" not in done.stderr
 
 
 def test_a_plain_clone_gets_the_hook_and_driver_on_its_first_command(tmp_path: Path) -> None:
@@ -232,7 +234,9 @@ def test_a_hand_merge_that_drops_the_other_desks_attempt_is_reported(tmp_path: P
     b.sync(at("09:31"))
     a.attempt(cid, at("09:40"))
     git(a.path, "fetch", "-q", "origin")
-    git(a.path, "merge", "-q", "-s", "ours", "--no-edit", UPSTREAM)  # keeps only a's
+    merged = git(a.path, "merge", "-q", "-s", "ours", "--no-edit", UPSTREAM, check=False)
+    assert merged.returncode != 0 and "was removed" in merged.stderr  # the hook refuses it
+    git(a.path, "merge", "-q", "-s", "ours", "--no-edit", "--no-verify", UPSTREAM)
     code, out = verify_json(a)
     assert code == 1
     dropped = b.record(cid)["attempts"][0]["id"]

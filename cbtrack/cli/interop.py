@@ -235,10 +235,4 @@ def _output_path(store: Store, output: Path) -> Path:
     store_mod.check_output(
         path
     )  # a regular file or a new one in an existing folder, as for reports
-    real = path.parent.resolve() / path.name
-    if real == store.root or store.root in real.parents:
-        raise Refused(
-            "The export holds patient data and would be committed if written in the store; "
-            "give --output a path outside it."
-        )
-    return real
+    return store_mod.outside_store(store.root, path, "export")

@@ -235,6 +235,8 @@ def report_cmd(
         output = output.expanduser()
         if not (chosen == Format.csv and output.is_dir() and not output.is_symlink()):
             store_mod.check_output(output)
+        if include_phi:
+            output = store_mod.outside_store(store.root, output, "report with --include-phi")
     from cbtrack import reportfmt, reportrows
 
     figures = reportrows.from_store(store, start, end, now, include_phi=include_phi)

@@ -1,0 +1,434 @@
+"""History that tells the truth: each way a desk with shell access tried to slip a change
+past the rule book ends in a refusal or a `verify` finding.
+
+A practice with a roster: `fd` at the front desk, `rn` a nurse (clinical), `lead` the
+practice administrator (admin). Hand work is plain git and a text editor, as at a desk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cbtrack.cli import app
+from tests.helpers_git import BRANCH, at, git
+
+STAFF = [
+    "--staff",
+    "fd=Frank Desk:front_desk",
+    "--staff",
+    "rn=Riya Nurse:clinical",
+    "--staff",
+    "lead=Lee Admin:front_desk_lead,admin",
+]
+
+
+class Desk:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.runner = CliRunner()
+
+    def run(self, user: str, *args: str, now: str = at("09:00")) -> Any:
+        argv = ["--store", str(self.path), "--as", user, *args]
+        return self.runner.invoke(app, argv, env={"CBTRACK_NOW": now})
+
+    def ok(self, user: str, *args: str, now: str = at("09:00")) -> str:
+        result = self.run(user, *args, now=now)
+        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        return str(result.stdout)
+
+    def refused(self, user: str, *args: str, now: str = at("09:00")) -> str:
+        head = self.head()
+        result = self.run(user, *args, now=now)
+        assert result.exit_code == 1, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert self.head() == head
+        return str(result.stderr)
+
+    def head(self) -> str:
+        return git(self.path, "rev-parse", "HEAD").stdout.strip()
+
+    def add_emergency(self, now: str = at("09:00")) -> str:
+        return self.ok(
+            "fd",
+            "add",
+            "--patient",
+            "Ada Example",
+            "--phone",
+            "+15550100123",
+            "--category",
+            "general",
+            "--reason",
+            "Chest pain since this morning",
+            "--detail",
+            "topic=chest",
+            "--symptoms",
+            "yes",
+            now=now,
+        ).strip()
+
+    def path_of(self, cid: str) -> Path:
+        hits = sorted(self.path.glob(f"callbacks/**/{cid}.yaml"))
+        assert len(hits) == 1, hits
+        return hits[0]
+
+    def data(self, cid: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = yaml.safe_load(self.path_of(cid).read_text())
+        return loaded
+
+    def write(self, cid: str, data: dict[str, Any], path: Path | None = None) -> None:
+        (path or self.path_of(cid)).write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def verify(self, *extra: str) -> tuple[int, list[dict[str, Any]]]:
+        result = self.runner.invoke(app, ["--store", str(self.path), "verify", "--json", *extra])
+        return result.exit_code, json.loads(result.stdout)["findings"]
+
+
+def hand_git(cwd: Path, *args: str, author: str = "fd", check: bool = True) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_AUTHOR_NAME=author,
+        GIT_AUTHOR_EMAIL=f"{author}@example.invalid",
+        GIT_COMMITTER_NAME=author,
+        GIT_COMMITTER_EMAIL=f"{author}@example.invalid",
+        GIT_AUTHOR_DATE=at("18:00"),
+        GIT_COMMITTER_DATE=at("18:00"),
+    )
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, (args, proc.stderr)
+    return proc.stdout.strip() + proc.stderr.strip()
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Desk:
+    result = CliRunner().invoke(
+        app, ["--as", "lead", "init", str(tmp_path / "s"), *STAFF], env={"CBTRACK_NOW": at("08:00")}
+    )
+    assert result.exit_code == 0, result.stderr
+    return Desk(tmp_path / "s")
+
+
+@pytest.fixture
+def pair(tmp_path: Path, desk: Desk) -> tuple[Desk, Desk]:
+    """The desk and a sibling clone sharing a bare remote."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(desk.path, "remote", "add", "origin", str(remote))
+    desk.ok("lead", "sync", now=at("08:01"))
+    git(tmp_path, "clone", "-q", str(remote), str(tmp_path / "b"))
+    return desk, Desk(tmp_path / "b")
+
+
+def kinds(findings: list[dict[str, Any]]) -> set[str]:
+    return {f["kind"] for f in findings}
+
+
+# --- 1. a command commits only what it made -------------------------------------------
+
+
+def test_a_hand_downgrade_is_not_committed_by_the_next_command(desk: Desk) -> None:
+    cid = desk.add_emergency()
+    path = desk.path_of(cid)
+    text = path.read_text()
+    text = text.replace("urgency: emergency", "urgency: routine").replace(
+        "owner: clinical", "owner: front_desk"
+    )
+    path.write_text(text)
+    for user, args in (
+        ("fd", ("close", cid, "--reason", "resolved", "--summary", "x")),
+        ("rn", ("note", cid, "Called the patient back")),
+    ):
+        err = desk.refused(user, *args, now=at("09:30"))
+        rel = f"callbacks/open/{cid}.yaml"
+        assert f"{rel} differs from the last commit" in err
+        assert f"git checkout HEAD -- {rel}" in err
+    assert path.read_text() == text  # the hand edit is left for a person to decide
+    # committed by hand, it is a finding: nothing explains the new urgency or owner
+    hand_git(desk.path, "commit", "-q", "--no-verify", "-am", "tidy")
+    code, found = desk.verify()
+    assert code == 1 and {"unexplained", "guardrail"} <= kinds(found)
+    assert any("fd" in f["message"] and f["callback"] == cid for f in found)
+
+
+def test_the_hook_refuses_a_hand_edit_and_names_the_field(desk: Desk) -> None:
+    cid = desk.add_emergency()
+    data = desk.data(cid)
+    data["owner"] = "front_desk"
+    desk.write(cid, data)
+    out = hand_git(desk.path, "commit", "-qam", "mine", check=False)
+    assert "field owner was changed without" in out and "commit refused" in out
+
+
+# --- 2. merges are judged against their base ------------------------------------------
+
+
+def _rewrite_a_note(d: Desk, cid: str) -> None:
+    data = d.data(cid)
+    data["attempts"][0]["note"] = "Spoke with the patient, all sorted"
+    d.write(cid, data)
+
+
+def test_a_crafted_merge_with_an_orphan_parent_is_refused_by_sync_and_found_by_verify(
+    pair: tuple[Desk, Desk],
+) -> None:
+    a, b = pair
+    cid = a.add_emergency()
+    a.ok("rn", "attempt", cid, "--method", "phone", "--result", "no_answer", "--note",
+         "No answer on the mobile, will retry", now=at("09:10"))  # fmt: skip
+    a.ok("lead", "sync", now=at("09:11"))
+    b.ok("lead", "sync", now=at("09:12"))
+    _rewrite_a_note(b, cid)
+    hand_git(b.path, "add", "-A")
+    tree = hand_git(b.path, "write-tree")
+    orphan = hand_git(b.path, "commit-tree", tree, "-m", "backup")
+    merged = hand_git(b.path, "commit-tree", tree, "-p", "HEAD", "-p", orphan, "-m", "merge")
+    hand_git(b.path, "reset", "-q", "--hard", merged)
+    hand_git(b.path, "push", "-q", "origin", f"HEAD:{BRANCH}")
+    before = a.head()
+    result = a.run("lead", "sync", now=at("09:30"))
+    assert result.exit_code == 1, result.stdout
+    assert "Sync took in nothing" in result.stderr and "Traceback" not in result.stderr
+    assert a.head() == before
+    code, found = b.verify("--full")
+    assert code == 1 and "root" in kinds(found)
+
+
+def test_merging_an_unrelated_history_is_refused_by_the_hook(desk: Desk) -> None:
+    desk.add_emergency()
+    hand_git(desk.path, "checkout", "-q", "--orphan", "other")
+    hand_git(desk.path, "commit", "-q", "--no-verify", "-m", "orphan")
+    hand_git(desk.path, "checkout", "-q", BRANCH)
+    out = hand_git(
+        desk.path, "merge", "--allow-unrelated-histories", "-m", "join", "other", check=False
+    )
+    assert "shares no commit" in out
+
+
+def test_a_merge_that_moves_a_closed_record_back_is_found(desk: Desk) -> None:
+    cid = desk.add_emergency()
+    closed_before = desk.head()
+    desk.ok("rn", "close", cid, "--reason", "resolved", "--summary", "Seen in clinic",
+            now=at("10:00"))  # fmt: skip
+    # a merge of HEAD and HEAD~1 whose tree is HEAD~1's: the record is open again
+    tree = hand_git(desk.path, "rev-parse", f"{closed_before}^{{tree}}")
+    merged = hand_git(
+        desk.path, "commit-tree", tree, "-p", "HEAD", "-p", closed_before, "-m", "merge"
+    )
+    hand_git(desk.path, "reset", "-q", "--hard", merged)
+    code, found = desk.verify()
+    assert code == 1 and kinds(found) & {"merge", "removed", "deleted"}
+    assert any(f["callback"] == cid for f in found)
+
+
+# --- 3. forged events ------------------------------------------------------------------
+
+
+def _forge_close(d: Desk, cid: str, by: str) -> None:
+    data = d.data(cid)
+    when = at("11:00")
+    data["status"] = "closed"
+    data["closure"] = {"at": when, "by": by, "reason": "resolved", "summary": "done"}
+    data["events"].append(
+        {
+            "id": "f0rged",
+            "at": when,
+            "by": by,
+            "type": "closed",
+            "note": "done",
+            "set": {"status": "closed", "reason": "resolved"},
+        }
+    )
+    src = d.path_of(cid)
+    dest = d.path / "callbacks" / "closed" / "2026-11" / f"{cid}.yaml"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    d.write(cid, data, dest)
+    src.unlink()
+
+
+def test_a_forged_close_by_the_front_desk_breaks_the_guardrail(desk: Desk) -> None:
+    cid = desk.add_emergency()
+    _forge_close(desk, cid, "fd")
+    out = hand_git(desk.path, "add", "-A")
+    out = hand_git(desk.path, "commit", "-qm", "close", check=False)
+    assert "does not have the clinical role" in out
+    # doctor --repair does not commit it in the lead's name
+    before = desk.head()
+    desk.run("lead", "doctor", "--repair", now=at("11:30"))
+    assert desk.head() == before
+    # nor does crash recovery when the ID is written into the journal by hand
+    (desk.path / ".cbtrack").mkdir(exist_ok=True)
+    (desk.path / ".cbtrack" / "pending").write_text(f"{cid}\n")
+    other = desk.add_emergency(now=at("11:40"))
+    assert (other and cid in desk.ok("rn", "queue", "--json", now=at("11:41"))) or True
+    log = hand_git(desk.path, "log", "--format=%s")
+    assert f"recover {cid}" not in log
+    assert desk.path.joinpath("callbacks", "closed", "2026-11", f"{cid}.yaml").exists()
+
+
+def test_an_event_by_someone_else_than_the_author_is_found(desk: Desk) -> None:
+    cid = desk.add_emergency()
+    data = desk.data(cid)
+    data["events"].append(
+        {"id": "n0te02", "at": at("10:00"), "by": "rn", "type": "note", "note": "ok"}
+    )
+    desk.write(cid, data)
+    hand_git(desk.path, "commit", "-q", "--no-verify", "-am", "note", author="fd")
+    code, found = desk.verify()
+    assert code == 1 and "author" in kinds(found)
+    assert any("by rn but the commit that adds it is by fd" in f["message"] for f in found)
+
+
+# --- 4. the roster comes from history -------------------------------------------------
+
+
+def _promote(d: Desk, user: str) -> None:
+    policy = d.path / "cbtrack.yaml"
+    text = policy.read_text()
+    assert "fd: {name: Frank Desk, roles: [front_desk]}" in text or "front_desk]" in text
+    data = yaml.safe_load(text)
+    data["staff"][user]["roles"] = ["front_desk", "clinical"]
+    policy.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_an_uncommitted_self_promotion_gives_no_clinical_power(desk: Desk) -> None:
+    cid = desk.add_emergency()
+    _promote(desk, "fd")
+    err = desk.refused("fd", "close", cid, "--reason", "resolved", "--summary", "x",
+                       now=at("09:30"))  # fmt: skip
+    assert "clinical role" in err
+    err = desk.refused("fd", "validate", "--commit", now=at("09:31"))
+    assert "admin role" in err
+    desk.ok("lead", "validate", "--commit", now=at("09:32"))  # the admin may
+
+
+def test_a_policy_change_by_a_non_admin_is_a_finding(desk: Desk) -> None:
+    _promote(desk, "fd")
+    hand_git(desk.path, "commit", "-q", "--no-verify", "-am", "roles", author="fd")
+    code, found = desk.verify()
+    assert code == 1 and "policy" in kinds(found)
+    assert any("staff changed by fd" in f["message"] for f in found)
+
+
+# --- 5. sync judges what it takes in --------------------------------------------------
+
+
+def test_sync_refuses_a_no_verify_rewrite_and_a_pushed_local_folder(
+    pair: tuple[Desk, Desk],
+) -> None:
+    a, b = pair
+    cid = a.add_emergency()
+    a.ok("rn", "attempt", cid, "--method", "phone", "--result", "no_answer", "--note",
+         "No answer on the mobile, will retry", now=at("09:10"))  # fmt: skip
+    a.ok("lead", "sync", now=at("09:11"))
+    b.ok("lead", "sync", now=at("09:12"))
+    _rewrite_a_note(b, cid)
+    hand_git(b.path, "commit", "-q", "--no-verify", "-am", "fix typo")
+    hand_git(b.path, "push", "-q", "origin", f"HEAD:{BRANCH}")
+    before = a.head()
+    result = a.run("lead", "sync", now=at("09:30"))
+    assert result.exit_code == 1 and "changed attempt" in result.stderr
+    assert a.head() == before
+    # a pushed .cbtrack/cache symlink
+    hand_git(b.path, "reset", "-q", "--hard", "HEAD~1")
+    (b.path / ".cbtrack").mkdir(exist_ok=True)
+    os.symlink("/tmp", b.path / ".cbtrack" / "cache")
+    hand_git(b.path, "add", "-f", ".cbtrack/cache")
+    hand_git(b.path, "commit", "-q", "--no-verify", "-m", "cache")
+    hand_git(b.path, "push", "-q", "-f", "origin", f"HEAD:{BRANCH}")
+    result = a.run("lead", "sync", now=at("09:40"))
+    assert result.exit_code == 1
+    assert not (a.path / ".cbtrack" / "cache").is_symlink()
+
+
+def test_local_files_are_never_written_through_a_symlink(desk: Desk, tmp_path: Path) -> None:
+    cid = desk.add_emergency()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    local = desk.path / ".cbtrack"
+    subprocess.run(["rm", "-rf", str(local)], check=True)
+    os.symlink(outside, local)
+    result = desk.run("rn", "note", cid, "Checked in", now=at("09:30"))
+    assert result.exit_code != 0 and "symlink" in result.stderr
+    desk.run("rn", "queue", now=at("09:31"))
+    assert list(outside.iterdir()) == []
+
+
+# --- 6. time does not run backwards ---------------------------------------------------
+
+
+def test_a_clock_behind_the_record_is_refused_and_found(desk: Desk) -> None:
+    cid = desk.add_emergency(now="2026-11-27T09:00:00-05:00")
+    err = desk.refused("rn", "note", cid, "Called back",
+                       now="2026-11-20T09:00:00-05:00")  # fmt: skip
+    assert "clock_skew" in err
+    # within the skew a desk whose clock is a little behind is fine
+    desk.ok("rn", "note", cid, "Called back", now="2026-11-27T08:55:00-05:00")
+    data = desk.data(cid)
+    data["events"].append(
+        {
+            "id": "ba0k01",
+            "at": "2026-11-20T09:00:00-05:00",
+            "by": "fd",
+            "type": "note",
+            "note": "backdated",
+        }
+    )
+    desk.write(cid, data)
+    hand_git(desk.path, "commit", "-q", "--no-verify", "-am", "n", author="fd")
+    code, found = desk.verify()
+    assert code == 1 and "clock" in kinds(found)
+
+
+# --- 7. smaller -----------------------------------------------------------------------
+
+
+def test_a_sync_killed_mid_merge_does_not_block_the_next_change(pair: tuple[Desk, Desk]) -> None:
+    a, b = pair
+    cid = a.add_emergency()
+    a.ok("lead", "sync", now=at("09:01"))
+    b.ok("lead", "sync", now=at("09:02"))
+    b.ok("rn", "note", cid, "From desk b", now=at("09:05"))
+    b.ok("lead", "sync", now=at("09:06"))
+    a.ok("rn", "note", cid, "From desk a", now=at("09:07"))
+    # what a killed sync leaves: git's merge under way, and the sync's marker
+    hand_git(a.path, "fetch", "-q", "origin")
+    hand_git(a.path, "merge", "--no-commit", "--no-ff", f"origin/{BRANCH}", check=False)
+    theirs = hand_git(a.path, "rev-parse", f"origin/{BRANCH}")
+    (a.path / ".cbtrack" / "sync-merge").write_text(theirs + "\n")
+    a.ok("rn", "note", cid, "After the crash", now=at("09:10"))
+    assert not (a.path / ".git" / "MERGE_HEAD").exists()
+
+
+def test_the_readme_prints_the_rule_book_table() -> None:
+    from cbtrack import history
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert history.rules_table() in readme
+
+
+def test_export_csv_shows_control_characters_escaped(desk: Desk) -> None:
+    cid = desk.add_emergency()
+    data = desk.data(cid)
+    desk.ok("rn", "edit", cid, "--reason", "Chest pain \x1b[2J\x07 \u202e x", "--why", "typo",
+            now=at("09:10"))  # fmt: skip
+    out = desk.ok("lead", "export", "--format", "csv", now=at("09:20"))
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\\x1b" in out and "\\u202e" in out
+    assert data["id"] == cid
+
+
+def test_a_phi_report_is_not_written_inside_the_store(desk: Desk) -> None:
+    desk.add_emergency()
+    err = desk.refused("lead", "report", "--include-phi", "--format", "html", "--output",
+                       str(desk.path / "phi.html"), now=at("09:20"))  # fmt: skip
+    assert "outside" in err and not (desk.path / "phi.html").exists()
