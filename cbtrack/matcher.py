@@ -295,7 +295,7 @@ _CONTEXT = {
 }
 _NOT_A_RATE = {stem(w) for w in ("min", "mins", "minutes", "hour", "hr", "day", "week", "year")}
 _RATE = stem("rate")
-_BP_RE = re.compile(r"(?<![\d.])(\d{2,3})\s*(?:/|\bover\b)\s*(\d{2,3})(?![\d.])")
+_BP_RE = re.compile(r"(?<![\d.])(\d{2,3})s?\s*(?:/|\bover\b)\s*(\d{2,3})s?(?![\d.])")
 
 
 @dataclass(frozen=True)
