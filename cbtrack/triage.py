@@ -193,14 +193,6 @@ def intake_level(
     return higher(policy, level, rule.urgency) if rule else level
 
 
-def needs_symptoms_question(
-    policy: Policy, category: str, reason: str, details: dict[str, str], notes: Iterable[str]
-) -> bool:
-    """Ask the structured question only when nothing already makes the callback clinical."""
-    level = intake_level(policy, category, reason, details, notes)
-    return policy.rank(level) < policy.rank(Urgency.clinical)
-
-
 def due_for(policy: Policy, urgency: Urgency, start: datetime) -> datetime:
     return policy.calendar.add_duration(start, policy.urgencies[urgency].due)
 

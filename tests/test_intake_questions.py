@@ -225,3 +225,12 @@ def test_the_answers_are_not_questions_for_cron(cli: Cli, answer: str) -> None:
     result = cli.ok("add", "--patient", "Ada Example", "--phone", "5550100123", "--reason",
                     "question about parking", *GENERAL, "--symptoms", answer)  # fmt: skip
     assert "[y/n]" not in result.stderr
+
+
+def test_at_a_terminal_an_emergency_chosen_by_staff_asks_nothing(cli: Cli, store_dir: Path) -> None:
+    term = Terminal(store_dir, "--patient", "Ada Example", "--phone", "5550100123",
+                    "--reason", "question about parking", *GENERAL,
+                    "--urgency", "emergency")  # fmt: skip
+    code, out, screen = term.finish()
+    assert code == 0 and "[y/n]" not in screen
+    assert _record(cli, out)["urgency"] == "emergency"

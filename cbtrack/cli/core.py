@@ -343,7 +343,7 @@ def add(
     """
     st = state(ctx)
     details = _details(detail or [])
-    answers = _intake_answers(st, category, reason, details, note, symptoms, red_flags)
+    answers = _intake_answers(st, category, reason, details, note, symptoms, red_flags, urgency)
     if answers.red_flags:
         _emergency_script(st)
     out = service.add(
@@ -389,9 +389,11 @@ def _intake_answers(
     note: str | None,
     symptoms: YesNo | None,
     red_flags: YesNo | None,
+    chosen: Urgency | None = None,
 ) -> intake.Answers:
     """The answers to the intake questions: from the options, else asked at a terminal
-    (once the category and details are known to be right, so nothing is asked in vain)."""
+    (once the category and details are known to be right, so nothing is asked in vain;
+    an urgency staff chose counts like the words)."""
     given = intake.Answers(_yes(symptoms), _yes(red_flags))
     if given.red_flags or not intake.at_terminal():
         return given
@@ -402,6 +404,8 @@ def _intake_answers(
     triage.check_details(policy, category, details)
     notes = [note] if note else []
     level = triage.intake_level(policy, category, reason, details, notes)
+    if chosen is not None:
+        level = triage.higher(policy, level, chosen)
     return intake.ask(policy, level, given)
 
 
