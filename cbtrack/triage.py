@@ -109,11 +109,7 @@ def intake(
     choose an urgency below that."""
     cat = policy.categories[category]
     rule = matching_rule(policy, triage_texts(reason, details, notes))
-    answered = red_flag = False
-    if red_flags and (rule is None or rule.urgency != Urgency.emergency):
-        rule, answered, red_flag = red_flags_rule(), True, True
-    elif symptoms and (rule is None or policy.rank(rule.urgency) < policy.rank(Urgency.clinical)):
-        rule, answered = symptoms_rule(policy), True
+    rule, answered, red_flag = _answered_rule(policy, rule, symptoms, red_flags)
     floor = higher(policy, cat.urgency, rule.urgency) if rule else cat.urgency
     warnings: list[str] = []
     chosen = urgency or cat.urgency
@@ -154,6 +150,18 @@ def intake(
         answered=answered,
         red_flag=red_flag,
     )
+
+
+def _answered_rule(
+    policy: Policy, rule: TriageRule | None, symptoms: bool | None, red_flags: bool | None
+) -> tuple[TriageRule | None, bool, bool]:
+    """The rule the answers apply when they ask for more than the words: (rule, whether it
+    came from an answer, whether from the red-flag checklist)."""
+    if red_flags and (rule is None or rule.urgency != Urgency.emergency):
+        return red_flags_rule(), True, True
+    if symptoms and (rule is None or policy.rank(rule.urgency) < policy.rank(Urgency.clinical)):
+        return symptoms_rule(policy), True, False
+    return rule, False, False
 
 
 SYMPTOMS_RULE = "symptoms"

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 import typer
 
 from cbtrack.cli.app import State, term_width
 from cbtrack.errors import Refused, UsageProblem
 
+if TYPE_CHECKING:
+    from cbtrack.corrections import Correction
+
 _KIND = {"missed": "MISSED", "false_alarm": "FALSE ALARM"}
+
+
+def _as_dict(c: Correction) -> dict[str, object]:
+    return {
+        "id": c.callback_id,
+        "kind": c.kind,
+        "at": c.at.isoformat(),
+        "by": c.by,
+        "from": c.was,
+        "to": c.now,
+        "why": c.why,
+        "category": c.category,
+        "texts": c.texts,
+        "rules": c.rules,
+    }
 
 
 def show_misses(st: State, misses: bool, since: str | None, other: bool, as_json: bool) -> None:
@@ -27,25 +46,7 @@ def show_misses(st: State, misses: bool, since: str | None, other: bool, as_json
         raise Refused("--since is in the future; give a date before today.")
     found = service.triage_corrections(store, start, now)
     if as_json:
-        typer.echo(
-            render.to_json(
-                [
-                    {
-                        "id": c.callback_id,
-                        "kind": c.kind,
-                        "at": c.at.isoformat(),
-                        "by": c.by,
-                        "from": c.was,
-                        "to": c.now,
-                        "why": c.why,
-                        "category": c.category,
-                        "texts": c.texts,
-                        "rules": c.rules,
-                    }
-                    for c in found
-                ]
-            )
-        )
+        typer.echo(render.to_json([_as_dict(c) for c in found]))
         return
     width = max(60, term_width())
     for c in found:
