@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from cbtrack import timing
 from cbtrack.model import (
     Callback,
     CloseReason,
@@ -122,9 +123,14 @@ class Period:
     are measured at `as_of`, the end of the period or now, whichever is earlier."""
 
     def __init__(
-        self, records: Iterable[Callback], start: datetime, end: datetime, now: datetime
+        self,
+        records: Iterable[Callback],
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        policy: Policy,
     ) -> None:
-        self.start, self.end = start, end
+        self.start, self.end, self.policy = start, end, policy
         self.as_of = min(end, now)
         # "Now" includes what happened at this very moment; a period's end does not.
         self.as_of_included = now < end
@@ -147,7 +153,7 @@ class Period:
             created=self.inside(cb.created_at),
             closed=self.inside(closure),
             open=is_open,
-            overdue=is_open and cb.due_at < self.as_of,
+            overdue=is_open and timing.overdue_from(self.policy, cb) < self.as_of,
             attempts=sum(1 for a in cb.attempts if self.inside(a.at)),
             first_in_period=first is not None and self.inside(first.at),
             first_on_time=first is not None and first.at <= cb.due_at,
@@ -319,7 +325,7 @@ def build(
 ) -> dict[str, Any]:
     """Every figure for [start, end) as plain, JSON-ready values."""
     tz = policy.tz
-    period = Period(records, start, end, now)
+    period = Period(records, start, end, now, policy)
     facts = period.facts_list
     overall = period.block(facts)
     created = [f.cb for f in facts if f.created]
@@ -362,7 +368,8 @@ def build(
             "overdue_without_attempt": sum(
                 1
                 for cb in open_at_end
-                if cb.due_at < period.as_of and not any(period.by_as_of(a.at) for a in cb.attempts)
+                if timing.overdue_from(policy, cb) < period.as_of
+                and not any(period.by_as_of(a.at) for a in cb.attempts)
             ),
         },
         "by_category": by_category,

@@ -41,7 +41,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cbtrack import cache
+from cbtrack import cache, timing
 from cbtrack.enums import DependencyKind, EventType, Source, Urgency
 from cbtrack.progress import Progress
 from cbtrack.report import (
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-FORMAT = "cbtrack-report-rows-1"
+FORMAT = "cbtrack-report-rows-2"  # 2: rows end with when they count as overdue
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
@@ -109,6 +109,7 @@ class Row(NamedTuple):
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
+    late_from: int  # when it counts as overdue (`timing.overdue_from`)
     fixes: tuple[tuple[int, int], ...]  # triage corrections: time, 1 missed / 2 false alarm
 
 
@@ -163,6 +164,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple(v.casefold() in UNKNOWN_VALUES for v in values),
         b"".join(_keyed(salt, k) for k in patient_keys(cb)),
         person,
+        micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)
         tuple(
             (micros(e.at), 1 if e.triage_missed else 2)
             for e in cb.events
@@ -293,6 +295,7 @@ class Figures:
             unknown,
             patient,
             phi,
+            late_from,
             fixes,
         ) = row
         s, e, a = self.s, self.e, self.a
@@ -334,10 +337,10 @@ class Figures:
             self.reasons[close_reason] += 1
         if is_open:
             t.open += 1
-            t.dues.append(due)
+            t.dues.append(late_from)
             if first is None:
-                self.unattempted_dues.append(due)
-            if due < a:
+                self.unattempted_dues.append(late_from)
+            if late_from < a:
                 t.overdue += 1
                 seen = first is not None and (first <= a if inclusive else first < a)
                 if not seen:
