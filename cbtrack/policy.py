@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from cbtrack import packaged
+from cbtrack.alertrules import AlertMail, AlertRule
 from cbtrack.clock import BusinessCalendar, parse_duration
 from cbtrack.matcher import Matcher, PatternError, RuleSpec
 from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency, phone_digits
@@ -258,6 +259,9 @@ class Policy(StrictModel):
     # How far desks' clocks may disagree: nothing is recorded earlier than a callback's
     # latest entry by more than this (wall-clock time).
     clock_skew: Duration = "10m"
+    # Who is told at once of an emergency, an overdue callback, a late dependency (see the
+    # README, "Alerts").
+    alerts: list[AlertRule] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -352,7 +356,28 @@ class Policy(StrictModel):
                         f"{where}.{key} may not use {{{sorted(extra)[0]}}}; it may use only "
                         + ", ".join("{" + a + "}" for a in sorted(allowed))
                     )
+        self._check_alerts()
         return self
+
+    def _check_alerts(self) -> None:
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(self.alerts, 1):
+            if rule.key in seen:
+                raise ValueError(
+                    f"alerts[{i}] has the same name as alerts[{seen[rule.key]}] ({rule.key}); "
+                    f"give each a name of its own, like name: {rule.when}_pager"
+                )
+            seen[rule.key] = i
+
+    def alert_warnings(self) -> list[str]:
+        """What `validate` says of the alert rules without refusing them."""
+        return [
+            f"alerts[{i}] ({rule.key}) has include_phi: true, so its alerts carry the "
+            "patient's name, phone and reason to wherever they go; make sure that channel "
+            "is approved for patient data"
+            for i, rule in enumerate(self.alerts, 1)
+            if rule.include_phi
+        ]
 
     # --- lookups -------------------------------------------------------------------
 
@@ -588,6 +613,27 @@ EXAMPLES = {
     "scripts.never_say": "never_say: [It is probably nothing.]",
     "scripts.never_say.*": "never_say: [It is probably nothing.]",
     "scripts.*": 'voicemail_minimal: "This is {practice}. Please call {callback_number}."',
+    "clock_skew": "clock_skew: 10m",
+    "alerts": "alerts: [{when: emergency, command: [/usr/local/bin/page-nurse]}]",
+    "alerts.*": "{when: clinical_overdue, after: 15m, command: [/usr/local/bin/page-nurse]}",
+    "alerts.*.name": "name: emergency_pager",
+    "alerts.*.when": "when: clinical_overdue",
+    "alerts.*.after": "after: 15m",
+    "alerts.*.command": "command: [/usr/local/bin/page-nurse, --urgent]",
+    "alerts.*.command.*": "command: [/usr/local/bin/page-nurse, --urgent]",
+    "alerts.*.timeout": "timeout: 30",
+    "alerts.*.include_phi": "include_phi: false",
+    "alerts.*.mail": (
+        "mail: {to: [nurse@example.org], from: cbtrack@example.org, smtp: "
+        "'mail.example.org:587', user: cbtrack, password_env: CBTRACK_SMTP_PASSWORD}"
+    ),
+    "alerts.*.mail.to": "to: [nurse@example.org]",
+    "alerts.*.mail.to.*": "to: [nurse@example.org]",
+    "alerts.*.mail.from": "from: cbtrack@example.org",
+    "alerts.*.mail.smtp": "smtp: 'mail.example.org:587'",
+    "alerts.*.mail.starttls": "starttls: true",
+    "alerts.*.mail.user": "user: cbtrack",
+    "alerts.*.mail.password_env": "password_env: CBTRACK_SMTP_PASSWORD",
 }
 
 #: Keys whose value is a time range, a duration, or a fixed word.
@@ -598,6 +644,8 @@ _DURATION_KEYS = {
     "urgencies.*.retry",
     "deadline_lead",
     "dependency_wait",
+    "clock_skew",
+    "alerts.*.after",
 }
 
 #: Named mappings: a key below them is a name (a user, a role, a category), not a field.
@@ -609,6 +657,14 @@ _NAMED = {
     "scripts.outcomes",
     "concepts",
     "scripts.languages",
+}
+
+
+_MAIL_WORDS = {
+    "alerts.*.mail.smtp": "is not a mail server written HOST:PORT",
+    "alerts.*.mail.to.*": "is not a mail address",
+    "alerts.*.mail.from": "is not a mail address",
+    "alerts.*.mail.password_env": "is not an environment variable's name",
 }
 
 
@@ -650,9 +706,11 @@ def _known_keys(pattern: str) -> list[str]:
         "attempts.voicemail": VoicemailRules,
         "scripts": Scripts,
         "scripts.languages.*": Translation,
+        "alerts.*": AlertRule,
+        "alerts.*.mail": AlertMail,
     }
     model = models.get(pattern)
-    return list(model.model_fields) if model else []
+    return [info.alias or name for name, info in model.model_fields.items()] if model else []
 
 
 def _what_is_wrong(err: Any, pattern: str) -> str:
@@ -675,6 +733,8 @@ def _what_is_wrong(err: Any, pattern: str) -> str:
             return "is not a duration: a number and m, h, d or bd (business days)"
         if pattern == "attempts.voicemail.patient_name":
             return "must be none or first"
+        if pattern.startswith("alerts.*.mail."):
+            return _MAIL_WORDS.get(pattern, "is not valid here")
         return "is not a name: use letters, digits, _ . or - (up to 40)"
     if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
         return "must be a mapping of keys to values, not a single value or a list"
@@ -690,6 +750,9 @@ def _what_is_wrong(err: Any, pattern: str) -> str:
         return f"must be at least {ctx.get('ge', ctx.get('gt'))}"
     if kind in ("less_than_equal", "less_than"):
         return f"must be at most {ctx.get('le', ctx.get('lt'))}"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"must be one of {expected}"
     if kind == "enum":
         expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
         return f"must be one of {expected}"

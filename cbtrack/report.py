@@ -384,6 +384,14 @@ def build(
         "insights": [],
     }
     report["triage_corrections"] = triage_corrections(period)
+    report["alerts"] = alert_figures(
+        [
+            sent
+            for f in facts
+            for e in f.cb.events
+            if period.inside(e.at) and (sent := alert_sent(e)) is not None
+        ]
+    )
     report["handoffs"] = handoffs(period)
     report["waits"] = waits(period)
     report["trend"] = trend(policy, period)
@@ -394,6 +402,34 @@ def build(
     if include_phi:
         report["patients"] = phi_section(policy, open_at_end, repeats)
     return report
+
+
+def alert_sent(event: Any) -> tuple[str, float] | None:
+    """An `alerted` event's rule, and how many minutes after the moment it alerted on
+    (its `since`: an emergency filed, a callback gone overdue) it was sent."""
+    if event.type != EventType.alerted:
+        return None
+    said = event.set or {}
+    try:
+        since = datetime.fromisoformat(said.get("since", ""))
+    except ValueError:
+        since = event.at
+    return said.get("alert", "?"), (event.at - since).total_seconds() / 60
+
+
+def alert_figures(sent: list[tuple[str, float]]) -> dict[str, Any]:
+    """How many alerts were sent, by rule, and how long after the event they were about."""
+    lags = sorted(minutes for _, minutes in sent)
+    return {
+        "sent": len(sent),
+        "by_rule": dict(sorted(Counter(rule for rule, _ in sent).items())),
+        "median_minutes_after_event": _rounded(median(lags)),
+        "max_minutes_after_event": _rounded(lags[-1] if lags else None),
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def closure_reasons(period: Period) -> dict[str, int]:

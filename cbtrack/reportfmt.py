@@ -181,6 +181,21 @@ def _top(report: dict[str, Any], labels: Labels) -> str:
     return text
 
 
+def _alerts_table(report: dict[str, Any]) -> list[Table]:
+    """Alerts sent in the period and how long after the event (only when there were any)."""
+    a = report.get("alerts") or {}
+    if not a.get("sent"):
+        return []
+    rows = [
+        ["alerts sent", cell(a["sent"])],
+        ["minutes from the event to its alert, typical (median)",
+         cell(a["median_minutes_after_event"])],
+        ["minutes from the event to its alert, longest", cell(a["max_minutes_after_event"])],
+    ]  # fmt: skip
+    rows += [[f"sent for {rule.replace('_', ' ')}", cell(n)] for rule, n in a["by_rule"].items()]
+    return [Table("Alerts", ["figure", "value"], rows)]
+
+
 def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     """Every figure as a titled table with plain headings, in reading order."""
     t, s, f = report["totals"], report["sla"], report["first_attempts"]
@@ -218,6 +233,7 @@ def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
             ],
         ),
     ]  # fmt: skip
+    out += _alerts_table(report)
     for key, title, name in GROUPS:
         kind = name if name in ("category", "urgency", "owner") else ""
         rows = []

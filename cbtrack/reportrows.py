@@ -49,6 +49,8 @@ from cbtrack.report import (
     TOP_VALUES,
     UNKNOWN_VALUES,
     Block,
+    alert_figures,
+    alert_sent,
     insights,
     label,
     mean,
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-FORMAT = "cbtrack-report-rows-2"  # 2: rows end with when they count as overdue
+FORMAT = "cbtrack-report-rows-4"  # 2: overdue from; 3: alerts sent; 4: with triage corrections
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
@@ -108,12 +110,14 @@ class Row(NamedTuple):
     deps: tuple[tuple[str, int, int | None, int | None], ...]  # kind, since, until, resolved
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
+    alerts: tuple[tuple[int, str, float], ...]  # alerted events: time, rule, minutes after
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
-    late_from: int  # when it counts as overdue (`timing.overdue_from`)
+    late_from: int  # when it counts as overdue while open (`timing.overdue_from`)
     fixes: tuple[tuple[int, int], ...]  # triage corrections: time, 1 missed / 2 false alarm
 
 
 ROW_LEN = len(Row._fields)
+PHI = Row._fields.index("phi")
 
 
 def _norm(value: str) -> str:
@@ -163,6 +167,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         ),
         tuple(v.casefold() in UNKNOWN_VALUES for v in values),
         b"".join(_keyed(salt, k) for k in patient_keys(cb)),
+        tuple((micros(e.at), *sent) for e in cb.events if (sent := alert_sent(e)) is not None),
         person,
         micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)
         tuple(
@@ -266,6 +271,7 @@ class Figures:
         self.routed = self.rerouted = 0
         self.routed_to: Counter[str] = Counter()
         self.fixes = [0, 0]  # triage corrections in the period: missed, false alarms
+        self.alerts_sent: list[tuple[str, float]] = []  # rule, minutes after the event
         # per kind: started, hours to resolve, open, late
         self.waits: dict[str, list[Any]] = {k.value: [0, [], 0, 0] for k in DependencyKind}
         self.details: dict[str, list[Any]] = {}  # category: [callbacks, unknown counts, values]
@@ -294,6 +300,7 @@ class Figures:
             deps,
             unknown,
             patient,
+            alerted,
             phi,
             late_from,
             fixes,
@@ -355,6 +362,9 @@ class Figures:
         for at, kind in fixes:
             if s <= at < e:
                 self.fixes[kind - 1] += 1
+        for at, rule, minutes in alerted:
+            if s <= at < e:
+                self.alerts_sent.append((rule, minutes))
         if routes:
             inside = [to for at, to in routes if s <= at < e]
             if inside:
@@ -424,6 +434,7 @@ class Figures:
             sorted(self.unattempted_dues),
             self.oldest,
             self.fixes,
+            self.alerts_sent,
         )
 
     def merge(self, summary: Any) -> None:
@@ -476,6 +487,7 @@ class Figures:
         ):
             self.oldest = oldest
         self.fixes = [a + b for a, b in zip(self.fixes, summary[13], strict=True)]
+        self.alerts_sent += summary[14]
 
     def _detail(self, category: str, unknown: tuple[bool, ...], phi: Any) -> None:
         if not unknown:
@@ -561,6 +573,7 @@ class Figures:
             "insights": [],
         }
         report["triage_corrections"] = {"missed": self.fixes[0], "false_alarms": self.fixes[1]}
+        report["alerts"] = alert_figures(self.alerts_sent)
         report["handoffs"] = {
             "routed": self.routed,
             "rerouted": self.rerouted,
@@ -645,8 +658,8 @@ class Figures:
             "age_hours": round(_hours(self.a, row[6]), 2),
         }
         if self.include_phi:
-            out["patient"] = row[18][0]
-            out["reason"] = row[18][4]
+            out["patient"] = row[PHI][0]
+            out["reason"] = row[PHI][4]
         return out
 
     def _trend(self) -> list[dict[str, Any]]:
@@ -720,9 +733,9 @@ class Figures:
             "open_at_end": [
                 {
                     "id": r[0],
-                    **person(r[18]),
+                    **person(r[PHI]),
                     "category": r[1],
-                    "reason": r[18][4],
+                    "reason": r[PHI][4],
                     "owner": r[3],
                     "due_at": moment(r[7]).astimezone(tz).isoformat(),
                 }

@@ -139,9 +139,10 @@ def start_from_head(store: Store, policy: Policy, cb: Callback, now: datetime) -
 
 
 def committed_policy(store: Store) -> Policy:
-    """The policy a change runs by. Who is on the staff and with which roles comes from
-    cbtrack.yaml as committed at HEAD, never from uncommitted edits (those take effect once
-    'cbtrack validate --commit' has committed them); the rest is the file as it is."""
+    """The policy a change runs by. Who is on the staff and with which roles, signing and
+    the alert rules come from cbtrack.yaml as committed at HEAD, never from uncommitted
+    edits (those take effect once 'cbtrack validate --commit' has committed them); the
+    rest is the file as it is."""
     policy = store.policy
     if not policy_uncommitted(store):
         return policy
@@ -153,8 +154,9 @@ def committed_policy(store: Store) -> Policy:
         head = parse_model(Policy, decode_text(data, MAX_POLICY_BYTES, POLICY_FILE), POLICY_FILE)
     except StoreError:
         return policy
-    if head.staff != policy.staff or head.signing != policy.signing:
-        policy = policy.model_copy(update={"staff": head.staff, "signing": head.signing})
+    governed = {"staff": head.staff, "signing": head.signing, "alerts": head.alerts}
+    if any(getattr(policy, key) != value for key, value in governed.items()):
+        policy = policy.model_copy(update=governed)
         store.use_policy(policy)
     return policy
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbtrack.cli import intake
+from cbtrack.cli import alerting, intake
 from cbtrack.cli.app import (
     JsonOpt,
     State,
@@ -367,7 +367,8 @@ def add(
     Triage reads the reason, the details and --note. At a terminal it then asks whether the
     patient describes symptoms and, after a yes, reads out the red-flag checklist; without
     one, give --symptoms and --red-flags. An emergency prints the emergency script on
-    stderr at once: read it to the patient while they are on the line.
+    stderr at once: read it to the patient while they are on the line; then the policy's
+    alert rules for emergencies are sent (see 'cbtrack alerts').
 
     Example: cbtrack --as jlee add --patient "Ada Example" --phone +15550100123
     --category scheduling --reason "New patient visit" --detail visit_type=new_patient
@@ -407,6 +408,8 @@ def add(
     if out.record.urgency == Urgency.emergency:
         _emergency_banner(st, out, script_shown=bool(answers.red_flags))
     _print_outcome(st, out, as_json, out.record.id)
+    if out.record.urgency == Urgency.emergency:
+        alerting.send_now(st, out.record.id)
 
 
 def _yes(answer: YesNo | None) -> bool | None:
@@ -618,6 +621,8 @@ def urgency_cmd(
     st = state(ctx)
     out = service.set_urgency(st.store(), st.user, st.now(), callback_id, level=level, why=why)
     _print_outcome(st, out, as_json, f"{out.record.id}: urgency {render.words(level.value)}")
+    if level == Urgency.emergency:
+        alerting.send_now(st, out.record.id)
 
 
 @app.command()
@@ -948,7 +953,8 @@ def validate(
     as_json: JsonOpt = False,
 ) -> None:
     """Check the policy and every record; list every problem; exit 1 if there is any.
-    Warns while the practice name or callback number are still the placeholders.
+    Warns while the practice name or callback number are still the placeholders, and for
+    each alert rule with include_phi on.
 
     Example: cbtrack --store ~/callbacks --as jlee validate --commit
     """
@@ -957,7 +963,7 @@ def validate(
     problems = service.validate(store)
     policy_ok = not store.policy_problems()
     if policy_ok:
-        warn(store.policy.placeholders())
+        warn(store.policy.placeholders() + store.policy.alert_warnings())
     committed = False
     if commit and policy_ok:
         committed = service.commit_policy(store, st.user, st.now())
