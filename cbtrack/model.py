@@ -331,6 +331,17 @@ class Callback(StrictModel):
         return any(a.result == AttemptResult.reached for a in self.current_attempts)
 
     @property
+    def phone_corrected_at(self) -> datetime | None:
+        """When the patient's phone was last corrected (an `edited` event that sets
+        `patient.phone`), if ever."""
+        times = [
+            e.at
+            for e in self.events
+            if e.type == EventType.edited and "patient.phone" in (e.set or {})
+        ]
+        return max(times, default=None)
+
+    @property
     def number_is_wrong(self) -> bool:
         """True when the last phone or text attempt found the number wrong and the phone
         has not been corrected since (an `edited` event that sets `patient.phone`)."""

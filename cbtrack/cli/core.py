@@ -40,10 +40,11 @@ from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, model, render, service
+    from cbtrack import clock, model, queuefmt, render, service
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
     model = lazy_module("cbtrack.model")
+    queuefmt = lazy_module("cbtrack.queuefmt")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
 
@@ -745,9 +746,11 @@ def queue(
             else "No open callbacks. The queue is clear."
         )
     else:
-        for line in render.queue_lines(policy, records, now, color_ok(), term_width()):
+        width = term_width()
+        for line in queuefmt.queue_lines(policy, records, now, color_ok(), width):
             typer.echo(line)
-        typer.echo(render.queue_summary(every, now, policy, len(records)))
+        summary = render.queue_summary(every, now, policy, len(records))
+        typer.echo("\n".join(queuefmt.footer_lines(summary, width)))
     unreadable_exit(unreadable)
 
 
@@ -761,8 +764,8 @@ def _queue_screen(
     """The queue on a terminal: as many callbacks as fit the window (or `limit`), then the
     counts over all of them."""
     store, now = st.store(), st.now()
-    rows = shutil.get_terminal_size((100, 24)).lines
-    shown = limit if limit is not None else max(rows - 3, 5)
+    rows, width = shutil.get_terminal_size((100, 24)).lines, term_width()
+    shown = limit if limit is not None else queuefmt.screenful(rows, width)
     page = service.queue_page(store, now, chosen, shown, unreadable)
     if not page.total:
         typer.echo(
@@ -771,10 +774,11 @@ def _queue_screen(
             else "No open callbacks. The queue is clear."
         )
         return
-    for line in render.queue_lines(store.policy, page.records, now, color_ok(), term_width()):
+    for line in queuefmt.queue_lines(store.policy, page.records, now, color_ok(), width):
         typer.echo(line)
     hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
-    typer.echo(render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint))
+    counts = render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint)
+    typer.echo("\n".join(queuefmt.footer_lines(counts, width)))
 
 
 @app.command()
