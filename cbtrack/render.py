@@ -586,3 +586,50 @@ def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> l
         room = max(max(width, MIN_WIDTH) - len(head) - len(who) - len(where) - 3, 12)
         lines.append(f"{head}{who}{fit(f'{cat}: {cb.reason}', room).ljust(room)} | {where}")
     return lines
+
+
+# --- triage ----------------------------------------------------------------------------
+
+CHANGE_WORDS = {"escalated": "escalated", "triaged": "triaged"}
+
+
+def triage_lines(policy: Policy, plans: Any, now: datetime, dry_run: bool, width: int) -> list[str]:
+    """Each callback's planned (or made) changes in words, with times as people say them:
+    `cb-... would be escalated: owner front desk lead` and, indented, why."""
+    width = max(width, MIN_WIDTH)
+    verb = "would be" if dry_run else "was"
+    out: list[str] = []
+    for plan in plans:
+        for change in plan.changes:
+            sets = []
+            for key, value in change.fields.items():
+                if key == "status" and str(value) == change.type.value:
+                    continue  # (escalated sets status escalated: said once)
+                if isinstance(value, datetime):
+                    text = say_time(value, now, policy.tz)
+                elif key == "owner":
+                    text = owner_label(policy, str(value))
+                else:
+                    text = words(str(value))
+                sets.append(f"{words(key.removesuffix('_at'))} {text}")
+            head = f"{plan.callback_id} {verb} {words(change.type.value)}"
+            out += wrap(head + (": " + ", ".join(sets) if sets else ""), width, rest="    ")
+            out += wrap(_said_times(change.note, now, policy.tz), width, first="    ")
+    return out
+
+
+_NOTE_TIME = re.compile(r"\b[A-Z][a-z]{2} (\d{4}-\d{2}-\d{2}) (\d{2}:\d{2})\b")
+
+
+def _said_times(note: str, now: datetime, tz: Any) -> str:
+    """A note's `Fri 2026-11-27 08:05` (the practice's time, as notes record it) as people
+    say it: `today 08:05`."""
+
+    def say(match: re.Match[str]) -> str:
+        try:
+            moment = datetime.fromisoformat(f"{match[1]}T{match[2]}").replace(tzinfo=tz)
+        except ValueError:
+            return match[0]
+        return say_time(moment, now, tz)
+
+    return _NOTE_TIME.sub(say, note)

@@ -508,7 +508,7 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
         owner = str(fields.get("owner", cb.owner))
         esc: dict[str, object] = {"status": Status.escalated}
         clinical_owner = owner == CLINICAL_ROLE or policy.is_clinical(owner)
-        note = late or f"Overdue since {due.isoformat()}"
+        note = late or f"Overdue since {due.astimezone(policy.tz):%a %Y-%m-%d %H:%M}"
         if owner in policy.staff and owner != policy.escalation_owner:
             # A person owns it: they keep it, and the escalation owner is told.
             note += f"; {policy.escalation_owner} notified, {owner} keeps it"

@@ -182,3 +182,12 @@ def test_log_reads_as_words(cli: Cli, store_dir: Path) -> None:
     cid = busy_store(cli)
     out = "\n".join(lines_of(cli, "log", cid, columns="100"))
     assert "left voicemail" in out and "T10:00:00" not in out
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["import", "--help"]])
+def test_help_summaries_are_whole_at_80_columns(cli: Cli, argv: list[str]) -> None:
+    result = cli.runner.invoke(app, argv, env={"COLUMNS": "80"}, prog_name="cbtrack")
+    assert result.exit_code == 0
+    commands = result.stdout.split("Commands:")[1]
+    assert "..." not in commands and "…" not in commands
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())

@@ -836,17 +836,8 @@ def triage(
     if not plans:
         typer.echo("Nothing to change.")
         return
-    verb = "would change" if dry_run else "changed"
-    for p in plans:
-        for c in p.changes:
-            sets = ", ".join(
-                f"{k}={v.astimezone(store.policy.tz):%Y-%m-%d %H:%M}"
-                if isinstance(v, datetime)
-                else f"{k}={v}"
-                for k, v in c.fields.items()
-            )
-            line = f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}"
-            typer.echo(render.printable(line))
+    for line in render.triage_lines(store.policy, plans, now, dry_run, term_width()):
+        typer.echo(line)
 
 
 @app.command()
@@ -949,19 +940,24 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
     if as_json:
         typer.echo(render.to_json(filled.as_dict()))
         return
+    width = max(term_width(), render.MIN_WIDTH)
+
+    def para(head: str, text: str, first: str = "  ", rest: str = "  ") -> list[str]:
+        return ([head] if head else []) + render.wrap(text, width, first=first, rest=rest)
+
     kind = "emergency" if cb.urgency == Urgency.emergency else "clinical"
-    handoff = [f"Handoff ({kind}):\n  {filled.handoff}"]
+    handoff = para(f"Handoff ({kind}):", filled.handoff)
     first = cb.urgency in (Urgency.emergency, Urgency.clinical)
-    language = [f"Language: {filled.language_note}"] if cb.patient.language else []
+    language = para("", f"Language: {filled.language_note}", "", "  ")
     lines = [
         *(handoff if first else []),
-        *language,
-        f"Opening:\n  {filled.opening}",
-        f"Voicemail ({cb.patient.voicemail.value} consent):\n  {filled.voicemail}",
+        *(language if cb.patient.language else []),
+        *para("Opening:", filled.opening),
+        *para(f"Voicemail ({cb.patient.voicemail.value} consent):", filled.voicemail),
         "Outcomes:",
-        *[f"  {name}: {text}" for name, text in filled.outcomes.items()],
+        *[ln for k, v in filled.outcomes.items() for ln in para("", v, f"  {k}: ", "      ")],
         *([] if first else handoff),
         "Avoid saying:",
-        *[f"  - {text}" for text in filled.avoid],
+        *[ln for text in filled.avoid for ln in para("", text, "  - ", "    ")],
     ]
-    typer.echo(render.printable("\n".join(lines), newlines=True))
+    typer.echo("\n".join(lines))

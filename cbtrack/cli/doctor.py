@@ -23,7 +23,10 @@ else:  # loaded when the command runs, so --help stays cheap
     render = lazy_module("cbtrack.render")
 
 
-@app.command()
+@app.command(
+    short_help="Check the store for what a crash, a hand edit or a copy can leave behind; "
+    "--repair fixes what it safely can."
+)
 def doctor(
     ctx: typer.Context,
     repair: Annotated[
