@@ -629,7 +629,7 @@ def route(
     note: Annotated[str, typer.Option("--note", help="What the handoff says.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Route a callback to another role (clinical handoff, billing, referrals...).
+    """Route a callback to another role (clinical handoff, billing, referrals).
 
     Example: cbtrack --as jlee route cb-20261127-k7m2q --to clinical --note "Asks about new rash"
     """
