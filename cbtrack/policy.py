@@ -79,6 +79,9 @@ class UrgencyRule(StrictModel):
     rank: int = Field(ge=0, le=100)
     due: Duration
     retry: Duration | None = None  # spacing between attempts; default attempts.min_spacing
+    # clinical and emergency: how soon after it comes in a first call is on time (see
+    # cbtrack/timing.py `first_call_due`); default `due` (15m for an emergency)
+    first_call_within: Duration | None = None
 
 
 class CategoryPolicy(StrictModel):

@@ -49,6 +49,7 @@ from cbtrack.model import (
     phone_digits,
 )
 from cbtrack.policy import Policy
+from cbtrack.timing import first_call_due
 
 Block = dict[str, Any]
 
@@ -119,9 +120,14 @@ class Period:
     are measured at `as_of`, the end of the period or now, whichever is earlier."""
 
     def __init__(
-        self, records: Iterable[Callback], start: datetime, end: datetime, now: datetime
+        self,
+        records: Iterable[Callback],
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        policy: Policy,
     ) -> None:
-        self.start, self.end = start, end
+        self.start, self.end, self.policy = start, end, policy
         self.as_of = min(end, now)
         # "Now" includes what happened at this very moment; a period's end does not.
         self.as_of_included = now < end
@@ -147,7 +153,7 @@ class Period:
             overdue=is_open and cb.due_at < self.as_of,
             attempts=sum(1 for a in cb.attempts if self.inside(a.at)),
             first_in_period=first is not None and self.inside(first.at),
-            first_on_time=first is not None and first.at <= cb.due_at,
+            first_on_time=first is not None and first.at <= first_call_due(self.policy, cb),
             first_reached=first is not None and first.result.value == "reached",
             hours_to_first=hours(first.at, cb.created_at) if first else None,
             hours_to_close=hours(closure, cb.created_at) if closure else None,
@@ -316,7 +322,7 @@ def build(
 ) -> dict[str, Any]:
     """Every figure for [start, end) as plain, JSON-ready values."""
     tz = policy.tz
-    period = Period(records, start, end, now)
+    period = Period(records, start, end, now, policy)
     facts = period.facts_list
     overall = period.block(facts)
     created = [f.cb for f in facts if f.created]

@@ -57,13 +57,14 @@ from cbtrack.report import (
     patient_keys,
     rate,
 )
+from cbtrack.timing import first_call_due
 
 if TYPE_CHECKING:
     from cbtrack.model import Callback
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-FORMAT = "cbtrack-report-rows-1"
+FORMAT = "cbtrack-report-rows-2"
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
@@ -109,6 +110,7 @@ class Row(NamedTuple):
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
+    first_due: int  # by when a first call is on time (`timing.first_call_due`)
 
 
 ROW_LEN = len(Row._fields)
@@ -162,6 +164,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple(v.casefold() in UNKNOWN_VALUES for v in values),
         b"".join(_keyed(salt, k) for k in patient_keys(cb)),
         person,
+        micros(first_call_due(policy, cb)),
     )
 
 
@@ -286,6 +289,7 @@ class Figures:
             unknown,
             patient,
             phi,
+            first_due,
         ) = row
         s, e, a = self.s, self.e, self.a
         inclusive = self.as_of_included
@@ -317,7 +321,7 @@ class Figures:
         if first is not None and s <= first < e:
             t.firsts += 1
             t.reached += first_reached
-            t.on_time += first <= due
+            t.on_time += first <= first_due
             t.to_first.append(_hours(first, created))
         if closed_in:
             t.closed += 1
