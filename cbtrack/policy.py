@@ -190,6 +190,8 @@ class Policy(StrictModel):
     practice: Text
     callback_number: str
     timezone: str = "America/New_York"
+    # ISO 3166 country: how export reads numbers without a + (E.164, cbtrack/phones.py)
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "US"
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     call_hours: Window = "08:00-20:00"
     staff: dict[Name, StaffMember] = Field(default_factory=dict)
@@ -476,6 +478,7 @@ EXAMPLES = {
     "practice": "practice: Maple Street Family Medicine",
     "callback_number": 'callback_number: "+15555550123"',
     "timezone": "timezone: America/Chicago",
+    "country": "country: US",
     "business_hours": 'business_hours: {days: [mon, tue, wed, thu, fri], hours: "08:00-17:00"}',
     "business_hours.days": "days: [mon, tue, wed, thu, fri]",
     "business_hours.hours": 'hours: "08:00-17:00"',
@@ -495,6 +498,7 @@ EXAMPLES = {
     "urgencies.*.label": "label: Routine administrative",
     "urgencies.*.rank": "rank: 1",
     "urgencies.*.due": "due: 2bd",
+    "urgencies.*.first_call_within": "first_call_within: 15m",
     "categories": "categories: {general: {owner: front_desk, urgency: routine}}",
     "categories.*": "general: {owner: front_desk, urgency: routine, required_details: [topic]}",
     "categories.*.label": "label: General question",

@@ -382,7 +382,8 @@ def show_text(policy: Policy, cb: Callback, now: datetime, width: int = WIDTH) -
     urgency = level.label if level and level.label else words(cb.urgency.value)
     status = STATUS_WORDS.get(cb.status.value, words(cb.status.value))
     out = wrap(f"{cb.id}  {cb.urgency.value.upper()} ({urgency}), {status}", width)
-    reach = [p.phone, f"prefers {p.preferred_method.value}"]
+    phone = f"{p.phone} ext. {p.extension}" if p.extension else p.phone
+    reach = [phone, f"prefers {p.preferred_method.value}"]
     if p.contact_window:
         reach.append(f"window {p.contact_window}")
     reach.append(f"voicemail {p.voicemail.value}")

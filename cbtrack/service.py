@@ -676,11 +676,14 @@ class Edits:
             "voicemail": self.voicemail,
         }
         optional = ("dob", "mrn", "language", "contact_window")
-        return {
+        fields = {
             k: (None if k in optional and isinstance(v, str) and not v.strip() else v)
             for k, v in given.items()
             if v is not None
         }
+        if self.phone is not None:  # a new number drops the old extension, or brings its own
+            fields["extension"] = None
+        return fields
 
     @property
     def empty(self) -> bool:
@@ -1093,7 +1096,9 @@ def plan_call(policy: Policy, actor: str, call: importer.Call) -> PlannedCall:
     if call.name is None and plan.rule is None:
         next_action = f"{next_action}; ask who is calling"
     patient: Patient = build(
-        lambda: Patient(name=call.name or importer.UNKNOWN_CALLER, phone=call.phone)
+        lambda: Patient(
+            name=call.name or importer.UNKNOWN_CALLER, phone=call.phone, extension=call.extension
+        )
     )
     source = Source.voicemail if call.transcript else Source.missed_call
     return PlannedCall(call, patient, reason, details, source, plan, next_action)
