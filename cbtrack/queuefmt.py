@@ -156,7 +156,7 @@ def _two_lines(
         rest += widths["OWNER"] + 1
     widths["PATIENT"] = max(least["PATIENT"], min(rest, longest["PATIENT"]))
     room = width - INDENT - sum(widths[n] + 1 for n in second if n not in ("WHY", "NEXT")) - 1
-    nxt = min(longest["NEXT"], max(room * 2 // 5, room - longest["WHY"]))
+    nxt = min(longest["NEXT"], max(room // 3, room - longest["WHY"]))
     widths["NEXT"] = max(nxt, 1)
     widths["WHY"] = room - widths["NEXT"]
     return Layout(widths, True, first, second)
