@@ -149,7 +149,8 @@ def _two_lines(
     what next on the second, under it."""
     widths = dict(fixed)
     widths["OWNER"] = min(longest["OWNER"], WIDEST["OWNER"])
-    first, second = FIRST, SECOND
+    first: tuple[str, ...] = FIRST
+    second: tuple[str, ...] = SECOND
     rest = width - sum(widths.values()) - len(first) + 1
     if rest < least["PATIENT"]:
         first, second = FIRST[:-1], ("WHY", "OWNER", "NEXT")

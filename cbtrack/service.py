@@ -676,7 +676,7 @@ class Edits:
             "voicemail": self.voicemail,
         }
         optional = ("dob", "mrn", "language", "contact_window")
-        fields = {
+        fields: dict[str, object] = {
             k: (None if k in optional and isinstance(v, str) and not v.strip() else v)
             for k, v in given.items()
             if v is not None
