@@ -42,8 +42,9 @@ HOURS = {k for k, _ in GROUP_COLUMNS if "hours" in k} | {"mean_attempts_to_close
 LEGEND = (
     "New: callbacks created in the period. First call on time / late: the first call "
     "made by / after the callback's due time. Typical: the middle value (median); 9 in 10: "
-    "nine in ten took at most this long. Calls per closed callback: the calls made, on "
-    "average, before a callback was closed."
+    "nine in ten took at most this long. Calls per closed callback: the calls and "
+    "messages, made or taken (a patient who called in counts), on average, before a "
+    "callback was closed."
 )
 TIES = (
     "Ties: categories with the same count are listed, and the top category taken, in the "

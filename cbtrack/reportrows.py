@@ -48,6 +48,7 @@ from cbtrack.report import (
     HISTOGRAM,
     TOP_VALUES,
     UNKNOWN_VALUES,
+    URGENT,
     Block,
     insights,
     label,
@@ -104,7 +105,7 @@ class Row(NamedTuple):
     attempts: tuple[int, ...]  # every attempt's time, in the record's order
     first: int | None  # the earliest attempt (the first of equals)
     first_reached: bool
-    tries: int  # outbound attempts
+    tries: int  # attempts, inbound included
     routes: tuple[tuple[int, str], ...]  # routed events: time, owner set ("" if none)
     deps: tuple[tuple[str, int, int | None, int | None], ...]  # kind, since, until, resolved
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
@@ -146,7 +147,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple(micros(a.at) for a in cb.attempts),
         micros(first.at) if first else None,
         first is not None and first.result.value == "reached",
-        len(cb.outbound_attempts),
+        len(cb.attempts),  # (calls made and taken: a patient who called in counts)
         tuple(
             (micros(e.at), (e.set or {}).get("owner", ""))
             for e in cb.events
@@ -565,7 +566,11 @@ class Figures:
         }
         report["trend"] = self._trend()
         report["by_detail"] = self._by_detail()
-        report["insights"] = insights(policy, report, repeat_count, repeat_categories)
+        urgent: Counter[str] = Counter()
+        for (category, urgency, _, _), t in self.tallies.items():
+            if urgency in URGENT:
+                urgent[category] += t.created
+        report["insights"] = insights(policy, report, repeat_count, repeat_categories, urgent)
         if self.include_phi:
             report["patients"] = self._phi_section(self._repeats())
         return report

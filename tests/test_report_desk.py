@@ -121,3 +121,32 @@ def test_an_emergency_or_clinical_first_call_is_late_only_after_its_target(cli: 
     assert emerg["first_attempt_on_time"] == 1 and emerg["first_attempt_late"] == 1
     clin = data["by_urgency"]["clinical"]
     assert clin["first_attempt_on_time"] == 1 and clin["first_attempt_late"] == 1
+
+
+def test_a_category_made_of_emergencies_is_no_faq_question(cli: Cli) -> None:
+    for reason in ("Severe bleeding after a fall", "Chest pain right now", "Parking question"):
+        cli.add(category="general", reason=reason)
+    out = cli.ok("report", "--since", "2026-11-27", "--json", now="2026-11-27T12:00:00-05:00")
+    (first, *_) = json.loads(out.stdout)["insights"]
+    assert first.startswith("General question is the biggest repeat category: 3 of 3")
+    assert "2 of them were clinical or emergency" in first and "FAQ entry" in first
+    assert "belong in the website FAQ" not in first
+    cli.add(category="billing", reason="Copay question")
+    cli.add(category="billing", reason="Statement question")
+    cli.add(category="billing", reason="Payment plan")
+    cli.add(category="billing", reason="Receipt")
+    out = cli.ok("report", "--since", "2026-11-27", "--json", now="2026-11-27T12:00:00-05:00")
+    billing = json.loads(out.stdout)["insights"][0]
+    assert billing.startswith("Billing question is the biggest") and "clinical" not in billing
+
+
+def test_a_patient_who_called_in_counts_as_one_call(cli: Cli) -> None:
+    cid = cli.add(category="billing", reason="Copay question")
+    cli.ok("attempt", cid, "--method", "inbound", "--result", "reached",
+           "--note", "Patient called back; copay explained")  # fmt: skip
+    cli.ok("close", cid, "--reason", "reached", "--summary", "Copay explained")
+    out = cli.ok("report", "--since", "2026-11-27", "--json", now="2026-11-27T12:00:00-05:00")
+    data = json.loads(out.stdout)
+    assert data["by_category"]["billing"]["mean_attempts_to_close"] == 1.0
+    text = cli.ok("report", "--since", "2026-11-27", now="2026-11-27T12:00:00-05:00").stdout
+    assert "calls per closed callback                  1.0" in text
