@@ -1,0 +1,25 @@
+"""The smaller snags of a front-desk morning, each through the CLI: roll-over words,
+routing to the front desk, usage errors in one sentence, YAML errors that say what to do,
+an email address for --method email, and the init commit in the practice's zone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import Cli, attempt_args, git
+
+EVENING = "2026-11-27T18:00:00-05:00"
+
+
+def test_roll_over_of_a_blocked_reached_callback_says_what_it_waits_on(cli: Cli) -> None:
+    cid = cli.add(category="billing", reason="Copay question")
+    cli.ok(*attempt_args(cid, "phone", "reached", "Reached; checking the copay with the plan"))
+    cli.ok("block", cid, "--on", "insurance_eligibility", "--note", "Asked the plan")
+    out = " ".join(cli.ok("review", "--roll", "--dry-run", now=EVENING).stdout.split())
+    assert "patient reached, waiting on insurance eligibility" in out
+    assert "ready to close" not in out
+    other = cli.add(category="general", reason="Parking question")
+    cli.ok(*attempt_args(other, "phone", "no_answer", "No answer, no machine"))
+    out = " ".join(cli.ok("review", "--roll", "--dry-run", now=EVENING).stdout.split())
+    assert "front_desk" not in out and "no_answer" not in out  # words, as the queue says them
