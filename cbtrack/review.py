@@ -152,7 +152,8 @@ def state_of(policy: Policy, cb: Callback, now: datetime) -> str:
     if cb.was_reached:
         return "patient reached, ready to close"
     if triage.attempts_complete(policy, cb):
-        return f"{len(cb.outbound_attempts)} attempts made, ready to close (--reason attempts_exhausted)"
+        done = len(cb.outbound_attempts)
+        return f"{done} attempts made, ready to close (--reason attempts_exhausted)"
     last = cb.last_attempt
     if last is None:
         what = "no attempt yet"

@@ -851,7 +851,14 @@ def assign(
 
 
 def route(
-    store: Store, user: str | None, now: datetime, callback_id: str, *, to: str, note: str
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_id: str,
+    *,
+    to: str,
+    note: str,
+    next_action: str | None = None,
 ) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_open(cb)
@@ -860,8 +867,14 @@ def route(
             raise Refused(f"{cb.id} is already with {to}.")
         triage.check_clinical_handover(policy, cb, actor, new_owner=to)
         fields: dict[str, object] = {"owner": to}
-        if to == CLINICAL_ROLE:
+        if next_action is not None:
+            fields["next_action"] = next_action
+        elif to == CLINICAL_ROLE:
             fields["next_action"] = clinical_next_action(policy)
+        else:
+            fields["next_action"] = role_next_action(policy, cb, to)
+        if fields["next_action"] == cb.next_action:
+            del fields["next_action"]
         cb.change(now.astimezone(policy.tz), actor, EventType.routed, note, **fields)
 
     return change(store, user, now, callback_id, "route", apply)
@@ -874,6 +887,18 @@ def clinical_next_action(policy: Policy) -> str:
         if cat.owner == CLINICAL_ROLE and cat.urgency.value == "clinical":
             return cat.next_action
     return "Clinical review and call"
+
+
+def role_next_action(policy: Policy, cb: Callback, role: str) -> str:
+    """What a callback routed to `role` waits for: its own category's next action when
+    the role owns that category, else the first category the role owns, else a call."""
+    own = policy.categories.get(cb.category)
+    if own is not None and own.owner == role:
+        return own.next_action
+    for cat in policy.categories.values():
+        if cat.owner == role:
+            return cat.next_action
+    return "Call the patient back"
 
 
 def block(

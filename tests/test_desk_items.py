@@ -4,10 +4,9 @@ an email address for --method email, and the init commit in the practice's zone.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tests.conftest import Cli, attempt_args, git
+from tests.conftest import STAFF, Cli, attempt_args, set_policy
 
 EVENING = "2026-11-27T18:00:00-05:00"
 
@@ -23,3 +22,18 @@ def test_roll_over_of_a_blocked_reached_callback_says_what_it_waits_on(cli: Cli)
     cli.ok(*attempt_args(other, "phone", "no_answer", "No answer, no machine"))
     out = " ".join(cli.ok("review", "--roll", "--dry-run", now=EVENING).stdout.split())
     assert "front_desk" not in out and "no_answer" not in out  # words, as the queue says them
+
+
+def test_routing_to_the_front_desk_drops_the_nurses_next_action(cli: Cli, store_dir: Path) -> None:
+    set_policy(store_dir, staff=STAFF)
+    cid = cli.add(category="general", reason="Rash on both arms")  # triage: clinical
+    assert cli.record(cid)["owner"] == "clinical"
+    nurse = cli.record(cid)["next_action"]
+    cli.ok("urgency", cid, "routine", "--why", "Nurse: not clinical after all", user="rnpatel")
+    cli.ok("route", cid, "--to", "front_desk", "--note", "Parking question really", user="rnpatel")
+    data = cli.record(cid)
+    assert data["owner"] == "front_desk" and data["next_action"] != nurse
+    assert "next_action" in data["events"][-1]["set"]
+    cli.ok("route", cid, "--to", "billing", "--note", "Copay", "--next", "Explain the copay",
+           user="rnpatel")  # fmt: skip
+    assert cli.record(cid)["next_action"] == "Explain the copay"

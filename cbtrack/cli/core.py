@@ -627,14 +627,25 @@ def route(
     callback_id: IdArg,
     to: Annotated[str, typer.Option("--to", metavar="ROLE", help="The role that takes it.")],
     note: Annotated[str, typer.Option("--note", help="What the handoff says.")],
+    next_action: Annotated[
+        str | None,
+        typer.Option(
+            "--next",
+            help="The next action for the new owner (default: what the role's own category "
+            "says, never the previous owner's).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Route a callback to another role (clinical handoff, billing, referrals).
+    """Route a callback to another role (clinical handoff, billing, referrals). The next
+    action becomes the new role's (or --next), not the previous owner's.
 
     Example: cbtrack --as jlee route cb-20261127-k7m2q --to clinical --note "Asks about new rash"
     """
     st = state(ctx)
-    out = service.route(st.store(), st.user, st.now(), callback_id, to=to, note=note)
+    out = service.route(
+        st.store(), st.user, st.now(), callback_id, to=to, note=note, next_action=next_action
+    )
     _print_outcome(st, out, as_json, f"{out.record.id}: routed to {to}")
 
 
