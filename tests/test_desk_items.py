@@ -37,3 +37,18 @@ def test_routing_to_the_front_desk_drops_the_nurses_next_action(cli: Cli, store_
     cli.ok("route", cid, "--to", "billing", "--note", "Copay", "--next", "Explain the copay",
            user="rnpatel")  # fmt: skip
     assert cli.record(cid)["next_action"] == "Explain the copay"
+
+
+def test_a_usage_error_is_one_sentence_on_one_line(cli: Cli) -> None:
+    cid = cli.add()
+    result = cli("attempt", cid, "--method", "phone", "--result", "answered", "--note", "x y z")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: Invalid value for '--result': 'answered' is not one of 'reached', "
+        "'left_voicemail', 'no_answer', 'busy', 'wrong_number', 'message_sent' "
+        "(see 'cbtrack attempt --help')."
+    ]
+    for args in (["add", "--patient", "A B"], ["queue", "--bogus"], ["frob"]):
+        result = cli(*args)
+        assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert "Value error" not in result.stderr and "Usage:" not in result.stderr
