@@ -52,3 +52,14 @@ def test_a_usage_error_is_one_sentence_on_one_line(cli: Cli) -> None:
         result = cli(*args)
         assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.stderr
         assert "Value error" not in result.stderr and "Usage:" not in result.stderr
+
+
+def test_a_yaml_syntax_error_says_what_to_do(cli: Cli, store_dir: Path) -> None:
+    cid = cli.add()
+    path = store_dir / "callbacks" / "open" / f"{cid}.yaml"
+    path.write_text(path.read_text() + "reason: [unclosed\n")
+    result = cli("show", cid)
+    assert result.exit_code == 3
+    (line,) = result.stderr.splitlines()
+    assert f"callbacks/open/{cid}.yaml line" in line
+    assert "text editor" in line and f"'git checkout -- callbacks/open/{cid}.yaml'" in line

@@ -196,7 +196,7 @@ def test_invalid_records_are_listed(cli: Any, store_dir: Path) -> None:
     code, data = doctor(cli)
     assert code == 1
     problem = next(p for p in data["problems"] if p["kind"] == "invalid_record")
-    assert problem["detail"] == "line 1: anchors (&name) are not allowed"
+    assert problem["detail"].startswith("line 1: anchors (&name) are not allowed; fix it")
     assert "Private" not in json.dumps(data)
 
 
