@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import STAFF, Cli, attempt_args, set_policy
+from tests.conftest import STAFF, Cli, attempt_args, git, set_policy
 
 EVENING = "2026-11-27T18:00:00-05:00"
 
@@ -63,3 +63,17 @@ def test_a_yaml_syntax_error_says_what_to_do(cli: Cli, store_dir: Path) -> None:
     (line,) = result.stderr.splitlines()
     assert f"callbacks/open/{cid}.yaml line" in line
     assert "text editor" in line and f"'git checkout -- callbacks/open/{cid}.yaml'" in line
+
+
+def test_the_init_commit_is_dated_in_the_practices_zone(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cbtrack.cli import app
+
+    store = tmp_path / "chicago"
+    result = CliRunner().invoke(
+        app, ["init", str(store), "--timezone", "America/Chicago"],
+        env={"CBTRACK_NOW": "2026-12-01T09:00"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert git(store, "log", "-1", "--format=%ad", "--date=iso").strip().endswith("-0600")

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -83,6 +84,16 @@ def _details(pairs: list[str]) -> dict[str, str]:
 def interactive() -> bool:
     """True when a person is at a terminal (init asks questions only then)."""
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _setup_zone(setup: service.PracticeSetup) -> ZoneInfo:
+    """The zone the new practice is in (its first commit is dated there): the one given or
+    asked for, else the default policy's (init_store says what is wrong with a bad one)."""
+    from cbtrack.policy import Policy
+
+    if setup.timezone and _known_zone(setup.timezone):
+        return ZoneInfo(setup.timezone)
+    return Policy.default().tz
 
 
 def _staff_entry(text: str) -> tuple[str, service.StaffEntry]:
@@ -207,8 +218,6 @@ def init(
     directory = Path(chosen).expanduser()
     if directory.exists() and not directory.is_dir():
         raise Refused(f"{directory} exists and is not a folder; pick another path.")
-    from cbtrack.policy import Policy
-
     setup = service.PracticeSetup(practice, callback_number, timezone)
     for entry in staff or []:
         user, member = _staff_entry(entry)
@@ -216,7 +225,7 @@ def init(
     new_policy = not (directory / "cbtrack.yaml").exists()
     if new_policy and interactive():
         _ask_setup(setup, ask_staff=not staff)
-    written = service.init_store(directory, st.user, st.now(Policy.default().tz), setup)
+    written = service.init_store(directory, st.user, st.now(_setup_zone(setup)), setup)
     where = directory.resolve()
     strays = service.untracked_files(directory)
     if strays:
