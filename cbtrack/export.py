@@ -112,6 +112,7 @@ CSV_COLUMNS = [
     "patient_name",
     "patient_phone",
     "patient_phone_extension",
+    "patient_email",
     "patient_dob",
     "patient_mrn",
     "patient_language",
@@ -164,6 +165,7 @@ def csv_row(cb: Callback, country: str = "US") -> list[str]:
         cb.patient.name,
         e164(cb.patient.phone, country),
         cb.patient.extension,
+        cb.patient.email,
         cb.patient.dob.isoformat() if cb.patient.dob else "",
         cb.patient.mrn,
         cb.patient.language,
@@ -241,6 +243,8 @@ def patient_resource(cb: Callback, full_url: str, country: str = "US") -> dict[s
         out["name"] = [{"text": p.name}]
     phone = with_extension(e164(p.phone, country), p.extension)
     out["telecom"] = [{"system": "phone", "value": phone}]
+    if p.email:
+        out["telecom"].append({"system": "email", "value": p.email})
     if p.dob:
         out["birthDate"] = p.dob.isoformat()
     if p.language:

@@ -177,6 +177,9 @@ EXTENSION_RE = re.compile(
 )
 
 
+EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
 def split_extension(text: str) -> tuple[str, str | None]:
     """A phone as typed -> (the number, its extension or None)."""
     m = EXTENSION_RE.match(text.strip())
@@ -190,6 +193,8 @@ class Patient(StrictModel):
     phone: str
     # an extension to dial after the number; `phone` given as `312-555-0208 x123` is split
     extension: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")] | None = None
+    # where a patient who prefers email is written to
+    email: Annotated[str, StringConstraints(pattern=EMAIL_RE, max_length=254)] | None = None
     preferred_method: ContactMethod = ContactMethod.phone
     contact_window: str | None = None
     voicemail: VoicemailConsent = VoicemailConsent.minimal

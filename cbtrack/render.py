@@ -387,7 +387,8 @@ def show_text(policy: Policy, cb: Callback, now: datetime, width: int = WIDTH) -
     if p.contact_window:
         reach.append(f"window {p.contact_window}")
     reach.append(f"voicemail {p.voicemail.value}")
-    for label, value in (("MRN", p.mrn), ("DOB", p.dob), ("language", p.language)):
+    labelled = (("email", p.email), ("MRN", p.mrn), ("DOB", p.dob), ("language", p.language))
+    for label, value in labelled:
         if value:
             reach.append(f"{label} {value}")
     fields: list[tuple[str, str]] = [

@@ -371,6 +371,7 @@ def add(
     mrn: str | None = None,
     dob: str | None = None,
     language: str | None = None,
+    email: str | None = None,
     next_action: str | None = None,
     note: str | None = None,
     symptoms: bool | None = None,
@@ -396,8 +397,10 @@ def add(
             mrn=mrn,
             dob=dob,
             language=language,
+            email=email,
         )
     )
+    check_reachable(person)
     created = now.astimezone(policy.tz)
     if note is not None and not note.strip():
         raise Refused("--note is empty; write what the patient said or leave --note out.")
@@ -655,6 +658,7 @@ class Edits:
     dob: str | None = None
     mrn: str | None = None
     language: str | None = None
+    email: str | None = None
     method: ContactMethod | None = None
     window: str | None = None
     voicemail: VoicemailConsent | None = None
@@ -671,11 +675,12 @@ class Edits:
             "dob": self.dob,
             "mrn": self.mrn,
             "language": self.language,
+            "email": self.email,
             "preferred_method": self.method,
             "contact_window": self.window,
             "voicemail": self.voicemail,
         }
-        optional = ("dob", "mrn", "language", "contact_window")
+        optional = ("dob", "mrn", "language", "contact_window", "email")
         fields: dict[str, object] = {
             k: (None if k in optional and isinstance(v, str) and not v.strip() else v)
             for k, v in given.items()
@@ -718,6 +723,8 @@ def edit(
         person: Patient = build(
             lambda: Patient.model_validate({**old_patient, **edits.patient_fields()})
         )
+        if edits.method is not None or edits.email is not None:
+            check_reachable(person)
         cb.patient = person
         if edits.details:
             details = dict(cb.details)
@@ -848,6 +855,15 @@ def assign(
         cb.change(now.astimezone(policy.tz), actor, EventType.assigned, note, owner=owner)
 
     return change(store, user, now, callback_id, "assign", apply)
+
+
+def check_reachable(person: Patient) -> None:
+    """A patient who prefers email has an address to write to."""
+    if person.preferred_method == ContactMethod.email and not person.email:
+        raise Refused(
+            "A patient who prefers email needs an address: add --email ADDRESS, or choose "
+            "another --method."
+        )
 
 
 def route(

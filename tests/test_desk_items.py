@@ -4,6 +4,7 @@ an email address for --method email, and the init commit in the practice's zone.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import STAFF, Cli, attempt_args, git, set_policy
@@ -77,3 +78,23 @@ def test_the_init_commit_is_dated_in_the_practices_zone(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert git(store, "log", "-1", "--format=%ad", "--date=iso").strip().endswith("-0600")
+
+
+def test_email_has_a_field_for_the_address(cli: Cli) -> None:
+    err = cli.refused(
+        "add", "--patient", "Ada Example", "--phone", "5550100123", "--category", "general",
+        "--reason", "Parking", "--detail", "topic=parking", "--method", "email",
+    )  # fmt: skip
+    assert "--email ADDRESS" in err
+    cid = cli.add("--method", "email", "--email", "ada@example.org", category="general",
+                  reason="Parking")  # fmt: skip
+    assert cli.record(cid)["patient"]["email"] == "ada@example.org"
+    assert "email ada@example.org" in cli.ok("show", cid).stdout
+    assert "email" in cli.refused("edit", cid, "--email", "not an address", "--why", "typo")
+    assert "--email" in cli.refused("edit", cid, "--email", "", "--why", "no longer")
+    cli.ok("edit", cid, "--email", "ada@example.net", "--why", "new address")
+    assert "patient.email" in cli.record(cid)["events"][-1]["set"]
+    bundle = json.loads(cli.ok("export", "--format", "fhir").stdout)
+    telecoms = [e["resource"]["telecom"] for e in bundle["entry"]
+                if e["resource"]["resourceType"] == "Patient"]  # fmt: skip
+    assert {"system": "email", "value": "ada@example.net"} in telecoms[0]

@@ -298,6 +298,12 @@ def add(
     mrn: Annotated[str | None, typer.Option("--mrn", help="Medical record number.")] = None,
     dob: Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")] = None,
     language: Annotated[str | None, typer.Option("--language", help="Preferred language.")] = None,
+    email: Annotated[
+        str | None,
+        typer.Option(
+            "--email", metavar="ADDRESS", help="Email address (needed with --method email)."
+        ),
+    ] = None,
     next_action: Annotated[
         str | None, typer.Option("--next", help="What should happen next.")
     ] = None,
@@ -374,6 +380,7 @@ def add(
         mrn=mrn,
         dob=dob,
         language=language,
+        email=email,
         next_action=next_action,
         deadline=deadline_time(st, deadline) if deadline else None,
         related=related,

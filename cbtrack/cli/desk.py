@@ -74,6 +74,9 @@ def edit(
     language: Annotated[
         str | None, typer.Option("--language", help="Preferred language ('' clears).")
     ] = None,
+    email: Annotated[
+        str | None, typer.Option("--email", metavar="ADDRESS", help="Email address ('' clears).")
+    ] = None,
     method: Annotated[
         ContactMethod | None, typer.Option("--method", help="Preferred contact method.")
     ] = None,
@@ -114,6 +117,7 @@ def edit(
         dob=dob,
         mrn=mrn,
         language=language,
+        email=email,
         method=method,
         window=window,
         voicemail=voicemail,
