@@ -121,13 +121,19 @@ def unverified_findings(store: Store, head: str, exclude: Sequence[str]) -> list
     """The findings in commits reachable from `head` but from none of `exclude` (what
     sync would push: not on the remote, not verified or accepted by the lead)."""
     walked = gitlog.commits(store.root, head, exclude=[e for e in exclude if e])
+    done = gitlog.judged(store.root)
+    walked = [c for c in walked if c.sha not in done]
     return _dedupe(judge_commits(store.root, history.Reader(), walked))
 
 
-def judge_commits(root: Path, rd: history.Reader, walked: list[gitlog.CommitInfo]) -> list[Finding]:
+def judge_commits(
+    root: Path, rd: history.Reader, walked: list[gitlog.CommitInfo], first: str | None = "HEAD"
+) -> list[Finding]:
+    """Every commit of `walked` judged; a root commit other than the first commit of
+    `first`'s history (None: not checked) is a breach."""
     info = {c.sha: c for c in walked}
     out: list[Finding] = []
-    first = gitlog.first_root(root)
+    first = gitlog.first_root(root, first) if first else None
     steps: list[tuple[list[str], str]] = []
     size = 0
     for c in walked:
@@ -189,6 +195,8 @@ def judge_steps(
             continue
         for i in range(0, max(len(paths), 1), PATHS_PER_UNIT):
             units.append((parents, c, base, paths[i : i + PATHS_PER_UNIT]))
+    if label is None:
+        out += _signatures(root, rd, steps, info)
     batch: list[Unit] = []
     size = 0
     for unit in units:
@@ -198,6 +206,38 @@ def judge_steps(
             out += _judge_units(root, rd, batch, info, label)
             batch, size = [], 0
     return out + _judge_units(root, rd, batch, info, label)
+
+
+def _signatures(
+    root: Path,
+    rd: history.Reader,
+    steps: list[tuple[list[str], str]],
+    info: dict[str, gitlog.CommitInfo],
+) -> list[Finding]:
+    """Who did it: each commit made under a policy (its parent's) that requires signing is
+    signed, by a key that policy lists, and that key is its author's."""
+    specs = [f"{parents[0]}:{POLICY_FILE}" for parents, _ in steps if parents]
+    blobs = gitlog.read_blobs(root, specs)
+    todo = []
+    for parents, c in steps:
+        commit = info.get(c)
+        if not parents or commit is None:
+            continue
+        rules = rd.rules(blobs.get(f"{parents[0]}:{POLICY_FILE}"))
+        if rules.signing:
+            todo.append((c, commit.author, rules.keys))
+    if not todo:
+        return []
+    from cbtrack import identity
+
+    return [
+        Finding(
+            "signature",
+            f"{_who(p.commit, info.get(p.commit))}: {p.why}",
+            p.commit,
+        )
+        for p in identity.check_commits(root, todo)
+    ]
 
 
 def _judge_units(

@@ -426,9 +426,29 @@ def diagnose(store: Store) -> list[Problem]:
     ]
     if gitlog.is_repo_root(root):
         out += _uncommitted(store)
+        if policy is not None and policy.signing == "required":
+            out += _signing_key(store, policy)
     else:
         out.append(Problem("not_a_repository", ".", "the store is not a git repository", False))
     return out
+
+
+def _signing_key(store: Store, policy: Policy) -> list[Problem]:
+    """With signing required: does this desk have a key that some staff member holds?"""
+    from cbtrack import identity
+
+    keys = {u: m.key for u, m in policy.staff.items() if m.key}
+    try:
+        key = identity.signing_key(store.root)
+    except CbtrackError as exc:
+        return [Problem("no_signing_key", POLICY_FILE, exc.message.rstrip("."), False)]
+    if key is None:
+        why = f"the policy requires signed changes and this desk has no key; {identity.KEYGEN_HINT}"
+    elif identity.owner_of(keys, key.public) is None:
+        why = "this desk's signing key is no staff member's key in the policy (or was revoked)"
+    else:
+        return []
+    return [Problem("no_signing_key", POLICY_FILE, why, False)]
 
 
 def _all_temp_files(store: Store) -> list[Path]:

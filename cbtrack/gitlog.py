@@ -30,7 +30,14 @@ from typing import Any
 from cbtrack import history
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.history import Breach, HistoryRefused
-from cbtrack.store import MAX_RECORD_BYTES, POLICY_FILE, held_lock_fds, read_text
+from cbtrack.store import (
+    LOCAL_DIR,
+    MAX_RECORD_BYTES,
+    POLICY_FILE,
+    append_private_log,
+    held_lock_fds,
+    read_text,
+)
 
 MERGE_DRIVER = "cbtrack"
 TOOL_USER = "cbtrack"
@@ -59,6 +66,28 @@ def identity_env(user: str, when: datetime | None) -> dict[str, str]:
     return env
 
 
+#: Per store (its root): the key spec git signs this process's commits with. Set once
+#: the acting user is known (`sign_with`), by `cbtrack.identity` under `signing: required`.
+_signing: dict[Path, str] = {}
+
+
+def sign_with(root: Path, spec: str | None) -> None:
+    """Sign every commit this process makes in the store at `root` with `spec` (None:
+    unsigned)."""
+    if spec is None:
+        _signing.pop(root, None)
+    else:
+        _signing[root] = spec
+
+
+def _sign_options(root: Path) -> list[str]:
+    spec = _signing.get(root)
+    if spec is None:
+        return ["-c", "commit.gpgsign=false"]
+    return ["-c", "gpg.format=ssh", "-c", f"user.signingkey={spec}",
+            "-c", "commit.gpgsign=true"]  # fmt: skip
+
+
 def run(
     root: Path,
     *args: str,
@@ -69,9 +98,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run git in the store. `keep_lock=False` for a command that may outlive this one
     (fetch, push and their ssh): it must not keep the store locked if we are killed."""
-    proc = _spawn(
-        root, ["-c", "commit.gpgsign=false", *args], keep_lock, env=env, input=input, text=True
-    )
+    proc = _spawn(root, [*_sign_options(root), *args], keep_lock, env=env, input=input, text=True)
     if check and proc.returncode != 0:
         raise _failed(root, args[0], proc.stderr)
     return proc
@@ -103,6 +130,14 @@ def _spawn(
         )
     except FileNotFoundError:
         raise GitError("git is not installed; install git, then try again.") from None
+
+
+def _signing_failed(root: Path, stderr: str) -> Refused:
+    last = (stderr.strip().splitlines() or ["no details"])[-1][:200]
+    return Refused(
+        f"The change could not be signed ({last}); check that CBTRACK_SIGNING_KEY names your "
+        "key and, for a key with a passphrase, that it is loaded in ssh-agent (ssh-add)."
+    )
 
 
 def _failed(root: Path, command: str, stderr: str) -> GitError:
@@ -269,7 +304,32 @@ def commit(
         return False
     args = ["commit", "-q", "--no-verify", "-m", message]
     run(root, *args, *(["--", *changed] if rels and not merging else []), env=env)
+    made = rev(root, "HEAD")
+    if made:
+        remember_judged(root, [made])
     return True
+
+
+JUDGED_FILE = "judged"  # in .cbtrack/: commits this desk judged clean (made or took in)
+
+
+def remember_judged(root: Path, shas: Sequence[str]) -> None:
+    """Note commits the rule book passed here, so sync need not judge them again (a local
+    shortcut only: verify, other desks and the server judge every commit themselves)."""
+    with contextlib.suppress(OSError):
+        append_private_log(root / LOCAL_DIR / JUDGED_FILE, "".join(f"{s}\n" for s in shas))
+
+
+def judged(root: Path) -> set[str]:
+    """The commits `remember_judged` noted (an unreadable note: none)."""
+    path = root / LOCAL_DIR / JUDGED_FILE
+    try:
+        if path.is_symlink() or path.parent.is_symlink():
+            return set()
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return set()
+    return {line for line in text.split() if re.fullmatch(r"[0-9a-f]{40}", line)}
 
 
 # --- the direct commit: new objects along the changed paths only -----------------------
@@ -334,9 +394,13 @@ def _commit_direct(
     tree = _write_trees(root, trees)
     if tree is None:
         return None
-    commit_id = run(
-        root, "commit-tree", tree, "-p", head, input=_clean_message(message), env=env
-    ).stdout.strip()
+    sign = ["-S"] if root in _signing else []
+    made = run(root, "commit-tree", *sign, tree, "-p", head, input=_clean_message(message),
+               env=env, check=False)  # fmt: skip
+    if made.returncode != 0:
+        raise _signing_failed(root, made.stderr) if sign else _failed(root, "commit-tree",
+                                                                      made.stderr)  # fmt: skip
+    commit_id = made.stdout.strip()
     # The index first (the old order: staged, then committed), so that a failure or a kill
     # before the branch moves leaves what the journal's recovery expects to find.
     _index_paths(root, changed)
@@ -347,6 +411,7 @@ def _commit_direct(
             f"git update-ref failed in {root}: the branch moved while this change was being "
             "recorded (a git command run by hand?); try the command again."
         )
+    remember_judged(root, [commit_id])
     # What `git commit` does after committing: pack loose objects when there are many
     # (git detaches that work); without the store lock, and never a reason to fail.
     with contextlib.suppress(OSError, GitError):
@@ -914,6 +979,12 @@ def pending_files(root: Path) -> list[tuple[str, str]]:
 
 def unmerged_paths(root: Path) -> list[str]:
     raw = run_bytes(root, "diff", "--name-only", "-z", "--diff-filter=U")
+    return sorted({p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p})
+
+
+def changed_between(root: Path, old: str, new: str) -> list[str]:
+    """Every file that differs between two commits, no rename pairing."""
+    raw = run_bytes(root, "diff", "--name-only", "-z", "--no-renames", old, new)
     return sorted({p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p})
 
 

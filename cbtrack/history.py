@@ -225,6 +225,8 @@ class Rules:
     staff: dict[str, frozenset[str]] = field(default_factory=dict)
     skew: timedelta = timedelta(minutes=10)
     governed: dict[str, Any] = field(default_factory=dict)
+    signing: bool = False  # `signing: required`: every commit after it is signed
+    keys: dict[str, str] = field(default_factory=dict)  # user -> SSH public key line
 
     def has_role(self, user: str | None, role: str) -> bool:
         return user is not None and role in self.staff.get(user, frozenset())
@@ -245,18 +247,26 @@ def rules_of(data: dict[str, Any] | None) -> Rules:
     if not isinstance(data, dict):
         return Rules()
     staff: dict[str, frozenset[str]] = {}
+    keys: dict[str, str] = {}
     members = data.get("staff")
     if isinstance(members, dict):
         for user, member in members.items():
-            roles = member.get("roles") if isinstance(member, dict) else None
+            if not isinstance(member, dict):
+                staff[str(user)] = frozenset()
+                continue
+            roles = member.get("roles")
             staff[str(user)] = (
-                frozenset(str(r) for r in roles) if isinstance(roles, list) else (frozenset())
+                frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset()
             )
+            key = member.get("key")
+            if isinstance(key, str) and key.strip():
+                keys[str(user)] = key.strip()
     skew = timedelta(minutes=10)
     text = data.get("clock_skew", DEFAULT_SKEW)
     with contextlib.suppress(ValueError):
         skew = wall_delta(str(text))
-    return Rules(staff, skew, {k: data.get(k) for k in GOVERNED})
+    signing = data.get("signing") == "required"
+    return Rules(staff, skew, {k: data.get(k) for k in GOVERNED}, signing, keys)
 
 
 class Reader:

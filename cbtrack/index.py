@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from cbtrack.model import ALPHABET, ID_RE, Callback, phone_digits
 
-VERSION = 2
+VERSION = 3  # 3: names folded for accents and apostrophes
 FILE_NAME = "find-index.json"
 MIN_PHONE_DIGITS = 7
 _PHONE_TEXT = re.compile(r"\+?[0-9 ().-]+")
@@ -36,8 +37,31 @@ Month = dict[str, Any]  # {"sig": [...], "files": {file name: Row}}
 # --- matching ------------------------------------------------------------------------------
 
 
+_APOSTROPHES = str.maketrans({c: "'" for c in "\u2019\u2018\u02bc`\u00b4"})
+
+
+def fold(text: str) -> str:
+    """Text as find compares it: case folded, accents dropped ("Núñez" -> "nunez"), every
+    kind of apostrophe made one."""
+    plain = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+
+
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.casefold())
+    """A query's words, folded; an apostrophe inside a word is dropped ("o'leary" ->
+    "oleary")."""
+    return [w.replace("'", "") for w in _WORD.findall(fold(text))]
+
+
+def name_words(name: str) -> list[str]:
+    """A name's words, folded: each word, and for one with an apostrophe also its parts,
+    so "O'Leary" is found by "oleary", "o'leary" and "o leary"."""
+    out: list[str] = []
+    for w in _WORD.findall(fold(name)):
+        out.append(w.replace("'", ""))
+        if "'" in w:
+            out += [part for part in w.split("'") if part]
+    return out
 
 
 def phone_match(a: str, b: str) -> bool:
@@ -87,7 +111,7 @@ class Query:
             return True
         if self.digits and phone_match(self.digits, phone):
             return True
-        return bool(self.name_words) and name_matches(self.name_words, words(name))
+        return bool(self.name_words) and name_matches(self.name_words, name_words(name))
 
     def matches_record(self, cb: Callback) -> bool:
         p = cb.patient
@@ -142,7 +166,7 @@ def row_of(mtime_ns: int, size: int, data: Any) -> Row:
         size,
         created,
         phone_digits(str(phone)),
-        " ".join(words(str(name))),
+        " ".join(name_words(str(name))),
         mrn.casefold() if isinstance(mrn, str) else None,
     ]
 

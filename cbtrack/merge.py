@@ -24,7 +24,8 @@ The rules:
    `escalated` if rule 5 keeps it escalated, else what its latest attempt implies.
 5. Any other field (`patient` and `details` key by key): changed on one side only, that
    side's value; changed on both sides, the value of the side with the latest attempt or
-   event; equal times, the larger value in canonical JSON order.
+   event; equal times, the larger value in canonical JSON order. Except `owner`, `urgency`
+   and `due_at`: changed on both sides, the value the latest new event that sets it records.
 """
 
 from __future__ import annotations
@@ -192,6 +193,31 @@ def _merge_fields(
     return out
 
 
+#: Fields an event records in `set`: changed on both sides, the latest such event decides.
+EVENT_FIELDS = ("owner", "urgency", "due_at")
+
+
+def _follow_events(
+    data: dict[str, Any],
+    base: dict[str, Any],
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
+    events: list[Event],
+    old: Callback | None,
+) -> None:
+    """Rule 5's exception: an owner, urgency or due time that both sides changed is the
+    one the latest new event that sets it says, so the record never contradicts its own
+    history (whichever side was active last)."""
+    seen = {e.id for e in old.events} if old else set()
+    for key in EVENT_FIELDS:
+        b, o, t = base.get(key), ours.get(key), theirs.get(key)
+        if o in (t, b) or t == b:
+            continue
+        setting = [e for e in events if e.id not in seen and key in (e.set or {})]
+        if setting:
+            data[key] = max(setting, key=lambda e: (e.at, e.id)).set[key]  # type: ignore[index]
+
+
 def _item_id(*parts: str) -> str:
     """A deterministic item ID, so two desks making the same merge make the same event."""
     digest = hashlib.sha256(":".join(parts).encode()).digest()
@@ -239,7 +265,9 @@ def merge_records(base: Callback | None, ours: Callback, theirs: Callback) -> Me
     events = _union("event", base.events if base else [], ours.events, theirs.events, result)
     deps = _merge_dependencies(base, ours, theirs, sides, result)
     b = dump(base) if base else {}
-    data = _merge_fields(b, dump(ours), dump(theirs), sides)
+    mine, other = dump(ours), dump(theirs)
+    data = _merge_fields(b, mine, other, sides)
+    _follow_events(data, b, mine, other, events, base)
     data["id"] = ours.id
     data["status"] = Status.new.value
     try:

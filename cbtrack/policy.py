@@ -12,7 +12,7 @@ import copy
 import string
 from datetime import date
 from functools import cache, cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -48,9 +48,19 @@ def fields_of(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+#: An SSH public key as `ssh-keygen` writes it: type, base64 body, optional comment.
+SSH_KEY_RE = (
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|"
+    r"sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]{0,200})?$"
+)
+
+
 class StaffMember(StrictModel):
     name: Text | None = None
     roles: list[Name] = Field(default_factory=list)
+    # The staff member's SSH public key (its .pub file's line): with `signing: required`,
+    # the key their commits are signed with.
+    key: Annotated[str, StringConstraints(strip_whitespace=True, pattern=SSH_KEY_RE)] | None = None
 
 
 class BusinessHours(StrictModel):
@@ -195,6 +205,9 @@ class Policy(StrictModel):
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     call_hours: Window = "08:00-20:00"
     staff: dict[Name, StaffMember] = Field(default_factory=dict)
+    # off: who did it is the name typed (--as); required: every commit is signed with the
+    # SSH key of a staff member, and the acting user is whose key signs.
+    signing: Literal["off", "required"] = "off"
     roles: dict[Name, Text]
     end_of_day_owner: Name
     escalation_owner: Name

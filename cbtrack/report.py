@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from cbtrack import timing
 from cbtrack.model import (
     Callback,
     CloseReason,
@@ -49,7 +50,6 @@ from cbtrack.model import (
     phone_digits,
 )
 from cbtrack.policy import Policy
-from cbtrack.timing import first_call_due
 
 Block = dict[str, Any]
 
@@ -150,10 +150,10 @@ class Period:
             created=self.inside(cb.created_at),
             closed=self.inside(closure),
             open=is_open,
-            overdue=is_open and cb.due_at < self.as_of,
+            overdue=is_open and timing.overdue_from(self.policy, cb) < self.as_of,
             attempts=sum(1 for a in cb.attempts if self.inside(a.at)),
             first_in_period=first is not None and self.inside(first.at),
-            first_on_time=first is not None and first.at <= first_call_due(self.policy, cb),
+            first_on_time=first is not None and first.at <= timing.first_call_due(self.policy, cb),
             first_reached=first is not None and first.result.value == "reached",
             hours_to_first=hours(first.at, cb.created_at) if first else None,
             hours_to_close=hours(closure, cb.created_at) if closure else None,
@@ -378,7 +378,8 @@ def build(
             "overdue_without_attempt": sum(
                 1
                 for cb in open_at_end
-                if cb.due_at < period.as_of and not any(period.by_as_of(a.at) for a in cb.attempts)
+                if timing.overdue_from(policy, cb) < period.as_of
+                and not any(period.by_as_of(a.at) for a in cb.attempts)
             ),
         },
         "by_category": by_category,

@@ -41,7 +41,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cbtrack import cache
+from cbtrack import cache, timing
 from cbtrack.enums import DependencyKind, EventType, Source, Urgency
 from cbtrack.progress import Progress
 from cbtrack.report import (
@@ -58,14 +58,14 @@ from cbtrack.report import (
     patient_keys,
     rate,
 )
-from cbtrack.timing import first_call_due
 
 if TYPE_CHECKING:
     from cbtrack.model import Callback
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-FORMAT = "cbtrack-report-rows-2"
+# 2: rows end with when they count as overdue; 3: then by when a first call is on time
+FORMAT = "cbtrack-report-rows-3"
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
@@ -111,6 +111,7 @@ class Row(NamedTuple):
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
+    late_from: int  # after when it counts as overdue while open (`timing.overdue_from`)
     first_due: int  # by when a first call is on time (`timing.first_call_due`)
 
 
@@ -165,7 +166,8 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple(v.casefold() in UNKNOWN_VALUES for v in values),
         b"".join(_keyed(salt, k) for k in patient_keys(cb)),
         person,
-        micros(first_call_due(policy, cb)),
+        micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)
+        micros(timing.first_call_due(policy, cb)),  # the one first-call rule (`cbtrack.timing`)
     )
 
 
@@ -278,7 +280,7 @@ class Figures:
             source,
             _status,
             created,
-            due,
+            _due,
             closed,
             close_reason,
             attempts,
@@ -290,6 +292,7 @@ class Figures:
             unknown,
             patient,
             phi,
+            late_from,
             first_due,
         ) = row
         s, e, a = self.s, self.e, self.a
@@ -331,10 +334,10 @@ class Figures:
             self.reasons[close_reason] += 1
         if is_open:
             t.open += 1
-            t.dues.append(due)
+            t.dues.append(late_from)
             if first is None:
-                self.unattempted_dues.append(due)
-            if due < a:
+                self.unattempted_dues.append(late_from)
+            if late_from < a:
                 t.overdue += 1
                 seen = first is not None and (first <= a if inclusive else first < a)
                 if not seen:

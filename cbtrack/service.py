@@ -53,11 +53,12 @@ from cbtrack.store import (
 )
 
 if TYPE_CHECKING:
-    from cbtrack import doctor, gitlog, history, importer, review, timing, triage
+    from cbtrack import doctor, gitlog, history, identity, importer, review, timing, triage
 else:  # loaded by the commands that use them: reading the queue needs none of them
     doctor = lazy_module("cbtrack.doctor")
     gitlog = lazy_module("cbtrack.gitlog")
     history = lazy_module("cbtrack.history")
+    identity = lazy_module("cbtrack.identity")
     importer = lazy_module("cbtrack.importer")
     review = lazy_module("cbtrack.review")
     timing = lazy_module("cbtrack.timing")
@@ -91,7 +92,7 @@ def change(
     """The one path for changing a record: lock, load it, apply, save, commit."""
     gitlog.require_repo(store.root, merging_ok=True)
     policy = committed_policy(store)
-    actor = triage.check_user(policy, user)
+    actor = identity.actor(store.root, policy, user)
     with store.lock():
         doctor.recover(store, now, actor)
         gitlog.require_repo(store.root)  # (a merge started by hand; a sync's waits above)
@@ -141,8 +142,8 @@ def committed_policy(store: Store) -> Policy:
         head = parse_model(Policy, decode_text(data, MAX_POLICY_BYTES, POLICY_FILE), POLICY_FILE)
     except StoreError:
         return policy
-    if head.staff != policy.staff:
-        policy = policy.model_copy(update={"staff": head.staff})
+    if head.staff != policy.staff or head.signing != policy.signing:
+        policy = policy.model_copy(update={"staff": head.staff, "signing": head.signing})
         store.use_policy(policy)
     return policy
 
@@ -163,7 +164,7 @@ def change_many(
     Each record is loaded and re-checked under the lock; `apply` may raise `Skip`."""
     gitlog.require_repo(store.root, merging_ok=True)
     policy = committed_policy(store)
-    actor = triage.check_user(policy, user)
+    actor = identity.actor(store.root, policy, user)
     changed: list[Callback] = []
     with store.lock():
         doctor.recover(store, now, actor)
@@ -197,15 +198,19 @@ class PracticeSetup:
     callback_number: str | None = None
     timezone: str | None = None
     staff: dict[str, StaffEntry] = field(default_factory=dict)
+    signing: str | None = None  # "off" or "required"
 
     def given(self) -> bool:
-        return bool(self.practice or self.callback_number or self.timezone or self.staff)
+        return bool(
+            self.practice or self.callback_number or self.timezone or self.staff or self.signing
+        )
 
 
 @dataclass
 class StaffEntry:
     name: str
     roles: list[str]
+    key: str | None = None  # the SSH public key line
 
 
 def policy_text(setup: PracticeSetup | None = None) -> str:
@@ -222,9 +227,19 @@ def policy_text(setup: PracticeSetup | None = None) -> str:
         if setup.staff:
             block = ["staff:"]
             for user, e in setup.staff.items():
-                member = dump_yaml({user: {"name": e.name, "roles": e.roles}}, flow=True)
+                data: dict[str, object] = {"name": e.name, "roles": e.roles}
+                if e.key:
+                    data["key"] = e.key
+                member = dump_yaml({user: data}, flow=True)
                 block.append("  " + member.strip()[1:-1])
             text = _replace_top_key(text, "staff", "\n".join(block))
+        if setup.signing is not None:
+            if setup.signing == "required" and not any(e.key for e in setup.staff.values()):
+                raise Refused(
+                    "With --signing required, give the staff's public keys with --key "
+                    "USER=FILE (at least one), or start with signing off and add keys later."
+                )
+            text = _replace_top_key(text, "signing", f'signing: "{setup.signing}"')
     try:
         parse_model(Policy, text, POLICY_FILE)
     except StoreError as exc:
@@ -381,7 +396,7 @@ def add(
     """A new callback; triage reads the reason, the details and `note`, and a 'yes' to the
     symptoms question (`symptoms=True`) makes it at least clinical."""
     policy = committed_policy(store)
-    actor = triage.check_user(policy, user)
+    actor = identity.actor(store.root, policy, user)
     details = {k: v for k, v in (details or {}).items()}
     triage.check_category(policy, category)
     warnings = triage.check_details(policy, category, details)
@@ -1053,7 +1068,7 @@ def apply_triage(
     if planned:
         change_many(store, user, now, planned, "triage", apply)
     else:
-        triage.check_user(store.policy, user)
+        identity.actor(store.root, committed_policy(store), user)
     return done
 
 
@@ -1063,8 +1078,8 @@ def apply_triage(
 def roll_over(store: Store, user: str | None, now: datetime) -> list[review.Roll]:
     """Roll every open callback over in one commit by the acting staff member; each record
     is re-planned under the store lock (another desk may have rolled it first)."""
-    policy = store.policy
-    triage.check_user(policy, user)
+    policy = committed_policy(store)
+    identity.actor(store.root, policy, user)
     done: list[review.Roll] = []
 
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
@@ -1156,8 +1171,8 @@ def import_missed_calls(
 ) -> Imported:
     """Each call not yet in the store becomes a `missed_call` callback created at the call
     time; all of them are saved under one lock and committed once, by the acting user."""
-    policy = store.policy
-    actor = triage.check_user(policy, user) if user or not dry_run else "import"
+    policy = committed_policy(store)
+    actor = identity.actor(store.root, policy, user) if user or not dry_run else "import"
     if MISSED_CALL not in policy.categories:
         raise Refused(
             "The policy has no missed_call category; add one to cbtrack.yaml before "
@@ -1481,8 +1496,8 @@ def commit_policy(store: Store, user: str | None, now: datetime) -> bool:
                 "run 'cbtrack validate --commit' again."
             )
         # on the roster it commits, and on the roster as committed (an admin's change)
-        actor = triage.check_user(store.policy, user)
-        triage.check_user(committed_policy(store), user)
+        triage.check_user(store.policy, user)
+        actor = identity.actor(store.root, committed_policy(store), user)
         return gitlog.commit(
             store.root, [POLICY_FILE], "policy: edits checked by validate", actor, now
         )

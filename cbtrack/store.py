@@ -954,11 +954,11 @@ class Store:
             info = folder.stat()
             sig = [info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
             entry = old.get(folder.name)
-            if entry is not None and entry["sig"] == sig:
-                fresh[folder.name] = entry
-                continue
-            fresh[folder.name] = self._index_month(folder, sig, entry)
-            changed = True
+            # every file's size and time are checked, not only the folder's: an edit in
+            # place (a text editor, a checkout) leaves the folder as it was
+            month = self._index_month(folder, sig, entry)
+            fresh[folder.name] = month
+            changed = changed or month != entry
         if changed or set(fresh) != set(old):
             with contextlib.suppress(OSError):
                 if self.local_dir.is_symlink():
@@ -1205,6 +1205,29 @@ class Store:
             self._undo, self._journal_ids, self._journal_files = [], [], {}
             os.close(fd)  # closing the descriptor releases the flock
 
+    @contextlib.contextmanager
+    def read_lock(self, timeout: float | None = None) -> Iterator[None]:
+        """A shared lock for a reader that must see one consistent state (a report): it
+        waits for a change or a sync under way to finish, and holds changes back only
+        while it reads. Without a lock file to share (a read-only copy), reads as is."""
+        if self._lock_fd is not None or self.local_dir.is_symlink():
+            yield
+            return
+        try:
+            fd = os.open(self.local_dir / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            yield
+            return
+        try:
+            deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
+            while not _try_lock(fd, fcntl.LOCK_SH):
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(_busy_message(fd, lock_timeout()))
+                time.sleep(0.02)
+            yield
+        finally:
+            os.close(fd)
+
     @property
     def locked(self) -> bool:
         return self._lock_fd is not None
@@ -1283,9 +1306,9 @@ def lock_timeout() -> float:
     return value
 
 
-def _try_lock(fd: int) -> bool:
+def _try_lock(fd: int, kind: int = fcntl.LOCK_EX) -> bool:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
     except OSError as exc:
         if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
             return False

@@ -11,11 +11,14 @@ head that does not descend from it.
 
 from __future__ import annotations
 
+import os
+import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cbtrack import audit, doctor, gitlog, history, triage
+from cbtrack import audit, doctor, gitlog, history, identity, service
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.merge import Merged, merge_records
 from cbtrack.model import Callback
@@ -90,11 +93,12 @@ class SyncResult:
     notes: list[str] = field(default_factory=list)
     pushed: bool = False
     head: str = ""
+    retries: int = 0  # pushes that lost a race with another desk and were redone
 
 
 def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") -> SyncResult:
     """Commit pending valid changes, fetch, merge (records by the merge rules), push."""
-    actor = triage.check_user(store.policy, user)
+    actor = identity.actor(store.root, service.committed_policy(store), user)
     root = store.root
     gitlog.require_repo(root, merging_ok=True)
     if not gitlog.has_remote(root, remote):
@@ -117,11 +121,36 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
                 "undo it with 'git merge --abort', then sync again."
             )
         result = SyncResult(remote, branch, notes=notes)
-        for attempt in range(3):
-            if _sync_round(store, actor, now, result, round_no=attempt):
-                break
-        result.head = gitlog.rev(root, "HEAD") or ""
-    return result
+        if _sync_round(store, actor, now, result, round_no=0):
+            result.head = gitlog.rev(root, "HEAD") or ""
+            return result
+    # Another desk pushed first: fetch, merge and push again, with jittered backoff and
+    # without holding the store lock while waiting, for up to `patience` seconds.
+    deadline = time.monotonic() + sync_patience()
+    tries = 1
+    while True:
+        time.sleep(min(5.0, 0.2 * 2**tries) * random.uniform(0.5, 1.5))
+        tries += 1
+        with store.lock():
+            if _sync_round(store, actor, now, result, round_no=tries - 1):
+                result.retries = tries - 1
+                result.head = gitlog.rev(root, "HEAD") or ""
+                return result
+        if time.monotonic() >= deadline:
+            raise Refused(
+                f"Other desks kept pushing to '{remote}' while this desk synced ({tries} "
+                "tries); nothing is lost: this desk's changes are committed here, and the "
+                "next sync shares them."
+            )
+
+
+def sync_patience() -> float:
+    """How long sync keeps retrying a push that lost a race: `CBTRACK_SYNC_PATIENCE`
+    seconds, else 30."""
+    try:
+        return max(0.0, float(os.environ.get("CBTRACK_SYNC_PATIENCE", "30")))
+    except ValueError:
+        return 30.0
 
 
 def _commit_pending(store: Store, actor: str, now: datetime) -> tuple[list[str], list[str]]:
@@ -169,13 +198,16 @@ def _check_outgoing(store: Store, theirs: str | None, result: SyncResult) -> Non
 def _check_incoming(store: Store, incoming: list[gitlog.CommitInfo], remote: str) -> None:
     """Judge every incoming commit by the rule book before any is taken in: on a breach
     the local store stays as it was, and the message names the commit, file and rule."""
-    found = audit.judge_commits(store.root, history.Reader(), incoming)
+    done = gitlog.judged(store.root)
+    todo = [c for c in incoming if c.sha not in done]
+    found = audit.judge_commits(store.root, history.Reader(), todo)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise Refused(
             f"Sync took in nothing from '{remote}': {found[0].message}{more}; this desk is "
             "as it was. Have the lead look at it ('cbtrack verify' on the desk that made it)."
         )
+    gitlog.remember_judged(store.root, [c.sha for c in todo])
 
 
 def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, round_no: int) -> bool:
@@ -236,7 +268,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
         )
         if pushed.returncode != 0:
             text = pushed.stderr
-            if round_no < 2 and ("rejected" in text or "fetch first" in text):
+            if "rejected" in text or "fetch first" in text or "non-fast-forward" in text:
                 return False
             raise GitError(f"Could not push to '{remote}': {_last_line(text)}")
         result.pushed = True
@@ -246,7 +278,9 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
 
 
 def _last_line(text: str) -> str:
+    """git's last line that says something (its `hint:` lines only advise)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("hint:")] or lines
     return (lines[-1] if lines else "no details from git")[:200]
 
 
@@ -256,6 +290,12 @@ def _git_merge(store: Store, actor: str, now: datetime, theirs: str, *flags: str
         store.root,
         "-c",
         f"merge.{gitlog.MERGE_DRIVER}.driver=false",
+        # a record is its ID: never pair two files by similarity (a new record with the
+        # same wording as one closed meanwhile would take the other's attempts)
+        "-c",
+        "merge.renames=false",
+        "-c",
+        "diff.renames=false",
         "merge",
         "--quiet",
         "--no-edit",
@@ -279,37 +319,33 @@ def _git_merge(store: Store, actor: str, now: datetime, theirs: str, *flags: str
 def _merge_commit(
     store: Store, actor: str, now: datetime, head: str, theirs: str, result: SyncResult
 ) -> None:
-    """Merge the remote into HEAD; records by the merge rules, in this process.
-
-    Git's own merge places files (including open -> closed moves); the record merge driver
-    is switched off for it because each record both sides changed is then merged here, by
-    callback ID across both folders, which also settles moves git cannot see."""
+    """Merge the remote into HEAD, by callback ID: git only records the merge (`-s ours`,
+    so it pairs no files by similarity, which would move one callback's attempts into
+    another's file); each record the remote changed is then settled here by the merge
+    rules, and each other file by a plain three-way choice."""
     root = store.root
     marker = root / LOCAL_DIR / SYNC_MERGE
     write_atomic(marker, theirs + "\n")
     try:
-        _git_merge(store, actor, now, theirs, "--no-ff", "--no-commit")
-        unmerged = set(gitlog.unmerged_paths(root))
-        others = sorted(p for p in unmerged if history.record_id(p) is None)
-        if others:
-            raise Refused(
-                f"{others[0]} was changed differently on this desk and on '{result.remote}'; "
-                "decide which version to keep (merge it by hand with 'git merge "
-                f"{result.remote}/{result.branch}', commit), then sync again; nothing was merged."
-            )
         base = gitlog.merge_base(root, head, theirs)
-        touched = [*gitlog.changed_since(root, head), *unmerged]
-        ids = sorted({cid for p in touched if (cid := history.record_id(p)) is not None})
-        problems: list[str] = []
+        if base is None:
+            raise Refused(
+                f"'{result.remote}' holds a history that shares no commit with this desk's; "
+                "nothing was merged: have the lead check which store is the practice's."
+            )
+        _git_merge(store, actor, now, theirs, "--no-ff", "--no-commit", "-s", "ours")
+        theirs_changed = gitlog.changed_between(root, base, theirs)
+        ours_changed = set(gitlog.changed_between(root, base, head))
+        problems = _take_files(store, base, theirs, theirs_changed, ours_changed, result)
+        ids = sorted({c for p in theirs_changed if (c := history.callback_of(p)) is not None})
         rd = history.Reader()
         for cid in ids:
-            problems += _settle(store, rd, cid, base, head, theirs, unmerged, result)
+            problems += _settle(store, rd, cid, base, head, theirs, result)
         if problems:
             more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
             raise Refused(
-                f"Sync stopped and merged nothing: {problems[0]}{more}; merge by hand with "
-                f"'git merge {result.remote}/{result.branch}' (the merge driver leaves the "
-                "file with every attempt kept), commit, then sync again."
+                f"Sync stopped and merged nothing: {problems[0]}{more}; decide it (or have the "
+                "lead decide), then sync again."
             )
         load_model(Policy, root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
         message = f"sync: merge {result.remote}/{result.branch}"
@@ -327,28 +363,79 @@ def _merge_commit(
         marker.unlink(missing_ok=True)
 
 
+def _take_files(
+    store: Store,
+    base: str,
+    theirs: str,
+    changed: list[str],
+    ours_changed: set[str],
+    result: SyncResult,
+) -> list[str]:
+    """Files outside callbacks/ that only the remote changed are taken as it has them; one
+    both sides changed differently is for a person to decide."""
+    root = store.root
+    others = [p for p in changed if history.callback_of(p) is None and not _is_keep(p)]
+    if not others:
+        return []
+    blobs = gitlog.read_blobs(root, [f"{c}:{p}" for c in ("HEAD", theirs) for p in others])
+    problems: list[str] = []
+    take: list[str] = []
+    for p in others:
+        mine, other = blobs.get(f"HEAD:{p}"), blobs.get(f"{theirs}:{p}")
+        if mine == other:
+            continue
+        if p in ours_changed:
+            problems.append(
+                f"{p} was changed differently on this desk and on '{result.remote}'; decide "
+                f"which version to keep (merge it by hand with 'git merge {result.remote}/"
+                f"{result.branch}' and commit)"
+            )
+            continue
+        take.append(p)
+    if take and not problems:
+        _checkout(store, theirs, take, blobs)
+    return problems
+
+
+def _is_keep(path: str) -> bool:
+    return path in history.KEEP_FILES
+
+
+def _checkout(store: Store, commit: str, paths: list[str], blobs: dict[str, bytes | None]) -> None:
+    """Make `paths` what `commit` holds (written, or removed) and stage them."""
+    for p in paths:
+        data = blobs.get(f"{commit}:{p}")
+        target = store.root / p
+        if data is None:
+            if target.exists() or target.is_symlink():
+                remove_file(target)
+        else:
+            write_atomic(target, data)
+    gitlog.stage(store.root, paths)
+
+
 def _settle(
     store: Store,
     rd: history.Reader,
     cid: str,
-    base: str | None,
+    base: str,
     head: str,
     theirs: str,
-    unmerged: set[str],
     result: SyncResult,
 ) -> list[str]:
-    """Make one record whole after git's merge; returns what a person must decide."""
+    """Make one record whole after the remote changed it; returns what a person must
+    decide. Byte for byte the remote's version when only it changed the record."""
     root = store.root
-    rels = record_rels(store, cid)
-    present = [r for r in rels if (root / r).is_file()]
-    if len(present) == 1 and present[0] not in unmerged:
-        try:
-            store.load_path(root / present[0])
-            return []
-        except StoreError:
-            pass
-    versions = _versions(store, rd, cid, [c for c in (base, head, theirs) if c])
-    old = versions.get(base) if base else None
+    rels = list(record_rels(store, cid))
+    blobs = gitlog.read_blobs(root, [f"{c}:{r}" for c in (base, head, theirs) for r in rels])
+    state = {c: tuple(blobs.get(f"{c}:{r}") for r in rels) for c in (base, head, theirs)}
+    if state[theirs] == state[head] or state[theirs] == state[base]:
+        return []
+    if state[head] == state[base]:
+        _checkout(store, theirs, rels, blobs)
+        return []
+    versions = _versions(store, rd, cid, [base, head, theirs])
+    old = versions.get(base)
     mine, other = versions.get(head), versions.get(theirs)
     if isinstance(mine, str) or isinstance(other, str):
         return [f"{rels[0]}: {mine if isinstance(mine, str) else other}"]
@@ -363,7 +450,7 @@ def _settle(
         where = store.rel(store.path_of(merged.record)) if merged.record else rels[0]
         return [f"{where}: {c}" for c in merged.conflicts]
     _place(store, merged.record)
-    gitlog.stage(root, list(rels))
+    gitlog.stage(root, rels)
     result.merged.append(cid)
     result.notes += merged.notes
     return []

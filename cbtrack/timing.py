@@ -101,7 +101,15 @@ def expected_by(policy: Policy, dep: Dependency) -> datetime:
 
 
 def late_dependencies(policy: Policy, cb: Callback, now: datetime) -> list[Dependency]:
-    return [d for d in cb.open_dependencies if expected_by(policy, d) <= now]
+    return [d for d in cb.open_dependencies if expected_by(policy, d) < now]
+
+
+def overdue_from(policy: Policy, cb: Callback) -> datetime:
+    """The moment after which the callback counts as overdue (while open): its due time,
+    or, while it waits on internal work, when the first of that work is expected (the
+    clock is paused until then, and a late dependency makes it overdue)."""
+    waits = [expected_by(policy, d) for d in cb.open_dependencies]
+    return min(waits) if waits else cb.due_at
 
 
 def paused(policy: Policy, cb: Callback, now: datetime) -> bool:
@@ -110,12 +118,9 @@ def paused(policy: Policy, cb: Callback, now: datetime) -> bool:
 
 
 def overdue(policy: Policy, cb: Callback, now: datetime) -> bool:
-    """Open and past its due time (unless paused by a dependency), or with a late one."""
-    if not cb.is_open:
-        return False
-    if late_dependencies(policy, cb, now):
-        return True
-    return cb.due_at < now and not paused(policy, cb, now)
+    """The one rule for "overdue" (queue, review, triage, report): open and past its due
+    time, unless paused by a dependency not yet late; or with a late one."""
+    return cb.is_open and overdue_from(policy, cb) < now
 
 
 def lateness_note(policy: Policy, cb: Callback, now: datetime) -> str | None:

@@ -303,3 +303,46 @@ def test_typical_records_take_the_fast_path(
     path = store_dir / "callbacks" / "closed" / "2026-11" / f"{three['first']}.yaml"
     row = index.row_from_text(1, 2, path.read_text())
     assert row == [1, 2, "2026-11-20T09:00:00-05:00", "16175550140", "maria gonzalez", "00123"]
+
+
+def test_find_ignores_case_accents_and_apostrophes_and_sees_edits_in_place(
+    cli: Cli, store_dir: Path
+) -> None:
+    import yaml as _yaml
+
+    ids = {}
+    for name in ("María Núñez", "Seán O'Leary", "Zoë Fernández"):
+        result = cli.ok(
+            "add",
+            "--patient",
+            name,
+            "--phone",
+            "+15550100123",
+            "--category",
+            "general",
+            "--reason",
+            "x",
+            "--detail",
+            "topic=x",
+        )
+        ids[name] = result.stdout.strip()
+    for query, name in (
+        ("nunez", "María Núñez"),
+        ("maria nunez", "María Núñez"),
+        ("oleary", "Seán O'Leary"),
+        ("o leary", "Seán O'Leary"),
+        ("O\u2019Leary", "Seán O'Leary"),
+        ("fernandez", "Zoë Fernández"),
+        ("ZOE", "Zoë Fernández"),
+    ):
+        found = json.loads(cli.ok("find", query, "--json").stdout)
+        assert ids[name] in [r["id"] for r in found], query
+    cid = ids["Zoë Fernández"]
+    cli.ok("close", cid, "--reason", "resolved", "--summary", "Answered")
+    cli.ok("find", "fernandez", "--json")  # builds the index
+    path = next(store_dir.glob(f"callbacks/closed/*/{cid}.yaml"))
+    data = _yaml.safe_load(path.read_text())
+    data["patient"]["name"] = "Zoe Quartermain"
+    path.write_text(_yaml.safe_dump(data, sort_keys=False))
+    found = json.loads(cli.ok("find", "quartermain", "--json").stdout)
+    assert [r["id"] for r in found] == [cid]

@@ -108,9 +108,20 @@ class Run:
     def step(self, command: str, user: str, which: int) -> None:
         if command == "add" or not self.ids:
             reason = REASONS[which % len(REASONS)]
-            result = self.cli(user, "add", "--patient", "Ada Example", "--phone",
-                              "+15550100123", "--category", "general", "--reason", reason,
-                              "--detail", "topic=x")  # fmt: skip
+            result = self.cli(
+                user,
+                "add",
+                "--patient",
+                "Ada Example",
+                "--phone",
+                "+15550100123",
+                "--category",
+                "general",
+                "--reason",
+                reason,
+                "--detail",
+                "topic=x",
+            )
             if result.exit_code == 0:
                 self.ids.append(result.stdout.strip())
             return
@@ -224,9 +235,10 @@ class Run:
 def _new_store(tmp: Path) -> Run:
     root = tmp / "s"
     result = CliRunner().invoke(
-        app, ["--as", "lead", "init", str(root), *STAFF],
+        app,
+        ["--as", "lead", "init", str(root), *STAFF],
         env={"CBTRACK_NOW": "2026-11-27T08:00:00-05:00"},
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.stderr
     return Run(root)
 

@@ -183,8 +183,18 @@ def test_a_crafted_merge_with_an_orphan_parent_is_refused_by_sync_and_found_by_v
 ) -> None:
     a, b = pair
     cid = a.add_emergency()
-    a.ok("rn", "attempt", cid, "--method", "phone", "--result", "no_answer", "--note",
-         "No answer on the mobile, will retry", now=at("09:10"))  # fmt: skip
+    a.ok(
+        "rn",
+        "attempt",
+        cid,
+        "--method",
+        "phone",
+        "--result",
+        "no_answer",
+        "--note",
+        "No answer on the mobile, will retry",
+        now=at("09:10"),
+    )
     a.ok("lead", "sync", now=at("09:11"))
     b.ok("lead", "sync", now=at("09:12"))
     _rewrite_a_note(b, cid)
@@ -217,8 +227,9 @@ def test_merging_an_unrelated_history_is_refused_by_the_hook(desk: Desk) -> None
 def test_a_merge_that_moves_a_closed_record_back_is_found(desk: Desk) -> None:
     cid = desk.add_emergency()
     closed_before = desk.head()
-    desk.ok("rn", "close", cid, "--reason", "resolved", "--summary", "Seen in clinic",
-            now=at("10:00"))  # fmt: skip
+    desk.ok(
+        "rn", "close", cid, "--reason", "resolved", "--summary", "Seen in clinic", now=at("10:00")
+    )
     # a merge of HEAD and HEAD~1 whose tree is HEAD~1's: the record is open again
     tree = hand_git(desk.path, "rev-parse", f"{closed_before}^{{tree}}")
     merged = hand_git(
@@ -303,8 +314,9 @@ def _promote(d: Desk, user: str) -> None:
 def test_an_uncommitted_self_promotion_gives_no_clinical_power(desk: Desk) -> None:
     cid = desk.add_emergency()
     _promote(desk, "fd")
-    err = desk.refused("fd", "close", cid, "--reason", "resolved", "--summary", "x",
-                       now=at("09:30"))  # fmt: skip
+    err = desk.refused(
+        "fd", "close", cid, "--reason", "resolved", "--summary", "x", now=at("09:30")
+    )
     assert "clinical role" in err
     err = desk.refused("fd", "validate", "--commit", now=at("09:31"))
     assert "admin role" in err
@@ -327,8 +339,18 @@ def test_sync_refuses_a_no_verify_rewrite_and_a_pushed_local_folder(
 ) -> None:
     a, b = pair
     cid = a.add_emergency()
-    a.ok("rn", "attempt", cid, "--method", "phone", "--result", "no_answer", "--note",
-         "No answer on the mobile, will retry", now=at("09:10"))  # fmt: skip
+    a.ok(
+        "rn",
+        "attempt",
+        cid,
+        "--method",
+        "phone",
+        "--result",
+        "no_answer",
+        "--note",
+        "No answer on the mobile, will retry",
+        now=at("09:10"),
+    )
     a.ok("lead", "sync", now=at("09:11"))
     b.ok("lead", "sync", now=at("09:12"))
     _rewrite_a_note(b, cid)
@@ -368,8 +390,7 @@ def test_local_files_are_never_written_through_a_symlink(desk: Desk, tmp_path: P
 
 def test_a_clock_behind_the_record_is_refused_and_found(desk: Desk) -> None:
     cid = desk.add_emergency(now="2026-11-27T09:00:00-05:00")
-    err = desk.refused("rn", "note", cid, "Called back",
-                       now="2026-11-20T09:00:00-05:00")  # fmt: skip
+    err = desk.refused("rn", "note", cid, "Called back", now="2026-11-20T09:00:00-05:00")
     assert "clock_skew" in err
     # within the skew a desk whose clock is a little behind is fine
     desk.ok("rn", "note", cid, "Called back", now="2026-11-27T08:55:00-05:00")
@@ -419,8 +440,16 @@ def test_the_readme_prints_the_rule_book_table() -> None:
 def test_export_csv_shows_control_characters_escaped(desk: Desk) -> None:
     cid = desk.add_emergency()
     data = desk.data(cid)
-    desk.ok("rn", "edit", cid, "--reason", "Chest pain \x1b[2J\x07 \u202e x", "--why", "typo",
-            now=at("09:10"))  # fmt: skip
+    desk.ok(
+        "rn",
+        "edit",
+        cid,
+        "--reason",
+        "Chest pain \x1b[2J\x07 \u202e x",
+        "--why",
+        "typo",
+        now=at("09:10"),
+    )
     out = desk.ok("lead", "export", "--format", "csv", now=at("09:20"))
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert "\\x1b" in out and "\\u202e" in out
@@ -429,6 +458,14 @@ def test_export_csv_shows_control_characters_escaped(desk: Desk) -> None:
 
 def test_a_phi_report_is_not_written_inside_the_store(desk: Desk) -> None:
     desk.add_emergency()
-    err = desk.refused("lead", "report", "--include-phi", "--format", "html", "--output",
-                       str(desk.path / "phi.html"), now=at("09:20"))  # fmt: skip
+    err = desk.refused(
+        "lead",
+        "report",
+        "--include-phi",
+        "--format",
+        "html",
+        "--output",
+        str(desk.path / "phi.html"),
+        now=at("09:20"),
+    )
     assert "outside" in err and not (desk.path / "phi.html").exists()

@@ -440,3 +440,25 @@ def test_report_counts_what_happened_at_this_very_moment(tmp_path: Path) -> None
     same_day = json.loads(cli.ok("report", "--since", "2026-11-27", "--until", "2026-11-27",
                                  "--json").stdout)  # fmt: skip
     assert same_day["totals"]["open"] == 3 and same_day["top_category"] == "general"
+
+
+def test_report_queue_and_review_agree_on_overdue_with_waits(cli: Any) -> None:
+    """One rule decides "overdue": a callback paused on a dependency that is not late yet
+    is overdue nowhere; once the dependency is late, it is overdue everywhere."""
+    waiting = cli.add(now="2026-11-23T09:00:00-05:00")
+    cli.ok("block", waiting, "--on", "provider_review", "--note", "Doctor to look",
+           "--until", "2026-11-30", now="2026-11-23T10:00:00-05:00")  # fmt: skip
+    plain = cli.add(now="2026-11-23T09:05:00-05:00")
+
+    def seen(now: str) -> tuple[set[str], set[str], int]:
+        queue = {
+            r["id"] for r in json.loads(cli.ok("queue", "--overdue", "--json", now=now).stdout)
+        }
+        review = set(json.loads(cli.ok("review", "--json", now=now).stdout)["needs_escalation"])
+        figures = json.loads(cli.ok("report", "--json", now=now).stdout)
+        return queue, review, figures["totals"]["overdue"]
+
+    queue, review, count = seen("2026-11-27T10:00:00-05:00")
+    assert queue == review == {plain} and count == 1
+    queue, review, count = seen("2026-12-01T10:00:00-05:00")
+    assert queue == review == {plain, waiting} and count == 2

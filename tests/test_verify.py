@@ -236,6 +236,7 @@ def test_a_hand_merge_that_drops_the_other_desks_attempt_is_reported(tmp_path: P
     git(a.path, "fetch", "-q", "origin")
     merged = git(a.path, "merge", "-q", "-s", "ours", "--no-edit", UPSTREAM, check=False)
     assert merged.returncode != 0 and "was removed" in merged.stderr  # the hook refuses it
+    git(a.path, "merge", "--abort")
     git(a.path, "merge", "-q", "-s", "ours", "--no-edit", "--no-verify", UPSTREAM)
     code, out = verify_json(a)
     assert code == 1

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 # Importing a command module registers its commands; --help lists them in this order.
-from cbtrack.cli import core, desk, doctor, gitcmds, interop, reports  # noqa: F401
+from cbtrack.cli import core, desk, doctor, gitcmds, interop, reports, who  # noqa: F401
 from cbtrack.cli.app import GLOBAL_OPTIONS, app
 
 __all__ = ["app", "main"]

@@ -167,6 +167,11 @@ def _ask_setup(setup: service.PracticeSetup, ask_staff: bool) -> None:
         setup.staff[user] = member
 
 
+class Signing(StrEnum):
+    off = "off"
+    required = "required"
+
+
 @app.command()
 def init(
     ctx: typer.Context,
@@ -203,6 +208,22 @@ def init(
             help="A staff member and their roles (repeatable).",
         ),
     ] = None,
+    signing: Annotated[
+        Signing | None,
+        typer.Option(
+            "--signing",
+            help="required: every change is signed with the staff member's SSH key (give "
+            "the keys with --key); off (the default): names are taken on trust.",
+        ),
+    ] = None,
+    keys: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            metavar="USER=FILE",
+            help="A staff member's SSH public key file (the .pub); repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Create a store: the commented policy with your practice filled in, callbacks/
     folders, a git repository, all in one commit. At a terminal, asks for what the options
@@ -219,9 +240,20 @@ def init(
     if directory.exists() and not directory.is_dir():
         raise Refused(f"{directory} exists and is not a folder; pick another path.")
     setup = service.PracticeSetup(practice, callback_number, timezone)
+    setup.signing = signing.value if signing else None
     for entry in staff or []:
         user, member = _staff_entry(entry)
         setup.staff[user] = member
+    for entry in keys or []:
+        user, _, file = entry.partition("=")
+        if user not in setup.staff or not file:
+            raise Refused(
+                f"--key {entry[:60]} needs USER=FILE for a user given with --staff, like "
+                "--key rnpatel=rnpatel.pub."
+            )
+        from cbtrack import staffkeys
+
+        setup.staff[user].key = staffkeys.read_public_key(Path(file), directory)
     new_policy = not (directory / "cbtrack.yaml").exists()
     if new_policy and interactive():
         _ask_setup(setup, ask_staff=not staff)

@@ -93,8 +93,6 @@ def doctor(
 def _repair_user(user: str | None, store: Store) -> str:
     """Repairs commit, so they need someone to act as: on the roster when the policy
     loads; any well-formed name when it does not (so a broken policy can be looked at)."""
-    from cbtrack import triage
-
     try:
         policy = store.policy
     except CbtrackError:
@@ -103,7 +101,9 @@ def _repair_user(user: str | None, store: Store) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", user):
             raise Refused("A user name may hold only letters, digits, '.', '_' and '-'.") from None
         return user
-    return triage.check_user(policy, user)
+    from cbtrack import identity
+
+    return identity.actor(store.root, policy, user)
 
 
 def _zone_note(store: Store, now: datetime) -> str | None:

@@ -51,6 +51,7 @@ def sync_cmd(
                     "incoming_commits": out.incoming,
                     "merged_records": out.merged,
                     "pushed": out.pushed,
+                    "push_retries": out.retries,
                     "notes": out.notes,
                     "head": out.head,
                 }
@@ -65,6 +66,9 @@ def sync_cmd(
     if out.merged:
         parts.append(f"merged {len(out.merged)} record(s) changed on both sides")
     parts.append("pushed" if out.pushed else "nothing to push")
+    if out.retries:
+        parts.append(f"after {out.retries} retr{'y' if out.retries == 1 else 'ies'} (another desk "
+                     "pushed first)")  # fmt: skip
     typer.echo(f"Synced with {out.remote}/{out.branch}: {', '.join(parts)}.")
 
 

@@ -240,7 +240,8 @@ def report_cmd(
             output = store_mod.outside_store(store.root, output, "report with --include-phi")
     from cbtrack import reportfmt, reportrows
 
-    figures = reportrows.from_store(store, start, end, now, include_phi=include_phi)
+    with store.read_lock():  # one consistent state, never half a sync
+        figures = reportrows.from_store(store, start, end, now, include_phi=include_phi)
     labels = reportfmt.Labels.of(policy)
     if output is not None and chosen == Format.csv and output.is_dir():
         for name, part in reportfmt.csv_tables(figures, labels):

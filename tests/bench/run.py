@@ -254,6 +254,7 @@ def _bench(
             tws[(o, c)] = dict(
                 make_tw(tmp / f"tw-{o}-{c}", o, c, seed=o + c), **{"HOME": str(home)}
             )
+    pair = _signing_pair(tmp, base_env)
     note(f"stores ready in {time.perf_counter() - t0:.1f}s")
     has_find = _has_cmd("find")
     if not has_find:
@@ -275,6 +276,11 @@ def _bench(
         record("import yaml, pydantic, typer", "-", t, kb)
         t, kb, _ = run([*CBTRACK, "--help"], base_env)
         record("cbtrack --help", "-", t, kb)
+        if pair is not None and "add" not in skip:  # one add on an empty store, each way
+            for name, (root, extra) in pair.items():
+                env = dict(base_env, CBTRACK_NOW=now, CBTRACK_USER="bench", **extra)
+                t, kb, _ = run([*CBTRACK, "--store", str(root), *SIGNED_ADD], env)
+                record(name, "-", t, kb)
         for key, root in stores.items():
             where = label(*key)
             env = dict(base_env, CBTRACK_NOW=now, CBTRACK_USER="bench")
@@ -332,6 +338,34 @@ def _bench(
     _print(args, results, combos, rounds)
 
 
+SIGNED_ADD = ["add", "--patient", "Bench Runner", "--phone", "555-010-0999", "--category",
+              "general", "--reason", "Benchmark question", "--detail", "topic=bench"]  # fmt: skip
+
+
+def _signing_pair(tmp: Path, env: dict[str, str]) -> dict[str, tuple[Path, dict[str, str]]] | None:
+    """Two empty stores, one with `signing: required` and a key made by ssh-keygen, to
+    time what signing adds to a change (None without ssh-keygen)."""
+    if shutil.which("ssh-keygen") is None:
+        return None
+    key = tmp / "bench_key"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    out: dict[str, tuple[Path, dict[str, str]]] = {}
+    signing = ["--signing", "required", "--key", f"bench={key}.pub"]
+    ways: list[tuple[str, list[str], dict[str, str]]] = [
+        ("add (unsigned, empty)", [], {}),
+        ("add (signed, empty)", signing, {"CBTRACK_SIGNING_KEY": str(key)}),
+    ]
+    for name, extra, signed in ways:
+        root = tmp / name.split()[1].strip("(,")
+        if not (root / "cbtrack.yaml").exists():
+            argv = [*CBTRACK, "--as", "bench", "init", str(root), "--staff",
+                    "bench=Bench Runner:front_desk", *extra]  # fmt: skip
+            subprocess.run(argv, env=env, check=True, capture_output=True)
+        out[name] = (root, signed)
+    return out
+
+
 def _has_cmd(name: str) -> bool:
     proc = subprocess.run([*CBTRACK, name, "--help"], capture_output=True)
     return proc.returncode == 0
@@ -357,6 +391,12 @@ def _print(
         "--help / import line",
         med("cbtrack --help", "-"),
         med("import yaml, pydantic, typer", "-"),
+        "<= 1.3",
+    )
+    ratio(
+        "add (signed) / add (unsigned), empty stores",
+        med("add (signed, empty)", "-"),
+        med("add (unsigned, empty)", "-"),
         "<= 1.3",
     )
     empty = label(0, 0)
