@@ -569,8 +569,11 @@ STATE_TAG = {
 
 
 def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> list[str]:
-    """One line per callback found (the ID says the day it was created): ID, state, patient,
-    phone, why, and where it went (its owner, or how it closed)."""
+    """Each callback found (the ID says the day it was created): ID, state, patient, phone,
+    why, and where it went (its owner, or how it closed). One line where the terminal is
+    wide; below 110 columns the why goes on a second, indented line, so that the name and
+    the reason stay readable."""
+    width = max(width, MIN_WIDTH)
     lines = []
     for cb in records:
         where = cb.owner
@@ -583,17 +586,21 @@ def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> l
             }.get(c.reason.value, c.reason.value)
         where = fit(where, 16)
         head = f"{cb.id} {STATE_TAG[cb.status]:<11} "
-        who = f"{fit(cb.patient.name, 16)} {fit(cb.patient.phone, 15)}  "
         cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
-        room = max(max(width, MIN_WIDTH) - len(head) - len(who) - len(where) - 3, 12)
-        lines.append(f"{head}{who}{fit(f'{cat}: {cb.reason}', room).ljust(room)} | {where}")
+        why = f"{cat}: {cb.reason}"
+        if width < 110:
+            room = width - len(head) - len(where) - 3
+            who = f"{fit(cb.patient.name, room - 17)} {fit(cb.patient.phone, 15)}"
+            lines.append(f"{head}{pad(who, room)} | {where}")
+            lines.append("    " + fit(why, width - 4))
+            continue
+        who = f"{fit(cb.patient.name, 24)} {fit(cb.patient.phone, 15)}  "
+        room = width - len(head) - display_width(who) - len(where) - 3
+        lines.append(f"{head}{who}{pad(fit(why, room), room)} | {where}")
     return lines
 
 
 # --- triage ----------------------------------------------------------------------------
-
-CHANGE_WORDS = {"escalated": "escalated", "triaged": "triaged"}
-
 
 def triage_lines(policy: Policy, plans: Any, now: datetime, dry_run: bool, width: int) -> list[str]:
     """Each callback's planned (or made) changes in words, with times as people say them:

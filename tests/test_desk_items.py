@@ -120,3 +120,21 @@ def test_validate_lists_every_policy_problem_in_one_round(cli: Cli, store_dir: P
     assert "triage[2].route_to names nurses" in out
     assert "triage[1] (rule wasp_sting): 'wasp ~99 sting'" in out  # the rule, by name
     assert "5 problem(s) found" in out
+
+
+def test_find_fits_80_columns_with_name_and_reason(cli: Cli) -> None:
+    name, reason = (
+        "Maximiliana Bartholomew-Featherstonehaugh",
+        "Asks whether the statement is right",
+    )
+    cli.add("--patient", name, category="billing", reason=reason)
+    for columns in ("80", "100", "140"):
+        result = cli.runner.invoke(
+            __import__("cbtrack.cli", fromlist=["app"]).app,
+            ["--store", str(cli.store), "find", "Maximiliana"],
+            env={"COLUMNS": columns},
+        )
+        lines = result.stdout.splitlines()
+        assert all(len(line) <= int(columns) for line in lines), lines
+        text = "\n".join(lines)
+        assert name[:20] in text and reason[:20] in text
