@@ -156,11 +156,11 @@ class Period:
             overdue=is_open and timing.overdue_from(self.policy, cb) < self.as_of,
             attempts=sum(1 for a in cb.attempts if self.inside(a.at)),
             first_in_period=first is not None and self.inside(first.at),
-            first_on_time=first is not None and first.at <= cb.due_at,
+            first_on_time=first is not None and first.at <= timing.first_call_due(self.policy, cb),
             first_reached=first is not None and first.result.value == "reached",
             hours_to_first=hours(first.at, cb.created_at) if first else None,
             hours_to_close=hours(closure, cb.created_at) if closure else None,
-            tries=len(cb.outbound_attempts),
+            tries=len(cb.attempts),  # a call the patient made counts too
         )
 
     def block(self, facts: list[Facts]) -> Block:
@@ -243,12 +243,21 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+URGENT = ("clinical", "emergency")
+
+
 def insights(
-    policy: Policy, report: dict[str, Any], repeats: int, repeat_categories: Counter[str]
+    policy: Policy,
+    report: dict[str, Any],
+    repeats: int,
+    repeat_categories: Counter[str],
+    urgent: Counter[str] | None = None,
 ) -> list[str]:
     """Sentences that turn the biggest repeat categories and patterns into upstream fixes;
     `repeats` patients needed two or more callbacks, whose categories are counted in
-    `repeat_categories`."""
+    `repeat_categories`; `urgent` counts, by category, the new callbacks that were clinical
+    or emergency (a category made mostly of those is no question for a FAQ)."""
+    urgent = urgent or Counter()
     out: list[str] = []
     total = report["totals"]["created"]
     # ties keep the policy's order of categories (by_category is in that order)
@@ -268,11 +277,15 @@ def insights(
         else:
             continue
         cat = policy.categories.get(name)
-        fix = (
-            cat.preventable
-            if cat and cat.preventable
-            else ("If it cannot be prevented, improve its callback template and ownership rule.")
-        )
+        if 2 * urgent[name] > n:  # mostly clinical or emergency: care, not a FAQ question
+            fix = (
+                f"{urgent[name]} of them were clinical or emergency: these need the clinical "
+                "team's time, not a FAQ entry."
+            )
+        elif cat and cat.preventable:
+            fix = cat.preventable
+        else:
+            fix = "If it cannot be prevented, improve its callback template and ownership rule."
         out.append(f"{head} {fix}")
     if repeats:
         cats = repeat_categories
@@ -396,8 +409,9 @@ def build(
     report["waits"] = waits(period)
     report["trend"] = trend(policy, period)
     report["by_detail"] = by_detail(policy, period, include_phi)
+    urgent = Counter(f.cb.category for f in facts if f.created and f.cb.urgency.value in URGENT)
     report["insights"] = insights(
-        policy, report, len(repeats), Counter(cb.category for g in repeats for cb in g)
+        policy, report, len(repeats), Counter(cb.category for g in repeats for cb in g), urgent
     )
     if include_phi:
         report["patients"] = phi_section(policy, open_at_end, repeats)

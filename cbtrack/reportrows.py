@@ -48,6 +48,7 @@ from cbtrack.report import (
     HISTOGRAM,
     TOP_VALUES,
     UNKNOWN_VALUES,
+    URGENT,
     Block,
     alert_figures,
     alert_sent,
@@ -65,7 +66,8 @@ if TYPE_CHECKING:
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-FORMAT = "cbtrack-report-rows-4"  # 2: overdue from; 3: alerts sent; 4: with triage corrections
+# 2: overdue from; 3: alerts sent, first-call due; 4: with triage corrections
+FORMAT = "cbtrack-report-rows-5"
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
@@ -105,14 +107,15 @@ class Row(NamedTuple):
     attempts: tuple[int, ...]  # every attempt's time, in the record's order
     first: int | None  # the earliest attempt (the first of equals)
     first_reached: bool
-    tries: int  # outbound attempts
+    tries: int  # attempts, inbound included
     routes: tuple[tuple[int, str], ...]  # routed events: time, owner set ("" if none)
     deps: tuple[tuple[str, int, int | None, int | None], ...]  # kind, since, until, resolved
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
     alerts: tuple[tuple[int, str, float], ...]  # alerted events: time, rule, minutes after
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
-    late_from: int  # when it counts as overdue while open (`timing.overdue_from`)
+    late_from: int  # after when it counts as overdue while open (`timing.overdue_from`)
+    first_due: int  # by when a first call is on time (`timing.first_call_due`)
     fixes: tuple[tuple[int, int], ...]  # triage corrections: time, 1 missed / 2 false alarm
 
 
@@ -150,7 +153,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple(micros(a.at) for a in cb.attempts),
         micros(first.at) if first else None,
         first is not None and first.result.value == "reached",
-        len(cb.outbound_attempts),
+        len(cb.attempts),  # (calls made and taken: a patient who called in counts)
         tuple(
             (micros(e.at), (e.set or {}).get("owner", ""))
             for e in cb.events
@@ -170,6 +173,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple((micros(e.at), *sent) for e in cb.events if (sent := alert_sent(e)) is not None),
         person,
         micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)
+        micros(timing.first_call_due(policy, cb)),  # the one first-call rule (`cbtrack.timing`)
         tuple(
             (micros(e.at), 1 if e.triage_missed else 2)
             for e in cb.events
@@ -289,7 +293,7 @@ class Figures:
             source,
             _status,
             created,
-            due,
+            _due,
             closed,
             close_reason,
             attempts,
@@ -303,6 +307,7 @@ class Figures:
             alerted,
             phi,
             late_from,
+            first_due,
             fixes,
         ) = row
         s, e, a = self.s, self.e, self.a
@@ -335,7 +340,7 @@ class Figures:
         if first is not None and s <= first < e:
             t.firsts += 1
             t.reached += first_reached
-            t.on_time += first <= due
+            t.on_time += first <= first_due
             t.to_first.append(_hours(first, created))
         if closed_in:
             t.closed += 1
@@ -591,7 +596,11 @@ class Figures:
         }
         report["trend"] = self._trend()
         report["by_detail"] = self._by_detail()
-        report["insights"] = insights(policy, report, repeat_count, repeat_categories)
+        urgent: Counter[str] = Counter()
+        for (category, urgency, _, _), t in self.tallies.items():
+            if urgency in URGENT:
+                urgent[category] += t.created
+        report["insights"] = insights(policy, report, repeat_count, repeat_categories, urgent)
         if self.include_phi:
             report["patients"] = self._phi_section(self._repeats())
         return report

@@ -402,6 +402,7 @@ def add(
     mrn: str | None = None,
     dob: str | None = None,
     language: str | None = None,
+    email: str | None = None,
     next_action: str | None = None,
     note: str | None = None,
     symptoms: bool | None = None,
@@ -429,8 +430,10 @@ def add(
             mrn=mrn,
             dob=dob,
             language=language,
+            email=email,
         )
     )
+    check_reachable(person)
     created = now.astimezone(policy.tz)
     if note is not None and not note.strip():
         raise Refused("--note is empty; write what the patient said or leave --note out.")
@@ -699,6 +702,7 @@ class Edits:
     dob: str | None = None
     mrn: str | None = None
     language: str | None = None
+    email: str | None = None
     method: ContactMethod | None = None
     window: str | None = None
     voicemail: VoicemailConsent | None = None
@@ -717,16 +721,20 @@ class Edits:
             "dob": self.dob,
             "mrn": self.mrn,
             "language": self.language,
+            "email": self.email,
             "preferred_method": self.method,
             "contact_window": self.window,
             "voicemail": self.voicemail,
         }
-        optional = ("dob", "mrn", "language", "contact_window")
-        return {
+        optional = ("dob", "mrn", "language", "contact_window", "email")
+        fields: dict[str, object] = {
             k: (None if k in optional and isinstance(v, str) and not v.strip() else v)
             for k, v in given.items()
             if v is not None
         }
+        if self.phone is not None:  # a new number drops the old extension, or brings its own
+            fields["extension"] = None
+        return fields
 
     @property
     def empty(self) -> bool:
@@ -763,6 +771,8 @@ def edit(
         person: Patient = build(
             lambda: Patient.model_validate({**old_patient, **edits.patient_fields()})
         )
+        if edits.method is not None or edits.email is not None:
+            check_reachable(person)
         cb.patient = person
         if edits.details:
             details = dict(cb.details)
@@ -906,8 +916,24 @@ def assign(
     return change(store, user, now, callback_id, "assign", apply)
 
 
+def check_reachable(person: Patient) -> None:
+    """A patient who prefers email has an address to write to."""
+    if person.preferred_method == ContactMethod.email and not person.email:
+        raise Refused(
+            "A patient who prefers email needs an address: add --email ADDRESS, or choose "
+            "another --method."
+        )
+
+
 def route(
-    store: Store, user: str | None, now: datetime, callback_id: str, *, to: str, note: str
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_id: str,
+    *,
+    to: str,
+    note: str,
+    next_action: str | None = None,
 ) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_open(cb)
@@ -916,8 +942,14 @@ def route(
             raise Refused(f"{cb.id} is already with {to}.")
         triage.check_clinical_handover(policy, cb, actor, new_owner=to)
         fields: dict[str, object] = {"owner": to}
-        if to == CLINICAL_ROLE:
+        if next_action is not None:
+            fields["next_action"] = next_action
+        elif to == CLINICAL_ROLE:
             fields["next_action"] = clinical_next_action(policy)
+        else:
+            fields["next_action"] = role_next_action(policy, cb, to)
+        if fields["next_action"] == cb.next_action:
+            del fields["next_action"]
         cb.change(now.astimezone(policy.tz), actor, EventType.routed, note, **fields)
 
     return change(store, user, now, callback_id, "route", apply)
@@ -930,6 +962,18 @@ def clinical_next_action(policy: Policy) -> str:
         if cat.owner == CLINICAL_ROLE and cat.urgency.value == "clinical":
             return cat.next_action
     return "Clinical review and call"
+
+
+def role_next_action(policy: Policy, cb: Callback, role: str) -> str:
+    """What a callback routed to `role` waits for: its own category's next action when
+    the role owns that category, else the first category the role owns, else a call."""
+    own = policy.categories.get(cb.category)
+    if own is not None and own.owner == role:
+        return own.next_action
+    for cat in policy.categories.values():
+        if cat.owner == role:
+            return cat.next_action
+    return "Call the patient back"
 
 
 def block(
@@ -1166,7 +1210,9 @@ def plan_call(policy: Policy, actor: str, call: importer.Call) -> PlannedCall:
     if call.name is None and plan.rule is None:
         next_action = f"{next_action}; ask who is calling"
     patient: Patient = build(
-        lambda: Patient(name=call.name or importer.UNKNOWN_CALLER, phone=call.phone)
+        lambda: Patient(
+            name=call.name or importer.UNKNOWN_CALLER, phone=call.phone, extension=call.extension
+        )
     )
     source = Source.voicemail if call.transcript else Source.missed_call
     return PlannedCall(call, patient, reason, details, source, plan, next_action)

@@ -412,21 +412,30 @@ def check_attempt(
         out.warnings.append(f"This callback still waits on {kinds}; the answer may not be ready.")
     if not method.outbound:
         return out
-    local = now.astimezone(policy.tz)
-    if not clock.in_window(local, policy.call_hours):
-        out.limits.append(f"it is outside the practice's call hours ({policy.call_hours})")
-    window = cb.patient.contact_window
-    if window and method == AttemptMethod.phone and not clock.in_window(local, window):
-        out.limits.append(f"it is outside the patient's contact window ({window})")
-    previous = [a.at for a in cb.outbound_attempts]
-    if previous:
-        spacing = policy.spacing(cb.urgency)
-        last = max(previous)
-        if now - last < clock.wall_delta(spacing):
-            out.limits.append(f"the last attempt was less than {spacing} ago")
+    if result != AttemptResult.reached:  # a call the patient answered breached no timing rule
+        out.limits.extend(_timing_limits(policy, cb, method, now))
     if len(cb.outbound_attempts) >= policy.attempts.max:
         out.limits.append(f"the policy's {policy.attempts.max} attempts are already made")
     return out
+
+
+def _timing_limits(policy: Policy, cb: Callback, method: AttemptMethod, now: datetime) -> list[str]:
+    """Call hours, the patient's window, and the spacing since the last attempt to the
+    number on file (a corrected phone starts the spacing afresh)."""
+    limits = []
+    local = now.astimezone(policy.tz)
+    if not clock.in_window(local, policy.call_hours):
+        limits.append(f"it is outside the practice's call hours ({policy.call_hours})")
+    window = cb.patient.contact_window
+    if window and method == AttemptMethod.phone and not clock.in_window(local, window):
+        limits.append(f"it is outside the patient's contact window ({window})")
+    corrected = cb.phone_corrected_at
+    previous = [a.at for a in cb.outbound_attempts if corrected is None or a.at > corrected]
+    if previous:
+        spacing = policy.spacing(cb.urgency)
+        if now - max(previous) < clock.wall_delta(spacing):
+            limits.append(f"the last attempt was less than {spacing} ago")
+    return limits
 
 
 def next_attempt_time(policy: Policy, cb: Callback, now: datetime) -> datetime | None:
@@ -530,7 +539,7 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
         owner = str(fields.get("owner", cb.owner))
         esc: dict[str, object] = {"status": Status.escalated}
         clinical_owner = owner == CLINICAL_ROLE or policy.is_clinical(owner)
-        note = late or f"Overdue since {due.isoformat()}"
+        note = late or f"Overdue since {due.astimezone(policy.tz):%a %Y-%m-%d %H:%M}"
         if owner in policy.staff and owner != policy.escalation_owner:
             # A person owns it: they keep it, and the escalation owner is told.
             note += f"; {policy.escalation_owner} notified, {owner} keeps it"

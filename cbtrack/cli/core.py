@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -41,10 +42,11 @@ from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, model, render, service
+    from cbtrack import clock, model, queuefmt, render, service
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
     model = lazy_module("cbtrack.model")
+    queuefmt = lazy_module("cbtrack.queuefmt")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
 
@@ -83,6 +85,16 @@ def _details(pairs: list[str]) -> dict[str, str]:
 def interactive() -> bool:
     """True when a person is at a terminal (init asks questions only then)."""
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _setup_zone(setup: service.PracticeSetup) -> ZoneInfo:
+    """The zone the new practice is in (its first commit is dated there): the one given or
+    asked for, else the default policy's (init_store says what is wrong with a bad one)."""
+    from cbtrack.policy import Policy
+
+    if setup.timezone and _known_zone(setup.timezone):
+        return ZoneInfo(setup.timezone)
+    return Policy.default().tz
 
 
 def _staff_entry(text: str) -> tuple[str, service.StaffEntry]:
@@ -228,8 +240,6 @@ def init(
     directory = Path(chosen).expanduser()
     if directory.exists() and not directory.is_dir():
         raise Refused(f"{directory} exists and is not a folder; pick another path.")
-    from cbtrack.policy import Policy
-
     setup = service.PracticeSetup(practice, callback_number, timezone)
     setup.signing = signing.value if signing else None
     for entry in staff or []:
@@ -248,7 +258,7 @@ def init(
     new_policy = not (directory / "cbtrack.yaml").exists()
     if new_policy and interactive():
         _ask_setup(setup, ask_staff=not staff)
-    written = service.init_store(directory, st.user, st.now(Policy.default().tz), setup)
+    written = service.init_store(directory, st.user, st.now(_setup_zone(setup)), setup)
     where = directory.resolve()
     strays = service.untracked_files(directory)
     if strays:
@@ -321,6 +331,12 @@ def add(
     mrn: Annotated[str | None, typer.Option("--mrn", help="Medical record number.")] = None,
     dob: Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")] = None,
     language: Annotated[str | None, typer.Option("--language", help="Preferred language.")] = None,
+    email: Annotated[
+        str | None,
+        typer.Option(
+            "--email", metavar="ADDRESS", help="Email address (needed with --method email)."
+        ),
+    ] = None,
     next_action: Annotated[
         str | None, typer.Option("--next", help="What should happen next.")
     ] = None,
@@ -398,6 +414,7 @@ def add(
         mrn=mrn,
         dob=dob,
         language=language,
+        email=email,
         next_action=next_action,
         deadline=deadline_time(st, deadline) if deadline else None,
         related=related,
@@ -706,14 +723,25 @@ def route(
     callback_id: IdArg,
     to: Annotated[str, typer.Option("--to", metavar="ROLE", help="The role that takes it.")],
     note: Annotated[str, typer.Option("--note", help="What the handoff says.")],
+    next_action: Annotated[
+        str | None,
+        typer.Option(
+            "--next",
+            help="The next action for the new owner (default: what the role's own category "
+            "says, never the previous owner's).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Route a callback to another role (clinical handoff, billing, referrals...).
+    """Route a callback to another role (clinical handoff, billing, referrals). The next
+    action becomes the new role's (or --next), not the previous owner's.
 
     Example: cbtrack --as jlee route cb-20261127-k7m2q --to clinical --note "Asks about new rash"
     """
     st = state(ctx)
-    out = service.route(st.store(), st.user, st.now(), callback_id, to=to, note=note)
+    out = service.route(
+        st.store(), st.user, st.now(), callback_id, to=to, note=note, next_action=next_action
+    )
     _print_outcome(st, out, as_json, f"{out.record.id}: routed to {to}")
 
 
@@ -825,9 +853,11 @@ def queue(
             else "No open callbacks. The queue is clear."
         )
     else:
-        for line in render.queue_lines(policy, records, now, color_ok(), term_width()):
+        width = term_width()
+        for line in queuefmt.queue_lines(policy, records, now, color_ok(), width):
             typer.echo(line)
-        typer.echo(render.queue_summary(every, now, policy, len(records)))
+        summary = render.queue_summary(every, now, policy, len(records))
+        typer.echo("\n".join(queuefmt.footer_lines(summary, width)))
     unreadable_exit(unreadable)
 
 
@@ -841,8 +871,8 @@ def _queue_screen(
     """The queue on a terminal: as many callbacks as fit the window (or `limit`), then the
     counts over all of them."""
     store, now = st.store(), st.now()
-    rows = shutil.get_terminal_size((100, 24)).lines
-    shown = limit if limit is not None else max(rows - 3, 5)
+    rows, width = shutil.get_terminal_size((100, 24)).lines, term_width()
+    shown = limit if limit is not None else queuefmt.screenful(rows, width)
     page = service.queue_page(store, now, chosen, shown, unreadable)
     if not page.total:
         typer.echo(
@@ -851,10 +881,11 @@ def _queue_screen(
             else "No open callbacks. The queue is clear."
         )
         return
-    for line in render.queue_lines(store.policy, page.records, now, color_ok(), term_width()):
+    for line in queuefmt.queue_lines(store.policy, page.records, now, color_ok(), width):
         typer.echo(line)
     hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
-    typer.echo(render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint))
+    counts = render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint)
+    typer.echo("\n".join(queuefmt.footer_lines(counts, width)))
 
 
 @app.command()
@@ -930,17 +961,8 @@ def triage(
     if not plans:
         typer.echo("Nothing to change.")
         return
-    verb = "would change" if dry_run else "changed"
-    for p in plans:
-        for c in p.changes:
-            sets = ", ".join(
-                f"{k}={v.astimezone(store.policy.tz):%Y-%m-%d %H:%M}"
-                if isinstance(v, datetime)
-                else f"{k}={v}"
-                for k, v in c.fields.items()
-            )
-            line = f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}"
-            typer.echo(render.printable(line))
+    for line in render.triage_lines(store.policy, plans, now, dry_run, term_width()):
+        typer.echo(line)
 
 
 @app.command()
@@ -1044,19 +1066,24 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
     if as_json:
         typer.echo(render.to_json(filled.as_dict()))
         return
+    width = max(term_width(), render.MIN_WIDTH)
+
+    def para(head: str, text: str, first: str = "  ", rest: str = "  ") -> list[str]:
+        return ([head] if head else []) + render.wrap(text, width, first=first, rest=rest)
+
     kind = "emergency" if cb.urgency == Urgency.emergency else "clinical"
-    handoff = [f"Handoff ({kind}):\n  {filled.handoff}"]
+    handoff = para(f"Handoff ({kind}):", filled.handoff)
     first = cb.urgency in (Urgency.emergency, Urgency.clinical)
-    language = [f"Language: {filled.language_note}"] if cb.patient.language else []
+    language = para("", f"Language: {filled.language_note}", "", "  ")
     lines = [
         *(handoff if first else []),
-        *language,
-        f"Opening:\n  {filled.opening}",
-        f"Voicemail ({cb.patient.voicemail.value} consent):\n  {filled.voicemail}",
+        *(language if cb.patient.language else []),
+        *para("Opening:", filled.opening),
+        *para(f"Voicemail ({cb.patient.voicemail.value} consent):", filled.voicemail),
         "Outcomes:",
-        *[f"  {name}: {text}" for name, text in filled.outcomes.items()],
+        *[ln for k, v in filled.outcomes.items() for ln in para("", v, f"  {k}: ", "      ")],
         *([] if first else handoff),
         "Avoid saying:",
-        *[f"  - {text}" for text in filled.avoid],
+        *[ln for text in filled.avoid for ln in para("", text, "  - ", "    ")],
     ]
-    typer.echo(render.printable("\n".join(lines), newlines=True))
+    typer.echo("\n".join(lines))

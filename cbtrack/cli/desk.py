@@ -82,6 +82,9 @@ def edit(
     language: Annotated[
         str | None, typer.Option("--language", help="Preferred language ('' clears).")
     ] = None,
+    email: Annotated[
+        str | None, typer.Option("--email", metavar="ADDRESS", help="Email address ('' clears).")
+    ] = None,
     method: Annotated[
         ContactMethod | None, typer.Option("--method", help="Preferred contact method.")
     ] = None,
@@ -139,6 +142,7 @@ def edit(
         dob=dob,
         mrn=mrn,
         language=language,
+        email=email,
         method=method,
         window=window,
         voicemail=voicemail,
