@@ -99,6 +99,7 @@ class EventType(StrEnum):
     closed = "closed"
     note = "note"
     edited = "edited"
+    alerted = "alerted"  # an alert was sent (rule, channel, who was told); changes no field
 
 
 class CloseReason(StrEnum):

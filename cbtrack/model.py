@@ -264,6 +264,10 @@ class Event(StrictModel):
     note: Text | None = None
     was: dict[str, str] | None = None
     set: dict[str, str] | None = None
+    # On urgency_changed: staff raised a callback to clinical or emergency above what intake
+    # triage gave (a miss), or a clinician lowered one that triage raised (a false alarm).
+    triage_missed: bool | None = None
+    triage_false_alarm: bool | None = None
 
 
 class Dependency(StrictModel):

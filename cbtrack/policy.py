@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from cbtrack import packaged
+from cbtrack.alertrules import AlertMail, AlertRule
 from cbtrack.clock import BusinessCalendar, parse_duration
 from cbtrack.matcher import Matcher, PatternError, RuleSpec
 from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency, phone_digits
@@ -140,6 +141,44 @@ class TriageRule(StrictModel):
         )
 
 
+RED_FLAG_MAX = 30
+
+
+class TriageSection(StrictModel):
+    """`triage:` in the policy: the red-flag checklist asked at intake and the practice's own
+    rules. A plain list is read as the rules (the form of versions before 0.3)."""
+
+    red_flags: list[Text] = Field(default_factory=lambda: default_red_flags())
+    rules: list[TriageRule] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_is_rules(cls, data: object) -> object:
+        return {"rules": data} if isinstance(data, list) else data
+
+    @field_validator("red_flags")
+    @classmethod
+    def _checklist(cls, flags: list[str]) -> list[str]:
+        if not flags:
+            raise ValueError("needs at least one sign; the symptoms question asks it")
+        if len(flags) > RED_FLAG_MAX:
+            raise ValueError(f"holds {len(flags)} signs; keep the checklist to {RED_FLAG_MAX}")
+        seen: set[str] = set()
+        for i, flag in enumerate(flags, 1):
+            if "\n" in flag.strip() or len(flag) > 120:
+                raise ValueError(f"sign {i} must be one line of at most 120 characters")
+            if flag.strip().lower() in seen:
+                raise ValueError(f"sign {i} is listed twice")
+            seen.add(flag.strip().lower())
+        return [f.strip() for f in flags]
+
+
+def default_red_flags() -> list[str]:
+    """The red-flag checklist of the default policy (cbtrack/data/policy.yaml)."""
+    section = default_data()["triage"]
+    return [str(f) for f in section["red_flags"]]
+
+
 @cache
 def builtin_triage() -> tuple[dict[str, str], dict[str, list[str]], tuple[TriageRule, ...]]:
     """The built-in spelling map, concepts and rules (cbtrack/data/triage.yaml)."""
@@ -214,7 +253,7 @@ class Policy(StrictModel):
     holidays: list[date] = Field(default_factory=list)
     urgencies: dict[Urgency, UrgencyRule]
     categories: dict[Name, CategoryPolicy]
-    triage: list[TriageRule] = Field(default_factory=list)
+    triage: TriageSection = Field(default_factory=TriageSection)
     concepts: dict[Name, list[Text]] = Field(default_factory=dict)
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy)
     scripts: Scripts
@@ -225,6 +264,9 @@ class Policy(StrictModel):
     # How far desks' clocks may disagree: nothing is recorded earlier than a callback's
     # latest entry by more than this (wall-clock time).
     clock_skew: Duration = "10m"
+    # Who is told at once of an emergency, an overdue callback, a late dependency (see the
+    # README, "Alerts").
+    alerts: list[AlertRule] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -294,12 +336,12 @@ class Policy(StrictModel):
     def _triage_problems(self) -> list[str]:
         out = []
         builtin_names = {r.name for r in builtin_triage()[2]}
-        for i, rule in enumerate(self.triage, 1):
+        for i, rule in enumerate(self.triage.rules, 1):
             if rule.route_to and not self.is_owner(rule.route_to):
-                out.append(self._not_a_role(f"triage[{i}].route_to", rule.route_to, "a role"))
+                out.append(self._not_a_role(f"triage.rules[{i}].route_to", rule.route_to, "a role"))
             if rule.name in builtin_names:
                 out.append(
-                    f"triage[{i}].name is {rule.name}, the name of a built-in rule, which "
+                    f"triage.rules[{i}].name is {rule.name}, the name of a built-in rule, which "
                     "always applies; give your rule another name"
                 )
         out += self._pattern_problems()
@@ -324,7 +366,32 @@ class Policy(StrictModel):
                         f"{where}.{key} may not use {{{sorted(extra)[0]}}}; it may use only "
                         + ", ".join("{" + a + "}" for a in sorted(allowed))
                     )
+        out += self._alert_problems()
         return out
+
+    def _alert_problems(self) -> list[str]:
+        out = []
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(self.alerts, 1):
+            if rule.key in seen:
+                out.append(
+                    f"alerts[{i}] has the same name as alerts[{seen[rule.key]}] ({rule.key}); "
+                    f"give each a name of its own, like name: {rule.when}_pager"
+                )
+            seen.setdefault(rule.key, i)
+        return out
+
+    def alert_warnings(self) -> list[str]:
+        """What `validate` says of the alert rules without refusing them."""
+        return [
+            f"alerts[{i}] ({rule.key}) has include_phi: true, so its alerts carry the "
+            "patient's name, phone and reason to wherever they go; make sure that channel "
+            "is approved for patient data"
+            for i, rule in enumerate(self.alerts, 1)
+            if rule.include_phi
+        ]
+
+    # --- lookups -------------------------------------------------------------------
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -338,12 +405,13 @@ class Policy(StrictModel):
     @property
     def triage_rules(self) -> list[TriageRule]:
         """The built-in rules, then the practice's own."""
-        return [*builtin_triage()[2], *self.triage]
+        return [*builtin_triage()[2], *self.triage.rules]
 
     def _pattern_problems(self) -> list[str]:
         """Compile the practice's own concepts, then each of its rules on its own, against
         the built-in concept names (cheap; the built-in rules are compiled when triage first
-        needs them): a problem names the rule (`triage[2] (wasp_sting)`) or the concepts."""
+        needs them): a problem names its rule (`triage.rules[2] (rule wasp_sting)`) or says
+        it is in the concepts."""
         spelling, concepts, _ = builtin_triage()
         known: dict[str, list[str]] = {name: [] for name in concepts}
         for name, terms in self.concepts.items():
@@ -353,11 +421,11 @@ class Policy(StrictModel):
         except PatternError as exc:
             return [f"concepts: {exc}"]
         out = []
-        for i, rule in enumerate(self.triage, 1):
+        for i, rule in enumerate(self.triage.rules, 1):
             try:
                 Matcher(known, [rule.spec()], spelling)
             except PatternError as exc:
-                out.append(f"triage[{i}] (rule {rule.name}): {exc}")
+                out.append(f"triage.rules[{i}] (rule {rule.name}): {exc}")
         return out
 
     @cached_property
@@ -488,8 +556,9 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
             for member in staff.values():
                 if isinstance(member, dict) and isinstance(member.get("roles"), list):
                     used += member["roles"]
-        if isinstance(out["triage"], list):
-            used += [r.get("route_to") for r in out["triage"] if isinstance(r, dict)]
+        rules = out["triage"].get("rules") if isinstance(out["triage"], dict) else out["triage"]
+        if isinstance(rules, list):
+            used += [r.get("route_to") for r in rules if isinstance(r, dict)]
         for name in used:
             if isinstance(name, str) and name and name not in (staff or {}):
                 derived.setdefault(name, name)
@@ -537,15 +606,18 @@ EXAMPLES = {
     "categories.*.next_action": "next_action: Answer or route",
     "categories.*.preventable": "preventable: Put frequent questions in the website FAQ.",
     "categories.*.opening": "opening: I'm returning your call about your question.",
-    "triage": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
-    "triage.*": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
-    "triage.*.name": "name: wound_check",
-    "triage.*.patterns": 'patterns: ["{our_drugs} ~4 {symptom}", "wound ..3 open*"]',
-    "triage.*.phrases": "phrases: [stitches, dressing]",
-    "triage.*.readings": 'readings: ["temperature >= 103"]',
-    "triage.*.requires": 'requires: ["{pregnant}"]',
-    "triage.*.negatable": "negatable: false",
-    "triage.*.label": "label: Methotrexate question",
+    "triage": "triage: {red_flags: [Chest pain or pressure], rules: []}",
+    "triage.red_flags": "red_flags: [Chest pain or pressure, Trouble breathing]",
+    "triage.red_flags.*": "- Chest pain or pressure",
+    "triage.rules": "rules: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
+    "triage.rules.*": "- {name: wound_check, patterns: [stitches], urgency: same_day}",
+    "triage.rules.*.name": "name: wound_check",
+    "triage.rules.*.patterns": 'patterns: ["{our_drugs} ~4 {symptom}", "wound ..3 open*"]',
+    "triage.rules.*.phrases": "phrases: [stitches, dressing]",
+    "triage.rules.*.readings": 'readings: ["temperature >= 103"]',
+    "triage.rules.*.requires": 'requires: ["{pregnant}"]',
+    "triage.rules.*.negatable": "negatable: false",
+    "triage.rules.*.label": "label: Methotrexate question",
     "concepts": "concepts: {our_drugs: [methotrexate, mtx]}",
     "concepts.*": "our_drugs: [methotrexate, mtx]",
     "urgencies.*.retry": "retry: 30m",
@@ -553,9 +625,9 @@ EXAMPLES = {
     "dependency_wait": "dependency_wait: 2bd",
     "scripts.languages": 'languages: {es: {voicemail_minimal: "Hola, le llama {practice}."}}',
     "scripts.languages.*": 'es: {voicemail_minimal: "Hola, le llama {practice}."}',
-    "triage.*.urgency": "urgency: same_day",
-    "triage.*.route_to": "route_to: clinical",
-    "triage.*.next_action": "next_action: Nurse call about wound care",
+    "triage.rules.*.urgency": "urgency: same_day",
+    "triage.rules.*.route_to": "route_to: clinical",
+    "triage.rules.*.next_action": "next_action: Nurse call about wound care",
     "attempts": "attempts: {max: 3, min_spacing: 4h}",
     "attempts.max": "max: 3",
     "attempts.min_spacing": "min_spacing: 4h",
@@ -567,6 +639,27 @@ EXAMPLES = {
     "scripts.never_say": "never_say: [It is probably nothing.]",
     "scripts.never_say.*": "never_say: [It is probably nothing.]",
     "scripts.*": 'voicemail_minimal: "This is {practice}. Please call {callback_number}."',
+    "clock_skew": "clock_skew: 10m",
+    "alerts": "alerts: [{when: emergency, command: [/usr/local/bin/page-nurse]}]",
+    "alerts.*": "{when: clinical_overdue, after: 15m, command: [/usr/local/bin/page-nurse]}",
+    "alerts.*.name": "name: emergency_pager",
+    "alerts.*.when": "when: clinical_overdue",
+    "alerts.*.after": "after: 15m",
+    "alerts.*.command": "command: [/usr/local/bin/page-nurse, --urgent]",
+    "alerts.*.command.*": "command: [/usr/local/bin/page-nurse, --urgent]",
+    "alerts.*.timeout": "timeout: 30",
+    "alerts.*.include_phi": "include_phi: false",
+    "alerts.*.mail": (
+        "mail: {to: [nurse@example.org], from: cbtrack@example.org, smtp: "
+        "'mail.example.org:587', user: cbtrack, password_env: CBTRACK_SMTP_PASSWORD}"
+    ),
+    "alerts.*.mail.to": "to: [nurse@example.org]",
+    "alerts.*.mail.to.*": "to: [nurse@example.org]",
+    "alerts.*.mail.from": "from: cbtrack@example.org",
+    "alerts.*.mail.smtp": "smtp: 'mail.example.org:587'",
+    "alerts.*.mail.starttls": "starttls: true",
+    "alerts.*.mail.user": "user: cbtrack",
+    "alerts.*.mail.password_env": "password_env: CBTRACK_SMTP_PASSWORD",
 }
 
 #: Keys whose value is a time range, a duration, or a fixed word.
@@ -577,6 +670,8 @@ _DURATION_KEYS = {
     "urgencies.*.retry",
     "deadline_lead",
     "dependency_wait",
+    "clock_skew",
+    "alerts.*.after",
 }
 
 #: Named mappings: a key below them is a name (a user, a role, a category), not a field.
@@ -588,6 +683,14 @@ _NAMED = {
     "scripts.outcomes",
     "concepts",
     "scripts.languages",
+}
+
+
+_MAIL_WORDS = {
+    "alerts.*.mail.smtp": "is not a mail server written HOST:PORT",
+    "alerts.*.mail.to.*": "is not a mail address",
+    "alerts.*.mail.from": "is not a mail address",
+    "alerts.*.mail.password_env": "is not an environment variable's name",
 }
 
 
@@ -623,14 +726,17 @@ def _known_keys(pattern: str) -> list[str]:
         "staff.*": StaffMember,
         "urgencies.*": UrgencyRule,
         "categories.*": CategoryPolicy,
-        "triage.*": TriageRule,
+        "triage": TriageSection,
+        "triage.rules.*": TriageRule,
         "attempts": AttemptPolicy,
         "attempts.voicemail": VoicemailRules,
         "scripts": Scripts,
         "scripts.languages.*": Translation,
+        "alerts.*": AlertRule,
+        "alerts.*.mail": AlertMail,
     }
     model = models.get(pattern)
-    return list(model.model_fields) if model else []
+    return [info.alias or name for name, info in model.model_fields.items()] if model else []
 
 
 def _what_is_wrong(err: Any, pattern: str) -> str:
@@ -653,6 +759,8 @@ def _what_is_wrong(err: Any, pattern: str) -> str:
             return "is not a duration: a number and m, h, d or bd (business days)"
         if pattern == "attempts.voicemail.patient_name":
             return "must be none or first"
+        if pattern.startswith("alerts.*.mail."):
+            return _MAIL_WORDS.get(pattern, "is not valid here")
         return "is not a name: use letters, digits, _ . or - (up to 40)"
     if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
         return "must be a mapping of keys to values, not a single value or a list"
@@ -668,6 +776,9 @@ def _what_is_wrong(err: Any, pattern: str) -> str:
         return f"must be at least {ctx.get('ge', ctx.get('gt'))}"
     if kind in ("less_than_equal", "less_than"):
         return f"must be at most {ctx.get('le', ctx.get('lt'))}"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"must be one of {expected}"
     if kind == "enum":
         expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
         return f"must be one of {expected}"

@@ -602,6 +602,7 @@ def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> l
 
 # --- triage ----------------------------------------------------------------------------
 
+
 def triage_lines(policy: Policy, plans: Any, now: datetime, dry_run: bool, width: int) -> list[str]:
     """Each callback's planned (or made) changes in words, with times as people say them:
     `cb-... would be escalated: owner front desk lead` and, indented, why."""

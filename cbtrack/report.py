@@ -13,6 +13,9 @@ Definitions (hours are decimal hours from `created_at`):
 - median: the middle value (mean of the two middle ones); p90: nearest rank;
 - repeat patients: patients with two or more callbacks created in the period, one patient
   being the records that share a phone number (last 10 digits) or an MRN.
+- triage_corrections: urgency changes in the period that corrected intake triage: staff
+  raised a callback to clinical or emergency above what triage gave (`missed`), or a
+  clinician lowered one that triage raised (`false_alarms`).
 - handoffs: callbacks with a `routed` event in the period (`routed`), and those routed more
   than once in it (`rerouted`: a sign of a broken handoff); `to` counts routes per role.
 - waits: per dependency kind, the dependencies that started in the period (`count`), the
@@ -393,6 +396,15 @@ def build(
         "distribution": {"hours_to_first_attempt": histogram(period)},
         "insights": [],
     }
+    report["triage_corrections"] = triage_corrections(period)
+    report["alerts"] = alert_figures(
+        [
+            sent
+            for f in facts
+            for e in f.cb.events
+            if period.inside(e.at) and (sent := alert_sent(e)) is not None
+        ]
+    )
     report["handoffs"] = handoffs(period)
     report["waits"] = waits(period)
     report["trend"] = trend(policy, period)
@@ -404,6 +416,34 @@ def build(
     if include_phi:
         report["patients"] = phi_section(policy, open_at_end, repeats)
     return report
+
+
+def alert_sent(event: Any) -> tuple[str, float] | None:
+    """An `alerted` event's rule, and how many minutes after the moment it alerted on
+    (its `since`: an emergency filed, a callback gone overdue) it was sent."""
+    if event.type != EventType.alerted:
+        return None
+    said = event.set or {}
+    try:
+        since = datetime.fromisoformat(said.get("since", ""))
+    except ValueError:
+        since = event.at
+    return said.get("alert", "?"), (event.at - since).total_seconds() / 60
+
+
+def alert_figures(sent: list[tuple[str, float]]) -> dict[str, Any]:
+    """How many alerts were sent, by rule, and how long after the event they were about."""
+    lags = sorted(minutes for _, minutes in sent)
+    return {
+        "sent": len(sent),
+        "by_rule": dict(sorted(Counter(rule for rule, _ in sent).items())),
+        "median_minutes_after_event": _rounded(median(lags)),
+        "max_minutes_after_event": _rounded(lags[-1] if lags else None),
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def closure_reasons(period: Period) -> dict[str, int]:
@@ -487,6 +527,19 @@ def phi_section(
 
 
 # --- handoffs, waits, trend, details ---------------------------------------------------------
+
+
+def triage_corrections(period: Period) -> dict[str, int]:
+    """Urgency changes in the period that corrected triage: raised to clinical or emergency
+    above what it gave (`missed`), or lowered by a clinician from what it raised
+    (`false_alarms`)."""
+    missed = alarms = 0
+    for f in period.facts_list:
+        for e in f.cb.events:
+            if e.type == EventType.urgency_changed and period.inside(e.at):
+                missed += bool(e.triage_missed)
+                alarms += bool(e.triage_false_alarm) and not e.triage_missed
+    return {"missed": missed, "false_alarms": alarms}
 
 
 def handoffs(period: Period) -> dict[str, Any]:

@@ -196,6 +196,21 @@ def _top(report: dict[str, Any], labels: Labels) -> str:
     return text
 
 
+def _alerts_table(report: dict[str, Any]) -> list[Table]:
+    """Alerts sent in the period and how long after the event (only when there were any)."""
+    a = report.get("alerts") or {}
+    if not a.get("sent"):
+        return []
+    rows = [
+        ["alerts sent", cell(a["sent"])],
+        ["minutes from the event to its alert, typical (median)",
+         cell(a["median_minutes_after_event"])],
+        ["minutes from the event to its alert, longest", cell(a["max_minutes_after_event"])],
+    ]  # fmt: skip
+    rows += [[f"sent for {rule.replace('_', ' ')}", cell(n)] for rule, n in a["by_rule"].items()]
+    return [Table("Alerts", ["figure", "value"], rows)]
+
+
 def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     """Every figure as a titled table with plain headings, in reading order."""
     t, s, f = report["totals"], report["sla"], report["first_attempts"]
@@ -233,6 +248,7 @@ def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
             ],
         ),
     ]  # fmt: skip
+    out += _alerts_table(report)
     for key, title, name in GROUPS:
         kind = name if name in ("category", "urgency", "owner") else ""
         rows = []
@@ -311,6 +327,19 @@ def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     return out
 
 
+def _corrections_table(report: dict[str, Any]) -> Table:
+    """How often staff corrected intake triage: each miss is a phrase a rule could catch."""
+    fixes = report.get("triage_corrections") or {"missed": 0, "false_alarms": 0}
+    return Table(
+        "Triage corrections",
+        ["figure", "value"],
+        [
+            ["raised by staff above triage (missed)", cell(fixes["missed"])],
+            ["lowered by a clinician (false alarms)", cell(fixes["false_alarms"])],
+        ],
+    )
+
+
 def desk_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     """Handoffs, waits on internal work, the daily trend and details by category."""
     h = report["handoffs"]
@@ -327,6 +356,7 @@ def desk_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Tabl
                 ],
             ],
         ),
+        _corrections_table(report),
         Table(
             "Waits on internal work",
             ["waiting on", "started", "resolved", "typical hours", "still open", "late"],

@@ -50,6 +50,8 @@ from cbtrack.report import (
     UNKNOWN_VALUES,
     URGENT,
     Block,
+    alert_figures,
+    alert_sent,
     insights,
     label,
     mean,
@@ -64,8 +66,8 @@ if TYPE_CHECKING:
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-# 2: rows end with when they count as overdue; 3: then by when a first call is on time
-FORMAT = "cbtrack-report-rows-3"
+# 2: overdue from; 3: alerts sent; 4: with triage corrections; 5: first call due
+FORMAT = "cbtrack-report-rows-5"
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
@@ -110,12 +112,15 @@ class Row(NamedTuple):
     deps: tuple[tuple[str, int, int | None, int | None], ...]  # kind, since, until, resolved
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
+    alerts: tuple[tuple[int, str, float], ...]  # alerted events: time, rule, minutes after
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
-    late_from: int  # after when it counts as overdue while open (`timing.overdue_from`)
+    late_from: int  # when it counts as overdue while open (`timing.overdue_from`)
+    fixes: tuple[tuple[int, int], ...]  # triage corrections: time, 1 missed / 2 false alarm
     first_due: int  # by when a first call is on time (`timing.first_call_due`)
 
 
 ROW_LEN = len(Row._fields)
+PHI = Row._fields.index("phi")
 
 
 def _norm(value: str) -> str:
@@ -165,8 +170,14 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         ),
         tuple(v.casefold() in UNKNOWN_VALUES for v in values),
         b"".join(_keyed(salt, k) for k in patient_keys(cb)),
+        tuple((micros(e.at), *sent) for e in cb.events if (sent := alert_sent(e)) is not None),
         person,
         micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)
+        tuple(
+            (micros(e.at), 1 if e.triage_missed else 2)
+            for e in cb.events
+            if e.type == EventType.urgency_changed and (e.triage_missed or e.triage_false_alarm)
+        ),
         micros(timing.first_call_due(policy, cb)),  # the one first-call rule (`cbtrack.timing`)
     )
 
@@ -263,6 +274,8 @@ class Figures:
         self.open_rows: list[tuple[Any, ...]] = []  # with include_phi only
         self.routed = self.rerouted = 0
         self.routed_to: Counter[str] = Counter()
+        self.fixes = [0, 0]  # triage corrections in the period: missed, false alarms
+        self.alerts_sent: list[tuple[str, float]] = []  # rule, minutes after the event
         # per kind: started, hours to resolve, open, late
         self.waits: dict[str, list[Any]] = {k.value: [0, [], 0, 0] for k in DependencyKind}
         self.details: dict[str, list[Any]] = {}  # category: [callbacks, unknown counts, values]
@@ -291,8 +304,10 @@ class Figures:
             deps,
             unknown,
             patient,
+            alerted,
             phi,
             late_from,
+            fixes,
             first_due,
         ) = row
         s, e, a = self.s, self.e, self.a
@@ -349,6 +364,12 @@ class Figures:
         self.created_times.append(created)
         if closed is not None:
             self.closed_times.append(closed)
+        for at, kind in fixes:
+            if s <= at < e:
+                self.fixes[kind - 1] += 1
+        for at, rule, minutes in alerted:
+            if s <= at < e:
+                self.alerts_sent.append((rule, minutes))
         if routes:
             inside = [to for at, to in routes if s <= at < e]
             if inside:
@@ -417,6 +438,8 @@ class Figures:
             self.made_categories,
             sorted(self.unattempted_dues),
             self.oldest,
+            self.fixes,
+            self.alerts_sent,
         )
 
     def merge(self, summary: Any) -> None:
@@ -468,6 +491,8 @@ class Figures:
             self.oldest is None or (oldest[6], oldest[0]) < (self.oldest[6], self.oldest[0])
         ):
             self.oldest = oldest
+        self.fixes = [a + b for a, b in zip(self.fixes, summary[13], strict=True)]
+        self.alerts_sent += summary[14]
 
     def _detail(self, category: str, unknown: tuple[bool, ...], phi: Any) -> None:
         if not unknown:
@@ -552,6 +577,8 @@ class Figures:
             "distribution": {"hours_to_first_attempt": _histogram(overall_t.to_first)},
             "insights": [],
         }
+        report["triage_corrections"] = {"missed": self.fixes[0], "false_alarms": self.fixes[1]}
+        report["alerts"] = alert_figures(self.alerts_sent)
         report["handoffs"] = {
             "routed": self.routed,
             "rerouted": self.rerouted,
@@ -640,8 +667,8 @@ class Figures:
             "age_hours": round(_hours(self.a, row[6]), 2),
         }
         if self.include_phi:
-            out["patient"] = row[18][0]
-            out["reason"] = row[18][4]
+            out["patient"] = row[PHI][0]
+            out["reason"] = row[PHI][4]
         return out
 
     def _trend(self) -> list[dict[str, Any]]:
@@ -715,9 +742,9 @@ class Figures:
             "open_at_end": [
                 {
                     "id": r[0],
-                    **person(r[18]),
+                    **person(r[PHI]),
                     "category": r[1],
-                    "reason": r[18][4],
+                    "reason": r[PHI][4],
                     "owner": r[3],
                     "due_at": moment(r[7]).astimezone(tz).isoformat(),
                 }

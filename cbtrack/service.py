@@ -53,8 +53,19 @@ from cbtrack.store import (
 )
 
 if TYPE_CHECKING:
-    from cbtrack import doctor, gitlog, history, identity, importer, review, timing, triage
+    from cbtrack import (
+        corrections,
+        doctor,
+        gitlog,
+        history,
+        identity,
+        importer,
+        review,
+        timing,
+        triage,
+    )
 else:  # loaded by the commands that use them: reading the queue needs none of them
+    corrections = lazy_module("cbtrack.corrections")
     doctor = lazy_module("cbtrack.doctor")
     gitlog = lazy_module("cbtrack.gitlog")
     history = lazy_module("cbtrack.history")
@@ -128,9 +139,10 @@ def start_from_head(store: Store, policy: Policy, cb: Callback, now: datetime) -
 
 
 def committed_policy(store: Store) -> Policy:
-    """The policy a change runs by. Who is on the staff and with which roles comes from
-    cbtrack.yaml as committed at HEAD, never from uncommitted edits (those take effect once
-    'cbtrack validate --commit' has committed them); the rest is the file as it is."""
+    """The policy a change runs by. Who is on the staff and with which roles, signing and
+    the alert rules come from cbtrack.yaml as committed at HEAD, never from uncommitted
+    edits (those take effect once 'cbtrack validate --commit' has committed them); the
+    rest is the file as it is."""
     policy = store.policy
     if not policy_uncommitted(store):
         return policy
@@ -142,8 +154,9 @@ def committed_policy(store: Store) -> Policy:
         head = parse_model(Policy, decode_text(data, MAX_POLICY_BYTES, POLICY_FILE), POLICY_FILE)
     except StoreError:
         return policy
-    if head.staff != policy.staff or head.signing != policy.signing:
-        policy = policy.model_copy(update={"staff": head.staff, "signing": head.signing})
+    governed = {"staff": head.staff, "signing": head.signing, "alerts": head.alerts}
+    if any(getattr(policy, key) != value for key, value in governed.items()):
+        policy = policy.model_copy(update=governed)
         store.use_policy(policy)
     return policy
 
@@ -342,7 +355,7 @@ def new_record(
         created_set["related_to"] = related_to
     cb.log(created, actor, EventType.created, note=created_note, set=created_set)
     if plan.judged:
-        cb.log(
+        judged = cb.log(
             created,
             actor,
             EventType.urgency_changed,
@@ -350,12 +363,15 @@ def new_record(
             was={"urgency": plan.floor.value},
             set={"urgency": plan.urgency.value},
         )
-    elif plan.rule and plan.triaged:
-        why = (
-            "staff answered yes to the symptoms question"
-            if plan.answered
-            else (f"rule {plan.rule.name}")
+        verdict = corrections.lowered_alarm(
+            committed_policy(store), cb, plan.floor, plan.urgency, actor
         )
+        corrections.mark(judged, verdict)
+    elif plan.rule and plan.triaged:
+        why = f"rule {plan.rule.name}"
+        if plan.answered:
+            asked = "red-flag checklist" if plan.red_flag else "symptoms question"
+            why = f"staff answered yes to the {asked}"
         cb.log(
             created,
             actor,
@@ -392,9 +408,11 @@ def add(
     symptoms: bool | None = None,
     deadline: datetime | None = None,
     related: str | None = None,
+    red_flags: bool | None = None,
 ) -> Outcome:
-    """A new callback; triage reads the reason, the details and `note`, and a 'yes' to the
-    symptoms question (`symptoms=True`) makes it at least clinical."""
+    """A new callback; triage reads the reason, the details and `note`; a 'yes' to the
+    symptoms question (`symptoms=True`) makes it at least clinical, and a 'yes' to the
+    red-flag checklist (`red_flags=True`) an emergency."""
     policy = committed_policy(store)
     actor = identity.actor(store.root, policy, user)
     details = {k: v for k, v in (details or {}).items()}
@@ -421,7 +439,18 @@ def add(
         raise Refused("--note is empty; write what the patient said or leave --note out.")
     notes = [note] if note else []
     plan = triage.intake(
-        policy, actor, category, reason, details, urgency, owner, due, created, notes, symptoms
+        policy,
+        actor,
+        category,
+        reason,
+        details,
+        urgency,
+        owner,
+        due,
+        created,
+        notes,
+        symptoms,
+        red_flags,
     )
     warnings += plan.warnings
     deadline_at = apply_deadline(policy, plan, deadline, details, due, created, warnings)
@@ -682,6 +711,8 @@ class Edits:
     due: datetime | None = None
     deadline: datetime | None = None
     next_action: str | None = None
+    symptoms: bool | None = None  # a later answer to the symptoms question
+    red_flags: bool | None = None  # a later answer to the red-flag checklist
 
     def patient_fields(self) -> dict[str, object]:
         given = {
@@ -711,6 +742,8 @@ class Edits:
             not self.patient_fields()
             and not self.details
             and all(v is None for v in (self.reason, self.due, self.deadline, self.next_action))
+            and not self.symptoms
+            and not self.red_flags
         )
 
 
@@ -725,7 +758,7 @@ def edit(
         raise Refused(
             "Nothing to change; give at least one of --patient, --phone, --dob, --mrn, "
             "--language, --method, --window, --voicemail, --detail, --reason, --due, "
-            "--deadline or --next."
+            "--deadline, --next, --symptoms yes or --red-flags yes."
         )
 
     def apply(policy: Policy, cb: Callback, actor: str) -> list[str]:
@@ -784,6 +817,12 @@ def edit(
             cb.next_attempt_at = triage.callable_time(policy, cb, at)
         after = record_fields(cb)
         changed = changed_fields(before, after)
+        answers = triage.plan_answers(policy, cb, edits.symptoms, edits.red_flags)
+        if not changed and (edits.symptoms or edits.red_flags):
+            if answers is None:
+                raise Refused(f"{cb.id} is already {cb.urgency.value}; nothing to change.")
+            triage.apply_change(cb, answers, at, actor)
+            return warnings
         if not changed:
             raise Refused(f"{cb.id} already holds those values; nothing to change.")
         cb.log(
@@ -799,6 +838,9 @@ def edit(
             if ch.type == EventType.triaged:
                 triage.apply_change(cb, ch, at, actor)
                 warnings.append(f"Triage read the correction: {ch.note}.")
+        answers = triage.plan_answers(policy, cb, edits.symptoms, edits.red_flags)
+        if answers is not None:
+            triage.apply_change(cb, answers, at, actor)
         return warnings
 
     return change(store, user, now, callback_id, "edit", apply)
@@ -847,7 +889,9 @@ def set_urgency(
         fields["due_at"] = (
             min(cb.due_at, due) if policy.rank(level) > policy.rank(cb.urgency) else due
         )
+        verdict = corrections.judge(policy, cb, level, actor)
         cb.change(at, actor, EventType.urgency_changed, why, **fields)
+        corrections.mark(cb.events[-1], verdict)
 
     return change(store, user, now, callback_id, "urgency", apply)
 
@@ -1027,6 +1071,20 @@ def add_note(
 class TriagePlan:
     callback_id: str
     changes: list[triage.Change]
+
+
+def triage_corrections(
+    store: Store, since: datetime | None, until: datetime
+) -> list[corrections.Correction]:
+    """Every marked triage correction (a miss or a false alarm) since `since`, oldest
+    first, with the words triage read: patient data, for local output only."""
+    start = since or datetime(1970, 1, 1, tzinfo=store.policy.tz)
+    found = [
+        c
+        for cb in store.records_for_period(start, until)
+        for c in corrections.corrections(store.policy, cb, since)
+    ]
+    return sorted(found, key=lambda c: (c.at, c.callback_id))
 
 
 def plan_triage(

@@ -61,6 +61,7 @@ OPEN_DIR = Path("callbacks/open")
 CLOSED_DIR = Path("callbacks/closed")
 LOCAL_DIR = ".cbtrack"
 LOCK_FILE = "lock"
+ALERTS_LOCK_FILE = "alerts.lock"
 JOURNAL_FILE = "pending"
 TMP_PREFIX = ".cbtrack-tmp-"
 MAX_RECORD_BYTES = 256_000
@@ -1231,6 +1232,26 @@ class Store:
     @property
     def locked(self) -> bool:
         return self._lock_fd is not None
+
+    @contextlib.contextmanager
+    def alerts_lock(self, timeout: float) -> Iterator[bool]:
+        """Held by one alerts run from planning to recording what it sent, so two runs on
+        this desk (cron, an emergency add) never send one alert twice; the store lock is
+        not held while sending. Yields False when another run held it `timeout` seconds."""
+        if self.local_dir.is_symlink():
+            raise StoreError(f"{self.rel(self.local_dir)} is a symlink; remove the link.")
+        self.local_dir.mkdir(exist_ok=True, mode=0o700)
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        fd = os.open(self.local_dir / ALERTS_LOCK_FILE, flags, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            got = _try_lock(fd)
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.05)
+                got = _try_lock(fd)
+            yield got
+        finally:
+            os.close(fd)
 
 
 _HELD_LOCK_FDS: set[int] = set()

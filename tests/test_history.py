@@ -500,7 +500,9 @@ def test_merged_records_pass_the_rule_book_against_both_parents() -> None:
             return
         after = _snapshot(merged.record)
         paths = list(after)
-        assert history.check(paths, [_snapshot(ours), _snapshot(other)], after) == []
+        # a merge is judged against its base: it is what the merge rules make of both sides
+        parents = [_snapshot(ours), _snapshot(other)]
+        assert history.check_merge(paths, _snapshot(base), parents, after) == []
 
     run()
 

@@ -12,9 +12,10 @@ that another desk's change lands exactly between the two.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,9 @@ def test_report_counts_a_record_closed_meanwhile_once(
     two: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cli, a, _ = two
+    # A report takes a shared lock, so no change can happen while it reads; these tests
+    # play a store whose lock cannot be shared (a read-only copy), where it reads as is.
+    monkeypatch.setattr(Store, "read_lock", _no_lock)
     # (the report lists folders with `folder_names`; the open folder first)
     done = after_listing(monkeypatch, "folder_names", lambda: close_now(cli.store, a))
     result = cli("report", "--json")
@@ -132,6 +136,7 @@ def test_report_counts_a_record_reopened_meanwhile_once(
     two: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cli, a, _ = two
+    monkeypatch.setattr(Store, "read_lock", _no_lock)  # (as above)
     close_now(cli.store, a)
     # the open folder is read first (without a); then a is reopened; then the closed
     # folder's listing still names it
@@ -266,3 +271,8 @@ def test_find_counts_a_record_closed_or_reopened_meanwhile_once(
     assert result.exit_code == 0 and result.stderr == "", result.stderr
     found = {r["id"]: r["status"] for r in json.loads(result.stdout)}
     assert set(found) == {a, b} and found[a] != "closed"
+
+
+@contextlib.contextmanager
+def _no_lock(self: Store, timeout: float | None = None) -> Iterator[None]:
+    yield

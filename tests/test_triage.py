@@ -222,7 +222,7 @@ def test_triage_applies_new_policy_rules_to_open_callbacks(cli: Cli, store_dir: 
     assert cli.record(cid)["urgency"] == "routine"
     path = store_dir / "cbtrack.yaml"
     data = yaml.safe_load(path.read_text())
-    data["triage"].append(
+    data["triage"]["rules"].append(
         {
             "name": "devices",
             "phrases": ["pump alarm"],

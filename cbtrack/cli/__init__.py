@@ -8,7 +8,16 @@ import sys
 from typing import Any
 
 # Importing a command module registers its commands; --help lists them in this order.
-from cbtrack.cli import core, desk, doctor, gitcmds, interop, reports, who  # noqa: F401
+from cbtrack.cli import (  # noqa: F401
+    alerting,
+    core,
+    desk,
+    doctor,
+    gitcmds,
+    interop,
+    reports,
+    who,
+)
 from cbtrack.cli.app import GLOBAL_OPTIONS, app
 
 __all__ = ["app", "main"]

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from cbtrack.cli import alerting, intake
 from cbtrack.cli.app import (
     JsonOpt,
     State,
@@ -361,7 +362,16 @@ def add(
             "--symptoms",
             help="Is the patient describing new or worsening symptoms, a reaction to a "
             "medicine, or harm? yes makes the callback at least clinical. Asked on a terminal "
-            "when left out.",
+            "when left out (no default: y or n).",
+        ),
+    ] = None,
+    red_flags: Annotated[
+        YesNo | None,
+        typer.Option(
+            "--red-flags",
+            help="Does any sign on the policy's red-flag checklist (triage.red_flags) apply? "
+            "yes makes the callback an emergency. Asked on a terminal after a yes to "
+            "--symptoms.",
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -370,8 +380,11 @@ def add(
     Each category needs its own details: 'cbtrack categories' lists them. Warns when an open
     callback has the same phone number or MRN.
 
-    Triage reads the reason, the details and --note. An emergency prints the emergency
-    script on stderr at once: read it to the patient while they are on the line.
+    Triage reads the reason, the details and --note. At a terminal it then asks whether the
+    patient describes symptoms and, after a yes, reads out the red-flag checklist; without
+    one, give --symptoms and --red-flags. An emergency prints the emergency script on
+    stderr at once: read it to the patient while they are on the line; then the policy's
+    alert rules for emergencies are sent (see 'cbtrack alerts').
 
     Example: cbtrack --as jlee add --patient "Ada Example" --phone +15550100123
     --category scheduling --reason "New patient visit" --detail visit_type=new_patient
@@ -379,20 +392,9 @@ def add(
     """
     st = state(ctx)
     details = _details(detail or [])
-    answer = None if symptoms is None else symptoms == YesNo.yes
-    if answer is None and sys.stdin.isatty() and sys.stderr.isatty():
-        from cbtrack import triage
-
-        store = st.store()
-        if triage.needs_symptoms_question(
-            store.policy, category, reason, details, [note] if note else []
-        ):
-            answer = typer.confirm(
-                "Is the patient describing new or worsening symptoms, a reaction to a "
-                "medicine, or harm?",
-                default=False,
-                err=True,
-            )
+    answers = _intake_answers(st, category, reason, details, note, symptoms, red_flags, urgency)
+    if answers.red_flags:
+        _emergency_script(st)
     out = service.add(
         st.store(),
         st.user,
@@ -417,11 +419,46 @@ def add(
         deadline=deadline_time(st, deadline) if deadline else None,
         related=related,
         note=note,
-        symptoms=answer,
+        symptoms=answers.symptoms,
+        red_flags=answers.red_flags,
     )
     if out.record.urgency == Urgency.emergency:
-        _emergency_banner(st, out)
+        _emergency_banner(st, out, script_shown=bool(answers.red_flags))
     _print_outcome(st, out, as_json, out.record.id)
+    if out.record.urgency == Urgency.emergency:
+        alerting.send_now(st, out.record.id)
+
+
+def _yes(answer: YesNo | None) -> bool | None:
+    return None if answer is None else answer == YesNo.yes
+
+
+def _intake_answers(
+    st: State,
+    category: str,
+    reason: str,
+    details: dict[str, str],
+    note: str | None,
+    symptoms: YesNo | None,
+    red_flags: YesNo | None,
+    chosen: Urgency | None = None,
+) -> intake.Answers:
+    """The answers to the intake questions: from the options, else asked at a terminal
+    (once the category and details are known to be right, so nothing is asked in vain;
+    an urgency staff chose counts like the words)."""
+    given = intake.Answers(_yes(symptoms), _yes(red_flags))
+    if given.red_flags or not intake.at_terminal():
+        return given
+    from cbtrack import triage
+
+    policy = st.store().policy
+    triage.check_category(policy, category)
+    triage.check_details(policy, category, details)
+    notes = [note] if note else []
+    level = triage.intake_level(policy, category, reason, details, notes)
+    if chosen is not None:
+        level = triage.higher(policy, level, chosen)
+    return intake.ask(policy, level, given)
 
 
 def deadline_time(st: State, text: str) -> datetime:
@@ -433,16 +470,18 @@ def deadline_time(st: State, text: str) -> datetime:
     return moment
 
 
-def _emergency_banner(st: State, out: service.Outcome) -> None:
+_RULE = "!" * 60
+
+
+def _emergency_script(st: State) -> None:
     """The emergency script on stderr, at once and impossible to miss (stdout stays clean)."""
     from cbtrack.scripts import emergency_text
 
     policy = st.store().policy
-    rule = "!" * 60
     typer.echo(
         "\n".join(
             [
-                rule,
+                _RULE,
                 "EMERGENCY: give this to the patient now, while they are on the line:",
                 "",
                 textwrap.fill(
@@ -452,12 +491,19 @@ def _emergency_banner(st: State, out: service.Outcome) -> None:
                     subsequent_indent="  ",
                 ),
                 "",
-                f"Then tell {out.record.owner} at once. Callback {out.record.id}.",
-                rule,
             ]
         ),
         err=True,
     )
+
+
+def _emergency_banner(st: State, out: service.Outcome, script_shown: bool = False) -> None:
+    """After an emergency `add`: the script (unless a red-flag 'yes' showed it already) and
+    whom to tell."""
+    if not script_shown:
+        _emergency_script(st)
+    typer.echo(f"Then tell {out.record.owner} at once. Callback {out.record.id}.", err=True)
+    typer.echo(_RULE, err=True)
 
 
 @app.command()
@@ -592,6 +638,8 @@ def urgency_cmd(
     st = state(ctx)
     out = service.set_urgency(st.store(), st.user, st.now(), callback_id, level=level, why=why)
     _print_outcome(st, out, as_json, f"{out.record.id}: urgency {render.words(level.value)}")
+    if level == Urgency.emergency:
+        alerting.send_now(st, out.record.id)
 
 
 @app.command()
@@ -853,14 +901,32 @@ def triage(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the changes; write nothing.")
     ] = False,
+    misses: Annotated[
+        bool,
+        typer.Option(
+            "--misses",
+            help="List the corrections staff made to triage (misses and false alarms) with "
+            "the words triage read; patient data, for this screen only. Changes nothing.",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DATE", help="With --misses: corrections since DATE."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply the policy's rules (urgency, routing) to new, named or all open callbacks, and
-    escalate overdue ones.
+    escalate overdue ones. With --misses, list where staff corrected triage instead, so the
+    practice's clinician can add a rule.
 
-    Example: cbtrack --as jlee triage --all --dry-run
+    Example: cbtrack --as jlee triage --all --dry-run; cbtrack triage --misses --since 2026-11-01
     """
     st = state(ctx)
+    if misses or since:
+        from cbtrack.cli.misses import show_misses
+
+        show_misses(st, misses, since, bool(ids or all_open or dry_run), as_json)
+        return
     store = st.store()
     now = st.now()
     if dry_run:
@@ -909,7 +975,8 @@ def validate(
     as_json: JsonOpt = False,
 ) -> None:
     """Check the policy and every record; list every problem; exit 1 if there is any.
-    Warns while the practice name or callback number are still the placeholders.
+    Warns while the practice name or callback number are still the placeholders, and for
+    each alert rule with include_phi on.
 
     Example: cbtrack --store ~/callbacks --as jlee validate --commit
     """
@@ -918,7 +985,7 @@ def validate(
     problems = service.validate(store)
     policy_ok = not store.policy_problems()
     if policy_ok:
-        warn(store.policy.placeholders())
+        warn(store.policy.placeholders() + store.policy.alert_warnings())
     committed = False
     if commit and policy_ok:
         committed = service.commit_policy(store, st.user, st.now())

@@ -86,14 +86,20 @@ def review_cmd(
         return
     records = store.open_views(unreadable)  # read-only views: no model per record
     found = review.buckets(policy, records, now)
+    alerted = _alerts_today(st, now)
     if as_json:
-        typer.echo(render.to_json({b: [cb.id for cb in found[b]] for b in review.BUCKETS}))
+        data: dict[str, object] = {b: [cb.id for cb in found[b]] for b in review.BUCKETS}
+        if alerted is not None:
+            data["alerts"] = alerted
+        typer.echo(render.to_json(data))
         unreadable_exit(unreadable)
         return
     total = len(records)
     local = now.astimezone(policy.tz)
     width = term_width()
     typer.echo(f"End-of-day review, {local:%a %d %b %H:%M} ({policy.timezone}): {total} open")
+    if alerted is not None:
+        typer.echo(_alerts_line(alerted))
     if not total:
         typer.echo("Nothing is open: there is nothing to review.")
         unreadable_exit(unreadable)
@@ -121,6 +127,33 @@ def review_cmd(
     ):
         typer.echo(line)
     unreadable_exit(unreadable)
+
+
+def _alerts_today(st: State, now: datetime) -> dict[str, object] | None:
+    """Alerts sent today (practice time zone), when the policy has alert rules: every
+    callback alerted today was open then, so it is open now or was closed today."""
+    store = st.store()
+    policy = store.policy
+    if not policy.alerts:
+        return None
+    from cbtrack import alerts
+
+    start = datetime.combine(now.astimezone(policy.tz).date(), time(0), tzinfo=policy.tz)
+    end = start + timedelta(days=1)
+    return alerts.sent_between(store.records_for_period(start, end), start, end)
+
+
+def _alerts_line(a: dict[str, object]) -> str:
+    if not a["sent"]:
+        return "Alerts today: none sent."
+    by_rule = a["by_rule"]
+    assert isinstance(by_rule, dict)
+    rules = ", ".join(f"{rule} {n}" for rule, n in by_rule.items())
+    return (
+        f"Alerts today: {a['sent']} sent ({rules}), typically "
+        f"{a['median_minutes_after_event']:g} min after the event, at most "
+        f"{a['max_minutes_after_event']:g} min."
+    )
 
 
 def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
