@@ -370,7 +370,7 @@ class Policy(StrictModel):
         return out
 
     def _alert_problems(self) -> list[str]:
-        out: list[str] = []
+        out = []
         seen: dict[str, int] = {}
         for i, rule in enumerate(self.alerts, 1):
             if rule.key in seen:
@@ -378,7 +378,7 @@ class Policy(StrictModel):
                     f"alerts[{i}] has the same name as alerts[{seen[rule.key]}] ({rule.key}); "
                     f"give each a name of its own, like name: {rule.when}_pager"
                 )
-            seen[rule.key] = i
+            seen.setdefault(rule.key, i)
         return out
 
     def alert_warnings(self) -> list[str]:
@@ -410,7 +410,8 @@ class Policy(StrictModel):
     def _pattern_problems(self) -> list[str]:
         """Compile the practice's own concepts, then each of its rules on its own, against
         the built-in concept names (cheap; the built-in rules are compiled when triage first
-        needs them): a problem names the rule (`triage[2] (wasp_sting)`) or the concepts."""
+        needs them): a problem names its rule (`triage.rules[2] (rule wasp_sting)`) or says
+        it is in the concepts."""
         spelling, concepts, _ = builtin_triage()
         known: dict[str, list[str]] = {name: [] for name in concepts}
         for name, terms in self.concepts.items():

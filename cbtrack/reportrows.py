@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-# 2: overdue from; 3: alerts sent, first-call due; 4: with triage corrections
+# 2: overdue from; 3: alerts sent; 4: with triage corrections; 5: first call due
 FORMAT = "cbtrack-report-rows-5"
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
@@ -114,9 +114,9 @@ class Row(NamedTuple):
     patient: bytes  # keyed hashes of the patient's phone and MRN keys, KEY_BYTES each
     alerts: tuple[tuple[int, str, float], ...]  # alerted events: time, rule, minutes after
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
-    late_from: int  # after when it counts as overdue while open (`timing.overdue_from`)
-    first_due: int  # by when a first call is on time (`timing.first_call_due`)
+    late_from: int  # when it counts as overdue while open (`timing.overdue_from`)
     fixes: tuple[tuple[int, int], ...]  # triage corrections: time, 1 missed / 2 false alarm
+    first_due: int  # by when a first call is on time (`timing.first_call_due`)
 
 
 ROW_LEN = len(Row._fields)
@@ -173,12 +173,12 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple((micros(e.at), *sent) for e in cb.events if (sent := alert_sent(e)) is not None),
         person,
         micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)
-        micros(timing.first_call_due(policy, cb)),  # the one first-call rule (`cbtrack.timing`)
         tuple(
             (micros(e.at), 1 if e.triage_missed else 2)
             for e in cb.events
             if e.type == EventType.urgency_changed and (e.triage_missed or e.triage_false_alarm)
         ),
+        micros(timing.first_call_due(policy, cb)),  # the one first-call rule (`cbtrack.timing`)
     )
 
 
@@ -307,8 +307,8 @@ class Figures:
             alerted,
             phi,
             late_from,
-            first_due,
             fixes,
+            first_due,
         ) = row
         s, e, a = self.s, self.e, self.a
         inclusive = self.as_of_included

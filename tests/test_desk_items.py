@@ -104,11 +104,11 @@ def test_validate_lists_every_policy_problem_in_one_round(cli: Cli, store_dir: P
     path = store_dir / "cbtrack.yaml"
     text = path.read_text().replace("  front_desk: Front desk\n", "  frontdesk: Front desk\n", 1)
     text = text.replace(
-        "triage: []",
-        "triage:\n"
-        "  - {name: wasp_sting, patterns: ['wasp ~99 sting'], urgency: clinical,"
+        "  rules: []",
+        "  rules:\n"
+        "    - {name: wasp_sting, patterns: ['wasp ~99 sting'], urgency: clinical,"
         " route_to: clinical}\n"
-        "  - {name: bee_sting, patterns: ['bee sting'], urgency: clinical, route_to: nurses}",
+        "    - {name: bee_sting, patterns: ['bee sting'], urgency: clinical, route_to: nurses}",
         1,
     )
     path.write_text(text)
@@ -117,8 +117,8 @@ def test_validate_lists_every_policy_problem_in_one_round(cli: Cli, store_dir: P
     out = result.stdout + result.stderr
     uses = [c for c in ("intake_form", "missed_call", "general") if f"categories.{c}.owner" in out]
     assert len(uses) == 3  # the renamed role, once for each category that uses it
-    assert "triage[2].route_to names nurses" in out
-    assert "triage[1] (rule wasp_sting): 'wasp ~99 sting'" in out  # the rule, by name
+    assert "triage.rules[2].route_to names nurses" in out
+    assert "triage.rules[1] (rule wasp_sting): 'wasp ~99 sting'" in out  # the rule, by name
     assert "5 problem(s) found" in out
 
 
