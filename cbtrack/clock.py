@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cbtrack.errors import Refused
@@ -283,3 +284,22 @@ def _span(seconds: float) -> str:
     if hours < 48:
         return f"{hours}h"
     return f"{hours // 24}d"
+
+
+def machine_zone_differs(tz: Any, now: datetime) -> str | None:
+    """A sentence when this machine's clock zone (what cron reads a crontab in) is not
+    the practice's `tz`, now or half a year from now (summer time); else None."""
+    import time as _time
+
+    for moment in (now, now + timedelta(days=182)):
+        stamp = moment.timestamp()
+        machine = _time.localtime(stamp).tm_gmtoff
+        practice = moment.astimezone(tz).utcoffset()
+        if practice is None or machine != int(practice.total_seconds()):
+            here = _time.strftime("%Z", _time.localtime(stamp))
+            return (
+                f"this machine's clock is on {here}, not the practice's time zone ({tz}): "
+                "cron reads a crontab's times in the machine's zone (see 'Running from "
+                "cron' in the README: CRON_TZ, or a line that checks the practice's hour)"
+            )
+    return None

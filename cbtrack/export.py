@@ -33,6 +33,7 @@ from cbtrack.model import (
     Urgency,
     phone_digits,
 )
+from cbtrack.phones import e164, with_extension
 from cbtrack.policy import Policy
 from cbtrack.render import printable, spreadsheet_safe
 
@@ -110,6 +111,8 @@ CSV_COLUMNS = [
     "source",
     "patient_name",
     "patient_phone",
+    "patient_phone_extension",
+    "patient_email",
     "patient_dob",
     "patient_mrn",
     "patient_language",
@@ -150,7 +153,8 @@ def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
-def csv_row(cb: Callback) -> list[str]:
+def csv_row(cb: Callback, country: str = "US") -> list[str]:
+    """One callback as a CSV row; the phone in E.164 where valid for `country`."""
     last = cb.last_attempt
     closure = cb.closure
     values: list[object] = [
@@ -159,7 +163,9 @@ def csv_row(cb: Callback) -> list[str]:
         cb.created_by,
         cb.source.value,
         cb.patient.name,
-        cb.patient.phone,
+        e164(cb.patient.phone, country),
+        cb.patient.extension,
+        cb.patient.email,
         cb.patient.dob.isoformat() if cb.patient.dob else "",
         cb.patient.mrn,
         cb.patient.language,
@@ -189,12 +195,12 @@ def csv_row(cb: Callback) -> list[str]:
     return [csv_cell(v) for v in values]
 
 
-def to_csv(records: list[Callback]) -> str:
+def to_csv(records: list[Callback], country: str = "US") -> str:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for cb in records:
-        writer.writerow(csv_row(cb))
+        writer.writerow(csv_row(cb, country))
     return buf.getvalue()
 
 
@@ -210,11 +216,14 @@ def _concept(system: str, code: str, text: str | None = None) -> dict[str, Any]:
 
 
 def _who(policy: Policy, name: str) -> dict[str, Any]:
-    """A staff user or a role, as a reference by identifier (the practice's own words)."""
+    """A staff user or a role, as a reference by identifier, shown by the name or label the
+    practice gave it (the code stays in the identifier)."""
     staff = policy.staff.get(name)
     if staff is not None:
-        return {"identifier": {"system": f"{SYSTEM}:staff", "value": name}, "display": staff.name}
-    return {"identifier": {"system": f"{SYSTEM}:role", "value": name}, "display": name}
+        shown = staff.name or name
+        return {"identifier": {"system": f"{SYSTEM}:staff", "value": name}, "display": shown}
+    label = policy.roles.get(name) or name
+    return {"identifier": {"system": f"{SYSTEM}:role", "value": name}, "display": label}
 
 
 def _patient_key(cb: Callback) -> str:
@@ -223,7 +232,7 @@ def _patient_key(cb: Callback) -> str:
     return "|".join((p.name, phone_digits(p.phone), p.mrn or "", dob))
 
 
-def patient_resource(cb: Callback, full_url: str) -> dict[str, Any]:
+def patient_resource(cb: Callback, full_url: str, country: str = "US") -> dict[str, Any]:
     p = cb.patient
     out: dict[str, Any] = {"resourceType": "Patient", "id": full_url.rsplit(":", 1)[1]}
     if p.mrn:
@@ -232,7 +241,10 @@ def patient_resource(cb: Callback, full_url: str) -> dict[str, Any]:
         ]
     if p.name != UNKNOWN_CALLER:  # the placeholder of a missed call is no one's name
         out["name"] = [{"text": p.name}]
-    out["telecom"] = [{"system": "phone", "value": p.phone}]
+    phone = with_extension(e164(p.phone, country), p.extension)
+    out["telecom"] = [{"system": "phone", "value": phone}]
+    if p.email:
+        out["telecom"].append({"system": "email", "value": p.email})
     if p.dob:
         out["birthDate"] = p.dob.isoformat()
     if p.language:
@@ -350,7 +362,10 @@ def fhir_bundle(policy: Policy, records: list[Callback], now: datetime) -> dict[
         if key not in patients:
             patients[key] = _urn("patient", key)
             entries.append(
-                {"fullUrl": patients[key], "resource": patient_resource(cb, patients[key])}
+                {
+                    "fullUrl": patients[key],
+                    "resource": patient_resource(cb, patients[key], policy.country),
+                }
             )
         patient_url = patients[key]
         task_url = _urn("task", cb.id)

@@ -9,11 +9,16 @@ how to read them:
 - word forms: a light stemmer, so "breathing", "breathed" and "breathe" compare equal;
 - patterns: words, `prefix*`, `(a|b)`, `{concept}`, joined in order with a small gap
   (`a b`, `a ..N b`) or near each other in either order (`a ~N b`);
-- readings: temperature, sugar, blood pressure and oxygen numbers compared with a rule's
-  thresholds ("temp 103.5", "39.6C", "sugar over 400", "190/110", "o2 sat 88");
+- readings: temperature, sugar, blood pressure, oxygen and heart-rate numbers compared with
+  a rule's thresholds ("temp 103.5", "39.6C", "sugar over 400", "190/110", "o2 sat 88",
+  "pulse 150");
 - negation: "no", "denies", "without" govern the next few words up to a comma or "but";
   a negated match counts only as a negated match, which the caller sets aside when
-  something else matches (and may ignore entirely).
+  something else matches (and may ignore entirely);
+- context: a match that names a document, a service, a lesson or a past time rather than a
+  current problem ("records of his stroke", "seizure meds", "heart attack last year") is
+  set aside the same way, for every rule: the words of the `context_before` and
+  `context_after` concepts, right before or after it in the same clause.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_GAP = 1
 NEGATION_REACH = 5
+CONTEXT_REACH = 2
 MAX_NEAR = 12
 
 # --- words ----------------------------------------------------------------------------
@@ -257,9 +263,10 @@ def parse_pattern(text: str, spelling: Spelling) -> Pattern:
 
 # --- readings -------------------------------------------------------------------------
 
-READING_KINDS = ("temperature", "glucose", "systolic", "diastolic", "oxygen")
+READING_KINDS = ("temperature", "glucose", "systolic", "diastolic", "oxygen", "heart_rate")
 _READING_RE = re.compile(
-    r"^\s*(temperature|glucose|systolic|diastolic|oxygen)\s*(>=|<=|>|<)\s*(\d+(?:\.\d+)?)\s*$"
+    r"^\s*(temperature|glucose|systolic|diastolic|oxygen|heart_rate)\s*(>=|<=|>|<)"
+    r"\s*(\d+(?:\.\d+)?)\s*$"
 )
 _CONTEXT = {
     "temperature": {
@@ -283,8 +290,12 @@ _CONTEXT = {
     "diastolic": {"diastolic", "bottom"},
     "glucose": {"sugar", "glucometer", "meter", "dexcom", "libre", "cgm"},
     "oxygen": {"o2", "oxygen", "sat", "spo2", "saturation", "oximeter", "ox", "pulseox"},
+    # before the number only ("pulse 150", "heart rate of 38", "hr 160"), or "bpm" after
+    "heart_rate": {stem(w) for w in ("pulse", "hr", "heartrate", "rate", "bpm", "heart")},
 }
-_BP_RE = re.compile(r"(?<![\d.])(\d{2,3})\s*(?:/|\bover\b)\s*(\d{2,3})(?![\d.])")
+_NOT_A_RATE = {stem(w) for w in ("min", "mins", "minutes", "hour", "hr", "day", "week", "year")}
+_RATE = stem("rate")
+_BP_RE = re.compile(r"(?<![\d.])(\d{2,3})s?\s*(?:/|\bover\b)\s*(\d{2,3})s?(?![\d.])")
 
 
 @dataclass(frozen=True)
@@ -328,17 +339,23 @@ class Measured:
 
 
 def _number(raw: str) -> tuple[float, str] | None:
-    m = re.fullmatch(r"(\d{1,4}(?:\.\d+)?)(f|c)?", raw)
-    return (float(m.group(1)), m.group(2) or "") if m else None
+    """A number as typed: "101.5", "39c", "104f"; a decade ("in the 80s") as its floor."""
+    m = re.fullmatch(r"(\d{1,4}(?:\.\d+)?)(f|c|s)?", raw)
+    if not m:
+        return None
+    unit = m.group(2) or ""
+    return float(m.group(1)), ("" if unit == "s" else unit)
 
 
 def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
     """Numbers that read as a temperature, a sugar, an oxygen level or a blood pressure."""
     found: list[Measured] = []
+    pressures: set[float] = set()
     for m in _BP_RE.finditer(normalise(text)):
         high, low = int(m.group(1)), int(m.group(2))
         if 60 <= high <= 300 and 30 <= low <= 200 and high > low:
             found += [Measured("systolic", high), Measured("diastolic", low)]
+            pressures.update((high, low))
     for i, tok in enumerate(tokens):
         number = _number(tok.raw)
         if number is None:
@@ -362,7 +379,23 @@ def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
             found.append(Measured("glucose", value))
         if nearby & _CONTEXT["oxygen"] and 40 <= value <= 100:
             found.append(Measured("oxygen", value))
+        if value not in pressures and _heart_rate(tokens, i) and 20 <= value <= 260:
+            found.append(Measured("heart_rate", value))
     return found
+
+
+def _heart_rate(tokens: Sequence[Token], i: int) -> bool:
+    """The number at `i` is a heart rate: a pulse word shortly before it ("pulse is 150",
+    "heart rate of 38"), or "bpm" right after it; never a number of minutes or hours."""
+    after = tokens[i + 1].stem if i + 1 < len(tokens) else ""
+    if after in _NOT_A_RATE:
+        return False
+    if after == "bpm":
+        return True
+    before = [t.stem for t in tokens[max(0, i - 3) : i] if not t.punct]
+    if _RATE in before and "heart" not in before:
+        before.remove(_RATE)  # "rate" alone is not a pulse ("rated it 8")
+    return bool(set(before) & _CONTEXT["heart_rate"])
 
 
 # --- rules and the matcher ------------------------------------------------------------
@@ -524,6 +557,27 @@ class Matcher:
                     return True
         return False
 
+    def _context(self, text: _Text, span: Span, reach: int) -> bool:
+        """Named as a document, a service, a lesson or a past time, not a current problem:
+        a `context_before` phrase ends at most `reach` words before the match, or a
+        `context_after` phrase starts right after it, with no punctuation between ("records
+        of his stroke", "seizure meds", "heart attack in 2019")."""
+        start, end = span
+        toks = text.tokens
+        before = self.concepts.get("context_before") and self._concept_spans(text, "context_before")
+        for _, ce in before or ():
+            if ce <= start and start - ce <= reach and not any(t.punct for t in toks[ce:start]):
+                return True
+        after = self.concepts.get("context_after") and self._concept_spans(text, "context_after")
+        return any(cs == end for cs, _ in after or ())
+
+    def _set_aside(self, text: _Text, span: Span, negatable: bool) -> bool:
+        """Negated, or named as context. A rule that no negation may set aside (self-harm,
+        overdose) is set aside only by context right next to it ("suicide prevention")."""
+        if negatable:
+            return self._negated(text, span) or self._context(text, span, CONTEXT_REACH)
+        return self._context(text, span, 0)
+
     def prepare(self, texts: Iterable[str]) -> tuple[_Text, list[Measured]]:
         tokens: list[Token] = []
         measured: list[Measured] = []
@@ -564,7 +618,7 @@ class Matcher:
                 s
                 for p in rule.requires
                 for s in self._pattern_spans(text, p)
-                if not (negatable and self._negated(text, s))
+                if not self._set_aside(text, s, negatable)
             ]
             if not context:
                 return None
@@ -575,7 +629,7 @@ class Matcher:
         negated: Span | None = None
         for pattern in rule.patterns:
             for span in self._pattern_spans(text, pattern):
-                if negatable and self._negated(text, span):
+                if self._set_aside(text, span, negatable):
                     negated = negated or span
                     continue
                 return Match(rule.spec.name, False, self._words(text, span))

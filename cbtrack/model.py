@@ -170,15 +170,46 @@ def phone_digits(phone: str) -> str:
     return re.sub(r"\D", "", phone)
 
 
+# An extension after a number: `x123`, `ext. 123`, `ext 123`, `extension 123`, `#123`.
+EXTENSION_RE = re.compile(
+    r"^(?P<number>.*?\d[^a-z#]*?)[\s,;]*(?:x|ext\.?|extn?\.?|extension|#)\s*(?P<ext>\d{1,10})\s*$",
+    re.IGNORECASE,
+)
+
+
+EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def split_extension(text: str) -> tuple[str, str | None]:
+    """A phone as typed -> (the number, its extension or None)."""
+    m = EXTENSION_RE.match(text.strip())
+    if m is None:
+        return text, None
+    return m["number"].strip(), m["ext"]
+
+
 class Patient(StrictModel):
     name: Text
     phone: str
+    # an extension to dial after the number; `phone` given as `312-555-0208 x123` is split
+    extension: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")] | None = None
+    # where a patient who prefers email is written to
+    email: Annotated[str, StringConstraints(pattern=EMAIL_RE, max_length=254)] | None = None
     preferred_method: ContactMethod = ContactMethod.phone
     contact_window: str | None = None
     voicemail: VoicemailConsent = VoicemailConsent.minimal
     dob: date | None = None
     mrn: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,30}$")] | None = None
     language: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _extension_apart(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("phone"), str):
+            number, ext = split_extension(data["phone"])
+            if ext is not None:
+                data = {**data, "phone": number, "extension": ext}
+        return data
 
     @field_validator("phone")
     @classmethod
@@ -233,6 +264,10 @@ class Event(StrictModel):
     note: Text | None = None
     was: dict[str, str] | None = None
     set: dict[str, str] | None = None
+    # On urgency_changed: staff raised a callback to clinical or emergency above what intake
+    # triage gave (a miss), or a clinician lowered one that triage raised (a false alarm).
+    triage_missed: bool | None = None
+    triage_false_alarm: bool | None = None
 
 
 class Dependency(StrictModel):
@@ -329,6 +364,17 @@ class Callback(StrictModel):
     @property
     def reached_since_reopen(self) -> bool:
         return any(a.result == AttemptResult.reached for a in self.current_attempts)
+
+    @property
+    def phone_corrected_at(self) -> datetime | None:
+        """When the patient's phone was last corrected (an `edited` event that sets
+        `patient.phone`), if ever."""
+        times = [
+            e.at
+            for e in self.events
+            if e.type == EventType.edited and "patient.phone" in (e.set or {})
+        ]
+        return max(times, default=None)
 
     @property
     def number_is_wrong(self) -> bool:

@@ -90,6 +90,9 @@ class UrgencyRule(StrictModel):
     rank: int = Field(ge=0, le=100)
     due: Duration
     retry: Duration | None = None  # spacing between attempts; default attempts.min_spacing
+    # clinical and emergency: how soon after it comes in a first call is on time (see
+    # cbtrack/timing.py `first_call_due`); default `due` (15m for an emergency)
+    first_call_within: Duration | None = None
 
 
 class CategoryPolicy(StrictModel):
@@ -136,6 +139,44 @@ class TriageRule(StrictModel):
             tuple(self.requires),
             self.negatable,
         )
+
+
+RED_FLAG_MAX = 30
+
+
+class TriageSection(StrictModel):
+    """`triage:` in the policy: the red-flag checklist asked at intake and the practice's own
+    rules. A plain list is read as the rules (the form of versions before 0.3)."""
+
+    red_flags: list[Text] = Field(default_factory=lambda: default_red_flags())
+    rules: list[TriageRule] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_is_rules(cls, data: object) -> object:
+        return {"rules": data} if isinstance(data, list) else data
+
+    @field_validator("red_flags")
+    @classmethod
+    def _checklist(cls, flags: list[str]) -> list[str]:
+        if not flags:
+            raise ValueError("needs at least one sign; the symptoms question asks it")
+        if len(flags) > RED_FLAG_MAX:
+            raise ValueError(f"holds {len(flags)} signs; keep the checklist to {RED_FLAG_MAX}")
+        seen: set[str] = set()
+        for i, flag in enumerate(flags, 1):
+            if "\n" in flag.strip() or len(flag) > 120:
+                raise ValueError(f"sign {i} must be one line of at most 120 characters")
+            if flag.strip().lower() in seen:
+                raise ValueError(f"sign {i} is listed twice")
+            seen.add(flag.strip().lower())
+        return [f.strip() for f in flags]
+
+
+def default_red_flags() -> list[str]:
+    """The red-flag checklist of the default policy (cbtrack/data/policy.yaml)."""
+    section = default_data()["triage"]
+    return [str(f) for f in section["red_flags"]]
 
 
 @cache
@@ -198,6 +239,8 @@ class Policy(StrictModel):
     practice: Text
     callback_number: str
     timezone: str = "America/New_York"
+    # ISO 3166 country: how export reads numbers without a + (E.164, cbtrack/phones.py)
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "US"
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     call_hours: Window = "08:00-20:00"
     staff: dict[Name, StaffMember] = Field(default_factory=dict)
@@ -210,7 +253,7 @@ class Policy(StrictModel):
     holidays: list[date] = Field(default_factory=list)
     urgencies: dict[Urgency, UrgencyRule]
     categories: dict[Name, CategoryPolicy]
-    triage: list[TriageRule] = Field(default_factory=list)
+    triage: TriageSection = Field(default_factory=TriageSection)
     concepts: dict[Name, list[Text]] = Field(default_factory=dict)
     attempts: AttemptPolicy = Field(default_factory=AttemptPolicy)
     scripts: Scripts
@@ -250,62 +293,67 @@ class Policy(StrictModel):
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
-        """Checks across keys; each message starts with the key it is about."""
+        """Checks across keys, all of them at once (one line each, each starting with the
+        key it is about), so that one round of `validate` shows every problem."""
+        problems = [*self._owner_problems(), *self._triage_problems(), *self._other_problems()]
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _not_a_role(self, key: str, name: str, what: str = "a role or a staff user") -> str:
         roles = ", ".join(self.roles)
+        return (
+            f"{key} names {name}, which is not {what}; use one of the roles ({roles}) or add "
+            "it under roles"
+        )
+
+    def _owner_problems(self) -> list[str]:
+        out = []
         missing = [u.value for u in Urgency if u not in self.urgencies]
         if missing:
-            raise ValueError(
+            out.append(
                 f"urgencies is missing {', '.join(missing)}; every level needs a rule, for "
                 f"example {missing[0]}: {{label: ..., rank: 3, due: 1bd}}"
             )
         for name, cat in self.categories.items():
             if not self.is_owner(cat.owner):
-                raise ValueError(
-                    f"categories.{name}.owner names {cat.owner}, which is not a role or a "
-                    f"staff user; use one of the roles ({roles}) or add it under roles"
-                )
+                out.append(self._not_a_role(f"categories.{name}.owner", cat.owner))
             clash = set(cat.required_details) & set(cat.optional_details)
             if clash:
-                raise ValueError(
+                out.append(
                     f"categories.{name} lists {sorted(clash)[0]} in both required_details "
                     "and optional_details; keep it in one of them"
                 )
-        builtin_names = {r.name for r in builtin_triage()[2]}
-        for i, rule in enumerate(self.triage, 1):
-            if rule.route_to and not self.is_owner(rule.route_to):
-                raise ValueError(
-                    f"triage[{i}].route_to names {rule.route_to}, which is not a role; use one "
-                    f"of the roles ({roles}) or add it under roles"
-                )
-            if rule.name in builtin_names:
-                raise ValueError(
-                    f"triage[{i}].name is {rule.name}, the name of a built-in rule, which "
-                    "always applies; give your rule another name"
-                )
-        try:
-            self._check_own_triage()
-        except PatternError as exc:
-            raise ValueError(f"triage: {exc}") from None
         for key in ("end_of_day_owner", "escalation_owner"):
             if not self.is_owner(getattr(self, key)):
-                raise ValueError(
-                    f"{key} names {getattr(self, key)}, which is not a role or a staff user; "
-                    f"use one of the roles ({roles}) or add it under roles"
-                )
+                out.append(self._not_a_role(key, getattr(self, key)))
         for user, member in self.staff.items():
-            unknown = [r for r in member.roles if r not in self.roles]
-            if unknown:
-                raise ValueError(
-                    f"staff.{user}.roles names {unknown[0]}, which is not a role; use one of "
-                    f"the roles ({roles}) or add it under roles"
+            for role in member.roles:
+                if role not in self.roles:
+                    out.append(self._not_a_role(f"staff.{user}.roles", role, "a role"))
+        return out
+
+    def _triage_problems(self) -> list[str]:
+        out = []
+        builtin_names = {r.name for r in builtin_triage()[2]}
+        for i, rule in enumerate(self.triage.rules, 1):
+            if rule.route_to and not self.is_owner(rule.route_to):
+                out.append(self._not_a_role(f"triage.rules[{i}].route_to", rule.route_to, "a role"))
+            if rule.name in builtin_names:
+                out.append(
+                    f"triage.rules[{i}].name is {rule.name}, the name of a built-in rule, which "
+                    "always applies; give your rule another name"
                 )
+        out += self._pattern_problems()
+        return out
+
+    def _other_problems(self) -> list[str]:
+        out = []
         for level, level_rule in self.urgencies.items():
             try:
                 parse_duration(level_rule.due)
             except ValueError:
-                raise ValueError(
-                    f"urgencies.{level}.due is not a duration; for example due: 1bd"
-                ) from None
+                out.append(f"urgencies.{level}.due is not a duration; for example due: 1bd")
         for key, allowed in ALLOWED_FIELDS.items():
             texts = [("scripts", getattr(self.scripts, key))] + [
                 (f"scripts.languages.{code}", getattr(tr, key))
@@ -314,22 +362,24 @@ class Policy(StrictModel):
             for where, text in texts:
                 extra = fields_of(text or "") - allowed
                 if extra:
-                    raise ValueError(
+                    out.append(
                         f"{where}.{key} may not use {{{sorted(extra)[0]}}}; it may use only "
                         + ", ".join("{" + a + "}" for a in sorted(allowed))
                     )
-        self._check_alerts()
-        return self
+        out += self._alert_problems()
+        return out
 
-    def _check_alerts(self) -> None:
+    def _alert_problems(self) -> list[str]:
+        out = []
         seen: dict[str, int] = {}
         for i, rule in enumerate(self.alerts, 1):
             if rule.key in seen:
-                raise ValueError(
+                out.append(
                     f"alerts[{i}] has the same name as alerts[{seen[rule.key]}] ({rule.key}); "
                     f"give each a name of its own, like name: {rule.when}_pager"
                 )
-            seen[rule.key] = i
+            seen.setdefault(rule.key, i)
+        return out
 
     def alert_warnings(self) -> list[str]:
         """What `validate` says of the alert rules without refusing them."""
@@ -355,16 +405,28 @@ class Policy(StrictModel):
     @property
     def triage_rules(self) -> list[TriageRule]:
         """The built-in rules, then the practice's own."""
-        return [*builtin_triage()[2], *self.triage]
+        return [*builtin_triage()[2], *self.triage.rules]
 
-    def _check_own_triage(self) -> None:
-        """Compile the practice's own concepts and rules against the built-in concept names
-        (cheap; the built-in rules are compiled when triage first needs them)."""
+    def _pattern_problems(self) -> list[str]:
+        """Compile the practice's own concepts, then each of its rules on its own, against
+        the built-in concept names (cheap; the built-in rules are compiled when triage first
+        needs them): a problem names its rule (`triage.rules[2] (rule wasp_sting)`) or says
+        it is in the concepts."""
         spelling, concepts, _ = builtin_triage()
         known: dict[str, list[str]] = {name: [] for name in concepts}
         for name, terms in self.concepts.items():
             known[name] = list(terms)
-        Matcher(known, [r.spec() for r in self.triage], spelling)
+        try:
+            Matcher(known, [], spelling)
+        except PatternError as exc:
+            return [f"concepts: {exc}"]
+        out = []
+        for i, rule in enumerate(self.triage.rules, 1):
+            try:
+                Matcher(known, [rule.spec()], spelling)
+            except PatternError as exc:
+                out.append(f"triage.rules[{i}] (rule {rule.name}): {exc}")
+        return out
 
     @cached_property
     def matcher(self) -> Matcher:
@@ -494,8 +556,9 @@ def complete_policy(data: dict[str, Any]) -> dict[str, Any]:
             for member in staff.values():
                 if isinstance(member, dict) and isinstance(member.get("roles"), list):
                     used += member["roles"]
-        if isinstance(out["triage"], list):
-            used += [r.get("route_to") for r in out["triage"] if isinstance(r, dict)]
+        rules = out["triage"].get("rules") if isinstance(out["triage"], dict) else out["triage"]
+        if isinstance(rules, list):
+            used += [r.get("route_to") for r in rules if isinstance(r, dict)]
         for name in used:
             if isinstance(name, str) and name and name not in (staff or {}):
                 derived.setdefault(name, name)
@@ -511,6 +574,7 @@ EXAMPLES = {
     "practice": "practice: Maple Street Family Medicine",
     "callback_number": 'callback_number: "+15555550123"',
     "timezone": "timezone: America/Chicago",
+    "country": "country: US",
     "business_hours": 'business_hours: {days: [mon, tue, wed, thu, fri], hours: "08:00-17:00"}',
     "business_hours.days": "days: [mon, tue, wed, thu, fri]",
     "business_hours.hours": 'hours: "08:00-17:00"',
@@ -530,6 +594,7 @@ EXAMPLES = {
     "urgencies.*.label": "label: Routine administrative",
     "urgencies.*.rank": "rank: 1",
     "urgencies.*.due": "due: 2bd",
+    "urgencies.*.first_call_within": "first_call_within: 15m",
     "categories": "categories: {general: {owner: front_desk, urgency: routine}}",
     "categories.*": "general: {owner: front_desk, urgency: routine, required_details: [topic]}",
     "categories.*.label": "label: General question",
@@ -541,15 +606,18 @@ EXAMPLES = {
     "categories.*.next_action": "next_action: Answer or route",
     "categories.*.preventable": "preventable: Put frequent questions in the website FAQ.",
     "categories.*.opening": "opening: I'm returning your call about your question.",
-    "triage": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
-    "triage.*": "triage: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
-    "triage.*.name": "name: wound_check",
-    "triage.*.patterns": 'patterns: ["{our_drugs} ~4 {symptom}", "wound ..3 open*"]',
-    "triage.*.phrases": "phrases: [stitches, dressing]",
-    "triage.*.readings": 'readings: ["temperature >= 103"]',
-    "triage.*.requires": 'requires: ["{pregnant}"]',
-    "triage.*.negatable": "negatable: false",
-    "triage.*.label": "label: Methotrexate question",
+    "triage": "triage: {red_flags: [Chest pain or pressure], rules: []}",
+    "triage.red_flags": "red_flags: [Chest pain or pressure, Trouble breathing]",
+    "triage.red_flags.*": "- Chest pain or pressure",
+    "triage.rules": "rules: [{name: wound_check, patterns: [stitches], urgency: same_day}]",
+    "triage.rules.*": "- {name: wound_check, patterns: [stitches], urgency: same_day}",
+    "triage.rules.*.name": "name: wound_check",
+    "triage.rules.*.patterns": 'patterns: ["{our_drugs} ~4 {symptom}", "wound ..3 open*"]',
+    "triage.rules.*.phrases": "phrases: [stitches, dressing]",
+    "triage.rules.*.readings": 'readings: ["temperature >= 103"]',
+    "triage.rules.*.requires": 'requires: ["{pregnant}"]',
+    "triage.rules.*.negatable": "negatable: false",
+    "triage.rules.*.label": "label: Methotrexate question",
     "concepts": "concepts: {our_drugs: [methotrexate, mtx]}",
     "concepts.*": "our_drugs: [methotrexate, mtx]",
     "urgencies.*.retry": "retry: 30m",
@@ -557,9 +625,9 @@ EXAMPLES = {
     "dependency_wait": "dependency_wait: 2bd",
     "scripts.languages": 'languages: {es: {voicemail_minimal: "Hola, le llama {practice}."}}',
     "scripts.languages.*": 'es: {voicemail_minimal: "Hola, le llama {practice}."}',
-    "triage.*.urgency": "urgency: same_day",
-    "triage.*.route_to": "route_to: clinical",
-    "triage.*.next_action": "next_action: Nurse call about wound care",
+    "triage.rules.*.urgency": "urgency: same_day",
+    "triage.rules.*.route_to": "route_to: clinical",
+    "triage.rules.*.next_action": "next_action: Nurse call about wound care",
     "attempts": "attempts: {max: 3, min_spacing: 4h}",
     "attempts.max": "max: 3",
     "attempts.min_spacing": "min_spacing: 4h",
@@ -658,7 +726,8 @@ def _known_keys(pattern: str) -> list[str]:
         "staff.*": StaffMember,
         "urgencies.*": UrgencyRule,
         "categories.*": CategoryPolicy,
-        "triage.*": TriageRule,
+        "triage": TriageSection,
+        "triage.rules.*": TriageRule,
         "attempts": AttemptPolicy,
         "attempts.voicemail": VoicemailRules,
         "scripts": Scripts,
@@ -743,8 +812,8 @@ def describe_policy_problems(exc: Any) -> list[str]:
             key, pattern = _key(loc), _pattern(loc)
             what = _what_is_wrong(err, pattern)
         if not loc:
-            # a check across keys: the message starts with the key it is about
-            out.append(str(err["msg"]).removeprefix("Value error, "))
+            # checks across keys: one line each, starting with the key it is about
+            out += str(err["msg"]).removeprefix("Value error, ").splitlines()
             continue
         example = _example(pattern)
         right = f"; for example {example}" if example and err["type"] != "extra_forbidden" else ""

@@ -206,8 +206,11 @@ def queue_screen(
         waiting += r.status == "waiting_internal"
         picked.append(((-ranks[r.urgency], r.due, r.created), name, r))
     picked.sort(key=lambda p: p[0])
+    from cbtrack.cli.app import term_width
+    from cbtrack.queuefmt import screenful
+
     rows = shutil.get_terminal_size((100, 24)).lines
-    shown = limit if limit is not None else max(rows - 3, 5)
+    shown = limit if limit is not None else screenful(rows, term_width())
     views: list[Any] = []
     for _, name, r in picked[: max(shown, 0)]:
         view = _view(rc, name, r, policy.tz)
@@ -248,7 +251,7 @@ def _print_screen(
 ) -> None:
     import typer
 
-    from cbtrack import render
+    from cbtrack import queuefmt, render
     from cbtrack.cli.app import color_ok, term_width
 
     if not total:
@@ -257,7 +260,9 @@ def _print_screen(
         )
         return
     p: Any = policy  # (the digest answers what the queue's lines ask of a policy)
-    for line in render.queue_lines(p, views, now, color_ok(), term_width()):
+    width = term_width()
+    for line in queuefmt.queue_lines(p, views, now, color_ok(), width):
         typer.echo(line)
     hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
-    typer.echo(render.queue_counts(total, late, waiting, len(views), hint))
+    counts = render.queue_counts(total, late, waiting, len(views), hint)
+    typer.echo("\n".join(queuefmt.footer_lines(counts, width)))

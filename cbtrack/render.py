@@ -339,125 +339,7 @@ def deadline_text(policy: Policy, deadline: datetime) -> str:
     return deadline.astimezone(policy.tz).strftime("%m-%d %H:%M")
 
 
-# name, narrowest, widest, how reluctantly it gives up a column (higher keeps it longer)
-COLUMNS = (
-    ("ID", 5, 5, 0.0),
-    ("URG", 5, 5, 0.0),
-    ("DUE", 11, 11, 0.0),
-    ("PATIENT", 12, 22, 1.0),
-    ("WHY", 12, 60, 1.6),
-    ("TRIED", 9, 14, 1.0),
-    ("OWNER", 9, 16, 1.3),
-    ("NEXT", 10, 40, 1.2),
-)
 MIN_WIDTH = 80
-
-
-def _queue_cells(policy: Policy, cb: Callback, now: datetime) -> list[str]:
-    return [
-        cb.id[-5:],
-        URGENCY_TAG[cb.urgency],
-        _due(policy, cb, now),
-        f"{' '.join(cb.patient.name.split())}\t{METHOD_TAG[cb.patient.preferred_method.value]}",
-        _why(policy, cb),
-        _tried(cb, now),
-        owner_label(policy, cb.owner),
-        " ".join(_next(cb).split()),
-    ]
-
-
-def queue_widths(
-    policy: Policy,
-    records: list[Callback],
-    now: datetime,
-    width: int = WIDTH,
-    memo: dict[Any, Any] | None = None,
-) -> dict[str, int]:
-    """Column widths for `records` on a `width`-column terminal (never under 80): each
-    column as wide as its longest value allows, then the widest give way first. `memo`
-    (shared with `queue_lines` over the same records and `now`) keeps each record's cells
-    and line, so that a record listed under several headings is laid out once."""
-    width = max(width, MIN_WIDTH)
-    cells = [_memo_cells(policy, cb, now, memo) for cb in records]
-    widths: dict[str, int] = {}
-    for i, (name, low, high, _) in enumerate(COLUMNS):
-        longest = max([display_width(name), *(display_width(row[i]) for row in cells)])
-        # (the patient cell's tab stands for one space)
-        widths[name] = max(low, min(high, longest))
-    keep = {name: (low, weight) for name, low, _, weight in COLUMNS}
-    while sum(widths.values()) + len(COLUMNS) - 1 > width:
-        give = max(
-            (n for n in widths if widths[n] > keep[n][0]),
-            key=lambda n: (widths[n] - keep[n][0]) / keep[n][1],
-            default=None,
-        )
-        if give is None:
-            break
-        widths[give] -= 1
-    return widths
-
-
-def queue_lines(
-    policy: Policy,
-    records: list[Callback],
-    now: datetime,
-    color: bool,
-    width: int = WIDTH,
-    widths: dict[str, int] | None = None,
-    memo: dict[Any, Any] | None = None,
-) -> list[str]:
-    """A header and one line per callback, at most `width` columns (80 or more): who, why,
-    how urgent, when due, what was tried, who owns it, what comes next. With `memo` (see
-    `queue_widths`), each record's line is made once for the same `widths`."""
-    widths = widths or queue_widths(policy, records, now, width, memo)
-    lines = [" ".join(pad(name, widths[name]) for name, *_ in COLUMNS).rstrip()]
-    for cb in records:
-        key = ("line", cb.id, color)
-        line = memo.get(key) if memo is not None else None
-        if line is None:
-            cells = []
-            for (name, *_), value in zip(COLUMNS, _memo_cells(policy, cb, now, memo), strict=True):
-                cell = pad(_fit_cell(value, widths[name]), widths[name])
-                if color:
-                    cell = _paint(name, cell, cb, now)
-                cells.append(cell)
-            line = " ".join(cells).rstrip()
-            if memo is not None:
-                memo[key] = line
-        lines.append(line)
-    return lines
-
-
-def _memo_cells(
-    policy: Policy, cb: Callback, now: datetime, memo: dict[Any, Any] | None
-) -> list[str]:
-    if memo is None:
-        return _queue_cells(policy, cb, now)
-    key = ("cells", cb.id)
-    found: list[str] | None = memo.get(key)
-    if found is None:
-        found = memo[key] = _queue_cells(policy, cb, now)
-    return found
-
-
-def _fit_cell(value: str, width: int) -> str:
-    """A queue cell; the patient's `name<TAB>method` keeps the method when the name is cut."""
-    name, tab, tag = value.partition("\t")
-    if not tab:
-        return fit(value, width)
-    return f"{fit(name, width - display_width(tag) - 1)} {tag}"
-
-
-def _paint(column: str, cell: str, cb: Callback, now: datetime) -> str:
-    if column == "URG" and cb.urgency in (Urgency.emergency, Urgency.clinical):
-        return f"{BOLD}{RED}{cell}{RESET}"
-    if column == "URG" and cb.urgency == Urgency.same_day:
-        return f"{YELLOW}{cell}{RESET}"
-    if column == "DUE" and cb.due_at < now and not cb.open_dependencies:
-        return f"{RED}{cell}{RESET}"
-    if column == "NEXT" and cb.open_dependencies:
-        return f"{DIM}{cell}{RESET}"
-    return cell
 
 
 def queue_summary(
@@ -500,11 +382,13 @@ def show_text(policy: Policy, cb: Callback, now: datetime, width: int = WIDTH) -
     urgency = level.label if level and level.label else words(cb.urgency.value)
     status = STATUS_WORDS.get(cb.status.value, words(cb.status.value))
     out = wrap(f"{cb.id}  {cb.urgency.value.upper()} ({urgency}), {status}", width)
-    reach = [p.phone, f"prefers {p.preferred_method.value}"]
+    phone = f"{p.phone} ext. {p.extension}" if p.extension else p.phone
+    reach = [phone, f"prefers {p.preferred_method.value}"]
     if p.contact_window:
         reach.append(f"window {p.contact_window}")
     reach.append(f"voicemail {p.voicemail.value}")
-    for label, value in (("MRN", p.mrn), ("DOB", p.dob), ("language", p.language)):
+    labelled = (("email", p.email), ("MRN", p.mrn), ("DOB", p.dob), ("language", p.language))
+    for label, value in labelled:
         if value:
             reach.append(f"{label} {value}")
     fields: list[tuple[str, str]] = [
@@ -685,8 +569,11 @@ STATE_TAG = {
 
 
 def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> list[str]:
-    """One line per callback found (the ID says the day it was created): ID, state, patient,
-    phone, why, and where it went (its owner, or how it closed)."""
+    """Each callback found (the ID says the day it was created): ID, state, patient, phone,
+    why, and where it went (its owner, or how it closed). One line where the terminal is
+    wide; below 110 columns the why goes on a second, indented line, so that the name and
+    the reason stay readable."""
+    width = max(width, MIN_WIDTH)
     lines = []
     for cb in records:
         where = cb.owner
@@ -699,8 +586,60 @@ def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> l
             }.get(c.reason.value, c.reason.value)
         where = fit(where, 16)
         head = f"{cb.id} {STATE_TAG[cb.status]:<11} "
-        who = f"{fit(cb.patient.name, 16)} {fit(cb.patient.phone, 15)}  "
         cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
-        room = max(max(width, MIN_WIDTH) - len(head) - len(who) - len(where) - 3, 12)
-        lines.append(f"{head}{who}{fit(f'{cat}: {cb.reason}', room).ljust(room)} | {where}")
+        why = f"{cat}: {cb.reason}"
+        if width < 110:
+            room = width - len(head) - len(where) - 3
+            who = f"{fit(cb.patient.name, room - 17)} {fit(cb.patient.phone, 15)}"
+            lines.append(f"{head}{pad(who, room)} | {where}")
+            lines.append("    " + fit(why, width - 4))
+            continue
+        who = f"{fit(cb.patient.name, 24)} {fit(cb.patient.phone, 15)}  "
+        room = width - len(head) - display_width(who) - len(where) - 3
+        lines.append(f"{head}{who}{pad(fit(why, room), room)} | {where}")
     return lines
+
+
+# --- triage ----------------------------------------------------------------------------
+
+
+def triage_lines(policy: Policy, plans: Any, now: datetime, dry_run: bool, width: int) -> list[str]:
+    """Each callback's planned (or made) changes in words, with times as people say them:
+    `cb-... would be escalated: owner front desk lead` and, indented, why."""
+    width = max(width, MIN_WIDTH)
+    verb = "would be" if dry_run else "was"
+    out: list[str] = []
+    for plan in plans:
+        for change in plan.changes:
+            sets = []
+            for key, value in change.fields.items():
+                if key == "status" and str(value) == change.type.value:
+                    continue  # (escalated sets status escalated: said once)
+                if isinstance(value, datetime):
+                    text = say_time(value, now, policy.tz)
+                elif key == "owner":
+                    text = owner_label(policy, str(value))
+                else:
+                    text = words(str(value))
+                sets.append(f"{words(key.removesuffix('_at'))} {text}")
+            head = f"{plan.callback_id} {verb} {words(change.type.value)}"
+            out += wrap(head + (": " + ", ".join(sets) if sets else ""), width, rest="    ")
+            out += wrap(_said_times(change.note, now, policy.tz), width, first="    ")
+    return out
+
+
+_NOTE_TIME = re.compile(r"\b[A-Z][a-z]{2} (\d{4}-\d{2}-\d{2}) (\d{2}:\d{2})\b")
+
+
+def _said_times(note: str, now: datetime, tz: Any) -> str:
+    """A note's `Fri 2026-11-27 08:05` (the practice's time, as notes record it) as people
+    say it: `today 08:05`."""
+
+    def say(match: re.Match[str]) -> str:
+        try:
+            moment = datetime.fromisoformat(f"{match[1]}T{match[2]}").replace(tzinfo=tz)
+        except ValueError:
+            return match[0]
+        return say_time(moment, now, tz)
+
+    return _NOTE_TIME.sub(say, note)

@@ -13,6 +13,9 @@ Definitions (hours are decimal hours from `created_at`):
 - median: the middle value (mean of the two middle ones); p90: nearest rank;
 - repeat patients: patients with two or more callbacks created in the period, one patient
   being the records that share a phone number (last 10 digits) or an MRN.
+- triage_corrections: urgency changes in the period that corrected intake triage: staff
+  raised a callback to clinical or emergency above what triage gave (`missed`), or a
+  clinician lowered one that triage raised (`false_alarms`).
 - handoffs: callbacks with a `routed` event in the period (`routed`), and those routed more
   than once in it (`rerouted`: a sign of a broken handoff); `to` counts routes per role.
 - waits: per dependency kind, the dependencies that started in the period (`count`), the
@@ -153,11 +156,11 @@ class Period:
             overdue=is_open and timing.overdue_from(self.policy, cb) < self.as_of,
             attempts=sum(1 for a in cb.attempts if self.inside(a.at)),
             first_in_period=first is not None and self.inside(first.at),
-            first_on_time=first is not None and first.at <= cb.due_at,
+            first_on_time=first is not None and first.at <= timing.first_call_due(self.policy, cb),
             first_reached=first is not None and first.result.value == "reached",
             hours_to_first=hours(first.at, cb.created_at) if first else None,
             hours_to_close=hours(closure, cb.created_at) if closure else None,
-            tries=len(cb.outbound_attempts),
+            tries=len(cb.attempts),  # a call the patient made counts too
         )
 
     def block(self, facts: list[Facts]) -> Block:
@@ -240,12 +243,21 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+URGENT = ("clinical", "emergency")
+
+
 def insights(
-    policy: Policy, report: dict[str, Any], repeats: int, repeat_categories: Counter[str]
+    policy: Policy,
+    report: dict[str, Any],
+    repeats: int,
+    repeat_categories: Counter[str],
+    urgent: Counter[str] | None = None,
 ) -> list[str]:
     """Sentences that turn the biggest repeat categories and patterns into upstream fixes;
     `repeats` patients needed two or more callbacks, whose categories are counted in
-    `repeat_categories`."""
+    `repeat_categories`; `urgent` counts, by category, the new callbacks that were clinical
+    or emergency (a category made mostly of those is no question for a FAQ)."""
+    urgent = urgent or Counter()
     out: list[str] = []
     total = report["totals"]["created"]
     # ties keep the policy's order of categories (by_category is in that order)
@@ -265,11 +277,15 @@ def insights(
         else:
             continue
         cat = policy.categories.get(name)
-        fix = (
-            cat.preventable
-            if cat and cat.preventable
-            else ("If it cannot be prevented, improve its callback template and ownership rule.")
-        )
+        if 2 * urgent[name] > n:  # mostly clinical or emergency: care, not a FAQ question
+            fix = (
+                f"{urgent[name]} of them were clinical or emergency: these need the clinical "
+                "team's time, not a FAQ entry."
+            )
+        elif cat and cat.preventable:
+            fix = cat.preventable
+        else:
+            fix = "If it cannot be prevented, improve its callback template and ownership rule."
         out.append(f"{head} {fix}")
     if repeats:
         cats = repeat_categories
@@ -380,6 +396,7 @@ def build(
         "distribution": {"hours_to_first_attempt": histogram(period)},
         "insights": [],
     }
+    report["triage_corrections"] = triage_corrections(period)
     report["alerts"] = alert_figures(
         [
             sent
@@ -392,8 +409,9 @@ def build(
     report["waits"] = waits(period)
     report["trend"] = trend(policy, period)
     report["by_detail"] = by_detail(policy, period, include_phi)
+    urgent = Counter(f.cb.category for f in facts if f.created and f.cb.urgency.value in URGENT)
     report["insights"] = insights(
-        policy, report, len(repeats), Counter(cb.category for g in repeats for cb in g)
+        policy, report, len(repeats), Counter(cb.category for g in repeats for cb in g), urgent
     )
     if include_phi:
         report["patients"] = phi_section(policy, open_at_end, repeats)
@@ -509,6 +527,19 @@ def phi_section(
 
 
 # --- handoffs, waits, trend, details ---------------------------------------------------------
+
+
+def triage_corrections(period: Period) -> dict[str, int]:
+    """Urgency changes in the period that corrected triage: raised to clinical or emergency
+    above what it gave (`missed`), or lowered by a clinician from what it raised
+    (`false_alarms`)."""
+    missed = alarms = 0
+    for f in period.facts_list:
+        for e in f.cb.events:
+            if e.type == EventType.urgency_changed and period.inside(e.at):
+                missed += bool(e.triage_missed)
+                alarms += bool(e.triage_false_alarm) and not e.triage_missed
+    return {"missed": missed, "false_alarms": alarms}
 
 
 def handoffs(period: Period) -> dict[str, Any]:

@@ -42,8 +42,9 @@ HOURS = {k for k, _ in GROUP_COLUMNS if "hours" in k} | {"mean_attempts_to_close
 LEGEND = (
     "New: callbacks created in the period. First call on time / late: the first call "
     "made by / after the callback's due time. Typical: the middle value (median); 9 in 10: "
-    "nine in ten took at most this long. Calls per closed callback: the calls made, on "
-    "average, before a callback was closed."
+    "nine in ten took at most this long. Calls per closed callback: the calls and "
+    "messages, made or taken (a patient who called in counts), on average, before a "
+    "callback was closed."
 )
 TIES = (
     "Ties: categories with the same count are listed, and the top category taken, in the "
@@ -94,6 +95,7 @@ class Table:
     headers: list[str]  # a "\n" breaks a header over two lines in text
     rows: list[list[str]]
     note: str = ""
+    wrap_last: int | None = None  # in text, the last column wraps at this width
 
     @property
     def flat_headers(self) -> list[str]:
@@ -111,7 +113,20 @@ class Table:
         ]
         from tabulate import tabulate  # only tables need it (JSON does not)
 
-        return tabulate(rows, headers=headers, tablefmt=fmt, colalign=align, disable_numparse=True)
+        if fmt != "simple" or self.wrap_last is None:
+            return tabulate(
+                rows, headers=headers, tablefmt=fmt, colalign=align, disable_numparse=True
+            )
+        # free text (a detail's common values) wraps in its column in text
+        widest: list[int | None] = [None] * (len(headers) - 1) + [self.wrap_last]
+        return tabulate(
+            rows,
+            headers=headers,
+            tablefmt=fmt,
+            colalign=align,
+            disable_numparse=True,
+            maxcolwidths=widest,
+        )
 
 
 def cell(value: Any, hours: bool = False) -> str:
@@ -312,6 +327,19 @@ def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     return out
 
 
+def _corrections_table(report: dict[str, Any]) -> Table:
+    """How often staff corrected intake triage: each miss is a phrase a rule could catch."""
+    fixes = report.get("triage_corrections") or {"missed": 0, "false_alarms": 0}
+    return Table(
+        "Triage corrections",
+        ["figure", "value"],
+        [
+            ["raised by staff above triage (missed)", cell(fixes["missed"])],
+            ["lowered by a clinician (false alarms)", cell(fixes["false_alarms"])],
+        ],
+    )
+
+
 def desk_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     """Handoffs, waits on internal work, the daily trend and details by category."""
     h = report["handoffs"]
@@ -328,6 +356,7 @@ def desk_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Tabl
                 ],
             ],
         ),
+        _corrections_table(report),
         Table(
             "Waits on internal work",
             ["waiting on", "started", "resolved", "typical hours", "still open", "late"],
@@ -375,13 +404,49 @@ def desk_tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Tabl
 # --- text and Markdown ----------------------------------------------------------------
 
 
+# The text report's group tables, in two parts that each fit 100 columns.
+TEXT_PARTS = (
+    ("", ("new", "closed", "open", "overdue", "on-time\nfirst\ncalls", "late\nfirst\ncalls")),
+    (
+        ": speed",
+        (
+            "hours to\n1st call\ntypical",
+            "hours to\n1st call\n9 in 10",
+            "hours to\nclose\ntypical",
+            "hours to\nclose\n9 in 10",
+            "calls per\nclosed\ncallback",
+        ),
+    ),
+)
+TEXT_HEADS = {
+    "Details by category": ["category", "detail", "callbacks", "empty or\nunknown", "most common"]
+}
+
+
+def _for_text(table: Table) -> list[Table]:
+    """A table as the text report lays it out: the group tables (a dozen columns) in two
+    parts, short headers, so that every line fits 100 columns."""
+    if table.headers[1:] != [h for _, h in GROUP_COLUMNS]:
+        if table.title not in TEXT_HEADS:
+            return [table]
+        return [Table(table.title, TEXT_HEADS[table.title], table.rows, table.note, 36)]
+    out, start = [], 1
+    for suffix, heads in TEXT_PARTS:
+        end = start + len(heads)
+        rows = [[row[0], *row[start:end]] for row in table.rows]
+        out.append(Table(table.title + suffix, [table.headers[0], *heads], rows))
+        start = end
+    out[-1].note = table.note
+    return out
+
+
 def as_text(report: dict[str, Any], labels: Labels = NO_LABELS) -> str:
     title, sub = heading(report)
-    parts = [title, sub]
-    for table in tables(report, labels):
+    parts = [title, textwrap.fill(sub, 100)]
+    for table in (part for whole in tables(report, labels) for part in _for_text(whole)):
         note = "\n" + textwrap.fill(table.note, 100) if table.note else ""
         parts.append(f"{table.title}\n{table.text('simple')}{note}")
-    parts.append("Insights\n" + _numbered(report["insights"]))
+    parts.append("Insights\n" + _numbered(report["insights"], 100))
     return "\n\n".join(parts) + "\n"
 
 
@@ -399,10 +464,15 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _numbered(lines: list[str]) -> str:
+def _numbered(lines: list[str], width: int | None = None) -> str:
     if not lines:
         return "No pattern stands out in this period."
-    return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+    if width is None:
+        return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+    return "\n".join(
+        textwrap.fill(line, width, initial_indent=f"{i}. ", subsequent_indent="   ")
+        for i, line in enumerate(lines, 1)
+    )
 
 
 # --- CSV: the tables, one after another -----------------------------------------------

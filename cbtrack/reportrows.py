@@ -48,6 +48,7 @@ from cbtrack.report import (
     HISTOGRAM,
     TOP_VALUES,
     UNKNOWN_VALUES,
+    URGENT,
     Block,
     alert_figures,
     alert_sent,
@@ -65,7 +66,8 @@ if TYPE_CHECKING:
     from cbtrack.policy import Policy
     from cbtrack.store import Store
 
-FORMAT = "cbtrack-report-rows-3"  # 2: when they count as overdue; 3: alerts sent
+# 2: overdue from; 3: alerts sent; 4: with triage corrections; 5: first call due
+FORMAT = "cbtrack-report-rows-5"
 SALT_FILE = "report-salt"
 OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
@@ -105,7 +107,7 @@ class Row(NamedTuple):
     attempts: tuple[int, ...]  # every attempt's time, in the record's order
     first: int | None  # the earliest attempt (the first of equals)
     first_reached: bool
-    tries: int  # outbound attempts
+    tries: int  # attempts, inbound included
     routes: tuple[tuple[int, str], ...]  # routed events: time, owner set ("" if none)
     deps: tuple[tuple[str, int, int | None, int | None], ...]  # kind, since, until, resolved
     unknown: tuple[bool, ...]  # per required detail of its category: empty or "unknown"
@@ -113,6 +115,8 @@ class Row(NamedTuple):
     alerts: tuple[tuple[int, str, float], ...]  # alerted events: time, rule, minutes after
     phi: tuple[Any, ...] | None  # only with --include-phi, never cached: see `row_of`
     late_from: int  # when it counts as overdue while open (`timing.overdue_from`)
+    fixes: tuple[tuple[int, int], ...]  # triage corrections: time, 1 missed / 2 false alarm
+    first_due: int  # by when a first call is on time (`timing.first_call_due`)
 
 
 ROW_LEN = len(Row._fields)
@@ -149,7 +153,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple(micros(a.at) for a in cb.attempts),
         micros(first.at) if first else None,
         first is not None and first.result.value == "reached",
-        len(cb.outbound_attempts),
+        len(cb.attempts),  # (calls made and taken: a patient who called in counts)
         tuple(
             (micros(e.at), (e.set or {}).get("owner", ""))
             for e in cb.events
@@ -169,6 +173,12 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple((micros(e.at), *sent) for e in cb.events if (sent := alert_sent(e)) is not None),
         person,
         micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)
+        tuple(
+            (micros(e.at), 1 if e.triage_missed else 2)
+            for e in cb.events
+            if e.type == EventType.urgency_changed and (e.triage_missed or e.triage_false_alarm)
+        ),
+        micros(timing.first_call_due(policy, cb)),  # the one first-call rule (`cbtrack.timing`)
     )
 
 
@@ -264,6 +274,7 @@ class Figures:
         self.open_rows: list[tuple[Any, ...]] = []  # with include_phi only
         self.routed = self.rerouted = 0
         self.routed_to: Counter[str] = Counter()
+        self.fixes = [0, 0]  # triage corrections in the period: missed, false alarms
         self.alerts_sent: list[tuple[str, float]] = []  # rule, minutes after the event
         # per kind: started, hours to resolve, open, late
         self.waits: dict[str, list[Any]] = {k.value: [0, [], 0, 0] for k in DependencyKind}
@@ -282,7 +293,7 @@ class Figures:
             source,
             _status,
             created,
-            due,
+            _due,
             closed,
             close_reason,
             attempts,
@@ -296,6 +307,8 @@ class Figures:
             alerted,
             phi,
             late_from,
+            fixes,
+            first_due,
         ) = row
         s, e, a = self.s, self.e, self.a
         inclusive = self.as_of_included
@@ -327,7 +340,7 @@ class Figures:
         if first is not None and s <= first < e:
             t.firsts += 1
             t.reached += first_reached
-            t.on_time += first <= due
+            t.on_time += first <= first_due
             t.to_first.append(_hours(first, created))
         if closed_in:
             t.closed += 1
@@ -351,6 +364,9 @@ class Figures:
         self.created_times.append(created)
         if closed is not None:
             self.closed_times.append(closed)
+        for at, kind in fixes:
+            if s <= at < e:
+                self.fixes[kind - 1] += 1
         for at, rule, minutes in alerted:
             if s <= at < e:
                 self.alerts_sent.append((rule, minutes))
@@ -422,6 +438,7 @@ class Figures:
             self.made_categories,
             sorted(self.unattempted_dues),
             self.oldest,
+            self.fixes,
             self.alerts_sent,
         )
 
@@ -474,7 +491,8 @@ class Figures:
             self.oldest is None or (oldest[6], oldest[0]) < (self.oldest[6], self.oldest[0])
         ):
             self.oldest = oldest
-        self.alerts_sent += summary[13]
+        self.fixes = [a + b for a, b in zip(self.fixes, summary[13], strict=True)]
+        self.alerts_sent += summary[14]
 
     def _detail(self, category: str, unknown: tuple[bool, ...], phi: Any) -> None:
         if not unknown:
@@ -559,6 +577,7 @@ class Figures:
             "distribution": {"hours_to_first_attempt": _histogram(overall_t.to_first)},
             "insights": [],
         }
+        report["triage_corrections"] = {"missed": self.fixes[0], "false_alarms": self.fixes[1]}
         report["alerts"] = alert_figures(self.alerts_sent)
         report["handoffs"] = {
             "routed": self.routed,
@@ -577,7 +596,11 @@ class Figures:
         }
         report["trend"] = self._trend()
         report["by_detail"] = self._by_detail()
-        report["insights"] = insights(policy, report, repeat_count, repeat_categories)
+        urgent: Counter[str] = Counter()
+        for (category, urgency, _, _), t in self.tallies.items():
+            if urgency in URGENT:
+                urgent[category] += t.created
+        report["insights"] = insights(policy, report, repeat_count, repeat_categories, urgent)
         if self.include_phi:
             report["patients"] = self._phi_section(self._repeats())
         return report

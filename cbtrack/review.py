@@ -143,21 +143,24 @@ def roll_owner(policy: Policy, cb: Callback, now: datetime, day: date) -> tuple[
 
 def state_of(policy: Policy, cb: Callback, now: datetime) -> str:
     """Why the callback is still open, in a few words and without patient data."""
+    deps = cb.open_dependencies
+    if deps:  # not ready to close while it waits, reached or not
+        late = " (late)" if timing.late_dependencies(policy, cb, now) else ""
+        kinds = ", ".join(sorted({d.kind.value.replace("_", " ") for d in deps}))
+        reached = "patient reached, " if cb.was_reached else ""
+        return f"{reached}waiting on {kinds}{late}"
     if cb.was_reached:
         return "patient reached, ready to close"
     if triage.attempts_complete(policy, cb):
-        return f"{len(cb.outbound_attempts)} attempts made, ready to close as attempts_exhausted"
-    deps = cb.open_dependencies
-    if deps:
-        late = " (late)" if timing.late_dependencies(policy, cb, now) else ""
-        return "waiting on " + ", ".join(sorted({d.kind.value for d in deps})) + late
+        done = len(cb.outbound_attempts)
+        return f"{done} attempts made, ready to close (--reason attempts_exhausted)"
     last = cb.last_attempt
     if last is None:
         what = "no attempt yet"
     elif cb.status == Status.waiting_patient:
         what = f"waiting for the patient after {len(cb.attempts)} attempt(s)"
     else:
-        what = f"{len(cb.attempts)} attempt(s), last {last.result.value}"
+        what = f"{len(cb.attempts)} attempt(s), last {last.result.value.replace('_', ' ')}"
     if cb.number_is_wrong:
         what += ", the phone number is wrong"
     if timing.overdue(policy, cb, now):
@@ -194,7 +197,8 @@ def plan_one(policy: Policy, cb: Callback, now: datetime) -> Roll | None:
         return None
     owner, rule = roll_owner(policy, cb, now, day)
     touch = next_touch(policy, cb, day)
-    why = f"End-of-day review: {state_of(policy, cb, now)}; owner {owner} ({rule})."
+    who = owner if owner in policy.staff else owner.replace("_", " ")  # as the queue says it
+    why = f"End-of-day review: {state_of(policy, cb, now)}; owner {who} ({rule})."
     return Roll(cb.id, day, owner, cb.owner, touch, why)
 
 

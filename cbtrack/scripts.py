@@ -136,11 +136,10 @@ def scripts_for(policy: Policy, cb: Callback, caller: str, now: datetime) -> Fil
         next_attempt=nxt.astimezone(policy.tz).strftime("%a %H:%M") if nxt else "[next attempt]",
     )
     outcomes = {name: fill(text, outcome_values) for name, text in s.outcomes.items()}
+    # An emergency's handoff is the emergency guidance alone: staff give it with the patient
+    # on the line, so it promises no call back (the clinical handoff's "a nurse will call").
     handoff = fill(
-        s.emergency_guidance + " " + s.clinical_handoff
-        if cb.urgency.value == "emergency"
-        else s.clinical_handoff,
-        base,
+        s.emergency_guidance if cb.urgency.value == "emergency" else s.clinical_handoff, base
     )
     return FilledScripts(
         opening,

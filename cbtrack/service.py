@@ -53,8 +53,19 @@ from cbtrack.store import (
 )
 
 if TYPE_CHECKING:
-    from cbtrack import doctor, gitlog, history, identity, importer, review, timing, triage
+    from cbtrack import (
+        corrections,
+        doctor,
+        gitlog,
+        history,
+        identity,
+        importer,
+        review,
+        timing,
+        triage,
+    )
 else:  # loaded by the commands that use them: reading the queue needs none of them
+    corrections = lazy_module("cbtrack.corrections")
     doctor = lazy_module("cbtrack.doctor")
     gitlog = lazy_module("cbtrack.gitlog")
     history = lazy_module("cbtrack.history")
@@ -344,7 +355,7 @@ def new_record(
         created_set["related_to"] = related_to
     cb.log(created, actor, EventType.created, note=created_note, set=created_set)
     if plan.judged:
-        cb.log(
+        judged = cb.log(
             created,
             actor,
             EventType.urgency_changed,
@@ -352,12 +363,15 @@ def new_record(
             was={"urgency": plan.floor.value},
             set={"urgency": plan.urgency.value},
         )
-    elif plan.rule and plan.triaged:
-        why = (
-            "staff answered yes to the symptoms question"
-            if plan.answered
-            else (f"rule {plan.rule.name}")
+        verdict = corrections.lowered_alarm(
+            committed_policy(store), cb, plan.floor, plan.urgency, actor
         )
+        corrections.mark(judged, verdict)
+    elif plan.rule and plan.triaged:
+        why = f"rule {plan.rule.name}"
+        if plan.answered:
+            asked = "red-flag checklist" if plan.red_flag else "symptoms question"
+            why = f"staff answered yes to the {asked}"
         cb.log(
             created,
             actor,
@@ -388,14 +402,17 @@ def add(
     mrn: str | None = None,
     dob: str | None = None,
     language: str | None = None,
+    email: str | None = None,
     next_action: str | None = None,
     note: str | None = None,
     symptoms: bool | None = None,
     deadline: datetime | None = None,
     related: str | None = None,
+    red_flags: bool | None = None,
 ) -> Outcome:
-    """A new callback; triage reads the reason, the details and `note`, and a 'yes' to the
-    symptoms question (`symptoms=True`) makes it at least clinical."""
+    """A new callback; triage reads the reason, the details and `note`; a 'yes' to the
+    symptoms question (`symptoms=True`) makes it at least clinical, and a 'yes' to the
+    red-flag checklist (`red_flags=True`) an emergency."""
     policy = committed_policy(store)
     actor = identity.actor(store.root, policy, user)
     details = {k: v for k, v in (details or {}).items()}
@@ -413,14 +430,27 @@ def add(
             mrn=mrn,
             dob=dob,
             language=language,
+            email=email,
         )
     )
+    check_reachable(person)
     created = now.astimezone(policy.tz)
     if note is not None and not note.strip():
         raise Refused("--note is empty; write what the patient said or leave --note out.")
     notes = [note] if note else []
     plan = triage.intake(
-        policy, actor, category, reason, details, urgency, owner, due, created, notes, symptoms
+        policy,
+        actor,
+        category,
+        reason,
+        details,
+        urgency,
+        owner,
+        due,
+        created,
+        notes,
+        symptoms,
+        red_flags,
     )
     warnings += plan.warnings
     deadline_at = apply_deadline(policy, plan, deadline, details, due, created, warnings)
@@ -672,6 +702,7 @@ class Edits:
     dob: str | None = None
     mrn: str | None = None
     language: str | None = None
+    email: str | None = None
     method: ContactMethod | None = None
     window: str | None = None
     voicemail: VoicemailConsent | None = None
@@ -680,6 +711,8 @@ class Edits:
     due: datetime | None = None
     deadline: datetime | None = None
     next_action: str | None = None
+    symptoms: bool | None = None  # a later answer to the symptoms question
+    red_flags: bool | None = None  # a later answer to the red-flag checklist
 
     def patient_fields(self) -> dict[str, object]:
         given = {
@@ -688,16 +721,20 @@ class Edits:
             "dob": self.dob,
             "mrn": self.mrn,
             "language": self.language,
+            "email": self.email,
             "preferred_method": self.method,
             "contact_window": self.window,
             "voicemail": self.voicemail,
         }
-        optional = ("dob", "mrn", "language", "contact_window")
-        return {
+        optional = ("dob", "mrn", "language", "contact_window", "email")
+        fields: dict[str, object] = {
             k: (None if k in optional and isinstance(v, str) and not v.strip() else v)
             for k, v in given.items()
             if v is not None
         }
+        if self.phone is not None:  # a new number drops the old extension, or brings its own
+            fields["extension"] = None
+        return fields
 
     @property
     def empty(self) -> bool:
@@ -705,6 +742,8 @@ class Edits:
             not self.patient_fields()
             and not self.details
             and all(v is None for v in (self.reason, self.due, self.deadline, self.next_action))
+            and not self.symptoms
+            and not self.red_flags
         )
 
 
@@ -719,7 +758,7 @@ def edit(
         raise Refused(
             "Nothing to change; give at least one of --patient, --phone, --dob, --mrn, "
             "--language, --method, --window, --voicemail, --detail, --reason, --due, "
-            "--deadline or --next."
+            "--deadline, --next, --symptoms yes or --red-flags yes."
         )
 
     def apply(policy: Policy, cb: Callback, actor: str) -> list[str]:
@@ -732,6 +771,8 @@ def edit(
         person: Patient = build(
             lambda: Patient.model_validate({**old_patient, **edits.patient_fields()})
         )
+        if edits.method is not None or edits.email is not None:
+            check_reachable(person)
         cb.patient = person
         if edits.details:
             details = dict(cb.details)
@@ -776,6 +817,12 @@ def edit(
             cb.next_attempt_at = triage.callable_time(policy, cb, at)
         after = record_fields(cb)
         changed = changed_fields(before, after)
+        answers = triage.plan_answers(policy, cb, edits.symptoms, edits.red_flags)
+        if not changed and (edits.symptoms or edits.red_flags):
+            if answers is None:
+                raise Refused(f"{cb.id} is already {cb.urgency.value}; nothing to change.")
+            triage.apply_change(cb, answers, at, actor)
+            return warnings
         if not changed:
             raise Refused(f"{cb.id} already holds those values; nothing to change.")
         cb.log(
@@ -791,6 +838,9 @@ def edit(
             if ch.type == EventType.triaged:
                 triage.apply_change(cb, ch, at, actor)
                 warnings.append(f"Triage read the correction: {ch.note}.")
+        answers = triage.plan_answers(policy, cb, edits.symptoms, edits.red_flags)
+        if answers is not None:
+            triage.apply_change(cb, answers, at, actor)
         return warnings
 
     return change(store, user, now, callback_id, "edit", apply)
@@ -839,7 +889,9 @@ def set_urgency(
         fields["due_at"] = (
             min(cb.due_at, due) if policy.rank(level) > policy.rank(cb.urgency) else due
         )
+        verdict = corrections.judge(policy, cb, level, actor)
         cb.change(at, actor, EventType.urgency_changed, why, **fields)
+        corrections.mark(cb.events[-1], verdict)
 
     return change(store, user, now, callback_id, "urgency", apply)
 
@@ -864,8 +916,24 @@ def assign(
     return change(store, user, now, callback_id, "assign", apply)
 
 
+def check_reachable(person: Patient) -> None:
+    """A patient who prefers email has an address to write to."""
+    if person.preferred_method == ContactMethod.email and not person.email:
+        raise Refused(
+            "A patient who prefers email needs an address: add --email ADDRESS, or choose "
+            "another --method."
+        )
+
+
 def route(
-    store: Store, user: str | None, now: datetime, callback_id: str, *, to: str, note: str
+    store: Store,
+    user: str | None,
+    now: datetime,
+    callback_id: str,
+    *,
+    to: str,
+    note: str,
+    next_action: str | None = None,
 ) -> Outcome:
     def apply(policy: Policy, cb: Callback, actor: str) -> None:
         triage.check_open(cb)
@@ -874,8 +942,14 @@ def route(
             raise Refused(f"{cb.id} is already with {to}.")
         triage.check_clinical_handover(policy, cb, actor, new_owner=to)
         fields: dict[str, object] = {"owner": to}
-        if to == CLINICAL_ROLE:
+        if next_action is not None:
+            fields["next_action"] = next_action
+        elif to == CLINICAL_ROLE:
             fields["next_action"] = clinical_next_action(policy)
+        else:
+            fields["next_action"] = role_next_action(policy, cb, to)
+        if fields["next_action"] == cb.next_action:
+            del fields["next_action"]
         cb.change(now.astimezone(policy.tz), actor, EventType.routed, note, **fields)
 
     return change(store, user, now, callback_id, "route", apply)
@@ -888,6 +962,18 @@ def clinical_next_action(policy: Policy) -> str:
         if cat.owner == CLINICAL_ROLE and cat.urgency.value == "clinical":
             return cat.next_action
     return "Clinical review and call"
+
+
+def role_next_action(policy: Policy, cb: Callback, role: str) -> str:
+    """What a callback routed to `role` waits for: its own category's next action when
+    the role owns that category, else the first category the role owns, else a call."""
+    own = policy.categories.get(cb.category)
+    if own is not None and own.owner == role:
+        return own.next_action
+    for cat in policy.categories.values():
+        if cat.owner == role:
+            return cat.next_action
+    return "Call the patient back"
 
 
 def block(
@@ -985,6 +1071,20 @@ def add_note(
 class TriagePlan:
     callback_id: str
     changes: list[triage.Change]
+
+
+def triage_corrections(
+    store: Store, since: datetime | None, until: datetime
+) -> list[corrections.Correction]:
+    """Every marked triage correction (a miss or a false alarm) since `since`, oldest
+    first, with the words triage read: patient data, for local output only."""
+    start = since or datetime(1970, 1, 1, tzinfo=store.policy.tz)
+    found = [
+        c
+        for cb in store.records_for_period(start, until)
+        for c in corrections.corrections(store.policy, cb, since)
+    ]
+    return sorted(found, key=lambda c: (c.at, c.callback_id))
 
 
 def plan_triage(
@@ -1110,7 +1210,9 @@ def plan_call(policy: Policy, actor: str, call: importer.Call) -> PlannedCall:
     if call.name is None and plan.rule is None:
         next_action = f"{next_action}; ask who is calling"
     patient: Patient = build(
-        lambda: Patient(name=call.name or importer.UNKNOWN_CALLER, phone=call.phone)
+        lambda: Patient(
+            name=call.name or importer.UNKNOWN_CALLER, phone=call.phone, extension=call.extension
+        )
     )
     source = Source.voicemail if call.transcript else Source.missed_call
     return PlannedCall(call, patient, reason, details, source, plan, next_action)

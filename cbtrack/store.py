@@ -256,19 +256,27 @@ def load_model(model: type[M], path: Path, rel: str, limit: int) -> M:
     return parse_model(model, read_text(path, limit, rel), rel)
 
 
+def _yaml_fix(rel: str) -> str:
+    """What to do about a file that is not YAML cbtrack reads (after a hand edit)."""
+    return (
+        "fix it there in a text editor (a missing quote, bracket or colon, or a key typed "
+        f"twice, is usual), or take back the last committed version with 'git checkout -- {rel}'"
+    )
+
+
 def parse_model(model: type[M], text: str, rel: str) -> M:
     """Parse and validate text read from `rel` (a file, or a version of it from git)."""
     try:
         data = parse_yaml(text)
     except _YamlProblem as exc:
         where = f" line {exc.line}" if exc.line else ""
-        raise StoreError(f"{rel}{where}: {exc.what}.") from None
+        raise StoreError(f"{rel}{where}: {exc.what}; {_yaml_fix(rel)}.") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise StoreError(f"{rel}{where}: not valid YAML.") from None
+        raise StoreError(f"{rel}{where}: not valid YAML; {_yaml_fix(rel)}.") from None
     except (yaml.YAMLError, RecursionError, MemoryError):
-        raise StoreError(f"{rel}: not valid YAML.") from None
+        raise StoreError(f"{rel}: not valid YAML; {_yaml_fix(rel)}.") from None
     if not isinstance(data, dict):
         raise StoreError(f"{rel}: expected a mapping of keys at the top level.")
     try:

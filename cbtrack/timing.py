@@ -67,6 +67,29 @@ def deadline_in_text(policy: Policy, text: str) -> datetime | None:
     return datetime.combine(day, at, tzinfo=policy.tz)
 
 
+# --- the first call ---------------------------------------------------------------------
+
+# An emergency is due at once (`due: 0m`); its first call still counts as on time within
+# this, unless the policy's urgency sets `first_call_within`.
+FIRST_CALL_DEFAULTS = {Urgency.emergency: "15m"}
+FIRST_CALL_URGENCIES = (Urgency.clinical, Urgency.emergency)
+
+
+def first_call_due(policy: Policy, cb: Callback) -> datetime:
+    """The one rule for "was the first call late": by the callback's due time; for a
+    `clinical` or `emergency` callback, by the later of that and its urgency's target
+    (`first_call_within`, else its `due` rule; 15m for an emergency) from when it came in,
+    in business time. The report and its row cache both ask this."""
+    if cb.urgency not in FIRST_CALL_URGENCIES:
+        return cb.due_at
+    rule = policy.urgencies.get(cb.urgency)
+    within = (rule.first_call_within if rule else None) or FIRST_CALL_DEFAULTS.get(cb.urgency)
+    if within is None:
+        within = rule.due if rule else "0m"
+    target = policy.calendar.add_duration(cb.created_at, within)
+    return max(cb.due_at, target)
+
+
 # --- dependencies ------------------------------------------------------------------------
 
 

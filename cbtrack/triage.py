@@ -86,6 +86,7 @@ class Intake:
     triaged: bool  # a rule raised the urgency or routed the callback
     warnings: list[str]
     answered: bool = False  # the rule came from a 'yes' to the symptoms question
+    red_flag: bool = False  # the rule came from a 'yes' to the red-flag checklist
 
 
 def intake(
@@ -100,15 +101,15 @@ def intake(
     created: datetime,
     notes: Iterable[str] = (),
     symptoms: bool | None = None,
+    red_flags: bool | None = None,
 ) -> Intake:
     """Urgency, owner and due time for a new callback: the category's defaults, raised and
     routed by the triage rules (reading the reason, the details and the notes) and by the
-    answer to the symptoms question; only clinical staff may choose an urgency below that."""
+    answers to the symptoms question and the red-flag checklist; only clinical staff may
+    choose an urgency below that."""
     cat = policy.categories[category]
     rule = matching_rule(policy, triage_texts(reason, details, notes))
-    answered = False
-    if symptoms and (rule is None or policy.rank(rule.urgency) < policy.rank(Urgency.clinical)):
-        rule, answered = symptoms_rule(policy), True
+    rule, answered, red_flag = _answered_rule(policy, rule, symptoms, red_flags)
     floor = higher(policy, cat.urgency, rule.urgency) if rule else cat.urgency
     warnings: list[str] = []
     chosen = urgency or cat.urgency
@@ -147,7 +148,20 @@ def intake(
         triaged=raised or routed_to is not None,
         warnings=warnings,
         answered=answered,
+        red_flag=red_flag,
     )
+
+
+def _answered_rule(
+    policy: Policy, rule: TriageRule | None, symptoms: bool | None, red_flags: bool | None
+) -> tuple[TriageRule | None, bool, bool]:
+    """The rule the answers apply when they ask for more than the words: (rule, whether it
+    came from an answer, whether from the red-flag checklist)."""
+    if red_flags and (rule is None or rule.urgency != Urgency.emergency):
+        return red_flags_rule(), True, True
+    if symptoms and (rule is None or policy.rank(rule.urgency) < policy.rank(Urgency.clinical)):
+        return symptoms_rule(policy), True, False
+    return rule, False, False
 
 
 SYMPTOMS_RULE = "symptoms"
@@ -158,16 +172,33 @@ def symptoms_rule(policy: Policy) -> TriageRule:
     return next(r for r in policy.triage_rules if r.name == SYMPTOMS_RULE)
 
 
-def needs_symptoms_question(
+RED_FLAGS_RULE = "red_flags"
+
+
+def red_flags_rule() -> TriageRule:
+    """The rule a 'yes' to the red-flag checklist applies: emergency, to clinical."""
+    return TriageRule.model_construct(
+        name=RED_FLAGS_RULE,
+        label="A sign on the practice's red-flag checklist",
+        urgency=Urgency.emergency,
+        route_to=CLINICAL_ROLE,
+        next_action="Clinician calls now; emergency script",
+        patterns=[],
+        phrases=[],
+        readings=[],
+        requires=[],
+        negatable=False,
+    )
+
+
+def intake_level(
     policy: Policy, category: str, reason: str, details: dict[str, str], notes: Iterable[str]
-) -> bool:
-    """Ask the structured question only when nothing already makes the callback clinical."""
+) -> Urgency:
+    """What the category and the words alone make a new callback (before any question)."""
     cat = policy.categories.get(category)
     rule = matching_rule(policy, triage_texts(reason, details, notes))
-    levels = [cat.urgency] if cat else []
-    if rule:
-        levels.append(rule.urgency)
-    return all(policy.rank(u) < policy.rank(Urgency.clinical) for u in levels)
+    level = cat.urgency if cat else Urgency.routine
+    return higher(policy, level, rule.urgency) if rule else level
 
 
 def due_for(policy: Policy, urgency: Urgency, start: datetime) -> datetime:
@@ -381,21 +412,30 @@ def check_attempt(
         out.warnings.append(f"This callback still waits on {kinds}; the answer may not be ready.")
     if not method.outbound:
         return out
-    local = now.astimezone(policy.tz)
-    if not clock.in_window(local, policy.call_hours):
-        out.limits.append(f"it is outside the practice's call hours ({policy.call_hours})")
-    window = cb.patient.contact_window
-    if window and method == AttemptMethod.phone and not clock.in_window(local, window):
-        out.limits.append(f"it is outside the patient's contact window ({window})")
-    previous = [a.at for a in cb.outbound_attempts]
-    if previous:
-        spacing = policy.spacing(cb.urgency)
-        last = max(previous)
-        if now - last < clock.wall_delta(spacing):
-            out.limits.append(f"the last attempt was less than {spacing} ago")
+    if result != AttemptResult.reached:  # a call the patient answered breached no timing rule
+        out.limits.extend(_timing_limits(policy, cb, method, now))
     if len(cb.outbound_attempts) >= policy.attempts.max:
         out.limits.append(f"the policy's {policy.attempts.max} attempts are already made")
     return out
+
+
+def _timing_limits(policy: Policy, cb: Callback, method: AttemptMethod, now: datetime) -> list[str]:
+    """Call hours, the patient's window, and the spacing since the last attempt to the
+    number on file (a corrected phone starts the spacing afresh)."""
+    limits = []
+    local = now.astimezone(policy.tz)
+    if not clock.in_window(local, policy.call_hours):
+        limits.append(f"it is outside the practice's call hours ({policy.call_hours})")
+    window = cb.patient.contact_window
+    if window and method == AttemptMethod.phone and not clock.in_window(local, window):
+        limits.append(f"it is outside the patient's contact window ({window})")
+    corrected = cb.phone_corrected_at
+    previous = [a.at for a in cb.outbound_attempts if corrected is None or a.at > corrected]
+    if previous:
+        spacing = policy.spacing(cb.urgency)
+        if now - max(previous) < clock.wall_delta(spacing):
+            limits.append(f"the last attempt was less than {spacing} ago")
+    return limits
 
 
 def next_attempt_time(policy: Policy, cb: Callback, now: datetime) -> datetime | None:
@@ -499,7 +539,7 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
         owner = str(fields.get("owner", cb.owner))
         esc: dict[str, object] = {"status": Status.escalated}
         clinical_owner = owner == CLINICAL_ROLE or policy.is_clinical(owner)
-        note = late or f"Overdue since {due.isoformat()}"
+        note = late or f"Overdue since {due.astimezone(policy.tz):%a %Y-%m-%d %H:%M}"
         if owner in policy.staff and owner != policy.escalation_owner:
             # A person owns it: they keep it, and the escalation owner is told.
             note += f"; {policy.escalation_owner} notified, {owner} keeps it"
@@ -511,6 +551,29 @@ def plan_triage(policy: Policy, cb: Callback, now: datetime) -> list[Change]:
             esc["owner"] = policy.escalation_owner
         plan.append(Change(EventType.escalated, note, esc))
     return plan
+
+
+def plan_answers(
+    policy: Policy, cb: Callback, symptoms: bool | None, red_flags: bool | None
+) -> Change | None:
+    """What a later 'yes' to the symptoms question or the red-flag checklist changes (on
+    `edit`, when the patient says more): at least clinical, or emergency, to clinical."""
+    if red_flags:
+        rule, why = red_flags_rule(), "staff answered yes to the red-flag checklist"
+    elif symptoms:
+        rule, why = symptoms_rule(policy), "staff answered yes to the symptoms question"
+    else:
+        return None
+    fields: dict[str, object] = {}
+    if policy.rank(rule.urgency) > policy.rank(cb.urgency):
+        fields["urgency"] = rule.urgency
+        fields["due_at"] = min(cb.due_at, due_for(policy, rule.urgency, cb.created_at))
+        if rule.next_action:
+            fields["next_action"] = rule.next_action
+    route = rule.route_to
+    if route and cb.owner != route and not _owned_by_role(policy, cb.owner, route):
+        fields["owner"] = route
+    return Change(EventType.triaged, f"Triage by {why}", fields) if fields else None
 
 
 def _owned_by_role(policy: Policy, owner: str, role: str) -> bool:

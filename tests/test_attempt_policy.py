@@ -3,6 +3,8 @@ forcing past a limit, next attempt time, attempts_exhausted."""
 
 from __future__ import annotations
 
+import json
+
 from tests.conftest import ADD_GENERAL, Cli, attempt_args
 
 NOTE = "No answer on mobile; will retry in the afternoon"
@@ -227,3 +229,24 @@ def test_next_attempt_is_suggested_on_a_business_day(cli: Cli) -> None:
     cli.ok(*attempt_args(cid, "phone", "no_answer", NOTE),
            now="2026-11-27T17:00:00-05:00")  # fmt: skip
     assert cli.record(cid)["next_attempt_at"] == "2026-11-30T08:00:00-05:00"
+
+
+def test_a_corrected_number_may_be_tried_at_once(cli: Cli) -> None:
+    cid = cli.add()
+    cli.ok(*attempt_args(cid, "phone", "wrong_number", "A stranger answered; not the patient"))
+    err = cli.refused(*attempt_args(cid, "phone", "no_answer", "Rang out, no machine picked up"))
+    assert "less than 4h" in err  # the same number still waits for the spacing
+    cli.ok("edit", cid, "--phone", "5550100777", "--why", "the patient's daughter gave it")
+    cli.ok(*attempt_args(cid, "phone", "no_answer", "Rang out, no machine picked up"))
+    data = json.loads(cli.ok("show", cid, "--json").stdout)
+    assert [a.get("forced") for a in data["attempts"]] == [None, None]
+
+
+def test_a_call_that_reached_the_patient_needs_no_force(cli: Cli) -> None:
+    cid = cli.add("--window", "15:00-19:00")  # 10:00 now: outside the window
+    cli.ok(*attempt_args(cid, "phone", "reached", "Reached the patient; booked Tuesday 9:00"))
+    cli.ok(*attempt_args(cid, "phone", "reached", "Patient asked one more question; answered"))
+    data = json.loads(cli.ok("show", cid, "--json").stdout)
+    assert all(a.get("forced") is None for a in data["attempts"])
+    err = cli.refused(*attempt_args(cid, "phone", "no_answer", "Rang out, no machine picked up"))
+    assert "contact window" in err  # a call that did not reach them is still held to it

@@ -54,8 +54,9 @@ def test_due_leaves_the_lead_before_the_deadline(cli: Cli) -> None:
     # Mon 12:00 less nine business hours (one business day) is Fri 12:00.
     assert rec["due_at"] == "2026-11-27T12:00:00-05:00"
     assert rec["events"][0]["set"]["deadline_at"] == "2026-11-30T12:00:00-05:00"
-    line = next(x for x in cli.ok("queue").stdout.splitlines() if x.startswith(cid[-5:]))
-    assert "DL 11-30 12:00" in line
+    lines = cli.ok("queue").stdout.splitlines()
+    at = next(i for i, x in enumerate(lines) if x.startswith(cid[-5:]))
+    assert "DL 11-30 12:00" in " ".join(lines[at : at + 2])  # (two lines a callback)
 
 
 def test_deadline_raises_urgency_and_never_sets_due_in_the_past(cli: Cli) -> None:

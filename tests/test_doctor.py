@@ -196,7 +196,7 @@ def test_invalid_records_are_listed(cli: Any, store_dir: Path) -> None:
     code, data = doctor(cli)
     assert code == 1
     problem = next(p for p in data["problems"] if p["kind"] == "invalid_record")
-    assert problem["detail"] == "line 1: anchors (&name) are not allowed"
+    assert problem["detail"].startswith("line 1: anchors (&name) are not allowed; fix it")
     assert "Private" not in json.dumps(data)
 
 
@@ -213,3 +213,24 @@ def test_an_edited_policy_is_left_to_validate_commit(cli: Any, store_dir: Path) 
     path.write_text(path.read_text().replace('call_hours: "08:00-20:00"', "call_hours: soon"))
     code, data = doctor(cli, "--repair", user="jlee")
     assert code == 1 and ("uncommitted_policy", "cbtrack.yaml", False) in kinds(data)
+
+
+def test_doctor_notes_a_machine_clock_in_another_zone(cli: Any) -> None:
+    """Cron reads a crontab in the machine's zone: doctor says when it is not the
+    practice's (a note on stderr; the exit code does not change)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    cbtrack = shutil.which("cbtrack", path=str(Path(sys.executable).parent)) or "cbtrack"
+    env = {**os.environ, "CBTRACK_STORE": str(cli.store)}
+    env.pop("CBTRACK_NOW", None)
+    utc = subprocess.run([cbtrack, "doctor"], env={**env, "TZ": "UTC"}, capture_output=True,
+                         text=True)  # fmt: skip
+    assert "not the practice's time zone (America/New_York)" in utc.stderr
+    assert "Running from cron" in utc.stderr
+    home = subprocess.run([cbtrack, "doctor", "--json"], env={**env, "TZ": "America/New_York"},
+                          capture_output=True, text=True)  # fmt: skip
+    assert home.stderr == "" and json.loads(home.stdout)["notes"] == []
+    assert utc.returncode == home.returncode

@@ -116,7 +116,7 @@ def test_routing_to_clinical_replaces_the_next_action(cli: Cli) -> None:
     assert rec["next_action"] == "Nurse review and call"
     assert rec["events"][-1]["set"]["next_action"] == "Nurse review and call"
     cli.ok("route", cid, "--to", "billing", "--note", "Clinical answered; billing part left")
-    assert cli.record(cid)["next_action"] == "Nurse review and call"
+    assert cli.record(cid)["next_action"] == "Billing answer, call back"  # billing's own, again
 
 
 def test_a_reopened_callback_is_not_closable(cli: Cli) -> None:

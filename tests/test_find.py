@@ -76,9 +76,10 @@ def test_find_by_mrn_and_by_id(cli: Cli, three: dict[str, str]) -> None:
 
 def test_find_text_lists_open_and_closed(cli: Cli, three: dict[str, str]) -> None:
     out = cli.ok("find", "617 555 0140").stdout
-    lines = out.splitlines()
+    lines = out.splitlines()  # (at 100 columns, two lines a callback: the why under it)
     assert lines[0].startswith(f"{three['second']} new ") and lines[0].endswith("| front_desk")
-    assert lines[1].startswith(f"{three['first']} closed ") and lines[1].endswith("| resolved")
+    assert lines[2].startswith(f"{three['first']} closed ") and lines[2].endswith("| resolved")
+    assert lines[1].startswith("    ") and lines[3].startswith("    ")
     assert lines[-1] == "2 found, 1 open."
     assert all(len(line) <= 100 for line in lines)
     assert cli.ok("find", "Nobody Here").stdout.strip() == "No callback matches."

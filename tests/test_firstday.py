@@ -55,7 +55,7 @@ def test_the_packaged_policy_loads_and_is_what_the_code_expects() -> None:
         assert cat["label"] and cat["preventable"] and cat["opening"]
     assert set(data["scripts"]) == set(type(policy.scripts).model_fields)
     # the built-in safety rules ship separately; the practice's own list starts empty
-    assert data["triage"] == []
+    assert data["triage"]["rules"] == []
     assert (policy.timezone, policy.call_hours) == ("America/New_York", "08:00-20:00")
     assert policy.staff == {}
 

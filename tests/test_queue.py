@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cbtrack.render import queue_lines
+import pytest
+
+from cbtrack.queuefmt import queue_lines
 from cbtrack.store import Store
 from tests.conftest import STAFF, Cli, attempt_args, set_policy
 
@@ -38,7 +40,10 @@ def test_ranked_by_urgency_then_due_then_age(cli: Cli) -> None:
     assert order == [ids["emergency"], ids["clinical"], ids["sched"], older, ids["routine"]]
 
 
-def test_lines_say_who_why_urgency_due_tried_owner_next(cli: Cli) -> None:
+def test_lines_say_who_why_urgency_due_tried_owner_next(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "160")  # wide: one line per callback
     ids = fill(cli)
     out = cli.ok("queue", now="2026-11-27T12:00:00-05:00").stdout
     lines = out.splitlines()
@@ -49,7 +54,7 @@ def test_lines_say_who_why_urgency_due_tried_owner_next(cli: Cli) -> None:
     sched = next(line for line in lines if line.startswith(ids["sched"][-5:]))
     assert "1 vm 2h" in sched and "sched: New patient" in sched and "scheduling" in sched
     assert "in 2d" in sched or "in 3d" in sched
-    assert all(len(line) <= 100 for line in lines)
+    assert all(len(line) <= 160 for line in lines)
     assert "\033[" not in out  # no color when not a terminal
     assert lines[-1].startswith("4 open, ")
 
@@ -122,3 +127,57 @@ def test_queue_reads_only_open_records(cli: Cli, store_dir: Path) -> None:
     month = store_dir / "callbacks" / "closed" / "2026-11"
     (month / "cb-20261127-zzzzz.yaml").write_text("not: [valid")
     assert cli.ok("queue").exit_code == 0
+
+
+LONG_NAME = "Maximiliana Bartholomew-Featherstonehaugh"
+LONG_REASON = "Asks whether the October statement includes the lab work from the visit"
+
+
+@pytest.mark.parametrize("columns", ["80", "100"])
+def test_at_80_columns_each_callback_is_readable_on_two_lines(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    ids = fill(cli)
+    cid = cli.add(
+        "--patient", LONG_NAME, "--owner", "front_desk_lead", "--next", "n" * 80,
+        category="general", reason=LONG_REASON, now="2026-11-13T10:00:00-05:00",
+    )  # fmt: skip
+    for phone in ("5550100998", "5550100999"):  # a corrected number may be tried at once
+        cli.ok(*attempt_args(cid, "phone", "wrong_number", "A stranger answered; wrong number"))
+        cli.ok("edit", cid, "--phone", phone, "--why", "the right number")
+    out = cli.ok("queue", now="2026-11-27T12:00:00-05:00").stdout
+    lines = out.splitlines()
+    assert all(len(line) <= int(columns) for line in lines), lines
+    assert lines[0].split() == ["ID", "URG", "DUE", "PATIENT", "TRIED", "OWNER"]
+    assert lines[1].split() == ["WHY", "NEXT"]
+    first = lines.index(next(ln for ln in lines if ln.startswith(cid[-5:])))
+    top, under = lines[first], lines[first + 1]
+    assert LONG_NAME[:20] in top and "overdue 10d" in top and "2 wrong no. 2h" in top
+    assert under.startswith(" " * 6) and LONG_REASON[:20] in under
+    assert "…" not in top.split(LONG_NAME[:20])[1].split("ph")[1]  # due, tried never cut
+    emergency = lines[lines.index(next(ln for ln in lines if ln.startswith(ids["emergency"][-5:])))]
+    assert "EMERG" in emergency and "Ada Example ph" in emergency
+    assert len(lines) == 2 + 2 * 5 + 1
+    assert lines[-1].startswith("5 open, ")
+
+
+def test_wide_terminals_keep_one_line_per_callback(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "150")
+    fill(cli)
+    cli.add("--patient", LONG_NAME, category="general", reason=LONG_REASON)
+    lines = cli.ok("queue").stdout.splitlines()
+    assert len(lines) == 1 + 5 + 1
+    row = next(ln for ln in lines if LONG_NAME[:20] in ln)
+    assert LONG_REASON[:20] in row
+    assert all(len(line) <= 150 for line in lines)
+
+
+def test_the_footer_fits_80_columns(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    fill(cli)
+    lines = cli.ok("queue", "--limit", "1").stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[-1].startswith("4 open (3 not shown: raise --limit)")

@@ -272,3 +272,78 @@ if __name__ == "__main__":
             home = Path(tmp) / "home"
             home.mkdir()
             README.write_text(run_readme(home, fill=True))
+
+
+CRON_INSTALL = "/opt/cbtrack/bin/cbtrack"
+CRON_STORE = "/srv/callbacks"
+CRON_REPORTS = "/srv/reports"
+CRON_FIELDS = re.compile(r"^(\S+\s+){5}")
+GUARD = re.compile(r"^\[ \"\$\(TZ=(\S+) date \+%H\)\" = (\d\d) \] && ")
+
+
+def cron_jobs() -> list[tuple[int, str, dict[str, str]]]:
+    """Each job line of the README's cron blocks: its line number, its command (as cron
+    hands it to sh: `\\%` made `%`) and the variables set above it."""
+    out = []
+    for block in blocks(README.read_text()):
+        if block.lang != "cron":
+            continue
+        env: dict[str, str] = {}
+        for n, line in enumerate(block.lines, block.line + 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            name, eq, value = line.partition("=")
+            if eq and re.fullmatch(r"[A-Z_]+", name.strip()):
+                env[name.strip()] = value.strip()
+                continue
+            command = CRON_FIELDS.sub("", line)
+            assert command != line, f"README.md line {n}: not a cron line"
+            assert "%" not in command.replace("\\%", ""), f"README.md line {n}: escape % as \\%"
+            out.append((n, command.replace("\\%", "%"), dict(env)))
+    return out
+
+
+def test_the_cron_lines_run_as_written(tmp_path: Path) -> None:
+    """Every job of the cron blocks, run as cron runs it (sh, a bare PATH, no terminal,
+    the crontab's variables), on the example practice; only the install and store paths
+    are this machine's."""
+    jobs = cron_jobs()
+    assert len(jobs) >= 5
+    store, reports = tmp_path / "callbacks", tmp_path / "reports"
+    shutil.copytree(ROOT / "examples" / "maplewood", store)
+    reports.mkdir()
+    cbtrack = shutil.which("cbtrack", path=str(Path(sys.executable).parent))
+    assert cbtrack
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "SHELL": "/bin/sh", "LANG": "C"}
+    subprocess.run([cbtrack, "init", str(store)], env=env, check=True, capture_output=True)
+    for n, command, variables in jobs:
+        assert command.startswith(CRON_INSTALL) or GUARD.match(command), n
+        guard = GUARD.match(command)
+        if guard:  # the line checks the practice's hour: valid sh, then the job itself
+            check = subprocess.run(["/bin/sh", "-c", guard.group(0)[:-4]], env=env)
+            assert check.returncode in (0, 1), n
+            command = command[guard.end() :]
+        command = (
+            command.replace(CRON_INSTALL, cbtrack)
+            .replace(CRON_STORE, str(store))
+            .replace(CRON_REPORTS, str(reports))
+        )
+        job_env = {**env, **variables, "CBTRACK_NOW": "2026-11-27T17:00:00-05:00"}
+        done = subprocess.run(
+            ["/bin/sh", "-c", command], env=job_env, capture_output=True, text=True,
+            stdin=subprocess.DEVNULL, timeout=120,
+        )  # fmt: skip
+        expected = (0, 1) if "--check" in command else (0,)  # 1: cron mails the alert
+        assert done.returncode in expected, (n, done.stderr)
+        assert "Traceback" not in done.stderr and "Usage:" not in done.stderr, (n, done.stderr)
+        if done.returncode:
+            assert "have no attempt yet" in done.stderr, (n, done.stderr)
+    day = _practice_date()  # (the report is named by the practice's date)
+    assert sorted(p.name for p in reports.iterdir()) == [f"callbacks-{day}.html", "roll.jsonl"]
+
+
+def _practice_date() -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("America/New_York")).strftime("%Y-%m-%d")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import Cli, attempt_args
 
 
 def at(d: int, hm: str) -> str:
@@ -105,3 +105,48 @@ def test_every_format_carries_the_new_figures(week: Cli) -> None:
     for fmt in ("text", "markdown", "csv", "html"):
         assert "Dr Quill" not in report(week, "--format", fmt)
         assert "Dr Quill" in report(week, "--format", fmt, "--include-phi")
+
+
+def test_an_emergency_or_clinical_first_call_is_late_only_after_its_target(cli: Cli) -> None:
+    # 10:00 Friday; an emergency's first call is on time within 15m, a clinical one's in 1h
+    emergency = [cli.add(category="general", reason="Severe bleeding after a fall") for _ in "ab"]
+    clinical = [cli.add(category="general", reason="Rash spreading on both arms") for _ in "ab"]
+    note = "Reached the patient; gave the guidance and booked a visit"
+    for cid, at in zip([*emergency, *clinical], ["10:10", "10:20", "10:50", "11:10"], strict=True):
+        cli.ok(*attempt_args(cid, "phone", "reached", note), now=f"2026-11-27T{at}:00-05:00")
+    out = cli.ok("report", "--since", "2026-11-27", "--json", now="2026-11-27T12:00:00-05:00")
+    data = json.loads(out.stdout)
+    assert data["sla"]["first_attempt_on_time"] == 2 and data["sla"]["first_attempt_late"] == 2
+    emerg = data["by_urgency"]["emergency"]
+    assert emerg["first_attempt_on_time"] == 1 and emerg["first_attempt_late"] == 1
+    clin = data["by_urgency"]["clinical"]
+    assert clin["first_attempt_on_time"] == 1 and clin["first_attempt_late"] == 1
+
+
+def test_a_category_made_of_emergencies_is_no_faq_question(cli: Cli) -> None:
+    for reason in ("Severe bleeding after a fall", "Chest pain right now", "Parking question"):
+        cli.add(category="general", reason=reason)
+    out = cli.ok("report", "--since", "2026-11-27", "--json", now="2026-11-27T12:00:00-05:00")
+    (first, *_) = json.loads(out.stdout)["insights"]
+    assert first.startswith("General question is the biggest repeat category: 3 of 3")
+    assert "2 of them were clinical or emergency" in first and "FAQ entry" in first
+    assert "belong in the website FAQ" not in first
+    cli.add(category="billing", reason="Copay question")
+    cli.add(category="billing", reason="Statement question")
+    cli.add(category="billing", reason="Payment plan")
+    cli.add(category="billing", reason="Receipt")
+    out = cli.ok("report", "--since", "2026-11-27", "--json", now="2026-11-27T12:00:00-05:00")
+    billing = json.loads(out.stdout)["insights"][0]
+    assert billing.startswith("Billing question is the biggest") and "clinical" not in billing
+
+
+def test_a_patient_who_called_in_counts_as_one_call(cli: Cli) -> None:
+    cid = cli.add(category="billing", reason="Copay question")
+    cli.ok("attempt", cid, "--method", "inbound", "--result", "reached",
+           "--note", "Patient called back; copay explained")  # fmt: skip
+    cli.ok("close", cid, "--reason", "reached", "--summary", "Copay explained")
+    out = cli.ok("report", "--since", "2026-11-27", "--json", now="2026-11-27T12:00:00-05:00")
+    data = json.loads(out.stdout)
+    assert data["by_category"]["billing"]["mean_attempts_to_close"] == 1.0
+    text = cli.ok("report", "--since", "2026-11-27", now="2026-11-27T12:00:00-05:00").stdout
+    assert "calls per closed callback                  1.0" in text

@@ -277,7 +277,7 @@ def test_roll_on_friday_goes_to_monday(tmp_path: Path) -> None:
             "owner": "front_desk",
             "was_owner": "front_desk",
             "next_attempt_at": day(30, "08:00"),
-            "why": "End-of-day review: no attempt yet; owner front_desk "
+            "why": "End-of-day review: no attempt yet; owner front desk "
             "(not due by the end of Mon 2026-11-30).",
         }
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import Cli, set_policy
@@ -73,8 +74,18 @@ def test_emergency_handoff(cli: Cli) -> None:
     cid = cli.add(category="general", reason="Severe bleeding after fall")
     data = json.loads(cli.ok("script", cid, "--json").stdout)
     assert "911" in data["handoff"]
+    assert "call you back" not in data["handoff"]  # staff are on the line with the patient
     text = cli.ok("script", cid).stdout
     assert "Handoff (emergency)" in text and "Avoid saying" in text
+
+
+def test_script_wraps_to_the_terminal(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    cid = cli.add(category="general", reason="Rash on both arms after a new medicine")
+    out = cli.ok("script", cid).stdout
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    assert "nurse will call you back" in " ".join(out.split())  # wrapped, never cut
+    assert "…" not in out
 
 
 def test_policy_cannot_put_patient_detail_in_minimal_script(cli: Cli, store_dir: Path) -> None:

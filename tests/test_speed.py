@@ -268,15 +268,19 @@ def test_queue_on_a_terminal_shows_one_screen(cli: Cli, store_dir: Path) -> None
     for i in range(12):
         cli.add(category="billing", reason=f"Copay question {i}")
     exe = shutil.which("cbtrack") or str(Path(sys.executable).parent / "cbtrack")
-    env = dict(os.environ, LINES="10", COLUMNS="100", NO_COLOR="1")
+    env = dict(os.environ, LINES="10", COLUMNS="160", NO_COLOR="1")  # wide: a line each
     screen = _pty_run([exe, "--store", str(store_dir), "queue"], env)
     lines = screen.strip().splitlines()
     assert len(lines) == 9  # header, 7 callbacks, the counts
     assert lines[-1].startswith("12 open (5 not shown: 'cbtrack queue --all' lists them all)")
     everything = _pty_run([exe, "--store", str(store_dir), "queue", "--all"], env)
     assert len(everything.strip().splitlines()) == 14
+    narrow = dict(env, LINES="24", COLUMNS="80")  # two lines a callback, and the counts wrap
+    lines = _pty_run([exe, "--store", str(store_dir), "queue"], narrow).strip().splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    assert " ".join(lines[-2:]).startswith("12 open (2 not shown: 'cbtrack queue --all'")
     piped = cli.ok("queue").stdout.strip().splitlines()
-    assert len(piped) == 14 and "not shown" not in piped[-1]
+    assert len(piped) == 14 and "not shown" not in piped[-1]  # (short values: one line fits)
 
 
 # --- progress ------------------------------------------------------------------------------

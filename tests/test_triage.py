@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import ADD_GENERAL, STAFF, Cli, set_policy, snapshot
@@ -196,7 +197,9 @@ def test_triage_escalates_overdue(cli: Cli) -> None:
     assert cli.ok("triage", now=later).stdout.strip() == "Nothing to change."
     late = "2026-12-01T11:00:00-05:00"
     dry = cli.ok("triage", "--dry-run", now=late, user=None)
-    assert "would change: escalated" in dry.stdout
+    assert "would be escalated: owner front desk lead" in dry.stdout
+    assert "Overdue since today 10:00" in dry.stdout  # times as people say them
+    assert "2026-12-01" not in dry.stdout
     assert cli.record(cid)["status"] == "new"
     cli.ok("triage", now=late)
     data = cli.record(cid)
@@ -219,7 +222,7 @@ def test_triage_applies_new_policy_rules_to_open_callbacks(cli: Cli, store_dir: 
     assert cli.record(cid)["urgency"] == "routine"
     path = store_dir / "cbtrack.yaml"
     data = yaml.safe_load(path.read_text())
-    data["triage"].append(
+    data["triage"]["rules"].append(
         {
             "name": "devices",
             "phrases": ["pump alarm"],
@@ -324,3 +327,14 @@ def test_intake_is_a_pure_decision() -> None:
     nurse = intake(policy, "rnpatel", "general", "New rash on arm", {"topic": "skin"},
                    Urgency.routine, None, None, created)  # fmt: skip
     assert nurse.judged and nurse.urgency == Urgency.routine and nurse.floor == Urgency.clinical
+
+
+def test_triage_output_fits_80_columns(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    for _ in range(3):
+        cli.add(category="billing", reason="Statement question")
+    cli.add(category="general", reason="Fever since yesterday and a rash on both arms")
+    out = cli.ok("triage", "--all", "--dry-run", now="2026-12-03T11:00:00-05:00").stdout
+    assert out.strip()
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    assert "T1" not in out and "-05:00" not in out  # no ISO times

@@ -23,6 +23,28 @@ from cbtrack.cli.app import GLOBAL_OPTIONS, app
 __all__ = ["app", "main"]
 
 
+def _summary(doc: str | None) -> str | None:
+    """A command's one-line summary for the overall --help: its docstring's first sentence,
+    whole (click would cut the paragraph at the column's width with "...")."""
+    if not doc:
+        return None
+    para = " ".join(doc.strip().split("\n\n")[0].split())
+    end = para.find(". ")
+    return para if end < 0 else para[: end + 1]
+
+
+def _summarize(typer_app: Any) -> None:
+    for info in typer_app.registered_commands:
+        if info.short_help is None and info.callback is not None:
+            info.short_help = _summary(info.help or info.callback.__doc__)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _summarize(group.typer_instance)
+
+
+_summarize(app)
+
+
 def main() -> None:
     """Console entry point: owner-only files, then the typer app."""
     os.umask(0o077)

@@ -36,14 +36,24 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _escaped_usage_error(exc: Exception) -> None:
-    """A usage error (exit 2) quotes what was typed: make it printable before typer shows it."""
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+def _escaped_usage_error(exc: Exception) -> Exception | None:
+    """A usage error (exit 2) quotes what was typed: make it printable, and one sentence
+    on one line (`Error: ... (see 'cbtrack CMD --help').`), without the usage lines typer
+    puts above it or the "Value error, " its value checks leave in it. Returns the error
+    to raise instead, if any."""
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
     # (typer bundles its own click.) No arguments at all shows the help, which is ours and
     # laid out on several lines: nothing typed to escape there.
-    if isinstance(exc, ClickException) and not isinstance(exc, NoArgsIsHelpError):
-        exc.message = printable(exc.message)
+    if not isinstance(exc, ClickException) or isinstance(exc, NoArgsIsHelpError):
+        return None
+    if isinstance(exc, UsageError) and exc.ctx is not None:
+        message = " ".join(exc.format_message().replace("Value error, ", "").split())
+        command = " ".join(["cbtrack", *exc.ctx.command_path.split()[1:]])
+        message = f"{message.rstrip('.')} (see '{command} --help')."
+        return UsageError(printable(message))  # (no context: shown on one line)
+    exc.message = printable(exc.message)
+    return None
 
 
 class Group(TyperGroup):
@@ -64,7 +74,9 @@ class Group(TyperGroup):
         try:
             return super().make_context(*args, **kwargs)
         except Exception as exc:
-            _escaped_usage_error(exc)
+            one_line = _escaped_usage_error(exc)
+            if one_line is not None:
+                raise one_line from None
             raise
 
     def invoke(self, ctx: Any) -> Any:
@@ -81,7 +93,9 @@ class Group(TyperGroup):
             from typer.exceptions import Abort, Exit, TyperException
 
             if isinstance(exc, Exit | Abort | TyperException):
-                _escaped_usage_error(exc)
+                one_line = _escaped_usage_error(exc)
+                if one_line is not None:
+                    raise one_line from None
                 raise  # typer's own signals: exits and usage errors
             self.unexpected(ctx, exc)
 

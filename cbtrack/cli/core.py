@@ -12,10 +12,11 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
-from cbtrack.cli import alerting
+from cbtrack.cli import alerting, intake
 from cbtrack.cli.app import (
     JsonOpt,
     State,
@@ -41,10 +42,11 @@ from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, model, render, service
+    from cbtrack import clock, model, queuefmt, render, service
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
     model = lazy_module("cbtrack.model")
+    queuefmt = lazy_module("cbtrack.queuefmt")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
 
@@ -83,6 +85,16 @@ def _details(pairs: list[str]) -> dict[str, str]:
 def interactive() -> bool:
     """True when a person is at a terminal (init asks questions only then)."""
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _setup_zone(setup: service.PracticeSetup) -> ZoneInfo:
+    """The zone the new practice is in (its first commit is dated there): the one given or
+    asked for, else the default policy's (init_store says what is wrong with a bad one)."""
+    from cbtrack.policy import Policy
+
+    if setup.timezone and _known_zone(setup.timezone):
+        return ZoneInfo(setup.timezone)
+    return Policy.default().tz
 
 
 def _staff_entry(text: str) -> tuple[str, service.StaffEntry]:
@@ -228,8 +240,6 @@ def init(
     directory = Path(chosen).expanduser()
     if directory.exists() and not directory.is_dir():
         raise Refused(f"{directory} exists and is not a folder; pick another path.")
-    from cbtrack.policy import Policy
-
     setup = service.PracticeSetup(practice, callback_number, timezone)
     setup.signing = signing.value if signing else None
     for entry in staff or []:
@@ -248,7 +258,7 @@ def init(
     new_policy = not (directory / "cbtrack.yaml").exists()
     if new_policy and interactive():
         _ask_setup(setup, ask_staff=not staff)
-    written = service.init_store(directory, st.user, st.now(Policy.default().tz), setup)
+    written = service.init_store(directory, st.user, st.now(_setup_zone(setup)), setup)
     where = directory.resolve()
     strays = service.untracked_files(directory)
     if strays:
@@ -321,6 +331,12 @@ def add(
     mrn: Annotated[str | None, typer.Option("--mrn", help="Medical record number.")] = None,
     dob: Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")] = None,
     language: Annotated[str | None, typer.Option("--language", help="Preferred language.")] = None,
+    email: Annotated[
+        str | None,
+        typer.Option(
+            "--email", metavar="ADDRESS", help="Email address (needed with --method email)."
+        ),
+    ] = None,
     next_action: Annotated[
         str | None, typer.Option("--next", help="What should happen next.")
     ] = None,
@@ -346,7 +362,16 @@ def add(
             "--symptoms",
             help="Is the patient describing new or worsening symptoms, a reaction to a "
             "medicine, or harm? yes makes the callback at least clinical. Asked on a terminal "
-            "when left out.",
+            "when left out (no default: y or n).",
+        ),
+    ] = None,
+    red_flags: Annotated[
+        YesNo | None,
+        typer.Option(
+            "--red-flags",
+            help="Does any sign on the policy's red-flag checklist (triage.red_flags) apply? "
+            "yes makes the callback an emergency. Asked on a terminal after a yes to "
+            "--symptoms.",
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -355,9 +380,11 @@ def add(
     Each category needs its own details: 'cbtrack categories' lists them. Warns when an open
     callback has the same phone number or MRN.
 
-    Triage reads the reason, the details and --note. An emergency prints the emergency
-    script on stderr at once: read it to the patient while they are on the line; then
-    the policy's alert rules for emergencies are sent (see 'cbtrack alerts').
+    Triage reads the reason, the details and --note. At a terminal it then asks whether the
+    patient describes symptoms and, after a yes, reads out the red-flag checklist; without
+    one, give --symptoms and --red-flags. An emergency prints the emergency script on
+    stderr at once: read it to the patient while they are on the line; then the policy's
+    alert rules for emergencies are sent (see 'cbtrack alerts').
 
     Example: cbtrack --as jlee add --patient "Ada Example" --phone +15550100123
     --category scheduling --reason "New patient visit" --detail visit_type=new_patient
@@ -365,20 +392,9 @@ def add(
     """
     st = state(ctx)
     details = _details(detail or [])
-    answer = None if symptoms is None else symptoms == YesNo.yes
-    if answer is None and sys.stdin.isatty() and sys.stderr.isatty():
-        from cbtrack import triage
-
-        store = st.store()
-        if triage.needs_symptoms_question(
-            store.policy, category, reason, details, [note] if note else []
-        ):
-            answer = typer.confirm(
-                "Is the patient describing new or worsening symptoms, a reaction to a "
-                "medicine, or harm?",
-                default=False,
-                err=True,
-            )
+    answers = _intake_answers(st, category, reason, details, note, symptoms, red_flags, urgency)
+    if answers.red_flags:
+        _emergency_script(st)
     out = service.add(
         st.store(),
         st.user,
@@ -398,17 +414,51 @@ def add(
         mrn=mrn,
         dob=dob,
         language=language,
+        email=email,
         next_action=next_action,
         deadline=deadline_time(st, deadline) if deadline else None,
         related=related,
         note=note,
-        symptoms=answer,
+        symptoms=answers.symptoms,
+        red_flags=answers.red_flags,
     )
     if out.record.urgency == Urgency.emergency:
-        _emergency_banner(st, out)
+        _emergency_banner(st, out, script_shown=bool(answers.red_flags))
     _print_outcome(st, out, as_json, out.record.id)
     if out.record.urgency == Urgency.emergency:
         alerting.send_now(st, out.record.id)
+
+
+def _yes(answer: YesNo | None) -> bool | None:
+    return None if answer is None else answer == YesNo.yes
+
+
+def _intake_answers(
+    st: State,
+    category: str,
+    reason: str,
+    details: dict[str, str],
+    note: str | None,
+    symptoms: YesNo | None,
+    red_flags: YesNo | None,
+    chosen: Urgency | None = None,
+) -> intake.Answers:
+    """The answers to the intake questions: from the options, else asked at a terminal
+    (once the category and details are known to be right, so nothing is asked in vain;
+    an urgency staff chose counts like the words)."""
+    given = intake.Answers(_yes(symptoms), _yes(red_flags))
+    if given.red_flags or not intake.at_terminal():
+        return given
+    from cbtrack import triage
+
+    policy = st.store().policy
+    triage.check_category(policy, category)
+    triage.check_details(policy, category, details)
+    notes = [note] if note else []
+    level = triage.intake_level(policy, category, reason, details, notes)
+    if chosen is not None:
+        level = triage.higher(policy, level, chosen)
+    return intake.ask(policy, level, given)
 
 
 def deadline_time(st: State, text: str) -> datetime:
@@ -420,16 +470,18 @@ def deadline_time(st: State, text: str) -> datetime:
     return moment
 
 
-def _emergency_banner(st: State, out: service.Outcome) -> None:
+_RULE = "!" * 60
+
+
+def _emergency_script(st: State) -> None:
     """The emergency script on stderr, at once and impossible to miss (stdout stays clean)."""
     from cbtrack.scripts import emergency_text
 
     policy = st.store().policy
-    rule = "!" * 60
     typer.echo(
         "\n".join(
             [
-                rule,
+                _RULE,
                 "EMERGENCY: give this to the patient now, while they are on the line:",
                 "",
                 textwrap.fill(
@@ -439,12 +491,19 @@ def _emergency_banner(st: State, out: service.Outcome) -> None:
                     subsequent_indent="  ",
                 ),
                 "",
-                f"Then tell {out.record.owner} at once. Callback {out.record.id}.",
-                rule,
             ]
         ),
         err=True,
     )
+
+
+def _emergency_banner(st: State, out: service.Outcome, script_shown: bool = False) -> None:
+    """After an emergency `add`: the script (unless a red-flag 'yes' showed it already) and
+    whom to tell."""
+    if not script_shown:
+        _emergency_script(st)
+    typer.echo(f"Then tell {out.record.owner} at once. Callback {out.record.id}.", err=True)
+    typer.echo(_RULE, err=True)
 
 
 @app.command()
@@ -664,14 +723,25 @@ def route(
     callback_id: IdArg,
     to: Annotated[str, typer.Option("--to", metavar="ROLE", help="The role that takes it.")],
     note: Annotated[str, typer.Option("--note", help="What the handoff says.")],
+    next_action: Annotated[
+        str | None,
+        typer.Option(
+            "--next",
+            help="The next action for the new owner (default: what the role's own category "
+            "says, never the previous owner's).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Route a callback to another role (clinical handoff, billing, referrals...).
+    """Route a callback to another role (clinical handoff, billing, referrals). The next
+    action becomes the new role's (or --next), not the previous owner's.
 
     Example: cbtrack --as jlee route cb-20261127-k7m2q --to clinical --note "Asks about new rash"
     """
     st = state(ctx)
-    out = service.route(st.store(), st.user, st.now(), callback_id, to=to, note=note)
+    out = service.route(
+        st.store(), st.user, st.now(), callback_id, to=to, note=note, next_action=next_action
+    )
     _print_outcome(st, out, as_json, f"{out.record.id}: routed to {to}")
 
 
@@ -783,9 +853,11 @@ def queue(
             else "No open callbacks. The queue is clear."
         )
     else:
-        for line in render.queue_lines(policy, records, now, color_ok(), term_width()):
+        width = term_width()
+        for line in queuefmt.queue_lines(policy, records, now, color_ok(), width):
             typer.echo(line)
-        typer.echo(render.queue_summary(every, now, policy, len(records)))
+        summary = render.queue_summary(every, now, policy, len(records))
+        typer.echo("\n".join(queuefmt.footer_lines(summary, width)))
     unreadable_exit(unreadable)
 
 
@@ -799,8 +871,8 @@ def _queue_screen(
     """The queue on a terminal: as many callbacks as fit the window (or `limit`), then the
     counts over all of them."""
     store, now = st.store(), st.now()
-    rows = shutil.get_terminal_size((100, 24)).lines
-    shown = limit if limit is not None else max(rows - 3, 5)
+    rows, width = shutil.get_terminal_size((100, 24)).lines, term_width()
+    shown = limit if limit is not None else queuefmt.screenful(rows, width)
     page = service.queue_page(store, now, chosen, shown, unreadable)
     if not page.total:
         typer.echo(
@@ -809,10 +881,11 @@ def _queue_screen(
             else "No open callbacks. The queue is clear."
         )
         return
-    for line in render.queue_lines(store.policy, page.records, now, color_ok(), term_width()):
+    for line in queuefmt.queue_lines(store.policy, page.records, now, color_ok(), width):
         typer.echo(line)
     hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
-    typer.echo(render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint))
+    counts = render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint)
+    typer.echo("\n".join(queuefmt.footer_lines(counts, width)))
 
 
 @app.command()
@@ -828,14 +901,32 @@ def triage(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the changes; write nothing.")
     ] = False,
+    misses: Annotated[
+        bool,
+        typer.Option(
+            "--misses",
+            help="List the corrections staff made to triage (misses and false alarms) with "
+            "the words triage read; patient data, for this screen only. Changes nothing.",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DATE", help="With --misses: corrections since DATE."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply the policy's rules (urgency, routing) to new, named or all open callbacks, and
-    escalate overdue ones.
+    escalate overdue ones. With --misses, list where staff corrected triage instead, so the
+    practice's clinician can add a rule.
 
-    Example: cbtrack --as jlee triage --all --dry-run
+    Example: cbtrack --as jlee triage --all --dry-run; cbtrack triage --misses --since 2026-11-01
     """
     st = state(ctx)
+    if misses or since:
+        from cbtrack.cli.misses import show_misses
+
+        show_misses(st, misses, since, bool(ids or all_open or dry_run), as_json)
+        return
     store = st.store()
     now = st.now()
     if dry_run:
@@ -870,17 +961,8 @@ def triage(
     if not plans:
         typer.echo("Nothing to change.")
         return
-    verb = "would change" if dry_run else "changed"
-    for p in plans:
-        for c in p.changes:
-            sets = ", ".join(
-                f"{k}={v.astimezone(store.policy.tz):%Y-%m-%d %H:%M}"
-                if isinstance(v, datetime)
-                else f"{k}={v}"
-                for k, v in c.fields.items()
-            )
-            line = f"{p.callback_id} {verb}: {c.type.value} ({sets}) - {c.note}"
-            typer.echo(render.printable(line))
+    for line in render.triage_lines(store.policy, plans, now, dry_run, term_width()):
+        typer.echo(line)
 
 
 @app.command()
@@ -984,19 +1066,24 @@ def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> 
     if as_json:
         typer.echo(render.to_json(filled.as_dict()))
         return
+    width = max(term_width(), render.MIN_WIDTH)
+
+    def para(head: str, text: str, first: str = "  ", rest: str = "  ") -> list[str]:
+        return ([head] if head else []) + render.wrap(text, width, first=first, rest=rest)
+
     kind = "emergency" if cb.urgency == Urgency.emergency else "clinical"
-    handoff = [f"Handoff ({kind}):\n  {filled.handoff}"]
+    handoff = para(f"Handoff ({kind}):", filled.handoff)
     first = cb.urgency in (Urgency.emergency, Urgency.clinical)
-    language = [f"Language: {filled.language_note}"] if cb.patient.language else []
+    language = para("", f"Language: {filled.language_note}", "", "  ")
     lines = [
         *(handoff if first else []),
-        *language,
-        f"Opening:\n  {filled.opening}",
-        f"Voicemail ({cb.patient.voicemail.value} consent):\n  {filled.voicemail}",
+        *(language if cb.patient.language else []),
+        *para("Opening:", filled.opening),
+        *para(f"Voicemail ({cb.patient.voicemail.value} consent):", filled.voicemail),
         "Outcomes:",
-        *[f"  {name}: {text}" for name, text in filled.outcomes.items()],
+        *[ln for k, v in filled.outcomes.items() for ln in para("", v, f"  {k}: ", "      ")],
         *([] if first else handoff),
         "Avoid saying:",
-        *[f"  - {text}" for text in filled.avoid],
+        *[ln for text in filled.avoid for ln in para("", text, "  - ", "    ")],
     ]
-    typer.echo(render.printable("\n".join(lines), newlines=True))
+    typer.echo("\n".join(lines))

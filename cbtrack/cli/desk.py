@@ -7,8 +7,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cbtrack.cli.app import JsonOpt, app, state, term_width, warn
-from cbtrack.cli.core import IdArg, _details, _print_outcome, deadline_time
-from cbtrack.enums import ContactMethod, EventType, VoicemailConsent
+from cbtrack.cli.core import (
+    IdArg,
+    YesNo,
+    _details,
+    _emergency_banner,
+    _print_outcome,
+    _yes,
+    deadline_time,
+)
+from cbtrack.enums import ContactMethod, EventType, Urgency, VoicemailConsent
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -74,6 +82,9 @@ def edit(
     language: Annotated[
         str | None, typer.Option("--language", help="Preferred language ('' clears).")
     ] = None,
+    email: Annotated[
+        str | None, typer.Option("--email", metavar="ADDRESS", help="Email address ('' clears).")
+    ] = None,
     method: Annotated[
         ContactMethod | None, typer.Option("--method", help="Preferred contact method.")
     ] = None,
@@ -99,10 +110,27 @@ def edit(
         typer.Option("--deadline", metavar="WHEN", help="A procedure date or expiry."),
     ] = None,
     next_action: Annotated[str | None, typer.Option("--next", help="The next action.")] = None,
+    symptoms: Annotated[
+        YesNo | None,
+        typer.Option(
+            "--symptoms",
+            help="The patient now describes new or worsening symptoms, a reaction or harm: "
+            "yes makes the callback at least clinical.",
+        ),
+    ] = None,
+    red_flags: Annotated[
+        YesNo | None,
+        typer.Option(
+            "--red-flags",
+            help="A sign on the policy's red-flag checklist now applies: yes makes the "
+            "callback an emergency.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Correct a record: patient details, reason, details, due time, deadline or next
-    action. Records an `edited` event naming the fields changed.
+    action. Records an `edited` event naming the fields changed. When the patient says more
+    later, --symptoms yes or --red-flags yes raise it as the answers at intake would.
 
     Example: cbtrack --as jlee edit cb-20261127-k7m2q --phone "617-555-0141"
     --why "Patient gave the wrong number on the first call"
@@ -114,6 +142,7 @@ def edit(
         dob=dob,
         mrn=mrn,
         language=language,
+        email=email,
         method=method,
         window=window,
         voicemail=voicemail,
@@ -122,8 +151,17 @@ def edit(
         due=st.due(due) if due else None,
         deadline=deadline_time(st, deadline) if deadline else None,
         next_action=next_action,
+        symptoms=_yes(symptoms),
+        red_flags=_yes(red_flags),
     )
+    before = st.store().load(callback_id)
     out = service.edit(st.store(), st.user, st.now(), callback_id, why=why, edits=edits)
-    edited = [e for e in out.record.events if e.type == EventType.edited][-1]
-    names = ", ".join(edited.set or {})
-    _print_outcome(st, out, as_json, f"{out.record.id}: edited {names}")
+    if out.record.urgency == Urgency.emergency != before.urgency:
+        _emergency_banner(st, out)
+    new = out.record.events[len(before.events) :]
+    edited = next((e for e in new if e.type == EventType.edited), None)
+    if edited is not None:
+        message = f"{out.record.id}: edited {', '.join(edited.set or {})}"
+    else:
+        message = f"{out.record.id}: urgency {out.record.urgency.value}, owner {out.record.owner}"
+    _print_outcome(st, out, as_json, message)

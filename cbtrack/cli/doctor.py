@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,10 @@ else:  # loaded when the command runs, so --help stays cheap
     render = lazy_module("cbtrack.render")
 
 
-@app.command()
+@app.command(
+    short_help="Check the store for what a crash, a hand edit or a copy can leave behind; "
+    "--repair fixes what it safely can."
+)
 def doctor(
     ctx: typer.Context,
     repair: Annotated[
@@ -55,12 +59,14 @@ def doctor(
     now = st.now(_tz_or_default(store))
     problems = doc.examine(store, now, user, repair)
     left = [p for p in problems if not p.repaired]
+    zone_note = _zone_note(store, now)
     if as_json:
         payload = {
             "store": str(store.root),
             "repair": repair,
             "healthy": not left,
             "problems": [p.as_dict() for p in problems],
+            "notes": [zone_note] if zone_note else [],
         }
         typer.echo(json.dumps(payload, indent=2))
     else:
@@ -78,6 +84,8 @@ def doctor(
             typer.echo(f"Repaired {len(problems)} problem(s); the store is healthy.")
         else:
             typer.echo(f"{len(left)} problem(s) left.")
+        if zone_note:
+            typer.echo(f"Note: {zone_note}.", err=True)
     if left:
         raise typer.Exit(1)
 
@@ -96,6 +104,18 @@ def _repair_user(user: str | None, store: Store) -> str:
     from cbtrack import identity
 
     return identity.actor(store.root, policy, user)
+
+
+def _zone_note(store: Store, now: datetime) -> str | None:
+    """Not a problem with the store (the exit code does not change): a word for whoever
+    writes the crontab."""
+    from cbtrack import clock
+
+    try:
+        tz = store.policy.tz
+    except CbtrackError:
+        return None
+    return clock.machine_zone_differs(tz, now)
 
 
 def _tz_or_default(store: Store) -> ZoneInfo:

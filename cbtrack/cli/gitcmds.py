@@ -98,7 +98,10 @@ def log_cmd(
         typer.echo(line)
 
 
-@app.command()
+@app.command(
+    short_help="Walk the git history and judge every commit by the history rules; "
+    "report each breach."
+)
 def verify(
     ctx: typer.Context,
     full: Annotated[

@@ -55,6 +55,17 @@ def missed_calls(
             "voicemail); repeatable. Two columns mapped to called_at are read as date, time.",
         ),
     ] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            "--date-format",
+            metavar="ORDER",
+            help="The file's day/month order: MDY (11/26/2026), DMY (26/11/2026), YMD, or a "
+            "strftime form like '%d.%m.%Y %H:%M'. Default: what the file's unambiguous dates "
+            "show; a row that reads only the other way, or either way when nothing settles "
+            "it, is a bad row.",
+        ),
+    ] = None,
     skip_bad: Annotated[
         bool,
         typer.Option("--skip-bad", help="Import the good rows even if some rows are bad."),
@@ -73,6 +84,11 @@ def missed_calls(
     callback created at the call time; a call already imported (same time, same number)
     is skipped, so overlapping exports are safe. One commit for the whole import.
 
+    Day and month are read in one order for the whole file: --date-format states it,
+    else the dates that read only one way (26/11/2026) decide it. A row that reads only
+    the other way, or either way when nothing decides, is a bad row, never read the other
+    way round. A number may carry an extension (x123, ext. 123), kept apart.
+
     Example: cbtrack --as jlee import missed-calls calls.csv --map "Caller ID=phone"
     """
     st = state(ctx)
@@ -80,8 +96,14 @@ def missed_calls(
     policy = store.policy
     now = st.now()
     fields = importer.parse_mapping(mapping or [])
+    order = None
+    if date_format is not None:
+        try:
+            order = importer.check_date_format(date_format)
+        except Refused as exc:
+            raise UsageProblem(exc.message) from None
     text = _read_export(file)
-    parsed = importer.read_calls(text, fields, policy.tz, now)
+    parsed = importer.read_calls(text, fields, policy.tz, now, order)
     for bad in parsed.bad:
         what = f"{'Left out' if skip_bad else 'Bad row'}: line {bad.line}: {bad.problem}."
         typer.echo(render.printable(what), err=True)  # a problem may quote a column name
@@ -220,7 +242,7 @@ def export_cmd(
     if fmt == ExportFormat.fhir:
         text = export.to_fhir(store.policy, records, now)
     elif fmt == ExportFormat.csv:
-        text = export.to_csv(records)
+        text = export.to_csv(records, store.policy.country)
     else:
         text = render.records_json(records) + "\n"
     if target is None:

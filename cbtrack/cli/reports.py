@@ -15,10 +15,11 @@ from cbtrack.errors import Refused, UsageProblem
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, render, review, service
+    from cbtrack import clock, queuefmt, render, review, service
     from cbtrack import store as store_mod
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
+    queuefmt = lazy_module("cbtrack.queuefmt")
     render = lazy_module("cbtrack.render")
     review = lazy_module("cbtrack.review")
     service = lazy_module("cbtrack.service")
@@ -104,16 +105,16 @@ def review_cmd(
         unreadable_exit(unreadable)
         return
     memo: dict[object, object] = {}  # a callback under several headings is laid out once
-    widths = render.queue_widths(policy, records, now, width, memo)
-    header, *_ = render.queue_lines(policy, [], now, False, width, widths)
+    layout = queuefmt.queue_layout(policy, records, now, width, memo)
+    header = "\n".join(queuefmt.queue_header(layout))
     empty = [review.TITLES[b] for b in review.BUCKETS if not found[b]]
     for bucket in review.BUCKETS:
         if not found[bucket]:
             continue
         typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
         typer.echo(header)
-        lines = render.queue_lines(policy, found[bucket], now, color_ok(), width, widths, memo)
-        typer.echo("\n".join(lines[1:]))
+        lines = queuefmt.queue_lines(policy, found[bucket], now, color_ok(), width, layout, memo)
+        typer.echo("\n".join(lines[len(queuefmt.queue_header(layout)) :]))
     if empty:
         typer.echo("")
         for line in render.wrap("Nothing under: " + "; ".join(empty) + ".", width):

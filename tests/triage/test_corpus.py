@@ -1,9 +1,21 @@
-"""The triage matcher measured like a classifier on tests/triage/corpus.yaml.
+"""The triage matcher measured like a classifier on two corpora of callback reasons.
 
-Each case is a callback reason as staff type it, the category the desk would file it
-under, and the least urgency a safe system must reach. Cases marked `holdout` were never
-used to tune the rules: their figures are printed, and held to a floor so they cannot
-slip unnoticed, but the thresholds of the issue apply to the tuning part."""
+Each case is a reason as staff type it, the category the desk would file it under, and the
+least urgency a safe system must reach (`expect`: emergency, clinical or admin).
+
+- `corpus.yaml`: the first corpus (0.2), written from public phone-triage red-flag lists.
+- `corpus2.yaml`: the second, written blind (by someone who had seen neither the rules nor
+  the first corpus) in the kinds the first missed: ability, colour, suicide signs, readings,
+  classic red flags, review-of-systems complaints, medication problems, and administrative
+  requests that share their words.
+
+Cases marked `holdout` were never used to tune the rules. The issue's bar applies to every
+part: emergency recall 95%, clinical-or-higher recall of emergencies 99%, clinical recall
+95%, administrative false alarms at most 5%. The tuned parts meet it; the held-out parts do
+not yet (README, "Triage"), so their test is a strict expected failure that turns into a
+failure the day they pass (remove the mark then), and floors at the figures measured keep
+them from slipping meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -18,52 +30,96 @@ from cbtrack import triage
 from cbtrack.model import Urgency
 from cbtrack.policy import Policy
 
-CORPUS = Path(__file__).with_name("corpus.yaml")
+HERE = Path(__file__).parent
+CORPORA = ("corpus.yaml", "corpus2.yaml")
 CREATED = datetime.fromisoformat("2026-11-27T10:00:00-05:00")
+LEVELS = ("emergency", "clinical", "admin")
+BAR = {
+    "emergency_recall": 0.95,
+    "emergency_reaches_clinical": 0.99,
+    "clinical_recall": 0.95,
+}
+BAR_FALSE_ALARMS = 0.05
+
+#: The held-out figures as first measured with the 0.3 rules (README, "Triage"): a change
+#: that makes an unseen part worse fails here; one that makes it better moves a floor up.
+FLOORS = {
+    "corpus.yaml": {
+        "emergency_recall": 0.93,
+        "emergency_reaches_clinical": 0.97,
+        "clinical_recall": 0.95,
+        "admin_false_alarms": 0.034,
+    },
+    "corpus2.yaml": {
+        "emergency_recall": 0.85,
+        "emergency_reaches_clinical": 0.96,
+        "clinical_recall": 0.90,
+        "admin_false_alarms": 0.08,
+    },
+}
+
+Case = dict[str, object]
 
 
-def outcome(policy: Policy, case: dict[str, str]) -> Urgency:
-    category = case["category"]
+def load(name: str) -> list[Case]:
+    cases: list[Case] = yaml.safe_load((HERE / name).read_text())["cases"]
+    return cases
+
+
+def outcome(policy: Policy, case: Case) -> str:
+    """What intake triage makes of the case: emergency, clinical (or above) or admin."""
+    category = str(case["category"])
     details = {k: "see reason" for k in policy.categories[category].required_details}
-    plan = triage.intake(policy, "jlee", category, case["text"], details, None, None, None, CREATED)
-    return plan.urgency
+    plan = triage.intake(
+        policy, "jlee", category, str(case["text"]), details, None, None, None, CREATED
+    )
+    got = policy.rank(plan.urgency)
+    if got >= policy.rank(Urgency.emergency):
+        return "emergency"
+    return "clinical" if got >= policy.rank(Urgency.clinical) else "admin"
 
 
-def figures(policy: Policy, cases: list[dict[str, str]]) -> dict[str, float]:
-    clinical = policy.rank(Urgency.clinical)
-    emergency = policy.rank(Urgency.emergency)
+def figures(policy: Policy, cases: list[Case], title: str) -> dict[str, float]:
     table: Counter[tuple[str, str]] = Counter()
     for case in cases:
-        got = policy.rank(outcome(policy, case))
-        reached = "emergency" if got >= emergency else "clinical" if got >= clinical else "admin"
-        table[(case["expect"], reached)] += 1
-    rows = ("emergency", "clinical", "admin")
-    print(f"\n{'expected':<10} | " + " | ".join(f"got {r:<9}" for r in rows))
-    for want in rows:
-        print(f"{want:<10} | " + " | ".join(f"{table[(want, r)]:>13}" for r in rows))
+        table[(str(case["expect"]), outcome(policy, case))] += 1
 
     def share(want: str, hits: tuple[str, ...]) -> float:
-        total = sum(table[(want, r)] for r in rows)
+        total = sum(table[(want, r)] for r in LEVELS)
         return sum(table[(want, r)] for r in hits) / total if total else 1.0
 
-    urgent = sum(table[(w, r)] for w in ("emergency", "clinical") for r in rows)
-    urgent_hits = sum(table[(w, r)] for w in ("emergency", "clinical") for r in rows[:2])
     out = {
         "emergency_recall": share("emergency", ("emergency",)),
-        "clinical_or_higher_recall": urgent_hits / urgent,
+        "emergency_reaches_clinical": share("emergency", ("emergency", "clinical")),
+        "clinical_recall": share("clinical", ("emergency", "clinical")),
         "admin_false_alarms": share("admin", ("emergency", "clinical")),
     }
+    print(f"\n{title} ({len(cases)} cases)")
+    print(f"{'expected':<10} | " + " | ".join(f"got {r:<9}" for r in LEVELS))
+    for want in LEVELS:
+        print(f"{want:<10} | " + " | ".join(f"{table[(want, r)]:>13}" for r in LEVELS))
     print(", ".join(f"{k} {v:.1%}" for k, v in out.items()))
     return out
 
 
+def meets_the_bar(got: dict[str, float]) -> list[str]:
+    short = [f"{k} {got[k]:.1%} < {v:.0%}" for k, v in BAR.items() if got[k] < v]
+    if got["admin_false_alarms"] > BAR_FALSE_ALARMS:
+        short.append(f"admin_false_alarms {got['admin_false_alarms']:.1%} > 5%")
+    return short
+
+
+def part(name: str, held: bool) -> list[Case]:
+    return [c for c in load(name) if bool(c["holdout"]) is held]
+
+
 @pytest.fixture(scope="module")
-def corpus() -> list[dict[str, str]]:
-    cases: list[dict[str, str]] = yaml.safe_load(CORPUS.read_text())["cases"]
-    return cases
+def policy() -> Policy:
+    return Policy.default()
 
 
-def test_corpus_is_large_enough(corpus: list[dict[str, str]]) -> None:
+def test_the_first_corpus_is_large_enough() -> None:
+    corpus = load("corpus.yaml")
     expects = Counter(c["expect"] for c in corpus)
     assert expects["emergency"] + expects["clinical"] >= 250
     assert expects["admin"] >= 100
@@ -71,17 +127,44 @@ def test_corpus_is_large_enough(corpus: list[dict[str, str]]) -> None:
     assert len(held) >= 99 and 0.15 <= len(held) / len(corpus) <= 0.22
 
 
-def test_tuning_part_meets_the_safety_thresholds(corpus: list[dict[str, str]]) -> None:
-    tuned = figures(Policy.default(), [c for c in corpus if not c["holdout"]])
-    assert tuned["emergency_recall"] == 1.0
-    assert tuned["clinical_or_higher_recall"] >= 0.98
-    assert tuned["admin_false_alarms"] <= 0.05
+def test_the_second_corpus_covers_every_kind_and_keeps_a_fifth_back() -> None:
+    corpus = load("corpus2.yaml")
+    assert len(corpus) >= 300
+    kinds = Counter(c["kind"] for c in corpus)
+    for kind in ("ability", "colour", "suicide_signs", "reading_emergency", "classic",
+                 "reading_clinical", "systems", "medication", "context_admin"):  # fmt: skip
+        assert kinds[kind] >= 20, kind
+    held = [c for c in corpus if c["holdout"]]
+    assert 0.15 <= len(held) / len(corpus) <= 0.25
+    for kind in kinds:
+        assert any(c["holdout"] and c["kind"] == kind for c in corpus), kind
+    texts = [str(c["text"]).strip().lower() for c in corpus]
+    assert len(set(texts)) == len(texts)
+    first = {str(c["text"]).strip().lower() for c in load("corpus.yaml")}
+    assert len(first & set(texts)) <= 2  # written blind: only a stock phrase may recur
 
 
-def test_held_out_part_is_reported_and_does_not_slip(corpus: list[dict[str, str]]) -> None:
-    """Floors at the figures first measured (README, "Triage"): a change that makes the
-    unseen part worse fails here, a change that makes it better moves the floor up."""
-    held = figures(Policy.default(), [c for c in corpus if c["holdout"]])
-    assert held["emergency_recall"] >= 0.86
-    assert held["clinical_or_higher_recall"] >= 0.94
-    assert held["admin_false_alarms"] <= 0.05
+@pytest.mark.parametrize("name", CORPORA)
+def test_the_tuned_part_meets_the_bar(policy: Policy, name: str) -> None:
+    got = figures(policy, part(name, held=False), f"{name}, tuned part")
+    assert not meets_the_bar(got)
+
+
+@pytest.mark.parametrize("name", CORPORA)
+@pytest.mark.xfail(
+    strict=True,
+    reason="the held-out parts are below the issue's bar (README, Triage); remove this mark "
+    "when they meet it",
+)
+def test_the_held_out_part_meets_the_bar(policy: Policy, name: str) -> None:
+    got = figures(policy, part(name, held=True), f"{name}, held-out part")
+    assert not meets_the_bar(got)
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_the_held_out_part_does_not_slip(policy: Policy, name: str) -> None:
+    got = figures(policy, part(name, held=True), f"{name}, held-out part")
+    floor = FLOORS[name]
+    for key in ("emergency_recall", "emergency_reaches_clinical", "clinical_recall"):
+        assert got[key] >= floor[key], key
+    assert got["admin_false_alarms"] <= floor["admin_false_alarms"]

@@ -1,0 +1,191 @@
+"""The wider vocabulary, kind by kind: what the patient cannot do, colour and circulation,
+suicide warning signs, every reading (heart rate too) with clinical bands below the
+emergency ones, out-of-range labs, complaints from every body system, and context that is
+not a current problem. These phrasings were written for the tests, not taken from the
+corpora."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from cbtrack import triage
+from cbtrack.matcher import Token, readings_in, tokenize
+from cbtrack.policy import Policy
+
+POLICY = Policy.default()
+CREATED = datetime.fromisoformat("2026-11-27T10:00:00-05:00")
+
+
+def level(text: str, category: str = "general") -> str:
+    details = {k: "see reason" for k in POLICY.categories[category].required_details}
+    plan = triage.intake(POLICY, "jlee", category, text, details, None, None, None, CREATED)
+    return plan.urgency.value
+
+
+def at_least_clinical(text: str) -> bool:
+    return level(text) in ("clinical", "emergency")
+
+
+# --- the phrases quoted in the issue ---------------------------------------------------
+
+
+def test_blue_lips_and_fingertips_are_an_emergency() -> None:
+    assert level("his lips and fingertips look a little blue") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "she is really pale and clammy and sweating a lot",
+        "cold and clammy",
+        "gray and sweaty",
+    ],
+)
+def test_the_issues_circulation_phrases_reach_clinical(text: str) -> None:
+    assert at_least_clinical(text)
+
+
+# --- kinds --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "too winded to finish what she is saying",
+        "can only get out two or three words at a time",
+        "we cant keep him awake, keeps nodding off",
+        "cant feel or move her legs after the fall",
+        "grandpa cant swallow his own spit",
+        "she doesnt know where she is since lunch",
+        "he cant hold his head up",
+    ],
+)
+def test_ability_red_flags_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lips look purplish",
+        "baby went dusky while feeding",
+        "looks ashen and is sweating",
+        "pale, clammy and cold",
+        "skin mottled and cold",
+    ],
+)
+def test_colour_and_circulation_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "he has been giving away all his things",
+        "she wrote letters to each of her kids",
+        "says everyone would be better off without him",
+        "has a plan to overdose on his pills",
+        "stockpiling her sleeping pills",
+        "posted a goodbye message to all her friends",
+    ],
+)
+def test_suicide_warning_signs_are_emergencies_whatever_the_negation(text: str) -> None:
+    assert level(text) == "emergency"
+    assert level(f"no fever, {text}") == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("pulse 150 and dizzy", "emergency"),
+        ("heart rate 38", "emergency"),
+        ("hr in the 160s", "emergency"),
+        ("pulse 112 at rest", "clinical"),
+        ("bp 146/92 at the pharmacy", "clinical"),
+        ("bp 205/100", "emergency"),
+        ("bp 178/124", "emergency"),
+        ("sugar 260 all week", "clinical"),
+        ("sugar 62 this morning", "clinical"),
+        ("sugar 45 and shaky", "emergency"),
+        ("sugar 480", "emergency"),
+        ("o2 93 on the home monitor", "clinical"),
+        ("temp 94.5", "clinical"),
+        ("temp 105.4", "emergency"),
+        ("meter just says HI", "emergency"),
+    ],
+)
+def test_readings_have_clinical_bands_below_the_emergency_thresholds(text: str, want: str) -> None:
+    assert level(text) == want
+
+
+def test_a_heart_rate_is_not_read_from_hours_or_a_blood_pressure() -> None:
+    def kinds(text: str) -> list[tuple[str, float]]:
+        spelling = POLICY.matcher.spelling
+        tokens: list[Token] = tokenize(text, spelling)
+        return [(m.kind, m.value) for m in readings_in(text, tokens)]
+
+    assert ("heart_rate", 150) not in kinds("bp 150/90 pulse 88")
+    assert ("heart_rate", 88) in kinds("bp 150/90 pulse 88")
+    assert not [k for k in kinds("bleeding for 24 hr") if k[0] == "heart_rate"]
+    assert not [k for k in kinds("rated the pain 8") if k[0] == "heart_rate"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "potassium came back high",
+        "a1c 9.1",
+        "lab says her sodium is low",
+        "pap came back abnormal",
+        "mammogram called her back for more pictures",
+        "platelets low on mychart",
+    ],
+)
+def test_out_of_range_labs_reach_clinical(text: str) -> None:
+    assert at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "night sweats for two weeks",  # general
+        "mole changed shape",  # skin
+        "eyes gritty and red",  # eyes
+        "ear feels plugged, cant hear out of it",  # ears, nose, throat
+        "heart skipping beats",  # heart and lungs
+        "ankles puffy by evening",
+        "heartburn every night",  # digestion
+        "peeing all the time",  # urinary
+        "knee swollen and stiff",  # muscles and joints
+        "pins and needles in both hands",  # nerves
+        "feeling low and cant sleep",  # mood and sleep
+        "new statin making him achy",  # medication
+    ],
+)
+def test_every_body_system_reaches_clinical(text: str) -> None:
+    assert at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "wants records of his stroke from 2019 for life insurance",
+        "move seizure meds to the new pharmacy",
+        "asks if we run suicide prevention talks for schools",
+        "wants the heart attack warning signs pamphlet",
+        "fmla paperwork for her recovery from heart attack in january",
+        "no fever, no rash, wants a school note",
+        "cancel tomorrow, her fever broke",
+        "asks if dr gray takes new patients",
+        "does the office take blue cross",
+    ],
+)
+def test_context_that_is_not_a_current_problem_does_not_raise(text: str) -> None:
+    assert not at_least_clinical(text)
+
+
+def test_context_stands_aside_when_the_same_text_has_a_current_symptom() -> None:
+    assert level("wants records of his stroke, and now his face is drooping") == "emergency"
+    assert at_least_clinical("seizure meds refill, also vomiting since last night")
