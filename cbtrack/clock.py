@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from cbtrack.errors import Refused
@@ -303,3 +303,13 @@ def machine_zone_differs(tz: Any, now: datetime) -> str | None:
                 "cron' in the README: CRON_TZ, or a line that checks the practice's hour)"
             )
     return None
+
+
+Moment = TypeVar("Moment", datetime, float)
+
+
+def past_due(due: Moment, expected: Moment | None, now: Moment) -> bool:
+    """The overdue rule on plain values (datetimes, or timestamps for cached rows): past
+    the due time; while waiting on internal work, past when the first of it is expected
+    (the clock is paused until then). `timing.overdue` applies it to a record."""
+    return (due if expected is None else expected) < now

@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cbtrack import cache
+from cbtrack.clock import past_due
 from cbtrack.enums import Urgency
 from cbtrack.views import CallbackView
 
@@ -199,7 +200,7 @@ def queue_screen(
             or (status and r.status != status)
         ):
             continue
-        late = r.due < when if r.expected is None else r.expected <= when
+        late = past_due(r.due, r.expected, when)
         if overdue and not late:
             continue
         late_count += late

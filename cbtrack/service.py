@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from cbtrack.clock import wall_delta
+from cbtrack.clock import past_due, wall_delta
 from cbtrack.errors import CbtrackError, Refused, StoreError, WriteFailed
 from cbtrack.lazy import lazy_module
 from cbtrack.model import (
@@ -1453,7 +1453,7 @@ def queue_page(
                            created=cb.created_at.timestamp())  # fmt: skip
         else:
             # Overdue: past due; with an open dependency, past when it is expected.
-            late = r.due < when if r.expected is None else r.expected <= when
+            late = past_due(r.due, r.expected, when)
         if (
             (owners and r.owner not in owners)
             or (f.category and r.category != f.category)

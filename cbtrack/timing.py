@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, time
 
+from cbtrack.clock import past_due
 from cbtrack.model import Callback, Dependency, Urgency
 from cbtrack.policy import Policy
 
@@ -104,12 +105,15 @@ def late_dependencies(policy: Policy, cb: Callback, now: datetime) -> list[Depen
     return [d for d in cb.open_dependencies if expected_by(policy, d) < now]
 
 
-def overdue_from(policy: Policy, cb: Callback) -> datetime:
-    """The moment after which the callback counts as overdue (while open): its due time,
-    or, while it waits on internal work, when the first of that work is expected (the
-    clock is paused until then, and a late dependency makes it overdue)."""
+def first_expected(policy: Policy, cb: Callback) -> datetime | None:
+    """When the first of the internal work the callback waits on is expected, if any."""
     waits = [expected_by(policy, d) for d in cb.open_dependencies]
-    return min(waits) if waits else cb.due_at
+    return min(waits) if waits else None
+
+
+def overdue_from(policy: Policy, cb: Callback) -> datetime:
+    """The moment after which the callback counts as overdue while open (`past_due`)."""
+    return first_expected(policy, cb) or cb.due_at
 
 
 def paused(policy: Policy, cb: Callback, now: datetime) -> bool:
@@ -120,7 +124,7 @@ def paused(policy: Policy, cb: Callback, now: datetime) -> bool:
 def overdue(policy: Policy, cb: Callback, now: datetime) -> bool:
     """The one rule for "overdue" (queue, review, triage, report): open and past its due
     time, unless paused by a dependency not yet late; or with a late one."""
-    return cb.is_open and overdue_from(policy, cb) < now
+    return cb.is_open and past_due(cb.due_at, first_expected(policy, cb), now)
 
 
 def lateness_note(policy: Policy, cb: Callback, now: datetime) -> str | None:

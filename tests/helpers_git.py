@@ -42,25 +42,27 @@ def at(hhmm: str, day: str = DAY) -> str:
     return f"{day}T{hhmm}:00-05:00"
 
 
-def git_env() -> dict[str, str]:
+def git_env(author: str = "someone") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(
         GIT_CONFIG_NOSYSTEM="1",
         GIT_CONFIG_GLOBAL=str(Path(env.get("HOME", "/nonexistent")) / ".gitconfig"),
-        GIT_AUTHOR_NAME="someone",
-        GIT_AUTHOR_EMAIL="someone@example.invalid",
-        GIT_COMMITTER_NAME="someone",
-        GIT_COMMITTER_EMAIL="someone@example.invalid",
+        GIT_AUTHOR_NAME=author,
+        GIT_AUTHOR_EMAIL=f"{author}@example.invalid",
+        GIT_COMMITTER_NAME=author,
+        GIT_COMMITTER_EMAIL=f"{author}@example.invalid",
         GIT_AUTHOR_DATE=at("18:00"),  # hand commits at a fixed time, after the day's work
         GIT_COMMITTER_DATE=at("18:00"),
     )
     return env
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def git(
+    cwd: Path, *args: str, check: bool = True, author: str = "someone"
+) -> subprocess.CompletedProcess[str]:
     """Plain git, as a person at the desk would run it (a hand identity, no cbtrack)."""
     proc = subprocess.run(
-        ["git", *args], cwd=cwd, env=git_env(), capture_output=True, text=True, check=False
+        ["git", *args], cwd=cwd, env=git_env(author), capture_output=True, text=True, check=False
     )
     if check:
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)

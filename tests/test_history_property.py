@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cbtrack.cli import app
+from tests.helpers_git import git
 
 STAFF = [
     "--staff",
@@ -75,18 +75,7 @@ TAMPERS = [
 
 
 def _git(cwd: Path, *args: str, author: str = "fd") -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_AUTHOR_NAME=author,
-        GIT_AUTHOR_EMAIL="x@example.invalid",
-        GIT_COMMITTER_NAME=author,
-        GIT_COMMITTER_EMAIL="x@example.invalid",
-    )
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, (args, proc.stderr)
-    return proc.stdout.strip()
+    return git(cwd, *args, author=author).stdout.strip()
 
 
 class Run:

@@ -92,20 +92,7 @@ class Desk:
 
 
 def hand_git(cwd: Path, *args: str, author: str = "fd", check: bool = True) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_AUTHOR_NAME=author,
-        GIT_AUTHOR_EMAIL=f"{author}@example.invalid",
-        GIT_COMMITTER_NAME=author,
-        GIT_COMMITTER_EMAIL=f"{author}@example.invalid",
-        GIT_AUTHOR_DATE=at("18:00"),
-        GIT_COMMITTER_DATE=at("18:00"),
-    )
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if check:
-        assert proc.returncode == 0, (args, proc.stderr)
+    proc = git(cwd, *args, author=author, check=check)
     return proc.stdout.strip() + proc.stderr.strip()
 
 

@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cbtrack.cli import app
+from tests.helpers_git import git
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
 
@@ -36,17 +37,7 @@ def keygen(folder: Path, user: str, passphrase: str = "") -> Path:
 
 
 def hand_git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(
-        GIT_AUTHOR_NAME="rn",
-        GIT_AUTHOR_EMAIL="rn@example.invalid",
-        GIT_COMMITTER_NAME="rn",
-        GIT_COMMITTER_EMAIL="rn@example.invalid",
-    )
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if check:
-        assert proc.returncode == 0, (args, proc.stderr)
-    return proc
+    return git(cwd, *args, author="rn", check=check)
 
 
 class Practice:
