@@ -12,19 +12,24 @@ Where the local trust anchors live (refs are local: git does not push or clone t
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cbtrack import gitlog, history
+from cbtrack import gitlog, history, treeread
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
+from cbtrack.progress import Progress, Report
 from cbtrack.store import POLICY_FILE, Store
 
 CHUNK = 400  # parent/commit pairs read per round of git calls
 PATHS_PER_UNIT = 1000  # a big commit's changed files are judged this many at a time
 BLOBS_PER_READ = 6000  # file versions read per `git cat-file` round
+PARALLEL_FILES = 4000  # from this many files to judge on, worker processes share the work
 
 
 # --- verify --------------------------------------------------------------------------
@@ -86,7 +91,7 @@ def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyRepo
     elif verified:
         since = verified
     walked = gitlog.commits(root, head, since=None if full else since)
-    findings += judge_commits(root, rd, walked)
+    findings += judge_commits(root, rd, walked, report=store.on_progress)
     synced_moved: dict[str, str] = {}
     for name, sha in gitlog.refs_under(root, gitlog.SYNCED_PREFIX).items():
         where = name[len(gitlog.SYNCED_PREFIX) :]
@@ -121,21 +126,35 @@ def unverified_findings(store: Store, head: str, exclude: Sequence[str]) -> list
     """The findings in commits reachable from `head` but from none of `exclude` (what
     sync would push: not on the remote, not verified or accepted by the lead)."""
     walked = gitlog.commits(store.root, head, exclude=[e for e in exclude if e])
+    return judge_new(store, walked)
+
+
+def judge_new(store: Store, walked: list[gitlog.CommitInfo]) -> list[Finding]:
+    """The findings in the commits of `walked` that this desk has not judged before; those
+    found clean are remembered (`gitlog.remember_judged`) and not judged again."""
     done = gitlog.judged(store.root)
-    walked = [c for c in walked if c.sha not in done]
-    return _dedupe(judge_commits(store.root, history.Reader(), walked))
+    todo = [c for c in walked if c.sha not in done]
+    found = _dedupe(judge_commits(store.root, history.Reader(), todo, report=store.on_progress))
+    bad = {f.commit for f in found}
+    gitlog.remember_judged(store.root, [c.sha for c in todo if c.sha not in bad])
+    return found
 
 
 def judge_commits(
-    root: Path, rd: history.Reader, walked: list[gitlog.CommitInfo], first: str | None = "HEAD"
+    root: Path,
+    rd: history.Reader,
+    walked: list[gitlog.CommitInfo],
+    first: str | None = "HEAD",
+    report: Report | None = None,
 ) -> list[Finding]:
     """Every commit of `walked` judged; a root commit other than the first commit of
-    `first`'s history (None: not checked) is a breach."""
+    `first`'s history (None: not checked) is a breach. `report` is told the progress."""
     info = {c.sha: c for c in walked}
     out: list[Finding] = []
     first = gitlog.first_root(root, first) if first else None
     steps: list[tuple[list[str], str]] = []
     size = 0
+    progress = Progress("Checking history (files)", 0, report)
     for c in walked:
         if not c.parents and first is not None and c.sha != first:
             out.append(
@@ -150,9 +169,11 @@ def judge_commits(
         steps.append((c.parents, c.sha))
         size += max(1, len(c.parents))
         if size >= CHUNK:
-            out += judge_steps(root, rd, steps, info, None)
+            out += judge_steps(root, rd, steps, info, None, progress)
             steps, size = [], 0
-    return out + judge_steps(root, rd, steps, info, None)
+    out += judge_steps(root, rd, steps, info, None, progress)
+    progress.done()
+    return out
 
 
 #: (parents, commit, merge base or None, changed paths) of one unit of judging
@@ -165,12 +186,15 @@ def judge_steps(
     steps: list[tuple[list[str], str]],
     info: dict[str, gitlog.CommitInfo],
     label: str | None,
+    progress: Progress | None = None,
 ) -> list[Finding]:
     """Judge each (parents, commit) step by the rule book, a few git calls in all. The
     files are read at most `BLOBS_PER_READ` at a time, so that a commit of 50,000 records
-    (an import, a migration) is judged in bounded memory."""
+    (an import, a migration) is judged in bounded memory, and by blob ID (`treeread`);
+    when that many files are to be judged, worker processes share the parsing."""
     if not steps:
         return []
+    trees = treeread.Trees(root)
     pairs = [(p, c) for parents, c in steps for p in parents]
     diffs = iter(gitlog.tree_changes(root, pairs, under=None))
     units: list[Unit] = []
@@ -186,7 +210,7 @@ def judge_steps(
                     entries = [(ch.path, ch.mode) for ch in changes if ch.new is not None]
                     out += _findings(history.tree_breaches(entries), c, info, label)
         else:  # a first commit: everything in it is new
-            seen.update((p, None) for p in gitlog.tree_files(root, c))
+            seen.update((p, None) for p in trees.files(c, history.RECORDS))
         # a record's two places stay together (a move is judged as one change)
         judged = [p for p in seen if p.startswith(f"{history.RECORDS}/") or p == POLICY_FILE]
         paths = sorted(judged, key=lambda p: (history.callback_of(p) or "", p))
@@ -197,15 +221,58 @@ def judge_steps(
             units.append((parents, c, base, paths[i : i + PATHS_PER_UNIT]))
     if label is None:
         out += _signatures(root, rd, steps, info)
-    batch: list[Unit] = []
+    batches: list[list[Unit]] = [[]]
     size = 0
     for unit in units:
-        batch.append(unit)
+        batches[-1].append(unit)
         size += len(unit[3]) * (len(unit[0]) + 2)
         if size >= BLOBS_PER_READ:
-            out += _judge_units(root, rd, batch, info, label)
-            batch, size = [], 0
-    return out + _judge_units(root, rd, batch, info, label)
+            batches.append([])
+            size = 0
+    files = sum(len(u[3]) for u in units)
+    if progress is not None:
+        progress.total += files
+    workers = _workers(files)
+    if workers < 2:
+        for batch in batches:
+            out += _judge_units(root, rd, batch, info, label, trees)
+            if progress is not None:
+                progress.step(sum(len(u[3]) for u in batch))
+        return out
+    ctx = multiprocessing.get_context("spawn")  # nothing of this process (a lock) goes along
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        jobs = [
+            (str(root), b, {u[1]: info[u[1]] for u in b if u[1] in info}, label) for b in batches
+        ]
+        for batch, found in zip(batches, pool.map(_judge_batch, jobs), strict=True):
+            out += found
+            if progress is not None:
+                progress.step(sum(len(u[3]) for u in batch))
+    return out
+
+
+def _workers(files: int) -> int:
+    """Worker processes for judging `files` files: one per core (up to 4) from
+    `PARALLEL_FILES` files on; `CBTRACK_WORKERS` overrides (1: none)."""
+    wanted = os.environ.get("CBTRACK_WORKERS", "")
+    if wanted.isdigit():
+        return max(1, min(int(wanted), 16))
+    if files < PARALLEL_FILES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+_TREES: dict[str, treeread.Trees] = {}  # in a worker: the listings it read, per store
+
+
+Job = tuple[str, list[Unit], dict[str, gitlog.CommitInfo], str | None]
+
+
+def _judge_batch(job: Job) -> list[Finding]:
+    """One batch of units, judged in a worker process."""
+    root, units, info, label = job
+    trees = _TREES.setdefault(root, treeread.Trees(Path(root)))
+    return _judge_units(Path(root), history.Reader(), units, info, label, trees)
 
 
 def _signatures(
@@ -246,6 +313,7 @@ def _judge_units(
     units: list[Unit],
     info: dict[str, gitlog.CommitInfo],
     label: str | None,
+    trees: treeread.Trees,
 ) -> list[Finding]:
     specs: list[str] = []
     needs: list[list[str]] = []
@@ -253,7 +321,7 @@ def _judge_units(
         need = history.wanted(paths)
         needs.append(need)
         specs += [f"{x}:{p}" for x in [*parents, c, *([base] if base else [])] for p in need]
-    blobs = gitlog.read_blobs(root, specs)
+    blobs = trees.read(specs)
     out: list[Finding] = []
     for (parents, c, base, paths), need in zip(units, needs, strict=True):
         merge = len(parents) == 2

@@ -60,6 +60,7 @@ from cbtrack.store import (
     POLICY_FILE,
     decode_text,
     parse_model,
+    validate_data,
 )
 
 RECORDS = "callbacks"
@@ -312,8 +313,8 @@ def _read(path: str, data: bytes) -> _Version:
         loose = parse_model(_Loose, text, path).model_dump()
     except StoreError as exc:
         return _Version(None, None, exc.message)
-    try:
-        return _Version(parse_model(Callback, text, path), loose, None)
+    try:  # the YAML is parsed once: the loose mapping is what it read
+        return _Version(validate_data(Callback, loose, path), loose, None)
     except StoreError as exc:
         return _Version(None, loose, exc.message)
 

@@ -279,6 +279,11 @@ def parse_model(model: type[M], text: str, rel: str) -> M:
         raise StoreError(f"{rel}: not valid YAML; {_yaml_fix(rel)}.") from None
     if not isinstance(data, dict):
         raise StoreError(f"{rel}: expected a mapping of keys at the top level.")
+    return validate_data(model, data, rel)
+
+
+def validate_data(model: type[M], data: dict[str, Any], rel: str) -> M:
+    """Validate data parsed from `rel`; errors as `parse_model`'s (never values)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

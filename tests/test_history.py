@@ -528,4 +528,5 @@ def test_the_rule_book_is_pure() -> None:
         "POLICY_FILE",
         "decode_text",
         "parse_model",
+        "validate_data",
     }

@@ -236,7 +236,9 @@ class State:
                 "Waiting for another cbtrack command to finish (store lock)...", err=True
             )
             self._store.on_notice = lambda m: typer.echo(f"Note: {printable(m)}.", err=True)
-            if sys.stderr.isatty():
+            from cbtrack import progress
+
+            if progress.wanted(sys.stderr.isatty()):
                 self._store.on_progress = show_progress
             if policy_notice:
                 from cbtrack import service
@@ -297,7 +299,12 @@ class State:
 
 
 def show_progress(line: str) -> None:
-    """Long work, on one line of the terminal that is rewritten (and cleared at the end)."""
+    """Long work, on one line of the terminal that is rewritten (and cleared at the end);
+    elsewhere (progress forced with CBTRACK_PROGRESS=1) one plain line each."""
+    if not sys.stderr.isatty():
+        if line:
+            sys.stderr.write(f"{line}\n")
+        return
     sys.stderr.write(f"\r\x1b[K{line}")
     sys.stderr.flush()
 
