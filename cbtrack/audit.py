@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cbtrack import gitlog, history, treeread
+from cbtrack import gitlog, history, progress, treeread
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
 from cbtrack.progress import Progress, Report
 from cbtrack.store import POLICY_FILE, Store
@@ -90,7 +90,8 @@ def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyRepo
         since = gitlog.merge_base(root, verified, head)
     elif verified:
         since = verified
-    walked = gitlog.commits(root, head, since=None if full else since)
+    with progress.step("Reading the history", store.on_progress):
+        walked = gitlog.commits(root, head, since=None if full else since)
     findings += judge_commits(root, rd, walked, report=store.on_progress)
     synced_moved: dict[str, str] = {}
     for name, sha in gitlog.refs_under(root, gitlog.SYNCED_PREFIX).items():

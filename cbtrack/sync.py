@@ -11,14 +11,17 @@ head that does not descend from it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cbtrack import audit, doctor, gitlog, history, identity, service
+from cbtrack import audit, doctor, gitlog, history, identity, progress, service
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.merge import Merged, merge_records
 from cbtrack.model import Callback
@@ -94,6 +97,8 @@ class SyncResult:
     pushed: bool = False
     head: str = ""
     retries: int = 0  # pushes that lost a race with another desk and were redone
+    prejudged: int = 0  # commits judged before the lock was taken
+    lock_holds: list[float] = field(default_factory=list)  # seconds, each time it was held
 
 
 def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") -> SyncResult:
@@ -106,21 +111,24 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
             f"This store has no git remote named '{remote}'; add one with "
             f"'git -C {root} remote add {remote} URL', then sync again."
         )
-    with store.lock():
-        notes = doctor.recover(store, now, actor)
+    report = store.on_progress
+    # Outside the lock, what takes long and changes nothing another command reads: modes
+    # (only those that are wrong), the fetch, and judging every commit this desk has not
+    # judged before; under the lock only what arrived or was made since is judged.
+    with progress.step("Making the store owner-only", report):
         make_owner_only(root)
+    prejudged = _prejudge(store, remote, actor)
+    holds: list[float] = []
+    with _locked(store, holds):
+        notes = doctor.recover(store, now, actor)
         gitlog.ensure_config(root)
-        branch = gitlog.current_branch(root)
-        if branch is None:
-            raise Refused(
-                "The store is not on a branch (detached HEAD); check out your branch first."
-            )
+        branch = _branch(root)
         if (root / ".git" / "MERGE_HEAD").exists():
             raise Refused(
                 "A git merge is in progress in this store; finish it with 'git commit' or "
                 "undo it with 'git merge --abort', then sync again."
             )
-        result = SyncResult(remote, branch, notes=notes)
+        result = SyncResult(remote, branch, notes=notes, prejudged=prejudged, lock_holds=holds)
         if _sync_round(store, actor, now, result, round_no=0):
             result.head = gitlog.rev(root, "HEAD") or ""
             return result
@@ -129,9 +137,11 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
     deadline = time.monotonic() + sync_patience()
     tries = 1
     while True:
-        time.sleep(min(5.0, 0.2 * 2**tries) * random.uniform(0.5, 1.5))
+        with progress.step("Another desk pushed first; waiting to try again", report):
+            time.sleep(min(5.0, 0.2 * 2**tries) * random.uniform(0.5, 1.5))
         tries += 1
-        with store.lock():
+        _prejudge(store, remote, actor)
+        with _locked(store, result.lock_holds):
             if _sync_round(store, actor, now, result, round_no=tries - 1):
                 result.retries = tries - 1
                 result.head = gitlog.rev(root, "HEAD") or ""
@@ -142,6 +152,80 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
                 "tries); nothing is lost: this desk's changes are committed here, and the "
                 "next sync shares them."
             )
+
+
+@contextlib.contextmanager
+def _locked(store: Store, holds: list[float]) -> Iterator[None]:
+    """The store lock; how long it was held is added to `holds` (seconds), and with
+    `CBTRACK_LOCK_LOG` set, written to stderr."""
+    with store.lock():
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            held = time.monotonic() - start
+            holds.append(held)
+            if os.environ.get("CBTRACK_LOCK_LOG"):
+                sys.stderr.write(f"sync held the store lock for {held:.2f} s\n")
+
+
+def _branch(root: Path) -> str:
+    branch = gitlog.current_branch(root)
+    if branch is None:
+        raise Refused("The store is not on a branch (detached HEAD); check out your branch first.")
+    return branch
+
+
+def _prejudge(store: Store, remote: str, actor: str) -> int:
+    """Before taking the lock: fetch, and judge the commits sync would take in or push
+    that this desk has not judged before (a new desk's first sync: the whole history),
+    refusing as the locked round would. Returns how many commits were judged."""
+    root = store.root
+    branch = _branch(root)
+    tracking = f"refs/remotes/{remote}/{branch}"
+    anchor = gitlog.rev(root, f"{gitlog.SYNCED_PREFIX}{remote}/{branch}") or gitlog.rev(
+        root, tracking
+    )
+    theirs = _fetch(store, remote, branch, actor)
+    _check_anchor(root, anchor, theirs, remote)
+    head = gitlog.rev(root, "HEAD")
+    if head is None:
+        return 0
+    done = len(gitlog.judged(root))
+    _check_outgoing(store, theirs)
+    if theirs and theirs != head and not gitlog.is_ancestor(root, theirs, head):
+        new = gitlog.commits(root, theirs, since=head, exclude=[anchor or ""])
+        _check_incoming(store, new, remote)
+    return max(0, len(gitlog.judged(root)) - done)
+
+
+def _fetch(store: Store, remote: str, branch: str, actor: str) -> str | None:
+    """Fetch every branch of `remote`; the remote's head of `branch` (None: it has none)."""
+    root = store.root
+    with progress.step(f"Fetching from '{remote}'", store.on_progress):
+        fetched = gitlog.run(
+            root,
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            remote,
+            f"+refs/heads/*:refs/remotes/{remote}/*",
+            env=gitlog.identity_env(actor, None),
+            check=False,
+            keep_lock=False,
+        )
+    if fetched.returncode != 0:
+        raise GitError(f"Could not fetch from '{remote}': {_last_line(fetched.stderr)}")
+    return gitlog.rev(root, f"refs/remotes/{remote}/{branch}")
+
+
+def _check_anchor(root: Path, anchor: str | None, theirs: str | None, remote: str) -> None:
+    if anchor and (theirs is None or not gitlog.is_ancestor(root, anchor, theirs)):
+        raise Refused(
+            f"The history on '{remote}' was rewritten since this desk last synced (it no longer "
+            f"holds commit {gitlog.short(anchor)}), so nothing was merged or pushed; run "
+            "'cbtrack verify' and have the lead decide."
+        )
 
 
 def sync_patience() -> float:
@@ -177,7 +261,7 @@ def _commit_pending(store: Store, actor: str, now: datetime) -> tuple[list[str],
     return good, left
 
 
-def _check_outgoing(store: Store, theirs: str | None, result: SyncResult) -> None:
+def _check_outgoing(store: Store, theirs: str | None) -> None:
     """Refuse to share commits that break the rule book (a hand commit that skipped the
     hook with --no-verify): those not on the remote and not yet verified or accepted."""
     root = store.root
@@ -198,16 +282,13 @@ def _check_outgoing(store: Store, theirs: str | None, result: SyncResult) -> Non
 def _check_incoming(store: Store, incoming: list[gitlog.CommitInfo], remote: str) -> None:
     """Judge every incoming commit by the rule book before any is taken in: on a breach
     the local store stays as it was, and the message names the commit, file and rule."""
-    done = gitlog.judged(store.root)
-    todo = [c for c in incoming if c.sha not in done]
-    found = audit.judge_commits(store.root, history.Reader(), todo)
+    found = audit.judge_new(store, incoming)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise Refused(
             f"Sync took in nothing from '{remote}': {found[0].message}{more}; this desk is "
             "as it was. Have the lead look at it ('cbtrack verify' on the desk that made it)."
         )
-    gitlog.remember_judged(store.root, [c.sha for c in todo])
 
 
 def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, round_no: int) -> bool:
@@ -218,29 +299,12 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
     tracking = f"refs/remotes/{remote}/{branch}"
     anchor_ref = f"{gitlog.SYNCED_PREFIX}{remote}/{branch}"
     anchor = gitlog.rev(root, anchor_ref) or gitlog.rev(root, tracking)
-    fetched = gitlog.run(
-        root,
-        "fetch",
-        "--quiet",
-        "--no-tags",
-        remote,
-        f"+refs/heads/*:refs/remotes/{remote}/*",
-        env=gitlog.identity_env(actor, None),
-        check=False,
-        keep_lock=False,
-    )
-    if fetched.returncode != 0:
-        raise GitError(f"Could not fetch from '{remote}': {_last_line(fetched.stderr)}")
-    theirs = gitlog.rev(root, tracking)
-    if anchor and (theirs is None or not gitlog.is_ancestor(root, anchor, theirs)):
-        raise Refused(
-            f"The history on '{remote}' was rewritten since this desk last synced (it no longer "
-            f"holds commit {gitlog.short(anchor)}), so nothing was merged or pushed; run "
-            "'cbtrack verify' and have the lead decide."
-        )
+    theirs = _fetch(store, remote, branch, actor)  # little or nothing new since the prejudge
+    _check_anchor(root, anchor, theirs, remote)
     if round_no == 0:
-        _check_outgoing(store, theirs, result)
-        result.committed, result.left_out = _commit_pending(store, actor, now)
+        _check_outgoing(store, theirs)
+        with progress.step("Committing pending changes", store.on_progress):
+            result.committed, result.left_out = _commit_pending(store, actor, now)
     head = gitlog.rev(root, "HEAD")
     if head is None:
         raise Refused("This store has no commits yet; run 'cbtrack init' on it first.")
@@ -250,22 +314,24 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
         _check_incoming(store, gitlog.commits(root, theirs, since=head, exclude=[anchor or ""]),
                         remote)  # fmt: skip
         result.incoming += len(incoming)
-        if gitlog.is_ancestor(root, head, theirs):
-            _git_merge(store, actor, now, theirs, "--ff-only")
-        else:
-            _merge_commit(store, actor, now, head, theirs, result)
+        with progress.step(f"Merging from '{remote}'", store.on_progress):
+            if gitlog.is_ancestor(root, head, theirs):
+                _git_merge(store, actor, now, theirs, "--ff-only")
+            else:
+                _merge_commit(store, actor, now, head, theirs, result)
     head = gitlog.rev(root, "HEAD") or head
     if head != theirs:
-        pushed = gitlog.run(
-            root,
-            "push",
-            "--quiet",
-            remote,
-            f"HEAD:refs/heads/{branch}",
-            env=gitlog.identity_env(actor, None),
-            check=False,
-            keep_lock=False,
-        )
+        with progress.step(f"Pushing to '{remote}'", store.on_progress):
+            pushed = gitlog.run(
+                root,
+                "push",
+                "--quiet",
+                remote,
+                f"HEAD:refs/heads/{branch}",
+                env=gitlog.identity_env(actor, None),
+                check=False,
+                keep_lock=False,
+            )
         if pushed.returncode != 0:
             text = pushed.stderr
             if "rejected" in text or "fetch first" in text or "non-fast-forward" in text:

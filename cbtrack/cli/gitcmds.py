@@ -52,6 +52,8 @@ def sync_cmd(
                     "merged_records": out.merged,
                     "pushed": out.pushed,
                     "push_retries": out.retries,
+                    "judged_before_lock": out.prejudged,
+                    "lock_held_s": round(max(out.lock_holds, default=0.0), 3),
                     "notes": out.notes,
                     "head": out.head,
                 }

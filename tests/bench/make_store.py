@@ -308,7 +308,9 @@ def commit_all(root: Path, when: datetime) -> None:
     ).stdout.strip()
     stamp = f"{int(when.timestamp())} +0000"
     message = b"init cbtrack store with benchmark data\n"
-    proc = subprocess.Popen([*git, "fast-import", "--quiet", "--force"], stdin=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [*git, "fast-import", "--quiet", "--force"], stdin=subprocess.PIPE, env=env
+    )
     assert proc.stdin is not None
     out = proc.stdin
     tracked = subprocess.run(
