@@ -10,9 +10,11 @@ throwaway TASKDATA and TASKRC). Then times, in interleaved rounds (every command
 once per round, so a busy moment on a shared machine hits all of them alike), whole processes
 as staff and cron run them: `cbtrack --help`, `add`, `show`, `attempt`, `close`, `find`,
 `queue` (piped, and on a terminal), `review`, `report` over a year and over everything,
-`validate` and `verify`; and the baselines `python -c "import yaml, pydantic, typer"`,
-`task next` (piped and on a terminal), `task add` and `task summary`. Prints the median wall
-time and the peak memory of each, then the ratios the targets are written in.
+`validate` and `verify`, and a new desk's `git clone`, first `sync`, `queue`, `verify` and
+`verify --full` (with the longest time that sync held the store lock); and the baselines
+`python -c "import yaml, pydantic, typer"`, `task next` (piped and on a terminal), `task add`
+and `task summary`. Prints the median wall time and the peak memory of each, then the ratios
+the targets are written in.
 
 Only ratios from one run mean anything: the machine is shared and timings drift.
 """
@@ -34,6 +36,7 @@ import termios
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -323,6 +326,8 @@ def _bench(
             timed("report (all)", ["report", "--since", "2000-01-01", "--format", "json"])
             timed("validate", ["validate"])
             timed("verify", ["verify"])
+            if "new desk" not in skip and key != (0, 0):
+                _new_desk(tmp, root, env, record, where)
             if has_task:
                 tenv = tws[key]
                 for name, argv, tty in (
@@ -336,6 +341,37 @@ def _bench(
                         record(name, where, t, kb)
         note(f"round {rnd + 1}/{rounds} done ({time.perf_counter() - t0:.0f}s)")
     _print(args, results, combos, rounds)
+
+
+def _new_desk(
+    tmp: Path,
+    root: Path,
+    env: dict[str, str],
+    record: Callable[[str, str, float, int], None],
+    where: str,
+) -> None:
+    """A new desk joins: `git clone` of a bare copy of the store, then its first `sync`,
+    `queue` (piped), `verify` and `verify --full`, each a whole process, and the longest
+    the sync held the store lock (its --json; no memory figure)."""
+    bare = tmp / f"{root.name}.git"
+    if not bare.exists():
+        subprocess.run(["git", "clone", "-q", "--bare", str(root), str(bare)], check=True, env=env)
+    desk = tmp / f"{root.name}-desk"
+    shutil.rmtree(desk, ignore_errors=True)
+    t, kb, _ = run(["git", "clone", "-q", str(bare), str(desk)], env)
+    record("new desk: git clone", where, t, kb)
+    cb = [*CBTRACK, "--store", str(desk)]
+    t, kb, out = run([*cb, "sync", "--json"], env)
+    record("new desk: first sync", where, t, kb)
+    record("new desk: sync's longest lock hold", where, json.loads(out)["lock_held_s"], 0)
+    for name, argv in (
+        ("first queue (piped)", ["queue"]),
+        ("first verify", ["verify"]),
+        ("verify --full", ["verify", "--full"]),
+    ):
+        t, kb, _ = run([*cb, *argv], env)
+        record(f"new desk: {name}", where, t, kb)
+    shutil.rmtree(desk)
 
 
 SIGNED_ADD = ["add", "--patient", "Bench Runner", "--phone", "555-010-0999", "--category",
