@@ -129,9 +129,9 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
                 "undo it with 'git merge --abort', then sync again."
             )
         result = SyncResult(remote, branch, notes=notes, prejudged=prejudged, lock_holds=holds)
-        if _sync_round(store, actor, now, result, round_no=0):
-            result.head = gitlog.rev(root, "HEAD") or ""
-            return result
+        done = _sync_round(store, actor, now, result, round_no=0)
+    if done:
+        return _finish(store, result)
     # Another desk pushed first: fetch, merge and push again, with jittered backoff and
     # without holding the store lock while waiting, for up to `patience` seconds.
     deadline = time.monotonic() + sync_patience()
@@ -142,16 +142,23 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
         tries += 1
         _prejudge(store, remote, actor)
         with _locked(store, result.lock_holds):
-            if _sync_round(store, actor, now, result, round_no=tries - 1):
-                result.retries = tries - 1
-                result.head = gitlog.rev(root, "HEAD") or ""
-                return result
+            done = _sync_round(store, actor, now, result, round_no=tries - 1)
+        if done:
+            result.retries = tries - 1
+            return _finish(store, result)
         if time.monotonic() >= deadline:
             raise Refused(
                 f"Other desks kept pushing to '{remote}' while this desk synced ({tries} "
                 "tries); nothing is lost: this desk's changes are committed here, and the "
                 "next sync shares them."
             )
+
+
+def _finish(store: Store, result: SyncResult) -> SyncResult:
+    """After the lock: the commit-graph (git locks it itself)."""
+    with progress.step("Writing the commit-graph", store.on_progress):
+        gitlog.write_commit_graph(store.root)
+    return result
 
 
 @contextlib.contextmanager
@@ -339,7 +346,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
             raise GitError(f"Could not push to '{remote}': {_last_line(text)}")
         result.pushed = True
     gitlog.set_ref(root, anchor_ref, head, "cbtrack sync")
-    gitlog.write_commit_graph(root)
+    result.head = head
     return True
 
 

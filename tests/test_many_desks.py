@@ -32,6 +32,12 @@ def run(desk: Desk, *args: str, now: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, env=cli_env(now), capture_output=True, text=True)
 
 
+def timed_run(desk: Desk, *args: str, now: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    result = run(desk, *args, now=now)
+    return result, time.monotonic() - started
+
+
 def test_a_new_record_worded_like_one_closed_meanwhile_keeps_every_attempt(
     tmp_path: Path,
 ) -> None:
@@ -102,8 +108,10 @@ def test_ten_desks_twenty_rounds_lose_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261206)
     ledger: dict[str, set[str]] = {}  # callback -> attempt notes recorded
     minute = 0
-    retries = 0
+    retries = retried = 0
     slowest: list[float] = []  # per round: until the last of the ten syncs finished
+    each: list[float] = []  # every sync's own time
+    held: list[float] = []  # every sync's longest hold of its store lock
     for rnd in range(20):
         for d in desks:
             minute += 1
@@ -123,11 +131,15 @@ def test_ten_desks_twenty_rounds_lose_nothing(tmp_path: Path) -> None:
         now = f"2026-11-27T{9 + minute // 60:02d}:{minute % 60:02d}:00-05:00"
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(desks)) as pool:
-            results = list(pool.map(lambda d, t=now: run(d, "sync", "--json", now=t), desks))
+            timed = list(pool.map(lambda d, t=now: timed_run(d, "sync", "--json", now=t), desks))
         slowest.append(time.monotonic() - started)
-        for r in results:
+        for r, seconds in timed:
             assert r.returncode == 0, r.stderr
-            retries += json.loads(r.stdout)["push_retries"]
+            out = json.loads(r.stdout)
+            retries += out["push_retries"]
+            retried += out["push_retries"] > 0
+            each.append(seconds)
+            held.append(out["lock_held_s"])
     for d in desks:
         d.sync(at("18:00"))
     same_everywhere(desks)
@@ -141,9 +153,11 @@ def test_ten_desks_twenty_rounds_lose_nothing(tmp_path: Path) -> None:
         assert "no finding" in d.ok("verify", now=at("18:10"))
     assert git(last.path, "status", "--porcelain").stdout == ""
     print(
-        f"{len(ledger)} callbacks, {retries} push retries over {20 * len(desks)} syncs; "
-        f"ten syncs at once finished in {statistics.median(slowest):.1f} s (median round), "
-        f"{max(slowest):.1f} s at most"
+        f"{len(ledger)} callbacks; {retried} of {len(each)} syncs needed a retry "
+        f"({retries} retries); a sync took {statistics.median(each):.1f} s (median), "
+        f"{max(each):.1f} s at most, and held its store lock {statistics.median(held):.2f} s "
+        f"(median), {max(held):.2f} s at most; ten syncs at once finished in "
+        f"{statistics.median(slowest):.1f} s (median round), {max(slowest):.1f} s at most"
     )
 
 
