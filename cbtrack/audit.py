@@ -24,6 +24,7 @@ from typing import Any
 from cbtrack import gitlog, history, progress, treeread
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
 from cbtrack.progress import Progress, Report
+from cbtrack.progress import step as progress_step
 from cbtrack.store import POLICY_FILE, Store
 
 CHUNK = 400  # parent/commit pairs read per round of git calls
@@ -150,29 +151,32 @@ def judge_commits(
 ) -> list[Finding]:
     """Every commit of `walked` judged; a root commit other than the first commit of
     `first`'s history (None: not checked) is a breach. `report` is told the progress."""
+    if not walked:
+        return []
     info = {c.sha: c for c in walked}
     out: list[Finding] = []
     first = gitlog.first_root(root, first) if first else None
     steps: list[tuple[list[str], str]] = []
     size = 0
     progress = Progress("Checking history (files)", 0, report)
-    for c in walked:
-        if not c.parents and first is not None and c.sha != first:
-            out.append(
-                Finding(
-                    "root",
-                    f"{_who(c.sha, c)}: a second first commit (a history that does not reach "
-                    "this store's first commit); only the store's own history may be merged",
-                    c.sha,
+    with progress_step(f"Checking {len(walked):,} commit(s) of history", report):
+        for c in walked:
+            if not c.parents and first is not None and c.sha != first:
+                out.append(
+                    Finding(
+                        "root",
+                        f"{_who(c.sha, c)}: a second first commit (a history that does not reach "
+                        "this store's first commit); only the store's own history may be merged",
+                        c.sha,
+                    )
                 )
-            )
-            continue
-        steps.append((c.parents, c.sha))
-        size += max(1, len(c.parents))
-        if size >= CHUNK:
-            out += judge_steps(root, rd, steps, info, None, progress)
-            steps, size = [], 0
-    out += judge_steps(root, rd, steps, info, None, progress)
+                continue
+            steps.append((c.parents, c.sha))
+            size += max(1, len(c.parents))
+            if size >= CHUNK:
+                out += judge_steps(root, rd, steps, info, None, progress)
+                steps, size = [], 0
+        out += judge_steps(root, rd, steps, info, None, progress)
     progress.done()
     return out
 
