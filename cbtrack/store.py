@@ -26,6 +26,7 @@ import errno
 import fcntl
 import hashlib
 import itertools
+import json
 import os
 import re
 import stat
@@ -41,8 +42,9 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cbtrack import cache, index
+from cbtrack import localindex
 from cbtrack.errors import CbtrackError, LockTimeout, NotFound, Refused, StoreError, WriteFailed
+from cbtrack.localindex import BLANK, Cached, LocalIndex
 from cbtrack.model import (
     ALPHABET,
     ID_RE,
@@ -51,6 +53,7 @@ from cbtrack.model import (
     id_month,
     new_callback_id,
 )
+from cbtrack.patients import Query, newest_first, same_patient
 from cbtrack.policy import Policy, describe_policy_problems
 from cbtrack.progress import Progress
 
@@ -66,7 +69,6 @@ JOURNAL_FILE = "pending"
 TMP_PREFIX = ".cbtrack-tmp-"
 MAX_RECORD_BYTES = 256_000
 MAX_POLICY_BYTES = 256_000
-MAX_INDEX_BYTES = 512_000_000  # the find index: about 150 bytes per closed callback
 MAX_DEPTH = 32  # records nest about 4 deep, the policy about 5
 DEFAULT_LOCK_TIMEOUT = 30.0
 GITATTRIBUTES = "callbacks/**/*.yaml merge=cbtrack\n"
@@ -612,10 +614,9 @@ class Store:
                 return None
 
     def open_paths(self) -> list[Path]:
-        if not self.open_dir.is_dir():
-            return []
         # sorted by name: the same order as by path here, and much cheaper for 10,000 files
-        return sorted((p for p in self.open_dir.iterdir() if _is_record(p)), key=_name)
+        folder = self.open_dir
+        return [folder / n for n in sorted(self.folder_names(folder)) if _is_record_name(n)]
 
     def closed_paths(self, months: set[str] | None = None) -> list[Path]:
         if not self.closed_dir.is_dir():
@@ -644,7 +645,7 @@ class Store:
         """Every open callback. One moved meanwhile by a concurrent close is left out (it is
         no longer open). A file that cannot be read stops the listing (exit 3), unless
         `problems` is given: then its one-line problem goes there and the rest is read.
-        Unchanged files come from the read cache (cbtrack/cache.py)."""
+        Unchanged files come from the local index (cbtrack/localindex.py)."""
         return [self.model_of(c) for c in self.cached_open(problems)]
 
     def closed_records(self, months: set[str] | None = None) -> Iterator[Callback]:
@@ -665,70 +666,58 @@ class Store:
         A closed callback matters only if it was created before `end` and closed at or
         after `start`. Closed records are filed by month of creation, so month folders
         after the month of `end` (plus a month of slack for time-zone edges) are never
-        opened; in the others each file's closure time is found by a text scan, and only
-        records closed at or after `start` (or whose closure the scan cannot read) are
-        parsed and validated. A callback created a year before the period and closed in
-        it still counts."""
+        opened; in the others the index's row says when each closed, and only records
+        closed at or after `start` become models. A callback created a year before the
+        period and closed in it still counts."""
         seen: set[str] = set()
         for cb in self.open_records():
             seen.add(cb.id)
             yield cb
-        last = f"{end.astimezone(self.policy.tz) + timedelta(days=31):%Y-%m}"
-        since = start.timestamp()
-        rc = self.read_cache
-        paths = self.closed_paths()
-        progress = Progress("Reading closed records", len(paths), self.on_progress)
-        for path in paths:
-            progress.step()
-            if path.parent.name > last or path.stem in seen:
-                continue  # (a record closed since the open folder was read counts once)
-            where = rc.locate(path)
-            try:
-                st: os.stat_result | None = os.lstat(path)
-            except OSError:
-                st = None
-            hit = rc.get(path, st, where) if st is not None else None
-            if hit is not None:
-                if hit.row.closed is None or hit.row.closed >= since:
-                    yield self.model_of(hit)
-                continue
-            try:
-                text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
-            except FileGone:  # reopened meanwhile: read where it went, if not read yet
-                moved = self.load_listed(path)
-                if moved is not None and moved.id not in seen:
-                    seen.add(moved.id)
-                    yield moved
-                continue
-            when = _closed_at(text)
-            if when is None or when >= start:
-                cb = self.load_path(path, text)
-                if st is not None:
-                    rc.put(path, st, record_data(cb))
-                yield cb
-        progress.done()
-        rc.flush()
+        for c in self.closed_cached(end, seen):
+            if not c.usable or c.row.closed is None or c.row.closed >= start.timestamp():
+                yield self.model_of(c)
 
-    # the read cache (cbtrack/cache.py) -------------------------------------------
+    def closed_cached(self, end: datetime, seen: set[str]) -> Iterator[Cached]:
+        """The closed records of the month folders up to a month after `end`, by folder and
+        name, leaving out those in `seen` (read in the open folder before they closed, they
+        count once) and adding to it. One reopened meanwhile is given from where it went."""
+        last = f"{end.astimezone(self.policy.tz) + timedelta(days=31):%Y-%m}"
+        months = [m for m in self.closed_folders() if m.name <= last]
+        listings = [self.folder_names(m) for m in months]
+        progress = Progress("Reading closed records", sum(map(len, listings)), self.on_progress)
+        for month, raw in zip(months, listings, strict=True):
+            names = sorted(n for n in raw if _is_record_name(n) and n[:-5] not in seen)
+            moved: list[Callback] = []
+            for c in self.index.read_folder(month, names, self._loader(None, moved), progress):
+                seen.add(c.id)
+                yield c
+            for cb in moved:
+                if cb.id not in seen:
+                    seen.add(cb.id)
+                    yield Cached(self.open_dir, f"{cb.id}.yaml", BLANK, record_data(cb), cb)
+        progress.done()
+
+    # the local index (cbtrack/localindex.py) ------------------------------------
 
     @cached_property
-    def read_cache(self) -> cache.RecordCache:
+    def index(self) -> LocalIndex:
         from cbtrack import __version__
 
         try:
             policy = (self.root / POLICY_FILE).read_bytes()
         except OSError:
             policy = b""
-        return cache.RecordCache(
-            self.local_dir / cache.CACHE_DIR,
+        return LocalIndex(
+            self.local_dir,
             self.root / OPEN_DIR.parent,
-            cache.cache_key(__version__, policy),
+            localindex.key_of(__version__, policy),
             self._expected,
+            self.root,
         )
 
     def _expected(self, data: dict[str, Any]) -> float:
         """When the first open dependency of a record's data is expected, as `timing`
-        reckons it under this store's policy (a row of the read cache keeps it)."""
+        reckons it under this store's policy (a row of the index keeps it)."""
         from cbtrack.model import Dependency
         from cbtrack.timing import expected_by
 
@@ -739,20 +728,18 @@ class Store:
             raise ValueError("no expected time") from exc
         return min(expected_by(policy, d) for d in deps if d.resolved_at is None).timestamp()
 
-    def cached_open(self, problems: list[str] | None = None) -> list[cache.Cached]:
+    def cached_open(self, problems: list[str] | None = None) -> list[Cached]:
         """The open records, as `open_records` reads them (same order, same handling of a
-        record moved meanwhile or unreadable), with their read-cache rows."""
+        record moved meanwhile or unreadable), with their index rows."""
         names = [p.name for p in self.open_paths()]
         progress = Progress("Reading records", len(names), self.on_progress)
-        found = cache.read_folder(
-            self.read_cache, self.open_dir, names, self._loader(problems), progress
-        )
+        found = self.index.read_folder(self.open_dir, names, self._loader(problems), progress)
         self._note_digest()
         return found
 
     def open_views(self, problems: list[str] | None = None) -> list[Callback]:
         """The open records as `open_records` gives them, but as read-only views made from
-        the read cache's data (cbtrack/views.py) where it has them, so that reading 10,000
+        the index's data (cbtrack/views.py) where it has them, so that reading 10,000
         records builds no models. Only for reading: a view cannot be changed or saved."""
         from cbtrack.views import CallbackView
 
@@ -770,88 +757,69 @@ class Store:
 
     def open_same_patient(self, phone: str, mrn: str | None) -> list[str]:
         """IDs of the open callbacks whose patient has the same phone digits or MRN
-        (`index.same_patient`), in ID order: the duplicate check on `add`.
+        (`patients.same_patient`), in ID order: the duplicate check on `add`.
 
-        The read cache keeps the open records by phone and MRN (`cache.patient_keys`), so
-        this costs a listing and a stat per open file, then a strict read of each hit and
-        of each file changed since the cache saw it (a hand edit, a pull); an unreadable
-        file stops it as it stops a full read."""
-        rc = self.read_cache
+        The index keeps the open records' patient keys, so this costs a listing and a
+        stat per open file, then a strict read of each hit and of each file changed since
+        the index saw it (a hand edit, a pull); an unreadable file stops it as it stops a
+        full read."""
+        names = sorted(self.folder_names(self.open_dir))
+        names = [n for n in names if _is_record_name(n)]
+        ix = self.index
+        known = ix.known("open", "phone7")
+        wanted = ix.names_with(*localindex.patient_keys(phone, mrn))
         try:
-            names = sorted(n for n in os.listdir(self.open_dir) if _is_record_name(n))
             dfd = os.open(self.open_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             return []  # (no open folder: nothing is open)
-        keys = cache.patient_keys(phone, mrn)
-        indexes: dict[str, Any] = {}
-        missing: set[str] = set()
-        check: list[tuple[str, os.stat_result | None, bool]] = []  # name, stat, changed
+        check: list[str] = []
         try:
             for name in names:
-                rows = cache.open_rows_name(name)
-                if rows not in indexes:
-                    found = rc.patients(rows)
-                    if found is None:  # (a cache from before the index: make it)
-                        entries, written = rc.entries(rows)
-                        found = (*cache.patient_index(entries), written)
-                        missing.add(rows)
-                    indexes[rows] = (found, {n for k in keys for n in found[1].get(k, [])})
-                found, wanted = indexes[rows]
+                entry = known.get(name)
                 try:
-                    st: os.stat_result | None = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                 except OSError:
-                    st = None
-                if (
-                    st is None
-                    or found[0].get(name) != cache.signature(st)
-                    or st.st_mtime_ns >= found[2]
-                    or st.st_ctime_ns >= found[2]
-                ):
-                    check.append((name, st, True))
-                elif name in wanted:
-                    check.append((name, st, False))
+                    check.append(name)
+                    continue
+                if entry is None or not localindex.fresh(entry, st) or name in wanted:
+                    check.append(name)
         finally:
             os.close(dfd)
-        load = self._loader(None)
         out = []
-        for name, st, changed in check:
-            path = self.open_dir / name
-            loaded = load(path)
-            if loaded is None:
-                continue
-            data, cb = loaded
-            if changed and st is not None:
-                rc.put(path, st, data)
-            if index.same_patient(cb.patient.phone, cb.patient.mrn, phone, mrn):
+        for c in ix.read_folder(self.open_dir, check, self._loader(None)):
+            cb = self.model_of(c)
+            if same_patient(cb.patient.phone, cb.patient.mrn, phone, mrn):
                 out.append(cb.id)
-        rc.flush()
-        for rows in missing:
-            rc.save_patients(rows)
         return out
 
     def _note_digest(self) -> None:
-        """Keep beside the read cache what the queue on a terminal needs of the policy
-        (`quick.py` reads it instead of validating the policy)."""
-        rc = self.read_cache
+        """Keep in the index what the queue on a terminal needs of the policy (`quick.py`
+        reads it instead of validating the policy)."""
         try:
-            digest = policy_digest(self.policy)
+            digest = json.dumps(policy_digest(self.policy), sort_keys=True)
         except StoreError:
             return
-        if rc.extra(cache.POLICY_DIGEST) != digest:
-            rc.save_extra(cache.POLICY_DIGEST, digest)
+        if self.index.meta("policy") != digest:
+            self.index.set_meta("policy", digest)
 
-    def cached_records(
-        self, paths: list[Path], problems: list[str] | None = None
-    ) -> list[cache.Cached]:
-        """Each record in `paths` from the read cache when its file is unchanged, else read
-        strictly (`load_path`) and cached for next time; see cbtrack/cache.py."""
+    def cached_records(self, paths: list[Path], problems: list[str] | None = None) -> list[Cached]:
+        """Each record in `paths` (grouped by folder, in order) from the index when its file
+        is unchanged, else read strictly (`load_path`) and noted for next time."""
         progress = Progress("Reading records", len(paths), self.on_progress)
-        return cache.read_all(self.read_cache, paths, self._loader(problems), progress)
+        out: list[Cached] = []
+        for folder, group in itertools.groupby(paths, key=lambda p: p.parent):
+            names = [p.name for p in group]
+            out += self.index.read_folder(folder, names, self._loader(problems), progress)
+        progress.done()
+        return out
 
-    def _loader(self, problems: list[str] | None) -> cache.Loader:
-        """How the cache reads a file it cannot answer for: strictly, as `load_listed`.
-        None (the record is left out) when it is gone, or was moved to the other folder
-        since the listing; an unreadable file raises, or with `problems` is noted there."""
+    def _loader(
+        self, problems: list[str] | None, moved: list[Callback] | None = None
+    ) -> localindex.Loader:
+        """How the index reads a file it cannot answer for: strictly, as `load_listed`.
+        None (the record is left out, or put in `moved` when given) when it is gone, or
+        was moved to the other folder since the listing; an unreadable file raises, or
+        with `problems` is noted there."""
 
         def load(path: Path) -> tuple[dict[str, Any], Callback] | None:
             try:
@@ -862,14 +830,16 @@ class Store:
                 problems.append(exc.message)
                 return None
             if cb is None or self.path_of(cb) != path:
+                if cb is not None and moved is not None:
+                    moved.append(cb)
                 return None
             return record_data(cb), cb
 
         return load
 
-    def model_of(self, cached: cache.Cached) -> Callback:
-        """The model of a cached record: the one just read, else built from the cached
-        data (which validated when it was cached; if it no longer does, the file is read)."""
+    def model_of(self, cached: Cached) -> Callback:
+        """The model of an indexed record: the one just read, else built from the index's
+        data (which validated when it was noted; if it no longer does, the file is read)."""
         if isinstance(cached.model, Callback):
             return cached.model
         data = cached.data
@@ -908,90 +878,41 @@ class Store:
 
     def find_callbacks(self, text: str) -> tuple[list[Callback], list[str]]:
         """Open and closed callbacks whose phone, name, MRN or ID match `text`, newest
-        first, and a problem line per closed file that could not be read. Closed records
-        are located through the find index (`cbtrack.index`) and each hit is confirmed
-        on the record itself; no closed record that cannot match is parsed."""
-        query = index.Query.parse(text)
+        first, and a problem line per file that could not be read. The index is brought
+        up to date (changed files read strictly), its prepared keys are matched, and each
+        hit is confirmed on the record itself; no record that cannot match becomes a model."""
+        query = Query.parse(text)
         problems: list[str] = []
-        hits = [cb for cb in self.open_records(problems) if query.matches_record(cb)]
-        seen = {cb.id for cb in hits}
-        for path in self._closed_candidates(query):
-            try:
-                cb = self.load_listed(path)  # a reopen may have moved it meanwhile
+        hits: list[Callback] = []
+        seen: set[str] = set()
+
+        def take(c: Cached) -> None:
+            r = c.row
+            if c.usable and not query.matches(c.id, r.phone, r.name, r.mrn):
+                return
+            try:  # a hit is confirmed on the record itself (a reopen may have moved it)
+                cb = c.model if isinstance(c.model, Callback) else self.load_listed(c.path)
             except StoreError as exc:
                 problems.append(exc.message)
-                continue
+                return
             if cb is not None and cb.id not in seen and query.matches_record(cb):
                 seen.add(cb.id)
                 hits.append(cb)
-        return index.newest_first(hits), problems
 
-    @property
-    def index_path(self) -> Path:
-        return self.local_dir / index.FILE_NAME
-
-    def _closed_candidates(self, query: index.Query) -> list[Path]:
-        months = self._find_index()
-        out: list[Path] = []
-        for month, entry in sorted(months.items()):
-            for name, row in entry["files"].items():
-                if query.matches_row(name.removesuffix(".yaml"), row):
-                    out.append(self.closed_dir / month / name)
-        return out
-
-    def _find_index(self) -> dict[str, index.Month]:
-        """The index, brought up to date with the closed folders and saved if it changed."""
-        try:
-            text = read_text(self.index_path, MAX_INDEX_BYTES, self.rel(self.index_path))
-            old = index.decode(text)
-        except StoreError:
-            old = {}
-        fresh: dict[str, index.Month] = {}
-        changed = False
-        folders = sorted(self.closed_dir.iterdir()) if self.closed_dir.is_dir() else []
-        for folder in folders:
-            if not folder.is_dir() or folder.is_symlink():
+        for c in self.cached_open(problems):
+            take(c)
+        for folder in self.closed_folders():
+            if folder.is_symlink():
                 continue
-            info = folder.stat()
-            sig = [info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
-            entry = old.get(folder.name)
-            # every file's size and time are checked, not only the folder's: an edit in
-            # place (a text editor, a checkout) leaves the folder as it was
-            month = self._index_month(folder, sig, entry)
-            fresh[folder.name] = month
-            changed = changed or month != entry
-        if changed or set(fresh) != set(old):
-            with contextlib.suppress(OSError):
-                if self.local_dir.is_symlink():
-                    raise OSError("the local folder is a symlink")
-                self.local_dir.mkdir(exist_ok=True, mode=0o700)
-                write_atomic(self.index_path, index.encode(fresh))
-        return fresh
-
-    def _index_month(self, folder: Path, sig: list[int], old: index.Month | None) -> index.Month:
-        """Rows for one month folder: kept for files whose size and time are unchanged,
-        read again for the others."""
-        before = old["files"] if old else {}
-        files: dict[str, index.Row] = {}
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if not _is_record(Path(entry.name)) or not entry.is_file(follow_symlinks=False):
-                    continue
-                st = entry.stat(follow_symlinks=False)
-                row = before.get(entry.name)
-                if row is not None and index.row_current(row, st.st_mtime_ns, st.st_size):
-                    files[entry.name] = row
-                    continue
-                path = Path(entry.path)
-                try:
-                    text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
-                    fast = index.row_from_text(st.st_mtime_ns, st.st_size, text)
-                    files[entry.name] = fast or index.row_of(
-                        st.st_mtime_ns, st.st_size, parse_yaml(text)
-                    )
-                except (StoreError, _YamlProblem, yaml.YAMLError, RecursionError):
-                    files[entry.name] = index.unreadable_row(st.st_mtime_ns, st.st_size)
-        return {"sig": sig, "files": files}
+            names = sorted(n for n in self.folder_names(folder) if _is_record_name(n))
+            moved: list[Callback] = []
+            for c in self.index.read_folder(folder, names, self._loader(problems, moved)):
+                take(c)
+            for cb in moved:
+                if cb.id not in seen and query.matches_record(cb):
+                    seen.add(cb.id)
+                    hits.append(cb)
+        return newest_first(hits), problems
 
     # writing ---------------------------------------------------------------------
 
@@ -1038,9 +959,11 @@ class Store:
                 f"{self.rel(doing)} could not be {failed} ({exc.strerror or 'I/O error'})."
             ) from None
         removed = changed[1] if len(changed) > 1 else None
-        # Under the lock the cache files are written when it is released, after the commit:
+        # Under the lock the index is written when it is released, after the commit:
         # by then the clock has moved on, so the racy rule keeps trusting this entry.
-        cache.note_saved(self.read_cache, target, removed, record_data(cb), flush=not locked)
+        self.index.note_saved(target, removed, record_data(cb))
+        if not locked:
+            self.index.flush()
         return changed
 
     def _remember(self, path: Path, old: bytes | None) -> None:
@@ -1199,8 +1122,8 @@ class Store:
                 with contextlib.suppress(OSError):
                     self.clear_journal()
         finally:
-            if "read_cache" in self.__dict__:
-                self.read_cache.flush()  # (entries of what this change saved)
+            if "index" in self.__dict__:
+                self.index.flush()  # (entries of what this change saved)
             _HELD_LOCK_FDS.discard(fd)
             self._lock_fd = None
             self._undo, self._journal_ids, self._journal_files = [], [], {}
