@@ -98,6 +98,14 @@ CREATE INDEX rec_mrn ON rec(mrnkey);
 _ROW_COLUMNS = "owner, category, urgency, status, due, created, closed, expected, phone, pname, mrn"
 
 
+def rank_key(
+    ranks: dict[str, int], urgency: str, due: float, created: float
+) -> tuple[int, float, float]:
+    """The queue's one order: most urgent first, then soonest due, then oldest (times as
+    POSIX timestamps, which order like the aware datetimes they come from)."""
+    return (-ranks[urgency], due, created)
+
+
 def signature(st: os.stat_result) -> Sig:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -383,6 +391,35 @@ class LocalIndex:
         except Exception:  # damaged: the caller reads the file
             return None
         return value if type(value) is dict else None
+
+    def prefetch(self, records: list[Cached]) -> None:
+        """Fetch the data of many indexed records at once (one query, not one each)."""
+        wanted: dict[str, list[Cached]] = {}
+        for c in records:
+            if c._data is None and c._src is not None and c._src[0] is self:
+                wanted.setdefault(c._src[1], []).append(c)
+        db = self.db
+        if db is None:
+            return
+        for folder, group in wanted.items():
+            by_name = {c.name: c for c in group}
+            names = list(by_name)
+            try:
+                for at in range(0, len(names), 500):
+                    chunk = names[at : at + 500]
+                    marks = ",".join("?" * len(chunk))
+                    cur = db.execute(
+                        f"SELECT name, data FROM rec WHERE folder = ? AND name IN ({marks})",
+                        (folder, *chunk),
+                    )
+                    for name, blob in cur:
+                        c = by_name[name]
+                        with contextlib.suppress(Exception):
+                            value = marshal.loads(blob)
+                            if type(value) is dict:
+                                c._data, c._src = value, None
+            except sqlite3.Error:
+                return
 
     def names_with(self, phone7: str | None, mrnkey: str | None) -> set[str]:
         """Names of open records whose patient keys match (`patient_keys`)."""

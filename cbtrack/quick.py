@@ -189,7 +189,7 @@ def queue_screen(
             continue
         late_count += late
         waiting += r.status == "waiting_internal"
-        picked.append(((-ranks[r.urgency], r.due, r.created), name, r))
+        picked.append((localindex.rank_key(ranks, r.urgency, r.due, r.created), name, r))
     picked.sort(key=lambda p: p[0])
     from cbtrack.cli.app import term_width
     from cbtrack.queuefmt import screenful

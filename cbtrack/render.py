@@ -342,18 +342,6 @@ def deadline_text(policy: Policy, deadline: datetime) -> str:
 MIN_WIDTH = 80
 
 
-def queue_summary(
-    records: list[Callback], now: datetime, policy: Policy | None = None, shown: int | None = None
-) -> str:
-    """`20 open, 3 overdue, ...` over all `records`; says how many were left out."""
-    if policy is None:
-        overdue = sum(1 for cb in records if cb.due_at < now)
-    else:
-        overdue = sum(1 for cb in records if timing.overdue(policy, cb, now))
-    waiting = sum(1 for cb in records if cb.status == Status.waiting_internal)
-    return queue_counts(len(records), overdue, waiting, shown)
-
-
 def queue_counts(
     total: int, overdue: int, waiting: int, shown: int | None = None, hint: str = "raise --limit"
 ) -> str:

@@ -1396,24 +1396,7 @@ def queue(
 ) -> list[Callback]:
     """The open callbacks, ranked; reads only `callbacks/open/`. With `problems`, a record
     that cannot be read is named there and the others are still listed."""
-    f = f or QueueFilter()
-    policy = store.policy
-    # A user's work is what they own and what their roles own.
-    owners = {f.owner, *policy.roles_of(f.owner)} if f.owner else set()
-    out = []
-    for cb in store.open_records(problems):
-        if owners and cb.owner not in owners:
-            continue
-        if f.category and cb.category != f.category:
-            continue
-        if f.urgency and cb.urgency != f.urgency:
-            continue
-        if f.status and cb.status != f.status:
-            continue
-        if f.overdue and not timing.overdue(policy, cb, now):
-            continue
-        out.append(cb)
-    return triage.rank_queue(policy, out)
+    return queue_page(store, now, f, None, problems).records
 
 
 @dataclass
@@ -1430,12 +1413,17 @@ def queue_page(
     store: Store,
     now: datetime,
     f: QueueFilter | None = None,
-    limit: int = 20,
+    limit: int | None = 20,
     problems: list[str] | None = None,
+    views: bool = False,
 ) -> QueuePage:
-    """The first `limit` callbacks of `queue(store, now, f)`, in the same order, with counts
-    over all that match. Filters and ranks on a few plain fields of each record's cached
-    data (see cbtrack/cache.py), so only the callbacks shown are built as models."""
+    """The first `limit` (all, with None) open callbacks, ranked (`localindex.rank_key`),
+    with counts over all that match. Filters and ranks on the index's rows, so only the
+    callbacks shown are built: as models, or with `views` as read-only views of the
+    index's data (cbtrack/views.py), which are cheaper still."""
+    from cbtrack.localindex import rank_key
+    from cbtrack.views import CallbackView
+
     f = f or QueueFilter()
     policy = store.policy
     owners = {f.owner, *policy.roles_of(f.owner)} if f.owner else set()
@@ -1445,7 +1433,7 @@ def queue_page(
     overdue = waiting = 0
     for c in store.cached_open(problems):
         r = c.row
-        if not c.usable or r.urgency not in ranks:  # not what a cached record holds
+        if not c.usable or r.urgency not in ranks:  # not what an indexed record holds
             cb = store.model_of(c)
             late = timing.overdue(policy, cb, now)
             r = r._replace(urgency=cb.urgency.value, status=cb.status.value, owner=cb.owner,
@@ -1465,9 +1453,19 @@ def queue_page(
             continue
         overdue += late
         waiting += r.status == Status.waiting_internal
-        rows.append(((-ranks[r.urgency], r.due, r.created), c))
-    rows.sort(key=lambda row: row[0])  # stable, like triage.rank_queue
-    shown = [store.model_of(c) for _, c in rows[: max(limit, 0)]]
+        rows.append((rank_key(ranks, r.urgency, r.due, r.created), c))
+    rows.sort(key=lambda row: row[0])  # stable
+    head = rows if limit is None else rows[: max(limit, 0)]
+    store.index.prefetch([c for _, c in head])
+    shown: list[Any] = []
+    for _, c in head:
+        view: Any = None
+        if views and not isinstance(c.model, Callback) and (data := c.data) is not None:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                view = CallbackView(data)
+                if c.row.expected is not None:
+                    view.expected_at = datetime.fromtimestamp(c.row.expected, policy.tz)
+        shown.append(view if view is not None else store.model_of(c))
     return QueuePage(shown, len(rows), overdue, waiting)
 
 

@@ -841,9 +841,8 @@ def queue(
         _queue_screen(st, chosen, filtered, limit, unreadable)
         unreadable_exit(unreadable)
         return
-    records = service.queue(store, now, chosen, unreadable)
-    every = records
-    records = records[:limit] if limit is not None else records
+    page = service.queue_page(store, now, chosen, limit, unreadable, views=not as_json)
+    records = page.records
     if as_json:
         typer.echo(render.records_json(records))
     elif not records:
@@ -854,10 +853,9 @@ def queue(
         )
     else:
         width = term_width()
-        for line in queuefmt.queue_lines(policy, records, now, color_ok(), width):
-            typer.echo(line)
-        summary = render.queue_summary(every, now, policy, len(records))
-        typer.echo("\n".join(queuefmt.footer_lines(summary, width)))
+        lines = queuefmt.queue_lines(policy, records, now, color_ok(), width)
+        summary = render.queue_counts(page.total, page.overdue, page.waiting, len(records))
+        typer.echo("\n".join([*lines, *queuefmt.footer_lines(summary, width)]))
     unreadable_exit(unreadable)
 
 
