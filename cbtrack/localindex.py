@@ -613,7 +613,8 @@ class _Skip(Exception):
 def _parse_chunk(root: str, folder: str, names: list[str]) -> bytes:
     """(In a worker) the data of each file of `names` that reads strictly, marshalled."""
     from cbtrack.errors import StoreError
-    from cbtrack.store import Store, record_data
+    from cbtrack.store import Store
+    from cbtrack.yamlio import record_data
 
     store = Store(Path(root))
     out: dict[str, Data] = {}

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from cbtrack.clock import past_due, wall_delta
 from cbtrack.errors import CbtrackError, Refused, StoreError, WriteFailed
+from cbtrack.files import write_atomic
 from cbtrack.lazy import lazy_module
 from cbtrack.model import (
     CLINICAL_URGENCIES,
@@ -40,17 +41,8 @@ from cbtrack.model import (
 )
 from cbtrack.policy import CLINICAL_ROLE, Policy
 from cbtrack.progress import Progress
-from cbtrack.store import (
-    MAX_POLICY_BYTES,
-    POLICY_FILE,
-    STORE_FILES,
-    Store,
-    decode_text,
-    dump_yaml,
-    init_layout,
-    parse_model,
-    write_atomic,
-)
+from cbtrack.store import MAX_POLICY_BYTES, POLICY_FILE, STORE_FILES, Store, init_layout
+from cbtrack.yamlio import decode_text, dump_yaml, parse_model
 
 if TYPE_CHECKING:
     from cbtrack import (

@@ -22,7 +22,6 @@ What a change promises (proved by tests/test_crash.py and tests/test_concurrency
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import itertools
@@ -30,34 +29,51 @@ import json
 import os
 import re
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from cbtrack import localindex
 from cbtrack.errors import CbtrackError, LockTimeout, NotFound, Refused, StoreError, WriteFailed
+from cbtrack.files import (
+    _HELD_LOCK_FDS,
+    NAME_PATTERN,
+    REMOVED,
+    Journal,
+    Undo,
+    _busy_message,
+    _try_lock,
+    lock_timeout,
+    remove_file,
+    write_atomic,
+)
 from cbtrack.localindex import BLANK, Cached, LocalIndex
 from cbtrack.model import (
     ALPHABET,
     ID_RE,
     Callback,
-    describe_validation,
     id_month,
     new_callback_id,
 )
 from cbtrack.patients import Query, newest_first, same_patient
 from cbtrack.policy import Policy, describe_policy_problems
 from cbtrack.progress import Progress
-
-M = TypeVar("M", bound=BaseModel)
+from cbtrack.yamlio import (
+    FileGone,
+    _YamlProblem,
+    dump_record,
+    load_model,
+    parse_model,
+    parse_yaml,
+    read_text,
+    record_data,
+)
 
 POLICY_FILE = "cbtrack.yaml"
 OPEN_DIR = Path("callbacks/open")
@@ -66,11 +82,8 @@ LOCAL_DIR = ".cbtrack"
 LOCK_FILE = "lock"
 ALERTS_LOCK_FILE = "alerts.lock"
 JOURNAL_FILE = "pending"
-TMP_PREFIX = ".cbtrack-tmp-"
 MAX_RECORD_BYTES = 256_000
 MAX_POLICY_BYTES = 256_000
-MAX_DEPTH = 32  # records nest about 4 deep, the policy about 5
-DEFAULT_LOCK_TIMEOUT = 30.0
 GITATTRIBUTES = "callbacks/**/*.yaml merge=cbtrack\n"
 GITIGNORE = ".cbtrack/\n.cbtrack-tmp-*\n"
 # What `init` writes and commits; with the records, nothing else in the folder is tracked.
@@ -81,368 +94,6 @@ STORE_FILES = (
     f"{OPEN_DIR}/.gitkeep",
     f"{CLOSED_DIR}/.gitkeep",
 )
-
-
-# --- strict YAML ---------------------------------------------------------------------
-
-
-class _YamlProblem(Exception):
-    def __init__(self, what: str, node: Any) -> None:
-        super().__init__(what)
-        self.what = what
-        mark = getattr(node, "start_mark", None)
-        self.line: int | None = mark.line + 1 if mark else None
-
-
-class _NoKey:
-    """Marks a mapping that waits for its next key."""
-
-
-_NO_KEY = _NoKey()
-_NODE_STARTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
-
-
-def parse_yaml(text: str) -> Any:
-    """Safe, strict YAML: no anchors, aliases or tags, no duplicate keys, text scalars.
-
-    One pass over libyaml's event stream builds plain dicts, lists and strings (about
-    three times faster than composing nodes and constructing them). So an alias bomb, a
-    tag or deep nesting is refused at its first event, before anything is built."""
-    stack: list[Any] = []  # the open containers, innermost last
-    keys: list[Any] = []  # per open container: the key waiting for its value
-    root: Any = None
-    documents = 0
-    event: Any
-    for event in yaml.parse(text, Loader=yaml.CBaseLoader):
-        kind = type(event)
-        if kind in _NODE_STARTS:
-            if event.anchor:
-                raise _YamlProblem("anchors (&name) are not allowed", event)
-            if event.tag:
-                raise _YamlProblem("tags (!name) are not allowed", event)
-            value: Any = (
-                event.value if kind is yaml.ScalarEvent
-                else {} if kind is yaml.MappingStartEvent else []
-            )  # fmt: skip
-            if not stack:
-                root = value
-            elif type(stack[-1]) is list:
-                stack[-1].append(value)
-            elif keys[-1] is _NO_KEY:
-                if kind is not yaml.ScalarEvent:
-                    raise _YamlProblem("a mapping key is not plain text", event)
-                if value in stack[-1]:
-                    # The key is not named: in `details` a key is free text.
-                    raise _YamlProblem("a key appears twice in one mapping", event)
-                keys[-1] = value
-                continue
-            else:
-                stack[-1][keys[-1]] = value
-                keys[-1] = _NO_KEY
-            if kind is not yaml.ScalarEvent:
-                if len(stack) >= MAX_DEPTH:
-                    raise _YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", event)
-                stack.append(value)
-                keys.append(_NO_KEY)
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            stack.pop()
-            keys.pop()
-        elif kind is yaml.AliasEvent:
-            raise _YamlProblem("aliases (*name) are not allowed", event)
-        elif kind is yaml.DocumentStartEvent:
-            documents += 1
-            if documents > 1:
-                raise _YamlProblem("only one YAML document is allowed per file", event)
-    return root
-
-
-_YAML12_NUMBER = re.compile(
-    r"[-+]?(\d+|\d*\.\d+|\d+\.\d*)([eE][-+]?\d+)?|0o[0-7]+|0x[0-9a-fA-F]+"
-    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
-)
-
-
-class _Dumper(yaml.CSafeDumper):
-    """Quotes text that YAML 1.1 *or* 1.2 readers would take for something else, so a
-    phone `0123456789` or an MRN `1e5` stays text in any tool that reads the store."""
-
-
-def _represent_str(dumper: _Dumper, value: str) -> yaml.Node:
-    if _YAML12_NUMBER.fullmatch(value):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
-    return dumper.represent_str(value)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def dump_yaml(data: Any, flow: bool = False) -> str:
-    """Stable, diff-friendly YAML: key order as given, ambiguous strings quoted
-    (`flow`: on one line, `{a: b, c: [d]}`)."""
-    return yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=flow,
-        width=10_000,
-    )
-
-
-def record_data(cb: Callback) -> dict[str, Any]:
-    return cb.model_dump(mode="json", exclude_none=True)
-
-
-def dump_record(cb: Callback) -> str:
-    """The record as YAML, after validating the whole of it once more."""
-    data = record_data(cb)
-    try:
-        Callback.model_validate(data)
-    except ValidationError as exc:
-        problem = describe_validation(exc)
-        raise Refused(f"The change would make {cb.id} invalid: {problem}.") from None
-    return dump_yaml(data)
-
-
-class FileGone(StoreError):
-    """A file that was there a moment ago is not: a concurrent close or reopen moved it
-    (records are moved by writing the new place first, then removing the old)."""
-
-
-def read_text(path: Path, limit: int, rel: str) -> str:
-    """A regular file of at most `limit` bytes, as UTF-8. Never blocks on a FIFO or device,
-    never reads more than `limit` bytes, never quotes the content in an error."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise FileGone(f"{rel} is missing.") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise StoreError(
-                f"{rel} is a symbolic link; a cbtrack file must be a regular file."
-            ) from None
-        raise StoreError(f"{rel} cannot be read ({exc.strerror}).") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise StoreError(f"{rel} is not a regular file; it cannot be a cbtrack file.")
-        if info.st_size > limit:
-            raise StoreError(f"{rel} is larger than {limit // 1000} KB; it cannot be a valid file.")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise StoreError(f"{rel} cannot be read ({exc.strerror}).") from None
-    finally:
-        os.close(fd)
-    return decode_text(b"".join(chunks), limit, rel)
-
-
-def decode_text(raw: bytes, limit: int, rel: str) -> str:
-    """Bytes read from a file or from git, checked like a file: size, then UTF-8."""
-    if len(raw) > limit:
-        raise StoreError(f"{rel} is larger than {limit // 1000} KB; it cannot be a valid file.")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StoreError(f"{rel} is not valid UTF-8 (byte {exc.start}).") from None
-
-
-def load_model(model: type[M], path: Path, rel: str, limit: int) -> M:
-    """Read, parse and validate one file; errors name the file, line or field, never values."""
-    return parse_model(model, read_text(path, limit, rel), rel)
-
-
-def _yaml_fix(rel: str) -> str:
-    """What to do about a file that is not YAML cbtrack reads (after a hand edit)."""
-    return (
-        "fix it there in a text editor (a missing quote, bracket or colon, or a key typed "
-        f"twice, is usual), or take back the last committed version with 'git checkout -- {rel}'"
-    )
-
-
-def parse_model(model: type[M], text: str, rel: str) -> M:
-    """Parse and validate text read from `rel` (a file, or a version of it from git)."""
-    try:
-        data = parse_yaml(text)
-    except _YamlProblem as exc:
-        where = f" line {exc.line}" if exc.line else ""
-        raise StoreError(f"{rel}{where}: {exc.what}; {_yaml_fix(rel)}.") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise StoreError(f"{rel}{where}: not valid YAML; {_yaml_fix(rel)}.") from None
-    except (yaml.YAMLError, RecursionError, MemoryError):
-        raise StoreError(f"{rel}: not valid YAML; {_yaml_fix(rel)}.") from None
-    if not isinstance(data, dict):
-        raise StoreError(f"{rel}: expected a mapping of keys at the top level.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        if model is Policy:
-            problems = describe_policy_problems(exc)
-            more = len(problems) - 1
-            extra = f" ({more} more: 'cbtrack validate' lists them all)" if more else ""
-            raise StoreError(f"{rel}: {problems[0]}{extra}.") from None
-        names_ok = model is not Callback
-        raise StoreError(f"{rel}: {describe_validation(exc, names_ok)}.") from None
-
-
-# --- atomic writes -------------------------------------------------------------------
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(
-    path: Path,
-    text: str | bytes,
-    make_folders: bool = True,
-    on_replaced: Callable[[], None] | None = None,
-) -> None:
-    """Temp file in the same folder (owner-only), write, fsync, rename over the target,
-    fsync the folder. A crash at any point leaves the old file or the new one.
-    `on_replaced` is told the moment the new file is in place (a failure after that, of
-    the folder's fsync, leaves the new file)."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    if make_folders:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if on_replaced is not None:
-        on_replaced()
-    fsync_dir(path.parent)
-
-
-def check_output(path: Path) -> None:
-    """Refuse an `--output` that is not a regular file or a new name in an existing folder:
-    a device node, FIFO, socket or folder (written over, `/dev/full` would be replaced by a
-    report), a symbolic link (it may point at any of those, or at a file of someone
-    else's), or a path whose folder does not exist (a typo; folders are never made)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        info = None
-    except OSError as exc:
-        raise Refused(f"Cannot use {path} for the output ({exc.strerror}).") from None
-    if info is not None:
-        if stat.S_ISLNK(info.st_mode):
-            raise Refused(
-                f"{path} is a symbolic link; give --output the path of a regular file "
-                "or a new file."
-            )
-        if stat.S_ISDIR(info.st_mode):
-            raise Refused(f"{path} is a folder; give --output a file name.")
-        if not stat.S_ISREG(info.st_mode):
-            raise Refused(
-                f"{path} is not a regular file (a device, pipe or socket); give --output "
-                "a regular file or a new file."
-            )
-        return
-    if not path.parent.is_dir():
-        raise Refused(
-            f"The folder {path.parent} does not exist; create it first, or give --output "
-            "a path in an existing folder."
-        )
-
-
-def outside_store(root: Path, path: Path, what: str) -> Path:
-    """`path` resolved, refused when it falls inside the store at `root` (where it could
-    be committed and shared): `what` says what the file holds."""
-    real = path.parent.resolve() / path.name
-    if real == root or root in real.parents:
-        raise Refused(
-            f"The {what} holds patient data and would be committed if written in the store; "
-            "give --output a path outside it."
-        )
-    return real
-
-
-def write_output(path: Path, text: str) -> None:
-    """Write a report or export to `path` (checked as `check_output` says): atomically,
-    owner-only, never making folders. Refused with one sentence when it cannot be done."""
-    check_output(path)
-    try:
-        write_atomic(path, text, make_folders=False)
-    except OSError as exc:
-        raise Refused(
-            f"Cannot write to {path} ({exc.strerror or 'I/O error'}); nothing was written."
-        ) from None
-
-
-def append_private_log(path: Path, text: str) -> None:
-    """Append to an owner-only log file (folders created owner-only too); never through a
-    symlink (of the file or its folder)."""
-    if path.parent.is_symlink():
-        raise OSError(f"{path.parent.name} is a symlink")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-    fd = os.open(path, flags, 0o600)
-    try:
-        os.write(fd, text.encode("utf-8", "replace"))
-    finally:
-        os.close(fd)
-
-
-def remove_file(path: Path, on_removed: Callable[[], None] | None = None) -> None:
-    """Unlink and fsync the folder, so the removal survives a crash (`on_removed` is told
-    as soon as the file is gone)."""
-    path.unlink()
-    if on_removed is not None:
-        on_removed()
-    fsync_dir(path.parent)
-
-
-# --- the store -----------------------------------------------------------------------
-
-Undo = list[tuple[Path, bytes | None]]  # files written under the lock, with their old bytes
-
-
-REMOVED = "-"  # a journal's note for a file the change removes
-NAME_PATTERN = r"[A-Za-z0-9_.-]{1,40}"
-
-
-@dataclass
-class Journal:
-    """What a change under the lock noted before writing: the records, who it is by, and
-    each file's SHA-256 (or REMOVED)."""
-
-    ids: list[str]
-    by: str | None
-    files: dict[str, str]
-
-
-def file_digest(path: Path) -> str | None:
-    """A plain file's SHA-256, REMOVED when there is none, None when it is something else."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return REMOVED
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class Store:
@@ -1177,103 +828,7 @@ class Store:
             os.close(fd)
 
 
-_HELD_LOCK_FDS: set[int] = set()
-
-
-def held_lock_fds() -> tuple[int, ...]:
-    """Descriptors of store locks this process holds. Local git children inherit them, so
-    a killed command's git commit keeps the store locked until it has finished too; git
-    fetch and push do not (`gitlog.run(keep_lock=False)`): a stalled network must not
-    hold the store after the command that started it is gone."""
-    return tuple(sorted(_HELD_LOCK_FDS))
-
-
-def _busy_message(fd: int, wait: float) -> str:
-    holder = lock_holder(fd)
-    if holder is None:
-        return (
-            f"Another cbtrack command held the store lock for {wait:g}s; nothing was "
-            "written, try again in a moment."
-        )
-    pid, name = holder
-    return (
-        f"The store lock is held by process {pid} ({name}), so after {wait:g}s nothing was "
-        f"written; try again in a moment, or if that process is stuck, stop it with "
-        f"'kill {pid}'."
-    )
-
-
-def lock_holder(fd: int) -> tuple[int, str] | None:
-    """The process holding the flock on the file open as `fd`, and its command name
-    (never its arguments, which may hold patient data), from /proc; None when this
-    process is the holder or the system cannot tell. The holder may be a child that
-    inherited the lock from a command that died."""
-    try:
-        info = os.fstat(fd)
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    me = os.getpid()
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            fds = os.listdir(f"/proc/{entry}/fd")
-        except OSError:
-            continue
-        for num in fds:
-            try:
-                target = os.stat(f"/proc/{entry}/fd/{num}")
-                if (target.st_dev, target.st_ino) != (info.st_dev, info.st_ino):
-                    continue
-                with open(f"/proc/{entry}/fdinfo/{num}", encoding="utf-8") as fh:
-                    held = any(" FLOCK " in line for line in fh if line.startswith("lock:"))
-                with open(f"/proc/{entry}/comm", encoding="utf-8", errors="replace") as fh:
-                    name = fh.read().strip() or "unknown"
-            except OSError:
-                continue
-            if held:
-                return int(entry), name
-    return None
-
-
-def lock_timeout() -> float:
-    raw = os.environ.get("CBTRACK_LOCK_TIMEOUT", "").strip()
-    if not raw:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise Refused("CBTRACK_LOCK_TIMEOUT must be a number of seconds, like 30.") from None
-    if value != value or value < 0:  # NaN or negative
-        raise Refused("CBTRACK_LOCK_TIMEOUT must be a number of seconds, like 30.")
-    return value
-
-
-def _try_lock(fd: int, kind: int = fcntl.LOCK_EX) -> bool:
-    try:
-        fcntl.flock(fd, kind | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return False
-        raise
-    return True
-
-
 _IMPORT_KEY = re.compile(r"^import_key: '?([^'\n]+?)'?$", re.MULTILINE)
-_CLOSURE_AT = re.compile(r"^closure:\n  at: '?([0-9][0-9T:+.Z-]*)'?\n", re.MULTILINE)
-
-
-def _closed_at(text: str) -> datetime | None:
-    """The closure time read from a record's text, or None when it cannot be read cheaply."""
-    m = _CLOSURE_AT.search(text)
-    if not m:
-        return None
-    try:
-        found = datetime.fromisoformat(m.group(1))
-    except ValueError:
-        return None
-    return found if found.tzinfo else None
 
 
 def policy_digest(policy: Policy) -> dict[str, Any]:

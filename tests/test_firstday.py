@@ -17,7 +17,8 @@ from cbtrack.cli import app
 from cbtrack.cli import core as cli_core
 from cbtrack.model import Urgency
 from cbtrack.policy import DEFAULT_POLICY, Policy, default_policy_text
-from cbtrack.store import Store, parse_yaml
+from cbtrack.store import Store
+from cbtrack.yamlio import parse_yaml
 from tests.conftest import Cli, git, snapshot
 
 SEED_CATEGORIES = {

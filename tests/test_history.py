@@ -19,7 +19,8 @@ import yaml
 from conftest import attempt_args, set_policy
 from helpers_robust import commit_count, git_clean, subprocess_env
 
-from cbtrack.store import Store, dump_record
+from cbtrack.store import Store
+from cbtrack.yamlio import dump_record
 from tests.helpers_git import Desk, at, git, git_env, office
 
 NOTE = "Rang the mobile twice, no answer and no voicemail box"

@@ -27,7 +27,7 @@ from cbtrack.model import (
     Status,
     Urgency,
 )
-from cbtrack.store import dump_record
+from cbtrack.yamlio import dump_record
 
 TZ = timezone(timedelta(hours=-5))
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=TZ)

@@ -19,15 +19,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from cbtrack import service
 from cbtrack.errors import StoreError
+from cbtrack.files import write_atomic
 from cbtrack.model import AttemptMethod, AttemptResult, Callback, CloseReason
-from cbtrack.store import (
-    Store,
-    dump_record,
-    dump_yaml,
-    load_model,
-    parse_yaml,
-    write_atomic,
-)
+from cbtrack.store import Store
+from cbtrack.yamlio import dump_record, dump_yaml, load_model, parse_yaml
 
 NOW = datetime.fromisoformat("2026-11-27T10:00:00-05:00")
 

@@ -19,8 +19,9 @@ import pytest
 from cbtrack import localindex, quick
 from cbtrack.cli import core
 from cbtrack.cli.app import State
-from cbtrack.store import Store, record_data
+from cbtrack.store import Store
 from cbtrack.views import CallbackView
+from cbtrack.yamlio import record_data
 from tests.conftest import git
 from tests.helpers_report import STAFF, Staff, day, init_store
 from tests.test_speed import _pty_run
