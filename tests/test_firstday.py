@@ -13,8 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cbtrack.cli import app
-from cbtrack.cli import core as cli_core
+from cbtrack.cli import app, core as cli_core
 from cbtrack.model import Urgency
 from cbtrack.policy import DEFAULT_POLICY, Policy, default_policy_text
 from cbtrack.store import Store

@@ -469,8 +469,7 @@ def _act(cb: Any, step: tuple[str, int], who: str) -> None:
 
 
 def test_merged_records_pass_the_rule_book_against_both_parents() -> None:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
+    from hypothesis import given, settings, strategies as st
     from test_merge import base_record, copy
 
     from cbtrack import history

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 from helpers_robust import commit_count, git_clean
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from cbtrack import service
