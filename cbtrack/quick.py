@@ -135,7 +135,7 @@ def queue_screen(
     overdue: bool,
     limit: int | None,
 ) -> bool:
-    """Print the queue's first screen as `cli.core._queue_screen` does, and return True;
+    """Print the queue's first screen as `cli.reading._queue_screen` does, and return True;
     or print nothing and return False when the index cannot vouch for every record."""
     from cbtrack import __version__
 

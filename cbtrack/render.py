@@ -319,7 +319,7 @@ def _due(policy: Policy, cb: Callback, now: datetime) -> str:
     """Relative due time; while a dependency holds the clock, when it is expected."""
     deps = cb.open_dependencies
     if deps:
-        # (a view from cbtrack/quick.py brings the time from the read cache's row)
+        # (a view from cbtrack/quick.py brings the time from the index's row)
         expected = getattr(cb, "expected_at", None) or min(
             timing.expected_by(policy, d) for d in deps
         )

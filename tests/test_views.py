@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from cbtrack import localindex, quick
-from cbtrack.cli import core
+from cbtrack.cli import reading
 from cbtrack.cli.app import State
 from cbtrack.store import Store
 from cbtrack.views import CallbackView
@@ -216,12 +216,12 @@ def _screens(store: Path, capsys: pytest.CaptureFixture[str], **f: Any) -> tuple
     fast = capsys.readouterr().out
     st = State(store_dir=str(store), user_opt="jlee")
     owner = "jlee" if args["mine"] else args["owner"]
-    chosen = core.service.QueueFilter(
+    chosen = reading.service.QueueFilter(
         owner=owner, category=args["category"], urgency=args["urgency"],
         status=args["status"], overdue=args["overdue"],
     )  # fmt: skip
     filtered = any(args[k] for k in ("owner", "mine", "category", "urgency", "status", "overdue"))
-    core._queue_screen(st, chosen, filtered, args["limit"], [])
+    reading._queue_screen(st, chosen, filtered, args["limit"], [])
     return used, fast, capsys.readouterr().out
 
 
@@ -239,7 +239,7 @@ def test_the_quick_screen_is_the_full_screen(
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setenv("LINES", "12")
     monkeypatch.setattr(sys.modules["cbtrack.cli.app"], "color_ok", lambda: color)
-    monkeypatch.setattr(core, "color_ok", lambda: color)
+    monkeypatch.setattr(reading, "color_ok", lambda: color)
     cases: list[dict[str, Any]] = [
         {}, {"limit": 3}, {"limit": 50}, {"overdue": True}, {"category": "general"},
         {"urgency": "clinical"}, {"status": "waiting_internal"}, {"owner": "front_desk"},
