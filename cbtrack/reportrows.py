@@ -1,27 +1,16 @@
-"""The report over plain rows: one small tuple per record, a per-month row cache, and a
-one-pass aggregation that gives exactly the figures of `cbtrack.report.build`.
+"""The report: every figure (defined in `cbtrack.report`), computed once, from rows.
 
-`report.build` works on validated models; at 60,000 records parsing and keeping them all
-costs seconds and hundreds of megabytes. Here each record becomes a `Row` of plain values
-(times as integer microseconds since the epoch in UTC, so that every comparison and every
-difference in hours is exactly the one the models give), and the figures are summed row
-by row without keeping the rows.
+Each record becomes a small tuple of plain values (times as integer microseconds since the
+epoch in UTC, so that every comparison and every difference in hours is exact), and the
+figures are summed row by row in one pass without keeping the rows. At 60,000 records no
+model is built once the local index (`cbtrack/localindex.py`) keeps each record's row
+beside its entry; a changed file's row is made again from its strict read.
 
-The row cache (`<store>/.cbtrack/cache/report-open.bin` and `report-YYYY-MM.bin`, one per
-month folder of closed records) follows the rules of the read cache (`cbtrack/cache.py`):
-local only, owner-only, written to a temp file and renamed; a header names the format,
-the cbtrack and Python versions and a hash of the policy, the models, this module and the
-store's salt, and a digest covers the entries, so a damaged or foreign file is ignored and
-rewritten. An entry is used only when its file's inode, size, mtime_ns and ctime_ns are
-exactly as recorded and the file is older than the cache file (git's racy rule); any other
-file is read strictly (`Store.load_path`), so a bad file gives the error it gives without
-the cache, and its new row replaces the entry.
-
-No patient identifier is written to the row cache: the phone number (last ten digits) and
-the MRN, which the repeat-patient count compares, are kept as keyed hashes (BLAKE2b with a
-random salt in `report-salt`, local and owner-only like the rest). A report with
-`--include-phi` needs names, phones and free text, so it does not use the row cache: it
-builds its rows from the records as it reads them (`rows_with_phi`).
+No patient identifier is kept in a row: the phone number (last ten digits) and the MRN,
+which the repeat-patient count compares, are keyed hashes (BLAKE2b with a random salt in
+`.cbtrack/report-salt`, local and owner-only). A report with `--include-phi` needs names,
+phones and free text, so it builds its rows from the records as it reads them
+(`rows_with_phi`) and keeps none.
 """
 
 from __future__ import annotations
@@ -186,7 +175,7 @@ def _keyed(salt: bytes, key: str) -> bytes:
 
 
 class Tally:
-    """The sums behind one block of figures (`report.Period.block`)."""
+    """The sums behind one block of figures."""
 
     __slots__ = (
         "attempts",
@@ -250,7 +239,7 @@ class Tally:
 
 class Figures:
     """Adds rows one at a time and gives the report's figures for [start, end), exactly
-    as `report.build` gives them for the same records in the same order."""
+    for the records in the order they are added."""
 
     def __init__(
         self, policy: Policy, start: datetime, end: datetime, now: datetime, include_phi: bool
@@ -501,7 +490,7 @@ class Figures:
     def _patients(self) -> tuple[list[bytes], list[int]]:
         """The distinct key sets of the callbacks created in the period, and for each the
         patient (a number) it belongs to: key sets that share a key (a phone number or an
-        MRN) are one patient, as in `report.repeat_groups`."""
+        MRN) are one patient."""
         sets = list(dict.fromkeys(self.made_keys))
         parent = list(range(len(sets)))
 
@@ -679,7 +668,7 @@ def build(
     now: datetime,
     include_phi: bool = False,
 ) -> dict[str, Any]:
-    """Every figure for [start, end) from rows, as `report.build` gives it from records."""
+    """Every figure for [start, end) from rows."""
     figures = Figures(policy, start, end, now, include_phi)
     add = figures.add
     for row in rows:

@@ -2,7 +2,7 @@
 local index (cbtrack/localindex.py); the lock and journal are its mixin (cbtrack/guard.py),
 strict YAML is cbtrack/yamlio.py and atomic writes cbtrack/files.py.
 
-The only module that touches files. Layout:
+With those three and the index, the only modules that touch the store's files. Layout:
 
     <store>/cbtrack.yaml
     <store>/callbacks/open/<id>.yaml
