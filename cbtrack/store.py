@@ -57,7 +57,8 @@ from cbtrack.model import (
     new_callback_id,
 )
 from cbtrack.patients import Query, newest_first, same_patient
-from cbtrack.policy import Policy, describe_policy_problems
+from cbtrack.policy import Policy
+from cbtrack.policyproblems import describe_policy_problems
 from cbtrack.progress import Progress
 from cbtrack.yamlio import (
     FileGone,

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ValidationError
 
 from cbtrack.errors import Refused, StoreError
 from cbtrack.model import Callback, describe_validation
-from cbtrack.policy import Policy, describe_policy_problems
+from cbtrack.policy import Policy
+from cbtrack.policyproblems import describe_policy_problems
 
 M = TypeVar("M", bound=BaseModel)
 MAX_DEPTH = 32  # records nest about 4 deep, the policy about 5
