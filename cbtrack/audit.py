@@ -23,8 +23,7 @@ from typing import Any
 
 from cbtrack import gitlog, history, progress, treeread
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
-from cbtrack.progress import Progress, Report
-from cbtrack.progress import step as progress_step
+from cbtrack.progress import Progress, Report, step as progress_step
 from cbtrack.store import POLICY_FILE, Store
 
 CHUNK = 400  # parent/commit pairs read per round of git calls
