@@ -16,6 +16,7 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -237,21 +238,41 @@ def judge_steps(
     if progress is not None:
         progress.total += files
     workers = _workers(files)
-    if workers < 2:
-        for batch in batches:
-            out += _judge_units(root, rd, batch, info, label, trees)
-            if progress is not None:
-                progress.step(sum(len(u[3]) for u in batch))
-        return out
+    if workers >= 2:
+        found = _in_workers(root, batches, info, label, workers, progress)
+        if found is not None:
+            return out + found
+    for batch in batches:
+        out += _judge_units(root, rd, batch, info, label, trees)
+        if progress is not None:
+            progress.step(sum(len(u[3]) for u in batch))
+    return out
+
+
+def _in_workers(
+    root: Path,
+    batches: list[list[Unit]],
+    info: dict[str, gitlog.CommitInfo],
+    label: str | None,
+    workers: int,
+    progress: Progress | None,
+) -> list[Finding] | None:
+    """The batches judged by worker processes, in order; None when they cannot be
+    started here (the caller judges them itself)."""
     ctx = multiprocessing.get_context("spawn")  # nothing of this process (a lock) goes along
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        jobs = [
-            (str(root), b, {u[1]: info[u[1]] for u in b if u[1] in info}, label) for b in batches
-        ]
-        for batch, found in zip(batches, pool.map(_judge_batch, jobs), strict=True):
-            out += found
-            if progress is not None:
-                progress.step(sum(len(u[3]) for u in batch))
+    jobs = [(str(root), b, {u[1]: info[u[1]] for u in b if u[1] in info}, label) for b in batches]
+    out: list[Finding] = []
+    counted = progress.count if progress is not None else 0
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            for batch, found in zip(batches, pool.map(_judge_batch, jobs), strict=True):
+                out += found
+                if progress is not None:
+                    progress.step(sum(len(u[3]) for u in batch))
+    except (OSError, BrokenProcessPool):
+        if progress is not None:
+            progress.count = counted
+        return None
     return out
 
 
