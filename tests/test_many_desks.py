@@ -111,7 +111,7 @@ def test_ten_desks_twenty_rounds_lose_nothing(tmp_path: Path) -> None:
     retries = retried = 0
     slowest: list[float] = []  # per round: until the last of the ten syncs finished
     each: list[float] = []  # every sync's own time
-    held: list[float] = []  # every sync's longest hold of its store lock
+    locks: list[float] = []  # every sync's longest hold of its store lock
     for rnd in range(20):
         for d in desks:
             minute += 1
@@ -139,7 +139,7 @@ def test_ten_desks_twenty_rounds_lose_nothing(tmp_path: Path) -> None:
             retries += out["push_retries"]
             retried += out["push_retries"] > 0
             each.append(seconds)
-            held.append(out["lock_held_s"])
+            locks.append(out["lock_held_s"])
     for d in desks:
         d.sync(at("18:00"))
     same_everywhere(desks)
@@ -155,8 +155,8 @@ def test_ten_desks_twenty_rounds_lose_nothing(tmp_path: Path) -> None:
     print(
         f"{len(ledger)} callbacks; {retried} of {len(each)} syncs needed a retry "
         f"({retries} retries); a sync took {statistics.median(each):.1f} s (median), "
-        f"{max(each):.1f} s at most, and held its store lock {statistics.median(held):.2f} s "
-        f"(median), {max(held):.2f} s at most; ten syncs at once finished in "
+        f"{max(each):.1f} s at most, and held its store lock {statistics.median(locks):.2f} s "
+        f"(median), {max(locks):.2f} s at most; ten syncs at once finished in "
         f"{statistics.median(slowest):.1f} s (median round), {max(slowest):.1f} s at most"
     )
 
