@@ -79,6 +79,9 @@ BLANK = Row("", "", "", "", 0.0, 0.0, None, None, "", "", None)
 Expecter = Callable[[Data], float | None]
 # Reads a file strictly: its data and model, or None to leave the record out (gone or moved).
 Loader = Callable[[Path], tuple[Data, Any] | None]
+# (In a worker process) the data of each file of a folder that reads strictly, marshalled:
+# a module-level function of the store's, so that it reaches the worker by name.
+Parser = Callable[[str, list[str]], bytes]
 Sig = tuple[int, int, int, int]
 
 _SCHEMA = """
@@ -231,13 +234,13 @@ class LocalIndex:
         callbacks_dir: Path,
         key: str,
         expecter: Expecter | None = None,
-        root: Path | None = None,
+        parse: Parser | None = None,
     ) -> None:
         self.path = local_dir / FILE_NAME
         self.callbacks = callbacks_dir
         self.key = key
         self.expecter = expecter
-        self.root = root
+        self.parse = parse
         self._db: sqlite3.Connection | None = None
         self._tried = False
         self._pending: list[tuple[Path, Path | None, Data]] = []
@@ -495,13 +498,13 @@ class LocalIndex:
         core. Files a worker could not read are left out (the caller reads them itself,
         and reports them as it always does)."""
         cores = os.cpu_count() or 1
-        if self.root is None or len(names) < PARALLEL_FROM or cores < 2:
+        if self.parse is None or len(names) < PARALLEL_FROM or cores < 2:
             return {}
         chunks = [names[i::cores] for i in range(cores)]
         out: dict[str, Data] = {}
         try:
             with ProcessPoolExecutor(cores, mp_context=get_context("fork")) as pool:
-                jobs = [pool.submit(_parse_chunk, str(self.root), str(folder), c) for c in chunks]
+                jobs = [pool.submit(self.parse, str(folder), c) for c in chunks]
                 for job in jobs:
                     out.update(marshal.loads(job.result()))
         except Exception:  # (no processes here: read in this one)
@@ -608,20 +611,3 @@ def _busy(exc: sqlite3.Error) -> bool:
 
 class _Skip(Exception):
     """The index could not be written: carry on without it."""
-
-
-def _parse_chunk(root: str, folder: str, names: list[str]) -> bytes:
-    """(In a worker) the data of each file of `names` that reads strictly, marshalled."""
-    from cbtrack.errors import StoreError
-    from cbtrack.store import Store
-    from cbtrack.yamlio import record_data
-
-    store = Store(Path(root))
-    out: dict[str, Data] = {}
-    for name in names:
-        try:
-            cb = store.load_path(Path(folder) / name)
-        except (StoreError, OSError):
-            continue
-        out[name] = record_data(cb)
-    return marshal.dumps(out)

@@ -209,6 +209,10 @@ def test_a_cold_build_in_worker_processes_reads_as_strictly(
     assert len(_rows(store_dir)) == 8
     bad = store_dir / "callbacks" / "open" / f"{ids[5]}.yaml"
     bad.write_text(bad.read_text().replace("urgency: time_sensitive", "urgency: whenever"))
+    # the workers read every good file; the bad one is left to this process, which reports it
+    st = Store(store_dir)
+    names = sorted(f"{i}.yaml" for i in ids)
+    assert set(st.index._parse_many(st.open_dir, names)) == set(names) - {bad.name}
     _index(store_dir).unlink()
     result = cli("queue")
     assert result.exit_code == 3 and f"{ids[5]}.yaml" in result.stderr
