@@ -311,6 +311,21 @@ class LocalIndex:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._drop_old_caches()
+
+    def _drop_old_caches(self) -> None:
+        """Remove what 0.2 kept beside the records before this index (copies of record data
+        that nothing reads any more): `.cbtrack/cache/` and `.cbtrack/find-index.json`."""
+        local = self.path.parent
+        old = local / "cache"
+        with contextlib.suppress(OSError):
+            if old.is_dir() and not old.is_symlink():
+                for entry in os.scandir(old):
+                    if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                        os.unlink(entry.path)
+                old.rmdir()
+        with contextlib.suppress(OSError):
+            os.unlink(local / "find-index.json")
 
     def close(self) -> None:
         if self._db is not None:
