@@ -20,25 +20,8 @@ from cbtrack.policy import CLINICAL_ROLE, Policy
 from cbtrack.store import Store
 
 if TYPE_CHECKING:
-    from cbtrack import (
-        corrections,
-        doctor,
-        gitlog,
-        history,
-        identity,
-        importer,
-        review,
-        timing,
-        triage,
-    )
+    from cbtrack import timing, triage
 else:  # loaded by the commands that use them: reading the queue needs none of them
-    corrections = lazy_module("cbtrack.corrections")
-    doctor = lazy_module("cbtrack.doctor")
-    gitlog = lazy_module("cbtrack.gitlog")
-    history = lazy_module("cbtrack.history")
-    identity = lazy_module("cbtrack.identity")
-    importer = lazy_module("cbtrack.importer")
-    review = lazy_module("cbtrack.review")
     timing = lazy_module("cbtrack.timing")
     triage = lazy_module("cbtrack.triage")
 

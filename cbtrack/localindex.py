@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import marshal
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -79,6 +78,9 @@ BLANK = Row("", "", "", "", 0.0, 0.0, None, None, "", "", None)
 Expecter = Callable[[Data], float | None]
 # Reads a file strictly: its data and model, or None to leave the record out (gone or moved).
 Loader = Callable[[Path], tuple[Data, Any] | None]
+# (In a worker process) the data of each file of a folder that reads strictly, marshalled:
+# a module-level function of the store's, so that it reaches the worker by name.
+Parser = Callable[[str, list[str]], bytes]
 Sig = tuple[int, int, int, int]
 
 _SCHEMA = """
@@ -168,13 +170,6 @@ def _timestamp(text: Any) -> float:
     return when.timestamp()
 
 
-def patient_keys(phone: str, mrn: str | None) -> tuple[str | None, str | None]:
-    """The duplicate check's lookup keys (`patients.same_patient` decides): the last 7
-    digits of the phone (numbers that match agree on at least those) and the folded MRN."""
-    digits = re.sub(r"\D", "", phone)
-    return (digits[-7:] if len(digits) >= 7 else None, mrn.casefold() if mrn else None)
-
-
 def real_folder(folder: Path) -> bool:
     """False when the folder or the one above it (`.cbtrack/`) is a symlink: cbtrack never
     reads or writes its local files through one (it could lead outside the store)."""
@@ -231,13 +226,13 @@ class LocalIndex:
         callbacks_dir: Path,
         key: str,
         expecter: Expecter | None = None,
-        root: Path | None = None,
+        parse: Parser | None = None,
     ) -> None:
         self.path = local_dir / FILE_NAME
         self.callbacks = callbacks_dir
         self.key = key
         self.expecter = expecter
-        self.root = root
+        self.parse = parse
         self._db: sqlite3.Connection | None = None
         self._tried = False
         self._pending: list[tuple[Path, Path | None, Data]] = []
@@ -316,6 +311,21 @@ class LocalIndex:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._drop_old_caches()
+
+    def _drop_old_caches(self) -> None:
+        """Remove what 0.2 kept beside the records before this index (copies of record data
+        that nothing reads any more): `.cbtrack/cache/` and `.cbtrack/find-index.json`."""
+        local = self.path.parent
+        old = local / "cache"
+        with contextlib.suppress(OSError):
+            if old.is_dir() and not old.is_symlink():
+                for entry in os.scandir(old):
+                    if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                        os.unlink(entry.path)
+                old.rmdir()
+        with contextlib.suppress(OSError):
+            os.unlink(local / "find-index.json")
 
     def close(self) -> None:
         if self._db is not None:
@@ -422,7 +432,7 @@ class LocalIndex:
                 return
 
     def names_with(self, phone7: str | None, mrnkey: str | None) -> set[str]:
-        """Names of open records whose patient keys match (`patient_keys`)."""
+        """Names of open records whose lookup keys match (`patients.lookup_keys`)."""
         db = self.db
         if db is None:
             return set()
@@ -495,13 +505,13 @@ class LocalIndex:
         core. Files a worker could not read are left out (the caller reads them itself,
         and reports them as it always does)."""
         cores = os.cpu_count() or 1
-        if self.root is None or len(names) < PARALLEL_FROM or cores < 2:
+        if self.parse is None or len(names) < PARALLEL_FROM or cores < 2:
             return {}
         chunks = [names[i::cores] for i in range(cores)]
         out: dict[str, Data] = {}
         try:
             with ProcessPoolExecutor(cores, mp_context=get_context("fork")) as pool:
-                jobs = [pool.submit(_parse_chunk, str(self.root), str(folder), c) for c in chunks]
+                jobs = [pool.submit(self.parse, str(folder), c) for c in chunks]
                 for job in jobs:
                     out.update(marshal.loads(job.result()))
         except Exception:  # (no processes here: read in this one)
@@ -525,7 +535,7 @@ class LocalIndex:
     ) -> None:
         if not new and not gone:
             return
-        from cbtrack.patients import name_words
+        from cbtrack.patients import lookup_keys, name_words
 
         rows = []
         for name, st, data in new:
@@ -534,7 +544,7 @@ class LocalIndex:
                 blob = marshal.dumps(data)
             except (KeyError, TypeError, ValueError):
                 continue
-            phone7, mrnkey = patient_keys(row.phone, row.mrn)
+            phone7, mrnkey = lookup_keys(row.phone, row.mrn)
             rows.append(
                 (
                     folder,
@@ -608,20 +618,3 @@ def _busy(exc: sqlite3.Error) -> bool:
 
 class _Skip(Exception):
     """The index could not be written: carry on without it."""
-
-
-def _parse_chunk(root: str, folder: str, names: list[str]) -> bytes:
-    """(In a worker) the data of each file of `names` that reads strictly, marshalled."""
-    from cbtrack.errors import StoreError
-    from cbtrack.store import Store
-    from cbtrack.yamlio import record_data
-
-    store = Store(Path(root))
-    out: dict[str, Data] = {}
-    for name in names:
-        try:
-            cb = store.load_path(Path(folder) / name)
-        except (StoreError, OSError):
-            continue
-        out[name] = record_data(cb)
-    return marshal.dumps(out)

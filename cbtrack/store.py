@@ -27,12 +27,13 @@ import contextlib
 import hashlib
 import itertools
 import json
+import marshal
 import os
 import re
 import stat
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ from cbtrack.model import (
     id_month,
     new_callback_id,
 )
-from cbtrack.patients import Query, newest_first, same_patient
+from cbtrack.patients import Query, lookup_keys, newest_first, same_patient
 from cbtrack.policy import Policy
 from cbtrack.policyproblems import describe_policy_problems
 from cbtrack.progress import Progress
@@ -357,7 +358,7 @@ class Store(Guarded):
             self.root / OPEN_DIR.parent,
             localindex.key_of(__version__, policy),
             self._expected,
-            self.root,
+            partial(parse_for_index, str(self.root)),
         )
 
     def _expected(self, data: dict[str, Any]) -> float:
@@ -412,7 +413,7 @@ class Store(Guarded):
         names = [n for n in names if _is_record_name(n)]
         ix = self.index
         known = ix.known("open", "phone7")
-        wanted = ix.names_with(*localindex.patient_keys(phone, mrn))
+        wanted = ix.names_with(*lookup_keys(phone, mrn))
         try:
             dfd = os.open(self.open_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
@@ -613,6 +614,21 @@ class Store(Guarded):
 
 
 _IMPORT_KEY = re.compile(r"^import_key: '?([^'\n]+?)'?$", re.MULTILINE)
+
+
+def parse_for_index(root: str, folder: str, names: list[str]) -> bytes:
+    """(In a worker process of the index's first build) the data of each of `names` in
+    `folder` that reads strictly, marshalled; the others are left for the caller to read
+    and report as always."""
+    store = Store(Path(root))
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        try:
+            cb = store.load_path(Path(folder) / name)
+        except (StoreError, OSError):
+            continue
+        out[name] = record_data(cb)
+    return marshal.dumps(out)
 
 
 def policy_digest(policy: Policy) -> dict[str, Any]:

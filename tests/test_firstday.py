@@ -301,7 +301,7 @@ def test_policy_errors_are_plain_words(store_dir: Path, line: str, says: str) ->
 
 
 def test_yaml_parses_every_example_in_the_error_table() -> None:
-    from cbtrack.policy import EXAMPLES
+    from cbtrack.policyproblems import EXAMPLES
 
     for key, example in EXAMPLES.items():
         assert isinstance(yaml.safe_load(example), dict | list), key

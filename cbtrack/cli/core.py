@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import textwrap
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cbtrack.cli import alerting, intake
 from cbtrack.cli.app import (
+    IdArg,
     JsonOpt,
     State,
+    YesNo,
     app,
     state,
     term_width,
@@ -33,24 +34,11 @@ from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, model, queuefmt, render, service
+    from cbtrack import clock, render, service
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
-    model = lazy_module("cbtrack.model")
-    queuefmt = lazy_module("cbtrack.queuefmt")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
-
-
-class YesNo(StrEnum):
-    yes = "yes"
-    no = "no"
-
-
-IdArg = Annotated[
-    str,
-    typer.Argument(metavar="ID", help="The callback ID, or its last 5 characters."),
-]
 
 
 def _print_outcome(st: State, out: service.Outcome, as_json: bool, text: str) -> None:

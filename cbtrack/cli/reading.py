@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 import sys
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cbtrack.cli.app import (
+    IdArg,
     JsonOpt,
     State,
     app,
@@ -27,24 +27,11 @@ from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, model, queuefmt, render, service
+    from cbtrack import queuefmt, render, service
 else:  # loaded when a command runs, so --help stays cheap
-    clock = lazy_module("cbtrack.clock")
-    model = lazy_module("cbtrack.model")
     queuefmt = lazy_module("cbtrack.queuefmt")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
-
-
-class YesNo(StrEnum):
-    yes = "yes"
-    no = "no"
-
-
-IdArg = Annotated[
-    str,
-    typer.Argument(metavar="ID", help="The callback ID, or its last 5 characters."),
-]
 
 
 @app.command()
@@ -97,7 +84,7 @@ def queue(
     """
     st = state(ctx)
     if sys.stdout.isatty() and not as_json and not show_all:
-        from cbtrack import quick  # the screen from the read cache alone, when it can
+        from cbtrack.cli import quick  # the screen from the index alone, when it can
 
         if quick.queue_screen(
             st.store_dir, st.user, owner, mine, category,

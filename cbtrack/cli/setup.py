@@ -21,24 +21,11 @@ from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, model, queuefmt, render, service
+    from cbtrack import model, render, service
 else:  # loaded when a command runs, so --help stays cheap
-    clock = lazy_module("cbtrack.clock")
     model = lazy_module("cbtrack.model")
-    queuefmt = lazy_module("cbtrack.queuefmt")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
-
-
-class YesNo(StrEnum):
-    yes = "yes"
-    no = "no"
-
-
-IdArg = Annotated[
-    str,
-    typer.Argument(metavar="ID", help="The callback ID, or its last 5 characters."),
-]
 
 
 def interactive() -> bool:
