@@ -27,7 +27,8 @@ def isolated_env(tmp_path: Path) -> Iterator[None]:
     env.setenv("HOME", str(home))
     env.setenv("GIT_CONFIG_NOSYSTEM", "1")
     env.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    for var in ("CBTRACK_STORE", "CBTRACK_USER", "CBTRACK_NOW", "NO_COLOR", "GIT_DIR", "COLUMNS"):
+    for var in ("CBTRACK_STORE", "CBTRACK_USER", "CBTRACK_NOW", "NO_COLOR", "GIT_DIR", "COLUMNS",
+                "CBTRACK_PROGRESS", "CBTRACK_WORKERS", "CBTRACK_LOCK_LOG"):  # fmt: skip
         env.delenv(var, raising=False)
     env.setenv("CBTRACK_NOW", NOW)
     old = os.umask(0o077)  # as `cbtrack` itself sets it (cbtrack.cli.main)
