@@ -116,9 +116,9 @@ def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[str, Row]]
                 st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             except OSError:
                 return None
-            if not fresh(entry, st) or entry[7] == "":
+            if not fresh(entry[0], st) or entry[3] == "":
                 return None
-            out.append((name, make(entry[5:])))
+            out.append((name, make(entry[1:])))
     finally:
         os.close(dfd)
     return out
