@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 
 from cbtrack.progress import Progress
 
-FORMAT = "cbtrack-index-2"
+FORMAT = "cbtrack-index-3"
 FILE_NAME = "index.sqlite"
 # The file system stamps times from a clock that may lag the precise one by up to a tick
 # (10 ms at the slowest common kernel setting): a file counts as read "before" a change
@@ -93,6 +93,9 @@ CREATE TABLE rec(
     data BLOB, report BLOB,
     PRIMARY KEY(folder, name)
 ) WITHOUT ROWID;
+-- a folder's stamps and rows are read from this index alone, without the records' data
+CREATE INDEX rec_rows ON rec(folder, name, stamp, owner, category, urgency, status, due,
+    created, closed, expected, phone, pname, mrn);
 CREATE INDEX rec_phone ON rec(phone7);
 CREATE INDEX rec_mrn ON rec(mrnkey);
 """
@@ -387,6 +390,16 @@ class LocalIndex:
         except sqlite3.Error:
             return {}
 
+    def stamps(self, folder: str) -> dict[str, str]:
+        """name -> stamp of one folder's entries (all `fresh` needs)."""
+        db = self.db
+        if db is None:
+            return {}
+        try:
+            return dict(db.execute("SELECT name, stamp FROM rec WHERE folder = ?", (folder,)))
+        except sqlite3.Error:
+            return {}
+
     def data(self, folder: str, name: str) -> Data | None:
         db = self.db
         if db is None:
@@ -489,7 +502,9 @@ class LocalIndex:
         `changed_only`, only the records read again are given (the index is brought up to
         date; the caller queries it for the rest)."""
         rel = self.folder_of(folder)
-        known = self.known(rel, "NULL" if changed_only else _ROW_COLUMNS) if rel is not None else {}
+        known: dict[str, Any] = {}
+        if rel is not None:
+            known = self.stamps(rel) if changed_only else self.known(rel)
         try:
             dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
@@ -500,19 +515,21 @@ class LocalIndex:
         src = (self, rel) if rel is not None else None
         try:
             for name in names:
+                if progress is not None:
+                    progress.step()
                 try:
                     st = os.stat(name, dir_fd=dfd, follow_symlinks=False) if dfd >= 0 else None
                 except OSError:
                     st = None
                 entry = known.get(name)
-                if st is not None and entry is not None and fresh(entry[0], st):
-                    if not changed_only:
-                        out.append(Cached(folder, name, make(entry[1:]), None, None, src))
-                else:
-                    stale.append((len(out), name, st))
-                    out.append(None)
-                if progress is not None:
-                    progress.step()
+                if changed_only:
+                    if st is not None and entry is not None and fresh(entry, st):
+                        continue
+                elif st is not None and entry is not None and fresh(entry[0], st):
+                    out.append(Cached(folder, name, make(entry[1:]), None, None, src))
+                    continue
+                stale.append((len(out), name, st))
+                out.append(None)
         finally:
             if dfd >= 0:
                 os.close(dfd)
