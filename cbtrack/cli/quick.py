@@ -245,7 +245,7 @@ def _print_screen(
         return
     p: Any = policy  # (the digest answers what the queue's lines ask of a policy)
     width = term_width()
-    for line in queuefmt.queue_lines(p, views, now, color_ok(), width):
+    for line in queuefmt.queue_lines(p, views, now, color_ok(), width, memo={}):
         typer.echo(line)
     hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
     counts = render.queue_counts(total, late, waiting, len(views), hint)
