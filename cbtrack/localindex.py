@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 
 from cbtrack.progress import Progress
 
-FORMAT = "cbtrack-index-1"
+FORMAT = "cbtrack-index-3"
 FILE_NAME = "index.sqlite"
 # The file system stamps times from a clock that may lag the precise one by up to a tick
 # (10 ms at the slowest common kernel setting): a file counts as read "before" a change
@@ -81,19 +81,21 @@ Loader = Callable[[Path], tuple[Data, Any] | None]
 # (In a worker process) the data of each file of a folder that reads strictly, marshalled:
 # a module-level function of the store's, so that it reaches the worker by name.
 Parser = Callable[[str, list[str]], bytes]
-Sig = tuple[int, int, int, int]
 
 _SCHEMA = """
 CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
 CREATE TABLE rec(
     folder TEXT NOT NULL, name TEXT NOT NULL,
-    ino INTEGER, size INTEGER, mtime INTEGER, ctime INTEGER, checked INTEGER,
+    stamp TEXT NOT NULL,
     owner TEXT, category TEXT, urgency TEXT, status TEXT, due REAL, created REAL,
     closed REAL, expected REAL, phone TEXT, pname TEXT, mrn TEXT,
     phone7 TEXT, mrnkey TEXT, words TEXT,
     data BLOB, report BLOB,
     PRIMARY KEY(folder, name)
-);
+) WITHOUT ROWID;
+-- a folder's stamps and rows are read from this index alone, without the records' data
+CREATE INDEX rec_rows ON rec(folder, name, stamp, owner, category, urgency, status, due,
+    created, closed, expected, phone, pname, mrn);
 CREATE INDEX rec_phone ON rec(phone7);
 CREATE INDEX rec_mrn ON rec(mrnkey);
 """
@@ -108,22 +110,24 @@ def rank_key(
     return (-ranks[urgency], due, created)
 
 
-def signature(st: os.stat_result) -> Sig:
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+def signature(st: os.stat_result) -> str:
+    """A file's inode, size, mtime and ctime (ns), as one string."""
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-def fresh(known: tuple[Any, ...], st: os.stat_result) -> bool:
-    """The one "is this entry still the file?" rule: `known` starts with the recorded
-    inode, size, mtime, ctime and the moment the file was read (all integers, ns)."""
-    checked = known[4]
-    return bool(
-        known[0] == st.st_ino
-        and known[1] == st.st_size
-        and known[2] == st.st_mtime_ns
-        and known[3] == st.st_ctime_ns
-        and st.st_mtime_ns < checked
-        and st.st_ctime_ns < checked
-    )
+def stamp(st: os.stat_result, checked: int) -> str:
+    """What an entry keeps of its file, read at `checked` (ns): its signature, or "" when
+    the file is not older than the read (git's racy rule: a change in the same clock tick
+    could hide behind equal times), which no file ever matches."""
+    if st.st_mtime_ns >= checked or st.st_ctime_ns >= checked:
+        return ""
+    return signature(st)
+
+
+def fresh(kept: str, st: os.stat_result) -> bool:
+    """The one "is this entry still the file?" rule: the file's inode, size, mtime and
+    ctime are exactly those kept, and it was older than the moment it was read."""
+    return kept != "" and kept == signature(st)
 
 
 def now_checked() -> int:
@@ -287,9 +291,7 @@ class LocalIndex:
     def _sound(db: sqlite3.Connection) -> bool:
         """Whether the tables have the columns this version reads and writes."""
         try:
-            db.execute(
-                f"SELECT folder, name, checked, {_ROW_COLUMNS}, data, report FROM rec LIMIT 0"
-            )
+            db.execute(f"SELECT folder, name, stamp, {_ROW_COLUMNS}, data, report FROM rec LIMIT 0")
             return True
         except sqlite3.OperationalError as exc:
             if _busy(exc):
@@ -375,17 +377,26 @@ class LocalIndex:
         return rel.as_posix()
 
     def known(self, folder: str, columns: str = _ROW_COLUMNS) -> dict[str, tuple[Any, ...]]:
-        """name -> (ino, size, mtime, ctime, checked, *columns) of one folder's entries."""
+        """name -> (stamp, *columns) of one folder's entries."""
         db = self.db
         if db is None:
             return {}
         try:
             cur = db.execute(
-                f"SELECT name, ino, size, mtime, ctime, checked, {columns} "
-                "FROM rec WHERE folder = ?",
+                f"SELECT name, stamp, {columns} FROM rec WHERE folder = ?",
                 (folder,),
             )
             return {r[0]: r[1:] for r in cur}
+        except sqlite3.Error:
+            return {}
+
+    def stamps(self, folder: str) -> dict[str, str]:
+        """name -> stamp of one folder's entries (all `fresh` needs)."""
+        db = self.db
+        if db is None:
+            return {}
+        try:
+            return dict(db.execute("SELECT name, stamp FROM rec WHERE folder = ?", (folder,)))
         except sqlite3.Error:
             return {}
 
@@ -431,6 +442,38 @@ class LocalIndex:
             except sqlite3.Error:
                 return
 
+    def candidates(
+        self, id_end: str, mrn: str, phone7: str | None, words: tuple[str, ...]
+    ) -> list[tuple[str, str]]:
+        """(folder, file name) of every indexed record that may match a `find` query: the
+        ID or its end, the folded MRN, the phone's last 7 digits, or every name word (a word
+        of three letters or more also as the start of one). A superset: each is confirmed on
+        its record (`patients.Query`)."""
+        db = self.db
+        if db is None:
+            return []
+        conds: list[str] = []
+        args: list[str] = []
+        if id_end:
+            conds.append("name LIKE ?")
+            args.append(f"%{id_end}.yaml")
+        if mrn:
+            conds.append("mrnkey = ?")
+            args.append(mrn)
+        if phone7:
+            conds.append("phone7 = ?")
+            args.append(phone7)
+        if words:
+            conds.append(" AND ".join("(' ' || words || ' ') LIKE ?" for _ in words))
+            args += [f"% {w}%" if len(w) >= 3 else f"% {w} %" for w in words]
+        if not conds:
+            return []
+        sql = "SELECT folder, name FROM rec WHERE " + " OR ".join(f"({c})" for c in conds)
+        try:
+            return list(db.execute(sql + " ORDER BY folder, name", args))
+        except sqlite3.Error:
+            return []
+
     def names_with(self, phone7: str | None, mrnkey: str | None) -> set[str]:
         """Names of open records whose lookup keys match (`patients.lookup_keys`)."""
         db = self.db
@@ -446,13 +489,22 @@ class LocalIndex:
             return set()
 
     def read_folder(
-        self, folder: Path, names: list[str], load: Loader, progress: Progress | None = None
+        self,
+        folder: Path,
+        names: list[str],
+        load: Loader,
+        progress: Progress | None = None,
+        changed_only: bool = False,
     ) -> list[Cached]:
         """Every record of `folder` named in `names`, in that order: from the index where
         `fresh` says so, else read strictly through `load` (in worker processes when many)
-        and noted for next time. Entries of files no longer listed are dropped."""
+        and noted for next time. Entries of files no longer listed are dropped. With
+        `changed_only`, only the records read again are given (the index is brought up to
+        date; the caller queries it for the rest)."""
         rel = self.folder_of(folder)
-        known = self.known(rel) if rel is not None else {}
+        known: dict[str, Any] = {}
+        if rel is not None:
+            known = self.stamps(rel) if changed_only else self.known(rel)
         try:
             dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
@@ -463,18 +515,21 @@ class LocalIndex:
         src = (self, rel) if rel is not None else None
         try:
             for name in names:
+                if progress is not None:
+                    progress.step()
                 try:
                     st = os.stat(name, dir_fd=dfd, follow_symlinks=False) if dfd >= 0 else None
                 except OSError:
                     st = None
                 entry = known.get(name)
-                if st is not None and entry is not None and fresh(entry, st):
-                    out.append(Cached(folder, name, make(entry[5:]), None, None, src))
-                else:
-                    stale.append((len(out), name, st))
-                    out.append(None)
-                if progress is not None:
-                    progress.step()
+                if changed_only:
+                    if st is not None and entry is not None and fresh(entry, st):
+                        continue
+                elif st is not None and entry is not None and fresh(entry[0], st):
+                    out.append(Cached(folder, name, make(entry[1:]), None, None, src))
+                    continue
+                stale.append((len(out), name, st))
+                out.append(None)
         finally:
             if dfd >= 0:
                 os.close(dfd)
@@ -549,8 +604,7 @@ class LocalIndex:
                 (
                     folder,
                     name,
-                    *signature(st),
-                    checked,
+                    stamp(st, checked),
                     *row,
                     phone7,
                     mrnkey,
@@ -560,8 +614,7 @@ class LocalIndex:
             )
         with contextlib.suppress(_Skip), self._writing() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO rec VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)",
+                "INSERT OR REPLACE INTO rec VALUES (" + ",".join("?" * 18) + ",NULL)",
                 rows,
             )
             db.executemany(

@@ -29,6 +29,7 @@ from cbtrack.render import (
     _why,
     display_width,
     fit,
+    late,
     owner_label,
     pad,
     wrap,
@@ -191,7 +192,7 @@ def queue_lines(
         found: list[str] | None = memo.get(key) if memo is not None else None
         if found is None:
             cells = _memo_cells(policy, cb, now, memo)
-            found = _record_lines(layout, cells, cb, now, color)
+            found = _record_lines(layout, cells, cb, color and late(policy, cb, now), color)
             if memo is not None:
                 memo[key] = found
         lines.extend(found)
@@ -199,13 +200,13 @@ def queue_lines(
 
 
 def _record_lines(
-    layout: Layout, cells: dict[str, str], cb: Callback, now: datetime, color: bool
+    layout: Layout, cells: dict[str, str], cb: Callback, overdue: bool, color: bool
 ) -> list[str]:
     def row(names: tuple[str, ...]) -> str:
         out = []
         for name in names:
             cell = pad(_fit_cell(cells[name], layout.widths[name]), layout.widths[name])
-            out.append(_paint(name, cell, cb, now) if color else cell)
+            out.append(_paint(name, cell, cb, overdue) if color else cell)
         return " ".join(out).rstrip()
 
     if not layout.two_lines:
@@ -221,12 +222,12 @@ def _fit_cell(value: str, width: int) -> str:
     return f"{fit(name, width - display_width(tag) - 1)} {tag}"
 
 
-def _paint(column: str, cell: str, cb: Callback, now: datetime) -> str:
+def _paint(column: str, cell: str, cb: Callback, overdue: bool) -> str:
     if column == "URG" and cb.urgency in (Urgency.emergency, Urgency.clinical):
         return f"{BOLD}{RED}{cell}{RESET}"
     if column == "URG" and cb.urgency == Urgency.same_day:
         return f"{YELLOW}{cell}{RESET}"
-    if column == "DUE" and cb.due_at < now and not cb.open_dependencies:
+    if column == "DUE" and overdue:
         return f"{RED}{cell}{RESET}"
     if column == "NEXT" and cb.open_dependencies:
         return f"{DIM}{cell}{RESET}"

@@ -315,14 +315,25 @@ def _next(cb: Callback) -> str:
     return cb.next_action
 
 
+def expected_of(policy: Policy, cb: Callback) -> datetime | None:
+    """When the callback's first open dependency is expected (`timing.first_expected`); a
+    read-only view brings it from the index's row, so the queue on a terminal needs no
+    models (cbtrack/cli/quick.py)."""
+    if not cb.open_dependencies:
+        return None
+    known: datetime | None = getattr(cb, "expected_at", None)
+    return known or timing.first_expected(policy, cb)
+
+
+def late(policy: Policy, cb: Callback, now: datetime) -> bool:
+    """`timing.overdue` for a record or a read-only view: the one rule, `clock.past_due`."""
+    return cb.is_open and clock.past_due(cb.due_at, expected_of(policy, cb), now)
+
+
 def _due(policy: Policy, cb: Callback, now: datetime) -> str:
     """Relative due time; while a dependency holds the clock, when it is expected."""
-    deps = cb.open_dependencies
-    if deps:
-        # (a view from cbtrack/cli/quick.py brings the time from the index's row)
-        expected = getattr(cb, "expected_at", None) or min(
-            timing.expected_by(policy, d) for d in deps
-        )
+    expected = expected_of(policy, cb)
+    if expected is not None:
         return "dep " + clock.relative(expected, now).replace("overdue", "late")
     return clock.relative(cb.due_at, now)
 

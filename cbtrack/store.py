@@ -427,7 +427,7 @@ class Store(Guarded):
                 except OSError:
                     check.append(name)
                     continue
-                if entry is None or not localindex.fresh(entry, st) or name in wanted:
+                if entry is None or not localindex.fresh(entry[0], st) or name in wanted:
                     check.append(name)
         finally:
             os.close(dfd)
@@ -524,40 +524,37 @@ class Store(Guarded):
 
     def find_callbacks(self, text: str) -> tuple[list[Callback], list[str]]:
         """Open and closed callbacks whose phone, name, MRN or ID match `text`, newest
-        first, and a problem line per file that could not be read. The index is brought
-        up to date (changed files read strictly), its prepared keys are matched, and each
-        hit is confirmed on the record itself; no record that cannot match becomes a model."""
+        first, and a problem line per file that could not be read. Every folder is brought
+        up to date in the index (changed files read strictly, and checked at once), the
+        index is asked for candidates on its prepared keys, and each candidate is confirmed
+        on its record: no record that cannot match is read."""
         query = Query.parse(text)
         problems: list[str] = []
         hits: list[Callback] = []
         seen: set[str] = set()
 
-        def take(c: Cached) -> None:
-            r = c.row
-            if c.usable and not query.matches(c.id, r.phone, r.name, r.mrn):
-                return
-            try:  # a hit is confirmed on the record itself (a reopen may have moved it)
-                cb = c.model if isinstance(c.model, Callback) else self.load_listed(c.path)
-            except StoreError as exc:
-                problems.append(exc.message)
-                return
+        def consider(cb: Callback | None) -> None:
             if cb is not None and cb.id not in seen and query.matches_record(cb):
                 seen.add(cb.id)
                 hits.append(cb)
 
-        for c in self.cached_open(problems):
-            take(c)
-        for folder in self.closed_folders():
-            if folder.is_symlink():
-                continue
+        ix = self.index
+        folders = [self.open_dir, *(f for f in self.closed_folders() if not f.is_symlink())]
+        for folder in folders:
             names = sorted(n for n in self.folder_names(folder) if _is_record_name(n))
             moved: list[Callback] = []
-            for c in self.index.read_folder(folder, names, self._loader(problems, moved)):
-                take(c)
+            loader = self._loader(problems, moved)
+            for c in ix.read_folder(folder, names, loader, changed_only=True):
+                consider(self.model_of(c))
             for cb in moved:
-                if cb.id not in seen and query.matches_record(cb):
-                    seen.add(cb.id)
-                    hits.append(cb)
+                consider(cb)
+        phone7 = query.digits[-7:] if query.digits else None
+        found = ix.candidates(query.callback_id, query.text.casefold(), phone7, query.name_words)
+        for folder_rel, name in found:
+            try:  # (a reopen or close may have moved it meanwhile: read where it went)
+                consider(self.load_listed(self.root / OPEN_DIR.parent / folder_rel / name))
+            except StoreError as exc:
+                problems.append(exc.message)
         return newest_first(hits), problems
 
     # writing ---------------------------------------------------------------------

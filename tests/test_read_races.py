@@ -257,8 +257,8 @@ def test_find_counts_a_record_closed_or_reopened_meanwhile_once(
     two: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cli, a, b = two
-    # closed after the open folder was read: found open, then again in closed/ -> once
-    done = after_listing(monkeypatch, "open_paths", lambda: close_now(cli.store, a))
+    # closed after the open folder was listed: found open, then again in closed/ -> once
+    done = after_listing(monkeypatch, "folder_names", lambda: close_now(cli.store, a))
     result = cli("find", "Ada Example", "--json")
     assert done and result.exit_code == 0, result.stderr
     assert sorted(r["id"] for r in json.loads(result.stdout)) == sorted([a, b])

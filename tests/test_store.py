@@ -16,7 +16,7 @@ from helpers_robust import commit_count, git_clean
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from cbtrack import service
+from cbtrack import gitlog, service
 from cbtrack.errors import StoreError
 from cbtrack.files import write_atomic
 from cbtrack.model import AttemptMethod, AttemptResult, Callback, CloseReason
@@ -162,20 +162,20 @@ def test_a_second_store_object_waits_and_times_out(store_dir: Path) -> None:
 def test_a_change_is_journalled_only_until_its_commit(store_dir: Path) -> None:
     store = Store(store_dir)
     seen: list[list[str] | None] = []
-    real = service.gitlog.commit
+    real = gitlog.commit
 
     def spy(*args: Any, **kwargs: Any) -> None:
         seen.append(store.journal_ids())
         real(*args, **kwargs)
 
-    service.gitlog.commit = spy  # type: ignore[assignment]
+    gitlog.commit = spy  # type: ignore[assignment]
     try:
         out = service.add(
             store, "jlee", NOW, patient="Ada", phone="+15550100123", category="general",
             reason="Question", details={"topic": "parking"},
         )  # fmt: skip
     finally:
-        service.gitlog.commit = real  # type: ignore[assignment]
+        gitlog.commit = real  # type: ignore[assignment]
     assert seen == [[out.record.id]]
     assert store.journal_ids() is None
     assert git_clean(store_dir) == ""

@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from cbtrack.cli.app import State
 from cbtrack.store import Store
 from cbtrack.views import CallbackView
 from cbtrack.yamlio import record_data
-from tests.conftest import git
+from tests.conftest import git, settle_index
 from tests.helpers_report import STAFF, Staff, day, init_store
 from tests.test_speed import _pty_run
 
@@ -197,13 +195,7 @@ def test_review_from_views_is_the_review_from_models(
 
 
 def _settle(store: Path) -> None:
-    """Note the index's entries as read a moment later than they were, as if the records had
-    been written a while before (the racy rule distrusts a file changed in the tick it was
-    read, and tests change files faster than any desk)."""
-    path = store / ".cbtrack" / localindex.FILE_NAME
-    if path.exists():
-        with sqlite3.connect(path) as db:
-            db.execute("UPDATE rec SET checked = ?", (time.time_ns() + 2_000_000_000,))
+    settle_index(store)
 
 
 def _screens(store: Path, capsys: pytest.CaptureFixture[str], **f: Any) -> tuple[bool, str, str]:

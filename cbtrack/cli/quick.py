@@ -116,9 +116,9 @@ def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[str, Row]]
                 st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             except OSError:
                 return None
-            if not fresh(entry, st) or entry[7] == "":
+            if not fresh(entry[0], st) or entry[3] == "":
                 return None
-            out.append((name, make(entry[5:])))
+            out.append((name, make(entry[1:])))
     finally:
         os.close(dfd)
     return out
@@ -245,7 +245,7 @@ def _print_screen(
         return
     p: Any = policy  # (the digest answers what the queue's lines ask of a policy)
     width = term_width()
-    for line in queuefmt.queue_lines(p, views, now, color_ok(), width):
+    for line in queuefmt.queue_lines(p, views, now, color_ok(), width, memo={}):
         typer.echo(line)
     hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
     counts = render.queue_counts(total, late, waiting, len(views), hint)

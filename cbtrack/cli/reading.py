@@ -126,7 +126,7 @@ def queue(
         )
     else:
         width = term_width()
-        lines = queuefmt.queue_lines(policy, records, now, color_ok(), width)
+        lines = queuefmt.queue_lines(policy, records, now, color_ok(), width, memo={})
         summary = render.queue_counts(page.total, page.overdue, page.waiting, len(records))
         typer.echo("\n".join([*lines, *queuefmt.footer_lines(summary, width)]))
     unreadable_exit(unreadable)
@@ -152,7 +152,7 @@ def _queue_screen(
             else "No open callbacks. The queue is clear."
         )
         return
-    for line in queuefmt.queue_lines(store.policy, page.records, now, color_ok(), width):
+    for line in queuefmt.queue_lines(store.policy, page.records, now, color_ok(), width, memo={}):
         typer.echo(line)
     hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
     counts = render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint)
