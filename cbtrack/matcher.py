@@ -7,8 +7,9 @@ how to read them:
 - normalisation: case, apostrophes optional ("cant" = "can't"), punctuation, typed
   misspellings and short forms from the policy's `spelling` map ("sob", "cp", "bs");
 - word forms: a light stemmer, so "breathing", "breathed" and "breathe" compare equal;
-- patterns: words, `prefix*`, `(a|b)`, `{concept}`, joined in order with a small gap
-  (`a b`, `a ..N b`) or near each other in either order (`a ~N b`);
+- patterns: words, `prefix*`, `*ending` (a class of names: `*olol`, `*sartan`), `(a|b)`,
+  `{concept}`, joined in order with a small gap (`a b`, `a ..N b`) or near each other in
+  either order (`a ~N b`);
 - readings: temperature, sugar, blood pressure, oxygen and heart-rate numbers compared with
   a rule's thresholds ("temp 103.5", "39.6C", "sugar over 400", "190/110", "o2 sat 88",
   "pulse 150");
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 DEFAULT_GAP = 1
 NEGATION_REACH = 5
 CONTEXT_REACH = 2
+MATERIAL_REACH = 6
 MAX_NEAR = 12
 
 # --- words ----------------------------------------------------------------------------
@@ -180,6 +182,7 @@ class Item:
     concept: str | None = None
     stems: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()  # `*olol`: any word ending so (a class of drug names)
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,7 @@ class PatternError(ValueError):
 
 
 _JOIN_RE = re.compile(r"^(~|\.\.)(\d{1,2})$")
-_WORD_RE = re.compile(r"^[a-z0-9]+(\.[0-9]+)?\*?$")
+_WORD_RE = re.compile(r"^[a-z0-9]+(\.[0-9]+)?\*?$|^\*[a-z]{3,}$")
 
 
 def _item(part: str, pattern: str) -> Item:
@@ -209,11 +212,12 @@ def _item(part: str, pattern: str) -> Item:
     words = part[1:-1].split("|") if part.startswith("(") and part.endswith(")") else [part]
     if not all(_WORD_RE.match(w) for w in words):
         raise PatternError(
-            f"'{pattern}': '{part}' is not a word, word*, (a|b), {{concept}}, ..N or ~N"
+            f"'{pattern}': '{part}' is not a word, word*, *ending, (a|b), {{concept}}, ..N or ~N"
         )
     return Item(
-        stems=tuple(stem(w) for w in words if not w.endswith("*")),
+        stems=tuple(stem(w) for w in words if "*" not in w),
         prefixes=tuple(w[:-1] for w in words if w.endswith("*")),
+        suffixes=tuple(w[1:] for w in words if w.startswith("*")),
     )
 
 
@@ -291,7 +295,9 @@ _CONTEXT = {
     "glucose": {"sugar", "glucometer", "meter", "dexcom", "libre", "cgm"},
     "oxygen": {"o2", "oxygen", "sat", "spo2", "saturation", "oximeter", "ox", "pulseox"},
     # before the number only ("pulse 150", "heart rate of 38", "hr 160"), or "bpm" after
-    "heart_rate": {stem(w) for w in ("pulse", "hr", "heartrate", "rate", "bpm", "heart")},
+    "heart_rate": {
+        stem(w) for w in ("pulse", "hr", "heartrate", "rate", "bpm", "heart", "heartbeat", "beat")
+    },
 }
 _NOT_A_RATE = {stem(w) for w in ("min", "mins", "minutes", "hour", "hr", "day", "week", "year")}
 _RATE = stem("rate")
@@ -347,8 +353,41 @@ def _number(raw: str) -> tuple[float, str] | None:
     return float(m.group(1)), ("" if unit == "s" else unit)
 
 
+#: Words right after a number that make it a time, an amount or a count, not a reading.
+_NOT_A_READING = {
+    stem(w)
+    for w in (
+        "am", "pm", "oclock", "min", "mins", "minute", "minutes", "hour", "hours", "hrs",
+        "day", "days", "week", "weeks", "wk", "wks", "month", "months", "year", "years",
+        "yr", "yrs", "yo", "time", "times", "unit", "units", "tab", "tabs", "tablet",
+        "tablets", "pill", "pills", "strip", "strips", "dollar", "dollars", "refill",
+        "refills", "lb", "lbs", "pound", "pounds", "kg", "ml", "oz", "cc", "step", "steps",
+    )
+}  # fmt: skip
+_BACK = 6  # how far before a number its context word may stand (same clause)
+_AHEAD = 2
+
+
+def _context_words(tokens: Sequence[Token], i: int) -> set[str]:
+    """The words around the number at `i` that may say what it measures: up to `_BACK`
+    words before it and `_AHEAD` after it, in the same clause and not past another number
+    ("sugar has been in the 250s", "heart rate keeps showing 130", "o2 on her monitor says
+    92 percent")."""
+    words: set[str] = set()
+    for step, reach in ((-1, _BACK), (1, _AHEAD)):
+        j = i + step
+        while 0 <= j < len(tokens) and abs(j - i) <= reach:
+            tok = tokens[j]
+            if tok.punct or _number(tok.raw) is not None:
+                break
+            words.add(tok.stem)
+            j += step
+    return words
+
+
 def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
-    """Numbers that read as a temperature, a sugar, an oxygen level or a blood pressure."""
+    """Numbers that read as a temperature, a sugar, an oxygen level, a blood pressure or a
+    heart rate."""
     found: list[Measured] = []
     pressures: set[float] = set()
     for m in _BP_RE.finditer(normalise(text)):
@@ -361,10 +400,12 @@ def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
         if number is None:
             continue
         value, unit = number
-        nearby = {t.stem for t in tokens[max(0, i - 3) : i + 3] if not t.punct}
         after = tokens[i + 1].raw if i + 1 < len(tokens) else ""
         if unit == "" and after in ("f", "c"):
             unit = after
+        if not unit and after and stem(after) in _NOT_A_READING:
+            continue
+        nearby = _context_words(tokens, i)
         if unit or "degre" in nearby or nearby & _CONTEXT["temperature"]:
             if 93 <= value <= 110 and unit != "c":
                 found.append(Measured("temperature", value))
@@ -372,10 +413,13 @@ def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
             if 34 <= value <= 43.5 and unit != "f":
                 found.append(Measured("temperature", value, celsius=True))
                 continue
-        for kind in ("systolic", "diastolic"):
-            if nearby & _CONTEXT[kind] and 30 <= value <= 300:
-                found.append(Measured(kind, value))
-        if nearby & _CONTEXT["glucose"] and 10 <= value <= 2000:
+        if value not in pressures:
+            for kind in ("systolic", "diastolic"):
+                if nearby & _CONTEXT[kind] and 30 <= value <= 300:
+                    found.append(Measured(kind, value))
+            if "bp" in nearby and not nearby & _CONTEXT["diastolic"] and 70 <= value <= 300:
+                found.append(Measured("systolic", value))  # "bp was 190", "bp in the 160s"
+        if nearby & _CONTEXT["glucose"] and 20 <= value <= 2000:
             found.append(Measured("glucose", value))
         if nearby & _CONTEXT["oxygen"] and 40 <= value <= 100:
             found.append(Measured("oxygen", value))
@@ -392,7 +436,11 @@ def _heart_rate(tokens: Sequence[Token], i: int) -> bool:
         return False
     if after == "bpm":
         return True
-    before = [t.stem for t in tokens[max(0, i - 3) : i] if not t.punct]
+    before: list[str] = []
+    j = i - 1
+    while j >= 0 and i - j <= _BACK and not tokens[j].punct and _number(tokens[j].raw) is None:
+        before.append(tokens[j].stem)
+        j -= 1
     if _RATE in before and "heart" not in before:
         before.remove(_RATE)  # "rate" alone is not a pulse ("rated it 8")
     return bool(set(before) & _CONTEXT["heart_rate"])
@@ -509,6 +557,12 @@ class Matcher:
             found.update(
                 i for i, t in enumerate(text.tokens) if t.stem and t.raw.startswith(item.prefixes)
             )
+        if item.suffixes:
+            found.update(
+                i
+                for i, t in enumerate(text.tokens)
+                if t.stem and len(t.raw) > 5 and t.raw.endswith(item.suffixes)
+            )
         return [(i, i + 1) for i in sorted(found)]
 
     def _concept_spans(self, text: _Text, name: str) -> list[Span]:
@@ -559,15 +613,18 @@ class Matcher:
 
     def _context(self, text: _Text, span: Span, reach: int) -> bool:
         """Named as a document, a service, a lesson or a past time, not a current problem:
-        a `context_before` phrase ends at most `reach` words before the match, or a
+        a `context_before` phrase ends at most `reach` words before the match (a
+        `context_material` one, a handout or a class "on" something, at most six), or a
         `context_after` phrase starts right after it, with no punctuation between ("records
         of his stroke", "seizure meds", "heart attack in 2019")."""
         start, end = span
         toks = text.tokens
-        before = self.concepts.get("context_before") and self._concept_spans(text, "context_before")
-        for _, ce in before or ():
-            if ce <= start and start - ce <= reach and not any(t.punct for t in toks[ce:start]):
-                return True
+        material = MATERIAL_REACH if reach else 0
+        for concept, near in (("context_before", reach), ("context_material", material)):
+            before = self.concepts.get(concept) and self._concept_spans(text, concept)
+            for _, ce in before or ():
+                if ce <= start and start - ce <= near and not any(t.punct for t in toks[ce:start]):
+                    return True
         after = self.concepts.get("context_after") and self._concept_spans(text, "context_after")
         return any(cs == end for cs, _ in after or ())
 
