@@ -33,6 +33,7 @@ DEFAULT_GAP = 1
 NEGATION_REACH = 5
 CONTEXT_REACH = 2
 MATERIAL_REACH = 6
+PAST_REACH = 3
 MAX_NEAR = 12
 
 # --- words ----------------------------------------------------------------------------
@@ -103,6 +104,14 @@ def stem(word: str) -> str:
         word = word[:-1]  # breathe -> breath, pressure -> pressur
     return word
 
+
+#: Words between a match and a past time that make it a problem still going on ("pain since
+#: last month", "cough that started last year"), not a past event.
+_ONGOING = {
+    stem(w)
+    for w in ("since", "for", "start", "started", "began", "begun", "until", "till", "through",
+              "still", "again", "ever", "every", "worse", "getting", "on", "off")
+}  # fmt: skip
 
 _PUNCT = set(".,;:!?()[]")
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?|[.,;:!?()\[\]]")
@@ -615,8 +624,9 @@ class Matcher:
         """Named as a document, a service, a lesson or a past time, not a current problem:
         a `context_before` phrase ends at most `reach` words before the match (a
         `context_material` one, a handout or a class "on" something, at most six), or a
-        `context_after` phrase starts right after it, with no punctuation between ("records
-        of his stroke", "seizure meds", "heart attack in 2019")."""
+        `context_after` phrase starts right after it, or a `context_past` one (a past time) at
+        most three words after it, with no punctuation between ("records of his stroke",
+        "seizure meds", "heart attack in 2019", "a stroke two years ago")."""
         start, end = span
         toks = text.tokens
         material = MATERIAL_REACH if reach else 0
@@ -626,7 +636,14 @@ class Matcher:
                 if ce <= start and start - ce <= near and not any(t.punct for t in toks[ce:start]):
                     return True
         after = self.concepts.get("context_after") and self._concept_spans(text, "context_after")
-        return any(cs == end for cs, _ in after or ())
+        if any(cs == end for cs, _ in after or ()):
+            return True
+        past = self.concepts.get("context_past") and self._concept_spans(text, "context_past")
+        return any(
+            end <= cs <= end + (PAST_REACH if reach else 0)
+            and not any(t.punct or t.stem in _ONGOING for t in toks[end:cs])
+            for cs, _ in past or ()
+        )
 
     def _set_aside(self, text: _Text, span: Span, negatable: bool) -> bool:
         """Negated, or named as context. A rule that no negation may set aside (self-harm,
