@@ -113,6 +113,9 @@ _ONGOING = {
               "still", "again", "ever", "every", "worse", "getting", "on", "off")
 }  # fmt: skip
 
+#: A word right after one of these is a name, never a sign ("Dr Gray", "Mrs Ashen").
+_TITLES = {"mr", "mrs", "ms", "mx", "dr"}
+
 _PUNCT = set(".,;:!?()[]")
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?|[.,;:!?()\[\]]")
 _SHORT_FORMS = (
@@ -490,10 +493,13 @@ Span = tuple[int, int]  # token positions, end exclusive
 @dataclass
 class _Text:
     tokens: list[Token]
+    fields: list[int] = field(default_factory=list)  # which text (reason, detail, note)
     spans: dict[str, list[Span]] = field(default_factory=dict)
     at: dict[str, list[int]] = field(default_factory=dict)  # stem -> positions
 
     def __post_init__(self) -> None:
+        if not self.fields:
+            self.fields = [0] * len(self.tokens)
         for i, t in enumerate(self.tokens):
             if t.stem:
                 self.at.setdefault(t.stem, []).append(i)
@@ -584,20 +590,25 @@ class Matcher:
         return text.spans[name]
 
     def _pattern_spans(self, text: _Text, pattern: Pattern) -> list[Span]:
-        current = self._item_spans(text, pattern.items[0])
+        """Where the pattern matches. Each item is placed relative to the item before it
+        (not to the whole match so far: in `a ~6 b ..2 c`, c follows b), and all of a
+        match lies in one text (a reason and a detail are not read as one phrase)."""
+        fields = text.fields
+        # (start, end) of the match so far, and (start, end) of its last item
+        current = [(s, e, s, e) for s, e in self._item_spans(text, pattern.items[0])]
         for join, item in zip(pattern.joins, pattern.items[1:], strict=True):
             if not current:
                 return []
             following = self._item_spans(text, item)
-            joined: set[Span] = set()
-            for s, e in current:
+            joined: set[tuple[int, int, int, int]] = set()
+            for s, e, ls, le in current:
                 for s2, e2 in following:
-                    if 0 <= s2 - e <= join.gap:
-                        joined.add((s, e2))
-                    elif join.near and 0 <= s - e2 <= join.gap:
-                        joined.add((s2, e))
+                    if fields[s2] != fields[ls]:
+                        continue
+                    if 0 <= s2 - le <= join.gap or (join.near and 0 <= ls - e2 <= join.gap):
+                        joined.add((min(s, s2), max(e, e2), s2, e2))
             current = sorted(joined)
-        return current
+        return sorted({(s, e) for s, e, _, _ in current})
 
     def _negated(self, text: _Text, span: Span) -> bool:
         """Governed by a negation before it ("no", "denies"; "not" only right before it),
@@ -654,6 +665,7 @@ class Matcher:
 
     def prepare(self, texts: Iterable[str]) -> tuple[_Text, list[Measured]]:
         tokens: list[Token] = []
+        fields: list[int] = []
         measured: list[Measured] = []
         for t in texts:
             if not t or not t.strip():
@@ -663,15 +675,20 @@ class Matcher:
             measured += found
             if any(m.kind == "temperature" and m.fever for m in found):
                 toks.append(Token("fever", "fever"))  # so fever rules see "temp 101.5"
+            fields += [len(fields) and fields[-1] + 1] * (len(toks) + 1)
             tokens += [*toks, Token(".", "", True)]  # a field ends like a sentence
-        text = _Text(tokens)
+        for i, tok in enumerate(tokens[:-1]):
+            if tok.raw in _TITLES and tokens[i + 1].stem:
+                tokens[i + 1] = Token(tokens[i + 1].raw, "")  # a name: "Dr Gray", "Mrs Payne"
+        text = _Text(tokens, fields)
         neutral = self._concept_spans(text, "neutral") if "neutral" in self.concepts else []
         if neutral:
             masked: set[int] = set()
             for s, e in neutral:
                 masked.update(range(s, e))
             text = _Text(
-                [Token(t.raw, "", t.punct) if i in masked else t for i, t in enumerate(tokens)]
+                [Token(t.raw, "", t.punct) if i in masked else t for i, t in enumerate(tokens)],
+                fields,
             )
         return text, measured
 
