@@ -10,7 +10,8 @@ how to read them:
 - patterns: words, `prefix*`, `*ending` (a class of names: `*olol`, `*sartan`), `(a|b)`,
   `{concept}`, joined in order with a small gap (`a b`, `a ..N b`) or near each other in
   either order (`a ~N b`);
-- readings: temperature, sugar, blood pressure, oxygen and heart-rate numbers compared with
+- readings: temperature, sugar, blood pressure, oxygen, heart-rate and breathing-rate numbers
+  (also said in words: "a hundred and two", "one sixty over one hundred") compared with
   a rule's thresholds ("temp 103.5", "39.6C", "sugar over 400", "190/110", "o2 sat 88",
   "pulse 150");
 - negation: "no", "denies", "without" govern the next few words up to a comma or "but";
@@ -132,14 +133,75 @@ _INNER_APOSTROPHE = re.compile(r"(?<=[a-z])'(?=[a-z])")
 
 
 def normalise(text: str) -> str:
-    """Lower case, compatibility forms folded, apostrophes inside words dropped."""
+    """Lower case, compatibility forms folded, apostrophes inside words dropped, numbers
+    said in words written as numbers ("a hundred and two" -> "102")."""
     out = unicodedata.normalize("NFKC", text).lower()
     out = out.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     out = _INNER_APOSTROPHE.sub("", out)
     if "/" in out:
         for pattern, replacement in _SHORT_FORMS:
             out = pattern.sub(replacement, out)
+    if _NUMBER_WORD.search(out):
+        out = _NUMBER_RUN.sub(_spoken_number, out)
     return out
+
+
+# --- numbers said in words: readings quoted the way people say them -------------------
+
+_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+          "eighteen", "nineteen")  # fmt: skip
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_VALUE = {
+    **{w: i for i, w in enumerate(_UNITS)},
+    **{w: 10 + i for i, w in enumerate(_TEENS)},
+    **{w: 20 + 10 * i for i, w in enumerate(_TENS)},
+    **{w[:-1] + "ies": 20 + 10 * i for i, w in enumerate(_TENS)},  # "the eighties"
+    "a": 1,
+    "oh": 0,
+    "hundred": 100,
+}
+_NUMBER_WORD = re.compile(r"\b(?:hundred|twent|thirt|fort|fift|sixt|sevent|eight|ninet)")
+_W = r"(?:" + "|".join(sorted(_VALUE, key=len, reverse=True)) + r")"
+_NUMBER_RUN = re.compile(rf"\b{_W}(?:[\s-]+(?:and[\s-]+)?{_W})*(?:\s+point\s+{_W}(?:\s+{_W})*)?\b")
+
+
+def _spoken_number(m: re.Match[str]) -> str:
+    """One run of number words as digits, when it is a reading-sized number ("three
+    hundred", "one sixty", "ninety two", "a hundred and two point five", "the high
+    eighties" -> "80s"); any other run (one, a, two) is left as it was."""
+    words, _, decimals = m.group(0).partition(" point ")
+    parts = [w for w in re.split(r"[\s-]+", words) if w != "and"]
+    if not any(p == "hundred" or p in _TENS or p.endswith("ies") for p in parts):
+        return m.group(0)
+    lead = ""
+    while parts and parts[0] == "a" and len(parts) > 1 and parts[1] != "hundred":
+        lead += "a "  # "a fever of ..." keeps its article
+        parts = parts[1:]
+    numbers: list[int] = []
+    current, decade = 0, False
+    for i, part in enumerate(parts):
+        value = _VALUE[part]
+        if part == "hundred":
+            current = max(current, 1) * 100
+        elif part.endswith("ies"):
+            current += value
+            decade = True
+        elif i and value >= 20 and 0 < current < 10:
+            current = current * 100 + value  # "one sixty" -> 160
+        elif i and value < 10 and current >= 20 and current % 10 == 0:
+            current += value  # "ninety two"
+        elif i and value < 20 and current >= 100 and current % 100 == 0:
+            current += value  # "a hundred and two"
+        elif i:
+            numbers.append(current)  # a second number
+            current = value
+        else:
+            current = value
+    number = " ".join(str(n) for n in [*numbers, current])
+    if decimals:
+        number += "." + "".join(str(_VALUE[w] % 10) for w in decimals.split())
+    return lead + number + ("s" if decade else "")
 
 
 @dataclass(frozen=True)
@@ -279,9 +341,11 @@ def parse_pattern(text: str, spelling: Spelling) -> Pattern:
 
 # --- readings -------------------------------------------------------------------------
 
-READING_KINDS = ("temperature", "glucose", "systolic", "diastolic", "oxygen", "heart_rate")
+READING_KINDS = (
+    "temperature", "glucose", "systolic", "diastolic", "oxygen", "heart_rate", "breathing_rate"
+)  # fmt: skip
 _READING_RE = re.compile(
-    r"^\s*(temperature|glucose|systolic|diastolic|oxygen|heart_rate)\s*(>=|<=|>|<)"
+    r"^\s*(temperature|glucose|systolic|diastolic|oxygen|heart_rate|breathing_rate)\s*(>=|<=|>|<)"
     r"\s*(\d+(?:\.\d+)?)\s*$"
 )
 _CONTEXT = {
@@ -307,6 +371,10 @@ _CONTEXT = {
     "glucose": {"sugar", "glucometer", "meter", "dexcom", "libre", "cgm"},
     "oxygen": {"o2", "oxygen", "sat", "spo2", "saturation", "oximeter", "ox", "pulseox"},
     # before the number only ("pulse 150", "heart rate of 38", "hr 160"), or "bpm" after
+    "breathing_rate": {
+        stem(w)
+        for w in ("breathing", "breaths", "breath", "respiration", "respiratory", "resp", "rr")
+    },
     "heart_rate": {
         stem(w) for w in ("pulse", "hr", "heartrate", "rate", "bpm", "heart", "heartbeat", "beat")
     },
@@ -388,6 +456,8 @@ def _context_words(tokens: Sequence[Token], i: int) -> set[str]:
     words: set[str] = set()
     for step, reach in ((-1, _BACK), (1, _AHEAD)):
         j = i + step
+        if step < 0 and j > 0 and tokens[j].raw == ",":
+            j -= 1  # "low oxygen at night, 89": the number right after a comma
         while 0 <= j < len(tokens) and abs(j - i) <= reach:
             tok = tokens[j]
             if tok.punct or _number(tok.raw) is not None:
@@ -395,6 +465,17 @@ def _context_words(tokens: Sequence[Token], i: int) -> set[str]:
             words.add(tok.stem)
             j += step
     return words
+
+
+def _per_minute(tokens: Sequence[Token], i: int) -> bool:
+    """The number at `i` is a count per minute ("32 times a minute", "30 a min", "28/min")."""
+    after = [t.raw for t in tokens[i + 1 : i + 4]]
+    if after[:1] in (["times"], ["breaths"]):
+        after = after[1:]
+    return bool(after) and (
+        after[0] in ("min", "minute")
+        or (after[0] in ("a", "per", "each") and after[1:2] in (["min"], ["minute"]))
+    )
 
 
 def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
@@ -415,6 +496,10 @@ def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
         after = tokens[i + 1].raw if i + 1 < len(tokens) else ""
         if unit == "" and after in ("f", "c"):
             unit = after
+        if _per_minute(tokens, i) and _context_words(tokens, i) & _CONTEXT["breathing_rate"]:
+            if 6 <= value <= 90:
+                found.append(Measured("breathing_rate", value))  # "breathing 32 times a minute"
+            continue
         if not unit and after and stem(after) in _NOT_A_READING:
             continue
         nearby = _context_words(tokens, i)
