@@ -114,6 +114,9 @@ _ONGOING = {
               "still", "again", "ever", "every", "worse", "getting", "on", "off")
 }  # fmt: skip
 
+#: Words that may stand between a context phrase and the match it names.
+_DETERMINERS = {"the", "a", "an", "his", "her", "their", "my", "your", "our", "its", "this", "that"}
+
 #: A word right after one of these is a name, never a sign ("Dr Gray", "Mrs Ashen").
 _TITLES = {"mr", "mrs", "ms", "mx", "dr"}
 
@@ -725,6 +728,8 @@ class Matcher:
         "seizure meds", "heart attack in 2019", "a stroke two years ago")."""
         start, end = span
         toks = text.tokens
+        while start > 0 and toks[start - 1].raw in _DETERMINERS:
+            start -= 1  # "records of his overdose" is next to "records of"
         material = MATERIAL_REACH if reach else 0
         for concept, near in (("context_before", reach), ("context_material", material)):
             before = self.concepts.get(concept) and self._concept_spans(text, concept)
