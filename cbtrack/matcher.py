@@ -29,6 +29,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 DEFAULT_GAP = 1
 NEGATION_REACH = 5
@@ -85,6 +86,7 @@ _SUFFIXES = (
 )
 
 
+@cache
 def stem(word: str) -> str:
     """A light stemmer: the same stem for the usual forms of a word (not a dictionary)."""
     word = _IRREGULAR.get(word, word)
@@ -608,19 +610,38 @@ class Matcher:
                 for k, v in (spelling or {}).items()
             }
         )
-        self.concepts: dict[str, list[Pattern]] = {
-            name: parse_patterns(terms, self.spelling) for name, terms in concepts.items()
-        }
+        self._groups: dict[str, str] = {}  # the text of a phrase group -> its concept
+        self.concepts: dict[str, list[Pattern]] = {}
+        for name, terms in concepts.items():
+            self.concepts[name] = self._parse(terms)
         self.rules = [
             _Compiled(
                 spec,
-                parse_patterns(spec.patterns, self.spelling),
+                self._parse(spec.patterns),
                 [parse_reading(r) for r in spec.readings],
-                parse_patterns(spec.requires, self.spelling),
+                self._parse(spec.requires),
             )
             for spec in rules
         ]
         self._check_references()
+
+    def _parse(self, texts: Iterable[str]) -> list[Pattern]:
+        """Patterns, each (a|b c|{d}) group that holds phrases or concepts read once as a
+        concept of its own (not one pattern per choice: a few groups in a row would make
+        thousands), shared by every pattern that has the same group."""
+        out = []
+        for text in texts:
+            m = _GROUP_RE.search(text)
+            while m:
+                body = m.group(1)
+                name = self._groups.get(body)
+                if name is None:
+                    name = self._groups[body] = f"_group{len(self._groups)}"
+                    self.concepts[name] = self._parse(c.strip() for c in body.split("|"))
+                text = f"{text[: m.start()]}{{{name}}}{text[m.end() :]}"
+                m = _GROUP_RE.search(text)
+            out.append(parse_pattern(text, self.spelling))
+        return out
 
     def _check_references(self) -> None:
         def refs(patterns: list[Pattern]) -> set[str]:
