@@ -66,6 +66,18 @@ _IRREGULAR = {
     "thoughts": "thought",
     "children": "child",
     "wasnt": "was",
+    "said": "say",
+    "told": "tell",
+    "wrote": "write",
+    "written": "write",
+    "bought": "buy",
+    "sold": "sell",
+    "hid": "hide",
+    "hidden": "hide",
+    "began": "begin",
+    "begun": "begin",
+    "spoke": "speak",
+    "spoken": "speak",
 }
 
 _SUFFIXES = (
@@ -301,6 +313,19 @@ def _item(part: str, pattern: str) -> Item:
 
 
 _GROUP_RE = re.compile(r"\(([^()]*[\s{][^()]*)\)")
+
+
+_INNER_GROUP_RE = re.compile(r"\(([^()]*)\)")
+
+
+def _lifted_group(text: str) -> re.Match[str] | None:
+    """The first innermost (a|b) group that must be read as a concept: one that holds a
+    phrase or a concept, or one inside another group ("(take (him|her)|die)")."""
+    for m in _INNER_GROUP_RE.finditer(text):
+        nested = text.count("(", 0, m.start()) > text.count(")", 0, m.start())
+        if nested or _GROUP_RE.fullmatch(m.group(0)):
+            return m
+    return None
 
 
 def expand(text: str) -> list[str]:
@@ -631,7 +656,7 @@ class Matcher:
         thousands), shared by every pattern that has the same group."""
         out = []
         for text in texts:
-            m = _GROUP_RE.search(text)
+            m = _lifted_group(text)
             while m:
                 body = m.group(1)
                 name = self._groups.get(body)
@@ -639,7 +664,7 @@ class Matcher:
                     name = self._groups[body] = f"_group{len(self._groups)}"
                     self.concepts[name] = self._parse(c.strip() for c in body.split("|"))
                 text = f"{text[: m.start()]}{{{name}}}{text[m.end() :]}"
-                m = _GROUP_RE.search(text)
+                m = _lifted_group(text)
             out.append(parse_pattern(text, self.spelling))
         return out
 
