@@ -750,6 +750,9 @@ class Matcher:
         start, end = span
         toks = text.tokens
         breaks = {s for s, _ in self._concept_spans(text, "scope_break")}
+        if any(i in breaks for i in range(start + 1, end)):
+            return False  # "denies chest pain but has crushing pressure": the match reaches
+            # past the end of what the negation governs
         for concept, reach in (("negation", NEGATION_REACH), ("negation_near", 1)):
             for _, ne in self._concept_spans(text, concept):
                 if (
