@@ -33,6 +33,14 @@ from pathlib import Path
 
 from cbtrack import gitlog, history
 from cbtrack.errors import CbtrackError, GitError
+from cbtrack.files import (
+    TMP_PREFIX,
+    Undo,
+    append_private_log,
+    file_digest,
+    remove_file,
+    write_atomic,
+)
 from cbtrack.history import HistoryRefused
 from cbtrack.model import Callback
 from cbtrack.policy import Policy
@@ -42,17 +50,11 @@ from cbtrack.store import (
     MAX_RECORD_BYTES,
     OPEN_DIR,
     POLICY_FILE,
-    TMP_PREFIX,
     Store,
-    Undo,
-    append_private_log,
-    file_digest,
-    load_model,
     loose_modes,
     make_owner_only,
-    remove_file,
-    write_atomic,
 )
+from cbtrack.yamlio import load_model
 
 SETTLE_SECONDS = 10.0
 ORPHAN_GRACE_SECONDS = 2.0

@@ -29,15 +29,10 @@ from typing import Any
 
 from cbtrack import history
 from cbtrack.errors import GitError, Refused, StoreError
+from cbtrack.files import append_private_log, held_lock_fds
 from cbtrack.history import Breach, HistoryRefused
-from cbtrack.store import (
-    LOCAL_DIR,
-    MAX_RECORD_BYTES,
-    POLICY_FILE,
-    append_private_log,
-    held_lock_fds,
-    read_text,
-)
+from cbtrack.store import LOCAL_DIR, MAX_RECORD_BYTES, POLICY_FILE
+from cbtrack.yamlio import read_text
 
 MERGE_DRIVER = "cbtrack"
 TOOL_USER = "cbtrack"
@@ -691,7 +686,8 @@ def _worktree(root: Path, rel: str) -> bytes | str | None:
 
 def _policy_problem(data: bytes | str | None) -> str | None:
     from cbtrack.policy import Policy
-    from cbtrack.store import MAX_POLICY_BYTES, decode_text, parse_model
+    from cbtrack.store import MAX_POLICY_BYTES
+    from cbtrack.yamlio import decode_text, parse_model
 
     if data is None:
         return "the policy was deleted; every command needs it"

@@ -53,14 +53,8 @@ from cbtrack.enums import CLINICAL_URGENCIES, Urgency
 from cbtrack.errors import Refused, StoreError
 from cbtrack.merge import merge_records
 from cbtrack.model import ID_RE, Callback, CloseReason, EventType, id_month
-from cbtrack.store import (
-    LOCAL_DIR,
-    MAX_POLICY_BYTES,
-    MAX_RECORD_BYTES,
-    POLICY_FILE,
-    decode_text,
-    parse_model,
-)
+from cbtrack.store import LOCAL_DIR, MAX_POLICY_BYTES, MAX_RECORD_BYTES, POLICY_FILE
+from cbtrack.yamlio import decode_text, parse_model
 
 RECORDS = "callbacks"
 OPEN = f"{RECORDS}/open/"

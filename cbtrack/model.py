@@ -26,6 +26,7 @@ from pydantic import (
 
 from cbtrack import enums
 from cbtrack.errors import Refused
+from cbtrack.facts import CallbackFacts
 
 # The vocabularies live in `cbtrack.enums` (cheap to import); they are part of the model.
 CLINICAL_URGENCIES = enums.CLINICAL_URGENCIES
@@ -294,7 +295,7 @@ class Closure(StrictModel):
         return self
 
 
-class Callback(StrictModel):
+class Callback(StrictModel, CallbackFacts):
     id: str = Field(pattern=ID_RE.pattern)
     created_at: Moment
     created_by: Name
@@ -327,69 +328,7 @@ class Callback(StrictModel):
                 raise ValueError(f"{name} have a repeated id")
         return self
 
-    # --- derived views -------------------------------------------------------------
-
-    @property
-    def is_open(self) -> bool:
-        return self.status != Status.closed
-
-    @property
-    def outbound_attempts(self) -> list[Attempt]:
-        return [a for a in self.attempts if a.method.outbound]
-
-    @property
-    def last_attempt(self) -> Attempt | None:
-        return max(self.attempts, key=lambda a: a.at) if self.attempts else None
-
-    @property
-    def open_dependencies(self) -> list[Dependency]:
-        return [d for d in self.depends_on if d.resolved_at is None]
-
-    @property
-    def was_reached(self) -> bool:
-        return any(a.result == AttemptResult.reached for a in self.attempts)
-
-    @property
-    def reopened_at(self) -> datetime | None:
-        """When the callback was last reopened (None if never)."""
-        times = [e.at for e in self.events if e.type == EventType.reopened]
-        return max(times) if times else None
-
-    @property
-    def current_attempts(self) -> list[Attempt]:
-        """The attempts since the last reopen: what counts towards closing it again."""
-        since = self.reopened_at
-        return [a for a in self.attempts if since is None or a.at > since]
-
-    @property
-    def reached_since_reopen(self) -> bool:
-        return any(a.result == AttemptResult.reached for a in self.current_attempts)
-
-    @property
-    def phone_corrected_at(self) -> datetime | None:
-        """When the patient's phone was last corrected (an `edited` event that sets
-        `patient.phone`), if ever."""
-        times = [
-            e.at
-            for e in self.events
-            if e.type == EventType.edited and "patient.phone" in (e.set or {})
-        ]
-        return max(times, default=None)
-
-    @property
-    def number_is_wrong(self) -> bool:
-        """True when the last phone or text attempt found the number wrong and the phone
-        has not been corrected since (an `edited` event that sets `patient.phone`)."""
-        calls = [a for a in self.attempts if a.method in (AttemptMethod.phone, AttemptMethod.text)]
-        if not calls:
-            return False
-        last = max(calls, key=lambda a: a.at)
-        if last.result != AttemptResult.wrong_number:
-            return False
-        return not any(
-            e.type == EventType.edited and "patient.phone" in (e.set or {}) and e.at >= last.at
-            for e in self.events
-        )
+    # (derived facts: cbtrack/facts.py, shared with the read-only views)
 
     # --- state changes (append-only histories) ------------------------------------
 

@@ -1,24 +1,24 @@
-"""The queue on a terminal, from the read cache alone, when every entry is fresh.
+"""The queue on a terminal, from the local index alone, when every entry is fresh.
 
 Staff look at the queue all day; at 10,000 open callbacks the full path (validate the
 policy, load the models, check each record) costs more than the ranking itself. Here the
-screen is made from what cbtrack/cache.py keeps: the rows of every open record (32 small
-files), the data of the screenful shown, and a digest of the policy (`store.policy_digest`),
-all written for this exact policy file, cbtrack version and record model. Nothing here
+screen is made from what cbtrack/localindex.py keeps: the rows of every open record, the
+data of the screenful shown, and a digest of the policy (`store.policy_digest`), all
+written for this exact policy file, cbtrack version and record model. Nothing here
 imports pydantic, YAML or the models.
 
 The same rules as the full path hold: every open record file is listed and stat'ed, and its
-entry used only when inode, size, mtime and ctime match and the file is older than the cache
-file (git's racy rule). At the first thing that is not exactly as cached (a changed, new or
+entry used only when `localindex.fresh` says so (the one rule). At the first thing that
+is not exactly as indexed (a changed, new or
 unreadable file, a missing digest, a policy with uncommitted edits, an option the digest
 cannot check, a `CBTRACK_NOW` that is not a plain ISO time), `queue_screen` returns False
 and the command takes the full path, which reads strictly, reports problems as always, and
-refreshes the cache. The output is the full path's (tests/test_views.py compares them).
+refreshes the index. The output is the full path's (tests/test_views.py compares them).
 """
 
 from __future__ import annotations
 
-import marshal
+import json
 import os
 import re
 import shutil
@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cbtrack import cache
+from cbtrack import localindex
 from cbtrack.clock import past_due
 from cbtrack.enums import Urgency
+from cbtrack.localindex import Row
 from cbtrack.views import CallbackView
 
 POLICY_FILE = "cbtrack.yaml"  # (as in cbtrack/store.py, which this must not import)
@@ -94,46 +95,30 @@ def now_in(tz: ZoneInfo) -> datetime | None:
     return moment if moment >= _EPOCH and moment.year <= 2099 else None
 
 
-def fresh_rows(rc: cache.RecordCache, folder: Path) -> list[tuple[str, cache.Row]] | None:
-    """(file name, row) of every record in the open folder, sorted by name, when every
-    one of them has a fresh entry; None otherwise."""
+def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[str, Row]] | None:
+    """(file name, row) of every record in the open folder, sorted by name, when the index
+    holds a fresh entry (`localindex.fresh`) for every one of them; None otherwise."""
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".yaml") and n[0] != ".")
         dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
-    out: list[tuple[str, cache.Row]] = []
-    make = cache.Row._make
-    shards: dict[str, tuple[dict[str, cache.Entry], int]] = {}
+    known = ix.known("open")
+    out: list[tuple[str, Row]] = []
+    make = Row._make
+    fresh = localindex.fresh
     try:
         for name in names:
-            rows = cache.open_rows_name(name)
-            shard = shards.get(rows)
-            if shard is None:
-                shard = shards[rows] = rc.entries(rows)
-            entry = shard[0].get(name)
+            entry = known.get(name)
             if entry is None:
                 return None
             try:
                 st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             except OSError:
                 return None
-            mtime, ctime, written = st.st_mtime_ns, st.st_ctime_ns, shard[1]
-            if (
-                type(entry) is not tuple
-                or len(entry) != 6
-                or entry[0] != st.st_ino
-                or entry[1] != st.st_size
-                or entry[2] != mtime
-                or entry[3] != ctime
-                or mtime >= written
-                or ctime >= written
-            ):
+            if not fresh(entry, st) or entry[7] == "":
                 return None
-            row = entry[4]
-            if type(row) is not tuple or len(row) != cache.ROW_FIELDS:
-                return None
-            out.append((name, make(row)))
+            out.append((name, make(entry[5:])))
     finally:
         os.close(dfd)
     return out
@@ -150,8 +135,8 @@ def queue_screen(
     overdue: bool,
     limit: int | None,
 ) -> bool:
-    """Print the queue's first screen as `cli.core._queue_screen` does, and return True;
-    or print nothing and return False when the cache cannot vouch for every record."""
+    """Print the queue's first screen as `cli.reading._queue_screen` does, and return True;
+    or print nothing and return False when the index cannot vouch for every record."""
     from cbtrack import __version__
 
     root = find_root(store_dir)
@@ -165,13 +150,12 @@ def queue_screen(
         policy_bytes = (root / POLICY_FILE).read_bytes()
     except OSError:
         return False
-    rc = cache.RecordCache(
-        root / ".cbtrack" / cache.CACHE_DIR,
-        root / OPEN_DIR[0],
-        cache.cache_key(__version__, policy_bytes),
+    ix = localindex.LocalIndex(
+        root / ".cbtrack", root / OPEN_DIR[0], localindex.key_of(__version__, policy_bytes)
     )
+    digest = ix.meta("policy")
     try:
-        policy = DigestPolicy(rc.extra(cache.POLICY_DIGEST))
+        policy = DigestPolicy(json.loads(digest or ""))
     except (KeyError, TypeError, ValueError, LookupError):
         return False
     if category and category not in policy.categories:
@@ -183,12 +167,12 @@ def queue_screen(
     if now is None:
         return False
     folder = root.joinpath(*OPEN_DIR)
-    found = fresh_rows(rc, folder)
+    found = fresh_rows(ix, folder)
     if found is None:
         return False
     owners = {owner, *policy.roles_of(owner)} if owner else set()
     when = now.timestamp()
-    picked: list[tuple[tuple[int, float, float], str, cache.Row]] = []
+    picked: list[tuple[tuple[int, float, float], str, Row]] = []
     late_count = waiting = 0
     for name, r in found:
         if r.urgency not in ranks:
@@ -205,7 +189,7 @@ def queue_screen(
             continue
         late_count += late
         waiting += r.status == "waiting_internal"
-        picked.append(((-ranks[r.urgency], r.due, r.created), name, r))
+        picked.append((localindex.rank_key(ranks, r.urgency, r.due, r.created), name, r))
     picked.sort(key=lambda p: p[0])
     from cbtrack.cli.app import term_width
     from cbtrack.queuefmt import screenful
@@ -214,7 +198,7 @@ def queue_screen(
     shown = limit if limit is not None else screenful(rows, term_width())
     views: list[Any] = []
     for _, name, r in picked[: max(shown, 0)]:
-        view = _view(rc, name, r, policy.tz)
+        view = _view(ix, name, r, policy.tz)
         if view is None:
             return False
         views.append(view)
@@ -224,14 +208,13 @@ def queue_screen(
     return True
 
 
-def _view(rc: cache.RecordCache, name: str, r: cache.Row, tz: ZoneInfo) -> CallbackView | None:
-    entry = rc.entries(cache.open_rows_name(name))[0][name]
-    blob = rc.blob(cache.open_data_name(name), name, tuple(entry[:4]))
-    if blob is None:
+def _view(ix: localindex.LocalIndex, name: str, r: Row, tz: ZoneInfo) -> CallbackView | None:
+    data = ix.data("open", name)
+    if data is None:
         return None
     try:
-        view = CallbackView(marshal.loads(blob))
-    except (KeyError, TypeError, ValueError, EOFError):
+        view = CallbackView(data)
+    except (KeyError, TypeError, ValueError):
         return None
     if view.id != name.removesuffix(".yaml"):
         return None

@@ -319,7 +319,7 @@ def _due(policy: Policy, cb: Callback, now: datetime) -> str:
     """Relative due time; while a dependency holds the clock, when it is expected."""
     deps = cb.open_dependencies
     if deps:
-        # (a view from cbtrack/quick.py brings the time from the read cache's row)
+        # (a view from cbtrack/quick.py brings the time from the index's row)
         expected = getattr(cb, "expected_at", None) or min(
             timing.expected_by(policy, d) for d in deps
         )
@@ -340,18 +340,6 @@ def deadline_text(policy: Policy, deadline: datetime) -> str:
 
 
 MIN_WIDTH = 80
-
-
-def queue_summary(
-    records: list[Callback], now: datetime, policy: Policy | None = None, shown: int | None = None
-) -> str:
-    """`20 open, 3 overdue, ...` over all `records`; says how many were left out."""
-    if policy is None:
-        overdue = sum(1 for cb in records if cb.due_at < now)
-    else:
-        overdue = sum(1 for cb in records if timing.overdue(policy, cb, now))
-    waiting = sum(1 for cb in records if cb.status == Status.waiting_internal)
-    return queue_counts(len(records), overdue, waiting, shown)
 
 
 def queue_counts(

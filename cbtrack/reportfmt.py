@@ -1,6 +1,6 @@
 """The report laid out as text, Markdown, CSV or one self-contained HTML page.
 
-Input is the plain dict from `cbtrack.report.build`; nothing here computes a figure.
+Input is the plain dict from `cbtrack.reportrows`; nothing here computes a figure.
 """
 
 from __future__ import annotations

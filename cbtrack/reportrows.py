@@ -1,33 +1,23 @@
-"""The report over plain rows: one small tuple per record, a per-month row cache, and a
-one-pass aggregation that gives exactly the figures of `cbtrack.report.build`.
+"""The report: every figure (defined in `cbtrack.report`), computed once, from rows.
 
-`report.build` works on validated models; at 60,000 records parsing and keeping them all
-costs seconds and hundreds of megabytes. Here each record becomes a `Row` of plain values
-(times as integer microseconds since the epoch in UTC, so that every comparison and every
-difference in hours is exactly the one the models give), and the figures are summed row
-by row without keeping the rows.
+Each record becomes a small tuple of plain values (times as integer microseconds since the
+epoch in UTC, so that every comparison and every difference in hours is exact), and the
+figures are summed row by row in one pass without keeping the rows. At 60,000 records no
+model is built once the local index (`cbtrack/localindex.py`) keeps each record's row
+beside its entry; a changed file's row is made again from its strict read.
 
-The row cache (`<store>/.cbtrack/cache/report-open.bin` and `report-YYYY-MM.bin`, one per
-month folder of closed records) follows the rules of the read cache (`cbtrack/cache.py`):
-local only, owner-only, written to a temp file and renamed; a header names the format,
-the cbtrack and Python versions and a hash of the policy, the models, this module and the
-store's salt, and a digest covers the entries, so a damaged or foreign file is ignored and
-rewritten. An entry is used only when its file's inode, size, mtime_ns and ctime_ns are
-exactly as recorded and the file is older than the cache file (git's racy rule); any other
-file is read strictly (`Store.load_path`), so a bad file gives the error it gives without
-the cache, and its new row replaces the entry.
-
-No patient identifier is written to the row cache: the phone number (last ten digits) and
-the MRN, which the repeat-patient count compares, are kept as keyed hashes (BLAKE2b with a
-random salt in `report-salt`, local and owner-only like the rest). A report with
-`--include-phi` needs names, phones and free text, so it does not use the row cache: it
-builds its rows from the records as it reads them (`rows_with_phi`).
+No patient identifier is kept in a row: the phone number (last ten digits) and the MRN,
+which the repeat-patient count compares, are keyed hashes (BLAKE2b with a random salt in
+`.cbtrack/report-salt`, local and owner-only). A report with `--include-phi` needs names,
+phones and free text, so it builds its rows from the records as it reads them
+(`rows_with_phi`) and keeps none.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import marshal
 import os
 import sys
@@ -36,14 +26,11 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
-from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cbtrack import cache, timing
+from cbtrack import timing
 from cbtrack.enums import DependencyKind, EventType, Source, Urgency
-from cbtrack.progress import Progress
 from cbtrack.report import (
     HISTOGRAM,
     TOP_VALUES,
@@ -69,9 +56,7 @@ if TYPE_CHECKING:
 # 2: overdue from; 3: alerts sent; 4: with triage corrections; 5: first call due
 FORMAT = "cbtrack-report-rows-5"
 SALT_FILE = "report-salt"
-OPEN_SHARD = "report-open"
 KEY_BYTES = 16  # a keyed hash of one patient key
-TMP_PREFIX = cache.TMP_PREFIX
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -190,7 +175,7 @@ def _keyed(salt: bytes, key: str) -> bytes:
 
 
 class Tally:
-    """The sums behind one block of figures (`report.Period.block`)."""
+    """The sums behind one block of figures."""
 
     __slots__ = (
         "attempts",
@@ -254,7 +239,7 @@ class Tally:
 
 class Figures:
     """Adds rows one at a time and gives the report's figures for [start, end), exactly
-    as `report.build` gives them for the same records in the same order."""
+    for the records in the order they are added."""
 
     def __init__(
         self, policy: Policy, start: datetime, end: datetime, now: datetime, include_phi: bool
@@ -391,109 +376,6 @@ class Figures:
                 if until is not None and until < a:
                     w[3] += 1
 
-    @classmethod
-    def spanning(cls, policy: Policy) -> Figures:
-        """Figures over all of time, for a folder's summary: every time a record may hold
-        (1970 to 2099 in its own zone) is inside, and `as_of` comes after all of them."""
-        end = datetime(2101, 1, 1, tzinfo=UTC)
-        return cls(policy, _EPOCH, end, end, False)
-
-    def summary(self) -> tuple[Any, ...]:
-        """These figures' sums as plain values (for the row cache): what rows add to any
-        period that holds all their times, before its `as_of`. Lists are sorted, so that
-        merged they sort quickly."""
-        for t in self.tallies.values():
-            t.to_first.sort()
-            t.to_close.sort()
-        self.created_times.sort()
-        self.closed_times.sort()
-        return (
-            {
-                k: (
-                    t.n,
-                    t.created,
-                    t.closed,
-                    t.open,
-                    t.overdue,
-                    t.attempts,
-                    t.firsts,
-                    t.reached,
-                    t.on_time,
-                    t.to_first,
-                    t.to_close,
-                    t.tries,
-                    sorted(t.dues),
-                )
-                for k, t in self.tallies.items()
-            },
-            dict(self.reasons),
-            self.created_times,
-            self.closed_times,
-            self.routed,
-            self.rerouted,
-            dict(self.routed_to),
-            self.waits,
-            {c: d[:2] for c, d in self.details.items()},
-            self.made_keys,
-            self.made_categories,
-            sorted(self.unattempted_dues),
-            self.oldest,
-            self.fixes,
-            self.alerts_sent,
-        )
-
-    def merge(self, summary: Any) -> None:
-        """Add a `summary` of rows whose times all fall in this period, before `as_of`
-        (every time but a due time, which is compared with `as_of` here)."""
-        (tallies, reasons, created, closed, routed, rerouted, to, waits, details) = summary[:9]
-        for key, v in tallies.items():
-            t = self.tallies.get(key)
-            if t is None:
-                t = self.tallies[key] = Tally()
-            t.n += v[0]
-            t.created += v[1]
-            t.closed += v[2]
-            t.open += v[3]
-            # overdue is measured at `as_of`: the open ones due before it (v[4] counted
-            # every open one, measured after all times)
-            t.overdue += bisect_left(v[12], self.a)
-            t.attempts += v[5]
-            t.firsts += v[6]
-            t.reached += v[7]
-            t.on_time += v[8]
-            t.to_first += v[9]
-            t.to_close += v[10]
-            t.tries += v[11]
-        self.reasons.update(reasons)
-        self.created_times += created
-        self.closed_times += closed
-        self.routed += routed
-        self.rerouted += rerouted
-        self.routed_to.update(to)
-        for kind, w in waits.items():
-            mine = self.waits[kind]
-            mine[0] += w[0]
-            mine[1] += w[1]
-            mine[2] += w[2]
-            mine[3] += w[3]
-        for category, (n, unknown) in details.items():
-            d = self.details.get(category)
-            if d is None:
-                d = self.details[category] = [0, [0] * len(unknown), [Counter() for _ in unknown]]
-            d[0] += n
-            d[1] = [a + b for a, b in zip(d[1], unknown, strict=True)]
-        self.made_keys += summary[9]
-        self.made_categories += summary[10]
-        # the open ones without an attempt (any attempt falls before `as_of`)
-        self.overdue_without_attempt += bisect_left(summary[11], self.a)
-        oldest = summary[12]
-        if oldest is not None and (
-            self.oldest is None or (oldest[6], oldest[0]) < (self.oldest[6], self.oldest[0])
-        ):
-            self.oldest = oldest
-        self.fixes = [a + b for a, b in zip(self.fixes, summary[13], strict=True)]
-        self.alerts_sent += summary[14]
-
     def _detail(self, category: str, unknown: tuple[bool, ...], phi: Any) -> None:
         if not unknown:
             return  # no required details (or a category the policy does not know)
@@ -608,7 +490,7 @@ class Figures:
     def _patients(self) -> tuple[list[bytes], list[int]]:
         """The distinct key sets of the callbacks created in the period, and for each the
         patient (a number) it belongs to: key sets that share a key (a phone number or an
-        MRN) are one patient, as in `report.repeat_groups`."""
+        MRN) are one patient."""
         sets = list(dict.fromkeys(self.made_keys))
         parent = list(range(len(sets)))
 
@@ -786,7 +668,7 @@ def build(
     now: datetime,
     include_phi: bool = False,
 ) -> dict[str, Any]:
-    """Every figure for [start, end) from rows, as `report.build` gives it from records."""
+    """Every figure for [start, end) from rows."""
     figures = Figures(policy, start, end, now, include_phi)
     add = figures.add
     for row in rows:
@@ -797,7 +679,7 @@ def build(
 def from_store(
     store: Store, start: datetime, end: datetime, now: datetime, include_phi: bool = False
 ) -> dict[str, Any]:
-    """The report of a store for [start, end): de-identified through the row cache
+    """The report of a store for [start, end): de-identified rows kept in the store's index
     (`collect`); with PHI from the records as read (`rows_with_phi`)."""
     if include_phi:
         return build(store.policy, rows_with_phi(store, start, end), start, end, now, True)
@@ -811,186 +693,97 @@ def from_store(
 
 def rows_with_phi(store: Store, start: datetime, end: datetime) -> Iterator[tuple[Any, ...]]:
     """Rows with the patient details an --include-phi report shows, built from the records
-    as `Store.records_for_period` reads them; nothing goes to the row cache."""
+    as `Store.records_for_period` reads them; nothing is kept in the index."""
     policy = store.policy
     salt = os.urandom(16)
     for cb in store.records_for_period(start, end):
         yield row_of(cb, policy, salt, phi=True)
 
 
-class RowCache:
-    """The row cache files of one store; every failure to read or write them is silent.
+def collect(store: Store, figures: Figures) -> None:
+    """Add to `figures` the de-identified rows of the records that can matter to its
+    period, as `Store.records_for_period` selects them: every open record, then the closed
+    ones of the month folders up to the period's end, leaving out those closed before it.
 
-    A file holds, for one folder: the record file names and their stat signatures, then
-    per file either its row or (for a record closed before the period of the report that
-    read it, found by a text scan and not parsed) its closure time; and for a folder whose
-    files all have rows, the folder's `Figures.summary` and the span of its times, used for
-    any period that holds that whole span before its `as_of`."""
+    Each record's row is kept in the index beside its entry (`localindex`), made once from
+    the record and dropped with the entry when the file changes."""
+    from cbtrack import __version__
+    from cbtrack.localindex import real_folder
 
-    def __init__(self, store: Store) -> None:
-        from cbtrack import __version__, cache
+    ix = store.index
+    salt = report_salt(store.local_dir, real_folder)
+    digest = hashlib.sha256(salt)
+    for part in (__version__.encode(), sys.version.encode(), _read(Path(__file__))):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    key = f"{FORMAT}:{digest.hexdigest()[:32]}"
+    if ix.meta("report") != key:
+        ix.forget_report_rows()  # (rows made with another salt or another version of this)
+        ix.set_meta("report", key)
+    policy = store.policy
+    since = figures.start.timestamp()
+    add = figures.add
+    seen: set[str] = set()
+    held: dict[str, bytes | None] = {}
+    folder: Path | None = None
+    made: list[tuple[str, bytes]] = []
 
-        self.folder = store.local_dir / cache.CACHE_DIR
-        self.salt = self._salt()
-        digest = hashlib.sha256()
-        for part in (
-            __version__.encode(),
-            sys.version.encode(),
-            self.salt,
-            _read(store.root / "cbtrack.yaml"),
-            _read(Path(__file__).with_name("model.py")),
-            _read(Path(__file__)),
-        ):
-            digest.update(len(part).to_bytes(8, "big") + part)
-        self.key = f"{FORMAT}:{__version__}:{digest.hexdigest()[:32]}"
+    def settle() -> None:
+        if folder is not None:
+            name = ix.folder_of(folder)
+            if name is not None:
+                ix.set_report_rows(name, made)
+        made.clear()
 
-    def _salt(self) -> bytes:
-        path = self.folder / SALT_FILE
-        if not cache.real_folder(self.folder):
-            return os.urandom(32)  # never through a symlink: a salt for this run only
-        with contextlib.suppress(OSError):
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                salt = os.read(fd, 64)
-            finally:
-                os.close(fd)
-            if len(salt) == 32:
-                return salt
-        salt = os.urandom(32)
-        with contextlib.suppress(OSError):
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=TMP_PREFIX)  # owner-only
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(salt)
-                os.replace(tmp, path)
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-        return salt
+    opened = store.cached_open()
+    seen.update(c.id for c in opened)
+    for c in itertools.chain(opened, store.closed_cached(figures.end, seen)):
+        if c.folder != folder:
+            settle()
+            folder = c.folder
+            name = ix.folder_of(folder)
+            held = ix.report_rows(name) if name is not None else {}
+        if c.usable and c.row.closed is not None and c.row.closed < since:
+            continue  # closed before the period: it cannot matter
+        blob = held.get(c.name) if c.model is None else None
+        row: Any = None
+        if blob is not None:
+            with contextlib.suppress(Exception):
+                row = marshal.loads(blob)
+        if type(row) is not tuple or len(row) != ROW_LEN:
+            row = row_of(store.model_of(c), policy, salt)
+            made.append((c.name, marshal.dumps(row)))
+        if row[8] is not None and row[8] < figures.s:
+            continue
+        add(row)
+    settle()
 
-    def load(self, name: str) -> Shard:
-        """A cache file; empty when there is none, or it is damaged or not ours."""
-        if not cache.real_folder(self.folder):
-            return Shard()
+
+def report_salt(folder: Path, real_folder: Any) -> bytes:
+    """The store's local salt for the keyed hashes of patient keys in report rows (made
+    once, owner-only; never through a symlink: then a salt for this run only)."""
+    path = folder / SALT_FILE
+    if not real_folder(folder / "x"):
+        return os.urandom(32)
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            fd = os.open(self.folder / f"{name}.bin", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return Shard()
-        try:
-            st = os.fstat(fd)
-            with os.fdopen(fd, "rb", closefd=False) as f:
-                header, digest, head, held = marshal.loads(f.read())
-            if header != self.key or hashlib.blake2b(head).digest() != digest[:64]:
-                return Shard()
-            names, sigs, listing, summary, span, latest = marshal.loads(head)
-            if type(names) is not str or type(sigs) is not bytes or type(listing) is not str:
-                return Shard()
-            shard = Shard(names, sigs, summary, span, held, digest[64:], st.st_mtime_ns, listing)
-            shard.latest = latest if type(latest) is int else None
-            return shard
-        except Exception:  # corrupt, truncated, or not ours: rebuilt on the next write
-            return Shard()
+            salt = os.read(fd, 64)
         finally:
             os.close(fd)
-
-    def save(self, name: str, shard: Shard) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            head = marshal.dumps(
-                (
-                    shard.names_blob,
-                    shard.sigs_blob,
-                    shard.listing_blob,
-                    shard.summary,
-                    shard.span,
-                    shard.latest,
-                )
-            )
-            held = marshal.dumps(shard.held_list())
-            digest = hashlib.blake2b(head).digest() + hashlib.blake2b(held).digest()
-            cache.write_file(self.folder, name, marshal.dumps((self.key, digest, head, held)))
-
-
-Sig = tuple[int, int, int, int]
-
-
-class Shard:
-    """One cache file's content. The file names are kept as one string and their stat
-    signatures as one marshalled string (so that an unchanged folder is checked by
-    comparing two strings); `held` (rows and closure times) is decoded on first use."""
-
-    def __init__(
-        self,
-        names_blob: str = "",
-        sigs_blob: bytes = b"",
-        summary: Any = None,
-        span: Any = None,
-        held: bytes | list[Any] = b"",
-        held_digest: bytes = b"",
-        written_ns: int = 0,
-        listing_blob: str = "",
-    ) -> None:
-        self.names_blob, self.sigs_blob = names_blob, sigs_blob
-        self.listing_blob = listing_blob  # the folder's listing (os.listdir) when written
-        # in a month folder: the latest closure time of its records, when every record has
-        # a row or a noted closure time (a period after it needs nothing from the month)
-        self.latest: int | None = None
-        self.summary, self.span = summary, span
-        self._held = held
-        self._held_digest = held_digest
-        self.written_ns = written_ns
-
-    @classmethod
-    def of(
-        cls, names: list[str], sigs: list[Sig], summary: Any, span: Any, held: list[Any]
-    ) -> Shard:
-        shard = cls(_names_blob(names), _sigs_blob(sigs), summary, span, held)
-        closures = [h if type(h) is int else h[8] for h in held]
-        if held and all(type(c) is int for c in closures):
-            shard.latest = max(closures)
-        return shard
-
-    @property
-    def names(self) -> list[str]:
-        return self.names_blob.split("\0") if self.names_blob else []
-
-    def held_list(self) -> list[Any]:
-        held = self._held
-        count = len(self.names)
-        if type(held) is bytes:
-            value: Any = None
-            with contextlib.suppress(Exception):
-                if hashlib.blake2b(held).digest() == self._held_digest:
-                    value = marshal.loads(held)
-            if type(value) is not list or len(value) != count:
-                value = [None] * count  # damaged: every file is read again
-            self._held = held = value
-        assert type(held) is list
-        return held
-
-    def entries(self) -> dict[str, tuple[Sig, Any]]:
-        names = self.names
-        sigs: Any = None
-        with contextlib.suppress(Exception):
-            sigs = marshal.loads(self.sigs_blob)
-        if type(sigs) is not list or len(sigs) != len(names):
-            return {}
-        return dict(zip(names, zip(sigs, self.held_list(), strict=True), strict=True))
-
-
-def _names_blob(names: list[str]) -> str:
-    return "\0".join(names)  # a file name never holds a NUL
-
-
-def _sigs_blob(sigs: list[Sig]) -> bytes:
-    return marshal.dumps(sigs, 2)  # version 2: no back-references, so equal lists give equal bytes
-
-
-_SIG = attrgetter("st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
-
-
-def _sig(st: os.stat_result) -> Sig:
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if len(salt) == 32:
+            return salt
+    salt = os.urandom(32)
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")  # owner-only
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(salt)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return salt
 
 
 def _read(path: Path) -> bytes:
@@ -998,271 +791,3 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:
         return b""
-
-
-def _span(rows: list[tuple[Any, ...]]) -> tuple[int, int] | None:
-    """The earliest and latest of every time in `rows` that a period compares with its
-    bounds (all but due times, which `Figures.merge` compares itself)."""
-    times: list[int] = []
-    for r in rows:
-        times.append(r[6])
-        if r[8] is not None:
-            times.append(r[8])
-        times += r[10]
-        times += [at for at, _ in r[14]]
-        for _, since, until, resolved in r[15]:
-            times.append(since)
-            if until is not None:
-                times.append(until)
-            if resolved is not None:
-                times.append(resolved)
-    return (min(times), max(times)) if times else None
-
-
-def collect(store: Store, figures: Figures) -> None:
-    """Add to `figures` the de-identified rows of the records that can matter to its
-    period, in the order and with the handling of `Store.records_for_period`: every open
-    record, then the closed ones by month folder and name, leaving out month folders
-    after the period (a month of slack for time zones) and records closed before it.
-
-    Unchanged files come from the row cache; the others are read strictly and their rows
-    cached. A month of closed records that is unchanged and whose times all fall in the
-    period (and before its `as_of`) is added from its cached summary, row by row otherwise.
-    Each month is added and dropped before the next one is read."""
-    rc = RowCache(store)
-    policy = store.policy
-    last = f"{figures.end.astimezone(policy.tz) + timedelta(days=31):%Y-%m}"
-    opened = store.folder_names(store.open_dir)
-    progress = Progress("Building the report cache", len(opened), store.on_progress)
-    seen: set[str] = set()  # the open records' file names
-    _add_folder(store, rc, figures, store.open_dir, opened, seen, progress)
-    # The month folders are listed once the open folder is read, as `records_for_period`
-    # does: a record closed meanwhile is then found in its month, and counted once.
-    months = [m for m in store.closed_folders() if m.name <= last]
-    listings = [store.folder_names(m) for m in months]
-    progress.total += sum(len(raw) for raw in listings)
-    for month, raw in zip(months, listings, strict=True):
-        _add_folder(store, rc, figures, month, raw, seen, progress)
-    progress.done()
-
-
-def _add_folder(
-    store: Store,
-    rc: RowCache,
-    figures: Figures,
-    folder: Path,
-    raw: list[str],
-    seen: set[str],
-    progress: Progress,
-) -> None:
-    """Add one folder's records, listed as `raw`: from its summary, its cached rows, or
-    row by row (reading what changed, and caching the result)."""
-    is_open = folder == store.open_dir
-    name = OPEN_SHARD if is_open else f"report-{folder.name}"
-    shard = rc.load(name)
-    listing = _names_blob(raw)
-    # the folder lists as it did: its record names are the ones cached (no sorting)
-    names = shard.names if listing == shard.listing_blob else _record_names(raw)
-    if _unchanged(shard, folder, names, set() if is_open else seen):
-        span = shard.span
-        if (
-            shard.summary is not None
-            and type(span) is tuple
-            and figures.s <= span[0]
-            and span[1] < figures.a
-        ):
-            figures.merge(shard.summary)
-            if is_open:
-                seen.update(names)
-            progress.step(len(names))
-            return
-        if not is_open and shard.latest is not None and shard.latest < figures.s:
-            progress.step(len(names))
-            return  # every record in it closed before the period
-        if _add_held(figures, shard, is_open, seen):
-            progress.step(len(names))
-            return
-    new = _folder(store, rc, figures, folder, names, shard, is_open, seen, progress)
-    if new is None and listing != shard.listing_blob and shard.names_blob:
-        new = shard  # unchanged records, but the listing to recognise is new
-    if new is not None:
-        # (kept only when the cached names are exactly the listing's records)
-        new.listing_blob = listing if new.names == _record_names(raw) else ""
-        rc.save(name, new)
-
-
-def _record_names(listing: list[str]) -> list[str]:
-    """The record files of a folder listing, sorted (as `Store.open_paths` has them)."""
-    return sorted(n for n in listing if n.endswith(".yaml") and not n.startswith("."))
-
-
-def _unchanged(shard: Shard, folder: Path, names: list[str], seen: set[str]) -> bool:
-    """Whether a folder's cache file holds for every file in it, as listed in `names`
-    (none of them in `seen`): same names, same stat signatures, none racy."""
-    if not shard.names_blob or _names_blob(names) != shard.names_blob or not seen.isdisjoint(names):
-        return False
-    try:
-        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        stats = list(map(partial(os.stat, dir_fd=dfd, follow_symlinks=False), names))
-    except OSError:
-        return False
-    finally:
-        os.close(dfd)
-    sigs = list(map(_SIG, stats))
-    if _sigs_blob(sigs) != shard.sigs_blob:
-        return False
-    written = shard.written_ns
-    # git's racy rule: a file not older than the cache file may have changed unseen
-    return not sigs or (
-        max(map(itemgetter(2), sigs)) < written and max(map(itemgetter(3), sigs)) < written
-    )
-
-
-def _add_held(figures: Figures, shard: Shard, is_open: bool, seen: set[str]) -> bool:
-    """Add the rows of an unchanged folder straight from its cache file; False (nothing
-    added) when a file must be read after all: a damaged entry, or one noted as closed
-    before an earlier period that this one reaches."""
-    held = shard.held_list()
-    since = figures.s
-    for h in held:
-        if not (
-            (type(h) is tuple and len(h) == ROW_LEN)
-            or (type(h) is int and not is_open and h < since)
-        ):
-            return False
-    add = figures.add
-    if is_open:
-        seen.update(shard.names)
-        for row in held:
-            add(row)
-        return True
-    for row in held:
-        if type(row) is tuple and (row[8] is None or row[8] >= since):
-            add(row)
-    return True
-
-
-def _folder(
-    store: Store,
-    rc: RowCache,
-    figures: Figures,
-    folder: Path,
-    names: list[str],
-    shard: Shard,
-    is_open: bool,
-    seen: set[str],
-    progress: Progress,
-) -> Shard | None:
-    """Add one folder's rows to `figures`, row by row; the folder's new cache content, or
-    None when the cached one still holds."""
-    from cbtrack.store import MAX_RECORD_BYTES, FileGone, _closed_at, read_text
-
-    policy = store.policy
-    since = figures.s
-    start = figures.start
-    entries = shard.entries()
-    written = shard.written_ns
-    new_names: list[str] = []
-    new_sigs: list[Sig] = []
-    new_held: list[Any] = []
-    rows: list[tuple[Any, ...]] = []
-    changed = False
-    add = figures.add
-    try:
-        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        dfd = -1
-    try:
-        for name in names:
-            progress.step()
-            if not is_open and name in seen:
-                # (a record closed since the open folder was read counts once)
-                old = entries.get(name)
-                if old is not None:
-                    new_names.append(name)
-                    new_sigs.append(old[0])
-                    new_held.append(old[1])
-                continue
-            try:
-                st: os.stat_result | None = (
-                    os.stat(name, dir_fd=dfd, follow_symlinks=False) if dfd >= 0 else None
-                )
-            except OSError:
-                st = None
-            row: tuple[Any, ...] | None = None
-            held: Any = None
-            if st is not None:
-                old = entries.get(name)
-                sig = _sig(st)
-                if (
-                    old is not None
-                    and old[0] == sig
-                    and st.st_mtime_ns < written
-                    and st.st_ctime_ns < written
-                ):
-                    held = old[1]
-                    if type(held) is tuple and len(held) == ROW_LEN:
-                        row = held
-                    elif type(held) is int and held < since:
-                        new_names.append(name)
-                        new_sigs.append(sig)
-                        new_held.append(held)
-                        continue  # closed before the period (as its text said): not read
-                    else:
-                        held = None
-            if row is None:
-                path = folder / name
-                cb: Callback | None
-                if is_open:
-                    cb = store.load_listed(path)
-                    if cb is None or store.path_of(cb) != path:
-                        continue  # gone, or closed meanwhile (then read in its month)
-                else:
-                    try:
-                        text = read_text(path, MAX_RECORD_BYTES, store.rel(path))
-                    except FileGone:  # reopened meanwhile: read where it went
-                        moved = store.load_listed(path)
-                        if moved is not None and f"{moved.id}.yaml" not in seen:
-                            seen.add(f"{moved.id}.yaml")
-                            add(row_of(moved, policy, rc.salt))
-                        continue
-                    when = _closed_at(text)
-                    if when is not None and when < start:
-                        # closed before the period: it cannot matter, so it is not parsed;
-                        # its closure time is noted for the next report
-                        if st is not None:
-                            new_names.append(name)
-                            new_sigs.append(_sig(st))
-                            new_held.append(micros(when))
-                            changed = True
-                        continue
-                    cb = store.load_path(path, text)
-                row = row_of(cb, policy, rc.salt)
-                if st is not None:
-                    held = row
-                    changed = True
-            if held is not None and st is not None:
-                new_names.append(name)
-                new_sigs.append(_sig(st))
-                new_held.append(held)
-                rows.append(held)
-            if is_open:
-                seen.add(name)
-            elif row[8] is not None and row[8] < since:
-                continue
-            add(row)
-    finally:
-        if dfd >= 0:
-            os.close(dfd)
-    if not changed and _names_blob(new_names) == shard.names_blob:
-        return None
-    summary = span = None
-    if len(rows) == len(new_names):
-        whole = Figures.spanning(policy)
-        for r in rows:
-            whole.add(r)
-        summary, span = whole.summary(), _span(rows)
-    return Shard.of(new_names, new_sigs, summary, span, new_held)

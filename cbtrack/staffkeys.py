@@ -13,8 +13,10 @@ from pathlib import Path
 
 from cbtrack import doctor, gitlog, identity, service
 from cbtrack.errors import Refused
+from cbtrack.files import write_atomic
 from cbtrack.policy import SSH_KEY_RE, Policy
-from cbtrack.store import POLICY_FILE, Store, dump_yaml, parse_model, write_atomic
+from cbtrack.store import POLICY_FILE, Store
+from cbtrack.yamlio import dump_yaml, parse_model
 
 
 @dataclass

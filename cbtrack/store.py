@@ -1,6 +1,8 @@
-"""The store on disk: finding it, strict YAML, atomic writes, the lock, record lookup.
+"""The store on disk: finding it, its folders, reading and saving records, queries over the
+local index (cbtrack/localindex.py); the lock and journal are its mixin (cbtrack/guard.py),
+strict YAML is cbtrack/yamlio.py and atomic writes cbtrack/files.py.
 
-The only module that touches files. Layout:
+With those three and the index, the only modules that touch the store's files. Layout:
 
     <store>/cbtrack.yaml
     <store>/callbacks/open/<id>.yaml
@@ -22,53 +24,61 @@ What a change promises (proved by tests/test_crash.py and tests/test_concurrency
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import itertools
+import json
+import marshal
 import os
 import re
 import stat
-import tempfile
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from cbtrack import cache, index
-from cbtrack.errors import CbtrackError, LockTimeout, NotFound, Refused, StoreError, WriteFailed
+from cbtrack import localindex
+from cbtrack.errors import NotFound, Refused, StoreError, WriteFailed
+from cbtrack.files import (
+    REMOVED,
+    Undo,
+    remove_file,
+    write_atomic,
+)
+from cbtrack.guard import Guarded, _old_bytes
+from cbtrack.localindex import BLANK, Cached, LocalIndex
 from cbtrack.model import (
     ALPHABET,
     ID_RE,
     Callback,
-    describe_validation,
     id_month,
     new_callback_id,
 )
-from cbtrack.policy import Policy, describe_policy_problems
+from cbtrack.patients import Query, newest_first, same_patient
+from cbtrack.policy import Policy
+from cbtrack.policyproblems import describe_policy_problems
 from cbtrack.progress import Progress
-
-M = TypeVar("M", bound=BaseModel)
+from cbtrack.yamlio import (
+    FileGone,
+    _YamlProblem,
+    dump_record,
+    load_model,
+    parse_model,
+    parse_yaml,
+    read_text,
+    record_data,
+)
 
 POLICY_FILE = "cbtrack.yaml"
 OPEN_DIR = Path("callbacks/open")
 CLOSED_DIR = Path("callbacks/closed")
 LOCAL_DIR = ".cbtrack"
-LOCK_FILE = "lock"
-ALERTS_LOCK_FILE = "alerts.lock"
 JOURNAL_FILE = "pending"
-TMP_PREFIX = ".cbtrack-tmp-"
 MAX_RECORD_BYTES = 256_000
 MAX_POLICY_BYTES = 256_000
-MAX_INDEX_BYTES = 512_000_000  # the find index: about 150 bytes per closed callback
-MAX_DEPTH = 32  # records nest about 4 deep, the policy about 5
-DEFAULT_LOCK_TIMEOUT = 30.0
 GITATTRIBUTES = "callbacks/**/*.yaml merge=cbtrack\n"
 GITIGNORE = ".cbtrack/\n.cbtrack-tmp-*\n"
 # What `init` writes and commits; with the records, nothing else in the folder is tracked.
@@ -81,369 +91,7 @@ STORE_FILES = (
 )
 
 
-# --- strict YAML ---------------------------------------------------------------------
-
-
-class _YamlProblem(Exception):
-    def __init__(self, what: str, node: Any) -> None:
-        super().__init__(what)
-        self.what = what
-        mark = getattr(node, "start_mark", None)
-        self.line: int | None = mark.line + 1 if mark else None
-
-
-class _NoKey:
-    """Marks a mapping that waits for its next key."""
-
-
-_NO_KEY = _NoKey()
-_NODE_STARTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
-
-
-def parse_yaml(text: str) -> Any:
-    """Safe, strict YAML: no anchors, aliases or tags, no duplicate keys, text scalars.
-
-    One pass over libyaml's event stream builds plain dicts, lists and strings (about
-    three times faster than composing nodes and constructing them). So an alias bomb, a
-    tag or deep nesting is refused at its first event, before anything is built."""
-    stack: list[Any] = []  # the open containers, innermost last
-    keys: list[Any] = []  # per open container: the key waiting for its value
-    root: Any = None
-    documents = 0
-    event: Any
-    for event in yaml.parse(text, Loader=yaml.CBaseLoader):
-        kind = type(event)
-        if kind in _NODE_STARTS:
-            if event.anchor:
-                raise _YamlProblem("anchors (&name) are not allowed", event)
-            if event.tag:
-                raise _YamlProblem("tags (!name) are not allowed", event)
-            value: Any = (
-                event.value if kind is yaml.ScalarEvent
-                else {} if kind is yaml.MappingStartEvent else []
-            )  # fmt: skip
-            if not stack:
-                root = value
-            elif type(stack[-1]) is list:
-                stack[-1].append(value)
-            elif keys[-1] is _NO_KEY:
-                if kind is not yaml.ScalarEvent:
-                    raise _YamlProblem("a mapping key is not plain text", event)
-                if value in stack[-1]:
-                    # The key is not named: in `details` a key is free text.
-                    raise _YamlProblem("a key appears twice in one mapping", event)
-                keys[-1] = value
-                continue
-            else:
-                stack[-1][keys[-1]] = value
-                keys[-1] = _NO_KEY
-            if kind is not yaml.ScalarEvent:
-                if len(stack) >= MAX_DEPTH:
-                    raise _YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", event)
-                stack.append(value)
-                keys.append(_NO_KEY)
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            stack.pop()
-            keys.pop()
-        elif kind is yaml.AliasEvent:
-            raise _YamlProblem("aliases (*name) are not allowed", event)
-        elif kind is yaml.DocumentStartEvent:
-            documents += 1
-            if documents > 1:
-                raise _YamlProblem("only one YAML document is allowed per file", event)
-    return root
-
-
-_YAML12_NUMBER = re.compile(
-    r"[-+]?(\d+|\d*\.\d+|\d+\.\d*)([eE][-+]?\d+)?|0o[0-7]+|0x[0-9a-fA-F]+"
-    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
-)
-
-
-class _Dumper(yaml.CSafeDumper):
-    """Quotes text that YAML 1.1 *or* 1.2 readers would take for something else, so a
-    phone `0123456789` or an MRN `1e5` stays text in any tool that reads the store."""
-
-
-def _represent_str(dumper: _Dumper, value: str) -> yaml.Node:
-    if _YAML12_NUMBER.fullmatch(value):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
-    return dumper.represent_str(value)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def dump_yaml(data: Any, flow: bool = False) -> str:
-    """Stable, diff-friendly YAML: key order as given, ambiguous strings quoted
-    (`flow`: on one line, `{a: b, c: [d]}`)."""
-    return yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=flow,
-        width=10_000,
-    )
-
-
-def record_data(cb: Callback) -> dict[str, Any]:
-    return cb.model_dump(mode="json", exclude_none=True)
-
-
-def dump_record(cb: Callback) -> str:
-    """The record as YAML, after validating the whole of it once more."""
-    data = record_data(cb)
-    try:
-        Callback.model_validate(data)
-    except ValidationError as exc:
-        problem = describe_validation(exc)
-        raise Refused(f"The change would make {cb.id} invalid: {problem}.") from None
-    return dump_yaml(data)
-
-
-class FileGone(StoreError):
-    """A file that was there a moment ago is not: a concurrent close or reopen moved it
-    (records are moved by writing the new place first, then removing the old)."""
-
-
-def read_text(path: Path, limit: int, rel: str) -> str:
-    """A regular file of at most `limit` bytes, as UTF-8. Never blocks on a FIFO or device,
-    never reads more than `limit` bytes, never quotes the content in an error."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise FileGone(f"{rel} is missing.") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise StoreError(
-                f"{rel} is a symbolic link; a cbtrack file must be a regular file."
-            ) from None
-        raise StoreError(f"{rel} cannot be read ({exc.strerror}).") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise StoreError(f"{rel} is not a regular file; it cannot be a cbtrack file.")
-        if info.st_size > limit:
-            raise StoreError(f"{rel} is larger than {limit // 1000} KB; it cannot be a valid file.")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise StoreError(f"{rel} cannot be read ({exc.strerror}).") from None
-    finally:
-        os.close(fd)
-    return decode_text(b"".join(chunks), limit, rel)
-
-
-def decode_text(raw: bytes, limit: int, rel: str) -> str:
-    """Bytes read from a file or from git, checked like a file: size, then UTF-8."""
-    if len(raw) > limit:
-        raise StoreError(f"{rel} is larger than {limit // 1000} KB; it cannot be a valid file.")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StoreError(f"{rel} is not valid UTF-8 (byte {exc.start}).") from None
-
-
-def load_model(model: type[M], path: Path, rel: str, limit: int) -> M:
-    """Read, parse and validate one file; errors name the file, line or field, never values."""
-    return parse_model(model, read_text(path, limit, rel), rel)
-
-
-def _yaml_fix(rel: str) -> str:
-    """What to do about a file that is not YAML cbtrack reads (after a hand edit)."""
-    return (
-        "fix it there in a text editor (a missing quote, bracket or colon, or a key typed "
-        f"twice, is usual), or take back the last committed version with 'git checkout -- {rel}'"
-    )
-
-
-def parse_model(model: type[M], text: str, rel: str) -> M:
-    """Parse and validate text read from `rel` (a file, or a version of it from git)."""
-    try:
-        data = parse_yaml(text)
-    except _YamlProblem as exc:
-        where = f" line {exc.line}" if exc.line else ""
-        raise StoreError(f"{rel}{where}: {exc.what}; {_yaml_fix(rel)}.") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise StoreError(f"{rel}{where}: not valid YAML; {_yaml_fix(rel)}.") from None
-    except (yaml.YAMLError, RecursionError, MemoryError):
-        raise StoreError(f"{rel}: not valid YAML; {_yaml_fix(rel)}.") from None
-    if not isinstance(data, dict):
-        raise StoreError(f"{rel}: expected a mapping of keys at the top level.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        if model is Policy:
-            problems = describe_policy_problems(exc)
-            more = len(problems) - 1
-            extra = f" ({more} more: 'cbtrack validate' lists them all)" if more else ""
-            raise StoreError(f"{rel}: {problems[0]}{extra}.") from None
-        names_ok = model is not Callback
-        raise StoreError(f"{rel}: {describe_validation(exc, names_ok)}.") from None
-
-
-# --- atomic writes -------------------------------------------------------------------
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(
-    path: Path,
-    text: str | bytes,
-    make_folders: bool = True,
-    on_replaced: Callable[[], None] | None = None,
-) -> None:
-    """Temp file in the same folder (owner-only), write, fsync, rename over the target,
-    fsync the folder. A crash at any point leaves the old file or the new one.
-    `on_replaced` is told the moment the new file is in place (a failure after that, of
-    the folder's fsync, leaves the new file)."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    if make_folders:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if on_replaced is not None:
-        on_replaced()
-    fsync_dir(path.parent)
-
-
-def check_output(path: Path) -> None:
-    """Refuse an `--output` that is not a regular file or a new name in an existing folder:
-    a device node, FIFO, socket or folder (written over, `/dev/full` would be replaced by a
-    report), a symbolic link (it may point at any of those, or at a file of someone
-    else's), or a path whose folder does not exist (a typo; folders are never made)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        info = None
-    except OSError as exc:
-        raise Refused(f"Cannot use {path} for the output ({exc.strerror}).") from None
-    if info is not None:
-        if stat.S_ISLNK(info.st_mode):
-            raise Refused(
-                f"{path} is a symbolic link; give --output the path of a regular file "
-                "or a new file."
-            )
-        if stat.S_ISDIR(info.st_mode):
-            raise Refused(f"{path} is a folder; give --output a file name.")
-        if not stat.S_ISREG(info.st_mode):
-            raise Refused(
-                f"{path} is not a regular file (a device, pipe or socket); give --output "
-                "a regular file or a new file."
-            )
-        return
-    if not path.parent.is_dir():
-        raise Refused(
-            f"The folder {path.parent} does not exist; create it first, or give --output "
-            "a path in an existing folder."
-        )
-
-
-def outside_store(root: Path, path: Path, what: str) -> Path:
-    """`path` resolved, refused when it falls inside the store at `root` (where it could
-    be committed and shared): `what` says what the file holds."""
-    real = path.parent.resolve() / path.name
-    if real == root or root in real.parents:
-        raise Refused(
-            f"The {what} holds patient data and would be committed if written in the store; "
-            "give --output a path outside it."
-        )
-    return real
-
-
-def write_output(path: Path, text: str) -> None:
-    """Write a report or export to `path` (checked as `check_output` says): atomically,
-    owner-only, never making folders. Refused with one sentence when it cannot be done."""
-    check_output(path)
-    try:
-        write_atomic(path, text, make_folders=False)
-    except OSError as exc:
-        raise Refused(
-            f"Cannot write to {path} ({exc.strerror or 'I/O error'}); nothing was written."
-        ) from None
-
-
-def append_private_log(path: Path, text: str) -> None:
-    """Append to an owner-only log file (folders created owner-only too); never through a
-    symlink (of the file or its folder)."""
-    if path.parent.is_symlink():
-        raise OSError(f"{path.parent.name} is a symlink")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-    fd = os.open(path, flags, 0o600)
-    try:
-        os.write(fd, text.encode("utf-8", "replace"))
-    finally:
-        os.close(fd)
-
-
-def remove_file(path: Path, on_removed: Callable[[], None] | None = None) -> None:
-    """Unlink and fsync the folder, so the removal survives a crash (`on_removed` is told
-    as soon as the file is gone)."""
-    path.unlink()
-    if on_removed is not None:
-        on_removed()
-    fsync_dir(path.parent)
-
-
-# --- the store -----------------------------------------------------------------------
-
-Undo = list[tuple[Path, bytes | None]]  # files written under the lock, with their old bytes
-
-
-REMOVED = "-"  # a journal's note for a file the change removes
-NAME_PATTERN = r"[A-Za-z0-9_.-]{1,40}"
-
-
-@dataclass
-class Journal:
-    """What a change under the lock noted before writing: the records, who it is by, and
-    each file's SHA-256 (or REMOVED)."""
-
-    ids: list[str]
-    by: str | None
-    files: dict[str, str]
-
-
-def file_digest(path: Path) -> str | None:
-    """A plain file's SHA-256, REMOVED when there is none, None when it is something else."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return REMOVED
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-class Store:
+class Store(Guarded):
     """One store folder. Cheap to make: nothing is read until asked for."""
 
     def __init__(self, root: Path) -> None:
@@ -612,10 +260,9 @@ class Store:
                 return None
 
     def open_paths(self) -> list[Path]:
-        if not self.open_dir.is_dir():
-            return []
         # sorted by name: the same order as by path here, and much cheaper for 10,000 files
-        return sorted((p for p in self.open_dir.iterdir() if _is_record(p)), key=_name)
+        folder = self.open_dir
+        return [folder / n for n in sorted(self.folder_names(folder)) if _is_record_name(n)]
 
     def closed_paths(self, months: set[str] | None = None) -> list[Path]:
         if not self.closed_dir.is_dir():
@@ -644,7 +291,7 @@ class Store:
         """Every open callback. One moved meanwhile by a concurrent close is left out (it is
         no longer open). A file that cannot be read stops the listing (exit 3), unless
         `problems` is given: then its one-line problem goes there and the rest is read.
-        Unchanged files come from the read cache (cbtrack/cache.py)."""
+        Unchanged files come from the local index (cbtrack/localindex.py)."""
         return [self.model_of(c) for c in self.cached_open(problems)]
 
     def closed_records(self, months: set[str] | None = None) -> Iterator[Callback]:
@@ -665,70 +312,58 @@ class Store:
         A closed callback matters only if it was created before `end` and closed at or
         after `start`. Closed records are filed by month of creation, so month folders
         after the month of `end` (plus a month of slack for time-zone edges) are never
-        opened; in the others each file's closure time is found by a text scan, and only
-        records closed at or after `start` (or whose closure the scan cannot read) are
-        parsed and validated. A callback created a year before the period and closed in
-        it still counts."""
+        opened; in the others the index's row says when each closed, and only records
+        closed at or after `start` become models. A callback created a year before the
+        period and closed in it still counts."""
         seen: set[str] = set()
         for cb in self.open_records():
             seen.add(cb.id)
             yield cb
-        last = f"{end.astimezone(self.policy.tz) + timedelta(days=31):%Y-%m}"
-        since = start.timestamp()
-        rc = self.read_cache
-        paths = self.closed_paths()
-        progress = Progress("Reading closed records", len(paths), self.on_progress)
-        for path in paths:
-            progress.step()
-            if path.parent.name > last or path.stem in seen:
-                continue  # (a record closed since the open folder was read counts once)
-            where = rc.locate(path)
-            try:
-                st: os.stat_result | None = os.lstat(path)
-            except OSError:
-                st = None
-            hit = rc.get(path, st, where) if st is not None else None
-            if hit is not None:
-                if hit.row.closed is None or hit.row.closed >= since:
-                    yield self.model_of(hit)
-                continue
-            try:
-                text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
-            except FileGone:  # reopened meanwhile: read where it went, if not read yet
-                moved = self.load_listed(path)
-                if moved is not None and moved.id not in seen:
-                    seen.add(moved.id)
-                    yield moved
-                continue
-            when = _closed_at(text)
-            if when is None or when >= start:
-                cb = self.load_path(path, text)
-                if st is not None:
-                    rc.put(path, st, record_data(cb))
-                yield cb
-        progress.done()
-        rc.flush()
+        for c in self.closed_cached(end, seen):
+            if not c.usable or c.row.closed is None or c.row.closed >= start.timestamp():
+                yield self.model_of(c)
 
-    # the read cache (cbtrack/cache.py) -------------------------------------------
+    def closed_cached(self, end: datetime, seen: set[str]) -> Iterator[Cached]:
+        """The closed records of the month folders up to a month after `end`, by folder and
+        name, leaving out those in `seen` (read in the open folder before they closed, they
+        count once) and adding to it. One reopened meanwhile is given from where it went."""
+        last = f"{end.astimezone(self.policy.tz) + timedelta(days=31):%Y-%m}"
+        months = [m for m in self.closed_folders() if m.name <= last]
+        listings = [self.folder_names(m) for m in months]
+        progress = Progress("Reading closed records", sum(map(len, listings)), self.on_progress)
+        for month, raw in zip(months, listings, strict=True):
+            names = sorted(n for n in raw if _is_record_name(n) and n[:-5] not in seen)
+            moved: list[Callback] = []
+            for c in self.index.read_folder(month, names, self._loader(None, moved), progress):
+                seen.add(c.id)
+                yield c
+            for cb in moved:
+                if cb.id not in seen:
+                    seen.add(cb.id)
+                    yield Cached(self.open_dir, f"{cb.id}.yaml", BLANK, record_data(cb), cb)
+        progress.done()
+
+    # the local index (cbtrack/localindex.py) ------------------------------------
 
     @cached_property
-    def read_cache(self) -> cache.RecordCache:
+    def index(self) -> LocalIndex:
         from cbtrack import __version__
 
         try:
             policy = (self.root / POLICY_FILE).read_bytes()
         except OSError:
             policy = b""
-        return cache.RecordCache(
-            self.local_dir / cache.CACHE_DIR,
+        return LocalIndex(
+            self.local_dir,
             self.root / OPEN_DIR.parent,
-            cache.cache_key(__version__, policy),
+            localindex.key_of(__version__, policy),
             self._expected,
+            partial(parse_for_index, str(self.root)),
         )
 
     def _expected(self, data: dict[str, Any]) -> float:
         """When the first open dependency of a record's data is expected, as `timing`
-        reckons it under this store's policy (a row of the read cache keeps it)."""
+        reckons it under this store's policy (a row of the index keeps it)."""
         from cbtrack.model import Dependency
         from cbtrack.timing import expected_by
 
@@ -739,20 +374,18 @@ class Store:
             raise ValueError("no expected time") from exc
         return min(expected_by(policy, d) for d in deps if d.resolved_at is None).timestamp()
 
-    def cached_open(self, problems: list[str] | None = None) -> list[cache.Cached]:
+    def cached_open(self, problems: list[str] | None = None) -> list[Cached]:
         """The open records, as `open_records` reads them (same order, same handling of a
-        record moved meanwhile or unreadable), with their read-cache rows."""
+        record moved meanwhile or unreadable), with their index rows."""
         names = [p.name for p in self.open_paths()]
         progress = Progress("Reading records", len(names), self.on_progress)
-        found = cache.read_folder(
-            self.read_cache, self.open_dir, names, self._loader(problems), progress
-        )
+        found = self.index.read_folder(self.open_dir, names, self._loader(problems), progress)
         self._note_digest()
         return found
 
     def open_views(self, problems: list[str] | None = None) -> list[Callback]:
         """The open records as `open_records` gives them, but as read-only views made from
-        the read cache's data (cbtrack/views.py) where it has them, so that reading 10,000
+        the index's data (cbtrack/views.py) where it has them, so that reading 10,000
         records builds no models. Only for reading: a view cannot be changed or saved."""
         from cbtrack.views import CallbackView
 
@@ -770,88 +403,69 @@ class Store:
 
     def open_same_patient(self, phone: str, mrn: str | None) -> list[str]:
         """IDs of the open callbacks whose patient has the same phone digits or MRN
-        (`index.same_patient`), in ID order: the duplicate check on `add`.
+        (`patients.same_patient`), in ID order: the duplicate check on `add`.
 
-        The read cache keeps the open records by phone and MRN (`cache.patient_keys`), so
-        this costs a listing and a stat per open file, then a strict read of each hit and
-        of each file changed since the cache saw it (a hand edit, a pull); an unreadable
-        file stops it as it stops a full read."""
-        rc = self.read_cache
+        The index keeps the open records' patient keys, so this costs a listing and a
+        stat per open file, then a strict read of each hit and of each file changed since
+        the index saw it (a hand edit, a pull); an unreadable file stops it as it stops a
+        full read."""
+        names = sorted(self.folder_names(self.open_dir))
+        names = [n for n in names if _is_record_name(n)]
+        ix = self.index
+        known = ix.known("open", "phone7")
+        wanted = ix.names_with(*localindex.patient_keys(phone, mrn))
         try:
-            names = sorted(n for n in os.listdir(self.open_dir) if _is_record_name(n))
             dfd = os.open(self.open_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             return []  # (no open folder: nothing is open)
-        keys = cache.patient_keys(phone, mrn)
-        indexes: dict[str, Any] = {}
-        missing: set[str] = set()
-        check: list[tuple[str, os.stat_result | None, bool]] = []  # name, stat, changed
+        check: list[str] = []
         try:
             for name in names:
-                rows = cache.open_rows_name(name)
-                if rows not in indexes:
-                    found = rc.patients(rows)
-                    if found is None:  # (a cache from before the index: make it)
-                        entries, written = rc.entries(rows)
-                        found = (*cache.patient_index(entries), written)
-                        missing.add(rows)
-                    indexes[rows] = (found, {n for k in keys for n in found[1].get(k, [])})
-                found, wanted = indexes[rows]
+                entry = known.get(name)
                 try:
-                    st: os.stat_result | None = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                 except OSError:
-                    st = None
-                if (
-                    st is None
-                    or found[0].get(name) != cache.signature(st)
-                    or st.st_mtime_ns >= found[2]
-                    or st.st_ctime_ns >= found[2]
-                ):
-                    check.append((name, st, True))
-                elif name in wanted:
-                    check.append((name, st, False))
+                    check.append(name)
+                    continue
+                if entry is None or not localindex.fresh(entry, st) or name in wanted:
+                    check.append(name)
         finally:
             os.close(dfd)
-        load = self._loader(None)
         out = []
-        for name, st, changed in check:
-            path = self.open_dir / name
-            loaded = load(path)
-            if loaded is None:
-                continue
-            data, cb = loaded
-            if changed and st is not None:
-                rc.put(path, st, data)
-            if index.same_patient(cb.patient.phone, cb.patient.mrn, phone, mrn):
+        for c in ix.read_folder(self.open_dir, check, self._loader(None)):
+            cb = self.model_of(c)
+            if same_patient(cb.patient.phone, cb.patient.mrn, phone, mrn):
                 out.append(cb.id)
-        rc.flush()
-        for rows in missing:
-            rc.save_patients(rows)
         return out
 
     def _note_digest(self) -> None:
-        """Keep beside the read cache what the queue on a terminal needs of the policy
-        (`quick.py` reads it instead of validating the policy)."""
-        rc = self.read_cache
+        """Keep in the index what the queue on a terminal needs of the policy (`quick.py`
+        reads it instead of validating the policy)."""
         try:
-            digest = policy_digest(self.policy)
+            digest = json.dumps(policy_digest(self.policy), sort_keys=True)
         except StoreError:
             return
-        if rc.extra(cache.POLICY_DIGEST) != digest:
-            rc.save_extra(cache.POLICY_DIGEST, digest)
+        if self.index.meta("policy") != digest:
+            self.index.set_meta("policy", digest)
 
-    def cached_records(
-        self, paths: list[Path], problems: list[str] | None = None
-    ) -> list[cache.Cached]:
-        """Each record in `paths` from the read cache when its file is unchanged, else read
-        strictly (`load_path`) and cached for next time; see cbtrack/cache.py."""
+    def cached_records(self, paths: list[Path], problems: list[str] | None = None) -> list[Cached]:
+        """Each record in `paths` (grouped by folder, in order) from the index when its file
+        is unchanged, else read strictly (`load_path`) and noted for next time."""
         progress = Progress("Reading records", len(paths), self.on_progress)
-        return cache.read_all(self.read_cache, paths, self._loader(problems), progress)
+        out: list[Cached] = []
+        for folder, group in itertools.groupby(paths, key=lambda p: p.parent):
+            names = [p.name for p in group]
+            out += self.index.read_folder(folder, names, self._loader(problems), progress)
+        progress.done()
+        return out
 
-    def _loader(self, problems: list[str] | None) -> cache.Loader:
-        """How the cache reads a file it cannot answer for: strictly, as `load_listed`.
-        None (the record is left out) when it is gone, or was moved to the other folder
-        since the listing; an unreadable file raises, or with `problems` is noted there."""
+    def _loader(
+        self, problems: list[str] | None, moved: list[Callback] | None = None
+    ) -> localindex.Loader:
+        """How the index reads a file it cannot answer for: strictly, as `load_listed`.
+        None (the record is left out, or put in `moved` when given) when it is gone, or
+        was moved to the other folder since the listing; an unreadable file raises, or
+        with `problems` is noted there."""
 
         def load(path: Path) -> tuple[dict[str, Any], Callback] | None:
             try:
@@ -862,14 +476,16 @@ class Store:
                 problems.append(exc.message)
                 return None
             if cb is None or self.path_of(cb) != path:
+                if cb is not None and moved is not None:
+                    moved.append(cb)
                 return None
             return record_data(cb), cb
 
         return load
 
-    def model_of(self, cached: cache.Cached) -> Callback:
-        """The model of a cached record: the one just read, else built from the cached
-        data (which validated when it was cached; if it no longer does, the file is read)."""
+    def model_of(self, cached: Cached) -> Callback:
+        """The model of an indexed record: the one just read, else built from the index's
+        data (which validated when it was noted; if it no longer does, the file is read)."""
         if isinstance(cached.model, Callback):
             return cached.model
         data = cached.data
@@ -908,90 +524,41 @@ class Store:
 
     def find_callbacks(self, text: str) -> tuple[list[Callback], list[str]]:
         """Open and closed callbacks whose phone, name, MRN or ID match `text`, newest
-        first, and a problem line per closed file that could not be read. Closed records
-        are located through the find index (`cbtrack.index`) and each hit is confirmed
-        on the record itself; no closed record that cannot match is parsed."""
-        query = index.Query.parse(text)
+        first, and a problem line per file that could not be read. The index is brought
+        up to date (changed files read strictly), its prepared keys are matched, and each
+        hit is confirmed on the record itself; no record that cannot match becomes a model."""
+        query = Query.parse(text)
         problems: list[str] = []
-        hits = [cb for cb in self.open_records(problems) if query.matches_record(cb)]
-        seen = {cb.id for cb in hits}
-        for path in self._closed_candidates(query):
-            try:
-                cb = self.load_listed(path)  # a reopen may have moved it meanwhile
+        hits: list[Callback] = []
+        seen: set[str] = set()
+
+        def take(c: Cached) -> None:
+            r = c.row
+            if c.usable and not query.matches(c.id, r.phone, r.name, r.mrn):
+                return
+            try:  # a hit is confirmed on the record itself (a reopen may have moved it)
+                cb = c.model if isinstance(c.model, Callback) else self.load_listed(c.path)
             except StoreError as exc:
                 problems.append(exc.message)
-                continue
+                return
             if cb is not None and cb.id not in seen and query.matches_record(cb):
                 seen.add(cb.id)
                 hits.append(cb)
-        return index.newest_first(hits), problems
 
-    @property
-    def index_path(self) -> Path:
-        return self.local_dir / index.FILE_NAME
-
-    def _closed_candidates(self, query: index.Query) -> list[Path]:
-        months = self._find_index()
-        out: list[Path] = []
-        for month, entry in sorted(months.items()):
-            for name, row in entry["files"].items():
-                if query.matches_row(name.removesuffix(".yaml"), row):
-                    out.append(self.closed_dir / month / name)
-        return out
-
-    def _find_index(self) -> dict[str, index.Month]:
-        """The index, brought up to date with the closed folders and saved if it changed."""
-        try:
-            text = read_text(self.index_path, MAX_INDEX_BYTES, self.rel(self.index_path))
-            old = index.decode(text)
-        except StoreError:
-            old = {}
-        fresh: dict[str, index.Month] = {}
-        changed = False
-        folders = sorted(self.closed_dir.iterdir()) if self.closed_dir.is_dir() else []
-        for folder in folders:
-            if not folder.is_dir() or folder.is_symlink():
+        for c in self.cached_open(problems):
+            take(c)
+        for folder in self.closed_folders():
+            if folder.is_symlink():
                 continue
-            info = folder.stat()
-            sig = [info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
-            entry = old.get(folder.name)
-            # every file's size and time are checked, not only the folder's: an edit in
-            # place (a text editor, a checkout) leaves the folder as it was
-            month = self._index_month(folder, sig, entry)
-            fresh[folder.name] = month
-            changed = changed or month != entry
-        if changed or set(fresh) != set(old):
-            with contextlib.suppress(OSError):
-                if self.local_dir.is_symlink():
-                    raise OSError("the local folder is a symlink")
-                self.local_dir.mkdir(exist_ok=True, mode=0o700)
-                write_atomic(self.index_path, index.encode(fresh))
-        return fresh
-
-    def _index_month(self, folder: Path, sig: list[int], old: index.Month | None) -> index.Month:
-        """Rows for one month folder: kept for files whose size and time are unchanged,
-        read again for the others."""
-        before = old["files"] if old else {}
-        files: dict[str, index.Row] = {}
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if not _is_record(Path(entry.name)) or not entry.is_file(follow_symlinks=False):
-                    continue
-                st = entry.stat(follow_symlinks=False)
-                row = before.get(entry.name)
-                if row is not None and index.row_current(row, st.st_mtime_ns, st.st_size):
-                    files[entry.name] = row
-                    continue
-                path = Path(entry.path)
-                try:
-                    text = read_text(path, MAX_RECORD_BYTES, self.rel(path))
-                    fast = index.row_from_text(st.st_mtime_ns, st.st_size, text)
-                    files[entry.name] = fast or index.row_of(
-                        st.st_mtime_ns, st.st_size, parse_yaml(text)
-                    )
-                except (StoreError, _YamlProblem, yaml.YAMLError, RecursionError):
-                    files[entry.name] = index.unreadable_row(st.st_mtime_ns, st.st_size)
-        return {"sig": sig, "files": files}
+            names = sorted(n for n in self.folder_names(folder) if _is_record_name(n))
+            moved: list[Callback] = []
+            for c in self.index.read_folder(folder, names, self._loader(problems, moved)):
+                take(c)
+            for cb in moved:
+                if cb.id not in seen and query.matches_record(cb):
+                    seen.add(cb.id)
+                    hits.append(cb)
+        return newest_first(hits), problems
 
     # writing ---------------------------------------------------------------------
 
@@ -1038,319 +605,30 @@ class Store:
                 f"{self.rel(doing)} could not be {failed} ({exc.strerror or 'I/O error'})."
             ) from None
         removed = changed[1] if len(changed) > 1 else None
-        # Under the lock the cache files are written when it is released, after the commit:
+        # Under the lock the index is written when it is released, after the commit:
         # by then the clock has moved on, so the racy rule keeps trusting this entry.
-        cache.note_saved(self.read_cache, target, removed, record_data(cb), flush=not locked)
+        self.index.note_saved(target, removed, record_data(cb))
+        if not locked:
+            self.index.flush()
         return changed
-
-    def _remember(self, path: Path, old: bytes | None) -> None:
-        """Note that this change replaced or removed `path`, which held `old` before."""
-        if self._lock_fd is not None and not any(p == path for p, _ in self._undo):
-            self._undo.append((path, old))
-
-    def _journal(self, callback_id: str, files: dict[str, str]) -> None:
-        """Note, before writing, which record changes and the exact bytes it gets (a
-        SHA-256 per file, or `-` for a removal): recovery commits only those bytes."""
-        ids = [*self._journal_ids, *([] if callback_id in self._journal_ids else [callback_id])]
-        written = {**self._journal_files, **files}
-        lines = [f"by {self.journal_by}\n"] if self.journal_by else []
-        lines += [f"{i}\n" for i in ids]
-        lines += [f"file {digest} {rel}\n" for rel, digest in written.items()]
-
-        def in_place() -> None:
-            self._journal_ids = ids
-            self._journal_files = written
-
-        write_atomic(self.journal_path, "".join(lines), on_replaced=in_place)
-
-    def journal_ids(self) -> list[str] | None:
-        """IDs named by a journal left behind, or None when there is none."""
-        found = self.journal()
-        return None if found is None else found.ids
-
-    def journal(self) -> Journal | None:
-        """The journal left behind, or None when there is none. Read as untrusted (it is
-        local, but anyone at the desk can write it): lines that are not an ID, a user or a
-        file note are ignored, and recovery commits only files whose bytes match a note."""
-        try:
-            text = read_text(self.journal_path, 64_000, self.rel(self.journal_path))
-        except StoreError:
-            if not self.journal_path.exists() and not self.journal_path.is_symlink():
-                return None
-            return Journal([], None, {})
-        ids: list[str] = []
-        by: str | None = None
-        files: dict[str, str] = {}
-        for line in text.splitlines():
-            parts = line.split(" ", 2)
-            if len(parts) == 1 and ID_RE.match(parts[0]):
-                ids.append(parts[0])
-            elif len(parts) == 2 and parts[0] == "by" and re.fullmatch(NAME_PATTERN, parts[1]):
-                by = parts[1]
-            elif (
-                len(parts) == 3 and parts[0] == "file" and re.fullmatch(r"[0-9a-f]{64}|-", parts[1])
-            ):
-                files[parts[2]] = parts[1]
-        return Journal(ids, by, files)
-
-    def clear_journal(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            remove_file(self.journal_path)
-
-    def restore(self, undo: Undo) -> None:
-        """Put back the bytes each file had before this change (remove new files)."""
-        for path, old in reversed(undo):
-            if old is None:
-                if path.exists():
-                    remove_file(path)
-            elif _old_bytes(path) != old:  # (a full disk may still allow what needs no room)
-                write_atomic(path, old)
-
-    def _abort(self) -> bool:
-        """A change failed under the lock: put its files back, and let `on_abort` bring
-        git in line. True when the store is back where it was (or the change turned out
-        committed); otherwise the journal stays and the next command completes it."""
-        undo, ids = self._undo, list(self._journal_ids)
-        if self.on_abort is not None:
-            try:
-                self.on_abort(self, ids, undo)
-            except Exception:  # the original failure is the one to report
-                pass
-            else:
-                with contextlib.suppress(OSError):
-                    self.clear_journal()
-                return True
-        try:
-            self.restore(undo)  # the journal stays: the next `recover` fixes git's index
-        except Exception:
-            return False
-        return True
-
-    def _after_failure(self, exc: BaseException) -> None:
-        """A change failed after it began writing: undo it, then make the error say what
-        really happened to it (nothing written, undone, or written and to be completed)."""
-        undo = list(self._undo)
-        written = sorted({path.stem for path, _ in undo})
-        restored = self._abort()
-        if not isinstance(exc, Exception):
-            return  # an interrupt: the CLI says so; the journal (if kept) completes it
-        why = exc.message.rstrip(".") if isinstance(exc, CbtrackError) else type(exc).__name__
-        if not restored:
-            raise WriteFailed(
-                f"The change to {', '.join(written)} was written but not committed ({why}) "
-                "and could not be undone; the next cbtrack command will complete it (or "
-                "run 'cbtrack doctor')."
-            ) from None
-        if not isinstance(exc, CbtrackError):
-            return
-        if not undo:
-            exc.message = f"{why}; nothing was changed."
-        elif all(_holds(path, old) for path, old in undo):
-            exc.message = f"{why}; the change to {', '.join(written)} was undone, nothing changed."
-
-    # locking ---------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def lock(
-        self, timeout: float | None = None, on_wait: Callable[[], None] | None = None
-    ) -> Iterator[None]:
-        """The store lock, held for a whole change (read, modify, write, commit).
-
-        A `flock`, so a dead holder never leaves it behind. Re-entrant within one Store.
-        `timeout` defaults to `$CBTRACK_LOCK_TIMEOUT` seconds, else 30."""
-        if self._lock_fd is not None:
-            yield
-            return
-        wait = lock_timeout() if timeout is None else timeout
-        if self.local_dir.is_symlink():
-            raise StoreError(
-                f"{self.rel(self.local_dir)} is a symlink, and cbtrack keeps its lock, journal "
-                "and logs only in a real folder of the store; remove the link "
-                f"(rm {self.local_dir}) and run the command again."
-            )
-        try:
-            self.local_dir.mkdir(exist_ok=True, mode=0o700)
-            fd = os.open(self.local_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise StoreError(
-                f"The store lock in {self.rel(self.local_dir)} cannot be opened "
-                f"({exc.strerror}); check the store's permissions."
-            ) from None
-        try:
-            if not _try_lock(fd):
-                notify = on_wait or self.on_wait
-                if notify:
-                    notify()
-                deadline = time.monotonic() + wait
-                while not _try_lock(fd):
-                    if time.monotonic() >= deadline:
-                        raise LockTimeout(_busy_message(fd, wait))
-                    time.sleep(0.02)
-            self._lock_fd = fd
-            _HELD_LOCK_FDS.add(fd)
-            self._undo, self._journal_ids, self._journal_files = [], [], {}
-            try:
-                yield
-            except BaseException as exc:
-                if self._journal_ids:
-                    self._after_failure(exc)
-                raise
-            if self._journal_ids:
-                with contextlib.suppress(OSError):
-                    self.clear_journal()
-        finally:
-            if "read_cache" in self.__dict__:
-                self.read_cache.flush()  # (entries of what this change saved)
-            _HELD_LOCK_FDS.discard(fd)
-            self._lock_fd = None
-            self._undo, self._journal_ids, self._journal_files = [], [], {}
-            os.close(fd)  # closing the descriptor releases the flock
-
-    @contextlib.contextmanager
-    def read_lock(self, timeout: float | None = None) -> Iterator[None]:
-        """A shared lock for a reader that must see one consistent state (a report): it
-        waits for a change or a sync under way to finish, and holds changes back only
-        while it reads. Without a lock file to share (a read-only copy), reads as is."""
-        if self._lock_fd is not None or self.local_dir.is_symlink():
-            yield
-            return
-        try:
-            fd = os.open(self.local_dir / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except OSError:
-            yield
-            return
-        try:
-            deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
-            while not _try_lock(fd, fcntl.LOCK_SH):
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(_busy_message(fd, lock_timeout()))
-                time.sleep(0.02)
-            yield
-        finally:
-            os.close(fd)
-
-    @property
-    def locked(self) -> bool:
-        return self._lock_fd is not None
-
-    @contextlib.contextmanager
-    def alerts_lock(self, timeout: float) -> Iterator[bool]:
-        """Held by one alerts run from planning to recording what it sent, so two runs on
-        this desk (cron, an emergency add) never send one alert twice; the store lock is
-        not held while sending. Yields False when another run held it `timeout` seconds."""
-        if self.local_dir.is_symlink():
-            raise StoreError(f"{self.rel(self.local_dir)} is a symlink; remove the link.")
-        self.local_dir.mkdir(exist_ok=True, mode=0o700)
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-        fd = os.open(self.local_dir / ALERTS_LOCK_FILE, flags, 0o600)
-        try:
-            deadline = time.monotonic() + timeout
-            got = _try_lock(fd)
-            while not got and time.monotonic() < deadline:
-                time.sleep(0.05)
-                got = _try_lock(fd)
-            yield got
-        finally:
-            os.close(fd)
-
-
-_HELD_LOCK_FDS: set[int] = set()
-
-
-def held_lock_fds() -> tuple[int, ...]:
-    """Descriptors of store locks this process holds. Local git children inherit them, so
-    a killed command's git commit keeps the store locked until it has finished too; git
-    fetch and push do not (`gitlog.run(keep_lock=False)`): a stalled network must not
-    hold the store after the command that started it is gone."""
-    return tuple(sorted(_HELD_LOCK_FDS))
-
-
-def _busy_message(fd: int, wait: float) -> str:
-    holder = lock_holder(fd)
-    if holder is None:
-        return (
-            f"Another cbtrack command held the store lock for {wait:g}s; nothing was "
-            "written, try again in a moment."
-        )
-    pid, name = holder
-    return (
-        f"The store lock is held by process {pid} ({name}), so after {wait:g}s nothing was "
-        f"written; try again in a moment, or if that process is stuck, stop it with "
-        f"'kill {pid}'."
-    )
-
-
-def lock_holder(fd: int) -> tuple[int, str] | None:
-    """The process holding the flock on the file open as `fd`, and its command name
-    (never its arguments, which may hold patient data), from /proc; None when this
-    process is the holder or the system cannot tell. The holder may be a child that
-    inherited the lock from a command that died."""
-    try:
-        info = os.fstat(fd)
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    me = os.getpid()
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            fds = os.listdir(f"/proc/{entry}/fd")
-        except OSError:
-            continue
-        for num in fds:
-            try:
-                target = os.stat(f"/proc/{entry}/fd/{num}")
-                if (target.st_dev, target.st_ino) != (info.st_dev, info.st_ino):
-                    continue
-                with open(f"/proc/{entry}/fdinfo/{num}", encoding="utf-8") as fh:
-                    held = any(" FLOCK " in line for line in fh if line.startswith("lock:"))
-                with open(f"/proc/{entry}/comm", encoding="utf-8", errors="replace") as fh:
-                    name = fh.read().strip() or "unknown"
-            except OSError:
-                continue
-            if held:
-                return int(entry), name
-    return None
-
-
-def lock_timeout() -> float:
-    raw = os.environ.get("CBTRACK_LOCK_TIMEOUT", "").strip()
-    if not raw:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise Refused("CBTRACK_LOCK_TIMEOUT must be a number of seconds, like 30.") from None
-    if value != value or value < 0:  # NaN or negative
-        raise Refused("CBTRACK_LOCK_TIMEOUT must be a number of seconds, like 30.")
-    return value
-
-
-def _try_lock(fd: int, kind: int = fcntl.LOCK_EX) -> bool:
-    try:
-        fcntl.flock(fd, kind | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return False
-        raise
-    return True
 
 
 _IMPORT_KEY = re.compile(r"^import_key: '?([^'\n]+?)'?$", re.MULTILINE)
-_CLOSURE_AT = re.compile(r"^closure:\n  at: '?([0-9][0-9T:+.Z-]*)'?\n", re.MULTILINE)
 
 
-def _closed_at(text: str) -> datetime | None:
-    """The closure time read from a record's text, or None when it cannot be read cheaply."""
-    m = _CLOSURE_AT.search(text)
-    if not m:
-        return None
-    try:
-        found = datetime.fromisoformat(m.group(1))
-    except ValueError:
-        return None
-    return found if found.tzinfo else None
+def parse_for_index(root: str, folder: str, names: list[str]) -> bytes:
+    """(In a worker process of the index's first build) the data of each of `names` in
+    `folder` that reads strictly, marshalled; the others are left for the caller to read
+    and report as always."""
+    store = Store(Path(root))
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        try:
+            cb = store.load_path(Path(folder) / name)
+        except (StoreError, OSError):
+            continue
+        out[name] = record_data(cb)
+    return marshal.dumps(out)
 
 
 def policy_digest(policy: Policy) -> dict[str, Any]:
@@ -1367,22 +645,6 @@ def policy_digest(policy: Policy) -> dict[str, Any]:
 
 def _name(path: Path) -> str:
     return path.name
-
-
-def _old_bytes(path: Path) -> bytes | None:
-    """What `path` holds now (None when there is no such file)."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def _holds(path: Path, old: bytes | None) -> bool:
-    """Whether `path` holds `old` again (None: no file); False when that cannot be read."""
-    try:
-        return _old_bytes(path) == old
-    except OSError:
-        return False
 
 
 def _is_record(path: Path) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cbtrack import audit, doctor, gitlog, history, identity, service
 from cbtrack.errors import GitError, Refused, StoreError
+from cbtrack.files import remove_file, write_atomic
 from cbtrack.merge import Merged, merge_records
 from cbtrack.model import Callback
 from cbtrack.policy import Policy
@@ -29,12 +30,9 @@ from cbtrack.store import (
     MAX_RECORD_BYTES,
     POLICY_FILE,
     Store,
-    dump_record,
-    load_model,
     make_owner_only,
-    remove_file,
-    write_atomic,
 )
+from cbtrack.yamlio import dump_record, load_model
 
 SHARED_FILES = {POLICY_FILE, ".gitattributes", ".gitignore"}
 SYNC_MERGE = doctor.SYNC_MERGE

@@ -588,10 +588,14 @@ def apply_change(cb: Callback, change: Change, now: datetime, user: str) -> None
 # --- the queue ---------------------------------------------------------------------
 
 
-def queue_key(policy: Policy, cb: Callback) -> tuple[int, datetime, datetime]:
-    """Most urgent first, then soonest due, then oldest."""
-    return (-policy.rank(cb.urgency), cb.due_at, cb.created_at)
-
-
 def rank_queue(policy: Policy, records: list[Callback]) -> list[Callback]:
-    return sorted(records, key=lambda cb: queue_key(policy, cb))
+    """The records in the queue's order (`localindex.rank_key`)."""
+    from cbtrack.localindex import rank_key
+
+    ranks = {u.value: policy.rank(u) for u in Urgency}
+    return sorted(
+        records,
+        key=lambda cb: rank_key(
+            ranks, cb.urgency.value, cb.due_at.timestamp(), cb.created_at.timestamp()
+        ),
+    )

@@ -1,9 +1,9 @@
-"""Read-only stand-ins for callbacks, made from the read cache's data without pydantic.
+"""Read-only stand-ins for callbacks, made from the local index's data without pydantic.
 
 The queue and the end-of-day review read every open record but change none: building and
 validating 10,000 models costs them a second, most of it for fields they never look at.
-A `CallbackView` is made from a record's cached data (the output of `Callback.model_dump`
-for a record that validated when it was cached, see cbtrack/cache.py) and answers the
+A `CallbackView` is made from a record's indexed data (the output of `Callback.model_dump`
+for a record that validated when it was indexed, see cbtrack/localindex.py) and answers the
 attributes and derived views the queue, the review buckets and the queue's lines ask of a
 `Callback`: plain values, datetimes, enums, and lists of attempts, events and
 dependencies, each parsed on first use. Nothing may change a view or save it; changes load
@@ -29,6 +29,7 @@ from cbtrack.enums import (
     Status,
     Urgency,
 )
+from cbtrack.facts import CallbackFacts
 
 Data = dict[str, Any]
 
@@ -84,9 +85,11 @@ class DependencyView:
         self.resolved_at = maybe_moment(data.get("resolved_at"))
 
 
-class CallbackView:
-    """What the queue and the review read of one callback, from its cached data. The
-    derived views below mirror `Callback`'s (cbtrack/model.py) line for line."""
+class CallbackView(CallbackFacts):
+    """What the queue and the review read of one callback, from its indexed data; the
+    derived facts are `Callback`'s own (cbtrack/facts.py)."""
+
+    status: Status
 
     def __init__(self, data: Data) -> None:
         self._data = data
@@ -100,7 +103,7 @@ class CallbackView:
         self.due_at = moment(data["due_at"])
         self.created_at = moment(data["created_at"])
         # When the first open dependency is expected, if the reader knows it already
-        # (cbtrack/quick.py, from the read cache's row); else `timing` works it out.
+        # (cbtrack/quick.py, from the index's row); else `timing` works it out.
         self.expected_at: datetime | None = None
 
     @cached_property
@@ -126,52 +129,3 @@ class CallbackView:
     @cached_property
     def depends_on(self) -> list[DependencyView]:
         return [DependencyView(d) for d in self._data.get("depends_on") or []]
-
-    # --- derived views, as in `Callback` -------------------------------------------------
-
-    @property
-    def is_open(self) -> bool:
-        return self.status != Status.closed
-
-    @property
-    def outbound_attempts(self) -> list[AttemptView]:
-        return [a for a in self.attempts if a.method.outbound]
-
-    @property
-    def last_attempt(self) -> AttemptView | None:
-        return max(self.attempts, key=lambda a: a.at) if self.attempts else None
-
-    @cached_property  # (a view never changes)
-    def open_dependencies(self) -> list[DependencyView]:
-        return [d for d in self.depends_on if d.resolved_at is None]
-
-    @property
-    def was_reached(self) -> bool:
-        return any(a.result == AttemptResult.reached for a in self.attempts)
-
-    @property
-    def reopened_at(self) -> datetime | None:
-        times = [e.at for e in self.events if e.type == EventType.reopened]
-        return max(times) if times else None
-
-    @property
-    def current_attempts(self) -> list[AttemptView]:
-        since = self.reopened_at
-        return [a for a in self.attempts if since is None or a.at > since]
-
-    @property
-    def reached_since_reopen(self) -> bool:
-        return any(a.result == AttemptResult.reached for a in self.current_attempts)
-
-    @property
-    def number_is_wrong(self) -> bool:
-        calls = [a for a in self.attempts if a.method in (AttemptMethod.phone, AttemptMethod.text)]
-        if not calls:
-            return False
-        last = max(calls, key=lambda a: a.at)
-        if last.result != AttemptResult.wrong_number:
-            return False
-        return not any(
-            e.type == EventType.edited and "patient.phone" in (e.set or {}) and e.at >= last.at
-            for e in self.events
-        )

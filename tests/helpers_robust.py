@@ -18,7 +18,8 @@ import typer.main
 import typer.testing
 from typer.testing import CliRunner
 
-from cbtrack.store import TMP_PREFIX, Store
+from cbtrack.files import TMP_PREFIX
+from cbtrack.store import Store
 
 NOW = "2026-11-27T10:00:00-05:00"  # a Friday, inside business and call hours
 HERE = Path(__file__).resolve().parent

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from conftest import ADD_GENERAL, NOW, Cli, attempt_args, snapshot
 from helpers_robust import cbtrack_argv, subprocess_env
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
 
 from cbtrack.cli import app

@@ -42,8 +42,7 @@ from helpers_robust import (
     temp_files,
 )
 
-from cbtrack import doctor, gitlog
-from cbtrack import store as store_module
+from cbtrack import doctor, gitlog, store as store_module
 from cbtrack.store import Store
 
 SEED = int(os.environ.get("CBTRACK_CRASH_SEED", "20261127"))

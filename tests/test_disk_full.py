@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import attempt_args, snapshot
 
-from cbtrack import gitlog, store
+from cbtrack import files, gitlog, store
 from cbtrack.errors import GitError
 from cbtrack.store import Store
 
@@ -39,7 +39,9 @@ def disk_full_from(
             raise OSError(errno.ENOSPC, ENOSPC)
         real(path, text, *args, **kwargs)
 
+    # (the store's own writes, and the outputs and layout written through cbtrack.files)
     monkeypatch.setattr(store, "write_atomic", write_atomic)
+    monkeypatch.setattr(files, "write_atomic", write_atomic)
     return calls
 
 

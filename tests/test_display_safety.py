@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import attempt_args
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from cbtrack import render, service, triage
 from cbtrack.model import EventType

@@ -12,7 +12,8 @@ from conftest import snapshot
 from helpers_robust import commit_count, git, git_clean
 
 from cbtrack.model import EventType
-from cbtrack.store import Store, dump_record
+from cbtrack.store import Store
+from cbtrack.yamlio import dump_record
 
 
 def doctor(cli: Any, *args: str, user: str | None = None) -> tuple[int, dict[str, Any]]:

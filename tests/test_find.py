@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from cbtrack import index
-from cbtrack.model import Callback
-from cbtrack.store import Store, dump_record, parse_yaml
+from cbtrack import localindex
+from cbtrack.store import Store
 from tests.conftest import Cli, git
 
 MARIA = ["--patient", "Maria Gonzalez", "--phone", "+1 (617) 555-0140"]
@@ -196,7 +194,7 @@ def test_index_is_private_local_and_rebuilt_when_folders_change(
     cli: Cli, three: dict[str, str], store_dir: Path
 ) -> None:
     found_ids(cli, "5550140")
-    path = store_dir / ".cbtrack" / index.FILE_NAME
+    path = store_dir / ".cbtrack" / localindex.FILE_NAME
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert git(store_dir, "status", "--porcelain") == ""  # never committed
     # A closed record arriving another way (a pull, a restore) is found on the next call.
@@ -206,14 +204,14 @@ def test_index_is_private_local_and_rebuilt_when_folders_change(
     (month / f"{copy_id}.yaml").write_text(text.replace(three["first"], copy_id))
     assert copy_id in found_ids(cli, "5550140")
     # A damaged index is rebuilt, never trusted.
-    path.write_text("{not json")
+    path.write_bytes(b"not a database" * 100)
     # (the copy has the same creation time, so the larger ID comes first)
     assert found_ids(cli, "00123") == [three["first"], copy_id]
-    # An index that points at the wrong record: the record itself decides.
-    data = json.loads(path.read_text())
-    rows = data["months"]["2026-11"]["files"]
-    rows[f"{three['first']}.yaml"][3] = "9999999999"
-    path.write_text(json.dumps(data))
+    # An index row that says another phone: the record itself decides.
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE rec SET phone = '9999999999' WHERE name = ?", (f"{three['first']}.yaml",)
+        )
     assert three["first"] not in found_ids(cli, "9999999")
 
 
@@ -230,6 +228,8 @@ def test_find_reads_only_closed_records_that_can_match(
         (month / f"{cid}.yaml").write_text(text)
     store = Store(store_dir)
     store.find_callbacks("anything")  # builds the index
+    # (files written within a clock tick of being indexed are read once more: racy)
+    store.find_callbacks("anything")
     loaded: list[str] = []
     real = Store.load_path
 
@@ -240,6 +240,7 @@ def test_find_reads_only_closed_records_that_can_match(
     monkeypatch.setattr(Store, "load_path", counting)
     hits, problems = Store(store_dir).find_callbacks("Pat Person7")
     assert [cb.patient.name for cb in hits] == ["Pat Person7"] and not problems
+    # the index answers for the others: only the hit is read, to confirm it
     closed_loaded = [i for i in loaded if i != three["second"] and i != three["other"]]
     assert len(closed_loaded) == 1
 
@@ -261,49 +262,6 @@ def test_installed_cbtrack_finds(cli: Cli, three: dict[str, str], store_dir: Pat
         [exe, "find", "gonzalez", "--json"], capture_output=True, text=True, env=env, check=True
     )
     assert [r["id"] for r in json.loads(out.stdout)] == [three["second"], three["first"]]
-
-
-# --- the index's rows ------------------------------------------------------------------------
-
-NAMES = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30
-).filter(lambda s: s.strip())
-
-
-@settings(max_examples=150, deadline=None)
-@given(name=NAMES, mrn=st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9-]{1,12}", fullmatch=True)))
-def test_a_row_read_from_text_equals_the_parsed_one(name: str, mrn: str | None) -> None:
-    """The fast text scan never disagrees with the YAML parser: it gives the same row,
-    or gives up (None) and the parser is used."""
-    cb = Callback.model_validate(
-        {
-            "id": "cb-20261127-abcde",
-            "created_at": "2026-11-27T10:00:00-05:00",
-            "created_by": "jlee",
-            "patient": {"name": name, "phone": "+1 (617) 555-0140", "mrn": mrn},
-            "category": "general",
-            "reason": "x",
-            "urgency": "routine",
-            "owner": "front_desk",
-            "due_at": "2026-11-30T10:00:00-05:00",
-            "next_action": "Call back",
-        }
-    )
-    text = dump_record(cb)
-    parsed = index.row_of(1, 2, parse_yaml(text))
-    fast = index.row_from_text(1, 2, text)
-    assert fast is None or fast == parsed
-    assert parsed[3] == "16175550140"
-    q = index.Query.parse(name)
-    assert q.matches_record(cb) == q.matches_row(cb.id, parsed) or not q.name_words
-
-
-def test_typical_records_take_the_fast_path(
-    cli: Cli, three: dict[str, str], store_dir: Path
-) -> None:
-    path = store_dir / "callbacks" / "closed" / "2026-11" / f"{three['first']}.yaml"
-    row = index.row_from_text(1, 2, path.read_text())
-    assert row == [1, 2, "2026-11-20T09:00:00-05:00", "16175550140", "maria gonzalez", "00123"]
 
 
 def test_find_ignores_case_accents_and_apostrophes_and_sees_edits_in_place(

@@ -13,11 +13,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cbtrack.cli import app
-from cbtrack.cli import core as cli_core
+from cbtrack.cli import app, setup as cli_setup
 from cbtrack.model import Urgency
 from cbtrack.policy import DEFAULT_POLICY, Policy, default_policy_text
-from cbtrack.store import Store, parse_yaml
+from cbtrack.store import Store
+from cbtrack.yamlio import parse_yaml
 from tests.conftest import Cli, git, snapshot
 
 SEED_CATEGORIES = {
@@ -159,7 +159,7 @@ def test_init_options_on_an_existing_policy_are_refused(store_dir: Path) -> None
 
 
 def test_init_asks_at_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_core, "interactive", lambda: True)
+    monkeypatch.setattr(cli_setup, "interactive", lambda: True)
     answers = "Elm Test Clinic\n12\n5550100888\nMars/Base\n\nbad entry\nmo=Mo Khan:scheduling\n\n"
     result = run("--as", "mo", "init", str(tmp_path / "elm"), input=answers)
     assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
@@ -177,7 +177,7 @@ def test_init_asks_at_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_init_only_asks_for_what_the_options_leave_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_core, "interactive", lambda: True)
+    monkeypatch.setattr(cli_setup, "interactive", lambda: True)
     result = run("init", str(tmp_path / "s"), "--practice", "Ash Test Clinic",
                  "--timezone", "Europe/London", "--staff", "a=A B:front_desk",
                  input="5550100777\n")  # fmt: skip
@@ -301,7 +301,7 @@ def test_policy_errors_are_plain_words(store_dir: Path, line: str, says: str) ->
 
 
 def test_yaml_parses_every_example_in_the_error_table() -> None:
-    from cbtrack.policy import EXAMPLES
+    from cbtrack.policyproblems import EXAMPLES
 
     for key, example in EXAMPLES.items():
         assert isinstance(yaml.safe_load(example), dict | list), key

@@ -19,7 +19,8 @@ import yaml
 from conftest import attempt_args, set_policy
 from helpers_robust import commit_count, git_clean, subprocess_env
 
-from cbtrack.store import Store, dump_record
+from cbtrack.store import Store
+from cbtrack.yamlio import dump_record
 from tests.helpers_git import Desk, at, git, git_env, office
 
 NOTE = "Rang the mobile twice, no answer and no voicemail box"
@@ -468,8 +469,7 @@ def _act(cb: Any, step: tuple[str, int], who: str) -> None:
 
 
 def test_merged_records_pass_the_rule_book_against_both_parents() -> None:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
+    from hypothesis import given, settings, strategies as st
     from test_merge import base_record, copy
 
     from cbtrack import history

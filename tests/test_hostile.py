@@ -15,7 +15,8 @@ import pytest
 import yaml
 from helpers_robust import add_args, attempt_args
 
-from cbtrack.store import MAX_RECORD_BYTES, Store, dump_record
+from cbtrack.store import MAX_RECORD_BYTES, Store
+from cbtrack.yamlio import dump_record
 
 SECRET = "Zelda Quartermaine 555-0199"  # must never show up in an error
 BAD_ID = "cb-20261127-aaaaa"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
 from cbtrack.cli import app
@@ -27,7 +26,7 @@ from cbtrack.model import (
     Status,
     Urgency,
 )
-from cbtrack.store import dump_record
+from cbtrack.yamlio import dump_record
 
 TZ = timezone(timedelta(hours=-5))
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=TZ)

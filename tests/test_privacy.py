@@ -139,11 +139,10 @@ def test_no_patient_data_in_commits_errors_or_logs_after_a_day(
         assert "Traceback" not in err
     local = sorted(p for p in (store_dir / ".cbtrack").rglob("*") if p.is_file())
     assert log in local
-    cache = store_dir / ".cbtrack" / "cache"
     for path in local:
-        # The read cache holds records as the record files do (owner-only, local, never
+        # The local index holds records as the record files do (owner-only, local, never
         # committed); every other local file is a log or a lock and holds no patient data.
-        if cache not in path.parents:
+        if not path.name.startswith("index.sqlite"):
             assert leaks(path.read_text(errors="replace")) == [], path
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE((store_dir / ".cbtrack").stat().st_mode) == 0o700

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -76,8 +75,8 @@ def after_listing(monkeypatch: pytest.MonkeyPatch, name: str, act: Callable[[], 
 @pytest.fixture
 def two(cli: Any) -> tuple[Any, str, str]:
     made = cli, cli.add(), cli.add(category="general")
-    # The races below happen as a file is read; with a warm read cache it would not be.
-    shutil.rmtree(cli.store / ".cbtrack" / "cache", ignore_errors=True)
+    # The races below happen as a file is read; with a warm index it would not be.
+    (cli.store / ".cbtrack" / "index.sqlite").unlink(missing_ok=True)
     return made
 
 
@@ -102,7 +101,7 @@ def test_queue_text_and_review_survive_the_same_race(
     out = cli.ok("queue").stdout
     assert b[-5:] in out and a[-5:] not in out
     reopen_now(cli.store, a)
-    shutil.rmtree(cli.store / ".cbtrack" / "cache")  # (the reopen cached `a`: read it again)
+    (cli.store / ".cbtrack" / "index.sqlite").unlink()  # (the reopen noted `a`: read it again)
     before_reading(monkeypatch, path, lambda: close_now(cli.store, a))
     data = json.loads(cli.ok("review", "--json").stdout)
     assert a not in data["no_attempt"] and b in data["no_attempt"]

@@ -1,6 +1,6 @@
-"""The report over cached rows (cbtrack/reportrows.py) gives exactly what the model path
-(`report.build` over every record) gives, in every format, cold and warm; and its row cache
-is never trusted over the files: a hand edit, a checkout or a damaged cache file is seen.
+"""The report's rows kept in the local index give exactly what the files alone give (a copy
+of the store without its index), in every format, cold and warm; they are never trusted over
+the files: a hand edit, a checkout or a damaged index is seen.
 
 Not timed: the speed is measured by tests/bench/run.py."""
 
@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import stat
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from cbtrack import report, reportfmt, reportrows
+from cbtrack import localindex, reportfmt, reportrows
 from cbtrack.cli import app
 from cbtrack.render import to_json
 from cbtrack.store import Store
@@ -48,13 +51,15 @@ def run(store: Path, *args: str, now: str = NOW) -> str:
 
 
 def reference(store: Path, since: str, until: str, phi: bool, now: str = NOW) -> dict[str, object]:
-    """The figures the model path gives: every record parsed and validated."""
-    st = Store(store)
-    start, end = datetime.fromisoformat(since), datetime.fromisoformat(until)
-    records = st.records_for_period(start, end)
-    return report.build(
-        st.policy, records, start, end, datetime.fromisoformat(now), include_phi=phi
-    )
+    """The figures from the files alone: a throwaway copy of the store with no index, so
+    every record is read strictly and its row made afresh."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "store"
+        shutil.copytree(store, copy, ignore=shutil.ignore_patterns(".cbtrack"), symlinks=True)
+        start, end = datetime.fromisoformat(since), datetime.fromisoformat(until)
+        return reportrows.from_store(
+            Store(copy), start, end, datetime.fromisoformat(now), include_phi=phi
+        )
 
 
 def same_as_reference(
@@ -82,13 +87,11 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_rows_give_the_model_paths_figures_cold_and_warm(bench: Path) -> None:
-    cache = bench / ".cbtrack/cache"
-    for path in cache.glob("report-*"):
-        path.unlink()
-    same_as_reference(bench, periods=PERIODS[:1])  # cold: builds the row cache
-    assert list(cache.glob("report-20*.bin")), "the row cache was not written"
+    _index(bench).unlink(missing_ok=True)
+    same_as_reference(bench, periods=PERIODS[:1])  # cold: builds the index and its rows
+    assert _report_blobs(bench), "no report rows were kept"
     same_as_reference(bench)  # warm, and over periods that cut months in two
-    # later: more of the open ones are overdue (measured from the cached summary)
+    # later: more of the open ones are overdue
     same_as_reference(bench, now="2026-12-02T12:00:00-05:00", periods=PERIODS[:2])
 
 
@@ -130,17 +133,24 @@ def test_a_scripted_week_with_handoffs_waits_and_unknown_details(tmp_path: Path)
 def test_a_default_report_is_the_same_too(tmp_path: Path) -> None:
     cli = init_store(tmp_path, staff=STAFF)
     build_week(cli)
-    st = Store(cli.store)
-    now = datetime.fromisoformat(day(27, "18:00"))
-    start = datetime.fromisoformat("2026-11-21T00:00:00-05:00")
-    end = datetime.fromisoformat("2026-11-28T00:00:00-05:00")
-    expected = report.build(st.policy, st.records_for_period(start, end), start, end, now)
+    # (the default period: the week up to now)
+    since, until = "2026-11-21T00:00:00-05:00", "2026-11-28T00:00:00-05:00"
+    expected = reference(cli.store, since, until, False, day(27, "18:00"))
     assert json.loads(run(cli.store, "--json", now=day(27, "18:00"))) == json.loads(
         json.dumps(expected)
     )
 
 
-# --- the row cache is never trusted over the files -----------------------------------------
+# --- the rows kept in the index are never trusted over the files ----------------------------
+
+
+def _index(store: Path) -> Path:
+    return store / ".cbtrack" / localindex.FILE_NAME
+
+
+def _report_blobs(store: Path) -> list[bytes]:
+    with sqlite3.connect(_index(store)) as db:
+        return [r[0] for r in db.execute("SELECT report FROM rec WHERE report IS NOT NULL")]
 
 
 def _week(tmp_path: Path) -> tuple[Staff, dict[str, str]]:
@@ -171,18 +181,17 @@ def _record(store: Path, cid: str) -> Path:
     return found[0]
 
 
-def test_the_row_cache_is_local_and_owner_only(tmp_path: Path) -> None:
+def test_the_report_rows_are_local_owner_only_and_de_identified(tmp_path: Path) -> None:
     cli, _ = _week(tmp_path)
     _json(cli)
-    cache = cli.store / ".cbtrack/cache"
-    files = list(cache.glob("report-*"))
-    assert {p.name for p in files} >= {"report-open.bin", "report-2026-11.bin", "report-salt"}
-    for path in files:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    local = cli.store / ".cbtrack"
+    assert stat.S_IMODE(_index(cli.store).stat().st_mode) == 0o600
+    assert stat.S_IMODE((local / reportrows.SALT_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE(local.stat().st_mode) == 0o700
     assert git(cli.store, "status", "--porcelain") == ""
-    # no patient identifier is written to it: names, phones (any form), MRNs, reasons
-    blob = b"".join(p.read_bytes() for p in files)
+    # no patient identifier is in a report row: names, phones (any form), MRNs, reasons
+    blob = b"".join(_report_blobs(cli.store))
+    assert len(blob) > 100
     for text in ("Quillon", "Farthingale", "5557310401", "731-0402", "MRNQX7781", "Brightwater"):
         assert text.encode() not in blob
         assert text.lower().encode() not in blob
@@ -199,17 +208,16 @@ def test_a_hand_edit_is_seen_even_with_the_same_size_and_time(tmp_path: Path) ->
     # same length, same mtime: only the inode's ctime tells
     path.write_text(text.replace("category: scheduling", "category: general   "))
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    # and the cache files look newer than the edit: git's racy rule alone would not tell
-    for cached in (cli.store / ".cbtrack/cache").glob("report-*.bin"):
-        later = cached.stat().st_mtime_ns + 10**10
-        os.utime(cached, ns=(later, later))
+    # and the index says it read the files after the edit: git's racy rule alone would not tell
+    with sqlite3.connect(_index(cli.store)) as db:
+        db.execute("UPDATE rec SET checked = checked + 10000000000")
     got = _json(cli)
     assert got == _expected(cli)
     general = before_edit["by_category"]["general"]["created"]  # type: ignore[index]
     assert got["by_category"]["general"]["created"] == general + 1  # type: ignore[index]
 
 
-def test_a_bad_hand_edit_gives_the_same_error_as_without_the_cache(tmp_path: Path) -> None:
+def test_a_bad_hand_edit_gives_the_same_error_as_without_the_index(tmp_path: Path) -> None:
     cli, ids = _week(tmp_path)
     _json(cli)
     path = _record(cli.store, ids["B"])
@@ -225,7 +233,7 @@ def test_a_bad_hand_edit_gives_the_same_error_as_without_the_cache(tmp_path: Pat
     assert "Traceback" not in result.stderr
 
 
-def test_a_checkout_is_seen_through_the_row_cache(tmp_path: Path) -> None:
+def test_a_checkout_is_seen_through_the_index(tmp_path: Path) -> None:
     cli, ids = _week(tmp_path)
     head = git(cli.store, "rev-parse", "HEAD").strip()
     first = _json(cli)
@@ -238,33 +246,31 @@ def test_a_checkout_is_seen_through_the_row_cache(tmp_path: Path) -> None:
     assert again == first == _expected(cli)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "salt", "foreign"])
-def test_a_damaged_row_cache_is_rebuilt(tmp_path: Path, damage: str) -> None:
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "rows", "salt", "foreign"])
+def test_a_damaged_index_gives_the_same_report(tmp_path: Path, damage: str) -> None:
     cli, _ = _week(tmp_path)
     expected = _json(cli)
-    cache = cli.store / ".cbtrack/cache"
-    month = cache / "report-2026-11.bin"
-    blob = month.read_bytes()
+    path = _index(cli.store)
+    blob = path.read_bytes()
     if damage == "garbage":
-        month.write_bytes(b"\x00not a cache file")
+        path.write_bytes(b"\x00not a database" * 300)
     elif damage == "truncated":
-        month.write_bytes(blob[: len(blob) // 2])
-    elif damage == "flipped":
-        middle = len(blob) // 2
-        month.write_bytes(blob[:middle] + bytes([blob[middle] ^ 0xFF]) + blob[middle + 1 :])
+        path.write_bytes(blob[: len(blob) // 2])
+    elif damage == "rows":  # rows that do not decode, or have the wrong shape
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE rec SET report = x'00ff'")
     elif damage == "salt":
-        (cache / "report-salt").write_bytes(b"short")
+        (cli.store / ".cbtrack" / reportrows.SALT_FILE).write_bytes(b"short")
     else:  # written for another policy
         policy = cli.store / "cbtrack.yaml"
         policy.write_text(policy.read_text() + "\n# a comment\n")
         expected = _expected(cli)
     assert _json(cli) == expected
-    assert _json(cli) == expected  # and the rewritten cache holds
-    data = month.read_bytes()
-    assert data != b"\x00not a cache file" and len(data) > 100
+    assert _json(cli) == expected  # and the rebuilt index holds
+    assert _report_blobs(cli.store)
 
 
-def test_the_cache_serves_a_second_period_and_notes_unparsed_records(tmp_path: Path) -> None:
+def test_the_index_serves_a_second_period(tmp_path: Path) -> None:
     cli, _ = _week(tmp_path)
     # a report from mid-November leaves October's record unparsed (closed before it)
     late = run(
@@ -277,14 +283,13 @@ def test_the_cache_serves_a_second_period_and_notes_unparsed_records(tmp_path: P
     assert _json(cli) == _expected(cli)  # then the earlier period reads it
 
 
-def test_progress_shows_only_on_a_terminal_while_the_cache_is_built(bench: Path) -> None:
+def test_progress_shows_only_on_a_terminal_while_the_index_is_built(bench: Path) -> None:
     from cbtrack.progress import Progress
 
     shown: list[str] = []
     st = Store(bench)
     st.on_progress = shown.append
-    for path in (bench / ".cbtrack/cache").glob("report-*"):
-        path.unlink()
+    _index(bench).unlink(missing_ok=True)
     old = Progress.DELAY
     Progress.DELAY = 0.0
     try:
@@ -294,7 +299,7 @@ def test_progress_shows_only_on_a_terminal_while_the_cache_is_built(bench: Path)
         reportrows.collect(st, figures)
     finally:
         Progress.DELAY = old
-    assert any(line.startswith("Building the report cache: ") for line in shown)
+    assert any(line.startswith("Reading closed records: ") for line in shown)
     assert shown[-1] == ""
     # the CLI (not a terminal here) prints nothing on stderr
     result = CliRunner().invoke(

@@ -13,21 +13,15 @@ from typing import Any
 
 import pytest
 from helpers_robust import commit_count, git_clean
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from cbtrack import service
 from cbtrack.errors import StoreError
+from cbtrack.files import write_atomic
 from cbtrack.model import AttemptMethod, AttemptResult, Callback, CloseReason
-from cbtrack.store import (
-    Store,
-    dump_record,
-    dump_yaml,
-    load_model,
-    parse_yaml,
-    write_atomic,
-)
+from cbtrack.store import Store
+from cbtrack.yamlio import dump_record, dump_yaml, load_model, parse_yaml
 
 NOW = datetime.fromisoformat("2026-11-27T10:00:00-05:00")
 

@@ -1,5 +1,5 @@
-"""Reading without models: views of cached data (cbtrack/views.py), the queue's screen from
-the read cache alone (cbtrack/quick.py), and the duplicate check's phone/MRN index. Each
+"""Reading without models: views of indexed data (cbtrack/views.py), the queue's screen from
+the local index alone (cbtrack/quick.py), and the duplicate check's phone/MRN index. Each
 must answer exactly as the models and the full path do; nothing here is timed."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from cbtrack import quick
-from cbtrack.cli import core
+from cbtrack import localindex, quick
+from cbtrack.cli import reading
 from cbtrack.cli.app import State
-from cbtrack.store import Store, record_data
+from cbtrack.store import Store
 from cbtrack.views import CallbackView
+from cbtrack.yamlio import record_data
 from tests.conftest import git
 from tests.helpers_report import STAFF, Staff, day, init_store
 from tests.test_speed import _pty_run
@@ -181,7 +183,7 @@ def test_review_from_views_is_the_review_from_models(
     cli, _ = varied
     runs = [("review",), ("review", "--json"), ("review", "--check")]
     for now in (MORNING, EVENING):
-        shutil.rmtree(cli.store / ".cbtrack" / "cache", ignore_errors=True)
+        (cli.store / ".cbtrack" / localindex.FILE_NAME).unlink(missing_ok=True)
         cold = [cli(*argv, now=now) for argv in runs]
         warm = [cli(*argv, now=now) for argv in runs]
         with monkeypatch.context() as m:  # the model path, as before views
@@ -195,11 +197,13 @@ def test_review_from_views_is_the_review_from_models(
 
 
 def _settle(store: Path) -> None:
-    """Date the cache files a little later, as if written a moment after the records (the
-    racy rule would otherwise distrust records changed in the same clock tick)."""
-    later = time.time_ns() + 2_000_000_000
-    for f in (store / ".cbtrack" / "cache").glob("*.bin"):
-        os.utime(f, ns=(later, later))
+    """Note the index's entries as read a moment later than they were, as if the records had
+    been written a while before (the racy rule distrusts a file changed in the tick it was
+    read, and tests change files faster than any desk)."""
+    path = store / ".cbtrack" / localindex.FILE_NAME
+    if path.exists():
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE rec SET checked = ?", (time.time_ns() + 2_000_000_000,))
 
 
 def _screens(store: Path, capsys: pytest.CaptureFixture[str], **f: Any) -> tuple[bool, str, str]:
@@ -212,12 +216,12 @@ def _screens(store: Path, capsys: pytest.CaptureFixture[str], **f: Any) -> tuple
     fast = capsys.readouterr().out
     st = State(store_dir=str(store), user_opt="jlee")
     owner = "jlee" if args["mine"] else args["owner"]
-    chosen = core.service.QueueFilter(
+    chosen = reading.service.QueueFilter(
         owner=owner, category=args["category"], urgency=args["urgency"],
         status=args["status"], overdue=args["overdue"],
     )  # fmt: skip
     filtered = any(args[k] for k in ("owner", "mine", "category", "urgency", "status", "overdue"))
-    core._queue_screen(st, chosen, filtered, args["limit"], [])
+    reading._queue_screen(st, chosen, filtered, args["limit"], [])
     return used, fast, capsys.readouterr().out
 
 
@@ -229,13 +233,13 @@ def test_the_quick_screen_is_the_full_screen(
     color: bool,
 ) -> None:
     cli, _ = varied
-    cli.ok("queue", now=EVENING)  # fills the cache and the policy digest
+    cli.ok("queue", now=EVENING)  # fills the index and the policy digest
     _settle(cli.store)
     monkeypatch.setenv("CBTRACK_NOW", EVENING)
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setenv("LINES", "12")
     monkeypatch.setattr(sys.modules["cbtrack.cli.app"], "color_ok", lambda: color)
-    monkeypatch.setattr(core, "color_ok", lambda: color)
+    monkeypatch.setattr(reading, "color_ok", lambda: color)
     cases: list[dict[str, Any]] = [
         {}, {"limit": 3}, {"limit": 50}, {"overdue": True}, {"category": "general"},
         {"urgency": "clinical"}, {"status": "waiting_internal"}, {"owner": "front_desk"},
@@ -271,7 +275,7 @@ def test_the_quick_screen_steps_aside(
     used, _, full = _screens(cli.store, capsys, limit=50)
     assert not used and "Asks b" in full
     _settle(cli.store)
-    assert _screens(cli.store, capsys)[0]  # the full path cached the edit
+    assert _screens(cli.store, capsys)[0]  # the full path indexed the edit
     policy = cli.store / "cbtrack.yaml"
     policy.write_text(policy.read_text() + "\n# an uncommitted edit\n")
     assert not _screens(cli.store, capsys)[0]
@@ -285,7 +289,7 @@ def _terminal(cli: Staff) -> str:
     return _pty_run([exe, "--store", str(cli.store), "queue"], env)
 
 
-def test_a_checkout_a_pull_and_a_corrupt_cache_on_the_terminal(
+def test_a_checkout_a_pull_and_a_damaged_index_on_the_terminal(
     varied: tuple[Staff, dict[str, str]], tmp_path: Path
 ) -> None:
     cli, r = varied
@@ -322,9 +326,8 @@ def test_a_checkout_a_pull_and_a_corrupt_cache_on_the_terminal(
     git(clone, "pull", "-q", "--ff-only")
     after = next(ln for ln in _terminal(desk2).splitlines() if ln.startswith(cid[-5:]))
     assert "2 no answer" in after and before != _terminal(desk2)
-    # a damaged cache is rebuilt
-    for f in (cli.store / ".cbtrack" / "cache").glob("*.bin"):
-        f.write_bytes(b"\x00garbage")
+    # a damaged index is rebuilt
+    (cli.store / ".cbtrack" / localindex.FILE_NAME).write_bytes(b"\x00garbage" * 300)
     expected = _terminal(cli)
     _settle(cli.store)
     assert _terminal(cli) == expected
@@ -360,9 +363,8 @@ def test_the_duplicate_check_sees_hand_edits(varied: tuple[Staff, dict[str, str]
     assert add("5557320666") == [r["wrong"]]
     assert add("5557320408") == []
     # a damaged index, or none: the same answer, from the records themselves
-    for f in (cli.store / ".cbtrack" / "cache").glob("patients-*.bin"):
-        f.write_bytes(b"\x00garbage")
+    (cli.store / ".cbtrack" / localindex.FILE_NAME).write_bytes(b"\x00garbage" * 300)
     assert add("5557320402") == sorted([r["plain"], added[0]])
-    shutil.rmtree(cli.store / ".cbtrack" / "cache")
+    (cli.store / ".cbtrack" / localindex.FILE_NAME).unlink()
     last = added[-1]
     assert add("555 732 0402") == sorted([r["plain"], added[0], last])

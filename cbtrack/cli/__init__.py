@@ -8,16 +8,11 @@ import sys
 from typing import Any
 
 # Importing a command module registers its commands; --help lists them in this order.
-from cbtrack.cli import (  # noqa: F401
-    alerting,
-    core,
-    desk,
-    doctor,
-    gitcmds,
-    interop,
-    reports,
-    who,
-)
+# isort: off
+from cbtrack.cli import alerting, setup, core, reading  # noqa: F401
+from cbtrack.cli import desk, doctor, gitcmds, interop, reports, who  # noqa: F401
+
+# isort: on
 from cbtrack.cli.app import GLOBAL_OPTIONS, app
 
 __all__ = ["app", "main"]

@@ -7,6 +7,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -204,6 +205,17 @@ def _set_global(field_name: str) -> Any:
         return value
 
     return callback
+
+
+class YesNo(StrEnum):
+    yes = "yes"
+    no = "no"
+
+
+IdArg = Annotated[
+    str,
+    typer.Argument(metavar="ID", help="The callback ID, or its last 5 characters."),
+]
 
 
 app = typer.Typer(

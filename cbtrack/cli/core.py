@@ -3,28 +3,21 @@ ownership, urgency and dependency commands. Each: parse, call the service, print
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 import textwrap
-from collections.abc import Callable
 from datetime import datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 
 from cbtrack.cli import alerting, intake
 from cbtrack.cli.app import (
+    IdArg,
     JsonOpt,
     State,
+    YesNo,
     app,
-    color_ok,
     state,
     term_width,
-    unreadable_exit,
     warn,
 )
 from cbtrack.enums import (
@@ -34,7 +27,6 @@ from cbtrack.enums import (
     ContactMethod,
     DependencyKind,
     Source,
-    Status,
     Urgency,
     VoicemailConsent,
 )
@@ -42,24 +34,11 @@ from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, model, queuefmt, render, service
+    from cbtrack import clock, render, service
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
-    model = lazy_module("cbtrack.model")
-    queuefmt = lazy_module("cbtrack.queuefmt")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
-
-
-class YesNo(StrEnum):
-    yes = "yes"
-    no = "no"
-
-
-IdArg = Annotated[
-    str,
-    typer.Argument(metavar="ID", help="The callback ID, or its last 5 characters."),
-]
 
 
 def _print_outcome(st: State, out: service.Outcome, as_json: bool, text: str) -> None:
@@ -80,217 +59,6 @@ def _details(pairs: list[str]) -> dict[str, str]:
             raise Refused(f"--detail {key.strip()} is given twice; give each detail once.")
         out[key.strip()] = value.strip()
     return out
-
-
-def interactive() -> bool:
-    """True when a person is at a terminal (init asks questions only then)."""
-    return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def _setup_zone(setup: service.PracticeSetup) -> ZoneInfo:
-    """The zone the new practice is in (its first commit is dated there): the one given or
-    asked for, else the default policy's (init_store says what is wrong with a bad one)."""
-    from cbtrack.policy import Policy
-
-    if setup.timezone and _known_zone(setup.timezone):
-        return ZoneInfo(setup.timezone)
-    return Policy.default().tz
-
-
-def _staff_entry(text: str) -> tuple[str, service.StaffEntry]:
-    user, eq, rest = text.partition("=")
-    name, colon, roles = rest.rpartition(":")
-    role_list = [r.strip() for r in roles.split(",") if r.strip()]
-    if not eq or not colon or not user.strip() or not name.strip() or not role_list:
-        raise Refused(
-            "--staff takes USER=NAME:ROLE[,ROLE...], like "
-            '--staff jlee="Jamie Lee:front_desk,front_desk_lead".'
-        )
-    return user.strip(), service.StaffEntry(name.strip(), role_list)
-
-
-def _ask(question: str, default: str, ok: Callable[[str], bool], why: str) -> str:
-    """Ask until the answer passes `ok`, saying `why` after a wrong one."""
-    while True:
-        answer = str(typer.prompt(question, default)).strip()
-        if ok(answer):
-            return answer
-        typer.echo(why, err=True)
-
-
-def _known_zone(name: str) -> bool:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-def _ask_setup(setup: service.PracticeSetup, ask_staff: bool) -> None:
-    """Ask, at a terminal, for what the options did not give; Enter keeps the default."""
-    from cbtrack.policy import Policy
-
-    shipped = Policy.default()
-    typer.echo("Setting up the practice (Enter keeps the value in brackets).")
-    if setup.practice is None:
-        setup.practice = typer.prompt("Practice name, as patients know it", shipped.practice)
-    if setup.callback_number is None:
-        setup.callback_number = _ask(
-            "Number patients should call back",
-            shipped.callback_number,
-            lambda v: 7 <= len(model.phone_digits(v)) <= 15,
-            "A callback number has 7 to 15 digits, like +1 555 010 0123.",
-        )
-    if setup.timezone is None:
-        setup.timezone = _ask(
-            "Time zone",
-            shipped.timezone,
-            _known_zone,
-            "That is not a time zone name; use one like America/Chicago or Europe/London.",
-        )
-    if not ask_staff:
-        return
-    typer.echo(
-        "Staff, one at a time as USER=NAME:ROLE[,ROLE...], e.g. jlee=Jamie Lee:front_desk."
-        f"\nRoles: {', '.join(shipped.roles)}. An empty line ends the list."
-    )
-    while True:
-        entry = typer.prompt("Staff member", "", show_default=False).strip()
-        if not entry:
-            return
-        try:
-            user, member = _staff_entry(entry)
-        except Refused as exc:
-            typer.echo(exc.message, err=True)
-            continue
-        setup.staff[user] = member
-
-
-class Signing(StrEnum):
-    off = "off"
-    required = "required"
-
-
-@app.command()
-def init(
-    ctx: typer.Context,
-    directory: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="DIR",
-            help="Folder for the store (default: --store, else $CBTRACK_STORE, else here).",
-        ),
-    ] = None,
-    practice: Annotated[
-        str | None,
-        typer.Option(
-            "--practice", metavar="NAME", help="The practice's name, as patients know it."
-        ),
-    ] = None,
-    callback_number: Annotated[
-        str | None,
-        typer.Option(
-            "--callback-number", metavar="PHONE", help="The number patients should call back."
-        ),
-    ] = None,
-    timezone: Annotated[
-        str | None,
-        typer.Option(
-            "--timezone", metavar="TZ", help="Time zone, like America/Chicago (default New York)."
-        ),
-    ] = None,
-    staff: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--staff",
-            metavar="USER=NAME:ROLE[,ROLE...]",
-            help="A staff member and their roles (repeatable).",
-        ),
-    ] = None,
-    signing: Annotated[
-        Signing | None,
-        typer.Option(
-            "--signing",
-            help="required: every change is signed with the staff member's SSH key (give "
-            "the keys with --key); off (the default): names are taken on trust.",
-        ),
-    ] = None,
-    keys: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--key",
-            metavar="USER=FILE",
-            help="A staff member's SSH public key file (the .pub); repeatable.",
-        ),
-    ] = None,
-) -> None:
-    """Create a store: the commented policy with your practice filled in, callbacks/
-    folders, a git repository, all in one commit. At a terminal, asks for what the options
-    do not give. An existing cbtrack.yaml is kept, so init also turns a copied store into
-    a repository.
-
-    Example: cbtrack --as jlee init ~/callbacks --practice "Maple Street Family Medicine"
-    --callback-number "+15555550123" --timezone America/Chicago
-    --staff jlee="Jamie Lee:front_desk,front_desk_lead" --staff rnpatel="Riya Patel:clinical"
-    """
-    st = state(ctx)
-    chosen = directory or st.store_dir or os.environ.get("CBTRACK_STORE") or "."
-    directory = Path(chosen).expanduser()
-    if directory.exists() and not directory.is_dir():
-        raise Refused(f"{directory} exists and is not a folder; pick another path.")
-    setup = service.PracticeSetup(practice, callback_number, timezone)
-    setup.signing = signing.value if signing else None
-    for entry in staff or []:
-        user, member = _staff_entry(entry)
-        setup.staff[user] = member
-    for entry in keys or []:
-        user, _, file = entry.partition("=")
-        if user not in setup.staff or not file:
-            raise Refused(
-                f"--key {entry[:60]} needs USER=FILE for a user given with --staff, like "
-                "--key rnpatel=rnpatel.pub."
-            )
-        from cbtrack import staffkeys
-
-        setup.staff[user].key = staffkeys.read_public_key(Path(file), directory)
-    new_policy = not (directory / "cbtrack.yaml").exists()
-    if new_policy and interactive():
-        _ask_setup(setup, ask_staff=not staff)
-    written = service.init_store(directory, st.user, st.now(_setup_zone(setup)), setup)
-    where = directory.resolve()
-    strays = service.untracked_files(directory)
-    if strays:
-        typer.echo(
-            render.printable(
-                f"Note: {len(strays)} other file(s) in {where} were left untracked; cbtrack "
-                "commits only its own files (see 'git status')."
-            ),
-            err=True,
-        )
-    if not written:
-        typer.echo(render.printable(f"Checked the cbtrack store in {where}: nothing was missing."))
-        return
-    from cbtrack.store import Store
-
-    policy = Store(where).policy
-    if not new_policy:
-        typer.echo(
-            render.printable(f"Made the store in {where} a repository; its cbtrack.yaml was kept.")
-        )
-        return
-    roster = f"{len(policy.staff)} staff" if policy.staff else "no staff roster yet"
-    typer.echo(
-        render.printable(
-            f"Created the cbtrack store for {policy.practice} in {where} (one commit).\n"
-            f"Time zone {policy.timezone}; call hours {policy.call_hours}; {roster}.\n"
-            "Next: read cbtrack.yaml (each key is explained in it), change what your "
-            "practice does\ndifferently, then run 'cbtrack validate --commit'.",
-            newlines=True,
-        )
-    )
-    warn(policy.placeholders())
 
 
 @app.command()
@@ -762,133 +530,6 @@ def note(
 
 
 @app.command()
-def show(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> None:
-    """The whole record: who, why, urgency, owner, due, dependencies, attempts and events.
-
-    Example: cbtrack show cb-20261127-k7m2q
-    """
-    st = state(ctx)
-    store = st.store()
-    cb = store.load(callback_id)
-    if as_json:
-        typer.echo(render.record_json(cb))
-    else:
-        typer.echo(render.show_text(store.policy, cb, st.now(), term_width()))
-
-
-@app.command()
-def queue(
-    ctx: typer.Context,
-    owner: Annotated[
-        str | None, typer.Option("--owner", help="Only this owner (role or user).")
-    ] = None,
-    mine: Annotated[
-        bool, typer.Option("--mine", help="Only yours: your user and your roles.")
-    ] = False,
-    category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
-    urgency: Annotated[Urgency | None, typer.Option("--urgency", help="Only this urgency.")] = None,
-    status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue callbacks.")] = False,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", metavar="N", min=1, help="Only the first N (the most urgent)."),
-    ] = None,
-    show_all: Annotated[
-        bool,
-        typer.Option(
-            "--all", help="On a terminal, list every callback, not only the first screen."
-        ),
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """The 3-second view: open callbacks ranked by urgency, due time, then age. Fits the
-    terminal ($COLUMNS, else its width; 80 columns or more).
-
-    On a terminal it shows one screen, most urgent first (--all for every callback);
-    piped or with --json it lists them all.
-
-    Example: cbtrack queue --mine --overdue --limit 10
-    """
-    st = state(ctx)
-    if sys.stdout.isatty() and not as_json and not show_all:
-        from cbtrack import quick  # the screen from the read cache alone, when it can
-
-        if quick.queue_screen(
-            st.store_dir, st.user, owner, mine, category,
-            urgency.value if urgency else None, status.value if status else None,
-            overdue, limit,
-        ):  # fmt: skip
-            return
-    store = st.store()
-    policy = store.policy
-    now = st.now()
-    if category:
-        from cbtrack.triage import check_category
-
-        check_category(policy, category)
-    if mine:
-        if not st.user:
-            raise Refused("--mine needs to know who you are: use --as USER or set CBTRACK_USER.")
-        if owner and owner != st.user:
-            raise Refused("--mine shows your own callbacks; leave out --owner, or --mine.")
-        owner = st.user
-    chosen = service.QueueFilter(
-        owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
-    )
-    unreadable: list[str] = []
-    if sys.stdout.isatty() and not as_json and not show_all:
-        filtered = bool(owner or mine or category or urgency or status or overdue)
-        _queue_screen(st, chosen, filtered, limit, unreadable)
-        unreadable_exit(unreadable)
-        return
-    records = service.queue(store, now, chosen, unreadable)
-    every = records
-    records = records[:limit] if limit is not None else records
-    if as_json:
-        typer.echo(render.records_json(records))
-    elif not records:
-        typer.echo(
-            "No open callbacks match."
-            if (owner or mine or category or urgency or status or overdue or unreadable)
-            else "No open callbacks. The queue is clear."
-        )
-    else:
-        width = term_width()
-        for line in queuefmt.queue_lines(policy, records, now, color_ok(), width):
-            typer.echo(line)
-        summary = render.queue_summary(every, now, policy, len(records))
-        typer.echo("\n".join(queuefmt.footer_lines(summary, width)))
-    unreadable_exit(unreadable)
-
-
-def _queue_screen(
-    st: State,
-    chosen: service.QueueFilter,
-    filtered: bool,
-    limit: int | None,
-    unreadable: list[str],
-) -> None:
-    """The queue on a terminal: as many callbacks as fit the window (or `limit`), then the
-    counts over all of them."""
-    store, now = st.store(), st.now()
-    rows, width = shutil.get_terminal_size((100, 24)).lines, term_width()
-    shown = limit if limit is not None else queuefmt.screenful(rows, width)
-    page = service.queue_page(store, now, chosen, shown, unreadable)
-    if not page.total:
-        typer.echo(
-            "No open callbacks match."
-            if filtered or unreadable
-            else "No open callbacks. The queue is clear."
-        )
-        return
-    for line in queuefmt.queue_lines(store.policy, page.records, now, color_ok(), width):
-        typer.echo(line)
-    hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
-    counts = render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint)
-    typer.echo("\n".join(queuefmt.footer_lines(counts, width)))
-
-
-@app.command()
 def triage(
     ctx: typer.Context,
     ids: Annotated[
@@ -963,127 +604,3 @@ def triage(
         return
     for line in render.triage_lines(store.policy, plans, now, dry_run, term_width()):
         typer.echo(line)
-
-
-@app.command()
-def validate(
-    ctx: typer.Context,
-    commit: Annotated[
-        bool,
-        typer.Option("--commit", help="Commit cbtrack.yaml's edits once the policy validates."),
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Check the policy and every record; list every problem; exit 1 if there is any.
-    Warns while the practice name or callback number are still the placeholders, and for
-    each alert rule with include_phi on.
-
-    Example: cbtrack --store ~/callbacks --as jlee validate --commit
-    """
-    st = state(ctx)
-    store = st.store(policy_notice=False)
-    problems = service.validate(store)
-    policy_ok = not store.policy_problems()
-    if policy_ok:
-        warn(store.policy.placeholders() + store.policy.alert_warnings())
-    committed = False
-    if commit and policy_ok:
-        committed = service.commit_policy(store, st.user, st.now())
-    elif not commit and policy_ok and service.policy_uncommitted(store):
-        warn(["cbtrack.yaml has edits that are not committed; commit them with --commit."])
-    if as_json:
-        typer.echo(
-            render.to_json({"ok": not problems, "problems": problems, "committed": committed})
-        )
-    elif problems:
-        for p in problems:
-            typer.echo(render.printable(p), err=True)
-    else:
-        typer.echo("The policy and every record are valid.")
-    if committed and not as_json:
-        typer.echo("Committed the edited cbtrack.yaml.")
-    elif commit and policy_ok and not as_json:
-        typer.echo("cbtrack.yaml had no uncommitted edits.")
-    if problems:
-        if not as_json:
-            not_committed = " cbtrack.yaml was not committed." if commit and not policy_ok else ""
-            typer.echo(f"Error: {len(problems)} problem(s) found.{not_committed}", err=True)
-        raise typer.Exit(1)
-
-
-@app.command()
-def categories(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """The policy's categories: what each is for, who owns it, its urgency, and the
-    details `add` needs for it (as --detail KEY=VALUE).
-
-    Example: cbtrack categories
-    """
-    st = state(ctx)
-    policy = st.store().policy
-    if as_json:
-        typer.echo(
-            render.to_json(
-                {
-                    name: {
-                        "label": cat.label,
-                        "owner": cat.owner,
-                        "urgency": cat.urgency.value,
-                        "required_details": cat.required_details,
-                        "optional_details": cat.optional_details,
-                    }
-                    for name, cat in policy.categories.items()
-                }
-            )
-        )
-        return
-    width = max(term_width(), render.MIN_WIDTH)
-    name_w = max(len(n) for n in policy.categories) + 2
-    for name, cat in policy.categories.items():
-        level = policy.urgencies[cat.urgency]
-        head = f"{cat.label}; owner {render.owner_label(policy, cat.owner)}, "
-        head += (level.label or cat.urgency.value).lower()
-        lines = render.wrap(head, width, first=name.ljust(name_w))
-        needs = ", ".join(f"{d}=..." for d in cat.required_details) or "nothing"
-        more = f"; may add {', '.join(cat.optional_details)}" if cat.optional_details else ""
-        lines += render.wrap(f"needs {needs}{more}", width, first=" " * name_w)
-        typer.echo("\n".join(lines))
-
-
-@app.command()
-def script(ctx: typer.Context, callback_id: IdArg, as_json: JsonOpt = False) -> None:
-    """The approved script for a callback: opening with identity check, voicemail at the
-    patient's consent level, outcome phrases, clinical or emergency handoff.
-
-    Example: cbtrack --as jlee script cb-20261127-k7m2q
-    """
-    from cbtrack.scripts import scripts_for
-
-    st = state(ctx)
-    store = st.store()
-    cb = store.load(callback_id)
-    filled = scripts_for(store.policy, cb, st.user or "[your name]", st.now())
-    warn(store.policy.placeholders())  # these would be read to the patient
-    if as_json:
-        typer.echo(render.to_json(filled.as_dict()))
-        return
-    width = max(term_width(), render.MIN_WIDTH)
-
-    def para(head: str, text: str, first: str = "  ", rest: str = "  ") -> list[str]:
-        return ([head] if head else []) + render.wrap(text, width, first=first, rest=rest)
-
-    kind = "emergency" if cb.urgency == Urgency.emergency else "clinical"
-    handoff = para(f"Handoff ({kind}):", filled.handoff)
-    first = cb.urgency in (Urgency.emergency, Urgency.clinical)
-    language = para("", f"Language: {filled.language_note}", "", "  ")
-    lines = [
-        *(handoff if first else []),
-        *(language if cb.patient.language else []),
-        *para("Opening:", filled.opening),
-        *para(f"Voicemail ({cb.patient.voicemail.value} consent):", filled.voicemail),
-        "Outcomes:",
-        *[ln for k, v in filled.outcomes.items() for ln in para("", v, f"  {k}: ", "      ")],
-        *([] if first else handoff),
-        "Avoid saying:",
-        *[ln for text in filled.avoid for ln in para("", text, "  - ", "    ")],
-    ]
-    typer.echo("\n".join(lines))

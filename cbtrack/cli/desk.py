@@ -6,10 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbtrack.cli.app import JsonOpt, app, state, term_width, warn
+from cbtrack.cli.app import IdArg, JsonOpt, YesNo, app, state, term_width, warn
 from cbtrack.cli.core import (
-    IdArg,
-    YesNo,
     _details,
     _emergency_banner,
     _print_outcome,

@@ -16,8 +16,7 @@ from cbtrack.errors import CbtrackError, Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import doctor as doc
-    from cbtrack import render
+    from cbtrack import doctor as doc, render
     from cbtrack.store import Store
 else:  # loaded when the command runs, so --help stays cheap
     doc = lazy_module("cbtrack.doctor")

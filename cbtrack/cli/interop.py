@@ -16,14 +16,14 @@ from cbtrack.errors import Refused, StoreError, UsageProblem
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import importer, render, service
-    from cbtrack import store as store_mod
+    from cbtrack import files, importer, render, service, yamlio
     from cbtrack.store import Store
 else:  # loaded when a command runs, so --help stays cheap
     importer = lazy_module("cbtrack.importer")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
-    store_mod = lazy_module("cbtrack.store")
+    files = lazy_module("cbtrack.files")
+    yamlio = lazy_module("cbtrack.yamlio")
 
 MAX_IMPORT_BYTES = 50_000_000
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -147,11 +147,11 @@ def _read_export(file: Path) -> str:
     if str(file) == "-":
         raw = sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
         try:
-            return store_mod.decode_text(raw, MAX_IMPORT_BYTES, "The input")
+            return yamlio.decode_text(raw, MAX_IMPORT_BYTES, "The input")
         except StoreError as exc:
             raise Refused(exc.message) from None
     try:
-        return store_mod.read_text(file.expanduser(), MAX_IMPORT_BYTES, str(file))
+        return yamlio.read_text(file.expanduser(), MAX_IMPORT_BYTES, str(file))
     except StoreError as exc:  # the file to import is input, not the store: exit 1
         raise Refused(exc.message) from None
 
@@ -248,13 +248,11 @@ def export_cmd(
     if target is None:
         typer.echo(text, nl=False)
         return
-    store_mod.write_output(target, text)
+    files.write_output(target, text)
 
 
 def _output_path(store: Store, output: Path) -> Path:
     """A regular file, or a new file in an existing folder, outside the store."""
     path = output.expanduser()
-    store_mod.check_output(
-        path
-    )  # a regular file or a new one in an existing folder, as for reports
-    return store_mod.outside_store(store.root, path, "export")
+    files.check_output(path)  # a regular file or a new one in an existing folder, as for reports
+    return files.outside_store(store.root, path, "export")

@@ -15,15 +15,15 @@ from cbtrack.errors import Refused, UsageProblem
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import clock, queuefmt, render, review, service
-    from cbtrack import store as store_mod
+    from cbtrack import clock, files, queuefmt, render, review, service, yamlio
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
     queuefmt = lazy_module("cbtrack.queuefmt")
     render = lazy_module("cbtrack.render")
     review = lazy_module("cbtrack.review")
     service = lazy_module("cbtrack.service")
-    store_mod = lazy_module("cbtrack.store")
+    files = lazy_module("cbtrack.files")
+    yamlio = lazy_module("cbtrack.yamlio")
 
 
 class Format(StrEnum):
@@ -268,9 +268,9 @@ def report_cmd(
     if output is not None:
         output = output.expanduser()
         if not (chosen == Format.csv and output.is_dir() and not output.is_symlink()):
-            store_mod.check_output(output)
+            files.check_output(output)
         if include_phi:
-            output = store_mod.outside_store(store.root, output, "report with --include-phi")
+            output = files.outside_store(store.root, output, "report with --include-phi")
     from cbtrack import reportfmt, reportrows
 
     with store.read_lock():  # one consistent state, never half a sync
@@ -278,10 +278,10 @@ def report_cmd(
     labels = reportfmt.Labels.of(policy)
     if output is not None and chosen == Format.csv and output.is_dir():
         for name, part in reportfmt.csv_tables(figures, labels):
-            store_mod.write_output(output / name, part)
+            files.write_output(output / name, part)
         return
     text = reportfmt.render(figures, chosen.value, labels)
     if output is None:
         typer.echo(text, nl=False)
         return
-    store_mod.write_output(output, text)
+    files.write_output(output, text)

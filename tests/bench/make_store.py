@@ -47,7 +47,8 @@ from cbtrack.model import (
     VoicemailConsent,
 )
 from cbtrack.policy import Policy
-from cbtrack.store import Store, dump_yaml, record_data
+from cbtrack.store import Store
+from cbtrack.yamlio import dump_yaml, record_data
 
 DEFAULT_NOW = "2026-11-27T10:00:00-05:00"
 CHUNK = 5000

@@ -1,0 +1,613 @@
+"""The store's one local index: `.cbtrack/index.sqlite`.
+
+The record files are the only truth; this index keeps, for every record file it has read,
+what the read commands need without parsing YAML again: the file's stat signature, a row
+of plain values (owner, category, urgency, status, due, created, closed, when a dependency
+is expected, the patient's phone, name and MRN), the patient keys `find` and the duplicate
+check look up (phone digits, folded name words, MRN), the record's data (marshalled, for
+the records a command shows) and its de-identified report row (`reportrows.row_of`).
+
+Rules:
+- **One freshness check** (`fresh`): an entry is used only when the file's inode, size,
+  mtime and ctime are exactly as recorded, and the file is older than the moment it was
+  read (git's racy rule: a change in the same clock tick could hide behind equal times).
+  Anything else is read again, strictly (`Store.load_path`), so a bad file gives the error
+  it gives without the index.
+- **Local and disposable**: owner-only, never committed, never read or written through a
+  symlink. It is rebuilt from the files when missing or damaged, or written by another
+  cbtrack version, record model or policy file (`key`); deleting it is always safe. Every
+  failure to use it is silent and costs only time.
+- **Cold builds use every core**: when many files must be read, worker processes parse them.
+
+sqlite3 is in the standard library; the file is opened with a busy timeout, so commands
+running at once take turns for the few milliseconds a write takes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from cbtrack.progress import Progress
+
+FORMAT = "cbtrack-index-1"
+FILE_NAME = "index.sqlite"
+# The file system stamps times from a clock that may lag the precise one by up to a tick
+# (10 ms at the slowest common kernel setting): a file counts as read "before" a change
+# only when its times are older than the read by more than that.
+TICK_NS = 10_000_000
+# Below this many files to read, worker processes cost more than they save.
+PARALLEL_FROM = 400
+
+Data = dict[str, Any]
+
+
+class Row(NamedTuple):
+    """What the queue, find, the duplicate check and the reports select by."""
+
+    owner: str
+    category: str
+    urgency: str
+    status: str
+    due: float  # POSIX timestamps: they order like the aware datetimes they come from
+    created: float
+    closed: float | None
+    # With an open dependency, when the first of them is expected (POSIX time, from the
+    # policy): until then the callback is paused, after it overdue. None without one.
+    expected: float | None
+    phone: str
+    name: str
+    mrn: str | None
+
+
+ROW_FIELDS = len(Row._fields)
+BLANK = Row("", "", "", "", 0.0, 0.0, None, None, "", "", None)
+
+# When the first open dependency of a record's data is expected (POSIX time); given by the
+# store, which knows the policy.
+Expecter = Callable[[Data], float | None]
+# Reads a file strictly: its data and model, or None to leave the record out (gone or moved).
+Loader = Callable[[Path], tuple[Data, Any] | None]
+# (In a worker process) the data of each file of a folder that reads strictly, marshalled:
+# a module-level function of the store's, so that it reaches the worker by name.
+Parser = Callable[[str, list[str]], bytes]
+Sig = tuple[int, int, int, int]
+
+_SCHEMA = """
+CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
+CREATE TABLE rec(
+    folder TEXT NOT NULL, name TEXT NOT NULL,
+    ino INTEGER, size INTEGER, mtime INTEGER, ctime INTEGER, checked INTEGER,
+    owner TEXT, category TEXT, urgency TEXT, status TEXT, due REAL, created REAL,
+    closed REAL, expected REAL, phone TEXT, pname TEXT, mrn TEXT,
+    phone7 TEXT, mrnkey TEXT, words TEXT,
+    data BLOB, report BLOB,
+    PRIMARY KEY(folder, name)
+);
+CREATE INDEX rec_phone ON rec(phone7);
+CREATE INDEX rec_mrn ON rec(mrnkey);
+"""
+_ROW_COLUMNS = "owner, category, urgency, status, due, created, closed, expected, phone, pname, mrn"
+
+
+def rank_key(
+    ranks: dict[str, int], urgency: str, due: float, created: float
+) -> tuple[int, float, float]:
+    """The queue's one order: most urgent first, then soonest due, then oldest (times as
+    POSIX timestamps, which order like the aware datetimes they come from)."""
+    return (-ranks[urgency], due, created)
+
+
+def signature(st: os.stat_result) -> Sig:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def fresh(known: tuple[Any, ...], st: os.stat_result) -> bool:
+    """The one "is this entry still the file?" rule: `known` starts with the recorded
+    inode, size, mtime, ctime and the moment the file was read (all integers, ns)."""
+    checked = known[4]
+    return bool(
+        known[0] == st.st_ino
+        and known[1] == st.st_size
+        and known[2] == st.st_mtime_ns
+        and known[3] == st.st_ctime_ns
+        and st.st_mtime_ns < checked
+        and st.st_ctime_ns < checked
+    )
+
+
+def now_checked() -> int:
+    """The moment to note as "read at" for files read from now on (see `TICK_NS`)."""
+    return time.time_ns() - TICK_NS
+
+
+def key_of(version: str, policy_bytes: bytes) -> str:
+    """What an index must have been built for: this format, cbtrack version, policy file
+    and record model (`model.py`, so that a development copy whose model changed without a
+    new version number does not reuse old rows)."""
+    digest = hashlib.sha256(policy_bytes)
+    with contextlib.suppress(OSError):
+        digest.update(Path(__file__).with_name("model.py").read_bytes())
+    return f"{FORMAT}:{version}:{digest.hexdigest()[:32]}"
+
+
+def row_of(data: Data, expecter: Expecter | None = None) -> Row:
+    """The row of a record's data (as `Store` dumps it); raises on anything unexpected."""
+    closure = data.get("closure")
+    closed = _timestamp(closure["at"]) if isinstance(closure, dict) else None
+    blocked = any(d.get("resolved_at") is None for d in data.get("depends_on") or [])
+    if blocked and expecter is None:
+        raise ValueError("no policy to tell when a dependency is expected")
+    return Row(
+        str(data["owner"]),
+        str(data["category"]),
+        str(data["urgency"]),
+        str(data["status"]),
+        _timestamp(data["due_at"]),
+        _timestamp(data["created_at"]),
+        closed,
+        expecter(data) if blocked and expecter is not None else None,
+        str(data["patient"]["phone"]),
+        str(data["patient"]["name"]),
+        mrn if isinstance(mrn := data["patient"].get("mrn"), str) else None,
+    )
+
+
+def _timestamp(text: Any) -> float:
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise ValueError("a time without an offset")
+    return when.timestamp()
+
+
+def patient_keys(phone: str, mrn: str | None) -> tuple[str | None, str | None]:
+    """The duplicate check's lookup keys (`patients.same_patient` decides): the last 7
+    digits of the phone (numbers that match agree on at least those) and the folded MRN."""
+    digits = re.sub(r"\D", "", phone)
+    return (digits[-7:] if len(digits) >= 7 else None, mrn.casefold() if mrn else None)
+
+
+def real_folder(folder: Path) -> bool:
+    """False when the folder or the one above it (`.cbtrack/`) is a symlink: cbtrack never
+    reads or writes its local files through one (it could lead outside the store)."""
+    return not (folder.is_symlink() or folder.parent.is_symlink())
+
+
+class Cached:
+    """One record as the index gives it: its path, row, data (fetched and decoded on first
+    use), and the model when the file was just read."""
+
+    __slots__ = ("_data", "_src", "folder", "model", "name", "row")
+
+    def __init__(
+        self,
+        folder: Path,
+        name: str,
+        row: Row,
+        data: Data | None,
+        model: Any,
+        src: tuple[LocalIndex, str] | None = None,
+    ) -> None:
+        self.folder, self.name, self.row = folder, name, row
+        self._data, self.model, self._src = data, model, src
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.name
+
+    @property
+    def id(self) -> str:
+        return self.name.removesuffix(".yaml")
+
+    @property
+    def usable(self) -> bool:
+        return self.row.urgency != ""
+
+    @property
+    def data(self) -> Data | None:
+        """The record's data, or None if the index holds no good copy (then the caller reads
+        the file)."""
+        if self._data is None and self._src is not None:
+            index, folder = self._src
+            self._src = None
+            self._data = index.data(folder, self.name)
+        return self._data
+
+
+class LocalIndex:
+    """The index of one store. Opened on first use; every failure is silent."""
+
+    def __init__(
+        self,
+        local_dir: Path,
+        callbacks_dir: Path,
+        key: str,
+        expecter: Expecter | None = None,
+        parse: Parser | None = None,
+    ) -> None:
+        self.path = local_dir / FILE_NAME
+        self.callbacks = callbacks_dir
+        self.key = key
+        self.expecter = expecter
+        self.parse = parse
+        self._db: sqlite3.Connection | None = None
+        self._tried = False
+        self._pending: list[tuple[Path, Path | None, Data]] = []
+
+    # the connection ----------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite3.Connection | None:
+        if not self._tried:
+            self._tried = True
+            self._db = self._connect()
+        return self._db
+
+    def _connect(self) -> sqlite3.Connection | None:
+        local = self.path.parent
+        if not real_folder(local) or self.path.is_symlink():
+            return None
+        for _ in range(2):  # a damaged file is removed and made again once
+            try:
+                local.mkdir(exist_ok=True, mode=0o700)
+                fd = os.open(
+                    self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+                )
+                os.close(fd)
+                db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            except (OSError, sqlite3.Error):
+                return None
+            try:
+                db.execute("PRAGMA synchronous=OFF")
+                if self._meta(db, "key") != self.key or not self._sound(db):
+                    self._rebuild(db)
+                return db
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                if _busy(exc):
+                    return None  # (another command holds it: read without it this time)
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)  # damaged: made again from the files
+        return None
+
+    @staticmethod
+    def _meta(db: sqlite3.Connection, k: str) -> str | None:
+        try:
+            got = db.execute("SELECT v FROM meta WHERE k = ?", (k,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+        return None if got is None else str(got[0])
+
+    @staticmethod
+    def _sound(db: sqlite3.Connection) -> bool:
+        """Whether the tables have the columns this version reads and writes."""
+        try:
+            db.execute(
+                f"SELECT folder, name, checked, {_ROW_COLUMNS}, data, report FROM rec LIMIT 0"
+            )
+            return True
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                raise
+            return False
+
+    def _rebuild(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # (another process may have just made it)
+            if self._meta(db, "key") != self.key or not self._sound(db):
+                db.execute("DROP TABLE IF EXISTS meta")
+                db.execute("DROP TABLE IF EXISTS rec")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("INSERT INTO meta VALUES ('key', ?)", (self.key,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db, self._tried = None, False
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, or nothing at all when the index cannot be written."""
+        db = self.db
+        if db is None:
+            raise _Skip
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            raise _Skip from None
+        try:
+            yield db
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise _Skip from None
+
+    def meta(self, k: str) -> str | None:
+        db = self.db
+        if db is None:
+            return None
+        try:
+            return self._meta(db, k)
+        except sqlite3.Error:
+            return None
+
+    def set_meta(self, k: str, v: str) -> None:
+        with contextlib.suppress(_Skip), self._writing() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (k, v))
+
+    # reading -----------------------------------------------------------------------
+
+    def folder_of(self, folder: Path) -> str | None:
+        """The index's name of a folder of records: `open` or `closed/YYYY-MM`."""
+        try:
+            rel = folder.relative_to(self.callbacks)
+        except ValueError:
+            return None
+        return rel.as_posix()
+
+    def known(self, folder: str, columns: str = _ROW_COLUMNS) -> dict[str, tuple[Any, ...]]:
+        """name -> (ino, size, mtime, ctime, checked, *columns) of one folder's entries."""
+        db = self.db
+        if db is None:
+            return {}
+        try:
+            cur = db.execute(
+                f"SELECT name, ino, size, mtime, ctime, checked, {columns} "
+                "FROM rec WHERE folder = ?",
+                (folder,),
+            )
+            return {r[0]: r[1:] for r in cur}
+        except sqlite3.Error:
+            return {}
+
+    def data(self, folder: str, name: str) -> Data | None:
+        db = self.db
+        if db is None:
+            return None
+        try:
+            got = db.execute(
+                "SELECT data FROM rec WHERE folder = ? AND name = ?", (folder, name)
+            ).fetchone()
+            value = marshal.loads(got[0]) if got is not None and got[0] is not None else None
+        except Exception:  # damaged: the caller reads the file
+            return None
+        return value if type(value) is dict else None
+
+    def prefetch(self, records: list[Cached]) -> None:
+        """Fetch the data of many indexed records at once (one query, not one each)."""
+        wanted: dict[str, list[Cached]] = {}
+        for c in records:
+            if c._data is None and c._src is not None and c._src[0] is self:
+                wanted.setdefault(c._src[1], []).append(c)
+        db = self.db
+        if db is None:
+            return
+        for folder, group in wanted.items():
+            by_name = {c.name: c for c in group}
+            names = list(by_name)
+            try:
+                for at in range(0, len(names), 500):
+                    chunk = names[at : at + 500]
+                    marks = ",".join("?" * len(chunk))
+                    cur = db.execute(
+                        f"SELECT name, data FROM rec WHERE folder = ? AND name IN ({marks})",
+                        (folder, *chunk),
+                    )
+                    for name, blob in cur:
+                        c = by_name[name]
+                        with contextlib.suppress(Exception):
+                            value = marshal.loads(blob)
+                            if type(value) is dict:
+                                c._data, c._src = value, None
+            except sqlite3.Error:
+                return
+
+    def names_with(self, phone7: str | None, mrnkey: str | None) -> set[str]:
+        """Names of open records whose patient keys match (`patient_keys`)."""
+        db = self.db
+        if db is None:
+            return set()
+        try:
+            cur = db.execute(
+                "SELECT name FROM rec WHERE folder = 'open' AND (phone7 = ? OR mrnkey = ?)",
+                (phone7, mrnkey),
+            )
+            return {r[0] for r in cur}
+        except sqlite3.Error:
+            return set()
+
+    def read_folder(
+        self, folder: Path, names: list[str], load: Loader, progress: Progress | None = None
+    ) -> list[Cached]:
+        """Every record of `folder` named in `names`, in that order: from the index where
+        `fresh` says so, else read strictly through `load` (in worker processes when many)
+        and noted for next time. Entries of files no longer listed are dropped."""
+        rel = self.folder_of(folder)
+        known = self.known(rel) if rel is not None else {}
+        try:
+            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            dfd = -1
+        out: list[Cached | None] = []
+        stale: list[tuple[int, str, os.stat_result | None]] = []
+        make = Row._make
+        src = (self, rel) if rel is not None else None
+        try:
+            for name in names:
+                try:
+                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False) if dfd >= 0 else None
+                except OSError:
+                    st = None
+                entry = known.get(name)
+                if st is not None and entry is not None and fresh(entry, st):
+                    out.append(Cached(folder, name, make(entry[5:]), None, None, src))
+                else:
+                    stale.append((len(out), name, st))
+                    out.append(None)
+                if progress is not None:
+                    progress.step()
+        finally:
+            if dfd >= 0:
+                os.close(dfd)
+        checked = now_checked()
+        parsed = self._parse_many(folder, [n for _, n, st in stale if st is not None])
+        new: list[tuple[str, os.stat_result, Data]] = []
+        for at, name, st in stale:
+            path = folder / name
+            data = parsed.get(name)
+            model: Any = None
+            if data is None:
+                loaded = load(path)
+                if loaded is None:
+                    continue
+                data, model = loaded
+            if st is not None:
+                new.append((name, st, data))
+            out[at] = Cached(folder, name, self._row_or_blank(data), data, model)
+        if progress is not None:
+            progress.done()
+        if rel is not None:
+            listed = set(names)
+            self._store(rel, new, checked, [n for n in known if n not in listed])
+        return [c for c in out if c is not None]
+
+    def _parse_many(self, folder: Path, names: list[str]) -> dict[str, Data]:
+        """Data of many files read strictly by worker processes: a cold build uses every
+        core. Files a worker could not read are left out (the caller reads them itself,
+        and reports them as it always does)."""
+        cores = os.cpu_count() or 1
+        if self.parse is None or len(names) < PARALLEL_FROM or cores < 2:
+            return {}
+        chunks = [names[i::cores] for i in range(cores)]
+        out: dict[str, Data] = {}
+        try:
+            with ProcessPoolExecutor(cores, mp_context=get_context("fork")) as pool:
+                jobs = [pool.submit(self.parse, str(folder), c) for c in chunks]
+                for job in jobs:
+                    out.update(marshal.loads(job.result()))
+        except Exception:  # (no processes here: read in this one)
+            return {}
+        return out
+
+    def _row_or_blank(self, data: Data) -> Row:
+        try:
+            return row_of(data, self.expecter)
+        except (KeyError, TypeError, ValueError):
+            return BLANK
+
+    # writing -----------------------------------------------------------------------
+
+    def _store(
+        self,
+        folder: str,
+        new: list[tuple[str, os.stat_result, Data]],
+        checked: int,
+        gone: list[str],
+    ) -> None:
+        if not new and not gone:
+            return
+        from cbtrack.patients import name_words
+
+        rows = []
+        for name, st, data in new:
+            try:
+                row = row_of(data, self.expecter)
+                blob = marshal.dumps(data)
+            except (KeyError, TypeError, ValueError):
+                continue
+            phone7, mrnkey = patient_keys(row.phone, row.mrn)
+            rows.append(
+                (
+                    folder,
+                    name,
+                    *signature(st),
+                    checked,
+                    *row,
+                    phone7,
+                    mrnkey,
+                    " ".join(name_words(row.name)),
+                    blob,
+                )
+            )
+        with contextlib.suppress(_Skip), self._writing() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO rec VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL)",
+                rows,
+            )
+            db.executemany(
+                "DELETE FROM rec WHERE folder = ? AND name = ?", [(folder, n) for n in gone]
+            )
+
+    def note_saved(self, target: Path, removed: Path | None, data: Data) -> None:
+        """A change wrote `target` (and removed `removed`, its copy in the other folder):
+        noted when `flush` runs (after the commit, so the file is older than the note)."""
+        self._pending.append((target, removed, data))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        checked = now_checked()
+        for target, removed, data in pending:
+            rel = self.folder_of(target.parent)
+            if rel is not None:
+                with contextlib.suppress(OSError):
+                    self._store(rel, [(target.name, os.lstat(target), data)], checked, [])
+            gone = self.folder_of(removed.parent) if removed is not None else None
+            if gone is not None and removed is not None:
+                self._store(gone, [], checked, [removed.name])
+
+    # the report's rows ---------------------------------------------------------------
+
+    def report_rows(self, folder: str) -> dict[str, bytes | None]:
+        db = self.db
+        if db is None:
+            return {}
+        try:
+            return dict(db.execute("SELECT name, report FROM rec WHERE folder = ?", (folder,)))
+        except sqlite3.Error:
+            return {}
+
+    def set_report_rows(self, folder: str, rows: list[tuple[str, bytes]]) -> None:
+        if not rows:
+            return
+        with contextlib.suppress(_Skip), self._writing() as db:
+            db.executemany(
+                "UPDATE rec SET report = ? WHERE folder = ? AND name = ?",
+                [(blob, folder, name) for name, blob in rows],
+            )
+
+    def forget_report_rows(self) -> None:
+        with contextlib.suppress(_Skip), self._writing() as db:
+            db.execute("UPDATE rec SET report = NULL")
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )
+
+
+class _Skip(Exception):
+    """The index could not be written: carry on without it."""

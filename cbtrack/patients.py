@@ -1,0 +1,119 @@
+"""Who a callback is for, as find and the duplicate check compare it: folding names
+(case, accents, apostrophes), phone digits, MRNs, and the query `cbtrack find` reads.
+
+Pure: the store's index (`cbtrack.localindex`) keeps the prepared keys; this module decides
+what matches. A hit found through the index is always confirmed on the record itself.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from cbtrack.model import ALPHABET, ID_RE, Callback, phone_digits
+
+MIN_PHONE_DIGITS = 7
+_PHONE_TEXT = re.compile(r"\+?[0-9 ().-]+")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+# --- matching ------------------------------------------------------------------------------
+
+
+_APOSTROPHES = str.maketrans({c: "'" for c in "\u2019\u2018\u02bc`\u00b4"})
+
+
+def fold(text: str) -> str:
+    """Text as find compares it: case folded, accents dropped ("Núñez" -> "nunez"), every
+    kind of apostrophe made one."""
+    plain = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+
+
+def words(text: str) -> list[str]:
+    """A query's words, folded; an apostrophe inside a word is dropped ("o'leary" ->
+    "oleary")."""
+    return [w.replace("'", "") for w in _WORD.findall(fold(text))]
+
+
+def name_words(name: str) -> list[str]:
+    """A name's words, folded: each word, and for one with an apostrophe also its parts,
+    so "O'Leary" is found by "oleary", "o'leary" and "o leary"."""
+    out: list[str] = []
+    for w in _WORD.findall(fold(name)):
+        out.append(w.replace("'", ""))
+        if "'" in w:
+            out += [part for part in w.split("'") if part]
+    return out
+
+
+def phone_match(a: str, b: str) -> bool:
+    """Two phone numbers match when their last 7 or more digits agree: as many as the
+    shorter one has (so `+1 (617) 555-0140` matches `617.555.0140`)."""
+    da, db = phone_digits(a), phone_digits(b)
+    n = min(len(da), len(db))
+    return n >= MIN_PHONE_DIGITS and da[-n:] == db[-n:]
+
+
+def same_patient(phone_a: str, mrn_a: str | None, phone_b: str, mrn_b: str | None) -> bool:
+    """The duplicate check on `add`: same phone digits, or the same MRN."""
+    if mrn_a and mrn_b and mrn_a.casefold() == mrn_b.casefold():
+        return True
+    return phone_match(phone_a, phone_b)
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    digits: str  # when the text reads as a phone number
+    name_words: tuple[str, ...]  # when every word holds a letter
+    callback_id: str  # a full ID, or the 5-character end of one
+
+    @classmethod
+    def parse(cls, text: str) -> Query:
+        raw = " ".join(text.split())
+        low = raw.casefold()
+        digits = ""
+        if _PHONE_TEXT.fullmatch(raw) and len(phone_digits(raw)) >= MIN_PHONE_DIGITS:
+            digits = phone_digits(raw)
+        found = words(raw)
+        name_words = tuple(found) if found and all(re.search(r"[^\W\d_]", w) for w in found) else ()
+        is_id = bool(ID_RE.match(low)) or (len(low) == 5 and all(c in ALPHABET for c in low))
+        return cls(raw, digits, name_words, low if is_id else "")
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.text)
+
+    def matches(self, callback_id: str, phone: str, name: str, mrn: str | None) -> bool:
+        if self.callback_id and (
+            callback_id == self.callback_id or callback_id.endswith("-" + self.callback_id)
+        ):
+            return True
+        if mrn and mrn.casefold() == self.text.casefold():
+            return True
+        if self.digits and phone_match(self.digits, phone):
+            return True
+        return bool(self.name_words) and name_matches(self.name_words, name_words(name))
+
+    def matches_record(self, cb: Callback) -> bool:
+        p = cb.patient
+        return self.matches(cb.id, p.phone, p.name, p.mrn)
+
+
+def name_matches(wanted: tuple[str, ...], have: list[str]) -> bool:
+    """Every query word is one of the name's words, in any order and case; a query word
+    of three letters or more also matches the start of a name word ("gonz")."""
+    pool = list(have)
+    for w in wanted:
+        hit = next((h for h in pool if h == w), None)
+        if hit is None and len(w) >= 3:
+            hit = next((h for h in pool if h.startswith(w)), None)
+        if hit is None:
+            return False
+        pool.remove(hit)
+    return True
+
+
+def newest_first(records: list[Callback]) -> list[Callback]:
+    return sorted(records, key=lambda cb: (cb.created_at, cb.id), reverse=True)
