@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import marshal
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -169,13 +168,6 @@ def _timestamp(text: Any) -> float:
     if when.tzinfo is None:
         raise ValueError("a time without an offset")
     return when.timestamp()
-
-
-def patient_keys(phone: str, mrn: str | None) -> tuple[str | None, str | None]:
-    """The duplicate check's lookup keys (`patients.same_patient` decides): the last 7
-    digits of the phone (numbers that match agree on at least those) and the folded MRN."""
-    digits = re.sub(r"\D", "", phone)
-    return (digits[-7:] if len(digits) >= 7 else None, mrn.casefold() if mrn else None)
 
 
 def real_folder(folder: Path) -> bool:
@@ -319,6 +311,21 @@ class LocalIndex:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._drop_old_caches()
+
+    def _drop_old_caches(self) -> None:
+        """Remove what 0.2 kept beside the records before this index (copies of record data
+        that nothing reads any more): `.cbtrack/cache/` and `.cbtrack/find-index.json`."""
+        local = self.path.parent
+        old = local / "cache"
+        with contextlib.suppress(OSError):
+            if old.is_dir() and not old.is_symlink():
+                for entry in os.scandir(old):
+                    if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                        os.unlink(entry.path)
+                old.rmdir()
+        with contextlib.suppress(OSError):
+            os.unlink(local / "find-index.json")
 
     def close(self) -> None:
         if self._db is not None:
@@ -425,7 +432,7 @@ class LocalIndex:
                 return
 
     def names_with(self, phone7: str | None, mrnkey: str | None) -> set[str]:
-        """Names of open records whose patient keys match (`patient_keys`)."""
+        """Names of open records whose lookup keys match (`patients.lookup_keys`)."""
         db = self.db
         if db is None:
             return set()
@@ -528,7 +535,7 @@ class LocalIndex:
     ) -> None:
         if not new and not gone:
             return
-        from cbtrack.patients import name_words
+        from cbtrack.patients import lookup_keys, name_words
 
         rows = []
         for name, st, data in new:
@@ -537,7 +544,7 @@ class LocalIndex:
                 blob = marshal.dumps(data)
             except (KeyError, TypeError, ValueError):
                 continue
-            phone7, mrnkey = patient_keys(row.phone, row.mrn)
+            phone7, mrnkey = lookup_keys(row.phone, row.mrn)
             rows.append(
                 (
                     folder,

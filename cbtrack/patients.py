@@ -56,10 +56,31 @@ def phone_match(a: str, b: str) -> bool:
 
 
 def same_patient(phone_a: str, mrn_a: str | None, phone_b: str, mrn_b: str | None) -> bool:
-    """The duplicate check on `add`: same phone digits, or the same MRN."""
+    """The one rule: two callbacks are for the same patient when their MRNs are equal
+    (case folded) or their phone numbers match (`phone_match`). The duplicate check on `add`
+    and `find` use it as it is; the two below are keys derived from it."""
     if mrn_a and mrn_b and mrn_a.casefold() == mrn_b.casefold():
         return True
     return phone_match(phone_a, phone_b)
+
+
+def lookup_keys(phone: str, mrn: str | None) -> tuple[str | None, str | None]:
+    """Keys the index looks candidates up by: the last 7 digits of the phone (numbers that
+    match agree on at least those) and the folded MRN. Every pair `same_patient` accepts
+    shares one; each candidate is then confirmed with `same_patient`."""
+    digits = phone_digits(phone)
+    return (
+        digits[-7:] if len(digits) >= MIN_PHONE_DIGITS else None,
+        mrn.casefold() if mrn else None,
+    )
+
+
+def group_keys(phone: str, mrn: str | None) -> list[str]:
+    """Exact keys for counting repeat patients in a report (records sharing a key are one
+    patient): the phone's last 10 digits (a whole North American number) and the folded
+    MRN. Stricter than `same_patient` for short numbers, which a report cannot confirm."""
+    keys = [f"phone:{phone_digits(phone)[-10:]}"]
+    return [*keys, f"mrn:{mrn.casefold()}"] if mrn else keys
 
 
 @dataclass(frozen=True)

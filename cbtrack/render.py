@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from cbtrack import timing
     from cbtrack.model import Callback
     from cbtrack.policy import Policy
-else:  # the queue on a terminal lays out its screen without the models (cbtrack/quick.py)
+else:  # the queue on a terminal lays out its screen without the models (cbtrack/cli/quick.py)
     timing = lazy_module("cbtrack.timing")
 
 WIDTH = 100
@@ -319,7 +319,7 @@ def _due(policy: Policy, cb: Callback, now: datetime) -> str:
     """Relative due time; while a dependency holds the clock, when it is expected."""
     deps = cb.open_dependencies
     if deps:
-        # (a view from cbtrack/quick.py brings the time from the index's row)
+        # (a view from cbtrack/cli/quick.py brings the time from the index's row)
         expected = getattr(cb, "expected_at", None) or min(
             timing.expected_by(policy, d) for d in deps
         )

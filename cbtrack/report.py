@@ -41,9 +41,7 @@ from datetime import datetime
 from typing import Any
 
 from cbtrack.model import (
-    Callback,
     EventType,
-    phone_digits,
 )
 from cbtrack.policy import Policy
 
@@ -87,14 +85,6 @@ def rate(part: int, whole: int) -> float | None:
 
 
 # --- one period's view of the records ----------------------------------------------------
-
-
-def patient_keys(cb: Callback) -> list[str]:
-    digits = phone_digits(cb.patient.phone)
-    keys = [f"phone:{digits[-10:]}"]
-    if cb.patient.mrn:
-        keys.append(f"mrn:{cb.patient.mrn.lower()}")
-    return keys
 
 
 def label(policy: Policy, category: str) -> str:

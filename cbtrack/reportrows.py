@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cbtrack import timing
 from cbtrack.enums import DependencyKind, EventType, Source, Urgency
+from cbtrack.patients import group_keys
 from cbtrack.report import (
     HISTOGRAM,
     TOP_VALUES,
@@ -44,7 +45,6 @@ from cbtrack.report import (
     mean,
     median,
     p90,
-    patient_keys,
     rate,
 )
 
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from cbtrack.store import Store
 
 # 2: overdue from; 3: alerts sent; 4: with triage corrections; 5: first call due
-FORMAT = "cbtrack-report-rows-5"
+FORMAT = "cbtrack-report-rows-6"  # 6: patient keys folded as `patients.group_keys`
 SALT_FILE = "report-salt"
 KEY_BYTES = 16  # a keyed hash of one patient key
 
@@ -154,7 +154,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
             for d in cb.depends_on
         ),
         tuple(v.casefold() in UNKNOWN_VALUES for v in values),
-        b"".join(_keyed(salt, k) for k in patient_keys(cb)),
+        b"".join(_keyed(salt, k) for k in group_keys(cb.patient.phone, cb.patient.mrn)),
         tuple((micros(e.at), *sent) for e in cb.events if (sent := alert_sent(e)) is not None),
         person,
         micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)

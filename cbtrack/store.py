@@ -57,7 +57,7 @@ from cbtrack.model import (
     id_month,
     new_callback_id,
 )
-from cbtrack.patients import Query, newest_first, same_patient
+from cbtrack.patients import Query, lookup_keys, newest_first, same_patient
 from cbtrack.policy import Policy
 from cbtrack.policyproblems import describe_policy_problems
 from cbtrack.progress import Progress
@@ -413,7 +413,7 @@ class Store(Guarded):
         names = [n for n in names if _is_record_name(n)]
         ix = self.index
         known = ix.known("open", "phone7")
-        wanted = ix.names_with(*localindex.patient_keys(phone, mrn))
+        wanted = ix.names_with(*lookup_keys(phone, mrn))
         try:
             dfd = os.open(self.open_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:

@@ -103,7 +103,7 @@ class CallbackView(CallbackFacts):
         self.due_at = moment(data["due_at"])
         self.created_at = moment(data["created_at"])
         # When the first open dependency is expected, if the reader knows it already
-        # (cbtrack/quick.py, from the index's row); else `timing` works it out.
+        # (cbtrack/cli/quick.py, from the index's row); else `timing` works it out.
         self.expected_at: datetime | None = None
 
     @cached_property

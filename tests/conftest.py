@@ -18,18 +18,22 @@ NOW = "2026-11-27T10:00:00-05:00"  # a Friday, inside business and call hours
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def isolated_env(tmp_path: Path) -> Iterator[None]:
+    # Its own MonkeyPatch: a test that undoes its own patches keeps this isolation (and the
+    # pinned clock: no test may see the real date).
+    env = pytest.MonkeyPatch()
     home = tmp_path / "home"
     home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    env.setenv("HOME", str(home))
+    env.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    env.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     for var in ("CBTRACK_STORE", "CBTRACK_USER", "CBTRACK_NOW", "NO_COLOR", "GIT_DIR", "COLUMNS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("CBTRACK_NOW", NOW)
+        env.delenv(var, raising=False)
+    env.setenv("CBTRACK_NOW", NOW)
     old = os.umask(0o077)  # as `cbtrack` itself sets it (cbtrack.cli.main)
     yield
     os.umask(old)
+    env.undo()
 
 
 class Cli:

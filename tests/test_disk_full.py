@@ -12,13 +12,14 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import attempt_args, snapshot
 
-from cbtrack import files, gitlog, store
+from cbtrack import files, gitlog
 from cbtrack.errors import GitError
 from cbtrack.store import Store
 
@@ -30,7 +31,7 @@ def disk_full_from(
     monkeypatch: pytest.MonkeyPatch, call: int, until: int | None = None
 ) -> list[Path]:
     """Every atomic write from the `call`-th on (to the `until`-th) fails as on a full disk."""
-    real = store.write_atomic
+    real = files.write_atomic
     calls: list[Path] = []
 
     def write_atomic(path: Path, text: Any, *args: Any, **kwargs: Any) -> None:
@@ -39,9 +40,10 @@ def disk_full_from(
             raise OSError(errno.ENOSPC, ENOSPC)
         real(path, text, *args, **kwargs)
 
-    # (the store's own writes, and the outputs and layout written through cbtrack.files)
-    monkeypatch.setattr(store, "write_atomic", write_atomic)
-    monkeypatch.setattr(files, "write_atomic", write_atomic)
+    # every module that writes through cbtrack.files (the store, its journal, outputs)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("cbtrack") and getattr(module, "write_atomic", None) is real:
+            monkeypatch.setattr(module, "write_atomic", write_atomic)
     return calls
 
 

@@ -59,6 +59,17 @@ def test_reads_fill_an_owner_only_index_that_git_never_sees(cli: Cli, store_dir:
     assert not (path.parent / "cache").exists()  # (0.2's four caches are gone)
 
 
+def test_the_caches_of_0_2_are_removed_when_the_index_is_made(cli: Cli, store_dir: Path) -> None:
+    cid = cli.add()
+    old = store_dir / ".cbtrack" / "cache"
+    old.mkdir(parents=True, exist_ok=True)
+    (old / "open-aa.bin").write_bytes(b"old record data")
+    (store_dir / ".cbtrack" / "find-index.json").write_text("{}")
+    _index(store_dir).unlink(missing_ok=True)
+    assert _queue_ids(cli) == [cid]
+    assert not old.exists() and not (store_dir / ".cbtrack" / "find-index.json").exists()
+
+
 def test_the_queue_from_the_index_matches_the_files(cli: Cli, store_dir: Path) -> None:
     ids = [cli.add(), cli.add(category="billing", reason="Copay question")]
     cli.ok(*attempt_args(ids[0], "phone", "no_answer", "No answer, will retry this afternoon"))

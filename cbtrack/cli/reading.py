@@ -84,7 +84,7 @@ def queue(
     """
     st = state(ctx)
     if sys.stdout.isatty() and not as_json and not show_all:
-        from cbtrack import quick  # the screen from the read cache alone, when it can
+        from cbtrack.cli import quick  # the screen from the index alone, when it can
 
         if quick.queue_screen(
             st.store_dir, st.user, owner, mine, category,
