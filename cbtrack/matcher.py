@@ -7,9 +7,11 @@ how to read them:
 - normalisation: case, apostrophes optional ("cant" = "can't"), punctuation, typed
   misspellings and short forms from the policy's `spelling` map ("sob", "cp", "bs");
 - word forms: a light stemmer, so "breathing", "breathed" and "breathe" compare equal;
-- patterns: words, `prefix*`, `(a|b)`, `{concept}`, joined in order with a small gap
-  (`a b`, `a ..N b`) or near each other in either order (`a ~N b`);
-- readings: temperature, sugar, blood pressure, oxygen and heart-rate numbers compared with
+- patterns: words, `prefix*`, `*ending` (a class of names: `*olol`, `*sartan`), `(a|b)`,
+  `{concept}`, joined in order with a small gap (`a b`, `a ..N b`) or near each other in
+  either order (`a ~N b`);
+- readings: temperature, sugar, blood pressure, oxygen, heart-rate and breathing-rate numbers
+  (also said in words: "a hundred and two", "one sixty over one hundred") compared with
   a rule's thresholds ("temp 103.5", "39.6C", "sugar over 400", "190/110", "o2 sat 88",
   "pulse 150");
 - negation: "no", "denies", "without" govern the next few words up to a comma or "but";
@@ -27,10 +29,13 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 DEFAULT_GAP = 1
 NEGATION_REACH = 5
 CONTEXT_REACH = 2
+MATERIAL_REACH = 6
+PAST_REACH = 3
 MAX_NEAR = 12
 
 # --- words ----------------------------------------------------------------------------
@@ -61,6 +66,18 @@ _IRREGULAR = {
     "thoughts": "thought",
     "children": "child",
     "wasnt": "was",
+    "said": "say",
+    "told": "tell",
+    "wrote": "write",
+    "written": "write",
+    "bought": "buy",
+    "sold": "sell",
+    "hid": "hide",
+    "hidden": "hide",
+    "began": "begin",
+    "begun": "begin",
+    "spoke": "speak",
+    "spoken": "speak",
 }
 
 _SUFFIXES = (
@@ -81,6 +98,7 @@ _SUFFIXES = (
 )
 
 
+@cache
 def stem(word: str) -> str:
     """A light stemmer: the same stem for the usual forms of a word (not a dictionary)."""
     word = _IRREGULAR.get(word, word)
@@ -102,6 +120,20 @@ def stem(word: str) -> str:
     return word
 
 
+#: Words between a match and a past time that make it a problem still going on ("pain since
+#: last month", "cough that started last year"), not a past event.
+_ONGOING = {
+    stem(w)
+    for w in ("since", "for", "start", "started", "began", "begun", "until", "till", "through",
+              "still", "again", "ever", "every", "worse", "getting", "on", "off")
+}  # fmt: skip
+
+#: Words that may stand between a context phrase and the match it names.
+_DETERMINERS = {"the", "a", "an", "his", "her", "their", "my", "your", "our", "its", "this", "that"}
+
+#: A word right after one of these is a name, never a sign ("Dr Gray", "Mrs Ashen").
+_TITLES = {"mr", "mrs", "ms", "mx", "dr"}
+
 _PUNCT = set(".,;:!?()[]")
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?|[.,;:!?()\[\]]")
 _SHORT_FORMS = (
@@ -118,14 +150,75 @@ _INNER_APOSTROPHE = re.compile(r"(?<=[a-z])'(?=[a-z])")
 
 
 def normalise(text: str) -> str:
-    """Lower case, compatibility forms folded, apostrophes inside words dropped."""
+    """Lower case, compatibility forms folded, apostrophes inside words dropped, numbers
+    said in words written as numbers ("a hundred and two" -> "102")."""
     out = unicodedata.normalize("NFKC", text).lower()
     out = out.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     out = _INNER_APOSTROPHE.sub("", out)
     if "/" in out:
         for pattern, replacement in _SHORT_FORMS:
             out = pattern.sub(replacement, out)
+    if _NUMBER_WORD.search(out):
+        out = _NUMBER_RUN.sub(_spoken_number, out)
     return out
+
+
+# --- numbers said in words: readings quoted the way people say them -------------------
+
+_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+          "eighteen", "nineteen")  # fmt: skip
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_VALUE = {
+    **{w: i for i, w in enumerate(_UNITS)},
+    **{w: 10 + i for i, w in enumerate(_TEENS)},
+    **{w: 20 + 10 * i for i, w in enumerate(_TENS)},
+    **{w[:-1] + "ies": 20 + 10 * i for i, w in enumerate(_TENS)},  # "the eighties"
+    "a": 1,
+    "oh": 0,
+    "hundred": 100,
+}
+_NUMBER_WORD = re.compile(r"\b(?:hundred|twent|thirt|fort|fift|sixt|sevent|eight|ninet)")
+_W = r"(?:" + "|".join(sorted(_VALUE, key=len, reverse=True)) + r")"
+_NUMBER_RUN = re.compile(rf"\b{_W}(?:[\s-]+(?:and[\s-]+)?{_W})*(?:\s+point\s+{_W}(?:\s+{_W})*)?\b")
+
+
+def _spoken_number(m: re.Match[str]) -> str:
+    """One run of number words as digits, when it is a reading-sized number ("three
+    hundred", "one sixty", "ninety two", "a hundred and two point five", "the high
+    eighties" -> "80s"); any other run (one, a, two) is left as it was."""
+    words, _, decimals = m.group(0).partition(" point ")
+    parts = [w for w in re.split(r"[\s-]+", words) if w != "and"]
+    if not any(p == "hundred" or p in _TENS or p.endswith("ies") for p in parts):
+        return m.group(0)
+    lead = ""
+    while parts and parts[0] == "a" and len(parts) > 1 and parts[1] != "hundred":
+        lead += "a "  # "a fever of ..." keeps its article
+        parts = parts[1:]
+    numbers: list[int] = []
+    current, decade = 0, False
+    for i, part in enumerate(parts):
+        value = _VALUE[part]
+        if part == "hundred":
+            current = max(current, 1) * 100
+        elif part.endswith("ies"):
+            current += value
+            decade = True
+        elif i and value >= 20 and 0 < current < 10:
+            current = current * 100 + value  # "one sixty" -> 160
+        elif i and value < 10 and current >= 20 and current % 10 == 0:
+            current += value  # "ninety two"
+        elif i and value < 20 and current >= 100 and current % 100 == 0:
+            current += value  # "a hundred and two"
+        elif i:
+            numbers.append(current)  # a second number
+            current = value
+        else:
+            current = value
+    number = " ".join(str(n) for n in [*numbers, current])
+    if decimals:
+        number += "." + "".join(str(_VALUE[w] % 10) for w in decimals.split())
+    return lead + number + ("s" if decade else "")
 
 
 @dataclass(frozen=True)
@@ -180,6 +273,7 @@ class Item:
     concept: str | None = None
     stems: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()  # `*olol`: any word ending so (a class of drug names)
 
 
 @dataclass(frozen=True)
@@ -200,7 +294,7 @@ class PatternError(ValueError):
 
 
 _JOIN_RE = re.compile(r"^(~|\.\.)(\d{1,2})$")
-_WORD_RE = re.compile(r"^[a-z0-9]+(\.[0-9]+)?\*?$")
+_WORD_RE = re.compile(r"^[a-z0-9]+(\.[0-9]+)?\*?$|^\*[a-z]{3,}$")
 
 
 def _item(part: str, pattern: str) -> Item:
@@ -209,15 +303,29 @@ def _item(part: str, pattern: str) -> Item:
     words = part[1:-1].split("|") if part.startswith("(") and part.endswith(")") else [part]
     if not all(_WORD_RE.match(w) for w in words):
         raise PatternError(
-            f"'{pattern}': '{part}' is not a word, word*, (a|b), {{concept}}, ..N or ~N"
+            f"'{pattern}': '{part}' is not a word, word*, *ending, (a|b), {{concept}}, ..N or ~N"
         )
     return Item(
-        stems=tuple(stem(w) for w in words if not w.endswith("*")),
+        stems=tuple(stem(w) for w in words if "*" not in w),
         prefixes=tuple(w[:-1] for w in words if w.endswith("*")),
+        suffixes=tuple(w[1:] for w in words if w.startswith("*")),
     )
 
 
 _GROUP_RE = re.compile(r"\(([^()]*[\s{][^()]*)\)")
+
+
+_INNER_GROUP_RE = re.compile(r"\(([^()]*)\)")
+
+
+def _lifted_group(text: str) -> re.Match[str] | None:
+    """The first innermost (a|b) group that must be read as a concept: one that holds a
+    phrase or a concept, or one inside another group ("(take (him|her)|die)")."""
+    for m in _INNER_GROUP_RE.finditer(text):
+        nested = text.count("(", 0, m.start()) > text.count(")", 0, m.start())
+        if nested or _GROUP_RE.fullmatch(m.group(0)):
+            return m
+    return None
 
 
 def expand(text: str) -> list[str]:
@@ -263,9 +371,11 @@ def parse_pattern(text: str, spelling: Spelling) -> Pattern:
 
 # --- readings -------------------------------------------------------------------------
 
-READING_KINDS = ("temperature", "glucose", "systolic", "diastolic", "oxygen", "heart_rate")
+READING_KINDS = (
+    "temperature", "glucose", "systolic", "diastolic", "oxygen", "heart_rate", "breathing_rate"
+)  # fmt: skip
 _READING_RE = re.compile(
-    r"^\s*(temperature|glucose|systolic|diastolic|oxygen|heart_rate)\s*(>=|<=|>|<)"
+    r"^\s*(temperature|glucose|systolic|diastolic|oxygen|heart_rate|breathing_rate)\s*(>=|<=|>|<)"
     r"\s*(\d+(?:\.\d+)?)\s*$"
 )
 _CONTEXT = {
@@ -291,7 +401,13 @@ _CONTEXT = {
     "glucose": {"sugar", "glucometer", "meter", "dexcom", "libre", "cgm"},
     "oxygen": {"o2", "oxygen", "sat", "spo2", "saturation", "oximeter", "ox", "pulseox"},
     # before the number only ("pulse 150", "heart rate of 38", "hr 160"), or "bpm" after
-    "heart_rate": {stem(w) for w in ("pulse", "hr", "heartrate", "rate", "bpm", "heart")},
+    "breathing_rate": {
+        stem(w)
+        for w in ("breathing", "breaths", "breath", "respiration", "respiratory", "resp", "rr")
+    },
+    "heart_rate": {
+        stem(w) for w in ("pulse", "hr", "heartrate", "rate", "bpm", "heart", "heartbeat", "beat")
+    },
 }
 _NOT_A_RATE = {stem(w) for w in ("min", "mins", "minutes", "hour", "hr", "day", "week", "year")}
 _RATE = stem("rate")
@@ -347,8 +463,54 @@ def _number(raw: str) -> tuple[float, str] | None:
     return float(m.group(1)), ("" if unit == "s" else unit)
 
 
+#: Words right after a number that make it a time, an amount or a count, not a reading.
+_NOT_A_READING = {
+    stem(w)
+    for w in (
+        "am", "pm", "oclock", "min", "mins", "minute", "minutes", "hour", "hours", "hrs",
+        "day", "days", "week", "weeks", "wk", "wks", "month", "months", "year", "years",
+        "yr", "yrs", "yo", "time", "times", "unit", "units", "tab", "tabs", "tablet",
+        "tablets", "pill", "pills", "strip", "strips", "dollar", "dollars", "refill",
+        "refills", "lb", "lbs", "pound", "pounds", "kg", "ml", "oz", "cc", "step", "steps",
+    )
+}  # fmt: skip
+_BACK = 6  # how far before a number its context word may stand (same clause)
+_AHEAD = 2
+
+
+def _context_words(tokens: Sequence[Token], i: int) -> set[str]:
+    """The words around the number at `i` that may say what it measures: up to `_BACK`
+    words before it and `_AHEAD` after it, in the same clause and not past another number
+    ("sugar has been in the 250s", "heart rate keeps showing 130", "o2 on her monitor says
+    92 percent")."""
+    words: set[str] = set()
+    for step, reach in ((-1, _BACK), (1, _AHEAD)):
+        j = i + step
+        if step < 0 and j > 0 and tokens[j].raw == ",":
+            j -= 1  # "low oxygen at night, 89": the number right after a comma
+        while 0 <= j < len(tokens) and abs(j - i) <= reach:
+            tok = tokens[j]
+            if tok.punct or _number(tok.raw) is not None:
+                break
+            words.add(tok.stem)
+            j += step
+    return words
+
+
+def _per_minute(tokens: Sequence[Token], i: int) -> bool:
+    """The number at `i` is a count per minute ("32 times a minute", "30 a min", "28/min")."""
+    after = [t.raw for t in tokens[i + 1 : i + 4]]
+    if after[:1] in (["times"], ["breaths"]):
+        after = after[1:]
+    return bool(after) and (
+        after[0] in ("min", "minute")
+        or (after[0] in ("a", "per", "each") and after[1:2] in (["min"], ["minute"]))
+    )
+
+
 def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
-    """Numbers that read as a temperature, a sugar, an oxygen level or a blood pressure."""
+    """Numbers that read as a temperature, a sugar, an oxygen level, a blood pressure or a
+    heart rate."""
     found: list[Measured] = []
     pressures: set[float] = set()
     for m in _BP_RE.finditer(normalise(text)):
@@ -361,10 +523,16 @@ def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
         if number is None:
             continue
         value, unit = number
-        nearby = {t.stem for t in tokens[max(0, i - 3) : i + 3] if not t.punct}
         after = tokens[i + 1].raw if i + 1 < len(tokens) else ""
         if unit == "" and after in ("f", "c"):
             unit = after
+        if _per_minute(tokens, i) and _context_words(tokens, i) & _CONTEXT["breathing_rate"]:
+            if 6 <= value <= 90:
+                found.append(Measured("breathing_rate", value))  # "breathing 32 times a minute"
+            continue
+        if not unit and after and stem(after) in _NOT_A_READING:
+            continue
+        nearby = _context_words(tokens, i)
         if unit or "degre" in nearby or nearby & _CONTEXT["temperature"]:
             if 93 <= value <= 110 and unit != "c":
                 found.append(Measured("temperature", value))
@@ -372,10 +540,13 @@ def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
             if 34 <= value <= 43.5 and unit != "f":
                 found.append(Measured("temperature", value, celsius=True))
                 continue
-        for kind in ("systolic", "diastolic"):
-            if nearby & _CONTEXT[kind] and 30 <= value <= 300:
-                found.append(Measured(kind, value))
-        if nearby & _CONTEXT["glucose"] and 10 <= value <= 2000:
+        if value not in pressures:
+            for kind in ("systolic", "diastolic"):
+                if nearby & _CONTEXT[kind] and 30 <= value <= 300:
+                    found.append(Measured(kind, value))
+            if "bp" in nearby and not nearby & _CONTEXT["diastolic"] and 70 <= value <= 300:
+                found.append(Measured("systolic", value))  # "bp was 190", "bp in the 160s"
+        if nearby & _CONTEXT["glucose"] and 20 <= value <= 2000:
             found.append(Measured("glucose", value))
         if nearby & _CONTEXT["oxygen"] and 40 <= value <= 100:
             found.append(Measured("oxygen", value))
@@ -392,7 +563,11 @@ def _heart_rate(tokens: Sequence[Token], i: int) -> bool:
         return False
     if after == "bpm":
         return True
-    before = [t.stem for t in tokens[max(0, i - 3) : i] if not t.punct]
+    before: list[str] = []
+    j = i - 1
+    while j >= 0 and i - j <= _BACK and not tokens[j].punct and _number(tokens[j].raw) is None:
+        before.append(tokens[j].stem)
+        j -= 1
     if _RATE in before and "heart" not in before:
         before.remove(_RATE)  # "rate" alone is not a pulse ("rated it 8")
     return bool(set(before) & _CONTEXT["heart_rate"])
@@ -433,10 +608,13 @@ Span = tuple[int, int]  # token positions, end exclusive
 @dataclass
 class _Text:
     tokens: list[Token]
+    fields: list[int] = field(default_factory=list)  # which text (reason, detail, note)
     spans: dict[str, list[Span]] = field(default_factory=dict)
     at: dict[str, list[int]] = field(default_factory=dict)  # stem -> positions
 
     def __post_init__(self) -> None:
+        if not self.fields:
+            self.fields = [0] * len(self.tokens)
         for i, t in enumerate(self.tokens):
             if t.stem:
                 self.at.setdefault(t.stem, []).append(i)
@@ -457,19 +635,38 @@ class Matcher:
                 for k, v in (spelling or {}).items()
             }
         )
-        self.concepts: dict[str, list[Pattern]] = {
-            name: parse_patterns(terms, self.spelling) for name, terms in concepts.items()
-        }
+        self._groups: dict[str, str] = {}  # the text of a phrase group -> its concept
+        self.concepts: dict[str, list[Pattern]] = {}
+        for name, terms in concepts.items():
+            self.concepts[name] = self._parse(terms)
         self.rules = [
             _Compiled(
                 spec,
-                parse_patterns(spec.patterns, self.spelling),
+                self._parse(spec.patterns),
                 [parse_reading(r) for r in spec.readings],
-                parse_patterns(spec.requires, self.spelling),
+                self._parse(spec.requires),
             )
             for spec in rules
         ]
         self._check_references()
+
+    def _parse(self, texts: Iterable[str]) -> list[Pattern]:
+        """Patterns, each (a|b c|{d}) group that holds phrases or concepts read once as a
+        concept of its own (not one pattern per choice: a few groups in a row would make
+        thousands), shared by every pattern that has the same group."""
+        out = []
+        for text in texts:
+            m = _lifted_group(text)
+            while m:
+                body = m.group(1)
+                name = self._groups.get(body)
+                if name is None:
+                    name = self._groups[body] = f"_group{len(self._groups)}"
+                    self.concepts[name] = self._parse(c.strip() for c in body.split("|"))
+                text = f"{text[: m.start()]}{{{name}}}{text[m.end() :]}"
+                m = _lifted_group(text)
+            out.append(parse_pattern(text, self.spelling))
+        return out
 
     def _check_references(self) -> None:
         def refs(patterns: list[Pattern]) -> set[str]:
@@ -509,6 +706,12 @@ class Matcher:
             found.update(
                 i for i, t in enumerate(text.tokens) if t.stem and t.raw.startswith(item.prefixes)
             )
+        if item.suffixes:
+            found.update(
+                i
+                for i, t in enumerate(text.tokens)
+                if t.stem and len(t.raw) > 5 and t.raw.endswith(item.suffixes)
+            )
         return [(i, i + 1) for i in sorted(found)]
 
     def _concept_spans(self, text: _Text, name: str) -> list[Span]:
@@ -521,20 +724,25 @@ class Matcher:
         return text.spans[name]
 
     def _pattern_spans(self, text: _Text, pattern: Pattern) -> list[Span]:
-        current = self._item_spans(text, pattern.items[0])
+        """Where the pattern matches. Each item is placed relative to the item before it
+        (not to the whole match so far: in `a ~6 b ..2 c`, c follows b), and all of a
+        match lies in one text (a reason and a detail are not read as one phrase)."""
+        fields = text.fields
+        # (start, end) of the match so far, and (start, end) of its last item
+        current = [(s, e, s, e) for s, e in self._item_spans(text, pattern.items[0])]
         for join, item in zip(pattern.joins, pattern.items[1:], strict=True):
             if not current:
                 return []
             following = self._item_spans(text, item)
-            joined: set[Span] = set()
-            for s, e in current:
+            joined: set[tuple[int, int, int, int]] = set()
+            for s, e, ls, le in current:
                 for s2, e2 in following:
-                    if 0 <= s2 - e <= join.gap:
-                        joined.add((s, e2))
-                    elif join.near and 0 <= s - e2 <= join.gap:
-                        joined.add((s2, e))
+                    if fields[s2] != fields[ls]:
+                        continue
+                    if 0 <= s2 - le <= join.gap or (join.near and 0 <= ls - e2 <= join.gap):
+                        joined.add((min(s, s2), max(e, e2), s2, e2))
             current = sorted(joined)
-        return current
+        return sorted({(s, e) for s, e, _, _ in current})
 
     def _negated(self, text: _Text, span: Span) -> bool:
         """Governed by a negation before it ("no", "denies"; "not" only right before it),
@@ -542,6 +750,9 @@ class Matcher:
         start, end = span
         toks = text.tokens
         breaks = {s for s, _ in self._concept_spans(text, "scope_break")}
+        if any(i in breaks for i in range(start + 1, end)):
+            return False  # "denies chest pain but has crushing pressure": the match reaches
+            # past the end of what the negation governs
         for concept, reach in (("negation", NEGATION_REACH), ("negation_near", 1)):
             for _, ne in self._concept_spans(text, concept):
                 if (
@@ -559,17 +770,30 @@ class Matcher:
 
     def _context(self, text: _Text, span: Span, reach: int) -> bool:
         """Named as a document, a service, a lesson or a past time, not a current problem:
-        a `context_before` phrase ends at most `reach` words before the match, or a
-        `context_after` phrase starts right after it, with no punctuation between ("records
-        of his stroke", "seizure meds", "heart attack in 2019")."""
+        a `context_before` phrase ends at most `reach` words before the match (a
+        `context_material` one, a handout or a class "on" something, at most six), or a
+        `context_after` phrase starts right after it, or a `context_past` one (a past time) at
+        most three words after it, with no punctuation between ("records of his stroke",
+        "seizure meds", "heart attack in 2019", "a stroke two years ago")."""
         start, end = span
         toks = text.tokens
-        before = self.concepts.get("context_before") and self._concept_spans(text, "context_before")
-        for _, ce in before or ():
-            if ce <= start and start - ce <= reach and not any(t.punct for t in toks[ce:start]):
-                return True
+        while start > 0 and toks[start - 1].raw in _DETERMINERS:
+            start -= 1  # "records of his overdose" is next to "records of"
+        material = MATERIAL_REACH if reach else 0
+        for concept, near in (("context_before", reach), ("context_material", material)):
+            before = self.concepts.get(concept) and self._concept_spans(text, concept)
+            for _, ce in before or ():
+                if ce <= start and start - ce <= near and not any(t.punct for t in toks[ce:start]):
+                    return True
         after = self.concepts.get("context_after") and self._concept_spans(text, "context_after")
-        return any(cs == end for cs, _ in after or ())
+        if any(cs == end for cs, _ in after or ()):
+            return True
+        past = self.concepts.get("context_past") and self._concept_spans(text, "context_past")
+        return any(
+            end <= cs <= end + (PAST_REACH if reach else 0)
+            and not any(t.punct or t.stem in _ONGOING for t in toks[end:cs])
+            for cs, _ in past or ()
+        )
 
     def _set_aside(self, text: _Text, span: Span, negatable: bool) -> bool:
         """Negated, or named as context. A rule that no negation may set aside (self-harm,
@@ -580,6 +804,7 @@ class Matcher:
 
     def prepare(self, texts: Iterable[str]) -> tuple[_Text, list[Measured]]:
         tokens: list[Token] = []
+        fields: list[int] = []
         measured: list[Measured] = []
         for t in texts:
             if not t or not t.strip():
@@ -589,15 +814,20 @@ class Matcher:
             measured += found
             if any(m.kind == "temperature" and m.fever for m in found):
                 toks.append(Token("fever", "fever"))  # so fever rules see "temp 101.5"
+            fields += [len(fields) and fields[-1] + 1] * (len(toks) + 1)
             tokens += [*toks, Token(".", "", True)]  # a field ends like a sentence
-        text = _Text(tokens)
+        for i, tok in enumerate(tokens[:-1]):
+            if tok.raw in _TITLES and tokens[i + 1].stem:
+                tokens[i + 1] = Token(tokens[i + 1].raw, "")  # a name: "Dr Gray", "Mrs Payne"
+        text = _Text(tokens, fields)
         neutral = self._concept_spans(text, "neutral") if "neutral" in self.concepts else []
         if neutral:
             masked: set[int] = set()
             for s, e in neutral:
                 masked.update(range(s, e))
             text = _Text(
-                [Token(t.raw, "", t.punct) if i in masked else t for i, t in enumerate(tokens)]
+                [Token(t.raw, "", t.punct) if i in masked else t for i, t in enumerate(tokens)],
+                fields,
             )
         return text, measured
 
