@@ -25,8 +25,9 @@ from pydantic import (
 from cbtrack import packaged
 from cbtrack.alertrules import AlertRule
 from cbtrack.clock import BusinessCalendar, parse_duration
-from cbtrack.matcher import Matcher, PatternError, RuleSpec
+from cbtrack.matcher import Matcher, RuleSpec
 from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency, phone_digits
+from cbtrack.words import PatternError
 
 Window = Annotated[str, StringConstraints(pattern=WINDOW_RE)]
 Duration = Annotated[str, StringConstraints(pattern=r"^\d{1,5}(m|h|d|bd)$")]

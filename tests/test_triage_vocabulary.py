@@ -11,8 +11,9 @@ from datetime import datetime
 import pytest
 
 from cbtrack import triage
-from cbtrack.matcher import Token, readings_in, tokenize
 from cbtrack.policy import Policy
+from cbtrack.readings import readings_in
+from cbtrack.words import Token, tokenize
 
 POLICY = Policy.default()
 CREATED = datetime.fromisoformat("2026-11-27T10:00:00-05:00")

@@ -9,6 +9,10 @@ least urgency a safe system must reach (`expect`: emergency, clinical or admin).
   classic red flags, review-of-systems complaints, medication problems, and administrative
   requests that share their words.
 
+- `fresh.yaml`: phrasings written for issue 20 by the session that widened the vocabulary
+  by kind, as an extra check on how far the kinds reach (its `set` says how each was used:
+  `dev` and `first_look` were tuned on, `blind` never was).
+
 Cases marked `holdout` were never used to tune the rules. The issue's bar applies to every
 part: emergency recall 95%, clinical-or-higher recall of emergencies 99%, clinical recall
 95%, administrative false alarms at most 5%. The tuned parts meet it; the held-out parts do
@@ -41,20 +45,44 @@ BAR = {
 }
 BAR_FALSE_ALARMS = 0.05
 
-#: The held-out figures as first measured with the 0.3 rules (README, "Triage"): a change
-#: that makes an unseen part worse fails here; one that makes it better moves a floor up.
+#: The held-out figures as measured with the 0.3 rules after the vocabulary was widened by
+#: kind (README, "Triage"): a change that makes an unseen part worse fails here; one that
+#: makes it better moves a floor up.
 FLOORS = {
     "corpus.yaml": {
-        "emergency_recall": 0.93,
-        "emergency_reaches_clinical": 0.97,
-        "clinical_recall": 0.95,
-        "admin_false_alarms": 0.034,
+        "emergency_recall": 0.955,  # 43/45
+        "emergency_reaches_clinical": 0.977,  # 44/45
+        "clinical_recall": 0.958,  # 23/24
+        "admin_false_alarms": 0.0,  # 0/30
     },
     "corpus2.yaml": {
-        "emergency_recall": 0.85,
-        "emergency_reaches_clinical": 0.96,
-        "clinical_recall": 0.90,
-        "admin_false_alarms": 0.08,
+        "emergency_recall": 0.925,  # 25/27
+        "emergency_reaches_clinical": 0.962,  # 26/27
+        "clinical_recall": 0.939,  # 31/33
+        "admin_false_alarms": 0.04,  # 1/25
+    },
+}
+
+#: fresh.yaml, per set, as measured: floors only (the blind set is far below the bar, and
+#: says so in the README).
+FRESH_FLOORS = {
+    "dev": {
+        "emergency_recall": 1.0,  # 63/63
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.968,  # 62/64
+        "admin_false_alarms": 0.019,  # 2/110
+    },
+    "first_look": {
+        "emergency_recall": 1.0,  # 27/27
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 23/23
+        "admin_false_alarms": 0.05,  # 1/20
+    },
+    "blind": {
+        "emergency_recall": 0.789,  # 15/19
+        "emergency_reaches_clinical": 0.842,  # 16/19
+        "clinical_recall": 0.625,  # 5/8
+        "admin_false_alarms": 0.154,  # 2/13
     },
 }
 
@@ -165,6 +193,16 @@ def test_the_held_out_part_meets_the_bar(policy: Policy, name: str) -> None:
 def test_the_held_out_part_does_not_slip(policy: Policy, name: str) -> None:
     got = figures(policy, part(name, held=True), f"{name}, held-out part")
     floor = FLOORS[name]
+    for key in ("emergency_recall", "emergency_reaches_clinical", "clinical_recall"):
+        assert got[key] >= floor[key], key
+    assert got["admin_false_alarms"] <= floor["admin_false_alarms"]
+
+
+@pytest.mark.parametrize("name", list(FRESH_FLOORS))
+def test_the_fresh_phrasings_do_not_slip(policy: Policy, name: str) -> None:
+    cases = [c for c in load("fresh.yaml") if c["set"] == name]
+    got = figures(policy, cases, f"fresh.yaml, {name}")
+    floor = FRESH_FLOORS[name]
     for key in ("emergency_recall", "emergency_reaches_clinical", "clinical_recall"):
         assert got[key] >= floor[key], key
     assert got["admin_false_alarms"] <= floor["admin_false_alarms"]
