@@ -12,17 +12,13 @@ Where the local trust anchors live (refs are local: git does not push or clone t
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cbtrack import gitlog, history, progress, treeread
+from cbtrack import gitlog, history, progress, treeread, workers
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
 from cbtrack.progress import Progress, Report, step as progress_step
 from cbtrack.store import POLICY_FILE, Store
@@ -237,9 +233,9 @@ def judge_steps(
     files = sum(len(u[3]) for u in units)
     if progress is not None:
         progress.total += files
-    workers = _workers(files)
-    if workers >= 2:
-        found = _in_workers(root, batches, info, label, workers, progress)
+    n = workers.count(files, PARALLEL_FILES)
+    if n >= 2:
+        found = _in_workers(root, batches, info, label, n, progress)
         if found is not None:
             return out + found
     for batch in batches:
@@ -254,37 +250,24 @@ def _in_workers(
     batches: list[list[Unit]],
     info: dict[str, gitlog.CommitInfo],
     label: str | None,
-    workers: int,
+    n: int,
     progress: Progress | None,
 ) -> list[Finding] | None:
-    """The batches judged by worker processes, in order; None when they cannot be
+    """The batches judged by `n` worker processes, in order; None when they cannot be
     started here (the caller judges them itself)."""
-    ctx = multiprocessing.get_context("spawn")  # nothing of this process (a lock) goes along
     jobs = [(str(root), b, {u[1]: info[u[1]] for u in b if u[1] in info}, label) for b in batches]
-    out: list[Finding] = []
     counted = progress.count if progress is not None else 0
-    try:
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            for batch, found in zip(batches, pool.map(_judge_batch, jobs), strict=True):
-                out += found
-                if progress is not None:
-                    progress.step(sum(len(u[3]) for u in batch))
-    except (OSError, BrokenProcessPool):
+
+    def each(i: int, _found: list[Finding]) -> None:
+        if progress is not None:
+            progress.step(sum(len(u[3]) for u in batches[i]))
+
+    found = workers.run(_judge_batch, jobs, n, each)
+    if found is None:
         if progress is not None:
             progress.count = counted
         return None
-    return out
-
-
-def _workers(files: int) -> int:
-    """Worker processes for judging `files` files: one per core (up to 4) from
-    `PARALLEL_FILES` files on; `CBTRACK_WORKERS` overrides (1: none)."""
-    wanted = os.environ.get("CBTRACK_WORKERS", "")
-    if wanted.isdigit():
-        return max(1, min(int(wanted), 16))
-    if files < PARALLEL_FILES:
-        return 1
-    return max(1, min(os.cpu_count() or 1, 4))
+    return [f for batch in found for f in batch]
 
 
 _TREES: dict[str, treeread.Trees] = {}  # in a worker: the listings it read, per store

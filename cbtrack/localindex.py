@@ -32,12 +32,11 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cbtrack import workers
 from cbtrack.progress import Progress
 
 FORMAT = "cbtrack-index-3"
@@ -78,9 +77,9 @@ BLANK = Row("", "", "", "", 0.0, 0.0, None, None, "", "", None)
 Expecter = Callable[[Data], float | None]
 # Reads a file strictly: its data and model, or None to leave the record out (gone or moved).
 Loader = Callable[[Path], tuple[Data, Any] | None]
-# (In a worker process) the data of each file of a folder that reads strictly, marshalled:
-# a module-level function of the store's, so that it reaches the worker by name.
-Parser = Callable[[str, list[str]], bytes]
+# (In a worker process) the data of each file of a folder that reads strictly, marshalled,
+# for a job (folder, file names): a module-level function of the store's (`workers.run`).
+Parser = Callable[[tuple[str, list[str]]], bytes]
 
 _SCHEMA = """
 CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
@@ -559,18 +558,14 @@ class LocalIndex:
         """Data of many files read strictly by worker processes: a cold build uses every
         core. Files a worker could not read are left out (the caller reads them itself,
         and reports them as it always does)."""
-        cores = os.cpu_count() or 1
-        if self.parse is None or len(names) < PARALLEL_FROM or cores < 2:
+        n = workers.count(len(names), PARALLEL_FROM)
+        if self.parse is None or n < 2:
             return {}
-        chunks = [names[i::cores] for i in range(cores)]
+        chunks = [(str(folder), names[i::n]) for i in range(n)]
+        found = workers.run(self.parse, chunks, n)
         out: dict[str, Data] = {}
-        try:
-            with ProcessPoolExecutor(cores, mp_context=get_context("fork")) as pool:
-                jobs = [pool.submit(self.parse, str(folder), c) for c in chunks]
-                for job in jobs:
-                    out.update(marshal.loads(job.result()))
-        except Exception:  # (no processes here: read in this one)
-            return {}
+        for blob in found or []:
+            out.update(marshal.loads(blob))
         return out
 
     def _row_or_blank(self, data: Data) -> Row:

@@ -613,10 +613,11 @@ class Store(Guarded):
 _IMPORT_KEY = re.compile(r"^import_key: '?([^'\n]+?)'?$", re.MULTILINE)
 
 
-def parse_for_index(root: str, folder: str, names: list[str]) -> bytes:
+def parse_for_index(root: str, job: tuple[str, list[str]]) -> bytes:
     """(In a worker process of the index's first build) the data of each of `names` in
     `folder` that reads strictly, marshalled; the others are left for the caller to read
     and report as always."""
+    folder, names = job
     store = Store(Path(root))
     out: dict[str, dict[str, Any]] = {}
     for name in names:
