@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cbtrack import gitlog, history, progress, treeread, workers
+from cbtrack import gitlog, gitread, history, progress, treeread, workers
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
 from cbtrack.progress import Progress, Report, step as progress_step
 from cbtrack.store import POLICY_FILE, Store
@@ -88,7 +88,7 @@ def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyRepo
     elif verified:
         since = verified
     with progress.step("Reading the history", store.on_progress):
-        walked = gitlog.commits(root, head, since=None if full else since)
+        walked = gitread.commits(root, head, since=None if full else since)
     findings += judge_commits(root, rd, walked, report=store.on_progress)
     synced_moved: dict[str, str] = {}
     for name, sha in gitlog.refs_under(root, gitlog.SYNCED_PREFIX).items():
@@ -123,11 +123,11 @@ def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyRepo
 def unverified_findings(store: Store, head: str, exclude: Sequence[str]) -> list[Finding]:
     """The findings in commits reachable from `head` but from none of `exclude` (what
     sync would push: not on the remote, not verified or accepted by the lead)."""
-    walked = gitlog.commits(store.root, head, exclude=[e for e in exclude if e])
+    walked = gitread.commits(store.root, head, exclude=[e for e in exclude if e])
     return judge_new(store, walked)
 
 
-def judge_new(store: Store, walked: list[gitlog.CommitInfo]) -> list[Finding]:
+def judge_new(store: Store, walked: list[gitread.CommitInfo]) -> list[Finding]:
     """The findings in the commits of `walked` that this desk has not judged before; those
     found clean are remembered (`gitlog.remember_judged`) and not judged again."""
     done = gitlog.judged(store.root)
@@ -141,7 +141,7 @@ def judge_new(store: Store, walked: list[gitlog.CommitInfo]) -> list[Finding]:
 def judge_commits(
     root: Path,
     rd: history.Reader,
-    walked: list[gitlog.CommitInfo],
+    walked: list[gitread.CommitInfo],
     first: str | None = "HEAD",
     report: Report | None = None,
 ) -> list[Finding]:
@@ -185,7 +185,7 @@ def judge_steps(
     root: Path,
     rd: history.Reader,
     steps: list[tuple[list[str], str]],
-    info: dict[str, gitlog.CommitInfo],
+    info: dict[str, gitread.CommitInfo],
     label: str | None,
     progress: Progress | None = None,
 ) -> list[Finding]:
@@ -197,7 +197,7 @@ def judge_steps(
         return []
     trees = treeread.Trees(root)
     pairs = [(p, c) for parents, c in steps for p in parents]
-    diffs = iter(gitlog.tree_changes(root, pairs, under=None))
+    diffs = iter(gitread.tree_changes(root, pairs, under=None))
     units: list[Unit] = []
     out: list[Finding] = []
     for parents, c in steps:
@@ -248,7 +248,7 @@ def judge_steps(
 def _in_workers(
     root: Path,
     batches: list[list[Unit]],
-    info: dict[str, gitlog.CommitInfo],
+    info: dict[str, gitread.CommitInfo],
     label: str | None,
     n: int,
     progress: Progress | None,
@@ -273,7 +273,7 @@ def _in_workers(
 _TREES: dict[str, treeread.Trees] = {}  # in a worker: the listings it read, per store
 
 
-Job = tuple[str, list[Unit], dict[str, gitlog.CommitInfo], str | None]
+Job = tuple[str, list[Unit], dict[str, gitread.CommitInfo], str | None]
 
 
 def _judge_batch(job: Job) -> list[Finding]:
@@ -287,12 +287,12 @@ def _signatures(
     root: Path,
     rd: history.Reader,
     steps: list[tuple[list[str], str]],
-    info: dict[str, gitlog.CommitInfo],
+    info: dict[str, gitread.CommitInfo],
 ) -> list[Finding]:
     """Who did it: each commit made under a policy (its parent's) that requires signing is
     signed, by a key that policy lists, and that key is its author's."""
     specs = [f"{parents[0]}:{POLICY_FILE}" for parents, _ in steps if parents]
-    blobs = gitlog.read_blobs(root, specs)
+    blobs = gitread.read_blobs(root, specs)
     todo = []
     for parents, c in steps:
         commit = info.get(c)
@@ -319,7 +319,7 @@ def _judge_units(
     root: Path,
     rd: history.Reader,
     units: list[Unit],
-    info: dict[str, gitlog.CommitInfo],
+    info: dict[str, gitread.CommitInfo],
     label: str | None,
     trees: treeread.Trees,
 ) -> list[Finding]:
@@ -351,7 +351,7 @@ def _judge_units(
 def _findings(
     breaches: list[history.Breach],
     c: str,
-    info: dict[str, gitlog.CommitInfo],
+    info: dict[str, gitread.CommitInfo],
     label: str | None,
 ) -> list[Finding]:
     who = label or _who(c, info.get(c))
@@ -365,7 +365,7 @@ def _findings(
     return out
 
 
-def _who(sha: str, c: gitlog.CommitInfo | None) -> str:
+def _who(sha: str, c: gitread.CommitInfo | None) -> str:
     who = f"commit {gitlog.short(sha)}"
     if c:
         who += f" by {c.author} on {c.at[:16].replace('T', ' ')}"
@@ -432,7 +432,7 @@ def record_history(store: Store, text: str) -> tuple[str, list[Entry]]:
     rels = list(history.record_paths(cid))
     found = _touching(root, rels)
     specs = [f"{c}:{r}" for x in found for c in [x.sha, *x.parents[:1]] for r in rels]
-    blobs = gitlog.read_blobs(root, specs)
+    blobs = gitread.read_blobs(root, specs)
     entries: list[Entry] = []
     added_in: dict[str, str] = {}
     latest: dict[str, Any] | None = None
@@ -468,14 +468,14 @@ def record_history(store: Store, text: str) -> tuple[str, list[Entry]]:
     return cid, entries
 
 
-def _touching(root: Path, rels: list[str]) -> list[gitlog.CommitInfo]:
+def _touching(root: Path, rels: list[str]) -> list[gitread.CommitInfo]:
     """Commits that changed either path, oldest first. One `git log` per path: a single
     path lets git use the commit-graph's changed-path filters (which sync keeps written)."""
     if gitlog.rev(root, "HEAD") is None:
         return []
-    seen: dict[str, gitlog.CommitInfo] = {}
+    seen: dict[str, gitread.CommitInfo] = {}
     for rel in rels:
-        for c in gitlog.commits(root, "HEAD", paths=[rel]):
+        for c in gitread.commits(root, "HEAD", paths=[rel]):
             seen.setdefault(c.sha, c)
     order = {sha: i for i, sha in enumerate(seen)}
     return sorted(seen.values(), key=lambda c: (datetime.fromisoformat(c.at), order[c.sha]))

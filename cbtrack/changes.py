@@ -29,10 +29,11 @@ from cbtrack.store import MAX_POLICY_BYTES, POLICY_FILE, Store
 from cbtrack.yamlio import decode_text, parse_model
 
 if TYPE_CHECKING:
-    from cbtrack import doctor, gitlog, history, identity, triage
+    from cbtrack import doctor, gitlog, gitread, history, identity, triage
 else:  # loaded by the commands that use them: reading the queue needs none of them
     doctor = lazy_module("cbtrack.doctor")
     gitlog = lazy_module("cbtrack.gitlog")
+    gitread = lazy_module("cbtrack.gitread")
     history = lazy_module("cbtrack.history")
     identity = lazy_module("cbtrack.identity")
     triage = lazy_module("cbtrack.triage")
@@ -109,7 +110,7 @@ def committed_policy(store: Store) -> Policy:
     if not policy_uncommitted(store):
         return policy
     spec = f"HEAD:{POLICY_FILE}"
-    data = gitlog.read_blobs(store.root, [spec]).get(spec)
+    data = gitread.read_blobs(store.root, [spec]).get(spec)
     if data is None:
         return policy  # never committed: a store being set up
     try:

@@ -18,130 +18,39 @@ import os
 import re
 import shlex
 import stat
-import subprocess
 import sys
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from cbtrack import history
 from cbtrack.errors import GitError, Refused, StoreError
-from cbtrack.files import append_private_log, held_lock_fds
+from cbtrack.files import append_private_log
+from cbtrack.gitread import read_blobs, read_objects
+from cbtrack.gitrun import (
+    FILE_MODE as FILE_MODE,
+    NULL_SHA as NULL_SHA,
+    RECORDS as RECORDS,
+    _failed,
+    _signing,
+    _signing_failed,
+    identity_env as identity_env,
+    is_repo_root as is_repo_root,
+    run as run,
+    run_bytes as run_bytes,
+    sign_with as sign_with,
+)
 from cbtrack.history import Breach, HistoryRefused
 from cbtrack.store import LOCAL_DIR, MAX_RECORD_BYTES, POLICY_FILE
 from cbtrack.yamlio import read_text
 
 MERGE_DRIVER = "cbtrack"
 TOOL_USER = "cbtrack"
-RECORDS = "callbacks"
 VERIFIED_REF = "refs/cbtrack/verified"
 SYNCED_PREFIX = "refs/cbtrack/synced/"
 HOOK_MARK = "# cbtrack pre-commit hook"
-NULL_SHA = "0" * 40
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-
-
-def identity_env(user: str, when: datetime | None) -> dict[str, str]:
-    """Author and committer set by the tool, so a machine with no git identity works."""
-    env = dict(os.environ)
-    email = f"{user}@cbtrack.invalid"
-    env.update(
-        GIT_AUTHOR_NAME=user,
-        GIT_AUTHOR_EMAIL=email,
-        GIT_COMMITTER_NAME=user,
-        GIT_COMMITTER_EMAIL=email,
-        GIT_TERMINAL_PROMPT="0",
-    )
-    if when is not None:
-        stamp = when.isoformat()
-        env.update(GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp)
-    return env
-
-
-#: Per store (its root): the key spec git signs this process's commits with. Set once
-#: the acting user is known (`sign_with`), by `cbtrack.identity` under `signing: required`.
-_signing: dict[Path, str] = {}
-
-
-def sign_with(root: Path, spec: str | None) -> None:
-    """Sign every commit this process makes in the store at `root` with `spec` (None:
-    unsigned)."""
-    if spec is None:
-        _signing.pop(root, None)
-    else:
-        _signing[root] = spec
-
-
-def _sign_options(root: Path) -> list[str]:
-    spec = _signing.get(root)
-    if spec is None:
-        return ["-c", "commit.gpgsign=false"]
-    return ["-c", "gpg.format=ssh", "-c", f"user.signingkey={spec}",
-            "-c", "commit.gpgsign=true"]  # fmt: skip
-
-
-def run(
-    root: Path,
-    *args: str,
-    env: dict[str, str] | None = None,
-    check: bool = True,
-    input: str | None = None,
-    keep_lock: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    """Run git in the store. `keep_lock=False` for a command that may outlive this one
-    (fetch, push and their ssh): it must not keep the store locked if we are killed."""
-    proc = _spawn(root, [*_sign_options(root), *args], keep_lock, env=env, input=input, text=True)
-    if check and proc.returncode != 0:
-        raise _failed(root, args[0], proc.stderr)
-    return proc
-
-
-def run_bytes(root: Path, *args: str, input: bytes | None = None) -> bytes:
-    """A git command whose output is binary or NUL-separated (blobs, -z listings)."""
-    proc = _spawn(root, list(args), True, input=input)
-    if proc.returncode != 0:
-        raise _failed(root, args[0], proc.stderr.decode("utf-8", "replace"))
-    out: bytes = proc.stdout
-    return out
-
-
-def _spawn(
-    root: Path, args: list[str], keep_lock: bool, **options: Any
-) -> subprocess.CompletedProcess[Any]:
-    """Run git in the store. A local git inherits the store lock (see `held_lock_fds`): if
-    we are killed mid-commit, the next command waits for it to finish. A network git does
-    not: a stalled fetch or push (or its ssh) must not hold every desk's store."""
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=root,
-            capture_output=True,
-            check=False,
-            pass_fds=held_lock_fds() if keep_lock else (),
-            **options,
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed; install git, then try again.") from None
-
-
-def _signing_failed(root: Path, stderr: str) -> Refused:
-    last = (stderr.strip().splitlines() or ["no details"])[-1][:200]
-    return Refused(
-        f"The change could not be signed ({last}); check that CBTRACK_SIGNING_KEY names your "
-        "key and, for a key with a passphrase, that it is loaded in ssh-agent (ssh-add)."
-    )
-
-
-def _failed(root: Path, command: str, stderr: str) -> GitError:
-    last = (stderr.strip().splitlines() or ["unknown error"])[-1]
-    return GitError(f"git {command} failed in {root}: {last[:200]}")
-
-
-def is_repo_root(root: Path) -> bool:
-    return (root / ".git").exists()
 
 
 # --- local set-up a clone does not carry ----------------------------------------------
@@ -330,7 +239,6 @@ def judged(root: Path) -> set[str]:
 # --- the direct commit: new objects along the changed paths only -----------------------
 
 TREE_MODE = "40000"
-FILE_MODE = "100644"
 
 
 def _commit_direct(
@@ -808,183 +716,3 @@ def write_commit_graph(root: Path) -> None:
 
 def short(sha: str) -> str:
     return sha[:10]
-
-
-# --- history in bulk -----------------------------------------------------------------
-
-
-@dataclass
-class CommitInfo:
-    sha: str
-    parents: list[str]
-    author: str
-    at: str
-    subject: str
-
-
-def commits(
-    root: Path,
-    head: str,
-    since: str | None = None,
-    paths: list[str] | None = None,
-    exclude: Sequence[str] = (),
-) -> list[CommitInfo]:
-    """Commits reachable from `head` and not from `since` (nor any of `exclude`), oldest
-    first (parents first)."""
-    args = ["log", "--reverse", "--topo-order", "--format=%H%x1f%P%x1f%an%x1f%aI%x1f%s%x1e"]
-    if paths:
-        args.append("--full-history")
-    args.append(head)
-    for other in [since, *exclude]:
-        if other:
-            args.append(f"^{other}")
-    if paths:
-        args += ["--", *paths]
-    out: list[CommitInfo] = []
-    for chunk in run(root, *args).stdout.split("\x1e"):
-        parts = chunk.strip("\n").split("\x1f")
-        if len(parts) == 5:
-            sha, parents, author, at, subject = parts
-            out.append(CommitInfo(sha, parents.split(), author, at, subject))
-    return out
-
-
-@dataclass
-class Change:
-    """One file changed between a parent and a commit (raw diff-tree entry)."""
-
-    old: str | None  # blob in the parent, None if added
-    new: str | None  # blob in the commit, None if deleted
-    path: str
-    mode: str = FILE_MODE  # git's mode in the commit ("000000" if deleted)
-
-
-def tree_changes(
-    root: Path,
-    pairs: list[tuple[str, str]],
-    under: str | None = RECORDS,
-) -> list[list[Change]]:
-    """For each (parent, commit): the files under `under` (None: anywhere) that differ.
-    One git process."""
-    if not pairs:
-        return []
-    lines = "".join(f"{commit} {parent}\n" for parent, commit in pairs)
-    raw = run_bytes(
-        root,
-        "diff-tree",
-        "--stdin",
-        "-r",
-        "-z",
-        "--always",
-        "--no-renames",
-        "--raw",
-        *(["--", under] if under else []),
-        input=lines.encode(),
-    )
-    tokens = raw.decode("utf-8", "surrogateescape").split("\0")
-    out: list[list[Change]] = []
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok.startswith(":"):
-            meta = tok.split()
-            old, new = meta[2], meta[3]
-            out[-1].append(
-                Change(
-                    None if old == NULL_SHA else old,
-                    None if new == NULL_SHA else new,
-                    tokens[i + 1],
-                    meta[1],
-                )
-            )
-            i += 2
-            continue
-        if tok.strip():
-            out.append([])
-        i += 1
-    if len(out) != len(pairs):
-        raise GitError("git diff-tree gave an unexpected listing; the repository may be damaged.")
-    return out
-
-
-def tree_files(root: Path, commit: str, under: str = RECORDS) -> list[str]:
-    """Every file under `under` in a commit (for a first commit, which has no parent)."""
-    raw = run_bytes(root, "ls-tree", "-r", "-z", "--name-only", commit, "--", under)
-    return [p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p]
-
-
-def read_blobs(root: Path, specs: list[str]) -> dict[str, bytes | None]:
-    """Contents for blob IDs or `commit:path` specs, in one git process; None if missing."""
-    return {
-        spec: obj[1] if obj is not None and obj[0] == "blob" else None
-        for spec, obj in read_objects(root, specs).items()
-    }
-
-
-def read_objects(root: Path, specs: list[str]) -> dict[str, tuple[str, bytes] | None]:
-    """Type and content of each object a spec (`commit:path`, an ID) names, in one git
-    process; None for what does not exist."""
-    unique = list(dict.fromkeys(specs))
-    if not unique:
-        return {}
-    raw = run_bytes(root, "cat-file", "--batch", input="".join(f"{s}\n" for s in unique).encode())
-    out: dict[str, tuple[str, bytes] | None] = {}
-    pos = 0
-    for spec in unique:
-        end = raw.index(b"\n", pos)
-        header = raw[pos:end].split()
-        pos = end + 1
-        if len(header) != 3 or not header[2].isdigit():
-            out[spec] = None
-            continue
-        size = int(header[2])
-        out[spec] = (header[1].decode("ascii"), raw[pos : pos + size])
-        pos += size + 1
-    return out
-
-
-def staged_changes(root: Path) -> list[Change]:
-    """Files under callbacks/ that the index changes against HEAD (all, if no HEAD yet)."""
-    head = rev(root, "HEAD")
-    args = ["diff-index", "--cached", "-r", "-z", "--no-renames", "--raw"]
-    raw = run_bytes(root, *args, head or EMPTY_TREE, "--", RECORDS)
-    tokens = raw.decode("utf-8", "surrogateescape").split("\0")
-    out: list[Change] = []
-    for i in range(0, len(tokens) - 1, 2):
-        meta = tokens[i].split()
-        if len(meta) < 5:
-            continue
-        old, new = meta[2], meta[3]
-        out.append(
-            Change(
-                None if old == NULL_SHA else old, None if new == NULL_SHA else new, tokens[i + 1]
-            )
-        )
-    return out
-
-
-def pending_files(root: Path) -> list[tuple[str, str]]:
-    """Uncommitted changes as (two-letter status, path), untracked files included."""
-    raw = run_bytes(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
-    out: list[tuple[str, str]] = []
-    for entry in raw.decode("utf-8", "surrogateescape").split("\0"):
-        if len(entry) > 3:
-            out.append((entry[:2], entry[3:]))
-    return out
-
-
-def unmerged_paths(root: Path) -> list[str]:
-    raw = run_bytes(root, "diff", "--name-only", "-z", "--diff-filter=U")
-    return sorted({p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p})
-
-
-def changed_between(root: Path, old: str, new: str) -> list[str]:
-    """Every file that differs between two commits, no rename pairing."""
-    raw = run_bytes(root, "diff", "--name-only", "-z", "--no-renames", old, new)
-    return sorted({p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p})
-
-
-def changed_since(root: Path, commit: str, under: str = RECORDS) -> list[str]:
-    """Working-tree files under `under` that differ from `commit` (unmerged ones included)."""
-    raw = run_bytes(root, "diff", "--name-only", "-z", "--no-renames", commit, "--", under)
-    return sorted({p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cbtrack import gitlog
+from cbtrack import gitlog, gitread
 from cbtrack.errors import GitError, Refused
 
 if TYPE_CHECKING:
@@ -191,6 +191,6 @@ def _judge(root: Path, sha: str, author: str, allowed: str) -> str | None:
 
 
 def _header(root: Path, sha: str) -> str:
-    found = gitlog.read_objects(root, [sha]).get(sha)
+    found = gitread.read_objects(root, [sha]).get(sha)
     head = found[1].split(b"\n\n", 1)[0] if found else b""
     return head.decode("utf-8", "replace")

@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from cbtrack import audit, gitlog, history
+from cbtrack import audit, gitlog, gitread, history
 from cbtrack.errors import Refused
 
 HOOK_MARK = "# cbtrack pre-receive hook"
@@ -53,10 +53,10 @@ def check(path: Path) -> list[audit.Finding]:
     if not (path / "HEAD").is_file() and not (path / ".git").exists():
         raise Refused(f"{path} is not a git repository; give the server repository's folder.")
     heads = [line.split()[0] for line in _refs(path)]
-    walked = gitlog.commits(path, heads[0]) if heads else []
+    walked = gitread.commits(path, heads[0]) if heads else []
     for extra in heads[1:]:
         seen = {w.sha for w in walked}
-        walked += [c for c in gitlog.commits(path, extra) if c.sha not in seen]
+        walked += [c for c in gitread.commits(path, extra) if c.sha not in seen]
     return audit.judge_commits(path, history.Reader(), walked, heads[0] if heads else None)
 
 
@@ -79,7 +79,7 @@ def judge_push(path: Path, updates: list[tuple[str, str, str]]) -> list[str]:
                 "sync instead of force-pushing"
             )
             continue
-        walked = gitlog.commits(path, new, exclude=existing)
+        walked = gitread.commits(path, new, exclude=existing)
         anchor = old if old != ZERO else (existing[0] if existing else None)
         found = audit.judge_commits(path, history.Reader(), walked, anchor)
         problems += [f.message for f in found]

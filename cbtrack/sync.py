@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cbtrack import audit, doctor, gitlog, history, identity, progress, service
+from cbtrack import audit, doctor, gitlog, gitread, history, identity, progress, service
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.files import remove_file, write_atomic
 from cbtrack.merge import Merged, merge_records
@@ -199,7 +199,7 @@ def _prejudge(store: Store, remote: str, actor: str) -> int:
     done = len(gitlog.judged(root))
     _check_outgoing(store, theirs)
     if theirs and theirs != head and not gitlog.is_ancestor(root, theirs, head):
-        new = gitlog.commits(root, theirs, since=head, exclude=[anchor or ""])
+        new = gitread.commits(root, theirs, since=head, exclude=[anchor or ""])
         _check_incoming(store, new, remote)
     return max(0, len(gitlog.judged(root)) - done)
 
@@ -248,7 +248,7 @@ def _commit_pending(store: Store, actor: str, now: datetime) -> tuple[list[str],
     root = store.root
     candidates: list[str] = []
     left: list[str] = []
-    for status, rel in gitlog.pending_files(root):
+    for status, rel in gitread.pending_files(root):
         if "U" in status:
             continue
         if rel.startswith(f"{history.RECORDS}/") or rel in SHARED_FILES:
@@ -284,7 +284,7 @@ def _check_outgoing(store: Store, theirs: str | None) -> None:
         )
 
 
-def _check_incoming(store: Store, incoming: list[gitlog.CommitInfo], remote: str) -> None:
+def _check_incoming(store: Store, incoming: list[gitread.CommitInfo], remote: str) -> None:
     """Judge every incoming commit by the rule book before any is taken in: on a breach
     the local store stays as it was, and the message names the commit, file and rule."""
     found = audit.judge_new(store, incoming)
@@ -314,9 +314,9 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
     if head is None:
         raise Refused("This store has no commits yet; run 'cbtrack init' on it first.")
     if theirs and theirs != head and not gitlog.is_ancestor(root, theirs, head):
-        incoming = gitlog.commits(root, theirs, since=head)
+        incoming = gitread.commits(root, theirs, since=head)
         # (what the lead accepted with 'verify --accept' moved the anchor: not judged again)
-        _check_incoming(store, gitlog.commits(root, theirs, since=head, exclude=[anchor or ""]),
+        _check_incoming(store, gitread.commits(root, theirs, since=head, exclude=[anchor or ""]),
                         remote)  # fmt: skip
         result.incoming += len(incoming)
         with progress.step(f"Merging from '{remote}'", store.on_progress):
@@ -405,8 +405,8 @@ def _merge_commit(
                 "nothing was merged: have the lead check which store is the practice's."
             )
         _git_merge(store, actor, now, theirs, "--no-ff", "--no-commit", "-s", "ours")
-        theirs_changed = gitlog.changed_between(root, base, theirs)
-        ours_changed = set(gitlog.changed_between(root, base, head))
+        theirs_changed = gitread.changed_between(root, base, theirs)
+        ours_changed = set(gitread.changed_between(root, base, head))
         problems = _take_files(store, base, theirs, theirs_changed, ours_changed, result)
         ids = sorted({c for p in theirs_changed if (c := history.callback_of(p)) is not None})
         rd = history.Reader()
@@ -448,7 +448,7 @@ def _take_files(
     others = [p for p in changed if history.callback_of(p) is None and not _is_keep(p)]
     if not others:
         return []
-    blobs = gitlog.read_blobs(root, [f"{c}:{p}" for c in ("HEAD", theirs) for p in others])
+    blobs = gitread.read_blobs(root, [f"{c}:{p}" for c in ("HEAD", theirs) for p in others])
     problems: list[str] = []
     take: list[str] = []
     for p in others:
@@ -498,7 +498,7 @@ def _settle(
     decide. Byte for byte the remote's version when only it changed the record."""
     root = store.root
     rels = list(record_rels(store, cid))
-    blobs = gitlog.read_blobs(root, [f"{c}:{r}" for c in (base, head, theirs) for r in rels])
+    blobs = gitread.read_blobs(root, [f"{c}:{r}" for c in (base, head, theirs) for r in rels])
     state = {c: tuple(blobs.get(f"{c}:{r}") for r in rels) for c in (base, head, theirs)}
     if state[theirs] == state[head] or state[theirs] == state[base]:
         return []
@@ -543,7 +543,7 @@ def _versions(
 ) -> dict[str, Callback | str | None]:
     """The record as each commit holds it: a model, None if absent, or why it is unreadable."""
     rels = record_rels(store, cid)
-    blobs = gitlog.read_blobs(store.root, [f"{c}:{r}" for c in commits for r in rels])
+    blobs = gitread.read_blobs(store.root, [f"{c}:{r}" for c in commits for r in rels])
     out: dict[str, Callback | str | None] = {}
     for c in commits:
         found: list[Callback] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from cbtrack import gitlog
+from cbtrack import gitlog, gitread
 
 MANY = 200  # specs of one commit from which its whole listing is cheaper than lookups
 
@@ -46,7 +46,7 @@ class Trees:
         return [p for p in self.blob_ids(commit) if p.startswith(f"{under}/")]
 
     def read(self, specs: list[str]) -> dict[str, bytes | None]:
-        """Contents for `commit:path` specs (as `gitlog.read_blobs`), None if missing."""
+        """Contents for `commit:path` specs (as `gitread.read_blobs`), None if missing."""
         per_commit = Counter(s.partition(":")[0] for s in specs)
         ask: dict[str, str | None] = {}
         for spec in dict.fromkeys(specs):
@@ -55,5 +55,5 @@ class Trees:
                 ask[spec] = self.blob_ids(commit).get(path)
             else:
                 ask[spec] = spec
-        blobs = gitlog.read_blobs(self.root, [a for a in ask.values() if a is not None])
+        blobs = gitread.read_blobs(self.root, [a for a in ask.values() if a is not None])
         return {spec: None if a is None else blobs.get(a) for spec, a in ask.items()}
