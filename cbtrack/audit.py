@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cbtrack import gitlog, gitread, history, progress, treeread, workers
+from cbtrack import gitlog, gitread, history, progress, treeread, versions, workers
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
 from cbtrack.progress import Progress, Report, step as progress_step
 from cbtrack.store import POLICY_FILE, Store
@@ -73,7 +73,7 @@ def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyRepo
     findings: list[Finding] = []
     verified = gitlog.rev(root, gitlog.VERIFIED_REF)
     since = None
-    rd = history.Reader()
+    rd = versions.Reader()
     if verified and not gitlog.is_ancestor(root, verified, head):
         findings.append(
             Finding(
@@ -132,7 +132,7 @@ def judge_new(store: Store, walked: list[gitread.CommitInfo]) -> list[Finding]:
     found clean are remembered (`gitlog.remember_judged`) and not judged again."""
     done = gitlog.judged(store.root)
     todo = [c for c in walked if c.sha not in done]
-    found = _dedupe(judge_commits(store.root, history.Reader(), todo, report=store.on_progress))
+    found = _dedupe(judge_commits(store.root, versions.Reader(), todo, report=store.on_progress))
     bad = {f.commit for f in found}
     gitlog.remember_judged(store.root, [c.sha for c in todo if c.sha not in bad])
     return found
@@ -140,7 +140,7 @@ def judge_new(store: Store, walked: list[gitread.CommitInfo]) -> list[Finding]:
 
 def judge_commits(
     root: Path,
-    rd: history.Reader,
+    rd: versions.Reader,
     walked: list[gitread.CommitInfo],
     first: str | None = "HEAD",
     report: Report | None = None,
@@ -183,7 +183,7 @@ Unit = tuple[list[str], str, str | None, list[str]]
 
 def judge_steps(
     root: Path,
-    rd: history.Reader,
+    rd: versions.Reader,
     steps: list[tuple[list[str], str]],
     info: dict[str, gitread.CommitInfo],
     label: str | None,
@@ -280,12 +280,12 @@ def _judge_batch(job: Job) -> list[Finding]:
     """One batch of units, judged in a worker process."""
     root, units, info, label = job
     trees = _TREES.setdefault(root, treeread.Trees(Path(root)))
-    return _judge_units(Path(root), history.Reader(), units, info, label, trees)
+    return _judge_units(Path(root), versions.Reader(), units, info, label, trees)
 
 
 def _signatures(
     root: Path,
-    rd: history.Reader,
+    rd: versions.Reader,
     steps: list[tuple[list[str], str]],
     info: dict[str, gitread.CommitInfo],
 ) -> list[Finding]:
@@ -317,7 +317,7 @@ def _signatures(
 
 def _judge_units(
     root: Path,
-    rd: history.Reader,
+    rd: versions.Reader,
     units: list[Unit],
     info: dict[str, gitread.CommitInfo],
     label: str | None,
@@ -436,13 +436,13 @@ def record_history(store: Store, text: str) -> tuple[str, list[Entry]]:
     entries: list[Entry] = []
     added_in: dict[str, str] = {}
     latest: dict[str, Any] | None = None
-    rd = history.Reader()
+    rd = versions.Reader()
     for x in found:
         after = _version(rd, blobs, x.sha, rels)
         before = _version(rd, blobs, x.parents[0], rels) if x.parents else None
         changes = _describe(before, after)
-        for key in history.items_of(after or {}):
-            if key not in history.items_of(before or {}):
+        for key in versions.items_of(after or {}):
+            if key not in versions.items_of(before or {}):
                 added_in.setdefault(key, x.sha)
         entries.append(
             Entry(
@@ -482,7 +482,7 @@ def _touching(root: Path, rels: list[str]) -> list[gitread.CommitInfo]:
 
 
 def _version(
-    rd: history.Reader,
+    rd: versions.Reader,
     blobs: dict[str, bytes | None],
     commit: str,
     rels: list[str],
@@ -492,7 +492,7 @@ def _version(
         data = blobs.get(f"{commit}:{r}")
         if data is not None and (loose := rd.version(r, data).loose) is not None:
             found.append(loose)
-    return max(found, key=lambda v: len(history.items_of(v))) if found else None
+    return max(found, key=lambda v: len(versions.items_of(v))) if found else None
 
 
 def _describe(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
@@ -501,7 +501,7 @@ def _describe(before: dict[str, Any] | None, after: dict[str, Any] | None) -> li
         return ["record removed"]
     if before is None:
         return ["record created"]
-    old, new = history.items_of(before), history.items_of(after)
+    old, new = versions.items_of(before), versions.items_of(after)
     out = [f"+{k}" for k in new if k not in old]
     out += [f"-{k}" for k in old if k not in new]
     out += [f"~{k}" for k in old if k in new and old[k] != new[k]]

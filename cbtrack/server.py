@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from cbtrack import audit, gitlog, gitread, history
+from cbtrack import audit, gitlog, gitread, versions
 from cbtrack.errors import Refused
 
 HOOK_MARK = "# cbtrack pre-receive hook"
@@ -57,7 +57,7 @@ def check(path: Path) -> list[audit.Finding]:
     for extra in heads[1:]:
         seen = {w.sha for w in walked}
         walked += [c for c in gitread.commits(path, extra) if c.sha not in seen]
-    return audit.judge_commits(path, history.Reader(), walked, heads[0] if heads else None)
+    return audit.judge_commits(path, versions.Reader(), walked, heads[0] if heads else None)
 
 
 def _refs(path: Path) -> list[str]:
@@ -81,7 +81,7 @@ def judge_push(path: Path, updates: list[tuple[str, str, str]]) -> list[str]:
             continue
         walked = gitread.commits(path, new, exclude=existing)
         anchor = old if old != ZERO else (existing[0] if existing else None)
-        found = audit.judge_commits(path, history.Reader(), walked, anchor)
+        found = audit.judge_commits(path, versions.Reader(), walked, anchor)
         problems += [f.message for f in found]
     return problems
 

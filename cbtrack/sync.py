@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cbtrack import audit, doctor, gitlog, gitread, history, identity, progress, service
+from cbtrack import audit, doctor, gitlog, gitread, history, identity, progress, service, versions
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.files import remove_file, write_atomic
 from cbtrack.merge import Merged, merge_records
@@ -409,7 +409,7 @@ def _merge_commit(
         ours_changed = set(gitread.changed_between(root, base, head))
         problems = _take_files(store, base, theirs, theirs_changed, ours_changed, result)
         ids = sorted({c for p in theirs_changed if (c := history.callback_of(p)) is not None})
-        rd = history.Reader()
+        rd = versions.Reader()
         for cid in ids:
             problems += _settle(store, rd, cid, base, head, theirs, result)
         if problems:
@@ -487,7 +487,7 @@ def _checkout(store: Store, commit: str, paths: list[str], blobs: dict[str, byte
 
 def _settle(
     store: Store,
-    rd: history.Reader,
+    rd: versions.Reader,
     cid: str,
     base: str,
     head: str,
@@ -539,7 +539,7 @@ def _place(store: Store, cb: Callback) -> None:
 
 
 def _versions(
-    store: Store, rd: history.Reader, cid: str, commits: list[str]
+    store: Store, rd: versions.Reader, cid: str, commits: list[str]
 ) -> dict[str, Callback | str | None]:
     """The record as each commit holds it: a model, None if absent, or why it is unreadable."""
     rels = record_rels(store, cid)
