@@ -494,10 +494,12 @@ class LocalIndex:
         load: Loader,
         progress: Progress | None = None,
         changed_only: bool = False,
+        whole: bool = True,
     ) -> list[Cached]:
         """Every record of `folder` named in `names`, in that order: from the index where
         `fresh` says so, else read strictly through `load` (in worker processes when many)
-        and noted for next time. Entries of files no longer listed are dropped. With
+        and noted for next time. When `names` is the `whole` listing of the folder, entries
+        of files no longer in it are dropped. With
         `changed_only`, only the records read again are given (the index is brought up to
         date; the caller queries it for the rest)."""
         rel = self.folder_of(folder)
@@ -551,7 +553,8 @@ class LocalIndex:
             progress.done()
         if rel is not None:
             listed = set(names)
-            self._store(rel, new, checked, [n for n in known if n not in listed])
+            gone = [n for n in known if n not in listed] if whole else []
+            self._store(rel, new, checked, gone)
         return [c for c in out if c is not None]
 
     def _parse_many(self, folder: Path, names: list[str]) -> dict[str, Data]:

@@ -432,7 +432,7 @@ class Store(Guarded):
         finally:
             os.close(dfd)
         out = []
-        for c in ix.read_folder(self.open_dir, check, self._loader(None)):
+        for c in ix.read_folder(self.open_dir, check, self._loader(None), whole=False):
             cb = self.model_of(c)
             if same_patient(cb.patient.phone, cb.patient.mrn, phone, mrn):
                 out.append(cb.id)

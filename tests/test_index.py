@@ -191,6 +191,18 @@ def test_a_change_updates_its_own_entry_only(cli: Cli, store_dir: Path) -> None:
     assert _rows(store_dir, "closed/2026-11")[name][0] in ("", localindex.signature(closed.stat()))
 
 
+def test_the_duplicate_check_keeps_every_other_entry(cli: Cli, store_dir: Path) -> None:
+    """`add` reads only the records its duplicate check points at: the others stay indexed
+    (a partial read once dropped them all, and the next command read every file again)."""
+    ids = [cli.add(reason=f"Visit request {i}") for i in range(5)]
+    _queue_ids(cli)
+    assert len(_rows(store_dir)) == 5
+    cli.ok("add", "--patient", "Bo Otherperson", "--phone", "+1 (555) 019-7777", "--category",
+           "general", "--reason", "Again", "--detail", "topic=x")  # fmt: skip
+    rows = _rows(store_dir)
+    assert {f"{i}.yaml" for i in ids} <= set(rows) and len(rows) == 6
+
+
 def test_never_through_a_symlink(cli: Cli, store_dir: Path, tmp_path: Path) -> None:
     cid = cli.add()
     outside = tmp_path / "elsewhere.sqlite"
