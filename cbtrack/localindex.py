@@ -47,6 +47,7 @@ FILE_NAME = "index.sqlite"
 TICK_NS = 10_000_000
 # Below this many files to read, worker processes cost more than they save.
 PARALLEL_FROM = 400
+CHUNK = 500  # files a worker reads per job
 
 Data = dict[str, Any]
 
@@ -515,9 +516,7 @@ class LocalIndex:
         make = Row._make
         src = (self, rel) if rel is not None else None
         try:
-            for name in names:
-                if progress is not None:
-                    progress.step()
+            for name in names:  # (a file read again counts in `progress` once it is read)
                 try:
                     st = os.stat(name, dir_fd=dfd, follow_symlinks=False) if dfd >= 0 else None
                 except OSError:
@@ -525,9 +524,13 @@ class LocalIndex:
                 entry = known.get(name)
                 if changed_only:
                     if st is not None and entry is not None and fresh(entry, st):
+                        if progress is not None:
+                            progress.step()
                         continue
                 elif st is not None and entry is not None and fresh(entry[0], st):
                     out.append(Cached(folder, name, make(entry[1:]), None, None, src))
+                    if progress is not None:
+                        progress.step()
                     continue
                 stale.append((len(out), name, st))
                 out.append(None)
@@ -535,13 +538,15 @@ class LocalIndex:
             if dfd >= 0:
                 os.close(dfd)
         checked = now_checked()
-        parsed = self._parse_many(folder, [n for _, n, st in stale if st is not None])
+        parsed = self._parse_many(folder, [n for _, n, st in stale if st is not None], progress)
         new: list[tuple[str, os.stat_result, Data]] = []
         for at, name, st in stale:
             path = folder / name
             data = parsed.get(name)
             model: Any = None
             if data is None:
+                if progress is not None:
+                    progress.step()
                 loaded = load(path)
                 if loaded is None:
                     continue
@@ -557,18 +562,27 @@ class LocalIndex:
             self._store(rel, new, checked, gone)
         return [c for c in out if c is not None]
 
-    def _parse_many(self, folder: Path, names: list[str]) -> dict[str, Data]:
+    def _parse_many(
+        self, folder: Path, names: list[str], progress: Progress | None = None
+    ) -> dict[str, Data]:
         """Data of many files read strictly by worker processes: a cold build uses every
         core. Files a worker could not read are left out (the caller reads them itself,
-        and reports them as it always does)."""
+        and reports them as it always does). `progress` counts each file read."""
         n = workers.count(len(names), PARALLEL_FROM)
         if self.parse is None or n < 2:
             return {}
-        chunks = [(str(folder), names[i::n]) for i in range(n)]
-        found = workers.run(self.parse, chunks, n)
+        size = max(100, min(CHUNK, len(names) // n + 1))  # (small jobs: progress moves)
+        chunks = [(str(folder), names[i : i + size]) for i in range(0, len(names), size)]
         out: dict[str, Data] = {}
-        for blob in found or []:
-            out.update(marshal.loads(blob))
+
+        def each(_i: int, blob: bytes) -> None:
+            got: dict[str, Data] = marshal.loads(blob)
+            out.update(got)
+            if progress is not None:
+                progress.step(len(got))
+
+        if workers.run(self.parse, chunks, n, each) is None:
+            return {}
         return out
 
     def _row_or_blank(self, data: Data) -> Row:
