@@ -99,7 +99,9 @@ def present(store: Path, op: str, cid: str, note: str | None) -> bool:
 
 
 def fork_cli(argv: list[str], out: Path) -> int:
-    """Run the CLI in a forked child (its own process group); stdout goes to `out`."""
+    """Run the CLI in a forked child (its own process group); stdout goes to `out`, emptied
+    first (a child killed before it opens the file must not leave an earlier run's output)."""
+    out.write_text("")
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 98
