@@ -376,14 +376,14 @@ class LocalIndex:
             return None
         return rel.as_posix()
 
-    def known(self, folder: str, columns: str = _ROW_COLUMNS) -> dict[str, tuple[Any, ...]]:
-        """name -> (stamp, *columns) of one folder's entries."""
+    def known(self, folder: str) -> dict[str, tuple[Any, ...]]:
+        """name -> (stamp, *row) of one folder's entries (from the covering index alone)."""
         db = self.db
         if db is None:
             return {}
         try:
             cur = db.execute(
-                f"SELECT name, stamp, {columns} FROM rec WHERE folder = ?",
+                f"SELECT name, stamp, {_ROW_COLUMNS} FROM rec WHERE folder = ?",
                 (folder,),
             )
             return {r[0]: r[1:] for r in cur}

@@ -708,10 +708,9 @@ def collect(store: Store, figures: Figures) -> None:
     Each record's row is kept in the index beside its entry (`localindex`), made once from
     the record and dropped with the entry when the file changes."""
     from cbtrack import __version__
-    from cbtrack.localindex import real_folder
 
     ix = store.index
-    salt = report_salt(store.local_dir, real_folder)
+    salt = report_salt(store.local_dir)
     digest = hashlib.sha256(salt)
     for part in (__version__.encode(), sys.version.encode(), _read(Path(__file__))):
         digest.update(len(part).to_bytes(8, "big") + part)
@@ -758,11 +757,11 @@ def collect(store: Store, figures: Figures) -> None:
     settle()
 
 
-def report_salt(folder: Path, real_folder: Any) -> bytes:
+def report_salt(folder: Path) -> bytes:
     """The store's local salt for the keyed hashes of patient keys in report rows (made
     once, owner-only; never through a symlink: then a salt for this run only)."""
     path = folder / SALT_FILE
-    if not real_folder(folder / "x"):
+    if folder.is_symlink():
         return os.urandom(32)
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

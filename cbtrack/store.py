@@ -292,10 +292,14 @@ class Store(Guarded):
         no longer open). A file that cannot be read stops the listing (exit 3), unless
         `problems` is given: then its one-line problem goes there and the rest is read.
         Unchanged files come from the local index (cbtrack/localindex.py)."""
-        return [self.model_of(c) for c in self.cached_open(problems)]
+        found = self.cached_open(problems)
+        self.index.prefetch(found)  # (every record's data, in a few queries)
+        return [self.model_of(c) for c in found]
 
     def closed_records(self, months: set[str] | None = None) -> Iterator[Callback]:
-        for c in self.cached_records(self.closed_paths(months)):
+        found = self.cached_records(self.closed_paths(months))
+        self.index.prefetch(found)
+        for c in found:
             yield self.model_of(c)
 
     def all_records(self) -> Iterator[Callback]:
@@ -390,7 +394,9 @@ class Store(Guarded):
         from cbtrack.views import CallbackView
 
         out: list[Callback] = []
-        for c in self.cached_open(problems):
+        found = self.cached_open(problems)
+        self.index.prefetch(found)
+        for c in found:
             view: Any = c.model
             data = c.data if view is None else None
             if data is not None:
@@ -412,7 +418,7 @@ class Store(Guarded):
         names = sorted(self.folder_names(self.open_dir))
         names = [n for n in names if _is_record_name(n)]
         ix = self.index
-        known = ix.known("open", "phone7")
+        known = ix.stamps("open")
         wanted = ix.names_with(*lookup_keys(phone, mrn))
         try:
             dfd = os.open(self.open_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -427,7 +433,7 @@ class Store(Guarded):
                 except OSError:
                     check.append(name)
                     continue
-                if entry is None or not localindex.fresh(entry[0], st) or name in wanted:
+                if entry is None or not localindex.fresh(entry, st) or name in wanted:
                     check.append(name)
         finally:
             os.close(dfd)

@@ -9,15 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-DEFAULT_GAP = 1
-NEGATION_REACH = 5
-CONTEXT_REACH = 2
-MATERIAL_REACH = 6
-PAST_REACH = 3
-MAX_NEAR = 12
-
-# --- patterns -------------------------------------------------------------------------
-
 # --- words ----------------------------------------------------------------------------
 
 _IRREGULAR = {
