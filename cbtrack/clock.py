@@ -262,15 +262,23 @@ def is_date_only(text: str) -> bool:
 
 def relative(moment: datetime, now: datetime) -> str:
     """`overdue 2h`, `in 40m`, `now`: short, for the queue."""
-    seconds = (moment - now).total_seconds()
-    span = _span(abs(seconds))
+    return relative_s((moment - now).total_seconds())
+
+
+def relative_s(seconds: float) -> str:
+    """`relative` for a moment `seconds` from now (negative: in the past)."""
     if abs(seconds) < 60:
         return "now"
+    span = _span(abs(seconds))
     return f"in {span}" if seconds > 0 else f"overdue {span}"
 
 
 def ago(moment: datetime, now: datetime) -> str:
-    seconds = (now - moment).total_seconds()
+    return ago_s((now - moment).total_seconds())
+
+
+def ago_s(seconds: float) -> str:
+    """`ago` for a moment `seconds` before now."""
     if seconds < 60:
         return "just now"
     return f"{_span(seconds)} ago"

@@ -36,10 +36,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cbtrack import workers
 from cbtrack.progress import Progress
 
-FORMAT = "cbtrack-index-3"
+FORMAT = "cbtrack-index-4"
 FILE_NAME = "index.sqlite"
 # The file system stamps times from a clock that may lag the precise one by up to a tick
 # (10 ms at the slowest common kernel setting): a file counts as read "before" a change
@@ -78,6 +77,9 @@ BLANK = Row("", "", "", "", 0.0, 0.0, None, None, "", "", None)
 Expecter = Callable[[Data], float | None]
 # Reads a file strictly: its data and model, or None to leave the record out (gone or moved).
 Loader = Callable[[Path], tuple[Data, Any] | None]
+# The clock-free part of an open record's queue line (`queuefmt.line_of`) as a plain tuple,
+# or None; given by the store, which knows the policy.
+Liner = Callable[[Data, Row], tuple[Any, ...] | None]
 # (In a worker process) the data of each file of a folder that reads strictly, marshalled,
 # for a job (folder, file names): a module-level function of the store's (`workers.run`).
 Parser = Callable[[tuple[str, list[str]]], bytes]
@@ -90,12 +92,13 @@ CREATE TABLE rec(
     owner TEXT, category TEXT, urgency TEXT, status TEXT, due REAL, created REAL,
     closed REAL, expected REAL, phone TEXT, pname TEXT, mrn TEXT,
     phone7 TEXT, mrnkey TEXT, words TEXT,
-    data BLOB, report BLOB,
+    data BLOB, line BLOB, report BLOB,
     PRIMARY KEY(folder, name)
 ) WITHOUT ROWID;
--- a folder's stamps and rows are read from this index alone, without the records' data
+-- a folder's stamps, rows and queue lines are read from this index alone, without the
+-- records' data
 CREATE INDEX rec_rows ON rec(folder, name, stamp, owner, category, urgency, status, due,
-    created, closed, expected, phone, pname, mrn);
+    created, closed, expected, phone, pname, mrn, line);
 CREATE INDEX rec_phone ON rec(phone7);
 CREATE INDEX rec_mrn ON rec(mrnkey);
 """
@@ -167,6 +170,18 @@ def row_of(data: Data, expecter: Expecter | None = None) -> Row:
     )
 
 
+def line_of(kept: tuple[Any, ...] | bytes | None) -> tuple[Any, ...] | None:
+    """A queue line as the index keeps it (`Liner`), or None when there is none or it is
+    damaged (then it is worked out again from the record)."""
+    if kept is None or type(kept) is tuple:
+        return kept
+    try:
+        value = marshal.loads(kept)  # type: ignore[arg-type]
+    except (EOFError, ValueError, TypeError):
+        return None
+    return value if type(value) is tuple else None
+
+
 def _timestamp(text: Any) -> float:
     when = datetime.fromisoformat(text)
     if when.tzinfo is None:
@@ -184,7 +199,7 @@ class Cached:
     """One record as the index gives it: its path, row, data (fetched and decoded on first
     use), and the model when the file was just read."""
 
-    __slots__ = ("_data", "_src", "folder", "model", "name", "row")
+    __slots__ = ("_data", "_line", "_src", "folder", "model", "name", "row")
 
     def __init__(
         self,
@@ -194,9 +209,16 @@ class Cached:
         data: Data | None,
         model: Any,
         src: tuple[LocalIndex, str] | None = None,
+        line: tuple[Any, ...] | bytes | None = None,
     ) -> None:
         self.folder, self.name, self.row = folder, name, row
         self._data, self.model, self._src = data, model, src
+        self._line = line
+
+    @property
+    def line(self) -> tuple[Any, ...] | None:
+        """The clock-free part of its queue line (`Liner`), when the index holds it."""
+        return line_of(self._line)
 
     @property
     def path(self) -> Path:
@@ -231,12 +253,14 @@ class LocalIndex:
         key: str,
         expecter: Expecter | None = None,
         parse: Parser | None = None,
+        liner: Liner | None = None,
     ) -> None:
         self.path = local_dir / FILE_NAME
         self.callbacks = callbacks_dir
         self.key = key
         self.expecter = expecter
         self.parse = parse
+        self.liner = liner
         self._db: sqlite3.Connection | None = None
         self._tried = False
         self._pending: list[tuple[Path, Path | None, Data]] = []
@@ -291,7 +315,9 @@ class LocalIndex:
     def _sound(db: sqlite3.Connection) -> bool:
         """Whether the tables have the columns this version reads and writes."""
         try:
-            db.execute(f"SELECT folder, name, stamp, {_ROW_COLUMNS}, data, report FROM rec LIMIT 0")
+            db.execute(
+                f"SELECT folder, name, stamp, {_ROW_COLUMNS}, data, line, report FROM rec LIMIT 0"
+            )
             return True
         except sqlite3.OperationalError as exc:
             if _busy(exc):
@@ -377,13 +403,14 @@ class LocalIndex:
         return rel.as_posix()
 
     def known(self, folder: str) -> dict[str, tuple[Any, ...]]:
-        """name -> (stamp, *row) of one folder's entries (from the covering index alone)."""
+        """name -> (stamp, *row, queue line) of one folder's entries (from the covering
+        index alone); the line as kept (`line_of` reads it), or None."""
         db = self.db
         if db is None:
             return {}
         try:
             cur = db.execute(
-                f"SELECT name, stamp, {_ROW_COLUMNS} FROM rec WHERE folder = ?",
+                f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ?",
                 (folder,),
             )
             return {r[0]: r[1:] for r in cur}
@@ -528,7 +555,8 @@ class LocalIndex:
                             progress.step()
                         continue
                 elif st is not None and entry is not None and fresh(entry[0], st):
-                    out.append(Cached(folder, name, make(entry[1:]), None, None, src))
+                    row = make(entry[1 : ROW_FIELDS + 1])
+                    out.append(Cached(folder, name, row, None, None, src, entry[-1]))
                     if progress is not None:
                         progress.step()
                     continue
@@ -539,7 +567,7 @@ class LocalIndex:
                 os.close(dfd)
         checked = now_checked()
         parsed = self._parse_many(folder, [n for _, n, st in stale if st is not None], progress)
-        new: list[tuple[str, os.stat_result, Data]] = []
+        new: list[tuple[str, os.stat_result, Data, tuple[Any, ...] | None]] = []
         for at, name, st in stale:
             path = folder / name
             data = parsed.get(name)
@@ -551,9 +579,11 @@ class LocalIndex:
                 if loaded is None:
                     continue
                 data, model = loaded
+            row = self._row_or_blank(data)
+            line = self._line(rel, data, row)
             if st is not None:
-                new.append((name, st, data))
-            out[at] = Cached(folder, name, self._row_or_blank(data), data, model)
+                new.append((name, st, data, line))
+            out[at] = Cached(folder, name, row, data, model, None, line)
         if progress is not None:
             progress.done()
         if rel is not None:
@@ -568,6 +598,8 @@ class LocalIndex:
         """Data of many files read strictly by worker processes: a cold build uses every
         core. Files a worker could not read are left out (the caller reads them itself,
         and reports them as it always does). `progress` counts each file read."""
+        from cbtrack import workers  # (worker processes: only for a big read)
+
         n = workers.count(len(names), PARALLEL_FROM)
         if self.parse is None or n < 2:
             return {}
@@ -591,12 +623,21 @@ class LocalIndex:
         except (KeyError, TypeError, ValueError):
             return BLANK
 
+    def _line(self, folder: str | None, data: Data, row: Row) -> tuple[Any, ...] | None:
+        """An open record's queue line (`Liner`), or None (then it is worked out when shown)."""
+        if folder != "open" or self.liner is None or row.urgency == "":
+            return None
+        try:
+            return self.liner(data, row)
+        except (KeyError, TypeError, ValueError):
+            return None
+
     # writing -----------------------------------------------------------------------
 
     def _store(
         self,
         folder: str,
-        new: list[tuple[str, os.stat_result, Data]],
+        new: list[tuple[str, os.stat_result, Data, tuple[Any, ...] | None]],
         checked: int,
         gone: list[str],
     ) -> None:
@@ -605,10 +646,11 @@ class LocalIndex:
         from cbtrack.patients import lookup_keys, name_words
 
         rows = []
-        for name, st, data in new:
+        for name, st, data, line in new:
             try:
                 row = row_of(data, self.expecter)
                 blob = marshal.dumps(data)
+                line_blob = None if line is None else marshal.dumps(tuple(line))
             except (KeyError, TypeError, ValueError):
                 continue
             phone7, mrnkey = lookup_keys(row.phone, row.mrn)
@@ -622,11 +664,12 @@ class LocalIndex:
                     mrnkey,
                     " ".join(name_words(row.name)),
                     blob,
+                    line_blob,
                 )
             )
         with contextlib.suppress(_Skip), self._writing() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO rec VALUES (" + ",".join("?" * 18) + ",NULL)",
+                "INSERT OR REPLACE INTO rec VALUES (" + ",".join("?" * 19) + ",NULL)",
                 rows,
             )
             db.executemany(
@@ -644,8 +687,9 @@ class LocalIndex:
         for target, removed, data in pending:
             rel = self.folder_of(target.parent)
             if rel is not None:
+                line = self._line(rel, data, self._row_or_blank(data))
                 with contextlib.suppress(OSError):
-                    self._store(rel, [(target.name, os.lstat(target), data)], checked, [])
+                    self._store(rel, [(target.name, os.lstat(target), data, line)], checked, [])
             gone = self.folder_of(removed.parent) if removed is not None else None
             if gone is not None and removed is not None:
                 self._store(gone, [], checked, [removed.name])

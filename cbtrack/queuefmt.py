@@ -10,10 +10,10 @@ and the patient's name and the reason keep at least `READABLE` characters.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cbtrack.enums import Urgency
+from cbtrack import clock
+from cbtrack.clock import past_due
 from cbtrack.render import (
     BOLD,
     DIM,
@@ -21,17 +21,17 @@ from cbtrack.render import (
     MIN_WIDTH,
     RED,
     RESET,
+    RESULT_TAG,
     URGENCY_TAG,
     YELLOW,
-    _due,
     _next,
-    _tried,
     _why,
     display_width,
+    expected_of,
     fit,
-    late,
     owner_label,
     pad,
+    printable,
     wrap,
 )
 
@@ -63,37 +63,85 @@ class Layout:
     second: tuple[str, ...] = ()
 
 
-def _queue_cells(policy: Policy, cb: Callback, now: datetime) -> dict[str, str]:
-    return {
-        "ID": cb.id[-5:],
-        "URG": URGENCY_TAG[cb.urgency],
-        "DUE": _due(policy, cb, now),
-        "PATIENT": f"{' '.join(cb.patient.name.split())}\t"
-        f"{METHOD_TAG[cb.patient.preferred_method.value]}",
-        "WHY": _why(policy, cb),
-        "TRIED": _tried(cb, now),
-        "OWNER": owner_label(policy, cb.owner),
-        "NEXT": " ".join(_next(cb).split()),
-    }
+class Line(NamedTuple):
+    """What one callback's queue line shows that does not change with the clock: worked
+    out once from its record (`line_of`) and kept in the local index beside its row, so
+    that the whole queue is laid out without reading any record's data."""
+
+    id: str  # the ID's last five characters
+    urgency: str
+    patient: str  # `name<TAB>method tag`, printable
+    why: str
+    owner: str
+    next: str
+    waiting: bool  # an open dependency: the next step is dimmed
+    tries: int
+    last_result: str  # the last attempt's tag, "" without one
+    last_at: float | None  # and when it was made (POSIX time)
+    due: float
+    expected: float | None  # with an open dependency, when it is expected (POSIX time)
 
 
-def _memo_cells(
-    policy: Policy, cb: Callback, now: datetime, memo: dict[Any, Any] | None
-) -> dict[str, str]:
+def line_of(policy: Policy, cb: Callback) -> Line:
+    """The clock-free part of a callback's queue line, from a model or a read-only view."""
+    last = cb.last_attempt
+    expected = expected_of(policy, cb)
+    return Line(
+        cb.id[-5:],
+        cb.urgency.value,
+        printable(" ".join(cb.patient.name.split()))
+        + f"\t{METHOD_TAG[cb.patient.preferred_method.value]}",
+        printable(_why(policy, cb)),
+        printable(owner_label(policy, cb.owner)),
+        printable(" ".join(_next(cb).split())),
+        bool(cb.open_dependencies),
+        len(cb.attempts),
+        "" if last is None else RESULT_TAG[last.result],
+        None if last is None else last.at.timestamp(),
+        cb.due_at.timestamp(),
+        None if expected is None else expected.timestamp(),
+    )
+
+
+def cells_of(line: Line, now: float) -> tuple[str, ...]:
+    """The eight cells of `line` at `now` (POSIX time), in `ONE_LINE`'s order."""
+    if line.expected is not None:
+        due = "dep " + clock.relative_s(line.expected - now).replace("overdue", "late")
+    else:
+        due = clock.relative_s(line.due - now)
+    if line.last_at is None:
+        tried = "none yet"
+    else:
+        when = clock.ago_s(now - line.last_at).replace(" ago", "").replace("just now", "now")
+        tried = f"{line.tries} {line.last_result} {when}"
+    return (line.id, _URGENCY[line.urgency], due, line.patient, line.why, tried, line.owner,
+            line.next)  # fmt: skip
+
+
+_URGENCY = {u.value: tag for u, tag in URGENCY_TAG.items()}
+
+
+def _cells(lines: list[Line], now: float, memo: dict[Any, Any] | None) -> list[tuple[str, ...]]:
     if memo is None:
-        return _queue_cells(policy, cb, now)
-    key = ("cells", cb.id)
-    found: dict[str, str] | None = memo.get(key)
-    if found is None:
-        found = memo[key] = _queue_cells(policy, cb, now)
-    return found
+        return [cells_of(line, now) for line in lines]
+    out = []
+    for line in lines:
+        found = memo.get(line)
+        if found is None:
+            found = memo[line] = cells_of(line, now)
+        out.append(found)
+    return out
 
 
-def _least(cells: list[dict[str, str]], longest: dict[str, int]) -> dict[str, int]:
+COLUMN = {name: at for at, name in enumerate(ONE_LINE)}
+PATIENT, WHY = COLUMN["PATIENT"], COLUMN["WHY"]
+
+
+def _least(cells: list[tuple[str, ...]], longest: dict[str, int]) -> dict[str, int]:
     """What each flexible column needs to stay readable: `READABLE` characters of the name
     (beside its method) and of the reason (after its category), 12 of the next step."""
-    tag = max((display_width(c["PATIENT"].partition("\t")[2]) for c in cells), default=3)
-    prefix = max((c["WHY"].find(": ") + 2 for c in cells), default=0)
+    tag = max((display_width(c[PATIENT].partition("\t")[2]) for c in cells), default=3)
+    prefix = max((c[WHY].find(": ") + 2 for c in cells), default=0)
     return {
         "PATIENT": min(longest["PATIENT"], READABLE + 1 + tag),
         "WHY": min(longest["WHY"], READABLE + prefix),
@@ -103,21 +151,23 @@ def _least(cells: list[dict[str, str]], longest: dict[str, int]) -> dict[str, in
 
 
 def queue_layout(
-    policy: Policy,
-    records: list[Callback],
-    now: datetime,
-    width: int = 100,
-    memo: dict[Any, Any] | None = None,
+    lines: list[Line], now: float, width: int = 100, memo: dict[Any, Any] | None = None
 ) -> Layout:
-    """The layout of `records` on a `width`-column terminal (never under 80): one line per
-    callback when every column stays readable on it, else two. `memo` (shared with
-    `queue_lines` over the same records and `now`) keeps each record's cells and lines."""
+    """The layout of `lines` at `now` (POSIX time) on a `width`-column terminal (never
+    under 80): one line per callback when every column stays readable on it, else two.
+    `memo` (shared with `queue_lines` over the same `now`) keeps each line's cells."""
+    return _layout(_cells(lines, now, memo), width)
+
+
+def _layout(cells: list[tuple[str, ...]], width: int) -> Layout:
     width = max(width, MIN_WIDTH)
-    cells = [_memo_cells(policy, cb, now, memo) for cb in records]
-    longest = {
-        name: max([display_width(name), *(display_width(c[name]) for c in cells)])
-        for name in ONE_LINE
-    }
+    longest = {}
+    for at, name in enumerate(ONE_LINE):
+        column = [c[at] for c in cells]
+        if "".join(column).isascii():
+            longest[name] = max(len(name), *map(len, column)) if column else len(name)
+        else:
+            longest[name] = max([display_width(name), *map(display_width, column)])
     fixed = {"ID": 5, "URG": 5, "DUE": max(11, longest["DUE"]), "TRIED": longest["TRIED"]}
     least = _least(cells, longest)
     if sum(fixed.values()) + sum(least.values()) + len(ONE_LINE) - 1 <= width:
@@ -174,9 +224,8 @@ def queue_header(layout: Layout) -> list[str]:
 
 
 def queue_lines(
-    policy: Policy,
-    records: list[Callback],
-    now: datetime,
+    lines: list[Line],
+    now: float,
     color: bool,
     width: int = 100,
     layout: Layout | None = None,
@@ -184,52 +233,96 @@ def queue_lines(
 ) -> list[str]:
     """The header, then each callback's line (or two), at most `width` columns (80 or
     more): who, why, how urgent, when due, what was tried, who owns it, what comes next.
-    With `memo` (see `queue_layout`), each record is laid out once for the same layout."""
-    layout = layout or queue_layout(policy, records, now, width, memo)
-    lines = queue_header(layout)
-    for cb in records:
-        key = ("lines", cb.id, color, layout.first)
+    With `memo` (see `queue_layout`), each callback is laid out once for the same layout."""
+    all_cells = _cells(lines, now, memo)
+    layout = layout or _layout(all_cells, width)
+    out = queue_header(layout)
+    plan = [(COLUMN[n], layout.widths[n], n) for n in layout.first]
+    second = [(COLUMN[n], layout.widths[n], n) for n in layout.second]
+    indent = " " * INDENT
+    if not color and memo is None:  # (piped: every callback, column by column)
+        firsts = _plain_rows(plan, all_cells)
+        if not layout.two_lines:
+            return out + firsts
+        for first, rest in zip(firsts, _plain_rows(second, all_cells), strict=True):
+            out.append(first)
+            out.append(indent + rest)
+        return out
+    for line, cells in zip(lines, all_cells, strict=True):
+        key = ("lines", line, color, layout.first)
         found: list[str] | None = memo.get(key) if memo is not None else None
         if found is None:
-            cells = _memo_cells(policy, cb, now, memo)
-            found = _record_lines(layout, cells, cb, color and late(policy, cb, now), color)
+            late = color and past_due(line.due, line.expected, now)
+            found = [_row(plan, cells, line, late, color)]
+            if layout.two_lines:
+                found.append(indent + _row(second, cells, line, late, color))
             if memo is not None:
                 memo[key] = found
-        lines.extend(found)
-    return lines
+        out.extend(found)
+    return out
 
 
-def _record_lines(
-    layout: Layout, cells: dict[str, str], cb: Callback, overdue: bool, color: bool
-) -> list[str]:
-    def row(names: tuple[str, ...]) -> str:
-        out = []
-        for name in names:
-            cell = pad(_fit_cell(cells[name], layout.widths[name]), layout.widths[name])
-            out.append(_paint(name, cell, cb, overdue) if color else cell)
-        return " ".join(out).rstrip()
-
-    if not layout.two_lines:
-        return [row(layout.first)]
-    return [row(layout.first), " " * INDENT + row(layout.second)]
-
-
-def _fit_cell(value: str, width: int) -> str:
-    """A queue cell; the patient's `name<TAB>method` keeps the method when the name is cut."""
-    name, tab, tag = value.partition("\t")
-    if not tab:
-        return fit(value, width)
-    return f"{fit(name, width - display_width(tag) - 1)} {tag}"
+def _row(
+    plan: list[tuple[int, int, str]], cells: tuple[str, ...], line: Line, late: bool, color: bool
+) -> str:
+    out = []
+    for at, width, name in plan:
+        text = cells[at]
+        if at == PATIENT:
+            cell = _patient(text, width)
+        elif text.isascii() and "\\" not in text:  # (`_cut` and `pad`, inline: the usual)
+            cell = text.ljust(width) if len(text) <= width else text[: max(width - 1, 0)] + "…"
+        else:
+            cell = pad(_cut(text, width), width)
+        out.append(_paint(name, cell, line, late) if color else cell)
+    return " ".join(out).rstrip()
 
 
-def _paint(column: str, cell: str, cb: Callback, overdue: bool) -> str:
-    if column == "URG" and cb.urgency in (Urgency.emergency, Urgency.clinical):
+def _plain_rows(plan: list[tuple[int, int, str]], cells: list[tuple[str, ...]]) -> list[str]:
+    """`_row` without colour for every callback at once, a column at a time (the same
+    cells, quicker for a queue of thousands)."""
+    columns = []
+    for at, width, _ in plan:
+        texts = [c[at] for c in cells]
+        joined = "".join(texts)
+        plain = joined.isascii() and "\\" not in joined  # (one column a character)
+        if at == PATIENT:
+            columns.append([_patient(t, width, plain) for t in texts])
+        elif plain:
+            cut = max(width - 1, 0)
+            columns.append([t.ljust(width) if len(t) <= width else t[:cut] + "…" for t in texts])
+        else:
+            columns.append([pad(_cut(t, width), width) for t in texts])
+    return [" ".join(parts).rstrip() for parts in zip(*columns, strict=True)]
+
+
+def _patient(text: str, width: int, plain: bool = False) -> str:
+    """The patient's `name<TAB>method` cell: the method stays when the name is cut."""
+    person, _, tag = text.partition("\t")
+    if not plain:
+        return pad(f"{_cut(person, width - display_width(tag) - 1)} {tag}", width)
+    room = width - len(tag) - 1
+    if len(person) > room:
+        person = person[: max(room - 1, 0)] + "…"
+    return f"{person} {tag}".ljust(width)
+
+
+def _cut(text: str, width: int) -> str:
+    """`render.fit` for a cell, quicker for the usual plain text (a `Line`'s text is
+    printable and single-spaced already)."""
+    if text.isascii() and "\\" not in text:
+        return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+    return fit(text, width)
+
+
+def _paint(column: str, cell: str, line: Line, late: bool) -> str:
+    if column == "URG" and line.urgency in ("emergency", "clinical"):
         return f"{BOLD}{RED}{cell}{RESET}"
-    if column == "URG" and cb.urgency == Urgency.same_day:
+    if column == "URG" and line.urgency == "same_day":
         return f"{YELLOW}{cell}{RESET}"
-    if column == "DUE" and overdue:
+    if column == "DUE" and late:
         return f"{RED}{cell}{RESET}"
-    if column == "NEXT" and cb.open_dependencies:
+    if column == "NEXT" and line.waiting:
         return f"{DIM}{cell}{RESET}"
     return cell
 

@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from cbtrack.clock import past_due
 from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
+from cbtrack.localindex import Cached, Row
 from cbtrack.model import (
     Callback,
     Status,
@@ -22,6 +21,7 @@ from cbtrack.store import Store
 
 if TYPE_CHECKING:
     from cbtrack import doctor, history, timing
+    from cbtrack.queuefmt import Line
 else:  # loaded by the commands that use them: reading the queue needs none of them
     doctor = lazy_module("cbtrack.doctor")
     history = lazy_module("cbtrack.history")
@@ -52,10 +52,11 @@ def queue(
 class QueuePage:
     """The head of the ranked queue, and counts over all of it."""
 
-    records: list[Callback]
+    records: list[Callback]  # the head as models (none when asked for `lines`)
     total: int
     overdue: int
     waiting: int
+    lines: list[Line] = field(default_factory=list)  # the head's queue lines, when asked
 
 
 def queue_page(
@@ -64,58 +65,47 @@ def queue_page(
     f: QueueFilter | None = None,
     limit: int | None = 20,
     problems: list[str] | None = None,
-    views: bool = False,
+    lines: bool = False,
 ) -> QueuePage:
-    """The first `limit` (all, with None) open callbacks, ranked (`localindex.rank_key`),
-    with counts over all that match. Filters and ranks on the index's rows, so only the
-    callbacks shown are built: as models, or with `views` as read-only views of the
-    index's data (cbtrack/views.py), which are cheaper still."""
-    from cbtrack.localindex import rank_key
-    from cbtrack.views import CallbackView
+    """The first `limit` (all, with None) open callbacks, ranked, with counts over all
+    that match (`queuepick.pick` over the index's rows). Only the callbacks shown are
+    built: as models, or with `lines` as their queue lines, which the index keeps."""
+    from cbtrack.queuefmt import Line, line_of
+    from cbtrack.queuepick import Filter, pick
 
     f = f or QueueFilter()
     policy = store.policy
-    owners = {f.owner, *policy.roles_of(f.owner)} if f.owner else set()
     ranks = {u.value: policy.rank(u) for u in Urgency}
-    when = now.timestamp()
-    rows: list[tuple[tuple[int, float, float], Any]] = []
-    overdue = waiting = 0
+    entries: list[tuple[Row, Cached]] = []
     for c in store.cached_open(problems):
         r = c.row
         if not c.usable or r.urgency not in ranks:  # not what an indexed record holds
             cb = store.model_of(c)
-            late = timing.overdue(policy, cb, now)
+            expected = timing.first_expected(policy, cb)
             r = r._replace(urgency=cb.urgency.value, status=cb.status.value, owner=cb.owner,
                            category=cb.category, due=cb.due_at.timestamp(),
-                           created=cb.created_at.timestamp())  # fmt: skip
-        else:
-            # Overdue: past due; with an open dependency, past when it is expected.
-            late = past_due(r.due, r.expected, when)
-        if (
-            (owners and r.owner not in owners)
-            or (f.category and r.category != f.category)
-            or (f.urgency and r.urgency != f.urgency)
-            or (f.status and r.status != f.status)
-        ):
-            continue
-        if f.overdue and not late:
-            continue
-        overdue += late
-        waiting += r.status == Status.waiting_internal
-        rows.append((rank_key(ranks, r.urgency, r.due, r.created), c))
-    rows.sort(key=lambda row: row[0])  # stable
-    head = rows if limit is None else rows[: max(limit, 0)]
-    store.index.prefetch([c for _, c in head])
-    shown: list[Any] = []
-    for _, c in head:
-        view: Any = None
-        if views and not isinstance(c.model, Callback) and (data := c.data) is not None:
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                view = CallbackView(data)
-                if c.row.expected is not None:
-                    view.expected_at = datetime.fromtimestamp(c.row.expected, policy.tz)
-        shown.append(view if view is not None else store.model_of(c))
-    return QueuePage(shown, len(rows), overdue, waiting)
+                           created=cb.created_at.timestamp(),
+                           expected=expected.timestamp() if expected else None)  # fmt: skip
+        entries.append((r, c))
+    chosen = Filter(
+        frozenset({f.owner, *policy.roles_of(f.owner)}) if f.owner else frozenset(),
+        f.category,
+        f.urgency.value if f.urgency else None,
+        f.status.value if f.status else None,
+        f.overdue,
+    )
+    picked = pick(entries, chosen, ranks, now.timestamp())
+    head = picked.items if limit is None else picked.items[: max(limit, 0)]
+    page = QueuePage([], len(picked.items), picked.overdue, picked.waiting)
+    if lines:
+        page.lines = [
+            Line(*c.line) if c.line is not None else line_of(policy, store.model_of(c))
+            for c in head
+        ]
+    else:
+        store.index.prefetch(head)
+        page.records = [store.model_of(c) for c in head]
+    return page
 
 
 def find(store: Store, text: str) -> tuple[list[Callback], list[str]]:

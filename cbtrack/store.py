@@ -49,7 +49,7 @@ from cbtrack.files import (
     write_atomic,
 )
 from cbtrack.guard import Guarded, _old_bytes
-from cbtrack.localindex import BLANK, Cached, LocalIndex
+from cbtrack.localindex import BLANK, Cached, LocalIndex, Row
 from cbtrack.model import (
     ALPHABET,
     ID_RE,
@@ -363,7 +363,19 @@ class Store(Guarded):
             localindex.key_of(__version__, policy),
             self._expected,
             partial(parse_for_index, str(self.root)),
+            self._queue_line,
         )
+
+    def _queue_line(self, data: dict[str, Any], row: Row) -> tuple[Any, ...]:
+        """The clock-free part of an open record's queue line (`queuefmt.line_of`), kept
+        in the index so that the whole queue is laid out without reading record data."""
+        from cbtrack.queuefmt import line_of
+        from cbtrack.views import CallbackView
+
+        view: Any = CallbackView(data)  # (answers what a line asks of a `Callback`)
+        if row.expected is not None:
+            view.expected_at = datetime.fromtimestamp(row.expected, self.policy.tz)
+        return tuple(line_of(self.policy, view))
 
     def _expected(self, data: dict[str, Any]) -> float:
         """When the first open dependency of a record's data is expected, as `timing`

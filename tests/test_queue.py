@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cbtrack.queuefmt import queue_lines
+from cbtrack.queuefmt import line_of, queue_lines
 from cbtrack.store import Store
 from tests.conftest import STAFF, Cli, attempt_args, set_policy
 
@@ -88,9 +88,10 @@ def test_color_only_on_a_terminal_without_no_color(cli: Cli, store_dir: Path) ->
     from datetime import datetime
 
     now = datetime.fromisoformat("2026-11-27T12:00:00-05:00")
-    painted = queue_lines(store.policy, records, now, color=True)
+    lines = [line_of(store.policy, cb) for cb in records]
+    painted = queue_lines(lines, now.timestamp(), color=True)
     assert any("\033[" in line for line in painted)
-    plain = queue_lines(store.policy, records, now, color=False)
+    plain = queue_lines(lines, now.timestamp(), color=False)
     assert not any("\033[" in line for line in plain)
 
 

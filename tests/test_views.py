@@ -17,6 +17,8 @@ import pytest
 from cbtrack import localindex
 from cbtrack.cli import quick, reading
 from cbtrack.cli.app import State
+from cbtrack.enums import Status, Urgency
+from cbtrack.errors import Refused
 from cbtrack.store import Store
 from cbtrack.views import CallbackView
 from cbtrack.yamlio import record_data
@@ -198,22 +200,25 @@ def _settle(store: Path) -> None:
     settle_index(store)
 
 
-def _screens(store: Path, capsys: pytest.CaptureFixture[str], **f: Any) -> tuple[bool, str, str]:
-    """(quick path used, its screen, the full path's screen) for one set of filters."""
+def _screens(
+    store: Path, capsys: pytest.CaptureFixture[str], whole: bool = False, **f: Any
+) -> tuple[bool, str, str]:
+    """(quick path used, its output, the full path's output) for one set of filters: the
+    first screen, or with `whole` every callback (piped, or --all)."""
     args = dict(owner=None, mine=False, category=None, urgency=None, status=None,
                 overdue=False, limit=None)  # fmt: skip
     args.update(f)
     capsys.readouterr()
-    used = quick.queue_screen(str(store), "jlee", **args)
+    used = quick.queue_screen(str(store), "jlee", **args, whole=whole)
     fast = capsys.readouterr().out
     st = State(store_dir=str(store), user_opt="jlee")
-    owner = "jlee" if args["mine"] else args["owner"]
-    chosen = reading.service.QueueFilter(
-        owner=owner, category=args["category"], urgency=args["urgency"],
-        status=args["status"], overdue=args["overdue"],
-    )  # fmt: skip
-    filtered = any(args[k] for k in ("owner", "mine", "category", "urgency", "status", "overdue"))
-    reading._queue_screen(st, chosen, filtered, args["limit"], [])
+    full = dict(args)
+    full["urgency"] = Urgency(args["urgency"]) if args["urgency"] else None
+    full["status"] = Status(args["status"]) if args["status"] else None
+    try:
+        reading._full_queue(st, **full, whole=whole, as_json=False)
+    except Refused as exc:  # (what the command says on stderr)
+        return used, fast, f"refused: {exc}"
     return used, fast, capsys.readouterr().out
 
 
@@ -231,18 +236,19 @@ def test_the_quick_screen_is_the_full_screen(
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setenv("LINES", "12")
     monkeypatch.setattr(sys.modules["cbtrack.cli.app"], "color_ok", lambda: color)
-    monkeypatch.setattr(reading, "color_ok", lambda: color)
     cases: list[dict[str, Any]] = [
         {}, {"limit": 3}, {"limit": 50}, {"overdue": True}, {"category": "general"},
         {"urgency": "clinical"}, {"status": "waiting_internal"}, {"owner": "front_desk"},
         {"mine": True}, {"owner": "mkhan"}, {"category": "billing", "overdue": True},
         {"owner": "nobody"},
     ]  # fmt: skip
-    for f in cases:
-        used, fast, full = _screens(cli.store, capsys, **f)
-        assert used, f
-        assert fast == full, f
+    for whole in (False, True):
+        for f in cases:
+            used, fast, full = _screens(cli.store, capsys, whole, **f)
+            assert used, f
+            assert fast == full, f
     assert "not shown" in _screens(cli.store, capsys)[1]
+    assert "not shown" not in _screens(cli.store, capsys, True)[1]
 
 
 def test_the_quick_screen_steps_aside(

@@ -1,19 +1,21 @@
-"""The queue on a terminal, from the local index alone, when every entry is fresh.
+"""The queue from the local index alone, when every entry is fresh.
 
-Staff look at the queue all day; at 10,000 open callbacks the full path (validate the
-policy, load the models, check each record) costs more than the ranking itself. Here the
-screen is made from what cbtrack/localindex.py keeps: the rows of every open record, the
-data of the screenful shown, and a digest of the policy (`store.policy_digest`), all
-written for this exact policy file, cbtrack version and record model. Nothing here
-imports pydantic, YAML or the models.
+Staff look at the queue all day and scripts read it piped; at 10,000 open callbacks the full
+path (validate the policy, load the models, check each record) costs more than the ranking
+itself. Here the queue is made from what cbtrack/localindex.py keeps: the row and the queue
+line (`queuefmt.Line`) of every open record, and a digest of the policy
+(`store.policy_digest`), all written for this exact policy file, cbtrack version and
+record model. Nothing here imports pydantic, YAML or the models, and no record's data is
+read.
 
 The same rules as the full path hold: every open record file is listed and stat'ed, and its
-entry used only when `localindex.fresh` says so (the one rule). At the first thing that
-is not exactly as indexed (a changed, new or
-unreadable file, a missing digest, a policy with uncommitted edits, an option the digest
-cannot check, a `CBTRACK_NOW` that is not a plain ISO time), `queue_screen` returns False
-and the command takes the full path, which reads strictly, reports problems as always, and
-refreshes the index. The output is the full path's (tests/test_views.py compares them).
+entry used only when `localindex.fresh` says so (the one rule); the selection and order are
+`queuepick.pick`, the lines `queuefmt.queue_lines`. At the first thing that is not exactly
+as indexed (a changed, new or unreadable file, a missing digest or line, a policy with
+uncommitted edits, an option the digest cannot check, a `CBTRACK_NOW` that is not a plain
+ISO time), `queue_screen` returns False and the command takes the full path, which reads
+strictly, reports problems as always, and refreshes the index. The output is the full
+path's (tests/test_views.py compares them).
 """
 
 from __future__ import annotations
@@ -28,10 +30,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cbtrack import localindex
-from cbtrack.clock import past_due
 from cbtrack.enums import Urgency
 from cbtrack.localindex import Row
-from cbtrack.views import CallbackView
 
 POLICY_FILE = "cbtrack.yaml"  # (as in cbtrack/store.py, which this must not import)
 OPEN_DIR = ("callbacks", "open")
@@ -95,30 +95,32 @@ def now_in(tz: ZoneInfo) -> datetime | None:
     return moment if moment >= _EPOCH and moment.year <= 2099 else None
 
 
-def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[str, Row]] | None:
-    """(file name, row) of every record in the open folder, sorted by name, when the index
-    holds a fresh entry (`localindex.fresh`) for every one of them; None otherwise."""
+def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[Row, tuple[Any, ...]]] | None:
+    """(row, queue line) of every record in the open folder, in file name order, when the
+    index holds a fresh entry (`localindex.fresh`) with a line for every one of them; None
+    otherwise."""
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".yaml") and n[0] != ".")
         dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
     known = ix.known("open")
-    out: list[tuple[str, Row]] = []
+    out: list[tuple[Row, tuple[Any, ...]]] = []
     make = Row._make
     fresh = localindex.fresh
+    end = localindex.ROW_FIELDS + 1
     try:
         for name in names:
             entry = known.get(name)
-            if entry is None:
+            if entry is None or entry[-1] is None:
                 return None
             try:
                 st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             except OSError:
                 return None
-            if not fresh(entry[0], st) or entry[3] == "":
+            if not fresh(entry[0], st):
                 return None
-            out.append((name, make(entry[1:])))
+            out.append((make(entry[1:end]), entry[-1]))
     finally:
         os.close(dfd)
     return out
@@ -134,10 +136,14 @@ def queue_screen(
     status: str | None,
     overdue: bool,
     limit: int | None,
+    whole: bool,
 ) -> bool:
-    """Print the queue's first screen as `cli.reading._queue_screen` does, and return True;
-    or print nothing and return False when the index cannot vouch for every record."""
+    """Print the queue as `cli.reading.queue` does (with `whole`, every callback, else the
+    first screen), and return True; or print nothing and return False when the index
+    cannot vouch for every record."""
     from cbtrack import __version__
+    from cbtrack.queuefmt import Line
+    from cbtrack.queuepick import Filter, pick
 
     root = find_root(store_dir)
     if root is None or not policy_quiet(root):
@@ -166,73 +172,46 @@ def queue_screen(
     now = now_in(policy.tz)
     if now is None:
         return False
-    folder = root.joinpath(*OPEN_DIR)
-    found = fresh_rows(ix, folder)
-    if found is None:
+    found = fresh_rows(ix, root.joinpath(*OPEN_DIR))
+    if found is None or any(r.urgency not in ranks for r, _ in found):
         return False
-    owners = {owner, *policy.roles_of(owner)} if owner else set()
-    when = now.timestamp()
-    picked: list[tuple[tuple[int, float, float], str, Row]] = []
-    late_count = waiting = 0
-    for name, r in found:
-        if r.urgency not in ranks:
-            return False
-        if (
-            (owners and r.owner not in owners)
-            or (category and r.category != category)
-            or (urgency and r.urgency != urgency)
-            or (status and r.status != status)
-        ):
-            continue
-        late = past_due(r.due, r.expected, when)
-        if overdue and not late:
-            continue
-        late_count += late
-        waiting += r.status == "waiting_internal"
-        picked.append((localindex.rank_key(ranks, r.urgency, r.due, r.created), name, r))
-    picked.sort(key=lambda p: p[0])
-    from cbtrack.cli.app import term_width
-    from cbtrack.queuefmt import screenful
-
-    rows = shutil.get_terminal_size((100, 24)).lines
-    shown = limit if limit is not None else screenful(rows, term_width())
-    views: list[Any] = []
-    for _, name, r in picked[: max(shown, 0)]:
-        view = _view(ix, name, r, policy.tz)
-        if view is None:
-            return False
-        views.append(view)
-    _print_screen(policy, views, now, len(picked), late_count, waiting, limit, bool(
-        owner or mine or category or urgency or status or overdue
-    ))  # fmt: skip
+    owners = frozenset({owner, *policy.roles_of(owner)}) if owner else frozenset()
+    picked = pick(found, Filter(owners, category, urgency, status, overdue), ranks, now.timestamp())
+    shown = limit if whole or limit is not None else screen_size()
+    head = picked.items if shown is None else picked.items[: max(shown, 0)]
+    filtered = bool(owner or mine or category or urgency or status or overdue)
+    try:
+        lines = [Line(*localindex.line_of(blob)) for blob in head]  # type: ignore[misc]
+    except TypeError:  # (damaged, or not a line this version wrote)
+        return False
+    print_queue(lines, now, len(picked.items), picked.overdue, picked.waiting, filtered,
+                hint_for(whole, limit))  # fmt: skip
     return True
 
 
-def _view(ix: localindex.LocalIndex, name: str, r: Row, tz: ZoneInfo) -> CallbackView | None:
-    data = ix.data("open", name)
-    if data is None:
-        return None
-    try:
-        view = CallbackView(data)
-    except (KeyError, TypeError, ValueError):
-        return None
-    if view.id != name.removesuffix(".yaml"):
-        return None
-    if r.expected is not None:
-        view.expected_at = datetime.fromtimestamp(r.expected, tz)
-    return view
+def screen_size() -> int:
+    """How many callbacks the first screen of the queue shows."""
+    from cbtrack.cli.app import term_width
+    from cbtrack.queuefmt import screenful
+
+    return screenful(shutil.get_terminal_size((100, 24)).lines, term_width())
 
 
-def _print_screen(
-    policy: DigestPolicy,
-    views: list[Any],
+def hint_for(whole: bool, limit: int | None) -> str:
+    """How to see the callbacks a queue left out."""
+    return "raise --limit" if whole or limit is not None else "'cbtrack queue --all' lists them all"
+
+
+def print_queue(
+    lines: list[Any],
     now: datetime,
     total: int,
     late: int,
     waiting: int,
-    limit: int | None,
     filtered: bool,
+    hint: str,
 ) -> None:
+    """The queue's lines at the terminal's width, then the counts; or why there are none."""
     import typer
 
     from cbtrack import queuefmt, render
@@ -243,10 +222,7 @@ def _print_screen(
             "No open callbacks match." if filtered else "No open callbacks. The queue is clear."
         )
         return
-    p: Any = policy  # (the digest answers what the queue's lines ask of a policy)
     width = term_width()
-    for line in queuefmt.queue_lines(p, views, now, color_ok(), width, memo={}):
-        typer.echo(line)
-    hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
-    counts = render.queue_counts(total, late, waiting, len(views), hint)
-    typer.echo("\n".join(queuefmt.footer_lines(counts, width)))
+    out = queuefmt.queue_lines(lines, now.timestamp(), color_ok(), width)
+    counts = render.queue_counts(total, late, waiting, len(lines), hint)
+    typer.echo("\n".join([*out, *queuefmt.footer_lines(counts, width)]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,9 +10,7 @@ import typer
 from cbtrack.cli.app import (
     IdArg,
     JsonOpt,
-    State,
     app,
-    color_ok,
     state,
     term_width,
     unreadable_exit,
@@ -83,22 +80,44 @@ def queue(
     Example: cbtrack queue --mine --overdue --limit 10
     """
     st = state(ctx)
-    if sys.stdout.isatty() and not as_json and not show_all:
-        from cbtrack.cli import quick  # the screen from the index alone, when it can
+    whole = as_json or show_all or not sys.stdout.isatty()
+    urgency_value, status_value = (
+        (urgency.value if urgency else None),
+        (status.value if status else None),
+    )
+    if not as_json:
+        from cbtrack.cli import quick  # from the index alone, when it can
 
         if quick.queue_screen(
-            st.store_dir, st.user, owner, mine, category,
-            urgency.value if urgency else None, status.value if status else None,
-            overdue, limit,
+            st.store_dir, st.user, owner, mine, category, urgency_value, status_value,
+            overdue, limit, whole,
         ):  # fmt: skip
             return
+    _full_queue(st, owner, mine, category, urgency, status, overdue, limit, whole, as_json)
+
+
+def _full_queue(
+    st: State,
+    owner: str | None,
+    mine: bool,
+    category: str | None,
+    urgency: Urgency | None,
+    status: Status | None,
+    overdue: bool,
+    limit: int | None,
+    whole: bool,
+    as_json: bool,
+) -> None:
+    """The queue read strictly (which refreshes the index): every callback when `whole`,
+    else the first screen."""
+    from cbtrack.cli.quick import hint_for, print_queue, screen_size
+
     store = st.store()
-    policy = store.policy
     now = st.now()
     if category:
         from cbtrack.triage import check_category
 
-        check_category(policy, category)
+        check_category(store.policy, category)
     if mine:
         if not st.user:
             raise Refused("--mine needs to know who you are: use --as USER or set CBTRACK_USER.")
@@ -109,54 +128,15 @@ def queue(
         owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
     )
     unreadable: list[str] = []
-    if sys.stdout.isatty() and not as_json and not show_all:
-        filtered = bool(owner or mine or category or urgency or status or overdue)
-        _queue_screen(st, chosen, filtered, limit, unreadable)
-        unreadable_exit(unreadable)
-        return
-    page = service.queue_page(store, now, chosen, limit, unreadable, views=not as_json)
-    records = page.records
+    shown = limit if whole or limit is not None else screen_size()
+    page = service.queue_page(store, now, chosen, shown, unreadable, lines=not as_json)
     if as_json:
-        typer.echo(render.records_json(records))
-    elif not records:
-        typer.echo(
-            "No open callbacks match."
-            if (owner or mine or category or urgency or status or overdue or unreadable)
-            else "No open callbacks. The queue is clear."
-        )
+        typer.echo(render.records_json(page.records))
     else:
-        width = term_width()
-        lines = queuefmt.queue_lines(policy, records, now, color_ok(), width, memo={})
-        summary = render.queue_counts(page.total, page.overdue, page.waiting, len(records))
-        typer.echo("\n".join([*lines, *queuefmt.footer_lines(summary, width)]))
+        filtered = bool(owner or mine or category or urgency or status or overdue or unreadable)
+        print_queue(page.lines, now, page.total, page.overdue, page.waiting, filtered,
+                    hint_for(whole, limit))  # fmt: skip
     unreadable_exit(unreadable)
-
-
-def _queue_screen(
-    st: State,
-    chosen: service.QueueFilter,
-    filtered: bool,
-    limit: int | None,
-    unreadable: list[str],
-) -> None:
-    """The queue on a terminal: as many callbacks as fit the window (or `limit`), then the
-    counts over all of them."""
-    store, now = st.store(), st.now()
-    rows, width = shutil.get_terminal_size((100, 24)).lines, term_width()
-    shown = limit if limit is not None else queuefmt.screenful(rows, width)
-    page = service.queue_page(store, now, chosen, shown, unreadable)
-    if not page.total:
-        typer.echo(
-            "No open callbacks match."
-            if filtered or unreadable
-            else "No open callbacks. The queue is clear."
-        )
-        return
-    for line in queuefmt.queue_lines(store.policy, page.records, now, color_ok(), width, memo={}):
-        typer.echo(line)
-    hint = "raise --limit" if limit is not None else "'cbtrack queue --all' lists them all"
-    counts = render.queue_counts(page.total, page.overdue, page.waiting, len(page.records), hint)
-    typer.echo("\n".join(queuefmt.footer_lines(counts, width)))
 
 
 @app.command()

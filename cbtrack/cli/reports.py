@@ -105,7 +105,9 @@ def review_cmd(
         unreadable_exit(unreadable)
         return
     memo: dict[object, object] = {}  # a callback under several headings is laid out once
-    layout = queuefmt.queue_layout(policy, records, now, width, memo)
+    line_of = {cb.id: queuefmt.line_of(policy, cb) for cb in records}
+    moment = now.timestamp()
+    layout = queuefmt.queue_layout(list(line_of.values()), moment, width, memo)
     header = "\n".join(queuefmt.queue_header(layout))
     empty = [review.TITLES[b] for b in review.BUCKETS if not found[b]]
     for bucket in review.BUCKETS:
@@ -113,7 +115,8 @@ def review_cmd(
             continue
         typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
         typer.echo(header)
-        lines = queuefmt.queue_lines(policy, found[bucket], now, color_ok(), width, layout, memo)
+        shown = [line_of[cb.id] for cb in found[bucket]]
+        lines = queuefmt.queue_lines(shown, moment, color_ok(), width, layout, memo)
         typer.echo("\n".join(lines[len(queuefmt.queue_header(layout)) :]))
     if empty:
         typer.echo("")
