@@ -31,8 +31,8 @@ from cbtrack.model import (
     CloseReason,
     Status,
     Urgency,
-    phone_digits,
 )
+from cbtrack.patients import phone_digits
 from cbtrack.phones import e164, with_extension
 from cbtrack.policy import Policy
 from cbtrack.render import printable, spreadsheet_safe

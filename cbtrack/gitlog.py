@@ -19,6 +19,7 @@ import re
 import shlex
 import stat
 import sys
+import tempfile
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -239,6 +240,8 @@ def judged(root: Path) -> set[str]:
 # --- the direct commit: new objects along the changed paths only -----------------------
 
 TREE_MODE = "40000"
+# git's defaults for `gc.auto` (loose objects) and `gc.autoPackLimit` (packs)
+GC_AUTO, GC_AUTO_PACK_LIMIT = 6700, 50
 
 
 def _commit_direct(
@@ -317,8 +320,9 @@ def _commit_direct(
     remember_judged(root, [commit_id])
     # What `git commit` does after committing: pack loose objects when there are many
     # (git detaches that work); without the store lock, and never a reason to fail.
-    with contextlib.suppress(OSError, GitError):
-        run(root, "maintenance", "run", "--auto", "--quiet", check=False, keep_lock=False)
+    if _maintenance_due(root):
+        with contextlib.suppress(OSError, GitError):
+            run(root, "maintenance", "run", "--auto", "--quiet", check=False, keep_lock=False)
     return True
 
 
@@ -442,8 +446,10 @@ class _Tree:
 
 def _write_trees(root: Path, trees: dict[str, _Tree]) -> str | None:
     """Write the changed folders' trees, deepest first (a folder left empty is dropped
-    from its parent, as git never records one); returns the top tree's ID, or None if
-    git's IDs are not the ones computed here."""
+    from its parent, as git never records one), all with one git process; returns the top
+    tree's ID, or None if git's IDs are not the ones computed here."""
+    bodies: list[tuple[bytes, str]] = []
+    top: str | None = None
     for d in sorted(trees, key=lambda d: d.count("/") + (d != ""), reverse=True):
         tree = trees[d]
         if not tree.keys and d == "":
@@ -451,14 +457,46 @@ def _write_trees(root: Path, trees: dict[str, _Tree]) -> str | None:
         oid = None
         if tree.keys:
             body, oid = tree.object()
-            got = run_bytes(root, "hash-object", "-w", "-t", "tree", "--stdin", input=body)
-            if got.strip().decode("ascii", "replace") != oid:
-                return None
+            bodies.append((body, oid))
         if d == "":
-            return oid
+            top = oid
+            break
         parent, name = _split(d)
         trees[parent].put(name, TREE_MODE, oid)
-    return None
+    if top is None or not bodies:
+        return None
+    with tempfile.TemporaryDirectory(prefix="cbtrack-trees-") as tmp:
+        paths = []
+        for i, (body, _) in enumerate(bodies):
+            path = Path(tmp) / str(i)
+            path.write_bytes(body)
+            paths.append(f"{path}\n")
+        got = run_bytes(root, "hash-object", "-w", "-t", "tree", "--stdin-paths",
+                        input="".join(paths).encode())  # fmt: skip
+    if got.decode("ascii", "replace").split() != [oid for _, oid in bodies]:
+        return None
+    return top
+
+
+def _maintenance_due(root: Path) -> bool:
+    """Whether `git maintenance run --auto` may have work, by git's own estimate with its
+    default limits: loose objects (counted in one of the 256 folders, as git counts them)
+    past `gc.auto`, or more packs than `gc.autoPackLimit`. Saves a git process on most
+    commits; when unsure, it says yes."""
+    objects = root / ".git" / "objects"
+    try:
+        loose = sum(1 for n in os.listdir(objects / "17") if len(n) == 38)
+    except FileNotFoundError:
+        loose = 0
+    except OSError:
+        return True
+    try:
+        packs = sum(1 for n in os.listdir(objects / "pack") if n.endswith(".pack"))
+    except FileNotFoundError:
+        packs = 0
+    except OSError:
+        return True
+    return loose * 256 > GC_AUTO or packs > GC_AUTO_PACK_LIMIT
 
 
 def _index_paths(root: Path, paths: list[str]) -> None:

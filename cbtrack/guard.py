@@ -26,9 +26,7 @@ from cbtrack.files import (
     remove_file,
     write_atomic,
 )
-from cbtrack.model import (
-    ID_RE,
-)
+from cbtrack.ids import ID_RE
 from cbtrack.yamlio import (
     read_text,
 )

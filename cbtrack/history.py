@@ -46,8 +46,9 @@ from typing import Any
 
 from cbtrack.enums import CLINICAL_URGENCIES, Urgency
 from cbtrack.errors import Refused
+from cbtrack.ids import ID_RE
 from cbtrack.merge import merge_records
-from cbtrack.model import ID_RE, Callback, CloseReason, EventType, id_month
+from cbtrack.model import Callback, CloseReason, EventType, id_month
 from cbtrack.store import LOCAL_DIR, POLICY_FILE
 from cbtrack.versions import (
     ADMIN_ROLE,

@@ -22,8 +22,8 @@ from cbtrack.model import (
     Status,
     Urgency,
     VoicemailConsent,
-    phone_digits,
 )
+from cbtrack.patients import phone_digits
 from cbtrack.policy import Policy
 from cbtrack.store import Store
 

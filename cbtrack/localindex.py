@@ -402,20 +402,26 @@ class LocalIndex:
             return None
         return rel.as_posix()
 
-    def known(self, folder: str) -> dict[str, tuple[Any, ...]]:
-        """name -> (stamp, *row, queue line) of one folder's entries (from the covering
-        index alone); the line as kept (`line_of` reads it), or None."""
+    def known(self, folder: str, names: list[str] | None = None) -> dict[str, tuple[Any, ...]]:
+        """name -> (stamp, *row, queue line) of one folder's entries, or of those `names`
+        only (from the covering index alone); the line as kept (`line_of` reads it), or
+        None."""
         db = self.db
         if db is None:
             return {}
+        sql = f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ?"
+        out: dict[str, tuple[Any, ...]] = {}
         try:
-            cur = db.execute(
-                f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ?",
-                (folder,),
-            )
-            return {r[0]: r[1:] for r in cur}
+            if names is None:
+                return {r[0]: r[1:] for r in db.execute(sql, (folder,))}
+            for at in range(0, len(names), 500):
+                chunk = names[at : at + 500]
+                marks = ",".join("?" * len(chunk))
+                cur = db.execute(f"{sql} AND name IN ({marks})", (folder, *chunk))
+                out.update((r[0], r[1:]) for r in cur)
         except sqlite3.Error:
             return {}
+        return out
 
     def stamps(self, folder: str) -> dict[str, str]:
         """name -> stamp of one folder's entries (all `fresh` needs)."""
@@ -426,6 +432,30 @@ class LocalIndex:
             return dict(db.execute("SELECT name, stamp FROM rec WHERE folder = ?", (folder,)))
         except sqlite3.Error:
             return {}
+
+    def all_fresh(self, folder: Path, names: list[str]) -> bool:
+        """Whether the index holds a fresh entry (`fresh`) for every file of `folder`
+        named in `names` (a read-only check: nothing is read again or noted)."""
+        rel = self.folder_of(folder)
+        if rel is None:
+            return False
+        kept = self.stamps(rel)
+        try:
+            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            for name in names:
+                entry = kept.get(name)
+                if entry is None or not fresh(
+                    entry, os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                ):
+                    return False
+        except OSError:
+            return False
+        finally:
+            os.close(dfd)
+        return True
 
     def data(self, folder: str, name: str) -> Data | None:
         db = self.db
@@ -532,8 +562,10 @@ class LocalIndex:
         date; the caller queries it for the rest)."""
         rel = self.folder_of(folder)
         known: dict[str, Any] = {}
-        if rel is not None:
-            known = self.stamps(rel) if changed_only else self.known(rel)
+        if rel is not None and changed_only:
+            known = self.stamps(rel)
+        elif rel is not None:
+            known = self.known(rel, None if whole else names)
         try:
             dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:

@@ -38,8 +38,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from cbtrack.ids import ALPHABET
 from cbtrack.model import (
-    ALPHABET,
     Attempt,
     Callback,
     Closure,

@@ -27,6 +27,8 @@ from pydantic import (
 from cbtrack import enums
 from cbtrack.errors import Refused
 from cbtrack.facts import CallbackFacts
+from cbtrack.ids import ALPHABET, ID_RE
+from cbtrack.patients import phone_digits
 
 # The vocabularies live in `cbtrack.enums` (cheap to import); they are part of the model.
 CLINICAL_URGENCIES = enums.CLINICAL_URGENCIES
@@ -42,8 +44,6 @@ Urgency = enums.Urgency
 VoicemailConsent = enums.VoicemailConsent
 
 # Crockford-style alphabet: no i, l, o, u, so IDs read aloud without confusion.
-ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-ID_RE = re.compile(r"^cb-(\d{8})-([0-9a-hjkmnp-tv-z]{5})$")
 ITEM_ID_RE = r"^[0-9a-hjkmnp-tv-z]{6}$"
 WINDOW_RE = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
 
@@ -165,10 +165,6 @@ def _model_args(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [m for arg in getattr(annotation, "__args__", ()) for m in _model_args(arg)]
-
-
-def phone_digits(phone: str) -> str:
-    return re.sub(r"\D", "", phone)
 
 
 # An extension after a number: `x123`, `ext. 123`, `ext 123`, `extension 123`, `#123`.

@@ -10,12 +10,21 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cbtrack.model import ALPHABET, ID_RE, Callback, phone_digits
+from cbtrack.ids import ALPHABET, ID_RE
+
+if TYPE_CHECKING:
+    from cbtrack.model import Callback
 
 MIN_PHONE_DIGITS = 7
 _PHONE_TEXT = re.compile(r"\+?[0-9 ().-]+")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+def phone_digits(phone: str) -> str:
+    return re.sub(r"\D", "", phone)
+
 
 # --- matching ------------------------------------------------------------------------------
 

@@ -26,7 +26,8 @@ from cbtrack import packaged
 from cbtrack.alertrules import AlertRule
 from cbtrack.clock import BusinessCalendar, parse_duration
 from cbtrack.matcher import Matcher, RuleSpec
-from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency, phone_digits
+from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency
+from cbtrack.patients import phone_digits
 from cbtrack.words import PatternError
 
 Window = Annotated[str, StringConstraints(pattern=WINDOW_RE)]
@@ -435,7 +436,9 @@ class Policy(StrictModel):
         merged = {name: list(terms) for name, terms in concepts.items()}
         for name, terms in self.concepts.items():
             merged[name] = [*merged.get(name, []), *terms]
-        return Matcher(merged, [r.spec() for r in self.triage_rules], spelling)
+        from cbtrack.rulecache import compiled
+
+        return compiled(merged, [r.spec() for r in self.triage_rules], spelling)
 
     @property
     def roster_enforced(self) -> bool:

@@ -49,14 +49,9 @@ from cbtrack.files import (
     write_atomic,
 )
 from cbtrack.guard import Guarded, _old_bytes
+from cbtrack.ids import ALPHABET, ID_RE
 from cbtrack.localindex import BLANK, Cached, LocalIndex, Row
-from cbtrack.model import (
-    ALPHABET,
-    ID_RE,
-    Callback,
-    id_month,
-    new_callback_id,
-)
+from cbtrack.model import Callback, id_month, new_callback_id
 from cbtrack.patients import Query, lookup_keys, newest_first, same_patient
 from cbtrack.policy import Policy
 from cbtrack.policyproblems import describe_policy_problems
@@ -457,7 +452,7 @@ class Store(Guarded):
         return out
 
     def _note_digest(self) -> None:
-        """Keep in the index what the queue on a terminal needs of the policy (`quick.py`
+        """Keep in the index what the queue and `find` need of the policy (`quick.py`
         reads it instead of validating the policy)."""
         try:
             digest = json.dumps(policy_digest(self.policy), sort_keys=True)
@@ -566,6 +561,7 @@ class Store(Guarded):
                 consider(self.model_of(c))
             for cb in moved:
                 consider(cb)
+        self._note_digest()
         phone7 = query.digits[-7:] if query.digits else None
         found = ix.candidates(query.callback_id, query.text.casefold(), phone7, query.name_words)
         for folder_rel, name in found:

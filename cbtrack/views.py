@@ -23,6 +23,7 @@ from typing import Any
 from cbtrack.enums import (
     AttemptMethod,
     AttemptResult,
+    CloseReason,
     ContactMethod,
     DependencyKind,
     EventType,
@@ -85,6 +86,18 @@ class DependencyView:
         self.resolved_at = maybe_moment(data.get("resolved_at"))
 
 
+class ClosureView:
+    __slots__ = ("at", "by", "duplicate_of", "reason", "summary", "to")
+
+    def __init__(self, data: Data) -> None:
+        self.at = moment(data["at"])
+        self.by: str = data["by"]
+        self.reason = CloseReason(data["reason"])
+        self.summary: str = data["summary"]
+        self.to: str | None = data.get("to")
+        self.duplicate_of: str | None = data.get("duplicate_of")
+
+
 class CallbackView(CallbackFacts):
     """What the queue and the review read of one callback, from its indexed data; the
     derived facts are `Callback`'s own (cbtrack/facts.py)."""
@@ -113,6 +126,11 @@ class CallbackView(CallbackFacts):
     @cached_property
     def next_attempt_at(self) -> datetime | None:
         return maybe_moment(self._data.get("next_attempt_at"))
+
+    @cached_property
+    def closure(self) -> ClosureView | None:
+        found = self._data.get("closure")
+        return None if found is None else ClosureView(found)
 
     @cached_property
     def patient(self) -> PatientView:

@@ -305,3 +305,52 @@ def test_find_ignores_case_accents_and_apostrophes_and_sees_edits_in_place(
     path.write_text(_yaml.safe_dump(data, sort_keys=False))
     found = json.loads(cli.ok("find", "quartermain", "--json").stdout)
     assert [r["id"] for r in found] == [cid]
+
+
+def test_find_from_the_index_alone_prints_what_the_full_path_prints(
+    cli: Cli, three: dict[str, str], store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`find` answers from the index without reading any file when every record file is as
+    indexed; its text is the full path's, for every kind of hit and miss."""
+    from cbtrack.cli import quick
+    from tests.conftest import settle_index
+
+    zoe = add(cli, ["--patient", "Zoë O'Fernández", "--phone", "555 010 0177"])
+    dup = add(cli, MARIA, "--related", three["second"])
+    cli.ok("close", dup, "--reason", "duplicate", "--of", three["second"], "--summary", "Same")
+    routed = add(cli, ["--patient", "Ruth Router", "--phone", "555 010 0188"])
+    cli.ok("close", routed, "--reason", "routed", "--to", "billing", "--summary", "To billing")
+    queries = ["5550140", "maria", "fernandez", "ofernandez", "zoe o'fernandez", "00123",
+               three["other"], three["first"][-5:], "router", "nobody here", "555 010 0188"]  # fmt: skip
+    cli.ok("find", "x")  # notes the policy's digest and every entry
+    settle_index(store_dir)
+    used: list[bool] = []
+    real = quick.find_screen
+
+    def watched(store: str | None, text: str) -> bool:
+        used.append(real(store, text))
+        return used[-1]
+
+    for width in ("80", "140"):
+        monkeypatch.setenv("COLUMNS", width)
+        for q in queries:
+            with monkeypatch.context() as m:
+                m.setattr(quick, "find_screen", watched)
+                fast = cli.ok("find", q).stdout
+            with monkeypatch.context() as m:
+                m.setattr(quick, "find_screen", lambda store, text: False)
+                full = cli.ok("find", q).stdout
+            assert used[-1], q
+            assert fast == full, q
+    assert f"dup of {three['second'][-5:]}" in cli.ok("find", "maria").stdout
+    assert "routed billing" in cli.ok("find", "router").stdout
+    assert zoe in cli.ok("find", "zoe").stdout
+    # A record edited in place (same size and times) sends find down the full path.
+    path = store_dir / "callbacks" / "open" / f"{zoe}.yaml"
+    before = path.stat()
+    path.write_text(path.read_text().replace("Zoë O'Fernández", "Zoë O'Fernándey"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with monkeypatch.context() as m:
+        m.setattr(quick, "find_screen", watched)
+        out = cli.ok("find", "fernandey").stdout
+    assert not used[-1] and zoe in out

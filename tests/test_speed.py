@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cbtrack import service, timing
-from cbtrack.model import ALPHABET
+from cbtrack.ids import ALPHABET
 from cbtrack.store import Store
 from tests.conftest import NOW, Cli, attempt_args
 

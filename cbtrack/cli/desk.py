@@ -43,6 +43,11 @@ def find(
     Example: cbtrack find "617.555.0140"
     """
     st = state(ctx)
+    if not as_json:
+        from cbtrack.cli import quick  # from the index alone, when every file is fresh
+
+        if quick.find_screen(st.store_dir, text):
+            return
     store = st.store()
     found, problems = service.find(store, text)
     if problems:

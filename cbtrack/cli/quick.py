@@ -126,6 +126,27 @@ def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[Row, tuple
     return out
 
 
+def open_index(store_dir: str | None) -> tuple[Path, localindex.LocalIndex, DigestPolicy] | None:
+    """The store's folder, its index and the policy's digest, when the index can answer
+    for this exact policy file and cbtrack version; None otherwise (the full path)."""
+    from cbtrack import __version__
+
+    root = find_root(store_dir)
+    if root is None or not policy_quiet(root):
+        return None
+    try:
+        policy_bytes = (root / POLICY_FILE).read_bytes()
+    except OSError:
+        return None
+    ix = localindex.LocalIndex(
+        root / ".cbtrack", root / OPEN_DIR[0], localindex.key_of(__version__, policy_bytes)
+    )
+    try:
+        return root, ix, DigestPolicy(json.loads(ix.meta("policy") or ""))
+    except (KeyError, TypeError, ValueError, LookupError):
+        return None
+
+
 def queue_screen(
     store_dir: str | None,
     user: str | None,
@@ -141,29 +162,17 @@ def queue_screen(
     """Print the queue as `cli.reading.queue` does (with `whole`, every callback, else the
     first screen), and return True; or print nothing and return False when the index
     cannot vouch for every record."""
-    from cbtrack import __version__
     from cbtrack.queuefmt import Line
     from cbtrack.queuepick import Filter, pick
 
-    root = find_root(store_dir)
-    if root is None or not policy_quiet(root):
-        return False
     if mine:
         if not user or (owner and owner != user):
             return False  # the full path says what is wrong
         owner = user
-    try:
-        policy_bytes = (root / POLICY_FILE).read_bytes()
-    except OSError:
+    opened = open_index(store_dir)
+    if opened is None:
         return False
-    ix = localindex.LocalIndex(
-        root / ".cbtrack", root / OPEN_DIR[0], localindex.key_of(__version__, policy_bytes)
-    )
-    digest = ix.meta("policy")
-    try:
-        policy = DigestPolicy(json.loads(digest or ""))
-    except (KeyError, TypeError, ValueError, LookupError):
-        return False
+    root, ix, policy = opened
     if category and category not in policy.categories:
         return False
     ranks = policy.ranks
@@ -226,3 +235,58 @@ def print_queue(
     out = queuefmt.queue_lines(lines, now.timestamp(), color_ok(), width)
     counts = render.queue_counts(total, late, waiting, len(lines), hint)
     typer.echo("\n".join([*out, *queuefmt.footer_lines(counts, width)]))
+
+
+def find_screen(store_dir: str | None, text: str) -> bool:
+    """Print what `cbtrack find TEXT` prints, as the full path does (`Store.find_callbacks`),
+    and return True, when every record file of the store is fresh in the index; or print
+    nothing and return False. The candidates come from the index's keys and each is
+    confirmed on its indexed data (`patients.Query`), as the full path confirms them."""
+    import typer
+
+    from cbtrack import render
+    from cbtrack.cli.app import term_width
+    from cbtrack.patients import Query, newest_first
+    from cbtrack.views import CallbackView
+
+    query = Query.parse(text)
+    opened = open_index(store_dir) if query.text else None
+    if opened is None:
+        return False
+    root, ix, policy = opened
+    callbacks = root / OPEN_DIR[0]
+    closed = callbacks / "closed"
+    folders = [callbacks / "open"]
+    if closed.is_dir():
+        folders += [m for m in sorted(closed.iterdir()) if m.is_dir() and not m.is_symlink()]
+    listed: dict[str, set[str]] = {}
+    for folder in folders:
+        try:
+            names = [n for n in os.listdir(folder) if n.endswith(".yaml") and n[0] != "."]
+        except OSError:
+            return False
+        if not ix.all_fresh(folder, names):
+            return False
+        listed[folder.relative_to(callbacks).as_posix()] = set(names)
+    phone7 = query.digits[-7:] if query.digits else None
+    hits: dict[str, Any] = {}
+    for rel, name in ix.candidates(query.callback_id, query.text.casefold(), phone7,
+                                   query.name_words):  # fmt: skip
+        data = ix.data(rel, name) if name in listed.get(rel, ()) else None
+        try:
+            view = CallbackView(data) if data is not None else None
+        except (KeyError, TypeError, ValueError):
+            view = None
+        if view is None or f"{view.id}.yaml" != name:
+            return False
+        if view.id not in hits and query.matches_record(view):  # type: ignore[arg-type]
+            hits[view.id] = view
+    found = newest_first(list(hits.values()))
+    if not found:
+        typer.echo("No callback matches.")
+        return True
+    p: Any = policy  # (the digest answers what the lines ask of a policy)
+    lines = render.find_lines(p, found, term_width())
+    n_open = sum(1 for cb in found if cb.is_open)
+    typer.echo("\n".join([*lines, f"{len(found)} found, {n_open} open."]))
+    return True

@@ -10,6 +10,7 @@ import typer
 from cbtrack.cli.app import (
     IdArg,
     JsonOpt,
+    State,
     app,
     state,
     term_width,

@@ -1,0 +1,117 @@
+"""The triage matcher, compiled once and kept for the next command.
+
+Compiling the built-in rules and word groups (cbtrack/data/triage.yaml, thousands of
+patterns) costs more than the rest of an `add`. The compiled matcher is kept in the user's
+cache folder (`$XDG_CACHE_HOME/cbtrack`, else `~/.cache/cbtrack`), one file per set of rules,
+named by a digest of everything it is made from: this cbtrack version, the matcher's own
+source, the built-in and practice rules, word groups and spellings. Any change makes a new
+file; the few newest are kept. It holds rules only, never patient data.
+
+The file is a pickle, so it is trusted only as far as the user's own files are: it is read
+only when it is a regular file (never through a symlink) owned by this user and writable by
+no one else, and anything wrong with it (damaged, old, another user's) means it is compiled
+again. Deleting the folder is always safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from cbtrack.matcher import Matcher, RuleSpec
+
+# What the compiled form depends on besides the rules: the code that reads them.
+_SOURCES = ("matcher.py", "words.py", "readings.py", "rulecache.py")
+KEEP = 4  # compiled matchers kept (a practice's rules change rarely)
+_MEMO: dict[str, Matcher] = {}  # (within one process: tests, a long import)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cbtrack"
+
+
+def digest(
+    concepts: Mapping[str, Iterable[str]], rules: list[RuleSpec], spelling: Mapping[str, str]
+) -> str:
+    from cbtrack import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    here = Path(__file__).parent
+    for name in _SOURCES:
+        with contextlib.suppress(OSError):
+            h.update((here / name).read_bytes())
+    plain = (
+        sorted((k, list(v)) for k, v in concepts.items()),
+        rules,
+        sorted(spelling.items()),
+    )
+    h.update(repr(plain).encode())
+    return h.hexdigest()[:32]
+
+
+def compiled(
+    concepts: Mapping[str, Iterable[str]], rules: list[RuleSpec], spelling: Mapping[str, str]
+) -> Matcher:
+    """`Matcher(concepts, rules, spelling)`, from the cache when it holds it."""
+    concepts = {k: list(v) for k, v in concepts.items()}
+    key = digest(concepts, rules, spelling)
+    found = _MEMO.get(key)
+    if found is None:
+        path = cache_dir() / f"matcher-{key}.pickle"
+        found = _read(path)
+        if found is None:
+            found = Matcher(concepts, rules, spelling)
+            _write(path, found)
+        _MEMO[key] = found
+    return found
+
+
+def _read(path: Path) -> Matcher | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not _trusted(st):
+            return None
+        try:
+            value = pickle.load(f)
+        except Exception:  # damaged or from another version: compiled again
+            return None
+    return value if isinstance(value, Matcher) else None
+
+
+def _trusted(st: os.stat_result) -> bool:
+    import stat
+
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _write(path: Path, matcher: Matcher) -> None:
+    """Keep `matcher` at `path` (atomically, owner-only), and only the newest few."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(matcher, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        kept = sorted(path.parent.glob("matcher-*.pickle"), key=_age)
+        for old in kept[:-KEEP]:
+            old.unlink()
+    except (OSError, pickle.PicklingError):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _age(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -1,0 +1,94 @@
+"""The compiled triage matcher kept in the user's cache folder (cbtrack/rulecache.py): made
+once, read back by the next command, and never trusted when damaged or writable by others."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cbtrack import matcher, rulecache
+from tests.conftest import Cli
+
+BLUE = "his lips and fingertips look a little blue"
+
+
+def _urgency(cli: Cli, reason: str) -> str:
+    cid = cli.add(category="general", reason=reason)
+    return str(cli.record(cid)["urgency"])
+
+
+def _kept(cache: Path) -> list[Path]:
+    return sorted((cache / "cbtrack").glob("matcher-*.pickle"))
+
+
+def test_the_matcher_is_compiled_once_and_kept_owner_only(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setattr(rulecache, "_MEMO", {})
+    assert _urgency(cli, BLUE) == "emergency"
+    [kept] = _kept(cache)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE((cache / "cbtrack").stat().st_mode) == 0o700
+    # The next command reads it back instead of compiling the rules again.
+    monkeypatch.setattr(rulecache, "_MEMO", {})
+    compiled: list[int] = []
+    real = matcher.Matcher.__init__
+
+    def counting(self: matcher.Matcher, concepts: Any, rules: Any, spelling: Any) -> None:
+        if rules and len(rules) > 1:  # (not a check of one practice rule)
+            compiled.append(1)
+        real(self, concepts, rules, spelling)
+
+    monkeypatch.setattr(matcher.Matcher, "__init__", counting)
+    assert _urgency(cli, BLUE) == "emergency"
+    assert not compiled
+
+
+@pytest.mark.parametrize("harm", ["damaged", "group_writable", "symlink"])
+def test_a_damaged_or_untrusted_cache_is_compiled_again(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, harm: str
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setattr(rulecache, "_MEMO", {})
+    _urgency(cli, "question about parking")
+    [kept] = _kept(cache)
+    if harm == "damaged":
+        kept.write_bytes(b"\x80\x05not a pickle")
+    elif harm == "group_writable":
+        os.chmod(kept, 0o620)
+    else:
+        elsewhere = tmp_path / "elsewhere.pickle"
+        elsewhere.write_bytes(kept.read_bytes())
+        kept.unlink()
+        kept.symlink_to(elsewhere)
+    monkeypatch.setattr(rulecache, "_MEMO", {})
+    assert _urgency(cli, BLUE) == "emergency"
+    if harm == "damaged":
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and kept.stat().st_size > 1000
+
+
+def test_a_practice_rule_makes_a_new_compiled_matcher(
+    cli: Cli, store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setattr(rulecache, "_MEMO", {})
+    assert _urgency(cli, "the wasp sting is swelling up") != "emergency"
+    policy = store_dir / "cbtrack.yaml"
+    text = policy.read_text()
+    assert "  rules: []" in text
+    rule = (
+        "  rules:\n    - {name: wasp_sting_swelling, patterns: ['wasp sting ..3 swell*'],"
+        " urgency: emergency, route_to: clinical}"
+    )
+    policy.write_text(text.replace("  rules: []", rule, 1))
+    cli.ok("validate", "--commit")
+    assert _urgency(cli, "the wasp sting is swelling up") == "emergency"
+    assert len(_kept(cache)) == 2
