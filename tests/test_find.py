@@ -321,7 +321,8 @@ def test_find_from_the_index_alone_prints_what_the_full_path_prints(
     routed = add(cli, ["--patient", "Ruth Router", "--phone", "555 010 0188"])
     cli.ok("close", routed, "--reason", "routed", "--to", "billing", "--summary", "To billing")
     queries = ["5550140", "maria", "fernandez", "ofernandez", "zoe o'fernandez", "00123",
-               three["other"], three["first"][-5:], "router", "nobody here", "555 010 0188"]  # fmt: skip
+               three["other"], three["first"][-5:], "router", "nobody here",
+               "555 010 0188"]  # fmt: skip
     cli.ok("find", "x")  # notes the policy's digest and every entry
     settle_index(store_dir)
     used: list[bool] = []

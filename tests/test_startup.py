@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cbtrack.cli import command_named
+from tests.conftest import Cli, settle_index
 
 CBTRACK = shutil.which("cbtrack", path=str(Path(sys.executable).parent)) or "cbtrack"
 
@@ -70,3 +71,38 @@ def test_help_and_typos_still_see_every_command() -> None:
     assert typo.returncode == 2 and "Did you mean 'show'?" in typo.stderr
     sub = run("import", "--help")
     assert sub.returncode == 0 and "missed-calls" in sub.stdout
+
+
+def test_the_plain_text_check_is_for_the_typer_installed(
+    cli: Cli, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_plain_text_options` reaches into typer's internals, so it is pinned to the typer
+    releases it was written for: with this typer it is on, and a read command given only
+    text options loads no pydantic; with any other typer it stands aside and typer's own
+    checks (with their messages) run."""
+    import importlib
+
+    import typer
+
+    app_module = importlib.import_module("cbtrack.cli.app")
+
+    assert app_module.plain_text_typer(), (
+        f"typer {typer.__version__} is not one the plain-text option check was written for: "
+        "check cbtrack/cli/app.py `_plain_text_options` against it, then move PLAIN_TEXT_TYPER"
+    )
+    cli.add()
+    cli.ok("queue")  # (then the queue comes from the index alone: no models)
+    settle_index(store_dir)
+    probe = (
+        "import sys; from cbtrack.cli import main; sys.argv = ['cbtrack', '--store', sys.argv[1],"
+        " 'queue', '--owner', 'front_desk'];\ntry: main()\nexcept SystemExit: pass\n"
+        "print('pydantic' in sys.modules, file=sys.stderr)"
+    )
+    env = dict(os.environ, CBTRACK_USER="jlee")
+    out = subprocess.run([sys.executable, "-c", probe, str(store_dir)], capture_output=True,
+                         text=True, env=env, timeout=120)  # fmt: skip
+    assert out.stderr.strip().splitlines()[-1] == "False", out.stderr
+    monkeypatch.setattr(typer, "__version__", "0.30.0")
+    assert not app_module.plain_text_typer()
+    monkeypatch.setattr(typer, "__version__", "0.15.1")
+    assert app_module.plain_text_typer()  # (no `typer._coercion` there: it imports nothing)

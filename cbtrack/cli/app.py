@@ -146,14 +146,31 @@ def _accept_global_options(command: Any, root_params: list[Any]) -> None:
         _accept_global_options(sub, root_params)
 
 
+# The typer releases `_plain_text_options` was written for (tests/test_startup.py checks it
+# there): from the first with `typer._coercion` up to, not including, this one.
+PLAIN_TEXT_TYPER = (0, 30)
+
+
+def plain_text_typer() -> bool:
+    """Whether the installed typer is one `_plain_text_options` knows."""
+    try:
+        parts = str(typer.__version__).split(".")[:2]
+        return (int(parts[0]), int(parts[1])) < PLAIN_TEXT_TYPER
+    except (AttributeError, ValueError, IndexError):
+        return False
+
+
 def _plain_text_options(command: Any) -> None:
     """Typer checks every option's value with a pydantic `TypeAdapter`, which costs a
     command some 0.1 s of imports and schema building before it starts. For a text option
     (`str`, no parser) given plain text, or any option not given, that check returns the
     value as it is: answer those directly, and build typer's own check for anything else
     (numbers, choices, text pydantic would refuse), so every error stays typer's.
-    This leans on typer's internals: with a typer whose internals differ, it does nothing
-    and typer checks every option itself."""
+    This leans on typer's internals (`typer._coercion`), so it is applied only to the typer
+    releases it was written and tested for (`PLAIN_TEXT_TYPER`); with any other typer it does
+    nothing and typer checks every option itself."""
+    if not plain_text_typer():
+        return
     try:
         from typer._coercion import RuntimeParam, build_runtime_param
     except ImportError:
