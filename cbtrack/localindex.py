@@ -130,7 +130,12 @@ def stamp(st: os.stat_result, checked: int) -> str:
 def fresh(kept: str, st: os.stat_result) -> bool:
     """The one "is this entry still the file?" rule: the file's inode, size, mtime and
     ctime are exactly those kept, and it was older than the moment it was read."""
-    return kept != "" and kept == signature(st)
+    return still(kept, signature(st))
+
+
+def still(kept: str | None, sig: str) -> bool:
+    """`fresh` for a signature already taken."""
+    return bool(kept) and kept == sig
 
 
 def now_checked() -> int:
@@ -435,26 +440,38 @@ class LocalIndex:
 
     def all_fresh(self, folder: Path, names: list[str]) -> bool:
         """Whether the index holds a fresh entry (`fresh`) for every file of `folder`
-        named in `names` (a read-only check: nothing is read again or noted)."""
+        named in `names` (a read-only check of the entries: nothing is read again).
+
+        Once a folder's files are all found fresh, a digest of their names and signatures
+        is kept: while no entry of the folder is written (`_store` drops the digest), the
+        same digest means the same files with the same signatures, all fresh, so the next
+        check compares one digest instead of every entry."""
         rel = self.folder_of(folder)
         if rel is None:
             return False
-        kept = self.stamps(rel)
         try:
             dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             return False
+        names = sorted(names)
         try:
-            for name in names:
-                entry = kept.get(name)
-                if entry is None or not fresh(
-                    entry, os.stat(name, dir_fd=dfd, follow_symlinks=False)
-                ):
-                    return False
+            sigs = [signature(os.stat(n, dir_fd=dfd, follow_symlinks=False)) for n in names]
         except OSError:
             return False
         finally:
             os.close(dfd)
+        digest = hashlib.sha1(
+            "\n".join(f"{n}\0{s}" for n, s in zip(names, sigs, strict=True)).encode(
+                "utf-8", "surrogateescape"
+            )
+        ).hexdigest()
+        key = f"fresh:{rel}"
+        if self.meta(key) == digest:
+            return True
+        kept = self.stamps(rel)
+        if not all(still(kept.get(n), sig) for n, sig in zip(names, sigs, strict=True)):
+            return False
+        self.set_meta(key, digest)
         return True
 
     def data(self, folder: str, name: str) -> Data | None:
@@ -707,6 +724,7 @@ class LocalIndex:
             db.executemany(
                 "DELETE FROM rec WHERE folder = ? AND name = ?", [(folder, n) for n in gone]
             )
+            db.execute("DELETE FROM meta WHERE k = ?", (f"fresh:{folder}",))
 
     def note_saved(self, target: Path, removed: Path | None, data: Data) -> None:
         """A change wrote `target` (and removed `removed`, its copy in the other folder):

@@ -355,3 +355,16 @@ def test_find_from_the_index_alone_prints_what_the_full_path_prints(
         m.setattr(quick, "find_screen", watched)
         out = cli.ok("find", "fernandey").stdout
     assert not used[-1] and zoe in out
+    # A closed record edited in place after its folder was found all fresh (the folder's
+    # digest kept): the digest no longer matches, and the edit is found.
+    settle_index(store_dir)
+    assert routed in cli.ok("find", "router").stdout
+    assert routed in cli.ok("find", "router").stdout  # (now from the kept digest)
+    closed = next(store_dir.glob(f"callbacks/closed/*/{routed}.yaml"))
+    with closed.open("r+") as fh:  # in place: same inode, folder untouched
+        text = fh.read().replace("Ruth Router", "Ruth Rooter")
+        fh.seek(0)
+        fh.write(text)
+    out = cli.ok("find", "rooter").stdout
+    assert routed in out and "Rooter" in out
+    assert routed not in cli.ok("find", "router").stdout
