@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cbtrack import workers
 from cbtrack.progress import Progress
 
 FORMAT = "cbtrack-index-4"
@@ -554,8 +555,9 @@ class LocalIndex:
         if db is None:
             return set()
         try:
-            cur = db.execute(
-                "SELECT name FROM rec WHERE folder = 'open' AND (phone7 = ? OR mrnkey = ?)",
+            cur = db.execute(  # (two lookups, each on its own index, not a scan)
+                "SELECT name FROM rec WHERE phone7 = ? AND folder = 'open' UNION "
+                "SELECT name FROM rec WHERE mrnkey = ? AND folder = 'open'",
                 (phone7, mrnkey),
             )
             return {r[0] for r in cur}
@@ -647,8 +649,6 @@ class LocalIndex:
         """Data of many files read strictly by worker processes: a cold build uses every
         core. Files a worker could not read are left out (the caller reads them itself,
         and reports them as it always does). `progress` counts each file read."""
-        from cbtrack import workers  # (worker processes: only for a big read)
-
         n = workers.count(len(names), PARALLEL_FROM)
         if self.parse is None or n < 2:
             return {}

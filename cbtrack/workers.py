@@ -8,11 +8,8 @@ work itself.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -42,6 +39,10 @@ def run(
     each as it comes: its job's position and the result); None when the workers cannot be
     started or break (the caller then does the work itself). `fn` must be a module-level
     function: it reaches the workers by name."""
+    import multiprocessing  # (here: only a big job pays for loading them)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     out: list[R] = []
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
