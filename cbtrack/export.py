@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from cbtrack.errors import Refused
+from cbtrack.ids import phone_digits
 from cbtrack.importer import UNKNOWN_CALLER
 from cbtrack.model import (
     Attempt,
@@ -32,7 +33,6 @@ from cbtrack.model import (
     Status,
     Urgency,
 )
-from cbtrack.patients import phone_digits
 from cbtrack.phones import e164, with_extension
 from cbtrack.policy import Policy
 from cbtrack.render import printable, spreadsheet_safe

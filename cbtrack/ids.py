@@ -1,7 +1,8 @@
-"""Callback IDs as text: `cb-YYYYMMDD-xxxxx`, the last five from Crockford's base32 alphabet.
+"""What a record is looked up by, as plain text: callback IDs (`cb-YYYYMMDD-xxxxx`, the last
+five from Crockford's base32 alphabet) and the digits of a phone number.
 
 Kept apart from the models (no pydantic), for the commands that answer from the local
-index alone (cbtrack/cli/quick.py).
+index alone (cbtrack/cli/quick.py) and for `patients`.
 """
 
 from __future__ import annotations
@@ -10,3 +11,7 @@ import re
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 ID_RE = re.compile(r"^cb-(\d{8})-([0-9a-hjkmnp-tv-z]{5})$")
+
+
+def phone_digits(phone: str) -> str:
+    return re.sub(r"\D", "", phone)

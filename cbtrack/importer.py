@@ -20,8 +20,8 @@ from dateutil import parser as dateparser
 from pydantic import ValidationError
 
 from cbtrack.errors import Refused
+from cbtrack.ids import phone_digits
 from cbtrack.model import Patient, split_extension
-from cbtrack.patients import phone_digits
 
 FIELDS = ("called_at", "phone", "name", "duration", "voicemail")
 REQUIRED = ("called_at", "phone")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cbtrack.errors import Refused
+from cbtrack.ids import phone_digits
 from cbtrack.lazy import lazy_module
 from cbtrack.model import (
     CLINICAL_URGENCIES,
@@ -23,7 +24,6 @@ from cbtrack.model import (
     Urgency,
     VoicemailConsent,
 )
-from cbtrack.patients import phone_digits
 from cbtrack.policy import Policy
 from cbtrack.store import Store
 

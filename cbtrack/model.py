@@ -27,8 +27,7 @@ from pydantic import (
 from cbtrack import enums
 from cbtrack.errors import Refused
 from cbtrack.facts import CallbackFacts
-from cbtrack.ids import ALPHABET, ID_RE
-from cbtrack.patients import phone_digits
+from cbtrack.ids import ALPHABET, ID_RE, phone_digits
 
 # The vocabularies live in `cbtrack.enums` (cheap to import); they are part of the model.
 CLINICAL_URGENCIES = enums.CLINICAL_URGENCIES

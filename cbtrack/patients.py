@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cbtrack.ids import ALPHABET, ID_RE
+from cbtrack.ids import ALPHABET, ID_RE, phone_digits
 
 if TYPE_CHECKING:
     from cbtrack.model import Callback
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 MIN_PHONE_DIGITS = 7
 _PHONE_TEXT = re.compile(r"\+?[0-9 ().-]+")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-
-
-def phone_digits(phone: str) -> str:
-    return re.sub(r"\D", "", phone)
 
 
 # --- matching ------------------------------------------------------------------------------

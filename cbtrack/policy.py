@@ -25,9 +25,9 @@ from pydantic import (
 from cbtrack import packaged
 from cbtrack.alertrules import AlertRule
 from cbtrack.clock import BusinessCalendar, parse_duration
+from cbtrack.ids import phone_digits
 from cbtrack.matcher import Matcher, RuleSpec
 from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency
-from cbtrack.patients import phone_digits
 from cbtrack.words import PatternError
 
 Window = Annotated[str, StringConstraints(pattern=WINDOW_RE)]

@@ -21,9 +21,9 @@ from cbtrack.errors import Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from cbtrack import patients, render, service
+    from cbtrack import ids, render, service
 else:  # loaded when a command runs, so --help stays cheap
-    patients = lazy_module("cbtrack.patients")
+    ids = lazy_module("cbtrack.ids")
     render = lazy_module("cbtrack.render")
     service = lazy_module("cbtrack.service")
 
@@ -86,7 +86,7 @@ def _ask_setup(setup: service.PracticeSetup, ask_staff: bool) -> None:
         setup.callback_number = _ask(
             "Number patients should call back",
             shipped.callback_number,
-            lambda v: 7 <= len(patients.phone_digits(v)) <= 15,
+            lambda v: 7 <= len(ids.phone_digits(v)) <= 15,
             "A callback number has 7 to 15 digits, like +1 555 010 0123.",
         )
     if setup.timezone is None:
