@@ -1,3 +1,3 @@
-from cbtrack.cli import main
+from cbtrack.entry import main
 
 main()

@@ -2,7 +2,7 @@
 five from Crockford's base32 alphabet) and the digits of a phone number.
 
 Kept apart from the models (no pydantic), for the commands that answer from the local
-index alone (cbtrack/cli/quick.py) and for `patients`.
+index alone (cbtrack/quick.py) and for `patients`.
 """
 
 from __future__ import annotations

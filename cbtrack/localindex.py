@@ -429,6 +429,21 @@ class LocalIndex:
             return {}
         return out
 
+    def entries(self, folder: str) -> list[tuple[Any, ...]]:
+        """(name, stamp, *row, queue line) of one folder's entries in name order (`known`
+        as a list, from the covering index alone)."""
+        db = self.db
+        if db is None:
+            return []
+        try:
+            return db.execute(
+                f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ? "
+                "ORDER BY name",
+                (folder,),
+            ).fetchall()
+        except sqlite3.Error:
+            return []
+
     def stamps(self, folder: str) -> dict[str, str]:
         """name -> stamp of one folder's entries (all `fresh` needs)."""
         db = self.db

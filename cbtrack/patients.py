@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cbtrack.ids import ALPHABET, ID_RE, phone_digits
 
@@ -88,8 +87,7 @@ def group_keys(phone: str, mrn: str | None) -> list[str]:
     return [*keys, f"mrn:{mrn.casefold()}"] if mrn else keys
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(NamedTuple):
     text: str
     digits: str  # when the text reads as a phone number
     name_words: tuple[str, ...]  # when every word holds a letter

@@ -9,7 +9,6 @@ and the patient's name and the reason keep at least `READABLE` characters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cbtrack import clock
@@ -53,8 +52,7 @@ WIDEST = {"PATIENT": 30, "WHY": 60, "OWNER": 16, "NEXT": 40}
 WEIGHT = {"PATIENT": 1.0, "WHY": 1.6, "OWNER": 1.3, "NEXT": 1.2}
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     """Column widths, and whether each callback takes two lines."""
 
     widths: dict[str, int]

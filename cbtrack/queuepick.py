@@ -1,14 +1,13 @@
 """The queue's one selection: which open callbacks a filter keeps, in rank order, and the
 counts over them. Works on the local index's rows (plain values), so the full path
-(`reading.queue_page`) and the terminal's quick path (`cli/quick.py`) share it without
+(`reading.queue_page`) and the terminal's quick path (`quick.py`) share it without
 either loading a model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from cbtrack.clock import past_due
 from cbtrack.localindex import Row, rank_key
@@ -16,8 +15,7 @@ from cbtrack.localindex import Row, rank_key
 T = TypeVar("T")
 
 
-@dataclass
-class Filter:
+class Filter(NamedTuple):
     """What `cbtrack queue` narrows to (plain values; `owners` is a user or role and the
     roles it stands for)."""
 
@@ -28,8 +26,7 @@ class Filter:
     overdue: bool = False
 
 
-@dataclass
-class Picked(Generic[T]):
+class Picked(NamedTuple, Generic[T]):
     """The callbacks a filter keeps, most urgent first, with counts over all of them."""
 
     items: list[T]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from cbtrack import timing
     from cbtrack.model import Callback
     from cbtrack.policy import Policy
-else:  # the queue on a terminal lays out its screen without the models (cbtrack/cli/quick.py)
+else:  # the queue on a terminal lays out its screen without the models (cbtrack/quick.py)
     timing = lazy_module("cbtrack.timing")
 
 WIDTH = 100
@@ -318,7 +318,7 @@ def _next(cb: Callback) -> str:
 def expected_of(policy: Policy, cb: Callback) -> datetime | None:
     """When the callback's first open dependency is expected (`timing.first_expected`); a
     read-only view brings it from the index's row, so the queue on a terminal needs no
-    models (cbtrack/cli/quick.py)."""
+    models (cbtrack/quick.py)."""
     if not cb.open_dependencies:
         return None
     known: datetime | None = getattr(cb, "expected_at", None)

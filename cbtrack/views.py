@@ -116,7 +116,7 @@ class CallbackView(CallbackFacts):
         self.due_at = moment(data["due_at"])
         self.created_at = moment(data["created_at"])
         # When the first open dependency is expected, if the reader knows it already
-        # (cbtrack/cli/quick.py, from the index's row); else `timing` works it out.
+        # (cbtrack/quick.py, from the index's row); else `timing` works it out.
         self.expected_at: datetime | None = None
 
     @cached_property

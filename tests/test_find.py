@@ -312,7 +312,7 @@ def test_find_from_the_index_alone_prints_what_the_full_path_prints(
 ) -> None:
     """`find` answers from the index without reading any file when every record file is as
     indexed; its text is the full path's, for every kind of hit and miss."""
-    from cbtrack.cli import quick
+    from cbtrack import quick
     from tests.conftest import settle_index
 
     zoe = add(cli, ["--patient", "Zoë O'Fernández", "--phone", "555 010 0177"])

@@ -1,5 +1,5 @@
 """Reading without models: views of indexed data (cbtrack/views.py), the queue's screen from
-the local index alone (cbtrack/cli/quick.py), and the duplicate check's phone/MRN index. Each
+the local index alone (cbtrack/quick.py), and the duplicate check's phone/MRN index. Each
 must answer exactly as the models and the full path do; nothing here is timed."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from cbtrack import localindex
-from cbtrack.cli import quick, reading
+from cbtrack import localindex, quick
+from cbtrack.cli import reading
 from cbtrack.cli.app import State
 from cbtrack.enums import Status, Urgency
 from cbtrack.errors import Refused

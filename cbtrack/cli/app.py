@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +16,7 @@ from typer.core import TyperGroup
 
 from cbtrack.errors import CbtrackError, Refused
 from cbtrack.lazy import lazy_module
+from cbtrack.terminal import color_ok as color_ok, term_width as term_width
 
 if TYPE_CHECKING:
     from cbtrack import clock, render
@@ -385,20 +385,6 @@ def unreadable_exit(problems: list[str]) -> None:
         typer.echo(f"Error: {printable(problem)}", err=True)
     if problems:
         raise typer.Exit(3)
-
-
-def term_width() -> int:
-    """Columns to lay text out for: $COLUMNS, else the terminal's width, else 100."""
-    raw = os.environ.get("COLUMNS", "").strip()
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    if sys.stdout.isatty():
-        return shutil.get_terminal_size((100, 24)).columns
-    return 100
-
-
-def color_ok() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def store_path(text: str) -> Path:

@@ -44,7 +44,7 @@ def find(
     """
     st = state(ctx)
     if not as_json:
-        from cbtrack.cli import quick  # from the index alone, when every file is fresh
+        from cbtrack import quick  # from the index alone, when every file is fresh
 
         if quick.find_screen(st.store_dir, text):
             return

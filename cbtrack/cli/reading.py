@@ -87,7 +87,7 @@ def queue(
         (status.value if status else None),
     )
     if not as_json:
-        from cbtrack.cli import quick  # from the index alone, when it can
+        from cbtrack import quick  # from the index alone, when it can
 
         if quick.queue_screen(
             st.store_dir, st.user, owner, mine, category, urgency_value, status_value,
@@ -111,7 +111,7 @@ def _full_queue(
 ) -> None:
     """The queue read strictly (which refreshes the index): every callback when `whole`,
     else the first screen."""
-    from cbtrack.cli.quick import hint_for, print_queue, screen_size
+    from cbtrack.quick import hint_for, print_queue, screen_size
 
     store = st.store()
     now = st.now()

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,32 +96,35 @@ def now_in(tz: ZoneInfo) -> datetime | None:
     return moment if moment >= _EPOCH and moment.year <= 2099 else None
 
 
-def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[Row, tuple[Any, ...]]] | None:
+def fresh_rows(
+    ix: localindex.LocalIndex, folder: Path
+) -> list[tuple[Row, tuple[Any, ...]]] | None:
     """(row, queue line) of every record in the open folder, in file name order, when the
-    index holds a fresh entry (`localindex.fresh`) with a line for every one of them; None
-    otherwise."""
+    index holds a fresh entry (`localindex.fresh`) with a line for every one of them, and
+    no other; None otherwise."""
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".yaml") and n[0] != ".")
         dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
-    known = ix.known("open")
+    entries = ix.entries("open")
+    if len(entries) != len(names):
+        return None
     out: list[tuple[Row, tuple[Any, ...]]] = []
     make = Row._make
     fresh = localindex.fresh
-    end = localindex.ROW_FIELDS + 1
+    end = localindex.ROW_FIELDS + 2
     try:
-        for name in names:
-            entry = known.get(name)
-            if entry is None or entry[-1] is None:
+        for name, entry in zip(names, entries, strict=True):
+            if entry[0] != name or entry[-1] is None:
                 return None
             try:
                 st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             except OSError:
                 return None
-            if not fresh(entry[0], st):
+            if not fresh(entry[1], st):
                 return None
-            out.append((make(entry[1:end]), entry[-1]))
+            out.append((make(entry[2:end]), entry[-1]))
     finally:
         os.close(dfd)
     return out
@@ -198,10 +202,16 @@ def queue_screen(
     return True
 
 
+def say(text: str) -> None:
+    """One block of output, as `typer.echo` prints it (a line, flushed)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def screen_size() -> int:
     """How many callbacks the first screen of the queue shows."""
-    from cbtrack.cli.app import term_width
     from cbtrack.queuefmt import screenful
+    from cbtrack.terminal import term_width
 
     return screenful(shutil.get_terminal_size((100, 24)).lines, term_width())
 
@@ -221,20 +231,16 @@ def print_queue(
     hint: str,
 ) -> None:
     """The queue's lines at the terminal's width, then the counts; or why there are none."""
-    import typer
-
     from cbtrack import queuefmt, render
-    from cbtrack.cli.app import color_ok, term_width
+    from cbtrack.terminal import color_ok, term_width
 
     if not total:
-        typer.echo(
-            "No open callbacks match." if filtered else "No open callbacks. The queue is clear."
-        )
+        say("No open callbacks match." if filtered else "No open callbacks. The queue is clear.")
         return
     width = term_width()
     out = queuefmt.queue_lines(lines, now.timestamp(), color_ok(), width)
     counts = render.queue_counts(total, late, waiting, len(lines), hint)
-    typer.echo("\n".join([*out, *queuefmt.footer_lines(counts, width)]))
+    say("\n".join([*out, *queuefmt.footer_lines(counts, width)]))
 
 
 def find_screen(store_dir: str | None, text: str) -> bool:
@@ -242,11 +248,9 @@ def find_screen(store_dir: str | None, text: str) -> bool:
     and return True, when every record file of the store is fresh in the index; or print
     nothing and return False. The candidates come from the index's keys and each is
     confirmed on its indexed data (`patients.Query`), as the full path confirms them."""
-    import typer
-
     from cbtrack import render
-    from cbtrack.cli.app import term_width
     from cbtrack.patients import Query, newest_first
+    from cbtrack.terminal import term_width
     from cbtrack.views import CallbackView
 
     query = Query.parse(text)
@@ -283,10 +287,10 @@ def find_screen(store_dir: str | None, text: str) -> bool:
             hits[view.id] = view
     found = newest_first(list(hits.values()))
     if not found:
-        typer.echo("No callback matches.")
+        say("No callback matches.")
         return True
     p: Any = policy  # (the digest answers what the lines ask of a policy)
     lines = render.find_lines(p, found, term_width())
     n_open = sum(1 for cb in found if cb.is_open)
-    typer.echo("\n".join([*lines, f"{len(found)} found, {n_open} open."]))
+    say("\n".join([*lines, f"{len(found)} found, {n_open} open."]))
     return True
