@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 from cbtrack.readings import Measured, Reading, parse_reading, readings_in
 from cbtrack.words import (
@@ -74,6 +75,9 @@ class Pattern:
     text: str
     items: tuple[Item, ...]
     joins: tuple[Join, ...]
+    #: the stems of each item that is plain words only: a text with none of one of them
+    #: cannot match, which is known before any placing (most patterns stop here)
+    words: tuple[tuple[str, ...], ...] = ()
 
 
 _JOIN_RE = re.compile(r"^(~|\.\.)(\d{1,2})$")
@@ -81,13 +85,23 @@ _WORD_RE = re.compile(r"^[a-z0-9]+(\.[0-9]+)?\*?$|^\*[a-z]{3,}$")
 
 
 def _item(part: str, pattern: str) -> Item:
+    item = _read_item(part)
+    if item is None:
+        raise PatternError(
+            f"'{pattern}': '{part}' is not a word, word*, *ending, (a|b), {{concept}}, ..N or ~N"
+        )
+    return item
+
+
+@cache
+def _read_item(part: str) -> Item | None:
+    """One place in a pattern, read once however many patterns share it ("{med}",
+    "(his|her)"); None when it is not a word, a group or a concept."""
     if part.startswith("{") and part.endswith("}"):
         return Item(concept=part[1:-1])
     words = part[1:-1].split("|") if part.startswith("(") and part.endswith(")") else [part]
     if not all(_WORD_RE.match(w) for w in words):
-        raise PatternError(
-            f"'{pattern}': '{part}' is not a word, word*, *ending, (a|b), {{concept}}, ..N or ~N"
-        )
+        return None
     return Item(
         stems=tuple(stem(w) for w in words if "*" not in w),
         prefixes=tuple(w[:-1] for w in words if w.endswith("*")),
@@ -134,7 +148,8 @@ def parse_pattern(text: str, spelling: Spelling) -> Pattern:
         items.append(_item(part, text))
     if not items or pending is not None:
         raise PatternError(f"'{text}': a pattern needs words on both sides of ..N or ~N")
-    return Pattern(text, tuple(items), tuple(joins))
+    words = tuple(i.stems for i in items if i.concept is None and not i.prefixes and not i.suffixes)
+    return Pattern(text, tuple(items), tuple(joins), words)
 
 
 # --- rules and the matcher ------------------------------------------------------------
@@ -291,6 +306,10 @@ class Matcher:
         """Where the pattern matches. Each item is placed relative to the item before it
         (not to the whole match so far: in `a ~6 b ..2 c`, c follows b), and all of a
         match lies in one text (a reason and a detail are not read as one phrase)."""
+        present = text.at.keys()
+        for stems in pattern.words:
+            if present.isdisjoint(stems):
+                return []
         fields = text.fields
         # (start, end) of the match so far, and (start, end) of its last item
         current = [(s, e, s, e) for s, e in self._item_spans(text, pattern.items[0])]

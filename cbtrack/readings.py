@@ -52,6 +52,14 @@ _CONTEXT = {
 }
 _NOT_A_RATE = {stem(w) for w in ("min", "mins", "minutes", "hour", "hr", "day", "week", "year")}
 _RATE = stem("rate")
+#: Words after "heart" that make it the name of a thing (a medicine, a doctor, a test), so a
+#: number near it is not a pulse ("90 days of her heart meds instead of 30").
+_HEART_THINGS = {
+    stem(w)
+    for w in ("med", "meds", "medicine", "medication", "medications", "pill", "pills", "doctor",
+              "dr", "surgery", "specialist", "clinic", "condition", "failure", "valve", "test",
+              "tests", "cath", "procedure", "appointment", "appt", "visit", "program")
+}  # fmt: skip
 _BP_RE = re.compile(r"(?<![\d.])(\d{2,3})s?\s*(?:/|\bover\b)\s*(\d{2,3})s?(?![\d.])")
 
 
@@ -112,7 +120,8 @@ _NOT_A_READING = {
         "day", "days", "week", "weeks", "wk", "wks", "month", "months", "year", "years",
         "yr", "yrs", "yo", "time", "times", "unit", "units", "tab", "tabs", "tablet",
         "tablets", "pill", "pills", "strip", "strips", "dollar", "dollars", "refill",
-        "refills", "lb", "lbs", "pound", "pounds", "kg", "ml", "oz", "cc", "step", "steps",
+        "refills", "lb", "lbs", "pound", "pounds", "kg", "ml", "oz", "cc", "mg", "mcg", "step",
+        "steps",
     )
 }  # fmt: skip
 _BACK = 6  # how far before a number its context word may stand (same clause)
@@ -207,7 +216,8 @@ def _heart_rate(tokens: Sequence[Token], i: int) -> bool:
     before: list[str] = []
     j = i - 1
     while j >= 0 and i - j <= _BACK and not tokens[j].punct and _number(tokens[j].raw) is None:
-        before.append(tokens[j].stem)
+        if not (tokens[j].stem == "heart" and j + 1 < i and tokens[j + 1].stem in _HEART_THINGS):
+            before.append(tokens[j].stem)  # "heart meds ... 30" names a medicine, not a pulse
         j -= 1
     if _RATE in before and "heart" not in before:
         before.remove(_RATE)  # "rate" alone is not a pulse ("rated it 8")

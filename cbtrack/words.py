@@ -117,18 +117,22 @@ _SHORT_FORMS = (
 )
 
 
+_DOSE_RE = re.compile(r"\b(\d+(?:\.\d+)?)(mg|mcg|ml|mls|cc|iu|units?)\b")
 _INNER_APOSTROPHE = re.compile(r"(?<=[a-z])'(?=[a-z])")
 
 
 def normalise(text: str) -> str:
     """Lower case, compatibility forms folded, apostrophes inside words dropped, numbers
     said in words written as numbers ("a hundred and two" -> "102")."""
-    out = unicodedata.normalize("NFKC", text).lower()
-    out = out.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
-    out = _INNER_APOSTROPHE.sub("", out)
+    out = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+    if "'" in out or "`" in out or not out.isascii():
+        out = out.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+        out = _INNER_APOSTROPHE.sub("", out)
     if "/" in out:
         for pattern, replacement in _SHORT_FORMS:
             out = pattern.sub(replacement, out)
+    if _DOSE_RE.search(out):
+        out = _DOSE_RE.sub(r"\1 \2", out)  # "10mg" -> "10 mg": a dose, its unit a word
     if _NUMBER_WORD.search(out):
         out = _NUMBER_RUN.sub(_spoken_number, out)
     return out
@@ -206,6 +210,8 @@ class Spelling(dict[tuple[str, ...], tuple[str, ...]]):
     def __init__(self, forms: Mapping[tuple[str, ...], tuple[str, ...]]) -> None:
         super().__init__(forms)
         self.longest = max((len(k) for k in self), default=1)
+        # a word that no typed form starts with is kept as it is, without trying each length
+        self.starts = frozenset(k[0] for k in self)
 
 
 def _respell(raw: list[str], spelling: Spelling) -> list[str]:
@@ -213,7 +219,12 @@ def _respell(raw: list[str], spelling: Spelling) -> list[str]:
     words: list[str] = []
     i = 0
     longest = spelling.longest
+    starts = spelling.starts
     while i < len(raw):
+        if raw[i] not in starts:
+            words.append(raw[i])
+            i += 1
+            continue
         for size in range(min(longest, len(raw) - i), 0, -1):
             key = tuple(raw[i : i + size])
             if key in spelling:

@@ -9,9 +9,9 @@ least urgency a safe system must reach (`expect`: emergency, clinical or admin).
   classic red flags, review-of-systems complaints, medication problems, and administrative
   requests that share their words.
 
-- `fresh.yaml`: phrasings written for issue 20 by the session that widened the vocabulary
+- `fresh.yaml`: phrasings written for issue 20 by the sessions that widened the vocabulary
   by kind, as an extra check on how far the kinds reach (its `set` says how each was used:
-  `dev` and `first_look` were tuned on, `blind` never was).
+  `dev`, `first_look`, `dev2` and `dev3` were tuned on, `blind` never was).
 
 Cases marked `holdout` were never used to tune the rules. The issue's bar applies to every
 part: emergency recall 95%, clinical-or-higher recall of emergencies 99%, clinical recall
@@ -45,14 +45,14 @@ BAR = {
 }
 BAR_FALSE_ALARMS = 0.05
 
-#: The held-out figures as measured with the 0.3 rules after the vocabulary was widened by
-#: kind (README, "Triage"): a change that makes an unseen part worse fails here; one that
-#: makes it better moves a floor up.
+#: The held-out figures as measured with the 0.3 rules after the second widening by kind
+#: (README, "Triage"): a change that makes an unseen part worse fails here; one that makes
+#: it better moves a floor up.
 FLOORS = {
     "corpus.yaml": {
         "emergency_recall": 0.955,  # 43/45
         "emergency_reaches_clinical": 0.977,  # 44/45
-        "clinical_recall": 0.958,  # 23/24
+        "clinical_recall": 1.0,  # 24/24
         "admin_false_alarms": 0.0,  # 0/30
     },
     "corpus2.yaml": {
@@ -79,10 +79,22 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.05,  # 1/20
     },
     "blind": {
-        "emergency_recall": 0.789,  # 15/19
-        "emergency_reaches_clinical": 0.842,  # 16/19
-        "clinical_recall": 0.625,  # 5/8
+        "emergency_recall": 0.842,  # 16/19
+        "emergency_reaches_clinical": 0.894,  # 17/19
+        "clinical_recall": 0.875,  # 7/8
         "admin_false_alarms": 0.154,  # 2/13
+    },
+    "dev2": {
+        "emergency_recall": 1.0,  # 80/80
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 58/58
+        "admin_false_alarms": 0.0,  # 0/55
+    },
+    "dev3": {
+        "emergency_recall": 0.972,  # 35/36
+        "emergency_reaches_clinical": 0.972,  # 35/36
+        "clinical_recall": 1.0,  # 25/25
+        "admin_false_alarms": 0.0,  # 0/20
     },
 }
 
