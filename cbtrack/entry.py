@@ -30,8 +30,11 @@ def main() -> None:
     except BrokenPipeError:  # (`cbtrack queue | head`: as the full path, quietly)
         sys.stderr.close()
         return
-    except Exception:  # any surprise: the full path answers (and reports) instead
-        pass
+    except Exception:  # any surprise: the full path answers (and reports) instead,
+        quick = sys.modules.get("cbtrack.quick")  # unless some output is out already
+        if quick is not None and getattr(quick, "printed", False):
+            sys.stderr.write("Error: the output stopped part way; run the command again.\n")
+            sys.exit(1)
     from cbtrack.cli import main as full
 
     full()

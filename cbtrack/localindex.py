@@ -437,8 +437,7 @@ class LocalIndex:
             return []
         try:
             return db.execute(
-                f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ? "
-                "ORDER BY name",
+                f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ? ORDER BY name",
                 (folder,),
             ).fetchall()
         except sqlite3.Error:

@@ -96,9 +96,7 @@ def now_in(tz: ZoneInfo) -> datetime | None:
     return moment if moment >= _EPOCH and moment.year <= 2099 else None
 
 
-def fresh_rows(
-    ix: localindex.LocalIndex, folder: Path
-) -> list[tuple[Row, tuple[Any, ...]]] | None:
+def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[Row, tuple[Any, ...]]] | None:
     """(row, queue line) of every record in the open folder, in file name order, when the
     index holds a fresh entry (`localindex.fresh`) with a line for every one of them, and
     no other; None otherwise."""
@@ -204,8 +202,13 @@ def queue_screen(
 
 def say(text: str) -> None:
     """One block of output, as `typer.echo` prints it (a line, flushed)."""
+    global printed
+    printed = True
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+printed = False  # whether `say` wrote anything (then nothing may print it again)
 
 
 def screen_size() -> int:

@@ -90,3 +90,51 @@ def test_the_quick_answers_are_the_typer_apps(cli: Cli, store_dir: Path, tmp_pat
         fast = _run(argv, env, typer_path=False)
         assert fast == _run(argv, env, typer_path=True), argv
         assert "Traceback" not in fast[2], argv
+
+
+def test_a_surprise_in_the_quick_path_goes_to_the_typer_app(
+    cli: Cli, store_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cbtrack import entry, quick
+
+    cli.add()
+
+    def broken(*_: object) -> bool:
+        raise RuntimeError("a bug in the quick path")
+
+    monkeypatch.setattr(quick, "queue_screen", broken)
+    monkeypatch.setattr(quick, "printed", False)
+    monkeypatch.setattr(sys, "argv", ["cbtrack", "--store", str(store_dir), "queue"])
+    with pytest.raises(SystemExit) as done:
+        entry.main()
+    # The typer app took the command line; it offers the screen to the quick path too, met
+    # the same bug, and reported it as every unexpected failure is reported: one line,
+    # details in the private log, no traceback.
+    out, err = capsys.readouterr()
+    assert done.value.code not in (0, None) and out == ""
+    assert err.startswith("Error: unexpected failure (RuntimeError)") and "Traceback" not in err
+    calls: list[int] = []
+
+    def once(*_: object) -> bool:  # a surprise the first time only
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a passing fault")
+        return False
+
+    monkeypatch.setattr(quick, "queue_screen", once)
+    with pytest.raises(SystemExit) as done:
+        entry.main()
+    assert done.value.code in (0, None)
+    assert "Ada Example" in capsys.readouterr().out  # the full path answered
+
+    def half(*_: object) -> bool:
+        quick.say("ID    URG")
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(quick, "queue_screen", half)
+    with pytest.raises(SystemExit) as done:
+        entry.main()
+    assert done.value.code == 1
+    out, err = capsys.readouterr()
+    assert out == "ID    URG\n"  # printed once, never twice
+    assert err.startswith("Error: ") and len(err.strip().splitlines()) == 1
