@@ -462,3 +462,52 @@ def test_report_queue_and_review_agree_on_overdue_with_waits(cli: Any) -> None:
     assert queue == review == {plain} and count == 1
     queue, review, count = seen("2026-12-01T10:00:00-05:00")
     assert queue == review == {plain, waiting} and count == 2
+
+
+def test_queue_review_report_and_find_agree_on_every_callback(cli: Any, store_dir: Any) -> None:
+    """A store with waits (paused and late), a deadline, closures of several kinds and a
+    reopened callback: the queue (JSON, and text from the index alone), the review, the
+    report and `find` name the same open callbacks, the same overdue ones, and the same
+    closed ones, at moments before and after the waits run late."""
+    from tests.conftest import settle_index
+
+    mon = "2026-11-23T09:00:00-05:00"
+    plain = cli.add(now=mon)
+    paused = cli.add(now=mon)
+    cli.ok("block", paused, "--on", "provider_review", "--note", "Doctor to look",
+           "--until", "2026-11-30", now=mon)  # fmt: skip
+    late_wait = cli.add(now=mon)
+    cli.ok("block", late_wait, "--on", "provider_review", "--note", "Doctor to look", now=mon)
+    deadline = cli.add("--deadline", "2026-12-02T12:00", now=mon)
+    resolved = cli.add(now=mon)
+    cli.ok("close", resolved, "--reason", "resolved", "--summary", "Answered", now=mon)
+    dup = cli.add("--related", plain, now=mon)
+    cli.ok("close", dup, "--reason", "duplicate", "--of", plain, "--summary", "Same", now=mon)
+    reopened = cli.add(now=mon)
+    cli.ok("close", reopened, "--reason", "resolved", "--summary", "Answered", now=mon)
+    cli.ok("reopen", reopened, "--why", "Patient called again", now=mon)
+    everyone = {plain, paused, late_wait, deadline, resolved, dup, reopened}
+
+    for now in ("2026-11-24T10:00:00-05:00", "2026-11-27T10:00:00-05:00",
+                "2026-12-03T10:00:00-05:00"):  # fmt: skip
+        queue = {r["id"] for r in json.loads(cli.ok("queue", "--json", now=now).stdout)}
+        late = {r["id"] for r in json.loads(cli.ok("queue", "--overdue", "--json",
+                                                   now=now).stdout)}  # fmt: skip
+        settle_index(store_dir)
+        text = cli.ok("queue", now=now).stdout
+        late_text = cli.ok("queue", "--overdue", now=now).stdout
+        review = json.loads(cli.ok("review", "--json", now=now).stdout)
+        figures = json.loads(cli.ok("report", "--since", "2026-11-01", "--json", now=now).stdout)
+        found = json.loads(cli.ok("find", "5550100123", "--json", now=now).stdout)
+        found_text = cli.ok("find", "5550100123", now=now).stdout
+        assert queue == {plain, paused, late_wait, deadline, reopened}, now
+        assert {cid for cid in everyone if cid[-5:] in text} == queue, now
+        assert {cid for cid in everyone if cid[-5:] in late_text} == late, now
+        assert set(review["needs_escalation"]) >= late and figures["totals"]["overdue"] == len(
+            late
+        ), now
+        assert figures["totals"]["open"] == len(queue), now
+        assert {r["id"] for r in found} == everyone and all(cid in found_text for cid in everyone)
+        assert {r["id"] for r in found if r.get("closure") is None} == queue, now
+        assert figures["totals"]["closed"] == len(everyone - queue), now  # (not the reopened)
+        assert (paused in late) == now.startswith("2026-12-03"), now  # late once the wait is
