@@ -213,9 +213,34 @@ def _alerts_table(report: dict[str, Any]) -> list[Table]:
 
 def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
     """Every figure as a titled table with plain headings, in reading order."""
+    return [
+        *_headline_tables(report, labels),
+        *_alerts_table(report),
+        *_group_tables(report, labels),
+        Table(
+            "Why callbacks were closed",
+            ["reason", "closed"],
+            [[words(r), cell(n)] for r, n in report["closure_reasons"].items()],
+        ),
+        Table(
+            "Hours to first call",
+            ["hours", "callbacks"],
+            [
+                [b["label"], cell(b["count"])]
+                for b in report["distribution"]["hours_to_first_attempt"]
+            ],
+        ),
+        *desk_tables(report, labels),
+        *_oldest_table(report, labels),
+        *_patient_tables(report, labels),
+    ]
+
+
+def _headline_tables(report: dict[str, Any], labels: Labels) -> list[Table]:
+    """Totals, then speed and reach."""
     t, s, f = report["totals"], report["sla"], report["first_attempts"]
     o = report["overall"]
-    out = [
+    return [
         Table(
             "Totals",
             ["figure", "value"],
@@ -248,83 +273,72 @@ def tables(report: dict[str, Any], labels: Labels = NO_LABELS) -> list[Table]:
             ],
         ),
     ]  # fmt: skip
-    out += _alerts_table(report)
+
+
+def _group_tables(report: dict[str, Any], labels: Labels) -> list[Table]:
+    """The figures by category, urgency, owner and the other groupings."""
+    out = []
     for key, title, name in GROUPS:
         kind = name if name in ("category", "urgency", "owner") else ""
-        rows = []
-        for group, block in report[key].items():
-            rows.append(
-                [
-                    labels.name(kind, group),
-                    *(cell(block[k], k in HOURS) for k, _ in GROUP_COLUMNS),
-                ]
-            )
+        rows = [
+            [labels.name(kind, group), *(cell(block[k], k in HOURS) for k, _ in GROUP_COLUMNS)]
+            for group, block in report[key].items()
+        ]
         note = f"{LEGEND} {TIES}" if key == "by_category" else ""
         out.append(Table(title, [name, *(h for _, h in GROUP_COLUMNS)], rows, note))
-    out.append(
-        Table(
-            "Why callbacks were closed",
-            ["reason", "closed"],
-            [[words(r), cell(n)] for r, n in report["closure_reasons"].items()],
-        )
-    )
-    out.append(
-        Table(
-            "Hours to first call",
-            ["hours", "callbacks"],
-            [
-                [b["label"], cell(b["count"])]
-                for b in report["distribution"]["hours_to_first_attempt"]
-            ],
-        )
-    )
-    out += desk_tables(report, labels)
-    old = report["oldest_open"]
-    if old:
-        rows = [
-            ["callback", old["id"]],
-            ["category", labels.name("category", old["category"])],
-            ["urgency", labels.name("urgency", old["urgency"])],
-            ["owner", labels.name("owner", old["owner"])],
-            ["where it stands", STATUS.get(old["status_now"], words(old["status_now"]))],
-            ["created", day(old["created_at"])],
-            ["due", day(old["due_at"])],
-            ["open for", age(old["age_hours"])],
-        ]
-        rows += [[k, cell(old[k])] for k in ("patient", "reason") if k in old]
-        out.append(Table("Oldest open callback", ["figure", "value"], rows))
-    phi = report.get("patients")
-    if phi:
-        cols = ["id", "name", "phone", "dob", "mrn", "category", "reason", "owner", "due_at"]
-        heads = ["callback", "name", "phone", "birth date", "MRN", "category", "reason",
-                 "owner", "due"]  # fmt: skip
-
-        def shown(r: dict[str, Any], c: str) -> str:
-            if c == "category" or c == "owner":
-                return labels.name(c, r[c])
-            if c == "due_at":
-                return day(r[c])
-            return cell(r.get(c))
-
-        out.append(
-            Table(
-                "Open at the end (contains patient information)",
-                heads,
-                [[shown(r, c) for c in cols] for r in phi["open_at_end"]],
-            )
-        )
-        rcols = ["name", "phone", "dob", "mrn"]
-        out.append(
-            Table(
-                "Repeat patients (contains patient information)",
-                ["name", "phone", "birth date", "MRN", "callbacks"],
-                [
-                    [*(cell(r.get(c)) for c in rcols), ", ".join(r["callbacks"])]
-                    for r in phi["repeat_patients"]
-                ],
-            )
-        )
     return out
+
+
+def _oldest_table(report: dict[str, Any], labels: Labels) -> list[Table]:
+    old = report["oldest_open"]
+    if not old:
+        return []
+    rows = [
+        ["callback", old["id"]],
+        ["category", labels.name("category", old["category"])],
+        ["urgency", labels.name("urgency", old["urgency"])],
+        ["owner", labels.name("owner", old["owner"])],
+        ["where it stands", STATUS.get(old["status_now"], words(old["status_now"]))],
+        ["created", day(old["created_at"])],
+        ["due", day(old["due_at"])],
+        ["open for", age(old["age_hours"])],
+    ]
+    rows += [[k, cell(old[k])] for k in ("patient", "reason") if k in old]
+    return [Table("Oldest open callback", ["figure", "value"], rows)]
+
+
+def _patient_tables(report: dict[str, Any], labels: Labels) -> list[Table]:
+    """With `--include-phi` only: who is open at the end, and the repeat patients."""
+    phi = report.get("patients")
+    if not phi:
+        return []
+    cols = ["id", "name", "phone", "dob", "mrn", "category", "reason", "owner", "due_at"]
+    heads = ["callback", "name", "phone", "birth date", "MRN", "category", "reason",
+             "owner", "due"]  # fmt: skip
+
+    def shown(r: dict[str, Any], c: str) -> str:
+        if c == "category" or c == "owner":
+            return labels.name(c, r[c])
+        if c == "due_at":
+            return day(r[c])
+        return cell(r.get(c))
+
+    rcols = ["name", "phone", "dob", "mrn"]
+    return [
+        Table(
+            "Open at the end (contains patient information)",
+            heads,
+            [[shown(r, c) for c in cols] for r in phi["open_at_end"]],
+        ),
+        Table(
+            "Repeat patients (contains patient information)",
+            ["name", "phone", "birth date", "MRN", "callbacks"],
+            [
+                [*(cell(r.get(c)) for c in rcols), ", ".join(r["callbacks"])]
+                for r in phi["repeat_patients"]
+            ],
+        ),
+    ]
 
 
 def _corrections_table(report: dict[str, Any]) -> Table:
