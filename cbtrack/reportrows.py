@@ -333,22 +333,34 @@ class Figures:
             t.tries.append(tries)  # (an int: fmean sums it exactly, as the float)
             self.reasons[close_reason] += 1
         if is_open:
-            t.open += 1
-            t.dues.append(late_from)
-            if first is None:
-                self.unattempted_dues.append(late_from)
-            if late_from < a:
-                t.overdue += 1
-                seen = first is not None and (first <= a if inclusive else first < a)
-                if not seen:
-                    self.overdue_without_attempt += 1
-            if self.oldest is None or (created, rid) < (self.oldest[6], self.oldest[0]):
-                self.oldest = row
-            if self.include_phi:
-                self.open_rows.append(row)
+            self._open(t, row, first, late_from)
         self.created_times.append(created)
         if closed is not None:
             self.closed_times.append(closed)
+        self._activity(fixes, alerted, routes, deps)
+
+    def _open(self, t: Tally, row: tuple[Any, ...], first: Any, late_from: int) -> None:
+        """A callback open at the end of the period: due, overdue, the oldest."""
+        a, rid, created = self.a, row[0], row[6]
+        t.open += 1
+        t.dues.append(late_from)
+        if first is None:
+            self.unattempted_dues.append(late_from)
+        if late_from < a:
+            t.overdue += 1
+            seen = first is not None and (first <= a if self.as_of_included else first < a)
+            if not seen:
+                self.overdue_without_attempt += 1
+        if self.oldest is None or (created, rid) < (self.oldest[6], self.oldest[0]):
+            self.oldest = row
+        if self.include_phi:
+            self.open_rows.append(row)
+
+    def _activity(self, fixes: Any, alerted: Any, routes: Any, deps: Any) -> None:
+        """What happened to a callback during the period: corrections, alerts, routing and
+        waits."""
+        s, e, a = self.s, self.e, self.a
+        inclusive = self.as_of_included
         for at, kind in fixes:
             if s <= at < e:
                 self.fixes[kind - 1] += 1
