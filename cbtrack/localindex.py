@@ -32,11 +32,19 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from cbtrack import workers
+from cbtrack.indexrow import (
+    BLANK,
+    ROW_FIELDS,
+    Data,
+    Expecter,
+    Row,
+    line_of,
+    row_of,
+)
 from cbtrack.progress import Progress
 
 FORMAT = "cbtrack-index-4"
@@ -49,33 +57,6 @@ TICK_NS = 10_000_000
 PARALLEL_FROM = 400
 CHUNK = 500  # files a worker reads per job
 
-Data = dict[str, Any]
-
-
-class Row(NamedTuple):
-    """What the queue, find, the duplicate check and the reports select by."""
-
-    owner: str
-    category: str
-    urgency: str
-    status: str
-    due: float  # POSIX timestamps: they order like the aware datetimes they come from
-    created: float
-    closed: float | None
-    # With an open dependency, when the first of them is expected (POSIX time, from the
-    # policy): until then the callback is paused, after it overdue. None without one.
-    expected: float | None
-    phone: str
-    name: str
-    mrn: str | None
-
-
-ROW_FIELDS = len(Row._fields)
-BLANK = Row("", "", "", "", 0.0, 0.0, None, None, "", "", None)
-
-# When the first open dependency of a record's data is expected (POSIX time); given by the
-# store, which knows the policy.
-Expecter = Callable[[Data], float | None]
 # Reads a file strictly: its data and model, or None to leave the record out (gone or moved).
 Loader = Callable[[Path], tuple[Data, Any] | None]
 # The clock-free part of an open record's queue line (`queuefmt.line_of`) as a plain tuple,
@@ -104,14 +85,6 @@ CREATE INDEX rec_phone ON rec(phone7);
 CREATE INDEX rec_mrn ON rec(mrnkey);
 """
 _ROW_COLUMNS = "owner, category, urgency, status, due, created, closed, expected, phone, pname, mrn"
-
-
-def rank_key(
-    ranks: dict[str, int], urgency: str, due: float, created: float
-) -> tuple[int, float, float]:
-    """The queue's one order: most urgent first, then soonest due, then oldest (times as
-    POSIX timestamps, which order like the aware datetimes they come from)."""
-    return (-ranks[urgency], due, created)
 
 
 def signature(st: os.stat_result) -> str:
@@ -152,47 +125,6 @@ def key_of(version: str, policy_bytes: bytes) -> str:
     with contextlib.suppress(OSError):
         digest.update(Path(__file__).with_name("model.py").read_bytes())
     return f"{FORMAT}:{version}:{digest.hexdigest()[:32]}"
-
-
-def row_of(data: Data, expecter: Expecter | None = None) -> Row:
-    """The row of a record's data (as `Store` dumps it); raises on anything unexpected."""
-    closure = data.get("closure")
-    closed = _timestamp(closure["at"]) if isinstance(closure, dict) else None
-    blocked = any(d.get("resolved_at") is None for d in data.get("depends_on") or [])
-    if blocked and expecter is None:
-        raise ValueError("no policy to tell when a dependency is expected")
-    return Row(
-        str(data["owner"]),
-        str(data["category"]),
-        str(data["urgency"]),
-        str(data["status"]),
-        _timestamp(data["due_at"]),
-        _timestamp(data["created_at"]),
-        closed,
-        expecter(data) if blocked and expecter is not None else None,
-        str(data["patient"]["phone"]),
-        str(data["patient"]["name"]),
-        mrn if isinstance(mrn := data["patient"].get("mrn"), str) else None,
-    )
-
-
-def line_of(kept: tuple[Any, ...] | bytes | None) -> tuple[Any, ...] | None:
-    """A queue line as the index keeps it (`Liner`), or None when there is none or it is
-    damaged (then it is worked out again from the record)."""
-    if kept is None or type(kept) is tuple:
-        return kept
-    try:
-        value = marshal.loads(kept)  # type: ignore[arg-type]
-    except (EOFError, ValueError, TypeError):
-        return None
-    return value if type(value) is tuple else None
-
-
-def _timestamp(text: Any) -> float:
-    when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        raise ValueError("a time without an offset")
-    return when.timestamp()
 
 
 def real_folder(folder: Path) -> bool:
@@ -599,6 +531,28 @@ class LocalIndex:
             known = self.stamps(rel)
         elif rel is not None:
             known = self.known(rel, None if whole else names)
+        out, stale = self._sweep(folder, rel, names, known, changed_only, progress)
+        checked = now_checked()
+        new = self._read_stale(folder, rel, out, stale, load, progress)
+        if progress is not None:
+            progress.done()
+        if rel is not None:
+            listed = set(names)
+            gone = [n for n in known if n not in listed] if whole else []
+            self._store(rel, new, checked, gone)
+        return [c for c in out if c is not None]
+
+    def _sweep(
+        self,
+        folder: Path,
+        rel: str | None,
+        names: list[str],
+        known: dict[str, Any],
+        changed_only: bool,
+        progress: Progress | None,
+    ) -> tuple[list[Cached | None], list[tuple[int, str, os.stat_result | None]]]:
+        """One `stat` per name: the records the index still holds (`fresh`), in order, and
+        a gap with (position, name, stat) for each file to read again."""
         try:
             dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
@@ -630,17 +584,28 @@ class LocalIndex:
         finally:
             if dfd >= 0:
                 os.close(dfd)
-        checked = now_checked()
+        return out, stale
+
+    def _read_stale(
+        self,
+        folder: Path,
+        rel: str | None,
+        out: list[Cached | None],
+        stale: list[tuple[int, str, os.stat_result | None]],
+        load: Loader,
+        progress: Progress | None,
+    ) -> list[tuple[str, os.stat_result, Data, tuple[Any, ...] | None]]:
+        """Read each stale file strictly (many at once in worker processes), fill its gap
+        in `out`, and give what `_store` notes of it."""
         parsed = self._parse_many(folder, [n for _, n, st in stale if st is not None], progress)
         new: list[tuple[str, os.stat_result, Data, tuple[Any, ...] | None]] = []
         for at, name, st in stale:
-            path = folder / name
             data = parsed.get(name)
             model: Any = None
             if data is None:
                 if progress is not None:
                     progress.step()
-                loaded = load(path)
+                loaded = load(folder / name)
                 if loaded is None:
                     continue
                 data, model = loaded
@@ -649,13 +614,7 @@ class LocalIndex:
             if st is not None:
                 new.append((name, st, data, line))
             out[at] = Cached(folder, name, row, data, model, None, line)
-        if progress is not None:
-            progress.done()
-        if rel is not None:
-            listed = set(names)
-            gone = [n for n in known if n not in listed] if whole else []
-            self._store(rel, new, checked, gone)
-        return [c for c in out if c is not None]
+        return new
 
     def _parse_many(
         self, folder: Path, names: list[str], progress: Progress | None = None

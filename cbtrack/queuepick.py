@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Generic, NamedTuple, TypeVar
 
 from cbtrack.clock import past_due
-from cbtrack.localindex import Row, rank_key
+from cbtrack.indexrow import Row, rank_key
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ class Picked(NamedTuple, Generic[T]):
 def pick(
     entries: Iterable[tuple[Row, T]], f: Filter, ranks: dict[str, int], now: float
 ) -> Picked[T]:
-    """Keep the entries whose row `f` lets through, ranked (`localindex.rank_key`); an entry
+    """Keep the entries whose row `f` lets through, ranked (`indexrow.rank_key`); an entry
     is overdue when past due or, with an open dependency, past when it is expected
     (`clock.past_due`, the one rule). Every row's urgency must be in `ranks`."""
     kept: list[tuple[tuple[int, float, float], T]] = []

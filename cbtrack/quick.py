@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from cbtrack import localindex
 from cbtrack.enums import Urgency
-from cbtrack.localindex import Row
+from cbtrack.indexrow import ROW_FIELDS, Row, line_of
 
 POLICY_FILE = "cbtrack.yaml"  # (as in cbtrack/store.py, which this must not import)
 OPEN_DIR = ("callbacks", "open")
@@ -111,7 +111,7 @@ def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[Row, tuple
     out: list[tuple[Row, tuple[Any, ...]]] = []
     make = Row._make
     fresh = localindex.fresh
-    end = localindex.ROW_FIELDS + 2
+    end = ROW_FIELDS + 2
     try:
         for name, entry in zip(names, entries, strict=True):
             if entry[0] != name or entry[-1] is None:
@@ -192,7 +192,7 @@ def queue_screen(
     head = picked.items if shown is None else picked.items[: max(shown, 0)]
     filtered = bool(owner or mine or category or urgency or status or overdue)
     try:
-        lines = [Line(*localindex.line_of(blob)) for blob in head]  # type: ignore[misc]
+        lines = [Line(*line_of(blob)) for blob in head]  # type: ignore[misc]
     except TypeError:  # (damaged, or not a line this version wrote)
         return False
     print_queue(lines, now, len(picked.items), picked.overdue, picked.waiting, filtered,

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cbtrack.errors import Refused
+from cbtrack.indexrow import Row
 from cbtrack.lazy import lazy_module
-from cbtrack.localindex import Cached, Row
+from cbtrack.localindex import Cached
 from cbtrack.model import (
     Callback,
     Status,

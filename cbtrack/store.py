@@ -50,7 +50,8 @@ from cbtrack.files import (
 )
 from cbtrack.guard import Guarded, _old_bytes
 from cbtrack.ids import ALPHABET, ID_RE
-from cbtrack.localindex import BLANK, Cached, LocalIndex, Row
+from cbtrack.indexrow import BLANK, Row
+from cbtrack.localindex import Cached, LocalIndex
 from cbtrack.model import Callback, id_month, new_callback_id
 from cbtrack.patients import Query, lookup_keys, newest_first, same_patient
 from cbtrack.policy import Policy

@@ -589,8 +589,8 @@ def apply_change(cb: Callback, change: Change, now: datetime, user: str) -> None
 
 
 def rank_queue(policy: Policy, records: list[Callback]) -> list[Callback]:
-    """The records in the queue's order (`localindex.rank_key`)."""
-    from cbtrack.localindex import rank_key
+    """The records in the queue's order (`indexrow.rank_key`)."""
+    from cbtrack.indexrow import rank_key
 
     ranks = {u.value: policy.rank(u) for u in Urgency}
     return sorted(
