@@ -257,15 +257,8 @@ def _commit_direct(
     yet, a path that is not a plain file, an unusual name, a SHA-256 repository): the
     caller then takes the general path."""
     head = rev(root, "HEAD")
-    if head is None or len(head) != 40:
-        return None
-    new: dict[str, bytes | None] = {}
-    try:
-        for rel in dict.fromkeys(rels):
-            if not _plain_name(rel):
-                return None
-            new[rel] = _plain_file(root, rel)
-    except _Unusual:
+    new = _new_files(root, rels) if head is not None and len(head) == 40 else None
+    if head is None or new is None:
         return None
     records = [r for r in new if r.startswith(f"{RECORDS}/")]
     need = [*history.wanted(records), *(r for r in new if r not in records)]
@@ -281,6 +274,37 @@ def _commit_direct(
     if not changed:
         return False
     _refuse_breaches(changed, before, new, author)
+    tree = _new_tree(root, head, dirs, objects, changed, new)
+    if tree is None:
+        return None
+    _record_commit(root, head, tree, changed, message, env)
+    return True
+
+
+def _new_files(root: Path, rels: list[str]) -> dict[str, bytes | None] | None:
+    """Each path's bytes now (None: gone), or None when one is not a plain file with a
+    plain name (the general path takes those)."""
+    new: dict[str, bytes | None] = {}
+    try:
+        for rel in dict.fromkeys(rels):
+            if not _plain_name(rel):
+                return None
+            new[rel] = _plain_file(root, rel)
+    except _Unusual:
+        return None
+    return new
+
+
+def _new_tree(
+    root: Path,
+    head: str,
+    dirs: list[str],
+    objects: dict[str, tuple[str, bytes] | None],
+    changed: list[str],
+    new: dict[str, bytes | None],
+) -> str | None:
+    """Write the changed files' blobs and the trees along their paths (the rest is HEAD's);
+    the new top tree's ID, or None when git's objects are not what this reading expects."""
     trees: dict[str, _Tree] = {}
     for d in dirs:
         obj = objects.get(f"{head}:{d}")
@@ -297,9 +321,14 @@ def _commit_direct(
     for p in changed:
         folder, name = _split(p)
         trees[folder].put(name, FILE_MODE, blob_ids.get(p))
-    tree = _write_trees(root, trees)
-    if tree is None:
-        return None
+    return _write_trees(root, trees)
+
+
+def _record_commit(
+    root: Path, head: str, tree: str, changed: list[str], message: str, env: dict[str, str]
+) -> None:
+    """The commit object, git's index for the changed paths, then the branch moved only
+    if it still points at `head` (compare-and-swap)."""
     sign = ["-S"] if root in _signing else []
     made = run(root, "commit-tree", *sign, tree, "-p", head, input=_clean_message(message),
                env=env, check=False)  # fmt: skip
@@ -323,7 +352,6 @@ def _commit_direct(
     if _maintenance_due(root):
         with contextlib.suppress(OSError, GitError):
             run(root, "maintenance", "run", "--auto", "--quiet", check=False, keep_lock=False)
-    return True
 
 
 class _Unusual(Exception):
