@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -375,21 +376,33 @@ def show_text(policy: Policy, cb: Callback, now: datetime, width: int = WIDTH) -
     def t(dt: datetime) -> str:
         return say_time(dt, now, tz)
 
-    p = cb.patient
-    cat = policy.categories.get(cb.category)
     level = policy.urgencies.get(cb.urgency)
     urgency = level.label if level and level.label else words(cb.urgency.value)
     status = STATUS_WORDS.get(cb.status.value, words(cb.status.value))
     out = wrap(f"{cb.id}  {cb.urgency.value.upper()} ({urgency}), {status}", width)
+    for label, value in _show_fields(policy, cb, now, t):
+        out += wrap(value, width, first=f"{label + ':':<12}")
+    stamps = [a.at for a in cb.attempts] + [e.at for e in cb.events]
+    when_w = max([4, *(display_width(t(at)) for at in stamps)])
+    out += ["", *_attempt_lines(cb, t, width, when_w)]
+    out += ["", f"Events ({len(cb.events)}):", *events_lines(policy, cb, now, width, when_w)]
+    return "\n".join(out)
+
+
+def _show_fields(
+    policy: Policy, cb: Callback, now: datetime, t: Callable[[datetime], str]
+) -> list[tuple[str, str]]:
+    """The record at a glance, as (label, text): who and how to reach them, why, owner,
+    due, next, and what it waits on or how it closed."""
+    p = cb.patient
+    cat = policy.categories.get(cb.category)
     phone = f"{p.phone} ext. {p.extension}" if p.extension else p.phone
     reach = [phone, f"prefers {p.preferred_method.value}"]
     if p.contact_window:
         reach.append(f"window {p.contact_window}")
     reach.append(f"voicemail {p.voicemail.value}")
     labelled = (("email", p.email), ("MRN", p.mrn), ("DOB", p.dob), ("language", p.language))
-    for label, value in labelled:
-        if value:
-            reach.append(f"{label} {value}")
+    reach += [f"{label} {value}" for label, value in labelled if value]
     fields: list[tuple[str, str]] = [
         ("Patient", f"{p.name}; " + ", ".join(reach)),
         ("Why", f"{cat.label if cat else words(cb.category)}: {cb.reason}"),
@@ -437,33 +450,33 @@ def show_text(policy: Policy, cb: Callback, now: datetime, width: int = WIDTH) -
         to = f" to {owner_label(policy, c.to)}" if c.to else ""
         to += f" of {c.duplicate_of}" if c.duplicate_of else ""
         fields.append(("Closed", f"{t(c.at)} by {c.by}: {words(c.reason.value)}{to}. {c.summary}"))
-    for label, value in fields:
-        out += wrap(value, width, first=f"{label + ':':<12}")
-    stamps = [a.at for a in cb.attempts] + [e.at for e in cb.events]
-    when_w = max([4, *(display_width(t(at)) for at in stamps)])
-    out.append("")
-    if cb.attempts:
-        out.append(f"Attempts ({len(cb.attempts)}):")
-        for a in sorted(cb.attempts, key=lambda a: a.at):
-            left = ", message left" if a.message_left else ""
-            head = f"{a.by}, {a.method.value}: {words(a.result.value)}{left}"
-            out += wrap(head, width, first=f"  {pad(t(a.at), when_w)}  ")
-            extra = [a.note]
-            if a.patient_response:
-                extra.append(f"Patient said: {a.patient_response}")
-            if a.next_action:
-                extra.append(f"Next: {a.next_action}")
-            if a.script:
-                extra.append(f"Script: {words(a.script)}")
-            if a.forced:
-                extra.append(f"Past a policy limit because: {a.forced}")
-            indent = " " * (4 + when_w)
-            for text in extra:
-                out += wrap(text, width, first=indent)
-    else:
-        out.append("Attempts: none yet")
-    out += ["", f"Events ({len(cb.events)}):", *events_lines(policy, cb, now, width, when_w)]
-    return "\n".join(out)
+    return fields
+
+
+def _attempt_lines(
+    cb: Callback, t: Callable[[datetime], str], width: int, when_w: int
+) -> list[str]:
+    """Every attempt, oldest first, with what was said and what comes next."""
+    if not cb.attempts:
+        return ["Attempts: none yet"]
+    out = [f"Attempts ({len(cb.attempts)}):"]
+    for a in sorted(cb.attempts, key=lambda a: a.at):
+        left = ", message left" if a.message_left else ""
+        head = f"{a.by}, {a.method.value}: {words(a.result.value)}{left}"
+        out += wrap(head, width, first=f"  {pad(t(a.at), when_w)}  ")
+        extra = [a.note]
+        if a.patient_response:
+            extra.append(f"Patient said: {a.patient_response}")
+        if a.next_action:
+            extra.append(f"Next: {a.next_action}")
+        if a.script:
+            extra.append(f"Script: {words(a.script)}")
+        if a.forced:
+            extra.append(f"Past a policy limit because: {a.forced}")
+        indent = " " * (4 + when_w)
+        for text in extra:
+            out += wrap(text, width, first=indent)
+    return out
 
 
 def events_lines(
