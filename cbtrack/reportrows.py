@@ -471,25 +471,7 @@ class Figures:
             "distribution": {"hours_to_first_attempt": _histogram(overall_t.to_first)},
             "insights": [],
         }
-        report["triage_corrections"] = {"missed": self.fixes[0], "false_alarms": self.fixes[1]}
-        report["alerts"] = alert_figures(self.alerts_sent)
-        report["handoffs"] = {
-            "routed": self.routed,
-            "rerouted": self.rerouted,
-            "to": dict(sorted(self.routed_to.items())),
-        }
-        report["waits"] = {
-            kind: {
-                "count": w[0],
-                "resolved": len(w[1]),
-                "median_hours": median(w[1]),
-                "open": w[2],
-                "late": w[3],
-            }
-            for kind, w in self.waits.items()
-        }
-        report["trend"] = self._trend()
-        report["by_detail"] = self._by_detail()
+        report.update(self._desk_figures())
         urgent: Counter[str] = Counter()
         for (category, urgency, _, _), t in self.tallies.items():
             if urgency in URGENT:
@@ -498,6 +480,30 @@ class Figures:
         if self.include_phi:
             report["patients"] = self._phi_section(self._repeats())
         return report
+
+    def _desk_figures(self) -> dict[str, Any]:
+        """Corrections, alerts, handoffs, waits, the trend and the details, by name."""
+        return {
+            "triage_corrections": {"missed": self.fixes[0], "false_alarms": self.fixes[1]},
+            "alerts": alert_figures(self.alerts_sent),
+            "handoffs": {
+                "routed": self.routed,
+                "rerouted": self.rerouted,
+                "to": dict(sorted(self.routed_to.items())),
+            },
+            "waits": {
+                kind: {
+                    "count": w[0],
+                    "resolved": len(w[1]),
+                    "median_hours": median(w[1]),
+                    "open": w[2],
+                    "late": w[3],
+                }
+                for kind, w in self.waits.items()
+            },
+            "trend": self._trend(),
+            "by_detail": self._by_detail(),
+        }
 
     def _patients(self) -> tuple[list[bytes], list[int]]:
         """The distinct key sets of the callbacks created in the period, and for each the
