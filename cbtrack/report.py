@@ -102,18 +102,8 @@ UNKNOWN_VALUES = {"", "unknown", "n/a", "na", "none", "?", "not sure", "tbd", "-
 TOP_VALUES = 5
 
 
-def insights(
-    policy: Policy,
-    report: dict[str, Any],
-    repeats: int,
-    repeat_categories: Counter[str],
-    urgent: Counter[str] | None = None,
-) -> list[str]:
-    """Sentences that turn the biggest repeat categories and patterns into upstream fixes;
-    `repeats` patients needed two or more callbacks, whose categories are counted in
-    `repeat_categories`; `urgent` counts, by category, the new callbacks that were clinical
-    or emergency (a category made mostly of those is no question for a FAQ)."""
-    urgent = urgent or Counter()
+def _volume_insights(policy: Policy, report: dict[str, Any], urgent: Counter[str]) -> list[str]:
+    """The biggest categories by new callbacks, each with its upstream fix."""
     out: list[str] = []
     total = report["totals"]["created"]
     # ties keep the policy's order of categories (by_category is in that order)
@@ -143,6 +133,21 @@ def insights(
         else:
             fix = "If it cannot be prevented, improve its callback template and ownership rule."
         out.append(f"{head} {fix}")
+    return out
+
+
+def insights(
+    policy: Policy,
+    report: dict[str, Any],
+    repeats: int,
+    repeat_categories: Counter[str],
+    urgent: Counter[str] | None = None,
+) -> list[str]:
+    """Sentences that turn the biggest repeat categories and patterns into upstream fixes;
+    `repeats` patients needed two or more callbacks, whose categories are counted in
+    `repeat_categories`; `urgent` counts, by category, the new callbacks that were clinical
+    or emergency (a category made mostly of those is no question for a FAQ)."""
+    out = _volume_insights(policy, report, urgent or Counter())
     if repeats:
         cats = repeat_categories
         most = max(cats.values())
