@@ -109,17 +109,7 @@ def attempt(
     why: str | None = None,
     next_at: datetime | None = None,
 ) -> Outcome:
-    if why and not force:
-        raise Refused("--why explains a --force; add --force or leave --why out.")
-    if force and not (why and why.strip()):
-        raise Refused("--force needs --why with the reason the limit must be passed.")
-    leaves_message = result in (AttemptResult.left_voicemail, AttemptResult.message_sent)
-    if message_left is False and leaves_message:
-        raise Refused(f"A {result.value} attempt leaves a message; drop --no-message-left.")
-    if message_left and result != AttemptResult.reached and not leaves_message:
-        raise Refused(
-            f"A {result.value} attempt cannot leave a message; use left_voicemail or message_sent."
-        )
+    leaves_message = _attempt_options(result, message_left, force, why)
 
     def apply(policy: Policy, cb: Callback, actor: str) -> list[str]:
         at = now.astimezone(policy.tz)
@@ -152,21 +142,46 @@ def attempt(
             if next_at <= at:
                 raise Refused("--next-at must be later than this attempt.")
             cb.next_attempt_at = next_at.astimezone(policy.tz)
-        warnings = list(check.warnings)
-        if cb.number_is_wrong:
-            warnings.append(
-                f"The phone number is wrong, so no further attempt is scheduled to it; "
-                f"correct it with 'cbtrack edit {cb.id} --phone NUMBER --why ...' or reach "
-                "the patient another way."
-            )
-        if triage.attempts_complete(policy, cb) and not cb.was_reached:
-            warnings.append(
-                f"The attempt process is complete ({policy.attempts.max} attempts); close it "
-                "with --reason attempts_exhausted if the patient is still unreachable."
-            )
-        return warnings
+        return [*check.warnings, *_after_attempt(policy, cb)]
 
     return change(store, user, now, callback_id, f"attempt ({result.value})", apply)
+
+
+def _attempt_options(
+    result: AttemptResult, message_left: bool | None, force: bool, why: str | None
+) -> bool:
+    """Refuse options of `attempt` that contradict each other; whether the attempt leaves
+    a message by its result."""
+    if why and not force:
+        raise Refused("--why explains a --force; add --force or leave --why out.")
+    if force and not (why and why.strip()):
+        raise Refused("--force needs --why with the reason the limit must be passed.")
+    leaves_message = result in (AttemptResult.left_voicemail, AttemptResult.message_sent)
+    if message_left is False and leaves_message:
+        raise Refused(f"A {result.value} attempt leaves a message; drop --no-message-left.")
+    if message_left and result != AttemptResult.reached and not leaves_message:
+        raise Refused(
+            f"A {result.value} attempt cannot leave a message; use left_voicemail or message_sent."
+        )
+    return leaves_message
+
+
+def _after_attempt(policy: Policy, cb: Callback) -> list[str]:
+    """What staff should know once the attempt is recorded: a wrong number, or the
+    attempts used up without reaching the patient."""
+    warnings = []
+    if cb.number_is_wrong:
+        warnings.append(
+            f"The phone number is wrong, so no further attempt is scheduled to it; "
+            f"correct it with 'cbtrack edit {cb.id} --phone NUMBER --why ...' or reach "
+            "the patient another way."
+        )
+    if triage.attempts_complete(policy, cb) and not cb.was_reached:
+        warnings.append(
+            f"The attempt process is complete ({policy.attempts.max} attempts); close it "
+            "with --reason attempts_exhausted if the patient is still unreachable."
+        )
+    return warnings
 
 
 # --- close and reopen --------------------------------------------------------------
