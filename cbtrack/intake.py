@@ -92,6 +92,15 @@ def new_record(
     if related_to:
         created_set["related_to"] = related_to
     cb.log(created, actor, EventType.created, note=created_note, set=created_set)
+    _log_triage(store, cb, plan, created, actor)
+    return cb
+
+
+def _log_triage(
+    store: Store, cb: Callback, plan: triage.Intake, created: datetime, actor: str
+) -> None:
+    """The event that says how the urgency was set on intake: by clinical staff below what
+    triage suggests (a correction the practice hears about), or by a rule or a question."""
     if plan.judged:
         judged = cb.log(
             created,
@@ -117,7 +126,6 @@ def new_record(
             note=f"Triage by {why}",
             set={"urgency": plan.urgency.value, "owner": plan.owner},
         )
-    return cb
 
 
 def add(
