@@ -270,31 +270,9 @@ class Figures:
         self.made_phi: list[tuple[Any, ...]] = []
 
     def add(self, row: tuple[Any, ...]) -> None:
-        (
-            rid,
-            category,
-            urgency,
-            owner,
-            source,
-            _status,
-            created,
-            _due,
-            closed,
-            close_reason,
-            attempts,
-            first,
-            first_reached,
-            tries,
-            routes,
-            deps,
-            unknown,
-            patient,
-            alerted,
-            phi,
-            late_from,
-            fixes,
-            first_due,
-        ) = row
+        (rid, category, urgency, owner, source, _status, created, _due, closed, close_reason,
+         attempts, first, first_reached, tries, routes, deps, unknown, patient, alerted, phi,
+         late_from, fixes, first_due) = row  # fmt: skip
         s, e, a = self.s, self.e, self.a
         inclusive = self.as_of_included
         created_in = s <= created < e
