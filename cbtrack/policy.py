@@ -183,7 +183,14 @@ def default_red_flags() -> list[str]:
 
 @cache
 def builtin_triage() -> tuple[dict[str, str], dict[str, list[str]], tuple[TriageRule, ...]]:
-    """The built-in spelling map, concepts and rules (cbtrack/data/triage.yaml)."""
+    """The built-in spelling map, concepts and rules (cbtrack/data/triage.yaml), kept
+    parsed in the user's cache folder (`rulecache.builtin`)."""
+    from cbtrack.rulecache import builtin
+
+    return builtin(_read_builtin_triage)
+
+
+def _read_builtin_triage() -> tuple[dict[str, str], dict[str, list[str]], tuple[TriageRule, ...]]:
     data = packaged.load("triage.yaml")
     rules = tuple(TriageRule.model_validate(r) for r in data["rules"])
     return dict(data["spelling"]), dict(data["concepts"]), rules

@@ -19,15 +19,17 @@ import contextlib
 import hashlib
 import os
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 from cbtrack.matcher import Matcher, RuleSpec
 
 # What the compiled form depends on besides the rules: the code that reads them.
 _SOURCES = ("matcher.py", "words.py", "readings.py", "rulecache.py")
+T = TypeVar("T")
 KEEP = 4  # compiled matchers kept (a practice's rules change rarely)
-_MEMO: dict[str, Matcher] = {}  # (within one process: tests, a long import)
+_MEMO: dict[tuple[str, str], Any] = {}  # (within one process: tests, a long import)
 
 
 def cache_dir() -> Path:
@@ -60,18 +62,41 @@ def compiled(
     """`Matcher(concepts, rules, spelling)`, from the cache when it holds it."""
     concepts = {k: list(v) for k, v in concepts.items()}
     key = digest(concepts, rules, spelling)
-    found = _MEMO.get(key)
-    if found is None:
-        path = cache_dir() / f"matcher-{key}.pickle"
-        found = _read(path)
-        if found is None:
-            found = Matcher(concepts, rules, spelling)
-            _write(path, found)
-        _MEMO[key] = found
+    found: Matcher = _kept("matcher", key, lambda: Matcher(concepts, rules, spelling), Matcher)
     return found
 
 
-def _read(path: Path) -> Matcher | None:
+def builtin(read: Callable[[], T]) -> T:
+    """The built-in rules as `read` takes them from cbtrack/data/triage.yaml (parsed and
+    validated: longer than the rest of reading a policy), kept under a digest of that file,
+    this cbtrack version and the code of the models they are read into."""
+    from cbtrack import __version__, packaged
+
+    h = hashlib.sha256(__version__.encode())
+    h.update(packaged.text("triage.yaml").encode("utf-8"))
+    here = Path(__file__).parent
+    for name in ("policy.py", "model.py", "enums.py", "rulecache.py"):
+        with contextlib.suppress(OSError):
+            h.update((here / name).read_bytes())
+    found: T = _kept("builtin", h.hexdigest()[:32], read, tuple)
+    return found
+
+
+def _kept(kind: str, key: str, make: Callable[[], Any], expected: type) -> Any:
+    """What `make` gives, from this process's memo or the cache folder when either holds
+    the `kind` for `key` (and it is an `expected`); else made and kept."""
+    found = _MEMO.get((kind, key))
+    if found is None:
+        path = cache_dir() / f"{kind}-{key}.pickle"
+        found = _read(path, expected)
+        if found is None:
+            found = make()
+            _write(path, found, kind)
+        _MEMO[(kind, key)] = found
+    return found
+
+
+def _read(path: Path, expected: type) -> Any:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -82,9 +107,9 @@ def _read(path: Path) -> Matcher | None:
             return None
         try:
             value = pickle.load(f)
-        except Exception:  # damaged or from another version: compiled again
+        except Exception:  # damaged or from another version: made again
             return None
-    return value if isinstance(value, Matcher) else None
+    return value if isinstance(value, expected) else None
 
 
 def _trusted(st: os.stat_result) -> bool:
@@ -93,16 +118,17 @@ def _trusted(st: os.stat_result) -> bool:
     return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
-def _write(path: Path, matcher: Matcher) -> None:
-    """Keep `matcher` at `path` (atomically, owner-only), and only the newest few."""
+def _write(path: Path, value: Any, kind: str) -> None:
+    """Keep `value` at `path` (atomically, owner-only), and only the newest few of its
+    kind."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(matcher, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
-        kept = sorted(path.parent.glob("matcher-*.pickle"), key=_age)
+        kept = sorted(path.parent.glob(f"{kind}-*.pickle"), key=_age)
         for old in kept[:-KEEP]:
             old.unlink()
     except (OSError, pickle.PicklingError):

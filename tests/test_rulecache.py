@@ -92,3 +92,33 @@ def test_a_practice_rule_makes_a_new_compiled_matcher(
     cli.ok("validate", "--commit")
     assert _urgency(cli, "the wasp sting is swelling up") == "emergency"
     assert len(_kept(cache)) == 2
+
+
+def test_the_built_in_rules_are_kept_parsed(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The built-in rules file is parsed and validated once; later commands read the kept
+    result instead (no YAML is parsed for it), and triage answers the same."""
+    from cbtrack import packaged, policy
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setattr(rulecache, "_MEMO", {})
+    policy.builtin_triage.cache_clear()
+    try:
+        assert _urgency(cli, BLUE) == "emergency"
+        [kept] = sorted((cache / "cbtrack").glob("builtin-*.pickle"))
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        monkeypatch.setattr(rulecache, "_MEMO", {})
+        policy.builtin_triage.cache_clear()
+        real = packaged.load
+
+        def no_triage_yaml(name: str) -> Any:
+            assert name != "triage.yaml", "the built-in rules were parsed again"
+            return real(name)
+
+        monkeypatch.setattr(packaged, "load", no_triage_yaml)
+        assert _urgency(cli, BLUE) == "emergency"
+        assert _urgency(cli, "question about parking") != "emergency"
+    finally:
+        policy.builtin_triage.cache_clear()
