@@ -103,53 +103,9 @@ def edit(
     def apply(policy: Policy, cb: Callback, actor: str) -> list[str]:
         triage.check_open(cb)
         at = now.astimezone(policy.tz)
-        warnings: list[str] = []
         before = record_fields(cb)
         was_wrong = cb.number_is_wrong
-        old_patient = cb.patient.model_dump(mode="json")
-        person: Patient = build(
-            lambda: Patient.model_validate({**old_patient, **edits.patient_fields()})
-        )
-        if edits.method is not None or edits.email is not None:
-            check_reachable(person)
-        cb.patient = person
-        if edits.details:
-            details = dict(cb.details)
-            for key, value in edits.details.items():
-                if value.strip():
-                    details[key] = value
-                else:
-                    details.pop(key, None)
-            warnings += triage.check_details(policy, cb.category, details)
-            cb.details = details
-        if edits.reason is not None:
-            cb.reason = edits.reason
-        if edits.next_action is not None:
-            cb.next_action = edits.next_action
-        if edits.deadline is not None:
-            cb.deadline_at = edits.deadline.astimezone(policy.tz)
-            raised = timing.deadline_floor(policy, cb.urgency)
-            if raised != cb.urgency:
-                cb.urgency = raised
-                cb.due_at = min(cb.due_at, triage.due_for(policy, raised, at))
-        if edits.due is not None:
-            due = edits.due.astimezone(policy.tz)
-            clinical = cb.urgency in CLINICAL_URGENCIES
-            if due > cb.due_at and clinical and not policy.is_clinical(actor):
-                raise Refused(
-                    f"Only staff with the {CLINICAL_ROLE} role can move a "
-                    f"{cb.urgency.value} callback's due time later."
-                )
-            cb.due_at = due
-        if cb.deadline_at is not None and (edits.due is not None or edits.deadline is not None):
-            moved = timing.due_before_deadline(policy, cb.due_at, cb.deadline_at, at)
-            if moved != cb.due_at:
-                if edits.due is not None:
-                    warnings.append(
-                        f"The due time moved earlier to leave {policy.deadline_lead} before "
-                        "the deadline."
-                    )
-                cb.due_at = moved
+        warnings = _set_fields(policy, cb, edits, at, actor)
         phone_fixed = "patient.phone" in changed_fields(before, record_fields(cb))
         done = cb.was_reached or triage.attempts_complete(policy, cb)
         if was_wrong and phone_fixed and not done:  # the next try goes to the new number
@@ -183,6 +139,57 @@ def edit(
         return warnings
 
     return change(store, user, now, callback_id, "edit", apply)
+
+
+def _set_fields(policy: Policy, cb: Callback, edits: Edits, at: datetime, actor: str) -> list[str]:
+    """Set what `edits` corrects on `cb` (the patient, details, reason, next step, deadline
+    and due, the due kept before a deadline); the warnings staff should read."""
+    warnings: list[str] = []
+    old_patient = cb.patient.model_dump(mode="json")
+    person: Patient = build(
+        lambda: Patient.model_validate({**old_patient, **edits.patient_fields()})
+    )
+    if edits.method is not None or edits.email is not None:
+        check_reachable(person)
+    cb.patient = person
+    if edits.details:
+        details = dict(cb.details)
+        for key, value in edits.details.items():
+            if value.strip():
+                details[key] = value
+            else:
+                details.pop(key, None)
+        warnings += triage.check_details(policy, cb.category, details)
+        cb.details = details
+    if edits.reason is not None:
+        cb.reason = edits.reason
+    if edits.next_action is not None:
+        cb.next_action = edits.next_action
+    if edits.deadline is not None:
+        cb.deadline_at = edits.deadline.astimezone(policy.tz)
+        raised = timing.deadline_floor(policy, cb.urgency)
+        if raised != cb.urgency:
+            cb.urgency = raised
+            cb.due_at = min(cb.due_at, triage.due_for(policy, raised, at))
+    if edits.due is not None:
+        due = edits.due.astimezone(policy.tz)
+        clinical = cb.urgency in CLINICAL_URGENCIES
+        if due > cb.due_at and clinical and not policy.is_clinical(actor):
+            raise Refused(
+                f"Only staff with the {CLINICAL_ROLE} role can move a "
+                f"{cb.urgency.value} callback's due time later."
+            )
+        cb.due_at = due
+    if cb.deadline_at is not None and (edits.due is not None or edits.deadline is not None):
+        moved = timing.due_before_deadline(policy, cb.due_at, cb.deadline_at, at)
+        if moved != cb.due_at:
+            if edits.due is not None:
+                warnings.append(
+                    f"The due time moved earlier to leave {policy.deadline_lead} before "
+                    "the deadline."
+                )
+            cb.due_at = moved
+    return warnings
 
 
 def record_fields(cb: Callback) -> dict[str, str]:
