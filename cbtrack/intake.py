@@ -426,18 +426,7 @@ def import_missed_calls(
     time; all of them are saved under one lock and committed once, by the acting user."""
     policy = committed_policy(store)
     actor = identity.actor(store.root, policy, user) if user or not dry_run else "import"
-    if MISSED_CALL not in policy.categories:
-        raise Refused(
-            "The policy has no missed_call category; add one to cbtrack.yaml before "
-            "importing missed calls."
-        )
-    required = policy.categories[MISSED_CALL].required_details
-    lacking = [k for k in required if k not in ("call_time", "left_message")]
-    if lacking:
-        raise Refused(
-            f"The policy's missed_call category requires {', '.join(lacking)}, which a "
-            "phone system's export does not hold; make it optional to import missed calls."
-        )
+    _check_missed_call_category(policy)
     # IDs carry the call's local date; a day either side covers a change of time zone.
     days = {f"{c.at + timedelta(days=d):%Y%m%d}" for c in calls for d in (-1, 0, 1)}
     found = store.import_keys(days)
@@ -468,28 +457,8 @@ def import_missed_calls(
         known = store.import_keys(days)  # again: another desk may have imported since
         fresh = [p for p in planned if p.call.key not in known]
         skipped += [p.call for p in planned if p.call.key in known]
-        paths: list[Path] = []
-        records: list[Callback] = []
         stamp = f"{now.astimezone(policy.tz):%Y-%m-%d %H:%M}"
-        for n, p in enumerate(fresh, 1):
-            cb = new_record(
-                store,
-                actor,
-                p.call.at,
-                source=p.source,
-                patient=p.patient,
-                category=MISSED_CALL,
-                reason=p.reason,
-                details=p.details,
-                plan=p.plan,
-                next_action=p.next_action,
-                import_key=p.call.key,
-                created_note=f"Imported from a missed-call export on {stamp}{_lasted(p.call)}",
-            )
-            paths += store.save(cb)
-            records.append(cb)
-            if progress:
-                progress("Saving", n, len(fresh))
+        records, paths = _save_calls(store, actor, fresh, stamp, progress)
         if records:
             ids = [cb.id for cb in records]
             title = f"import {len(ids)} missed call{'s' if len(ids) != 1 else ''}"
@@ -498,6 +467,55 @@ def import_missed_calls(
         warnings += _urgent_warnings(policy, records)
         warnings += _repeat_warnings(store.open_records(), records)
     return Imported(fresh, skipped, records, warnings)
+
+
+def _check_missed_call_category(policy: Policy) -> None:
+    """Refuse an import the policy cannot take: no missed_call category, or one that
+    requires details a phone system's export does not hold."""
+    if MISSED_CALL not in policy.categories:
+        raise Refused(
+            "The policy has no missed_call category; add one to cbtrack.yaml before "
+            "importing missed calls."
+        )
+    required = policy.categories[MISSED_CALL].required_details
+    lacking = [k for k in required if k not in ("call_time", "left_message")]
+    if lacking:
+        raise Refused(
+            f"The policy's missed_call category requires {', '.join(lacking)}, which a "
+            "phone system's export does not hold; make it optional to import missed calls."
+        )
+
+
+def _save_calls(
+    store: Store,
+    actor: str,
+    fresh: list[PlannedCall],
+    stamp: str,
+    progress: Callable[[str, int, int], None] | None,
+) -> tuple[list[Callback], list[Path]]:
+    """Each planned call as a saved record (under the caller's lock), and the paths written."""
+    paths: list[Path] = []
+    records: list[Callback] = []
+    for n, p in enumerate(fresh, 1):
+        cb = new_record(
+            store,
+            actor,
+            p.call.at,
+            source=p.source,
+            patient=p.patient,
+            category=MISSED_CALL,
+            reason=p.reason,
+            details=p.details,
+            plan=p.plan,
+            next_action=p.next_action,
+            import_key=p.call.key,
+            created_note=f"Imported from a missed-call export on {stamp}{_lasted(p.call)}",
+        )
+        paths += store.save(cb)
+        records.append(cb)
+        if progress:
+            progress("Saving", n, len(fresh))
+    return records, paths
 
 
 def _twice_warnings(found: dict[str, list[str]]) -> list[str]:
