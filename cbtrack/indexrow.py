@@ -1,7 +1,7 @@
 """What the local index keeps of one record besides its data: its row of plain values (what
 the queue, `find`, the duplicate check and the reports select by), read from the record's
 data (`row_of`), the queue's one rank order over rows (`rank_key`), and how a kept queue
-line is read back (`line_of`). Plain Python: the quick paths use it without the models.
+line is read back (`kept_line`). Plain Python: the quick paths use it without the models.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def row_of(data: Data, expecter: Expecter | None = None) -> Row:
     )
 
 
-def line_of(kept: tuple[Any, ...] | bytes | None) -> tuple[Any, ...] | None:
+def kept_line(kept: tuple[Any, ...] | bytes | None) -> tuple[Any, ...] | None:
     """A queue line as the index keeps it (`Liner`), or None when there is none or it is
     damaged (then it is worked out again from the record)."""
     if kept is None or type(kept) is tuple:

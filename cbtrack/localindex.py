@@ -42,7 +42,7 @@ from cbtrack.indexrow import (
     Data,
     Expecter,
     Row,
-    line_of,
+    kept_line,
     row_of,
 )
 from cbtrack.progress import Progress
@@ -85,6 +85,8 @@ CREATE INDEX rec_phone ON rec(phone7);
 CREATE INDEX rec_mrn ON rec(mrnkey);
 """
 _ROW_COLUMNS = "owner, category, urgency, status, due, created, closed, expected, phone, pname, mrn"
+# An entry as `known` and `entries` give it: name, stamp, row, queue line
+_ENTRY_SQL = f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ?"
 
 
 def signature(st: os.stat_result) -> str:
@@ -156,7 +158,7 @@ class Cached:
     @property
     def line(self) -> tuple[Any, ...] | None:
         """The clock-free part of its queue line (`Liner`), when the index holds it."""
-        return line_of(self._line)
+        return kept_line(self._line)
 
     @property
     def path(self) -> Path:
@@ -342,36 +344,32 @@ class LocalIndex:
 
     def known(self, folder: str, names: list[str] | None = None) -> dict[str, tuple[Any, ...]]:
         """name -> (stamp, *row, queue line) of one folder's entries, or of those `names`
-        only (from the covering index alone); the line as kept (`line_of` reads it), or
-        None."""
+        only (from the covering index alone); the line as kept (`indexrow.kept_line` reads
+        it), or None."""
+        if names is None:
+            return {r[0]: r[1:] for r in self.entries(folder)}
         db = self.db
         if db is None:
             return {}
-        sql = f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ?"
         out: dict[str, tuple[Any, ...]] = {}
         try:
-            if names is None:
-                return {r[0]: r[1:] for r in db.execute(sql, (folder,))}
             for at in range(0, len(names), 500):
                 chunk = names[at : at + 500]
                 marks = ",".join("?" * len(chunk))
-                cur = db.execute(f"{sql} AND name IN ({marks})", (folder, *chunk))
+                cur = db.execute(f"{_ENTRY_SQL} AND name IN ({marks})", (folder, *chunk))
                 out.update((r[0], r[1:]) for r in cur)
         except sqlite3.Error:
             return {}
         return out
 
     def entries(self, folder: str) -> list[tuple[Any, ...]]:
-        """(name, stamp, *row, queue line) of one folder's entries in name order (`known`
-        as a list, from the covering index alone)."""
+        """(name, stamp, *row, queue line) of one folder's entries in name order (from the
+        covering index alone)."""
         db = self.db
         if db is None:
             return []
         try:
-            return db.execute(
-                f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ? ORDER BY name",
-                (folder,),
-            ).fetchall()
+            return db.execute(f"{_ENTRY_SQL} ORDER BY name", (folder,)).fetchall()
         except sqlite3.Error:
             return []
 

@@ -106,6 +106,13 @@ class Query(NamedTuple):
         return cls(raw, digits, name_words, low if is_id else "")
 
     @property
+    def index_keys(self) -> tuple[str, str, str | None, tuple[str, ...]]:
+        """What the local index looks candidates up by (`LocalIndex.candidates`): the ID or
+        its end, the folded text as an MRN, the phone's last 7 digits, the name words."""
+        return (self.callback_id, self.text.casefold(), self.digits[-7:] or None,
+                self.name_words)  # fmt: skip
+
+    @property
     def usable(self) -> bool:
         return bool(self.text)
 

@@ -266,12 +266,7 @@ def _row(
     out = []
     for at, width, name in plan:
         text = cells[at]
-        if at == PATIENT:
-            cell = _patient(text, width)
-        elif text.isascii() and "\\" not in text:  # (`_cut` and `pad`, inline: the usual)
-            cell = text.ljust(width) if len(text) <= width else text[: max(width - 1, 0)] + "…"
-        else:
-            cell = pad(_cut(text, width), width)
+        cell = _patient(text, width) if at == PATIENT else pad(_cut(text, width), width)
         out.append(_paint(name, cell, line, late) if color else cell)
     return " ".join(out).rstrip()
 
@@ -283,26 +278,20 @@ def _plain_rows(plan: list[tuple[int, int, str]], cells: list[tuple[str, ...]]) 
     for at, width, _ in plan:
         texts = [c[at] for c in cells]
         joined = "".join(texts)
-        plain = joined.isascii() and "\\" not in joined  # (one column a character)
-        if at == PATIENT:
-            columns.append([_patient(t, width, plain) for t in texts])
-        elif plain:
-            cut = max(width - 1, 0)
+        if at != PATIENT and joined.isascii() and "\\" not in joined:
+            cut = max(width - 1, 0)  # (`_cut` and `pad` for plain text, inline: the hot path)
             columns.append([t.ljust(width) if len(t) <= width else t[:cut] + "…" for t in texts])
+        elif at == PATIENT:
+            columns.append([_patient(t, width) for t in texts])
         else:
             columns.append([pad(_cut(t, width), width) for t in texts])
     return [" ".join(parts).rstrip() for parts in zip(*columns, strict=True)]
 
 
-def _patient(text: str, width: int, plain: bool = False) -> str:
+def _patient(text: str, width: int) -> str:
     """The patient's `name<TAB>method` cell: the method stays when the name is cut."""
     person, _, tag = text.partition("\t")
-    if not plain:
-        return pad(f"{_cut(person, width - display_width(tag) - 1)} {tag}", width)
-    room = width - len(tag) - 1
-    if len(person) > room:
-        person = person[: max(room - 1, 0)] + "…"
-    return f"{person} {tag}".ljust(width)
+    return pad(f"{_cut(person, width - display_width(tag) - 1)} {tag}", width)
 
 
 def _cut(text: str, width: int) -> str:

@@ -32,7 +32,8 @@ from zoneinfo import ZoneInfo
 
 from cbtrack import localindex
 from cbtrack.enums import Urgency
-from cbtrack.indexrow import ROW_FIELDS, Row, line_of
+from cbtrack.ids import is_record_name
+from cbtrack.indexrow import ROW_FIELDS, Row, kept_line
 
 POLICY_FILE = "cbtrack.yaml"  # (as in cbtrack/store.py, which this must not import)
 OPEN_DIR = ("callbacks", "open")
@@ -42,7 +43,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class DigestPolicy:
-    """The policy as the queue's lines ask for it (`render.owner_label`, deadline times)."""
+    """What the quick paths ask of the policy (`store.policy_digest`): its time zone, the
+    urgencies' ranks, the staff's roles and the category names."""
 
     def __init__(self, digest: dict[str, Any]) -> None:
         self.timezone: str = digest["timezone"]
@@ -101,7 +103,7 @@ def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[Row, tuple
     index holds a fresh entry (`localindex.fresh`) with a line for every one of them, and
     no other; None otherwise."""
     try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".yaml") and n[0] != ".")
+        names = sorted(n for n in os.listdir(folder) if is_record_name(n))
         dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return None
@@ -192,7 +194,7 @@ def queue_screen(
     head = picked.items if shown is None else picked.items[: max(shown, 0)]
     filtered = bool(owner or mine or category or urgency or status or overdue)
     try:
-        lines = [Line(*line_of(blob)) for blob in head]  # type: ignore[misc]
+        lines = [Line(*kept_line(blob)) for blob in head]  # type: ignore[misc]
     except TypeError:  # (damaged, or not a line this version wrote)
         return False
     print_queue(lines, now, len(picked.items), picked.overdue, picked.waiting, filtered,
@@ -269,16 +271,14 @@ def find_screen(store_dir: str | None, text: str) -> bool:
     listed: dict[str, set[str]] = {}
     for folder in folders:
         try:
-            names = [n for n in os.listdir(folder) if n.endswith(".yaml") and n[0] != "."]
+            names = [n for n in os.listdir(folder) if is_record_name(n)]
         except OSError:
             return False
         if not ix.all_fresh(folder, names):
             return False
         listed[folder.relative_to(callbacks).as_posix()] = set(names)
-    phone7 = query.digits[-7:] if query.digits else None
     hits: dict[str, Any] = {}
-    for rel, name in ix.candidates(query.callback_id, query.text.casefold(), phone7,
-                                   query.name_words):  # fmt: skip
+    for rel, name in ix.candidates(*query.index_keys):
         data = ix.data(rel, name) if name in listed.get(rel, ()) else None
         try:
             view = CallbackView(data) if data is not None else None

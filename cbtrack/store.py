@@ -49,7 +49,7 @@ from cbtrack.files import (
     write_atomic,
 )
 from cbtrack.guard import Guarded, _old_bytes
-from cbtrack.ids import ALPHABET, ID_RE
+from cbtrack.ids import ALPHABET, ID_RE, is_record_name
 from cbtrack.indexrow import BLANK, Row
 from cbtrack.localindex import Cached, LocalIndex
 from cbtrack.model import Callback, id_month, new_callback_id
@@ -258,7 +258,7 @@ class Store(Guarded):
     def open_paths(self) -> list[Path]:
         # sorted by name: the same order as by path here, and much cheaper for 10,000 files
         folder = self.open_dir
-        return [folder / n for n in sorted(self.folder_names(folder)) if _is_record_name(n)]
+        return [folder / n for n in sorted(self.folder_names(folder)) if is_record_name(n)]
 
     def closed_paths(self, months: set[str] | None = None) -> list[Path]:
         if not self.closed_dir.is_dir():
@@ -332,7 +332,7 @@ class Store(Guarded):
         listings = [self.folder_names(m) for m in months]
         progress = Progress("Reading closed records", sum(map(len, listings)), self.on_progress)
         for month, raw in zip(months, listings, strict=True):
-            names = sorted(n for n in raw if _is_record_name(n) and n[:-5] not in seen)
+            names = sorted(n for n in raw if is_record_name(n) and n[:-5] not in seen)
             moved: list[Callback] = []
             for c in self.index.read_folder(month, names, self._loader(None, moved), progress):
                 seen.add(c.id)
@@ -424,7 +424,7 @@ class Store(Guarded):
         the index saw it (a hand edit, a pull); an unreadable file stops it as it stops a
         full read."""
         names = sorted(self.folder_names(self.open_dir))
-        names = [n for n in names if _is_record_name(n)]
+        names = [n for n in names if is_record_name(n)]
         ix = self.index
         known = ix.stamps("open")
         wanted = ix.names_with(*lookup_keys(phone, mrn))
@@ -555,7 +555,7 @@ class Store(Guarded):
         ix = self.index
         folders = [self.open_dir, *(f for f in self.closed_folders() if not f.is_symlink())]
         for folder in folders:
-            names = sorted(n for n in self.folder_names(folder) if _is_record_name(n))
+            names = sorted(n for n in self.folder_names(folder) if is_record_name(n))
             moved: list[Callback] = []
             loader = self._loader(problems, moved)
             for c in ix.read_folder(folder, names, loader, changed_only=True):
@@ -563,8 +563,7 @@ class Store(Guarded):
             for cb in moved:
                 consider(cb)
         self._note_digest()
-        phone7 = query.digits[-7:] if query.digits else None
-        found = ix.candidates(query.callback_id, query.text.casefold(), phone7, query.name_words)
+        found = ix.candidates(*query.index_keys)
         for folder_rel, name in found:
             try:  # (a reopen or close may have moved it meanwhile: read where it went)
                 consider(self.load_listed(self.root / OPEN_DIR.parent / folder_rel / name))
@@ -661,12 +660,7 @@ def _name(path: Path) -> str:
 
 
 def _is_record(path: Path) -> bool:
-    return path.suffix == ".yaml" and not path.name.startswith(".")
-
-
-def _is_record_name(name: str) -> bool:
-    """`_is_record` for a bare file name, without making a path."""
-    return name.endswith(".yaml") and not name.startswith(".")
+    return is_record_name(path.name)
 
 
 def init_layout(root: Path, policy_text: str) -> list[Path]:
