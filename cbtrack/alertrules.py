@@ -29,7 +29,7 @@ class AlertMail(StrictModel):
     """Where an alert is mailed: SMTP, with STARTTLS, and a password read from the
     environment variable `password_env` (never written in the policy)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     to: list[MailAddress] = Field(min_length=1)
     from_: MailAddress = Field(alias="from")
@@ -61,6 +61,8 @@ class AlertMail(StrictModel):
 class AlertRule(StrictModel):
     """One alert rule: when a callback meets `when` for `after` (wall-clock time), tell
     someone through `command` (an argv; the payload as JSON on its stdin) and/or `mail`."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built with the policy
 
     name: Name | None = None
     when: AlertWhen

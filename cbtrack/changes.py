@@ -26,7 +26,7 @@ from cbtrack.model import (
 )
 from cbtrack.policy import Policy
 from cbtrack.store import MAX_POLICY_BYTES, POLICY_FILE, Store
-from cbtrack.yamlio import decode_text, parse_model
+from cbtrack.yamlio import decode_text, parse_policy
 
 if TYPE_CHECKING:
     from cbtrack import doctor, gitlog, gitread, history, identity, triage
@@ -114,7 +114,7 @@ def committed_policy(store: Store) -> Policy:
     if data is None:
         return policy  # never committed: a store being set up
     try:
-        head = parse_model(Policy, decode_text(data, MAX_POLICY_BYTES, POLICY_FILE), POLICY_FILE)
+        head = parse_policy(decode_text(data, MAX_POLICY_BYTES, POLICY_FILE), POLICY_FILE)
     except StoreError:
         return policy
     governed = {"staff": head.staff, "signing": head.signing, "alerts": head.alerts}

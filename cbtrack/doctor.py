@@ -54,7 +54,7 @@ from cbtrack.store import (
     loose_modes,
     make_owner_only,
 )
-from cbtrack.yamlio import load_model
+from cbtrack.yamlio import load_model, load_policy
 
 SETTLE_SECONDS = 10.0
 ORPHAN_GRACE_SECONDS = 2.0
@@ -383,7 +383,7 @@ def diagnose(store: Store) -> list[Problem]:
     out: list[Problem] = []
     policy: Policy | None = None
     try:
-        policy = load_model(Policy, root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
+        policy = load_policy(root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
     except CbtrackError as exc:
         detail = exc.message.removeprefix(POLICY_FILE).lstrip(": ").rstrip(".")
         out.append(Problem("policy_invalid", POLICY_FILE, detail, False))

@@ -659,16 +659,15 @@ def _worktree(root: Path, rel: str) -> bytes | str | None:
 
 
 def _policy_problem(data: bytes | str | None) -> str | None:
-    from cbtrack.policy import Policy
     from cbtrack.store import MAX_POLICY_BYTES
-    from cbtrack.yamlio import decode_text, parse_model
+    from cbtrack.yamlio import decode_text, parse_policy
 
     if data is None:
         return "the policy was deleted; every command needs it"
     if isinstance(data, str):
         return data.removeprefix(POLICY_FILE).lstrip(": ")
     try:
-        parse_model(Policy, decode_text(data, MAX_POLICY_BYTES, POLICY_FILE), POLICY_FILE)
+        parse_policy(decode_text(data, MAX_POLICY_BYTES, POLICY_FILE), POLICY_FILE)
     except StoreError as exc:
         return exc.message.removeprefix(POLICY_FILE).lstrip(": ").rstrip(".")
     return None

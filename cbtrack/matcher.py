@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 from cbtrack.readings import Measured, Reading, parse_reading, readings_in
 from cbtrack.words import (
@@ -54,8 +55,12 @@ MAX_NEAR = 12
 # --- patterns -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Item:
+# Items, joins and patterns are named tuples, not dataclasses: a compiled matcher holds
+# thousands of them, and a new process reads them from the kept matcher (`rulecache`)
+# about three times faster as tuples (about 9 ms against 25 for the built-in rules).
+
+
+class Item(NamedTuple):
     """One place in a pattern: a concept, or any of some word stems and word prefixes."""
 
     concept: str | None = None
@@ -64,14 +69,12 @@ class Item:
     suffixes: tuple[str, ...] = ()  # `*olol`: any word ending so (a class of drug names)
 
 
-@dataclass(frozen=True)
-class Join:
+class Join(NamedTuple):
     near: bool  # either order
     gap: int  # at most this many words between
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(NamedTuple):
     text: str
     items: tuple[Item, ...]
     joins: tuple[Join, ...]

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -35,6 +36,14 @@ Duration = Annotated[str, StringConstraints(pattern=r"^\d{1,5}(m|h|d|bd)$")]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CLINICAL_ROLE = "clinical"
+
+
+class PolicyModel(StrictModel):
+    """A part of the policy. Its validator is built when a policy is first checked, not
+    when this module is imported: a command whose policy is kept (`rulecache.policy`)
+    never needs it, and building all of them took about 25 ms."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 #: Placeholders each template may use; the policy validator checks them.
@@ -58,7 +67,7 @@ SSH_KEY_RE = (
 )
 
 
-class StaffMember(StrictModel):
+class StaffMember(PolicyModel):
     name: Text | None = None
     roles: list[Name] = Field(default_factory=list)
     # The staff member's SSH public key (its .pub file's line): with `signing: required`,
@@ -66,7 +75,7 @@ class StaffMember(StrictModel):
     key: Annotated[str, StringConstraints(strip_whitespace=True, pattern=SSH_KEY_RE)] | None = None
 
 
-class BusinessHours(StrictModel):
+class BusinessHours(PolicyModel):
     days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
     hours: Window = "08:00-17:00"
 
@@ -87,7 +96,7 @@ class BusinessHours(StrictModel):
         return v
 
 
-class UrgencyRule(StrictModel):
+class UrgencyRule(PolicyModel):
     label: Text | None = None
     rank: int = Field(ge=0, le=100)
     due: Duration
@@ -97,7 +106,7 @@ class UrgencyRule(StrictModel):
     first_call_within: Duration | None = None
 
 
-class CategoryPolicy(StrictModel):
+class CategoryPolicy(PolicyModel):
     label: Text = ""
     owner: Name
     urgency: Urgency
@@ -109,7 +118,7 @@ class CategoryPolicy(StrictModel):
     opening: Text | None = None
 
 
-class TriageRule(StrictModel):
+class TriageRule(PolicyModel):
     """One triage rule: when its patterns (or readings) match, the callback is raised to
     `urgency` and routed to `route_to`. See cbtrack/data/triage.yaml for the pattern forms."""
 
@@ -146,7 +155,7 @@ class TriageRule(StrictModel):
 RED_FLAG_MAX = 30
 
 
-class TriageSection(StrictModel):
+class TriageSection(PolicyModel):
     """`triage:` in the policy: the red-flag checklist asked at intake and the practice's own
     rules. A plain list is read as the rules (the form of versions before 0.3)."""
 
@@ -196,17 +205,17 @@ def _read_builtin_triage() -> tuple[dict[str, str], dict[str, list[str]], tuple[
     return dict(data["spelling"]), dict(data["concepts"]), rules
 
 
-class VoicemailRules(StrictModel):
+class VoicemailRules(PolicyModel):
     patient_name: str = Field(default="none", pattern=r"^(none|first)$")
 
 
-class AttemptPolicy(StrictModel):
+class AttemptPolicy(PolicyModel):
     max: int = Field(default=3, ge=1, le=20)
     min_spacing: Duration = "4h"
     voicemail: VoicemailRules = Field(default_factory=VoicemailRules)
 
 
-class Translation(StrictModel):
+class Translation(PolicyModel):
     """Approved scripts in one language; any part left out stays in the default language."""
 
     opening: Text | None = None
@@ -221,7 +230,7 @@ class Translation(StrictModel):
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
 
-class Scripts(StrictModel):
+class Scripts(PolicyModel):
     opening: Text
     voicemail_minimal: Text
     voicemail_detailed: Text
@@ -244,7 +253,7 @@ class Scripts(StrictModel):
         return None
 
 
-class Policy(StrictModel):
+class Policy(PolicyModel):
     practice: Text
     callback_number: str
     timezone: str = "America/New_York"

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 from cbtrack.errors import Refused, StoreError, WriteFailed
 from cbtrack.lazy import lazy_module
-from cbtrack.policy import Policy
 from cbtrack.store import POLICY_FILE, STORE_FILES, Store, init_layout
-from cbtrack.yamlio import dump_yaml, parse_model
+from cbtrack.yamlio import dump_yaml, parse_policy
 
 if TYPE_CHECKING:
     from cbtrack import gitlog
@@ -73,7 +72,7 @@ def policy_text(setup: PracticeSetup | None = None) -> str:
                 )
             text = _replace_top_key(text, "signing", f'signing: "{setup.signing}"')
     try:
-        parse_model(Policy, text, POLICY_FILE)
+        parse_policy(text, POLICY_FILE)
     except StoreError as exc:
         raise Refused(exc.message.replace(f"{POLICY_FILE}: ", "", 1)) from None
     return text

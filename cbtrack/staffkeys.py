@@ -14,9 +14,9 @@ from pathlib import Path
 from cbtrack import doctor, gitlog, identity, service
 from cbtrack.errors import Refused
 from cbtrack.files import write_atomic
-from cbtrack.policy import SSH_KEY_RE, Policy
+from cbtrack.policy import SSH_KEY_RE
 from cbtrack.store import POLICY_FILE, Store
-from cbtrack.yamlio import dump_yaml, parse_model
+from cbtrack.yamlio import dump_yaml, parse_policy
 
 
 @dataclass
@@ -103,7 +103,7 @@ def set_key(store: Store, user: str | None, now: datetime, target: str, key: str
     else:
         members[target]["key"] = key
     new = replace_block(text, "staff", staff_block(members))
-    parse_model(Policy, new, POLICY_FILE)
+    parse_policy(new, POLICY_FILE)
     what = "revoke the key of" if key is None else "set the key of"
     with store.lock():
         doctor.recover(store, now, actor)

@@ -61,7 +61,7 @@ from cbtrack.yamlio import (
     FileGone,
     _YamlProblem,
     dump_record,
-    load_model,
+    load_policy,
     parse_model,
     parse_yaml,
     read_text,
@@ -145,7 +145,7 @@ class Store(Guarded):
 
     @cached_property
     def policy(self) -> Policy:
-        return load_model(Policy, self.root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
+        return load_policy(self.root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
 
     def use_policy(self, policy: Policy) -> None:
         """Run by `policy` instead of the file as it is (the service's committed roles)."""

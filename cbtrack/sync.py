@@ -26,7 +26,6 @@ from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.files import remove_file, write_atomic
 from cbtrack.merge import Merged, merge_records
 from cbtrack.model import Callback
-from cbtrack.policy import Policy
 from cbtrack.store import (
     LOCAL_DIR,
     MAX_POLICY_BYTES,
@@ -35,7 +34,7 @@ from cbtrack.store import (
     Store,
     make_owner_only,
 )
-from cbtrack.yamlio import dump_record, load_model
+from cbtrack.yamlio import dump_record, load_model, load_policy
 
 SHARED_FILES = {POLICY_FILE, ".gitattributes", ".gitignore"}
 SYNC_MERGE = doctor.SYNC_MERGE
@@ -418,7 +417,7 @@ def _merge_commit(
                 f"Sync stopped and merged nothing: {problems[0]}{more}; decide it (or have the "
                 "lead decide), then sync again."
             )
-        load_model(Policy, root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
+        load_policy(root / POLICY_FILE, POLICY_FILE, MAX_POLICY_BYTES)
         message = f"sync: merge {result.remote}/{result.branch}"
         try:
             gitlog.commit(root, [], message, actor, now, merging=True)

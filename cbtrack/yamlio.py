@@ -198,6 +198,18 @@ def load_model(model: type[M], path: Path, rel: str, limit: int) -> M:
     return parse_model(model, read_text(path, limit, rel), rel)
 
 
+def parse_policy(text: str, rel: str) -> Policy:
+    """`parse_model(Policy, ...)`, kept between commands for this exact text
+    (`rulecache.policy`): every command reads the policy, and checking it is not cheap."""
+    from cbtrack import rulecache
+
+    return rulecache.policy(text, lambda: parse_model(Policy, text, rel))
+
+
+def load_policy(path: Path, rel: str, limit: int) -> Policy:
+    return parse_policy(read_text(path, limit, rel), rel)
+
+
 def _yaml_fix(rel: str) -> str:
     """What to do about a file that is not YAML cbtrack reads (after a hand edit)."""
     return (

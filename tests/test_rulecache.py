@@ -122,3 +122,51 @@ def test_the_built_in_rules_are_kept_parsed(
         assert _urgency(cli, "question about parking") != "emergency"
     finally:
         policy.builtin_triage.cache_clear()
+
+
+def _policies(cache: Path) -> list[Path]:
+    return sorted((cache / "cbtrack").glob("policy-*.pickle"))
+
+
+def test_the_checked_policy_is_kept_and_an_edit_is_checked_again(
+    cli: Cli, store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cbtrack.yaml is validated once per text: later commands read the kept result (no
+    validation), an edit is validated again, and a policy with a problem is refused as
+    before and never kept."""
+    from cbtrack import yamlio
+    from cbtrack.policy import Policy
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    cli.ok("queue")
+    [kept] = _policies(cache)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    checked: list[str] = []
+    real = yamlio.parse_model
+
+    def counting(model: Any, text: str, rel: str) -> Any:
+        if model is Policy:
+            checked.append(rel)
+        return real(model, text, rel)
+
+    monkeypatch.setattr(yamlio, "parse_model", counting)
+    assert _urgency(cli, BLUE) == "emergency"
+    cli.ok("queue", "--all")
+    assert not checked
+
+    policy = store_dir / "cbtrack.yaml"
+    text = policy.read_text()
+    policy.write_text(text.replace("  rules: []", "  rules: [}", 1))
+    assert "cbtrack.yaml" in cli.refused("queue", "--all", code=3) and checked
+    assert len(_policies(cache)) == 1
+    policy.write_text(text + "\n# a comment\n")
+    checked.clear()
+    cli.ok("queue", "--all")
+    assert checked and len(_policies(cache)) == 2
+    # a damaged kept policy is checked again, and kept anew
+    for path in _policies(cache):
+        path.write_bytes(b"\x80\x05not a pickle")
+    checked.clear()
+    cli.ok("queue", "--all")
+    assert checked
