@@ -48,7 +48,7 @@ from cbtrack.enums import CLINICAL_URGENCIES, Urgency
 from cbtrack.errors import Refused
 from cbtrack.ids import ID_RE
 from cbtrack.merge import merge_records
-from cbtrack.model import Callback, CloseReason, EventType, id_month
+from cbtrack.model import Callback, CloseReason, Event, EventType, id_month
 from cbtrack.store import LOCAL_DIR, POLICY_FILE
 from cbtrack.versions import (
     ADMIN_ROLE,
@@ -395,6 +395,46 @@ def _check_record(
     author: str | None,
 ) -> list[Breach]:
     rels = record_paths(cid)
+    now, out = _placement(cid, rels, parents, after, rd)
+    befores = [_whole(p, rels, rd) for p in parents]
+    held = [b for b in befores if b is not None]
+    if not held:
+        fresh = _best(list(now.values())) if now else None
+        if fresh is not None and fresh.model is not None and author is not None:
+            path = next(iter(now))
+            if not all(_inherited(r, parents, after) for r in now):
+                out += _new_record_authorship(fresh.model, author, path, cid)
+        return out
+    if not now:
+        where = next(r for r in rels if any(p.get(r) is not None for p in parents))
+        gone = "deleting a record (or moving it out of its folder) drops its attempts and events"
+        return [*out, Breach("deleted", where, gone, cid, restore=where)]
+    restore = _held_at(parents, rels)
+    path = next(iter(now))
+    if any(v.loose is None for v in now.values()):
+        return out  # unreadable: already reported; items cannot be compared
+    out += _item_breaches(held, now, path, cid, restore)
+    after_v = _best(list(now.values()))
+    if after_v.model is None:
+        return out
+    # a field is the change's doing only when it breaks the rules against every parent
+    # that held the record (a merge may take a field as either parent had it)
+    # (a parent whose copy could not be read at all has no fields to compare with)
+    judged = [
+        _field_breaches(b, after_v, path, cid, restore, rules, author) for b in held if b.loose
+    ]
+    if judged:
+        keys = set.intersection(*({(x.kind, x.detail) for x in fb} for fb in judged))
+        out += [x for x in judged[0] if (x.kind, x.detail) in keys]
+    return out
+
+
+def _placement(
+    cid: str, rels: tuple[str, str], parents: Sequence[Snapshot], after: Snapshot, rd: Reader
+) -> tuple[dict[str, _Version], list[Breach]]:
+    """The record's files after the change, and what is wrong with where they are or what
+    they hold (invalid, unreadable, in the wrong folder, in both), for files the change
+    touched."""
     out: list[Breach] = []
     now: dict[str, _Version] = {}
     for path in rels:
@@ -428,32 +468,27 @@ def _check_record(
                 cid,
             )
         )
-    befores = [_whole(p, rels, rd) for p in parents]
-    held = [b for b in befores if b is not None]
-    if not held:
-        fresh = _best(list(now.values())) if now else None
-        if fresh is not None and fresh.model is not None and author is not None:
-            path = next(iter(now))
-            if not all(_inherited(r, parents, after) for r in now):
-                out += _new_record_authorship(fresh.model, author, path, cid)
-        return out
-    if not now:
-        where = next(r for r in rels if any(p.get(r) is not None for p in parents))
-        gone = "deleting a record (or moving it out of its folder) drops its attempts and events"
-        return [*out, Breach("deleted", where, gone, cid, restore=where)]
-    restore = _held_at(parents, rels)
+    return now, out
+
+
+def _item_breaches(
+    held: Sequence[_Version],
+    now: dict[str, _Version],
+    path: str,
+    cid: str,
+    restore: str | None,
+) -> list[Breach]:
+    """Attempts and events are append-only: every item of every parent is kept, and one
+    that differs must equal some parent's version (a merge keeps the original of an item
+    one side rewrote)."""
     have: dict[str, Any] = {}
     for v in now.values():
         have.update(items_of(v.loose))
-    path = next(iter(now))
-    if any(v.loose is None for v in now.values()):
-        return out  # unreadable: already reported; items cannot be compared
-    # every item of every parent is kept; one that differs must equal some parent's
-    # version (a merge keeps the original of an item one side rewrote)
     versions: dict[str, list[Any]] = {}
     for before in held:
         for item, value in items_of(before.loose).items():
             versions.setdefault(item, []).append(value)
+    out = []
     for item, values in versions.items():
         if item not in have:
             kind, verb = "removed", "removed"
@@ -463,18 +498,6 @@ def _check_record(
             continue
         detail = f"{item} was {verb}; attempts and events are append-only"
         out.append(Breach(kind, path, detail, cid, item, restore))
-    after_v = _best(list(now.values()))
-    if after_v.model is None:
-        return out
-    # a field is the change's doing only when it breaks the rules against every parent
-    # that held the record (a merge may take a field as either parent had it)
-    # (a parent whose copy could not be read at all has no fields to compare with)
-    judged = [
-        _field_breaches(b, after_v, path, cid, restore, rules, author) for b in held if b.loose
-    ]
-    if judged:
-        keys = set.intersection(*({(x.kind, x.detail) for x in fb} for fb in judged))
-        out += [x for x in judged[0] if (x.kind, x.detail) in keys]
     return out
 
 
@@ -570,45 +593,7 @@ def _field_breaches(
     new_ids = {e.id for e in cb.events if f"event {e.id}" not in old_items}
     fresh = [e for e in cb.events if e.id in new_ids]
     if old.get("closure") != new.get("closure"):
-        if cb.closure is None:
-            if not any(e.type == EventType.reopened for e in fresh):
-                out.append(
-                    Breach(
-                        "closure",
-                        path,
-                        "the closure was removed without a new reopened event; reopen a "
-                        "callback with 'cbtrack reopen'",
-                        cid,
-                        restore=restore,
-                    )
-                )
-        elif cb.closure.reason == CloseReason.reached and not cb.was_reached:
-            out.append(
-                Breach(
-                    "closure",
-                    path,
-                    "the closure says reached but no attempt reached the patient",
-                    cid,
-                    restore=restore,
-                )
-            )
-        elif not any(
-            e.type == EventType.closed
-            and e.at == cb.closure.at
-            and e.by == cb.closure.by
-            and (e.set or {}).get("reason") == cb.closure.reason.value
-            for e in fresh
-        ):
-            out.append(
-                Breach(
-                    "closure",
-                    path,
-                    "the closure was set or changed without a new closed event that records "
-                    "it; close a callback with 'cbtrack close'",
-                    cid,
-                    restore=restore,
-                )
-            )
+        out += _closure_breach(cb, fresh, path, cid, restore)
     new_attempts = [a for a in cb.attempts if f"attempt {a.id}" not in old_items]
     flat_old, flat_new = _flat(before), _flat(after)
     for key in [*flat_old, *(k for k in flat_new if k not in flat_old)]:
@@ -634,6 +619,36 @@ def _field_breaches(
             )
         )
     return out
+
+
+def _closure_breach(
+    cb: Callback, fresh: list[Event], path: str, cid: str, restore: str | None
+) -> list[Breach]:
+    """A changed closure must come with its own new event: `closed` recording it (and
+    `reached` only when an attempt reached the patient), or `reopened` when it is gone."""
+    if cb.closure is None:
+        if any(e.type == EventType.reopened for e in fresh):
+            return []
+        detail = (
+            "the closure was removed without a new reopened event; reopen a callback with "
+            "'cbtrack reopen'"
+        )
+    elif cb.closure.reason == CloseReason.reached and not cb.was_reached:
+        detail = "the closure says reached but no attempt reached the patient"
+    elif any(
+        e.type == EventType.closed
+        and e.at == cb.closure.at
+        and e.by == cb.closure.by
+        and (e.set or {}).get("reason") == cb.closure.reason.value
+        for e in fresh
+    ):
+        return []
+    else:
+        detail = (
+            "the closure was set or changed without a new closed event that records it; "
+            "close a callback with 'cbtrack close'"
+        )
+    return [Breach("closure", path, detail, cid, restore=restore)]
 
 
 _NOT_FIELDS = frozenset({*FIXED, "status", "closure", "attempts", "events", "patient", "details"})

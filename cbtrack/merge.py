@@ -281,6 +281,28 @@ def merge_records(base: Callback | None, ours: Callback, theirs: Callback) -> Me
     cb.attempts = sorted(attempts, key=lambda a: (a.at, a.id))
     cb.depends_on = deps
     cb.events = sorted(events, key=lambda e: (e.at, e.id))
+    _settle_status(cb, base, ours, theirs, sides, result)
+    try:
+        result.record = Callback.model_validate(dump(cb))
+    except ValidationError as exc:
+        result.conflicts.append(
+            f"the merged record does not validate ({describe_validation(exc)}); "
+            "decide the field by hand"
+        )
+    return result
+
+
+def _settle_status(
+    cb: Callback,
+    base: Callback | None,
+    ours: Callback,
+    theirs: Callback,
+    sides: _Sides,
+    result: Merged,
+) -> None:
+    """Open or closed, and the status, of the merged record `cb`: the closure the sides
+    agree on or the latest one, undone (with a `reopened` event by cbtrack) when an attempt
+    came after it."""
     closure = _lifecycle(base, ours, theirs, cb.events, sides)
     late = [a for a in cb.attempts if closure is not None and a.at > closure.at]
     if closure is not None and late:
@@ -318,11 +340,3 @@ def merge_records(base: Callback | None, ours: Callback, theirs: Callback) -> Me
             cb.status = Status.escalated
         else:
             cb.status = cb.resting_status()
-    try:
-        result.record = Callback.model_validate(dump(cb))
-    except ValidationError as exc:
-        result.conflicts.append(
-            f"the merged record does not validate ({describe_validation(exc)}); "
-            "decide the field by hand"
-        )
-    return result
