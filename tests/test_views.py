@@ -353,7 +353,9 @@ def test_the_duplicate_check_sees_hand_edits(varied: tuple[Staff, dict[str, str]
     _settle(cli.store)
     assert add("(555) 732-0401") == [r["window"]]
     assert add("5550000000", "--mrn", "mrn-77") == [r["window"]]
-    # a phone changed by hand, to the same size and modification time, is seen
+    # a phone changed by hand, to the same size and modification time, is seen, also
+    # after the queue found every open file fresh and kept the folder's digest
+    cli.ok("queue", "--all", now=EVENING)
     path = cli.store / "callbacks" / "open" / f"{r['wrong']}.yaml"
     before = path.stat()
     path.write_text(path.read_text().replace("5557320408", "5557320666"))
