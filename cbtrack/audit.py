@@ -222,14 +222,7 @@ def judge_steps(
             units.append((parents, c, base, paths[i : i + PATHS_PER_UNIT]))
     if label is None:
         out += _signatures(root, rd, steps, info)
-    batches: list[list[Unit]] = [[]]
-    size = 0
-    for unit in units:
-        batches[-1].append(unit)
-        size += len(unit[3]) * (len(unit[0]) + 2)
-        if size >= BLOBS_PER_READ:
-            batches.append([])
-            size = 0
+    batches = _batches(units)
     files = sum(len(u[3]) for u in units)
     if progress is not None:
         progress.total += files
@@ -243,6 +236,19 @@ def judge_steps(
         if progress is not None:
             progress.step(sum(len(u[3]) for u in batch))
     return out
+
+
+def _batches(units: list[Unit]) -> list[list[Unit]]:
+    """The units in groups that read at most about `BLOBS_PER_READ` blobs each."""
+    batches: list[list[Unit]] = [[]]
+    size = 0
+    for unit in units:
+        batches[-1].append(unit)
+        size += len(unit[3]) * (len(unit[0]) + 2)
+        if size >= BLOBS_PER_READ:
+            batches.append([])
+            size = 0
+    return batches
 
 
 def _in_workers(

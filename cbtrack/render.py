@@ -389,13 +389,9 @@ def show_text(policy: Policy, cb: Callback, now: datetime, width: int = WIDTH) -
     return "\n".join(out)
 
 
-def _show_fields(
-    policy: Policy, cb: Callback, now: datetime, t: Callable[[datetime], str]
-) -> list[tuple[str, str]]:
-    """The record at a glance, as (label, text): who and how to reach them, why, owner,
-    due, next, and what it waits on or how it closed."""
+def _reach(cb: Callback) -> str:
+    """Who the patient is and how to reach them, as `show` prints it."""
     p = cb.patient
-    cat = policy.categories.get(cb.category)
     phone = f"{p.phone} ext. {p.extension}" if p.extension else p.phone
     reach = [phone, f"prefers {p.preferred_method.value}"]
     if p.contact_window:
@@ -403,8 +399,17 @@ def _show_fields(
     reach.append(f"voicemail {p.voicemail.value}")
     labelled = (("email", p.email), ("MRN", p.mrn), ("DOB", p.dob), ("language", p.language))
     reach += [f"{label} {value}" for label, value in labelled if value]
+    return f"{p.name}; " + ", ".join(reach)
+
+
+def _show_fields(
+    policy: Policy, cb: Callback, now: datetime, t: Callable[[datetime], str]
+) -> list[tuple[str, str]]:
+    """The record at a glance, as (label, text): who and how to reach them, why, owner,
+    due, next, and what it waits on or how it closed."""
+    cat = policy.categories.get(cb.category)
     fields: list[tuple[str, str]] = [
-        ("Patient", f"{p.name}; " + ", ".join(reach)),
+        ("Patient", _reach(cb)),
         ("Why", f"{cat.label if cat else words(cb.category)}: {cb.reason}"),
     ]
     if cb.details:

@@ -427,17 +427,7 @@ class Figures:
                 for k, v in overall.items()
                 if k not in ("created", "closed", "open", "overdue", "attempts")
             },
-            "first_attempts": {
-                "count": overall["first_attempts"],
-                "reached": overall["first_attempt_reached"],
-                "reach_rate": rate(overall["first_attempt_reached"], overall["first_attempts"]),
-            },
-            "sla": {
-                "first_attempt_on_time": overall["first_attempt_on_time"],
-                "first_attempt_late": overall["first_attempt_late"],
-                "on_time_rate": rate(overall["first_attempt_on_time"], overall["first_attempts"]),
-                "overdue_without_attempt": self.overdue_without_attempt,
-            },
+            **self._first_attempts(overall),
             "by_category": by_category,
             "by_urgency": self._groups(1, [u.value for u in Urgency]),
             "by_owner": self._groups(2),
@@ -458,6 +448,23 @@ class Figures:
         if self.include_phi:
             report["patients"] = self._phi_section(self._repeats())
         return report
+
+    def _first_attempts(self, overall: dict[str, Any]) -> dict[str, Any]:
+        """How first attempts went: reached, and on time against the urgency's SLA."""
+        count = overall["first_attempts"]
+        return {
+            "first_attempts": {
+                "count": count,
+                "reached": overall["first_attempt_reached"],
+                "reach_rate": rate(overall["first_attempt_reached"], count),
+            },
+            "sla": {
+                "first_attempt_on_time": overall["first_attempt_on_time"],
+                "first_attempt_late": overall["first_attempt_late"],
+                "on_time_rate": rate(overall["first_attempt_on_time"], count),
+                "overdue_without_attempt": self.overdue_without_attempt,
+            },
+        }
 
     def _desk_figures(self) -> dict[str, Any]:
         """Corrections, alerts, handoffs, waits, the trend and the details, by name."""
