@@ -113,15 +113,39 @@ def test_at_a_terminal_no_to_symptoms_asks_nothing_more(cli: Cli, store_dir: Pat
     assert _record(cli, out)["urgency"] == "routine"
 
 
-def test_at_a_terminal_clinical_words_skip_to_the_checklist(cli: Cli, store_dir: Path) -> None:
+def test_at_a_terminal_clinical_words_still_ask_the_symptoms_question(
+    cli: Cli, store_dir: Path
+) -> None:
+    """Words that sound clinical do not answer the question for staff: it is asked, and
+    the checklist follows a yes, as for any other reason."""
     term = Terminal(store_dir, "--patient", "Ada Example", "--phone", "5550100123",
                     "--reason", "fever since yesterday", *GENERAL)  # fmt: skip
-    screen = term.read_until("[y/n]: ")
-    assert "Does any of these apply?" in screen and "or harm?" not in screen
+    screen = term.read_until("or harm? [y/n]: ")
+    assert "Does any of these apply?" not in screen
+    term.type("y")
+    term.read_until("Does any of these apply? [y/n]: ")
     term.type("n")
     code, out, screen = term.finish()
     assert code == 0, screen
     assert _record(cli, out)["urgency"] == "clinical"
+    # a no leaves what the words made it, and asks nothing more
+    term = Terminal(store_dir, "--patient", "Ada Example", "--phone", "5550100124",
+                    "--reason", "rash on her arm since monday", *GENERAL)  # fmt: skip
+    term.read_until("or harm? [y/n]: ")
+    term.type("n")
+    code, out, screen = term.finish()
+    assert code == 0, screen
+    assert "Does any of these apply?" not in screen
+    assert _record(cli, out)["urgency"] == "clinical"
+
+
+def test_at_a_terminal_emergency_words_ask_nothing(cli: Cli, store_dir: Path) -> None:
+    term = Terminal(store_dir, "--patient", "Ada Example", "--phone", "5550100125",
+                    "--reason", "crushing chest pain and sweating", *GENERAL)  # fmt: skip
+    code, out, screen = term.finish()
+    assert code == 0, screen
+    assert "[y/n]" not in screen and "EMERGENCY" in screen
+    assert _record(cli, out)["urgency"] == "emergency"
 
 
 def test_at_a_terminal_no_answer_at_all_adds_nothing(cli: Cli, store_dir: Path) -> None:

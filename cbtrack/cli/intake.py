@@ -63,16 +63,16 @@ def show_checklist(flags: list[str]) -> None:
 
 
 def ask(policy: Policy, level: Urgency, given: Answers) -> Answers:
-    """The questions still to ask, given what the words alone make the callback (`level`).
-    The symptoms question is skipped when the words already make it clinical; the checklist
-    follows a yes, or words that are clinical but not yet an emergency."""
+    """The questions still to ask, given what the words alone make the callback (`level`):
+    the symptoms question always (words that sound clinical do not answer it for staff),
+    then the checklist after a yes. Nothing is asked when the words already make it an
+    emergency: no answer could change that."""
     out = Answers(given.symptoms, given.red_flags)
     if level == Urgency.emergency:
         return out
-    clinical = policy.rank(level) >= policy.rank(Urgency.clinical)
-    if out.symptoms is None and not clinical:
+    if out.symptoms is None:
         out.symptoms = ask_yes_no(SYMPTOMS_QUESTION)
-    if out.red_flags is None and (out.symptoms or clinical):
+    if out.red_flags is None and out.symptoms:
         show_checklist(policy.triage.red_flags)
         out.red_flags = ask_yes_no(RED_FLAGS_QUESTION)
     return out
