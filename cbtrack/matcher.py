@@ -329,7 +329,8 @@ class Matcher:
 
     def _negated(self, text: _Text, span: Span) -> bool:
         """Governed by a negation before it ("no", "denies"; "not" only right before it),
-        or by one just after it ("pain free", "fever gone", "rash all better")."""
+        or by one just after it ("pain free", "fever gone", "rash all better") that is not
+        itself negated ("lump has not gone away" goes on)."""
         start, end = span
         toks = text.tokens
         breaks = {s for s, _ in self._concept_spans(text, "scope_break")}
@@ -344,8 +345,11 @@ class Matcher:
                     and not any(toks[i].punct or i in breaks for i in range(ne, start))
                 ):
                     return True
-        for ns, _ in self._concept_spans(text, "negation_after"):
+        nots = {s for s, _ in self._concept_spans(text, "negation_near")}
+        for ns, ne in self._concept_spans(text, "negation_after"):
             if end <= ns and ns - end <= 3:
+                if any(i in nots for i in range(ns - 1, ne)):
+                    continue  # "not gone", "has not gone away": the problem goes on
                 between = range(end, ns)
                 if not any(i in breaks or toks[i].raw in ".;!?" for i in between):
                     return True
