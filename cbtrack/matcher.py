@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import NamedTuple
 
@@ -78,9 +78,10 @@ class Pattern(NamedTuple):
     text: str
     items: tuple[Item, ...]
     joins: tuple[Join, ...]
-    #: the stems of each item that is plain words only: a text with none of one of them
-    #: cannot match, which is known before any placing (most patterns stop here)
-    words: tuple[tuple[str, ...], ...] = ()
+    #: for each item that is plain words only, its stems, and for each concept whose every
+    #: term needs one of a few words, those words: a text with none of one of them cannot
+    #: match, which is known before any placing (most patterns stop here)
+    words: tuple[tuple[str, ...] | frozenset[str], ...] = ()
 
 
 _JOIN_RE = re.compile(r"^(~|\.\.)(\d{1,2})$")
@@ -231,6 +232,45 @@ class Matcher:
             for spec in rules
         ]
         self._check_references()
+        self._anchors: dict[str, frozenset[str] | None] = {}
+        for name in self.concepts:
+            self._anchor(name)
+        for name, patterns in self.concepts.items():
+            self.concepts[name] = [self._with_needs(p) for p in patterns]
+        for rule in self.rules:
+            rule.patterns = [self._with_needs(p) for p in rule.patterns]
+            rule.requires = [self._with_needs(p) for p in rule.requires]
+
+    def _needs(self, pattern: Pattern) -> list[frozenset[str]]:
+        """For each item of the pattern that is known to need one of some words, those
+        words (its stems, or a concept's anchor)."""
+        out = []
+        for item in pattern.items:
+            if item.concept is not None:
+                anchor = self._anchor(item.concept)
+                if anchor is not None:
+                    out.append(anchor)
+            elif not item.prefixes and not item.suffixes:
+                out.append(frozenset(item.stems))
+        return out
+
+    def _anchor(self, name: str) -> frozenset[str] | None:
+        """Words one of which any match of the concept holds (each term's fewest), or None
+        when a term may match without any known word (`suicid*`, `*olol`)."""
+        if name in self._anchors:
+            return self._anchors[name]
+        self._anchors[name] = None  # a cycle was refused above; this only guards
+        words: set[str] = set()
+        for pattern in self.concepts.get(name, []):
+            needs = self._needs(pattern)
+            if not needs:
+                return None
+            words |= min(needs, key=len)
+        self._anchors[name] = frozenset(words)
+        return self._anchors[name]
+
+    def _with_needs(self, pattern: Pattern) -> Pattern:
+        return replace(pattern, words=tuple(self._needs(pattern)))
 
     def _parse(self, texts: Iterable[str]) -> list[Pattern]:
         """Patterns, each (a|b c|{d}) group that holds phrases or concepts read once as a
@@ -299,6 +339,9 @@ class Matcher:
     def _concept_spans(self, text: _Text, name: str) -> list[Span]:
         if name not in text.spans:
             text.spans[name] = []  # guards against a cycle the check missed
+            anchor = self._anchors.get(name)
+            if anchor is not None and text.at.keys().isdisjoint(anchor):
+                return []
             spans: set[Span] = set()
             for pattern in self.concepts.get(name, []):
                 spans.update(self._pattern_spans(text, pattern))
@@ -332,7 +375,8 @@ class Matcher:
 
     def _negated(self, text: _Text, span: Span) -> bool:
         """Governed by a negation before it ("no", "denies"; "not" only right before it),
-        or by one just after it ("pain free", "fever gone", "rash all better")."""
+        or by one just after it ("pain free", "fever gone", "rash all better") that is not
+        itself negated ("lump has not gone away" goes on)."""
         start, end = span
         toks = text.tokens
         breaks = {s for s, _ in self._concept_spans(text, "scope_break")}
@@ -347,8 +391,11 @@ class Matcher:
                     and not any(toks[i].punct or i in breaks for i in range(ne, start))
                 ):
                     return True
-        for ns, _ in self._concept_spans(text, "negation_after"):
+        nots = {s for s, _ in self._concept_spans(text, "negation_near")}
+        for ns, ne in self._concept_spans(text, "negation_after"):
             if end <= ns and ns - end <= 3:
+                if any(i in nots for i in range(ns - 1, ne)):
+                    continue  # "not gone", "has not gone away": the problem goes on
                 between = range(end, ns)
                 if not any(i in breaks or toks[i].raw in ".;!?" for i in between):
                     return True

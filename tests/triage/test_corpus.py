@@ -11,7 +11,8 @@ least urgency a safe system must reach (`expect`: emergency, clinical or admin).
 
 - `fresh.yaml`: phrasings written for issue 20 by the sessions that widened the vocabulary
   by kind, as an extra check on how far the kinds reach (its `set` says how each was used:
-  `dev`, `first_look`, `dev2` and `dev3` were tuned on, `blind` never was).
+  `dev`, `first_look`, `dev2` and `dev3` were tuned on, `blind` never was; `dev4` was
+  written blind by a helper who saw neither the rules nor any corpus, then tuned on).
 
 Cases marked `holdout` were never used to tune the rules. The issue's bar applies to every
 part: emergency recall 95%, clinical-or-higher recall of emergencies 99%, clinical recall
@@ -69,7 +70,7 @@ FRESH_FLOORS = {
     "dev": {
         "emergency_recall": 1.0,  # 63/63
         "emergency_reaches_clinical": 1.0,
-        "clinical_recall": 0.968,  # 62/64
+        "clinical_recall": 0.984,  # 63/64
         "admin_false_alarms": 0.019,  # 2/110
     },
     "first_look": {
@@ -95,6 +96,12 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 0.972,  # 35/36
         "clinical_recall": 1.0,  # 25/25
         "admin_false_alarms": 0.0,  # 0/20
+    },
+    "dev4": {
+        "emergency_recall": 1.0,  # 115/115
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 80/80
+        "admin_false_alarms": 0.0,  # 0/65
     },
 }
 
