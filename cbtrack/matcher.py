@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
 
@@ -270,7 +270,7 @@ class Matcher:
         return self._anchors[name]
 
     def _with_needs(self, pattern: Pattern) -> Pattern:
-        return replace(pattern, words=tuple(self._needs(pattern)))
+        return pattern._replace(words=tuple(self._needs(pattern)))
 
     def _parse(self, texts: Iterable[str]) -> list[Pattern]:
         """Patterns, each (a|b c|{d}) group that holds phrases or concepts read once as a
