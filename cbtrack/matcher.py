@@ -25,11 +25,12 @@ how to read them:
 
 from __future__ import annotations
 
+import marshal
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cbtrack.readings import Measured, Reading, parse_reading, readings_in
 from cbtrack.words import (
@@ -82,6 +83,15 @@ class Pattern(NamedTuple):
     #: term needs one of a few words, those words: a text with none of one of them cannot
     #: match, which is known before any placing (most patterns stop here)
     words: tuple[tuple[str, ...] | frozenset[str], ...] = ()
+
+
+def _plain(p: Pattern) -> tuple[Any, ...]:
+    return (p.text, tuple(tuple(i) for i in p.items), tuple(tuple(j) for j in p.joins), p.words)
+
+
+def _unplain(t: tuple[Any, ...]) -> Pattern:
+    text, items, joins, words = t
+    return Pattern(text, tuple(Item(*i) for i in items), tuple(Join(*j) for j in joins), words)
 
 
 _JOIN_RE = re.compile(r"^(~|\.\.)(\d{1,2})$")
@@ -220,6 +230,7 @@ class Matcher:
         )
         self._groups: dict[str, str] = {}  # the text of a phrase group -> its concept
         self.concepts: dict[str, list[Pattern]] = {}
+        self._packed: dict[str, bytes] = {}  # concepts not yet unpacked (`__setstate__`)
         for name, terms in concepts.items():
             self.concepts[name] = self._parse(terms)
         self.rules = [
@@ -240,6 +251,34 @@ class Matcher:
         for rule in self.rules:
             rule.patterns = [self._with_needs(p) for p in rule.patterns]
             rule.requires = [self._with_needs(p) for p in rule.requires]
+
+    # --- kept between commands (`rulecache`) -------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Each concept's patterns packed as plain values (`marshal`): a command that reads
+        the kept matcher unpacks only the concepts its texts reach (most are skipped by
+        their anchor words), instead of building thousands of patterns it never uses."""
+        state = dict(self.__dict__)
+        packed = dict(self._packed)
+        for name, patterns in self.concepts.items():
+            packed[name] = marshal.dumps([_plain(p) for p in patterns])
+        state["concepts"] = {}
+        state["_packed"] = packed
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def _patterns(self, name: str) -> list[Pattern]:
+        found = self.concepts.get(name)
+        if found is None:
+            blob = self._packed.get(name)
+            found = [] if blob is None else [_unplain(p) for p in marshal.loads(blob)]
+            self.concepts[name] = found
+        return found
+
+    def _has(self, name: str) -> bool:
+        return bool(self._patterns(name)) if name in self._packed else bool(self.concepts.get(name))
 
     def _needs(self, pattern: Pattern) -> list[frozenset[str]]:
         """For each item of the pattern that is known to need one of some words, those
@@ -343,7 +382,7 @@ class Matcher:
             if anchor is not None and text.at.keys().isdisjoint(anchor):
                 return []
             spans: set[Span] = set()
-            for pattern in self.concepts.get(name, []):
+            for pattern in self._patterns(name):
                 spans.update(self._pattern_spans(text, pattern))
             text.spans[name] = sorted(spans)
         return text.spans[name]
@@ -414,14 +453,14 @@ class Matcher:
             start -= 1  # "records of his overdose" is next to "records of"
         material = MATERIAL_REACH if reach else 0
         for concept, near in (("context_before", reach), ("context_material", material)):
-            before = self.concepts.get(concept) and self._concept_spans(text, concept)
+            before = self._has(concept) and self._concept_spans(text, concept)
             for _, ce in before or ():
                 if ce <= start and start - ce <= near and not any(t.punct for t in toks[ce:start]):
                     return True
-        after = self.concepts.get("context_after") and self._concept_spans(text, "context_after")
+        after = self._has("context_after") and self._concept_spans(text, "context_after")
         if any(cs == end for cs, _ in after or ()):
             return True
-        past = self.concepts.get("context_past") and self._concept_spans(text, "context_past")
+        past = self._has("context_past") and self._concept_spans(text, "context_past")
         return any(
             end <= cs <= end + (PAST_REACH if reach else 0)
             and not any(t.punct or t.stem in _ONGOING for t in toks[end:cs])
@@ -453,7 +492,7 @@ class Matcher:
             if tok.raw in _TITLES and tokens[i + 1].stem:
                 tokens[i + 1] = Token(tokens[i + 1].raw, "")  # a name: "Dr Gray", "Mrs Payne"
         text = _Text(tokens, fields)
-        neutral = self._concept_spans(text, "neutral") if "neutral" in self.concepts else []
+        neutral = self._concept_spans(text, "neutral") if self._has("neutral") else []
         if neutral:
             masked: set[int] = set()
             for s, e in neutral:

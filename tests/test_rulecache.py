@@ -170,3 +170,29 @@ def test_the_checked_policy_is_kept_and_an_edit_is_checked_again(
     checked.clear()
     cli.ok("queue", "--all")
     assert checked
+
+
+def test_a_kept_matcher_reads_every_text_as_the_compiled_one() -> None:
+    """The kept matcher holds its word groups packed and unpacks each on first use: it
+    must find exactly what the matcher compiled from the rules finds."""
+    import pickle
+
+    import yaml
+
+    from cbtrack.policy import Policy
+
+    compiled = Policy.default().matcher
+    kept = pickle.loads(pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL))
+    here = Path(__file__).parent / "triage"
+    texts = [
+        str(c["text"])
+        for name in ("corpus.yaml", "corpus2.yaml")
+        for c in yaml.safe_load((here / name).read_text())["cases"]
+    ][::3]
+    assert len(texts) > 300
+
+    def found(m: matcher.Matcher, text: str) -> list[tuple[str, bool, str]]:
+        return [(x.rule, x.negated, x.evidence) for x in m.match([text])]
+
+    assert [found(kept, t) for t in texts] == [found(compiled, t) for t in texts]
+    assert 0 < len(kept.concepts) < len(compiled.concepts)  # (only what the texts reached)
