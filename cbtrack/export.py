@@ -102,6 +102,22 @@ def select(
     return sorted(out, key=lambda cb: (cb.created_at, cb.id))
 
 
+# --- JSON --------------------------------------------------------------------------
+
+
+def to_json(records: list[Callback], country: str = "US") -> str:
+    """The records as `show --json` prints them, each phone in E.164 where valid for
+    `country` (as in CSV and FHIR; the extension stays in its own field)."""
+    from cbtrack.render import to_json as dump
+
+    out = []
+    for cb in records:
+        data = cb.model_dump(mode="json", exclude_none=True)
+        data["patient"]["phone"] = e164(cb.patient.phone, country)
+        out.append(data)
+    return dump(out)
+
+
 # --- CSV ---------------------------------------------------------------------------
 
 CSV_COLUMNS = [

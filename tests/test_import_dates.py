@@ -131,6 +131,10 @@ def test_export_writes_e164_for_the_policys_country(cli: Cli, store_dir: Path) -
         if e["resource"]["resourceType"] == "Patient"
     }
     assert "+13125550208;ext=123" in phones
+    records = {r["id"]: r for r in json.loads(cli.ok("export", "--format", "json").stdout)}
+    assert records[us]["patient"]["phone"] == "+13125550208"
+    assert records[us]["patient"]["extension"] == "123"
+    assert records[odd]["patient"]["phone"] == "+15550100123"
     set_policy(store_dir, country="GB")
     gb = cli.add("--phone", "020 7946 0018")
     rows = list(csv.DictReader(io.StringIO(cli.ok("export", "--format", "csv").stdout)))

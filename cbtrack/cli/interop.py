@@ -244,7 +244,7 @@ def export_cmd(
     elif fmt == ExportFormat.csv:
         text = export.to_csv(records, store.policy.country)
     else:
-        text = render.records_json(records) + "\n"
+        text = export.to_json(records, store.policy.country) + "\n"
     if target is None:
         typer.echo(text, nl=False)
         return
