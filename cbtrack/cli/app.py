@@ -275,7 +275,9 @@ class State:
                 if service.policy_uncommitted(self._store) and not self._store.policy_problems():
                     typer.echo(
                         "Warning: cbtrack.yaml has edits that are not committed; this command "
-                        "follows them. Check and commit them with 'cbtrack validate --commit'.",
+                        "follows them, except for who is on the staff with which roles, "
+                        "signing and alerts, which stay as committed until the edits are "
+                        "checked and committed with 'cbtrack validate --commit'.",
                         err=True,
                     )
         return self._store
