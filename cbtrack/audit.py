@@ -379,10 +379,12 @@ def _who(sha: str, c: gitread.CommitInfo | None) -> str:
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[str, str | None, str | None, str | None]] = set()
+    """Each finding once (a step can be judged twice), but every field a commit changed
+    by hand is its own finding."""
+    seen: set[tuple[str, str | None, str | None, str | None, str]] = set()
     out = []
     for f in findings:
-        key = (f.kind, f.commit, f.callback, f.item)
+        key = (f.kind, f.commit, f.callback, f.item, f.message)
         if key not in seen:
             seen.add(key)
             out.append(f)
