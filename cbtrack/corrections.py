@@ -66,13 +66,9 @@ def mark(event: Event, verdict: str | None) -> None:
 
 
 def verdict_of(event: Event) -> str | None:
-    if event.type != EventType.urgency_changed:
-        return None
-    if event.triage_missed:
-        return MISSED
-    if event.triage_false_alarm:
-        return FALSE_ALARM
-    return None
+    """MISSED or FALSE_ALARM as marked on a change of urgency (`urgency`, or a later
+    answer given with `edit`), else None."""
+    return event.correction()
 
 
 @dataclass

@@ -14,14 +14,16 @@ from cbtrack.model import (
     ContactMethod,
     EventType,
     Patient,
+    Urgency,
     VoicemailConsent,
 )
 from cbtrack.policy import CLINICAL_ROLE, Policy
 from cbtrack.store import Store
 
 if TYPE_CHECKING:
-    from cbtrack import timing, triage
+    from cbtrack import corrections, timing, triage
 else:  # loaded by the commands that use them: reading the queue needs none of them
+    corrections = lazy_module("cbtrack.corrections")
     timing = lazy_module("cbtrack.timing")
     triage = lazy_module("cbtrack.triage")
 
@@ -116,7 +118,7 @@ def edit(
         if not changed and (edits.symptoms or edits.red_flags):
             if answers is None:
                 raise Refused(f"{cb.id} is already {cb.urgency.value}; nothing to change.")
-            triage.apply_change(cb, answers, at, actor)
+            _answered(policy, cb, answers, at, actor)
             return warnings
         if not changed:
             raise Refused(f"{cb.id} already holds those values; nothing to change.")
@@ -135,10 +137,22 @@ def edit(
                 warnings.append(f"Triage read the correction: {ch.note}.")
         answers = triage.plan_answers(policy, cb, edits.symptoms, edits.red_flags)
         if answers is not None:
-            triage.apply_change(cb, answers, at, actor)
+            _answered(policy, cb, answers, at, actor)
         return warnings
 
     return change(store, user, now, callback_id, "edit", apply)
+
+
+def _answered(
+    policy: Policy, cb: Callback, answers: triage.Change, at: datetime, actor: str
+) -> None:
+    """Apply a later yes to the symptoms question or the checklist. Staff raising the
+    callback that way to clinical or emergency, above what triage gave it, is a triage miss
+    (`corrections`), as the same raise with `cbtrack urgency` is."""
+    new = answers.fields.get("urgency")
+    verdict = corrections.judge(policy, cb, new, actor) if isinstance(new, Urgency) else None
+    triage.apply_change(cb, answers, at, actor)
+    corrections.mark(cb.events[-1], verdict)
 
 
 def _set_fields(policy: Policy, cb: Callback, edits: Edits, at: datetime, actor: str) -> list[str]:

@@ -47,7 +47,7 @@ from cbtrack.indexrow import (
 )
 from cbtrack.progress import Progress
 
-FORMAT = "cbtrack-index-4"
+FORMAT = "cbtrack-index-5"
 FILE_NAME = "index.sqlite"
 # The file system stamps times from a clock that may lag the precise one by up to a tick
 # (10 ms at the slowest common kernel setting): a file counts as read "before" a change

@@ -260,10 +260,20 @@ class Event(StrictModel):
     note: Text | None = None
     was: dict[str, str] | None = None
     set: dict[str, str] | None = None
-    # On urgency_changed: staff raised a callback to clinical or emergency above what intake
-    # triage gave (a miss), or a clinician lowered one that triage raised (a false alarm).
+    # On urgency_changed (or triaged, for a later answer given with `edit`): staff raised a
+    # callback to clinical or emergency above what intake triage gave (a miss), or a
+    # clinician lowered one that triage raised (a false alarm).
     triage_missed: bool | None = None
     triage_false_alarm: bool | None = None
+
+    def correction(self) -> str | None:
+        """"missed" or "false_alarm" when this change of urgency is marked as correcting
+        triage (`cbtrack.corrections` decides and explains), else None."""
+        if self.type not in (EventType.urgency_changed, EventType.triaged):
+            return None
+        if self.triage_missed:
+            return "missed"
+        return "false_alarm" if self.triage_false_alarm else None
 
 
 class Dependency(StrictModel):

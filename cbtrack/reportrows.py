@@ -161,7 +161,7 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         tuple(
             (micros(e.at), 1 if e.triage_missed else 2)
             for e in cb.events
-            if e.type == EventType.urgency_changed and (e.triage_missed or e.triage_false_alarm)
+            if e.correction() is not None
         ),
         micros(timing.first_call_due(policy, cb)),  # the one first-call rule (`cbtrack.timing`)
     )

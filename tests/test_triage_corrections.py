@@ -30,6 +30,26 @@ def test_raising_above_triage_to_clinical_or_emergency_is_a_miss(cli: Cli) -> No
     assert second["triage_missed"] is True and "triage_false_alarm" not in second
 
 
+def test_a_later_yes_given_with_edit_is_a_miss_too(cli: Cli) -> None:
+    """The patient says more on a later call: `edit --symptoms yes` raises the callback
+    above what intake triage gave, and the practice hears of it as of any other raise."""
+    cid = cli.add("--symptoms", "no", category="general", reason="question about a bill")
+    cli.ok("edit", cid, "--symptoms", "yes", "--why", "Caller now says he is dizzy")
+    (raised,) = [e for e in cli.record(cid)["events"] if e["type"] == "triaged"][-1:]
+    assert raised["triage_missed"] is True
+    listed = json.loads(cli.ok("triage", "--misses", "--json").stdout)
+    assert [m["id"] for m in listed] == [cid]
+    counts = json.loads(cli.ok("report", "--format", "json").stdout)["triage_corrections"]
+    assert counts == {"missed": 1, "false_alarms": 0}
+    # words that already made it clinical: a yes to the checklist (emergency) is a miss
+    other = cli.add("--symptoms", "no", category="general", reason="rash on her arm")
+    assert "already clinical" in cli.refused(
+        "edit", other, "--symptoms", "yes", "--why", "Itching more"
+    )
+    cli.ok("edit", other, "--red-flags", "yes", "--why", "Lips swelling now")
+    assert cli.record(other)["events"][-1]["triage_missed"] is True
+
+
 def test_raising_what_triage_already_gave_is_not_a_miss(cli: Cli) -> None:
     cid = cli.add(category="general", reason="chest pain since this morning")
     assert cli.record(cid)["urgency"] == "emergency"
