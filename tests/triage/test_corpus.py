@@ -11,8 +11,9 @@ least urgency a safe system must reach (`expect`: emergency, clinical or admin).
 
 - `fresh.yaml`: phrasings written for issue 20 by the sessions that widened the vocabulary
   by kind, as an extra check on how far the kinds reach (its `set` says how each was used:
-  `dev`, `first_look`, `dev2` and `dev3` were tuned on, `blind` never was; `dev4` was
-  written blind by a helper who saw neither the rules nor any corpus, then tuned on).
+  `dev`, `first_look`, `dev2` and `dev3` were tuned on, `blind` never was; `dev4` and
+  `blind4` were written blind by helpers who saw neither the rules nor any corpus, then
+  tuned on).
 
 Cases marked `holdout` were never used to tune the rules. The issue's bar applies to every
 part: emergency recall 95%, clinical-or-higher recall of emergencies 99%, clinical recall
@@ -102,6 +103,12 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,  # 80/80
         "admin_false_alarms": 0.0,  # 0/65
+    },
+    "blind4": {
+        "emergency_recall": 1.0,  # 39/39
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 27/27
+        "admin_false_alarms": 0.0,  # 0/24
     },
 }
 
