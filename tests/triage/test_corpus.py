@@ -110,6 +110,12 @@ FRESH_FLOORS = {
         "clinical_recall": 1.0,  # 27/27
         "admin_false_alarms": 0.0,  # 0/24
     },
+    "blind5": {  # never tuned on (README, Triage)
+        "emergency_recall": 0.901,  # 46/51
+        "emergency_reaches_clinical": 0.960,  # 49/51
+        "clinical_recall": 0.891,  # 33/37
+        "admin_false_alarms": 0.0,  # 0/32
+    },
 }
 
 Case = dict[str, object]
