@@ -13,7 +13,7 @@ least urgency a safe system must reach (`expect`: emergency, clinical or admin).
   by kind, as an extra check on how far the kinds reach (its `set` says how each was used:
   `dev`, `first_look`, `dev2` and `dev3` were tuned on, `blind` never was; `dev4` and
   `blind4` were written blind by helpers who saw neither the rules nor any corpus, then
-  tuned on).
+  tuned on; `blind5` was written the same way and never tuned on).
 
 Cases marked `holdout` were never used to tune the rules. The issue's bar applies to every
 part: emergency recall 95%, clinical-or-higher recall of emergencies 99%, clinical recall
