@@ -84,7 +84,7 @@ def builtin(read: Callable[[], T]) -> T:
     return found
 
 
-def policy(text: str, make: Callable[[], T]) -> T:
+def policy(text: str, make: Callable[[], T], expected: type) -> T:
     """The practice's policy as `make` validates it from `text` (cbtrack.yaml), kept under a
     digest of that text, the built-in rules it is checked against, this cbtrack version and
     the code that reads it. Its models are built on first use (`defer_build`), so a kept
@@ -99,10 +99,8 @@ def policy(text: str, make: Callable[[], T]) -> T:
     for name in (*_POLICY_SOURCES, *_SOURCES):
         with contextlib.suppress(OSError):
             h.update((here / name).read_bytes())
-    from cbtrack.policy import Policy
-
     path = cache_dir() / f"policy-{h.hexdigest()[:32]}.pickle"
-    found: T | None = _read(path, Policy)
+    found: T | None = _read(path, expected)
     if found is None:
         found = make()
         _write(path, found, "policy")

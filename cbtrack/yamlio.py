@@ -203,7 +203,7 @@ def parse_policy(text: str, rel: str) -> Policy:
     (`rulecache.policy`): every command reads the policy, and checking it is not cheap."""
     from cbtrack import rulecache
 
-    return rulecache.policy(text, lambda: parse_model(Policy, text, rel))
+    return rulecache.policy(text, lambda: parse_model(Policy, text, rel), Policy)
 
 
 def load_policy(path: Path, rel: str, limit: int) -> Policy:
