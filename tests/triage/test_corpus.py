@@ -13,7 +13,8 @@ least urgency a safe system must reach (`expect`: emergency, clinical or admin).
   by kind, as an extra check on how far the kinds reach (its `set` says how each was used:
   `dev`, `first_look`, `dev2` and `dev3` were tuned on, `blind` never was; `dev4` and
   `blind4` were written blind by helpers who saw neither the rules nor any corpus, then
-  tuned on; `blind5` was written the same way and never tuned on).
+  tuned on; `blind5` was written the same way, measured blind before and after the fifth
+  round, then tuned on in the sixth, by family).
 
 Cases marked `holdout` were never used to tune the rules. The issue's bar applies to every
 part: emergency recall 95%, clinical-or-higher recall of emergencies 99%, clinical recall
@@ -110,10 +111,10 @@ FRESH_FLOORS = {
         "clinical_recall": 1.0,  # 27/27
         "admin_false_alarms": 0.0,  # 0/24
     },
-    "blind5": {  # never tuned on (README, Triage)
-        "emergency_recall": 0.901,  # 46/51
-        "emergency_reaches_clinical": 0.960,  # 49/51
-        "clinical_recall": 0.891,  # 33/37
+    "blind5": {  # tuned on in the sixth round, after being measured blind (README, Triage)
+        "emergency_recall": 1.0,  # 51/51
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 37/37
         "admin_false_alarms": 0.0,  # 0/32
     },
 }
