@@ -267,7 +267,7 @@ class Event(StrictModel):
     triage_false_alarm: bool | None = None
 
     def correction(self) -> str | None:
-        """"missed" or "false_alarm" when this change of urgency is marked as correcting
+        """ "missed" or "false_alarm" when this change of urgency is marked as correcting
         triage (`cbtrack.corrections` decides and explains), else None."""
         if self.type not in (EventType.urgency_changed, EventType.triaged):
             return None

@@ -14,7 +14,8 @@ least urgency a safe system must reach (`expect`: emergency, clinical or admin).
   `dev`, `first_look`, `dev2` and `dev3` were tuned on, `blind` never was; `dev4` and
   `blind4` were written blind by helpers who saw neither the rules nor any corpus, then
   tuned on; `blind5` was written the same way, measured blind before and after the fifth
-  round, then tuned on in the sixth, by family).
+  round, then tuned on in the sixth, by family; `blind6` was written the same way, measured
+  before and after the sixth round, and never tuned on).
 
 Cases marked `holdout` were never used to tune the rules. The issue's bar applies to every
 part: emergency recall 95%, clinical-or-higher recall of emergencies 99%, clinical recall
@@ -116,6 +117,12 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,  # 37/37
         "admin_false_alarms": 0.0,  # 0/32
+    },
+    "blind6": {  # never tuned on (README, Triage)
+        "emergency_recall": 0.828,  # 53/64
+        "emergency_reaches_clinical": 0.921,  # 59/64
+        "clinical_recall": 0.9,  # 36/40
+        "admin_false_alarms": 0.0,  # 0/26
     },
 }
 
