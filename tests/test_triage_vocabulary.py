@@ -181,6 +181,9 @@ def test_every_body_system_reaches_clinical(text: str) -> None:
         "cancel tomorrow, her fever broke",
         "asks if dr gray takes new patients",
         "does the office take blue cross",
+        "alarm did not wake him up so he missed his appt",
+        "she can't wake up that early, please move her to the afternoon",
+        "gave us her password, wants a portal reset",
     ],
 )
 def test_context_that_is_not_a_current_problem_does_not_raise(text: str) -> None:
