@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
@@ -231,6 +232,7 @@ def _new_store(tmp: Path) -> Run:
     return Run(root)
 
 
+@pytest.mark.slow  # a fuzz run: random histories and tamperings (CI runs it)
 @settings(
     max_examples=int(os.environ.get("CBTRACK_PROPERTY_EXAMPLES", "12")),
     deadline=None,
