@@ -142,6 +142,8 @@ def test_a_heart_rate_is_not_read_from_hours_or_a_blood_pressure() -> None:
         "pap came back abnormal",
         "mammogram called her back for more pictures",
         "platelets low on mychart",
+        "my test came back abnormal, doctor wants a call",
+        "ekg was not normal per the urgent care",
     ],
 )
 def test_out_of_range_labs_reach_clinical(text: str) -> None:
