@@ -10,12 +10,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from cbtrack.model import CLINICAL_URGENCIES, Callback, Event, EventType, Urgency
+from cbtrack.model import (
+    CLINICAL_URGENCIES,
+    FALSE_ALARM,
+    MISSED,
+    Callback,
+    Event,
+    EventType,
+    Urgency,
+)
 from cbtrack.policy import Policy
 from cbtrack.triage import higher, record_texts, triage_floor
 
-MISSED = "missed"
-FALSE_ALARM = "false_alarm"
 _LEVELS = {u.value for u in Urgency}
 
 
@@ -65,12 +71,6 @@ def mark(event: Event, verdict: str | None) -> None:
         event.triage_false_alarm = True
 
 
-def verdict_of(event: Event) -> str | None:
-    """MISSED or FALSE_ALARM as marked on a change of urgency (`urgency`, or a later
-    answer given with `edit`), else None."""
-    return event.correction()
-
-
 @dataclass
 class Correction:
     """One marked correction, with what triage read (patient data: local output only)."""
@@ -90,7 +90,7 @@ class Correction:
 def corrections(policy: Policy, cb: Callback, since: datetime | None = None) -> list[Correction]:
     out: list[Correction] = []
     for e in cb.events:
-        kind = verdict_of(e)
+        kind = e.correction()
         if kind is None or (since is not None and e.at < since):
             continue
         texts = [t for t in record_texts(cb) if t and t.strip()]
@@ -119,7 +119,7 @@ def counts(events: Iterable[Event], inside: Iterable[bool]) -> dict[str, int]:
     """`{missed, false_alarms}` over events, counting those `inside` the period."""
     missed = alarms = 0
     for e, ok in zip(events, inside, strict=True):
-        kind = verdict_of(e) if ok else None
+        kind = e.correction() if ok else None
         missed += kind == MISSED
         alarms += kind == FALSE_ALARM
     return {"missed": missed, "false_alarms": alarms}

@@ -108,3 +108,8 @@ class CloseReason(StrEnum):
     routed = "routed"
     attempts_exhausted = "attempts_exhausted"
     duplicate = "duplicate"
+
+
+#: The two kinds of triage correction marked on an event (`model.Event.correction`).
+MISSED = "missed"
+FALSE_ALARM = "false_alarm"

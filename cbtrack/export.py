@@ -108,14 +108,13 @@ def select(
 def to_json(records: list[Callback], country: str = "US") -> str:
     """The records as `show --json` prints them, each phone in E.164 where valid for
     `country` (as in CSV and FHIR; the extension stays in its own field)."""
-    from cbtrack.render import to_json as dump
+    from cbtrack.render import records_json
 
-    out = []
-    for cb in records:
-        data = cb.model_dump(mode="json", exclude_none=True)
-        data["patient"]["phone"] = e164(cb.patient.phone, country)
-        out.append(data)
-    return dump(out)
+    def dialable(cb: Callback) -> Callback:
+        phone = e164(cb.patient.phone, country)
+        return cb.model_copy(update={"patient": cb.patient.model_copy(update={"phone": phone})})
+
+    return records_json([dialable(cb) for cb in records])
 
 
 # --- CSV ---------------------------------------------------------------------------

@@ -278,7 +278,7 @@ class Matcher:
         return found
 
     def _has(self, name: str) -> bool:
-        return bool(self._patterns(name)) if name in self._packed else bool(self.concepts.get(name))
+        return bool(self._patterns(name))
 
     def _needs(self, pattern: Pattern) -> list[frozenset[str]]:
         """For each item of the pattern that is known to need one of some words, those

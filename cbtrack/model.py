@@ -41,6 +41,7 @@ Source = enums.Source
 Status = enums.Status
 Urgency = enums.Urgency
 VoicemailConsent = enums.VoicemailConsent
+MISSED, FALSE_ALARM = enums.MISSED, enums.FALSE_ALARM
 
 # Crockford-style alphabet: no i, l, o, u, so IDs read aloud without confusion.
 ITEM_ID_RE = r"^[0-9a-hjkmnp-tv-z]{6}$"
@@ -267,13 +268,13 @@ class Event(StrictModel):
     triage_false_alarm: bool | None = None
 
     def correction(self) -> str | None:
-        """ "missed" or "false_alarm" when this change of urgency is marked as correcting
-        triage (`cbtrack.corrections` decides and explains), else None."""
+        """MISSED or FALSE_ALARM when this change of urgency is marked as correcting triage
+        (`cbtrack.corrections` decides and explains), else None."""
         if self.type not in (EventType.urgency_changed, EventType.triaged):
             return None
         if self.triage_missed:
-            return "missed"
-        return "false_alarm" if self.triage_false_alarm else None
+            return MISSED
+        return FALSE_ALARM if self.triage_false_alarm else None
 
 
 class Dependency(StrictModel):

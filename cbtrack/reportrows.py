@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cbtrack import timing
-from cbtrack.enums import DependencyKind, EventType, Source, Urgency
+from cbtrack.enums import MISSED, DependencyKind, EventType, Source, Urgency
 from cbtrack.patients import group_keys
 from cbtrack.report import (
     HISTOGRAM,
@@ -159,9 +159,9 @@ def row_of(cb: Callback, policy: Policy, salt: bytes, phi: bool = False) -> tupl
         person,
         micros(timing.overdue_from(policy, cb)),  # the one overdue rule (`cbtrack.timing`)
         tuple(
-            (micros(e.at), 1 if e.triage_missed else 2)
+            (micros(e.at), 1 if c == MISSED else 2)
             for e in cb.events
-            if e.correction() is not None
+            if (c := e.correction()) is not None
         ),
         micros(timing.first_call_due(policy, cb)),  # the one first-call rule (`cbtrack.timing`)
     )

@@ -20,6 +20,7 @@ import hashlib
 import os
 import pickle
 from collections.abc import Callable, Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,23 +40,40 @@ def cache_dir() -> Path:
     return Path(base) / "cbtrack"
 
 
-def digest(
-    concepts: Mapping[str, Iterable[str]], rules: list[RuleSpec], spelling: Mapping[str, str]
-) -> str:
+def _key(sources: Iterable[str], *parts: str) -> str:
+    """A digest of this cbtrack version, the code files named in `sources` and `parts`."""
     from cbtrack import __version__
 
     h = hashlib.sha256(__version__.encode())
-    here = Path(__file__).parent
-    for name in _SOURCES:
-        with contextlib.suppress(OSError):
-            h.update((here / name).read_bytes())
+    for name in sources:
+        h.update(_file_digest(name))
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:32]
+
+
+@cache
+def _file_digest(name: str) -> bytes:
+    """A digest of one of cbtrack's files (read once per process: every key names some)."""
+    if name == "triage.yaml":
+        from cbtrack import packaged
+
+        return hashlib.sha256(packaged.text(name).encode("utf-8")).digest()
+    try:
+        return hashlib.sha256((Path(__file__).parent / name).read_bytes()).digest()
+    except OSError:
+        return b""
+
+
+def digest(
+    concepts: Mapping[str, Iterable[str]], rules: list[RuleSpec], spelling: Mapping[str, str]
+) -> str:
     plain = (
         sorted((k, list(v)) for k, v in concepts.items()),
         rules,
         sorted(spelling.items()),
     )
-    h.update(repr(plain).encode())
-    return h.hexdigest()[:32]
+    return _key(_SOURCES, repr(plain))
 
 
 def compiled(
@@ -72,15 +90,8 @@ def builtin(read: Callable[[], T]) -> T:
     """The built-in rules as `read` takes them from cbtrack/data/triage.yaml (parsed and
     validated: longer than the rest of reading a policy), kept under a digest of that file,
     this cbtrack version and the code of the models they are read into."""
-    from cbtrack import __version__, packaged
-
-    h = hashlib.sha256(__version__.encode())
-    h.update(packaged.text("triage.yaml").encode("utf-8"))
-    here = Path(__file__).parent
-    for name in ("policy.py", "model.py", "enums.py", "rulecache.py"):
-        with contextlib.suppress(OSError):
-            h.update((here / name).read_bytes())
-    found: T = _kept("builtin", h.hexdigest()[:32], read, tuple)
+    key = _key(("triage.yaml", "policy.py", "model.py", "enums.py", "rulecache.py"))
+    found: T = _kept("builtin", key, read, tuple)
     return found
 
 
@@ -88,36 +99,26 @@ def policy(text: str, make: Callable[[], T], expected: type) -> T:
     """The practice's policy as `make` validates it from `text` (cbtrack.yaml), kept under a
     digest of that text, the built-in rules it is checked against, this cbtrack version and
     the code that reads it. Its models are built on first use (`defer_build`), so a kept
-    policy spares a command both the checks and building them (about 30 ms). Each call
-    reads its own copy: a policy is never shared between two stores of one process."""
-    from cbtrack import __version__, packaged
-
-    h = hashlib.sha256(__version__.encode())
-    h.update(text.encode("utf-8"))
-    h.update(packaged.text("triage.yaml").encode("utf-8"))
-    here = Path(__file__).parent
-    for name in (*_POLICY_SOURCES, *_SOURCES):
-        with contextlib.suppress(OSError):
-            h.update((here / name).read_bytes())
-    path = cache_dir() / f"policy-{h.hexdigest()[:32]}.pickle"
-    found: T | None = _read(path, expected)
-    if found is None:
-        found = make()
-        _write(path, found, "policy")
+    policy spares a command both the checks and building them (about 30 ms). Not kept in
+    this process's memo: each store reads its own copy, never one another store changed."""
+    key = _key(("triage.yaml", *_POLICY_SOURCES, *_SOURCES), text)
+    found: T = _kept("policy", key, make, expected, memo=False)
     return found
 
 
-def _kept(kind: str, key: str, make: Callable[[], Any], expected: type) -> Any:
-    """What `make` gives, from this process's memo or the cache folder when either holds
-    the `kind` for `key` (and it is an `expected`); else made and kept."""
-    found = _MEMO.get((kind, key))
+def _kept(kind: str, key: str, make: Callable[[], Any], expected: type, memo: bool = True) -> Any:
+    """What `make` gives, from this process's memo (unless `memo` is false) or the cache
+    folder when either holds the `kind` for `key` (and it is an `expected`); else made
+    and kept."""
+    found = _MEMO.get((kind, key)) if memo else None
     if found is None:
         path = cache_dir() / f"{kind}-{key}.pickle"
         found = _read(path, expected)
         if found is None:
             found = make()
             _write(path, found, kind)
-        _MEMO[(kind, key)] = found
+        if memo:
+            _MEMO[(kind, key)] = found
     return found
 
 

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 import typer
 
 from cbtrack.cli.app import State, term_width
+from cbtrack.enums import FALSE_ALARM, MISSED
 from cbtrack.errors import Refused, UsageProblem
 
 if TYPE_CHECKING:
     from cbtrack.corrections import Correction
 
-_KIND = {"missed": "MISSED", "false_alarm": "FALSE ALARM"}
+_KIND = {MISSED: "MISSED", FALSE_ALARM: "FALSE ALARM"}
 
 
 def _as_dict(c: Correction) -> dict[str, object]:
