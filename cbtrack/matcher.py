@@ -9,7 +9,8 @@ how to read them:
 - word forms: a light stemmer, so "breathing", "breathed" and "breathe" compare equal;
 - patterns: words, `prefix*`, `*ending` (a class of names: `*olol`, `*sartan`), `(a|b)`,
   `{concept}`, joined in order with a small gap (`a b`, `a ..N b`) or near each other in
-  either order (`a ~N b`);
+  either order (`a ~N b`); a pattern may end `!word` or `!(a|b)`: not when one of those
+  words comes right after it;
 - readings: temperature, sugar, blood pressure, oxygen, heart-rate and breathing-rate numbers
   (also said in words: "a hundred and two", "one sixty over one hundred") compared with
   a rule's thresholds ("temp 103.5", "39.6C", "sugar over 400", "190/110", "o2 sat 88",
@@ -83,15 +84,21 @@ class Pattern(NamedTuple):
     #: term needs one of a few words, those words: a text with none of one of them cannot
     #: match, which is known before any placing (most patterns stop here)
     words: tuple[tuple[str, ...] | frozenset[str], ...] = ()
+    #: `!(a|b)` at the end: stems of words that may not come right after the match ("he is
+    #: confused" but not "confused about the bill")
+    unless: tuple[str, ...] = ()
 
 
 def _plain(p: Pattern) -> tuple[Any, ...]:
-    return (p.text, tuple(tuple(i) for i in p.items), tuple(tuple(j) for j in p.joins), p.words)
+    items = tuple(tuple(i) for i in p.items)
+    return (p.text, items, tuple(tuple(j) for j in p.joins), p.words, p.unless)
 
 
 def _unplain(t: tuple[Any, ...]) -> Pattern:
-    text, items, joins, words = t
-    return Pattern(text, tuple(Item(*i) for i in items), tuple(Join(*j) for j in joins), words)
+    text, items, joins, words, unless = t
+    return Pattern(
+        text, tuple(Item(*i) for i in items), tuple(Join(*j) for j in joins), words, unless
+    )
 
 
 _JOIN_RE = re.compile(r"^(~|\.\.)(\d{1,2})$")
@@ -143,6 +150,12 @@ def parse_pattern(text: str, spelling: Spelling) -> Pattern:
     """`text` -> items and joins. Plain words go through the same spelling map and
     stemmer as the text they are matched against."""
     parts = _respell(normalise(text).replace("-", " ").replace("'", " ").split(), spelling)
+    unless: tuple[str, ...] = ()
+    if parts and parts[-1].startswith("!"):
+        guard = _read_item(parts.pop()[1:])
+        if guard is None or guard.concept or guard.prefixes or guard.suffixes or not parts:
+            raise PatternError(f"'{text}': ! must end a pattern, before a word or (a|b) of words")
+        unless = guard.stems
     items: list[Item] = []
     joins: list[Join] = []
     pending: Join | None = None
@@ -163,7 +176,7 @@ def parse_pattern(text: str, spelling: Spelling) -> Pattern:
     if not items or pending is not None:
         raise PatternError(f"'{text}': a pattern needs words on both sides of ..N or ~N")
     words = tuple(i.stems for i in items if i.concept is None and not i.prefixes and not i.suffixes)
-    return Pattern(text, tuple(items), tuple(joins), words)
+    return Pattern(text, tuple(items), tuple(joins), words, unless)
 
 
 # --- rules and the matcher ------------------------------------------------------------
@@ -410,7 +423,14 @@ class Matcher:
                     if 0 <= s2 - le <= join.gap or (join.near and 0 <= ls - e2 <= join.gap):
                         joined.add((min(s, s2), max(e, e2), s2, e2))
             current = sorted(joined)
-        return sorted({(s, e) for s, e, _, _ in current})
+        toks = text.tokens
+        return sorted(
+            {
+                (s, e)
+                for s, e, _, _ in current
+                if not (pattern.unless and e < len(toks) and toks[e].stem in pattern.unless)
+            }
+        )
 
     def _negated(self, text: _Text, span: Span) -> bool:
         """Governed by a negation before it ("no", "denies"; "not" only right before it),
@@ -419,6 +439,15 @@ class Matcher:
         start, end = span
         toks = text.tokens
         breaks = {s for s, _ in self._concept_spans(text, "scope_break")}
+        for ns, ne in self._concept_spans(text, "negation"):
+            if (
+                start < ns
+                and ne < end <= ne + NEGATION_REACH
+                and toks[ns - 1].punct
+                and not any(i in breaks for i in range(ne, end))
+            ):
+                return True  # "heart races after coffee, no dizziness": a clause inside the
+                # match denies its last part, so the two parts do not make the sign together
         if any(i in breaks for i in range(start + 1, end)):
             return False  # "denies chest pain but has crushing pressure": the match reaches
             # past the end of what the negation governs

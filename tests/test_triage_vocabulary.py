@@ -198,3 +198,73 @@ def test_context_that_is_not_a_current_problem_does_not_raise(text: str) -> None
 def test_context_stands_aside_when_the_same_text_has_a_current_symptom() -> None:
     assert level("wants records of his stroke, and now his face is drooping") == "emergency"
     assert at_least_clinical("seizure meds refill, also vomiting since last night")
+
+
+# --- the seventh round: structure, then families ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        # a clause that denies the second part of a two-part sign
+        ("heart pounds after her espresso, no lightheadedness", "clinical"),
+        ("on eliquis and took an extra one, no bleeding at all", "clinical"),
+        # "without" inside a sign is part of it, not a denial
+        ("grandpa can't get up without falling since lunch", "emergency"),
+    ],
+)
+def test_a_clause_that_denies_the_last_part_of_a_sign_sets_it_aside(text: str, want: str) -> None:
+    assert level(text) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["he is confused", "wife says he was disoriented this morning", "mom sounds muddled today"],
+)
+def test_confusion_said_plainly_reaches_clinical(text: str) -> None:
+    assert at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "she was confused about why the statement came twice",
+        "he is confused by the new portal, wants a call",
+        "caller got confused with the parking directions",
+        "wants the bill from the er trip back when she had a stroke scare",
+        "insurer asks for notes on his prior overdose, release signed",
+        "the waiting room wait was killing her, please book an earlier slot",
+        "daycare needs the epipen authorization signed, allergy is fine",
+    ],
+)
+def test_confusion_about_errands_and_past_events_stay_errands(text: str) -> None:
+    assert not at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "his hand went pale and cold and he cannot move his fingers",
+        "takes lithium, throwing up all day and slurring",
+        "on digoxin, seeing yellow halos and feels sick",
+        "a week after her tonsillectomy she is coughing up blood",
+        "vomiting up bright red clots",
+    ],
+)
+def test_limb_toxicity_and_bleeding_families_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+def test_a_failing_memory_reaches_clinical() -> None:
+    assert at_least_clinical("son says her memory is getting worse, wants her checked")
+    assert not at_least_clinical("pt forgot his appt, wants a memory jog by text")
+
+
+def test_a_pattern_may_refuse_a_word_right_after_it() -> None:
+    from cbtrack.matcher import Matcher, PatternError, RuleSpec
+
+    m = Matcher({}, [RuleSpec("r", patterns=("tired !(of|from)",))])
+    assert [x.rule for x in m.match(["so tired today"])] == ["r"]
+    assert m.match(["tired of waiting"]) == []
+    with pytest.raises(PatternError, match="must end a pattern"):
+        Matcher({}, [RuleSpec("r", patterns=("tired !{x}",))])

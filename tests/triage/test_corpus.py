@@ -119,10 +119,22 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/32
     },
     "blind6": {  # never tuned on (README, Triage)
-        "emergency_recall": 0.828,  # 53/64
+        "emergency_recall": 0.843,  # 54/64
         "emergency_reaches_clinical": 0.921,  # 59/64
         "clinical_recall": 0.9,  # 36/40
         "admin_false_alarms": 0.0,  # 0/26
+    },
+    "dev7": {  # tuned on in the seventh round, by family
+        "emergency_recall": 0.972,  # 36/37
+        "emergency_reaches_clinical": 0.972,  # 36/37
+        "clinical_recall": 1.0,  # 24/24
+        "admin_false_alarms": 0.0,  # 0/19
+    },
+    "blind7": {  # never tuned on (README, Triage)
+        "emergency_recall": 0.843,  # 27/32
+        "emergency_reaches_clinical": 1.0,  # 32/32
+        "clinical_recall": 0.965,  # 28/29
+        "admin_false_alarms": 0.106,  # 2/19
     },
 }
 
