@@ -57,7 +57,7 @@ def send(policy: Policy, due: alerts.Due, now: datetime) -> None:
     elif due.channel == "mail" and due.rule.mail is not None:
         line = alerts.sentence(policy, due, now)
         mail_body = f"{line}\n\n{text}\n"
-        notify.send_mail(due.rule.mail, alerts.subject(due), mail_body, due.rule.timeout)
+        notify.send_mail(due.rule.mail, alerts.subject(due), mail_body, due.rule.timeout, now)
 
 
 def run(

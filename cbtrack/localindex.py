@@ -47,7 +47,7 @@ from cbtrack.indexrow import (
 )
 from cbtrack.progress import Progress
 
-FORMAT = "cbtrack-index-5"
+FORMAT = "cbtrack-index-6"
 FILE_NAME = "index.sqlite"
 # The file system stamps times from a clock that may lag the precise one by up to a tick
 # (10 ms at the slowest common kernel setting): a file counts as read "before" a change
@@ -462,12 +462,12 @@ class LocalIndex:
                 return
 
     def candidates(
-        self, id_end: str, mrn: str, phone7: str | None, words: tuple[str, ...]
+        self, id_end: str, mrn: str, phone7: str | None, readings: list[tuple[str, ...]]
     ) -> list[tuple[str, str]]:
         """(folder, file name) of every indexed record that may match a `find` query: the
-        ID or its end, the folded MRN, the phone's last 7 digits, or every name word (a word
-        of three letters or more also as the start of one). A superset: each is confirmed on
-        its record (`patients.Query`)."""
+        ID or its end, the folded MRN, the phone's last 7 digits, or every name word of one
+        reading of the query (a word of three letters or more also as the start of one). A
+        superset: each is confirmed on its record (`patients.Query`)."""
         db = self.db
         if db is None:
             return []
@@ -482,7 +482,7 @@ class LocalIndex:
         if phone7:
             conds.append("phone7 = ?")
             args.append(phone7)
-        if words:
+        for words in readings:
             conds.append(" AND ".join("(' ' || words || ' ') LIKE ?" for _ in words))
             args += [f"% {w}%" if len(w) >= 3 else f"% {w} %" for w in words]
         if not conds:

@@ -16,8 +16,9 @@ import signal
 import smtplib
 import ssl
 import subprocess
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid
 
 from cbtrack.alertrules import AlertMail
 
@@ -63,18 +64,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.communicate(timeout=5)
 
 
-def message(mail: AlertMail, subject: str, body: str) -> EmailMessage:
+def message(mail: AlertMail, subject: str, body: str, now: datetime) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = mail.from_
     msg["To"] = ", ".join(mail.to)
     msg["Subject"] = subject
-    msg["Date"] = formatdate(localtime=True)
+    msg["Date"] = format_datetime(now)  # cbtrack's clock (CBTRACK_NOW), as the alert's body
     msg["Message-ID"] = make_msgid(domain=mail.from_.rpartition("@")[2] or None)
     msg.set_content(body)
     return msg
 
 
-def send_mail(mail: AlertMail, subject: str, body: str, timeout: float) -> None:
+def send_mail(mail: AlertMail, subject: str, body: str, timeout: float, now: datetime) -> None:
     """One SMTP conversation: STARTTLS when the rule says so (the server's certificate is
     checked against the system's trusted ones), log in with the password from the
     environment variable `password_env`, send. Raises AlertFailed."""
@@ -94,7 +95,7 @@ def send_mail(mail: AlertMail, subject: str, body: str, timeout: float) -> None:
                 smtp.starttls(context=ssl.create_default_context())
             if mail.user is not None and password is not None:
                 smtp.login(mail.user, password)
-            smtp.send_message(message(mail, subject, body))
+            smtp.send_message(message(mail, subject, body, now))
     except smtplib.SMTPAuthenticationError:
         raise AlertFailed(f"{where} refused the login of {mail.user}") from None
     except smtplib.SMTPNotSupportedError:

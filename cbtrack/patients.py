@@ -40,14 +40,40 @@ def words(text: str) -> list[str]:
     return [w.replace("'", "") for w in _WORD.findall(fold(text))]
 
 
+JOIN_RUN = 3  # words of a name also read joined, up to this many ("De La Cruz": "delacruz")
+
+
 def name_words(name: str) -> list[str]:
-    """A name's words, folded: each word, and for one with an apostrophe also its parts,
-    so "O'Leary" is found by "oleary", "o'leary" and "o leary"."""
+    """A name's words, folded: each word, for one with an apostrophe also its parts, and
+    runs of neighbouring words joined, so "O'Leary" is found by "oleary", "o'leary" and
+    "o leary", and "De La Cruz" by "delacruz"."""
     out: list[str] = []
+    plain: list[str] = []
     for w in _WORD.findall(fold(name)):
-        out.append(w.replace("'", ""))
+        plain.append(w.replace("'", ""))
+        out.append(plain[-1])
         if "'" in w:
             out += [part for part in w.split("'") if part]
+    for size in range(2, JOIN_RUN + 1):
+        out += ["".join(plain[i : i + size]) for i in range(len(plain) - size + 1)]
+    return out
+
+
+def readings(wanted: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """A query's words as typed, and with neighbouring words joined in every way ("o leary"
+    is also "oleary", so it finds a name stored as "OLeary"); a long query only as typed."""
+    if not 1 < len(wanted) <= 4:
+        return [wanted]
+    out = []
+    for cuts in range(2 ** (len(wanted) - 1)):
+        words, current = [], wanted[0]
+        for i, w in enumerate(wanted[1:]):
+            if cuts >> i & 1:
+                current += w
+            else:
+                words.append(current)
+                current = w
+        out.append((*words, current))
     return out
 
 
@@ -106,11 +132,12 @@ class Query(NamedTuple):
         return cls(raw, digits, name_words, low if is_id else "")
 
     @property
-    def index_keys(self) -> tuple[str, str, str | None, tuple[str, ...]]:
+    def index_keys(self) -> tuple[str, str, str | None, list[tuple[str, ...]]]:
         """What the local index looks candidates up by (`LocalIndex.candidates`): the ID or
-        its end, the folded text as an MRN, the phone's last 7 digits, the name words."""
+        its end, the folded text as an MRN, the phone's last 7 digits, each reading of the
+        name words."""
         return (self.callback_id, self.text.casefold(), self.digits[-7:] or None,
-                self.name_words)  # fmt: skip
+                readings(self.name_words) if self.name_words else [])  # fmt: skip
 
     @property
     def usable(self) -> bool:
@@ -125,7 +152,10 @@ class Query(NamedTuple):
             return True
         if self.digits and phone_match(self.digits, phone):
             return True
-        return bool(self.name_words) and name_matches(self.name_words, name_words(name))
+        if not self.name_words:
+            return False
+        have = name_words(name)
+        return any(name_matches(r, have) for r in readings(self.name_words))
 
     def matches_record(self, cb: Callback) -> bool:
         p = cb.patient

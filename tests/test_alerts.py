@@ -108,7 +108,7 @@ def test_a_failed_alert_never_loses_the_callback_and_is_retried(cli: Cli, store_
     lines = [line for line in out.stderr.splitlines() if "alert" in line.lower()]
     [said] = [line for line in lines if "was not sent" in line]
     assert said == (
-        f"Error: the emergency alert for {cid} by command was not sent: the alert command "
+        f"Warning: the emergency alert for {cid} by command was not sent: the alert command "
         "hook.py failed (exit status 3); 'cbtrack alerts' tries again on its next run."
     )
     assert cli.record(cid)["urgency"] == "emergency"  # the callback is there

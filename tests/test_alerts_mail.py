@@ -10,8 +10,10 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from email import message_from_bytes
 from email.message import Message
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from helpers_alerts import EMERGENCY_ADD, PATIENT, PHONE, REASON, alerted_events, set_alerts
 
-from tests.conftest import Cli
+from tests.conftest import NOW, Cli
 
 USER, PASSWORD = "cbtrack", "correct horse battery"
 
@@ -121,6 +123,8 @@ def test_plain_smtp_conversation(cli: Cli, store_dir: Path, plain_server: Any) -
     assert envelope.rcpt_tos == ["nurses@example.org", "oncall@example.org"]
     [msg] = inbox.messages()
     assert msg["Subject"] == f"cbtrack: Emergency callback {cid}"
+    # dated by cbtrack's clock (CBTRACK_NOW), like the alert it carries
+    assert parsedate_to_datetime(msg["Date"]) == datetime.fromisoformat(NOW)
     body = msg.get_payload(decode=True).decode().replace("\r\n", "\n")
     line, payload = body.split("\n\n", 1)
     assert line.startswith(f"Emergency callback: {cid} (")

@@ -270,7 +270,7 @@ def test_find_ignores_case_accents_and_apostrophes_and_sees_edits_in_place(
     import yaml as _yaml
 
     ids = {}
-    for name in ("María Núñez", "Seán O'Leary", "Zoë Fernández"):
+    for name in ("María Núñez", "Seán O'Leary", "Zoë Fernández", "Rory OLeary", "Ana De La Cruz"):
         result = cli.ok(
             "add",
             "--patient",
@@ -293,6 +293,10 @@ def test_find_ignores_case_accents_and_apostrophes_and_sees_edits_in_place(
         ("O\u2019Leary", "Seán O'Leary"),
         ("fernandez", "Zoë Fernández"),
         ("ZOE", "Zoë Fernández"),
+        ("o leary rory", "Rory OLeary"),  # stored without the apostrophe
+        ("o'leary", "Rory OLeary"),
+        ("delacruz", "Ana De La Cruz"),
+        ("de la cruz", "Ana De La Cruz"),
     ):
         found = json.loads(cli.ok("find", query, "--json").stdout)
         assert ids[name] in [r["id"] for r in found], query

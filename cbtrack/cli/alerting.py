@@ -51,19 +51,21 @@ def alerts_cmd(
         raise typer.Exit(1)
 
 
-def _say_failures(out: alertrun.Outcome, retry: str) -> None:
+def _say_failures(out: alertrun.Outcome, retry: str, said_as: str = "Error") -> None:
+    """Each failure in one sentence: an `Error` where the command then fails, a `Warning`
+    where it succeeds all the same (the callback `add` filed is saved)."""
     for due, why in out.failed:
-        typer.echo(f"Error: the {due.label} was not sent: {printable(why)}; {retry}.", err=True)
+        typer.echo(f"{said_as}: the {due.label} was not sent: {printable(why)}; {retry}.", err=True)
     for cid, why in out.unrecorded:
         typer.echo(
-            f"Error: the alerts sent for {cid} could not be recorded ({printable(why)}); "
+            f"{said_as}: the alerts sent for {cid} could not be recorded ({printable(why)}); "
             "they will be sent again by the next run unless that is fixed.",
             err=True,
         )
     if out.busy:
         typer.echo(
-            "Error: another alerts run on this desk is still sending, so nothing was sent; "
-            f"{retry}.",
+            f"{said_as}: another alerts run on this desk is still sending, so nothing was "
+            f"sent; {retry}.",
             err=True,
         )
 
@@ -83,4 +85,4 @@ def send_now(st: State, callback_id: str) -> None:
         return
     for due in out.sent:
         typer.echo(f"Alert sent: {due.label} to {printable(due.told)}.", err=True)
-    _say_failures(out, retry)
+    _say_failures(out, retry, said_as="Warning")
