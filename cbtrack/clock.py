@@ -223,12 +223,15 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime, checked: bool = True) -> 
             f"'{raw[:40]}' is not a time; use ISO 8601 like 2026-11-27 or 2026-11-27T15:00, "
             "or 15:00, 'tomorrow 9:00', 'next monday', '+2h', 'in 3d'."
         )
-    from dateutil import parser as dateparser
-
     try:
-        parsed = dateparser.isoparse(raw)
-    except (ValueError, OverflowError):
-        raise Refused(f"'{raw[:40]}' is not a valid date or time; check the numbers.") from None
+        parsed = datetime.fromisoformat(raw)  # every form the pattern above lets through
+    except ValueError:
+        from dateutil import parser as dateparser  # (the cases Python's own reader leaves)
+
+        try:
+            parsed = dateparser.isoparse(raw)
+        except (ValueError, OverflowError):
+            raise Refused(f"'{raw[:40]}' is not a valid date or time; check the numbers.") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     return check_range(parsed, f"'{raw[:40]}'") if checked else parsed
