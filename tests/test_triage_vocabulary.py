@@ -268,3 +268,30 @@ def test_a_pattern_may_refuse_a_word_right_after_it() -> None:
     assert m.match(["tired of waiting"]) == []
     with pytest.raises(PatternError, match="must end a pattern"):
         Matcher({}, [RuleSpec("r", patterns=("tired !{x}",))])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "chewed up his slow release oxycontin because it was stuck",
+        "she wore two of her pain patches at once by mistake",
+        "rescue inhaler is empty and he has been wheezing on and off",
+        "mixed his iron pill with the antacid, is that a problem",
+        "is it safe to give her the allergy syrup with the antibiotic",
+        "should he hold his eliquis before the colonoscopy next week",
+        "white coating on his tongue since the new steroid puffer",
+    ],
+)
+def test_medicine_errors_and_questions_reach_clinical(text: str) -> None:
+    assert at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "epipen expired, school needs a new prescription",
+        "nurse told her to stop aspirin a week before surgery, just confirming the date",
+    ],
+)
+def test_refills_and_instructions_already_given_stay_errands(text: str) -> None:
+    assert not at_least_clinical(text)

@@ -85,7 +85,7 @@ FRESH_FLOORS = {
     "blind": {
         "emergency_recall": 0.842,  # 16/19
         "emergency_reaches_clinical": 0.894,  # 17/19
-        "clinical_recall": 0.875,  # 7/8
+        "clinical_recall": 1.0,  # 8/8
         "admin_false_alarms": 0.154,  # 2/13
     },
     "dev2": {
@@ -129,6 +129,12 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 0.972,  # 36/37
         "clinical_recall": 1.0,  # 24/24
         "admin_false_alarms": 0.0,  # 0/19
+    },
+    "dev8": {  # medicine problems by error type, tuned on
+        "emergency_recall": 1.0,  # (none)
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 29/29
+        "admin_false_alarms": 0.0,  # 0/8
     },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.843,  # 27/32
