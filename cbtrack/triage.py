@@ -122,15 +122,7 @@ def intake(
             )
         chosen = floor
     routed_to = rule.route_to if rule and rule.route_to and not judged else None
-    final_owner = owner or cat.owner
-    if (
-        routed_to
-        and final_owner != routed_to
-        and not _owned_by_role(policy, final_owner, routed_to)
-    ):
-        if owner:
-            warnings.append(f"Triage routed this callback to {routed_to}, not {owner}.")
-        final_owner = routed_to
+    final_owner = _routed_owner(policy, owner, cat.owner, routed_to, warnings)
     rule_due = due_for(policy, chosen, created)
     due_at = rule_due if due is None else due.astimezone(policy.tz)
     if due is not None and rule and due > rule_due:
@@ -150,6 +142,19 @@ def intake(
         answered=answered,
         red_flag=red_flag,
     )
+
+
+def _routed_owner(
+    policy: Policy, owner: str | None, default: str, routed_to: str | None, warnings: list[str]
+) -> str:
+    """The owner after triage's routing: the one given (or the category's), unless a rule
+    routes the callback to a role that owner does not hold."""
+    chosen = owner or default
+    if routed_to and chosen != routed_to and not _owned_by_role(policy, chosen, routed_to):
+        if owner:
+            warnings.append(f"Triage routed this callback to {routed_to}, not {owner}.")
+        return routed_to
+    return chosen
 
 
 def _answered_rule(

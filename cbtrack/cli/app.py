@@ -160,6 +160,17 @@ def plain_text_typer() -> bool:
         return False
 
 
+def _is_text(value: Any) -> bool:
+    """Text as typer's check lets it through unchanged (pydantic refuses lone surrogates)."""
+    if type(value) is not str:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _plain_text_options(command: Any) -> None:
     """Typer checks every option's value with a pydantic `TypeAdapter`, which costs a
     command some 0.1 s of imports and schema building before it starts. For a text option
@@ -177,21 +188,12 @@ def _plain_text_options(command: Any) -> None:
     except ImportError:
         return
 
-    def text(value: Any) -> bool:
-        if type(value) is not str:
-            return False
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # (pydantic refuses lone surrogates)
-            return False
-        return True
-
     class PlainText(RuntimeParam):
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             kind = self.annotation
-            if kind is str and text(value):
+            if kind is str and _is_text(value):
                 return value
-            if kind == list[str] and type(value) in (list, tuple) and all(map(text, value)):
+            if kind == list[str] and type(value) in (list, tuple) and all(map(_is_text, value)):
                 return list(value)  # `--detail K=V` given again and again
             if isinstance(kind, type) and issubclass(kind, Enum) and isinstance(value, kind):
                 return value  # a choice's default, already one of its members
