@@ -17,7 +17,8 @@ how to read them:
   "pulse 150");
 - negation: "no", "denies", "without" govern the next few words up to a comma or "but";
   a negated match counts only as a negated match, which the caller sets aside when
-  something else matches (and may ignore entirely);
+  something else matches (and may ignore entirely); a rule no negation sets aside
+  (self-harm) is only lowered by an explicit denial ("denies suicidal thoughts": `denied`);
 - context: a match that names a document, a service, a lesson or a past time rather than a
   current problem ("records of his stroke", "seizure meds", "heart attack last year") is
   set aside the same way, for every rule: the words of the `context_before` and
@@ -198,6 +199,9 @@ class Match:
     rule: str
     negated: bool
     evidence: str  # the words that matched, as typed
+    #: a rule no negation sets aside (self-harm) whose only match an explicit denial
+    #: governs ("denies suicidal thoughts"): the caller lowers it, but not to nothing
+    denied: bool = False
 
 
 @dataclass
@@ -503,6 +507,21 @@ class Matcher:
             return self._negated(text, span) or self._context(text, span, CONTEXT_REACH)
         return self._context(text, span, 0)
 
+    def _denied(self, text: _Text, span: Span) -> bool:
+        """Governed by an explicit denial (the `denial` concept: "denies", "negative for"),
+        a few words before it in the same clause, or by one that starts before it and names
+        its first words ("no suicidal thoughts", "not suicidal")."""
+        if not self._has("denial"):
+            return False
+        toks = text.tokens
+        start = span[0]
+        return any(
+            ds < start
+            and start - de <= NEGATION_REACH
+            and not any(t.punct for t in toks[min(de, start) : start])
+            for ds, de in self._concept_spans(text, "denial")
+        )
+
     def prepare(self, texts: Iterable[str]) -> tuple[_Text, list[Measured]]:
         tokens: list[Token] = []
         fields: list[int] = []
@@ -558,12 +577,18 @@ class Matcher:
                 if r.holds(m.kind, m.value, m.celsius):
                     return Match(rule.spec.name, False, f"{m.kind} {m.value:g}")
         negated: Span | None = None
+        denied: Span | None = None
         for pattern in rule.patterns:
             for span in self._pattern_spans(text, pattern):
                 if self._set_aside(text, span, negatable):
                     negated = negated or span
                     continue
+                if not negatable and self._denied(text, span):
+                    denied = denied or span
+                    continue
                 return Match(rule.spec.name, False, self._words(text, span))
+        if denied:
+            return Match(rule.spec.name, True, self._words(text, denied), denied=True)
         if negated:
             return Match(rule.spec.name, True, self._words(text, negated))
         return None

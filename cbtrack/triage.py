@@ -29,15 +29,20 @@ from cbtrack.policy import CLINICAL_ROLE, Policy, TriageRule
 
 def matching_rule(policy: Policy, texts: list[str]) -> TriageRule | None:
     """The highest-urgency rule that the texts match (the built-in rules first on a tie).
-    A negated match ("no fever") counts only when nothing else matches, and then it lowers
-    nothing: it is set aside."""
+    A negated match ("no fever") is set aside. A denied match of a rule no negation sets
+    aside ("denies suicidal thoughts") still reaches `clinical`, routed as the rule routes:
+    a clinician looks, without the emergency protocol."""
     rules = {r.name: r for r in policy.triage_rules}
     best: TriageRule | None = None
     for found in policy.matcher.match(texts):
         rule = rules[found.rule]
-        if not found.negated and (
-            best is None or policy.rank(rule.urgency) > policy.rank(best.urgency)
-        ):
+        if found.denied and policy.rank(rule.urgency) > policy.rank(Urgency.clinical):
+            rule = rule.model_copy(
+                update={"urgency": Urgency.clinical, "next_action": DENIED_NEXT_ACTION}
+            )
+        elif found.negated:
+            continue
+        if best is None or policy.rank(rule.urgency) > policy.rank(best.urgency):
             best = rule
     return best
 
@@ -170,6 +175,7 @@ def _answered_rule(
 
 
 SYMPTOMS_RULE = "symptoms"
+DENIED_NEXT_ACTION = "Clinician reviews today: the patient denied it, but it was raised"
 
 
 def symptoms_rule(policy: Policy) -> TriageRule:

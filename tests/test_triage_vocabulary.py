@@ -295,3 +295,27 @@ def test_medicine_errors_and_questions_reach_clinical(text: str) -> None:
 )
 def test_refills_and_instructions_already_given_stay_errands(text: str) -> None:
     assert not at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["pt denies suicidal thoughts, wants her sertraline refilled", "says he is not suicidal"],
+)
+def test_an_explicit_denial_of_self_harm_reaches_clinical_not_emergency(text: str) -> None:
+    details = {k: "see reason" for k in POLICY.categories["general"].required_details}
+    plan = triage.intake(POLICY, "jlee", "general", text, details, None, None, None, CREATED)
+    assert (plan.urgency.value, plan.owner) == ("clinical", "clinical")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no reason to live anymore, she says",
+        "has lost the will to live",
+        "denies thoughts of suicide but gave his guns to his brother and said goodbye",
+    ],
+)
+def test_despair_said_with_a_negation_and_a_denial_beside_a_sign_stay_emergencies(
+    text: str,
+) -> None:
+    assert level(text) == "emergency"
