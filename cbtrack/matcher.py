@@ -5,7 +5,8 @@ from the policy (cbtrack/data/triage.yaml plus the practice's own); this module 
 how to read them:
 
 - normalisation: case, apostrophes optional ("cant" = "can't"), punctuation, typed
-  misspellings and short forms from the policy's `spelling` map ("sob", "cp", "bs");
+  misspellings and short forms from the policy's `spelling` map ("sob", "cp", "bs"), and
+  any other word one slip from a built-in triage word (`cbtrack.typos`: "brething");
 - word forms: a light stemmer, so "breathing", "breathed" and "breathe" compare equal;
 - patterns: words, `prefix*`, `*ending` (a class of names: `*olol`, `*sartan`), `(a|b)`,
   `{concept}`, joined in order with a small gap (`a b`, `a ..N b`) or near each other in
@@ -35,6 +36,7 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from cbtrack.readings import Measured, Reading, parse_reading, readings_in
+from cbtrack.typos import Typos
 from cbtrack.words import (
     _DETERMINERS,
     _ONGOING,
@@ -230,6 +232,20 @@ class _Text:
                 self.at.setdefault(t.stem, []).append(i)
 
 
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]{3,}\b")
+
+
+def _names_in(text: str) -> set[str]:
+    """Words written with a capital inside a sentence ("her daughter Stroker called"): most
+    likely names, which are never read as slips of a triage word."""
+    out = set()
+    for m in _CAPITALISED.finditer(text):
+        before = text[: m.start()].rstrip()
+        if before and before[-1] not in ".!?:;-(\"'":
+            out.add(m.group(0).lower())
+    return out
+
+
 class Matcher:
     """Compiled rules and concepts; `match` reads texts and lists the rules that apply."""
 
@@ -238,7 +254,9 @@ class Matcher:
         concepts: Mapping[str, Iterable[str]],
         rules: Iterable[RuleSpec],
         spelling: Mapping[str, str] | None = None,
+        typos: Typos | None = None,
     ) -> None:
+        self.typos = typos
         self.spelling = Spelling(
             {
                 tuple(normalise(k).split()): tuple(normalise(v).split())
@@ -530,6 +548,9 @@ class Matcher:
             if not t or not t.strip():
                 continue
             toks = tokenize(t, self.spelling)
+            if self.typos is not None:
+                names = _names_in(t)
+                toks = [tok if tok.raw in names else self._meant(tok) for tok in toks]
             found = readings_in(t, toks)
             measured += found
             if any(m.kind == "temperature" and m.fever for m in found):
@@ -550,6 +571,17 @@ class Matcher:
                 fields,
             )
         return text, measured
+
+    def _meant(self, tok: Token) -> Token:
+        """The token as the triage word it is a slip for ("brething"), if it is one."""
+        if not tok.stem or tok.stem in self._known:
+            return tok
+        meant = self.typos.meant(tok.raw) if self.typos else None
+        return tok if meant is None else Token(tok.raw, stem(meant))
+
+    @property
+    def _known(self) -> frozenset[str]:
+        return self.typos.stems if self.typos else frozenset()
 
     def match(self, texts: Iterable[str]) -> list[Match]:
         """Every rule that applies to `texts`, in rule order, negated or not."""

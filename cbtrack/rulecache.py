@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 from cbtrack.matcher import Matcher, RuleSpec
 
 # What the compiled form depends on besides the rules: the code that reads them.
-_SOURCES = ("matcher.py", "words.py", "readings.py", "rulecache.py")
+_SOURCES = ("matcher.py", "words.py", "readings.py", "rulecache.py", "typos.py",
+            "data/near_words.txt")  # fmt: skip
 # ... and what the validated policy depends on besides its text.
 _POLICY_SOURCES = ("policy.py", "alertrules.py", "model.py", "enums.py", "yamlio.py")
 T = TypeVar("T")
@@ -79,10 +80,17 @@ def digest(
 def compiled(
     concepts: Mapping[str, Iterable[str]], rules: list[RuleSpec], spelling: Mapping[str, str]
 ) -> Matcher:
-    """`Matcher(concepts, rules, spelling)`, from the cache when it holds it."""
-    concepts = {k: list(v) for k, v in concepts.items()}
-    key = digest(concepts, rules, spelling)
-    found: Matcher = _kept("matcher", key, lambda: Matcher(concepts, rules, spelling), Matcher)
+    """`Matcher(concepts, rules, spelling)`, reading slips of the built-in rules' words
+    (`cbtrack.typos`), from the cache when it holds it."""
+    plain = {k: list(v) for k, v in concepts.items()}
+    key = digest(plain, rules, spelling)
+
+    def make() -> Matcher:
+        from cbtrack import typos
+
+        return Matcher(plain, rules, spelling, typos.builtin())
+
+    found: Matcher = _kept("matcher", key, make, Matcher)
     return found
 
 
