@@ -136,6 +136,12 @@ FRESH_FLOORS = {
         "clinical_recall": 1.0,  # 29/29
         "admin_false_alarms": 0.0,  # 0/8
     },
+    "blind8": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.876,  # 57/65
+        "emergency_reaches_clinical": 0.984,  # 64/65
+        "clinical_recall": 0.981,  # 52/53
+        "admin_false_alarms": 0.0,  # 0/32
+    },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.843,  # 27/32
         "emergency_reaches_clinical": 1.0,  # 32/32
