@@ -38,55 +38,74 @@ def edits1(word: str) -> set[str]:
     return out
 
 
-def vocabulary(concepts: Mapping[str, Iterable[str]], patterns: Iterable[str]) -> frozenset[str]:
-    """The words a set of rules is written in, as typed in them (not prefixes like
-    `suicid*`), of at least `TARGET_LENGTH` letters."""
+def vocabulary(
+    concepts: Mapping[str, Iterable[str]], patterns: Iterable[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The words a set of rules is written in, as typed in them, of at least
+    `TARGET_LENGTH` letters; and the prefixes it names (`suicid*`, `numb*`)."""
     words: set[str] = set()
+    prefixes: set[str] = set()
     for text in [*(t for terms in concepts.values() for t in terms), *patterns]:
         for w in _WORD.findall(normalise(str(text))):
-            if not w.endswith("*") and len(w) >= TARGET_LENGTH:
+            if w.endswith("*"):
+                if len(w) > TARGET_LENGTH:
+                    prefixes.add(w[:-1])
+            elif len(w) >= TARGET_LENGTH:
                 words.add(w)
-    return frozenset(words)
+    return frozenset(words), frozenset(prefixes)
 
 
 class Typos:
     """The triage words to read slips as, and the English words never to read as slips.
     Kept with the matcher (`rulecache`) packed by `marshal`, unpacked on first use."""
 
-    def __init__(self, targets: frozenset[str], english: frozenset[str]) -> None:
-        self.targets = targets
+    def __init__(
+        self, words: frozenset[str], english: frozenset[str], extra: frozenset[str] = frozenset()
+    ) -> None:
+        self.words = words  # written in the rules
+        self.targets = words | extra  # and those their prefixes stand for
         self.english = english
-        self.stems = frozenset(stem(w) for w in targets)
+        self.stems = frozenset(stem(w) for w in self.targets)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"packed": marshal.dumps((self.targets, self.english, self.stems))}
+        packed = (self.words, self.targets, self.english, self.stems)
+        return {"packed": marshal.dumps(packed)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
 
     def __getattr__(self, name: str) -> Any:
-        """`targets`, `english` and `stems` of a kept one, unpacked when first asked for."""
+        """The word sets of a kept one, unpacked when first asked for."""
         packed = self.__dict__.get("packed")
-        if packed is None or name not in ("targets", "english", "stems"):
+        if packed is None or name not in ("words", "targets", "english", "stems"):
             raise AttributeError(name)
-        self.targets, self.english, self.stems = marshal.loads(packed)
+        self.words, self.targets, self.english, self.stems = marshal.loads(packed)
         del self.__dict__["packed"]
         return getattr(self, name)
 
     def meant(self, word: str) -> str | None:
         """The triage word `word` is a slip for, or None: it is short, known, English or
-        one slip from no triage word. Of two or more, the first in alphabetical order."""
+        one slip from no triage word. Of two or more: a word of the rules before one a
+        prefix stands for, then the one that starts most like it ("numbnes": "numbness",
+        not "numbles"), then the first in alphabetical order."""
         if len(word) < MIN_LENGTH or not word.isalpha():
             return None
         if word in self.targets or word in self.english or stem(word) in self.stems:
             return None
         found = edits1(word) & self.targets
-        return min(found) if found else None
+        if not found:
+            return None
+
+        def likeness(target: str) -> tuple[bool, int, str]:
+            same = next((i for i, (a, b) in enumerate(zip(word, target)) if a != b), len(word))
+            return (target not in self.words, -same, target)
+
+        return min(found, key=likeness)
 
 
-def builtin_targets() -> frozenset[str]:
-    """The words of the built-in rules (cbtrack/data/triage.yaml): its concepts, patterns
-    and requirements."""
+def builtin_vocabulary() -> tuple[frozenset[str], frozenset[str]]:
+    """The words and prefixes of the built-in rules (cbtrack/data/triage.yaml): its
+    concepts, patterns and requirements."""
     from cbtrack import packaged
 
     data = packaged.load("triage.yaml")
@@ -96,9 +115,12 @@ def builtin_targets() -> frozenset[str]:
 
 
 def builtin() -> Typos:
-    """The built-in rules' words and the English words near them that ship with cbtrack."""
+    """The built-in rules' words, the English words their prefixes stand for (`+numbness`
+    for `numb*`) and the English words near them all, as cbtrack/data/near_words.txt
+    ships them."""
     from cbtrack import packaged
 
-    lines = packaged.text("near_words.txt").splitlines()
-    english = frozenset(line.strip() for line in lines if line.strip() and line[0] != "#")
-    return Typos(builtin_targets(), english)
+    words, _ = builtin_vocabulary()
+    lines = [x.strip() for x in packaged.text("near_words.txt").splitlines()]
+    english = frozenset(x for x in lines if x and x[0] not in "#+")
+    return Typos(words, english, frozenset(x[1:] for x in lines if x.startswith("+")))

@@ -39,6 +39,8 @@ def test_one_slip_is_every_kind_of_slip() -> None:
         ("cut his hand, the bleeeding will not stop", "severe_bleeding"),
         ("says he feels sucidal tonight", "self_harm"),
         ("her face is droopng on one side", "stroke"),
+        # a word a prefix of the rules stands for (numb*), typed one slip off
+        ("sudden numbnes on the left side of her face", "stroke"),
     ],
 )
 def test_a_triage_word_typed_one_letter_off_is_read_as_meant(text: str, rule: str) -> None:
@@ -67,7 +69,7 @@ def test_a_practices_own_words_are_matched_as_typed() -> None:
 def test_the_corpora_with_a_slip_in_every_phrasing_hold_their_floors() -> None:
     """Each tuned phrasing of both corpora with one slip (a letter dropped, swapped or
     doubled) in one of its words of six letters or more, chosen by a fixed seed: measured
-    at 279/340, 226/251 and 3 false alarms in 241 without the slip reading, 319, 245 and
+    at 279/340, 226/251 and 3 false alarms in 241 without the slip reading, 321, 245 and
     1 with it (README, Triage)."""
     import random
     import re
@@ -103,4 +105,4 @@ def test_the_corpora_with_a_slip_in_every_phrasing_hold_their_floors() -> None:
             if want == "clinical"
             else level == "admin"
         )
-    assert got["emergency"] >= 319 and got["clinical"] >= 245 and got["admin"] >= 240, got
+    assert got["emergency"] >= 321 and got["clinical"] >= 245 and got["admin"] >= 240, got
