@@ -97,7 +97,8 @@ class Typos:
             return None
 
         def likeness(target: str) -> tuple[bool, int, str]:
-            same = next((i for i, (a, b) in enumerate(zip(word, target)) if a != b), len(word))
+            pairs = zip(word, target, strict=False)  # (of different lengths)
+            same = next((i for i, (a, b) in enumerate(pairs) if a != b), len(word))
             return (target not in self.words, -same, target)
 
         return min(found, key=likeness)
