@@ -115,9 +115,10 @@ def test_rows_give_the_model_paths_figures_cold_and_warm(bench: Path) -> None:
     same_as_reference(bench, now="2026-12-02T12:00:00-05:00", periods=PERIODS[:2])
 
 
-def test_a_scripted_week_with_handoffs_waits_and_unknown_details(tmp_path: Path) -> None:
-    cli = init_store(tmp_path, staff=STAFF)
-    ids = build_week(cli)
+def test_a_scripted_week_with_handoffs_waits_and_unknown_details(
+    week: tuple[Staff, dict[str, str]],
+) -> None:
+    cli, ids = week
     # a repeat patient (A's phone), unknown details, two handoffs, a wait that runs late
     x = cli.add(
         day(24, "10:30"),
@@ -150,9 +151,8 @@ def test_a_scripted_week_with_handoffs_waits_and_unknown_details(tmp_path: Path)
     same_as_reference(cli.store, now=day(25, "12:00"), periods=periods)  # a period past now
 
 
-def test_a_default_report_is_the_same_too(tmp_path: Path) -> None:
-    cli = init_store(tmp_path, staff=STAFF)
-    build_week(cli)
+def test_a_default_report_is_the_same_too(week: tuple[Staff, dict[str, str]]) -> None:
+    cli, _ = week
     # (the default period: the week up to now)
     since, until = "2026-11-21T00:00:00-05:00", "2026-11-28T00:00:00-05:00"
     expected = reference(cli.store, since, until, False, day(27, "18:00"))
@@ -173,10 +173,20 @@ def _report_blobs(store: Path) -> list[bytes]:
         return [r[0] for r in db.execute("SELECT report FROM rec WHERE report IS NOT NULL")]
 
 
-def _week(tmp_path: Path) -> tuple[Staff, dict[str, str]]:
-    cli = init_store(tmp_path, staff=STAFF)
-    ids = build_week(cli)
-    return cli, ids
+@pytest.fixture(scope="module")
+def week_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The scripted week, built once for this file through the CLI."""
+    root = tmp_path_factory.mktemp("week")
+    return root, build_week(init_store(root, staff=STAFF))
+
+
+@pytest.fixture
+def week(tmp_path: Path, week_store: tuple[Path, dict[str, str]]) -> tuple[Staff, dict[str, str]]:
+    """A copy of the scripted week (git and all) for one test to read and change."""
+    root, ids = week_store
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, symlinks=True)
+    return Staff(copy / "store", copy / "home"), dict(ids)
 
 
 def _json(cli: Staff) -> dict[str, object]:
@@ -201,8 +211,10 @@ def _record(store: Path, cid: str) -> Path:
     return found[0]
 
 
-def test_the_report_rows_are_local_owner_only_and_de_identified(tmp_path: Path) -> None:
-    cli, _ = _week(tmp_path)
+def test_the_report_rows_are_local_owner_only_and_de_identified(
+    week: tuple[Staff, dict[str, str]],
+) -> None:
+    cli, _ = week
     _json(cli)
     local = cli.store / ".cbtrack"
     assert stat.S_IMODE(_index(cli.store).stat().st_mode) == 0o600
@@ -217,8 +229,10 @@ def test_the_report_rows_are_local_owner_only_and_de_identified(tmp_path: Path) 
         assert text.lower().encode() not in blob
 
 
-def test_a_hand_edit_is_seen_even_with_the_same_size_and_time(tmp_path: Path) -> None:
-    cli, ids = _week(tmp_path)
+def test_a_hand_edit_is_seen_even_with_the_same_size_and_time(
+    week: tuple[Staff, dict[str, str]],
+) -> None:
+    cli, ids = week
     _json(cli)
     before_edit = _json(cli)  # warm
     # the index read every file well after it was written: git's racy rule alone won't tell
@@ -236,8 +250,10 @@ def test_a_hand_edit_is_seen_even_with_the_same_size_and_time(tmp_path: Path) ->
     assert got["by_category"]["general"]["created"] == general + 1  # type: ignore[index]
 
 
-def test_a_bad_hand_edit_gives_the_same_error_as_without_the_index(tmp_path: Path) -> None:
-    cli, ids = _week(tmp_path)
+def test_a_bad_hand_edit_gives_the_same_error_as_without_the_index(
+    week: tuple[Staff, dict[str, str]],
+) -> None:
+    cli, ids = week
     _json(cli)
     path = _record(cli.store, ids["B"])
     path.write_text(path.read_text().replace("urgency: ", "urgency: bogus_"))
@@ -252,8 +268,8 @@ def test_a_bad_hand_edit_gives_the_same_error_as_without_the_index(tmp_path: Pat
     assert "Traceback" not in result.stderr
 
 
-def test_a_checkout_is_seen_through_the_index(tmp_path: Path) -> None:
-    cli, ids = _week(tmp_path)
+def test_a_checkout_is_seen_through_the_index(week: tuple[Staff, dict[str, str]]) -> None:
+    cli, ids = week
     head = git(cli.store, "rev-parse", "HEAD").strip()
     first = _json(cli)
     cli.close(ids["C"], day(27, "17:00"), "resolved", "The referral arrived")
@@ -266,8 +282,10 @@ def test_a_checkout_is_seen_through_the_index(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "rows", "salt", "foreign"])
-def test_a_damaged_index_gives_the_same_report(tmp_path: Path, damage: str) -> None:
-    cli, _ = _week(tmp_path)
+def test_a_damaged_index_gives_the_same_report(
+    week: tuple[Staff, dict[str, str]], damage: str
+) -> None:
+    cli, _ = week
     expected = _json(cli)
     path = _index(cli.store)
     blob = path.read_bytes()
@@ -289,8 +307,8 @@ def test_a_damaged_index_gives_the_same_report(tmp_path: Path, damage: str) -> N
     assert _report_blobs(cli.store)
 
 
-def test_the_index_serves_a_second_period(tmp_path: Path) -> None:
-    cli, _ = _week(tmp_path)
+def test_the_index_serves_a_second_period(week: tuple[Staff, dict[str, str]]) -> None:
+    cli, _ = week
     # a report from mid-November leaves October's record unparsed (closed before it)
     late = run(
         cli.store, "--since", "2026-11-24", "--until", "2026-11-30", "--json", now=day(28, "09:00")

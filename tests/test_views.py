@@ -137,10 +137,23 @@ def build_varied(cli: Staff) -> dict[str, str]:
     return r
 
 
+@pytest.fixture(scope="module")
+def varied_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The varied store, built once for this file through the CLI."""
+    root = tmp_path_factory.mktemp("varied")
+    cli = init_store(root, staff=STAFF)
+    return root, build_varied(cli)
+
+
 @pytest.fixture
-def varied(tmp_path: Path) -> tuple[Staff, dict[str, str]]:
-    cli = init_store(tmp_path, staff=STAFF)
-    return cli, build_varied(cli)
+def varied(
+    tmp_path: Path, varied_store: tuple[Path, dict[str, str]]
+) -> tuple[Staff, dict[str, str]]:
+    """A copy of the varied store (git and all) for one test to read and change."""
+    root, ids = varied_store
+    shutil.copytree(root, tmp_path / "copy", symlinks=True)
+    copy = tmp_path / "copy"
+    return Staff(copy / "store", copy / "home"), ids
 
 
 FIELDS = ("id", "status", "urgency", "owner", "category", "reason", "next_action", "due_at",
