@@ -116,7 +116,7 @@ def test_rows_give_the_model_paths_figures_cold_and_warm(bench: Path) -> None:
 
 
 def test_a_scripted_week_with_handoffs_waits_and_unknown_details(
-    week: tuple[Staff, dict[str, str]],
+    week: Week,
 ) -> None:
     cli, ids = week
     # a repeat patient (A's phone), unknown details, two handoffs, a wait that runs late
@@ -151,7 +151,7 @@ def test_a_scripted_week_with_handoffs_waits_and_unknown_details(
     same_as_reference(cli.store, now=day(25, "12:00"), periods=periods)  # a period past now
 
 
-def test_a_default_report_is_the_same_too(week: tuple[Staff, dict[str, str]]) -> None:
+def test_a_default_report_is_the_same_too(week: Week) -> None:
     cli, _ = week
     # (the default period: the week up to now)
     since, until = "2026-11-21T00:00:00-05:00", "2026-11-28T00:00:00-05:00"
@@ -173,6 +173,9 @@ def _report_blobs(store: Path) -> list[bytes]:
         return [r[0] for r in db.execute("SELECT report FROM rec WHERE report IS NOT NULL")]
 
 
+Week = tuple[Staff, dict[str, str]]
+
+
 @pytest.fixture(scope="module")
 def week_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """The scripted week, built once for this file through the CLI."""
@@ -181,7 +184,7 @@ def week_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 
 
 @pytest.fixture
-def week(tmp_path: Path, week_store: tuple[Path, dict[str, str]]) -> tuple[Staff, dict[str, str]]:
+def week(tmp_path: Path, week_store: tuple[Path, dict[str, str]]) -> Week:
     """A copy of the scripted week (git and all) for one test to read and change."""
     root, ids = week_store
     copy = tmp_path / "copy"
@@ -212,7 +215,7 @@ def _record(store: Path, cid: str) -> Path:
 
 
 def test_the_report_rows_are_local_owner_only_and_de_identified(
-    week: tuple[Staff, dict[str, str]],
+    week: Week,
 ) -> None:
     cli, _ = week
     _json(cli)
@@ -230,7 +233,7 @@ def test_the_report_rows_are_local_owner_only_and_de_identified(
 
 
 def test_a_hand_edit_is_seen_even_with_the_same_size_and_time(
-    week: tuple[Staff, dict[str, str]],
+    week: Week,
 ) -> None:
     cli, ids = week
     _json(cli)
@@ -251,7 +254,7 @@ def test_a_hand_edit_is_seen_even_with_the_same_size_and_time(
 
 
 def test_a_bad_hand_edit_gives_the_same_error_as_without_the_index(
-    week: tuple[Staff, dict[str, str]],
+    week: Week,
 ) -> None:
     cli, ids = week
     _json(cli)
@@ -268,7 +271,7 @@ def test_a_bad_hand_edit_gives_the_same_error_as_without_the_index(
     assert "Traceback" not in result.stderr
 
 
-def test_a_checkout_is_seen_through_the_index(week: tuple[Staff, dict[str, str]]) -> None:
+def test_a_checkout_is_seen_through_the_index(week: Week) -> None:
     cli, ids = week
     head = git(cli.store, "rev-parse", "HEAD").strip()
     first = _json(cli)
@@ -307,7 +310,7 @@ def test_a_damaged_index_gives_the_same_report(
     assert _report_blobs(cli.store)
 
 
-def test_the_index_serves_a_second_period(week: tuple[Staff, dict[str, str]]) -> None:
+def test_the_index_serves_a_second_period(week: Week) -> None:
     cli, _ = week
     # a report from mid-November leaves October's record unparsed (closed before it)
     late = run(
