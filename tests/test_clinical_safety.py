@@ -51,6 +51,15 @@ def test_the_issue_phrasings_reach_the_clinical_team(cli: Cli, reason: str, leas
         assert data["urgency"] in ("clinical", "emergency"), reason
 
 
+def test_add_reads_a_slip_of_the_keyboard_and_a_denial(cli: Cli) -> None:
+    """Through the CLI: a red-flag word typed one letter off files an emergency; a denial
+    of self-harm alone reaches the clinical team without the emergency protocol."""
+    slipped = add_billing(cli, "husband says she is brething hard and her lipps are blue")
+    assert (slipped["urgency"], slipped["owner"]) == ("emergency", "clinical")
+    denied = add_billing(cli, "denies suicidal thoughts, asking about the statement")
+    assert (denied["urgency"], denied["owner"]) == ("clinical", "clinical")
+
+
 def test_a_negated_symptom_in_an_admin_request_stays_administrative(cli: Cli) -> None:
     data = add_billing(cli, "Painting company billing question, no pain")
     assert (data["urgency"], data["owner"]) == ("routine", "billing")
