@@ -231,6 +231,8 @@ def test_confusion_said_plainly_reaches_clinical(text: str) -> None:
         "she was confused about why the statement came twice",
         "he is confused by the new portal, wants a call",
         "caller got confused with the parking directions",
+        "the new statement is so confusing, wants it explained",
+        "numbers on the lab sheet are confusing to her",
         "wants the bill from the er trip back when she had a stroke scare",
         "insurer asks for notes on his prior overdose, release signed",
         "the waiting room wait was killing her, please book an earlier slot",
