@@ -19,6 +19,7 @@ from cbtrack.model import (
     EventType,
     Urgency,
 )
+from cbtrack.matcher import Match
 from cbtrack.policy import Policy
 from cbtrack.triage import higher, record_texts, triage_floor
 
@@ -106,13 +107,17 @@ def corrections(policy: Policy, cb: Callback, since: datetime | None = None) -> 
                 now=(e.set or {}).get("urgency", ""),
                 why=e.note or "",
                 texts=texts,
-                rules=[
-                    f"{m.rule}{' (negated or context)' if m.negated else ''}: {m.evidence}"
-                    for m in found
-                ],
+                rules=[f"{m.rule}{_how(m)}: {m.evidence}" for m in found],
             )
         )
     return out
+
+
+def _how(m: Match) -> str:
+    """How a match counted, when not in full: denied (clinical at most), or set aside."""
+    if m.denied:
+        return " (denied: clinical at most)"
+    return " (negated or context)" if m.negated else ""
 
 
 def counts(events: Iterable[Event], inside: Iterable[bool]) -> dict[str, int]:
