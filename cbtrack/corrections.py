@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from cbtrack.matcher import Match
 from cbtrack.model import (
     CLINICAL_URGENCIES,
     FALSE_ALARM,
@@ -19,7 +20,6 @@ from cbtrack.model import (
     EventType,
     Urgency,
 )
-from cbtrack.matcher import Match
 from cbtrack.policy import Policy
 from cbtrack.triage import higher, record_texts, triage_floor
 
