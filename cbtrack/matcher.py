@@ -481,6 +481,8 @@ class Matcher:
                     and not any(toks[i].punct or i in breaks for i in range(ne, start))
                 ):
                     return True
+        if self._answered_no(text, span):
+            return True
         nots = {s for s, _ in self._concept_spans(text, "negation_near")}
         for ns, ne in self._concept_spans(text, "negation_after"):
             if end <= ns and ns - end <= 3:
@@ -489,6 +491,21 @@ class Matcher:
                 between = range(end, ns)
                 if not any(i in breaks or toks[i].raw in ".;!?" for i in between):
                     return True
+        return False
+
+    def _answered_no(self, text: _Text, span: Span) -> bool:
+        """Asked and answered no, as a screening note writes it: the match, then at most a
+        ':', '?' or ',' and a `negation_answer` ("no", "none", "denies", "pt says no") that
+        ends its clause ("chest pain? no.", "SOB: none", "asked about chest pain, said
+        none"). "chest pain, no relief" goes on: the answer must end the clause."""
+        if not self._has("negation_answer"):
+            return False
+        toks = text.tokens
+        end = span[1]
+        for ans, ane in self._concept_spans(text, "negation_answer"):
+            right_after = ans == end or (ans == end + 1 and toks[end].raw in ":?,")
+            if right_after and (ane == len(toks) or toks[ane].punct):
+                return True
         return False
 
     def _context(self, text: _Text, span: Span, reach: int) -> bool:

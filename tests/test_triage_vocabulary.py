@@ -321,3 +321,28 @@ def test_despair_said_with_a_negation_and_a_denial_beside_a_sign_stay_emergencie
     text: str,
 ) -> None:
     assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "chest pain? no. calling for a refill",
+        "SOB: none, fever: no, needs the camp form",
+        "asked about trouble breathing, he said no",
+        "cp - denies. bp med refill",
+    ],
+)
+def test_a_sign_asked_about_and_answered_no_does_not_raise(text: str) -> None:
+    assert not at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "chest pain, no relief from antacids",
+        "chest pain? yes, since lunch",
+        "cant breathe, no inhaler",
+    ],
+)
+def test_a_no_that_does_not_answer_the_sign_leaves_it(text: str) -> None:
+    assert level(text) == "emergency"
