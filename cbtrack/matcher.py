@@ -56,6 +56,7 @@ CONTEXT_REACH = 2
 MATERIAL_REACH = 6
 PAST_REACH = 3
 MAX_NEAR = 12
+ANSWER_GAP = 2  # words of a screening question after the sign it asks about
 
 # --- patterns -------------------------------------------------------------------------
 
@@ -494,17 +495,22 @@ class Matcher:
         return False
 
     def _answered_no(self, text: _Text, span: Span) -> bool:
-        """Asked and answered no, as a screening note writes it: the match, then at most a
-        ':', '?' or ',' and a `negation_answer` ("no", "none", "denies", "pt says no") that
-        ends its clause ("chest pain? no.", "SOB: none", "asked about chest pain, said
-        none"). "chest pain, no relief" goes on: the answer must end the clause."""
+        """Asked and answered no, as a screening note writes it: the match (and at most
+        `ANSWER_GAP` more words of the question), then at most a ':', '?' or ',' and a
+        `negation_answer` ("no", "none", "denies", "pt says no") that ends its clause
+        ("chest pain? no.", "SOB: none", "suicidal thoughts? denies"). "chest pain, no
+        relief" goes on: the answer must end the clause."""
         if not self._has("negation_answer"):
             return False
         toks = text.tokens
         end = span[1]
         for ans, ane in self._concept_spans(text, "negation_answer"):
-            right_after = ans == end or (ans == end + 1 and toks[end].raw in ":?,")
-            if right_after and (ane == len(toks) or toks[ane].punct):
+            if not (ane == len(toks) or toks[ane].punct) or ans < end:
+                continue
+            between = toks[end:ans]
+            if between and between[-1].raw in ":?,":
+                between = between[:-1]
+            if len(between) <= ANSWER_GAP and not any(t.punct for t in between):
                 return True
         return False
 
@@ -545,9 +551,12 @@ class Matcher:
     def _denied(self, text: _Text, span: Span) -> bool:
         """Governed by an explicit denial (the `denial` concept: "denies", "negative for"),
         a few words before it in the same clause, or by one that starts before it and names
-        its first words ("no suicidal thoughts", "not suicidal")."""
+        its first words ("no suicidal thoughts", "not suicidal"), or answered no right after
+        it (`_answered_no`: "SI: denies")."""
         if not self._has("denial"):
             return False
+        if self._answered_no(text, span):
+            return True  # "SI: denies", "suicidal thoughts? no."
         toks = text.tokens
         start = span[0]
         return any(

@@ -301,7 +301,11 @@ def test_refills_and_instructions_already_given_stay_errands(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["pt denies suicidal thoughts, wants her sertraline refilled", "says he is not suicidal"],
+    [
+        "pt denies suicidal thoughts, wants her sertraline refilled",
+        "says he is not suicidal",
+        "suicidal thoughts? denies. wants a therapy referral",
+    ],
 )
 def test_an_explicit_denial_of_self_harm_reaches_clinical_not_emergency(text: str) -> None:
     details = {k: "see reason" for k in POLICY.categories["general"].required_details}
