@@ -39,7 +39,10 @@ class _NoKey:
 
 
 _NO_KEY = _NoKey()
-_NODE_STARTS = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_SCALAR = yaml.ScalarEvent
+_MAPPING = yaml.MappingStartEvent
+_SEQUENCE = yaml.SequenceStartEvent
+_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
 def parse_yaml(text: str) -> Any:
@@ -48,52 +51,61 @@ def parse_yaml(text: str) -> Any:
     One pass over libyaml's event stream builds plain dicts, lists and strings (about
     three times faster than composing nodes and constructing them). So an alias bomb, a
     tag or deep nesting is refused at its first event, before anything is built."""
-    stack: list[Any] = []  # the open containers, innermost last
-    keys: list[Any] = []  # per open container: the key waiting for its value
+    loader = yaml.CBaseLoader(text)
+    try:
+        return _build(loader.get_event)
+    finally:
+        loader.dispose()
+
+
+def _build(next_event: Any) -> Any:
+    # `top` is the innermost open container (None at the top level) and `key` the key it
+    # waits a value for; `outer` holds the same pair for each container around it.
+    outer: list[tuple[Any, Any]] = []
+    top: Any = None
+    key: Any = _NO_KEY
     root: Any = None
     documents = 0
     event: Any
-    for event in yaml.parse(text, Loader=yaml.CBaseLoader):
+    while True:
+        event = next_event()
         kind = type(event)
-        if kind in _NODE_STARTS:
+        if kind is _SCALAR or kind is _MAPPING or kind is _SEQUENCE:
             if event.anchor:
                 raise _YamlProblem("anchors (&name) are not allowed", event)
             if event.tag:
                 raise _YamlProblem("tags (!name) are not allowed", event)
-            value: Any = (
-                event.value if kind is yaml.ScalarEvent
-                else {} if kind is yaml.MappingStartEvent else []
-            )  # fmt: skip
-            if not stack:
+            value: Any = event.value if kind is _SCALAR else {} if kind is _MAPPING else []
+            if top is None:
                 root = value
-            elif type(stack[-1]) is list:
-                stack[-1].append(value)
-            elif keys[-1] is _NO_KEY:
-                if kind is not yaml.ScalarEvent:
+            elif type(top) is list:
+                top.append(value)
+            elif key is _NO_KEY:
+                if kind is not _SCALAR:
                     raise _YamlProblem("a mapping key is not plain text", event)
-                if value in stack[-1]:
+                if value in top:
                     # The key is not named: in `details` a key is free text.
                     raise _YamlProblem("a key appears twice in one mapping", event)
-                keys[-1] = value
+                key = value
                 continue
             else:
-                stack[-1][keys[-1]] = value
-                keys[-1] = _NO_KEY
-            if kind is not yaml.ScalarEvent:
-                if len(stack) >= MAX_DEPTH:
+                top[key] = value
+                key = _NO_KEY
+            if kind is not _SCALAR:
+                if len(outer) >= MAX_DEPTH:
                     raise _YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", event)
-                stack.append(value)
-                keys.append(_NO_KEY)
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            stack.pop()
-            keys.pop()
+                outer.append((top, key))
+                top, key = value, _NO_KEY
+        elif kind in _ENDS:
+            top, key = outer.pop()
         elif kind is yaml.AliasEvent:
             raise _YamlProblem("aliases (*name) are not allowed", event)
         elif kind is yaml.DocumentStartEvent:
             documents += 1
             if documents > 1:
                 raise _YamlProblem("only one YAML document is allowed per file", event)
-    return root
+        elif kind is yaml.StreamEndEvent or event is None:
+            return root
 
 
 _YAML12_NUMBER = re.compile(
