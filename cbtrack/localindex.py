@@ -656,7 +656,7 @@ class LocalIndex:
         each file read."""
         names = list(stats)
         n = workers.count(len(names), PARALLEL_FROM)
-        if self.parse is None or n < 2:
+        if self.parse is None or n < 2 or not names:
             return {}
         # Jobs of at most CHUNK files, as many for each worker, of sizes within one file.
         per = -(-len(names) // (n * CHUNK))
