@@ -58,6 +58,7 @@ TICK_NS = 10_000_000
 # Below this many files to read, worker processes cost more than they save.
 PARALLEL_FROM = 400
 CHUNK = 500  # at most, files a worker reads per job
+WRITE_BATCH = 2500  # entries written in one transaction (some tens of ms with the lock)
 _COLUMNS = 20
 PAGE_SIZE = 16384
 
@@ -669,10 +670,10 @@ class LocalIndex:
             chunks.append((str(folder), names[at:end], self.key, self.reporter))
             at = end
         out: dict[str, tuple[tuple[Any, ...] | None, bytes]] = {}
+        kept: list[tuple[Any, ...]] = []  # entries to write, a few thousand at a time
 
         def each(_i: int, blob: bytes) -> None:
             got: list[tuple[Any, ...]] = marshal.loads(blob)
-            kept = []
             for name, cols, data, report in got:
                 if cols is None:
                     out[name] = (None, data)
@@ -680,14 +681,16 @@ class LocalIndex:
                     out[name] = (cols, cols[-2])
                     if rel is not None:
                         kept.append((rel, name, stamp(stats[name], checked), *cols, report))
-            if rel is not None:
+            if rel is not None and len(kept) >= WRITE_BATCH:
                 self._store(rel, kept, [])
+                kept.clear()
             if progress is not None:
                 progress.step(len(got))
 
-        if workers.run(self.parse, chunks, n, each) is None:
-            return {}
-        return out
+        done = workers.run(self.parse, chunks, n, each)
+        if rel is not None:
+            self._store(rel, kept, [])
+        return {} if done is None else out
 
     def read_job(self, job: Job, load: Loader, policy: Any) -> bytes:
         """(In a worker process) what the index keeps of each file of the job that reads
