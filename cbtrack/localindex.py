@@ -17,7 +17,9 @@ Rules:
   symlink. It is rebuilt from the files when missing or damaged, or written by another
   cbtrack version, record model or policy file (`key`); deleting it is always safe. Every
   failure to use it is silent and costs only time.
-- **Cold builds use every core**: when many files must be read, worker processes parse them.
+- **Cold builds use every core**: when many files must be read, worker processes read them
+  and make all that is kept of each (`read_job`); this process only writes it down, as it
+  comes, and keeps no record's data but its marshalled copy.
 
 sqlite3 is in the standard library; the file is opened with a busy timeout, so commands
 running at once take turns for the few milliseconds a write takes.
@@ -55,16 +57,26 @@ FILE_NAME = "index.sqlite"
 TICK_NS = 10_000_000
 # Below this many files to read, worker processes cost more than they save.
 PARALLEL_FROM = 400
-CHUNK = 500  # files a worker reads per job
+CHUNK = 500  # at most, files a worker reads per job
+WRITE_BATCH = 2500  # entries written in one transaction (some tens of ms with the lock)
+_COLUMNS = 20
+PAGE_SIZE = 16384
 
 # Reads a file strictly: its data and model, or None to leave the record out (gone or moved).
 Loader = Callable[[Path], tuple[Data, Any] | None]
+# The report row of a record's model under a policy, as the index keeps it (marshalled), or
+# None when it is not wanted now; a module-level function (or a partial of one): it goes to
+# the workers.
+Reporter = Callable[[Any, Any], bytes | None]
+# A worker's job: a folder, names of files in it, the key the index was built for (a worker
+# that reckons another key does nothing) and the `Reporter`, if any.
+Job = tuple[str, list[str], str, Reporter | None]
 # The clock-free part of an open record's queue line (`queuefmt.line_of`) as a plain tuple,
 # or None; given by the store, which knows the policy.
 Liner = Callable[[Data, Row], tuple[Any, ...] | None]
-# (In a worker process) the data of each file of a folder that reads strictly, marshalled,
-# for a job (folder, file names): a module-level function of the store's (`workers.run`).
-Parser = Callable[[tuple[str, list[str]]], bytes]
+# (In a worker process) `read_job` of a `Job` with the store's index and loader: a
+# module-level function of the store's (`workers.run`).
+Parser = Callable[[Job], bytes]
 
 _SCHEMA = """
 CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;
@@ -136,7 +148,7 @@ def real_folder(folder: Path) -> bool:
 
 
 class Cached:
-    """One record as the index gives it: its path, row, data (fetched and decoded on first
+    """One record as the index gives it: its path, row, data (fetched or decoded on first
     use), and the model when the file was just read."""
 
     __slots__ = ("_data", "_line", "_src", "folder", "model", "name", "row")
@@ -146,7 +158,7 @@ class Cached:
         folder: Path,
         name: str,
         row: Row,
-        data: Data | None,
+        data: Data | bytes | None,
         model: Any,
         src: tuple[LocalIndex, str] | None = None,
         line: tuple[Any, ...] | bytes | None = None,
@@ -180,7 +192,9 @@ class Cached:
             index, folder = self._src
             self._src = None
             self._data = index.data(folder, self.name)
-        return self._data
+        if type(self._data) is bytes:  # as a worker read it (`read_job`)
+            self._data = _unmarshal(self._data)
+        return self._data  # type: ignore[return-value]
 
 
 class LocalIndex:
@@ -201,6 +215,8 @@ class LocalIndex:
         self.expecter = expecter
         self.parse = parse
         self.liner = liner
+        # Set by a command that wants the report's rows: workers make them with the rest.
+        self.reporter: Reporter | None = None
         self._db: sqlite3.Connection | None = None
         self._tried = False
         self._pending: list[tuple[Path, Path | None, Data]] = []
@@ -265,6 +281,9 @@ class LocalIndex:
             return False
 
     def _rebuild(self, db: sqlite3.Connection) -> None:
+        # An entry (its data, queue line and report row) is one to two KB: on pages of
+        # 4 KB each would spill to a page of its own. (Takes effect on a new file only.)
+        db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         db.execute("BEGIN IMMEDIATE")
         try:
             # (another process may have just made it)
@@ -531,13 +550,13 @@ class LocalIndex:
             known = self.known(rel, None if whole else names)
         out, stale = self._sweep(folder, rel, names, known, changed_only, progress)
         checked = now_checked()
-        new = self._read_stale(folder, rel, out, stale, load, progress)
+        new = self._read_stale(folder, rel, out, stale, load, checked, progress)
         if progress is not None:
             progress.done()
         if rel is not None:
             listed = set(names)
             gone = [n for n in known if n not in listed] if whole else []
-            self._store(rel, new, checked, gone)
+            self._store(rel, new, gone)
         return [c for c in out if c is not None]
 
     def _sweep(
@@ -591,57 +610,134 @@ class LocalIndex:
         out: list[Cached | None],
         stale: list[tuple[int, str, os.stat_result | None]],
         load: Loader,
+        checked: int,
         progress: Progress | None,
-    ) -> list[tuple[str, os.stat_result, Data, tuple[Any, ...] | None]]:
-        """Read each stale file strictly (many at once in worker processes), fill its gap
-        in `out`, and give what `_store` notes of it."""
-        parsed = self._parse_many(folder, [n for _, n, st in stale if st is not None], progress)
-        new: list[tuple[str, os.stat_result, Data, tuple[Any, ...] | None]] = []
+    ) -> list[tuple[Any, ...]]:
+        """Read each stale file strictly (many at once in worker processes, whose entries
+        are written as they come), fill its gap in `out`, and give the entries of the files
+        read here for `_store`."""
+        stats = {n: st for _, n, st in stale if st is not None}
+        read = self._read_many(folder, rel, stats, checked, progress)
+        new: list[tuple[Any, ...]] = []
         for at, name, st in stale:
-            data = parsed.get(name)
-            model: Any = None
-            if data is None:
-                if progress is not None:
-                    progress.step()
-                loaded = load(folder / name)
-                if loaded is None:
-                    continue
-                data, model = loaded
-            row = self._row_or_blank(data)
-            line = self._line(rel, data, row)
-            if st is not None:
-                new.append((name, st, data, line))
+            got = read.get(name)
+            if got is not None:
+                cols, blob = got
+                if cols is None:
+                    out[at] = Cached(folder, name, BLANK, blob, None)
+                else:
+                    row = Row._make(cols[:ROW_FIELDS])
+                    out[at] = Cached(folder, name, row, cols[-2], None, None, cols[-1])
+                continue
+            if progress is not None:
+                progress.step()
+            loaded = load(folder / name)
+            if loaded is None:
+                continue
+            data, model = loaded
+            row, line, cols = self.entry_of(rel, data)
+            if st is not None and cols is not None and rel is not None:
+                new.append((rel, name, stamp(st, checked), *cols, None))
             out[at] = Cached(folder, name, row, data, model, None, line)
         return new
 
-    def _parse_many(
-        self, folder: Path, names: list[str], progress: Progress | None = None
-    ) -> dict[str, Data]:
-        """Data of many files read strictly by worker processes: a cold build uses every
-        core. Files a worker could not read are left out (the caller reads them itself,
-        and reports them as it always does). `progress` counts each file read."""
+    def _read_many(
+        self,
+        folder: Path,
+        rel: str | None,
+        stats: dict[str, os.stat_result],
+        checked: int,
+        progress: Progress | None = None,
+    ) -> dict[str, tuple[tuple[Any, ...] | None, bytes]]:
+        """Many files read strictly by worker processes (`read_job`): a cold build uses
+        every core. Each worker's entries are written as they come; gives, by name, the
+        entry's columns after the stamp (None when the record has no row: then it is not
+        kept) and the data, marshalled. Files a worker could not read are left out (the
+        caller reads them itself, and reports them as it always does). `progress` counts
+        each file read."""
+        names = list(stats)
         n = workers.count(len(names), PARALLEL_FROM)
-        if self.parse is None or n < 2:
+        if self.parse is None or n < 2 or not names:
             return {}
-        size = max(100, min(CHUNK, len(names) // n + 1))  # (small jobs: progress moves)
-        chunks = [(str(folder), names[i : i + size]) for i in range(0, len(names), size)]
-        out: dict[str, Data] = {}
+        # Jobs of at most CHUNK files, as many for each worker, of sizes within one file.
+        per = -(-len(names) // (n * CHUNK))
+        jobs = n * per
+        size, extra = divmod(len(names), jobs)
+        chunks: list[Job] = []
+        at = 0
+        for i in range(jobs):
+            end = at + size + (i < extra)
+            chunks.append((str(folder), names[at:end], self.key, self.reporter))
+            at = end
+        out: dict[str, tuple[tuple[Any, ...] | None, bytes]] = {}
+        kept: list[tuple[Any, ...]] = []  # entries to write, a few thousand at a time
 
         def each(_i: int, blob: bytes) -> None:
-            got: dict[str, Data] = marshal.loads(blob)
-            out.update(got)
+            got: list[tuple[Any, ...]] = marshal.loads(blob)
+            for name, cols, data, report in got:
+                if cols is None:
+                    out[name] = (None, data)
+                else:
+                    out[name] = (cols, cols[-2])
+                    if rel is not None:
+                        kept.append((rel, name, stamp(stats[name], checked), *cols, report))
+            if rel is not None and len(kept) >= WRITE_BATCH:
+                self._store(rel, kept, [])
+                kept.clear()
             if progress is not None:
                 progress.step(len(got))
 
-        if workers.run(self.parse, chunks, n, each) is None:
-            return {}
-        return out
+        done = workers.run(self.parse, chunks, n, each)
+        if rel is not None:
+            self._store(rel, kept, [])
+        return {} if done is None else out
 
-    def _row_or_blank(self, data: Data) -> Row:
+    def read_job(self, job: Job, load: Loader, policy: Any) -> bytes:
+        """(In a worker process) what the index keeps of each file of the job that reads
+        strictly through `load`, marshalled: a list of (name, the entry's columns after its
+        stamp, data, report row under `policy`), the columns None (then the data given
+        apart) when the record has no row. Nothing when this index was built for another
+        key than the job's (the policy changed meanwhile): the caller reads the files."""
+        folder, names, key, reporter = job
+        out: list[tuple[Any, ...]] = []
+        if key != self.key:
+            return marshal.dumps(out)
+        rel = self.folder_of(Path(folder))
+        for name in names:
+            loaded = load(Path(folder) / name)
+            if loaded is None:
+                continue
+            data, model = loaded
+            _, _, cols = self.entry_of(rel, data)
+            if cols is None:
+                out.append((name, None, marshal.dumps(data), None))
+                continue
+            report = reporter(policy, model) if reporter is not None else None
+            out.append((name, cols, None, report))
+        return marshal.dumps(out)
+
+    def entry_of(
+        self, folder: str | None, data: Data
+    ) -> tuple[Row, tuple[Any, ...] | None, tuple[Any, ...] | None]:
+        """A record's row (`BLANK` when its data has none), queue line (`_line`) and what
+        the index keeps of it after its folder, name and stamp, before its report row: the
+        row, patient keys, name words, data and queue line, those two marshalled (None
+        when it cannot be kept)."""
+        from cbtrack.patients import lookup_keys, name_words
+
         try:
-            return row_of(data, self.expecter)
+            row = row_of(data, self.expecter)
         except (KeyError, TypeError, ValueError):
-            return BLANK
+            return BLANK, None, None
+        line = self._line(folder, data, row)
+        try:
+            blob = marshal.dumps(data)
+            line_blob = None if line is None else marshal.dumps(tuple(line))
+        except (KeyError, TypeError, ValueError):
+            return row, line, None
+        phone7, mrnkey = lookup_keys(row.phone, row.mrn)
+        words = " ".join(name_words(row.name))
+        return row, line, (*row, phone7, mrnkey, words, blob, line_blob)
 
     def _line(self, folder: str | None, data: Data, row: Row) -> tuple[Any, ...] | None:
         """An open record's queue line (`Liner`), or None (then it is worked out when shown)."""
@@ -654,44 +750,12 @@ class LocalIndex:
 
     # writing -----------------------------------------------------------------------
 
-    def _store(
-        self,
-        folder: str,
-        new: list[tuple[str, os.stat_result, Data, tuple[Any, ...] | None]],
-        checked: int,
-        gone: list[str],
-    ) -> None:
+    def _store(self, folder: str, new: list[tuple[Any, ...]], gone: list[str]) -> None:
+        """Write entries (every column) of `folder` and drop those of `gone` names."""
         if not new and not gone:
             return
-        from cbtrack.patients import lookup_keys, name_words
-
-        rows = []
-        for name, st, data, line in new:
-            try:
-                row = row_of(data, self.expecter)
-                blob = marshal.dumps(data)
-                line_blob = None if line is None else marshal.dumps(tuple(line))
-            except (KeyError, TypeError, ValueError):
-                continue
-            phone7, mrnkey = lookup_keys(row.phone, row.mrn)
-            rows.append(
-                (
-                    folder,
-                    name,
-                    stamp(st, checked),
-                    *row,
-                    phone7,
-                    mrnkey,
-                    " ".join(name_words(row.name)),
-                    blob,
-                    line_blob,
-                )
-            )
         with contextlib.suppress(_Skip), self._writing() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO rec VALUES (" + ",".join("?" * 19) + ",NULL)",
-                rows,
-            )
+            db.executemany(f"INSERT OR REPLACE INTO rec VALUES ({','.join('?' * _COLUMNS)})", new)
             db.executemany(
                 "DELETE FROM rec WHERE folder = ? AND name = ?", [(folder, n) for n in gone]
             )
@@ -708,12 +772,18 @@ class LocalIndex:
         for target, removed, data in pending:
             rel = self.folder_of(target.parent)
             if rel is not None:
-                line = self._line(rel, data, self._row_or_blank(data))
+                _, _, cols = self.entry_of(rel, data)
                 with contextlib.suppress(OSError):
-                    self._store(rel, [(target.name, os.lstat(target), data, line)], checked, [])
+                    st = os.lstat(target)
+                    kept = (
+                        []
+                        if cols is None
+                        else [(rel, target.name, stamp(st, checked), *cols, None)]
+                    )
+                    self._store(rel, kept, [])
             gone = self.folder_of(removed.parent) if removed is not None else None
             if gone is not None and removed is not None:
-                self._store(gone, [], checked, [removed.name])
+                self._store(gone, [], [removed.name])
 
     # the report's rows ---------------------------------------------------------------
 
@@ -748,3 +818,12 @@ def _busy(exc: sqlite3.Error) -> bool:
 
 class _Skip(Exception):
     """The index could not be written: carry on without it."""
+
+
+def _unmarshal(blob: bytes) -> Data | None:
+    """Data as `marshal` kept it, or None when damaged (then the caller reads the file)."""
+    try:
+        value = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return value if type(value) is dict else None

@@ -26,6 +26,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -723,6 +724,8 @@ def collect(store: Store, figures: Figures) -> None:
         ix.set_meta("report", key)
     policy = store.policy
     since = figures.start.timestamp()
+    # A file read by a worker (a cold build) comes with its row, when it can matter
+    ix.reporter = partial(kept_row, salt, figures.s)
     add = figures.add
     seen: set[str] = set()
     held: dict[str, bytes | None] = {}
@@ -758,6 +761,14 @@ def collect(store: Store, figures: Figures) -> None:
             continue
         add(row)
     settle()
+
+
+def kept_row(salt: bytes, since: int, policy: Policy, cb: Callback) -> bytes | None:
+    """(In a worker process of a cold build: a `localindex.Reporter`) the row `collect`
+    keeps of a record, marshalled; None for one closed before `since` (it cannot matter)."""
+    if cb.closure is not None and micros(cb.closure.at) < since:
+        return None
+    return marshal.dumps(row_of(cb, policy, salt))
 
 
 def report_salt(folder: Path) -> bytes:

@@ -627,20 +627,24 @@ class Store(Guarded):
 _IMPORT_KEY = re.compile(r"^import_key: '?([^'\n]+?)'?$", re.MULTILINE)
 
 
-def parse_for_index(root: str, job: tuple[str, list[str]]) -> bytes:
-    """(In a worker process of the index's first build) the data of each of `names` in
-    `folder` that reads strictly, marshalled; the others are left for the caller to read
-    and report as always."""
-    folder, names = job
+def parse_for_index(root: str, job: localindex.Job) -> bytes:
+    """(In a worker process of the index's first build) what the index keeps of each file
+    of the job that reads strictly (`LocalIndex.read_job`); the others are left for the
+    caller to read and report as always."""
     store = Store(Path(root))
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
+
+    def load(path: Path) -> tuple[dict[str, Any], Callback] | None:
         try:
-            cb = store.load_path(Path(folder) / name)
+            cb = store.load_path(path)
         except (StoreError, OSError):
-            continue
-        out[name] = record_data(cb)
-    return marshal.dumps(out)
+            return None
+        return record_data(cb), cb
+
+    try:
+        policy = store.policy
+    except StoreError:
+        return marshal.dumps([])
+    return store.index.read_job(job, load, policy)
 
 
 def policy_digest(policy: Policy) -> dict[str, Any]:

@@ -3,14 +3,20 @@ the local index, judging a big commit): one way to start them, one rule for how 
 
 Workers are started fresh ("spawn"): nothing of this process (the store lock, open files)
 goes along. When they cannot be started here, `run` returns None and the caller does the
-work itself.
+work itself. Once started they are kept for the rest of the process (a cold build reads
+one folder after another: starting workers costs each of them a Python and its imports),
+and stopped at exit (`stop`).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,17 +45,41 @@ def run(
     each as it comes: its job's position and the result); None when the workers cannot be
     started or break (the caller then does the work itself). `fn` must be a module-level
     function: it reaches the workers by name."""
-    import multiprocessing  # (here: only a big job pays for loading them)
-    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     out: list[R] = []
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for i, result in enumerate(pool.map(fn, jobs)):
-                out.append(result)
-                if each is not None:
-                    each(i, result)
+        for i, result in enumerate(_pool(workers).map(fn, jobs)):
+            out.append(result)
+            if each is not None:
+                each(i, result)
     except (OSError, ValueError, BrokenProcessPool):
+        stop()
         return None
     return out
+
+
+_kept: dict[int, ProcessPoolExecutor] = {}  # the started pool, by its number of workers
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """The kept pool of `workers` processes, started on first use."""
+    pool = _kept.get(workers)
+    if pool is None:
+        import multiprocessing  # (here: only a big job pays for loading them)
+        from concurrent.futures import ProcessPoolExecutor
+
+        stop()
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        _kept[workers] = pool
+    return pool
+
+
+def stop() -> None:
+    """Stop the kept workers, if any (they are started again when next needed)."""
+    while _kept:
+        _, pool = _kept.popitem()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(stop)

@@ -346,3 +346,17 @@ def test_progress_shows_only_on_a_terminal_while_the_index_is_built(bench: Path)
         app, ["--store", str(bench), "report", "--json"], env={"CBTRACK_NOW": NOW}
     )
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_a_cold_build_in_worker_processes_gives_the_same_figures(
+    bench: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    since, until = PERIODS[0]
+    monkeypatch.setenv("CBTRACK_WORKERS", "1")
+    expected = reference(bench, since, until, False)
+    monkeypatch.setenv("CBTRACK_WORKERS", "2")  # (every folder read by two workers)
+    _index(bench).unlink(missing_ok=True)
+    start, end, now = (datetime.fromisoformat(t) for t in (since, until, NOW))
+    assert reportrows.from_store(Store(bench), start, end, now) == expected
+    assert _report_blobs(bench), "the workers made no report rows"
+    assert reportrows.from_store(Store(bench), start, end, now) == expected  # warm
