@@ -50,13 +50,7 @@ def parse_yaml(text: str) -> Any:
 
     One pass over libyaml's event stream builds plain dicts, lists and strings (about
     three times faster than composing nodes and constructing them). So an alias bomb, a
-    tag or deep nesting is refused at its first event, before anything is built.
-
-    The block YAML cbtrack writes itself (`dump_yaml`) is first read by `_plain_block`,
-    which gives the same result in a third of the time or leaves the text to libyaml."""
-    fast = _plain_block(text)
-    if fast is not None:
-        return fast
+    tag or deep nesting is refused at its first event, before anything is built."""
     loader = yaml.CBaseLoader(text)
     try:
         return _build(loader.get_event)
@@ -112,110 +106,6 @@ def _build(next_event: Any) -> Any:
                 raise _YamlProblem("only one YAML document is allowed per file", event)
         elif kind is yaml.StreamEndEvent or event is None:
             return root
-
-
-# --- the plain block YAML cbtrack writes, read without libyaml ---------------------------
-#
-# Only the simplest shapes: block mappings (two spaces deeper) and block sequences (at the
-# key's own column, as `dump_yaml` writes them), plain keys, plain scalars of a few safe
-# characters (none that YAML treats specially), single-quoted scalars on one line, `[]` and
-# `{}`. Anything else (comments, blank lines, tabs, other quoting, flow collections, a key
-# twice, unusual indentation) gives None, and `parse_yaml` reads the text with libyaml, which
-# gives the same value or refuses it with the same problem.
-
-_LINE = re.compile(r"( *)(- )?(.*)")
-_KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*):(?: (.*))?")
-_PLAIN = re.compile(r"[A-Za-z0-9_(](?:[A-Za-z0-9_ .,;+=@/()'-]|:(?=[^ ]))*(?<! )")
-# (printable characters, as libyaml takes them, but no line break of another kind)
-_QUOTED = re.compile(
-    "'((?:[\x20-\x26\x28-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
-    "\U00010000-\U0010ffff]|'')*)'"
-)
-
-
-class _NotPlain(Exception):
-    pass
-
-
-def _plain_block(text: str) -> Any:
-    """The plain block YAML mapping in `text` (see above), or None."""
-    if not text.endswith("\n") or "\t" in text or "\r" in text:
-        return None
-    lines: list[tuple[int, bool, str]] = []
-    for line in text[:-1].split("\n"):
-        m = _LINE.fullmatch(line)
-        if m is None:
-            return None
-        lines.append((len(m[1]), m[2] is not None, m[3]))
-    try:
-        end, root = _mapping(lines, 0, 0, 1)
-    except _NotPlain:
-        return None
-    return root if end == len(lines) else None
-
-
-def _mapping(lines: list[tuple[int, bool, str]], at: int, col: int, depth: int) -> Any:
-    """The mapping whose keys start at column `col` from line `at` (whose key may follow a
-    dash: the first key of a sequence's item); gives the line after it and the mapping."""
-    if depth > MAX_DEPTH:
-        raise _NotPlain
-    out: dict[str, Any] = {}
-    first = True
-    while at < len(lines):
-        indent, dash, rest = lines[at]
-        if first and dash:
-            indent += 2
-        elif dash or indent < col:
-            break
-        if indent != col:
-            raise _NotPlain
-        first = False
-        m = _KEY.fullmatch(rest)
-        if m is None or m[1] in out:
-            raise _NotPlain
-        at += 1
-        if m[2] is not None:
-            out[m[1]] = _scalar(m[2])
-            continue
-        following = lines[at] if at < len(lines) else (-1, False, "")
-        if following[1] and following[0] == col:
-            at, out[m[1]] = _sequence(lines, at, col, depth + 1)
-        elif not following[1] and following[0] == col + 2:
-            at, out[m[1]] = _mapping(lines, at, col + 2, depth + 1)
-        else:
-            raise _NotPlain
-    return at, out
-
-
-def _sequence(lines: list[tuple[int, bool, str]], at: int, col: int, depth: int) -> Any:
-    """The block sequence whose dashes are at column `col` from line `at`."""
-    if depth > MAX_DEPTH:
-        raise _NotPlain
-    out: list[Any] = []
-    while at < len(lines):
-        indent, dash, rest = lines[at]
-        if indent != col or not dash:
-            break
-        if _KEY.fullmatch(rest):
-            at, item = _mapping(lines, at, col + 2, depth + 1)
-            out.append(item)
-        else:
-            out.append(_scalar(rest))
-            at += 1
-    return at, out
-
-
-def _scalar(text: str) -> Any:
-    if _PLAIN.fullmatch(text):
-        return text
-    m = _QUOTED.fullmatch(text)
-    if m is not None:
-        return m[1].replace("''", "'")
-    if text == "[]":
-        return []
-    if text == "{}":
-        return {}
-    raise _NotPlain
 
 
 _YAML12_NUMBER = re.compile(
