@@ -106,26 +106,3 @@ def test_the_plain_text_check_is_for_the_typer_installed(
     assert not app_module.plain_text_typer()
     monkeypatch.setattr(typer, "__version__", "0.15.1")
     assert app_module.plain_text_typer()  # (no `typer._coercion` there: it imports nothing)
-
-
-def test_add_with_details_and_default_choices_builds_no_option_check(store_dir: Path) -> None:
-    """Repeated text options (`--detail`) and choices left at their defaults are answered
-    without typer's pydantic check (`typer._adapters`); a choice given is still checked by
-    typer, with its message."""
-    probe = (
-        "import sys; from cbtrack.cli import main; sys.argv = ['cbtrack', '--store', sys.argv[1],"
-        " 'add', '--patient', 'Ada Example', '--phone', '+15550100123', '--category', 'general',"
-        " '--reason', 'New visit', '--detail', 'topic=visit', *sys.argv[2:]];\n"
-        "try: main()\nexcept SystemExit: pass\n"
-        "print('typer._adapters' in sys.modules, file=sys.stderr)"
-    )
-    env = dict(os.environ, CBTRACK_USER="jlee")
-
-    def last_line(*extra: str) -> tuple[str, str]:
-        out = subprocess.run([sys.executable, "-c", probe, str(store_dir), *extra],
-                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
-        return out.stderr.strip().splitlines()[-1], out.stderr
-
-    assert last_line()[0] == "False"
-    checked, said = last_line("--method", "fax")
-    assert checked == "True" and "Invalid value for '--method'" in said

@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum, StrEnum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -160,23 +160,11 @@ def plain_text_typer() -> bool:
         return False
 
 
-def _is_text(value: Any) -> bool:
-    """Text as typer's check lets it through unchanged (pydantic refuses lone surrogates)."""
-    if type(value) is not str:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _plain_text_options(command: Any) -> None:
     """Typer checks every option's value with a pydantic `TypeAdapter`, which costs a
     command some 0.1 s of imports and schema building before it starts. For a text option
-    (`str` or a repeated `list[str]`, no parser) given plain text, a choice left at its
-    default, or any option not given, that check returns the value as it is: answer those
-    directly, and build typer's own check for anything else
+    (`str`, no parser) given plain text, or any option not given, that check returns the
+    value as it is: answer those directly, and build typer's own check for anything else
     (numbers, choices, text pydantic would refuse), so every error stays typer's.
     This leans on typer's internals (`typer._coercion`), so it is applied only to the typer
     releases it was written and tested for (`PLAIN_TEXT_TYPER`); with any other typer it does
@@ -190,13 +178,12 @@ def _plain_text_options(command: Any) -> None:
 
     class PlainText(RuntimeParam):
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            kind = self.annotation
-            if kind is str and _is_text(value):
-                return value
-            if kind == list[str] and type(value) in (list, tuple) and all(map(_is_text, value)):
-                return list(value)  # `--detail K=V` given again and again
-            if isinstance(kind, type) and issubclass(kind, Enum) and isinstance(value, kind):
-                return value  # a choice's default, already one of its members
+            if type(value) is str and self.annotation is str:
+                try:
+                    value.encode("utf-8")  # (pydantic refuses lone surrogates)
+                    return value
+                except UnicodeEncodeError:
+                    pass
             real = build_runtime_param(param.type_descriptor)
             param._runtime_param = real
             return real.coerce(value, param=param, ctx=ctx)
