@@ -600,14 +600,8 @@ class Matcher:
 
     def _meant(self, tok: Token) -> Token:
         """The token as the triage word it is a slip for ("brething"), if it is one."""
-        if not tok.stem or tok.stem in self._known:
-            return tok
-        meant = self.typos.meant(tok.raw) if self.typos else None
+        meant = self.typos.meant(tok.raw) if self.typos and tok.stem else None
         return tok if meant is None else Token(tok.raw, stem(meant))
-
-    @property
-    def _known(self) -> frozenset[str]:
-        return self.typos.stems if self.typos else frozenset()
 
     def match(self, texts: Iterable[str]) -> list[Match]:
         """Every rule that applies to `texts`, in rule order, negated or not."""
