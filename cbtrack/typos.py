@@ -1,13 +1,13 @@
 """A word typed one slip away from a triage word is read as that word: a letter dropped,
-doubled, swapped with the next or mistyped ("brething", "sezure", "bleeeding", "chocking"),
-unless what was typed is itself an English word ("cooking" is not "choking", "breeding" is
-not "bleeding").
+doubled, swapped with the next or mistyped ("brething", "sezure", "bleeeding"), unless what
+was typed is itself an English word ("cooking" is not "choking", "breeding" is not
+"bleeding").
 
-The targets are the words of the built-in rules (cbtrack/data/triage.yaml). The English
-words one slip away from any of them ship in cbtrack/data/near_words.txt, made from a
-general English word list by tests/triage/near_words.py (a test checks that the file
-matches the rules). A practice's own words are matched as typed: no list says which words
-near them are English.
+The targets are the words of the built-in rules (cbtrack/data/triage.yaml) and the English
+words their prefixes stand for ("numbness" for `numb*`). Those, and the English words one
+slip away from any target, ship in cbtrack/data/near_words.txt, made from a general English
+word list by tests/triage/near_words.py (a test checks that the file matches the rules).
+A practice's own words are matched as typed: no list says which words near them are English.
 
 Pure: the matcher (`cbtrack.matcher`) asks `meant` for each word it does not know.
 """
