@@ -8,7 +8,7 @@ check look up (phone digits, folded name words, MRN), the record's data (marshal
 the records a command shows) and its de-identified report row (`reportrows.row_of`).
 
 Rules:
-- **One freshness check** (`fresh`): an entry is used only when the file's inode, size,
+- **One freshness check** (`freshness.fresh`): an entry is used only when the file's inode, size,
   mtime and ctime are exactly as recorded, and the file is older than the moment it was
   read (git's racy rule: a change in the same clock tick could hide behind equal times).
   Anything else is read again, strictly (`Store.load_path`), so a bad file gives the error
@@ -32,12 +32,12 @@ import hashlib
 import marshal
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from cbtrack import workers
+from cbtrack.freshness import fresh, now_checked, signature, stamp, still
 from cbtrack.indexrow import (
     BLANK,
     ROW_FIELDS,
@@ -51,10 +51,6 @@ from cbtrack.progress import Progress
 
 FORMAT = "cbtrack-index-6"
 FILE_NAME = "index.sqlite"
-# The file system stamps times from a clock that may lag the precise one by up to a tick
-# (10 ms at the slowest common kernel setting): a file counts as read "before" a change
-# only when its times are older than the read by more than that.
-TICK_NS = 10_000_000
 # Below this many files to read, worker processes cost more than they save.
 PARALLEL_FROM = 400
 CHUNK = 500  # at most, files a worker reads per job
@@ -99,36 +95,6 @@ CREATE INDEX rec_mrn ON rec(mrnkey);
 _ROW_COLUMNS = "owner, category, urgency, status, due, created, closed, expected, phone, pname, mrn"
 # An entry as `known` and `entries` give it: name, stamp, row, queue line
 _ENTRY_SQL = f"SELECT name, stamp, {_ROW_COLUMNS}, line FROM rec WHERE folder = ?"
-
-
-def signature(st: os.stat_result) -> str:
-    """A file's inode, size, mtime and ctime (ns), as one string."""
-    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
-def stamp(st: os.stat_result, checked: int) -> str:
-    """What an entry keeps of its file, read at `checked` (ns): its signature, or "" when
-    the file is not older than the read (git's racy rule: a change in the same clock tick
-    could hide behind equal times), which no file ever matches."""
-    if st.st_mtime_ns >= checked or st.st_ctime_ns >= checked:
-        return ""
-    return signature(st)
-
-
-def fresh(kept: str, st: os.stat_result) -> bool:
-    """The one "is this entry still the file?" rule: the file's inode, size, mtime and
-    ctime are exactly those kept, and it was older than the moment it was read."""
-    return still(kept, signature(st))
-
-
-def still(kept: str | None, sig: str) -> bool:
-    """`fresh` for a signature already taken."""
-    return bool(kept) and kept == sig
-
-
-def now_checked() -> int:
-    """The moment to note as "read at" for files read from now on (see `TICK_NS`)."""
-    return time.time_ns() - TICK_NS
 
 
 def key_of(version: str, policy_bytes: bytes) -> str:

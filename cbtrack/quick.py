@@ -9,7 +9,7 @@ record model. Nothing here imports pydantic, YAML or the models, and no record's
 read.
 
 The same rules as the full path hold: every open record file is listed and stat'ed, and its
-entry used only when `localindex.fresh` says so (the one rule); the selection and order are
+entry used only when `freshness.fresh` says so (the one rule); the selection and order are
 `queuepick.pick`, the lines `queuefmt.queue_lines`. At the first thing that is not exactly
 as indexed (a changed, new or unreadable file, a missing digest or line, a policy with
 uncommitted edits, an option the digest cannot check, a `CBTRACK_NOW` that is not a plain
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cbtrack import localindex
+from cbtrack import freshness, localindex
 from cbtrack.enums import Urgency
 from cbtrack.ids import is_record_name
 from cbtrack.indexrow import ROW_FIELDS, Row, kept_line
@@ -100,7 +100,7 @@ def now_in(tz: ZoneInfo) -> datetime | None:
 
 def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[Row, tuple[Any, ...]]] | None:
     """(row, queue line) of every record in the open folder, in file name order, when the
-    index holds a fresh entry (`localindex.fresh`) with a line for every one of them, and
+    index holds a fresh entry (`freshness.fresh`) with a line for every one of them, and
     no other; None otherwise."""
     try:
         names = sorted(n for n in os.listdir(folder) if is_record_name(n))
@@ -112,7 +112,7 @@ def fresh_rows(ix: localindex.LocalIndex, folder: Path) -> list[tuple[Row, tuple
         return None
     out: list[tuple[Row, tuple[Any, ...]]] = []
     make = Row._make
-    fresh = localindex.fresh
+    fresh = freshness.fresh
     end = ROW_FIELDS + 2
     try:
         for name, entry in zip(names, entries, strict=True):

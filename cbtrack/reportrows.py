@@ -21,7 +21,6 @@ import itertools
 import marshal
 import os
 import sys
-import tempfile
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cbtrack import timing
 from cbtrack.enums import MISSED, DependencyKind, EventType, Source, Urgency
+from cbtrack.files import write_atomic
 from cbtrack.patients import group_keys
 from cbtrack.report import (
     HISTOGRAM,
@@ -787,15 +787,7 @@ def report_salt(folder: Path) -> bytes:
             return salt
     salt = os.urandom(32)
     with contextlib.suppress(OSError):
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")  # owner-only
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(salt)
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        write_atomic(path, salt)  # (owner-only)
     return salt
 
 

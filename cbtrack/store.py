@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cbtrack import localindex
+from cbtrack import freshness, localindex
 from cbtrack.errors import NotFound, Refused, StoreError, WriteFailed
 from cbtrack.files import (
     REMOVED,
@@ -441,7 +441,7 @@ class Store(Guarded):
                 except OSError:
                     check.append(name)
                     continue
-                if entry is None or not localindex.fresh(entry, st) or name in wanted:
+                if entry is None or not freshness.fresh(entry, st) or name in wanted:
                     check.append(name)
         finally:
             os.close(dfd)

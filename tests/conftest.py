@@ -190,7 +190,7 @@ def settle_index(store: Path) -> None:
     faster than any desk). Only for files as the index last read them."""
     import sqlite3
 
-    from cbtrack import localindex
+    from cbtrack import freshness, localindex
 
     path = store / ".cbtrack" / localindex.FILE_NAME
     if not path.exists():
@@ -201,5 +201,5 @@ def settle_index(store: Path) -> None:
             st = (store / "callbacks" / folder / name).stat()
             db.execute(
                 "UPDATE rec SET stamp = ? WHERE folder = ? AND name = ?",
-                (localindex.signature(st), folder, name),
+                (freshness.signature(st), folder, name),
             )

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cbtrack import localindex
+from cbtrack import freshness, localindex
 from cbtrack.store import Store
 from tests.conftest import Cli, attempt_args, git
 
@@ -160,15 +160,15 @@ def test_the_racy_rule(tmp_path: Path) -> None:
     record = tmp_path / "r.yaml"
     record.write_text("x")
     st = record.stat()
-    assert localindex.stamp(st, st.st_mtime_ns) == ""  # read in the same tick: never fresh
-    assert localindex.stamp(st, st.st_ctime_ns) == ""
-    assert not localindex.fresh("", st)
-    kept = localindex.stamp(st, max(st.st_mtime_ns, st.st_ctime_ns) + 1)
-    assert localindex.fresh(kept, st)
+    assert freshness.stamp(st, st.st_mtime_ns) == ""  # read in the same tick: never fresh
+    assert freshness.stamp(st, st.st_ctime_ns) == ""
+    assert not freshness.fresh("", st)
+    kept = freshness.stamp(st, max(st.st_mtime_ns, st.st_ctime_ns) + 1)
+    assert freshness.fresh(kept, st)
     record.write_text("y")  # same size; a new mtime and ctime
-    assert not localindex.fresh(kept, record.stat())
+    assert not freshness.fresh(kept, record.stat())
     # noted a tick early: a change right after a read is never hidden
-    assert localindex.now_checked() <= time.time_ns() - localindex.TICK_NS
+    assert freshness.now_checked() <= time.time_ns() - freshness.TICK_NS
 
 
 def test_a_change_updates_its_own_entry_only(cli: Cli, store_dir: Path) -> None:
@@ -180,7 +180,7 @@ def test_a_change_updates_its_own_entry_only(cli: Cli, store_dir: Path) -> None:
     cli.ok(*attempt_args(cid, "phone", "no_answer", "No answer, will retry this afternoon"))
     after = _rows(store_dir)
     path = store_dir / "callbacks" / "open" / name
-    assert after[name][0] in ("", localindex.signature(path.stat()))  # ("": read in its tick)
+    assert after[name][0] in ("", freshness.signature(path.stat()))  # ("": read in its tick)
     assert after[name][1] is not None
     assert {k: v for k, v in after.items() if k != name} == {
         k: v for k, v in before.items() if k != name
@@ -188,7 +188,7 @@ def test_a_change_updates_its_own_entry_only(cli: Cli, store_dir: Path) -> None:
     cli.ok("close", cid, "--reason", "resolved", "--summary", "Booked")
     assert name not in _rows(store_dir)
     closed = store_dir / "callbacks" / "closed" / "2026-11" / name
-    assert _rows(store_dir, "closed/2026-11")[name][0] in ("", localindex.signature(closed.stat()))
+    assert _rows(store_dir, "closed/2026-11")[name][0] in ("", freshness.signature(closed.stat()))
 
 
 def test_the_duplicate_check_keeps_every_other_entry(cli: Cli, store_dir: Path) -> None:
@@ -236,7 +236,7 @@ def test_a_cold_build_in_worker_processes_reads_as_strictly(
     st = Store(store_dir)
     names = sorted(f"{i}.yaml" for i in ids)
     stats = {n: os.stat(st.open_dir / n) for n in names}
-    got = st.index._read_many(st.open_dir, None, stats, localindex.now_checked())
+    got = st.index._read_many(st.open_dir, None, stats, freshness.now_checked())
     assert set(got) == set(names) - {bad.name}
     _index(store_dir).unlink()
     result = cli("queue")
