@@ -350,3 +350,20 @@ def test_a_sign_asked_about_and_answered_no_does_not_raise(text: str) -> None:
 )
 def test_a_no_that_does_not_answer_the_sign_leaves_it(text: str) -> None:
     assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("his skin feels clammy this afternoon", "clinical"),
+        ("she says they would all be better off", "emergency"),
+        ("he was looking up how many of his pills it takes", "emergency"),
+        ("cant get to the bathroom without stopping to catch her breath", "emergency"),
+    ],
+)
+def test_the_issue_kinds_in_shorter_words(text: str, want: str) -> None:
+    assert level(text) == want
+
+
+def test_others_better_off_with_something_is_an_errand() -> None:
+    assert not at_least_clinical("says the kids would be better off with a closer pediatrician")
