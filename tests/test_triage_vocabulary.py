@@ -356,6 +356,7 @@ def test_a_no_that_does_not_answer_the_sign_leaves_it(text: str) -> None:
     ("text", "want"),
     [
         ("his skin feels clammy this afternoon", "clinical"),
+        ("bloody nose three times since sunday", "clinical"),
         ("she says they would all be better off", "emergency"),
         ("he was looking up how many of his pills it takes", "emergency"),
         ("cant get to the bathroom without stopping to catch her breath", "emergency"),

@@ -121,7 +121,7 @@ FRESH_FLOORS = {
     "blind6": {  # never tuned on (README, Triage)
         "emergency_recall": 0.843,  # 54/64
         "emergency_reaches_clinical": 0.921,  # 59/64
-        "clinical_recall": 0.9,  # 36/40
+        "clinical_recall": 0.925,  # 37/40
         "admin_false_alarms": 0.0,  # 0/26
     },
     "dev7": {  # tuned on in the seventh round, by family
