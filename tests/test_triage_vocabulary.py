@@ -237,6 +237,10 @@ def test_confusion_said_plainly_reaches_clinical(text: str) -> None:
         "insurer asks for notes on his prior overdose, release signed",
         "the waiting room wait was killing her, please book an earlier slot",
         "daycare needs the epipen authorization signed, allergy is fine",
+        "the drive in was a nightmare, wants a later slot",
+        "says the phone menu is a real pain, wants a direct line",
+        "asking if the office handles sprained ankles or should she go to ortho",
+        "wants to know if weight loss injections are covered",
     ],
 )
 def test_confusion_about_errands_and_past_events_stay_errands(text: str) -> None:

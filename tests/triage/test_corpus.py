@@ -74,7 +74,7 @@ FRESH_FLOORS = {
         "emergency_recall": 1.0,  # 63/63
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 0.984,  # 63/64
-        "admin_false_alarms": 0.019,  # 2/110
+        "admin_false_alarms": 0.01,  # 1/110
     },
     "first_look": {
         "emergency_recall": 1.0,  # 27/27
@@ -146,7 +146,7 @@ FRESH_FLOORS = {
         "emergency_recall": 0.843,  # 27/32
         "emergency_reaches_clinical": 1.0,  # 32/32
         "clinical_recall": 0.965,  # 28/29
-        "admin_false_alarms": 0.106,  # 2/19
+        "admin_false_alarms": 0.053,  # 1/19
     },
 }
 
