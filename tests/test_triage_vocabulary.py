@@ -364,6 +364,9 @@ def test_a_no_that_does_not_answer_the_sign_leaves_it(text: str) -> None:
         ("fell skating and his wrist is bent the wrong way", "emergency"),
         ("the 3 year old drank a bottle of childrens benadryl", "emergency"),
         ("took his brothers percocet by mistake and is so drowsy", "emergency"),
+        ("told her friend this is the last time she will see her", "emergency"),
+        ("posted 'im done' on his story last night", "emergency"),
+        ("wants to know how much tylenol is too much for her", "clinical"),
         ("the picc line came out at home", "clinical"),
         ("red streaks going up her arm from the cat bite", "clinical"),
         ("she says they would all be better off", "emergency"),
@@ -379,6 +382,7 @@ def test_others_better_off_with_something_is_an_errand() -> None:
     assert not at_least_clinical("says the kids would be better off with a closer pediatrician")
     assert not at_least_clinical("drank a bottle of water before the blood draw, is that ok")
     assert not at_least_clinical("the tube of lotion leaked in her bag, wants a new sample")
+    assert not at_least_clinical("texted that she is done with the intake forms")
     assert level("her finger has been bent from arthritis for years, wants a referral") != (
         "emergency"
     )
