@@ -241,6 +241,8 @@ def test_confusion_said_plainly_reaches_clinical(text: str) -> None:
         "says the phone menu is a real pain, wants a direct line",
         "asking if the office handles sprained ankles or should she go to ortho",
         "wants to know if weight loss injections are covered",
+        "asks whether the practice accepts patients with seizure disorders",
+        "last time we talked about the bill she was upset about the charge",
     ],
 )
 def test_confusion_about_errands_and_past_events_stay_errands(text: str) -> None:
