@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cbtrack import timing
 from cbtrack.enums import MISSED, DependencyKind, EventType, Source, Urgency
-from cbtrack.files import write_atomic
+from cbtrack.files import file_digest, write_atomic
 from cbtrack.patients import group_keys
 from cbtrack.report import (
     HISTOGRAM,
@@ -716,7 +716,8 @@ def collect(store: Store, figures: Figures) -> None:
     ix = store.index
     salt = report_salt(store.local_dir)
     digest = hashlib.sha256(salt)
-    for part in (__version__.encode(), sys.version.encode(), _read(Path(__file__))):
+    source = (file_digest(Path(__file__)) or "").encode()  # (this code: its rows' shape)
+    for part in (__version__.encode(), sys.version.encode(), source):
         digest.update(len(part).to_bytes(8, "big") + part)
     key = f"{FORMAT}:{digest.hexdigest()[:32]}"
     if ix.meta("report") != key:
@@ -757,18 +758,24 @@ def collect(store: Store, figures: Figures) -> None:
         if type(row) is not tuple or len(row) != ROW_LEN:
             row = row_of(store.model_of(c), policy, salt)
             made.append((c.name, marshal.dumps(row)))
-        if row[8] is not None and row[8] < figures.s:
+        if _closed_before(row[8], figures.s):
             continue
         add(row)
     settle()
+    ix.reporter = None
 
 
 def kept_row(salt: bytes, since: int, policy: Policy, cb: Callback) -> bytes | None:
     """(In a worker process of a cold build: a `localindex.Reporter`) the row `collect`
     keeps of a record, marshalled; None for one closed before `since` (it cannot matter)."""
-    if cb.closure is not None and micros(cb.closure.at) < since:
+    if _closed_before(micros(cb.closure.at) if cb.closure else None, since):
         return None
     return marshal.dumps(row_of(cb, policy, salt))
+
+
+def _closed_before(closed: int | None, start: int) -> bool:
+    """Closed (microseconds) before the period's start: it cannot matter to the figures."""
+    return closed is not None and closed < start
 
 
 def report_salt(folder: Path) -> bytes:
@@ -778,21 +785,11 @@ def report_salt(folder: Path) -> bytes:
     if folder.is_symlink():
         return os.urandom(32)
     with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            salt = os.read(fd, 64)
-        finally:
-            os.close(fd)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+            salt = f.read(64)
         if len(salt) == 32:
             return salt
     salt = os.urandom(32)
     with contextlib.suppress(OSError):
         write_atomic(path, salt)  # (owner-only)
     return salt
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return b""
