@@ -78,6 +78,9 @@ def _wanted_config() -> dict[str, str]:
         f"merge.{MERGE_DRIVER}.name": "cbtrack record merge (union of attempts and events)",
         f"merge.{MERGE_DRIVER}.driver": driver_command(),
         "core.fsync": "committed",
+        # git's index in two files: a command's change rewrites a small one, not all
+        # 100,000 entries (`git update-index --split-index`)
+        "core.splitIndex": "true",
         # a plain `git pull` merges (through the driver) instead of asking how to reconcile
         "pull.rebase": "false",
     }
@@ -104,12 +107,12 @@ def ensure_config(root: Path) -> None:
             "config",
             "--local",
             "--get-regexp",
-            r"^(merge\.cbtrack\.|core\.fsync$|pull\.rebase$)",
+            r"^(merge\.cbtrack\.|core\.fsync$|core\.splitindex$|pull\.rebase$)",
             check=False,
         )
         have = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
         for key, value in _wanted_config().items():
-            if have.get(key) != value:
+            if have.get(key.lower()) != value:  # (git names keys in lower case)
                 run(root, "config", "--local", key, value)
     ensure_hook(root)
 

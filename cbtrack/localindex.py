@@ -370,24 +370,32 @@ class LocalIndex:
 
     def all_fresh(self, folder: Path, names: list[str]) -> bool:
         """Whether the index holds a fresh entry (`fresh`) for every file of `folder`
-        named in `names` (a read-only check of the entries: nothing is read again).
+        named in `names` (a read-only check of the entries: nothing is read again)."""
+        return not self.stale(folder, names)
+
+    def stale(self, folder: Path, names: list[str]) -> list[str]:
+        """Those of `names` (files of `folder`, sorted) the index holds no fresh entry for
+        (`fresh`): new, changed or gone since it read them, or not to be read at all.
 
         Once a folder's files are all found fresh, a digest of their names and signatures
         is kept: while no entry of the folder is written (`_store` drops the digest), the
         same digest means the same files with the same signatures, all fresh, so the next
         check compares one digest instead of every entry."""
+        names = sorted(names)
         rel = self.folder_of(folder)
         if rel is None:
-            return False
+            return names
         try:
             dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
-            return False
-        names = sorted(names)
+            return names
+        sigs: list[str] = []
         try:
-            sigs = [signature(os.stat(n, dir_fd=dfd, follow_symlinks=False)) for n in names]
-        except OSError:
-            return False
+            for n in names:
+                try:
+                    sigs.append(signature(os.stat(n, dir_fd=dfd, follow_symlinks=False)))
+                except OSError:
+                    sigs.append("")  # (gone or unreadable: never fresh)
         finally:
             os.close(dfd)
         digest = hashlib.sha1(
@@ -397,12 +405,12 @@ class LocalIndex:
         ).hexdigest()
         key = f"fresh:{rel}"
         if self.meta(key) == digest:
-            return True
+            return []
         kept = self.stamps(rel)
-        if not all(still(kept.get(n), sig) for n, sig in zip(names, sigs, strict=True)):
-            return False
-        self.set_meta(key, digest)
-        return True
+        out = [n for n, sig in zip(names, sigs, strict=True) if not still(kept.get(n), sig)]
+        if not out:
+            self.set_meta(key, digest)
+        return out
 
     def data(self, folder: str, name: str) -> Data | None:
         db = self.db

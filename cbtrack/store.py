@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cbtrack import freshness, localindex
+from cbtrack import localindex
 from cbtrack.errors import NotFound, Refused, StoreError, WriteFailed
 from cbtrack.files import (
     REMOVED,
@@ -423,28 +423,10 @@ class Store(Guarded):
         stat per open file, then a strict read of each hit and of each file changed since
         the index saw it (a hand edit, a pull); an unreadable file stops it as it stops a
         full read."""
-        names = sorted(self.folder_names(self.open_dir))
-        names = [n for n in names if is_record_name(n)]
+        names = [n for n in self.folder_names(self.open_dir) if is_record_name(n)]
         ix = self.index
-        known = ix.stamps("open")
         wanted = ix.names_with(*lookup_keys(phone, mrn))
-        try:
-            dfd = os.open(self.open_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            return []  # (no open folder: nothing is open)
-        check: list[str] = []
-        try:
-            for name in names:
-                entry = known.get(name)
-                try:
-                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-                except OSError:
-                    check.append(name)
-                    continue
-                if entry is None or not freshness.fresh(entry, st) or name in wanted:
-                    check.append(name)
-        finally:
-            os.close(dfd)
+        check = sorted({*ix.stale(self.open_dir, names), *(n for n in names if n in wanted)})
         out = []
         for c in ix.read_folder(self.open_dir, check, self._loader(None), whole=False):
             cb = self.model_of(c)

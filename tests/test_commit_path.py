@@ -113,3 +113,16 @@ def test_an_old_index_is_switched_to_version_4_once(cli: Cli, store_dir: Path) -
     assert index_version(store_dir) == 2
     cli.ok("note", cid, "Patient prefers mornings")
     assert_like_git_commit(store_dir, f"note {cid}")
+
+
+def test_gits_index_is_kept_in_two_files(cli: Cli, store_dir: Path) -> None:
+    """With `core.splitIndex` a command's change rewrites a small index file, not every
+    entry of a large store; git itself reads both as one index."""
+    cid = cli.add()
+    assert git(store_dir, "config", "core.splitIndex").strip() == "true"
+    cli.ok("note", cid, "Patient prefers mornings")
+    assert list((store_dir / ".git").glob("sharedindex.*"))
+    assert_like_git_commit(store_dir, f"note {cid}")
+    assert git(store_dir, "ls-files").split() == sorted(
+        git(store_dir, "ls-tree", "-r", "--name-only", "HEAD").split()
+    )
