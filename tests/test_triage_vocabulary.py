@@ -388,3 +388,40 @@ def test_others_better_off_with_something_is_an_errand() -> None:
     assert level("her finger has been bent from arthritis for years, wants a referral") != (
         "emergency"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("her knees keep giving out and she cant get up off the couch since noon", "emergency"),
+        ("he is unable to stand up from the toilet, legs gave way", "emergency"),
+        ("sent a thank you for everything note and says she wont need refills anymore",
+         "emergency"),
+        ("son googled which of his pills would be lethal combined, has them in his room",
+         "emergency"),
+        ("the stitches look puffy and tender on day 4", "clinical"),
+        ("noticed spots of blood on the pad after the biopsy", "clinical"),
+    ],
+)  # fmt: skip
+def test_weak_legs_goodbyes_to_the_practice_lethal_searches_and_small_wound_signs(
+    text: str, want: str
+) -> None:
+    assert level(text) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lol he will die of boredom in that waiting room, is there a tv",
+        "we are dying to get in with the new doctor, any openings",
+        "does the office hand out narcan kits for families",
+        "can i get an epipen for the school nurse office",
+        "wants to reschedule his bp follow up to monday",
+        "dad was diagnosed with high cholesterol, wants a diet handout",
+        "some of the blood test results are missing from the portal",
+    ],
+)
+def test_figures_of_dying_rescue_kits_asked_for_and_named_conditions_stay_errands(
+    text: str,
+) -> None:
+    assert not at_least_clinical(text)

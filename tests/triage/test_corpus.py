@@ -142,6 +142,18 @@ FRESH_FLOORS = {
         "clinical_recall": 0.981,  # 52/53
         "admin_false_alarms": 0.0,  # 0/32
     },
+    "dev9": {  # tuned on in the eighth round, by family
+        "emergency_recall": 0.983,  # 59/60
+        "emergency_reaches_clinical": 1.0,  # 60/60
+        "clinical_recall": 0.98,  # 49/50
+        "admin_false_alarms": 0.0,  # 0/50
+    },
+    "blind9": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.866,  # 52/60
+        "emergency_reaches_clinical": 1.0,  # 60/60
+        "clinical_recall": 0.98,  # 49/50
+        "admin_false_alarms": 0.04,  # 2/50
+    },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.843,  # 27/32
         "emergency_reaches_clinical": 1.0,  # 32/32
