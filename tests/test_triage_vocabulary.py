@@ -425,3 +425,36 @@ def test_figures_of_dying_rescue_kits_asked_for_and_named_conditions_stay_errand
     text: str,
 ) -> None:
     assert not at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "asked us to find a home for her dog if anything happens to her",
+        "after the bowel surgery the wound burst open and something is bulging out",
+        "his foot went cold and white after the cath",
+        "on lamotrigine two weeks and a rash came up on her chest",
+        "nardil patient ate salami, now a pounding headache",
+        "took his heart pills twice, pulse is slow and he nearly fainted",
+        "stiff as a board all over with a fever since the new injection",
+        "mom is on clozapine and running a fever",
+        "the rash is blistering and her lips are peeling since the antibiotic",
+        "throwing up green bile, belly bloated",
+        "he coughs up pink foam when he lies down",
+        "cirrhosis patient, wife says he is disoriented today",
+        "toddler has not peed since last night and is listless",
+        "cleaner splashed in his eyes at work",
+        "cant keep fluids down since yesterday and very dizzy when she stands",
+    ],
+)
+def test_medicine_reactions_post_op_and_body_system_emergencies_in_plain_words(
+    text: str,
+) -> None:
+    assert level(text) == "emergency"
+
+
+def test_sudden_deafness_a_diaper_rash_product_and_a_goodbye_to_staff_keep_their_level() -> None:
+    assert level("cant hear out of his right ear since this morning, came on fast") == "clinical"
+    assert not at_least_clinical("the heat rash cream prescription went to the wrong pharmacy")
+    assert level("2 month old with a rash and a fever") == "emergency"
+    assert level("saying her goodbyes to everyone, just wanted the doctor to know") == "emergency"

@@ -119,7 +119,7 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/32
     },
     "blind6": {  # never tuned on (README, Triage)
-        "emergency_recall": 0.843,  # 54/64
+        "emergency_recall": 0.874,  # 56/64
         "emergency_reaches_clinical": 0.921,  # 59/64
         "clinical_recall": 0.925,  # 37/40
         "admin_false_alarms": 0.0,  # 0/26
@@ -137,7 +137,7 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/8
     },
     "blind8": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.876,  # 57/65
+        "emergency_recall": 0.892,  # 58/65
         "emergency_reaches_clinical": 0.984,  # 64/65
         "clinical_recall": 0.981,  # 52/53
         "admin_false_alarms": 0.0,  # 0/32
@@ -149,13 +149,13 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/50
     },
     "blind9": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.866,  # 52/60
+        "emergency_recall": 0.883,  # 53/60
         "emergency_reaches_clinical": 1.0,  # 60/60
         "clinical_recall": 0.98,  # 49/50
         "admin_false_alarms": 0.04,  # 2/50
     },
     "blind7": {  # never tuned on (README, Triage)
-        "emergency_recall": 0.843,  # 27/32
+        "emergency_recall": 0.906,  # 29/32
         "emergency_reaches_clinical": 1.0,  # 32/32
         "clinical_recall": 0.965,  # 28/29
         "admin_false_alarms": 0.053,  # 1/19
