@@ -458,3 +458,33 @@ def test_sudden_deafness_a_diaper_rash_product_and_a_goodbye_to_staff_keep_their
     assert not at_least_clinical("the heat rash cream prescription went to the wrong pharmacy")
     assert level("2 month old with a rash and a fever") == "emergency"
     assert level("saying her goodbyes to everyone, just wanted the doctor to know") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "she keeps saying it would be so peaceful to just fade away for good",
+        "he got his pistol out of the safe and wrote a note for his wife",
+        "said he is going to use the shotgun tonight",
+        "tell dr lee she did everything she could and it is not her fault",
+        "son has been googling the highest bridges near here",
+        "she has been sitting by the train tracks alone at night",
+        "today is her last day, she says she is at peace",
+        "says he will join his late wife soon",
+    ],
+)
+def test_softer_warning_signs_weapons_and_high_places(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "needs a letter for his gun permit signed by the doctor",
+        "is the rifle safety course physical form something dr can sign",
+        "today is the last day of his antibiotics, does he need a follow up",
+        "new address is by the railroad tracks on 5th street",
+    ],
+)
+def test_weapons_papers_and_last_days_of_errands_stay_errands(text: str) -> None:
+    assert not at_least_clinical(text)
