@@ -488,3 +488,27 @@ def test_softer_warning_signs_weapons_and_high_places(text: str) -> None:
 )
 def test_weapons_papers_and_last_days_of_errands_stay_errands(text: str) -> None:
     assert not at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the new pill gives her the trots every morning",
+        "cant afford his pens so he has been rationing them",
+        "her depakote level came back too high",
+        "on warfarin, can he take aleve for his knee",
+        "up 5 times a night to pee",
+        "hasnt been able to poop since saturday",
+        "having trouble keeping an erection since the new bp med",
+        "her periods have been coming every two weeks",
+        "jaw keeps locking when he yawns",
+    ],
+)
+def test_medicine_questions_and_plain_body_complaints_reach_clinical(text: str) -> None:
+    assert at_least_clinical(text)
+
+
+def test_medicine_logistics_and_school_notes_stay_errands() -> None:
+    assert not at_least_clinical("takes lithium, can the refill go to the mail order pharmacy")
+    assert not at_least_clinical("cant afford the copay this month, wants a payment plan")
+    assert not at_least_clinical("she cant poop at school, needs a bathroom pass note")
