@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 from cbtrack.readings import Measured, Reading, parse_reading, readings_in
 from cbtrack.typos import Typos
 from cbtrack.words import (
+    _CURRENT,
     _DETERMINERS,
     _ONGOING,
     _TITLES,
@@ -523,6 +524,8 @@ class Matcher:
         "seizure meds", "heart attack in 2019", "a stroke two years ago")."""
         start, end = span
         toks = text.tokens
+        if any(t.stem in _CURRENT for t in toks[start:end]):
+            return False  # the sign goes on into the present ("... and now it is crushing")
         while start > 0 and toks[start - 1].raw in _DETERMINERS:
             start -= 1  # "records of his overdose" is next to "records of"
         material = MATERIAL_REACH if reach else 0

@@ -99,6 +99,10 @@ _ONGOING = {
               "still", "again", "ever", "every", "worse", "getting", "on", "off")
 }  # fmt: skip
 
+#: Words inside a match that make it a problem now, whatever names it as a document or a
+#: service ("the referral for his chest pain, and now it is crushing").
+_CURRENT = {stem(w) for w in ("now", "currently", "tonight", "worse", "worsening")}
+
 #: Words that may stand between a context phrase and the match it names.
 _DETERMINERS = {"the", "a", "an", "his", "her", "their", "my", "your", "our", "its", "this", "that"}
 

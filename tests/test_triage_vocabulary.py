@@ -512,3 +512,10 @@ def test_medicine_logistics_and_school_notes_stay_errands() -> None:
     assert not at_least_clinical("takes lithium, can the refill go to the mail order pharmacy")
     assert not at_least_clinical("cant afford the copay this month, wants a payment plan")
     assert not at_least_clinical("she cant poop at school, needs a bathroom pass note")
+
+
+def test_a_sign_named_as_a_referral_still_counts_when_it_goes_on_now() -> None:
+    assert not at_least_clinical("any news on the referral for her chest pain from june")
+    assert level("waiting on the referral for her chest pain and now it is crushing") == "emergency"
+    assert not at_least_clinical("the statement almost gave me a heart attack, payment plan?")
+    assert not at_least_clinical("status of the referral dr made in march for my anxiety")

@@ -154,6 +154,18 @@ FRESH_FLOORS = {
         "clinical_recall": 0.98,  # 49/50
         "admin_false_alarms": 0.04,  # 2/50
     },
+    "dev10": {  # tuned on late in the eighth round
+        "emergency_recall": 1.0,  # 30/30
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 26/26
+        "admin_false_alarms": 0.0,  # 0/24
+    },
+    "blind10": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 1.0,  # 30/30
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 24/24
+        "admin_false_alarms": 0.039,  # 1/26
+    },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.906,  # 29/32
         "emergency_reaches_clinical": 1.0,  # 32/32
