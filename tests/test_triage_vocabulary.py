@@ -519,3 +519,16 @@ def test_a_sign_named_as_a_referral_still_counts_when_it_goes_on_now() -> None:
     assert level("waiting on the referral for her chest pain and now it is crushing") == "emergency"
     assert not at_least_clinical("the statement almost gave me a heart attack, payment plan?")
     assert not at_least_clinical("status of the referral dr made in march for my anxiety")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "quit using her inhaler on her own since she feels better",
+        "the capsules are too large for him to swallow, can they be opened",
+        "her insulin was left in the car overnight in the heat",
+        "giving the antibiotic twice a day instead of three times",
+    ],
+)
+def test_how_a_medicine_is_taken_stored_or_stopped_reaches_clinical(text: str) -> None:
+    assert at_least_clinical(text)
