@@ -4,7 +4,8 @@ triage of open callbacks (`plan_triage`, `apply_triage`), and the import of miss
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -162,10 +163,7 @@ def add(
     policy = committed_policy(store)
     actor = identity.actor(store.root, policy, user)
     details = {k: v for k, v in (details or {}).items()}
-    triage.check_category(policy, category)
-    warnings = triage.check_details(policy, category, details)
-    if owner:
-        triage.check_owner(policy, owner)
+    warnings = _check_request(policy, category, details, owner)
     person: Patient = build(
         lambda: Patient(
             name=patient,
@@ -202,10 +200,7 @@ def add(
     deadline_at = apply_deadline(policy, plan, deadline, details, due, created, warnings)
     related_to = store.load(related).id if related else None
     warnings += duplicate_warnings(store, person, related_to)
-    gitlog.require_repo(store.root, merging_ok=True)
-    with store.lock():
-        doctor.recover(store, now, actor)
-        gitlog.require_repo(store.root)  # (a merge started by hand; a sync's waits above)
+    with _writing(store, now, actor):
         cb = new_record(
             store,
             actor,
@@ -225,6 +220,29 @@ def add(
         paths = store.save(cb)
         gitlog.commit(store.root, paths, f"add {cb.id}", actor, now)
     return Outcome(cb, warnings)
+
+
+def _check_request(
+    policy: Policy, category: str, details: dict[str, str], owner: str | None
+) -> list[str]:
+    """Refuse a category, details or owner the policy does not allow; the warnings about
+    the details."""
+    triage.check_category(policy, category)
+    warnings = triage.check_details(policy, category, details)
+    if owner:
+        triage.check_owner(policy, owner)
+    return warnings
+
+
+@contextmanager
+def _writing(store: Store, now: datetime, actor: str) -> Iterator[None]:
+    """The store locked for new records: a repository not in the middle of a merge (asked
+    again under the lock), with what an interrupted command left recovered first."""
+    gitlog.require_repo(store.root, merging_ok=True)
+    with store.lock():
+        doctor.recover(store, now, actor)
+        gitlog.require_repo(store.root)  # (a merge started by hand; a sync's waits above)
+        yield
 
 
 def apply_deadline(
@@ -450,10 +468,7 @@ def import_missed_calls(
                 "import them now so a clinician calls back."
             )
         return Imported(fresh, skipped, [], warnings)
-    gitlog.require_repo(store.root, merging_ok=True)
-    with store.lock():
-        doctor.recover(store, now, actor)
-        gitlog.require_repo(store.root)  # (a merge started by hand; a sync's waits above)
+    with _writing(store, now, actor):
         known = store.import_keys(days)  # again: another desk may have imported since
         fresh = [p for p in planned if p.call.key not in known]
         skipped += [p.call for p in planned if p.call.key in known]

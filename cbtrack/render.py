@@ -620,6 +620,30 @@ def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> l
 # --- triage ----------------------------------------------------------------------------
 
 
+def triage_json(plans: Any) -> str:
+    """Each callback's planned (or made) changes as JSON: its ID, and each change's event,
+    note and the fields it sets (times in ISO 8601)."""
+    return to_json(
+        [
+            {
+                "id": p.callback_id,
+                "changes": [
+                    {
+                        "event": c.type.value,
+                        "note": c.note,
+                        "set": {
+                            k: (v.isoformat() if isinstance(v, datetime) else str(v))
+                            for k, v in c.fields.items()
+                        },
+                    }
+                    for c in p.changes
+                ],
+            }
+            for p in plans
+        ]
+    )
+
+
 def triage_lines(policy: Policy, plans: Any, now: datetime, dry_run: bool, width: int) -> list[str]:
     """Each callback's planned (or made) changes in words, with times as people say them:
     `cb-... would be escalated: owner front desk lead` and, indented, why."""

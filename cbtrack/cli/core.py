@@ -20,6 +20,23 @@ from cbtrack.cli.app import (
     term_width,
     warn,
 )
+from cbtrack.cli.options import (
+    ContactMethodOpt,
+    DeadlineOpt,
+    DetailOpt,
+    DobOpt,
+    DueOpt,
+    EmailOpt,
+    LanguageOpt,
+    MrnOpt,
+    NextOpt,
+    PatientOpt,
+    PhoneOpt,
+    RedFlagsOpt,
+    SymptomsOpt,
+    VoicemailOpt,
+    WindowOpt,
+)
 from cbtrack.enums import (
     AttemptMethod,
     AttemptResult,
@@ -35,6 +52,7 @@ from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
     from cbtrack import clock, render, service
+    from cbtrack.model import Callback
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
     render = lazy_module("cbtrack.render")
@@ -64,58 +82,30 @@ def _details(pairs: list[str]) -> dict[str, str]:
 @app.command()
 def add(
     ctx: typer.Context,
-    patient: Annotated[str, typer.Option("--patient", help="Patient's name.")],
-    phone: Annotated[str, typer.Option("--phone", help="Phone number, 7 to 15 digits.")],
+    patient: PatientOpt,
+    phone: PhoneOpt,
     category: Annotated[str, typer.Option("--category", help="A category from the policy.")],
     reason: Annotated[str, typer.Option("--reason", help="One line, in the patient's terms.")],
-    method: Annotated[
-        ContactMethod, typer.Option("--method", help="Preferred contact method.")
-    ] = ContactMethod.phone,
-    voicemail: Annotated[
-        VoicemailConsent, typer.Option("--voicemail", help="Voicemail consent.")
-    ] = VoicemailConsent.minimal,
-    window: Annotated[
-        str | None,
-        typer.Option(
-            "--window", metavar="HH:MM-HH:MM", help="When the patient asked to be called."
-        ),
-    ] = None,
-    detail: Annotated[
-        list[str] | None,
-        typer.Option("--detail", metavar="KEY=VALUE", help="A category note field (repeatable)."),
-    ] = None,
+    method: ContactMethodOpt = ContactMethod.phone,
+    voicemail: VoicemailOpt = VoicemailConsent.minimal,
+    window: WindowOpt = None,
+    detail: DetailOpt = None,
     urgency: Annotated[
         Urgency | None, typer.Option("--urgency", help="Urgency (triage may raise it).")
     ] = None,
     owner: Annotated[
         str | None, typer.Option("--owner", help="A role or staff user (default: the category's).")
     ] = None,
-    due: Annotated[
-        str | None, typer.Option("--due", help="Due time: ISO 8601, 15:00, 'tomorrow 9:00'.")
-    ] = None,
+    due: DueOpt = None,
     source: Annotated[
         Source, typer.Option("--source", help="How the request came in.")
     ] = Source.phone,
-    mrn: Annotated[str | None, typer.Option("--mrn", help="Medical record number.")] = None,
-    dob: Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")] = None,
-    language: Annotated[str | None, typer.Option("--language", help="Preferred language.")] = None,
-    email: Annotated[
-        str | None,
-        typer.Option(
-            "--email", metavar="ADDRESS", help="Email address (needed with --method email)."
-        ),
-    ] = None,
-    next_action: Annotated[
-        str | None, typer.Option("--next", help="What should happen next.")
-    ] = None,
-    deadline: Annotated[
-        str | None,
-        typer.Option(
-            "--deadline",
-            metavar="WHEN",
-            help="A procedure date or expiry: due before it by the policy's deadline_lead.",
-        ),
-    ] = None,
+    mrn: MrnOpt = None,
+    dob: DobOpt = None,
+    language: LanguageOpt = None,
+    email: EmailOpt = None,
+    next_action: NextOpt = None,
+    deadline: DeadlineOpt = None,
     related: Annotated[
         str | None,
         typer.Option("--related", metavar="ID", help="An earlier callback this one follows up."),
@@ -124,24 +114,8 @@ def add(
         str | None,
         typer.Option("--note", help="What the patient said, in more words (triage reads it)."),
     ] = None,
-    symptoms: Annotated[
-        YesNo | None,
-        typer.Option(
-            "--symptoms",
-            help="Is the patient describing new or worsening symptoms, a reaction to a "
-            "medicine, or harm? yes makes the callback at least clinical. Asked on a terminal "
-            "when left out (no default: y or n).",
-        ),
-    ] = None,
-    red_flags: Annotated[
-        YesNo | None,
-        typer.Option(
-            "--red-flags",
-            help="Does any sign on the policy's red-flag checklist (triage.red_flags) apply? "
-            "yes makes the callback an emergency. Asked on a terminal after a yes to "
-            "--symptoms.",
-        ),
-    ] = None,
+    symptoms: SymptomsOpt = None,
+    red_flags: RedFlagsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a callback; triage sets owner, urgency and due time from the policy. Prints the ID.
@@ -293,9 +267,7 @@ def attempt(
     response: Annotated[
         str | None, typer.Option("--response", help="What the patient said.")
     ] = None,
-    next_action: Annotated[
-        str | None, typer.Option("--next", help="The next action, in words.")
-    ] = None,
+    next_action: NextOpt = None,
     script: Annotated[
         str | None,
         typer.Option(
@@ -336,14 +308,17 @@ def attempt(
         why=why,
         next_at=st.when(next_at) if next_at else None,
     )
-    cb = out.record
-    nxt = cb.next_attempt_at
+    _print_outcome(st, out, as_json, _attempt_summary(st, out.record, result))
+
+
+def _attempt_summary(st: State, cb: Callback, result: AttemptResult) -> str:
+    """`ID: <result>, <n> attempts, <status>; next attempt <when>`."""
     n = len(cb.attempts)
     text = f"{cb.id}: {render.words(result.value)}, {n} attempt{'s' if n != 1 else ''}, "
     text += render.STATUS_WORDS[cb.status.value]
-    if nxt:
-        text += f"; next attempt {render.say_time(nxt, st.now(), st.tz())}"
-    _print_outcome(st, out, as_json, text)
+    if cb.next_attempt_at:
+        text += f"; next attempt {render.say_time(cb.next_attempt_at, st.now(), st.tz())}"
+    return text
 
 
 @app.command()
@@ -575,29 +550,7 @@ def triage(
     else:
         plans = service.apply_triage(store, st.user, now, ids or (), all_open)
     if as_json:
-        from cbtrack.render import to_json
-
-        typer.echo(
-            to_json(
-                [
-                    {
-                        "id": p.callback_id,
-                        "changes": [
-                            {
-                                "event": c.type.value,
-                                "note": c.note,
-                                "set": {
-                                    k: (v.isoformat() if isinstance(v, datetime) else str(v))
-                                    for k, v in c.fields.items()
-                                },
-                            }
-                            for c in p.changes
-                        ],
-                    }
-                    for p in plans
-                ]
-            )
-        )
+        typer.echo(render.triage_json(plans))
         return
     if not plans:
         typer.echo("Nothing to change.")

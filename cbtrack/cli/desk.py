@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cbtrack.cli.app import IdArg, JsonOpt, YesNo, app, state, term_width, warn
+from cbtrack.cli.app import IdArg, JsonOpt, app, state, term_width, warn
 from cbtrack.cli.core import (
     _details,
     _emergency_banner,
@@ -14,7 +14,24 @@ from cbtrack.cli.core import (
     _yes,
     deadline_time,
 )
-from cbtrack.enums import ContactMethod, EventType, Urgency, VoicemailConsent
+from cbtrack.cli.options import (
+    ContactMethodEdit,
+    DeadlineOpt,
+    DetailEdit,
+    DobEdit,
+    DueOpt,
+    EmailEdit,
+    LanguageEdit,
+    MrnEdit,
+    NextOpt,
+    PatientEdit,
+    PhoneEdit,
+    RedFlagsEdit,
+    SymptomsEdit,
+    VoicemailEdit,
+    WindowEdit,
+)
+from cbtrack.enums import EventType, Urgency
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -74,61 +91,22 @@ def edit(
     ctx: typer.Context,
     callback_id: IdArg,
     why: Annotated[str, typer.Option("--why", help="Why the record is corrected.")],
-    patient: Annotated[str | None, typer.Option("--patient", help="Patient's name.")] = None,
-    phone: Annotated[str | None, typer.Option("--phone", help="Phone number.")] = None,
-    dob: Annotated[
-        str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD ('' clears).")
-    ] = None,
-    mrn: Annotated[
-        str | None, typer.Option("--mrn", help="Medical record number ('' clears).")
-    ] = None,
-    language: Annotated[
-        str | None, typer.Option("--language", help="Preferred language ('' clears).")
-    ] = None,
-    email: Annotated[
-        str | None, typer.Option("--email", metavar="ADDRESS", help="Email address ('' clears).")
-    ] = None,
-    method: Annotated[
-        ContactMethod | None, typer.Option("--method", help="Preferred contact method.")
-    ] = None,
-    window: Annotated[
-        str | None,
-        typer.Option("--window", metavar="HH:MM-HH:MM", help="Contact window ('' clears)."),
-    ] = None,
-    voicemail: Annotated[
-        VoicemailConsent | None, typer.Option("--voicemail", help="Voicemail consent.")
-    ] = None,
-    detail: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--detail",
-            metavar="KEY=VALUE",
-            help="Set a detail field; KEY= removes an optional one (repeatable).",
-        ),
-    ] = None,
+    patient: PatientEdit = None,
+    phone: PhoneEdit = None,
+    dob: DobEdit = None,
+    mrn: MrnEdit = None,
+    language: LanguageEdit = None,
+    email: EmailEdit = None,
+    method: ContactMethodEdit = None,
+    window: WindowEdit = None,
+    voicemail: VoicemailEdit = None,
+    detail: DetailEdit = None,
     reason: Annotated[str | None, typer.Option("--reason", help="The reason, corrected.")] = None,
-    due: Annotated[str | None, typer.Option("--due", help="New due time.")] = None,
-    deadline: Annotated[
-        str | None,
-        typer.Option("--deadline", metavar="WHEN", help="A procedure date or expiry."),
-    ] = None,
-    next_action: Annotated[str | None, typer.Option("--next", help="The next action.")] = None,
-    symptoms: Annotated[
-        YesNo | None,
-        typer.Option(
-            "--symptoms",
-            help="The patient now describes new or worsening symptoms, a reaction or harm: "
-            "yes makes the callback at least clinical.",
-        ),
-    ] = None,
-    red_flags: Annotated[
-        YesNo | None,
-        typer.Option(
-            "--red-flags",
-            help="A sign on the policy's red-flag checklist now applies: yes makes the "
-            "callback an emergency.",
-        ),
-    ] = None,
+    due: DueOpt = None,
+    deadline: DeadlineOpt = None,
+    next_action: NextOpt = None,
+    symptoms: SymptomsEdit = None,
+    red_flags: RedFlagsEdit = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Correct a record: patient details, reason, details, due time, deadline or next

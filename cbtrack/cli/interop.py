@@ -16,7 +16,11 @@ from cbtrack.errors import Refused, StoreError, UsageProblem
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from cbtrack import files, importer, render, service, yamlio
+    from cbtrack.model import Callback
+    from cbtrack.policy import Policy
     from cbtrack.store import Store
 else:  # loaded when a command runs, so --help stays cheap
     importer = lazy_module("cbtrack.importer")
@@ -92,9 +96,25 @@ def missed_calls(
     Example: cbtrack --as jlee import missed-calls calls.csv --map "Caller ID=phone"
     """
     st = state(ctx)
-    store = st.store()
-    policy = store.policy
     now = st.now()
+    parsed = _read_calls(st.tz(), now, file, mapping, date_format, skip_bad)
+    progress = _progress if sys.stderr.isatty() and not as_json else None
+    done = service.import_missed_calls(
+        st.store(), st.user, now, parsed.calls, dry_run=dry_run, progress=progress
+    )
+    _say_imported(done, len(parsed.bad), dry_run, as_json)
+
+
+def _read_calls(
+    tz: ZoneInfo,
+    now: datetime,
+    file: Path,
+    mapping: list[str] | None,
+    date_format: str | None,
+    skip_bad: bool,
+) -> importer.Parsed:
+    """The export's calls, read with the options; each bad row named on stderr, and none
+    imported when there is one, unless --skip-bad."""
     fields = importer.parse_mapping(mapping or [])
     order = None
     if date_format is not None:
@@ -102,8 +122,7 @@ def missed_calls(
             order = importer.check_date_format(date_format)
         except Refused as exc:
             raise UsageProblem(exc.message) from None
-    text = _read_export(file)
-    parsed = importer.read_calls(text, fields, policy.tz, now, order)
+    parsed = importer.read_calls(_read_export(file), fields, tz, now, order)
     for bad in parsed.bad:
         what = f"{'Left out' if skip_bad else 'Bad row'}: line {bad.line}: {bad.problem}."
         typer.echo(render.printable(what), err=True)  # a problem may quote a column name
@@ -114,12 +133,14 @@ def missed_calls(
             f"{n} row{'s are' if n != 1 else ' is'} bad (line{'s' if n != 1 else ''} {lines}); "
             "nothing was imported: fix the file, or add --skip-bad to import the other rows."
         )
-    progress = _progress if sys.stderr.isatty() and not as_json else None
-    done = service.import_missed_calls(
-        store, st.user, now, parsed.calls, dry_run=dry_run, progress=progress
-    )
+    return parsed
+
+
+def _say_imported(done: service.Imported, n_bad: int, dry_run: bool, as_json: bool) -> None:
+    """What the import did (or would do): its warnings on stderr, then the counts, as JSON
+    or a sentence; in a dry run, also each call and the callback it would become."""
     warn(done.warnings)
-    counts = {"added": len(done.added), "skipped": len(done.skipped), "bad": len(parsed.bad)}
+    counts = {"added": len(done.added), "skipped": len(done.skipped), "bad": n_bad}
     if as_json:
         typer.echo(render.to_json({**counts, "dry_run": dry_run} if dry_run else counts))
         return
@@ -133,11 +154,7 @@ def missed_calls(
     typer.echo(
         f"{verb} {counts['added']} missed call{'s' if counts['added'] != 1 else ''}; "
         f"skipped {counts['skipped']} already imported"
-        + (
-            f"; {counts['bad']} bad row{'s' if counts['bad'] != 1 else ''} left out"
-            if parsed.bad
-            else ""
-        )
+        + (f"; {n_bad} bad row{'s' if n_bad != 1 else ''} left out" if n_bad else "")
         + "."
     )
 
@@ -212,13 +229,7 @@ def export_cmd(
 
     Example: cbtrack export --format fhir --since 2026-11-01 --output ~/out/november.json
     """
-    if as_json and fmt not in (None, ExportFormat.json):
-        raise UsageProblem("--json is --format json; give only one of them.")
-    fmt = ExportFormat.json if as_json else fmt
-    if fmt is None:
-        raise UsageProblem("Say which format with --format fhir, --format csv or --format json.")
-    if only_open and only_closed:
-        raise UsageProblem("--open and --closed exclude each other; give one, or neither for all.")
+    fmt = _export_format(fmt, as_json, only_open, only_closed)
     st = state(ctx)
     store = st.store()
     now = st.now()
@@ -227,28 +238,55 @@ def export_cmd(
     if start and end and start >= end:
         raise Refused("The period is empty: --since must be earlier than --until.")
     target = _output_path(store, output) if output is not None else None
-    from cbtrack import export
-
     which = "open" if only_open else "closed" if only_closed else None
-    if only_open:
-        pool = iter(store.open_records())
-    elif start is not None or end is not None:  # skips months that cannot matter
-        pool = store.records_for_period(start or EARLIEST, end or LATEST)
-    elif only_closed:
-        pool = store.closed_records()
-    else:
-        pool = store.all_records()
-    records = export.select(pool, start, end, which)
-    if fmt == ExportFormat.fhir:
-        text = export.to_fhir(store.policy, records, now)
-    elif fmt == ExportFormat.csv:
-        text = export.to_csv(records, store.policy.country)
-    else:
-        text = export.to_json(records, store.policy.country) + "\n"
+    text = _export_text(store.policy, fmt, _export_records(store, start, end, which), now)
     if target is None:
         typer.echo(text, nl=False)
         return
     files.write_output(target, text)
+
+
+def _export_format(
+    fmt: ExportFormat | None, as_json: bool, only_open: bool, only_closed: bool
+) -> ExportFormat:
+    """The format asked for (`--json` is `--format json`), once the options agree."""
+    if as_json and fmt not in (None, ExportFormat.json):
+        raise UsageProblem("--json is --format json; give only one of them.")
+    fmt = ExportFormat.json if as_json else fmt
+    if fmt is None:
+        raise UsageProblem("Say which format with --format fhir, --format csv or --format json.")
+    if only_open and only_closed:
+        raise UsageProblem("--open and --closed exclude each other; give one, or neither for all.")
+    return fmt
+
+
+def _export_records(
+    store: Store, start: datetime | None, end: datetime | None, which: str | None
+) -> list[Callback]:
+    """The callbacks to export (`which` is open, closed or None for all), touched in the
+    period, oldest first; read from only the records that can matter."""
+    from cbtrack import export
+
+    if which == "open":
+        pool = iter(store.open_records())
+    elif start is not None or end is not None:  # skips months that cannot matter
+        pool = store.records_for_period(start or EARLIEST, end or LATEST)
+    elif which == "closed":
+        pool = store.closed_records()
+    else:
+        pool = store.all_records()
+    return export.select(pool, start, end, which)
+
+
+def _export_text(policy: Policy, fmt: ExportFormat, records: list[Callback], now: datetime) -> str:
+    """The export's text in `fmt`: a FHIR R4 Bundle, CSV, or JSON."""
+    from cbtrack import export
+
+    if fmt == ExportFormat.fhir:
+        return export.to_fhir(policy, records, now)
+    if fmt == ExportFormat.csv:
+        return export.to_csv(records, policy.country)
+    return export.to_json(records, policy.country) + "\n"
 
 
 def _output_path(store: Store, output: Path) -> Path:

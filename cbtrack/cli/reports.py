@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
     from cbtrack import clock, files, queuefmt, render, review, service, yamlio
+    from cbtrack.model import Callback
+    from cbtrack.policy import Policy
+    from cbtrack.store import Store
 else:  # loaded when a command runs, so --help stays cheap
     clock = lazy_module("cbtrack.clock")
     queuefmt = lazy_module("cbtrack.queuefmt")
@@ -67,57 +70,62 @@ def review_cmd(
         raise UsageProblem("--check runs on its own; leave out --roll and --json.")
     st = state(ctx)
     store = st.store()
-    policy = store.policy
     now = st.now()
-    unreadable: list[str] = []
     if check:
-        missing = review.unattempted_due_today(policy, store.open_views(unreadable), now)
-        unreadable_exit(unreadable)
-        if missing:
-            n = len(missing)
-            raise Refused(
-                f"{n} callback{'s' if n != 1 else ''} due today or overdue "
-                f"{'have' if n != 1 else 'has'} no attempt yet: {', '.join(missing)}; "
-                "see 'cbtrack review'."
-            )
+        _check_attempted(store, now)
         return
     if roll:
         _roll(st, now, dry_run, as_json)
         return
+    unreadable: list[str] = []
     records = store.open_views(unreadable)  # read-only views: no model per record
-    found = review.buckets(policy, records, now)
+    found = review.buckets(store.policy, records, now)
     alerted = _alerts_today(st, now)
     if as_json:
         data: dict[str, object] = {b: [cb.id for cb in found[b]] for b in review.BUCKETS}
         if alerted is not None:
             data["alerts"] = alerted
         typer.echo(render.to_json(data))
-        unreadable_exit(unreadable)
-        return
-    total = len(records)
+    else:
+        _print_review(store.policy, now, records, found, alerted)
+    unreadable_exit(unreadable)
+
+
+def _check_attempted(store: Store, now: datetime) -> None:
+    """`review --check`: refuse (exit 1) when anything due today or overdue has no attempt
+    yet; say nothing otherwise."""
+    unreadable: list[str] = []
+    missing = review.unattempted_due_today(store.policy, store.open_views(unreadable), now)
+    unreadable_exit(unreadable)
+    if missing:
+        n = len(missing)
+        raise Refused(
+            f"{n} callback{'s' if n != 1 else ''} due today or overdue "
+            f"{'have' if n != 1 else 'has'} no attempt yet: {', '.join(missing)}; "
+            "see 'cbtrack review'."
+        )
+
+
+def _print_review(
+    policy: Policy,
+    now: datetime,
+    records: list[Callback],
+    found: dict[str, list[Callback]],
+    alerted: dict[str, object] | None,
+) -> None:
+    """The review on a terminal: a heading, then each bucket's callbacks as queue lines
+    (the buckets with none named together), and what to do next."""
     local = now.astimezone(policy.tz)
     width = term_width()
+    total = len(records)
     typer.echo(f"End-of-day review, {local:%a %d %b %H:%M} ({policy.timezone}): {total} open")
     if alerted is not None:
         typer.echo(_alerts_line(alerted))
     if not total:
         typer.echo("Nothing is open: there is nothing to review.")
-        unreadable_exit(unreadable)
         return
-    memo: dict[object, object] = {}  # a callback under several headings is laid out once
-    line_of = {cb.id: queuefmt.line_of(policy, cb) for cb in records}
-    moment = now.timestamp()
-    layout = queuefmt.queue_layout(list(line_of.values()), moment, width, memo)
-    header = "\n".join(queuefmt.queue_header(layout))
+    _print_buckets(policy, now, records, found, width)
     empty = [review.TITLES[b] for b in review.BUCKETS if not found[b]]
-    for bucket in review.BUCKETS:
-        if not found[bucket]:
-            continue
-        typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
-        typer.echo(header)
-        shown = [line_of[cb.id] for cb in found[bucket]]
-        lines = queuefmt.queue_lines(shown, moment, color_ok(), width, layout, memo)
-        typer.echo("\n".join(lines[len(queuefmt.queue_header(layout)) :]))
     if empty:
         typer.echo("")
         for line in render.wrap("Nothing under: " + "; ".join(empty) + ".", width):
@@ -129,7 +137,30 @@ def review_cmd(
         width,
     ):
         typer.echo(line)
-    unreadable_exit(unreadable)
+
+
+def _print_buckets(
+    policy: Policy,
+    now: datetime,
+    records: list[Callback],
+    found: dict[str, list[Callback]],
+    width: int,
+) -> None:
+    """Each bucket with callbacks in it: its title and count, and its callbacks as queue
+    lines, laid out in columns shared by every bucket."""
+    memo: dict[object, object] = {}  # a callback under several headings is laid out once
+    line_of = {cb.id: queuefmt.line_of(policy, cb) for cb in records}
+    moment = now.timestamp()
+    layout = queuefmt.queue_layout(list(line_of.values()), moment, width, memo)
+    header = "\n".join(queuefmt.queue_header(layout))
+    for bucket in review.BUCKETS:
+        if not found[bucket]:
+            continue
+        typer.echo(f"\n{review.TITLES[bucket]}: {len(found[bucket])}")
+        typer.echo(header)
+        shown = [line_of[cb.id] for cb in found[bucket]]
+        lines = queuefmt.queue_lines(shown, moment, color_ok(), width, layout, memo)
+        typer.echo("\n".join(lines[len(queuefmt.queue_header(layout)) :]))
 
 
 def _alerts_today(st: State, now: datetime) -> dict[str, object] | None:
@@ -258,33 +289,64 @@ def report_cmd(
     chosen = Format.json if as_json else (fmt or Format.text)
     st = state(ctx)
     store = st.store()
-    policy = store.policy
     now = st.now()
+    start, end = _report_period(st, now, since, until)
+    target = _report_target(store, output, chosen, include_phi) if output is not None else None
+    figures = _figures(store, start, end, now, include_phi)
+    _write_report(figures, chosen, store.policy, target)
+
+
+def _report_period(
+    st: State, now: datetime, since: str | None, until: str | None
+) -> tuple[datetime, datetime]:
+    """The report's [start, end): by default the last seven days, today included."""
+    tz = st.tz()
     end = period_end(st, until or "today")
     if since:
         start = period_start(st, since)
     else:
-        first = now.astimezone(policy.tz).date() - timedelta(days=6)
-        start = datetime.combine(first, time(0), tzinfo=policy.tz)
+        first = now.astimezone(tz).date() - timedelta(days=6)
+        start = datetime.combine(first, time(0), tzinfo=tz)
     if start >= end:
         raise Refused("The period is empty: --since must be earlier than --until.")
-    if output is not None:
-        output = output.expanduser()
-        if not (chosen == Format.csv and output.is_dir() and not output.is_symlink()):
-            files.check_output(output)
-        if include_phi:
-            output = files.outside_store(store.root, output, "report with --include-phi")
-    from cbtrack import reportfmt, reportrows
+    return start, end
 
-    with store.read_lock():  # one consistent state, never half a sync
-        figures = reportrows.from_store(store, start, end, now, include_phi=include_phi)
+
+def _report_target(store: Store, output: Path, chosen: Format, include_phi: bool) -> Path:
+    """Where `--output` writes: a file that may be written (or, for CSV, a folder), and
+    never inside the store with patient data in it."""
+    output = output.expanduser()
+    if not (chosen == Format.csv and output.is_dir() and not output.is_symlink()):
+        files.check_output(output)
+    if include_phi:
+        output = files.outside_store(store.root, output, "report with --include-phi")
+    return output
+
+
+def _figures(
+    store: Store, start: datetime, end: datetime, now: datetime, include_phi: bool
+) -> dict[str, Any]:
+    """The report's figures for [start, end), read from one consistent state of the store."""
+    from cbtrack import reportrows
+
+    with store.read_lock():  # never half a sync
+        return reportrows.from_store(store, start, end, now, include_phi=include_phi)
+
+
+def _write_report(
+    figures: dict[str, Any], chosen: Format, policy: Policy, target: Path | None
+) -> None:
+    """The report in the chosen format: on stdout, in the target file, or (CSV to a
+    folder) one file per table."""
+    from cbtrack import reportfmt
+
     labels = reportfmt.Labels.of(policy)
-    if output is not None and chosen == Format.csv and output.is_dir():
+    if target is not None and chosen == Format.csv and target.is_dir():
         for name, part in reportfmt.csv_tables(figures, labels):
-            files.write_output(output / name, part)
+            files.write_output(target / name, part)
         return
     text = reportfmt.render(figures, chosen.value, labels)
-    if output is None:
+    if target is None:
         typer.echo(text, nl=False)
         return
-    files.write_output(output, text)
+    files.write_output(target, text)

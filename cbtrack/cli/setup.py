@@ -182,16 +182,34 @@ def init(
     --staff jlee="Jamie Lee:front_desk,front_desk_lead" --staff rnpatel="Riya Patel:clinical"
     """
     st = state(ctx)
-    chosen = directory or st.store_dir or os.environ.get("CBTRACK_STORE") or "."
+    directory = _store_folder(directory or st.store_dir or os.environ.get("CBTRACK_STORE") or ".")
+    setup = service.PracticeSetup(practice, callback_number, timezone)
+    setup.signing = signing.value if signing else None
+    _add_staff(setup, staff or [], keys or [], directory)
+    new_policy = not (directory / "cbtrack.yaml").exists()
+    if new_policy and interactive():
+        _ask_setup(setup, ask_staff=not staff)
+    written = service.init_store(directory, st.user, st.now(_setup_zone(setup)), setup)
+    _say_init(directory, written, new_policy)
+
+
+def _store_folder(chosen: str | Path) -> Path:
+    """The folder `init` makes the store in: any path but an existing file."""
     directory = Path(chosen).expanduser()
     if directory.exists() and not directory.is_dir():
         raise Refused(f"{directory} exists and is not a folder; pick another path.")
-    setup = service.PracticeSetup(practice, callback_number, timezone)
-    setup.signing = signing.value if signing else None
-    for entry in staff or []:
+    return directory
+
+
+def _add_staff(
+    setup: service.PracticeSetup, staff: list[str], keys: list[str], directory: Path
+) -> None:
+    """The staff members given with --staff, and the SSH public key files given for them
+    with --key."""
+    for entry in staff:
         user, member = _staff_entry(entry)
         setup.staff[user] = member
-    for entry in keys or []:
+    for entry in keys:
         user, _, file = entry.partition("=")
         if user not in setup.staff or not file:
             raise Refused(
@@ -201,10 +219,11 @@ def init(
         from cbtrack import staffkeys
 
         setup.staff[user].key = staffkeys.read_public_key(Path(file), directory)
-    new_policy = not (directory / "cbtrack.yaml").exists()
-    if new_policy and interactive():
-        _ask_setup(setup, ask_staff=not staff)
-    written = service.init_store(directory, st.user, st.now(_setup_zone(setup)), setup)
+
+
+def _say_init(directory: Path, written: list[Path], new_policy: bool) -> None:
+    """What `init` did: files it left untracked, then whether it checked a store, made a
+    copied one a repository, or created one (and what to do next)."""
     where = directory.resolve()
     strays = service.untracked_files(directory)
     if strays:
