@@ -532,3 +532,10 @@ def test_a_sign_named_as_a_referral_still_counts_when_it_goes_on_now() -> None:
 )
 def test_how_a_medicine_is_taken_stored_or_stopped_reaches_clinical(text: str) -> None:
     assert at_least_clinical(text)
+
+
+def test_heat_stroke_and_events_dated_before_they_are_told() -> None:
+    assert level("mowing in the heat all afternoon and now he is disoriented") == "emergency"
+    assert not at_least_clinical("itemized bill for the ambulance last spring when she collapsed")
+    assert not at_least_clinical("dmv form asks when, her last seizure was 2019")
+    assert level("last month he fainted twice and today he fainted again") == "emergency"
