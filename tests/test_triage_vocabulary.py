@@ -539,3 +539,16 @@ def test_heat_stroke_and_events_dated_before_they_are_told() -> None:
     assert not at_least_clinical("itemized bill for the ambulance last spring when she collapsed")
     assert not at_least_clinical("dmv form asks when, her last seizure was 2019")
     assert level("last month he fainted twice and today he fainted again") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "aching between the shoulder blades and a cold sweat",
+        "she is too weak to even turn over in bed",
+        "feverish and cant touch his chin to his chest",
+        "after the abscessed tooth she cant open her mouth and is drooling",
+    ],
+)
+def test_back_pain_with_sweats_weakness_a_stiff_neck_and_a_locked_jaw(text: str) -> None:
+    assert level(text) == "emergency"
