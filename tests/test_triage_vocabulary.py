@@ -552,3 +552,8 @@ def test_heat_stroke_and_events_dated_before_they_are_told() -> None:
 )
 def test_back_pain_with_sweats_weakness_a_stiff_neck_and_a_locked_jaw(text: str) -> None:
     assert level(text) == "emergency"
+
+
+def test_a_result_that_moved_reaches_clinical_and_one_sent_elsewhere_does_not() -> None:
+    assert at_least_clinical("her tsh jumped from 2 to 9 since spring")
+    assert not at_least_clinical("the a1c from march went to the wrong office, please resend")
