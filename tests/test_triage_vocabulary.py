@@ -557,3 +557,25 @@ def test_back_pain_with_sweats_weakness_a_stiff_neck_and_a_locked_jaw(text: str)
 def test_a_result_that_moved_reaches_clinical_and_one_sent_elsewhere_does_not() -> None:
     assert at_least_clinical("her tsh jumped from 2 to 9 since spring")
     assert not at_least_clinical("the a1c from march went to the wrong office, please resend")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cvs says the dose on the script is over the max for his kidneys",
+        "pharmacist flagged duplicate therapy, two statins on her list",
+        "pt is allergic to codeine but the new prescription has codeine in it",
+        "group home staff say he refuses his pills at night",
+        "the evening and morning pills were swapped in her blister pack",
+        "been taking aleve daily for months for his knees",
+        "she ran out and has been borrowing her sister's inhaler",
+    ],
+)
+def test_prescription_problems_a_pharmacist_or_carer_raises_reach_clinical(text: str) -> None:
+    assert at_least_clinical(text)
+
+
+def test_prescription_errands_stay_errands() -> None:
+    assert not at_least_clinical("pharmacy needs clarification on which location gets the rx")
+    assert not at_least_clinical("takes tylenol every day as directed, needs a refill")
+    assert not at_least_clinical("wants the drug interaction handout for her nursing class")
