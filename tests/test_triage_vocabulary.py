@@ -579,3 +579,23 @@ def test_prescription_errands_stay_errands() -> None:
     assert not at_least_clinical("pharmacy needs clarification on which location gets the rx")
     assert not at_least_clinical("takes tylenol every day as directed, needs a refill")
     assert not at_least_clinical("wants the drug interaction handout for her nursing class")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "texted her brother to look after her cat from now on",
+        "asked what will happen to his dog if he dies",
+        "googled how many of her sleeping pills would be enough",
+        "says he is not going to make it to any more visits, thanks for trying with him",
+        "keeps saying he knows how to make it all stop",
+        "hears voices telling him to walk into traffic",
+    ],
+)
+def test_entrusting_family_asking_amounts_and_commanding_voices(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+def test_help_with_the_kids_and_missed_visits_for_a_trip_stay_errands() -> None:
+    assert not at_least_clinical("grandma will look after the kids for her during the visit")
+    assert not at_least_clinical("cannot make it to any appointments next month, traveling")

@@ -119,8 +119,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/32
     },
     "blind6": {  # never tuned on (README, Triage)
-        "emergency_recall": 0.874,  # 56/64
-        "emergency_reaches_clinical": 0.921,  # 59/64
+        "emergency_recall": 0.89,  # 57/64
+        "emergency_reaches_clinical": 0.937,  # 60/64
         "clinical_recall": 0.925,  # 37/40
         "admin_false_alarms": 0.0,  # 0/26
     },
