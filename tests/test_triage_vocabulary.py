@@ -599,3 +599,22 @@ def test_entrusting_family_asking_amounts_and_commanding_voices(text: str) -> No
 def test_help_with_the_kids_and_missed_visits_for_a_trip_stay_errands() -> None:
     assert not at_least_clinical("grandma will look after the kids for her during the visit")
     assert not at_least_clinical("cannot make it to any appointments next month, traveling")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "his splint is on too tight and his toes are going numb and blue",
+        "stent placed monday, now fever of 102 with shaking chills",
+        "day after cataract surgery the vision in that eye is getting worse and it is painful",
+        "the swelling at the biopsy site keeps growing and is turning purple",
+    ],
+)
+def test_after_a_procedure_casts_fevers_eyes_and_growing_swellings_are_emergencies(
+    text: str,
+) -> None:
+    assert level(text) == "emergency"
+
+
+def test_a_bill_for_a_procedure_that_seems_high_is_an_errand() -> None:
+    assert not at_least_clinical("bill for the biopsy last month seems high, can it be reviewed")
