@@ -618,3 +618,19 @@ def test_after_a_procedure_casts_fevers_eyes_and_growing_swellings_are_emergenci
 
 def test_a_bill_for_a_procedure_that_seems_high_is_an_errand() -> None:
     assert not at_least_clinical("bill for the biopsy last month seems high, can it be reviewed")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "grandpa fell in the kitchen and his right leg looks shorter and turned outward",
+        "she fell an hour ago and still cannot get up off the floor",
+        "my son was knocked down by a car in the parking lot, says he is ok",
+    ],
+)
+def test_a_broken_hip_no_getting_up_and_a_vehicle_injury_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+def test_records_and_bills_for_a_past_vehicle_injury_stay_errands() -> None:
+    assert not at_least_clinical("lawyer wants the records from when she was hit by a car in 2023")
