@@ -634,3 +634,15 @@ def test_a_broken_hip_no_getting_up_and_a_vehicle_injury_are_emergencies(text: s
 
 def test_records_and_bills_for_a_past_vehicle_injury_stay_errands() -> None:
     assert not at_least_clinical("lawyer wants the records from when she was hit by a car in 2023")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "6 week old not interested in her bottles today and sleeping much more",
+        "his breath smells like nail polish and he keeps throwing up",
+        "the baby's poop looks like red jelly",
+    ],
+)
+def test_a_baby_off_feeds_a_fruity_breath_and_jelly_stools_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
