@@ -646,3 +646,9 @@ def test_records_and_bills_for_a_past_vehicle_injury_stay_errands() -> None:
 )
 def test_a_baby_off_feeds_a_fruity_breath_and_jelly_stools_are_emergencies(text: str) -> None:
     assert level(text) == "emergency"
+
+
+def test_a_murmur_found_and_a_raspy_voice_reach_clinical() -> None:
+    assert at_least_clinical("the urgent care doctor heard a murmur, she wants it checked")
+    assert at_least_clinical("voice has been raspy for three weeks")
+    assert not at_least_clinical("sports form to sign, the murmur was cleared by cardiology in 2022")
