@@ -651,4 +651,4 @@ def test_a_baby_off_feeds_a_fruity_breath_and_jelly_stools_are_emergencies(text:
 def test_a_murmur_found_and_a_raspy_voice_reach_clinical() -> None:
     assert at_least_clinical("the urgent care doctor heard a murmur, she wants it checked")
     assert at_least_clinical("voice has been raspy for three weeks")
-    assert not at_least_clinical("sports form to sign, the murmur was cleared by cardiology in 2022")
+    assert not at_least_clinical("sports form, the murmur was cleared by cardiology in 2022")
