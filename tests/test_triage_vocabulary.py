@@ -617,7 +617,7 @@ def test_after_a_procedure_casts_fevers_eyes_and_growing_swellings_are_emergenci
 
 
 def test_a_bill_for_a_procedure_that_seems_high_is_an_errand() -> None:
-    assert not at_least_clinical("bill for the biopsy last month seems high, can it be reviewed")
+    assert not at_least_clinical("the bill for the biopsy last month seems high, please review")
 
 
 @pytest.mark.parametrize(
