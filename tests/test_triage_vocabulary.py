@@ -652,3 +652,17 @@ def test_a_murmur_found_and_a_raspy_voice_reach_clinical() -> None:
     assert at_least_clinical("the urgent care doctor heard a murmur, she wants it checked")
     assert at_least_clinical("voice has been raspy for three weeks")
     assert not at_least_clinical("sports form, the murmur was cleared by cardiology in 2022")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "LOC twice this morning, hx afib",
+        "she just stares and is not responding to us",
+        "unable to keep fluids down 3 days, lightheaded",
+        "gave birth last week, bad headache and seeing spots",
+        "28 wks pregnant, bp 164/112 at the pharmacy",
+    ],
+)
+def test_shorthand_and_pregnancy_pressures_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
