@@ -666,3 +666,8 @@ def test_a_murmur_found_and_a_raspy_voice_reach_clinical() -> None:
 )
 def test_shorthand_and_pregnancy_pressures_are_emergencies(text: str) -> None:
     assert level(text) == "emergency"
+
+
+def test_a_complaint_noted_with_c_o_reaches_clinical_and_an_address_does_not() -> None:
+    assert at_least_clinical("pt c/o L ankle effusion since sunday")
+    assert not at_least_clinical("send the statement c/o her son at 4 oak lane")
