@@ -671,3 +671,8 @@ def test_shorthand_and_pregnancy_pressures_are_emergencies(text: str) -> None:
 def test_a_complaint_noted_with_c_o_reaches_clinical_and_an_address_does_not() -> None:
     assert at_least_clinical("pt c/o L ankle effusion since sunday")
     assert not at_least_clinical("send the statement c/o her son at 4 oak lane")
+
+
+def test_a_date_asked_for_and_a_return_to_play_form_are_errands() -> None:
+    assert not at_least_clinical("the insurer needs the date of her last stroke, it was 2021")
+    assert not at_least_clinical("needs the concussion clearance form, cleared by neuro friday")
