@@ -676,3 +676,10 @@ def test_a_complaint_noted_with_c_o_reaches_clinical_and_an_address_does_not() -
 def test_a_date_asked_for_and_a_return_to_play_form_are_errands() -> None:
     assert not at_least_clinical("the insurer needs the date of her last stroke, it was 2021")
     assert not at_least_clinical("needs the concussion clearance form, cleared by neuro friday")
+
+
+def test_acting_drunk_without_drink_and_a_bitten_hand_that_will_not_bend() -> None:
+    assert level("mom is acting drunk and slurring, she never drinks") == "emergency"
+    assert level("cat bit her hand, now red and swollen, cant straighten her finger") == (
+        "emergency"
+    )
