@@ -683,3 +683,21 @@ def test_acting_drunk_without_drink_and_a_bitten_hand_that_will_not_bend() -> No
     assert level("cat bit her hand, now red and swollen, cant straighten her finger") == (
         "emergency"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9 yo told the school nurse her uncle touches her and she is afraid to go home",
+        "neighbor says the son locks his mother in her room and has not fed her in days",
+        "says she is not safe at home with him tonight",
+        "has not slept in four days, talking fast and says he can fly",
+    ],
+)
+def test_someone_not_safe_at_home_is_an_emergency(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+def test_a_ride_after_sedation_and_a_locked_portal_stay_errands() -> None:
+    assert not at_least_clinical("scared to go home alone after the sedation, needs a ride")
+    assert not at_least_clinical("the portal locked him out of his account again")
