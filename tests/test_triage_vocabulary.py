@@ -701,3 +701,20 @@ def test_someone_not_safe_at_home_is_an_emergency(text: str) -> None:
 def test_a_ride_after_sedation_and_a_locked_portal_stay_errands() -> None:
     assert not at_least_clinical("scared to go home alone after the sedation, needs a ride")
     assert not at_least_clinical("the portal locked him out of his account again")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "elbowed in the eye at soccer and now his vision is blurry",
+        "a sliver of metal went into his eye while grinding",
+        "one pupil is bigger than the other since she fell",
+        "my 3 year old pushed a button battery up her nose",
+    ],
+)
+def test_eye_injuries_unequal_pupils_and_batteries_in_a_nose_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+def test_a_bead_up_a_nose_reaches_clinical() -> None:
+    assert at_least_clinical("he pushed a bead up his nose, breathing fine")
