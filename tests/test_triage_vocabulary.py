@@ -718,3 +718,22 @@ def test_eye_injuries_unequal_pupils_and_batteries_in_a_nose_are_emergencies(tex
 
 def test_a_bead_up_a_nose_reaches_clinical() -> None:
     assert at_least_clinical("he pushed a bead up his nose, breathing fine")
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("says he has figured out a way out of all this for good", "emergency"),
+        ("gave her lantus twice by mistake and now she is sweaty and trembling", "emergency"),
+        ("after the endoscopy his stomach is rock hard and he is burning up", "emergency"),
+        ("the incision on her knee from last week looks a bit puffy at one end", "clinical"),
+    ],
+)
+def test_the_last_blind_sets_families(text: str, want: str) -> None:
+    assert level(text) == want
+
+
+def test_pain_unchanged_a_scare_that_was_heartburn_and_a_stroke_of_luck_stay_errands() -> None:
+    assert not at_least_clinical("early refill of her pain medicine for a trip, pain unchanged")
+    assert not at_least_clinical("bill for the ER in may, chest pain turned out to be heartburn")
+    assert not at_least_clinical("a stroke of luck, the prior auth went through, book the scan")

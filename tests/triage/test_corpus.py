@@ -166,8 +166,20 @@ FRESH_FLOORS = {
         "clinical_recall": 1.0,  # 24/24
         "admin_false_alarms": 0.039,  # 1/26
     },
+    "dev11": {  # tuned on at the end of the eighth round
+        "emergency_recall": 1.0,  # 30/30
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 25/25
+        "admin_false_alarms": 0.0,  # 0/25
+    },
+    "blind11": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.966,  # 29/30
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 25/25
+        "admin_false_alarms": 0.0,  # 0/25
+    },
     "blind7": {  # never tuned on (README, Triage)
-        "emergency_recall": 0.906,  # 29/32
+        "emergency_recall": 0.937,  # 30/32
         "emergency_reaches_clinical": 1.0,  # 32/32
         "clinical_recall": 0.965,  # 28/29
         "admin_false_alarms": 0.053,  # 1/19
