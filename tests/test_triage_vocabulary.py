@@ -737,3 +737,9 @@ def test_pain_unchanged_a_scare_that_was_heartburn_and_a_stroke_of_luck_stay_err
     assert not at_least_clinical("early refill of her pain medicine for a trip, pain unchanged")
     assert not at_least_clinical("bill for the ER in may, chest pain turned out to be heartburn")
     assert not at_least_clinical("a stroke of luck, the prior auth went through, book the scan")
+
+
+def test_a_soft_wish_not_to_be_here_and_ending_the_pain_oneself() -> None:
+    assert level("keeps thinking about no longer being here") == "emergency"
+    assert level("says if the pain keeps on she will end it herself") == "emergency"
+    assert not at_least_clinical("if the refill is late he will stop it himself, call pharmacy")
