@@ -368,11 +368,6 @@ class LocalIndex:
         except sqlite3.Error:
             return {}
 
-    def all_fresh(self, folder: Path, names: list[str]) -> bool:
-        """Whether the index holds a fresh entry (`fresh`) for every file of `folder`
-        named in `names` (a read-only check of the entries: nothing is read again)."""
-        return not self.stale(folder, names)
-
     def stale(self, folder: Path, names: list[str]) -> list[str]:
         """Those of `names` (files of `folder`, sorted) the index holds no fresh entry for
         (`fresh`): new, changed or gone since it read them, or not to be read at all.

@@ -274,7 +274,7 @@ def find_screen(store_dir: str | None, text: str) -> bool:
             names = [n for n in os.listdir(folder) if is_record_name(n)]
         except OSError:
             return False
-        if not ix.all_fresh(folder, names):
+        if ix.stale(folder, names):
             return False
         listed[folder.relative_to(callbacks).as_posix()] = set(names)
     hits: dict[str, Any] = {}
