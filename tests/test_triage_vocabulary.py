@@ -743,3 +743,78 @@ def test_a_soft_wish_not_to_be_here_and_ending_the_pain_oneself() -> None:
     assert level("keeps thinking about no longer being here") == "emergency"
     assert level("says if the pain keeps on she will end it herself") == "emergency"
     assert not at_least_clinical("if the refill is late he will stop it himself, call pharmacy")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a future denied, papers or keys left "for after", the act told or threatened
+        "told us there is no next week for him, then hung up",
+        "she cant picture herself still being here next year",
+        "wants copies sent to her brother so he has everything for after",
+        "vm at 2am: i took every one of them, im sorry, tell my mum",
+        "might as well swallow the whole lot and be done with it he said",
+        "left his car keys and a sealed letter with the landlord and wont answer the door",
+        "the kids would be better off with their dad she says",
+        # indirect goodbyes (gatekeeper-training lists)
+        "cancel her refills, she said pretty soon we wont have to worry about her",
+        "said this is the last time she will be calling, thanks for everything",
+    ],
+)
+def test_warning_signs_inside_an_errand_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "on eliquis, blood in his urine with clots, feels faint and sweaty",
+        "bp 78 over 50, dizzy and clammy",
+        "he has not been able to pee since last night and is in agony",
+        "new loss of bladder control and legs weak, hx prostate ca",
+        "carer found her on the bathroom floor, muddled, been there all night",
+        "nursing home: new confusion, temp 101, pressure low",
+        "cannot finish a sentence w/o stopping for breath",
+        "cut my thumb with a knife, blood spurting, towel soaked through",
+    ],
+)
+def test_shock_retention_a_long_lie_and_spurting_blood_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "already on sertraline, wants to add melatonin, is that safe",
+        "got prednisone from the er, also on ibuprofen daily, should he stop one of them",
+        "pressures have been good for a year, wants to come off the amlodipine",
+        "pharmacy wants doctor to be aware of the potassium before filling",
+        "sugars dropping into the 60s at night on her lantus",
+        "how should she time her insulin when flying to australia",
+        "can she breastfeed while taking the new antibiotic",
+        "pt needs guidance on restarting her warfarin after the dental work",
+        "on tamsulosin and just got sildenafil, asking if safe together",
+        "new adhd med, son is hardly eating and has lost weight",
+    ],
+)
+def test_medicine_questions_for_a_clinician_reach_clinical(text: str) -> None:
+    assert at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "me llamo Pat, necesito una cita para mi hijo el martes",
+        "my blood boils every time i see this bill",
+        "at the end of my rope with the insurance, please resend the referral",
+        "dropped off a card saying farewell, she is moving to ohio, update address",
+        "refill same doses, just switching pharmacy",
+        "this copay is killing me, can i split it into two payments",
+        "she took all of her antibiotics as told and the cough is gone, cancel the follow up",
+        "the copay will not matter soon because her new insurance starts",
+        "physical therapy discharged her, cancel the rest of the visits",
+        "can she pick up her metformin at the other pharmacy location",
+    ],
+)
+def test_errands_that_share_those_words_stay_errands(text: str) -> None:
+    assert not at_least_clinical(text)

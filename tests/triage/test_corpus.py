@@ -121,7 +121,7 @@ FRESH_FLOORS = {
     "blind6": {  # never tuned on (README, Triage)
         "emergency_recall": 0.89,  # 57/64
         "emergency_reaches_clinical": 0.937,  # 60/64
-        "clinical_recall": 0.925,  # 37/40
+        "clinical_recall": 0.95,  # 38/40
         "admin_false_alarms": 0.0,  # 0/26
     },
     "dev7": {  # tuned on in the seventh round, by family
@@ -149,10 +149,10 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/50
     },
     "blind9": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.883,  # 53/60
+        "emergency_recall": 0.9,  # 54/60
         "emergency_reaches_clinical": 1.0,  # 60/60
         "clinical_recall": 0.98,  # 49/50
-        "admin_false_alarms": 0.04,  # 2/50
+        "admin_false_alarms": 0.02,  # 1/50
     },
     "dev10": {  # tuned on late in the eighth round
         "emergency_recall": 1.0,  # 30/30
@@ -177,6 +177,42 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,  # 25/25
         "admin_false_alarms": 0.0,  # 0/25
+    },
+    "dev12": {  # errands hiding a clinical problem, tuned on in the ninth round
+        "emergency_recall": 0.979,  # 48/49
+        "emergency_reaches_clinical": 1.0,  # 49/49
+        "clinical_recall": 0.95,  # 19/20
+        "admin_false_alarms": 0.034,  # 1/30
+    },
+    "blind12": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.784,  # 40/51
+        "emergency_reaches_clinical": 0.803,  # 41/51
+        "clinical_recall": 1.0,  # 20/20
+        "admin_false_alarms": 0.134,  # 4/30
+    },
+    "dev13": {  # medicine problems, questions and refills, tuned on in the ninth round
+        "emergency_recall": 1.0,  # 20/20
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 50/50
+        "admin_false_alarms": 0.0,  # 0/30
+    },
+    "blind13": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.95,  # 19/20
+        "emergency_reaches_clinical": 1.0,  # 20/20
+        "clinical_recall": 0.86,  # 43/50
+        "admin_false_alarms": 0.034,  # 1/30
+    },
+    "dev14": {  # every kind, tuned on in the ninth round
+        "emergency_recall": 1.0,  # 42/42
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 27/27
+        "admin_false_alarms": 0.034,  # 1/30
+    },
+    "blind14": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.93,  # 40/43
+        "emergency_reaches_clinical": 0.976,  # 42/43
+        "clinical_recall": 1.0,  # 28/28
+        "admin_false_alarms": 0.067,  # 2/30
     },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.937,  # 30/32
