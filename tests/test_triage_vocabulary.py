@@ -759,6 +759,10 @@ def test_a_soft_wish_not_to_be_here_and_ending_the_pain_oneself() -> None:
         # indirect goodbyes (gatekeeper-training lists)
         "cancel her refills, she said pretty soon we wont have to worry about her",
         "said this is the last time she will be calling, thanks for everything",
+        "records to go to her daughter, she wants everything tidy before she leaves us",
+        "cancel my refills, i have enough saved up to finish it",
+        "she wants to update her emergency contact to the funeral home",
+        "vet records to her neighbour, who will be keeping him now, she sounded empty",
     ],
 )
 def test_warning_signs_inside_an_errand_are_emergencies(text: str) -> None:
@@ -814,6 +818,10 @@ def test_medicine_questions_for_a_clinician_reach_clinical(text: str) -> None:
         "the copay will not matter soon because her new insurance starts",
         "physical therapy discharged her, cancel the rest of the visits",
         "can she pick up her metformin at the other pharmacy location",
+        "please cancel her appointments, she passed away last week, thanks for everything",
+        "she is moving to arizona for good, please send her records to her new doctor",
+        "cancel the refills, the cardiologist took over all his meds",
+        "he wanted to say goodbye to dr sample before she retires, book one last visit",
     ],
 )
 def test_errands_that_share_those_words_stay_errands(text: str) -> None:
