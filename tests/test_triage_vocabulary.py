@@ -762,7 +762,7 @@ def test_a_soft_wish_not_to_be_here_and_ending_the_pain_oneself() -> None:
         "records to go to her daughter, she wants everything tidy before she leaves us",
         "cancel my refills, i have enough saved up to finish it",
         "she wants to update her emergency contact to the funeral home",
-        "vet records to her neighbour, who will be keeping him now, she sounded empty",
+        "her dog's vet records to the neighbour, who is keeping him now, she sounded empty",
     ],
 )
 def test_warning_signs_inside_an_errand_are_emergencies(text: str) -> None:
