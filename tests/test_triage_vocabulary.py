@@ -799,6 +799,11 @@ def test_shock_retention_a_long_lie_and_spurting_blood_are_emergencies(text: str
         "pt needs guidance on restarting her warfarin after the dental work",
         "on tamsulosin and just got sildenafil, asking if safe together",
         "new adhd med, son is hardly eating and has lost weight",
+        "refill for prednisone, she keeps taking it because her joints flare when she stops",
+        "pharmacy says pt picked up two different blood pressure pills from two doctors",
+        "refill on warfarin, she missed her inr check and eats a lot more salad now",
+        "refill on her birth control, she is 37 and started smoking again",
+        "renew his eye drops, eye is redder since he started them",
     ],
 )
 def test_medicine_questions_for_a_clinician_reach_clinical(text: str) -> None:
