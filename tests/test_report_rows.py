@@ -76,8 +76,9 @@ def from_files(copy: Path, since: str, until: str, phi: bool, now: str) -> dict[
 def same_as_reference(
     store: Path, now: str = NOW, periods: list[tuple[str, str]] = PERIODS
 ) -> None:
-    """Every figure in JSON for each period; every format for the first (a format only
-    renders the figures it is given, so one period shows each renders the same)."""
+    """Every figure in JSON for each period; every format for the shortest (a format only
+    renders the figures it is given, so one period shows each renders the same, and the
+    shortest keeps the long daily trend out of the slow table layouts)."""
     labels = reportfmt.Labels.of(Store(store).policy)
     with tempfile.TemporaryDirectory() as tmp:
         copy = _copy(store, Path(tmp))
@@ -86,11 +87,14 @@ def same_as_reference(
             for since, until in periods
             for phi in (False, True)
         }
-    for n, (since, until) in enumerate(periods):
+    shortest = min(
+        periods, key=lambda p: datetime.fromisoformat(p[1]) - datetime.fromisoformat(p[0])
+    )
+    for since, until in periods:
         for phi in (False, True):
             expected = expected_of[since, until, phi]
             extra = ["--include-phi"] if phi else []
-            for fmt in FORMATS if n == 0 else ("json",):
+            for fmt in FORMATS if (since, until) == shortest else ("json",):
                 got = run(
                     store, "--since", since, "--until", until, "--format", fmt, *extra, now=now
                 )
