@@ -85,11 +85,9 @@ def start_from_head(store: Store, policy: Policy, cb: Callback, now: datetime) -
     edited = gitlog.head_differences(store.root, history.record_paths(cb.id))
     if edited:
         rel, held = edited[0]
-        drop = f"with 'git checkout HEAD -- {rel}'" if held else f"by deleting {rel}"
         raise Refused(
             f"{rel} differs from the last commit (edited outside cbtrack), so nothing was "
-            "changed; keep the edit by committing it yourself with git (cbtrack verify "
-            f"judges it), or drop it {drop}."
+            f"changed; {history.keep_or_drop(rel, held)}."
         )
     latest = history.too_early(cb, now, wall_delta(policy.clock_skew))
     if latest is not None:

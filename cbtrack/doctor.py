@@ -41,7 +41,6 @@ from cbtrack.files import (
     remove_file,
     write_atomic,
 )
-from cbtrack.history import HistoryRefused
 from cbtrack.model import Callback
 from cbtrack.policy import Policy
 from cbtrack.store import (
@@ -546,10 +545,12 @@ def _uncommitted(store: Store) -> list[Problem]:
             b = own[0]
             what = b.detail if b.path == rel else b.sentence
             problems.append(Problem("uncommitted", rel, f"{what}; {b.fix()}", False))
-        elif "D" in code:
-            problems.append(Problem("uncommitted", rel, "removed but not committed", True))
-        else:
-            problems.append(Problem("uncommitted", rel, "a record not committed to git", True))
+        else:  # not what a cbtrack command wrote (that is committed, or in the journal)
+            held = "?" not in code and "A" not in code
+            what = "removed" if "D" in code else "changed"
+            why = f"{what} but not committed, not by a cbtrack command; "
+            why += history.keep_or_drop(rel, held)
+            problems.append(Problem("uncommitted", rel, why, False))
     return problems
 
 
@@ -588,7 +589,6 @@ def record_fit(policy: Policy, cb: Callback) -> list[str]:
 
 def _repair(store: Store, found: list[Problem], now: datetime, user: str | None) -> None:
     kinds = {p.kind for p in found if p.repairable}
-    actor = user or gitlog.TOOL_USER
     if "loose_modes" in kinds:
         make_owner_only(store.root)
     if "stale_git_lock" in kinds:
@@ -605,18 +605,10 @@ def _repair(store: Store, found: list[Problem], now: datetime, user: str | None)
             _drop_stale_copy(store, Path(p.path).stem)
         elif p.kind == "wrong_folder" and p.repairable:
             _move_to_right_folder(store, store.root / p.path)
-    rels = sorted(
-        {
-            r
-            for p in diagnose(store)
-            if p.kind == "uncommitted" and p.repairable
-            for r in history.record_paths(Path(p.path).stem)
-        }
-    )
-    with contextlib.suppress(HistoryRefused):  # what it refuses stays, listed by diagnose
-        if rels:
-            gitlog.commit(store.root, rels, "recover: commit records left uncommitted", actor, now)
-    # the policy is never committed here: the lead checks and commits it (validate --commit)
+    # Nothing else is committed here: only the journal says what a command wrote (above).
+    # A change no command made (a hand edit) stays for a person to keep with git or drop,
+    # never committed in the name of whoever runs the repair; the policy likewise (the lead
+    # checks and commits it with 'validate --commit').
 
 
 def _move_to_right_folder(store: Store, path: Path) -> None:

@@ -141,6 +141,16 @@ class Breach:
         return f"fix {self.path} or delete it"
 
 
+def keep_or_drop(rel: str, held: bool) -> str:
+    """What to do with a change no cbtrack command made (a hand edit): cbtrack never
+    commits it in anyone's name, so a person keeps it with git (the hook and `verify` judge
+    it, under that person's own name) or drops it. `held`: HEAD holds the file."""
+    drop = f"with 'git checkout HEAD -- {rel}'" if held else f"by deleting {rel}"
+    return (
+        "keep it by committing it yourself with git (cbtrack verify judges it), or drop it " + drop
+    )
+
+
 class HistoryRefused(Refused):
     """A commit refused by the rule book; `breaches` lists every reason (exit 1)."""
 
@@ -232,7 +242,17 @@ def check(
 
 
 def policy_breaches(rd: Reader, before: Content, after: Content, author: str) -> list[Breach]:
-    """Rule 10: who may change the keys that say who may do what."""
+    """Rule 10: who may change the keys that say who may do what. Removing the policy is
+    never allowed: a commit after it would run with no roster (no roles, no guardrails)."""
+    if isinstance(before, bytes) and after is None:
+        return [
+            Breach(
+                "policy",
+                POLICY_FILE,
+                f"was deleted by {author}; a store always keeps its policy",
+                restore=POLICY_FILE,
+            )
+        ]
     if not isinstance(before, bytes) or not isinstance(after, bytes):
         return []  # a first policy, or one that does not read (judged as invalid elsewhere)
     old, new = rd.rules(before), rd.rules(after)

@@ -86,7 +86,6 @@ def merge_files(base: Path, ours: Path, theirs: Path, rel: str) -> Merged:
 class SyncResult:
     remote: str
     branch: str
-    committed: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
     incoming: int = 0
     merged: list[str] = field(default_factory=list)
@@ -241,28 +240,33 @@ def sync_patience() -> float:
         return 30.0
 
 
-def _commit_pending(store: Store, actor: str, now: datetime) -> tuple[list[str], list[str]]:
-    """Commit the uncommitted store files the rule book accepts; name the rest and leave
-    them (a hand edit that rewrites history is never shared)."""
+def _pending_left(store: Store) -> list[str]:
+    """Name each uncommitted file and what to do with it. Sync commits none of them: a
+    change no cbtrack command made (a hand edit) is never committed in the name of whoever
+    happens to sync; a person keeps it with git (the hook judges it) or drops it, and the
+    lead commits policy edits with 'cbtrack validate --commit'."""
     root = store.root
-    candidates: list[str] = []
+    records: list[tuple[str, str]] = []
     left: list[str] = []
     for status, rel in gitread.pending_files(root):
         if "U" in status:
             continue
-        if rel.startswith(f"{history.RECORDS}/") or rel in SHARED_FILES:
-            candidates.append(rel)
+        if rel == POLICY_FILE:
+            left.append(
+                f"{rel} has edits not yet committed; the lead checks and commits them with "
+                "'cbtrack validate --commit'."
+            )
+        elif rel.startswith(f"{history.RECORDS}/") or rel in SHARED_FILES:
+            records.append((status, rel))
         else:
             left.append(f"{rel} is not a store file, so sync does not share it.")
-    breaches = gitlog.check_worktree(root, candidates, author=actor)
-    bad_paths = {b.path for b in breaches}
-    bad_ids = {b.callback for b in breaches if b.callback}
-    good = [r for r in candidates if r not in bad_paths and history.callback_of(r) not in bad_ids]
-    left += [f"{b.sentence}; {b.fix()}." for b in breaches]
-    if good:
-        n = len(good)
-        gitlog.commit(root, good, f"sync: commit {n} pending change{'s' * (n != 1)}", actor, now)
-    return good, left
+    breaches = gitlog.check_worktree(root, [rel for _, rel in records])
+    for status, rel in records:
+        own = [b for b in breaches if b.path == rel]
+        why = own[0].detail if own else "changed, but not by a cbtrack command"
+        held = "?" not in status and "A" not in status
+        left.append(f"{rel}: {why}; {history.keep_or_drop(rel, held)}.")
+    return left
 
 
 def _check_outgoing(store: Store, theirs: str | None) -> None:
@@ -307,8 +311,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
     _check_anchor(root, anchor, theirs, remote)
     if round_no == 0:
         _check_outgoing(store, theirs)
-        with progress.step("Committing pending changes", store.on_progress):
-            result.committed, result.left_out = _commit_pending(store, actor, now)
+        result.left_out = _pending_left(store)
     head = gitlog.rev(root, "HEAD")
     if head is None:
         raise Refused("This store has no commits yet; run 'cbtrack init' on it first.")

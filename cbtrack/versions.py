@@ -24,7 +24,9 @@ CLINICAL_ROLE = "clinical"
 ADMIN_ROLE = "admin"
 DEFAULT_SKEW = "10m"
 #: The policy keys that say who may do what; only an admin changes them (rule 10).
-GOVERNED = ("staff", "roles", "triage", "concepts", "signing", "alerts")
+# (`clock_skew` too: it bounds how far back a desk may date an entry, a rule of history
+# that anyone could otherwise switch off)
+GOVERNED = ("staff", "roles", "triage", "concepts", "signing", "alerts", "clock_skew")
 
 
 # --- reading versions ----------------------------------------------------------------

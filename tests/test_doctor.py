@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import snapshot
-from helpers_robust import commit_count, git, git_clean
+from helpers_robust import commit_count, git_clean
 
 from cbtrack.model import EventType
 from cbtrack.store import Store
@@ -139,22 +139,25 @@ def test_an_unexplained_hand_edit_is_named_and_left_uncommitted(cli: Any, store_
     assert commit_count(store_dir) == commits
 
 
-def test_valid_uncommitted_records_are_committed(cli: Any, store_dir: Path) -> None:
+def test_a_valid_hand_edit_is_never_committed_by_a_repair(cli: Any, store_dir: Path) -> None:
+    """A change no command made, even one the history rules would accept (a note "by" a
+    colleague, typed into the file at a shared desk), is never committed in the name of
+    whoever runs the repair: a person keeps it with git or drops it."""
     cid = cli.add()
     s = Store(store_dir)
     cb = s.load(cid)
-    cb.log(cb.created_at, "jlee", EventType.note, note="Written down, not yet committed")
+    cb.log(cb.created_at, "mkhan", EventType.note, note="Written down, not yet committed")
     s.open_path(cid).write_text(dump_record(cb))
     commits = commit_count(store_dir)
+    rel = f"callbacks/open/{cid}.yaml"
     code, data = doctor(cli)
-    assert kinds(data) == [("uncommitted", f"callbacks/open/{cid}.yaml", True)]
+    assert kinds(data) == [("uncommitted", rel, False)]
     code, data = doctor(cli, "--repair", user="jlee")
-    assert code == 0
-    assert commit_count(store_dir) == commits + 1
-    assert git(store_dir, "log", "-1", "--format=%s %an").strip() == (
-        "recover: commit records left uncommitted jlee"
-    )
-    assert git_clean(store_dir) == ""
+    assert code == 1
+    assert commit_count(store_dir) == commits
+    detail = data["problems"][0]["detail"]
+    assert "not by a cbtrack command" in detail and f"git checkout HEAD -- {rel}" in detail
+    assert rel in git_clean(store_dir)
 
 
 def test_a_record_in_the_wrong_folder_is_moved(cli: Any, store_dir: Path) -> None:

@@ -75,7 +75,7 @@ def test_sync_leaves_a_rewritten_attempt_out_and_the_other_desk_never_sees_it(
     a.edit(cid, lambda d: d["attempts"][0].update(note="Reached the patient, all sorted"))
     result = a.run("sync", now=at("10:00"))
     assert result.exit_code == 0, result.stderr
-    assert "left out of the commit" in result.stderr
+    assert "not shared (uncommitted)" in result.stderr
     assert "was changed; attempts and events are append-only" in result.stderr
     assert "sorted" not in result.stderr + result.stdout
     b.sync(at("10:01"))

@@ -310,6 +310,18 @@ def test_an_uncommitted_self_promotion_gives_no_clinical_power(desk: Desk) -> No
     desk.ok("lead", "validate", "--commit", now=at("09:32"))  # the admin may
 
 
+def test_only_an_admin_may_widen_the_clock_skew(desk: Desk) -> None:
+    """`clock_skew` bounds how far back an entry may be dated: widening it would switch the
+    rule off for everyone, so it is the admin's, like the roster."""
+    policy = desk.path / "cbtrack.yaml"
+    data = yaml.safe_load(policy.read_text())
+    data["clock_skew"] = "1000d"
+    policy.write_text(yaml.safe_dump(data, sort_keys=False))
+    err = desk.refused("fd", "validate", "--commit", now=at("09:31"))
+    assert "clock_skew changed by fd" in err and "admin role" in err
+    desk.ok("lead", "validate", "--commit", now=at("09:32"))  # the admin may
+
+
 def test_a_policy_change_by_a_non_admin_is_a_finding(desk: Desk) -> None:
     _promote(desk, "fd")
     hand_git(desk.path, "commit", "-q", "--no-verify", "-am", "roles", author="fd")

@@ -160,27 +160,32 @@ def test_both_desks_close_the_same_callback(tmp_path: Path) -> None:
     assert [e["type"] for e in record["events"]].count("closed") == 2
 
 
-def test_sync_commits_valid_pending_edits_and_names_the_rest(tmp_path: Path) -> None:
+def test_sync_commits_no_pending_edit_and_names_each(tmp_path: Path) -> None:
     a, b = office(tmp_path)
     good = a.add(now=at("09:00"))
     bad = a.add(now=at("09:01"))
     unexplained = a.add(now=at("09:02"))
-    # a note appended by the syncing user is explained; a bare field edit is not
-    note = {"id": "n0te01", "at": at("09:20"), "by": a.user, "type": "note", "note": "Map sent"}
+    # a note typed into the file "by" a colleague is one the rule book would accept, but no
+    # command made it: sync never commits it in the name of whoever syncs
+    note = {"id": "n0te01", "at": at("09:20"), "by": b.user, "type": "note", "note": "Map sent"}
     a.edit(good, lambda d: d["events"].append(note))
     a.edit(bad, lambda d: d.update(urgency="whenever"))
     a.edit(unexplained, lambda d: d.update(next_action="Email the parking map"))
     (a.path / "notes.txt").write_text("scratch notes\n")
+    head = a.head()
     result = a.run("sync", now=at("09:30"))
     assert result.exit_code == 0, result.stderr
+    assert a.head() == head
+    assert f"callbacks/open/{good}.yaml: changed, but not by a cbtrack command" in result.stderr
     assert f"callbacks/open/{bad}.yaml: field urgency" in result.stderr
     assert f"callbacks/open/{unexplained}.yaml: field next_action was changed" in result.stderr
+    assert f"git checkout HEAD -- callbacks/open/{good}.yaml" in result.stderr
     assert "notes.txt is not a store file" in result.stderr
     assert "whenever" not in result.stderr and "parking" not in result.stderr
     pending = git(a.path, "status", "--porcelain").stdout
-    assert f"{bad}.yaml" in pending and f"{good}.yaml" not in pending
+    assert all(f"{cid}.yaml" in pending for cid in (good, bad, unexplained))
     b.sync(at("09:31"))
-    assert b.record(good)["events"][-1]["note"] == "Map sent"
+    assert [e["type"] for e in b.record(good)["events"]] == ["created"]
     assert b.record(bad)["urgency"] == "routine"
 
 

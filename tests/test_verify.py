@@ -204,6 +204,25 @@ def test_the_hook_refuses_changed_attempts_and_deleted_records(tmp_path: Path) -
     assert done.returncode != 0 and "deleting a record" in done.stderr
 
 
+def test_deleting_the_policy_is_refused_by_the_hook_and_reported_by_verify(
+    tmp_path: Path,
+) -> None:
+    """With no policy, a later commit would run with no roster: re-adding one that names
+    oneself admin would pass. So removing it is a breach whoever does it."""
+    (a, _) = office(tmp_path)
+    a.add(now=at("09:00"))
+    git(a.path, "rm", "-q", "cbtrack.yaml")
+    done = hand_commit_with_hook(a)
+    assert done.returncode != 0 and "cbtrack.yaml" in done.stderr  # (no store without it)
+    a.commit_by_hand("no policy")  # --no-verify
+    git(a.path, "checkout", "HEAD~1", "--", "cbtrack.yaml")
+    a.commit_by_hand("a policy again")  # (a roster of one's own choosing would pass here)
+    code, out = verify_json(a)
+    assert code == 1
+    assert any("cbtrack.yaml" in json.dumps(f) and "was deleted" in json.dumps(f)
+               for f in out["findings"])  # fmt: skip
+
+
 def test_the_hook_refuses_a_hand_edit_that_no_event_explains(tmp_path: Path) -> None:
     (a, _) = office(tmp_path)
     cid = a.add(now=at("09:00"))

@@ -35,9 +35,9 @@ def doctor(
             "--repair",
             help="Repair what is safe: make the store owner-only, remove stale temp and git "
             "lock files, finish an interrupted change, drop the older copy of a record in "
-            "both folders, move a record to the folder its status names, commit records "
-            "left uncommitted that the history rules accept (never a hand edit that "
-            "rewrites an attempt, an event, a closure or a creation field).",
+            "both folders, move a record to the folder its status names. A change no "
+            "cbtrack command made (a hand edit) is never committed: it is named, with how "
+            "to keep it with git or drop it.",
         ),
     ] = False,
     as_json: JsonOpt = False,

@@ -26,7 +26,11 @@ def sync_cmd(
     ] = "origin",
     as_json: JsonOpt = False,
 ) -> None:
-    """Share the queue: commit pending changes the history rules accept, fetch, merge, push.
+    """Share the queue: fetch, merge and push what this desk has committed.
+
+    Uncommitted files (a hand edit, a policy edit) are named and never committed by sync:
+    keep one with git (the hook judges it) or drop it; the lead commits the policy with
+    'cbtrack validate --commit'.
 
     Records changed on both desks are merged by the record rules (attempts and events are
     never lost); a remote whose history was rewritten is refused, and so is pushing a
@@ -39,14 +43,13 @@ def sync_cmd(
     from cbtrack import sync
 
     out = sync.sync(store, st.user, st.now(), remote)
-    warn([f"left out of the commit: {m}" for m in out.left_out] + out.notes)
+    warn([f"not shared (uncommitted): {m}" for m in out.left_out] + out.notes)
     if as_json:
         typer.echo(
             render.to_json(
                 {
                     "remote": out.remote,
                     "branch": out.branch,
-                    "committed": out.committed,
                     "left_out": out.left_out,
                     "incoming_commits": out.incoming,
                     "merged_records": out.merged,
@@ -61,8 +64,6 @@ def sync_cmd(
         )
         return
     parts = []
-    if out.committed:
-        parts.append(f"committed {len(out.committed)} pending file(s)")
     if out.incoming:
         parts.append(f"took in {out.incoming} commit(s)")
     if out.merged:
