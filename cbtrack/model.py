@@ -141,10 +141,20 @@ def _describe_one(err: Any, known: set[str], names_ok: bool) -> str:
         msg = "is empty; write some text"
     elif kind == "string_unicode":
         msg = "is not valid UTF-8 text; retype it (check the terminal's encoding)"
+    elif kind == "string_pattern_mismatch":  # (never the pattern itself)
+        field = str(err["loc"][-1]) if err["loc"] else ""
+        msg = _PATTERN_WORDS.get(field, "is not in the form this field takes; check it")
     elif hidden:
         msg = f"a key in it is not valid ({msg})"
     where = ".".join(parts)
     return f"field {where}: {msg}" if where else msg
+
+
+_PATTERN_WORDS = {
+    "email": "is not an email address; write it like name@example.com",
+    "extension": "is not a phone extension; use digits only (up to 10)",
+    "mrn": "is not a record number; use letters, digits and dashes (up to 30)",
+}
 
 
 def _is_name(text: str) -> bool:

@@ -32,10 +32,11 @@ from zoneinfo import ZoneInfo
 
 from cbtrack import freshness, localindex
 from cbtrack.enums import Urgency
+from cbtrack.errors import StoreError
 from cbtrack.ids import is_record_name
 from cbtrack.indexrow import ROW_FIELDS, Row, kept_line
+from cbtrack.storefolder import POLICY_FILE, locate
 
-POLICY_FILE = "cbtrack.yaml"  # (as in cbtrack/store.py, which this must not import)
 OPEN_DIR = ("callbacks", "open")
 POLICY_STAMP = ".cbtrack/policy-committed"  # as `service.policy_uncommitted` writes it
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([+-]\d{2}:\d{2}|Z)")
@@ -52,22 +53,21 @@ class DigestPolicy:
         self.ranks: dict[str, int] = dict(digest["ranks"])
         self.staff: dict[str, list[str]] = dict(digest["staff"])
         self.categories: set[str] = set(digest["categories"])
+        self.owners: set[str] = set(digest["owners"])
+        self.any_owner: bool = bool(digest["any_owner"])
 
     def roles_of(self, user: str) -> list[str]:
         return list(self.staff.get(user, []))
 
 
 def find_root(explicit: str | None) -> Path | None:
-    """The store folder as `Store.find` picks it, or None (the full path explains why)."""
-    chosen = explicit or os.environ.get("CBTRACK_STORE")
-    if chosen:
-        root = Path(chosen).expanduser()
-        return root.resolve() if (root / POLICY_FILE).is_file() else None
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / POLICY_FILE).is_file():
-            return folder.resolve()
-    return None
+    """The store folder as `Store.find` picks it (`storefolder.locate`), or None (the full
+    path explains why)."""
+    try:
+        root, _named = locate(explicit)
+    except StoreError:
+        return None
+    return None if root is None else root.resolve()
 
 
 def policy_quiet(root: Path) -> bool:
@@ -179,6 +179,8 @@ def queue_screen(
     root, ix, policy = opened
     if category and category not in policy.categories:
         return False
+    if owner and not (policy.any_owner or owner in policy.owners):
+        return False  # the full path says what is wrong
     ranks = policy.ranks
     if set(ranks) != {u.value for u in Urgency}:
         return False

@@ -57,6 +57,10 @@ from cbtrack.patients import Query, lookup_keys, newest_first, same_patient
 from cbtrack.policy import Policy
 from cbtrack.policyproblems import describe_policy_problems
 from cbtrack.progress import Progress
+from cbtrack.storefolder import (
+    POLICY_FILE as POLICY_FILE,  # (re-exported: the name of the store)
+    locate,
+)
 from cbtrack.yamlio import (
     FileGone,
     _YamlProblem,
@@ -68,7 +72,6 @@ from cbtrack.yamlio import (
     record_data,
 )
 
-POLICY_FILE = "cbtrack.yaml"
 OPEN_DIR = Path("callbacks/open")
 CLOSED_DIR = Path("callbacks/closed")
 LOCAL_DIR = ".cbtrack"
@@ -107,20 +110,17 @@ class Store(Guarded):
 
     @classmethod
     def find(cls, explicit: str | None = None, cwd: Path | None = None) -> Store:
-        """`--store`, else `$CBTRACK_STORE`, else the nearest folder upwards with cbtrack.yaml."""
-        chosen = explicit or os.environ.get("CBTRACK_STORE")
-        if chosen:
-            root = Path(chosen).expanduser()
-            if not (root / POLICY_FILE).is_file():
-                raise StoreError(
-                    f"No cbtrack store at {root} (no {POLICY_FILE}); create one with "
-                    f"'cbtrack init {root}' or point --store at an existing store."
-                )
+        """`--store`, else `$CBTRACK_STORE`, else the nearest folder upwards with cbtrack.yaml
+        (`storefolder.locate`)."""
+        root, named = locate(explicit, cwd)
+        if root is not None:
             return cls(root)
-        here = (cwd or Path.cwd()).resolve()
-        for folder in (here, *here.parents):
-            if (folder / POLICY_FILE).is_file():
-                return cls(folder)
+        if named:
+            root = Path(explicit or os.environ.get("CBTRACK_STORE", "")).expanduser()
+            raise StoreError(
+                f"No cbtrack store at {root} (no {POLICY_FILE}); create one with "
+                f"'cbtrack init {root}' or point --store at an existing store."
+            )
         raise StoreError(
             "No cbtrack store here or in any parent folder; use --store DIR, set "
             "CBTRACK_STORE, or create one with 'cbtrack init DIR'."
@@ -638,6 +638,10 @@ def policy_digest(policy: Policy) -> dict[str, Any]:
         "ranks": {u.value: policy.rank(u) for u in Urgency},
         "staff": {user: list(m.roles) for user, m in policy.staff.items()},
         "categories": sorted(policy.categories),
+        # who may own a callback (`Policy.accepts_owner`): a role or a rostered user, or
+        # anyone while there is no roster
+        "owners": sorted(set(policy.roles) | set(policy.staff)),
+        "any_owner": not policy.roster_enforced,
     }
 
 

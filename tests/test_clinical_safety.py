@@ -175,8 +175,21 @@ def test_without_a_roster_nobody_is_locked_out(cli: Cli) -> None:
 
 def test_roll_keeps_clinical_work_with_clinical_staff(roster: Cli) -> None:
     cid = emergency(roster)
-    roster.ok("review", "--roll", user="jlee", now="2026-11-27T17:30:00-05:00")
+    result = roster.ok("review", "--roll", user="jlee", now="2026-11-27T17:30:00-05:00")
     assert roster.record(cid)["owner"] == "clinical"
+    # nobody has called it: the roll says so, by ID, on stderr (dry run or not)
+    assert f"with no call yet was rolled over: {cid}" in result.stderr
+    assert "call it now" in result.stderr
+
+
+def test_a_called_emergency_rolls_over_without_the_warning(roster: Cli) -> None:
+    cid = emergency(roster)
+    note = "No answer on mobile; trying again shortly"
+    roster.ok(*attempt_args(cid, "phone", "no_answer", note), user="rnpatel")
+    result = roster.ok(
+        "review", "--roll", "--dry-run", user="jlee", now="2026-11-27T17:30:00-05:00"
+    )
+    assert "no call yet" not in result.stderr
 
 
 def test_lowering_urgency_recomputes_the_due_time(roster: Cli) -> None:
@@ -240,3 +253,30 @@ def test_validate_names_a_rule_it_cannot_read(cli: Cli) -> None:
     set_policy(cli.store, triage=[{"name": "chest", "urgency": "clinical", "patterns": ["x"]}])
     result = cli("validate")
     assert result.exit_code == 1 and "built-in" in result.stderr + result.stdout
+
+
+def test_a_refused_add_whose_words_are_an_emergency_still_shows_the_script(cli: Cli) -> None:
+    """Staff fix the details while the patient may still be on the line: the emergency
+    script and "tell clinical" come first, then the one-sentence refusal; nothing is filed."""
+    base = ["add", "--patient", "Hal Fakename", "--phone", "+15550100313", "--symptoms", "no"]
+    words = ["--category", "billing", "--reason", "I want to end my life over these bills"]
+    result = cli(*base, *words, "--detail", "x=y")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    err = result.stderr
+    assert "EMERGENCY: give this to the patient now" in err and "NOT filed" in err
+    assert err.rstrip().splitlines()[-1].startswith("Error: A billing callback needs")
+    assert not list((cli.store / "callbacks" / "open").glob("cb-*.yaml"))
+    # plain words: only the refusal
+    plain = ["--category", "billing", "--reason", "Question about the last statement"]
+    result = cli(*base, *plain, "--detail", "x=y")
+    assert result.exit_code == 1 and "EMERGENCY" not in result.stderr
+
+
+def test_a_malformed_email_is_explained_in_words_not_a_pattern(cli: Cli) -> None:
+    err = cli.refused(
+        "add", "--patient", "Ada Example", "--phone", "+15550100123", "--category", "general",
+        "--reason", "Parking question", "--detail", "topic=parking", "--symptoms", "no",
+        "--email", "notanemail",
+    )  # fmt: skip
+    assert "field email: is not an email address; write it like name@example.com" in err
+    assert "pattern" not in err and "^" not in err

@@ -325,3 +325,26 @@ def test_a_symlinked_record_is_not_followed(tmp_path: Any) -> None:
     (store / "callbacks" / "open" / "cb-20261127-sssss.yaml").symlink_to(secret)
     result = cli("show", "cb-20261127-sssss")
     assert result.exit_code == 3 and "symbolic link" in result.stderr
+
+
+def test_a_store_this_login_may_not_read_is_named_in_one_sentence(
+    cli: Any, store_dir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another login on a shared workstation meets an owner-only store: one sentence and
+    exit 3 from the quick paths and the full one alike, never a traceback."""
+    from pathlib import Path
+
+    cid = cli.add()
+    real = Path.is_file
+
+    def denied(self: Path) -> bool:
+        if str(self).startswith(str(store_dir)):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    for args in (["queue"], ["find", "555"], ["show", cid], ["report"], ["validate"]):
+        result = cli(*args)
+        assert result.exit_code == 3, (args, result.stderr)
+        assert result.stderr.startswith("Error: Cannot read the store at"), args
+        assert "permission denied" in result.stderr and "Traceback" not in result.stderr

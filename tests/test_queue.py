@@ -182,3 +182,16 @@ def test_the_footer_fits_80_columns(cli: Cli, monkeypatch: pytest.MonkeyPatch) -
     lines = cli.ok("queue", "--limit", "1").stdout.splitlines()
     assert all(len(line) <= 80 for line in lines)
     assert lines[-1].startswith("4 open (3 not shown: raise --limit)")
+
+
+def test_a_mistyped_owner_is_refused_not_an_empty_queue(cli: Cli, store_dir: Path) -> None:
+    """With a roster, an owner that is neither a role nor a staff user is a typo: saying
+    "no open callbacks match" would read as nothing to do (the quick path and the full one)."""
+    set_policy(store_dir, staff=STAFF)
+    cli.add()
+    for args in (["queue", "--owner", "ghost"], ["queue", "--owner", "ghost", "--json"]):
+        err = cli.refused(*args)
+        assert "'ghost' is not a role or staff user in the policy" in err
+    assert cli("queue", "--owner", "front_desk").exit_code == 0
+    err = cli.refused("queue", "--mine", user="ghost")
+    assert "ghost" in err

@@ -114,7 +114,7 @@ class Group(TyperGroup):
 
                 try:
                     root = Store.find(obj.store_dir).root
-                except CbtrackError:
+                except Exception:  # (the failure being reported may be this very one)
                     root = None
         path = doctor.log_failure(exc, root, ctx.invoked_subcommand)
         where = f"details were written to {path}" if path else "no details could be saved"

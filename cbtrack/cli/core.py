@@ -47,7 +47,7 @@ from cbtrack.enums import (
     Urgency,
     VoicemailConsent,
 )
-from cbtrack.errors import Refused
+from cbtrack.errors import CbtrackError, Refused
 from cbtrack.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -134,41 +134,69 @@ def add(
     """
     st = state(ctx)
     details = _details(detail or [])
-    answers = _intake_answers(st, category, reason, details, note, symptoms, red_flags, urgency)
-    if answers.red_flags:
-        _emergency_script(st)
-    out = service.add(
-        st.store(),
-        st.user,
-        st.now(),
-        patient=patient,
-        phone=phone,
-        category=category,
-        reason=reason,
-        method=method,
-        voicemail=voicemail,
-        window=window,
-        details=details,
-        urgency=urgency,
-        owner=owner,
-        due=st.due(due) if due else None,
-        source=source,
-        mrn=mrn,
-        dob=dob,
-        language=language,
-        email=email,
-        next_action=next_action,
-        deadline=deadline_time(st, deadline) if deadline else None,
-        related=related,
-        note=note,
-        symptoms=answers.symptoms,
-        red_flags=answers.red_flags,
-    )
+    shown = False  # the emergency script already on screen
+    try:
+        answers = _intake_answers(st, category, reason, details, note, symptoms, red_flags, urgency)
+        if answers.red_flags:
+            _emergency_script(st)
+            shown = True
+        out = service.add(
+            st.store(),
+            st.user,
+            st.now(),
+            patient=patient,
+            phone=phone,
+            category=category,
+            reason=reason,
+            method=method,
+            voicemail=voicemail,
+            window=window,
+            details=details,
+            urgency=urgency,
+            owner=owner,
+            due=st.due(due) if due else None,
+            source=source,
+            mrn=mrn,
+            dob=dob,
+            language=language,
+            email=email,
+            next_action=next_action,
+            deadline=deadline_time(st, deadline) if deadline else None,
+            related=related,
+            note=note,
+            symptoms=answers.symptoms,
+            red_flags=answers.red_flags,
+        )
+    except CbtrackError:
+        if not shown:
+            _unfiled_emergency(st, reason, details, note)
+        raise
     if out.record.urgency == Urgency.emergency:
-        _emergency_banner(st, out, script_shown=bool(answers.red_flags))
+        _emergency_banner(st, out, script_shown=shown)
     _print_outcome(st, out, as_json, out.record.id)
     if out.record.urgency == Urgency.emergency:
         alerting.send_now(st, out.record.id)
+
+
+def _unfiled_emergency(st: State, reason: str, details: dict[str, str], note: str | None) -> None:
+    """A refused `add` whose words are an emergency still shows the emergency script: the
+    patient may be on the line while staff fix the details (nothing was filed)."""
+    from cbtrack import triage
+
+    try:
+        policy = st.store().policy
+        rule = triage.matching_rule(policy, triage.triage_texts(reason, details, [note or ""]))
+    except Exception:  # (the refusal below says what is wrong; this is only a safety net)
+        return
+    if rule is None or rule.urgency != Urgency.emergency:
+        return
+    _emergency_script(st)
+    typer.echo(
+        "Then tell clinical at once: the words read as an emergency, but the callback was "
+        "NOT filed; fix what the error below says and add it again.",
+        err=True,
+    )
+    typer.echo(_RULE, err=True)
 
 
 def _yes(answer: YesNo | None) -> bool | None:

@@ -125,6 +125,10 @@ def _full_queue(
         if owner and owner != st.user:
             raise Refused("--mine shows your own callbacks; leave out --owner, or --mine.")
         owner = st.user
+    if owner:
+        from cbtrack.triage import check_owner
+
+        check_owner(store.policy, owner)  # a typo must not read as "nothing to do"
     chosen = service.QueueFilter(
         owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
     )

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cbtrack.cli import core  # noqa: F401  (day-one commands are listed first in --help)
-from cbtrack.cli.app import JsonOpt, State, app, color_ok, state, term_width, unreadable_exit
+from cbtrack.cli.app import (
+    JsonOpt,
+    State,
+    app,
+    color_ok,
+    state,
+    term_width,
+    unreadable_exit,
+    warn,
+)
 from cbtrack.errors import Refused, UsageProblem
 from cbtrack.lazy import lazy_module
 
@@ -191,12 +200,26 @@ def _alerts_line(a: dict[str, object]) -> str:
 
 
 def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
+    from cbtrack.enums import CLINICAL_URGENCIES
+
     store = st.store()
     policy = store.policy
+    records = store.open_views()
+    uncalled = set(review.unattempted_due_today(policy, records, now))
+    urgent = {cb.id for cb in records if cb.id in uncalled and cb.urgency in CLINICAL_URGENCIES}
     if dry_run:
         rolls = review.plan_roll(policy, store.open_records(), now)
     else:
         rolls = service.roll_over(store, st.user, now)
+    rolled = [r.callback_id for r in rolls if r.callback_id in urgent]
+    if rolled:  # the roll never hides a clinical callback nobody has called yet
+        n = len(rolled)
+        warn([
+            f"{n} emergency or clinical callback{'s' * (n != 1)} due today with no call yet "
+            f"{'would be' if dry_run else 'was' if n == 1 else 'were'} rolled over: "
+            f"{', '.join(rolled)}; call {'it' if n == 1 else 'them'} now, or hand "
+            f"{'it' if n == 1 else 'them'} to the clinician on call before leaving."
+        ])  # fmt: skip
     if as_json:
         typer.echo(render.to_json({"dry_run": dry_run, "rolled": [r.as_json() for r in rolls]}))
         return
