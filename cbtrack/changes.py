@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from cbtrack import storefolder
 from cbtrack.clock import wall_delta
 from cbtrack.errors import CbtrackError, Refused, StoreError
 from cbtrack.files import write_atomic
@@ -87,7 +88,7 @@ def start_from_head(store: Store, policy: Policy, cb: Callback, now: datetime) -
         rel, held = edited[0]
         raise Refused(
             f"{rel} differs from the last commit (edited outside cbtrack), so nothing was "
-            f"changed; {history.keep_or_drop(rel, held)}."
+            f"changed; {storefolder.keep_or_drop(rel, held)}."
         )
     latest = history.too_early(cb, now, wall_delta(policy.clock_skew))
     if latest is not None:

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cbtrack import gitlog, history
+from cbtrack import gitlog, history, storefolder
 from cbtrack.errors import CbtrackError, GitError
 from cbtrack.files import (
     TMP_PREFIX,
@@ -549,7 +549,7 @@ def _uncommitted(store: Store) -> list[Problem]:
             held = "?" not in code and "A" not in code
             what = "removed" if "D" in code else "changed"
             why = f"{what} but not committed, not by a cbtrack command; "
-            why += history.keep_or_drop(rel, held)
+            why += storefolder.keep_or_drop(rel, held)
             problems.append(Problem("uncommitted", rel, why, False))
     return problems
 

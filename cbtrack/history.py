@@ -1,9 +1,8 @@
 """The rule book for history: what may change between two versions of the store's records.
 
-Pure: it takes file contents (bytes as a commit, git's index or the working tree holds
-them) and returns the breaches, each naming its file and never a value. The pre-commit
-hook, `verify` (every commit in history), `sync`, `doctor --repair`, crash recovery and
-every command's commit (`gitlog.commit`) ask it; nothing enters history another way.
+Pure: it takes file contents and returns the breaches, each naming its file and never a
+value. The pre-commit hook, `verify`, `sync`, crash recovery and every command's commit
+(`gitlog.commit`) ask it; nothing enters history another way.
 
 The rules, for every record touched by a change (a commit against each of its parents):
 
@@ -28,13 +27,13 @@ The rules, for every record touched by a change (a commit against each of its pa
    an owner outside the clinical role, or lowering its urgency needs an author with the
    clinical role in the policy as committed before the change.
 10. Policy: a change to the keys in `GOVERNED` needs an author with the `admin` role in
-   the policy before the change (or a policy that names no admin yet).
+   the policy before the change (or a policy that names no admin yet); removing it never.
 11. Tree: nothing under `.cbtrack/` (local files) and no symlink or submodule anywhere.
 
 A merge is judged against its merge base (`check_merge`): each record it touches must be
-what the three-way merge of the two sides gives (the one side that changed it, or the
-union by the merge rules of `cbtrack.merge`); a merge of histories with no common commit
-is a breach. A commit's roles and clock skew always come from its parent's policy.
+what the three-way merge of the two sides gives (one side's, or their union by the merge
+rules); histories with no common commit may not merge. Roles and clock skew come from the
+parent's policy.
 """
 
 from __future__ import annotations
@@ -141,16 +140,6 @@ class Breach:
         return f"fix {self.path} or delete it"
 
 
-def keep_or_drop(rel: str, held: bool) -> str:
-    """What to do with a change no cbtrack command made (a hand edit): cbtrack never
-    commits it in anyone's name, so a person keeps it with git (the hook and `verify` judge
-    it, under that person's own name) or drops it. `held`: HEAD holds the file."""
-    drop = f"with 'git checkout HEAD -- {rel}'" if held else f"by deleting {rel}"
-    return (
-        "keep it by committing it yourself with git (cbtrack verify judges it), or drop it " + drop
-    )
-
-
 class HistoryRefused(Refused):
     """A commit refused by the rule book; `breaches` lists every reason (exit 1)."""
 
@@ -242,17 +231,11 @@ def check(
 
 
 def policy_breaches(rd: Reader, before: Content, after: Content, author: str) -> list[Breach]:
-    """Rule 10: who may change the keys that say who may do what. Removing the policy is
-    never allowed: a commit after it would run with no roster (no roles, no guardrails)."""
+    """Rule 10: who may change the keys that say who may do what (no one may remove the
+    policy: a commit after it would run with no roster, no roles, no guardrails)."""
     if isinstance(before, bytes) and after is None:
-        return [
-            Breach(
-                "policy",
-                POLICY_FILE,
-                f"was deleted by {author}; a store always keeps its policy",
-                restore=POLICY_FILE,
-            )
-        ]
+        why = f"was deleted by {author}; a store always keeps its policy"
+        return [Breach("policy", POLICY_FILE, why, restore=POLICY_FILE)]
     if not isinstance(before, bytes) or not isinstance(after, bytes):
         return []  # a first policy, or one that does not read (judged as invalid elsewhere)
     old, new = rd.rules(before), rd.rules(after)
@@ -276,14 +259,8 @@ def tree_breaches(entries: Iterable[tuple[str, str]]) -> list[Breach]:
     out: list[Breach] = []
     for path, mode in entries:
         if path == LOCAL_DIR or path.startswith(f"{LOCAL_DIR}/"):
-            out.append(
-                Breach(
-                    "local",
-                    path,
-                    f"is under {LOCAL_DIR}/, which holds one desk's local files and is never "
-                    "shared",
-                )
-            )
+            why = f"is under {LOCAL_DIR}/, which holds one desk's local files and is never shared"
+            out.append(Breach("local", path, why))
         elif mode in ODD_MODES:
             what = "a symlink" if mode == "120000" else "a submodule"
             out.append(Breach("link", path, f"is {what}; a store holds plain files only"))

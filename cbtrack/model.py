@@ -133,6 +133,9 @@ def _describe_one(err: Any, known: set[str], names_ok: bool) -> str:
             break
     msg = str(err["msg"]).removeprefix("Value error, ")
     kind = err["type"]
+    if kind == "string_pattern_mismatch":  # (never the pattern itself)
+        field = str(err["loc"][-1]) if err["loc"] else ""
+        msg = _PATTERN_WORDS.get(field, "is not in the form this field takes; check it")
     if kind == "extra_forbidden":
         msg = "holds a key that is not allowed here"
     elif kind == "string_too_long":
@@ -141,9 +144,6 @@ def _describe_one(err: Any, known: set[str], names_ok: bool) -> str:
         msg = "is empty; write some text"
     elif kind == "string_unicode":
         msg = "is not valid UTF-8 text; retype it (check the terminal's encoding)"
-    elif kind == "string_pattern_mismatch":  # (never the pattern itself)
-        field = str(err["loc"][-1]) if err["loc"] else ""
-        msg = _PATTERN_WORDS.get(field, "is not in the form this field takes; check it")
     elif hidden:
         msg = f"a key in it is not valid ({msg})"
     where = ".".join(parts)

@@ -38,3 +38,13 @@ def locate(explicit: str | None, cwd: Path | None = None) -> tuple[Path | None, 
         if holds_policy(folder):
             return folder, False
     return None, False
+
+
+def keep_or_drop(rel: str, held: bool) -> str:
+    """What to do with a change no cbtrack command made (a hand edit): cbtrack never
+    commits it in anyone's name, so a person keeps it with git (the hook and `verify` judge
+    it, under that person's own name) or drops it. `held`: HEAD holds the file."""
+    drop = f"with 'git checkout HEAD -- {rel}'" if held else f"by deleting {rel}"
+    return (
+        "keep it by committing it yourself with git (cbtrack verify judges it), or drop it " + drop
+    )

@@ -21,7 +21,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cbtrack import audit, doctor, gitlog, gitread, history, identity, progress, service, versions
+from cbtrack import (
+    audit,
+    doctor,
+    gitlog,
+    gitread,
+    history,
+    identity,
+    progress,
+    service,
+    storefolder,
+    versions,
+)
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.files import remove_file, write_atomic
 from cbtrack.merge import Merged, merge_records
@@ -265,7 +276,7 @@ def _pending_left(store: Store) -> list[str]:
         own = [b for b in breaches if b.path == rel]
         why = own[0].detail if own else "changed, but not by a cbtrack command"
         held = "?" not in status and "A" not in status
-        left.append(f"{rel}: {why}; {history.keep_or_drop(rel, held)}.")
+        left.append(f"{rel}: {why}; {storefolder.keep_or_drop(rel, held)}.")
     return left
 
 
