@@ -588,12 +588,12 @@ STATE_TAG = {
 def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> list[str]:
     """Each callback found (the ID says the day it was created): ID, state, patient, phone,
     why, and where it went (its owner, or how it closed). One line where the terminal is
-    wide; below 110 columns the why goes on a second, indented line, so that the name and
-    the reason stay readable."""
+    wide; below 110 columns the phone and the why go on a second, indented line, so that
+    the name and the phone (what staff check to know who is calling) are never cut."""
     width = max(width, MIN_WIDTH)
     lines = []
     for cb in records:
-        where = cb.owner
+        where = owner_label(policy, cb.owner)
         if cb.closure:
             c = cb.closure
             where = {
@@ -605,13 +605,13 @@ def find_lines(policy: Policy, records: list[Callback], width: int = WIDTH) -> l
         head = f"{cb.id} {STATE_TAG[cb.status]:<11} "
         cat = CATEGORY_TAG.get(cb.category, cb.category[:8])
         why = f"{cat}: {cb.reason}"
+        phone = fit(cb.patient.phone, 24)
         if width < 110:
             room = width - len(head) - len(where) - 3
-            who = f"{fit(cb.patient.name, room - 17)} {fit(cb.patient.phone, 15)}"
-            lines.append(f"{head}{pad(who, room)} | {where}")
-            lines.append("    " + fit(why, width - 4))
+            lines.append(f"{head}{pad(fit(cb.patient.name, room), room)} | {where}")
+            lines.append("    " + fit(f"{phone} · {why}", width - 4))
             continue
-        who = f"{fit(cb.patient.name, 24)} {fit(cb.patient.phone, 15)}  "
+        who = f"{fit(cb.patient.name, 24)} {pad(phone, 20)}  "
         room = width - len(head) - display_width(who) - len(where) - 3
         lines.append(f"{head}{who}{pad(fit(why, room), room)} | {where}")
     return lines

@@ -75,7 +75,7 @@ def test_find_by_mrn_and_by_id(cli: Cli, three: dict[str, str]) -> None:
 def test_find_text_lists_open_and_closed(cli: Cli, three: dict[str, str]) -> None:
     out = cli.ok("find", "617 555 0140").stdout
     lines = out.splitlines()  # (at 100 columns, two lines a callback: the why under it)
-    assert lines[0].startswith(f"{three['second']} new ") and lines[0].endswith("| front_desk")
+    assert lines[0].startswith(f"{three['second']} new ") and lines[0].endswith("| front desk")
     assert lines[2].startswith(f"{three['first']} closed ") and lines[2].endswith("| resolved")
     assert lines[1].startswith("    ") and lines[3].startswith("    ")
     assert lines[-1] == "2 found, 1 open."
@@ -373,3 +373,19 @@ def test_find_from_the_index_alone_prints_what_the_full_path_prints(
     out = cli.ok("find", "rooter").stdout
     assert routed in out and "Rooter" in out
     assert routed not in cli.ok("find", "router").stdout
+
+
+def test_find_never_cuts_the_name_or_the_phone_at_80_columns(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff confirm who is calling by the name and the phone: at 80 columns they get a
+    line each (the phone leads the second line, before the reason), the owner in words."""
+    monkeypatch.setenv("COLUMNS", "80")
+    name = "Alexandria Montgomery-Fakename"
+    cli.ok("add", "--patient", name, "--phone", "+1 (555) 010-0131", "--category", "general",
+           "--reason", "Asks about parking for the new building", "--detail", "topic=parking",
+           "--symptoms", "no")  # fmt: skip
+    out = cli.ok("find", "montgomery").stdout.splitlines()
+    assert name in out[0] and out[0].endswith("| front desk")
+    assert out[1].lstrip().startswith("+1 (555) 010-0131 · ")
+    assert all(len(line) <= 80 for line in out)
