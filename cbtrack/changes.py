@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -214,6 +214,12 @@ def commit_policy(store: Store, user: str | None, now: datetime) -> bool:
         return gitlog.commit(
             store.root, [POLICY_FILE], "policy: edits checked by validate", actor, now
         )
+
+
+def check_born(person: Patient, today: date) -> None:
+    """A date of birth after today is a slip of the keyboard (the year, most often)."""
+    if person.dob is not None and person.dob > today:
+        raise Refused("--dob is after today; check the year and write it as YYYY-MM-DD.")
 
 
 def check_reachable(person: Patient) -> None:

@@ -28,7 +28,7 @@ else:  # loaded by the commands that use them: reading the queue needs none of t
     triage = lazy_module("cbtrack.triage")
 
 
-from cbtrack.changes import Outcome, build, change, check_reachable
+from cbtrack.changes import Outcome, build, change, check_born, check_reachable
 
 # --- edit --------------------------------------------------------------------------
 
@@ -108,6 +108,8 @@ def edit(
         before = record_fields(cb)
         was_wrong = cb.number_is_wrong
         warnings = _set_fields(policy, cb, edits, at, actor)
+        if edits.dob:
+            check_born(cb.patient, at.date())
         phone_fixed = "patient.phone" in changed_fields(before, record_fields(cb))
         done = cb.was_reached or triage.attempts_complete(policy, cb)
         if was_wrong and phone_fixed and not done:  # the next try goes to the new number

@@ -40,7 +40,15 @@ else:  # loaded by the commands that use them: reading the queue needs none of t
     triage = lazy_module("cbtrack.triage")
 
 
-from cbtrack.changes import Outcome, Skip, build, change_many, check_reachable, committed_policy
+from cbtrack.changes import (
+    Outcome,
+    Skip,
+    build,
+    change_many,
+    check_born,
+    check_reachable,
+    committed_policy,
+)
 
 # --- add ---------------------------------------------------------------------------
 
@@ -179,6 +187,7 @@ def add(
     )
     check_reachable(person)
     created = now.astimezone(policy.tz)
+    check_born(person, created.date())
     if note is not None and not note.strip():
         raise Refused("--note is empty; write what the patient said or leave --note out.")
     notes = [note] if note else []

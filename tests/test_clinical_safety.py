@@ -280,3 +280,14 @@ def test_a_malformed_email_is_explained_in_words_not_a_pattern(cli: Cli) -> None
     )  # fmt: skip
     assert "field email: is not an email address; write it like name@example.com" in err
     assert "pattern" not in err and "^" not in err
+
+
+def test_a_date_of_birth_after_today_is_refused_on_add_and_edit(cli: Cli) -> None:
+    base = ["add", "--patient", "Ada Example", "--phone", "+15550100123", "--category",
+            "general", "--reason", "Parking question", "--detail", "topic=parking",
+            "--symptoms", "no"]  # fmt: skip
+    err = cli.refused(*base, "--dob", "2030-01-01")
+    assert "--dob is after today; check the year" in err and "2030" not in err
+    cid = cli.ok(*base, "--dob", "1980-01-01").stdout.strip()
+    err = cli.refused("edit", cid, "--dob", "2031-05-05", "--why", "Typo fixed")
+    assert "--dob is after today" in err
