@@ -212,7 +212,18 @@ def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
     else:
         rolls = service.roll_over(store, st.user, now)
     rolled = [r.callback_id for r in rolls if r.callback_id in urgent]
-    if rolled:  # the roll never hides a clinical callback nobody has called yet
+    if as_json:
+        typer.echo(render.to_json({"dry_run": dry_run, "rolled": [r.as_json() for r in rolls]}))
+    elif not rolls:
+        typer.echo(
+            "Nothing to roll over: every open callback is already set for the next business day."
+        )
+    else:
+        verb = "would roll" if dry_run else "rolled"
+        for line in render.roll_lines(policy, rolls, now, verb, term_width()):
+            typer.echo(line)
+        typer.echo(f"{len(rolls)} callback(s) {verb} over to {rolls[0].day:%a %d %b}.")
+    if rolled:  # last, where it is seen: the roll never hides an uncalled clinical callback
         n = len(rolled)
         warn([
             f"{n} emergency or clinical callback{'s' * (n != 1)} due today with no call yet "
@@ -220,19 +231,6 @@ def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
             f"{', '.join(rolled)}; call {'it' if n == 1 else 'them'} now, or hand "
             f"{'it' if n == 1 else 'them'} to the clinician on call before leaving."
         ])  # fmt: skip
-    if as_json:
-        typer.echo(render.to_json({"dry_run": dry_run, "rolled": [r.as_json() for r in rolls]}))
-        return
-    if not rolls:
-        typer.echo(
-            "Nothing to roll over: every open callback is already set for the next business day."
-        )
-        return
-    verb = "would roll" if dry_run else "rolled"
-    for line in render.roll_lines(policy, rolls, now, verb, term_width()):
-        typer.echo(line)
-    day = rolls[0].day
-    typer.echo(f"{len(rolls)} callback(s) {verb} over to {day:%a %d %b}.")
 
 
 def period_start(st: State, text: str) -> datetime:
