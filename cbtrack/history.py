@@ -338,17 +338,10 @@ def _merge_record(
     where = next((r for r, d in zip(rels, state, strict=True) if d is not None), rels[0])
     if want is not _BOTH:
         if state == want:
-            return []
+            return _carried_in(cid, base, parents, after, rd)
         found = _check_record(cid, parents, after, rd, Rules(), None)
-        return found or [
-            Breach(
-                "merge",
-                where,
-                "the merge holds a version that neither side made (judged against the merge base)",
-                cid,
-                restore=where,
-            )
-        ]
+        why = "the merge holds a version that neither side made (judged against the merge base)"
+        return found or [Breach("merge", where, why, cid, restore=where)]
     sides = [_whole(s, rels, rd) for s in (base, *parents)]
     old, mine, other = (v.model if v is not None else None for v in sides)
     merged = merge_records(old, mine, other) if mine is not None and other is not None else None
@@ -375,6 +368,25 @@ def _merge_record(
             )
         ]
     return []
+
+
+def _carried_in(
+    cid: str, base: Snapshot, parents: Sequence[Snapshot], after: Snapshot, rd: Reader
+) -> list[Breach]:
+    """A record one side changed, taken as that side made it: its guardrail acts are judged
+    again by the other side's roster, so a clinical role taken away there is taken away
+    for what the merge carries in (work on a branch from before the change)."""
+    rels = record_paths(cid)
+    was = tuple(base.get(r) for r in rels)
+    sides = [i for i, p in enumerate(parents) if tuple(p.get(r) for r in rels) != was]
+    old, new = _whole(base, rels, rd), _whole(after, rels, rd)
+    if len(sides) != 1 or old is None or new is None or new.model is None or not old.loose:
+        return []
+    rules = rd.rules(parents[1 - sides[0]].get(POLICY_FILE))
+    fresh = [e for e in new.model.events if f"event {e.id}" not in items_of(old.loose)]
+    path = next(r for r in rels if after.get(r) is not None)
+    who = fresh[-1].by if fresh else None
+    return _guardrails(old.loose, new.loose or {}, rules, who, path, cid, _held_at(parents, rels))
 
 
 def _inherited(path: str, parents: Sequence[Snapshot], after: Snapshot) -> bool:
@@ -534,14 +546,8 @@ def _new_record_authorship(cb: Callback, author: str, path: str, cid: str) -> li
     """Rule 8 for a record the change creates."""
     out = []
     if cb.created_by != author:
-        out.append(
-            Breach(
-                "author",
-                path,
-                f"the record is created by {cb.created_by} but the commit is by {author}",
-                cid,
-            )
-        )
+        why = f"the record is created by {cb.created_by} but the commit is by {author}"
+        out.append(Breach("author", path, why, cid))
     for kind, items in (("attempt", cb.attempts), ("event", cb.events)):
         for item in items:
             if item.by != author:
@@ -577,15 +583,8 @@ def _field_breaches(
     out: list[Breach] = []
     for key in FIXED:
         if old.get(key) != new.get(key):
-            out.append(
-                Breach(
-                    "fixed",
-                    path,
-                    f"field {key} was changed; it is fixed once the record is written",
-                    cid,
-                    restore=restore,
-                )
-            )
+            why = f"field {key} was changed; it is fixed once the record is written"
+            out.append(Breach("fixed", path, why, cid, restore=restore))
     old_items = items_of(before.loose)
     new_ids = {e.id for e in cb.events if f"event {e.id}" not in old_items}
     fresh = [e for e in cb.events if e.id in new_ids]
@@ -606,15 +605,8 @@ def _field_breaches(
     who = author if author is not None else (fresh[-1].by if fresh else None)
     out += _guardrails(old, new, rules, who, path, cid, restore)
     if old.get("status") != new.get("status") and not fresh and not new_attempts:
-        out.append(
-            Breach(
-                "status",
-                path,
-                "field status was changed without a new attempt or event",
-                cid,
-                restore=restore,
-            )
-        )
+        why = "field status was changed without a new attempt or event"
+        out.append(Breach("status", path, why, cid, restore=restore))
     return out
 
 

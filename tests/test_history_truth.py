@@ -310,6 +310,31 @@ def test_an_uncommitted_self_promotion_gives_no_clinical_power(desk: Desk) -> No
     desk.ok("lead", "validate", "--commit", now=at("09:32"))  # the admin may
 
 
+def test_a_role_taken_away_is_taken_away_for_work_merged_from_before(desk: Desk) -> None:
+    """The lead takes rn's clinical role away; rn closes an emergency on a branch started
+    before that, then merges it back: the merge carries in an act the roster no longer
+    allows, so the hook refuses it and verify reports it."""
+    cid = desk.add_emergency()
+    before = hand_git(desk.path, "rev-parse", "HEAD")
+    main = hand_git(desk.path, "rev-parse", "--abbrev-ref", "HEAD")
+    policy = desk.path / "cbtrack.yaml"
+    data = yaml.safe_load(policy.read_text())
+    data["staff"]["rn"]["roles"] = ["front_desk"]
+    policy.write_text(yaml.safe_dump(data, sort_keys=False))
+    desk.ok("lead", "validate", "--commit", now=at("09:30"))
+    desk.refused("rn", "close", cid, "--reason", "resolved", "--summary", "Fine", now=at("09:40"))
+    hand_git(desk.path, "checkout", "-q", "-b", "stale", before)
+    desk.ok("rn", "close", cid, "--reason", "resolved", "--summary", "Fine", now=at("09:41"))
+    hand_git(desk.path, "checkout", "-q", main)
+    refused = git(desk.path, "merge", "-q", "--no-edit", "stale", author="rn", check=False)
+    assert refused.returncode != 0
+    assert "rn, who does not have the clinical role, closed it" in refused.stderr
+    hand_git(desk.path, "merge", "--abort", check=False)
+    hand_git(desk.path, "merge", "-q", "--no-edit", "--no-verify", "stale", author="rn")
+    code, found = desk.verify()
+    assert code == 1 and "guardrail" in kinds(found)
+
+
 def test_only_an_admin_may_widen_the_clock_skew(desk: Desk) -> None:
     """`clock_skew` bounds how far back an entry may be dated: widening it would switch the
     rule off for everyone, so it is the admin's, like the roster."""
