@@ -33,7 +33,8 @@ The rules, for every record touched by a change (a commit against each of its pa
 A merge is judged against its merge base (`check_merge`): each record it touches must be
 what the three-way merge of the two sides gives (one side's, or their union by the merge
 rules); histories with no common commit may not merge. Roles and clock skew come from the
-parent's policy.
+parent's policy, and the clinical acts a merge takes from one side are judged by the other
+side's roster too (`_carried_in`).
 """
 
 from __future__ import annotations
