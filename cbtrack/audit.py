@@ -289,6 +289,33 @@ def _judge_batch(job: Job) -> list[Finding]:
     return _judge_units(Path(root), versions.Reader(), units, info, label, trees)
 
 
+def _carried_keys(
+    root: Path,
+    rd: versions.Reader,
+    parents: list[str],
+    merge: gitread.CommitInfo,
+    blobs: dict[str, bytes | None],
+) -> list[tuple[str, str, dict[str, str]]]:
+    """What a merge carries in from one side (and the merge itself), to be judged by the
+    other side's key list where that side revoked or replaced the author's key since the
+    merge base: a key taken away stays away for work on an older branch; one added on the
+    carrying side, or revoked there after the work, changes nothing."""
+    base = gitlog.merge_base(root, parents[0], parents[1]) if len(parents) == 2 else None
+    if base is None:
+        return []
+    spec = f"{base}:{POLICY_FILE}"
+    was = rd.rules(blobs.get(spec) or gitread.read_blobs(root, [spec]).get(spec)).keys
+    out = []
+    for i, other in enumerate(parents):
+        theirs = rd.rules(blobs.get(f"{other}:{POLICY_FILE}"))
+        if not theirs.signing:
+            continue
+        for x in [*gitread.commits(root, parents[1 - i], since=other), merge]:
+            if x.author in was and theirs.keys.get(x.author) != was[x.author]:
+                out.append((x.sha, x.author, theirs.keys))
+    return out
+
+
 def _signatures(
     root: Path,
     rd: versions.Reader,
@@ -296,10 +323,12 @@ def _signatures(
     info: dict[str, gitread.CommitInfo],
 ) -> list[Finding]:
     """Who did it: each commit made under a policy (its parent's) that requires signing is
-    signed, by a key that policy lists, and that key is its author's."""
-    specs = [f"{parents[0]}:{POLICY_FILE}" for parents, _ in steps if parents]
+    signed, by a key that policy lists, and that key is its author's; and a merge carries
+    in no work signed with a key the other side has revoked (`_carried_keys`)."""
+    specs = [f"{p}:{POLICY_FILE}" for parents, _ in steps for p in parents]
     blobs = gitread.read_blobs(root, specs)
     todo = []
+    carried: dict[str, str] = {}  # commit judged by the other side's keys -> the merge
     for parents, c in steps:
         commit = info.get(c)
         if not parents or commit is None:
@@ -307,18 +336,24 @@ def _signatures(
         rules = rd.rules(blobs.get(f"{parents[0]}:{POLICY_FILE}"))
         if rules.signing:
             todo.append((c, commit.author, rules.keys))
+        for job in _carried_keys(root, rd, parents, commit, blobs):
+            todo.append(job)
+            carried.setdefault(job[0], c)
     if not todo:
         return []
     from cbtrack import identity
 
-    return [
-        Finding(
-            "signature",
-            f"{_who(p.commit, info.get(p.commit))}: {p.why}",
-            p.commit,
-        )
-        for p in identity.check_commits(root, todo)
-    ]
+    out: dict[str, Finding] = {}  # one finding per commit
+    for p in identity.check_commits(root, todo):
+        why = p.why
+        if p.commit in carried:
+            why = (
+                f"merged in by {carried[p.commit][:10]}, it is signed with a key the other "
+                "side revoked since the two branches parted"
+            )
+        who = _who(p.commit, info.get(p.commit))
+        out.setdefault(p.commit, Finding("signature", f"{who}: {why}", p.commit))
+    return list(out.values())
 
 
 def _judge_units(

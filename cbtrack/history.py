@@ -374,19 +374,24 @@ def _merge_record(
 def _carried_in(
     cid: str, base: Snapshot, parents: Sequence[Snapshot], after: Snapshot, rd: Reader
 ) -> list[Breach]:
-    """A record one side changed, taken as that side made it: its guardrail acts are judged
-    again by the other side's roster, so a clinical role taken away there is taken away
-    for what the merge carries in (work on a branch from before the change)."""
+    """A record one side changed, taken as that side made it: when the other side took the
+    actor's clinical role away since the merge base, the record's guardrail acts are judged
+    by that side's roster (a role taken away stays away for work on an older branch; one
+    granted on the acting side, or taken away after the act on it, changes nothing)."""
     rels = record_paths(cid)
     was = tuple(base.get(r) for r in rels)
     sides = [i for i, p in enumerate(parents) if tuple(p.get(r) for r in rels) != was]
     old, new = _whole(base, rels, rd), _whole(after, rels, rd)
     if len(sides) != 1 or old is None or new is None or new.model is None or not old.loose:
         return []
-    rules = rd.rules(parents[1 - sides[0]].get(POLICY_FILE))
     fresh = [e for e in new.model.events if f"event {e.id}" not in items_of(old.loose)]
-    path = next(r for r in rels if after.get(r) is not None)
     who = fresh[-1].by if fresh else None
+    rules = rd.rules(parents[1 - sides[0]].get(POLICY_FILE))
+    if rules.has_role(who, CLINICAL_ROLE) or not rd.rules(base.get(POLICY_FILE)).has_role(
+        who, CLINICAL_ROLE
+    ):
+        return []  # not taken away on the other side
+    path = next(r for r in rels if after.get(r) is not None)
     return _guardrails(old.loose, new.loose or {}, rules, who, path, cid, _held_at(parents, rels))
 
 

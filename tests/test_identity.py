@@ -308,3 +308,31 @@ def test_doctor_says_when_this_desk_has_no_usable_key(
     assert "no_signing_key" in result.stdout and "ssh-keygen -t ed25519" in result.stdout
     result = practice.run(None, "doctor", "--json", key="rn")
     assert "no_signing_key" not in result.stdout
+
+
+def test_a_revoked_key_stays_revoked_for_work_merged_from_an_older_branch(
+    practice: Practice,
+) -> None:
+    """fd's key is revoked; fd signs work on a branch started before that and merges it
+    back: each commit passes at its own parent, but the merge carries in work signed with a
+    key the other side revoked, so verify reports it."""
+    cid = practice.add("fd")
+    before = hand_git(practice.store, "rev-parse", "HEAD").stdout.strip()
+    main = hand_git(practice.store, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    result = practice.run(None, "keys", "revoke", "fd", key="lead", now="2026-11-27T09:10:00-05:00")
+    assert result.exit_code == 0, result.stderr
+    assert practice.findings("--full") == []
+    hand_git(practice.store, "checkout", "-q", "-b", "stale", before)
+    result = practice.run(None, "note", cid, "from the old branch", key="fd",
+                          now="2026-11-27T09:20:00-05:00")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    signed = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={practice.keys['fd']}"]
+    git(practice.store, *signed, "merge", "-S", "-q", "--no-edit", "--no-verify", main,
+        author="fd")  # fmt: skip
+    hand_git(practice.store, "checkout", "-q", main)
+    hand_git(practice.store, "merge", "-q", "--ff-only", "stale")
+    found = practice.findings()
+    assert any(
+        f["kind"] == "signature" and "revoked since the two branches parted" in f["message"]
+        for f in found
+    ), found
