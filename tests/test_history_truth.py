@@ -335,6 +335,24 @@ def test_a_role_taken_away_is_taken_away_for_work_merged_from_before(desk: Desk)
     assert code == 1 and "guardrail" in kinds(found)
 
 
+def test_a_role_granted_on_a_branch_works_when_merged(desk: Desk) -> None:
+    """The other way round is ordinary work: the lead makes fd clinical on one branch, fd
+    closes an emergency there, and the merge into a branch that never heard of it is fine
+    (nothing was taken away on the other side since they parted)."""
+    cid = desk.add_emergency()
+    main = hand_git(desk.path, "rev-parse", "--abbrev-ref", "HEAD")
+    hand_git(desk.path, "checkout", "-q", "-b", "grant")
+    _promote(desk, "fd")
+    desk.ok("lead", "validate", "--commit", now=at("09:30"))
+    desk.ok("fd", "close", cid, "--reason", "resolved", "--summary", "Fine", now=at("09:41"))
+    hand_git(desk.path, "checkout", "-q", main)
+    desk.ok("fd", "note", desk.add_emergency(now=at("09:50")), "Another one", now=at("09:51"))
+    merged = git(desk.path, "merge", "-q", "--no-edit", "grant", author="lead", check=False)
+    assert merged.returncode == 0, merged.stderr
+    code, found = desk.verify()
+    assert code == 0, found
+
+
 def test_only_an_admin_may_widen_the_clock_skew(desk: Desk) -> None:
     """`clock_skew` bounds how far back an entry may be dated: widening it would switch the
     rule off for everyone, so it is the admin's, like the roster."""
