@@ -300,14 +300,16 @@ def _carried_keys(
     other side's key list where that side revoked or replaced the author's key since the
     merge base: a key taken away stays away for work on an older branch; one added on the
     carrying side, or revoked there after the work, changes nothing."""
-    base = gitlog.merge_base(root, parents[0], parents[1]) if len(parents) == 2 else None
+    sides = [rd.rules(blobs.get(f"{p}:{POLICY_FILE}")) for p in parents]
+    if len(parents) != 2 or not any(r.signing for r in sides):
+        return []  # (no git process for a merge in a store that does not sign)
+    base = gitlog.merge_base(root, parents[0], parents[1])
     if base is None:
         return []
     spec = f"{base}:{POLICY_FILE}"
     was = rd.rules(blobs.get(spec) or gitread.read_blobs(root, [spec]).get(spec)).keys
     out = []
-    for i, other in enumerate(parents):
-        theirs = rd.rules(blobs.get(f"{other}:{POLICY_FILE}"))
+    for i, (other, theirs) in enumerate(zip(parents, sides, strict=True)):
         if not theirs.signing:
             continue
         for x in [*gitread.commits(root, parents[1 - i], since=other), merge]:

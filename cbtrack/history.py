@@ -381,16 +381,22 @@ def _carried_in(
     rels = record_paths(cid)
     was = tuple(base.get(r) for r in rels)
     sides = [i for i, p in enumerate(parents) if tuple(p.get(r) for r in rels) != was]
-    old, new = _whole(base, rels, rd), _whole(after, rels, rd)
-    if len(sides) != 1 or old is None or new is None or new.model is None or not old.loose:
+    if len(sides) != 1:
         return []
+    rules, before = (
+        rd.rules(parents[1 - sides[0]].get(POLICY_FILE)),
+        rd.rules(base.get(POLICY_FILE)),
+    )
+    lost = {u for u in before.staff if before.has_role(u, CLINICAL_ROLE)} - {
+        u for u in rules.staff if rules.has_role(u, CLINICAL_ROLE)
+    }
+    old, new = (_whole(s, rels, rd) for s in (base, after)) if lost else (None, None)
+    if old is None or new is None or new.model is None or not old.loose:
+        return []  # (nobody lost the role on the other side: nothing to read)
     fresh = [e for e in new.model.events if f"event {e.id}" not in items_of(old.loose)]
     who = fresh[-1].by if fresh else None
-    rules = rd.rules(parents[1 - sides[0]].get(POLICY_FILE))
-    if rules.has_role(who, CLINICAL_ROLE) or not rd.rules(base.get(POLICY_FILE)).has_role(
-        who, CLINICAL_ROLE
-    ):
-        return []  # not taken away on the other side
+    if who not in lost:
+        return []
     path = next(r for r in rels if after.get(r) is not None)
     return _guardrails(old.loose, new.loose or {}, rules, who, path, cid, _held_at(parents, rels))
 
