@@ -34,6 +34,8 @@ def hook_text() -> str:
 def init(path: Path) -> Path:
     """A bare repository at `path` with the guarding hook (an existing one gets the hook)."""
     path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise Refused(f"{path} is a file, not a folder; give a new folder for the repository.")
     if path.exists() and any(path.iterdir()) and not (path / "HEAD").is_file():
         raise Refused(f"{path} exists and is not a bare git repository; choose a new folder.")
     if not (path / "HEAD").is_file():

@@ -336,3 +336,12 @@ def test_a_revoked_key_stays_revoked_for_work_merged_from_an_older_branch(
         f["kind"] == "signature" and "revoked since the two branches parted" in f["message"]
         for f in found
     ), found
+
+
+def test_server_init_on_a_file_is_one_sentence(tmp_path: Path) -> None:
+    target = tmp_path / "afile"
+    target.write_text("not a folder\n")
+    result = CliRunner().invoke(app, ["server", "init", str(target)])
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: ") and "is a file, not a folder" in result.stderr
+    assert target.read_text() == "not a folder\n"
