@@ -546,7 +546,7 @@ def _uncommitted(store: Store) -> list[Problem]:
             what = b.detail if b.path == rel else b.sentence
             problems.append(Problem("uncommitted", rel, f"{what}; {b.fix()}", False))
         else:  # not what a cbtrack command wrote (that is committed, or in the journal)
-            held = "?" not in code and "A" not in code
+            held = storefolder.held_at_head(code)
             what = "removed" if "D" in code else "changed"
             why = f"{what} but not committed, not by a cbtrack command; "
             why += storefolder.keep_or_drop(rel, held)

@@ -89,10 +89,15 @@ def buckets(policy: Policy, records: list[Callback], now: datetime) -> dict[str,
     return {b: [cb for cb in ranked if in_bucket(policy, cb, b, now, today)] for b in BUCKETS}
 
 
+def uncalled_today(policy: Policy, cb: Callback, now: datetime) -> bool:
+    """Due today (or overdue) and nobody has tried to call yet."""
+    return not cb.attempts and in_bucket(policy, cb, "due_today", now)
+
+
 def unattempted_due_today(policy: Policy, records: list[Callback], now: datetime) -> list[str]:
     """IDs due today (or overdue) with no attempt: what `review --check` alerts on."""
-    found = buckets(policy, records, now)
-    return [cb.id for cb in found["due_today"] if not cb.attempts]
+    ranked = triage.rank_queue(policy, [cb for cb in records if cb.is_open])
+    return [cb.id for cb in ranked if uncalled_today(policy, cb, now)]
 
 
 # --- the roll-over plan ----------------------------------------------------------------
@@ -108,6 +113,9 @@ class Roll:
     was_owner: str
     next_touch: datetime
     why: str
+    # a clinical or emergency callback nobody has called although it is due: the roll
+    # says so, so that it is never handed on quietly
+    urgent_uncalled: bool = False
 
     def as_json(self) -> dict[str, str]:
         return {
@@ -199,7 +207,8 @@ def plan_one(policy: Policy, cb: Callback, now: datetime) -> Roll | None:
     touch = next_touch(policy, cb, day)
     who = owner if owner in policy.staff else owner.replace("_", " ")  # as the queue says it
     why = f"End-of-day review: {state_of(policy, cb, now)}; owner {who} ({rule})."
-    return Roll(cb.id, day, owner, cb.owner, touch, why)
+    urgent = cb.urgency in CLINICAL_URGENCIES and uncalled_today(policy, cb, now)
+    return Roll(cb.id, day, owner, cb.owner, touch, why, urgent)
 
 
 def plan_roll(policy: Policy, records: list[Callback], now: datetime) -> list[Roll]:

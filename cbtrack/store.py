@@ -115,11 +115,10 @@ class Store(Guarded):
         root, named = locate(explicit, cwd)
         if root is not None:
             return cls(root)
-        if named:
-            root = Path(explicit or os.environ.get("CBTRACK_STORE", "")).expanduser()
+        if named is not None:
             raise StoreError(
-                f"No cbtrack store at {root} (no {POLICY_FILE}); create one with "
-                f"'cbtrack init {root}' or point --store at an existing store."
+                f"No cbtrack store at {named} (no {POLICY_FILE}); create one with "
+                f"'cbtrack init {named}' or point --store at an existing store."
             )
         raise StoreError(
             "No cbtrack store here or in any parent folder; use --store DIR, set "

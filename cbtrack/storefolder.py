@@ -27,17 +27,17 @@ def holds_policy(folder: Path) -> bool:
         return False
 
 
-def locate(explicit: str | None, cwd: Path | None = None) -> tuple[Path | None, bool]:
-    """(the store folder or None, whether one was named with --store or CBTRACK_STORE)."""
+def locate(explicit: str | None, cwd: Path | None = None) -> tuple[Path | None, Path | None]:
+    """(the store folder or None, the folder named with --store or CBTRACK_STORE if any)."""
     chosen = explicit or os.environ.get("CBTRACK_STORE")
     if chosen:
-        root = Path(chosen).expanduser()
-        return (root if holds_policy(root) else None), True
+        named = Path(chosen).expanduser()
+        return (named if holds_policy(named) else None), named
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if holds_policy(folder):
-            return folder, False
-    return None, False
+            return folder, None
+    return None, None
 
 
 def keep_or_drop(rel: str, held: bool) -> str:
@@ -48,3 +48,9 @@ def keep_or_drop(rel: str, held: bool) -> str:
     return (
         "keep it by committing it yourself with git (cbtrack verify judges it), or drop it " + drop
     )
+
+
+def held_at_head(status: str) -> bool:
+    """Whether a file git reports with this two-letter `status` is in the last commit (not
+    untracked, not newly added): dropping its change then means restoring it."""
+    return "?" not in status and "A" not in status

@@ -275,7 +275,7 @@ def _pending_left(store: Store) -> list[str]:
     for status, rel in records:
         own = [b for b in breaches if b.path == rel]
         why = own[0].detail if own else "changed, but not by a cbtrack command"
-        held = "?" not in status and "A" not in status
+        held = storefolder.held_at_head(status)
         left.append(f"{rel}: {why}; {storefolder.keep_or_drop(rel, held)}.")
     return left
 

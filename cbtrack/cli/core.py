@@ -169,7 +169,7 @@ def add(
         )
     except CbtrackError:
         if not shown:
-            _unfiled_emergency(st, reason, details, note)
+            _unfiled_emergency(st, category, reason, details, note)
         raise
     if out.record.urgency == Urgency.emergency:
         _emergency_banner(st, out, script_shown=shown)
@@ -178,17 +178,20 @@ def add(
         alerting.send_now(st, out.record.id)
 
 
-def _unfiled_emergency(st: State, reason: str, details: dict[str, str], note: str | None) -> None:
-    """A refused `add` whose words are an emergency still shows the emergency script: the
-    patient may be on the line while staff fix the details (nothing was filed)."""
+def _unfiled_emergency(
+    st: State, category: str, reason: str, details: dict[str, str], note: str | None
+) -> None:
+    """A refused `add` whose words are an emergency (as intake triage reads them) still
+    shows the emergency script: the patient may be on the line while staff fix the details
+    (nothing was filed)."""
     from cbtrack import triage
 
     try:
         policy = st.store().policy
-        rule = triage.matching_rule(policy, triage.triage_texts(reason, details, [note or ""]))
+        level = triage.intake_level(policy, category, reason, details, [note] if note else [])
     except Exception:  # (the refusal below says what is wrong; this is only a safety net)
         return
-    if rule is None or rule.urgency != Urgency.emergency:
+    if level != Urgency.emergency:
         return
     _emergency_script(st)
     typer.echo(

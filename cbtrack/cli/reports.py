@@ -200,18 +200,13 @@ def _alerts_line(a: dict[str, object]) -> str:
 
 
 def _roll(st: State, now: datetime, dry_run: bool, as_json: bool) -> None:
-    from cbtrack.enums import CLINICAL_URGENCIES
-
     store = st.store()
     policy = store.policy
-    records = store.open_views()
-    uncalled = set(review.unattempted_due_today(policy, records, now))
-    urgent = {cb.id for cb in records if cb.id in uncalled and cb.urgency in CLINICAL_URGENCIES}
     if dry_run:
         rolls = review.plan_roll(policy, store.open_records(), now)
     else:
         rolls = service.roll_over(store, st.user, now)
-    rolled = [r.callback_id for r in rolls if r.callback_id in urgent]
+    rolled = [r.callback_id for r in rolls if r.urgent_uncalled]
     if as_json:
         typer.echo(render.to_json({"dry_run": dry_run, "rolled": [r.as_json() for r in rolls]}))
     elif not rolls:
