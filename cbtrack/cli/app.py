@@ -164,7 +164,8 @@ def _plain_text_options(command: Any) -> None:
     """Typer checks every option's value with a pydantic `TypeAdapter`, which costs a
     command some 0.1 s of imports and schema building before it starts. For a text option
     (`str`, no parser) given plain text, or any option not given, that check returns the
-    value as it is: answer those directly, and build typer's own check for anything else
+    value as it is, and for an option with a parser (`options.whole_number`) it returns
+    what the parser does: answer those directly, and build typer's own check for anything else
     (numbers, choices, text pydantic would refuse), so every error stays typer's.
     This leans on typer's internals (`typer._coercion`), so it is applied only to the typer
     releases it was written and tested for (`PLAIN_TEXT_TYPER`); with any other typer it does
@@ -178,6 +179,9 @@ def _plain_text_options(command: Any) -> None:
 
     class PlainText(RuntimeParam):
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            parser = self.parameter_info.parser
+            if parser is not None and type(value) is str:
+                return parser(value)  # (what typer's own check does with it)
             if type(value) is str and self.annotation is str:
                 try:
                     value.encode("utf-8")  # (pydantic refuses lone surrogates)
@@ -192,7 +196,7 @@ def _plain_text_options(command: Any) -> None:
         desc = getattr(param, "type_descriptor", None)
         if desc is None or getattr(param, "_runtime_param", True) is not None:
             return param
-        if desc.file_annotation is None and desc.parameter_info.parser is None:
+        if desc.file_annotation is None:
             param._runtime_param = PlainText(desc.parameter_info, desc.annotation)
         return param
 

@@ -1,4 +1,5 @@
-"""The options `add` takes and `edit` corrects (and `attempt`'s --next), declared once.
+"""The options `add` takes and `edit` corrects (and `attempt`'s --next), declared once;
+and `whole_number`, the one reading of every numeric option.
 
 A command names one as its parameter's type: `due: DueOpt = None`. Where `edit` means the
 same as `add` but leaves a field alone unless given, the two types share one declaration
@@ -9,12 +10,36 @@ help. (`IdArg` and `JsonOpt`, which most commands take, are in `cbtrack.cli.app`
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from cbtrack.cli.app import YesNo
 from cbtrack.enums import ContactMethod, VoicemailConsent
+from cbtrack.errors import Refused, UsageProblem
+
+# --- numbers ------------------------------------------------------------------------
+
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def whole_number(option: str, least: int, example: int) -> Callable[[str], int]:
+    """The parser of a numeric option (`typer.Option(..., parser=whole_number(...))`), in
+    our words: text that is no whole number is command-line syntax (exit 2); a number
+    below `least` parses but breaks the option's rule (exit 1)."""
+
+    def parse(text: str) -> int:
+        value = str(text).strip()
+        if not _WHOLE.fullmatch(value):
+            raise UsageProblem(f"{option} takes a whole number, for example {option} {example}.")
+        if int(value) < least:
+            raise Refused(f"{option} must be {least} or more, for example {option} {example}.")
+        return int(value)
+
+    return parse
+
 
 # --- the patient --------------------------------------------------------------------
 

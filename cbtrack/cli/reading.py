@@ -17,6 +17,7 @@ from cbtrack.cli.app import (
     unreadable_exit,
     warn,
 )
+from cbtrack.cli.options import whole_number
 from cbtrack.enums import (
     Status,
     Urgency,
@@ -62,7 +63,12 @@ def queue(
     overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue callbacks.")] = False,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", metavar="N", min=1, help="Only the first N (the most urgent)."),
+        typer.Option(
+            "--limit",
+            metavar="N",
+            parser=whole_number("--limit", 1, 10),
+            help="Only the first N (the most urgent).",
+        ),
     ] = None,
     show_all: Annotated[
         bool,
