@@ -34,6 +34,7 @@ from cbtrack.gitrun import (
     NULL_SHA as NULL_SHA,
     RECORDS as RECORDS,
     _failed,
+    _not_writable,
     _signing,
     _signing_failed,
     identity_env as identity_env,
@@ -345,7 +346,7 @@ def _record_commit(
     moved = run(root, "update-ref", "-m", f"commit: {_subject(message)}", "HEAD", commit_id,
                 head, env=env, check=False)  # fmt: skip
     if moved.returncode != 0:
-        raise GitError(
+        raise _not_writable(root, moved.stderr) or GitError(
             f"git update-ref failed in {root}: the branch moved while this change was being "
             "recorded (a git command run by hand?); try the command again."
         )

@@ -108,7 +108,34 @@ def _signing_failed(root: Path, stderr: str) -> Refused:
     )
 
 
+#: What git says, in any of its lines, when it may not write into the repository.
+_NOT_ALLOWED = ("permission denied", "insufficient permission", "read-only file system",
+                "operation not permitted")  # fmt: skip
+
+
+def _not_writable(root: Path, stderr: str) -> GitError | None:
+    """One sentence of ours when git could not write into the store's repository (its
+    permissions, or a full disk), else None."""
+    said = stderr.lower()
+    if any(words in said for words in _NOT_ALLOWED):
+        return GitError(
+            f"git may not write to {root / '.git'} (check that this login may write to that "
+            "folder and everything in it)."
+        )
+    if "no space left on device" in said:
+        return GitError(
+            f"git could not write to {root / '.git'} because the disk is full (free some "
+            "space, then run the command again)."
+        )
+    return None
+
+
 def _failed(root: Path, command: str, stderr: str) -> GitError:
+    """A git command that failed: why, in our words where we know it (`_not_writable`),
+    else git's last line."""
+    known = _not_writable(root, stderr)
+    if known is not None:
+        return known
     last = (stderr.strip().splitlines() or ["unknown error"])[-1]
     return GitError(f"git {command} failed in {root}: {last[:200]}")
 

@@ -4,7 +4,12 @@ another case. Each through the CLI, on a store in tmp_path, with the clock pinne
 
 from __future__ import annotations
 
-from tests.conftest import Cli
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ADD_GENERAL, Cli, git
 
 # --- 1. numeric options: syntax exits 2, a broken rule exits 1, in our words ------------
 
@@ -20,3 +25,37 @@ def test_a_limit_that_is_no_number_is_syntax_and_one_below_one_is_refused(cli: C
     cli.refused("queue", "--json", "--limit=0", code=1)
     assert "Input should" not in cli("queue", "--limit", "x").stderr
     assert len(cli.ok("queue", "--limit", " 1 ", "--json").stdout.strip()) > 2
+
+
+# --- 2. a store git may not write to: one sentence of ours, nothing half-written ---------
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
+@pytest.mark.parametrize("folder", ["objects", "refs"])
+def test_a_store_git_may_not_write_to_is_one_sentence_and_nothing_changes(
+    cli: Cli, store_dir: Path, folder: str
+) -> None:
+    cid = cli.add()
+    top = store_dir / ".git" / folder
+    folders = [top, *(p for p in top.rglob("*") if p.is_dir())]
+    for path in folders:
+        path.chmod(0o500)
+    try:
+        for args in (
+            ["note", cid, "Rang the mobile, no answer"],
+            [*ADD_GENERAL, "--symptoms", "no"],
+            ["close", cid, "--reason", "resolved", "--summary", "Answered at the desk"],
+        ):
+            err = cli.refused(*args)  # exit 1, one line, the store as it was
+            assert err.startswith(
+                f"Error: git may not write to {store_dir.resolve() / '.git'} (check that this "
+                "login may write to that folder and everything in it); the change to "
+            ), err
+            assert err.endswith(" was undone, nothing changed.\n"), err
+            assert "fatal" not in err and "denied" not in err, err
+    finally:
+        for path in folders:
+            path.chmod(0o700)
+    assert git(store_dir, "status", "--porcelain") == ""
+    cli.ok("note", cid, "Rang the mobile again")  # the store works as soon as git may write
+    assert cli.record(cid)["events"][-1]["note"] == "Rang the mobile again"
