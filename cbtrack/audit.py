@@ -63,8 +63,11 @@ class VerifyReport:
         return not self.findings
 
 
-def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyReport:
-    """Judge every commit since the last clean verify by the rule book; report rewrites."""
+def verify(
+    store: Store, full: bool = False, accept: bool = False, now: datetime | None = None
+) -> VerifyReport:
+    """Judge every commit since the last clean verify by the rule book; report rewrites.
+    `now`: the clock no entry may be dated ahead of (beyond the skew)."""
     root = store.root
     gitlog.require_repo(root, merging_ok=True)
     head = gitlog.rev(root, "HEAD")
@@ -89,7 +92,7 @@ def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyRepo
         since = verified
     with progress.step("Reading the history", store.on_progress):
         walked = gitread.commits(root, head, since=None if full else since)
-    findings += judge_commits(root, rd, walked, report=store.on_progress)
+    findings += judge_commits(root, rd, walked, report=store.on_progress, now=now)
     synced_moved: dict[str, str] = {}
     for name, sha in gitlog.refs_under(root, gitlog.SYNCED_PREFIX).items():
         where = name[len(gitlog.SYNCED_PREFIX) :]
@@ -120,19 +123,24 @@ def verify(store: Store, full: bool = False, accept: bool = False) -> VerifyRepo
     return VerifyReport(head, None if full else since, len(walked), _dedupe(findings), recorded)
 
 
-def unverified_findings(store: Store, head: str, exclude: Sequence[str]) -> list[Finding]:
+def unverified_findings(
+    store: Store, head: str, exclude: Sequence[str], now: datetime | None = None
+) -> list[Finding]:
     """The findings in commits reachable from `head` but from none of `exclude` (what
     sync would push: not on the remote, not verified or accepted by the lead)."""
     walked = gitread.commits(store.root, head, exclude=[e for e in exclude if e])
-    return judge_new(store, walked)
+    return judge_new(store, walked, now)
 
 
-def judge_new(store: Store, walked: list[gitread.CommitInfo]) -> list[Finding]:
+def judge_new(
+    store: Store, walked: list[gitread.CommitInfo], now: datetime | None = None
+) -> list[Finding]:
     """The findings in the commits of `walked` that this desk has not judged before; those
     found clean are remembered (`gitlog.remember_judged`) and not judged again."""
     done = gitlog.judged(store.root)
     todo = [c for c in walked if c.sha not in done]
-    found = _dedupe(judge_commits(store.root, versions.Reader(), todo, report=store.on_progress))
+    rd = versions.Reader()
+    found = _dedupe(judge_commits(store.root, rd, todo, report=store.on_progress, now=now))
     bad = {f.commit for f in found}
     gitlog.remember_judged(store.root, [c.sha for c in todo if c.sha not in bad])
     return found
@@ -144,11 +152,17 @@ def judge_commits(
     walked: list[gitread.CommitInfo],
     first: str | None = "HEAD",
     report: Report | None = None,
+    now: datetime | None = None,
 ) -> list[Finding]:
     """Every commit of `walked` judged; a root commit other than the first commit of
-    `first`'s history (None: not checked) is a breach. `report` is told the progress."""
+    `first`'s history (None: not checked) is a breach. `report` is told the progress;
+    `now` is the judge's clock (no entry may be dated ahead of it, beyond the skew),
+    never earlier than the machine's: a clock set back (`CBTRACK_NOW` for a test or a
+    replay) must not make honest work look dated ahead."""
     if not walked:
         return []
+    if now is not None:
+        now = max(now, datetime.now(now.tzinfo))
     info = {c.sha: c for c in walked}
     out: list[Finding] = []
     first = gitlog.first_root(root, first) if first else None
@@ -170,9 +184,9 @@ def judge_commits(
             steps.append((c.parents, c.sha))
             size += max(1, len(c.parents))
             if size >= CHUNK:
-                out += judge_steps(root, rd, steps, info, None, progress)
+                out += judge_steps(root, rd, steps, info, None, progress, now)
                 steps, size = [], 0
-        out += judge_steps(root, rd, steps, info, None, progress)
+        out += judge_steps(root, rd, steps, info, None, progress, now)
     progress.done()
     return out
 
@@ -188,6 +202,7 @@ def judge_steps(
     info: dict[str, gitread.CommitInfo],
     label: str | None,
     progress: Progress | None = None,
+    now: datetime | None = None,
 ) -> list[Finding]:
     """Judge each (parents, commit) step by the rule book, a few git calls in all. The
     files are read at most `BLOBS_PER_READ` at a time, so that a commit of 50,000 records
@@ -228,11 +243,11 @@ def judge_steps(
         progress.total += files
     n = workers.count(files, PARALLEL_FILES)
     if n >= 2:
-        found = _in_workers(root, batches, info, label, n, progress)
+        found = _in_workers(root, batches, info, label, n, progress, now)
         if found is not None:
             return out + found
     for batch in batches:
-        out += _judge_units(root, rd, batch, info, label, trees)
+        out += _judge_units(root, rd, batch, info, label, trees, now)
         if progress is not None:
             progress.step(sum(len(u[3]) for u in batch))
     return out
@@ -258,10 +273,13 @@ def _in_workers(
     label: str | None,
     n: int,
     progress: Progress | None,
+    now: datetime | None,
 ) -> list[Finding] | None:
     """The batches judged by `n` worker processes, in order; None when they cannot be
     started here (the caller judges them itself)."""
-    jobs = [(str(root), b, {u[1]: info[u[1]] for u in b if u[1] in info}, label) for b in batches]
+    jobs = [
+        (str(root), b, {u[1]: info[u[1]] for u in b if u[1] in info}, label, now) for b in batches
+    ]
     counted = progress.count if progress is not None else 0
 
     def each(i: int, _found: list[Finding]) -> None:
@@ -279,14 +297,14 @@ def _in_workers(
 _TREES: dict[str, treeread.Trees] = {}  # in a worker: the listings it read, per store
 
 
-Job = tuple[str, list[Unit], dict[str, gitread.CommitInfo], str | None]
+Job = tuple[str, list[Unit], dict[str, gitread.CommitInfo], str | None, datetime | None]
 
 
 def _judge_batch(job: Job) -> list[Finding]:
     """One batch of units, judged in a worker process."""
-    root, units, info, label = job
+    root, units, info, label, now = job
     trees = _TREES.setdefault(root, treeread.Trees(Path(root)))
-    return _judge_units(Path(root), versions.Reader(), units, info, label, trees)
+    return _judge_units(Path(root), versions.Reader(), units, info, label, trees, now)
 
 
 def _carried_keys(
@@ -365,6 +383,7 @@ def _judge_units(
     info: dict[str, gitread.CommitInfo],
     label: str | None,
     trees: treeread.Trees,
+    now: datetime | None = None,
 ) -> list[Finding]:
     specs: list[str] = []
     needs: list[list[str]] = []
@@ -386,7 +405,8 @@ def _judge_units(
             based = {p: blobs.get(f"{base}:{p}") for p in need} if base else None
             breaches = history.check_merge(paths, based, befores, after, rd, author)
         else:
-            breaches = history.check(paths, befores, after, rd, author)
+            when = None if commit is None else min(commit.when, now) if now else commit.when
+            breaches = history.check(paths, befores, after, rd, author, when)
         out += _findings(breaches, c, info, label)
     return out
 

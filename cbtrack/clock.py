@@ -1,10 +1,11 @@
 """Times and durations: parsing what staff type, business-time arithmetic, relative text.
 
-Pure functions: the current time is always passed in, never read here.
+Pure functions: the current time is passed in, and read only by `current`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -26,6 +27,21 @@ def check_range(moment: datetime, what: str) -> datetime:
             "(and git) can record; check the year."
         )
     return moment
+
+
+def current(zone: ZoneInfo) -> datetime:
+    """cbtrack's clock, in `zone`: `$CBTRACK_NOW` when set (tests, replays), else the
+    machine's, to the second."""
+    raw = os.environ.get("CBTRACK_NOW", "").strip()
+    if not raw:
+        return datetime.now(zone).replace(microsecond=0)
+    try:
+        moment = parse_when(raw, zone, datetime.now(zone), checked=False)
+    except Refused:
+        raise Refused(
+            "CBTRACK_NOW is not an ISO 8601 time; set it like 2026-11-27T09:00:00-05:00."
+        ) from None
+    return check_range(moment.replace(microsecond=0), "CBTRACK_NOW")
 
 
 def parse_duration(text: str) -> tuple[int, str]:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cbtrack import history
@@ -592,17 +592,31 @@ def check_index(
             if len(meta) >= 5:
                 changed[tokens[i + 1]] = None
                 modes.append((tokens[i + 1], meta[1]))
+    when = None
     if author is None:
-        author = next_author(root)
+        author, when = next_author(root)
     breaches = history.tree_breaches(m for m in modes if m[1] != "000000")
-    return list(changed), breaches + _judge(root, list(changed), parents, ":", recovering, author)
+    judged = _judge(root, list(changed), parents, ":", recovering, author, when)
+    return list(changed), breaches + judged
 
 
-def next_author(root: Path) -> str | None:
-    """The author name git gives the next commit (environment, then configuration)."""
+def next_author(root: Path) -> tuple[str | None, datetime | None]:
+    """The author name and date git gives the next commit (environment, then
+    configuration; the date is the clock's unless `GIT_AUTHOR_DATE` sets it)."""
     proc = run(root, "var", "GIT_AUTHOR_IDENT", check=False)
     ident = proc.stdout.strip()
-    return ident.split(" <", 1)[0] if proc.returncode == 0 and " <" in ident else None
+    if proc.returncode != 0 or " <" not in ident:
+        return None, None
+    name, _, rest = ident.partition(" <")
+    return name, _ident_date(rest.rpartition("> ")[2])
+
+
+def _ident_date(text: str) -> datetime | None:
+    """`1764000000 -0500` (git's raw date) as a time, else None."""
+    parts = text.split()
+    if len(parts) != 2 or not parts[0].isdigit():
+        return None
+    return datetime.fromtimestamp(int(parts[0]), UTC)
 
 
 def check_worktree(
@@ -622,6 +636,7 @@ def _judge(
     index: str | None,
     recovering: bool,
     author: str | None,
+    when: datetime | None = None,
 ) -> list[Breach]:
     records = [p for p in changed if p.startswith(f"{RECORDS}/") or p == POLICY_FILE]
     need = history.wanted(records)
@@ -641,7 +656,7 @@ def _judge(
         based = {p: blobs.get(f"{base}:{p}") for p in need} if base else None
         out = history.check_merge(records, based, befores, after, author=author)
     else:
-        out = history.check(records, befores, after, author=author)
+        out = history.check(records, befores, after, author=author, when=when)
     if recovering and not out:
         out = history.hand_edits(records, befores[0] if befores else {}, after)
     if policy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cbtrack.errors import GitError
@@ -20,6 +21,11 @@ class CommitInfo:
     author: str
     at: str
     subject: str
+
+    @property
+    def when(self) -> datetime:
+        """The author date, when the commit says it was made."""
+        return datetime.fromisoformat(self.at)
 
 
 def commits(

@@ -21,11 +21,11 @@ The rules, for every record touched by a change (a commit against each of its pa
    (`EXPLAINED_BY`: an event of a listed type that names the field in `set`, or a new
    attempt where listed).
 8. Signed by its author: every new attempt and event (and a new record's `created_by`)
-   is by the commit's author, and none is dated earlier than the record's latest item by
-   more than the policy's `clock_skew`.
+   is by the commit's author, and none is dated earlier than the record's latest item, or
+   later than the commit itself, by more than the policy's `clock_skew`.
 9. Guardrails: with a roster, closing a `clinical` or `emergency` callback, handing it to
-   an owner outside the clinical role, or lowering its urgency needs an author with the
-   clinical role in the policy as committed before the change.
+   an owner outside the clinical role, lowering its urgency, or editing its due time later
+   needs an author with the clinical role in the policy as committed before the change.
 10. Policy: a change to the keys in `GOVERNED` needs an author with the `admin` role in
    the policy before the change (or a policy that names no admin yet); removing it never.
 11. Tree: nothing under `.cbtrack/` (local files) and no symlink or submodule anywhere.
@@ -87,25 +87,6 @@ EXPLAINED_BY: dict[str, tuple[str, ...]] = {
     "reason": ("edited",),
 }
 _URGENCY_ORDER = {u: i for i, u in enumerate(Urgency)}
-
-
-def rules_table() -> str:
-    """Rule 7 as the Markdown table the README prints (a test keeps the two equal)."""
-    rows = ["| field | explained only by, in the same commit |", "| --- | --- |"]
-    for key, how in EXPLAINED_BY.items():
-        parts = ["a new attempt"] if "attempt" in how else []
-        typed = [f"`{h[:-1]}`" for h in how if h.endswith("*")]
-        named = [f"`{h}`" for h in how if h != "attempt" and not h.endswith("*")]
-        if typed:
-            parts.append(f"a new {' or '.join(typed)} event")
-        if named:
-            parts.append(f"a new {', '.join(named)} event that names it in `set`")
-        rows.append(f"| `{key}` | {'; '.join(parts)} |")
-    rows.append("| `status` | any new attempt or event (`closed` only with a closure) |")
-    rows.append("| `closure`, folder | a new `closed` event that records it; a new `reopened` |")
-    fixed = ", ".join(f"`{k}`" for k in FIXED)
-    rows.append(f"| {fixed} | nothing: fixed once written |")
-    return "\n".join(rows) + "\n"
 
 
 Snapshot = Mapping[str, Content]
@@ -200,11 +181,13 @@ def check(
     after: Snapshot,
     reader: Reader | None = None,
     author: str | None = None,
+    when: datetime | None = None,
 ) -> list[Breach]:
     """The breaches of one change: `changed` lists the paths that differ between any
     parent and `after` (records, and the policy); each snapshot holds (at least) the
     paths `wanted` names. With no parent the change is a first commit. `author` is who
-    the commit names (None: rules 8 to 10 are not judged, as for an unknown author)."""
+    the commit names (None: rules 8 to 10 are not judged, as for an unknown author);
+    `when`, the commit's date (None: entries dated ahead of it are not judged)."""
     rd = reader or Reader()
     out: list[Breach] = []
     ids: dict[str, None] = {}
@@ -227,7 +210,7 @@ def check(
     # a first commit (a store made from an existing folder) brings records that people
     # wrote before the store had a history: whose they are cannot be judged from it
     for cid in ids:
-        out += _check_record(cid, parents, after, rd, rules, author if parents else None)
+        out += _check_record(cid, parents, after, rd, rules, author if parents else None, when)
     return out
 
 
@@ -414,6 +397,7 @@ def _check_record(
     rd: Reader,
     rules: Rules,
     author: str | None,
+    when: datetime | None = None,
 ) -> list[Breach]:
     rels = record_paths(cid)
     now, out = _placement(cid, rels, parents, after, rd)
@@ -425,6 +409,8 @@ def _check_record(
             path = next(iter(now))
             if not all(_inherited(r, parents, after) for r in now):
                 out += _new_record_authorship(fresh.model, author, path, cid)
+                items = [*fresh.model.attempts, *fresh.model.events]
+                out += _clock(None, items, rules, path, cid, None, when)
         return out
     if not now:
         where = next(r for r in rels if any(p.get(r) is not None for p in parents))
@@ -442,7 +428,9 @@ def _check_record(
     # that held the record (a merge may take a field as either parent had it)
     # (a parent whose copy could not be read at all has no fields to compare with)
     judged = [
-        _field_breaches(b, after_v, path, cid, restore, rules, author) for b in held if b.loose
+        _field_breaches(b, after_v, path, cid, restore, rules, author, when)
+        for b in held
+        if b.loose
     ]
     if judged:
         keys = set.intersection(*({(x.kind, x.detail) for x in fb} for fb in judged))
@@ -588,6 +576,7 @@ def _field_breaches(
     restore: str | None,
     rules: Rules,
     author: str | None,
+    when: datetime | None,
 ) -> list[Breach]:
     old, new = before.loose or {}, after.loose or {}
     cb = after.model
@@ -613,9 +602,12 @@ def _field_breaches(
             for item in items:
                 if item.by != author:
                     out.append(_not_author(kind, item.id, item.by, author, path, cid, restore))
-    out += _clock(before, [*new_attempts, *fresh], rules, path, cid, restore)
+    out += _clock(before.model, [*new_attempts, *fresh], rules, path, cid, restore, when)
     who = author if author is not None else (fresh[-1].by if fresh else None)
-    out += _guardrails(old, new, rules, who, path, cid, restore)
+    # only an edit moves a due time later at will (unblocking or reopening sets it anew)
+    by_edit = {e.type for e in fresh} & set(EXPLAINED_BY["due_at"]) == {EventType.edited}
+    later = by_edit and before.model is not None and cb.due_at > before.model.due_at
+    out += _guardrails(old, new, rules, who, path, cid, restore, later)
     if old.get("status") != new.get("status") and not fresh and not new_attempts:
         why = "field status was changed without a new attempt or event"
         out.append(Breach("status", path, why, cid, restore=restore))
@@ -695,27 +687,31 @@ def _unexplained_detail(key: str) -> str:
 
 
 def _clock(
-    before: _Version, new: list[Any], rules: Rules, path: str, cid: str, restore: str | None
+    cb: Callback | None,
+    new: list[Any],
+    rules: Rules,
+    path: str,
+    cid: str,
+    restore: str | None,
+    when: datetime | None,
 ) -> list[Breach]:
-    """Rule 8's clock: nothing new is dated before the record's latest item, less the skew."""
-    cb = before.model
-    if cb is None or not new:
-        return []
+    """Rule 8's clock: nothing new is dated before the record's latest item (`cb`), nor
+    after the commit that adds it (`when`), by more than the skew. An entry dated ahead
+    would hold the record: every later entry would seem to run backwards."""
     out = []
     for item in new:
-        if too_early(cb, item.at, rules.skew) is not None:
-            kind = "attempt" if hasattr(item, "result") else "event"
-            out.append(
-                Breach(
-                    "clock",
-                    path,
-                    f"{kind} {item.id} is dated before the record's latest entry by more than "
-                    f"the clock skew allowed ({_span(rules.skew)}); time runs backwards",
-                    cid,
-                    f"{kind} {item.id}",
-                    restore,
-                )
-            )
+        kind = "attempt" if hasattr(item, "result") else "event"
+        if cb is not None and too_early(cb, item.at, rules.skew) is not None:
+            why = "before the record's latest entry"
+        elif when is not None and item.at > when + rules.skew:
+            why = "after the commit that adds it"
+        else:
+            continue
+        detail = (
+            f"{kind} {item.id} is dated {why} by more than the clock skew allowed "
+            f"({_span(rules.skew)}); check the desk's clock"
+        )
+        out.append(Breach("clock", path, detail, cid, f"{kind} {item.id}", restore))
     return out
 
 
@@ -740,8 +736,10 @@ def _guardrails(
     path: str,
     cid: str,
     restore: str | None,
+    postponed: bool = False,
 ) -> list[Breach]:
-    """Rule 9, with the roles of the policy the change started from."""
+    """Rule 9, with the roles of the policy the change started from (`postponed`: an
+    edit moved the due time later)."""
     level = old.get("urgency")
     if level not in CLINICAL_URGENCIES or not rules.roster:
         return []
@@ -760,6 +758,8 @@ def _guardrails(
         and _URGENCY_ORDER[Urgency(lowered)] < _URGENCY_ORDER[Urgency(level)]
     ):
         acts.append(f"lowered it to {lowered}")
+    if postponed:
+        acts.append("edited its due time later")
     return [
         Breach(
             "guardrail",

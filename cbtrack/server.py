@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import shlex
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from cbtrack import audit, gitlog, gitread, versions
+from cbtrack import audit, clock, gitlog, gitread, versions
 from cbtrack.errors import Refused
 
 HOOK_MARK = "# cbtrack pre-receive hook"
@@ -49,8 +51,10 @@ def init(path: Path) -> Path:
     return path.resolve()
 
 
-def check(path: Path) -> list[audit.Finding]:
-    """Every commit of every branch judged (the rule book and signatures)."""
+def check(path: Path, now: datetime | None = None) -> list[audit.Finding]:
+    """Every commit of every branch judged (the rule book and signatures); `now`: the
+    clock no entry may be dated ahead of (default cbtrack's)."""
+    now = now or clock.current(ZoneInfo("UTC"))
     path = path.expanduser().resolve()
     if not (path / "HEAD").is_file() and not (path / ".git").exists():
         raise Refused(f"{path} is not a git repository; give the server repository's folder.")
@@ -59,7 +63,8 @@ def check(path: Path) -> list[audit.Finding]:
     for extra in heads[1:]:
         seen = {w.sha for w in walked}
         walked += [c for c in gitread.commits(path, extra) if c.sha not in seen]
-    return audit.judge_commits(path, versions.Reader(), walked, heads[0] if heads else None)
+    anchor = heads[0] if heads else None
+    return audit.judge_commits(path, versions.Reader(), walked, anchor, now=now)
 
 
 def _refs(path: Path) -> list[str]:
@@ -68,7 +73,9 @@ def _refs(path: Path) -> list[str]:
 
 
 def judge_push(path: Path, updates: list[tuple[str, str, str]]) -> list[str]:
-    """What is wrong with a push of (old, new, ref) updates; empty when it may go in."""
+    """What is wrong with a push of (old, new, ref) updates; empty when it may go in (an
+    entry dated ahead of the server's clock, beyond the skew, may not)."""
+    now = clock.current(ZoneInfo("UTC"))
     problems: list[str] = []
     existing = [line.split()[0] for line in _refs(path)]
     for old, new, ref in updates:
@@ -83,7 +90,7 @@ def judge_push(path: Path, updates: list[tuple[str, str, str]]) -> list[str]:
             continue
         walked = gitread.commits(path, new, exclude=existing)
         anchor = old if old != ZERO else (existing[0] if existing else None)
-        found = audit.judge_commits(path, versions.Reader(), walked, anchor)
+        found = audit.judge_commits(path, versions.Reader(), walked, anchor, now=now)
         problems += [f.message for f in found]
     return problems
 

@@ -124,7 +124,7 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
     # judged before; under the lock only what arrived or was made since is judged.
     with progress.step("Making the store owner-only", report):
         make_owner_only(root)
-    prejudged = _prejudge(store, remote, actor)
+    prejudged = _prejudge(store, remote, actor, now)
     holds: list[float] = []
     with _locked(store, holds):
         notes = doctor.recover(store, now, actor)
@@ -147,7 +147,7 @@ def sync(store: Store, user: str | None, now: datetime, remote: str = "origin") 
         with progress.step("Another desk pushed first; waiting to try again", report):
             time.sleep(min(5.0, 0.2 * 2**tries) * random.uniform(0.5, 1.5))
         tries += 1
-        _prejudge(store, remote, actor)
+        _prejudge(store, remote, actor, now)
         with _locked(store, result.lock_holds):
             done = _sync_round(store, actor, now, result, round_no=tries - 1)
         if done:
@@ -190,7 +190,7 @@ def _branch(root: Path) -> str:
     return branch
 
 
-def _prejudge(store: Store, remote: str, actor: str) -> int:
+def _prejudge(store: Store, remote: str, actor: str, now: datetime) -> int:
     """Before taking the lock: fetch, and judge the commits sync would take in or push
     that this desk has not judged before (a new desk's first sync: the whole history),
     refusing as the locked round would. Returns how many commits were judged."""
@@ -206,10 +206,10 @@ def _prejudge(store: Store, remote: str, actor: str) -> int:
     if head is None:
         return 0
     done = len(gitlog.judged(root))
-    _check_outgoing(store, theirs)
+    _check_outgoing(store, theirs, now)
     if theirs and theirs != head and not gitlog.is_ancestor(root, theirs, head):
         new = gitread.commits(root, theirs, since=head, exclude=[anchor or ""])
-        _check_incoming(store, new, remote)
+        _check_incoming(store, new, remote, now)
     return max(0, len(gitlog.judged(root)) - done)
 
 
@@ -280,7 +280,7 @@ def _pending_left(store: Store) -> list[str]:
     return left
 
 
-def _check_outgoing(store: Store, theirs: str | None) -> None:
+def _check_outgoing(store: Store, theirs: str | None, now: datetime) -> None:
     """Refuse to share commits that break the rule book (a hand commit that skipped the
     hook with --no-verify): those not on the remote and not yet verified or accepted."""
     root = store.root
@@ -288,7 +288,7 @@ def _check_outgoing(store: Store, theirs: str | None) -> None:
     if head is None or head == theirs:
         return
     verified = gitlog.rev(root, gitlog.VERIFIED_REF)
-    found = audit.unverified_findings(store, head, [theirs or "", verified or ""])
+    found = audit.unverified_findings(store, head, [theirs or "", verified or ""], now)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise Refused(
@@ -298,10 +298,12 @@ def _check_outgoing(store: Store, theirs: str | None) -> None:
         )
 
 
-def _check_incoming(store: Store, incoming: list[gitread.CommitInfo], remote: str) -> None:
+def _check_incoming(
+    store: Store, incoming: list[gitread.CommitInfo], remote: str, now: datetime
+) -> None:
     """Judge every incoming commit by the rule book before any is taken in: on a breach
     the local store stays as it was, and the message names the commit, file and rule."""
-    found = audit.judge_new(store, incoming)
+    found = audit.judge_new(store, incoming, now)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise Refused(
@@ -321,7 +323,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
     theirs = _fetch(store, remote, branch, actor)  # little or nothing new since the prejudge
     _check_anchor(root, anchor, theirs, remote)
     if round_no == 0:
-        _check_outgoing(store, theirs)
+        _check_outgoing(store, theirs, now)
         result.left_out = _pending_left(store)
     head = gitlog.rev(root, "HEAD")
     if head is None:
@@ -329,8 +331,8 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
     if theirs and theirs != head and not gitlog.is_ancestor(root, theirs, head):
         incoming = gitread.commits(root, theirs, since=head)
         # (what the lead accepted with 'verify --accept' moved the anchor: not judged again)
-        _check_incoming(store, gitread.commits(root, theirs, since=head, exclude=[anchor or ""]),
-                        remote)  # fmt: skip
+        fresh = gitread.commits(root, theirs, since=head, exclude=[anchor or ""])
+        _check_incoming(store, fresh, remote, now)
         result.incoming += len(incoming)
         with progress.step(f"Merging from '{remote}'", store.on_progress):
             if gitlog.is_ancestor(root, head, theirs):

@@ -17,8 +17,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cbtrack import history
 from cbtrack.cli import app
-from tests.helpers_git import BRANCH, at, git
+from tests.helpers_git import BRANCH, at, git, git_env
 
 STAFF = [
     "--staff",
@@ -452,6 +453,48 @@ def test_a_clock_behind_the_record_is_refused_and_found(desk: Desk) -> None:
     assert code == 1 and "clock" in kinds(found)
 
 
+def test_an_entry_dated_ahead_of_its_commit_or_the_clock_is_refused_and_found(
+    desk: Desk,
+) -> None:
+    """An entry dated far ahead would hold the record for everyone (each later entry would
+    seem to run backwards): the hook refuses it, and a commit dated ahead with it (past the
+    hook) is found by verify and by the server's check."""
+    cid = desk.add_emergency()
+    data = desk.data(cid)
+    ahead = "2099-01-04T09:00:00-05:00"
+    data["events"].append({"id": "ahe4d1", "at": ahead, "by": "fd", "type": "note", "note": "x"})
+    desk.write(cid, data)
+    out = hand_git(desk.path, "commit", "-qam", "note", check=False)
+    assert "event ahe4d1 is dated after the commit that adds it" in out
+    env = {**git_env("fd"), "GIT_AUTHOR_DATE": ahead, "GIT_COMMITTER_DATE": ahead}
+    subprocess.run(["git", "commit", "-q", "--no-verify", "-am", "n"], cwd=desk.path, env=env,
+                   check=True)  # fmt: skip
+    code, found = desk.verify()
+    assert code == 1 and "clock" in kinds(found)
+    checked = desk.runner.invoke(app, ["server", "check", str(desk.path), "--json"])
+    assert checked.exit_code == 1 and "ahe4d1" in checked.stdout
+    # the record is not held: the next real entry is judged against the clock, not 2099
+    hand_git(desk.path, "reset", "-q", "--hard", "HEAD~1")
+    desk.ok("rn", "note", cid, "Called back", now=at("10:00"))
+
+
+def test_front_desk_may_not_edit_a_clinical_due_time_later_by_hand(desk: Desk) -> None:
+    """The command refuses it, and so does the rule book: the same change, typed by hand
+    and committed with an `edited` event in the front desk's name, breaks the guardrail."""
+    cid = desk.add_emergency()
+    desk.refused("fd", "edit", cid, "--due", "2026-11-30 09:00", "--why", "asked", now=at("09:10"))
+    desk.ok("rn", "edit", cid, "--due", "2026-11-30 09:00", "--why", "asked", now=at("09:10"))
+    made = desk.path_of(cid).read_text()
+    hand_git(desk.path, "reset", "-q", "--hard", "HEAD~1")
+    desk.path_of(cid).write_text(made.replace("by: rn", "by: fd"))
+    out = hand_git(desk.path, "commit", "-qam", "later", check=False)
+    assert "fd, who does not have the clinical role, edited its due time later" in out
+    # a clinician's edit is history as usual
+    desk.path_of(cid).write_text(made)
+    hand_git(desk.path, "commit", "-qam", "later", author="rn")
+    assert desk.verify()[0] == 0
+
+
 # --- 7. smaller -----------------------------------------------------------------------
 
 
@@ -472,11 +515,28 @@ def test_a_sync_killed_mid_merge_does_not_block_the_next_change(pair: tuple[Desk
     assert not (a.path / ".git" / "MERGE_HEAD").exists()
 
 
-def test_the_readme_prints_the_rule_book_table() -> None:
-    from cbtrack import history
+def _rules_table() -> str:
+    """Rule 7 (`history.EXPLAINED_BY`, `history.FIXED`) as the table the README prints."""
+    rows = ["| field | explained only by, in the same commit |", "| --- | --- |"]
+    for key, how in history.EXPLAINED_BY.items():
+        parts = ["a new attempt"] if "attempt" in how else []
+        typed = [f"`{h[:-1]}`" for h in how if h.endswith("*")]
+        named = [f"`{h}`" for h in how if h != "attempt" and not h.endswith("*")]
+        if typed:
+            parts.append(f"a new {' or '.join(typed)} event")
+        if named:
+            parts.append(f"a new {', '.join(named)} event that names it in `set`")
+        rows.append(f"| `{key}` | {'; '.join(parts)} |")
+    rows.append("| `status` | any new attempt or event (`closed` only with a closure) |")
+    rows.append("| `closure`, folder | a new `closed` event that records it; a new `reopened` |")
+    fixed = ", ".join(f"`{k}`" for k in history.FIXED)
+    rows.append(f"| {fixed} | nothing: fixed once written |")
+    return "\n".join(rows) + "\n"
 
+
+def test_the_readme_prints_the_rule_book_table() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert history.rules_table() in readme
+    assert _rules_table() in readme
 
 
 def test_export_csv_shows_control_characters_escaped(desk: Desk) -> None:

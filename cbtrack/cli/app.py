@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import typer
 from typer.core import TyperGroup
 
-from cbtrack.errors import CbtrackError, Refused
+from cbtrack.errors import CbtrackError
 from cbtrack.lazy import lazy_module
 from cbtrack.terminal import color_ok as color_ok, term_width as term_width
 
@@ -295,18 +295,7 @@ class State:
 
     def now(self, tz: ZoneInfo | None = None) -> datetime:
         """`$CBTRACK_NOW` when set, else the clock; in the practice's time zone."""
-        zone = tz or self.tz()
-        raw = os.environ.get("CBTRACK_NOW", "").strip()
-        if raw:
-            real = datetime.now(zone)
-            try:
-                moment = clock.parse_when(raw, zone, real, checked=False).replace(microsecond=0)
-            except Refused:
-                raise Refused(
-                    "CBTRACK_NOW is not an ISO 8601 time; set it like 2026-11-27T09:00:00-05:00."
-                ) from None
-            return clock.check_range(moment, "CBTRACK_NOW")
-        return datetime.now(zone).replace(microsecond=0)
+        return clock.current(tz or self.tz())
 
     def when(self, text: str) -> datetime:
         return clock.parse_when(text, self.tz(), self.now())

@@ -132,7 +132,7 @@ def verify(
     st = state(ctx)
     from cbtrack import audit
 
-    report = audit.verify(st.store(), full=full, accept=accept)
+    report = audit.verify(st.store(), full=full, accept=accept, now=st.now())
     if as_json:
         typer.echo(
             render.to_json(
