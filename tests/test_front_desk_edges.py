@@ -5,11 +5,14 @@ another case. Each through the CLI, on a store in tmp_path, with the clock pinne
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ADD_GENERAL, Cli, git
+from tests.helpers_robust import cbtrack_argv, subprocess_env
 
 # --- 1. numeric options: syntax exits 2, a broken rule exits 1, in our words ------------
 
@@ -59,3 +62,60 @@ def test_a_store_git_may_not_write_to_is_one_sentence_and_nothing_changes(
     assert git(store_dir, "status", "--porcelain") == ""
     cli.ok("note", cid, "Rang the mobile again")  # the store works as soon as git may write
     assert cli.record(cid)["events"][-1]["note"] == "Rang the mobile again"
+
+
+# --- 3. --output: the file owner-only, and at a terminal one line saying where -----------
+
+
+def _on_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run cbtrack with stderr on a terminal (a pty), as at the desk: exit code, stderr."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            env=env)  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # (the pty's other end closed)
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.stdout is not None and proc.stdout.read() == b""
+    return proc.wait(timeout=60), b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_output_files_are_owner_only_and_a_terminal_is_told_where(
+    cli: Cli, store_dir: Path, tmp_path: Path
+) -> None:
+    cli.add()
+    report, export, tables = tmp_path / "week.html", tmp_path / "open.csv", tmp_path / "tables"
+    tables.mkdir()
+    for args in (
+        ["report", "--format", "html", "--output", str(report)],
+        ["export", "--format", "csv", "--open", "--output", str(export)],
+        ["report", "--format", "csv", "--output", str(tables)],
+    ):
+        out = cli.ok(*args)  # not a terminal (cron, a script): silent, as before
+        assert out.stdout == "" and out.stderr == "", args
+    for path in (report, export, *tables.iterdir()):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    env = subprocess_env(tmp_path / "desk", CBTRACK_STORE=str(store_dir))
+    said = []
+    for args in (
+        ["report", "--output", str(report)],
+        ["export", "--format", "fhir", "--output", str(export)],
+        ["report", "--format", "csv", "--output", str(tables)],
+    ):
+        code, err = _on_terminal([*cbtrack_argv(), *args], env)
+        assert code == 0, err
+        said.append(err)
+    n_tables = len(list(tables.iterdir()))
+    assert said == [
+        f"Wrote the report to {report} (readable by you only).\n",
+        f"Wrote the export of 1 callback to {export} (readable by you only).\n",
+        f"Wrote the report's {n_tables} tables to {tables} (readable by you only).\n",
+    ]
+    assert stat.S_IMODE(export.stat().st_mode) == 0o600

@@ -216,7 +216,7 @@ def export_cmd(
             "--output",
             metavar="FILE",
             help="Write to FILE (owner-only, atomically; outside the store) instead of "
-            "stdout, and print nothing.",
+            "stdout; at a terminal, say where on stderr.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
@@ -239,11 +239,14 @@ def export_cmd(
         raise Refused("The period is empty: --since must be earlier than --until.")
     target = _output_path(store, output) if output is not None else None
     which = "open" if only_open else "closed" if only_closed else None
-    text = _export_text(store.policy, fmt, _export_records(store, start, end, which), now)
+    records = _export_records(store, start, end, which)
+    text = _export_text(store.policy, fmt, records, now)
     if target is None:
         typer.echo(text, nl=False)
         return
     files.write_output(target, text)
+    n = len(records)
+    reports.say_written(f"the export of {n} callback{'s' if n != 1 else ''}", target)
 
 
 def _export_format(

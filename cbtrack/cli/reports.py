@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +16,7 @@ from cbtrack.cli.app import (
     State,
     app,
     color_ok,
+    printable,
     state,
     term_width,
     unreadable_exit,
@@ -279,8 +281,8 @@ def report_cmd(
         typer.Option(
             "--output",
             metavar="FILE",
-            help="Write to FILE (atomically, owner-only) instead of stdout; print nothing. "
-            "With --format csv, a folder gets one file per table.",
+            help="Write to FILE (atomically, owner-only) instead of stdout; at a terminal, "
+            "say where on stderr. With --format csv, a folder gets one file per table.",
         ),
     ] = None,
     include_phi: Annotated[
@@ -358,11 +360,22 @@ def _write_report(
 
     labels = reportfmt.Labels.of(policy)
     if target is not None and chosen == Format.csv and target.is_dir():
-        for name, part in reportfmt.csv_tables(figures, labels):
+        tables = reportfmt.csv_tables(figures, labels)
+        for name, part in tables:
             files.write_output(target / name, part)
+        say_written(f"the report's {len(tables)} tables", target)
         return
     text = reportfmt.render(figures, chosen.value, labels)
     if target is None:
         typer.echo(text, nl=False)
         return
     files.write_output(target, text)
+    say_written("the report", target)
+
+
+def say_written(what: str, path: Path) -> None:
+    """After an `--output` was written: one line on stderr saying where, at a terminal.
+    From cron or a script it stays silent, as every command that succeeds does (cron
+    mails whatever a job prints)."""
+    if sys.stderr.isatty():
+        typer.echo(f"Wrote {what} to {printable(str(path))} (readable by you only).", err=True)
