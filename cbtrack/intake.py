@@ -188,6 +188,8 @@ def add(
     check_reachable(person)
     created = now.astimezone(policy.tz)
     check_born(person, created.date())
+    if due is not None:
+        timing.check_due_given(policy, due, created)
     if note is not None and not note.strip():
         raise Refused("--note is empty; write what the patient said or leave --note out.")
     notes = [note] if note else []

@@ -2,6 +2,8 @@
 
 Pure: every function takes `now` (or works without it) and reads no clock or file.
 
+- A due time staff give (`add --due`, `edit --due`) is never in the past, give or take
+  the policy's `clock_skew` (`check_due_given`).
 - A deadline (`deadline_at`: a procedure date, an authorization expiry) makes a callback
   due no later than the deadline less the policy's `deadline_lead` (business time), never
   earlier than now, and at least `deadline` urgent.
@@ -16,7 +18,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, time
 
-from cbtrack.clock import past_due
+from cbtrack.clock import past_due, wall_delta
+from cbtrack.errors import Refused
 from cbtrack.model import Callback, Dependency, Urgency
 from cbtrack.policy import Policy
 
@@ -24,6 +27,19 @@ DEADLINE_URGENCY = Urgency.deadline
 
 
 # --- deadlines ---------------------------------------------------------------------------
+
+
+def check_due_given(policy: Policy, due: datetime, now: datetime) -> None:
+    """Refuse a due time staff gave that is in the past by more than the policy's
+    `clock_skew` (a time typed a minute late is kept as given)."""
+    if due >= now - wall_delta(policy.clock_skew):
+        return
+    local = due.astimezone(policy.tz)
+    day = policy.calendar.next_business_day(now.astimezone(policy.tz).date())
+    raise Refused(
+        f"--due {local:%a %Y-%m-%d %H:%M} is in the past; give a time from now on, for "
+        f"example --due 'tomorrow 9:00' or --due {day:%Y-%m-%d} (that day's close)."
+    )
 
 
 def latest_due(policy: Policy, deadline: datetime) -> datetime:
