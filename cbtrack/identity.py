@@ -137,7 +137,7 @@ def actor(root: Path, policy: Policy, user: str | None) -> str:
     if policy.signing != "required":
         return triage.check_user(policy, user)
     keys = {u: m.key for u, m in policy.staff.items() if m.key}
-    who, spec = acting_user(root, keys, user)
+    who, spec = acting_user(root, keys, policy.staff_key(user) if user else None)
     triage.check_user(policy, who)
     gitlog.sign_with(root, spec)
     return who

@@ -460,6 +460,16 @@ class Policy(PolicyModel):
     def roster_enforced(self) -> bool:
         return bool(self.staff)
 
+    def staff_key(self, name: str) -> str:
+        """`name` spelled as the roster spells it: user names match in any case (`Lead`
+        is `lead`). A name the roster does not hold, or holds in more than one case, is
+        returned as given."""
+        if name in self.staff:
+            return name
+        folded = name.casefold()
+        found = [user for user in self.staff if user.casefold() == folded]
+        return found[0] if len(found) == 1 else name
+
     def is_owner(self, name: str) -> bool:
         return name in self.roles or name in self.staff
 

@@ -118,7 +118,7 @@ def emergency_text(policy: Policy) -> str:
 def scripts_for(policy: Policy, cb: Callback, caller: str, now: datetime) -> FilledScripts:
     s, language, language_note = in_language(policy, cb)
     cat = policy.categories.get(cb.category)
-    member = policy.staff.get(caller)
+    member = policy.staff.get(policy.staff_key(caller))
     base = {"practice": policy.practice, "callback_number": policy.callback_number}
     opening = fill(
         s.opening,

@@ -276,11 +276,13 @@ def check_role(policy: Policy, role: str) -> None:
 
 
 def check_user(policy: Policy, user: str | None) -> str:
-    """The acting user: required for changes, and on the roster where there is one."""
+    """The acting user: required for changes, and on the roster where there is one, as
+    the roster spells it (`Policy.staff_key`: a name matches in any case)."""
     if not user:
         raise Refused("Say who you are with --as USER or by setting CBTRACK_USER.")
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", user):
         raise Refused("A user name may hold only letters, digits, '.', '_' and '-'.")
+    user = policy.staff_key(user)
     if policy.roster_enforced and user not in policy.staff:
         raise Refused(
             f"'{user}' is not on the practice's staff list; ask the lead to add you to "

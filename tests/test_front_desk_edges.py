@@ -4,6 +4,7 @@ another case. Each through the CLI, on a store in tmp_path, with the clock pinne
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADD_GENERAL, Cli, git
+from tests.conftest import ADD_GENERAL, STAFF, Cli, git, set_policy
 from tests.helpers_robust import cbtrack_argv, subprocess_env
+from tests.test_identity import Practice
 
 # --- 1. numeric options: syntax exits 2, a broken rule exits 1, in our words ------------
 
@@ -140,3 +142,36 @@ def test_a_due_time_in_the_past_is_refused_with_an_example(cli: Cli) -> None:
     assert "--due Thu 2026-11-26 15:00 is in the past; " in err and example in err, err
     cli.ok("edit", cid, "--due", "tomorrow 9:00", "--why", "Patient asked")
     assert cli.record(cid)["due_at"] == "2026-11-30T08:00:00-05:00"  # Saturday: Monday's opening
+
+
+# --- 5. user names match the roster in any case, and are recorded as the roster spells them
+
+
+def test_a_user_name_in_another_case_acts_as_the_roster_spells_it(
+    cli: Cli, store_dir: Path
+) -> None:
+    set_policy(store_dir, staff=STAFF)  # `lead`, `jlee`, ...
+    cid = cli.add(user="JLee")
+    cli.ok("note", cid, "Rang the mobile, no answer", user="Lead")
+    cli.ok("assign", cid, "lead", "--note", "Lead takes it", user="LEAD")
+    rec = cli.record(cid)
+    assert rec["created_by"] == "jlee"
+    assert [e["by"] for e in rec["events"]][-2:] == ["lead", "lead"]
+    assert git(store_dir, "log", "-2", "--format=%an").split() == ["lead", "lead"]
+    mine = cli.ok("queue", "--mine", "--json", user="Lead").stdout
+    assert cid in mine
+    err = cli.refused("note", cid, "x", user="Leed")
+    assert "'Leed' is not on the practice's staff list" in err
+
+
+def test_with_signing_required_the_signer_still_decides(tmp_path: Path) -> None:
+    practice = Practice(tmp_path)
+    cid = practice.add("rn")
+    done = practice.run("RN", "note", cid, "Spoke to the patient", key="rn")
+    assert done.exit_code == 0, done.stderr
+    refused = practice.run("FD", "note", cid, "I am the nurse", key="rn")
+    assert refused.exit_code == 1
+    assert "This desk signs with rn's key, so it cannot act as fd" in refused.stderr
+    shown = practice.run(None, "show", cid, "--json")
+    assert [e["by"] for e in json.loads(shown.stdout)["events"]][-1] == "rn"
+    assert practice.findings("--full") == []

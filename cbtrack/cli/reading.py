@@ -128,9 +128,10 @@ def _full_queue(
     if mine:
         if not st.user:
             raise Refused("--mine needs to know who you are: use --as USER or set CBTRACK_USER.")
-        if owner and owner != st.user:
+        me = store.policy.staff_key(st.user)
+        if owner and owner not in (st.user, me):
             raise Refused("--mine shows your own callbacks; leave out --owner, or --mine.")
-        owner = st.user
+        owner = me
     if owner:
         from cbtrack.triage import check_owner
 
