@@ -763,6 +763,14 @@ def test_a_soft_wish_not_to_be_here_and_ending_the_pain_oneself() -> None:
         "cancel my refills, i have enough saved up to finish it",
         "she wants to update her emergency contact to the funeral home",
         "her dog's vet records to the neighbour, who is keeping him now, she sounded empty",
+        # the tenth round: the end foreseen, the means gathered "to be sure", letters for all
+        "cancel the rest of his visits, he says he has decided when it ends and feels lighter",
+        "asked for all of her pain pills at once, wants enough to be sure this time",
+        "he has been saving them up for weeks and asked for one more bottle to make sure",
+        "send my chart to my sister, i left notes for everybody on the table",
+        "tell the doctor i am done fighting, thanks for trying",
+        "sorry i let you all down, im tired of it, thank you for everything",
+        "update her emergency contact so her son can take all her things",
     ],
 )
 def test_warning_signs_inside_an_errand_are_emergencies(text: str) -> None:
@@ -827,6 +835,10 @@ def test_medicine_questions_for_a_clinician_reach_clinical(text: str) -> None:
         "she is moving to arizona for good, please send her records to her new doctor",
         "cancel the refills, the cardiologist took over all his meds",
         "he wanted to say goodbye to dr sample before she retires, book one last visit",
+        "done fighting with the insurance, please just send the appeal form",
+        "she is giving away her late mother's walker and shower chair, any charity you know",
+        "update her emergency contact to her son, new phone number",
+        "saving up for the deductible, can the mri wait until january",
     ],
 )
 def test_errands_that_share_those_words_stay_errands(text: str) -> None:

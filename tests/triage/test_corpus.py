@@ -60,7 +60,7 @@ FLOORS = {
         "admin_false_alarms": 0.0,  # 0/30
     },
     "corpus2.yaml": {
-        "emergency_recall": 0.925,  # 25/27
+        "emergency_recall": 0.962,  # 26/27 (25/27 before the tenth round)
         "emergency_reaches_clinical": 0.962,  # 26/27
         "clinical_recall": 0.939,  # 31/33
         "admin_false_alarms": 0.04,  # 1/25
@@ -149,7 +149,7 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/50
     },
     "blind9": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.9,  # 54/60
+        "emergency_recall": 0.916,  # 55/60
         "emergency_reaches_clinical": 1.0,  # 60/60
         "clinical_recall": 0.98,  # 49/50
         "admin_false_alarms": 0.02,  # 1/50
@@ -185,8 +185,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.034,  # 1/30
     },
     "blind12": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.784,  # 40/51
-        "emergency_reaches_clinical": 0.803,  # 41/51
+        "emergency_recall": 0.803,  # 41/51
+        "emergency_reaches_clinical": 0.823,  # 42/51
         "clinical_recall": 1.0,  # 20/20
         "admin_false_alarms": 0.134,  # 4/30
     },
@@ -213,6 +213,18 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 0.976,  # 42/43
         "clinical_recall": 1.0,  # 28/28
         "admin_false_alarms": 0.067,  # 2/30
+    },
+    "dev15": {  # suicide signs, medicines, missed calls; tuned on in the tenth round
+        "emergency_recall": 0.978,  # 45/46
+        "emergency_reaches_clinical": 0.978,  # 45/46
+        "clinical_recall": 1.0,  # 22/22
+        "admin_false_alarms": 0.0,  # 0/30
+    },
+    "blind15": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.816,  # 40/49
+        "emergency_reaches_clinical": 0.836,  # 41/49
+        "clinical_recall": 0.956,  # 22/23
+        "admin_false_alarms": 0.034,  # 1/30
     },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.937,  # 30/32
