@@ -34,7 +34,6 @@ from cbtrack.gitrun import (
     NULL_SHA as NULL_SHA,
     RECORDS as RECORDS,
     _failed,
-    _not_writable,
     _signing,
     _signing_failed,
     identity_env as identity_env,
@@ -346,10 +345,8 @@ def _record_commit(
     moved = run(root, "update-ref", "-m", f"commit: {_subject(message)}", "HEAD", commit_id,
                 head, env=env, check=False)  # fmt: skip
     if moved.returncode != 0:
-        raise _not_writable(root, moved.stderr) or GitError(
-            f"git update-ref failed in {root}: the branch moved while this change was being "
-            "recorded (a git command run by hand?); try the command again."
-        )
+        raise _failed(root, "update-ref", moved.stderr, "the branch moved during this change "
+                      "(a git command run by hand?); try the command again.")  # fmt: skip
     remember_judged(root, [commit_id])
     # What `git commit` does after committing: pack loose objects when there are many
     # (git detaches that work); without the store lock, and never a reason to fail.

@@ -130,14 +130,14 @@ def _not_writable(root: Path, stderr: str) -> GitError | None:
     return None
 
 
-def _failed(root: Path, command: str, stderr: str) -> GitError:
+def _failed(root: Path, command: str, stderr: str, otherwise: str | None = None) -> GitError:
     """A git command that failed: why, in our words where we know it (`_not_writable`),
-    else git's last line."""
+    else `otherwise` (what the caller knows it means), else git's last line."""
     known = _not_writable(root, stderr)
     if known is not None:
         return known
     last = (stderr.strip().splitlines() or ["unknown error"])[-1]
-    return GitError(f"git {command} failed in {root}: {last[:200]}")
+    return GitError(f"git {command} failed in {root}: {otherwise or last[:200]}")
 
 
 def is_repo_root(root: Path) -> bool:
