@@ -771,6 +771,14 @@ def test_a_soft_wish_not_to_be_here_and_ending_the_pain_oneself() -> None:
         "tell the doctor i am done fighting, thanks for trying",
         "sorry i let you all down, im tired of it, thank you for everything",
         "update her emergency contact so her son can take all her things",
+        "cancel the scans, no point planning for the future now",
+        "asked for his records, since his wife died he says he wants to go where she is",
+        "she cannot go on living without him, cancel the grief group",
+        "pt asked us to stop calling, has cut everyone off and wants to be left alone for good",
+        "refill request, says you all would be easier if she just disappeared",
+        "paying off the balance, tying things up so his kids are not stuck with the bills",
+        "asked whether the policy pays no matter how he dies",
+        "keeps her old pain pills in a drawer for when she decides",
     ],
 )
 def test_warning_signs_inside_an_errand_are_emergencies(text: str) -> None:
@@ -839,6 +847,9 @@ def test_medicine_questions_for_a_clinician_reach_clinical(text: str) -> None:
         "she is giving away her late mother's walker and shower chair, any charity you know",
         "update her emergency contact to her son, new phone number",
         "saving up for the deductible, can the mri wait until january",
+        "divorced in may, needs the beneficiary form for hr signed",
+        "lawyer needs a letter that dad is competent to sign his will",
+        "cut off by the insurance again, please resend the claim",
     ],
 )
 def test_errands_that_share_those_words_stay_errands(text: str) -> None:

@@ -185,8 +185,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.034,  # 1/30
     },
     "blind12": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.803,  # 41/51
-        "emergency_reaches_clinical": 0.823,  # 42/51
+        "emergency_recall": 0.823,  # 42/51
+        "emergency_reaches_clinical": 0.843,  # 43/51
         "clinical_recall": 1.0,  # 20/20
         "admin_false_alarms": 0.134,  # 4/30
     },
@@ -221,10 +221,22 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/30
     },
     "blind15": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.816,  # 40/49
-        "emergency_reaches_clinical": 0.836,  # 41/49
+        "emergency_recall": 0.836,  # 41/49
+        "emergency_reaches_clinical": 0.857,  # 42/49
         "clinical_recall": 0.956,  # 22/23
         "admin_false_alarms": 0.034,  # 1/30
+    },
+    "dev16": {  # suicide warning signs inside errands, tuned on in the tenth round
+        "emergency_recall": 0.909,  # 50/55
+        "emergency_reaches_clinical": 0.909,  # 50/55
+        "clinical_recall": 1.0,  # none in the set
+        "admin_false_alarms": 0.058,  # 2/35
+    },
+    "blind16": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.545,  # 30/55
+        "emergency_reaches_clinical": 0.618,  # 34/55
+        "clinical_recall": 1.0,  # none in the set
+        "admin_false_alarms": 0.058,  # 2/35
     },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.937,  # 30/32
