@@ -188,7 +188,8 @@ def _set_fields(policy: Policy, cb: Callback, edits: Edits, at: datetime, actor:
             cb.urgency = raised
             cb.due_at = min(cb.due_at, triage.due_for(policy, raised, at))
     if edits.due is not None:
-        timing.check_due_given(policy, edits.due, at)
+        late = timing.past_due_warning(policy, edits.due, at)
+        warnings += [late] if late else []
         due = edits.due.astimezone(policy.tz)
         clinical = cb.urgency in CLINICAL_URGENCIES
         if due > cb.due_at and clinical and not policy.is_clinical(actor):

@@ -188,8 +188,7 @@ def add(
     check_reachable(person)
     created = now.astimezone(policy.tz)
     check_born(person, created.date())
-    if due is not None:
-        timing.check_due_given(policy, due, created)
+    late = timing.past_due_warning(policy, due, created) if due is not None else None
     if note is not None and not note.strip():
         raise Refused("--note is empty; write what the patient said or leave --note out.")
     notes = [note] if note else []
@@ -208,6 +207,7 @@ def add(
         red_flags,
     )
     warnings += plan.warnings
+    warnings += [late] if late else []
     deadline_at = apply_deadline(policy, plan, deadline, details, due, created, warnings)
     related_to = store.load(related).id if related else None
     warnings += duplicate_warnings(store, person, related_to)

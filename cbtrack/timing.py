@@ -2,8 +2,8 @@
 
 Pure: every function takes `now` (or works without it) and reads no clock or file.
 
-- A due time staff give (`add --due`, `edit --due`) is never in the past, give or take
-  the policy's `clock_skew` (`check_due_given`).
+- A due time staff give (`add --due`, `edit --due`) in the past, beyond the policy's
+  `clock_skew`, is kept (a callback noted late is still owed) and said (`past_due_warning`).
 - A deadline (`deadline_at`: a procedure date, an authorization expiry) makes a callback
   due no later than the deadline less the policy's `deadline_lead` (business time), never
   earlier than now, and at least `deadline` urgent.
@@ -19,7 +19,6 @@ import re
 from datetime import datetime, time
 
 from cbtrack.clock import past_due, wall_delta
-from cbtrack.errors import Refused
 from cbtrack.model import Callback, Dependency, Urgency
 from cbtrack.policy import Policy
 
@@ -29,16 +28,18 @@ DEADLINE_URGENCY = Urgency.deadline
 # --- deadlines ---------------------------------------------------------------------------
 
 
-def check_due_given(policy: Policy, due: datetime, now: datetime) -> None:
-    """Refuse a due time staff gave that is in the past by more than the policy's
-    `clock_skew` (a time typed a minute late is kept as given)."""
+def past_due_warning(policy: Policy, due: datetime, now: datetime) -> str | None:
+    """The sentence staff should read when a due time they gave is in the past by more
+    than the policy's `clock_skew` (a time typed a minute late passes quietly): the
+    callback is kept, and is overdue at once."""
     if due >= now - wall_delta(policy.clock_skew):
-        return
+        return None
     local = due.astimezone(policy.tz)
     day = policy.calendar.next_business_day(now.astimezone(policy.tz).date())
-    raise Refused(
-        f"--due {local:%a %Y-%m-%d %H:%M} is in the past; give a time from now on, for "
-        f"example --due 'tomorrow 9:00' or --due {day:%Y-%m-%d} (that day's close)."
+    return (
+        f"--due {local:%a %Y-%m-%d %H:%M} is in the past, so the callback is overdue now; "
+        f"if that was a typing slip, correct it with edit --due, for example --due "
+        f"'tomorrow 9:00' or --due {day:%Y-%m-%d} (that day's close)."
     )
 
 

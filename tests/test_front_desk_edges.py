@@ -123,23 +123,31 @@ def test_output_files_are_owner_only_and_a_terminal_is_told_where(
     assert stat.S_IMODE(export.stat().st_mode) == 0o600
 
 
-# --- 4. a due time in the past is refused, with an example; a minute late is fine -------
+# --- 4. a due time in the past is kept and said, with an example; a minute late is quiet -
 
 
-def test_a_due_time_in_the_past_is_refused_with_an_example(cli: Cli) -> None:
-    example = "give a time from now on, for example --due 'tomorrow 9:00' or --due 2026-11-30"
-    for due in ("2026-11-20T10:00", "09:00", "2025-11-27"):
-        err = cli.refused(*ADD_GENERAL, "--symptoms", "no", "--due", due)
-        assert " is in the past; " in err and example in err, err
-    assert cli.refused(*ADD_GENERAL, "--symptoms", "no", "--due", "09:00") == (
-        "Error: --due Fri 2026-11-27 09:00 is in the past; give a time from now on, for "
-        "example --due 'tomorrow 9:00' or --due 2026-11-30 (that day's close).\n"
+def test_a_due_time_in_the_past_is_kept_overdue_and_said_with_an_example(cli: Cli) -> None:
+    """A callback noted late is still owed: it is filed, overdue at once, and the desk is
+    told so (with how to correct a typing slip)."""
+    example = "correct it with edit --due, for example --due 'tomorrow 9:00' or --due 2026-11-30"
+    for due in ("2026-11-20T10:00", "2025-11-27"):
+        got = cli.ok(*ADD_GENERAL, "--symptoms", "no", "--due", due)
+        assert " is in the past, so the callback is overdue now; " in got.stderr, got.stderr
+        assert example in got.stderr
+    got = cli.ok(*ADD_GENERAL, "--symptoms", "no", "--due", "09:00")
+    cid = got.stdout.strip()
+    assert (
+        "--due Fri 2026-11-27 09:00 is in the past, so the callback is overdue now; if that "
+        "was a typing slip, correct it with edit --due, for example --due 'tomorrow 9:00' or "
+        "--due 2026-11-30 (that day's close)." in got.stderr
     )
-    # Within the policy's clock_skew (10m): a time typed a minute late is kept as given.
-    cid = cli.ok(*ADD_GENERAL, "--symptoms", "no", "--due", "09:55").stdout.strip()
-    assert cli.record(cid)["due_at"] == "2026-11-27T09:55:00-05:00"
-    err = cli.refused("edit", cid, "--due", "2026-11-26 15:00", "--why", "Patient asked")
-    assert "--due Thu 2026-11-26 15:00 is in the past; " in err and example in err, err
+    assert cli.record(cid)["due_at"] == "2026-11-27T09:00:00-05:00"
+    assert cid in cli.ok("queue", "--overdue", "--json").stdout
+    # Within the policy's clock_skew (10m): a time typed a minute late passes quietly.
+    got = cli.ok(*ADD_GENERAL, "--symptoms", "no", "--due", "09:55")
+    assert "in the past" not in got.stderr
+    got = cli.ok("edit", cid, "--due", "2026-11-26 15:00", "--why", "Patient asked")
+    assert "--due Thu 2026-11-26 15:00 is in the past" in got.stderr
     cli.ok("edit", cid, "--due", "tomorrow 9:00", "--why", "Patient asked")
     assert cli.record(cid)["due_at"] == "2026-11-30T08:00:00-05:00"  # Saturday: Monday's opening
 
