@@ -820,6 +820,15 @@ def test_shock_retention_a_long_lie_and_spurting_blood_are_emergencies(text: str
         "refill on warfarin, she missed her inr check and eats a lot more salad now",
         "refill on her birth control, she is 37 and started smoking again",
         "renew his eye drops, eye is redder since he started them",
+        # the tenth round: doses, monitoring overdue, a second medicine, a procedure, feeling off
+        "refill on her citalopram please, and she wants to ask about a higher dose",
+        "friend told him to just double it, asking for an early refill of gabapentin",
+        "new script says 0.5 mg, her usual was 0.05 mg, please make sure that is right",
+        "refill on lithium, no levels done in over a year according to her",
+        "pt on warfarin, also started taking fish oil and turmeric, needs refill",
+        "has a colonoscopy friday and takes metformin, should he skip it that morning",
+        "refill for valproate, she and her husband are trying to conceive",
+        "home sugars keep going up on the metformin, refill due",
     ],
 )
 def test_medicine_questions_for_a_clinician_reach_clinical(text: str) -> None:
@@ -850,6 +859,8 @@ def test_medicine_questions_for_a_clinician_reach_clinical(text: str) -> None:
         "divorced in may, needs the beneficiary form for hr signed",
         "lawyer needs a letter that dad is competent to sign his will",
         "cut off by the insurance again, please resend the claim",
+        "refill vitamin d 50000 weekly, doing fine",
+        "90 day supply of the same dose please, switching to mail order",
     ],
 )
 def test_errands_that_share_those_words_stay_errands(text: str) -> None:

@@ -199,7 +199,7 @@ FRESH_FLOORS = {
     "blind13": {  # never read or tuned on (README, Triage)
         "emergency_recall": 0.95,  # 19/20
         "emergency_reaches_clinical": 1.0,  # 20/20
-        "clinical_recall": 0.86,  # 43/50
+        "clinical_recall": 0.9,  # 45/50
         "admin_false_alarms": 0.034,  # 1/30
     },
     "dev14": {  # every kind, tuned on in the ninth round
@@ -237,6 +237,18 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 0.618,  # 34/55
         "clinical_recall": 1.0,  # none in the set
         "admin_false_alarms": 0.058,  # 2/35
+    },
+    "dev17": {  # medicine problems in refill requests, tuned on in the tenth round
+        "emergency_recall": 1.0,  # none in the set
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.911,  # 41/45
+        "admin_false_alarms": 0.0,  # 0/25
+    },
+    "blind17": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 1.0,  # none in the set
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.777,  # 35/45
+        "admin_false_alarms": 0.04,  # 1/25
     },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.937,  # 30/32
