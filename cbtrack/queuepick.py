@@ -15,9 +15,14 @@ from cbtrack.indexrow import Row, rank_key
 T = TypeVar("T")
 
 
+def owners(owner: str | None, roles: Iterable[str] = ()) -> frozenset[str]:
+    """The owners a queue keeps: `--owner X` keeps X alone; `--mine` passes the user with
+    the user's `roles` (callbacks a role of theirs owns are theirs too)."""
+    return frozenset({owner, *roles}) if owner else frozenset()
+
+
 class Filter(NamedTuple):
-    """What `cbtrack queue` narrows to (plain values; `owners` is a user or role and the
-    roles it stands for)."""
+    """What `cbtrack queue` narrows to (plain values; `owners`, from `owners`)."""
 
     owners: frozenset[str] = frozenset()
     category: str | None = None

@@ -167,7 +167,7 @@ def queue_screen(
     first screen), and return True; or print nothing and return False when the index
     cannot vouch for every record."""
     from cbtrack.queuefmt import Line
-    from cbtrack.queuepick import Filter, pick
+    from cbtrack.queuepick import Filter, owners, pick
 
     if mine:
         if not user or (owner and owner != user):
@@ -181,6 +181,8 @@ def queue_screen(
         return False
     if owner and not (policy.any_owner or owner in policy.owners):
         return False  # the full path says what is wrong
+    if mine and policy.staff and owner not in policy.staff:
+        return False  # a name in another case: the full path reads it as the roster's
     ranks = policy.ranks
     if set(ranks) != {u.value for u in Urgency}:
         return False
@@ -190,8 +192,8 @@ def queue_screen(
     found = fresh_rows(ix, root.joinpath(*OPEN_DIR))
     if found is None or any(r.urgency not in ranks for r, _ in found):
         return False
-    owners = frozenset({owner, *policy.roles_of(owner)}) if owner else frozenset()
-    picked = pick(found, Filter(owners, category, urgency, status, overdue), ranks, now.timestamp())
+    kept = owners(owner, policy.roles_of(owner) if mine and owner else ())
+    picked = pick(found, Filter(kept, category, urgency, status, overdue), ranks, now.timestamp())
     shown = limit if whole or limit is not None else screen_size()
     head = picked.items if shown is None else picked.items[: max(shown, 0)]
     filtered = bool(owner or mine or category or urgency or status or overdue)

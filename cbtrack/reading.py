@@ -39,6 +39,7 @@ class QueueFilter:
     urgency: Urgency | None = None
     status: Status | None = None
     overdue: bool = False
+    mine: bool = False  # `owner` is the user asking: their roles' callbacks are kept too
 
 
 def queue(
@@ -72,7 +73,7 @@ def queue_page(
     that match (`queuepick.pick` over the index's rows). Only the callbacks shown are
     built: as models, or with `lines` as their queue lines, which the index keeps."""
     from cbtrack.queuefmt import Line, line_of
-    from cbtrack.queuepick import Filter, pick
+    from cbtrack.queuepick import Filter, owners, pick
 
     f = f or QueueFilter()
     policy = store.policy
@@ -89,7 +90,7 @@ def queue_page(
                            expected=expected.timestamp() if expected else None)  # fmt: skip
         entries.append((r, c))
     chosen = Filter(
-        frozenset({f.owner, *policy.roles_of(f.owner)}) if f.owner else frozenset(),
+        owners(f.owner, policy.roles_of(f.owner) if f.mine and f.owner else ()),
         f.category,
         f.urgency.value if f.urgency else None,
         f.status.value if f.status else None,

@@ -258,3 +258,22 @@ def test_at_a_terminal_an_emergency_chosen_by_staff_asks_nothing(cli: Cli, store
     code, out, screen = term.finish()
     assert code == 0 and "[y/n]" not in screen
     assert _record(cli, out)["urgency"] == "emergency"
+
+
+def test_an_add_with_no_terminal_and_no_answer_says_nobody_asked(cli: Cli) -> None:
+    """The symptom question has no default: a script that leaves --symptoms out files the
+    callback, and stderr says the question was not asked and how to answer it later."""
+    got = cli.ok("add", "--patient", "A B", "--phone", "5550100123", "--reason", "Parking",
+                 *GENERAL)  # fmt: skip
+    cid = got.stdout.strip()
+    assert (
+        f"Note: nobody was asked whether the patient has symptoms (no terminal and no "
+        f"--symptoms); if they mentioned any, run 'cbtrack edit {cid} --symptoms yes "
+        '--why "what they said"\'.'
+    ) in got.stderr
+    answered = cli.ok("add", "--patient", "A C", "--phone", "5550100124", "--reason",
+                      "Parking", "--symptoms", "no", *GENERAL)  # fmt: skip
+    assert "nobody was asked" not in answered.stderr
+    clinical = cli.ok("add", "--patient", "A D", "--phone", "5550100125", "--reason",
+                      "Chest pain since this morning", *GENERAL)  # fmt: skip
+    assert "nobody was asked" not in clinical.stderr

@@ -117,6 +117,29 @@ def test_filters(cli: Cli, store_dir: Path) -> None:
     cli.refused("queue", "--mine", user=None)
 
 
+def test_owner_keeps_that_owner_alone_and_mine_adds_the_users_roles(
+    cli: Cli, store_dir: Path
+) -> None:
+    """`--owner mkhan` is mkhan's own callbacks; `--mine` as mkhan adds those of mkhan's
+    role (scheduling), on the quick path and the full one alike."""
+    set_policy(store_dir, staff=STAFF)
+    role = cli.add()  # scheduling: the scheduling role owns it
+    own = cli.add("--owner", "mkhan")
+
+    def ids(*args: str) -> list[str]:
+        quick = cli.ok("queue", "--all", *args, user="mkhan").stdout
+        full = [
+            cb["id"] for cb in json.loads(cli.ok("queue", "--json", *args, user="mkhan").stdout)
+        ]
+        assert [cid[-5:] in quick for cid in full] == [True] * len(full)
+        assert len(quick.strip().splitlines()) == len(full) + 2  # heading and summary
+        return full
+
+    assert ids("--owner", "mkhan") == [own]
+    assert ids("--owner", "scheduling") == [role]
+    assert set(ids("--mine")) == {role, own}
+
+
 def test_empty_queue(cli: Cli) -> None:
     assert "clear" in cli.ok("queue").stdout
     assert json.loads(cli.ok("queue", "--json").stdout) == []

@@ -38,6 +38,7 @@ from cbtrack.cli.options import (
     WindowOpt,
 )
 from cbtrack.enums import (
+    CLINICAL_URGENCIES,
     AttemptMethod,
     AttemptResult,
     CloseReason,
@@ -173,6 +174,14 @@ def add(
         raise
     if out.record.urgency == Urgency.emergency:
         _emergency_banner(st, out, script_shown=shown)
+    if answers.symptoms is None and out.record.urgency not in CLINICAL_URGENCIES:
+        # no terminal to ask at, and no --symptoms: the question has no default, so say so
+        typer.echo(
+            "Note: nobody was asked whether the patient has symptoms (no terminal and no "
+            f"--symptoms); if they mentioned any, run 'cbtrack edit {out.record.id} "
+            '--symptoms yes --why "what they said"\'.',
+            err=True,
+        )
     _print_outcome(st, out, as_json, out.record.id)
     if out.record.urgency == Urgency.emergency:
         alerting.send_now(st, out.record.id)

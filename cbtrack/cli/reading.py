@@ -137,7 +137,7 @@ def _full_queue(
 
         check_owner(store.policy, owner)  # a typo must not read as "nothing to do"
     chosen = service.QueueFilter(
-        owner=owner, category=category, urgency=urgency, status=status, overdue=overdue
+        owner=owner, category=category, urgency=urgency, status=status, overdue=overdue, mine=mine
     )
     unreadable: list[str] = []
     shown = limit if whole or limit is not None else screen_size()
