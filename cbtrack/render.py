@@ -127,10 +127,17 @@ def clip(text: str, width: int) -> str:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
 def spreadsheet_safe(text: str) -> str:
     """Text for a CSV cell that no spreadsheet takes for a formula: a cell starting (after
     any spaces) with = + - @, a tab, a carriage return or NUL gets a leading single quote,
-    as OWASP recommends. Numbers are written by the caller as numbers, never through this."""
+    as OWASP recommends. Numbers are written by the caller as numbers, never through this.
+    A phone number in E.164 (`+` and digits only) stays as it is, for the programs that
+    read an export: digits alone cannot run anything."""
+    if _E164.fullmatch(text):
+        return text
     return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS and text else text
 
 

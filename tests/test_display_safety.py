@@ -166,11 +166,15 @@ def test_csv_cells_that_start_a_formula_are_neutralised(cli: Any) -> None:
         assert name not in values  # never as typed
         assert any(v.startswith(start) for v in values), (name, values)
     for value in values:
+        if re.fullmatch(r"\+\d{7,15}", value):
+            continue  # a phone in E.164: digits alone run nothing
         assert not value.lstrip(" ").startswith(("=", "+", "@", "\t", "\r")), value
         if value.startswith("-"):  # only numbers may start with a minus
             float(value)
-    # the phone keeps its `+` as text instead of turning into a number
-    assert any(v == "'+15550100123" for v in values)
+    # a phone in E.164 stays E.164 (digits alone cannot run anything)
+    assert any(v == "+15550100123" for v in values)
+    assert render.spreadsheet_safe("+15550100123") == "+15550100123"
+    assert render.spreadsheet_safe("+1555010012x") == "'+1555010012x"
 
 
 def test_negative_figures_stay_numbers_in_csv() -> None:

@@ -191,7 +191,7 @@ def test_csv_is_one_row_per_callback_and_safe_in_a_spreadsheet(
     assert list(rows[0]) == export.CSV_COLUMNS
     new = rows[0]
     assert new["reason"].startswith("'=HYPERLINK(")  # a formula would run: neutralised
-    assert new["patient_phone"] == "'+15550100123"  # shown as typed, not as a number
+    assert new["patient_phone"] == "+15550100123"  # E.164, for the system that reads it
     tried = rows[1]
     assert (tried["attempts"], tried["last_result"], tried["status"]) == (
         "2",

@@ -193,4 +193,4 @@ def test_export_output_follows_the_same_rules(cli: Any, tmp_path: Path) -> None:
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and not (tmp_path / "no").exists()
     out = tmp_path / "x.csv"
     cli.ok("export", "--format", "csv", "--output", str(out))
-    assert mode(out) == 0o600 and "'+15550100123" in out.read_text()
+    assert mode(out) == 0o600 and "+15550100123" in out.read_text()
