@@ -399,12 +399,13 @@ def fhir_bundle(policy: Policy, records: list[Callback], now: datetime) -> dict[
 
 
 def to_fhir(policy: Policy, records: list[Callback], now: datetime) -> str:
-    """FHIR R4 JSON, validated by the R4B models of `fhir.resources` (the `fhir` extra)."""
+    """FHIR R4 JSON, validated by the R4B models of `fhir.resources` (a dependency)."""
     try:
         from fhir.resources.R4B.bundle import Bundle
     except ImportError:
         raise Refused(
-            "FHIR export needs the fhir extra; install it with pip install 'cbtrack[fhir]'."
+            "FHIR export needs the fhir.resources package, which this install lacks; "
+            "reinstall cbtrack (pip install --force-reinstall cbtrack) and try again."
         ) from None
     bundle = Bundle.model_validate(fhir_bundle(policy, records, now))
     return str(bundle.model_dump_json(indent=2)) + "\n"

@@ -302,12 +302,20 @@ def test_output_must_be_a_plain_file_outside_the_store(
     assert not (tmp_path / "elsewhere.json").exists()
 
 
-def test_fhir_without_the_extra_says_how_to_install_it(
+def test_fhir_on_a_broken_install_says_how_to_repair_it(
     cli: Cli, day: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "fhir.resources.R4B.bundle", None)
     said = cli.refused("export", "--format", "fhir")
-    assert "pip install 'cbtrack[fhir]'" in said
+    assert "reinstall cbtrack (pip install --force-reinstall cbtrack)" in said
+
+
+def test_fhir_export_needs_no_extra() -> None:
+    """Every install writes every format the contract names: fhir.resources is a
+    dependency, not an extra."""
+    text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    core = text.split("[project.optional-dependencies]")[0]
+    assert '"fhir.resources>=8,<9"' in core
 
 
 def test_fhir_is_loaded_only_by_export() -> None:
