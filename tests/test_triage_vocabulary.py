@@ -796,6 +796,11 @@ def test_warning_signs_inside_an_errand_are_emergencies(text: str) -> None:
         "nursing home: new confusion, temp 101, pressure low",
         "cannot finish a sentence w/o stopping for breath",
         "cut my thumb with a knife, blood spurting, towel soaked through",
+        # the tenth round: household poisons, a fit in British English, an adult gone limp
+        "vm: toddler got into the dishwasher pods, bit one open",
+        "answering service: son drank some lamp oil from the garden torch",
+        "husband has been fitting for five minutes and is not stopping",
+        "missed call, dad suddenly went limp in his chair",
     ],
 )
 def test_shock_retention_a_long_lie_and_spurting_blood_are_emergencies(text: str) -> None:
@@ -861,6 +866,8 @@ def test_medicine_questions_for_a_clinician_reach_clinical(text: str) -> None:
         "cut off by the insurance again, please resend the claim",
         "refill vitamin d 50000 weekly, doing fine",
         "90 day supply of the same dose please, switching to mail order",
+        "was ill over the holidays but fine now, needs a school note",
+        "hearing aid fitting again next week, it keeps whistling",
     ],
 )
 def test_errands_that_share_those_words_stay_errands(text: str) -> None:

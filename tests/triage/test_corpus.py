@@ -83,7 +83,7 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.05,  # 1/20
     },
     "blind": {
-        "emergency_recall": 0.842,  # 16/19
+        "emergency_recall": 0.894,  # 17/19
         "emergency_reaches_clinical": 0.894,  # 17/19
         "clinical_recall": 1.0,  # 8/8
         "admin_false_alarms": 0.154,  # 2/13
@@ -249,6 +249,18 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 0.777,  # 35/45
         "admin_false_alarms": 0.04,  # 1/25
+    },
+    "dev18": {  # missed-call and voicemail notes, tuned on in the tenth round
+        "emergency_recall": 1.0,  # 45/45
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 10/10
+        "admin_false_alarms": 0.0,  # 0/20
+    },
+    "blind18": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.955,  # 43/45
+        "emergency_reaches_clinical": 1.0,  # 45/45
+        "clinical_recall": 0.9,  # 9/10
+        "admin_false_alarms": 0.1,  # 2/20
     },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.937,  # 30/32
