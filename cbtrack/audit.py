@@ -228,7 +228,7 @@ def judge_steps(
         else:  # a first commit: everything in it is new
             seen.update((p, None) for p in trees.files(c, history.RECORDS))
         # a record's two places stay together (a move is judged as one change)
-        judged = [p for p in seen if p.startswith(f"{history.RECORDS}/") or p == POLICY_FILE]
+        judged = [p for p in seen if history.judged(p)]
         paths = sorted(judged, key=lambda p: (history.callback_of(p) or "", p))
         if len(parents) == 2 and base is None:
             units.append((parents, c, None, paths))
@@ -342,9 +342,11 @@ def _signatures(
     steps: list[tuple[list[str], str]],
     info: dict[str, gitread.CommitInfo],
 ) -> list[Finding]:
-    """Who did it: each commit made under a policy (its parent's) that requires signing is
-    signed, by a key that policy lists, and that key is its author's; and a merge carries
-    in no work signed with a key the other side has revoked (`_carried_keys`)."""
+    """Who did it: each commit made under a policy (a parent's; for a merge, either
+    parent's) that requires signing is signed, by a key that policy lists, and that key is
+    its author's; and a merge carries in no work signed with a key the other side has
+    revoked (`_carried_keys`). (A merge of a side from before signing was turned on is
+    still a commit on the signing side: it cannot bring back an unsigned history.)"""
     specs = [f"{p}:{POLICY_FILE}" for parents, _ in steps for p in parents]
     blobs = gitread.read_blobs(root, specs)
     todo = []
@@ -353,8 +355,9 @@ def _signatures(
         commit = info.get(c)
         if not parents or commit is None:
             continue
-        rules = rd.rules(blobs.get(f"{parents[0]}:{POLICY_FILE}"))
-        if rules.signing:
+        sides = [rd.rules(blobs.get(f"{p}:{POLICY_FILE}")) for p in parents]
+        rules = next((r for r in sides if r.signing), None)
+        if rules is not None:
             todo.append((c, commit.author, rules.keys))
         for job in _carried_keys(root, rd, parents, commit, blobs):
             todo.append(job)
@@ -401,11 +404,11 @@ def _judge_units(
         after = {p: blobs.get(f"{c}:{p}") for p in need}
         commit = info.get(c)
         author = commit.author if commit is not None and label is None else None
+        when = None if commit is None else min(commit.when, now) if now else commit.when
         if merge:
             based = {p: blobs.get(f"{base}:{p}") for p in need} if base else None
-            breaches = history.check_merge(paths, based, befores, after, rd, author)
+            breaches = history.check_merge(paths, based, befores, after, rd, author, when)
         else:
-            when = None if commit is None else min(commit.when, now) if now else commit.when
             breaches = history.check(paths, befores, after, rd, author, when)
         out += _findings(breaches, c, info, label)
     return out

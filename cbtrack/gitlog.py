@@ -402,7 +402,7 @@ def _tree_paths(paths: Iterable[str]) -> list[str]:
 def _refuse_breaches(
     changed: list[str], before: dict[str, bytes | None], new: dict[str, bytes | None], author: str
 ) -> None:
-    records = [p for p in changed if p.startswith(f"{RECORDS}/") or p == POLICY_FILE]
+    records = [p for p in changed if history.judged(p)]
     after = {p: new.get(p, before.get(p)) for p in history.wanted(records)}
     parent = {p: before.get(p) for p in after}
     breaches = history.check(records, [parent], after, author=author) if records else []
@@ -635,7 +635,7 @@ def _judge(
     author: str | None,
     when: datetime | None = None,
 ) -> list[Breach]:
-    records = [p for p in changed if p.startswith(f"{RECORDS}/") or p == POLICY_FILE]
+    records = [p for p in changed if history.judged(p)]
     need = history.wanted(records)
     policy = [POLICY_FILE] if POLICY_FILE in changed else []
     base = merge_base(root, parents[0], parents[1]) if len(parents) == 2 else None
@@ -651,7 +651,7 @@ def _judge(
     policy_data = after.get(POLICY_FILE) if policy else None
     if len(parents) == 2:
         based = {p: blobs.get(f"{base}:{p}") for p in need} if base else None
-        out = history.check_merge(records, based, befores, after, author=author)
+        out = history.check_merge(records, based, befores, after, author=author, when=when)
     else:
         out = history.check(records, befores, after, author=author, when=when)
     if recovering and not out:

@@ -86,7 +86,10 @@ def _spawn(
 ) -> subprocess.CompletedProcess[Any]:
     """Run git in the store. A local git inherits the store lock (see `held_lock_fds`): if
     we are killed mid-commit, the next command waits for it to finish. A network git does
-    not: a stalled fetch or push (or its ssh) must not hold every desk's store."""
+    not: a stalled fetch or push (or its ssh) must not hold every desk's store. Git never
+    reads `refs/replace/` here: a replacement would show the rule book (and the signature
+    check) another commit than the one history holds."""
+    env = dict(options.pop("env", None) or os.environ, GIT_NO_REPLACE_OBJECTS="1")
     try:
         return subprocess.run(
             ["git", *args],
@@ -94,6 +97,7 @@ def _spawn(
             capture_output=True,
             check=False,
             pass_fds=held_lock_fds() if keep_lock else (),
+            env=env,
             **options,
         )
     except FileNotFoundError:

@@ -24,36 +24,49 @@ The rules, for every record touched by a change (a commit against each of its pa
    is by the commit's author, and none is dated earlier than the record's latest item, or
    later than the commit itself, by more than the policy's `clock_skew`.
 9. Guardrails: with a roster, closing a `clinical` or `emergency` callback, handing it to
-   an owner outside the clinical role, lowering its urgency, or editing its due time later
-   needs an author with the clinical role in the policy as committed before the change.
-10. Policy: a change to the keys in `GOVERNED` needs an author with the `admin` role in
-   the policy before the change (or a policy that names no admin yet); removing it never.
+   an owner outside the clinical role, lowering its urgency, or moving its due time later
+   (unless it resolves a dependency or takes a closure away, `_resets_due`) needs an
+   author with the clinical role in the policy as committed before the change.
+10. Policy: a change to the keys in `GOVERNED`, or to git's settings files, needs an
+   author with the `admin` role in the policy before the change (or a policy that names
+   no admin yet); removing the policy never (cbtrack/treerules.py).
 11. Tree: nothing under `.cbtrack/` (local files) and no symlink or submodule anywhere.
 
 A merge is judged against its merge base (`check_merge`): each record it touches must be
 what the three-way merge of the two sides gives (one side's, or their union by the merge
 rules); histories with no common commit may not merge. Roles and clock skew come from the
 parent's policy, and the clinical acts a merge takes from one side are judged by the other
-side's roster too (`_carried_in`).
+side's roster too (`_carried_in`); what a merge settles itself, where no merge rule does,
+is judged as any change by its author (`_merge_record`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cbtrack.breach import (
+    CLOSED as CLOSED,
+    KEEP_FILES as KEEP_FILES,
+    OPEN as OPEN,
+    RECORDS as RECORDS,
+    Breach as Breach,
+    HistoryRefused as HistoryRefused,
+)
 from cbtrack.enums import CLINICAL_URGENCIES, Urgency
-from cbtrack.errors import Refused
 from cbtrack.ids import ID_RE
 from cbtrack.merge import merge_records
 from cbtrack.model import Callback, CloseReason, Event, EventType, id_month
-from cbtrack.store import LOCAL_DIR, POLICY_FILE
+from cbtrack.store import POLICY_FILE
+from cbtrack.treerules import (
+    is_settings,
+    policy_breaches,
+    settings_breaches,
+    tree_breaches as tree_breaches,
+)
 from cbtrack.versions import (
-    ADMIN_ROLE,
     CLINICAL_ROLE,
-    GOVERNED,
     Content,
     Reader,
     Rules,
@@ -61,13 +74,7 @@ from cbtrack.versions import (
     items_of,
 )
 
-RECORDS = "callbacks"
-OPEN = f"{RECORDS}/open/"
-CLOSED = f"{RECORDS}/closed/"
-KEEP_FILES = frozenset({f"{OPEN}.gitkeep", f"{CLOSED}.gitkeep"})
 FIXED = ("id", "created_at", "created_by", "source", "import_key", "category", "related_to")
-#: Git modes that are neither a plain file nor a folder: a symlink, a submodule.
-ODD_MODES = frozenset({"120000", "160000"})
 
 #: Rule 7: field -> what may change it. An event type explains the field when the event
 #: names it in `set`; a type ending in "*" explains it by its type alone; "attempt" is a
@@ -90,46 +97,6 @@ _URGENCY_ORDER = {u: i for i, u in enumerate(Urgency)}
 
 
 Snapshot = Mapping[str, Content]
-
-
-@dataclass(frozen=True)
-class Breach:
-    """One broken rule. `kind`: invalid, folder, stray, deleted, changed, removed, fixed,
-    closure, status, unexplained, author, clock, guardrail, policy, merge, root, local,
-    link. `restore` is the path a parent holds the record at, when it does."""
-
-    kind: str
-    path: str
-    detail: str
-    callback: str | None = None
-    item: str | None = None
-    restore: str | None = None
-
-    @property
-    def sentence(self) -> str:
-        return f"{self.path}: {self.detail}"
-
-    def fix(self) -> str:
-        """What a person must do, as a command where there is one."""
-        if self.kind == "stray":
-            return (
-                f"move {self.path} out of {RECORDS}/ (only records in {OPEN} and "
-                f"{CLOSED}<YYYY-MM>/ belong there)"
-            )
-        if self.restore:
-            also = f" and delete {self.path}" if self.path != self.restore else ""
-            return f"restore it with 'git checkout HEAD -- {self.restore}'{also}"
-        return f"fix {self.path} or delete it"
-
-
-class HistoryRefused(Refused):
-    """A commit refused by the rule book; `breaches` lists every reason (exit 1)."""
-
-    def __init__(self, breaches: list[Breach]) -> None:
-        first = breaches[0]
-        more = f" (and {len(breaches) - 1} more)" if len(breaches) > 1 else ""
-        super().__init__(f"{first.sentence}{more}; nothing was committed: {first.fix()}.")
-        self.breaches = breaches
 
 
 def record_id(path: str) -> str | None:
@@ -157,6 +124,12 @@ def callback_of(path: str) -> str | None:
 def record_paths(cid: str) -> tuple[str, str]:
     """The two places a record can live: open, and closed by month of creation."""
     return f"{OPEN}{cid}.yaml", f"{CLOSED}{id_month(cid)}/{cid}.yaml"
+
+
+def judged(path: str) -> bool:
+    """Whether the rule book judges a change to `path`: a record's place, the policy, or
+    the repository's own settings (`treerules.GIT_SETTINGS`)."""
+    return path.startswith(f"{RECORDS}/") or path == POLICY_FILE or is_settings(path)
 
 
 def wanted(changed: Iterable[str]) -> list[str]:
@@ -196,6 +169,11 @@ def check(
         if path == POLICY_FILE and parents and author is not None:
             out += policy_breaches(rd, parents[0].get(POLICY_FILE), after.get(path), author)
             continue
+        if is_settings(path):
+            if parents and author is not None:
+                was, now = parents[0].get(path), after.get(path)
+                out += settings_breaches(rd, parents[0].get(POLICY_FILE), path, was, now, author)
+            continue
         if not path.startswith(f"{RECORDS}/") or path in KEEP_FILES:
             continue
         cid = record_id(path)
@@ -214,43 +192,6 @@ def check(
     return out
 
 
-def policy_breaches(rd: Reader, before: Content, after: Content, author: str) -> list[Breach]:
-    """Rule 10: who may change the keys that say who may do what (no one may remove the
-    policy: a commit after it would run with no roster, no roles, no guardrails)."""
-    if isinstance(before, bytes) and after is None:
-        why = f"was deleted by {author}; a store always keeps its policy"
-        return [Breach("policy", POLICY_FILE, why, restore=POLICY_FILE)]
-    if not isinstance(before, bytes) or not isinstance(after, bytes):
-        return []  # a first policy, or one that does not read (judged as invalid elsewhere)
-    old, new = rd.rules(before), rd.rules(after)
-    keys = [k for k in GOVERNED if old.governed.get(k) != new.governed.get(k)]
-    admins = old.admins
-    if not keys or not admins or old.has_role(author, ADMIN_ROLE):
-        return []
-    return [
-        Breach(
-            "policy",
-            POLICY_FILE,
-            f"{', '.join(keys)} changed by {author}, who does not have the {ADMIN_ROLE} role "
-            f"in the policy before the change (held by {', '.join(admins)})",
-            restore=POLICY_FILE,
-        )
-    ]
-
-
-def tree_breaches(entries: Iterable[tuple[str, str]]) -> list[Breach]:
-    """Rule 11 for the (path, git mode) pairs a change adds or alters."""
-    out: list[Breach] = []
-    for path, mode in entries:
-        if path == LOCAL_DIR or path.startswith(f"{LOCAL_DIR}/"):
-            why = f"is under {LOCAL_DIR}/, which holds one desk's local files and is never shared"
-            out.append(Breach("local", path, why))
-        elif mode in ODD_MODES:
-            what = "a symlink" if mode == "120000" else "a submodule"
-            out.append(Breach("link", path, f"is {what}; a store holds plain files only"))
-    return out
-
-
 def check_merge(
     changed: Iterable[str],
     base: Snapshot | None,
@@ -258,11 +199,12 @@ def check_merge(
     after: Snapshot,
     reader: Reader | None = None,
     author: str | None = None,
+    when: datetime | None = None,
 ) -> list[Breach]:
     """The breaches of a merge, judged against its merge base `base` (None: the two
     histories share no commit). Each record the merge holds differently from a parent
     must be the three-way merge of the two sides; the policy likewise, else the merge's
-    own change to it is judged as any change by its author."""
+    own change to it is judged as any change by its author (at `when`, its date)."""
     rd = reader or Reader()
     if base is None:
         return [
@@ -288,15 +230,22 @@ def check_merge(
             if (want is _BOTH or after.get(path) != want) and author is not None:
                 for p in parents:
                     out += policy_breaches(rd, p.get(path), after.get(path), author)
+        elif _inherited(path, parents, after):
+            continue
+        elif is_settings(path) and author is not None:
+            for p in parents:
+                was, now = p.get(path), after.get(path)
+                out += settings_breaches(rd, p.get(POLICY_FILE), path, was, now, author)
         elif (
             path.startswith(f"{RECORDS}/")
             and path not in KEEP_FILES
             and after.get(path) is not None
-            and not _inherited(path, parents, after)
         ):
             out.append(Breach("stray", path, "is not a record in its place"))
+    # what the merge settles itself (no rule did) is judged as any change by its author
+    rules = rd.rules(parents[0].get(POLICY_FILE))
     for cid in ids:
-        out += _merge_record(cid, base, parents, after, rd)
+        out += _merge_record(cid, base, parents, after, rd, (rules, author, when))
     return out
 
 
@@ -314,7 +263,12 @@ def _three_way(base: Any, ours: Any, theirs: Any) -> Any:
 
 
 def _merge_record(
-    cid: str, base: Snapshot, parents: Sequence[Snapshot], after: Snapshot, rd: Reader
+    cid: str,
+    base: Snapshot,
+    parents: Sequence[Snapshot],
+    after: Snapshot,
+    rd: Reader,
+    judge: tuple[Rules, str | None, datetime | None],
 ) -> list[Breach]:
     rels = record_paths(cid)
     state = tuple(after.get(r) for r in rels)
@@ -323,7 +277,7 @@ def _merge_record(
     if want is not _BOTH:
         if state == want:
             return _carried_in(cid, base, parents, after, rd)
-        found = _check_record(cid, parents, after, rd, Rules(), None)
+        found = _check_record(cid, parents, after, rd, *judge)
         why = "the merge holds a version that neither side made (judged against the merge base)"
         return found or [Breach("merge", where, why, cid, restore=where)]
     sides = [_whole(s, rels, rd) for s in (base, *parents)]
@@ -331,7 +285,7 @@ def _merge_record(
     merged = merge_records(old, mine, other) if mine is not None and other is not None else None
     if merged is None or merged.record is None or merged.conflicts:
         # no rule settles it: a person's merge, judged against both sides as any change
-        return _check_record(cid, parents, after, rd, Rules(), None)
+        return _check_record(cid, parents, after, rd, *judge)
     result = _whole(after, rels, rd)
     expected = merged.record
     place = rels[0] if expected.is_open else rels[1]
@@ -341,7 +295,7 @@ def _merge_record(
         or after.get(place) is None
         or all(d is not None for d in state)
     ):
-        return _check_record(cid, parents, after, rd, Rules(), None) or [
+        return _check_record(cid, parents, after, rd, *judge) or [
             Breach(
                 "merge",
                 where,
@@ -604,14 +558,23 @@ def _field_breaches(
                     out.append(_not_author(kind, item.id, item.by, author, path, cid, restore))
     out += _clock(before.model, [*new_attempts, *fresh], rules, path, cid, restore, when)
     who = author if author is not None else (fresh[-1].by if fresh else None)
-    # only an edit moves a due time later at will (unblocking or reopening sets it anew)
-    by_edit = {e.type for e in fresh} & set(EXPLAINED_BY["due_at"]) == {EventType.edited}
-    later = by_edit and before.model is not None and cb.due_at > before.model.due_at
+    was = before.model
+    later = was is not None and cb.due_at > was.due_at and not _resets_due(was, cb)
     out += _guardrails(old, new, rules, who, path, cid, restore, later)
     if old.get("status") != new.get("status") and not fresh and not new_attempts:
         why = "field status was changed without a new attempt or event"
         out.append(Breach("status", path, why, cid, restore=restore))
     return out
+
+
+def _resets_due(was: Callback, cb: Callback) -> bool:
+    """Whether the change sets the due time anew, as unblocking and reopening do: it
+    resolves a dependency the record waited on, or takes its closure away. Anything else
+    that moves a clinical callback's due time later is a clinician's act (rule 9)."""
+    if was.closure is not None and cb.closure is None:
+        return True
+    resolved = {d.id for d in cb.depends_on if d.resolved_at is not None}
+    return any(d.resolved_at is None and d.id in resolved for d in was.depends_on)
 
 
 def _closure_breach(
@@ -738,8 +701,8 @@ def _guardrails(
     restore: str | None,
     postponed: bool = False,
 ) -> list[Breach]:
-    """Rule 9, with the roles of the policy the change started from (`postponed`: an
-    edit moved the due time later)."""
+    """Rule 9, with the roles of the policy the change started from (`postponed`: the
+    due time moved later, not set anew by an unblock or a reopen)."""
     level = old.get("urgency")
     if level not in CLINICAL_URGENCIES or not rules.roster:
         return []
@@ -759,7 +722,7 @@ def _guardrails(
     ):
         acts.append(f"lowered it to {lowered}")
     if postponed:
-        acts.append("edited its due time later")
+        acts.append("moved its due time later")
     return [
         Breach(
             "guardrail",

@@ -79,6 +79,12 @@ def judge_push(path: Path, updates: list[tuple[str, str, str]]) -> list[str]:
     problems: list[str] = []
     existing = [line.split()[0] for line in _refs(path)]
     for old, new, ref in updates:
+        if not ref.startswith("refs/heads/"):
+            problems.append(
+                f"{ref}: only branches may be pushed to the shared store (a replacement, a "
+                "tag or a note could make git show another history than the one judged)"
+            )
+            continue
         if new == ZERO:
             problems.append(f"{ref}: deleting a branch of the shared store is not allowed")
             continue

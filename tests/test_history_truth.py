@@ -488,11 +488,87 @@ def test_front_desk_may_not_edit_a_clinical_due_time_later_by_hand(desk: Desk) -
     hand_git(desk.path, "reset", "-q", "--hard", "HEAD~1")
     desk.path_of(cid).write_text(made.replace("by: rn", "by: fd"))
     out = hand_git(desk.path, "commit", "-qam", "later", check=False)
-    assert "fd, who does not have the clinical role, edited its due time later" in out
+    assert "fd, who does not have the clinical role, moved its due time later" in out
     # a clinician's edit is history as usual
     desk.path_of(cid).write_text(made)
     hand_git(desk.path, "commit", "-qam", "later", author="rn")
     assert desk.verify()[0] == 0
+
+
+def test_a_merge_that_settles_a_conflict_by_hand_is_judged_as_its_authors_change(
+    desk: Desk,
+) -> None:
+    """Two branches add the same attempt with different notes (no merge rule settles
+    that); the merge resolving it may not slip in a close "by rn" made by fd: what a
+    merge settles itself is judged as any change by its author, by the roster and the
+    clock."""
+    cid = desk.add_emergency()
+    base = desk.head()
+    desk.ok("fd", "attempt", cid, "--method", "phone", "--result", "no_answer", "--note",
+            "No answer, will retry", now=at("09:05"))  # fmt: skip
+    ours = desk.head()
+    mine = desk.path_of(cid).read_text()
+    hand_git(desk.path, "reset", "-q", "--hard", base)
+    desk.path_of(cid).write_text(mine.replace("will retry", "retry later"))
+    hand_git(desk.path, "commit", "-qam", "attempt")
+    theirs = desk.head()
+    hand_git(desk.path, "reset", "-q", "--hard", ours)
+    _forge_close(desk, cid, "rn")
+    hand_git(desk.path, "add", "-A")
+    tree = hand_git(desk.path, "write-tree")
+    merge = hand_git(desk.path, "commit-tree", tree, "-p", ours, "-p", theirs, "-m", "merge")
+    hand_git(desk.path, "reset", "-q", "--hard", merge)
+    code, found = desk.verify()
+    assert code == 1 and "author" in kinds(found), found
+    assert any("by rn but the commit that adds it is by fd" in f["message"] for f in found)
+
+
+def test_a_due_time_moved_later_by_an_unblock_with_nothing_to_unblock_is_a_breach(
+    desk: Desk,
+) -> None:
+    """Unblocking and reopening set a due time anew; an `unblocked` (or `reopened`) event
+    that resolves no dependency (reopens nothing) is no licence to postpone an emergency."""
+    cid = desk.add_emergency()
+    for kind in ("unblocked", "reopened"):
+        data = desk.data(cid)
+        later = "2026-11-30T09:00:00-05:00"
+        data["events"].append({"id": "b10c4d", "at": at("09:05"), "by": "fd", "type": kind,
+                               "note": "n", "was": {"due_at": data["due_at"]},
+                               "set": {"due_at": later}})  # fmt: skip
+        data["due_at"] = later
+        desk.write(cid, data)
+        out = hand_git(desk.path, "commit", "-qam", "n", check=False)
+        assert "fd, who does not have the clinical role, moved its due time later" in out
+        hand_git(desk.path, "checkout", "-q", "HEAD", "--", ".")
+
+
+def test_git_settings_files_are_the_admins_and_replacements_are_never_read(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """`.gitattributes` decides how git reads and merges every record: only an admin may
+    change it. A `git replace` cannot show the rule book another commit than history
+    holds, and the server takes branches only."""
+    attrs = desk.path / ".gitattributes"
+    attrs.write_text(attrs.read_text() + "callbacks/**/*.yaml working-tree-encoding=UTF-16\n")
+    out = hand_git(desk.path, "commit", "-qam", "attrs", check=False)
+    assert ".gitattributes: changed by fd, who does not have the admin role" in out
+    hand_git(desk.path, "checkout", "-q", "HEAD", "--", ".gitattributes")
+    attrs.write_text(attrs.read_text() + "# kept as the practice set it up\n")
+    hand_git(desk.path, "commit", "-qam", "attrs", author="lead")  # the admin may
+    # a commit that breaks the guardrail, replaced by a clean one, is still found
+    cid = desk.add_emergency(now=at("09:30"))
+    clean = desk.head()
+    _forge_close(desk, cid, "fd")
+    hand_git(desk.path, "add", "-A")
+    hand_git(desk.path, "commit", "-q", "--no-verify", "-m", "close")
+    bad = desk.head()
+    hand_git(desk.path, "replace", bad, clean)
+    code, found = desk.verify("--full")
+    assert code == 1 and "guardrail" in kinds(found), found
+    server = tmp_path / "server.git"
+    assert desk.runner.invoke(app, ["server", "init", str(server)]).exit_code == 0
+    pushed = git(desk.path, "push", str(server), f"refs/replace/{bad}", check=False)
+    assert pushed.returncode != 0 and "only branches may be pushed" in pushed.stderr
 
 
 # --- 7. smaller -----------------------------------------------------------------------

@@ -41,7 +41,7 @@ def hand_git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 
 
 class Practice:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, signing: bool = True) -> None:
         self.tmp = tmp
         self.keys = {u: keygen(tmp, u) for u in USERS}
         self.store = tmp / "store"
@@ -49,13 +49,12 @@ class Practice:
         staff = [a for u, spec in USERS.items() for a in ("--staff", f"{u}={spec}")]
         keys = [a for u, k in self.keys.items() for a in ("--key", f"{u}={k}.pub")]
         result = self.run(
-            None,
+            None if signing else "lead",
             "init",
             str(self.store),
             *staff,
             *keys,
-            "--signing",
-            "required",
+            *(["--signing", "required"] if signing else []),
             key="lead",
             store=False,
         )
@@ -336,6 +335,38 @@ def test_a_revoked_key_stays_revoked_for_work_merged_from_an_older_branch(
         f["kind"] == "signature" and "revoked since the two branches parted" in f["message"]
         for f in found
     ), found
+
+
+def test_a_merge_cannot_bring_back_the_unsigned_policy_from_before_signing(
+    tmp_path: Path,
+) -> None:
+    """Signing was turned on after the store began. fd makes a merge of the commit before
+    that with today's, keeping the old `signing: off`, and names the admin as its author
+    without a signature: a merge is judged by the signing side's keys, so verify reports
+    it (and the close fd forges on top of it)."""
+    practice = Practice(tmp_path, signing=False)
+    added = practice.run("fd", "add", "--patient", "Ada Example", "--phone", "+15550100123",
+                         "--category", "general", "--reason", "Parking", "--detail", "topic=p",
+                         "--symptoms", "no")  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    before = hand_git(practice.store, "rev-parse", "HEAD").stdout.strip()
+    policy = practice.store / "cbtrack.yaml"
+    old = policy.read_text()
+    policy.write_text(old.replace('signing: "off"', "signing: required"))
+    assert policy.read_text() != old
+    result = practice.run("lead", "validate", "--commit", key="lead",
+                          now="2026-11-27T09:10:00-05:00")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert practice.findings("--full") == []
+    now = hand_git(practice.store, "rev-parse", "HEAD").stdout.strip()
+    policy.write_text(old)
+    hand_git(practice.store, "add", "cbtrack.yaml")
+    tree = hand_git(practice.store, "write-tree").stdout.strip()
+    merge = git(practice.store, "commit-tree", tree, "-p", before, "-p", now, "-m", "merge",
+                author="lead").stdout.strip()  # fmt: skip
+    hand_git(practice.store, "reset", "-q", "--hard", merge)
+    found = practice.findings()
+    assert any(f["kind"] == "signature" and f["commit"] == merge for f in found), found
 
 
 def test_server_init_on_a_file_is_one_sentence(tmp_path: Path) -> None:
