@@ -107,17 +107,20 @@ def due_alerts(policy: Policy, records: list[Callback], now: datetime) -> list[D
             if since is None or since + rule.delay > now:
                 continue
             for channel in rule.channels:
-                if not was_sent(cb, rule.key, channel, since):
+                if not was_sent(cb, rule.key, channel, since, since + rule.delay):
                     out.append(Due(rule, channel, cb, since, since + rule.delay))
     out.sort(key=lambda d: (-policy.rank(d.cb.urgency), d.at, d.cb.id))
     return out
 
 
-def was_sent(cb: Callback, key: str, channel: str, since: datetime) -> bool:
-    """Whether the record holds this alert as sent for the episode that began at `since`."""
+def was_sent(cb: Callback, key: str, channel: str, since: datetime, due: datetime) -> bool:
+    """Whether the record holds this alert as sent for the episode that began at `since`.
+    Only an entry dated when the alert was `due` or later counts: `cbtrack alerts` sends
+    nothing earlier, so one dated before is not a sending (a hand-made entry must not
+    silence the alert it names)."""
     for e in cb.events:
         said = e.set or {}
-        if e.type != EventType.alerted or said.get("alert") != key:
+        if e.type != EventType.alerted or said.get("alert") != key or e.at < due:
             continue
         if said.get("channel") != channel:
             continue

@@ -322,3 +322,32 @@ def test_review_and_report_say_how_many_alerts_and_how_soon(cli: Cli, store_dir:
     assert "alerts sent" in text and "sent for overdue" in text
     day_before = ["report", "--since", "2026-11-26", "--until", "2026-11-26", "--format", "json"]
     assert json.loads(cli.ok(*day_before, now=evening).stdout)["alerts"]["sent"] == 0
+
+
+def test_an_alerted_entry_dated_before_its_alert_fell_due_does_not_silence_it(
+    cli: Cli, store_dir: Path
+) -> None:
+    """`cbtrack alerts` sends nothing before an alert falls due, so an `alerted` entry
+    dated earlier (typed by hand to keep an overdue callback quiet) is not a sending."""
+    import subprocess
+
+    import yaml
+
+    argv, got = hook(store_dir.parent)
+    set_alerts(store_dir, [{"when": "overdue", "command": argv}])
+    sent = cli.add("--due", "2026-11-27T10:30:00-05:00")
+    quiet = cli.add("--due", "2026-11-27T11:00:00-05:00")
+    cli.ok("alerts", now="2026-11-27T10:45:00-05:00")
+    assert [a["id"] for a in received(got)] == [sent]
+    [model] = alerted_events(cli.record(sent))
+    forged = dict(model, id="f0rged", at="2026-11-27T10:50:00-05:00")
+    forged["set"] = dict(model["set"], since="2026-11-27T11:00:00-05:00")
+    path = store_dir / "callbacks" / "open" / f"{quiet}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["events"].append(forged)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    ident = ["-c", f"user.name={model['by']}", "-c", "user.email=x@example.invalid"]
+    subprocess.run(["git", *ident, "commit", "-q", "--no-verify", "-am", "n"], cwd=store_dir,
+                   check=True, capture_output=True)  # fmt: skip
+    due = json.loads(cli.ok("alerts", "--dry-run", "--json", now=LATER).stdout)["due"]
+    assert [d["id"] for d in due] == [quiet]
