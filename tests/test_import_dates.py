@@ -121,9 +121,9 @@ def test_export_writes_e164_for_the_policys_country(cli: Cli, store_dir: Path) -
     odd = cli.add("--phone", "+15550100123")  # not a valid number: kept as written
     rows = list(csv.DictReader(io.StringIO(cli.ok("export", "--format", "csv").stdout)))
     by_id = {r["id"]: r for r in rows}
-    assert by_id[us]["patient_phone"] == "'+13125550208"  # (' keeps a spreadsheet from a sum)
+    assert by_id[us]["patient_phone"] == "+13125550208"  # E.164, as the reader expects
     assert by_id[us]["patient_phone_extension"] == "123"
-    assert by_id[odd]["patient_phone"] == "'+15550100123"
+    assert by_id[odd]["patient_phone"] == "+15550100123"
     bundle = json.loads(cli.ok("export", "--format", "fhir").stdout)
     phones = {
         e["resource"]["telecom"][0]["value"]
