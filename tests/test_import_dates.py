@@ -138,7 +138,7 @@ def test_export_writes_e164_for_the_policys_country(cli: Cli, store_dir: Path) -
     set_policy(store_dir, country="GB")
     gb = cli.add("--phone", "020 7946 0018")
     rows = list(csv.DictReader(io.StringIO(cli.ok("export", "--format", "csv").stdout)))
-    assert {r["id"]: r for r in rows}[gb]["patient_phone"] == "'+442079460018"
+    assert {r["id"]: r for r in rows}[gb]["patient_phone"] == "+442079460018"
     set_policy(store_dir, country="Britain")
     assert "country" in cli("queue").stderr
 
