@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def verify(
     store: Store, full: bool = False, accept: bool = False, now: datetime | None = None
 ) -> VerifyReport:
     """Judge every commit since the last clean verify by the rule book; report rewrites.
-    `now`: the clock no entry may be dated ahead of (beyond the skew)."""
+    `now`: the checker's clock (no commit may be dated far ahead of it, `AHEAD`)."""
     root = store.root
     gitlog.require_repo(root, merging_ok=True)
     head = gitlog.rev(root, "HEAD")
@@ -156,13 +156,17 @@ def judge_commits(
 ) -> list[Finding]:
     """Every commit of `walked` judged; a root commit other than the first commit of
     `first`'s history (None: not checked) is a breach. `report` is told the progress;
-    `now` is the judge's clock (no entry may be dated ahead of it, beyond the skew),
-    never earlier than the machine's: a clock set back (`CBTRACK_NOW` for a test or a
-    replay) must not make honest work look dated ahead."""
+    `now` is the checker's clock: a commit dated more than `AHEAD` after it is a finding
+    (its entries may be dated no later than it, `history` rule 8, so none can hold a
+    record for long). The clock is never earlier than the machine's: one set back
+    (`CBTRACK_NOW` for a test or a replay) must not make honest work look dated ahead."""
     if not walked:
         return []
     if now is not None:
         now = max(now, datetime.now(now.tzinfo))
+        out_ahead = [_ahead(c, now) for c in walked if c.when > now + AHEAD]
+    else:
+        out_ahead = []
     info = {c.sha: c for c in walked}
     out: list[Finding] = []
     first = gitlog.first_root(root, first) if first else None
@@ -184,11 +188,28 @@ def judge_commits(
             steps.append((c.parents, c.sha))
             size += max(1, len(c.parents))
             if size >= CHUNK:
-                out += judge_steps(root, rd, steps, info, None, progress, now)
+                out += judge_steps(root, rd, steps, info, None, progress)
                 steps, size = [], 0
-        out += judge_steps(root, rd, steps, info, None, progress, now)
+        out += judge_steps(root, rd, steps, info, None, progress)
     progress.done()
-    return out
+    return out_ahead + out
+
+
+#: How far ahead of the checker's clock a commit may be dated: desks whose clocks are a
+#: few minutes fast must not stop everyone's sync (entries are held to their commit's
+#: date within the policy's clock_skew); a date beyond this would hold a record's entries
+#: for hours, so it is someone's clock to set right.
+AHEAD = timedelta(hours=1)
+
+
+def _ahead(c: gitread.CommitInfo, now: datetime) -> Finding:
+    return Finding(
+        "clock",
+        f"{_who(c.sha, c)}: the commit is dated more than an hour ahead of this desk's clock "
+        f"({now:%Y-%m-%d %H:%M}); set the clock of the desk that made it right (or this "
+        "one's, if it is this desk that is behind)",
+        c.sha,
+    )
 
 
 #: (parents, commit, merge base or None, changed paths) of one unit of judging
@@ -202,7 +223,6 @@ def judge_steps(
     info: dict[str, gitread.CommitInfo],
     label: str | None,
     progress: Progress | None = None,
-    now: datetime | None = None,
 ) -> list[Finding]:
     """Judge each (parents, commit) step by the rule book, a few git calls in all. The
     files are read at most `BLOBS_PER_READ` at a time, so that a commit of 50,000 records
@@ -243,11 +263,11 @@ def judge_steps(
         progress.total += files
     n = workers.count(files, PARALLEL_FILES)
     if n >= 2:
-        found = _in_workers(root, batches, info, label, n, progress, now)
+        found = _in_workers(root, batches, info, label, n, progress)
         if found is not None:
             return out + found
     for batch in batches:
-        out += _judge_units(root, rd, batch, info, label, trees, now)
+        out += _judge_units(root, rd, batch, info, label, trees)
         if progress is not None:
             progress.step(sum(len(u[3]) for u in batch))
     return out
@@ -273,13 +293,10 @@ def _in_workers(
     label: str | None,
     n: int,
     progress: Progress | None,
-    now: datetime | None,
 ) -> list[Finding] | None:
     """The batches judged by `n` worker processes, in order; None when they cannot be
     started here (the caller judges them itself)."""
-    jobs = [
-        (str(root), b, {u[1]: info[u[1]] for u in b if u[1] in info}, label, now) for b in batches
-    ]
+    jobs = [(str(root), b, {u[1]: info[u[1]] for u in b if u[1] in info}, label) for b in batches]
     counted = progress.count if progress is not None else 0
 
     def each(i: int, _found: list[Finding]) -> None:
@@ -297,14 +314,14 @@ def _in_workers(
 _TREES: dict[str, treeread.Trees] = {}  # in a worker: the listings it read, per store
 
 
-Job = tuple[str, list[Unit], dict[str, gitread.CommitInfo], str | None, datetime | None]
+Job = tuple[str, list[Unit], dict[str, gitread.CommitInfo], str | None]
 
 
 def _judge_batch(job: Job) -> list[Finding]:
     """One batch of units, judged in a worker process."""
-    root, units, info, label, now = job
+    root, units, info, label = job
     trees = _TREES.setdefault(root, treeread.Trees(Path(root)))
-    return _judge_units(Path(root), versions.Reader(), units, info, label, trees, now)
+    return _judge_units(Path(root), versions.Reader(), units, info, label, trees)
 
 
 def _carried_keys(
@@ -386,7 +403,6 @@ def _judge_units(
     info: dict[str, gitread.CommitInfo],
     label: str | None,
     trees: treeread.Trees,
-    now: datetime | None = None,
 ) -> list[Finding]:
     specs: list[str] = []
     needs: list[list[str]] = []
@@ -404,7 +420,7 @@ def _judge_units(
         after = {p: blobs.get(f"{c}:{p}") for p in need}
         commit = info.get(c)
         author = commit.author if commit is not None and label is None else None
-        when = None if commit is None else min(commit.when, now) if now else commit.when
+        when = None if commit is None else commit.when
         if merge:
             based = {p: blobs.get(f"{base}:{p}") for p in need} if base else None
             breaches = history.check_merge(paths, based, befores, after, rd, author, when)

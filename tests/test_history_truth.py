@@ -471,11 +471,30 @@ def test_an_entry_dated_ahead_of_its_commit_or_the_clock_is_refused_and_found(
                    check=True)  # fmt: skip
     code, found = desk.verify()
     assert code == 1 and "clock" in kinds(found)
+    assert any("more than an hour ahead of this desk's clock" in f["message"] for f in found)
     checked = desk.runner.invoke(app, ["server", "check", str(desk.path), "--json"])
-    assert checked.exit_code == 1 and "ahe4d1" in checked.stdout
+    assert checked.exit_code == 1 and "an hour ahead" in checked.stdout
     # the record is not held: the next real entry is judged against the clock, not 2099
     hand_git(desk.path, "reset", "-q", "--hard", "HEAD~1")
     desk.ok("rn", "note", cid, "Called back", now=at("10:00"))
+
+
+def test_a_desk_a_few_minutes_fast_stops_nobody_but_one_hours_ahead_is_found(
+    pair: tuple[Desk, Desk],
+) -> None:
+    """Clocks far in the future (2090) so that the machine's clock is behind them: a desk
+    15 minutes fast syncs with a desk on time; a commit two hours ahead of the checking
+    desk's clock is refused by its sync, naming the clock to set right."""
+    a, b = pair
+    day = "2090-01-02T"
+    a.add_emergency(now=f"{day}09:15:00-05:00")
+    a.ok("lead", "sync", now=f"{day}09:15:00-05:00")
+    b.ok("lead", "sync", now=f"{day}09:00:00-05:00")
+    a.add_emergency(now=f"{day}11:30:00-05:00")
+    a.ok("lead", "sync", now=f"{day}11:30:00-05:00")
+    err = b.refused("lead", "sync", now=f"{day}09:05:00-05:00")
+    assert "more than an hour ahead of this desk's clock" in err
+    b.ok("lead", "sync", now=f"{day}11:00:00-05:00")  # a clock set right: it goes through
 
 
 def test_front_desk_may_not_edit_a_clinical_due_time_later_by_hand(desk: Desk) -> None:
