@@ -38,6 +38,7 @@ from cbtrack.gitrun import (
     _signing_failed,
     identity_env as identity_env,
     is_repo_root as is_repo_root,
+    require_branch,
     run as run,
     run_bytes as run_bytes,
     sign_with as sign_with,
@@ -156,8 +157,8 @@ def init_repo(root: Path) -> None:
 
 
 def require_repo(root: Path, merging_ok: bool = False) -> None:
-    """The store must be a git repository, and (for a change) not in the middle of a merge:
-    a commit then would either fail or commit a half-made merge."""
+    """The store must be a git repository, and (for a change) on a branch and not in the
+    middle of a merge: a commit then would be left behind, fail or be a half-made merge."""
     if not is_repo_root(root):
         raise StoreError(
             f"The store at {root} is not a git repository, so changes cannot be recorded; "
@@ -169,6 +170,8 @@ def require_repo(root: Path, merging_ok: bool = False) -> None:
             "by hand); run 'cbtrack sync' to redo it or 'git merge --abort' to drop it, "
             "then try again."
         )
+    if not merging_ok:
+        require_branch(root)
 
 
 # --- commits: the one guarded way into history --------------------------------------
@@ -605,15 +608,9 @@ def next_author(root: Path) -> tuple[str | None, datetime | None]:
     if proc.returncode != 0 or " <" not in ident:
         return None, None
     name, _, rest = ident.partition(" <")
-    return name, _ident_date(rest.rpartition("> ")[2])
-
-
-def _ident_date(text: str) -> datetime | None:
-    """`1764000000 -0500` (git's raw date) as a time, else None."""
-    parts = text.split()
-    if len(parts) != 2 or not parts[0].isdigit():
-        return None
-    return datetime.fromtimestamp(int(parts[0]), UTC)
+    stamp = rest.rpartition("> ")[2].split()  # git's raw date: `1764000000 -0500`
+    ok = len(stamp) == 2 and stamp[0].isdigit()
+    return name, datetime.fromtimestamp(int(stamp[0]), UTC) if ok else None
 
 
 def check_worktree(

@@ -112,6 +112,21 @@ def _signing_failed(root: Path, stderr: str) -> Refused:
     )
 
 
+def require_branch(root: Path) -> None:
+    """Refuse a change on a detached HEAD (a `git checkout` of an old commit): its commit
+    would be left behind, and lost to the desk, when the branch is checked out again."""
+    try:
+        head = (root / ".git" / "HEAD").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return  # (a linked worktree, or unreadable: git itself says what is wrong)
+    if not head.startswith("ref: "):
+        raise Refused(
+            "The store is not on a branch (a detached HEAD, after a 'git checkout' of an old "
+            "commit), so a change made now would be left behind; check out your branch "
+            "('git branch' lists it), then try again."
+        )
+
+
 #: What git says, in any of its lines, when it may not write into the repository.
 _NOT_ALLOWED = ("permission denied", "insufficient permission", "read-only file system",
                 "operation not permitted")  # fmt: skip

@@ -73,16 +73,26 @@ def _refs(path: Path) -> list[str]:
 
 
 def judge_push(path: Path, updates: list[tuple[str, str, str]]) -> list[str]:
-    """What is wrong with a push of (old, new, ref) updates; empty when it may go in (an
-    entry dated ahead of the server's clock, beyond the skew, may not)."""
+    """What is wrong with a push of (old, new, ref) updates; empty when it may go in (a
+    commit dated over an hour ahead of the server's clock may not). The shared store keeps
+    the one branch its first push made: work pushed to another would reach no desk."""
     now = clock.current(ZoneInfo("UTC"))
     problems: list[str] = []
-    existing = [line.split()[0] for line in _refs(path)]
+    refs = [line.split() for line in _refs(path)]
+    existing = [sha for sha, _ in refs]
     for old, new, ref in updates:
         if not ref.startswith("refs/heads/"):
             problems.append(
                 f"{ref}: only branches may be pushed to the shared store (a replacement, a "
                 "tag or a note could make git show another history than the one judged)"
+            )
+            continue
+        if old == ZERO and refs and all(name != ref for _, name in refs):
+            shared = refs[0][1].removeprefix("refs/heads/")
+            problems.append(
+                f"{ref}: a new branch; the shared store keeps one, '{shared}' (work on another "
+                f"reaches no other desk): run 'git checkout {shared}' and 'git merge' your "
+                "branch into it on the desk, then sync again"
             )
             continue
         if new == ZERO:

@@ -216,20 +216,31 @@ def _prejudge(store: Store, remote: str, actor: str, now: datetime) -> int:
 def _fetch(store: Store, remote: str, branch: str, actor: str) -> str | None:
     """Fetch every branch of `remote`; the remote's head of `branch` (None: it has none)."""
     root = store.root
-    with progress.step(f"Fetching from '{remote}'", store.on_progress):
-        fetched = gitlog.run(
-            root,
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            remote,
-            f"+refs/heads/*:refs/remotes/{remote}/*",
-            env=gitlog.identity_env(actor, None),
-            check=False,
-            keep_lock=False,
-        )
+    for attempt in range(3):  # (a sync run twice at once on this desk: one ref lock each)
+        with progress.step(f"Fetching from '{remote}'", store.on_progress):
+            fetched = gitlog.run(
+                root,
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                remote,
+                f"+refs/heads/*:refs/remotes/{remote}/*",
+                env=gitlog.identity_env(actor, None),
+                check=False,
+                keep_lock=False,
+            )
+        if fetched.returncode == 0 or "cannot lock ref" not in fetched.stderr:
+            break
+        time.sleep(0.2 * (attempt + 1))
     if fetched.returncode != 0:
-        raise GitError(f"Could not fetch from '{remote}': {_last_line(fetched.stderr)}")
+        text = fetched.stderr
+        if "Could not read from remote" in text or "does not appear to be a git" in text:
+            url = gitlog.run(root, "remote", "get-url", remote, check=False).stdout.strip()
+            raise GitError(
+                f"Could not reach '{remote}' ({url or 'no address'}): check that the shared "
+                "store is there and this desk may read it, then sync again; nothing changed."
+            )
+        raise GitError(f"Could not fetch from '{remote}': {_last_line(text)}")
     return gitlog.rev(root, f"refs/remotes/{remote}/{branch}")
 
 
@@ -278,6 +289,25 @@ def _pending_left(store: Store) -> list[str]:
         held = storefolder.held_at_head(status)
         left.append(f"{rel}: {why}; {storefolder.keep_or_drop(rel, held)}.")
     return left
+
+
+def _check_in_the_way(root: Path, head: str, theirs: str, remote: str) -> None:
+    """Refuse before merging when an uncommitted file (a hand edit sync leaves out) is of a
+    callback or file that the incoming changes touch: merging would overwrite it."""
+    pending = [(st, rel) for st, rel in gitread.pending_files(root) if "U" not in st]
+    if not pending:
+        return
+    base = gitlog.merge_base(root, head, theirs) or head
+    changed = set(gitread.changed_between(root, base, theirs))
+    ids = {cid for p in changed if (cid := history.callback_of(p)) is not None}
+    hit = [(st, r) for st, r in pending if r in changed or history.callback_of(r) in ids]
+    if hit:
+        (status, rel), more = hit[0], f" (and {len(hit) - 1} more)" if len(hit) > 1 else ""
+        keep = storefolder.keep_or_drop(rel, storefolder.held_at_head(status))
+        raise Refused(
+            f"Sync took in nothing: {rel}{more} has changes not committed, and '{remote}' "
+            f"changed the same file or callback; {keep}, then sync again."
+        )
 
 
 def _check_outgoing(store: Store, theirs: str | None, now: datetime) -> None:
@@ -333,6 +363,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
         # (what the lead accepted with 'verify --accept' moved the anchor: not judged again)
         fresh = gitread.commits(root, theirs, since=head, exclude=[anchor or ""])
         _check_incoming(store, fresh, remote, now)
+        _check_in_the_way(root, head, theirs, remote)
         result.incoming += len(incoming)
         with progress.step(f"Merging from '{remote}'", store.on_progress):
             if gitlog.is_ancestor(root, head, theirs):
@@ -354,6 +385,13 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
             )
         if pushed.returncode != 0:
             text = pushed.stderr
+            if "hook declined" in text:  # the server's rule book said no: retrying won't help
+                said = [ln.partition("cbtrack:")[2].strip() for ln in text.splitlines()
+                        if ln.startswith("remote: cbtrack:")]  # fmt: skip
+                raise Refused(
+                    f"'{remote}' refused this desk's push: {said[0] if said else _last_line(text)}"
+                    "; nothing is lost (the changes are committed on this desk)."
+                )
             if "rejected" in text or "fetch first" in text or "non-fast-forward" in text:
                 return False
             raise GitError(f"Could not push to '{remote}': {_last_line(text)}")
@@ -395,9 +433,11 @@ def _git_merge(store: Store, actor: str, now: datetime, theirs: str, *flags: str
     if (store.root / ".git" / "MERGE_HEAD").exists():
         return False
     if "overwritten" in proc.stderr:
+        named = [line.strip() for line in proc.stderr.splitlines() if line.startswith("\t")]
+        which = f" ({', '.join(named[:3])})" if named else ""
         raise Refused(
-            "Uncommitted files that sync left out are in the way of the incoming changes; "
-            "fix or restore them, then sync again."
+            f"Uncommitted files that sync left out{which} are in the way of the incoming "
+            "changes; commit or restore them with git, then sync again."
         )
     raise GitError(f"git merge could not start: {_last_line(proc.stderr)}")
 
