@@ -31,6 +31,12 @@ from cbtrack.matcher import Matcher, RuleSpec
 from cbtrack.model import WINDOW_RE, Name, StrictModel, Text, Urgency
 from cbtrack.words import PatternError
 
+#: An example of right patterns, for every problem with a practice's rule or word group.
+PATTERN_EXAMPLE = (
+    "; write patterns like 'chest ..3 pain', '(blue|grey) lips' or '{chest} pressure' (a word "
+    "group named under concepts, or a built-in one listed in cbtrack/data/triage.yaml)"
+)
+
 Window = Annotated[str, StringConstraints(pattern=WINDOW_RE)]
 Duration = Annotated[str, StringConstraints(pattern=r"^\d{1,5}(m|h|d|bd)$")]
 
@@ -437,13 +443,13 @@ class Policy(PolicyModel):
         try:
             Matcher(known, [], spelling)
         except PatternError as exc:
-            return [f"concepts: {exc}"]
+            return [f"concepts: {exc}{PATTERN_EXAMPLE}"]
         out = []
         for i, rule in enumerate(self.triage.rules, 1):
             try:
                 Matcher(known, [rule.spec()], spelling)
             except PatternError as exc:
-                out.append(f"triage.rules[{i}] (rule {rule.name}): {exc}")
+                out.append(f"triage.rules[{i}] (rule {rule.name}): {exc}{PATTERN_EXAMPLE}")
         return out
 
     @cached_property

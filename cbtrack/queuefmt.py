@@ -137,12 +137,13 @@ PATIENT, WHY = COLUMN["PATIENT"], COLUMN["WHY"]
 
 def _least(cells: list[tuple[str, ...]], longest: dict[str, int]) -> dict[str, int]:
     """What each flexible column needs to stay readable: `READABLE` characters of the name
-    (beside its method) and of the reason (after its category), 12 of the next step."""
+    (beside its method) and of the reason (after its category), not counting the "…" a
+    cut text ends with; 12 of the next step."""
     tag = max((display_width(c[PATIENT].partition("\t")[2]) for c in cells), default=3)
     prefix = max((c[WHY].find(": ") + 2 for c in cells), default=0)
     return {
-        "PATIENT": min(longest["PATIENT"], READABLE + 1 + tag),
-        "WHY": min(longest["WHY"], READABLE + prefix),
+        "PATIENT": min(longest["PATIENT"], READABLE + 2 + tag),
+        "WHY": min(longest["WHY"], READABLE + 1 + prefix),
         "OWNER": min(longest["OWNER"], 9),
         "NEXT": min(longest["NEXT"], 12),
     }

@@ -119,6 +119,7 @@ def test_validate_lists_every_policy_problem_in_one_round(cli: Cli, store_dir: P
     assert len(uses) == 3  # the renamed role, once for each category that uses it
     assert "triage.rules[2].route_to names nurses" in out
     assert "triage.rules[1] (rule wasp_sting): 'wasp ~99 sting'" in out  # the rule, by name
+    assert "write patterns like 'chest ..3 pain', '(blue|grey) lips'" in out  # an example
     assert "5 problem(s) found" in out
 
 

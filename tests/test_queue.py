@@ -218,3 +218,22 @@ def test_a_mistyped_owner_is_refused_not_an_empty_queue(cli: Cli, store_dir: Pat
     assert cli("queue", "--owner", "front_desk").exit_code == 0
     err = cli.refused("queue", "--mine", user="ghost")
     assert "ghost" in err
+
+
+def test_one_line_at_100_columns_keeps_20_characters_of_reason_besides_the_cut_mark(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where one line per callback would leave fewer than 20 characters of a reason before
+    its "…" (two overdue emergencies at 100 columns), the queue takes two lines."""
+    monkeypatch.setenv("COLUMNS", "100")
+    reasons = ["Crushing chest pain and sweating", "Trouble breathing since lunch"]
+    people = zip(["Kim Emergent", "Mo Urgent"], reasons, ["09:30", "10:20"], strict=True)
+    for name, reason, at in people:
+        cli.add("--patient", name, "--urgency", "emergency", "--symptoms", "yes",
+                "--red-flags", "yes", category="general", reason=reason,
+                now=f"2026-11-27T{at}:00-05:00")  # fmt: skip
+    lines = cli.ok("queue", now="2026-11-27T10:36:00-05:00").stdout.splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    shown = "\n".join(lines)
+    for reason in reasons:
+        assert reason[:20] in shown and f"{reason[:19]}…" not in shown, shown
