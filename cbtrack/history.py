@@ -284,8 +284,16 @@ def _merge_record(
     old, mine, other = (v.model if v is not None else None for v in sides)
     merged = merge_records(old, mine, other) if mine is not None and other is not None else None
     if merged is None or merged.record is None or merged.conflicts:
-        # no rule settles it: a person's merge, judged against both sides as any change
-        return _check_record(cid, parents, after, rd, *judge)
+        # no rule settles it: the merge keeps one side's version as it is (a person settles
+        # the rest in a commit of its own, judged as any change)
+        found = _check_record(cid, parents, after, rd, *judge)  # (nothing either side held lost)
+        if any(tuple(p.get(r) for r in rels) == state for p in parents):
+            return [*found, *_carried_in(cid, base, parents, after, rd)]
+        why = (
+            "no merge rule settles what the two sides did to this record, so the merge must "
+            "keep one side's version as it is (settle the rest in a commit after the merge)"
+        )
+        return [*found, Breach("merge", where, why, cid, restore=where)]
     result = _whole(after, rels, rd)
     expected = merged.record
     place = rels[0] if expected.is_open else rels[1]

@@ -540,6 +540,18 @@ def test_a_merge_that_settles_a_conflict_by_hand_is_judged_as_its_authors_change
     code, found = desk.verify()
     assert code == 1 and "author" in kinds(found), found
     assert any("by rn but the commit that adds it is by fd" in f["message"] for f in found)
+    # nor settle it with a version of its own that breaks a rule against one side only:
+    # with no merge rule to settle it, the merge keeps one side's version as it is
+    hand_git(desk.path, "reset", "-q", "--hard", ours)
+    lowered = desk.data(cid)
+    lowered.update(urgency="routine", owner="front_desk")
+    desk.write(cid, lowered)
+    hand_git(desk.path, "add", "-A")
+    tree = hand_git(desk.path, "write-tree")
+    merge = hand_git(desk.path, "commit-tree", tree, "-p", ours, "-p", theirs, "-m", "merge")
+    hand_git(desk.path, "reset", "-q", "--hard", merge)
+    code, found = desk.verify("--full")
+    assert code == 1 and "merge" in kinds(found), found
 
 
 def test_a_due_time_moved_later_by_an_unblock_with_nothing_to_unblock_is_a_breach(
