@@ -36,8 +36,8 @@ A merge is judged against its merge base (`check_merge`): each record it touches
 what the three-way merge of the two sides gives (one side's, or their union by the merge
 rules); histories with no common commit may not merge. Roles and clock skew come from the
 parent's policy, and the clinical acts a merge takes from one side are judged by the other
-side's roster too (`_carried_in`); what a merge settles itself, where no merge rule does,
-is judged as any change by its author (`_merge_record`).
+side's roster too (`_carried_in`); where no merge rule settles a record, the merge keeps
+one side's version as it is (`_merge_record`).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def check_merge(
             and after.get(path) is not None
         ):
             out.append(Breach("stray", path, "is not a record in its place"))
-    # what the merge settles itself (no rule did) is judged as any change by its author
+    # a version the merge makes itself is judged as any change by its author too
     rules = rd.rules(parents[0].get(POLICY_FILE))
     for cid in ids:
         out += _merge_record(cid, base, parents, after, rd, (rules, author, when))
