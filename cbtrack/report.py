@@ -22,8 +22,8 @@ Definitions (hours are decimal hours from `created_at`):
 - waits: per dependency kind, the dependencies that started in the period (`count`), the
   median hours from start to resolution of those resolved in it (`median_hours`), and the
   ones still open (`open`) or past their expected time (`late`) when measured.
-- trend: per day of the period (practice time zone), callbacks created and closed that day
-  and open at its end (or at `as_of` for the current day).
+- trend: every day of the period (practice time zone), callbacks created and closed that
+  day and open at its end (or at `as_of` for the current day; None for a day not begun).
 - by_detail: per category, per required detail field, over callbacks created in the
   period: how many were empty or "unknown"; the five most common values only with
   `include_phi`, since detail values are free text.

@@ -616,6 +616,9 @@ def trend_chart(title: str, days: list[dict[str, Any]]) -> str:
         return f"<figure><figcaption>{escape(title)}</figcaption><p>No data.</p></figure>"
     left, top, plot_w, plot_h = 40, 10, 380, 160
     width, height = left + plot_w + 10, top + plot_h + 60
+    days = [d for d in days if d["open_at_end"] is not None]  # (days that have not begun)
+    if not days:
+        return f"<figure><figcaption>{escape(title)}</figcaption><p>No data yet.</p></figure>"
     peak = max(max(d[k] for k, _ in TREND_SERIES) for d in days) or 1
     step = plot_w / max(len(days) - 1, 1)
 

@@ -580,7 +580,12 @@ class Figures:
             lo = max(midnight, s)
             hi = min(next_midnight, e)
             if lo >= a and not (self.as_of_included and lo == a):
-                break  # days that have not begun yet
+                # days that have not begun: nothing came in or closed yet, and how many
+                # will be open at their end is not known
+                out.append({"date": day.isoformat(), "created": 0, "closed": 0,
+                            "open_at_end": None})  # fmt: skip
+                day, midnight = following, next_midnight
+                continue
             at = min(hi, a)
             inclusive = at == a and self.as_of_included
             count = bisect_right if inclusive else bisect_left

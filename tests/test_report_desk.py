@@ -71,7 +71,7 @@ def test_json_keys(week: Cli) -> None:
     assert top == [{"value": "Dr Quill", "count": 1}]
 
 
-def test_trend_stops_at_now(week: Cli) -> None:
+def test_trend_has_every_day_of_the_period_and_none_open_after_now(week: Cli) -> None:
     out = week.ok(
         "report",
         "--since",
@@ -82,8 +82,13 @@ def test_trend_stops_at_now(week: Cli) -> None:
         now=at(27, "12:00"),
         user=None,
     ).stdout
-    days = [d["date"] for d in json.loads(out)["trend"]]
-    assert days == ["2026-11-26", "2026-11-27"]
+    trend = json.loads(out)["trend"]
+    assert [d["date"] for d in trend] == [f"2026-11-{n}" for n in (26, 27, 28, 29, 30)]
+    assert all(d["open_at_end"] is not None for d in trend[:2])
+    assert trend[2:] == [
+        {"date": f"2026-11-{n}", "created": 0, "closed": 0, "open_at_end": None}
+        for n in (28, 29, 30)
+    ]
 
 
 def test_every_format_carries_the_new_figures(week: Cli) -> None:
