@@ -25,7 +25,8 @@ The rules, for every record touched by a change (a commit against each of its pa
    later than the commit itself, by more than the policy's `clock_skew`.
 9. Guardrails: with a roster, closing a `clinical` or `emergency` callback, handing it to
    an owner outside the clinical role, lowering its urgency, or moving its due time later
-   (unless it resolves a dependency or takes a closure away, `_resets_due`) needs an
+   (unless it resolves a dependency or takes a closure away and sets no later a due time
+   than those commands do, `_resets_due`) needs an
    author with the clinical role in the policy as committed before the change.
 10. Policy: a change to the keys in `GOVERNED`, or to git's settings files, needs an
    author with the `admin` role in the policy before the change (or a policy that names
@@ -567,7 +568,7 @@ def _field_breaches(
     out += _clock(before.model, [*new_attempts, *fresh], rules, path, cid, restore, when)
     who = author if author is not None else (fresh[-1].by if fresh else None)
     was = before.model
-    later = was is not None and cb.due_at > was.due_at and not _resets_due(was, cb)
+    later = was is not None and cb.due_at > was.due_at and not _resets_due(was, cb, fresh, rules)
     out += _guardrails(old, new, rules, who, path, cid, restore, later)
     if old.get("status") != new.get("status") and not fresh and not new_attempts:
         why = "field status was changed without a new attempt or event"
@@ -575,14 +576,34 @@ def _field_breaches(
     return out
 
 
-def _resets_due(was: Callback, cb: Callback) -> bool:
+def _resets_due(was: Callback, cb: Callback, fresh: list[Event], rules: Rules) -> bool:
     """Whether the change sets the due time anew, as unblocking and reopening do: it
-    resolves a dependency the record waited on, or takes its closure away. Anything else
-    that moves a clinical callback's due time later is a clinician's act (rule 9)."""
-    if was.closure is not None and cb.closure is None:
-        return True
+    resolves a dependency the record waited on, or takes its closure away, and the new due
+    time is no later than those commands set (the urgency's due rule from the event's
+    time, in the practice's business time). Anything else that moves a clinical
+    callback's due time later is a clinician's act (rule 9)."""
+    reopened = was.closure is not None and cb.closure is None
     resolved = {d.id for d in cb.depends_on if d.resolved_at is not None}
-    return any(d.resolved_at is None and d.id in resolved for d in was.depends_on)
+    if not reopened and not any(d.resolved_at is None and d.id in resolved for d in was.depends_on):
+        return False
+    kinds = (EventType.reopened, EventType.unblocked)
+    at = max((e.at for e in fresh if e.type in kinds), default=None)
+    latest = _due_rule(rules, cb.urgency, at) if at is not None else None
+    return latest is None or cb.due_at <= latest + rules.skew
+
+
+def _due_rule(rules: Rules, urgency: Urgency, at: datetime) -> datetime | None:
+    """When a callback at `urgency` set going at `at` is due by the policy as committed
+    (None when that policy does not read as one this cbtrack checks)."""
+    from cbtrack.errors import CbtrackError
+    from cbtrack.triage import due_for
+    from cbtrack.yamlio import parse_policy
+
+    try:
+        return None if rules.text is None else due_for(parse_policy(rules.text, POLICY_FILE),
+                                                        urgency, at)  # fmt: skip
+    except (CbtrackError, KeyError):
+        return None
 
 
 def _closure_breach(

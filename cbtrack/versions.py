@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -56,6 +56,7 @@ class Rules:
     governed: dict[str, Any] = field(default_factory=dict)
     signing: bool = False  # `signing: required`: every commit after it is signed
     keys: dict[str, str] = field(default_factory=dict)  # user -> SSH public key line
+    text: str | None = None  # the policy file itself (due rules, calendar), when it reads
 
     def has_role(self, user: str | None, role: str) -> bool:
         return user is not None and role in self.staff.get(user, frozenset())
@@ -115,12 +116,13 @@ class Reader:
         key = hashlib.sha1(data).digest()
         found = self._rules.get(key)
         if found is None:
+            text: str | None = None
             try:
                 text = decode_text(data, MAX_POLICY_BYTES, POLICY_FILE)
                 loose = parse_model(_Loose, text, POLICY_FILE).model_dump()
             except StoreError:
                 loose = None
-            found = self._rules[key] = rules_of(loose)
+            found = self._rules[key] = replace(rules_of(loose), text=text)
         return found
 
     def version(self, path: str, data: bytes | str) -> _Version:

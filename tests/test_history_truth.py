@@ -573,6 +573,30 @@ def test_a_due_time_moved_later_by_an_unblock_with_nothing_to_unblock_is_a_breac
         hand_git(desk.path, "checkout", "-q", "HEAD", "--", ".")
 
 
+def test_an_unblock_sets_the_due_time_the_command_would_and_no_later(desk: Desk) -> None:
+    """A real unblock by the front desk sets an overdue emergency's due time anew (the
+    urgency's due rule from the unblock); a hand-made `unblocked` event that resolves a
+    real dependency but sets the due time days later breaks the guardrail."""
+    cid = desk.add_emergency()
+    desk.ok("fd", "block", cid, "--on", "provider_review", "--note", "Waiting on the doctor",
+            now=at("09:05"))  # fmt: skip
+    desk.ok("fd", "unblock", cid, now=at("11:00"))
+    assert desk.data(cid)["due_at"] == at("11:00")
+    desk.ok("fd", "block", cid, "--on", "provider_review", "--note", "Waiting again",
+            now=at("11:05"))  # fmt: skip
+    data = desk.data(cid)
+    [dep] = [d for d in data["depends_on"] if d.get("resolved_at") is None]
+    dep["resolved_at"] = at("11:10")
+    later = "2026-11-30T09:00:00-05:00"
+    data["events"].append({"id": "nb10c4", "at": at("11:10"), "by": "fd", "type": "unblocked",
+                           "note": "n", "was": {"due_at": data["due_at"]},
+                           "set": {"due_at": later}})  # fmt: skip
+    data["due_at"] = later
+    desk.write(cid, data)
+    out = hand_git(desk.path, "commit", "-qam", "n", check=False)
+    assert "fd, who does not have the clinical role, moved its due time later" in out
+
+
 def test_git_settings_files_are_the_admins_and_replacements_are_never_read(
     desk: Desk, tmp_path: Path
 ) -> None:
