@@ -561,16 +561,20 @@ def test_a_due_time_moved_later_by_an_unblock_with_nothing_to_unblock_is_a_breac
     that resolves no dependency (reopens nothing) is no licence to postpone an emergency."""
     cid = desk.add_emergency()
     for kind in ("unblocked", "reopened"):
-        data = desk.data(cid)
-        later = "2026-11-30T09:00:00-05:00"
-        data["events"].append({"id": "b10c4d", "at": at("09:05"), "by": "fd", "type": kind,
-                               "note": "n", "was": {"due_at": data["due_at"]},
-                               "set": {"due_at": later}})  # fmt: skip
-        data["due_at"] = later
-        desk.write(cid, data)
-        out = hand_git(desk.path, "commit", "-qam", "n", check=False)
+        out = _postpone_by_hand(desk, cid, desk.data(cid), kind, at("09:05"))
         assert "fd, who does not have the clinical role, moved its due time later" in out
         hand_git(desk.path, "checkout", "-q", "HEAD", "--", ".")
+
+
+def _postpone_by_hand(desk: Desk, cid: str, data: dict[str, Any], kind: str, when: str) -> str:
+    """fd moves the due time three days later with a hand-made `kind` event, and commits."""
+    later = "2026-11-30T09:00:00-05:00"
+    was, now = {"due_at": data["due_at"]}, {"due_at": later}
+    event = {"id": "b10c4d", "at": when, "by": "fd", "type": kind, "note": "n"}
+    data["events"].append({**event, "was": was, "set": now})
+    data["due_at"] = later
+    desk.write(cid, data)
+    return hand_git(desk.path, "commit", "-qam", "n", check=False)
 
 
 def test_an_unblock_sets_the_due_time_the_command_would_and_no_later(desk: Desk) -> None:
@@ -587,13 +591,7 @@ def test_an_unblock_sets_the_due_time_the_command_would_and_no_later(desk: Desk)
     data = desk.data(cid)
     [dep] = [d for d in data["depends_on"] if d.get("resolved_at") is None]
     dep["resolved_at"] = at("11:10")
-    later = "2026-11-30T09:00:00-05:00"
-    data["events"].append({"id": "nb10c4", "at": at("11:10"), "by": "fd", "type": "unblocked",
-                           "note": "n", "was": {"due_at": data["due_at"]},
-                           "set": {"due_at": later}})  # fmt: skip
-    data["due_at"] = later
-    desk.write(cid, data)
-    out = hand_git(desk.path, "commit", "-qam", "n", check=False)
+    out = _postpone_by_hand(desk, cid, data, "unblocked", at("11:10"))
     assert "fd, who does not have the clinical role, moved its due time later" in out
 
 
