@@ -289,7 +289,7 @@ def _merge_record(
         # the rest in a commit of its own, judged as any change)
         found = _check_record(cid, parents, after, rd, *judge)  # (nothing either side held lost)
         if any(tuple(p.get(r) for r in rels) == state for p in parents):
-            return [*found, *_carried_in(cid, base, parents, after, rd)]
+            return found
         why = (
             "no merge rule settles what the two sides did to this record, so the merge must "
             "keep one side's version as it is (settle the rest in a commit after the merge)"

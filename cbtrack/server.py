@@ -53,7 +53,7 @@ def init(path: Path) -> Path:
 
 def check(path: Path, now: datetime | None = None) -> list[audit.Finding]:
     """Every commit of every branch judged (the rule book and signatures); `now`: the
-    clock no entry may be dated ahead of (default cbtrack's)."""
+    checker's clock, which no commit may be far ahead of (`audit.AHEAD`; default cbtrack's)."""
     now = now or clock.current(ZoneInfo("UTC"))
     path = path.expanduser().resolve()
     if not (path / "HEAD").is_file() and not (path / ".git").exists():

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from subprocess import CompletedProcess
 
 from cbtrack import (
     audit,
@@ -218,17 +219,8 @@ def _fetch(store: Store, remote: str, branch: str, actor: str) -> str | None:
     root = store.root
     for attempt in range(3):  # (a sync run twice at once on this desk: one ref lock each)
         with progress.step(f"Fetching from '{remote}'", store.on_progress):
-            fetched = gitlog.run(
-                root,
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                remote,
-                f"+refs/heads/*:refs/remotes/{remote}/*",
-                env=gitlog.identity_env(actor, None),
-                check=False,
-                keep_lock=False,
-            )
+            fetched = _network(root, actor, "fetch", "--no-tags", remote,
+                               f"+refs/heads/*:refs/remotes/{remote}/*")  # fmt: skip
         if fetched.returncode == 0 or "cannot lock ref" not in fetched.stderr:
             break
         time.sleep(0.2 * (attempt + 1))
@@ -242,6 +234,13 @@ def _fetch(store: Store, remote: str, branch: str, actor: str) -> str | None:
             )
         raise GitError(f"Could not fetch from '{remote}': {_last_line(text)}")
     return gitlog.rev(root, f"refs/remotes/{remote}/{branch}")
+
+
+def _network(root: Path, actor: str, command: str, *args: str) -> CompletedProcess[str]:
+    """A quiet git fetch or push, not holding the store lock (a stalled remote must not
+    hold every desk's store), as `actor`; the caller reads its exit and stderr."""
+    env = gitlog.identity_env(actor, None)
+    return gitlog.run(root, command, "--quiet", *args, env=env, check=False, keep_lock=False)
 
 
 def _check_anchor(root: Path, anchor: str | None, theirs: str | None, remote: str) -> None:
@@ -262,7 +261,7 @@ def sync_patience() -> float:
         return 30.0
 
 
-def _pending_left(store: Store) -> list[str]:
+def _pending_left(store: Store, pending: list[tuple[str, str]]) -> list[str]:
     """Name each uncommitted file and what to do with it. Sync commits none of them: a
     change no cbtrack command made (a hand edit) is never committed in the name of whoever
     happens to sync; a person keeps it with git (the hook judges it) or drops it, and the
@@ -270,7 +269,7 @@ def _pending_left(store: Store) -> list[str]:
     root = store.root
     records: list[tuple[str, str]] = []
     left: list[str] = []
-    for status, rel in gitread.pending_files(root):
+    for status, rel in pending:
         if "U" in status:
             continue
         if rel == POLICY_FILE:
@@ -291,10 +290,13 @@ def _pending_left(store: Store) -> list[str]:
     return left
 
 
-def _check_in_the_way(root: Path, head: str, theirs: str, remote: str) -> None:
-    """Refuse before merging when an uncommitted file (a hand edit sync leaves out) is of a
-    callback or file that the incoming changes touch: merging would overwrite it."""
-    pending = [(st, rel) for st, rel in gitread.pending_files(root) if "U" not in st]
+def _check_in_the_way(
+    root: Path, head: str, theirs: str, remote: str, files: list[tuple[str, str]]
+) -> None:
+    """Refuse before merging when an uncommitted file (a hand edit sync leaves out; `files`
+    as `gitread.pending_files` gives them) is of a callback or file that the incoming
+    changes touch: merging would overwrite it."""
+    pending = [(st, rel) for st, rel in files if "U" not in st]
     if not pending:
         return
     base = gitlog.merge_base(root, head, theirs) or head
@@ -352,9 +354,10 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
     anchor = gitlog.rev(root, anchor_ref) or gitlog.rev(root, tracking)
     theirs = _fetch(store, remote, branch, actor)  # little or nothing new since the prejudge
     _check_anchor(root, anchor, theirs, remote)
-    if round_no == 0:
+    pending = gitread.pending_files(root) if round_no == 0 else None
+    if pending is not None:
         _check_outgoing(store, theirs, now)
-        result.left_out = _pending_left(store)
+        result.left_out = _pending_left(store, pending)
     head = gitlog.rev(root, "HEAD")
     if head is None:
         raise Refused("This store has no commits yet; run 'cbtrack init' on it first.")
@@ -363,7 +366,9 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
         # (what the lead accepted with 'verify --accept' moved the anchor: not judged again)
         fresh = gitread.commits(root, theirs, since=head, exclude=[anchor or ""])
         _check_incoming(store, fresh, remote, now)
-        _check_in_the_way(root, head, theirs, remote)
+        if pending is None:
+            pending = gitread.pending_files(root)
+        _check_in_the_way(root, head, theirs, remote, pending)
         result.incoming += len(incoming)
         with progress.step(f"Merging from '{remote}'", store.on_progress):
             if gitlog.is_ancestor(root, head, theirs):
@@ -373,16 +378,7 @@ def _sync_round(store: Store, actor: str, now: datetime, result: SyncResult, rou
     head = gitlog.rev(root, "HEAD") or head
     if head != theirs:
         with progress.step(f"Pushing to '{remote}'", store.on_progress):
-            pushed = gitlog.run(
-                root,
-                "push",
-                "--quiet",
-                remote,
-                f"HEAD:refs/heads/{branch}",
-                env=gitlog.identity_env(actor, None),
-                check=False,
-                keep_lock=False,
-            )
+            pushed = _network(root, actor, "push", remote, f"HEAD:refs/heads/{branch}")
         if pushed.returncode != 0:
             text = pushed.stderr
             if "hook declined" in text:  # the server's rule book said no: retrying won't help
