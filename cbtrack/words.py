@@ -69,9 +69,24 @@ _SUFFIXES = (
 )
 
 
+#: Words whose stem would be a negation or a word that ends one ("noted" would read as
+#: "not", "freely" as "free"): "nurse noted chest pain" and "bleeding freely" are findings.
+_OWN_STEM = {
+    "note": "note",
+    "notes": "note",
+    "noted": "note",
+    "noting": "note",
+    "freely": "freely",
+    "stilled": "stilled",
+    "stillness": "stilled",
+}
+
+
 @cache
 def stem(word: str) -> str:
     """A light stemmer: the same stem for the usual forms of a word (not a dictionary)."""
+    if word in _OWN_STEM:
+        return _OWN_STEM[word]
     word = _IRREGULAR.get(word, word)
     if len(word) <= 3 or not word.isalpha():
         return word

@@ -872,3 +872,90 @@ def test_medicine_questions_for_a_clinician_reach_clinical(text: str) -> None:
 )
 def test_errands_that_share_those_words_stay_errands(text: str) -> None:
     assert not at_least_clinical(text)
+
+
+# --- the eleventh round ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nurse noted chest pain and sweating at the front desk",
+        "daughter notes his lips look blue this morning",
+        "she is noting slurred speech since lunch",
+    ],
+)
+def test_a_word_that_begins_like_not_negates_nothing(text: str) -> None:
+    # "noted" and "notes" once stemmed to "not", which negated the sign right after them
+    assert level(text) == "emergency"
+
+
+def test_bleeding_freely_is_not_bleeding_that_is_free() -> None:
+    # "free" after a sign says it is over ("pain free"); "freely" says the opposite
+    assert level("gash on her shin is bleeding freely through the towel") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "he can't follow anything the family says to him since he woke up",
+        "cannot understand simple questions, replies are made up words",
+    ],
+)
+def test_understanding_lost_is_a_stroke_sign(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lamotrigine refill; the oral surgeon asked her to hold it before the implant, ok?",
+        "xarelto refill, asks if ginkgo and garlic pills are ok with it",
+        "pharmacist flagged the new clarithromycin with her atorvastatin, please review",
+        "wants to know if the pill still works now that she is on rifabutin",
+        "oxycodone refill, says the bottle was stolen from his car last week",
+        "lithium refill, levels overdue by 8 months per pharmacy",
+        "zoloft 50, she wants to cut down to 25 on her own",
+        "wants to add his brother's xanax for sleep, is that ok",
+        "is sertraline safe while pumping for her 2 month old",
+        "hasn't taken his metformin for 3 weeks since the copay went up",
+        "on apixaban, lots of unexplained bruising on her legs",
+    ],
+)
+def test_medicine_problems_in_a_refill_reach_clinical_eleventh_round(text: str) -> None:
+    assert level(text, "prescription") in ("clinical", "emergency")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cancel - pt's father was admitted for a heart attack, she is driving up tonight",
+        "reschedule, she is caring for her husband after his stroke",
+        "insurance change after her father's funeral, new card to scan",
+        "this statement is giving me a heart attack, why is it so high",
+        "almost fainted when I opened the bill, please call about a payment plan",
+        "camp form: sprained ankle last season, fully healed",
+        "school note: son was off sick last week, he's fine again now",
+        "losartan refill, had a cough on lisinopril last yr, gone since the switch",
+        "pills look different but the pharmacist confirmed a new generic maker, refill please",
+    ],
+)
+def test_someone_elses_illness_figures_of_speech_and_healed_problems_stay_errands(
+    text: str,
+) -> None:
+    assert level(text, "general") == "routine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "wants all her papers in order before she goes, no trip or move planned",
+        "said his son can sort things out after I'm gone, please send records",
+        "family says he keeps driving out to the overpass at night",
+        "stop mailing statements, I won't be here to read them",
+        "said this is the last time we'll talk to her",
+        "cancel the refill, she has been stockpiling them",
+    ],
+)
+def test_warning_signs_in_errands_eleventh_round(text: str) -> None:
+    assert level(text, "billing") == "emergency"

@@ -185,8 +185,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.034,  # 1/30
     },
     "blind12": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.823,  # 42/51
-        "emergency_reaches_clinical": 0.843,  # 43/51
+        "emergency_recall": 0.843,  # 43/51
+        "emergency_reaches_clinical": 0.862,  # 44/51
         "clinical_recall": 1.0,  # 20/20
         "admin_false_alarms": 0.134,  # 4/30
     },
@@ -209,8 +209,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.034,  # 1/30
     },
     "blind14": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.93,  # 40/43
-        "emergency_reaches_clinical": 0.976,  # 42/43
+        "emergency_recall": 0.953,  # 41/43
+        "emergency_reaches_clinical": 1.0,  # 43/43
         "clinical_recall": 1.0,  # 28/28
         "admin_false_alarms": 0.067,  # 2/30
     },
@@ -233,8 +233,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.058,  # 2/35
     },
     "blind16": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.545,  # 30/55
-        "emergency_reaches_clinical": 0.618,  # 34/55
+        "emergency_recall": 0.581,  # 32/55
+        "emergency_reaches_clinical": 0.654,  # 36/55
         "clinical_recall": 1.0,  # none in the set
         "admin_false_alarms": 0.058,  # 2/35
     },
@@ -247,7 +247,7 @@ FRESH_FLOORS = {
     "blind17": {  # never read or tuned on (README, Triage)
         "emergency_recall": 1.0,  # none in the set
         "emergency_reaches_clinical": 1.0,
-        "clinical_recall": 0.777,  # 35/45
+        "clinical_recall": 0.844,  # 38/45
         "admin_false_alarms": 0.04,  # 1/25
     },
     "dev18": {  # missed-call and voicemail notes, tuned on in the tenth round
@@ -267,6 +267,42 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 1.0,  # 32/32
         "clinical_recall": 0.965,  # 28/29
         "admin_false_alarms": 0.053,  # 1/19
+    },
+    "dev19": {  # medicine problems told as refills, tuned on in the eleventh round
+        "emergency_recall": 1.0,  # 13/13
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.957,  # 45/47
+        "admin_false_alarms": 0.0,  # 0/29
+    },
+    "blind19": {  # not tuned on; its misses were once shown (README, Triage)
+        "emergency_recall": 1.0,  # 12/12
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.868,  # 33/38
+        "admin_false_alarms": 0.065,  # 2/31
+    },
+    "dev20": {  # clinical problems hidden in errands, tuned on in the eleventh round
+        "emergency_recall": 1.0,  # 33/33
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 20/20
+        "admin_false_alarms": 0.0,  # 0/26
+    },
+    "blind20": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.864,  # 32/37
+        "emergency_reaches_clinical": 0.864,  # 32/37
+        "clinical_recall": 0.96,  # 24/25
+        "admin_false_alarms": 0.173,  # 5/29
+    },
+    "dev21": {  # every kind in diverse voices, tuned on in the eleventh round
+        "emergency_recall": 1.0,  # 40/40
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 35/35
+        "admin_false_alarms": 0.0,  # 0/25
+    },
+    "blind21": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.9,  # 36/40
+        "emergency_reaches_clinical": 0.975,  # 39/40
+        "clinical_recall": 0.942,  # 33/35
+        "admin_false_alarms": 0.0,  # 0/25
     },
 }
 
