@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +13,21 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cbtrack.cli import app
+from cbtrack.cli import app, built_for
 
 NOW = "2026-11-27T10:00:00-05:00"  # a Friday, inside business and call hours
 
 
+@pytest.fixture(scope="session")
+def _rule_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder per test process for the compiled triage rules and checked policies
+    (digest-named, holding no patient data), so that each command run as a subprocess does
+    not compile the rules again; tests of the cache itself point it elsewhere."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path) -> Iterator[None]:
+def isolated_env(tmp_path: Path, _rule_cache: Path) -> Iterator[None]:
     # Its own MonkeyPatch: a test that undoes its own patches keeps this isolation (and the
     # pinned clock: no test may see the real date).
     env = pytest.MonkeyPatch()
@@ -31,6 +40,10 @@ def isolated_env(tmp_path: Path) -> Iterator[None]:
                 "CBTRACK_PROGRESS", "CBTRACK_WORKERS", "CBTRACK_LOCK_LOG"):  # fmt: skip
         env.delenv(var, raising=False)
     env.setenv("CBTRACK_NOW", NOW)
+    env.setenv("XDG_CACHE_HOME", str(_rule_cache))
+    # git's sample hooks are a sixth of a test store's files, and every file is written
+    # and later cleared away: stores made by tests start from no template
+    env.setenv("GIT_TEMPLATE_DIR", "")
     old = os.umask(0o077)  # as `cbtrack` itself sets it (cbtrack.cli.main)
     yield
     os.umask(old)
@@ -53,7 +66,9 @@ class Cli:
         if user:
             argv += ["--as", user]
         env = {"CBTRACK_NOW": now} if now else {}
-        return self.runner.invoke(app, [*argv, *args], env=env)
+        argv += args
+        with built_for(argv):  # as `cbtrack` runs it: only the command named is built
+            return self.runner.invoke(app, argv, env=env)
 
     def ok(self, *args: str, **kw: Any) -> Any:
         result = self(*args, **kw)
@@ -165,11 +180,28 @@ STAFF = {
 }
 
 
+#: One freshly initialised store per test process and clock, copied for each test: `init`
+#: runs git several times, and most tests need a store before anything else.
+_FRESH_STORES: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session")
+def _fresh_store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fresh-stores")
+
+
 @pytest.fixture
-def store_dir(tmp_path: Path) -> Path:
+def store_dir(tmp_path: Path, _fresh_store_root: Path) -> Path:
+    """A store as `cbtrack init` makes it (a copy of one made once, at the same clock)."""
+    key = os.environ.get("CBTRACK_NOW", "")
+    made = _FRESH_STORES.get(key)
+    if made is None:
+        made = _fresh_store_root / f"store{len(_FRESH_STORES)}"
+        result = CliRunner().invoke(app, ["--as", "jlee", "init", str(made)])
+        assert result.exit_code == 0, result.stderr
+        _FRESH_STORES[key] = made
     store = tmp_path / "store"
-    result = CliRunner().invoke(app, ["--as", "jlee", "init", str(store)])
-    assert result.exit_code == 0, result.stderr
+    shutil.copytree(made, store, symlinks=True)
     return store
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 # Importing a command module registers its commands; --help lists them in this order.
@@ -15,7 +17,7 @@ from cbtrack.cli import desk, doctor, gitcmds, interop, reports, who  # noqa: F4
 # isort: on
 from cbtrack.cli.app import GLOBAL_OPTIONS, app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "built_for", "main"]
 
 
 def _summary(doc: str | None) -> str | None:
@@ -46,10 +48,19 @@ def main() -> None:
     # A command is a short process whose objects (records, rows) hold no reference cycles:
     # the cycle collector would only walk them again and again (a quarter of a big report).
     gc.disable()
+    with built_for(sys.argv[1:]):
+        app(prog_name="cbtrack")
+
+
+@contextmanager
+def built_for(argv: list[str]) -> Iterator[Any]:
+    """The app with only the command that `argv` runs (see `_only`), as it was afterwards;
+    `main` runs every command line through it, and so may a caller that invokes the app
+    itself (typer's test runner)."""
     commands, groups = app.registered_commands, app.registered_groups
     try:
-        _only(command_named(sys.argv[1:]))
-        app(prog_name="cbtrack")
+        _only(command_named(argv))
+        yield app
     finally:
         app.registered_commands, app.registered_groups = commands, groups
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -309,8 +310,12 @@ FRESH_FLOORS = {
 Case = dict[str, object]
 
 
+@cache
 def load(name: str) -> list[Case]:
-    cases: list[Case] = yaml.safe_load((HERE / name).read_text())["cases"]
+    """A corpus's cases, read once per test process (fresh.yaml is thousands of cases, and
+    every set's test reads it)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    cases: list[Case] = yaml.load((HERE / name).read_text(), Loader=loader)["cases"]
     return cases
 
 
