@@ -151,12 +151,23 @@ def _lifted_group(text: str) -> re.Match[str] | None:
     return None
 
 
+#: `!.` at the end of a pattern: any word right after the match refuses it.
+END_OF_CLAUSE = "!."
+
+
+def _refused(tok: Token, unless: tuple[str, ...]) -> bool:
+    return tok.stem in unless or (unless == (END_OF_CLAUSE,) and not tok.punct)
+
+
 def parse_pattern(text: str, spelling: Spelling) -> Pattern:
     """`text` -> items and joins. Plain words go through the same spelling map and
     stemmer as the text they are matched against."""
     parts = _respell(normalise(text).replace("-", " ").replace("'", " ").split(), spelling)
     unless: tuple[str, ...] = ()
-    if parts and parts[-1].startswith("!"):
+    if parts and parts[-1] == "!.":
+        parts.pop()  # only at the end of a clause: before punctuation or the text's end
+        unless = (END_OF_CLAUSE,)
+    elif parts and parts[-1].startswith("!"):
         guard = _read_item(parts.pop()[1:])
         if guard is None or guard.concept or guard.prefixes or guard.suffixes or not parts:
             raise PatternError(f"'{text}': ! must end a pattern, before a word or (a|b) of words")
@@ -452,7 +463,7 @@ class Matcher:
             {
                 (s, e)
                 for s, e, _, _ in current
-                if not (pattern.unless and e < len(toks) and toks[e].stem in pattern.unless)
+                if not (pattern.unless and e < len(toks) and _refused(toks[e], pattern.unless))
             }
         )
 

@@ -959,3 +959,55 @@ def test_someone_elses_illness_figures_of_speech_and_healed_problems_stay_errand
 )
 def test_warning_signs_in_errands_eleventh_round(text: str) -> None:
     assert level(text, "billing") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "asked us to make sure the twins are provided for after.",
+        "mentioned she has been counting her sleeping pills to see if there are enough",
+        "asked which of her heart pills would be the most dangerous to take all at once",
+        "said thanks anyway, no one could have helped him",
+        "neighbor saw her on the overpass again last night staring down at the traffic",
+        "he told the nurse he has figured out how he'd end it",
+        "she has picked the date, right after the holidays",
+        "paying off every bill today, does not want to leave the kids with any debts",
+        "friend says he told her he has a plan for this weekend and then hung up",
+        "asked the chaplain to help plan her own memorial service, she is 30 and well",
+        "wife says he took out his revolver and sat with it for hours after the layoff",
+    ],
+)
+def test_more_warning_signs_told_softly(text: str) -> None:
+    assert level(text, "general") == "emergency"
+
+
+def test_a_pattern_may_ask_for_the_end_of_a_clause() -> None:
+    assert level("asked that the kids be taken care of after.", "general") == "emergency"
+    assert level("asked that the kids be taken care of after school today", "general") == (
+        "routine"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lamictal xr tablets too big, he has been crushing them in applesauce",
+        "ozempic pen clicked but she is not sure she got the dose, should she take another one",
+        "dad has two bottles of lisinopril from two pharmacies, may be taking both",
+        "lamotrigine refill, pharmacy switched to another manufacturer this month",
+        "lithium refill; she never went for the blood draw this month",
+        "on nardil and asking if she can take dayquil",
+        "fentanyl patch, uses a heating pad over it at night",
+        "isotretinoin refill, not on any birth control right now",
+        "cutting her eliquis in half to make the bottle last until payday",
+        "took 2 of his metoprolol this morning because the cuff read high",
+    ],
+)
+def test_medicine_problems_from_the_second_refill_set_reach_clinical(text: str) -> None:
+    assert level(text, "prescription") in ("clinical", "emergency")
+
+
+def test_a_drop_off_for_old_medicines_is_an_errand() -> None:
+    assert level("where can she drop off expired pills from her late husband", "general") == (
+        "routine"
+    )

@@ -138,8 +138,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/8
     },
     "blind8": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.892,  # 58/65
-        "emergency_reaches_clinical": 0.984,  # 64/65
+        "emergency_recall": 0.907,  # 59/65
+        "emergency_reaches_clinical": 1.0,  # 65/65
         "clinical_recall": 0.981,  # 52/53
         "admin_false_alarms": 0.0,  # 0/32
     },
@@ -225,7 +225,7 @@ FRESH_FLOORS = {
         "emergency_recall": 0.836,  # 41/49
         "emergency_reaches_clinical": 0.857,  # 42/49
         "clinical_recall": 0.956,  # 22/23
-        "admin_false_alarms": 0.034,  # 1/30
+        "admin_false_alarms": 0.0,  # 0/30
     },
     "dev16": {  # suicide warning signs inside errands, tuned on in the tenth round
         "emergency_recall": 0.909,  # 50/55
@@ -304,6 +304,30 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 0.975,  # 39/40
         "clinical_recall": 0.942,  # 33/35
         "admin_false_alarms": 0.0,  # 0/25
+    },
+    "dev22": {  # medicine problems, a second refill set, tuned on in the eleventh round
+        "emergency_recall": 0.888,  # 8/9
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.977,  # 44/45
+        "admin_false_alarms": 0.118,  # 2/17
+    },
+    "blind22": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.909,  # 10/11
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.866,  # 39/45
+        "admin_false_alarms": 0.087,  # 2/23
+    },
+    "dev23": {  # warning signs of suicide told softly, tuned on in the eleventh round
+        "emergency_recall": 0.978,  # 45/46
+        "emergency_reaches_clinical": 0.978,  # 45/46
+        "clinical_recall": 1.0,  # 13/13
+        "admin_false_alarms": 0.0,  # 0/16
+    },
+    "blind23": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.735,  # 25/34
+        "emergency_reaches_clinical": 0.852,  # 29/34
+        "clinical_recall": 1.0,  # 17/17
+        "admin_false_alarms": 0.167,  # 4/24
     },
 }
 
