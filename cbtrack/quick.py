@@ -177,33 +177,38 @@ def queue_screen(
     if opened is None:
         return False
     root, ix, policy = opened
-    if category and category not in policy.categories:
-        return False
-    if owner and not (policy.any_owner or owner in policy.owners):
-        return False  # the full path says what is wrong
-    if mine and policy.staff and owner not in policy.staff:
-        return False  # a name in another case: the full path reads it as the roster's
-    ranks = policy.ranks
-    if set(ranks) != {u.value for u in Urgency}:
-        return False
-    now = now_in(policy.tz)
-    if now is None:
-        return False
-    found = fresh_rows(ix, root.joinpath(*OPEN_DIR))
-    if found is None or any(r.urgency not in ranks for r, _ in found):
-        return False
-    kept = owners(owner, policy.roles_of(owner) if mine and owner else ())
-    picked = pick(found, Filter(kept, category, urgency, status, overdue), ranks, now.timestamp())
-    shown = limit if whole or limit is not None else screen_size()
-    head = picked.items if shown is None else picked.items[: max(shown, 0)]
-    filtered = bool(owner or mine or category or urgency or status or overdue)
     try:
-        lines = [Line(*kept_line(blob)) for blob in head]  # type: ignore[misc]
-    except TypeError:  # (damaged, or not a line this version wrote)
-        return False
-    print_queue(lines, now, len(picked.items), picked.overdue, picked.waiting, filtered,
-                hint_for(whole, limit))  # fmt: skip
-    return True
+        if category and category not in policy.categories:
+            return False
+        if owner and not (policy.any_owner or owner in policy.owners):
+            return False  # the full path says what is wrong
+        if mine and policy.staff and owner not in policy.staff:
+            return False  # a name in another case: the full path reads it as the roster's
+        ranks = policy.ranks
+        if set(ranks) != {u.value for u in Urgency}:
+            return False
+        now = now_in(policy.tz)
+        if now is None:
+            return False
+        found = fresh_rows(ix, root.joinpath(*OPEN_DIR))
+        if found is None or any(r.urgency not in ranks for r, _ in found):
+            return False
+        kept = owners(owner, policy.roles_of(owner) if mine and owner else ())
+        picked = pick(
+            found, Filter(kept, category, urgency, status, overdue), ranks, now.timestamp()
+        )
+        shown = limit if whole or limit is not None else screen_size()
+        head = picked.items if shown is None else picked.items[: max(shown, 0)]
+        filtered = bool(owner or mine or category or urgency or status or overdue)
+        try:
+            lines = [Line(*kept_line(blob)) for blob in head]  # type: ignore[misc]
+        except TypeError:  # (damaged, or not a line this version wrote)
+            return False
+        print_queue(lines, now, len(picked.items), picked.overdue, picked.waiting, filtered,
+                    hint_for(whole, limit))  # fmt: skip
+        return True
+    finally:
+        ix.close()  # (one process may run many commands: typer's test runner)
 
 
 def say(text: str) -> None:
@@ -267,37 +272,40 @@ def find_screen(store_dir: str | None, text: str) -> bool:
     if opened is None:
         return False
     root, ix, policy = opened
-    callbacks = root / OPEN_DIR[0]
-    closed = callbacks / "closed"
-    folders = [callbacks / "open"]
-    if closed.is_dir():
-        folders += [m for m in sorted(closed.iterdir()) if m.is_dir() and not m.is_symlink()]
-    listed: dict[str, set[str]] = {}
-    for folder in folders:
-        try:
-            names = [n for n in os.listdir(folder) if is_record_name(n)]
-        except OSError:
-            return False
-        if ix.stale(folder, names):
-            return False
-        listed[folder.relative_to(callbacks).as_posix()] = set(names)
-    hits: dict[str, Any] = {}
-    for rel, name in ix.candidates(*query.index_keys):
-        data = ix.data(rel, name) if name in listed.get(rel, ()) else None
-        try:
-            view = CallbackView(data) if data is not None else None
-        except (KeyError, TypeError, ValueError):
-            view = None
-        if view is None or f"{view.id}.yaml" != name:
-            return False
-        if view.id not in hits and query.matches_record(view):  # type: ignore[arg-type]
-            hits[view.id] = view
-    found = newest_first(list(hits.values()))
-    if not found:
-        say("No callback matches.")
+    try:
+        callbacks = root / OPEN_DIR[0]
+        closed = callbacks / "closed"
+        folders = [callbacks / "open"]
+        if closed.is_dir():
+            folders += [m for m in sorted(closed.iterdir()) if m.is_dir() and not m.is_symlink()]
+        listed: dict[str, set[str]] = {}
+        for folder in folders:
+            try:
+                names = [n for n in os.listdir(folder) if is_record_name(n)]
+            except OSError:
+                return False
+            if ix.stale(folder, names):
+                return False
+            listed[folder.relative_to(callbacks).as_posix()] = set(names)
+        hits: dict[str, Any] = {}
+        for rel, name in ix.candidates(*query.index_keys):
+            data = ix.data(rel, name) if name in listed.get(rel, ()) else None
+            try:
+                view = CallbackView(data) if data is not None else None
+            except (KeyError, TypeError, ValueError):
+                view = None
+            if view is None or f"{view.id}.yaml" != name:
+                return False
+            if view.id not in hits and query.matches_record(view):  # type: ignore[arg-type]
+                hits[view.id] = view
+        found = newest_first(list(hits.values()))
+        if not found:
+            say("No callback matches.")
+            return True
+        p: Any = policy  # (the digest answers what the lines ask of a policy)
+        lines = render.find_lines(p, found, term_width())
+        n_open = sum(1 for cb in found if cb.is_open)
+        say("\n".join([*lines, f"{len(found)} found, {n_open} open."]))
         return True
-    p: Any = policy  # (the digest answers what the lines ask of a policy)
-    lines = render.find_lines(p, found, term_width())
-    n_open = sum(1 for cb in found if cb.is_open)
-    say("\n".join([*lines, f"{len(found)} found, {n_open} open."]))
-    return True
+    finally:
+        ix.close()  # (one process may run many commands: typer's test runner)

@@ -361,6 +361,13 @@ class Store(Guarded):
             self._queue_line,
         )
 
+    def close(self) -> None:
+        """Let go of the local index's connection (a library caller that opens many stores
+        in one process calls this when done; the next read opens it again)."""
+        index = self.__dict__.get("index")
+        if index is not None:
+            index.close()
+
     def _queue_line(self, data: dict[str, Any], row: Row) -> tuple[Any, ...]:
         """The clock-free part of an open record's queue line (`queuefmt.line_of`), kept
         in the index so that the whole queue is laid out without reading record data."""

@@ -266,3 +266,25 @@ def test_the_store_reads_one_record_without_the_index(cli: Cli, store_dir: Path)
     _index(store_dir).unlink(missing_ok=True)
     assert Store(store_dir).load(cid[-5:]).id == cid
     assert not _index(store_dir).exists()
+
+
+def test_commands_run_in_one_process_leave_no_index_open(cli: Any) -> None:
+    # typer's test runner (and a program using the CLI in-process) runs many commands in one
+    # process: each lets go of the local index when it ends
+    def open_files() -> int:
+        names = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                names.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                pass
+        return len([n for n in names if n.endswith(localindex.FILE_NAME)])
+
+    cid = cli.add()
+    cli.ok("queue")
+    before = open_files()
+    for _ in range(5):
+        cli.ok("queue")
+        cli.ok("show", cid)
+        cli.ok("find", "Ada")
+    assert open_files() <= before

@@ -99,6 +99,10 @@ class Group(TyperGroup):
                     raise one_line from None
                 raise  # typer's own signals: exits and usage errors
             self.unexpected(ctx, exc)
+        finally:
+            obj = ctx.find_root().obj
+            if isinstance(obj, State) and obj._store is not None:
+                obj._store.close()  # (typer's test runner runs many commands in one process)
 
     @staticmethod
     def unexpected(ctx: Any, exc: Exception) -> NoReturn:
