@@ -3,6 +3,7 @@ never committed, never trusted over the files, rebuilt from them whenever in dou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -274,10 +275,8 @@ def test_commands_run_in_one_process_leave_no_index_open(cli: Any) -> None:
     def open_files() -> int:
         names = []
         for fd in os.listdir("/proc/self/fd"):
-            try:
+            with contextlib.suppress(OSError):  # (the listing's own descriptor is gone)
                 names.append(os.readlink(f"/proc/self/fd/{fd}"))
-            except OSError:
-                pass
         return len([n for n in names if n.endswith(localindex.FILE_NAME)])
 
     cid = cli.add()

@@ -1011,3 +1011,40 @@ def test_a_drop_off_for_old_medicines_is_an_errand() -> None:
     assert level("where can she drop off expired pills from her late husband", "general") == (
         "routine"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my boy 7 years, very bad pain in his ball since this morning, one side look higher",
+        "her belly hurts low on the right side, she has a fever and won't eat supper",
+        "the pain in his back comes in waves and now he is shaking with chills",
+        "toddler has a barky cough and a squeaky noise when he breathes in even at rest",
+        "her calf is twice as big as the other one, she had knee replacement last week",
+        "grandma has not drunk anything for 2 days and is not making sense",
+        "he cries when he tries to bend his neck forward and he is burning hot",
+        "the left side of his mouth is hanging down since lunch",
+        "home pregnancy test positive last week, now sharp pain low on one side and dizzy",
+    ],
+)
+def test_emergencies_in_plain_words(text: str) -> None:
+    assert level(text, "general") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "does the clinic run first aid classes for parents",
+        "VM garbled, something about moving her appointment to friday",
+        "her church needs CPR certification for the youth leaders",
+        "confirming tuesday for the bleeding test at the anticoagulation clinic",
+        "camp wants a note that she has been fever free 24 hours",
+        "cancel thursday, neighbor had a stroke and she is driving him to rehab",
+        "wants a checkup so she does not end up like her uncle with the heart attack",
+        "their dog had a seizure, asking for a vet's number",
+        "this estimate is literally giving me a heart attack, can billing call",
+        "asthma form for school, has not used his inhaler since the fall",
+    ],
+)
+def test_errands_that_borrow_red_flag_words_stay_errands(text: str) -> None:
+    assert level(text, "general") == "routine"

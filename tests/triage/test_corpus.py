@@ -138,7 +138,7 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/8
     },
     "blind8": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.907,  # 59/65
+        "emergency_recall": 0.923,  # 60/65
         "emergency_reaches_clinical": 1.0,  # 65/65
         "clinical_recall": 0.981,  # 52/53
         "admin_false_alarms": 0.0,  # 0/32
@@ -261,7 +261,7 @@ FRESH_FLOORS = {
         "emergency_recall": 0.955,  # 43/45
         "emergency_reaches_clinical": 1.0,  # 45/45
         "clinical_recall": 0.9,  # 9/10
-        "admin_false_alarms": 0.1,  # 2/20
+        "admin_false_alarms": 0.05,  # 1/20
     },
     "blind7": {  # never tuned on (README, Triage)
         "emergency_recall": 0.937,  # 30/32
@@ -291,7 +291,7 @@ FRESH_FLOORS = {
         "emergency_recall": 0.864,  # 32/37
         "emergency_reaches_clinical": 0.864,  # 32/37
         "clinical_recall": 0.96,  # 24/25
-        "admin_false_alarms": 0.173,  # 5/29
+        "admin_false_alarms": 0.138,  # 4/29
     },
     "dev21": {  # every kind in diverse voices, tuned on in the eleventh round
         "emergency_recall": 1.0,  # 40/40
@@ -328,6 +328,30 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 0.852,  # 29/34
         "clinical_recall": 1.0,  # 17/17
         "admin_false_alarms": 0.167,  # 4/24
+    },
+    "dev24": {  # errands that borrow red flags' words, tuned on in the eleventh round
+        "emergency_recall": 1.0,  # 9/9
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.928,  # 13/14
+        "admin_false_alarms": 0.143,  # 8/56
+    },
+    "blind24": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 1.0,  # 11/11
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 16/16
+        "admin_false_alarms": 0.204,  # 11/54
+    },
+    "dev25": {  # plain-speech emergencies, tuned on in the eleventh round
+        "emergency_recall": 1.0,  # 45/45
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 20/20
+        "admin_false_alarms": 0.0,  # 0/9
+    },
+    "blind25": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.745,  # 41/55
+        "emergency_reaches_clinical": 1.0,  # 55/55
+        "clinical_recall": 1.0,  # 20/20
+        "admin_false_alarms": 0.182,  # 2/11
     },
 }
 
