@@ -45,7 +45,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from cbtrack.breach import (
     CLOSED as CLOSED,
@@ -74,6 +75,9 @@ from cbtrack.versions import (
     _Version,
     items_of,
 )
+
+if TYPE_CHECKING:
+    from cbtrack.policy import Policy
 
 FIXED = ("id", "created_at", "created_by", "source", "import_key", "category", "related_to")
 
@@ -595,14 +599,25 @@ def _resets_due(was: Callback, cb: Callback, fresh: list[Event], rules: Rules) -
 def _due_rule(rules: Rules, urgency: Urgency, at: datetime) -> datetime | None:
     """When a callback at `urgency` set going at `at` is due by the policy as committed
     (None when that policy does not read as one this cbtrack checks)."""
-    from cbtrack.errors import CbtrackError
     from cbtrack.triage import due_for
+
+    policy = None if rules.text is None else _policy_of(rules.text)
+    try:
+        return None if policy is None else due_for(policy, urgency, at)
+    except KeyError:
+        return None
+
+
+@lru_cache(maxsize=8)
+def _policy_of(text: str) -> Policy | None:
+    """The policy a committed text reads as (None when it does not), checked once per text
+    however many records of a walk of history need its due rules."""
+    from cbtrack.errors import CbtrackError
     from cbtrack.yamlio import parse_policy
 
     try:
-        return None if rules.text is None else due_for(parse_policy(rules.text, POLICY_FILE),
-                                                        urgency, at)  # fmt: skip
-    except (CbtrackError, KeyError):
+        return parse_policy(text, POLICY_FILE)
+    except CbtrackError:
         return None
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from cbtrack.breach import RECORDS, Breach
 from cbtrack.store import LOCAL_DIR, POLICY_FILE
-from cbtrack.versions import ADMIN_ROLE, GOVERNED, Content, Reader
+from cbtrack.versions import ADMIN_ROLE, GOVERNED, Content, Reader, Rules
 
 #: Git modes that are neither a plain file nor a folder: a symlink, a submodule.
 ODD_MODES = frozenset({"120000", "160000"})
@@ -30,7 +30,7 @@ def policy_breaches(rd: Reader, before: Content, after: Content, author: str) ->
     old, new = rd.rules(before), rd.rules(after)
     keys = [k for k in GOVERNED if old.governed.get(k) != new.governed.get(k)]
     admins = old.admins
-    if not keys or not admins or old.has_role(author, ADMIN_ROLE):
+    if not keys or _admin_may(old, author):
         return []
     return [
         Breach(
@@ -41,6 +41,12 @@ def policy_breaches(rd: Reader, before: Content, after: Content, author: str) ->
             restore=POLICY_FILE,
         )
     ]
+
+
+def _admin_may(rules: Rules, author: str) -> bool:
+    """Whether `author` may change what is the admin's under these rules: they hold the
+    admin role, or the policy names no admin yet."""
+    return not rules.admins or rules.has_role(author, ADMIN_ROLE)
 
 
 def tree_breaches(entries: Iterable[tuple[str, str]]) -> list[Breach]:
@@ -72,7 +78,7 @@ def settings_breaches(
         return []
     rules = rd.rules(policy)
     admins = rules.admins
-    if not admins or rules.has_role(author, ADMIN_ROLE):
+    if _admin_may(rules, author):
         return []
     why = (
         f"changed by {author}, who does not have the {ADMIN_ROLE} role (held by "
