@@ -79,6 +79,11 @@ _OWN_STEM = {
     "freely": "freely",
     "stilled": "stilled",
     "stillness": "stilled",
+    # -ly words whose base is another word: "early" is not the ear, "carefully" not a car
+    "early": "early",
+    "carefully": "careful",
+    "hopefully": "hopeful",
+    "closely": "closely",
 }
 
 
@@ -138,6 +143,8 @@ _SHORT_FORMS = (
 
 _DOSE_RE = re.compile(r"\b(\d+(?:\.\d+)?)(mg|mcg|ml|mls|cc|iu|units?)\b")
 _INNER_APOSTROPHE = re.compile(r"(?<=[a-z])'(?=[a-z])")
+# "I'll", "she'll": the will, before the apostrophe goes ("ill", "shell" are other words)
+_WILL = re.compile(r"(?<=[a-z])'ll\b")
 
 
 def normalise(text: str) -> str:
@@ -146,7 +153,7 @@ def normalise(text: str) -> str:
     out = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
     if "'" in out or "`" in out or not out.isascii():
         out = out.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
-        out = _INNER_APOSTROPHE.sub("", out)
+        out = _INNER_APOSTROPHE.sub("", _WILL.sub(" will", out))
     if "/" in out:
         for pattern, replacement in _SHORT_FORMS:
             out = pattern.sub(replacement, out)

@@ -284,8 +284,9 @@ def test_the_commit_message_names_ids_never_callers(cli: Cli, store_dir: Path) -
     ids = {cb.id for cb in records(store_dir)}
     assert set(message.split()[4:]) == ids
     text = SAMPLE.read_text()
+    words = " ".join(w for w in message.split() if w not in ids)  # (an ID may hold "555")
     for word in ("Avery", "555", "rash", "WIRELESS"):
-        assert word in text and word not in message
+        assert word in text and word not in words
 
 
 def test_repeat_callers_are_pointed_out(cli: Cli, store_dir: Path) -> None:

@@ -1048,3 +1048,87 @@ def test_emergencies_in_plain_words(text: str) -> None:
 )
 def test_errands_that_borrow_red_flag_words_stay_errands(text: str) -> None:
     assert level(text, "general") == "routine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "please send her shot records to her aunt in case something happens to me this week",
+        "this is my final voicemail, no need to reschedule, thank you for everything. goodbye",
+        "says he is just waiting to die and would rather speed things up",
+        "cancel the follow up in march, she does not see herself being around by then",
+        "wants an early pen so he can use the entire pen at once and make it all stop",
+        "cancelled tomorrow, said he was heading to the overpass tonight and hung up",
+        "asked if the train still runs at 2am, said it would be quick and he is tired of it all",
+        "needs bandaids for the cuts from the blade, does not want her dad to find out",
+        "daughter found bags of pills hidden in her closet, she keeps asking for early refills",
+        "mi papa dice que quiere morirse, necesita una cita",
+    ],
+)
+def test_warning_signs_in_errands_twelfth_round(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ran out of her xarelto 3 days ago, waiting for the new insurance card",
+        "down to his last insulin pen, the plan wants a prior authorization first",
+        "pharmacy called: pt also on warfarin, prescriber to call before they fill fluconazole",
+        "wants to start turmeric from the vitamin store, ok with my eliquis?",
+        "drinking grapefruit juice every day now, on atorvastatin, refill please",
+        "has been taking the metoprolol twice a day instead of once",
+        "skipped three pills in a row on vacation, needs her next birth control pack",
+        "third albuterol inhaler this month, needs another",
+        "the sleep med does not work like it used to",
+        "quit taking it on her own about two weeks ago, wants it removed from the list",
+        "a coworker gave her some of his xanax for the flight",
+        "pharmacy handed him the wrong bag and he took them all weekend",
+    ],
+)
+def test_medicine_problems_in_refills_twelfth_round(text: str) -> None:
+    assert level(text) == "clinical"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my dad on home oxygen is more drowsy and mixed up today, breathing faster",
+        "she put a coin battery in her mouth and swallowed it",
+        "mom has been mixed up since this morning, picking at the sheets",
+        "grandpa could not say what year it is and did not recognize his wife",
+        "found her slumped in the recliner, sweating, does not answer properly",
+        "two seizures back to back and he has not come round properly",
+        "left side of her mouth will not move when she tries to smile",
+        "keeps leaning to one side in the wheelchair since lunch",
+        "toddler fell off the bed, big lump on the back of his head, throwing up",
+        "gave birth ten days ago, pounding headache and seeing spots",
+        "teen says one of his balls is killing him and he threw up",
+    ],
+)
+def test_emergencies_in_everyday_words_twelfth_round(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hunting and firearm license form needs the doctor's signature",
+        "discharged from physical therapy today, cancel the rest of my visits",
+        "I'll come early, killing time at the library next door",
+        "are my records ready to go? I'll be by at noon",
+        "he could sleep forever after practice, can you email the camp form",
+        "can the pharmacy give me 3 packs of my pill at once for the year abroad",
+        "does the first aid class teach what to do when someone faints?",
+        "bp was a bit high at the physical, nurse said white coat, normal at home since",
+        "cannot take another early appointment, work keeps writing me up",
+    ],
+)
+def test_errands_with_borrowed_words_twelfth_round(text: str) -> None:
+    assert level(text) == "routine"
+
+
+def test_contractions_and_early_are_read_as_meant() -> None:
+    # "I'll" once read as "ill" (a symptom) and "early" as "ear" (a body part)
+    assert level("I'll drop the form off early tomorrow") == "routine"
+    assert level("she feels ill since this morning, fever 101") != "routine"

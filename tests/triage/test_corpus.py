@@ -150,8 +150,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/50
     },
     "blind9": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.916,  # 55/60
-        "emergency_reaches_clinical": 1.0,  # 60/60
+        "emergency_recall": 0.933,  # 56/60
+        "emergency_reaches_clinical": 1.0,
         "clinical_recall": 0.98,  # 49/50
         "admin_false_alarms": 0.02,  # 1/50
     },
@@ -222,8 +222,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/30
     },
     "blind15": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.836,  # 41/49
-        "emergency_reaches_clinical": 0.857,  # 42/49
+        "emergency_recall": 0.857,  # 42/49
+        "emergency_reaches_clinical": 0.877,  # 43/49
         "clinical_recall": 0.956,  # 22/23
         "admin_false_alarms": 0.0,  # 0/30
     },
@@ -236,8 +236,8 @@ FRESH_FLOORS = {
     "blind16": {  # never read or tuned on (README, Triage)
         "emergency_recall": 0.581,  # 32/55
         "emergency_reaches_clinical": 0.654,  # 36/55
-        "clinical_recall": 1.0,  # none in the set
-        "admin_false_alarms": 0.058,  # 2/35
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.029,  # 1/35
     },
     "dev17": {  # medicine problems in refill requests, tuned on in the tenth round
         "emergency_recall": 1.0,  # none in the set
@@ -246,9 +246,9 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/25
     },
     "blind17": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 1.0,  # none in the set
+        "emergency_recall": 1.0,
         "emergency_reaches_clinical": 1.0,
-        "clinical_recall": 0.844,  # 38/45
+        "clinical_recall": 0.866,  # 39/45
         "admin_false_alarms": 0.04,  # 1/25
     },
     "dev18": {  # missed-call and voicemail notes, tuned on in the tenth round
@@ -259,13 +259,13 @@ FRESH_FLOORS = {
     },
     "blind18": {  # never read or tuned on (README, Triage)
         "emergency_recall": 0.955,  # 43/45
-        "emergency_reaches_clinical": 1.0,  # 45/45
+        "emergency_reaches_clinical": 1.0,
         "clinical_recall": 0.9,  # 9/10
-        "admin_false_alarms": 0.05,  # 1/20
+        "admin_false_alarms": 0.0,  # 0/20
     },
     "blind7": {  # never tuned on (README, Triage)
-        "emergency_recall": 0.937,  # 30/32
-        "emergency_reaches_clinical": 1.0,  # 32/32
+        "emergency_recall": 0.968,  # 31/32
+        "emergency_reaches_clinical": 1.0,
         "clinical_recall": 0.965,  # 28/29
         "admin_false_alarms": 0.053,  # 1/19
     },
@@ -339,7 +339,7 @@ FRESH_FLOORS = {
         "emergency_recall": 1.0,  # 11/11
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,  # 16/16
-        "admin_false_alarms": 0.204,  # 11/54
+        "admin_false_alarms": 0.186,  # 10/54
     },
     "dev25": {  # plain-speech emergencies, tuned on in the eleventh round
         "emergency_recall": 1.0,  # 45/45
@@ -348,10 +348,58 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/9
     },
     "blind25": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.745,  # 41/55
-        "emergency_reaches_clinical": 1.0,  # 55/55
+        "emergency_recall": 0.763,  # 42/55
+        "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,  # 20/20
         "admin_false_alarms": 0.182,  # 2/11
+    },
+    "dev26": {  # warning signs hidden in errands, tuned on in the twelfth round
+        "emergency_recall": 1.0,  # 36/36
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.0,  # 0/27
+    },
+    "blind26": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.823,  # 28/34
+        "emergency_reaches_clinical": 0.882,  # 30/34
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.131,  # 3/23
+    },
+    "dev27": {  # medicine problems in refill errands, tuned on in the twelfth round
+        "emergency_recall": 1.0,  # 3/3
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 36/36
+        "admin_false_alarms": 0.0,  # 0/20
+    },
+    "blind27": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 1.0,  # 2/2
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.794,  # 31/39
+        "admin_false_alarms": 0.1,  # 2/20
+    },
+    "dev28": {  # emergencies in everyday words, tuned on in the twelfth round
+        "emergency_recall": 1.0,  # 45/45
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.0,  # 0/13
+    },
+    "blind28": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.933,  # 42/45
+        "emergency_reaches_clinical": 0.977,  # 44/45
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.236,  # 4/17
+    },
+    "dev29": {  # every body system and look-alike errands, tuned on in the twelfth round
+        "emergency_recall": 1.0,
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 34/34
+        "admin_false_alarms": 0.0,  # 0/27
+    },
+    "blind29": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 1.0,
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.903,  # 28/31
+        "admin_false_alarms": 0.143,  # 4/28
     },
 }
 
