@@ -1132,3 +1132,74 @@ def test_contractions_and_early_are_read_as_meant() -> None:
     # "I'll" once read as "ill" (a symptom) and "early" as "ear" (a body part)
     assert level("I'll drop the form off early tomorrow") == "routine"
     assert level("she feels ill since this morning, fever 101") != "routine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "says the family would be better off not having to deal with him anymore",
+        "grandma says there is nothing left for her, she is just waiting to go",
+        "after last year's overdose he said next time he will take more",
+        "told the nurse she'll get it right this time",
+        "drove into the guardrail on purpose, wishes it had finished the job",
+        "his last post says don't look for me, logging off for good",
+        "she keeps a few pills back each week so she will have enough before the weekend",
+        "found a jar of pills in his closet, he said he is keeping them in case he decides",
+        "says she can't keep living like this and knows how to get out now",
+        "has written his goodbye letters and made the arrangements, cancel everything",
+    ],
+)
+def test_warning_signs_told_indirectly_thirteenth_round(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "aide: resident not drinking since tuesday, little dark urine, nearly falls on standing",
+        "my 7 mo grabbed the hot pan, the skin on his palm is blistered and white",
+        "rash of tiny purple dots that does not fade when I press a glass on it",
+        "two weeks postpartum, she is hearing voices and says the baby is possessed",
+        "I'm 31 weeks and my waters broke, it is a greenish trickle",
+        "at her 36 week appointment tomorrow but bleeding now and her belly is hard and painful",
+        "the neighbour's dog bit him on the cheek, the cut is gaping open",
+    ],
+)
+def test_babies_pregnancy_and_older_people_thirteenth_round(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "are my meds ready for pickup yet?",
+        "calling to see if her pills are ready at the pharmacy",
+        "the out of pocket cost has been a burden this year, payment plan please",
+        "sports physical for the climbing team, ropes course starts in May",
+        "stuck in your garage, there is no way out without a validated ticket",
+        "giving away her baby clothes and the crib, does the clinic take donations",
+        "hospice needs the certification of terminal illness signed",
+        "overdosed 8 years ago and clean since, the new job wants a letter",
+        "condolences card: the stroke took him so fast, please cancel his visits",
+        "I'm blue in the face from calling the pharmacy, please resend it",
+        "life insurance wants the date of my heart attack for the form",
+        "please remove the fall risk flag from my chart",
+        "her horse fell and broke his leg, she needs to reschedule",
+        "our dog is pregnant, your reminder must be for someone else",
+        "monthly meds to line up with the pharmacy cycle fill, no changes",
+        "wants a bigger pill organizer for her vitamins",
+    ],
+)
+def test_errands_with_borrowed_words_thirteenth_round(text: str) -> None:
+    assert level(text) == "routine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "second fall this month, got up without help, no injury",
+        "dad has been wobblier lately, wondering about therapy",
+    ],
+)
+def test_repeated_falls_and_unsteadiness_reach_clinical(text: str) -> None:
+    assert level(text) == "clinical"

@@ -339,7 +339,7 @@ FRESH_FLOORS = {
         "emergency_recall": 1.0,  # 11/11
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,  # 16/16
-        "admin_false_alarms": 0.186,  # 10/54
+        "admin_false_alarms": 0.167,  # 9/54
     },
     "dev25": {  # plain-speech emergencies, tuned on in the eleventh round
         "emergency_recall": 1.0,  # 45/45
@@ -363,7 +363,7 @@ FRESH_FLOORS = {
         "emergency_recall": 0.823,  # 28/34
         "emergency_reaches_clinical": 0.882,  # 30/34
         "clinical_recall": 1.0,
-        "admin_false_alarms": 0.131,  # 3/23
+        "admin_false_alarms": 0.044,  # 1/23
     },
     "dev27": {  # medicine problems in refill errands, tuned on in the twelfth round
         "emergency_recall": 1.0,  # 3/3
@@ -387,7 +387,7 @@ FRESH_FLOORS = {
         "emergency_recall": 0.933,  # 42/45
         "emergency_reaches_clinical": 0.977,  # 44/45
         "clinical_recall": 1.0,
-        "admin_false_alarms": 0.236,  # 4/17
+        "admin_false_alarms": 0.177,  # 3/17
     },
     "dev29": {  # every body system and look-alike errands, tuned on in the twelfth round
         "emergency_recall": 1.0,
@@ -400,6 +400,54 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 0.903,  # 28/31
         "admin_false_alarms": 0.143,  # 4/28
+    },
+    "dev30": {  # warning signs told indirectly, tuned on in the thirteenth round
+        "emergency_recall": 1.0,  # 38/38
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.084,  # 2/24
+    },
+    "blind30": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.714,  # 30/42
+        "emergency_reaches_clinical": 0.761,  # 32/42
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.188,  # 3/16
+    },
+    "dev31": {  # carers, aides, care homes and pharmacists, tuned on in the thirteenth round
+        "emergency_recall": 1.0,  # 10/10
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 30/30
+        "admin_false_alarms": 0.046,  # 1/22
+    },
+    "blind31": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.8,  # 8/10
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 0.866,  # 26/30
+        "admin_false_alarms": 0.112,  # 2/18
+    },
+    "dev32": {  # babies, pregnancy and older people, tuned on in the thirteenth round
+        "emergency_recall": 1.0,  # 35/35
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 14/14
+        "admin_false_alarms": 0.0,  # 0/17
+    },
+    "blind32": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.76,  # 19/25
+        "emergency_reaches_clinical": 0.96,  # 24/25
+        "clinical_recall": 0.875,  # 14/16
+        "admin_false_alarms": 0.077,  # 1/13
+    },
+    "dev33": {  # hard look-alike errands, tuned on in the thirteenth round
+        "emergency_recall": 1.0,  # 7/7
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 7/7
+        "admin_false_alarms": 0.069,  # 3/44
+    },
+    "blind33": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 1.0,  # 8/8
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 8/8
+        "admin_false_alarms": 0.283,  # 13/46
     },
 }
 
