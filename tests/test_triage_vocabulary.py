@@ -1203,3 +1203,9 @@ def test_errands_with_borrowed_words_thirteenth_round(text: str) -> None:
 )
 def test_repeated_falls_and_unsteadiness_reach_clinical(text: str) -> None:
     assert level(text) == "clinical"
+
+
+def test_an_age_or_a_week_typed_against_its_number_is_read() -> None:
+    # "2mo" and "34wk" are two months old and 34 weeks pregnant, as "10mg" is a dose
+    assert level("2mo fever 101 not feeding") == "emergency"
+    assert level("34wk spotting and cramps since noon") == "emergency"

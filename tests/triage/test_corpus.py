@@ -138,8 +138,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/8
     },
     "blind8": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.923,  # 60/65
-        "emergency_reaches_clinical": 1.0,  # 65/65
+        "emergency_recall": 0.938,  # 61/65
+        "emergency_reaches_clinical": 1.0,
         "clinical_recall": 0.981,  # 52/53
         "admin_false_alarms": 0.0,  # 0/32
     },
@@ -448,6 +448,30 @@ FRESH_FLOORS = {
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,  # 8/8
         "admin_false_alarms": 0.283,  # 13/46
+    },
+    "dev34": {  # plain everyday errands, read in the thirteenth round
+        "emergency_recall": 1.0,
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.007,  # 1/150
+    },
+    "blind34": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 1.0,
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.027,  # 4/150
+    },
+    "dev35": {  # terse staff shorthand, read in the thirteenth round
+        "emergency_recall": 1.0,  # 39/39
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 32/32
+        "admin_false_alarms": 0.0,  # 0/31
+    },
+    "blind35": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.975,  # 40/41
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 28/28
+        "admin_false_alarms": 0.0,  # 0/29
     },
 }
 
