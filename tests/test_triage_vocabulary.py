@@ -1209,3 +1209,36 @@ def test_an_age_or_a_week_typed_against_its_number_is_read() -> None:
     # "2mo" and "34wk" are two months old and 34 weeks pregnant, as "10mg" is a dose
     assert level("2mo fever 101 not feeding") == "emergency"
     assert level("34wk spotting and cramps since noon") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "needs his inhaler refilled again",
+        "her inhaler is not covered by insurance anymore",
+        "she picks up a new inhaler every month, send the refill",
+        "my husband needs the epipen before the trip",
+        "needs 2 epipens for school, the old ones expired",
+        "signed up for the suicide prevention training, last time it was full",
+        "she wants to come off her sleeping pills for good",
+    ],
+)
+def test_rescue_medicine_errands_are_not_emergencies(text: str) -> None:
+    # found by running every errand template with every medicine through triage
+    assert level(text) in ("routine", "clinical")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "used his inhaler 6 times since lunch and still wheezing",
+        "the inhaler is not helping at all",
+        "doing the neb every hour tonight",
+        "keeps reaching for her inhaler, can't finish a sentence",
+        "gave her the epipen 10 minutes ago",
+        "should I give him the epipen, his lips are puffy",
+        "she needed her epipen at lunch today",
+    ],
+)
+def test_a_rescue_medicine_used_over_and_over_is_an_emergency(text: str) -> None:
+    assert level(text) == "emergency"
