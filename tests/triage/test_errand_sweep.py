@@ -1,0 +1,57 @@
+"""Everyday errands crossed with medicines, services and papers: none is an emergency.
+
+A sweep, not a corpus: it found rules that read a routine request as a red flag (a rescue
+inhaler "refilled again", an epipen needed "before the trip", pills "ready" at the
+pharmacy). Each sentence is built from a template, so it reads like a hurried note, not
+like prose; what matters is that no errand reaches `emergency`.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from cbtrack import triage
+from cbtrack.policy import Policy
+from tests.triage.test_corpus import CREATED
+
+WHO = ["pt", "I", "my mom", "her husband"]
+ERRANDS = [
+    "needs a refill of {o}",
+    "wants to pick up {o}",
+    "is asking if {o} is ready",
+    "needs to reschedule {o}",
+    "wants to cancel {o}",
+    "needs a form for {o}",
+    "has a question about the bill for {o}",
+    "wants records of {o}",
+    "wants to transfer {o} to another pharmacy",
+    "needs prior auth for {o}",
+    "asks if insurance covers {o}",
+    "wants to book {o}",
+    "says {o} went fine, thanks",
+]
+OBJECTS = [
+    "lisinopril", "metformin", "her insulin", "his inhaler", "the test strips",
+    "the blood pressure cuff", "the physical", "the mammogram", "a flu shot", "blood work",
+    "the cardiology referral", "allergy shots", "her sertraline", "his adderall",
+    "the oxycodone", "a new epipen", "the nebulizer", "his eliquis", "the seizure meds",
+    "the heart meds", "her sleeping pills", "the stress test", "the CPR class",
+    "the hospice paperwork", "the gun permit form", "the life insurance exam",
+]  # fmt: skip
+ENDINGS = ["", " again", " every month", " not covered", " before the trip", " for school",
+           " ready for pickup", ", thanks", " asap", " for good"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_no_everyday_errand_is_an_emergency() -> None:
+    policy = Policy.default()
+    details = {k: "see reason" for k in policy.categories["general"].required_details}
+    raised = []
+    for who, errand, thing, end in itertools.product(WHO, ERRANDS, OBJECTS, ENDINGS):
+        text = f"{who} {errand.format(o=thing)}{end}"
+        plan = triage.intake(policy, "jlee", "general", text, details, None, None, None, CREATED)
+        if plan.urgency.value == "emergency":
+            raised.append(text)
+    assert not raised, f"{len(raised)} errands raised to emergency, e.g. {raised[:5]}"
