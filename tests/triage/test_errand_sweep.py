@@ -1,4 +1,5 @@
-"""Everyday errands crossed with medicines, services and papers: none is an emergency.
+"""Everyday errands crossed with medicines, services and papers: none is an emergency; and
+red flags wrapped in errands: each still is.
 
 A sweep, not a corpus: it found rules that read a routine request as a red flag (a rescue
 inhaler "refilled again", an epipen needed "before the trip", pills "ready" at the
@@ -55,3 +56,46 @@ def test_no_everyday_errand_is_an_emergency() -> None:
         if plan.urgency.value == "emergency":
             raised.append(text)
     assert not raised, f"{len(raised)} errands raised to emergency, e.g. {raised[:5]}"
+
+
+RED_FLAGS = [
+    "he has crushing chest pain going down his left arm",
+    "she can't catch her breath even sitting still",
+    "his face is drooping on one side and his speech is slurred",
+    "her lips and tongue are swelling after the new antibiotic",
+    "he passed out and won't wake up properly",
+    "the baby is 6 weeks old with a fever of 101",
+    "she is 30 weeks pregnant and the baby stopped moving",
+    "he says he wants to end his life tonight",
+    "his sugar is 40 and he is sweaty and confused",
+    "he hit his head and is on eliquis and keeps vomiting",
+    "his lips look blue",
+    "she is cold, clammy and gray",
+    "the toddler swallowed a button battery",
+    "she found him unresponsive on the floor",
+]
+WRAPPERS = [
+    "calling to reschedule my physical, also {f}",
+    "need a refill of lisinopril, btw {f}",
+    "question about my bill. oh and {f}",
+    "{f}, can you move my appointment to friday",
+    "pls cancel tomorrow's visit because {f}",
+    "sorry to bother you, probably nothing, but {f}",
+    "no fever or cough, but {f}",
+    "it is probably just anxiety but {f}",
+    "{f}, he says he is fine",
+    "sorry for the long message, the kids are fine, I paid the bill, anyway {f}",
+]
+
+
+@pytest.mark.slow
+def test_a_red_flag_wrapped_in_an_errand_stays_an_emergency() -> None:
+    policy = Policy.default()
+    details = {k: "see reason" for k in policy.categories["general"].required_details}
+    lowered = []
+    for flag, wrapper in itertools.product(RED_FLAGS, ["{f}", *WRAPPERS]):
+        text = wrapper.format(f=flag)
+        plan = triage.intake(policy, "jlee", "general", text, details, None, None, None, CREATED)
+        if plan.urgency.value != "emergency":
+            lowered.append(text)
+    assert not lowered, f"{len(lowered)} red flags lost in an errand, e.g. {lowered[:5]}"
