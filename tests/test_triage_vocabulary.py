@@ -1242,3 +1242,64 @@ def test_rescue_medicine_errands_are_not_emergencies(text: str) -> None:
 )
 def test_a_rescue_medicine_used_over_and_over_is_an_emergency(text: str) -> None:
     assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "asked how many of her heart pills it would take to stop her heart, then laughed it off",
+        "emergency contact change, says the kids can find out after",
+        "suddenly rewrote his will last night and moved the life insurance to his daughter",
+        "brought his father's rifle down from the attic, says he won't need his follow up",
+        "thanked us for putting up with him all these years, no need to rebook",
+        "since she decided she says it's like a weight lifted off her shoulders",
+        "closed his accounts and ended the lease but he is not moving anywhere",
+        "says once the funeral is over she will go be with him",
+        "told his brother to stop checking on him and won't answer the door",
+        "wants to give the money to the grandkids while he is still here",
+        "says he has no use for any of his tools now",
+        "told the kids to get used to her not being around",
+        "found letters he wrote to each of the kids in a drawer",
+        "wants to be wherever his wife is now",
+        "wants her thanks passed to the doctor while she still can",
+        "says nobody needs to hear from her again",
+        "checking out, done with all of it, cancel the rest",
+        "has been putting some of the sleeping pills aside, needs an early refill",
+        "says it wouldn't matter if he crashed the car",
+        "looked up which bridge around here is the tallest",
+    ],
+)
+def test_warning_signs_from_a_released_set(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "his belly pain started at the belly button and moved down to the right",
+        "sharp pain low on the right and she won't let me touch her tummy",
+        "voice sounds like a hot potato in his mouth, drooling, with a fever",
+        "drinking water nonstop and peeing all the time, now vomiting and sleepy",
+        "ran out of insulin two days ago and keeps throwing up",
+        "calf is swollen, red and sore after the long flight home",
+        "her eyes look sunken after a day of diarrhea",
+        "kidney stone and now a fever with chills",
+        "seven months along with pain under her ribs and blurry vision",
+    ],
+)
+def test_emergencies_from_a_released_plain_speech_set(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "downsizing to assisted living, giving away the dining set",
+        "the handout on safe storage for the gun safe he bought",
+        "moving to Denver for a new job, tell everyone goodbye",
+        "returning the call about my kidney stone results, I feel fine",
+        "needs to move his follow up from his stroke to another day",
+    ],
+)
+def test_errands_from_the_released_sets(text: str) -> None:
+    assert level(text) == "routine"

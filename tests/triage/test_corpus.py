@@ -186,8 +186,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.034,  # 1/30
     },
     "blind12": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.843,  # 43/51
-        "emergency_reaches_clinical": 0.862,  # 44/51
+        "emergency_recall": 0.862,  # 44/51
+        "emergency_reaches_clinical": 0.882,  # 45/51
         "clinical_recall": 1.0,  # 20/20
         "admin_false_alarms": 0.134,  # 4/30
     },
@@ -222,8 +222,8 @@ FRESH_FLOORS = {
         "admin_false_alarms": 0.0,  # 0/30
     },
     "blind15": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.857,  # 42/49
-        "emergency_reaches_clinical": 0.877,  # 43/49
+        "emergency_recall": 0.877,  # 43/49
+        "emergency_reaches_clinical": 0.897,  # 44/49
         "clinical_recall": 0.956,  # 22/23
         "admin_false_alarms": 0.0,  # 0/30
     },
@@ -233,9 +233,9 @@ FRESH_FLOORS = {
         "clinical_recall": 1.0,  # none in the set
         "admin_false_alarms": 0.058,  # 2/35
     },
-    "blind16": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.581,  # 32/55
-        "emergency_reaches_clinical": 0.654,  # 36/55
+    "blind16": {  # released and tuned on in the thirteenth round (README, Triage)
+        "emergency_recall": 1.0,  # 55/55
+        "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,
         "admin_false_alarms": 0.029,  # 1/35
     },
@@ -323,11 +323,11 @@ FRESH_FLOORS = {
         "clinical_recall": 1.0,  # 13/13
         "admin_false_alarms": 0.0,  # 0/16
     },
-    "blind23": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.735,  # 25/34
-        "emergency_reaches_clinical": 0.852,  # 29/34
+    "blind23": {  # released and tuned on in the thirteenth round (README, Triage)
+        "emergency_recall": 1.0,  # 34/34
+        "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,  # 17/17
-        "admin_false_alarms": 0.167,  # 4/24
+        "admin_false_alarms": 0.0,  # 0/24
     },
     "dev24": {  # errands that borrow red flags' words, tuned on in the eleventh round
         "emergency_recall": 1.0,  # 9/9
@@ -347,11 +347,11 @@ FRESH_FLOORS = {
         "clinical_recall": 1.0,  # 20/20
         "admin_false_alarms": 0.0,  # 0/9
     },
-    "blind25": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.763,  # 42/55
+    "blind25": {  # released and tuned on in the thirteenth round (README, Triage)
+        "emergency_recall": 1.0,  # 55/55
         "emergency_reaches_clinical": 1.0,
         "clinical_recall": 1.0,  # 20/20
-        "admin_false_alarms": 0.182,  # 2/11
+        "admin_false_alarms": 0.0,  # 0/11
     },
     "dev26": {  # warning signs hidden in errands, tuned on in the twelfth round
         "emergency_recall": 1.0,  # 36/36
