@@ -1303,3 +1303,40 @@ def test_emergencies_from_a_released_plain_speech_set(text: str) -> None:
 )
 def test_errands_from_the_released_sets(text: str) -> None:
     assert level(text) == "routine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "since starting the gabapentin he feels drunk, wants to lower the dose",
+        "bottle says hydroxyzine but she thought she was on hydralazine",
+        "told she has kidney disease, is her metformin dose still ok",
+        "nursing, is the migraine med safe for the baby",
+        "putting on a new patch without taking the old one off",
+        "switched to the generic and she has felt sluggish since",
+        "pharmacy filled 10 mg instead of 5 mg",
+        "pharmacy asked if he should hold the metformin for the scan",
+        "found several of his warfarin tablets on the floor",
+        "on plaquenil 5 years, no eye exam since 2020",
+        "not sure how much of the tylenol went in, used the motrin cup",
+        "stopped the prednisone yesterday, no taper",
+    ],
+)
+def test_medicine_problems_from_released_sets(text: str) -> None:
+    assert level(text, "prescription") == "clinical"
+
+
+def test_a_week_of_pills_at_once_is_an_emergency() -> None:
+    assert level("took the whole week of her pill pack at once this morning") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how much will my ozempic cost on the new plan, the number seems off",
+        "school form so the nurse can give her son's inhaler at school",
+        "confirming dr said to stop aspirin 5 days before the procedure",
+    ],
+)
+def test_medicine_errands_from_released_sets(text: str) -> None:
+    assert level(text) == "routine"

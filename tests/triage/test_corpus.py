@@ -122,7 +122,7 @@ FRESH_FLOORS = {
     "blind6": {  # never tuned on (README, Triage)
         "emergency_recall": 0.89,  # 57/64
         "emergency_reaches_clinical": 0.937,  # 60/64
-        "clinical_recall": 0.95,  # 38/40
+        "clinical_recall": 0.975,  # 39/40
         "admin_false_alarms": 0.0,  # 0/26
     },
     "dev7": {  # tuned on in the seventh round, by family
@@ -245,11 +245,11 @@ FRESH_FLOORS = {
         "clinical_recall": 0.911,  # 41/45
         "admin_false_alarms": 0.0,  # 0/25
     },
-    "blind17": {  # never read or tuned on (README, Triage)
+    "blind17": {  # released and tuned on in the thirteenth round (README, Triage)
         "emergency_recall": 1.0,
         "emergency_reaches_clinical": 1.0,
-        "clinical_recall": 0.866,  # 39/45
-        "admin_false_alarms": 0.04,  # 1/25
+        "clinical_recall": 1.0,  # 45/45
+        "admin_false_alarms": 0.0,  # 0/25
     },
     "dev18": {  # missed-call and voicemail notes, tuned on in the tenth round
         "emergency_recall": 1.0,  # 45/45
@@ -275,11 +275,11 @@ FRESH_FLOORS = {
         "clinical_recall": 0.957,  # 45/47
         "admin_false_alarms": 0.0,  # 0/29
     },
-    "blind19": {  # not tuned on; its misses were once shown (README, Triage)
+    "blind19": {  # released and tuned on in the thirteenth round (README, Triage)
         "emergency_recall": 1.0,  # 12/12
         "emergency_reaches_clinical": 1.0,
-        "clinical_recall": 0.868,  # 33/38
-        "admin_false_alarms": 0.065,  # 2/31
+        "clinical_recall": 1.0,  # 38/38
+        "admin_false_alarms": 0.033,  # 1/31
     },
     "dev20": {  # clinical problems hidden in errands, tuned on in the eleventh round
         "emergency_recall": 1.0,  # 33/33
@@ -311,11 +311,11 @@ FRESH_FLOORS = {
         "clinical_recall": 0.977,  # 44/45
         "admin_false_alarms": 0.118,  # 2/17
     },
-    "blind22": {  # never read or tuned on (README, Triage)
-        "emergency_recall": 0.909,  # 10/11
+    "blind22": {  # released and tuned on in the thirteenth round (README, Triage)
+        "emergency_recall": 1.0,  # 11/11
         "emergency_reaches_clinical": 1.0,
-        "clinical_recall": 0.866,  # 39/45
-        "admin_false_alarms": 0.087,  # 2/23
+        "clinical_recall": 1.0,  # 45/45
+        "admin_false_alarms": 0.044,  # 1/23
     },
     "dev23": {  # warning signs of suicide told softly, tuned on in the eleventh round
         "emergency_recall": 0.978,  # 45/46
@@ -374,7 +374,7 @@ FRESH_FLOORS = {
     "blind27": {  # never read or tuned on (README, Triage)
         "emergency_recall": 1.0,  # 2/2
         "emergency_reaches_clinical": 1.0,
-        "clinical_recall": 0.794,  # 31/39
+        "clinical_recall": 0.846,  # 33/39
         "admin_false_alarms": 0.1,  # 2/20
     },
     "dev28": {  # emergencies in everyday words, tuned on in the twelfth round
