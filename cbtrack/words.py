@@ -142,7 +142,7 @@ _SHORT_FORMS = (
 
 
 # a dose or an age glued to its number: "10mg", "2mo", "34wk"
-_DOSE_RE = re.compile(r"\b(\d+(?:\.\d+)?)(mg|mcg|ml|mls|cc|iu|units?|mos?|mths?|wks?)\b")
+_UNIT_RE = re.compile(r"\b(\d+(?:\.\d+)?)(mg|mcg|ml|mls|cc|iu|units?|mos?|mths?|wks?)\b")
 _INNER_APOSTROPHE = re.compile(r"(?<=[a-z])'(?=[a-z])")
 # "I'll", "she'll": the will, before the apostrophe goes ("ill", "shell" are other words)
 _WILL = re.compile(r"(?<=[a-z])'ll\b")
@@ -158,8 +158,8 @@ def normalise(text: str) -> str:
     if "/" in out:
         for pattern, replacement in _SHORT_FORMS:
             out = pattern.sub(replacement, out)
-    if _DOSE_RE.search(out):
-        out = _DOSE_RE.sub(r"\1 \2", out)  # "10mg" -> "10 mg": its unit a word
+    if _UNIT_RE.search(out):
+        out = _UNIT_RE.sub(r"\1 \2", out)  # "10mg" -> "10 mg": its unit a word
     if _NUMBER_WORD.search(out):
         out = _NUMBER_RUN.sub(_spoken_number, out)
     return out
