@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cbtrack import gitlog, gitread, history, progress, treeread, versions, workers
+from cbtrack import gitlog, gitread, history, mergecheck, progress, treeread, versions, workers
 from cbtrack.errors import CbtrackError, GitError, Refused, StoreError
 from cbtrack.progress import Progress, Report, step as progress_step
 from cbtrack.store import POLICY_FILE, Store
@@ -423,7 +423,7 @@ def _judge_units(
         when = None if commit is None else commit.when
         if merge:
             based = {p: blobs.get(f"{base}:{p}") for p in need} if base else None
-            breaches = history.check_merge(paths, based, befores, after, rd, author, when)
+            breaches = mergecheck.check_merge(paths, based, befores, after, rd, author, when)
         else:
             breaches = history.check(paths, befores, after, rd, author, when)
         out += _findings(breaches, c, info, label)

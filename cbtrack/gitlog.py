@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cbtrack import history
+from cbtrack import history, mergecheck
 from cbtrack.errors import GitError, Refused, StoreError
 from cbtrack.files import append_private_log
 from cbtrack.gitread import read_blobs, read_objects
@@ -648,7 +648,7 @@ def _judge(
     policy_data = after.get(POLICY_FILE) if policy else None
     if len(parents) == 2:
         based = {p: blobs.get(f"{base}:{p}") for p in need} if base else None
-        out = history.check_merge(records, based, befores, after, author=author, when=when)
+        out = mergecheck.check_merge(records, based, befores, after, author=author, when=when)
     else:
         out = history.check(records, befores, after, author=author, when=when)
     if recovering and not out:

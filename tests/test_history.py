@@ -472,7 +472,7 @@ def test_merged_records_pass_the_rule_book_against_both_parents() -> None:
     from hypothesis import given, settings, strategies as st
     from test_merge import base_record, copy
 
-    from cbtrack import history
+    from cbtrack import history, mergecheck
     from cbtrack.merge import merge_records
 
     step = st.tuples(st.sampled_from(["attempt", "close", "reopen", "note"]), st.integers(1, 90))
@@ -502,7 +502,7 @@ def test_merged_records_pass_the_rule_book_against_both_parents() -> None:
         paths = list(after)
         # a merge is judged against its base: it is what the merge rules make of both sides
         parents = [_snapshot(ours), _snapshot(other)]
-        assert history.check_merge(paths, _snapshot(base), parents, after) == []
+        assert mergecheck.check_merge(paths, _snapshot(base), parents, after) == []
 
     run()
 
