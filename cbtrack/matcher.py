@@ -40,6 +40,7 @@ from cbtrack.typos import Typos
 from cbtrack.words import (
     _CURRENT,
     _DETERMINERS,
+    _NOT_SURNAMES,
     _ONGOING,
     _TITLES,
     PatternError,
@@ -598,7 +599,8 @@ class Matcher:
             fields += [len(fields) and fields[-1] + 1] * (len(toks) + 1)
             tokens += [*toks, Token(".", "", True)]  # a field ends like a sentence
         for i, tok in enumerate(tokens[:-1]):
-            if tok.raw in _TITLES and tokens[i + 1].stem:
+            after = tokens[i + 1].stem
+            if tok.raw in _TITLES and after and after not in _NOT_SURNAMES:
                 tokens[i + 1] = Token(tokens[i + 1].raw, "")  # a name: "Dr Gray", "Mrs Payne"
         text = _Text(tokens, fields)
         neutral = self._concept_spans(text, "neutral") if self._has("neutral") else []

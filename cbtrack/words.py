@@ -126,8 +126,16 @@ _CURRENT = {stem(w) for w in ("now", "currently", "tonight", "worse", "worsening
 #: Words that may stand between a context phrase and the match it names.
 _DETERMINERS = {"the", "a", "an", "his", "her", "their", "my", "your", "our", "its", "this", "that"}
 
-#: A word right after one of these is a name, never a sign ("Dr Gray", "Mrs Ashen").
+#: A word right after one of these is a name, never a sign ("Dr Gray", "Mrs Ashen"),
+#: unless it is a word no surname is: what a doctor did or said ("dr ordered 2.5").
 _TITLES = {"mr", "mrs", "ms", "mx", "dr"}
+_NOT_SURNAMES = {
+    stem(w)
+    for w in ("ordered", "prescribed", "said", "says", "told", "wants", "wanted", "wrote",
+              "called", "sent", "changed", "increased", "decreased", "lowered", "raised",
+              "stopped", "started", "recommended", "advised", "thinks", "thought", "is", "was",
+              "has", "had", "and", "or", "to", "at", "office", "visit", "appointment", "appt")
+}  # fmt: skip
 
 _PUNCT = set(".,;:!?()[]")
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?|[.,;:!?()\[\]]")

@@ -1340,3 +1340,49 @@ def test_a_week_of_pills_at_once_is_an_emergency() -> None:
 )
 def test_medicine_errands_from_released_sets(text: str) -> None:
     assert level(text) == "routine"
+
+
+# --- fourteenth round: warning signs inside errands, medicine problems in refills -------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "wants to cancel, said the bill can be paid out of my estate next month",
+        "pt on the phone about the balance: 'you'll be paid from my life insurance'",
+        "cxl friday, he said he's written his note and found a home for the cats",
+        "she gave her dog to the neighbor and said she left a letter for her son",
+        "take me off the reminder list, soon no one will need to call me",
+        "grandson says we can't get her to wake up, she is breathing funny",
+    ],
+)
+def test_warning_signs_said_inside_an_errand_are_emergencies(text: str) -> None:
+    assert level(text, "cancellation") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pt took two of the new tablets thinking they were the weaker ones",
+        "mail order sent 10 mg but dr ordered 5 mg, she has been taking them all week",
+        "INR checked at the anticoagulation clinic came back 5.2, refill question",
+        "pharm says pt was given the 50 mcg but the prescription was 25",
+    ],
+)
+def test_medicine_problems_told_inside_a_refill_reach_clinical(text: str) -> None:
+    assert at_least_clinical(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "won't need my physio appointments anymore, my shoulder is fine now",
+        "we can't get him to wake up for school on time, any tips for a sleep consult",
+        "the medication information sheet for her new inhaler was not in the bag",
+        "needs more of the ointment for his eczema, same tube as before",
+        "pharm called, the refill is ready for pickup",
+        "dr ordered an x-ray of the knee, where do we go",
+    ],
+)
+def test_errands_with_borrowed_words_fourteenth_round(text: str) -> None:
+    assert level(text) == "routine"

@@ -473,6 +473,30 @@ FRESH_FLOORS = {
         "clinical_recall": 1.0,  # 28/28
         "admin_false_alarms": 0.0,  # 0/29
     },
+    "dev36": {  # warning signs inside errands, tuned on in the fourteenth round
+        "emergency_recall": 1.0,  # 23/23
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.1,  # 1/10
+    },
+    "blind36": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.894,  # 17/19
+        "emergency_reaches_clinical": 0.894,  # 17/19
+        "clinical_recall": 1.0,
+        "admin_false_alarms": 0.167,  # 3/18
+    },
+    "dev37": {  # medicine problems inside refills, tuned on in the fourteenth round
+        "emergency_recall": 1.0,  # 5/5
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 17/17
+        "admin_false_alarms": 0.0,  # 0/10
+    },
+    "blind37": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 1.0,  # 3/3
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 17/17
+        "admin_false_alarms": 0.056,  # 1/18
+    },
 }
 
 Case = dict[str, object]
