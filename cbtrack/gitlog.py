@@ -19,7 +19,6 @@ import re
 import shlex
 import stat
 import sys
-import tempfile
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -497,17 +496,30 @@ def _write_trees(root: Path, trees: dict[str, _Tree]) -> str | None:
         trees[parent].put(name, TREE_MODE, oid)
     if top is None or not bodies:
         return None
-    with tempfile.TemporaryDirectory(prefix="cbtrack-trees-") as tmp:
-        paths = []
-        for i, (body, _) in enumerate(bodies):
-            path = Path(tmp) / str(i)
-            path.write_bytes(body)
-            paths.append(f"{path}\n")
-        got = run_bytes(root, "hash-object", "-w", "-t", "tree", "--stdin-paths",
-                        input="".join(paths).encode())  # fmt: skip
+    listings = [_listing(body) for body, _ in bodies]
+    if any(x is None for x in listings):
+        return None  # a name this listing cannot carry: let git do it
+    got = run_bytes(root, "mktree", "--missing", "--batch", input=b"\n".join(
+        x for x in listings if x is not None))  # fmt: skip
     if got.decode("ascii", "replace").split() != [oid for _, oid in bodies]:
         return None
     return top
+
+
+_KINDS = {TREE_MODE.encode(): b"tree", b"160000": b"commit"}
+
+
+def _listing(body: bytes) -> bytes | None:
+    """A tree's entries as `git mktree` reads them (`ls-tree` lines), written from its
+    body; None when a name would need quoting (the general path takes those). No file is
+    written for it: a killed command leaves nothing behind."""
+    out = []
+    for m in _ENTRY.finditer(body):
+        mode, name, oid = m[1], m[2], m[3]
+        if b"\n" in name or b"\t" in name or name.startswith(b'"'):
+            return None
+        out.append(b"%s %s %s\t%s\n" % (mode, _KINDS.get(mode, b"blob"), oid.hex().encode(), name))
+    return b"".join(out)
 
 
 def _maintenance_due(root: Path) -> bool:
