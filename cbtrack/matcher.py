@@ -100,6 +100,22 @@ def _plain(p: Pattern) -> tuple[Any, ...]:
     return (p.text, items, tuple(tuple(j) for j in p.joins), p.words, p.unless)
 
 
+def _pack(patterns: list[Pattern]) -> bytes:
+    """A concept's patterns as `Matcher._reached` reads them: an index from each word to
+    the patterns that need it (by each pattern's fewest needed words), the patterns that
+    need no known word, and each pattern packed on its own (`marshal`)."""
+    index: dict[str, list[int]] = {}
+    always = []
+    for i, p in enumerate(patterns):
+        if not p.words:
+            always.append(i)
+            continue
+        for word in min(p.words, key=len):
+            index.setdefault(word, []).append(i)
+    blobs = [marshal.dumps(_plain(p)) for p in patterns]
+    return marshal.dumps(({w: tuple(v) for w, v in index.items()}, tuple(always), blobs))
+
+
 def _unplain(t: tuple[Any, ...]) -> Pattern:
     text, items, joins, words, unless = t
     return Pattern(
@@ -280,6 +296,11 @@ class Matcher:
         self._groups: dict[str, str] = {}  # the text of a phrase group -> its concept
         self.concepts: dict[str, list[Pattern]] = {}
         self._packed: dict[str, bytes] = {}  # concepts not yet unpacked (`__setstate__`)
+        #: a packed concept read: (word -> its patterns that need it, patterns that need
+        #: no known word, each pattern packed); each made a Pattern when a text first
+        #: holds its words (`_reached`, `_made`)
+        self._plain: dict[str, tuple[dict[str, tuple[int, ...]], tuple[int, ...], list[bytes]]] = {}
+        self._made: dict[str, dict[int, Pattern]] = {}
         for name, terms in concepts.items():
             self.concepts[name] = self._parse(terms)
         self.rules = [
@@ -310,21 +331,51 @@ class Matcher:
         state = dict(self.__dict__)
         packed = dict(self._packed)
         for name, patterns in self.concepts.items():
-            packed[name] = marshal.dumps([_plain(p) for p in patterns])
+            packed[name] = _pack(patterns)
         state["concepts"] = {}
         state["_packed"] = packed
+        state["_plain"], state["_made"] = {}, {}
+        state["_groups"] = {}  # (only for reading patterns, all read by now)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_plain", {})
+        self.__dict__.setdefault("_made", {})
 
     def _patterns(self, name: str) -> list[Pattern]:
         found = self.concepts.get(name)
         if found is None:
             blob = self._packed.get(name)
-            found = [] if blob is None else [_unplain(p) for p in marshal.loads(blob)]
-            self.concepts[name] = found
+            blobs = [] if blob is None else marshal.loads(blob)[2]
+            found = self.concepts[name] = [_unplain(marshal.loads(b)) for b in blobs]
         return found
+
+    def _reached(self, text: _Text, name: str) -> list[Pattern]:
+        """The concept's patterns that may match `text`: of a packed concept, only those
+        whose needed words the text holds are read and made Patterns (the big concepts,
+        whose anchor is unknown, hold hundreds; a text reaches a few)."""
+        found = self.concepts.get(name)
+        if found is not None:
+            return found
+        kept = self._plain.get(name)
+        if kept is None:
+            blob = self._packed.get(name)
+            kept = self._plain[name] = marshal.loads(blob) if blob else ({}, (), [])
+        index, always, blobs = kept
+        present = text.at.keys()
+        reached = set(always)
+        for word in present & index.keys():
+            reached.update(index[word])
+        out = []
+        made = self._made.setdefault(name, {})
+        for i in sorted(reached):
+            pattern = made.get(i)
+            if pattern is None:
+                pattern = made[i] = _unplain(marshal.loads(blobs[i]))
+            if not any(present.isdisjoint(words) for words in pattern.words):
+                out.append(pattern)
+        return out
 
     def _has(self, name: str) -> bool:
         return bool(self._patterns(name))
@@ -431,7 +482,7 @@ class Matcher:
             if anchor is not None and text.at.keys().isdisjoint(anchor):
                 return []
             spans: set[Span] = set()
-            for pattern in self._patterns(name):
+            for pattern in self._reached(text, name):
                 spans.update(self._pattern_spans(text, pattern))
             text.spans[name] = sorted(spans)
         return text.spans[name]
