@@ -179,10 +179,8 @@ def test_a_kept_matcher_reads_every_text_as_the_compiled_one() -> None:
 
     import yaml
 
-    from cbtrack.policy import Policy
-
     from cbtrack import typos
-    from cbtrack.policy import builtin_triage
+    from cbtrack.policy import Policy, builtin_triage
 
     policy = Policy.default()
     spelling, concepts, _ = builtin_triage()
