@@ -19,6 +19,7 @@ import re
 import shlex
 import stat
 import sys
+import tempfile
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from cbtrack import history, mergecheck
 from cbtrack.errors import GitError, Refused, StoreError
-from cbtrack.files import append_private_log
+from cbtrack.files import TMP_PREFIX, append_private_log
 from cbtrack.gitread import read_blobs, read_objects
 from cbtrack.gitrun import (
     FILE_MODE as FILE_MODE,
@@ -496,30 +497,27 @@ def _write_trees(root: Path, trees: dict[str, _Tree]) -> str | None:
         trees[parent].put(name, TREE_MODE, oid)
     if top is None or not bodies:
         return None
-    listings = [_listing(body) for body, _ in bodies]
-    if any(x is None for x in listings):
-        return None  # a name this listing cannot carry: let git do it
-    got = run_bytes(root, "mktree", "--missing", "--batch", input=b"\n".join(
-        x for x in listings if x is not None))  # fmt: skip
+    local = root / LOCAL_DIR
+    if not local.is_dir() or local.is_symlink():
+        return None
+    paths: list[str] = []
+    try:
+        for body, _ in bodies:
+            # beside the store's local files, never in the system's temp folder: a killed
+            # command leaves at most a temp file `cbtrack doctor` finds and removes
+            fd, tmp = tempfile.mkstemp(dir=local, prefix=f"{TMP_PREFIX}tree-")
+            paths.append(tmp)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(body)
+        got = run_bytes(root, "hash-object", "-w", "-t", "tree", "--stdin-paths",
+                        input="".join(f"{p}\n" for p in paths).encode())  # fmt: skip
+    finally:
+        for tmp in paths:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     if got.decode("ascii", "replace").split() != [oid for _, oid in bodies]:
         return None
     return top
-
-
-_KINDS = {TREE_MODE.encode(): b"tree", b"160000": b"commit"}
-
-
-def _listing(body: bytes) -> bytes | None:
-    """A tree's entries as `git mktree` reads them (`ls-tree` lines), written from its
-    body; None when a name would need quoting (the general path takes those). No file is
-    written for it: a killed command leaves nothing behind."""
-    out = []
-    for m in _ENTRY.finditer(body):
-        mode, name, oid = m[1], m[2], m[3]
-        if b"\n" in name or b"\t" in name or name.startswith(b'"'):
-            return None
-        out.append(b"%s %s %s\t%s\n" % (mode, _KINDS.get(mode, b"blob"), oid.hex().encode(), name))
-    return b"".join(out)
 
 
 def _maintenance_due(root: Path) -> bool:
