@@ -1386,3 +1386,43 @@ def test_medicine_problems_told_inside_a_refill_reach_clinical(text: str) -> Non
 )
 def test_errands_with_borrowed_words_fourteenth_round(text: str) -> None:
     assert level(text) == "routine"
+
+
+# --- fifteenth round: told by family, babies and older people, hard look-alikes ---------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "her husband says she has been searching the highest bridges in the county online",
+        "dad found a stash of painkillers hidden in his daughter's closet",
+        "she keeps buying paracetamol from several different supermarkets",
+        "he handed his brother his guitar and camera, said you can have them, I'm done",
+    ],
+)
+def test_warning_signs_told_by_family_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my late father's cupboard has bags of old pills, how do we dispose of them",
+        "the copay on this inhaler is killing her, any cheaper option?",
+        "he says he'll have a stroke if the invoice goes to collections again",
+        "mum has her affairs in order and we are now her power of attorney, what forms do you need",
+        "the cpap mask is worn out, needs a new prescription",
+        "her 'high' cholesterol result was already discussed with the doctor, please mail a copy",
+        "school wants the vomiting policy form signed",
+        "records from her knee surgery in 2004 for the new orthopedist",
+        "did her bloods come back yet? just checking on the iron",
+    ],
+)
+def test_errands_with_borrowed_words_fifteenth_round(text: str) -> None:
+    assert level(text) == "routine"
+
+
+def test_a_threat_is_not_read_as_a_figure_of_speech() -> None:
+    # the bills-and-deadlines figures of speech name the thing that is 'killing' someone
+    assert level("after work he said he is going to kill her") == "emergency"
+    assert level("I'll have a heart attack if this chest pain keeps up") == "emergency"

@@ -497,6 +497,42 @@ FRESH_FLOORS = {
         "clinical_recall": 1.0,  # 17/17
         "admin_false_alarms": 0.056,  # 1/18
     },
+    "dev38": {  # concerns told by family, tuned on in the fifteenth round
+        "emergency_recall": 1.0,  # 22/22
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 6/6
+        "admin_false_alarms": 0.084,  # 1/12
+    },
+    "blind38": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.652,  # 15/23
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 4/4
+        "admin_false_alarms": 0.0,  # 0/13
+    },
+    "dev39": {  # babies, pregnancy and older people, tuned on in the fifteenth round
+        "emergency_recall": 1.0,  # 14/14
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 8/8
+        "admin_false_alarms": 0.0,  # 0/17
+    },
+    "blind39": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 0.952,  # 20/21
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 12/12
+        "admin_false_alarms": 0.0,  # 0/8
+    },
+    "dev40": {  # hard look-alike errands, tuned on in the fifteenth round
+        "emergency_recall": 1.0,  # 4/4
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 4/4
+        "admin_false_alarms": 0.0,  # 0/33
+    },
+    "blind40": {  # never read or tuned on (README, Triage)
+        "emergency_recall": 1.0,  # 3/3
+        "emergency_reaches_clinical": 1.0,
+        "clinical_recall": 1.0,  # 4/4
+        "admin_false_alarms": 0.219,  # 7/32
+    },
 }
 
 Case = dict[str, object]
