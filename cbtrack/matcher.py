@@ -253,6 +253,9 @@ class _Text:
     fields: list[int] = field(default_factory=list)  # which text (reason, detail, note)
     spans: dict[str, list[Span]] = field(default_factory=dict)
     at: dict[str, list[int]] = field(default_factory=dict)  # stem -> positions
+    #: the same text before the `neutral` names were masked, where `context_after` is
+    #: looked for ("the stroke discharge summary": a document named right after the sign)
+    unmasked: _Text | None = None
 
     def __post_init__(self) -> None:
         if not self.fields:
@@ -597,7 +600,8 @@ class Matcher:
             for _, ce in before or ():
                 if ce <= start and start - ce <= near and not any(t.punct for t in toks[ce:start]):
                     return True
-        after = self._has("context_after") and self._concept_spans(text, "context_after")
+        named = text.unmasked or text
+        after = self._has("context_after") and self._concept_spans(named, "context_after")
         if any(cs == end for cs, _ in after or ()):
             return True
         past = self._has("context_past") and self._concept_spans(text, "context_past")
@@ -662,6 +666,7 @@ class Matcher:
             text = _Text(
                 [Token(t.raw, "", t.punct) if i in masked else t for i, t in enumerate(tokens)],
                 fields,
+                unmasked=text,
             )
         return text, measured
 

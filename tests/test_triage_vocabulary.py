@@ -1426,3 +1426,23 @@ def test_a_threat_is_not_read_as_a_figure_of_speech() -> None:
     # the bills-and-deadlines figures of speech name the thing that is 'killing' someone
     assert level("after work he said he is going to kill her") == "emergency"
     assert level("I'll have a heart attack if this chest pain keeps up") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "please send the seizure discharge summary to her neurologist",
+        "fax the suicide attempt discharge summary to the new psychiatrist",
+        "needs the chest pain workup records for the cardiologist",
+    ],
+)
+def test_a_document_named_right_after_a_sign_is_an_errand(text: str) -> None:
+    # found by crossing papers about past events with the events themselves; a suicide
+    # note or a goodbye letter is never read as a paper
+    assert level(text) == "routine"
+
+
+def test_a_blood_clot_is_a_symptom_and_a_past_one_is_history() -> None:
+    assert level("she thinks she has a blood clot in her calf, it is warm and sore") != "routine"
+    assert level("had a DVT last year, needs the records sent") == "routine"
+    assert level("she left a suicide note on the kitchen table") == "emergency"

@@ -91,3 +91,30 @@ def test_a_red_flag_wrapped_in_an_errand_stays_an_emergency() -> None:
         if level(text) != "emergency":
             lowered.append(text)
     assert not lowered, f"{len(lowered)} red flags lost in an errand, e.g. {lowered[:5]}"
+
+
+PAST_ERRANDS = [
+    "needs copies of records from her {c} last year",
+    "question about the bill for the ER visit for his {c} in March",
+    "referral status to neurology for the follow up after her {c} in 2019",
+    "wants a letter saying she is cleared to drive after the {c} two years ago",
+    "disability form for his {c} needs the doctor's signature",
+    "can you fax the {c} discharge summary to the specialist",
+    "her {c} was years ago, she just needs the yearly physical scheduled",
+    "life insurance paperwork asks the date of his last {c}",
+]
+PAST_EVENTS = ["stroke", "seizure", "heart attack", "asthma attack", "fall", "concussion",
+               "blood clot", "pneumonia", "anaphylaxis", "miscarriage", "chest pain",
+               "fainting episode"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_papers_about_a_past_event_are_errands() -> None:
+    # (a past overdose or suicide attempt stays an emergency unless the paper is named
+    # right next to it: self-harm is set aside only by context that close)
+    raised = []
+    for errand, event in itertools.product(PAST_ERRANDS, PAST_EVENTS):
+        text = errand.format(c=event)
+        if level(text) != "routine":
+            raised.append(text)
+    assert not raised, f"{len(raised)} papers read as a current problem, e.g. {raised[:5]}"
