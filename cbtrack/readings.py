@@ -121,7 +121,19 @@ _NOT_A_READING = {
         "yr", "yrs", "yo", "time", "times", "unit", "units", "tab", "tabs", "tablet",
         "tablets", "pill", "pills", "strip", "strips", "dollar", "dollars", "refill",
         "refills", "lb", "lbs", "pound", "pounds", "kg", "ml", "oz", "cc", "mg", "mcg", "step",
-        "steps",
+        "steps", "test", "lancet", "lancets", "needle", "needles", "pen", "pens", "sensor",
+        "sensors", "supply", "supplies", "pack", "packs", "box", "boxes",
+    )
+}  # fmt: skip
+#: Words right before a number that make it a name or an ID, not a measure ("room 104",
+#: "model 150", "account 45", "job 35").
+_AN_ID = {
+    stem(w)
+    for w in (
+        "room", "suite", "model", "account", "acct", "order", "invoice", "member", "id",
+        "bus", "route", "ext", "extension", "apt", "apartment", "lot", "case",
+        "ticket", "claim", "policy", "ref", "reference", "version", "item", "floor",
+        "building", "gate", "door", "seat", "flight", "job", "code", "pin", "zip", "exit",
     )
 }  # fmt: skip
 _BACK = 6  # how far before a number its context word may stand (same clause)
@@ -181,6 +193,8 @@ def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
                 found.append(Measured("breathing_rate", value))  # "breathing 32 times a minute"
             continue
         if not unit and after and stem(after) in _NOT_A_READING:
+            continue
+        if i and tokens[i - 1].stem in _AN_ID:
             continue
         nearby = _context_words(tokens, i)
         if unit or "degre" in nearby or nearby & _CONTEXT["temperature"]:

@@ -1446,3 +1446,23 @@ def test_a_blood_clot_is_a_symptom_and_a_past_one_is_history() -> None:
     assert level("she thinks she has a blood clot in her calf, it is warm and sore") != "routine"
     assert level("had a DVT last year, needs the records sent") == "routine"
     assert level("she left a suicide note on the kitchen table") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the temp agency called about job 104 for her",
+        "is the heart rate monitor model 150 covered?",
+        "glucose meter 45 test strips refill please",
+        "the oxygen supplier account 88, billing question",
+        "her a1c class starts at 2 pm",
+    ],
+)
+def test_a_number_that_names_or_counts_is_not_a_reading(text: str) -> None:
+    # found by crossing errands with numbers: an ID, a model, a count or a time
+    assert level(text) == "routine"
+
+
+def test_a_reading_beside_such_words_is_still_read() -> None:
+    assert level("her sugar number was 45 and she is shaky") == "emergency"
+    assert level("temp 104 and he is in room 12 at the nursing home") != "routine"

@@ -118,3 +118,35 @@ def test_papers_about_a_past_event_are_errands() -> None:
         if level(text) != "routine":
             raised.append(text)
     assert not raised, f"{len(raised)} papers read as a current problem, e.g. {raised[:5]}"
+
+
+NUMBER_ERRANDS = [
+    "appointment is in room {n}, which floor?",
+    "copay was ${n}, why so much",
+    "member id ends in {n}",
+    "the bill says {n} dollars",
+    "he weighs {n} lbs, needs the form",
+    "her pharmacy is at {n} Main St",
+    "order {n} test strips per month",
+    "the referral number is {n}",
+    "suite {n} is where?",
+    "he takes {n} mg of metformin",
+    "we drove {n} miles for the visit",
+    "she walked {n} steps today",
+    "invoice #{n}",
+    "the temp agency called about job {n}",
+    "heart rate monitor model {n}, covered?",
+    "glucose meter {n} test strips refill",
+    "the oxygen supplier account {n}",
+]
+NUMBERS = ["35", "45", "99", "104", "120", "150", "180", "210", "250", "400", "600"]
+
+
+@pytest.mark.slow
+def test_numbers_in_errands_are_not_readings() -> None:
+    raised = []
+    for errand, n in itertools.product(NUMBER_ERRANDS, NUMBERS):
+        text = errand.format(n=n)
+        if level(text) != "routine":
+            raised.append(text)
+    assert not raised, f"{len(raised)} numbers read as a reading, e.g. {raised[:5]}"
