@@ -629,12 +629,13 @@ class Matcher:
             return True  # "SI: denies", "suicidal thoughts? no."
         toks = text.tokens
         start = span[0]
+        breaks = {s for s, _ in self._concept_spans(text, "denial_break")}
         return any(
             ds < start
             and start - de <= NEGATION_REACH
-            and not any(t.punct for t in toks[min(de, start) : start])
+            and not any(toks[i].punct or i in breaks for i in range(min(de, start), start))
             for ds, de in self._concept_spans(text, "denial")
-        )
+        )  # ("denies suicidal thoughts but wants to die": the "but" ends what it denies)
 
     def prepare(self, texts: Iterable[str]) -> tuple[_Text, list[Measured]]:
         tokens: list[Token] = []

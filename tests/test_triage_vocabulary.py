@@ -1466,3 +1466,43 @@ def test_a_number_that_names_or_counts_is_not_a_reading(text: str) -> None:
 def test_a_reading_beside_such_words_is_still_read() -> None:
     assert level("her sugar number was 45 and she is shaky") == "emergency"
     assert level("temp 104 and he is in room 12 at the nursing home") != "routine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "denies suicidal thoughts but says she wants to die",
+        "no SI before, but now he has been saying goodbye to everyone",
+        "she never had suicidal thoughts until now she wants to die",
+    ],
+)
+def test_a_denial_ends_at_but_or_now(text: str) -> None:
+    # found by crossing negations with red flags: a denial used to govern the next five
+    # words whatever stood between, so a sign after "but" was read as denied too
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pt denies SI",
+        "denies SI/HI, needs a refill",
+        "without suicidal thoughts, she only needs a work note",
+        "never had suicidal thoughts, needs the school form",
+        "denies thoughts of suicide and self harm",
+    ],
+)
+def test_a_denial_said_another_way_reaches_clinical_not_emergency(text: str) -> None:
+    assert level(text) == "clinical"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what should we do if he ever gets chest pain?",
+        "when should I worry about a seizure in a child?",
+        "when do we bring her in for trouble breathing, asking for the future",
+    ],
+)
+def test_a_question_about_a_sign_that_may_come_is_not_an_emergency(text: str) -> None:
+    assert level(text) != "emergency"

@@ -150,3 +150,23 @@ def test_numbers_in_errands_are_not_readings() -> None:
         if level(text) != "routine":
             raised.append(text)
     assert not raised, f"{len(raised)} numbers read as a reading, e.g. {raised[:5]}"
+
+
+SIGNS = ["chest pain", "shortness of breath", "trouble breathing", "a fever", "fainting",
+         "bleeding", "a seizure", "confusion", "vomiting blood", "a severe headache",
+         "facial droop", "suicidal thoughts", "slurred speech",
+         "swelling of the throat"]  # fmt: skip
+DENIED = ["no {f}, just needs the refill", "denies {f}, wants to reschedule",
+          "pt has no {f}, only asking about the bill", "without {f}, she only needs a work note",
+          "not having any {f}, needs a form filled", "asked about {f}: none",
+          "{f}? no. just the paperwork", "never had {f}, needs the school form"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_denied_sign_never_raises_an_emergency() -> None:
+    raised = []
+    for template, sign in itertools.product(DENIED, SIGNS):
+        text = template.format(f=sign)
+        if level(text) == "emergency":
+            raised.append(text)
+    assert not raised, f"{len(raised)} denied signs raised an emergency, e.g. {raised[:5]}"
