@@ -125,6 +125,8 @@ _NOT_A_READING = {
         "sensors", "supply", "supplies", "pack", "packs", "box", "boxes",
     )
 }  # fmt: skip
+#: A breathing word typed right before its number is a rate without "a minute" ("RR 32").
+_RATE_SHORT = {"rr", "resp", "resps", "respirations"}
 #: Words right before a number that make it a name or an ID, not a measure ("room 104",
 #: "model 150", "account 45", "job 35").
 _AN_ID = {
@@ -188,7 +190,9 @@ def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
         after = tokens[i + 1].raw if i + 1 < len(tokens) else ""
         if unit == "" and after in ("f", "c"):
             unit = after
-        if _per_minute(tokens, i) and _context_words(tokens, i) & _CONTEXT["breathing_rate"]:
+        before = tokens[i - 1].raw if i else ""
+        per_minute = _per_minute(tokens, i) or before in _RATE_SHORT
+        if per_minute and _context_words(tokens, i) & _CONTEXT["breathing_rate"]:
             if 6 <= value <= 90:
                 found.append(Measured("breathing_rate", value))  # "breathing 32 times a minute"
             continue
@@ -197,7 +201,7 @@ def readings_in(text: str, tokens: Sequence[Token]) -> list[Measured]:
         if i and tokens[i - 1].stem in _AN_ID:
             continue
         nearby = _context_words(tokens, i)
-        if unit or "degre" in nearby or nearby & _CONTEXT["temperature"]:
+        if unit or "degre" in nearby or nearby & _CONTEXT["temperature"] or before == "t":
             if 93 <= value <= 110 and unit != "c":
                 found.append(Measured("temperature", value))
                 continue

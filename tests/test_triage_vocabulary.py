@@ -1506,3 +1506,36 @@ def test_a_denial_said_another_way_reaches_clinical_not_emergency(text: str) -> 
 )
 def test_a_question_about_a_sign_that_may_come_is_not_an_emergency(text: str) -> None:
     assert level(text) != "emergency"
+
+
+@pytest.mark.parametrize(
+    ("text", "least"),
+    [
+        ("AMS since this morning per daughter", "emergency"),
+        ("pt is more altered than yesterday", "emergency"),
+        ("HA worst of her life, came on suddenly", "emergency"),
+        ("TIA sx this am, resolved after 10 minutes", "emergency"),
+        ("mini stroke an hour ago, symptoms went away", "emergency"),
+        ("RR 34, can't finish a sentence", "emergency"),
+        ("RR 40 in a 2 yo", "emergency"),
+        ("T 38.4 in a 5 wk old", "emergency"),
+        ("pt c/o HA x2 days", "clinical"),
+    ],
+)
+def test_staff_shorthand_for_red_flags_is_read(text: str, least: str) -> None:
+    # found by a sweep of the abbreviations a front desk or a nurse types
+    rank = {"routine": 0, "clinical": 1, "emergency": 2}
+    assert rank[level(text)] >= rank[least]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ha ha very funny, just need my records",
+        "had a TIA last year, needs the records sent",
+        "she altered the form, is that ok?",
+        "rr 16 and t 98.2 at the visit, needs the school form",
+    ],
+)
+def test_staff_shorthand_look_alikes_are_errands(text: str) -> None:
+    assert level(text) == "routine"
