@@ -672,9 +672,10 @@ class Matcher:
         return text, measured
 
     def _meant(self, tok: Token) -> Token:
-        """The token as the triage word it is a slip for ("brething"), if it is one."""
+        """The token as the triage word it is a slip for ("brething" read as "breathing",
+        and shown so in the evidence), if it is one."""
         meant = self.typos.meant(tok.raw) if self.typos and tok.stem else None
-        return tok if meant is None else Token(tok.raw, stem(meant))
+        return tok if meant is None else Token(meant, stem(meant))
 
     def match(self, texts: Iterable[str]) -> list[Match]:
         """Every rule that applies to `texts`, in rule order, negated or not."""

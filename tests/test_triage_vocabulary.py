@@ -1539,3 +1539,19 @@ def test_staff_shorthand_for_red_flags_is_read(text: str, least: str) -> None:
 )
 def test_staff_shorthand_look_alikes_are_errands(text: str) -> None:
     assert level(text) == "routine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "he took an ovedose of his pills",
+        "she says she is feeling suicdal",
+        "his speech is slirred since lunch",
+        "the baby is vomitting and floppy and won't wake",
+        "he had a siezure and is not responding",
+    ],
+)
+def test_a_slip_of_a_word_written_with_a_star_is_read(text: str) -> None:
+    # a slip was read as the triage word it is near, but rules written as a prefix
+    # ("overdos*", "suicid*", "slurr*") compared what was typed, so never saw it
+    assert level(text) == "emergency"

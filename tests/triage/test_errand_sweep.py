@@ -1,5 +1,6 @@
-"""Everyday errands crossed with medicines, services and papers: none is an emergency; and
-red flags wrapped in errands: each still is.
+"""Sweeps: everyday errands crossed with medicines, services, papers, past events and
+numbers (none is raised); red flags wrapped in errands, said by anyone, denied or typed
+with a slip (each is read as it should be).
 
 A sweep, not a corpus: it found rules that read a routine request as a red flag (a rescue
 inhaler "refilled again", an epipen needed "before the trip", pills "ready" at the
@@ -170,3 +171,29 @@ def test_a_denied_sign_never_raises_an_emergency() -> None:
         if level(text) == "emergency":
             raised.append(text)
     assert not raised, f"{len(raised)} denied signs raised an emergency, e.g. {raised[:5]}"
+
+
+SLIPPED = [("he can't breathe", "breathe"), ("she has chest pain", "chest"),
+           ("he is unconscious", "unconscious"), ("her face is drooping", "drooping"),
+           ("he had a seizure", "seizure"), ("she is bleeding heavily", "bleeding"),
+           ("he took an overdose", "overdose"), ("she is suicidal", "suicidal"),
+           ("his speech is slurred", "slurred"), ("her throat is swelling shut", "swelling"),
+           ("the baby is not breathing", "breathing"), ("he is vomiting blood", "vomiting"),
+           ("sudden numbness on one side", "numbness")]  # fmt: skip
+
+
+def _slips(word: str) -> list[str]:
+    """One letter dropped, two swapped, or a vowel (or y, r) typed for a letter."""
+    out = {word[:i] + word[i + 1 :] for i in range(len(word))}
+    out |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+    out |= {word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in "aeiouyr"}
+    return sorted(out - {word})
+
+
+@pytest.mark.slow
+def test_red_flags_typed_with_a_slip_are_mostly_read() -> None:
+    # a slip that is itself an English word ("breeding", "cheat", "selling") is never read
+    # as the triage word, so not every slip can be: at least 92% (787 of 849 when written)
+    texts = [s.replace(w, slip) for s, w in SLIPPED for slip in _slips(w)]
+    kept = sum(level(t) == "emergency" for t in texts)
+    assert kept / len(texts) >= 0.92, f"{kept} of {len(texts)} slips read"
