@@ -1555,3 +1555,27 @@ def test_a_slip_of_a_word_written_with_a_star_is_read(text: str) -> None:
     # a slip was read as the triage word it is near, but rules written as a prefix
     # ("overdos*", "suicid*", "slurr*") compared what was typed, so never saw it
     assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "la señora dice que su esposo no puede respirar",
+        "le duele el pecho desde la mañana",
+        "se desmayó y no responde",
+        "sangrado abundante después del parto",
+        "el bebé tiene los labios morados",
+        "tiene la cara caída y habla arrastrada",
+        "se le cierra la garganta después del cacahuate",
+    ],
+)
+def test_red_flags_said_in_spanish_are_emergencies(text: str) -> None:
+    assert level(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["muchas gracias, solo necesita su receta", "quiere cambiar su cita, no tiene dolor"],
+)
+def test_errands_said_in_spanish_stay_errands(text: str) -> None:
+    assert level(text) == "routine"
