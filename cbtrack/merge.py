@@ -101,13 +101,23 @@ class _Sides:
         return max(ours, theirs, key=canonical)
 
     def pick(self, base: Any, ours: Any, theirs: Any) -> Any:
-        if ours == theirs:
-            return ours
-        if ours == base:
-            return theirs
-        if theirs == base:
-            return ours
-        return self.both_changed(ours, theirs)
+        taken = three_way(base, ours, theirs)
+        return self.both_changed(ours, theirs) if taken is BOTH else taken
+
+
+BOTH: Any = object()  # both sides changed a value, each its own way
+
+
+def three_way(base: Any, ours: Any, theirs: Any) -> Any:
+    """The value a three-way merge keeps when at most one side changed it (that side's, or
+    the common one); `BOTH` when both changed it differently (rule 5 then decides)."""
+    if ours == theirs:
+        return ours
+    if ours == base:
+        return theirs
+    if theirs == base:
+        return ours
+    return BOTH
 
 
 def _union(

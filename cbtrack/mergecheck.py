@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from cbtrack.breach import KEEP_FILES, RECORDS, Breach
 from cbtrack.history import (
@@ -26,7 +25,7 @@ from cbtrack.history import (
     callback_of,
     record_paths,
 )
-from cbtrack.merge import merge_records
+from cbtrack.merge import BOTH, merge_records, three_way
 from cbtrack.store import POLICY_FILE
 from cbtrack.treerules import is_settings, policy_breaches, settings_breaches
 from cbtrack.versions import CLINICAL_ROLE, Reader, Rules, items_of
@@ -66,8 +65,8 @@ def check_merge(
         if cid is not None:
             ids[cid] = None
         elif path == POLICY_FILE:
-            want = _three_way(base.get(path), parents[0].get(path), parents[1].get(path))
-            if (want is _BOTH or after.get(path) != want) and author is not None:
+            want = three_way(base.get(path), parents[0].get(path), parents[1].get(path))
+            if (want is BOTH or after.get(path) != want) and author is not None:
                 for p in parents:
                     out += policy_breaches(rd, p.get(path), after.get(path), author)
         elif _inherited(path, parents, after):
@@ -89,19 +88,6 @@ def check_merge(
     return out
 
 
-_BOTH: Any = object()  # both sides changed a file: the merge rules decide
-
-
-def _three_way(base: Any, ours: Any, theirs: Any) -> Any:
-    if ours == theirs:
-        return ours
-    if ours == base:
-        return theirs
-    if theirs == base:
-        return ours
-    return _BOTH
-
-
 def _merge_record(
     cid: str,
     base: Snapshot,
@@ -112,9 +98,9 @@ def _merge_record(
 ) -> list[Breach]:
     rels = record_paths(cid)
     state = tuple(after.get(r) for r in rels)
-    want = _three_way(*(tuple(s.get(r) for r in rels) for s in (base, *parents)))
+    want = three_way(*(tuple(s.get(r) for r in rels) for s in (base, *parents)))
     where = next((r for r, d in zip(rels, state, strict=True) if d is not None), rels[0])
-    if want is not _BOTH:
+    if want is not BOTH:
         if state == want:
             return _carried_in(cid, base, parents, after, rd)
         found = _check_record(cid, parents, after, rd, *judge)
