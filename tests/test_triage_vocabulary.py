@@ -1579,3 +1579,10 @@ def test_red_flags_said_in_spanish_are_emergencies(text: str) -> None:
 )
 def test_errands_said_in_spanish_stay_errands(text: str) -> None:
     assert level(text) == "routine"
+
+
+def test_thanks_so_much_is_not_a_measure_of_bleeding() -> None:
+    assert level("thanks so much, the bleeding stopped after the stitches") != "emergency"
+    assert level("thank you so much for the refill, the nosebleed is gone") != "emergency"
+    assert level("he is bleeding so much the towel is soaked") == "emergency"
+    assert level("thanks a lot, she is bleeding a lot and it won't stop") == "emergency"
