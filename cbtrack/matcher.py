@@ -541,12 +541,13 @@ class Matcher:
         if any(i in breaks for i in range(start + 1, end)):
             return False  # "denies chest pain but has crushing pressure": the match reaches
             # past the end of what the negation governs
+        ends = breaks | self._subjects(text)  # (what a negation before the match governs)
         for concept, reach in (("negation", NEGATION_REACH), ("negation_near", 1)):
             for _, ne in self._concept_spans(text, concept):
                 if (
                     ne <= start
                     and start - ne <= reach
-                    and not any(toks[i].punct or i in breaks for i in range(ne, start))
+                    and not any(toks[i].punct or i in ends for i in range(ne, start))
                 ):
                     return True
         if self._answered_no(text, span):
@@ -560,6 +561,11 @@ class Matcher:
                 if not any(i in breaks or toks[i].raw in ".;!?" for i in between):
                     return True
         return False
+
+    def _subjects(self, text: _Text) -> set[int]:
+        """Where a new subject starts a clause (`subject_break`): what a negation or a
+        denial before it governs ends there."""
+        return {s for s, _ in self._concept_spans(text, "subject_break")}
 
     def _answered_no(self, text: _Text, span: Span) -> bool:
         """Asked and answered no, as a screening note writes it: the match (and at most
@@ -629,7 +635,7 @@ class Matcher:
             return True  # "SI: denies", "suicidal thoughts? no."
         toks = text.tokens
         start = span[0]
-        breaks = {s for s, _ in self._concept_spans(text, "denial_break")}
+        breaks = {s for s, _ in self._concept_spans(text, "denial_break")} | self._subjects(text)
         return any(
             ds < start
             and start - de <= NEGATION_REACH

@@ -1586,3 +1586,26 @@ def test_thanks_so_much_is_not_a_measure_of_bleeding() -> None:
     assert level("thank you so much for the refill, the nosebleed is gone") != "emergency"
     assert level("he is bleeding so much the towel is soaked") == "emergency"
     assert level("thanks a lot, she is bleeding a lot and it won't stop") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no rush he has crushing chest pain",
+        "never had this before she cant breathe",
+        "no idea why his face is drooping",
+        "no answer at home the baby is blue",
+        "without her glasses she fell and now she is slurring",
+        "denies SI she wants to die tonight",
+    ],
+)
+def test_a_negation_does_not_reach_past_a_new_subject(text: str) -> None:
+    # found by crossing fillers ("no rush", "no idea why", "never had this before") with red
+    # flags typed without a comma: the "no" governed the next five words, the sign included
+    assert level(text) == "emergency"
+
+
+def test_a_negation_still_governs_its_own_words() -> None:
+    assert level("no chest pain, just needs the refill") == "routine"
+    assert level("denies any shortness of breath, needs a form") == "routine"
+    assert level("work note please, seen Monday for a stomach bug, I'm all better now") == "routine"

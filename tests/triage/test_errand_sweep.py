@@ -195,3 +195,20 @@ def test_red_flags_typed_with_a_slip_are_mostly_read() -> None:
     texts = [s.replace(w, slip) for s, w in SLIPPED for slip in _slips(w)]
     kept = sum(level(t) == "emergency" for t in texts)
     assert kept / len(texts) >= 0.92, f"{kept} of {len(texts)} slips read"
+
+
+FILLERS = ["no rush {x}", "no worries {x}", "no problem if not today {x}", "not urgent {x}",
+           "no big deal {x}", "never mind the bill {x}", "nothing serious {x}",
+           "no need to call back today {x}", "no pressure {x}", "no idea why {x}",
+           "no one is home with her {x}", "no answer at home {x}", "without her glasses {x}",
+           "never had this before {x}"]  # fmt: skip
+RUN_ON = ["he has crushing chest pain", "she cant breathe", "his face is drooping",
+          "she is bleeding heavily", "he passed out", "the baby is blue",
+          "he took a bottle of pills", "she wants to kill herself"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_red_flag_after_a_negated_filler_stays_an_emergency() -> None:
+    texts = [f.format(x=x) for f, x in itertools.product(FILLERS, RUN_ON)]
+    lowered = [t for t in texts if level(t) != "emergency"]
+    assert not lowered, f"{len(lowered)} red flags read as denied, e.g. {lowered[:5]}"
