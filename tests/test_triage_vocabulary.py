@@ -1609,3 +1609,12 @@ def test_a_negation_still_governs_its_own_words() -> None:
     assert level("no chest pain, just needs the refill") == "routine"
     assert level("denies any shortness of breath, needs a form") == "routine"
     assert level("work note please, seen Monday for a stomach bug, I'm all better now") == "routine"
+
+
+def test_pallor_and_clammy_skin_in_other_words() -> None:
+    # found by crossing skin, lips and nails with colour words: white was never read as pale
+    assert level("his lips look white") == "clinical"
+    assert level("her fingertips are so white, per mom") == "clinical"
+    assert level("his skin is cold and wet") == "emergency"
+    assert level("it is cold and wet outside, can we move the visit") == "routine"
+    assert level("left her purple jacket in exam room 3") == "routine"

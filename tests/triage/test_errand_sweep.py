@@ -212,3 +212,16 @@ def test_a_red_flag_after_a_negated_filler_stays_an_emergency() -> None:
     texts = [f.format(x=x) for f, x in itertools.product(FILLERS, RUN_ON)]
     lowered = [t for t in texts if level(t) != "emergency"]
     assert not lowered, f"{len(lowered)} red flags read as denied, e.g. {lowered[:5]}"
+
+
+SURFACES = ["lips", "fingertips", "face", "skin", "toes", "nails", "fingers", "hands and feet"]
+COLOURS = ["a little blue", "kind of bluish", "purple", "grey", "gray", "dusky", "ashen",
+           "white", "mottled", "greyish blue"]  # fmt: skip
+SAID = ["his {s} look {c}", "her {s} are turning {c}", "baby's {s} went {c}", "{s} {c} per mom"]
+
+
+@pytest.mark.slow
+def test_a_colour_of_the_skin_lips_or_nails_is_at_least_clinical() -> None:
+    texts = [t.format(s=s, c=c) for t, s, c in itertools.product(SAID, SURFACES, COLOURS)]
+    routine = [t for t in texts if level(t) == "routine"]
+    assert not routine, f"{len(routine)} colours left routine, e.g. {routine[:5]}"
