@@ -1618,3 +1618,27 @@ def test_pallor_and_clammy_skin_in_other_words() -> None:
     assert level("his skin is cold and wet") == "emergency"
     assert level("it is cold and wet outside, can we move the visit") == "routine"
     assert level("left her purple jacket in exam room 3") == "routine"
+
+
+def test_a_new_mother_hearing_voices_is_an_emergency_however_the_birth_is_named() -> None:
+    assert level("new mom hearing voices, not sleeping for days") == "emergency"
+    assert level("delivered two weeks ago, now she is seeing things at night") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dad fell last night, now more confused than usual",
+        "grandma had a fall in the bathroom and has been drowsy since",
+        "nana has not peed all day and is confused",
+        "dad is seeing bugs on the wall that aren't there, started today",
+    ],
+)
+def test_red_flags_in_older_people_said_plainly(text: str) -> None:
+    # found by a sweep of older people's red flags: a fall with new confusion and no word
+    # for the head, no urine with confusion, things seen that are not there
+    assert level(text) == "emergency"
+
+
+def test_a_fall_behind_is_not_a_fall() -> None:
+    assert level("she fell behind on bills and is confused by the statement") == "routine"
