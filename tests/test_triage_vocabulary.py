@@ -1642,3 +1642,29 @@ def test_red_flags_in_older_people_said_plainly(text: str) -> None:
 
 def test_a_fall_behind_is_not_a_fall() -> None:
     assert level("she fell behind on bills and is confused by the statement") == "routine"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cancel all my visits, I won't need them after friday",
+        "stop the refill texts, I've put everything in order",
+        "cxl appt, pt says she is going away for good",
+    ],
+)
+def test_warning_signs_said_while_cancelling(text: str) -> None:
+    # found by crossing cancellations with the published warning signs: each was routine
+    assert level(text, "cancellation") == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "won't need appointments after this week, we are moving to Ohio",
+        "won't need the reminders after friday, switching to a new doctor",
+        "I'm putting everything in order for the move, cancel my visits",
+        "going away for good to my daughter's in Oregon, need a last refill",
+    ],
+)
+def test_cancelling_for_an_everyday_reason_is_an_errand(text: str) -> None:
+    assert level(text, "cancellation") == "routine"

@@ -225,3 +225,22 @@ def test_a_colour_of_the_skin_lips_or_nails_is_at_least_clinical() -> None:
     texts = [t.format(s=s, c=c) for t, s, c in itertools.product(SAID, SURFACES, COLOURS)]
     routine = [t for t in texts if level(t) == "routine"]
     assert not routine, f"{len(routine)} colours left routine, e.g. {routine[:5]}"
+
+
+CANCELLING = ["please cancel all my appointments, {x}", "cxl f/u, pt says {x}",
+              "wants to close her account, {x}", "stop the refill reminders, {x}",
+              "{x}, so no need to reschedule", "cancel tmrw - {x}"]  # fmt: skip
+WARNING_SIGNS = ["I won't be around much longer", "I've made my peace with everything",
+                 "I'm giving my cat to my sister", "I won't need them after this week",
+                 "I've said my goodbyes", "I'm tired of being a burden",
+                 "there's no point anymore", "I've put everything in order",
+                 "I'm going away for good", "this is the last time you'll hear from me",
+                 "it won't matter soon", "I have the pills saved up",
+                 "my family will be better off", "I'm done fighting"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_warning_sign_said_while_cancelling_is_an_emergency() -> None:
+    texts = [c.format(x=x) for c, x in itertools.product(CANCELLING, WARNING_SIGNS)]
+    lowered = [t for t in texts if level(t, "cancellation") != "emergency"]
+    assert not lowered, f"{len(lowered)} warning signs filed as errands, e.g. {lowered[:5]}"
