@@ -346,14 +346,6 @@ class Matcher:
         self.__dict__.setdefault("_plain", {})
         self.__dict__.setdefault("_made", {})
 
-    def _patterns(self, name: str) -> list[Pattern]:
-        found = self.concepts.get(name)
-        if found is None:
-            blob = self._packed.get(name)
-            blobs = [] if blob is None else marshal.loads(blob)[2]
-            found = self.concepts[name] = [_unplain(marshal.loads(b)) for b in blobs]
-        return found
-
     def _reached(self, text: _Text, name: str) -> list[Pattern]:
         """The concept's patterns that may match `text`: of a packed concept, only those
         whose needed words the text holds are read and made Patterns (the big concepts,
@@ -361,11 +353,7 @@ class Matcher:
         found = self.concepts.get(name)
         if found is not None:
             return found
-        kept = self._plain.get(name)
-        if kept is None:
-            blob = self._packed.get(name)
-            kept = self._plain[name] = marshal.loads(blob) if blob else ({}, (), [])
-        index, always, blobs = kept
+        index, always, blobs = self._kept(name)
         present = text.at.keys()
         reached = set(always)
         for word in present & index.keys():
@@ -380,8 +368,18 @@ class Matcher:
                 out.append(pattern)
         return out
 
+    def _kept(self, name: str) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...], list[bytes]]:
+        """A packed concept as `_pack` wrote it, read once."""
+        kept = self._plain.get(name)
+        if kept is None:
+            blob = self._packed.get(name)
+            kept = self._plain[name] = marshal.loads(blob) if blob else ({}, (), [])
+        return kept
+
     def _has(self, name: str) -> bool:
-        return bool(self._patterns(name))
+        """The concept has patterns (known without making any of them)."""
+        found = self.concepts.get(name)
+        return bool(found) if found is not None else bool(self._kept(name)[2])
 
     def _needs(self, pattern: Pattern) -> list[frozenset[str]]:
         """For each item of the pattern that is known to need one of some words, those
